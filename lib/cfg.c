@@ -1,0 +1,1283 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "cfg.h"
+#include "cn.h"
+#include "jpos.h"
+
+#define PATH_LEN 512
+
+/* Loader state: the text (for positions) and where errors go. */
+struct ld {
+	const char *name;
+	const char *buf;
+	size_t len;
+	char *err;
+	size_t errlen;
+};
+
+static int fail(struct ld *l, const char *path, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(struct ld *l, const char *path, const char *fmt, ...)
+{
+	int line, col;
+	size_t n;
+	va_list ap;
+
+	if (jpos_find(l->buf, l->len, path, &line, &col) == 0)
+		snprintf(l->err, l->errlen, "%s:%d:%d: %s%s", l->name, line, col, path,
+			 *path ? ": " : "");
+	else
+		snprintf(l->err, l->errlen, "%s: %s%s", l->name, path, *path ? ": " : "");
+	n = strlen(l->err);
+	va_start(ap, fmt);
+	vsnprintf(l->err + n, l->errlen - n, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+/* Key paths longer than PATH_LEN are cut; they only label error messages. */
+static const char *child(char *out, const char *parent, const char *key)
+{
+	if (snprintf(out, PATH_LEN, "%s%s%s", parent, *parent ? "." : "", key) >= PATH_LEN)
+		strcpy(out + PATH_LEN - 4, "...");
+	return out;
+}
+
+static const char *elem(char *out, const char *parent, size_t i)
+{
+	if (snprintf(out, PATH_LEN, "%s[%zu]", parent, i) >= PATH_LEN)
+		strcpy(out + PATH_LEN - 4, "...");
+	return out;
+}
+
+static const char *type_name(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		return "an object";
+	case JSON_ARRAY:
+		return "an array";
+	case JSON_STRING:
+		return "a string";
+	case JSON_INTEGER:
+		return "an integer";
+	case JSON_REAL:
+		return "a number";
+	case JSON_TRUE:
+	case JSON_FALSE:
+		return "a boolean";
+	default:
+		return "null";
+	}
+}
+
+/* Every key of obj must be one of the NULL-terminated list. */
+static int check_keys(struct ld *l, const char *path, json_t *obj, const char *const *known)
+{
+	const char *key;
+	json_t *v;
+	char p[PATH_LEN];
+
+	json_object_foreach(obj, key, v)
+	{
+		size_t i;
+
+		for (i = 0; known[i]; i++)
+			if (strcmp(key, known[i]) == 0)
+				break;
+		if (!known[i])
+			return fail(l, child(p, path, key), "unknown key");
+	}
+	return 0;
+}
+
+static int want(struct ld *l, const char *path, json_t *v, json_type t, const char *what)
+{
+	if (json_typeof(v) == t || (t == JSON_TRUE && json_is_boolean(v)))
+		return 0;
+	return fail(l, path, "expected %s, got %s", what, type_name(v));
+}
+
+static int get_bool(struct ld *l, const char *path, json_t *obj, const char *key, bool def,
+		    bool *out)
+{
+	json_t *v = json_object_get(obj, key);
+	char p[PATH_LEN];
+
+	*out = def;
+	if (!v)
+		return 0;
+	if (want(l, child(p, path, key), v, JSON_TRUE, "true or false"))
+		return -EINVAL;
+	*out = json_is_true(v);
+	return 0;
+}
+
+static int get_uint(struct ld *l, const char *path, json_t *obj, const char *key, unsigned min,
+		    unsigned max, unsigned def, unsigned *out)
+{
+	json_t *v = json_object_get(obj, key);
+	char p[PATH_LEN];
+	json_int_t i;
+
+	*out = def;
+	if (!v)
+		return 0;
+	child(p, path, key);
+	if (want(l, p, v, JSON_INTEGER, "an integer"))
+		return -EINVAL;
+	i = json_integer_value(v);
+	if (i < (json_int_t)min || i > (json_int_t)max)
+		return fail(l, p, "%" JSON_INTEGER_FORMAT " is out of range (%u-%u)", i, min, max);
+	*out = (unsigned)i;
+	return 0;
+}
+
+/* A string; *out is strdup'ed, or NULL when absent and not required. */
+static int get_str(struct ld *l, const char *path, json_t *obj, const char *key, bool required,
+		   char **out)
+{
+	json_t *v = json_object_get(obj, key);
+	char p[PATH_LEN];
+
+	*out = NULL;
+	child(p, path, key);
+	if (!v) {
+		if (required)
+			return fail(l, path, "missing required key \"%s\"", key);
+		return 0;
+	}
+	if (want(l, p, v, JSON_STRING, "a string"))
+		return -EINVAL;
+	if (json_string_length(v) == 0 || strlen(json_string_value(v)) != json_string_length(v))
+		return fail(l, p, "must be a non-empty string without NUL bytes");
+	*out = strdup(json_string_value(v));
+	return *out ? 0 : -ENOMEM;
+}
+
+/* One of a fixed list of words; returns its index in *out. */
+static int get_enum(struct ld *l, const char *path, json_t *obj, const char *key,
+		    const char *const *words, int def, int *out)
+{
+	json_t *v = json_object_get(obj, key);
+	char p[PATH_LEN];
+
+	*out = def;
+	if (!v)
+		return 0;
+	child(p, path, key);
+	if (json_is_string(v))
+		for (int i = 0; words[i]; i++)
+			if (strcmp(json_string_value(v), words[i]) == 0) {
+				*out = i;
+				return 0;
+			}
+	char list[128] = "";
+	for (int i = 0; words[i]; i++)
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s\"%s\"",
+			 i ? ", " : "", words[i]);
+	if (json_is_string(v))
+		return fail(l, p, "\"%s\" is not one of %s", json_string_value(v), list);
+	return fail(l, p, "expected one of %s, got %s", list, type_name(v));
+}
+
+static int parse_pfx_at(struct ld *l, const char *path, json_t *v, int flags, struct pfx *out)
+{
+	char e[PFX_ERRLEN];
+
+	if (want(l, path, v, JSON_STRING, "a prefix string"))
+		return -EINVAL;
+	if (pfx_parse(json_string_value(v), flags, out, e, sizeof(e)) < 0)
+		return fail(l, path, "%s", e);
+	return 0;
+}
+
+static int parse_addr_at(struct ld *l, const char *path, json_t *v, int family, struct pfx *out)
+{
+	if (want(l, path, v, JSON_STRING, "an address string"))
+		return -EINVAL;
+	if (pfx_addr_parse(json_string_value(v), out) < 0 || out->family != family)
+		return fail(l, path, "\"%s\" is not an %s address", json_string_value(v),
+			    family == AF_INET ? "IPv4" : "IPv6");
+	return 0;
+}
+
+/* An array of prefixes without duplicates or overlaps among themselves. */
+static int get_pfx_list(struct ld *l, const char *path, json_t *obj, const char *key,
+			struct pfx_list *out)
+{
+	json_t *v = json_object_get(obj, key);
+	char p[PATH_LEN], pe[PATH_LEN], a[PFX_STRLEN], b[PFX_STRLEN];
+	size_t i;
+
+	if (!v)
+		return 0;
+	child(p, path, key);
+	if (want(l, p, v, JSON_ARRAY, "an array of prefixes"))
+		return -EINVAL;
+	if (json_array_size(v) > 4096)
+		return fail(l, p, "more than 4096 prefixes");
+	out->v = calloc(json_array_size(v) + 1, sizeof(*out->v));
+	if (!out->v)
+		return -ENOMEM;
+	for (i = 0; i < json_array_size(v); i++) {
+		struct pfx *x = &out->v[i];
+
+		if (parse_pfx_at(l, elem(pe, p, i), json_array_get(v, i), 0, x))
+			return -EINVAL;
+		for (size_t j = 0; j < i; j++)
+			if (pfx_overlaps(&out->v[j], x))
+				return fail(l, pe, "%s overlaps %s at %s[%zu]",
+					    pfx_format(x, a, sizeof(a)),
+					    pfx_format(&out->v[j], b, sizeof(b)), p, j);
+		out->n++;
+	}
+	return 0;
+}
+
+static void pfx_list_free(struct pfx_list *l)
+{
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+static const struct pfx *list_find_containing(const struct pfx_list *l, const struct pfx *x)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (pfx_contains(&l->v[i], x))
+			return &l->v[i];
+	return NULL;
+}
+
+static const struct pfx *list_find_overlap(const struct pfx_list *l, const struct pfx *x)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (pfx_overlaps(&l->v[i], x))
+			return &l->v[i];
+	return NULL;
+}
+
+static int parse_port(const char *s, uint16_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v < 1 || v > 65535)
+		return -EINVAL;
+	*out = (uint16_t)v;
+	return 0;
+}
+
+static int get_ports(struct ld *l, const char *path, json_t *arr, struct cfg_rule *r)
+{
+	char pe[PATH_LEN];
+
+	if (want(l, path, arr, JSON_ARRAY, "an array of ports"))
+		return -EINVAL;
+	if (json_array_size(arr) == 0 || json_array_size(arr) > 256)
+		return fail(l, path, "expected 1 to 256 ports or ranges");
+	r->ports = calloc(json_array_size(arr), sizeof(*r->ports));
+	if (!r->ports)
+		return -ENOMEM;
+	for (size_t i = 0; i < json_array_size(arr); i++) {
+		json_t *v = json_array_get(arr, i);
+		struct cfg_ports *pr = &r->ports[i];
+
+		elem(pe, path, i);
+		if (json_is_integer(v)) {
+			json_int_t n = json_integer_value(v);
+
+			if (n < 1 || n > 65535)
+				return fail(l, pe,
+					    "port %" JSON_INTEGER_FORMAT
+					    " is out of range (1-65535)",
+					    n);
+			pr->lo = pr->hi = (uint16_t)n;
+		} else if (json_is_string(v)) {
+			char buf[16], *dash;
+			const char *s = json_string_value(v);
+
+			if (strlen(s) >= sizeof(buf))
+				return fail(l, pe, "\"%s\" is not a port range", s);
+			strcpy(buf, s);
+			dash = strchr(buf, '-');
+			if (!dash)
+				return fail(l, pe, "\"%s\" is not a port range (\"LO-HI\")", s);
+			*dash = '\0';
+			if (parse_port(buf, &pr->lo) || parse_port(dash + 1, &pr->hi) ||
+			    pr->lo > pr->hi)
+				return fail(l, pe,
+					    "\"%s\" is not a port range (\"LO-HI\", 1-65535)", s);
+		} else {
+			return fail(l, pe, "expected a port number or \"LO-HI\", got %s",
+				    type_name(v));
+		}
+		r->nports++;
+	}
+	return 0;
+}
+
+static const char *const rule_keys[] = { "to", "proto", "ports", NULL };
+static const char *const proto_words[] = { "any", "tcp", "udp", "icmp", "icmpv6", NULL };
+static const uint8_t proto_nums[] = { 0, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_ICMPV6 };
+
+/* true, false, or an array of rules. */
+static int get_access(struct ld *l, const char *path, json_t *obj, const char *key,
+		      enum cfg_access_kind def, struct cfg_access *out)
+{
+	json_t *v = json_object_get(obj, key);
+	char p[PATH_LEN], pe[PATH_LEN], pk[PATH_LEN];
+
+	out->kind = def;
+	if (!v)
+		return 0;
+	child(p, path, key);
+	if (json_is_boolean(v)) {
+		out->kind = json_is_true(v) ? CFG_ACCESS_ALL : CFG_ACCESS_NONE;
+		return 0;
+	}
+	if (!json_is_array(v))
+		return fail(l, p, "expected true, false or an array of rules, got %s",
+			    type_name(v));
+	if (json_array_size(v) > 1024)
+		return fail(l, p, "more than 1024 rules");
+	out->kind = CFG_ACCESS_RULES;
+	out->rules = calloc(json_array_size(v) + 1, sizeof(*out->rules));
+	if (!out->rules)
+		return -ENOMEM;
+	for (size_t i = 0; i < json_array_size(v); i++) {
+		json_t *r = json_array_get(v, i);
+		struct cfg_rule *rule = &out->rules[i];
+		json_t *ports;
+		int proto, e;
+
+		elem(pe, p, i);
+		out->nrules++;
+		if (want(l, pe, r, JSON_OBJECT, "a rule object"))
+			return -EINVAL;
+		if ((e = check_keys(l, pe, r, rule_keys)))
+			return e;
+		if (!json_object_get(r, "to"))
+			return fail(l, pe, "missing required key \"to\"");
+		if (parse_pfx_at(l, child(pk, pe, "to"), json_object_get(r, "to"), PFX_HOST,
+				 &rule->to))
+			return -EINVAL;
+		if ((e = get_enum(l, pe, r, "proto", proto_words, 0, &proto)))
+			return e;
+		rule->proto = proto_nums[proto];
+		ports = json_object_get(r, "ports");
+		if (ports) {
+			if (rule->proto != IPPROTO_TCP && rule->proto != IPPROTO_UDP)
+				return fail(l, child(pk, pe, "ports"),
+					    "ports need \"proto\": \"tcp\" or \"udp\"");
+			if ((e = get_ports(l, child(pk, pe, "ports"), ports, rule)))
+				return e;
+		}
+		if ((rule->proto == IPPROTO_ICMP && rule->to.family != AF_INET) ||
+		    (rule->proto == IPPROTO_ICMPV6 && rule->to.family != AF_INET6))
+			return fail(l, child(pk, pe, "proto"),
+				    "%s does not match the family of \"to\"", proto_words[proto]);
+	}
+	return 0;
+}
+
+/* Each rule's destination must lie inside one of the networks of `a` or `b`. */
+static int check_rules_inside(struct ld *l, const char *path, const char *key,
+			      const struct cfg_access *acc, const struct pfx_list *a,
+			      const struct pfx_list *b, const char *what)
+{
+	char p[PATH_LEN], pe[PATH_LEN], pk[PATH_LEN], s[PFX_STRLEN];
+
+	child(p, path, key);
+	for (size_t i = 0; i < acc->nrules; i++) {
+		const struct pfx *to = &acc->rules[i].to;
+
+		if (list_find_containing(a, to) || (b && list_find_containing(b, to)))
+			continue;
+		return fail(l, child(pk, elem(pe, p, i), "to"), "%s is not inside %s",
+			    pfx_format(to, s, sizeof(s)), what);
+	}
+	return 0;
+}
+
+static void access_free(struct cfg_access *a)
+{
+	for (size_t i = 0; i < a->nrules; i++)
+		free(a->rules[i].ports);
+	free(a->rules);
+	a->rules = NULL;
+	a->nrules = 0;
+}
+
+static const char *const client_keys[] = { "allow",	  "iroutes",  "address",    "address6",
+					   "push_routes", "to_local", "from_local", NULL };
+
+static int load_client(struct ld *l, struct cfg *c, const char *path, const char *name, json_t *obj,
+		       bool is_default, struct cfg_client *cl)
+{
+	char p[PATH_LEN], pe[PATH_LEN], a[PFX_STRLEN], b[PFX_STRLEN];
+	json_t *v;
+	int e;
+
+	if (want(l, path, obj, JSON_OBJECT, "a client object"))
+		return -EINVAL;
+	if ((e = check_keys(l, path, obj, client_keys)))
+		return e;
+	cl->name = strdup(name);
+	if (!cl->name)
+		return -ENOMEM;
+	if ((e = get_pfx_list(l, path, obj, "allow", &cl->allow)) ||
+	    (e = get_pfx_list(l, path, obj, "iroutes", &cl->iroutes)) ||
+	    (e = get_pfx_list(l, path, obj, "push_routes", &cl->push_routes)) ||
+	    (e = get_access(l, path, obj, "to_local", CFG_ACCESS_ALL, &cl->to_local)) ||
+	    (e = get_access(l, path, obj, "from_local", CFG_ACCESS_NONE, &cl->from_local)))
+		return e;
+	if (is_default && cl->iroutes.n)
+		return fail(l, child(p, path, "iroutes"),
+			    "the default entry cannot announce networks: every unknown client "
+			    "would announce the same ones");
+	if (is_default && (json_object_get(obj, "address") || json_object_get(obj, "address6")))
+		return fail(
+			l, child(p, path, json_object_get(obj, "address") ? "address" : "address6"),
+			"the default entry cannot have a fixed address");
+	if ((v = json_object_get(obj, "address"))) {
+		struct pfx first, last;
+
+		child(p, path, "address");
+		if (parse_addr_at(l, p, v, AF_INET, &cl->address))
+			return -EINVAL;
+		if (!c->has_pool || !pfx_contains(&c->pool, &cl->address))
+			return fail(l, p, "%s is outside the tunnel pool %s",
+				    pfx_format_addr(&cl->address, a, sizeof(a)),
+				    c->has_pool ? pfx_format(&c->pool, b, sizeof(b)) : "(none)");
+		pfx_first(&c->pool, &first);
+		pfx_last(&c->pool, &last);
+		if (pfx_equal(&cl->address, &first) || pfx_equal(&cl->address, &last))
+			return fail(l, p, "%s is the network or broadcast address of %s",
+				    pfx_format_addr(&cl->address, a, sizeof(a)),
+				    pfx_format(&c->pool, b, sizeof(b)));
+		cl->has_address = true;
+	}
+	if ((v = json_object_get(obj, "address6"))) {
+		child(p, path, "address6");
+		if (parse_addr_at(l, p, v, AF_INET6, &cl->address6))
+			return -EINVAL;
+		if (!c->has_pool6 || !pfx_contains(&c->pool6, &cl->address6))
+			return fail(l, p, "%s is outside the IPv6 tunnel pool %s",
+				    pfx_format_addr(&cl->address6, a, sizeof(a)),
+				    c->has_pool6 ? pfx_format(&c->pool6, b, sizeof(b)) : "(none)");
+		cl->has_address6 = true;
+	}
+	/* What the policy announces must be allowed; allow defaults to iroutes. */
+	for (size_t i = 0; cl->allow.n && i < cl->iroutes.n; i++)
+		if (!list_find_containing(&cl->allow, &cl->iroutes.v[i]))
+			return fail(l, elem(pe, child(p, path, "iroutes"), i),
+				    "%s is not inside the client's \"allow\" networks",
+				    pfx_format(&cl->iroutes.v[i], a, sizeof(a)));
+	for (int pass = 0; pass < 2; pass++) {
+		const struct pfx_list *nets = pass ? &cl->iroutes : &cl->allow;
+		const char *key = pass ? "iroutes" : "allow";
+
+		for (size_t i = 0; i < nets->n; i++) {
+			const struct pfx *x = &nets->v[i], *o;
+
+			elem(pe, child(p, path, key), i);
+			if ((o = list_find_overlap(&c->local, x)))
+				return fail(l, pe, "%s overlaps the local network %s",
+					    pfx_format(x, a, sizeof(a)),
+					    pfx_format(o, b, sizeof(b)));
+			if ((c->has_pool && pfx_overlaps(&c->pool, x)) ||
+			    (c->has_pool6 && pfx_overlaps(&c->pool6, x)))
+				return fail(l, pe, "%s overlaps the tunnel pool",
+					    pfx_format(x, a, sizeof(a)));
+		}
+	}
+	if ((e = check_rules_inside(l, path, "from_local", &cl->from_local, &cl->allow,
+				    &cl->iroutes, "the client's networks")))
+		return e;
+	if (!c->local_auto && (e = check_rules_inside(l, path, "to_local", &cl->to_local, &c->local,
+						      NULL, "the local networks")))
+		return e;
+	return 0;
+}
+
+static void client_free(struct cfg_client *cl)
+{
+	free(cl->name);
+	pfx_list_free(&cl->allow);
+	pfx_list_free(&cl->iroutes);
+	pfx_list_free(&cl->push_routes);
+	access_free(&cl->to_local);
+	access_free(&cl->from_local);
+}
+
+/* No two clients may announce overlapping networks or share an address. */
+static int check_clients_disjoint(struct ld *l, struct cfg *c)
+{
+	char p[PATH_LEN], pe[PATH_LEN], pk[PATH_LEN], a[PFX_STRLEN], b[PFX_STRLEN];
+
+	for (size_t i = 0; i < c->nclients; i++) {
+		struct cfg_client *x = &c->clients[i];
+
+		for (size_t j = 0; j < i; j++) {
+			struct cfg_client *y = &c->clients[j];
+
+			snprintf(p, sizeof(p), "clients.%s", x->name);
+			if (x->has_address && y->has_address && pfx_equal(&x->address, &y->address))
+				return fail(l, child(pe, p, "address"),
+					    "%s is already the address of client \"%s\"",
+					    pfx_format_addr(&x->address, a, sizeof(a)), y->name);
+			if (x->has_address6 && y->has_address6 &&
+			    pfx_equal(&x->address6, &y->address6))
+				return fail(l, child(pe, p, "address6"),
+					    "%s is already the address of client \"%s\"",
+					    pfx_format_addr(&x->address6, a, sizeof(a)), y->name);
+			for (size_t k = 0; k < x->iroutes.n; k++) {
+				const struct pfx *o =
+					list_find_overlap(&y->iroutes, &x->iroutes.v[k]);
+
+				if (o)
+					return fail(l, elem(pe, child(pk, p, "iroutes"), k),
+						    "%s overlaps %s of client \"%s\"",
+						    pfx_format(&x->iroutes.v[k], a, sizeof(a)),
+						    pfx_format(o, b, sizeof(b)), y->name);
+			}
+		}
+	}
+	return 0;
+}
+
+static int load_clients(struct ld *l, struct cfg *c, json_t *root)
+{
+	json_t *clients = json_object_get(root, "clients"), *v;
+	const char *name;
+	char p[PATH_LEN], e[CFG_ERRLEN];
+	int r;
+
+	if (clients) {
+		if (want(l, "clients", clients, JSON_OBJECT, "an object of clients by common name"))
+			return -EINVAL;
+		c->clients = calloc(json_object_size(clients) + 1, sizeof(*c->clients));
+		if (!c->clients)
+			return -ENOMEM;
+		json_object_foreach(clients, name, v)
+		{
+			child(p, "clients", name);
+			if (!cn_valid(name, e, sizeof(e)))
+				return fail(l, p, "%s", e);
+			r = load_client(l, c, p, name, v, false, &c->clients[c->nclients++]);
+			if (r)
+				return r;
+		}
+		if ((r = check_clients_disjoint(l, c)))
+			return r;
+	}
+	if ((v = json_object_get(root, "default_client"))) {
+		if (c->strict)
+			return fail(
+				l, "default_client",
+				"never used: \"strict\" is true, so unknown clients are refused");
+		c->default_client = calloc(1, sizeof(*c->default_client));
+		if (!c->default_client)
+			return -ENOMEM;
+		return load_client(l, c, "default_client", "(default)", v, true, c->default_client);
+	}
+	return 0;
+}
+
+static const char *const socket_keys[] = { "path",	   "mode",	    "group",
+					   "openvpn_user", "openvpn_group", NULL };
+
+static int load_socket(struct ld *l, struct cfg *c, json_t *root)
+{
+	json_t *s = json_object_get(root, "socket"), *v;
+	struct sockaddr_un sun;
+	int e;
+
+	c->socket.mode = 0660;
+	if (s) {
+		if (want(l, "socket", s, JSON_OBJECT, "an object"))
+			return -EINVAL;
+		if ((e = check_keys(l, "socket", s, socket_keys)) ||
+		    (e = get_str(l, "socket", s, "path", false, &c->socket.path)) ||
+		    (e = get_str(l, "socket", s, "group", false, &c->socket.group)) ||
+		    (e = get_str(l, "socket", s, "openvpn_user", false, &c->socket.openvpn_user)) ||
+		    (e = get_str(l, "socket", s, "openvpn_group", false, &c->socket.openvpn_group)))
+			return e;
+		if ((v = json_object_get(s, "mode"))) {
+			const char *m = json_is_string(v) ? json_string_value(v) : "";
+			char *end;
+			unsigned long mode = strtoul(m, &end, 8);
+
+			if (!*m || *end || strlen(m) > 4 || strspn(m, "01234567") != strlen(m) ||
+			    mode > 0777)
+				return fail(l, "socket.mode",
+					    "expected an octal mode string such as \"0660\"");
+			c->socket.mode = (mode_t)mode;
+		}
+	}
+	if (!c->socket.path && !(c->socket.path = strdup(CFG_DEFAULT_SOCKET)))
+		return -ENOMEM;
+	if (c->socket.path[0] != '/')
+		return fail(l, "socket.path", "\"%s\" is not an absolute path", c->socket.path);
+	if (strlen(c->socket.path) >= sizeof(sun.sun_path))
+		return fail(l, "socket.path", "longer than %zu bytes", sizeof(sun.sun_path) - 1);
+	return 0;
+}
+
+static int load_local(struct ld *l, struct cfg *c, json_t *root)
+{
+	json_t *v = json_object_get(root, "local_networks");
+
+	if (!v)
+		return fail(l, "", "missing required key \"local_networks\"");
+	if (json_is_string(v)) {
+		if (strcmp(json_string_value(v), "auto"))
+			return fail(l, "local_networks",
+				    "expected \"auto\" or an array of prefixes, got \"%s\"",
+				    json_string_value(v));
+		c->local_auto = true;
+		return 0;
+	}
+	if (json_is_array(v) && json_array_size(v) == 0)
+		return fail(l, "local_networks", "must name at least one network");
+	return get_pfx_list(l, "", root, "local_networks", &c->local);
+}
+
+static const char *const tunnel_keys[] = { "pool", "pool6", NULL };
+
+static int load_tunnel(struct ld *l, struct cfg *c, json_t *root)
+{
+	json_t *t = json_object_get(root, "tunnel"), *v;
+	char a[PFX_STRLEN], b[PFX_STRLEN];
+	const struct pfx *o;
+	int e;
+
+	if (!t) {
+		if (c->role == CFG_ROLE_SERVER)
+			return fail(l, "",
+				    "missing required key \"tunnel\" (the server's tunnel pool)");
+		return 0;
+	}
+	if (c->role != CFG_ROLE_SERVER)
+		return fail(l, "tunnel", "only valid with \"role\": \"server\"");
+	if (want(l, "tunnel", t, JSON_OBJECT, "an object"))
+		return -EINVAL;
+	if ((e = check_keys(l, "tunnel", t, tunnel_keys)))
+		return e;
+	if (!(v = json_object_get(t, "pool")))
+		return fail(l, "tunnel", "missing required key \"pool\"");
+	if (parse_pfx_at(l, "tunnel.pool", v, 0, &c->pool))
+		return -EINVAL;
+	if (c->pool.family != AF_INET || c->pool.len > 30)
+		return fail(l, "tunnel.pool", "must be an IPv4 prefix of length 30 or shorter");
+	c->has_pool = true;
+	if ((v = json_object_get(t, "pool6"))) {
+		if (parse_pfx_at(l, "tunnel.pool6", v, 0, &c->pool6))
+			return -EINVAL;
+		if (c->pool6.family != AF_INET6 || c->pool6.len > 124)
+			return fail(l, "tunnel.pool6",
+				    "must be an IPv6 prefix of length 124 or shorter");
+		c->has_pool6 = true;
+	}
+	if ((o = list_find_overlap(&c->local, &c->pool)))
+		return fail(l, "tunnel.pool", "%s overlaps the local network %s",
+			    pfx_format(&c->pool, a, sizeof(a)), pfx_format(o, b, sizeof(b)));
+	if (c->has_pool6 && (o = list_find_overlap(&c->local, &c->pool6)))
+		return fail(l, "tunnel.pool6", "%s overlaps the local network %s",
+			    pfx_format(&c->pool6, a, sizeof(a)), pfx_format(o, b, sizeof(b)));
+	return 0;
+}
+
+static const char *const nat_keys[] = { "masquerade", "exempt_tunnel", NULL };
+static const char *const masq_keys[] = { "sources", "out_interface", "snat_to", NULL };
+
+static int load_nat(struct ld *l, struct cfg *c, json_t *root)
+{
+	json_t *n = json_object_get(root, "nat"), *m, *v;
+	char p[PATH_LEN], pk[PATH_LEN];
+	int e;
+
+	c->nat_exempt_tunnel = true;
+	if (!n)
+		return 0;
+	if (want(l, "nat", n, JSON_OBJECT, "an object"))
+		return -EINVAL;
+	if ((e = check_keys(l, "nat", n, nat_keys)) ||
+	    (e = get_bool(l, "nat", n, "exempt_tunnel", true, &c->nat_exempt_tunnel)))
+		return e;
+	if (!(m = json_object_get(n, "masquerade")))
+		return 0;
+	if (want(l, "nat.masquerade", m, JSON_ARRAY, "an array"))
+		return -EINVAL;
+	if (json_array_size(m) > 64)
+		return fail(l, "nat.masquerade", "more than 64 entries");
+	c->nat = calloc(json_array_size(m) + 1, sizeof(*c->nat));
+	if (!c->nat)
+		return -ENOMEM;
+	for (size_t i = 0; i < json_array_size(m); i++) {
+		json_t *r = json_array_get(m, i);
+		struct cfg_nat *x = &c->nat[c->nnat++];
+		char *ifname;
+
+		elem(p, "nat.masquerade", i);
+		if (want(l, p, r, JSON_OBJECT, "an object"))
+			return -EINVAL;
+		if ((e = check_keys(l, p, r, masq_keys)) ||
+		    (e = get_pfx_list(l, p, r, "sources", &x->sources)) ||
+		    (e = get_str(l, p, r, "out_interface", true, &ifname)))
+			return e;
+		if (!x->sources.n) {
+			free(ifname);
+			return fail(l, p, "missing or empty \"sources\"");
+		}
+		if (strlen(ifname) >= IF_NAMESIZE || strpbrk(ifname, "/ \t\n:")) {
+			free(ifname);
+			return fail(l, child(pk, p, "out_interface"), "not a valid interface name");
+		}
+		strcpy(x->out_interface, ifname);
+		free(ifname);
+		if ((v = json_object_get(r, "snat_to"))) {
+			child(pk, p, "snat_to");
+			if (want(l, pk, v, JSON_STRING, "an address string"))
+				return -EINVAL;
+			if (pfx_addr_parse(json_string_value(v), &x->snat_to) < 0)
+				return fail(l, pk, "\"%s\" is not an address",
+					    json_string_value(v));
+			for (size_t k = 0; k < x->sources.n; k++)
+				if (x->sources.v[k].family != x->snat_to.family)
+					return fail(l, pk,
+						    "address family differs from sources[%zu]", k);
+			x->has_snat_to = true;
+		}
+	}
+	return 0;
+}
+
+static const char *const aws_keys[] = { "enabled",
+					"region",
+					"endpoint",
+					"imds_endpoint",
+					"access_key_id",
+					"secret_access_key",
+					"session_token",
+					"route_tables",
+					"disable_source_dest_check",
+					"takeover",
+					"withdraw_grace_s",
+					"drift_check_s",
+					"max_calls_per_s",
+					NULL };
+
+static bool valid_region(const char *s)
+{
+	/* e.g. us-east-1, eu-central-2, us-gov-west-1 */
+	size_t n = strlen(s);
+
+	if (n < 4 || n > 32 || s[0] == '-' || s[n - 1] < '0' || s[n - 1] > '9' || !strchr(s, '-'))
+		return false;
+	return strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
+}
+
+static bool valid_rtb(const char *s)
+{
+	size_t n = strlen(s);
+
+	/* "rtb-" and 8 (older) or 17 hex digits, as AWS issues them */
+	return (n == 12 || n == 21) && strncmp(s, "rtb-", 4) == 0 &&
+	       strspn(s + 4, "0123456789abcdef") == n - 4;
+}
+
+static bool valid_url(const char *s)
+{
+	return (strncmp(s, "http://", 7) == 0 && s[7]) || (strncmp(s, "https://", 8) == 0 && s[8]);
+}
+
+static int load_aws(struct ld *l, struct cfg *c, json_t *root)
+{
+	json_t *a = json_object_get(root, "aws"), *v;
+	struct cfg_aws *w = &c->aws;
+	char p[PATH_LEN];
+	int e;
+
+	w->disable_source_dest_check = true;
+	w->withdraw_grace_s = 300;
+	w->drift_check_s = 60;
+	w->max_calls_per_s = 2.0;
+	w->route_tables_auto = true;
+	if (!a)
+		goto check_auto;
+	if (want(l, "aws", a, JSON_OBJECT, "an object"))
+		return -EINVAL;
+	if ((e = check_keys(l, "aws", a, aws_keys)) ||
+	    (e = get_bool(l, "aws", a, "enabled", true, &w->enabled)) ||
+	    (e = get_str(l, "aws", a, "region", false, &w->region)) ||
+	    (e = get_str(l, "aws", a, "endpoint", false, &w->endpoint)) ||
+	    (e = get_str(l, "aws", a, "imds_endpoint", false, &w->imds_endpoint)) ||
+	    (e = get_str(l, "aws", a, "access_key_id", false, &w->access_key_id)) ||
+	    (e = get_str(l, "aws", a, "secret_access_key", false, &w->secret_access_key)) ||
+	    (e = get_str(l, "aws", a, "session_token", false, &w->session_token)) ||
+	    (e = get_bool(l, "aws", a, "disable_source_dest_check", true,
+			  &w->disable_source_dest_check)) ||
+	    (e = get_bool(l, "aws", a, "takeover", false, &w->takeover)) ||
+	    (e = get_uint(l, "aws", a, "withdraw_grace_s", 0, 86400, 300, &w->withdraw_grace_s)) ||
+	    (e = get_uint(l, "aws", a, "drift_check_s", 10, 86400, 60, &w->drift_check_s)))
+		return e;
+	if (w->region && !valid_region(w->region))
+		return fail(l, "aws.region", "\"%s\" is not an AWS region name", w->region);
+	if (w->endpoint && !valid_url(w->endpoint))
+		return fail(l, "aws.endpoint", "\"%s\" is not an http:// or https:// URL",
+			    w->endpoint);
+	if (w->imds_endpoint && !valid_url(w->imds_endpoint))
+		return fail(l, "aws.imds_endpoint", "\"%s\" is not an http:// or https:// URL",
+			    w->imds_endpoint);
+	if (!w->access_key_id != !w->secret_access_key)
+		return fail(l, w->access_key_id ? "aws.access_key_id" : "aws.secret_access_key",
+			    "access_key_id and secret_access_key go together");
+	if (w->session_token && !w->access_key_id)
+		return fail(l, "aws.session_token", "needs access_key_id and secret_access_key");
+	if ((v = json_object_get(a, "max_calls_per_s"))) {
+		if (!json_is_number(v) || !isfinite(json_number_value(v)) ||
+		    json_number_value(v) <= 0 || json_number_value(v) > 50)
+			return fail(l, "aws.max_calls_per_s",
+				    "expected a number above 0 and at most 50");
+		w->max_calls_per_s = json_number_value(v);
+	}
+	if ((v = json_object_get(a, "route_tables"))) {
+		if (json_is_string(v) && strcmp(json_string_value(v), "auto") == 0) {
+			w->route_tables_auto = true;
+		} else if (json_is_array(v) && json_array_size(v) > 0 &&
+			   json_array_size(v) <= 200) {
+			w->route_tables_auto = false;
+			w->route_tables = calloc(json_array_size(v), sizeof(char *));
+			if (!w->route_tables)
+				return -ENOMEM;
+			for (size_t i = 0; i < json_array_size(v); i++) {
+				json_t *t = json_array_get(v, i);
+
+				elem(p, "aws.route_tables", i);
+				if (!json_is_string(t) || !valid_rtb(json_string_value(t)))
+					return fail(l, p,
+						    "expected a route table id (\"rtb-\" and 8 or "
+						    "17 hex digits)");
+				for (size_t j = 0; j < i; j++)
+					if (strcmp(w->route_tables[j], json_string_value(t)) == 0)
+						return fail(l, p, "%s is listed twice",
+							    json_string_value(t));
+				if (!(w->route_tables[i] = strdup(json_string_value(t))))
+					return -ENOMEM;
+				w->nroute_tables++;
+			}
+		} else {
+			return fail(l, "aws.route_tables",
+				    "expected \"auto\" or an array of 1-200 route table ids");
+		}
+	}
+check_auto:
+	if (c->local_auto && !w->enabled)
+		return fail(l, "local_networks", "\"auto\" needs the \"aws\" section enabled");
+	return 0;
+}
+
+static const char *const plugin_keys[] = { "fail_mode",	       "admission", "defer_timeout_ms",
+					   "reconnect_max_ms", "queue_max", NULL };
+static const char *const fail_words[] = { "closed", "open", NULL };
+static const char *const admission_words[] = { "immediate", "deferred", NULL };
+
+static int load_plugin(struct ld *l, struct cfg *c, json_t *root)
+{
+	json_t *pl = json_object_get(root, "plugin");
+	int fm, ad, e;
+
+	c->plugin.fail_mode = CFG_FAIL_CLOSED;
+	c->plugin.admission = CFG_ADMIT_IMMEDIATE;
+	c->plugin.defer_timeout_ms = 5000;
+	c->plugin.reconnect_max_ms = 5000;
+	c->plugin.queue_max = 1024;
+	if (!pl)
+		return 0;
+	if (want(l, "plugin", pl, JSON_OBJECT, "an object"))
+		return -EINVAL;
+	if ((e = check_keys(l, "plugin", pl, plugin_keys)) ||
+	    (e = get_enum(l, "plugin", pl, "fail_mode", fail_words, 0, &fm)) ||
+	    (e = get_enum(l, "plugin", pl, "admission", admission_words, 0, &ad)) ||
+	    (e = get_uint(l, "plugin", pl, "defer_timeout_ms", 100, 60000, 5000,
+			  &c->plugin.defer_timeout_ms)) ||
+	    (e = get_uint(l, "plugin", pl, "reconnect_max_ms", 100, 600000, 5000,
+			  &c->plugin.reconnect_max_ms)) ||
+	    (e = get_uint(l, "plugin", pl, "queue_max", 16, 1000000, 1024, &c->plugin.queue_max)))
+		return e;
+	c->plugin.fail_mode = (enum cfg_fail_mode)fm;
+	c->plugin.admission = (enum cfg_admission)ad;
+	return 0;
+}
+
+static int load_client_role(struct ld *l, struct cfg *c, json_t *root)
+{
+	char p[PATH_LEN], a[PFX_STRLEN], b[PFX_STRLEN];
+	const struct pfx *o;
+	int e;
+
+	if ((e = get_pfx_list(l, "", root, "accept_routes", &c->accept_routes)) ||
+	    (e = get_access(l, "", root, "from_local", CFG_ACCESS_ALL, &c->from_local)) ||
+	    (e = get_access(l, "", root, "to_local", CFG_ACCESS_NONE, &c->to_local)))
+		return e;
+	for (size_t i = 0; i < c->accept_routes.n; i++)
+		if ((o = list_find_overlap(&c->local, &c->accept_routes.v[i])))
+			return fail(l, elem(p, "accept_routes", i),
+				    "%s overlaps the local network %s",
+				    pfx_format(&c->accept_routes.v[i], a, sizeof(a)),
+				    pfx_format(o, b, sizeof(b)));
+	if (c->accept_routes.n &&
+	    (e = check_rules_inside(l, "", "from_local", &c->from_local, &c->accept_routes, NULL,
+				    "the accepted routes (accept_routes)")))
+		return e;
+	if (!c->local_auto)
+		return check_rules_inside(l, "", "to_local", &c->to_local, &c->local, NULL,
+					  "the local networks");
+	return 0;
+}
+
+static const char *const top_keys[] = { "version",	 "role",     "socket",	   "local_networks",
+					"tunnel",	 "strict",   "clients",	   "default_client",
+					"accept_routes", "to_local", "from_local", "nat",
+					"aws",		 "plugin",   NULL };
+static const char *const role_words[] = { "server", "client", NULL };
+static const char *const server_only[] = { "clients", "default_client", "strict", NULL };
+static const char *const client_only[] = { "accept_routes", "to_local", "from_local", NULL };
+
+static int load_root(struct ld *l, struct cfg *c, json_t *root)
+{
+	json_t *v;
+	int role, e;
+
+	if (want(l, "", root, JSON_OBJECT, "a JSON object at the top level"))
+		return -EINVAL;
+	if ((e = check_keys(l, "", root, top_keys)))
+		return e;
+	if (!(v = json_object_get(root, "version")))
+		return fail(l, "",
+			    "missing required key \"version\" (this vpcroute reads version %d)",
+			    CFG_VERSION);
+	if (!json_is_integer(v) || json_integer_value(v) != CFG_VERSION)
+		return fail(l, "version",
+			    "unsupported schema version (this vpcroute reads version %d)",
+			    CFG_VERSION);
+	if (!json_object_get(root, "role"))
+		return fail(l, "", "missing required key \"role\" (\"server\" or \"client\")");
+	if ((e = get_enum(l, "", root, "role", role_words, 0, &role)))
+		return e;
+	c->role = (enum cfg_role)role;
+	for (const char *const *k = c->role == CFG_ROLE_SERVER ? client_only : server_only; *k; k++)
+		if (json_object_get(root, *k))
+			return fail(l, *k, "only valid with \"role\": \"%s\"",
+				    c->role == CFG_ROLE_SERVER ? "client" : "server");
+	if ((e = load_socket(l, c, root)) || (e = load_local(l, c, root)) ||
+	    (e = load_tunnel(l, c, root)) ||
+	    (e = get_bool(l, "", root, "strict", false, &c->strict)))
+		return e;
+	if (c->role == CFG_ROLE_SERVER)
+		e = load_clients(l, c, root);
+	else
+		e = load_client_role(l, c, root);
+	if (e || (e = load_nat(l, c, root)) || (e = load_aws(l, c, root)) ||
+	    (e = load_plugin(l, c, root)))
+		return e;
+	return 0;
+}
+
+int cfg_load_buf(const char *name, const char *buf, size_t len, struct cfg **out, char *err,
+		 size_t errlen)
+{
+	struct ld l = { .name = name, .buf = buf, .len = len, .err = err, .errlen = errlen };
+	json_error_t je;
+	json_t *root;
+	struct cfg *c;
+	int r;
+
+	if (len > CFG_MAX_SIZE) {
+		snprintf(err, errlen, "%s: larger than %d bytes", name, CFG_MAX_SIZE);
+		return -EFBIG;
+	}
+	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+	if (!root) {
+		snprintf(err, errlen, "%s:%d:%d: %s", name, je.line, je.column, je.text);
+		return -EINVAL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		json_decref(root);
+		return -ENOMEM;
+	}
+	r = load_root(&l, c, root);
+	json_decref(root);
+	if (r == 0 && !(c->path = strdup(name)))
+		r = -ENOMEM;
+	if (r) {
+		if (r == -ENOMEM)
+			snprintf(err, errlen, "%s: out of memory", name);
+		cfg_free(c);
+		return r;
+	}
+	*out = c;
+	return 0;
+}
+
+int cfg_load_file(const char *path, struct cfg **out, char *err, size_t errlen)
+{
+	struct stat st;
+	char *buf;
+	ssize_t n;
+	size_t got = 0;
+	int fd, r;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return r;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", path);
+		close(fd);
+		return -EINVAL;
+	}
+	if (st.st_size > CFG_MAX_SIZE) {
+		snprintf(err, errlen, "%s: larger than %d bytes", path, CFG_MAX_SIZE);
+		close(fd);
+		return -EFBIG;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (got < (size_t)st.st_size && (n = read(fd, buf + got, (size_t)st.st_size - got)) > 0)
+		got += (size_t)n;
+	close(fd);
+	r = cfg_load_buf(path, buf, got, out, err, errlen);
+	free(buf);
+	return r;
+}
+
+void cfg_free(struct cfg *c)
+{
+	if (!c)
+		return;
+	free(c->path);
+	free(c->socket.path);
+	free(c->socket.group);
+	free(c->socket.openvpn_user);
+	free(c->socket.openvpn_group);
+	pfx_list_free(&c->local);
+	for (size_t i = 0; i < c->nclients; i++)
+		client_free(&c->clients[i]);
+	free(c->clients);
+	if (c->default_client) {
+		client_free(c->default_client);
+		free(c->default_client);
+	}
+	pfx_list_free(&c->accept_routes);
+	access_free(&c->to_local);
+	access_free(&c->from_local);
+	for (size_t i = 0; i < c->nnat; i++)
+		pfx_list_free(&c->nat[i].sources);
+	free(c->nat);
+	free(c->aws.region);
+	free(c->aws.endpoint);
+	free(c->aws.imds_endpoint);
+	free(c->aws.access_key_id);
+	free(c->aws.secret_access_key);
+	free(c->aws.session_token);
+	for (size_t i = 0; i < c->aws.nroute_tables; i++)
+		free(c->aws.route_tables[i]);
+	free(c->aws.route_tables);
+	free(c);
+}
+
+const struct cfg_client *cfg_client_find(const struct cfg *c, const char *name)
+{
+	for (size_t i = 0; i < c->nclients; i++)
+		if (strcmp(c->clients[i].name, name) == 0)
+			return &c->clients[i];
+	return c->strict ? NULL : c->default_client;
+}
+
+const char *cfg_role_name(enum cfg_role r)
+{
+	return role_words[r];
+}
+
+/* --- normalised dump --- */
+
+static json_t *pfx_list_json(const struct pfx_list *l)
+{
+	json_t *a = json_array();
+	char s[PFX_STRLEN];
+
+	for (size_t i = 0; a && i < l->n; i++)
+		json_array_append_new(a, json_string(pfx_format(&l->v[i], s, sizeof(s))));
+	return a;
+}
+
+static json_t *access_json(const struct cfg_access *acc)
+{
+	json_t *a;
+	char s[PFX_STRLEN];
+
+	if (acc->kind != CFG_ACCESS_RULES)
+		return json_boolean(acc->kind == CFG_ACCESS_ALL);
+	a = json_array();
+	for (size_t i = 0; a && i < acc->nrules; i++) {
+		const struct cfg_rule *r = &acc->rules[i];
+		json_t *o = json_object(), *ports = json_array();
+		int k = 0;
+
+		while (proto_nums[k] != r->proto)
+			k++;
+		json_object_set_new(o, "to", json_string(pfx_format(&r->to, s, sizeof(s))));
+		json_object_set_new(o, "proto", json_string(proto_words[k]));
+		for (size_t j = 0; j < r->nports; j++) {
+			if (r->ports[j].lo == r->ports[j].hi) {
+				json_array_append_new(ports, json_integer(r->ports[j].lo));
+			} else {
+				snprintf(s, sizeof(s), "%u-%u", r->ports[j].lo, r->ports[j].hi);
+				json_array_append_new(ports, json_string(s));
+			}
+		}
+		if (r->nports)
+			json_object_set_new(o, "ports", ports);
+		else
+			json_decref(ports);
+		json_array_append_new(a, o);
+	}
+	return a;
+}
+
+static json_t *client_json(const struct cfg_client *cl)
+{
+	json_t *o = json_object();
+	char s[PFX_STRLEN];
+
+	json_object_set_new(o, "allow", pfx_list_json(cl->allow.n ? &cl->allow : &cl->iroutes));
+	json_object_set_new(o, "iroutes", pfx_list_json(&cl->iroutes));
+	if (cl->has_address)
+		json_object_set_new(o, "address",
+				    json_string(pfx_format_addr(&cl->address, s, sizeof(s))));
+	if (cl->has_address6)
+		json_object_set_new(o, "address6",
+				    json_string(pfx_format_addr(&cl->address6, s, sizeof(s))));
+	json_object_set_new(o, "push_routes", pfx_list_json(&cl->push_routes));
+	json_object_set_new(o, "to_local", access_json(&cl->to_local));
+	json_object_set_new(o, "from_local", access_json(&cl->from_local));
+	return o;
+}
+
+/* Optional values are left out of the dump when unset. */
+static void set_opt_str(json_t *o, const char *key, const char *s)
+{
+	if (s)
+		json_object_set_new(o, key, json_string(s));
+}
+
+json_t *cfg_to_json(const struct cfg *c)
+{
+	json_t *o = json_object(), *sock = json_object(), *aws = json_object(),
+	       *nat = json_object();
+	json_t *plugin = json_object(), *masq = json_array();
+	char s[PFX_STRLEN];
+
+	json_object_set_new(o, "version", json_integer(CFG_VERSION));
+	json_object_set_new(o, "role", json_string(cfg_role_name(c->role)));
+	json_object_set_new(sock, "path", json_string(c->socket.path));
+	snprintf(s, sizeof(s), "%04o", (unsigned)c->socket.mode);
+	json_object_set_new(sock, "mode", json_string(s));
+	set_opt_str(sock, "group", c->socket.group);
+	set_opt_str(sock, "openvpn_user", c->socket.openvpn_user);
+	set_opt_str(sock, "openvpn_group", c->socket.openvpn_group);
+	json_object_set_new(o, "socket", sock);
+	json_object_set_new(o, "local_networks",
+			    c->local_auto ? json_string("auto") : pfx_list_json(&c->local));
+	if (c->role == CFG_ROLE_SERVER) {
+		json_t *t = json_object(), *cl = json_object();
+
+		json_object_set_new(t, "pool", json_string(pfx_format(&c->pool, s, sizeof(s))));
+		if (c->has_pool6)
+			json_object_set_new(t, "pool6",
+					    json_string(pfx_format(&c->pool6, s, sizeof(s))));
+		json_object_set_new(o, "tunnel", t);
+		json_object_set_new(o, "strict", json_boolean(c->strict));
+		for (size_t i = 0; i < c->nclients; i++)
+			json_object_set_new(cl, c->clients[i].name, client_json(&c->clients[i]));
+		json_object_set_new(o, "clients", cl);
+		if (c->default_client)
+			json_object_set_new(o, "default_client", client_json(c->default_client));
+	} else {
+		json_object_set_new(o, "accept_routes", pfx_list_json(&c->accept_routes));
+		json_object_set_new(o, "to_local", access_json(&c->to_local));
+		json_object_set_new(o, "from_local", access_json(&c->from_local));
+	}
+	for (size_t i = 0; i < c->nnat; i++) {
+		json_t *m = json_object();
+
+		json_object_set_new(m, "sources", pfx_list_json(&c->nat[i].sources));
+		json_object_set_new(m, "out_interface", json_string(c->nat[i].out_interface));
+		if (c->nat[i].has_snat_to)
+			json_object_set_new(
+				m, "snat_to",
+				json_string(pfx_format_addr(&c->nat[i].snat_to, s, sizeof(s))));
+		json_array_append_new(masq, m);
+	}
+	json_object_set_new(nat, "masquerade", masq);
+	json_object_set_new(nat, "exempt_tunnel", json_boolean(c->nat_exempt_tunnel));
+	json_object_set_new(o, "nat", nat);
+	json_object_set_new(aws, "enabled", json_boolean(c->aws.enabled));
+	set_opt_str(aws, "region", c->aws.region);
+	set_opt_str(aws, "endpoint", c->aws.endpoint);
+	set_opt_str(aws, "imds_endpoint", c->aws.imds_endpoint);
+	set_opt_str(aws, "access_key_id", c->aws.access_key_id);
+	/* Secrets are never printed. */
+	set_opt_str(aws, "secret_access_key", c->aws.secret_access_key ? "(set)" : NULL);
+	set_opt_str(aws, "session_token", c->aws.session_token ? "(set)" : NULL);
+	if (c->aws.route_tables_auto) {
+		json_object_set_new(aws, "route_tables", json_string("auto"));
+	} else {
+		json_t *rt = json_array();
+
+		for (size_t i = 0; i < c->aws.nroute_tables; i++)
+			json_array_append_new(rt, json_string(c->aws.route_tables[i]));
+		json_object_set_new(aws, "route_tables", rt);
+	}
+	json_object_set_new(aws, "disable_source_dest_check",
+			    json_boolean(c->aws.disable_source_dest_check));
+	json_object_set_new(aws, "takeover", json_boolean(c->aws.takeover));
+	json_object_set_new(aws, "withdraw_grace_s", json_integer(c->aws.withdraw_grace_s));
+	json_object_set_new(aws, "drift_check_s", json_integer(c->aws.drift_check_s));
+	json_object_set_new(aws, "max_calls_per_s", json_real(c->aws.max_calls_per_s));
+	json_object_set_new(o, "aws", aws);
+	json_object_set_new(plugin, "fail_mode", json_string(fail_words[c->plugin.fail_mode]));
+	json_object_set_new(plugin, "admission", json_string(admission_words[c->plugin.admission]));
+	json_object_set_new(plugin, "defer_timeout_ms", json_integer(c->plugin.defer_timeout_ms));
+	json_object_set_new(plugin, "reconnect_max_ms", json_integer(c->plugin.reconnect_max_ms));
+	json_object_set_new(plugin, "queue_max", json_integer(c->plugin.queue_max));
+	json_object_set_new(o, "plugin", plugin);
+	return o;
+}

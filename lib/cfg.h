@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * /etc/vpcroute/vpcroute.conf, schema version 1 (see vpcroute.conf(5)).
+ */
+#ifndef VR_CFG_H
+#define VR_CFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <net/if.h>
+#include <jansson.h>
+
+#include "pfx.h"
+
+#define CFG_VERSION	   1
+#define CFG_ERRLEN	   512
+#define CFG_MAX_SIZE	   (1024 * 1024)
+#define CFG_DEFAULT_SOCKET VR_RUNSTATEDIR "/vpcroute/agent.sock"
+
+enum cfg_role { CFG_ROLE_SERVER, CFG_ROLE_CLIENT };
+enum cfg_fail_mode { CFG_FAIL_CLOSED, CFG_FAIL_OPEN };
+enum cfg_admission { CFG_ADMIT_IMMEDIATE, CFG_ADMIT_DEFERRED };
+
+/* A port range; a single port has lo == hi. */
+struct cfg_ports {
+	uint16_t lo, hi;
+};
+
+/* One rule of an access list: destination, protocol (0: any), ports. */
+struct cfg_rule {
+	struct pfx to;
+	uint8_t proto;
+	struct cfg_ports *ports;
+	size_t nports;
+};
+
+/* Who may open connections in one direction: nobody, everybody, or rules. */
+enum cfg_access_kind { CFG_ACCESS_NONE, CFG_ACCESS_ALL, CFG_ACCESS_RULES };
+struct cfg_access {
+	enum cfg_access_kind kind;
+	struct cfg_rule *rules;
+	size_t nrules;
+};
+
+/* Policy for one OpenVPN client (server role), or the default entry. */
+struct cfg_client {
+	char *name;
+	struct pfx_list allow;	 /* what the client may announce */
+	struct pfx_list iroutes; /* what the policy announces for it */
+	bool has_address;	 /* fixed tunnel address (ifconfig-push) */
+	struct pfx address;
+	bool has_address6;
+	struct pfx address6;
+	struct pfx_list push_routes;  /* pushed to the client */
+	struct cfg_access to_local;   /* client's networks -> local networks */
+	struct cfg_access from_local; /* local networks -> client's networks */
+};
+
+struct cfg_nat {
+	struct pfx_list sources;
+	char out_interface[IF_NAMESIZE];
+	bool has_snat_to; /* SNAT to this address instead of masquerade */
+	struct pfx snat_to;
+};
+
+struct cfg_aws {
+	bool enabled;
+	char *region, *endpoint, *imds_endpoint;
+	char *access_key_id, *secret_access_key, *session_token;
+	bool route_tables_auto;
+	char **route_tables;
+	size_t nroute_tables;
+	bool disable_source_dest_check;
+	bool takeover;
+	unsigned withdraw_grace_s;
+	unsigned drift_check_s;
+	double max_calls_per_s;
+};
+
+struct cfg {
+	char *path;
+	enum cfg_role role;
+	struct {
+		char *path;
+		mode_t mode;
+		char *group;
+		char *openvpn_user, *openvpn_group;
+	} socket;
+	bool local_auto; /* local_networks: "auto" (the VPC's CIDR blocks) */
+	struct pfx_list local;
+	bool has_pool, has_pool6;
+	struct pfx pool, pool6;
+	/* server role */
+	bool strict;
+	struct cfg_client *clients;
+	size_t nclients;
+	struct cfg_client *default_client; /* NULL: none */
+	/* client role */
+	struct pfx_list accept_routes; /* empty: accept all pushed routes */
+	struct cfg_access to_local, from_local;
+	/* both */
+	struct cfg_nat *nat;
+	size_t nnat;
+	bool nat_exempt_tunnel;
+	struct cfg_aws aws;
+	struct {
+		enum cfg_fail_mode fail_mode;
+		enum cfg_admission admission;
+		unsigned defer_timeout_ms;
+		unsigned reconnect_max_ms;
+		unsigned queue_max;
+	} plugin;
+};
+
+/*
+ * Load and validate. On error returns a negative errno and writes one line
+ * "FILE:LINE:COL: KEY.PATH: what is wrong" into err; *out is untouched.
+ */
+int cfg_load_file(const char *path, struct cfg **out, char *err, size_t errlen);
+int cfg_load_buf(const char *name, const char *buf, size_t len, struct cfg **out, char *err,
+		 size_t errlen);
+void cfg_free(struct cfg *c);
+
+/* Policy of a client: its own entry, else the default entry, else NULL. */
+const struct cfg_client *cfg_client_find(const struct cfg *c, const char *name);
+
+/* The configuration in normalised form (all defaults filled in). */
+json_t *cfg_to_json(const struct cfg *c);
+
+const char *cfg_role_name(enum cfg_role r);
+
+#endif

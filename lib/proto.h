@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The plugin <-> agent protocol (doc/protocol.md): one JSON object per
+ * SOCK_SEQPACKET message, at most PROTO_MAX_MSG bytes, version PROTO_VERSION.
+ */
+#ifndef VR_PROTO_H
+#define VR_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <net/if.h>
+
+#include "cn.h"
+#include "pfx.h"
+
+#define PROTO_VERSION	   1
+#define PROTO_MAX_MSG	   65536
+#define PROTO_MAX_NETS	   256 /* networks of one client, routes of one tunnel */
+#define PROTO_MAX_CLIENTS  512 /* clients in one sync or claims message */
+#define PROTO_INSTANCE_MAX 64
+#define PROTO_ERROR_MAX	   256
+#define PROTO_ERRLEN	   256
+
+enum proto_type {
+	PROTO_HELLO,
+	PROTO_CONNECT,
+	PROTO_DISCONNECT,
+	PROTO_LEARN,
+	PROTO_SYNC,
+	PROTO_TUNNEL,
+	PROTO_CLAIMS,
+	PROTO_ACK,
+	PROTO_TYPE_MAX
+};
+
+enum proto_role { PROTO_ROLE_SERVER, PROTO_ROLE_CLIENT, PROTO_ROLE_CTL };
+enum proto_learn_op { PROTO_LEARN_ADD, PROTO_LEARN_UPDATE, PROTO_LEARN_DELETE };
+enum proto_tunnel_event {
+	PROTO_TUNNEL_UP,
+	PROTO_TUNNEL_ROUTE_UP,
+	PROTO_TUNNEL_ROUTE_PREDOWN,
+	PROTO_TUNNEL_DOWN
+};
+
+/* A connected OpenVPN client and the networks it announces. */
+struct proto_client {
+	char cn[CN_MAX + 1];
+	bool has_tunnel4, has_tunnel6;
+	struct pfx tunnel4, tunnel6; /* host prefixes */
+	struct pfx_list nets;
+};
+
+/* One network claimed on this host, and by whom. */
+struct proto_claim {
+	struct pfx net;
+	char cn[CN_MAX + 1];
+	char instance[PROTO_INSTANCE_MAX + 1];
+};
+
+struct proto_msg {
+	enum proto_type type;
+	uint64_t id; /* request id; 0 for none */
+	union {
+		struct {
+			enum proto_role role;
+			uint32_t pid;
+			char instance[PROTO_INSTANCE_MAX + 1];
+		} hello;
+		struct proto_client connect;
+		struct {
+			char cn[CN_MAX + 1];
+		} disconnect;
+		struct {
+			enum proto_learn_op op;
+			struct pfx addr;
+			char cn[CN_MAX + 1]; /* empty for delete */
+		} learn;
+		struct {
+			struct proto_client *clients;
+			size_t n;
+			bool more; /* further sync messages follow */
+		} sync;
+		struct {
+			enum proto_tunnel_event event;
+			char dev[IF_NAMESIZE];
+			bool has_local, has_remote;
+			struct pfx local, remote;
+			struct pfx_list routes;
+		} tunnel;
+		struct {
+			uint64_t gen;
+			struct proto_claim *v;
+			size_t n;
+			bool more;
+		} claims;
+		struct {
+			uint64_t ref;
+			bool ok;
+			char error[PROTO_ERROR_MAX + 1];
+		} ack;
+	};
+};
+
+/*
+ * Encode into buf; returns the length, or -EMSGSIZE when it does not fit
+ * (buf of PROTO_MAX_MSG bytes always fits what the caps allow for a single
+ * client), -EINVAL for a message that breaks the caps.
+ */
+int proto_encode(const struct proto_msg *m, char *buf, size_t len);
+/* Decode and validate one message; on error fills err and returns -EINVAL. */
+int proto_decode(const char *buf, size_t len, struct proto_msg *m, char *err, size_t errlen);
+/* Frees the arrays a decoded (or caller-built) message owns. */
+void proto_msg_free(struct proto_msg *m);
+
+const char *proto_type_name(enum proto_type t);
+
+#endif

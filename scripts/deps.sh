@@ -1,0 +1,86 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# shellcheck shell=bash
+# Installs what vpcroute needs to build and to test, on Debian 12. Sourced by
+# scripts/check and scripts/lab; safe to re-run: it installs only what is missing.
+
+VR_APT_PACKAGES=(
+	build-essential autoconf automake libtool pkg-config
+	libmnl-dev libnftnl-dev libjansson-dev libcurl4-openssl-dev libxml2-dev libcmocka-dev
+	openvpn nftables iproute2 iptables iputils-ping openssl
+	clang libclang-rt-14-dev clang-format man-db groff-base
+	python3 python3-pip python3-venv git ca-certificates
+)
+
+vr_log() { printf '==> %s\n' "$*" >&2; }
+vr_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+vr_need_root() {
+	[[ $(id -u) == 0 ]] || vr_die "$1 needs root (apt-get, network namespaces): run it with sudo"
+}
+
+vr_install_apt() {
+	local missing=() p
+	for p in "${VR_APT_PACKAGES[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+			missing+=("$p")
+	done
+	if ! command -v go >/dev/null && [[ ! -x /usr/local/go/bin/go ]]; then
+		missing+=(golang-go)
+	fi
+	((${#missing[@]})) || return 0
+	vr_log "installing Debian packages: ${missing[*]}"
+	apt-get update -q >/dev/null || vr_die "apt-get update failed"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" \
+		>/dev/null || vr_die "apt-get install ${missing[*]} failed"
+}
+
+# Python for the lab: the python3 on PATH if pip may install into it, else a venv.
+vr_python() {
+	local top=$1 req=$1/tests/requirements.txt
+	VR_PY=python3
+	if $VR_PY -c 'import moto, boto3, pytest, flask' 2>/dev/null &&
+		$VR_PY -m pip install -q --disable-pip-version-check -r "$req" >/dev/null 2>&1; then
+		return 0
+	fi
+	if $VR_PY -m pip install -q --disable-pip-version-check -r "$req" >/dev/null 2>&1; then
+		return 0
+	fi
+	vr_log "installing Python test packages into $top/.venv"
+	[[ -x $top/.venv/bin/python3 ]] || python3 -m venv "$top/.venv" ||
+		vr_die "python3 -m venv failed"
+	VR_PY=$top/.venv/bin/python3
+	$VR_PY -m pip install -q --disable-pip-version-check -r "$req" ||
+		vr_die "pip install -r $req failed"
+}
+
+# amazon-ec2-metadata-mock, pinned by tests/tools/aemm/go.mod and go.sum.
+vr_metadata_mock() {
+	local top=$1 bin=$1/tests/tools/bin/ec2-metadata-mock go=go
+	command -v go >/dev/null || go=/usr/local/go/bin/go
+	if [[ -x $bin && $bin -nt $top/tests/tools/aemm/go.mod ]]; then
+		return 0
+	fi
+	vr_log "building amazon-ec2-metadata-mock (Go module, pinned in tests/tools/aemm)"
+	(cd "$top/tests/tools/aemm" &&
+		GOFLAGS=-mod=readonly "$go" build -o "$bin" github.com/aws/amazon-ec2-metadata-mock/cmd) ||
+		vr_die "building the metadata mock failed"
+}
+
+# Configure and build in a VPATH directory; $3... are configure arguments.
+vr_build() {
+	local top=$1 dir=$2
+	shift 2
+	[[ -e $top/config.status ]] &&
+		vr_die "the source tree is configured in place: run 'make distclean' there first"
+	if [[ ! -x $top/configure || $top/configure.ac -nt $top/configure || $top/Makefile.am -nt $top/Makefile.in ]]; then
+		vr_log "autoreconf"
+		(cd "$top" && autoreconf -fi >/dev/null 2>&1) || (cd "$top" && autoreconf -fi) || vr_die "autoreconf failed"
+	fi
+	mkdir -p "$dir"
+	if [[ ! -e $dir/config.status || $top/configure -nt $dir/config.status ]]; then
+		vr_log "configure $* (in ${dir#"$top"/})"
+		(cd "$dir" && "$top/configure" -q "$@") || vr_die "configure failed (see ${dir}/config.log)"
+	fi
+	vr_log "make (in ${dir#"$top"/})"
+	make -s -C "$dir" -j"$(nproc)" || vr_die "make failed in $dir"
+}

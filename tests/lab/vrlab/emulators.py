@@ -1,0 +1,193 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""AWS emulators on loopback: moto (EC2 API) and amazon-ec2-metadata-mock (IMDS).
+
+Both listen on 127.0.0.1 on free ports. AwsWorld creates a VPC, a subnet,
+a route table and an instance in moto, then starts the metadata mock with
+exactly those ids, the instance's MAC and ENI, region and CIDR blocks.
+"""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import boto3
+
+REGION = "us-east-1"
+TEST_KEY_ID = "AKIDVPCROUTETEST"
+TEST_SECRET = "vpcroute-test-secret"
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc, timeout=30, what="server"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited {proc.returncode} before listening on {port}")
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{what} did not listen on 127.0.0.1:{port} within {timeout}s")
+
+
+def metadata_mock_path():
+    """The metadata mock that scripts/check builds (tests/tools/bin), or one on PATH."""
+    p = os.path.join(TOP, "tests", "tools", "bin", "ec2-metadata-mock")
+    if os.access(p, os.X_OK):
+        return p
+    return shutil.which("ec2-metadata-mock")
+
+
+class Moto:
+    def __init__(self, logdir):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = os.path.join(logdir, "moto.log")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        wait_port(self.port, self.proc, what="moto")
+
+    def client(self, key_id=TEST_KEY_ID, secret=TEST_SECRET):
+        return boto3.client("ec2", endpoint_url=self.url, region_name=REGION,
+                            aws_access_key_id=key_id, aws_secret_access_key=secret)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+class MetadataMock:
+    def __init__(self, logdir, values, paths, creds_role="vpcroute-instance"):
+        binary = metadata_mock_path()
+        if not binary:
+            raise RuntimeError("ec2-metadata-mock not found: scripts/check builds it into "
+                               "tests/tools/bin")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.config = os.path.join(logdir, "aemm-config.json")
+        with open(self.config, "w") as f:
+            json.dump({"metadata": {"paths": paths, "values": values}}, f, indent=2)
+        self.log = os.path.join(logdir, "aemm.log")
+        # -I: IMDSv2 only, every GET needs a session token.
+        self.proc = subprocess.Popen(
+            [binary, "-c", self.config, "-n", "127.0.0.1", "-p", str(self.port), "-I"],
+            stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cwd=logdir, env={**os.environ, "HOME": logdir})
+        wait_port(self.port, self.proc, what="ec2-metadata-mock")
+
+    def token(self, ttl=21600):
+        req = urllib.request.Request(f"{self.url}/latest/api/token", method="PUT",
+                                     headers={"X-aws-ec2-metadata-token-ttl-seconds": str(ttl)})
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.read().decode()
+
+    def get(self, path, token):
+        req = urllib.request.Request(f"{self.url}{path}",
+                                     headers={"X-aws-ec2-metadata-token": token})
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.read().decode()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+class AwsWorld:
+    """The VPC of topology A, in moto, mirrored by the metadata mock."""
+
+    def __init__(self, logdir, vpc_cidr="10.1.0.0/16", subnet_cidr="10.1.1.0/24",
+                 instance_ip="10.1.1.2"):
+        self.moto = Moto(logdir)
+        ec2 = self.ec2 = self.moto.client()
+        self.vpc_cidr, self.subnet_cidr = vpc_cidr, subnet_cidr
+        self.vpc_id = ec2.create_vpc(CidrBlock=vpc_cidr)["Vpc"]["VpcId"]
+        self.az = f"{REGION}a"
+        self.subnet_id = ec2.create_subnet(VpcId=self.vpc_id, CidrBlock=subnet_cidr,
+                                           AvailabilityZone=self.az)["Subnet"]["SubnetId"]
+        self.rtb_id = ec2.create_route_table(VpcId=self.vpc_id)["RouteTable"]["RouteTableId"]
+        ec2.associate_route_table(RouteTableId=self.rtb_id, SubnetId=self.subnet_id)
+        image = ec2.describe_images()["Images"][0]["ImageId"]
+        inst = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.nano",
+                                 SubnetId=self.subnet_id,
+                                 PrivateIpAddress=instance_ip)["Instances"][0]
+        self.instance_id = inst["InstanceId"]
+        eni = inst["NetworkInterfaces"][0]
+        self.eni_id = eni["NetworkInterfaceId"]
+        self.mac = eni["MacAddress"]
+        self.instance_ip = instance_ip
+        self.role = "vpcroute-instance"
+        self.imds = MetadataMock(logdir, self.imds_values(), self.imds_paths())
+
+    def imds_paths(self):
+        mac = f"/latest/meta-data/network/interfaces/macs/{self.mac}"
+        return {
+            "instance-id": "/latest/meta-data/instance-id",
+            "local-ipv4": "/latest/meta-data/local-ipv4",
+            "mac": "/latest/meta-data/mac",
+            "placement-region": "/latest/meta-data/placement/region",
+            "placement-availability-zone": "/latest/meta-data/placement/availability-zone",
+            "mac-network-interface-id": f"{mac}/interface-id",
+            "mac-vpc-id": f"{mac}/vpc-id",
+            "mac-vpc-ipv4-cidr-block": f"{mac}/vpc-ipv4-cidr-block",
+            "mac-vpc-ipv4-cidr-blocks": f"{mac}/vpc-ipv4-cidr-blocks",
+            "mac-subnet-id": f"{mac}/subnet-id",
+            "mac-subnet-ipv4-cidr-block": f"{mac}/subnet-ipv4-cidr-block",
+            "mac-local-ipv4s": f"{mac}/local-ipv4s",
+            "mac-mac": f"{mac}/mac",
+            "iam-security-credentials-role": "/latest/meta-data/iam/security-credentials",
+            "iam-security-credentials":
+                f"/latest/meta-data/iam/security-credentials/{self.role}",
+        }
+
+    def imds_values(self):
+        expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 6 * 3600))
+        return {
+            "instance-id": self.instance_id,
+            "local-ipv4": self.instance_ip,
+            "mac": self.mac,
+            "placement-region": REGION,
+            "placement-availability-zone": self.az,
+            "mac-network-interface-id": self.eni_id,
+            "mac-vpc-id": self.vpc_id,
+            "mac-vpc-ipv4-cidr-block": self.vpc_cidr,
+            "mac-vpc-ipv4-cidr-blocks": self.vpc_cidr,
+            "mac-subnet-id": self.subnet_id,
+            "mac-subnet-ipv4-cidr-block": self.subnet_cidr,
+            "mac-local-ipv4s": self.instance_ip,
+            "mac-mac": self.mac,
+            "iam-security-credentials-role": self.role,
+            "iam-security-credentials": {
+                "Code": "Success", "LastUpdated": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                                time.gmtime()),
+                "Type": "AWS-HMAC", "AccessKeyId": "ASIAVPCROUTEROLE",
+                "SecretAccessKey": "vpcroute-role-secret", "Token": "vpcroute-role-token",
+                "Expiration": expires,
+            },
+        }
+
+    def env(self):
+        """What the agent gets: the SDKs' own variables pointing at the emulators."""
+        return {
+            "AWS_ENDPOINT_URL_EC2": self.moto.url,
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT": self.imds.url,
+            "AWS_REGION": REGION,
+        }
+
+    def stop(self):
+        self.imds.stop()
+        self.moto.stop()

@@ -1,0 +1,122 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Topology A of DESIGN.md in network namespaces, with the recipe's addressing.
+
+    home ─┐                                             ┌─ ec2 (OpenVPN server, 10.1.1.2)
+          ├─ br0 hrouter ── inet ── vpc (VPC router+IGW) ┤
+    pi  ──┘  192.168.1.1   "internet"   10.1.1.1          └─ priv (VPC private host, 10.1.1.10)
+
+home LAN 192.168.1.0/24: home host 192.168.1.140 (inside the 192.168.1.128/25
+that the Pi announces), Pi 192.168.1.3, home router 192.168.1.1 (NATs the LAN
+to the internet, like any home router). Internet: hrouter 203.0.113.2 and
+vpc 198.51.100.2 behind inet (203.0.113.1, 198.51.100.1). VPC subnet
+10.1.1.0/24 behind the VPC router 10.1.1.1, which is also the internet
+gateway: the instance's public address 192.0.2.10 is NATed 1:1 to 10.1.1.2.
+The VPC router's routing table plays the VPC route table, and the home
+router's plays the home router's static routes.
+"""
+from dataclasses import dataclass
+
+LAN = "192.168.1.0/24"
+LAN_ANNOUNCED = "192.168.1.128/25"
+HOME_IP = "192.168.1.140"
+PI_IP = "192.168.1.3"
+HROUTER_IP = "192.168.1.1"
+HROUTER_WAN = "203.0.113.2"
+INET_HOME = "203.0.113.1"
+INET_VPC = "198.51.100.1"
+VPC_WAN = "198.51.100.2"
+VPC_ROUTER_IP = "10.1.1.1"
+SUBNET = "10.1.1.0/24"
+VPC_CIDR = "10.1.0.0/16"
+EC2_IP = "10.1.1.2"
+EC2_PUBLIC = "192.0.2.10"
+PRIV_IP = "10.1.1.10"
+POOL = "10.1.2.0/24"
+
+
+@dataclass
+class TopologyA:
+    home: object
+    pi: object
+    hrouter: object
+    inet: object
+    vpc: object
+    ec2: object
+    priv: object
+
+    def vpc_route(self, net, via=EC2_IP):
+        """A VPC route table entry: net -> the instance's ENI."""
+        self.vpc.run(f"ip route replace {net} via {via} dev br0")
+
+    def home_route(self, net, via=PI_IP):
+        """A static route on the home router."""
+        self.hrouter.run(f"ip route replace {net} via {via} dev br0")
+
+
+def build_topology_a(lab):
+    n = {name: lab.node(name) for name in ("home", "pi", "hrouter", "inet", "vpc", "ec2", "priv")}
+    home, pi, hr, inet, vpc, ec2, priv = (n[k] for k in
+                                          ("home", "pi", "hrouter", "inet", "vpc", "ec2", "priv"))
+    # Home LAN: a bridge in the home router.
+    lab.link(home, "eth0", hr, "lan-home")
+    lab.link(pi, "eth0", hr, "lan-pi")
+    hr.run("ip link add br0 type bridge")
+    hr.run("ip link set lan-home master br0")
+    hr.run("ip link set lan-pi master br0")
+    hr.run("ip link set br0 up")
+    hr.run(f"ip addr add {HROUTER_IP}/24 dev br0")
+    home.run(f"ip addr add {HOME_IP}/24 dev eth0")
+    home.run(f"ip route add default via {HROUTER_IP}")
+    pi.run(f"ip addr add {PI_IP}/24 dev eth0")
+    pi.run(f"ip route add default via {HROUTER_IP}")
+    # Home router <-> internet <-> VPC edge.
+    lab.link(hr, "wan", inet, "to-home")
+    hr.run(f"ip addr add {HROUTER_WAN}/24 dev wan")
+    hr.run(f"ip route add default via {INET_HOME}")
+    inet.run(f"ip addr add {INET_HOME}/24 dev to-home")
+    lab.link(vpc, "wan", inet, "to-vpc")
+    vpc.run(f"ip addr add {VPC_WAN}/24 dev wan")
+    vpc.run(f"ip route add default via {INET_VPC}")
+    inet.run(f"ip addr add {INET_VPC}/24 dev to-vpc")
+    inet.run(f"ip route add 192.0.2.0/24 via {VPC_WAN}")
+    # The VPC subnet.
+    lab.link(ec2, "eth0", vpc, "sub-ec2")
+    lab.link(priv, "eth0", vpc, "sub-priv")
+    vpc.run("ip link add br0 type bridge")
+    for port in ("sub-ec2", "sub-priv"):
+        vpc.run(f"ip link set {port} master br0")
+    vpc.run("ip link set br0 up")
+    vpc.run(f"ip addr add {VPC_ROUTER_IP}/24 dev br0")
+    ec2.run(f"ip addr add {EC2_IP}/24 dev eth0")
+    ec2.run(f"ip route add default via {VPC_ROUTER_IP}")
+    priv.run(f"ip addr add {PRIV_IP}/24 dev eth0")
+    priv.run(f"ip route add default via {VPC_ROUTER_IP}")
+    # Routers forward; the VPC router and the home router redirect nobody.
+    for r in (hr, inet, vpc):
+        r.sysctl("net.ipv4.ip_forward", 1)
+        for conf in ("all", "default") + (("br0",) if r is not inet else ()):
+            r.sysctl(f"net.ipv4.conf.{conf}.send_redirects", 0)
+    # The home router NATs its LAN to the internet; the IGW maps the public IP.
+    hr.run(["nft", "-f", "-"], input=f"""
+table ip homenat {{
+    chain post {{
+        type nat hook postrouting priority srcnat;
+        oifname "wan" ip saddr {LAN} masquerade
+    }}
+}}
+""")
+    vpc.run(["nft", "-f", "-"], input=f"""
+table ip igw {{
+    chain pre {{
+        type nat hook prerouting priority dstnat;
+        iifname "wan" ip daddr {EC2_PUBLIC} dnat to {EC2_IP}
+    }}
+    chain post {{
+        type nat hook postrouting priority srcnat;
+        oifname "wan" ip saddr {EC2_IP} snat to {EC2_PUBLIC}
+    }}
+}}
+""")
+    # As in AWS, a host without a public address (priv) gets no internet
+    # through the IGW: its packets leave untranslated and find no way back.
+    return TopologyA(home=home, pi=pi, hrouter=hr, inet=inet, vpc=vpc, ec2=ec2, priv=priv)

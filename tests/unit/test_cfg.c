@@ -1,0 +1,264 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "cfg.h"
+
+static const char *srcdir(void)
+{
+	const char *s = getenv("top_srcdir");
+
+	return s ? s : ".";
+}
+
+static struct cfg *load_example(const char *name)
+{
+	char path[512], err[CFG_ERRLEN];
+	struct cfg *c = NULL;
+
+	snprintf(path, sizeof(path), "%s/doc/examples/%s", srcdir(), name);
+	if (cfg_load_file(path, &c, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	return c;
+}
+
+static void test_examples(void **state)
+{
+	struct cfg *c = load_example("topology-a-server.conf");
+	const struct cfg_client *pi;
+	char s[PFX_STRLEN];
+
+	assert_int_equal(c->role, CFG_ROLE_SERVER);
+	assert_true(c->strict);
+	assert_int_equal(c->socket.mode, 0660);
+	assert_string_equal(c->socket.group, "nogroup");
+	pi = cfg_client_find(c, "pi-home");
+	assert_non_null(pi);
+	assert_null(cfg_client_find(c, "stranger")); /* strict */
+	assert_int_equal(pi->iroutes.n, 1);
+	assert_string_equal(pfx_format(&pi->iroutes.v[0], s, sizeof(s)), "192.168.1.128/25");
+	assert_string_equal(pfx_format_addr(&pi->address, s, sizeof(s)), "10.1.2.10");
+	assert_int_equal(pi->from_local.kind, CFG_ACCESS_RULES);
+	assert_int_equal(pi->from_local.nrules, 2);
+	assert_int_equal(pi->from_local.rules[0].nports, 2);
+	assert_int_equal(pi->from_local.rules[0].ports[1].lo, 8000);
+	assert_int_equal(pi->from_local.rules[0].ports[1].hi, 8080);
+	assert_int_equal(pi->to_local.kind, CFG_ACCESS_ALL);
+	assert_int_equal(c->nnat, 1);
+	assert_string_equal(c->nat[0].out_interface, "eth0");
+	assert_true(c->aws.enabled);
+	assert_true(c->aws.route_tables_auto);
+	assert_int_equal(c->plugin.fail_mode, CFG_FAIL_CLOSED);
+	cfg_free(c);
+
+	c = load_example("topology-a-pi.conf");
+	assert_int_equal(c->role, CFG_ROLE_CLIENT);
+	assert_int_equal(c->to_local.kind, CFG_ACCESS_RULES);
+	assert_int_equal(c->from_local.kind, CFG_ACCESS_ALL);
+	assert_false(c->aws.enabled);
+	cfg_free(c);
+
+	c = load_example("topology-b-ec2-client.conf");
+	assert_true(c->local_auto);
+	assert_int_equal(c->aws.nroute_tables, 1);
+	assert_string_equal(c->aws.route_tables[0], "rtb-0a1b2c3d4e5f60718");
+	cfg_free(c);
+
+	c = load_example("topology-c-road-warriors.conf");
+	assert_false(c->strict);
+	assert_ptr_equal(cfg_client_find(c, "laptop-7"), c->default_client);
+	assert_int_equal(c->default_client->push_routes.n, 2);
+	assert_int_equal(c->plugin.fail_mode, CFG_FAIL_OPEN);
+	cfg_free(c);
+}
+
+static void test_defaults_and_dump(void **state)
+{
+	const char *t = "{\"version\":1,\"role\":\"server\",\"local_networks\":[\"10.1.1.0/24\"],"
+			"\"tunnel\":{\"pool\":\"10.1.2.0/24\"}}";
+	char err[CFG_ERRLEN], *dump;
+	struct cfg *c, *c2;
+	json_t *j;
+
+	assert_int_equal(cfg_load_buf("t.conf", t, strlen(t), &c, err, sizeof(err)), 0);
+	assert_string_equal(c->socket.path, VR_RUNSTATEDIR "/vpcroute/agent.sock");
+	assert_int_equal(c->plugin.admission, CFG_ADMIT_IMMEDIATE);
+	assert_int_equal(c->plugin.defer_timeout_ms, 5000);
+	assert_false(c->aws.enabled);
+	assert_int_equal(c->aws.withdraw_grace_s, 300);
+	assert_null(cfg_client_find(c, "anyone")); /* no default entry */
+	/* The normalised dump is itself a valid config that dumps the same. */
+	j = cfg_to_json(c);
+	dump = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	if (cfg_load_buf("dump", dump, strlen(dump), &c2, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	j = cfg_to_json(c2);
+	char *dump2 = json_dumps(j, JSON_COMPACT);
+
+	assert_string_equal(dump, dump2);
+	json_decref(j);
+	free(dump);
+	free(dump2);
+	cfg_free(c);
+	cfg_free(c2);
+}
+
+/* Each bad config yields one line naming file:line:col, the key path and the value. */
+struct bad {
+	const char *text;
+	const char *expect;
+};
+
+#define SRV                                                                       \
+	"\"version\":1,\"role\":\"server\",\"local_networks\":[\"10.1.1.0/24\"]," \
+	"\"tunnel\":{\"pool\":\"10.1.2.0/24\"}"
+
+static const struct bad bads[] = {
+	{ "{\n  \"version\": 1,\n  \"role\": \"server\",,\n}", "t.conf:3:20: " },
+	{ "{\"version\":2,\"role\":\"server\"}",
+	  "t.conf:1:2: version: unsupported schema version" },
+	{ "{\"role\":\"server\"}", "t.conf:1:1: missing required key \"version\"" },
+	{ "{\"version\":1,\"role\":\"hub\"}",
+	  "t.conf:1:14: role: \"hub\" is not one of \"server\", \"client\"" },
+	{ "{" SRV ",\"bogus\":1}", "bogus: unknown key" },
+	{ "{" SRV ",\"clients\":{\"pi-home\":{\n\"iroutes\":[\"192.168.1.128/25\",\n  "
+	  "\"192.168.2.1/24\"]}}}",
+	  "t.conf:3:3: clients.pi-home.iroutes[1]: \"192.168.2.1/24\": host bits set (the network "
+	  "is 192.168.2.0/24)" },
+	{ "{" SRV ",\"clients\":{\"pi\":{\"iroutes\":[\"10.1.1.128/25\"]}}}",
+	  "clients.pi.iroutes[0]: 10.1.1.128/25 overlaps the local network 10.1.1.0/24" },
+	{ "{" SRV ",\"clients\":{\"a\":{\"iroutes\":[\"192.168.1.0/"
+	  "24\"]},\"b\":{\"iroutes\":[\"192.168.1.128/25\"]}}}",
+	  "clients.b.iroutes[0]: 192.168.1.128/25 overlaps 192.168.1.0/24 of client \"a\"" },
+	{ "{" SRV
+	  ",\"clients\":{\"a\":{\"allow\":[\"192.168.0.0/24\"],\"iroutes\":[\"192.168.1.0/24\"]}}}",
+	  "clients.a.iroutes[0]: 192.168.1.0/24 is not inside the client's \"allow\" networks" },
+	{ "{" SRV ",\"clients\":{\"a\":{\"address\":\"10.1.3.5\"}}}",
+	  "clients.a.address: 10.1.3.5 is outside the tunnel pool 10.1.2.0/24" },
+	{ "{" SRV ",\"clients\":{\"a\":{\"address\":\"10.1.2.255\"}}}", "broadcast" },
+	{ "{" SRV
+	  ",\"clients\":{\"a\":{\"address\":\"10.1.2.5\"},\"b\":{\"address\":\"10.1.2.5\"}}}",
+	  "clients.b.address: 10.1.2.5 is already the address of client \"a\"" },
+	{ "{\"version\":1,\"role\":\"server\",\"local_networks\":[\"10.1.1.0/"
+	  "24\"],\"tunnel\":{\"pool\":\"10.1.2.0/24\",\"pool6\":\"fd00:2::/64\"},"
+	  "\"clients\":{\"a\":{\"address6\":\"fd00:2::5\"},\"b\":{\"address6\":\"fd00:2::5\"}}}",
+	  "clients.b.address6: fd00:2::5 is already the address of client \"a\"" },
+	{ "{\"version\":1,\"role\":\"client\",\"local_networks\":[\"192.168.1.0/"
+	  "24\"],\"accept_routes\":[\"10.1.0.0/16\"],"
+	  "\"from_local\":[{\"to\":\"10.2.0.0/16\"}]}",
+	  "from_local[0].to: 10.2.0.0/16 is not inside the accepted routes (accept_routes)" },
+	{ "{" SRV ",\"aws\":{\"route_tables\":[\"rtb-0123456789\"]}}",
+	  "aws.route_tables[0]: expected a route table id" },
+	{ "{" SRV ",\"clients\":{\"../etc\":{}}}", "clients.../etc: common name" },
+	{ "{" SRV ",\"clients\":{\"a\":{\"iroutes\":\"192.168.1.0/24\"}}}",
+	  "clients.a.iroutes: expected an array of prefixes, got a string" },
+	{ "{" SRV
+	  ",\"clients\":{\"a\":{\"from_local\":[{\"to\":\"10.9.9.9\",\"proto\":\"tcp\"}]}}}",
+	  "clients.a.from_local[0].to: 10.9.9.9/32 is not inside the client's networks" },
+	{ "{" SRV ",\"clients\":{\"a\":{\"iroutes\":[\"192.168.1.0/"
+	  "24\"],\"from_local\":[{\"to\":\"192.168.1.5\",\"proto\":\"icmp\",\"ports\":[22]}]}}}",
+	  "ports need \"proto\": \"tcp\" or \"udp\"" },
+	{ "{" SRV ",\"clients\":{\"a\":{\"iroutes\":[\"192.168.1.0/"
+	  "24\"],\"from_local\":[{\"to\":\"192.168.1.5\",\"proto\":\"tcp\",\"ports\":[\"90-"
+	  "80\"]}]}}}",
+	  "\"90-80\" is not a port range" },
+	{ "{" SRV ",\"strict\":true,\"default_client\":{}}", "default_client: never used" },
+	{ "{" SRV ",\"default_client\":{\"iroutes\":[\"192.168.1.0/24\"]}}",
+	  "default_client.iroutes: the default entry cannot announce" },
+	{ "{" SRV ",\"accept_routes\":[]}", "accept_routes: only valid with \"role\": \"client\"" },
+	{ "{\"version\":1,\"role\":\"client\",\"local_networks\":[\"192.168.1.0/"
+	  "24\"],\"tunnel\":{\"pool\":\"10.1.2.0/24\"}}",
+	  "tunnel: only valid with \"role\": \"server\"" },
+	{ "{\"version\":1,\"role\":\"server\",\"local_networks\":[\"10.1.0.0/"
+	  "16\"],\"tunnel\":{\"pool\":\"10.1.2.0/24\"}}",
+	  "tunnel.pool: 10.1.2.0/24 overlaps the local network 10.1.0.0/16" },
+	{ "{\"version\":1,\"role\":\"server\",\"local_networks\":\"auto\",\"tunnel\":{\"pool\":"
+	  "\"10.1.2.0/24\"}}",
+	  "local_networks: \"auto\" needs the \"aws\" section enabled" },
+	{ "{\"version\":1,\"role\":\"server\",\"local_networks\":[],\"tunnel\":{\"pool\":\"10.1.2."
+	  "0/24\"}}",
+	  "local_networks: must name at least one network" },
+	{ "{\"version\":1,\"role\":\"server\",\"local_networks\":[\"10.1.0.0/16\",\"10.1.1.0/"
+	  "24\"],\"tunnel\":{\"pool\":\"10.2.0.0/24\"}}",
+	  "local_networks[1]: 10.1.1.0/24 overlaps 10.1.0.0/16 at local_networks[0]" },
+	{ "{" SRV ",\"socket\":{\"mode\":\"0999\"}}", "socket.mode: expected an octal mode" },
+	{ "{" SRV ",\"socket\":{\"path\":\"run/x.sock\"}}",
+	  "socket.path: \"run/x.sock\" is not an absolute path" },
+	{ "{" SRV ",\"aws\":{\"region\":\"Mars\"}}",
+	  "aws.region: \"Mars\" is not an AWS region name" },
+	{ "{" SRV ",\"aws\":{\"route_tables\":[\"rtb-xyz\"]}}",
+	  "aws.route_tables[0]: expected a route table id" },
+	{ "{" SRV ",\"aws\":{\"access_key_id\":\"AKIA\"}}",
+	  "access_key_id and secret_access_key go together" },
+	{ "{" SRV ",\"aws\":{\"max_calls_per_s\":0}}",
+	  "aws.max_calls_per_s: expected a number above 0" },
+	{ "{" SRV ",\"aws\":{\"withdraw_grace_s\":-5}}",
+	  "aws.withdraw_grace_s: -5 is out of range (0-86400)" },
+	{ "{" SRV ",\"aws\":{\"endpoint\":\"ftp://x\"}}",
+	  "aws.endpoint: \"ftp://x\" is not an http:// or https:// URL" },
+	{ "{" SRV ",\"plugin\":{\"fail_mode\":\"maybe\"}}",
+	  "plugin.fail_mode: \"maybe\" is not one of \"closed\", \"open\"" },
+	{ "{" SRV ",\"plugin\":{\"defer_timeout_ms\":1.5}}",
+	  "plugin.defer_timeout_ms: expected an integer, got a number" },
+	{ "{" SRV ",\"nat\":{\"masquerade\":[{\"sources\":[\"10.1.1.0/"
+	  "24\"],\"out_interface\":\"eth0/1\"}]}}",
+	  "nat.masquerade[0].out_interface: not a valid interface name" },
+	{ "{" SRV ",\"nat\":{\"masquerade\":[{\"sources\":[\"10.1.1.0/"
+	  "24\"],\"out_interface\":\"eth0\",\"snat_to\":\"2001:db8::1\"}]}}",
+	  "nat.masquerade[0].snat_to: address family differs from sources[0]" },
+	{ "{" SRV ",\"nat\":{\"masquerade\":[{\"out_interface\":\"eth0\"}]}}",
+	  "nat.masquerade[0]: missing or empty \"sources\"" },
+	{ "{" SRV ",\"version\":1}", "t.conf:1:103: duplicate object key near '\"version\"'" },
+	{ "[]", "t.conf:1:1: expected a JSON object at the top level, got an array" },
+};
+
+static void test_bad_configs(void **state)
+{
+	for (size_t i = 0; i < sizeof(bads) / sizeof(bads[0]); i++) {
+		char err[CFG_ERRLEN] = "";
+		struct cfg *c = (struct cfg *)0x1;
+
+		assert_int_equal(cfg_load_buf("t.conf", bads[i].text, strlen(bads[i].text), &c, err,
+					      sizeof(err)),
+				 -EINVAL);
+		assert_ptr_equal(c, (struct cfg *)0x1); /* untouched */
+		if (!strstr(err, bads[i].expect))
+			fail_msg("case %zu: got \"%s\", expected it to contain \"%s\"", i, err,
+				 bads[i].expect);
+		assert_null(strchr(err, '\n')); /* one line */
+		assert_true(strncmp(err, "t.conf:", 7) == 0);
+	}
+}
+
+static void test_file_errors(void **state)
+{
+	char err[CFG_ERRLEN];
+	struct cfg *c;
+
+	assert_int_equal(cfg_load_file("/nonexistent/vpcroute.conf", &c, err, sizeof(err)),
+			 -ENOENT);
+	assert_string_equal(err, "/nonexistent/vpcroute.conf: No such file or directory");
+	assert_int_equal(cfg_load_file("/", &c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "not a regular file"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_examples),
+		cmocka_unit_test(test_defaults_and_dump),
+		cmocka_unit_test(test_bad_configs),
+		cmocka_unit_test(test_file_errors),
+	};
+
+	return cmocka_run_group_tests_name("cfg", tests, NULL, NULL);
+}

@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "log.h"
+
+static char last[1024];
+static int last_prio, count;
+
+static void sink(int prio, const char *msg, void *ctx)
+{
+	snprintf(last, sizeof(last), "%s", msg);
+	last_prio = prio;
+	count++;
+	(*(int *)ctx)++;
+}
+
+static void test_sink_levels(void **state)
+{
+	int calls = 0;
+
+	log_set_sink(sink, &calls);
+	log_set_verbose(0);
+	log_info("%s: hello %d", __func__, 7);
+	assert_string_equal(last, "test_sink_levels: hello 7");
+	assert_int_equal(last_prio, LOG_INFO);
+	log_debug("hidden");
+	assert_int_equal(calls, 1);
+	log_set_verbose(1);
+	log_debug("shown");
+	assert_int_equal(calls, 2);
+	assert_int_equal(last_prio, LOG_DEBUG);
+	log_warnx("plain");
+	assert_string_equal(last, "plain");
+	assert_int_equal(last_prio, LOG_WARNING);
+	errno = ENOENT;
+	log_warn("open %s", "/nonexistent");
+	assert_string_equal(last, "open /nonexistent: No such file or directory");
+	assert_int_equal(errno, ENOENT); /* preserved for the caller */
+	log_set_sink(NULL, NULL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_sink_levels),
+	};
+
+	return cmocka_run_group_tests_name("log", tests, NULL, NULL);
+}

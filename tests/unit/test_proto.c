@@ -1,0 +1,225 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "unit.h"
+
+#include "proto.h"
+
+/* Encode, decode, re-encode: the bytes must be identical. */
+static void roundtrip(const struct proto_msg *m, struct proto_msg *out)
+{
+	char a[PROTO_MAX_MSG], b[PROTO_MAX_MSG], e[PROTO_ERRLEN];
+	int n, n2;
+
+	n = proto_encode(m, a, sizeof(a));
+	assert_true(n > 0);
+	assert_int_equal(proto_decode(a, (size_t)n, out, e, sizeof(e)), 0);
+	n2 = proto_encode(out, b, sizeof(b));
+	assert_int_equal(n, n2);
+	assert_memory_equal(a, b, (size_t)n);
+}
+
+static void test_connect_roundtrip(void **state)
+{
+	struct pfx nets[] = { P("192.168.1.128/25"), P("2001:db8:1::/48") };
+	struct proto_msg m = { .type = PROTO_CONNECT, .id = 42 }, d;
+	char s[PFX_STRLEN];
+
+	strcpy(m.connect.cn, "pi-home");
+	m.connect.has_tunnel4 = true;
+	m.connect.tunnel4 = P("10.1.2.10");
+	m.connect.nets.v = nets;
+	m.connect.nets.n = 2;
+	roundtrip(&m, &d);
+	assert_int_equal(d.type, PROTO_CONNECT);
+	assert_int_equal(d.id, 42);
+	assert_string_equal(d.connect.cn, "pi-home");
+	assert_true(d.connect.has_tunnel4);
+	assert_false(d.connect.has_tunnel6);
+	assert_int_equal(d.connect.nets.n, 2);
+	assert_string_equal(pfx_format(&d.connect.nets.v[1], s, sizeof(s)), "2001:db8:1::/48");
+	proto_msg_free(&d);
+}
+
+static void test_all_types_roundtrip(void **state)
+{
+	struct proto_client cl[2] = { 0 };
+	struct proto_claim claims[1] = { 0 };
+	struct pfx routes[] = { P("10.1.1.0/24") };
+	struct proto_msg m, d;
+
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_HELLO;
+	m.id = 1;
+	m.hello.role = PROTO_ROLE_SERVER;
+	m.hello.pid = 1234;
+	strcpy(m.hello.instance, "server");
+	roundtrip(&m, &d);
+	assert_int_equal(d.hello.pid, 1234);
+	proto_msg_free(&d);
+
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_DISCONNECT;
+	strcpy(m.disconnect.cn, "pi-home");
+	roundtrip(&m, &d);
+	assert_int_equal(d.id, 0);
+	proto_msg_free(&d);
+
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_LEARN;
+	m.learn.op = PROTO_LEARN_DELETE;
+	m.learn.addr = P("10.1.2.10");
+	roundtrip(&m, &d);
+	assert_int_equal(d.learn.op, PROTO_LEARN_DELETE);
+	proto_msg_free(&d);
+
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_SYNC;
+	strcpy(cl[0].cn, "a");
+	strcpy(cl[1].cn, "b");
+	m.sync.clients = cl;
+	m.sync.n = 2;
+	m.sync.more = true;
+	roundtrip(&m, &d);
+	assert_int_equal(d.sync.n, 2);
+	assert_true(d.sync.more);
+	proto_msg_free(&d);
+
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_TUNNEL;
+	m.tunnel.event = PROTO_TUNNEL_ROUTE_UP;
+	strcpy(m.tunnel.dev, "tun0");
+	m.tunnel.has_local = true;
+	m.tunnel.local = P("10.1.2.6");
+	m.tunnel.routes.v = routes;
+	m.tunnel.routes.n = 1;
+	roundtrip(&m, &d);
+	assert_int_equal(d.tunnel.event, PROTO_TUNNEL_ROUTE_UP);
+	assert_int_equal(d.tunnel.routes.n, 1);
+	proto_msg_free(&d);
+
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_CLAIMS;
+	m.claims.gen = 9;
+	claims[0].net = P("192.168.1.128/25");
+	strcpy(claims[0].cn, "pi-home");
+	strcpy(claims[0].instance, "server");
+	m.claims.v = claims;
+	m.claims.n = 1;
+	roundtrip(&m, &d);
+	assert_int_equal(d.claims.gen, 9);
+	proto_msg_free(&d);
+
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_ACK;
+	m.ack.ref = 42;
+	strcpy(m.ack.error, "192.168.1.128/25 already claimed by pi-office");
+	roundtrip(&m, &d);
+	assert_false(d.ack.ok);
+	assert_string_equal(d.ack.error, m.ack.error);
+	proto_msg_free(&d);
+}
+
+static void expect_bad(const char *text, const char *needle)
+{
+	struct proto_msg d;
+	char e[PROTO_ERRLEN] = "";
+
+	assert_int_equal(proto_decode(text, strlen(text), &d, e, sizeof(e)), -EINVAL);
+	if (!strstr(e, needle))
+		fail_msg("decoding %s: error \"%s\" lacks \"%s\"", text, e, needle);
+}
+
+static void test_rejects(void **state)
+{
+	expect_bad("", "not JSON");
+	expect_bad("[1]", "not a JSON object");
+	expect_bad("{\"type\":\"hello\"}", "version");
+	expect_bad("{\"v\":2,\"type\":\"hello\"}", "version");
+	expect_bad("{\"v\":1,\"type\":\"nope\"}", "unknown message type");
+	expect_bad("{\"v\":1,\"type\":\"disconnect\",\"cn\":\"../../etc/x\"}", "starts with '.'");
+	expect_bad("{\"v\":1,\"type\":\"disconnect\",\"cn\":\"a/../../x\"}", "'/'");
+	expect_bad("{\"v\":1,\"type\":\"disconnect\",\"cn\":\"a\",\"cn\":\"b\"}", "not JSON");
+	expect_bad("{\"v\":1,\"type\":\"disconnect\",\"cn\":\"a\",\"x\":1}", "unknown key");
+	expect_bad("{\"v\":1,\"type\":\"disconnect\",\"cn\":\"a\\u0000b\"}", "NUL");
+	expect_bad("{\"v\":1,\"type\":\"disconnect\",\"cn\":\"a\",\"id\":-1}", "\"id\"");
+	expect_bad("{\"v\":1,\"type\":\"disconnect\",\"cn\":\"a\",\"id\":9007199254740993}",
+		   "\"id\"");
+	expect_bad("{\"v\":1,\"type\":\"connect\",\"client\":{\"cn\":\"a\",\"networks\":[\"10.0.0."
+		   "1/8\"]}}",
+		   "networks[0]");
+	expect_bad("{\"v\":1,\"type\":\"connect\",\"client\":{\"cn\":\"a\",\"networks\":[],"
+		   "\"tunnel4\":\"::1\"}}",
+		   "tunnel4");
+	expect_bad("{\"v\":1,\"type\":\"connect\"}", "missing \"client\"");
+	expect_bad("{\"v\":1,\"type\":\"ack\",\"ref\":1,\"ok\":false}", "needs \"error\"");
+	expect_bad("{\"v\":1,\"type\":\"ack\",\"ref\":1,\"ok\":true,\"error\":\"x\"}", "\"error\"");
+	expect_bad(
+		"{\"v\":1,\"type\":\"learn\",\"op\":\"delete\",\"addr\":\"10.1.2.3\",\"cn\":\"a\"}",
+		"delete");
+	expect_bad("{\"v\":1,\"type\":\"learn\",\"op\":\"add\",\"addr\":\"10.1.2.3\"}", "\"cn\"");
+	expect_bad("{\"v\":1,\"type\":\"tunnel\",\"event\":\"up\",\"dev\":\"../x\",\"routes\":[]}",
+		   "interface");
+	expect_bad("{\"v\":1,\"type\":\"tunnel\",\"event\":\"sideways\",\"dev\":\"tun0\","
+		   "\"routes\":[]}",
+		   "\"event\"");
+	expect_bad("{\"v\":1,\"type\":\"hello\",\"role\":\"server\",\"pid\":1,\"instance\":"
+		   "\"0123456789012345678901234567890123456789012345678901234567890123456789\"}",
+		   "longer");
+}
+
+static void test_caps(void **state)
+{
+	/* More networks than one client may announce. */
+	size_t cap = 64 + (PROTO_MAX_NETS + 1) * 20;
+	char *t = malloc(cap), e[PROTO_ERRLEN];
+	struct proto_msg d;
+	size_t n;
+
+	n = (size_t)snprintf(
+		t, cap, "{\"v\":1,\"type\":\"connect\",\"client\":{\"cn\":\"a\",\"networks\":[");
+	for (int i = 0; i <= PROTO_MAX_NETS; i++)
+		n += (size_t)snprintf(t + n, cap - n, "%s\"10.%d.%d.0/24\"", i ? "," : "", i / 256,
+				      i % 256);
+	n += (size_t)snprintf(t + n, cap - n, "]}}");
+	assert_int_equal(proto_decode(t, n, &d, e, sizeof(e)), -EINVAL);
+	assert_non_null(strstr(e, "more than"));
+	free(t);
+
+	/* Oversize messages are refused before parsing. */
+	t = calloc(1, PROTO_MAX_MSG + 2);
+	memset(t, ' ', PROTO_MAX_MSG + 1);
+	assert_int_equal(proto_decode(t, PROTO_MAX_MSG + 1, &d, e, sizeof(e)), -EINVAL);
+	assert_non_null(strstr(e, "exceeds"));
+	free(t);
+
+	/* The encoder refuses what the decoder would refuse, and small buffers. */
+	struct proto_msg m = { .type = PROTO_DISCONNECT };
+	char small[8];
+
+	strcpy(m.disconnect.cn, "pi-home");
+	assert_int_equal(proto_encode(&m, small, sizeof(small)), -EMSGSIZE);
+	m.type = PROTO_TYPE_MAX;
+	assert_int_equal(proto_encode(&m, small, sizeof(small)), -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_connect_roundtrip),
+		cmocka_unit_test(test_all_types_roundtrip),
+		cmocka_unit_test(test_rejects),
+		cmocka_unit_test(test_caps),
+	};
+
+	return cmocka_run_group_tests_name("proto", tests, NULL, NULL);
+}

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Helpers shared by the cmocka unit tests. */
+#ifndef VR_TEST_UNIT_H
+#define VR_TEST_UNIT_H
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "pfx.h"
+
+/* A prefix or address that the test knows to be valid. */
+static inline struct pfx P(const char *s) {
+	struct pfx p;
+	char e[PFX_ERRLEN];
+
+	if (pfx_parse(s, PFX_HOST, &p, e, sizeof(e)) != 0)
+		fail_msg("%s", e);
+	return p;
+}
+
+#endif
