@@ -19,7 +19,7 @@ static void test_parse_format(void **state)
 	char buf[PFX_STRLEN];
 
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-		struct pfx p = P(ok[i]);
+		struct pfx p = pfx_of(ok[i]);
 
 		assert_string_equal(pfx_format(&p, buf, sizeof(buf)), ok[i]);
 	}
@@ -94,15 +94,16 @@ static void test_netmask(void **state)
 	assert_int_equal(pfx_from_netmask("2001:db8::", "255.255.0.0", 0, &p, e, sizeof(e)),
 			 -EINVAL);
 	assert_int_equal(pfx_from_netmask("10.0.0.0", "/8", 0, &p, e, sizeof(e)), -EINVAL);
-	p = P("2001:db8::/32");
+	p = pfx_of("2001:db8::/32");
 	assert_int_equal(pfx_format_netmask(&p, buf, sizeof(buf)), -EAFNOSUPPORT);
 }
 
 static void test_contains_overlaps(void **state)
 {
-	struct pfx lan = P("192.168.1.0/24"), hi = P("192.168.1.128/25"), lo = P("192.168.1.0/25"),
-		   host = P("192.168.1.200"), vpc = P("10.1.0.0/16"), any = P("0.0.0.0/0"),
-		   v6 = P("::/0"), v6a = P("2001:db8::/32"), v6b = P("2001:db8:1::/48");
+	struct pfx lan = pfx_of("192.168.1.0/24"), hi = pfx_of("192.168.1.128/25"),
+		   lo = pfx_of("192.168.1.0/25"), host = pfx_of("192.168.1.200"),
+		   vpc = pfx_of("10.1.0.0/16"), any = pfx_of("0.0.0.0/0"), v6 = pfx_of("::/0"),
+		   v6a = pfx_of("2001:db8::/32"), v6b = pfx_of("2001:db8:1::/48");
 
 	assert_true(pfx_contains(&lan, &hi));
 	assert_false(pfx_contains(&hi, &lan));
@@ -122,8 +123,8 @@ static void test_contains_overlaps(void **state)
 
 static void test_cmp_first_last(void **state)
 {
-	struct pfx a = P("10.1.2.0/24"), b = P("10.1.2.0/25"), c = P("10.1.3.0/24"), d = P("::/0"),
-		   f, l;
+	struct pfx a = pfx_of("10.1.2.0/24"), b = pfx_of("10.1.2.0/25"), c = pfx_of("10.1.3.0/24"),
+		   d = pfx_of("::/0"), f, l;
 	char buf[PFX_STRLEN];
 
 	assert_true(pfx_cmp(&a, &b) < 0);

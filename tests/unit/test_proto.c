@@ -30,13 +30,13 @@ static void roundtrip(const struct proto_msg *m, struct proto_msg *out)
 
 static void test_connect_roundtrip(void **state)
 {
-	struct pfx nets[] = { P("192.168.1.128/25"), P("2001:db8:1::/48") };
+	struct pfx nets[] = { pfx_of("192.168.1.128/25"), pfx_of("2001:db8:1::/48") };
 	struct proto_msg m = { .type = PROTO_CONNECT, .id = 42 }, d;
 	char s[PFX_STRLEN];
 
 	strcpy(m.connect.cn, "pi-home");
 	m.connect.has_tunnel4 = true;
-	m.connect.tunnel4 = P("10.1.2.10");
+	m.connect.tunnel4 = pfx_of("10.1.2.10");
 	m.connect.nets.v = nets;
 	m.connect.nets.n = 2;
 	roundtrip(&m, &d);
@@ -54,7 +54,7 @@ static void test_all_types_roundtrip(void **state)
 {
 	struct proto_client cl[2] = { 0 };
 	struct proto_claim claims[1] = { 0 };
-	struct pfx routes[] = { P("10.1.1.0/24") };
+	struct pfx routes[] = { pfx_of("10.1.1.0/24") };
 	struct proto_msg m, d;
 
 	memset(&m, 0, sizeof(m));
@@ -77,7 +77,7 @@ static void test_all_types_roundtrip(void **state)
 	memset(&m, 0, sizeof(m));
 	m.type = PROTO_LEARN;
 	m.learn.op = PROTO_LEARN_DELETE;
-	m.learn.addr = P("10.1.2.10");
+	m.learn.addr = pfx_of("10.1.2.10");
 	roundtrip(&m, &d);
 	assert_int_equal(d.learn.op, PROTO_LEARN_DELETE);
 	proto_msg_free(&d);
@@ -99,7 +99,7 @@ static void test_all_types_roundtrip(void **state)
 	m.tunnel.event = PROTO_TUNNEL_ROUTE_UP;
 	strcpy(m.tunnel.dev, "tun0");
 	m.tunnel.has_local = true;
-	m.tunnel.local = P("10.1.2.6");
+	m.tunnel.local = pfx_of("10.1.2.6");
 	m.tunnel.routes.v = routes;
 	m.tunnel.routes.n = 1;
 	roundtrip(&m, &d);
@@ -110,7 +110,7 @@ static void test_all_types_roundtrip(void **state)
 	memset(&m, 0, sizeof(m));
 	m.type = PROTO_CLAIMS;
 	m.claims.gen = 9;
-	claims[0].net = P("192.168.1.128/25");
+	claims[0].net = pfx_of("192.168.1.128/25");
 	strcpy(claims[0].cn, "pi-home");
 	strcpy(claims[0].instance, "server");
 	m.claims.v = claims;

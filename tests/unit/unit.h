@@ -14,7 +14,8 @@
 #include "pfx.h"
 
 /* A prefix or address that the test knows to be valid. */
-static inline struct pfx P(const char *s) {
+static inline struct pfx pfx_of(const char *s)
+{
 	struct pfx p;
 	char e[PFX_ERRLEN];
 
