@@ -248,13 +248,6 @@ static int get_pfx_list(struct ld *l, const char *path, json_t *obj, const char 
 	return 0;
 }
 
-static void pfx_list_free(struct pfx_list *l)
-{
-	free(l->v);
-	l->v = NULL;
-	l->n = 0;
-}
-
 static const struct pfx *list_find_containing(const struct pfx_list *l, const struct pfx *x)
 {
 	for (size_t i = 0; i < l->n; i++)

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pfx.h"
@@ -249,4 +250,28 @@ void pfx_last(const struct pfx *p, struct pfx *out)
 	for (unsigned i = 0; i < pfx_addrlen(p); i++)
 		out->addr[i] |= (uint8_t)~mask_byte(p->len, i);
 	out->len = (uint8_t)pfx_maxlen(p->family);
+}
+
+int pfx_list_add(struct pfx_list *l, const struct pfx *p, size_t max)
+{
+	struct pfx *v;
+
+	for (size_t i = 0; i < l->n; i++)
+		if (pfx_equal(&l->v[i], p))
+			return 0;
+	if (l->n >= max)
+		return -E2BIG;
+	v = realloc(l->v, (l->n + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	l->v = v;
+	v[l->n++] = *p;
+	return 0;
+}
+
+void pfx_list_free(struct pfx_list *l)
+{
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
 }

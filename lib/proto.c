@@ -337,9 +337,7 @@ static int client_decode(struct dc *d, const char *where, json_t *o, struct prot
 
 static void client_free(struct proto_client *c)
 {
-	free(c->nets.v);
-	c->nets.v = NULL;
-	c->nets.n = 0;
+	pfx_list_free(&c->nets);
 }
 
 static const char *const hello_keys[] = { "v", "type", "id", "role", "pid", "instance", NULL };
@@ -545,9 +543,7 @@ void proto_msg_free(struct proto_msg *m)
 		m->sync.n = 0;
 		break;
 	case PROTO_TUNNEL:
-		free(m->tunnel.routes.v);
-		m->tunnel.routes.v = NULL;
-		m->tunnel.routes.n = 0;
+		pfx_list_free(&m->tunnel.routes);
 		break;
 	case PROTO_CLAIMS:
 		free(m->claims.v);

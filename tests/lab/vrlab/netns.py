@@ -111,6 +111,16 @@ class Node:
     def ip(self, args):
         return self.run("ip " + args)
 
+    def ping_stats(self, dst, count=10, interval=0.2):
+        """(received, transmitted, average RTT in ms or None)."""
+        r = self.run(["ping", "-n", "-q", "-c", str(count), "-i", str(interval), "-W", "2", dst],
+                     check=False, timeout=count * (interval + 2) + 10)
+        m = re.search(r"(\d+) packets transmitted, (\d+) received", r.stdout)
+        rtt = re.search(r"= [\d.]+/([\d.]+)/", r.stdout)
+        if not m:
+            return 0, count, None
+        return int(m.group(2)), int(m.group(1)), float(rtt.group(1)) if rtt else None
+
     def ping(self, dst, count=1, timeout=2):
         """True when dst answers; never raises."""
         r = self.run(["ping", "-n", "-q", "-c", str(count), "-W", str(timeout), "-i", "0.2", dst],

@@ -91,5 +91,6 @@ def client_lines(pki, cert, key, remote, extra=()):
         "client", "dev tun", "proto udp", f"remote {remote} 1194", "nobind",
         f"ca {pki.ca}", f"cert {cert}", f"key {key}", "remote-cert-tls server",
         "disable-dco", "verb 3", "connect-retry 1 1", "resolv-retry infinite",
+        "explicit-exit-notify 1",
         *extra,
     ]

@@ -26,7 +26,10 @@ class PKI:
         self._serial = 1
 
     def issue(self, cn, server=False):
-        """Returns (cert path, key path) for the common name."""
+        """Returns (cert path, key path) for the common name (issued once)."""
+        crt, key = os.path.join(self.path, f"{cn}.crt"), os.path.join(self.path, f"{cn}.key")
+        if os.path.exists(crt):
+            return crt, key
         ext = os.path.join(self.path, f"{cn}.ext")
         with open(ext, "w") as f:
             f.write("basicConstraints=CA:FALSE\n"

@@ -34,6 +34,9 @@ PRIV_IP = "10.1.1.10"
 POOL = "10.1.2.0/24"
 
 
+RW_NET_GW = "198.18.0.1"
+
+
 @dataclass
 class TopologyA:
     home: object
@@ -51,6 +54,20 @@ class TopologyA:
     def home_route(self, net, via=PI_IP):
         """A static route on the home router."""
         self.hrouter.run(f"ip route replace {net} via {via} dev br0")
+
+    def road_warrior(self, name, index):
+        """A host on the internet (198.18.0.0/24 behind inet), e.g. a laptop."""
+        lab = self.inet.lab
+        if "br-rw" not in self.inet.run("ip -br link").stdout:
+            self.inet.run("ip link add br-rw type bridge")
+            self.inet.run("ip link set br-rw up")
+            self.inet.run(f"ip addr add {RW_NET_GW}/24 dev br-rw")
+        node = lab.node(name)
+        lab.link(node, "eth0", self.inet, f"rw{index}")
+        self.inet.run(f"ip link set rw{index} master br-rw")
+        node.run(f"ip addr add 198.18.0.{10 + index}/24 dev eth0")
+        node.run(f"ip route add default via {RW_NET_GW}")
+        return node
 
 
 def build_topology_a(lab):

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The plugin's connection to vpcroute-agent. One background thread owns the
+ * socket: it connects and reconnects with backoff, sends queued messages,
+ * and keeps the replica of the host's claimed networks. OpenVPN's thread
+ * only takes a mutex for microseconds: it never waits for the agent.
+ *
+ * The link also holds this OpenVPN instance's client table, and sends it
+ * whole (hello, then sync) every time the connection is (re)established or
+ * the bounded queue overflowed, so the agent never misses a change.
+ */
+#ifndef VR_LINK_H
+#define VR_LINK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "proto.h"
+
+struct link;
+
+struct link *link_new(const char *path, const char *instance, enum proto_role role,
+		      unsigned queue_max, unsigned reconnect_max_ms);
+void link_free(struct link *l);
+/* Starts the thread if it is not running in this process (first call, fork). */
+int link_start(struct link *l);
+
+bool link_connected(struct link *l);
+
+/*
+ * A client was admitted (pending=false) or waits for the agent (pending=
+ * true, deferred admission). Returns the request id to wait for.
+ */
+uint64_t link_client_connect(struct link *l, const struct proto_client *c, bool pending);
+/* A pending client was admitted after all. */
+void link_client_admitted(struct link *l, const char *cn);
+/* Forgets an admitted client and tells the agent; false if it was not known. */
+bool link_client_disconnect(struct link *l, const char *cn);
+void link_learn(struct link *l, enum proto_learn_op op, const struct pfx *addr, const char *cn);
+/* Client mode: the tunnel's latest state, re-sent after every reconnect. */
+void link_tunnel(struct link *l, const struct proto_msg *tunnel);
+
+/* 1: acknowledged, -1: refused (reason in err), 0: not yet. */
+int link_ack(struct link *l, uint64_t id, char *err, size_t errlen);
+
+/*
+ * Runs fn with the claims replica and the client table while holding the
+ * link's lock; fn must return quickly.
+ */
+typedef void (*link_view_fn)(const struct proto_claim *claims, size_t nclaims,
+			     const struct proto_client *peers, size_t npeers, void *ctx);
+void link_view(struct link *l, link_view_fn fn, void *ctx);
+
+/* Log lines from the thread, handed to fn on the caller's thread. */
+typedef void (*link_log_fn)(int prio, const char *msg, void *ctx);
+void link_flush_log(struct link *l, link_log_fn fn, void *ctx);
+
+#endif

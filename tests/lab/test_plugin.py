@@ -1,0 +1,204 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""vpcroute.so inside the real OpenVPN 2.6 server of topology A.
+
+The agent is played by a test double (vrlab/agentdouble.py) that speaks the
+protocol; the same tests run against vpcroute-agent once it lands.
+"""
+import json
+import re
+import threading
+import time
+
+import pytest
+
+from vrlab import topology as T
+from vrlab.agentdouble import AgentDouble
+from vrlab.build import plugin_so
+from vrlab.openvpn import OpenVPN, OpenVPNError, client_lines, server_lines
+
+CLIENTS = {
+    "pi-home": {"allow": ["192.168.1.0/24"], "iroutes": ["192.168.1.128/25"],
+                "address": "10.1.2.10", "push_routes": ["10.1.1.0/24"]},
+    "pi-office": {"allow": ["192.168.0.0/16"]},
+    "pi-lab": {"allow": ["192.168.50.0/24"]},
+    "laptop": {"push_routes": ["10.1.1.0/24"]},
+    "laptop2": {},
+}
+
+
+class PluginLab:
+    def __init__(self, topo, pki, tmp_path, **plugin):
+        self.topo, self.pki, self.tmp = topo, pki, tmp_path
+        self.sock = str(tmp_path / "agent.sock")
+        self.agent = AgentDouble(self.sock)
+        self.ccd = tmp_path / "ccd"
+        self.ccd.mkdir()
+        (self.ccd / "pi-office").write_text("iroute 192.168.1.0 255.255.255.0\n")
+        (self.ccd / "pi-lab").write_text("iroute 10.99.0.0 255.255.0.0\n")
+        self.conf = tmp_path / "vpcroute.conf"
+        self.conf.write_text(json.dumps({
+            "version": 1, "role": "server", "socket": {"path": self.sock},
+            "local_networks": ["10.1.1.0/24"], "tunnel": {"pool": "10.1.2.0/24"},
+            "strict": True, "clients": CLIENTS,
+            "plugin": {"reconnect_max_ms": 300, **plugin}}, indent=2))
+        self.server = OpenVPN(topo.ec2, str(tmp_path / "server"), "server", server_lines(
+            pki, *pki.server, local=T.EC2_IP, extra=[
+                f"plugin {plugin_so()} {self.conf} ccd={self.ccd} instance=server"])).start()
+        self.server.wait_up()
+        self.nodes = {"pi-home": topo.pi}
+        self.clients = {}
+
+    def node(self, cn):
+        if cn not in self.nodes:
+            self.nodes[cn] = self.topo.road_warrior(f"rw{len(self.nodes)}", len(self.nodes))
+        return self.nodes[cn]
+
+    def client(self, cn):
+        cert, key = self.pki.issue(cn)
+        c = OpenVPN(self.node(cn), str(self.tmp / cn), cn, client_lines(
+            self.pki, cert, key, remote=T.EC2_PUBLIC, extra=["auth-retry none"])).start()
+        self.clients[cn] = c
+        return c
+
+    def refused(self, cn, reason):
+        """Starts cn's client and waits for the server to log the refusal."""
+        self.client(cn)
+        self.server.wait_log(re.escape(reason))
+        with pytest.raises(OpenVPNError):
+            self.clients[cn].wait_up(timeout=3)
+        self.clients[cn].stop()
+
+    def close(self):
+        for c in self.clients.values():
+            c.stop()
+        self.server.stop()
+        self.agent.stop()
+
+
+@pytest.fixture
+def plab(topo_a, pki, tmp_path):
+    lab = PluginLab(topo_a, pki, tmp_path)
+    yield lab
+    lab.close()
+
+
+def test_allowed_client_gets_policy(plab):
+    pi = plab.client("pi-home")
+    pi.wait_up()
+    # The client got its fixed address and the pushed route.
+    assert "inet 10.1.2.10/24" in plab.topo.pi.run("ip -4 addr show dev tun0").stdout
+    assert "10.1.1.0/24 via 10.1.2.1 dev tun0" in plab.topo.pi.run("ip -4 route").stdout
+    # The server routes the iroute to it (OpenVPN's own routing table).
+    plab.server.wait_client("pi-home")
+    routing = open(plab.server.status).read()
+    assert re.search(r"^ROUTING_TABLE,192\.168\.1\.128/25,pi-home,", routing, re.M), routing
+    plab.server.wait_log(r"client pi-home admitted: announces 192\.168\.1\.128/25, "
+                         r"tunnel address 10\.1\.2\.10")
+    # The agent heard hello, the (empty) table, then the connect.
+    plab.agent.wait(lambda: plab.agent.table("server").get("pi-home"), what="connect")
+    hello = plab.agent.of_type("hello")[0]
+    assert hello["role"] == "server" and hello["instance"] == "server"
+    connect = plab.agent.of_type("connect")[-1]["client"]
+    assert connect == {"cn": "pi-home", "networks": ["192.168.1.128/25"], "tunnel4": "10.1.2.10"}
+    # Disconnect reaches the agent.
+    pi.stop()
+    plab.agent.wait(lambda: not plab.agent.table("server"), what="disconnect")
+
+
+def test_refusals(plab):
+    plab.client("pi-home").wait_up()
+    plab.agent.wait(lambda: plab.agent.of_type("claims") or True)
+    plab.refused("pi-lab", "client pi-lab: iroute 10.99.0.0/16 from "
+                 f"{plab.ccd}/pi-lab is not inside its allowed networks (192.168.50.0/24) "
+                 "(rule: clients.pi-lab.allow)")
+    plab.refused("pi-office", "client pi-office: 192.168.1.0/24 overlaps 192.168.1.128/25, "
+                 "already announced by connected client pi-home (rule: one owner per network)")
+    plab.refused("stranger", "client stranger: unknown common name (rule: strict)")
+    # Refused clients never reached the agent.
+    assert set(plab.agent.table("server")) == {"pi-home"}
+    assert {m["client"]["cn"] for m in plab.agent.of_type("connect")} == {"pi-home"}
+
+
+def admit_time(plab, cn):
+    t0 = time.time()
+    plab.client(cn).wait_up(timeout=30)
+    return time.time() - t0
+
+
+def ping_during(node, dst, seconds):
+    """Pings in a thread; returns a function giving (received, sent, avg ms)."""
+    out = {}
+    t = threading.Thread(target=lambda: out.update(
+        r=node.ping_stats(dst, count=int(seconds / 0.2), interval=0.2)))
+    t.start()
+    return lambda: (t.join(), out["r"])[1]
+
+
+def test_stalled_agent_does_not_block_openvpn(plab):
+    plab.client("pi-home").wait_up()
+    base = plab.topo.pi.ping_stats("10.1.2.1", count=10)
+    normal = admit_time(plab, "laptop")
+    plab.clients["laptop"].stop()
+    plab.agent.stall(3.0)
+    stall_end = time.time() + 3.0
+    during = ping_during(plab.topo.pi, "10.1.2.1", 2.6)
+    stalled = admit_time(plab, "laptop2")
+    admitted_at = time.time()
+    rcvd, sent, rtt = during()
+    print(f"\nadmission: {normal * 1000:.0f} ms with the agent reading, "
+          f"{stalled * 1000:.0f} ms while it stalls 3 s")
+    print(f"pi-home ping through the tunnel: {base[2]} ms avg before, {rtt} ms avg during "
+          f"the stall ({rcvd}/{sent} answered)")
+    assert admitted_at < stall_end, "admission waited for the stalled agent"
+    assert rcvd == sent, "the connected client's traffic stalled with the agent"
+    # Once the agent reads again, it gets what happened meanwhile.
+    plab.agent.wait(lambda: "laptop2" in plab.agent.table("server"), timeout=10,
+                    what="the connect sent during the stall")
+
+
+def test_deferred_admission_waits_only_for_its_client(topo_a, pki, tmp_path):
+    lab = PluginLab(topo_a, pki, tmp_path, admission="deferred", defer_timeout_ms=8000)
+    try:
+        lab.client("pi-home").wait_up()
+        lab.agent.stall(2.0)
+        stall_end = time.time() + 2.0
+        during = ping_during(lab.topo.pi, "10.1.2.1", 1.8)
+        t = admit_time(lab, "laptop")
+        rcvd, sent, rtt = during()
+        print(f"\ndeferred admission with the agent stalled 2 s: {t * 1000:.0f} ms; "
+              f"pi-home ping meanwhile {rtt} ms avg ({rcvd}/{sent})")
+        assert time.time() >= stall_end, "deferred admission did not wait for the agent"
+        assert rcvd == sent
+        lab.server.wait_log(r"client laptop admitted: the agent has programmed it")
+        # The agent refuses: a deferred client is refused.
+        lab.agent.refuse["laptop2"] = "192.0.2.0/24 is claimed elsewhere"
+        lab.refused("laptop2", "client laptop2 refused by the agent: 192.0.2.0/24 is claimed "
+                    "elsewhere")
+    finally:
+        lab.close()
+
+
+def test_agent_down_fail_closed(plab):
+    plab.agent.stop()
+    plab.refused("pi-home", "client pi-home refused: the agent at "
+                 f"{plab.sock} is unreachable (rule: plugin.fail_mode closed)")
+
+
+def test_agent_down_fail_open_then_resync(topo_a, pki, tmp_path):
+    lab = PluginLab(topo_a, pki, tmp_path, fail_mode="open")
+    try:
+        lab.client("pi-home").wait_up()
+        lab.agent.wait(lambda: "pi-home" in lab.agent.table("server"))
+        lab.agent.stop()
+        lab.client("laptop").wait_up()
+        lab.server.wait_log(r"client laptop admitted while the agent is unreachable "
+                            r"\(plugin\.fail_mode open\)")
+        # The agent comes back, knowing nothing: it gets the whole table.
+        lab.agent.start()
+        lab.agent.wait(lambda: set(lab.agent.table("server")) == {"pi-home", "laptop"},
+                       timeout=10, what="the whole client table")
+        sync = lab.agent.of_type("sync")[-1]
+        assert {c["cn"] for c in sync["clients"]} == {"pi-home", "laptop"}
+        assert sync["more"] is False
+    finally:
+        lab.close()
