@@ -41,14 +41,16 @@ static void add_line(struct lines *l, const char *fmt, ...)
 	if (l->oom)
 		return;
 	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(l->buf + l->len, l->cap - l->len, fmt, ap);
-		va_end(ap);
-		if (n >= 0 && (size_t)n + 1 < l->cap - l->len) {
-			l->len += (size_t)n;
-			l->buf[l->len++] = '\n';
-			l->buf[l->len] = '\0';
-			return;
+		if (l->buf) {
+			va_start(ap, fmt);
+			n = vsnprintf(l->buf + l->len, l->cap - l->len, fmt, ap);
+			va_end(ap);
+			if (n >= 0 && (size_t)n + 1 < l->cap - l->len) {
+				l->len += (size_t)n;
+				l->buf[l->len++] = '\n';
+				l->buf[l->len] = '\0';
+				return;
+			}
 		}
 		size_t cap = l->cap ? l->cap * 2 : 512;
 		char *b = realloc(l->buf, cap);
