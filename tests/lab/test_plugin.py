@@ -5,7 +5,11 @@ The agent is played by a test double (vrlab/agentdouble.py) that speaks the
 protocol; the same tests run against vpcroute-agent once it lands.
 """
 import json
+import os
+import pathlib
 import re
+import shutil
+import tempfile
 import threading
 import time
 
@@ -27,7 +31,7 @@ CLIENTS = {
 
 
 class PluginLab:
-    def __init__(self, topo, pki, tmp_path, **plugin):
+    def __init__(self, topo, pki, tmp_path, server_extra=(), **plugin):
         self.topo, self.pki, self.tmp = topo, pki, tmp_path
         self.sock = str(tmp_path / "agent.sock")
         self.agent = AgentDouble(self.sock)
@@ -43,7 +47,8 @@ class PluginLab:
             "plugin": {"reconnect_max_ms": 300, **plugin}}, indent=2))
         self.server = OpenVPN(topo.ec2, str(tmp_path / "server"), "server", server_lines(
             pki, *pki.server, local=T.EC2_IP, extra=[
-                f"plugin {plugin_so()} {self.conf} ccd={self.ccd} instance=server"])).start()
+                f"plugin {plugin_so()} {self.conf} ccd={self.ccd} instance=server",
+                *server_extra])).start()
         self.server.wait_up()
         self.nodes = {"pi-home": topo.pi}
         self.clients = {}
@@ -202,3 +207,58 @@ def test_agent_down_fail_open_then_resync(topo_a, pki, tmp_path):
         assert sync["more"] is False
     finally:
         lab.close()
+
+
+def test_privileges_dropped(topo_a, pki):
+    """After OpenVPN becomes nobody:nogroup the plugin still reconnects and reads CCDs."""
+    work = pathlib.Path(tempfile.mkdtemp(prefix="vr-priv-"))
+    os.chmod(work, 0o755)
+    lab = PluginLab(topo_a, pki, work, server_extra=["user nobody", "group nogroup"])
+    try:
+        os.chmod(lab.ccd, 0o755)
+        lab.server.wait_log(r"GID set to nogroup")
+        lab.server.wait_log(r"UID set to nobody")
+        lab.agent.stop()
+        lab.agent.start()
+        lab.agent.wait(lambda: lab.agent.of_type("hello"), what="a reconnect as nobody")
+        lab.client("pi-home").wait_up()
+        lab.agent.wait(lambda: "pi-home" in lab.agent.table("server"))
+        lab.refused("pi-office", "client pi-office: 192.168.1.0/24 overlaps 192.168.1.128/25")
+    finally:
+        lab.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def test_client_mode_forwards_the_tunnel(plab):
+    """On the Pi the plugin hands the tunnel and the pushed routes to its agent."""
+    pi_sock = str(plab.tmp / "pi-agent.sock")
+    pi_agent = AgentDouble(pi_sock)
+    conf = plab.tmp / "pi.conf"
+    conf.write_text(json.dumps({"version": 1, "role": "client", "socket": {"path": pi_sock},
+                                "local_networks": ["192.168.1.0/24"]}))
+    cert, key = plab.pki.issue("pi-home")
+    pi = OpenVPN(plab.topo.pi, str(plab.tmp / "pi-client"), "pi", client_lines(
+        plab.pki, cert, key, remote=T.EC2_PUBLIC,
+        extra=[f"plugin {plugin_so()} {conf}"])).start()
+    try:
+        pi.wait_up()
+        pi_agent.wait(lambda: any(m["event"] == "route-up" for m in pi_agent.of_type("tunnel")),
+                      what="route-up")
+        hello = pi_agent.of_type("hello")[0]
+        assert hello["role"] == "client"
+        events = {m["event"]: m for m in pi_agent.of_type("tunnel")}
+        assert events["up"]["dev"] == "tun0"
+        assert events["up"]["local"] == "10.1.2.10"
+        assert events["route-up"]["routes"] == ["10.1.1.0/24"]
+        # An agent restart gets the tunnel again, without a new event.
+        pi_agent.stop()
+        pi_agent.start()
+        pi_agent.wait(lambda: pi_agent.of_type("tunnel", since=time.time() - 1),
+                      what="the tunnel re-sent after a reconnect")
+        pi.stop()
+        pi_agent.wait(lambda: pi_agent.of_type("tunnel")[-1]["event"] == "down",
+                      what="down")
+        assert "route-predown" in [m["event"] for m in pi_agent.of_type("tunnel")]
+    finally:
+        pi.stop()
+        pi_agent.stop()

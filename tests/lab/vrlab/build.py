@@ -3,7 +3,7 @@
 import os
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-BUILD = os.environ.get("VPCROUTE_BUILDDIR", os.path.join(TOP, ".build", "gcc"))
+BUILD = os.path.abspath(os.environ.get("VPCROUTE_BUILDDIR", os.path.join(TOP, ".build", "gcc")))
 
 
 def built(rel):
