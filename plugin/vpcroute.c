@@ -368,9 +368,12 @@ VR_EXPORT int openvpn_plugin_open_v3(const int version,
 		goto fail;
 	}
 	if (p->cfg->role == CFG_ROLE_SERVER) {
+		/* UP/DOWN tell the agent which device the clients' routes use */
 		ret->type_mask = OPENVPN_PLUGIN_MASK(OPENVPN_PLUGIN_CLIENT_CONNECT_V2) |
 				 OPENVPN_PLUGIN_MASK(OPENVPN_PLUGIN_CLIENT_DISCONNECT) |
-				 OPENVPN_PLUGIN_MASK(OPENVPN_PLUGIN_LEARN_ADDRESS);
+				 OPENVPN_PLUGIN_MASK(OPENVPN_PLUGIN_LEARN_ADDRESS) |
+				 OPENVPN_PLUGIN_MASK(OPENVPN_PLUGIN_UP) |
+				 OPENVPN_PLUGIN_MASK(OPENVPN_PLUGIN_DOWN);
 		if (p->cfg->plugin.admission == CFG_ADMIT_DEFERRED)
 			ret->type_mask |=
 				OPENVPN_PLUGIN_MASK(OPENVPN_PLUGIN_CLIENT_CONNECT_DEFER_V2);

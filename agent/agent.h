@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * vpcroute-agent: one single-threaded epoll loop that holds the desired
+ * state (who announces what, through which tunnel) and reconciles the
+ * kernel towards it.
+ */
+#ifndef VR_AGENT_H
+#define VR_AGENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <net/if.h>
+
+#include "cfg.h"
+#include "nft.h"
+#include "proto.h"
+#include "rtnl.h"
+
+struct aclient {
+	char cn[CN_MAX + 1];
+	struct pfx_list nets;
+	bool has_t4, has_t6;
+	struct pfx t4, t6;
+};
+
+/* One OpenVPN instance, as its plugin describes it. */
+struct ainst {
+	char name[PROTO_INSTANCE_MAX + 1];
+	enum proto_role role;
+	char dev[IF_NAMESIZE]; /* its tunnel device, once up */
+	struct aclient *c;
+	size_t n;
+	struct aclient *pend; /* a sync in progress */
+	size_t npend;
+	bool syncing;
+	/* client role: the tunnel and what the server pushed */
+	bool tun_up;
+	struct pfx_list routes;
+};
+
+/* A route we installed (or adopted at start). */
+struct aroute {
+	struct pfx dst;
+	int oif;
+};
+
+struct conn;
+
+struct agent {
+	struct cfg *cfg;
+	const char *cfg_path;
+	bool flush_on_exit;
+	unsigned grace_s;
+	bool in_grace; /* adopted routes stay until the plugins had time to resync */
+	int epfd, sigfd, lfd, timerfd;
+	struct conn *conns;
+	struct ainst *inst;
+	size_t ninst;
+	struct rtnl *rt;
+	struct nft *nft;
+	struct aroute *routes; /* in the kernel now, ours */
+	size_t nroutes;
+	struct aroute *adopted; /* found at start */
+	size_t nadopted;
+	uint64_t claims_gen;
+	bool nft_ready;
+};
+
+/* state.c */
+struct ainst *state_inst(struct agent *a, const char *name, enum proto_role role);
+/* Claims check: 0, or -EEXIST with why filled. */
+int state_check_client(struct agent *a, const struct ainst *self, const struct proto_client *c,
+		       char *why, size_t len);
+int state_client_set(struct ainst *in, const struct proto_client *c);
+bool state_client_del(struct ainst *in, const char *cn);
+void state_free(struct agent *a);
+/* Recomputes what the kernel should hold and makes it so. */
+int state_apply(struct agent *a);
+/* Everything claimed on this host, for the plugins. */
+size_t state_claims(struct agent *a, struct proto_claim **out);
+void state_end_grace(struct agent *a);
+int state_adopt(struct agent *a);
+int state_flush(struct agent *a);
+
+/* ctl.c */
+int ctl_listen(struct agent *a);
+void ctl_accept(struct agent *a);
+void ctl_event(struct agent *a, struct conn *c, uint32_t events);
+void ctl_broadcast_claims(struct agent *a);
+void ctl_close_all(struct agent *a);
+
+/* sysctl.c */
+int sysctl_ensure(const char *key, const char *value);
+void sysctl_host(const struct cfg *c);
+void sysctl_tunnel(const char *dev);
+
+#endif

@@ -1,0 +1,847 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <libmnl/libmnl.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/common.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/set.h>
+#include <libnftnl/table.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_conntrack_common.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter_ipv4.h>
+#include <linux/netfilter/nfnetlink.h>
+
+#include "log.h"
+#include "nft.h"
+#include "nl.h"
+
+#define BATCH_SIZE    (16u << 20)
+#define ELEMS_PER_MSG 256
+#define KEY_MAX	      40
+
+/* nftables' datatype ids, so that "nft list" shows the keys readably */
+#define TYPE_IPADDR	   7
+#define TYPE_IP6ADDR	   8
+#define TYPE_INET_PROTOCOL 12
+#define TYPE_INET_SERVICE  13
+#define TYPE_BITS	   6
+
+enum { S_LOCAL, S_REMOTE, S_ALLOW, S_PORTS, S_NSETS };
+static const char *const set_base[S_NSETS] = { "local", "remote", "allow", "ports" };
+
+/* One logical element: an interval, or a range of concatenated fields. */
+struct elem {
+	uint8_t key[KEY_MAX], end[KEY_MAX];
+	bool open_end; /* single-field interval reaching the top of the space */
+};
+
+struct elist {
+	struct elem *v;
+	size_t n;
+};
+
+struct nft {
+	struct mnl_socket *nl;
+	uint32_t seq, portid;
+	char *buf;
+	struct mnl_nlmsg_batch *b;
+	unsigned nmsg;
+	uint32_t set_id;
+	bool built;
+	struct elist cur[2][S_NSETS];
+	/* the NAT part last built, to know when to rebuild */
+	char *nat_sig;
+};
+
+static int fam_idx(int family)
+{
+	return family == AF_INET6;
+}
+
+static size_t alen(int fi)
+{
+	return fi ? 16 : 4;
+}
+
+static size_t key_len(int fi, int set)
+{
+	switch (set) {
+	case S_LOCAL:
+	case S_REMOTE:
+		return alen(fi);
+	case S_ALLOW:
+		return 2 * alen(fi) + 4;
+	default:
+		return 2 * alen(fi) + 8;
+	}
+}
+
+struct nft *nft_open(char *err, size_t errlen)
+{
+	struct nft *n = calloc(1, sizeof(*n));
+	int big = (int)BATCH_SIZE, one = 1;
+	struct timeval tv = { .tv_sec = 2 };
+
+	if (!n)
+		return NULL;
+	n->buf = malloc(BATCH_SIZE);
+	n->nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
+	if (!n->buf || !n->nl || mnl_socket_bind(n->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		snprintf(err, errlen, "nfnetlink socket: %s", strerror(errno));
+		nft_close(n);
+		return NULL;
+	}
+	setsockopt(mnl_socket_get_fd(n->nl), SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof(big));
+	setsockopt(mnl_socket_get_fd(n->nl), SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
+	setsockopt(mnl_socket_get_fd(n->nl), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	mnl_socket_setsockopt(n->nl, NETLINK_EXT_ACK, &one, sizeof(one));
+	mnl_socket_setsockopt(n->nl, NETLINK_CAP_ACK, &one, sizeof(one));
+	n->portid = mnl_socket_get_portid(n->nl);
+	n->seq = (uint32_t)time(NULL);
+	return n;
+}
+
+void nft_close(struct nft *n)
+{
+	if (!n)
+		return;
+	for (int f = 0; f < 2; f++)
+		for (int s = 0; s < S_NSETS; s++)
+			free(n->cur[f][s].v);
+	if (n->nl)
+		mnl_socket_close(n->nl);
+	free(n->nat_sig);
+	free(n->buf);
+	free(n);
+}
+
+/* --- batches --- */
+
+static void batch_start(struct nft *n)
+{
+	n->b = mnl_nlmsg_batch_start(n->buf, BATCH_SIZE - 65536);
+	n->nmsg = 0;
+	nftnl_batch_begin(mnl_nlmsg_batch_current(n->b), n->seq++);
+	mnl_nlmsg_batch_next(n->b);
+}
+
+static struct nlmsghdr *msg(struct nft *n, uint16_t type, uint16_t flags)
+{
+	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(n->b), type,
+						     NFPROTO_INET, flags | NLM_F_ACK, n->seq++);
+
+	n->nmsg++;
+	return nlh;
+}
+
+static int next(struct nft *n)
+{
+	return mnl_nlmsg_batch_next(n->b) ? 0 : -E2BIG;
+}
+
+struct ack_ctx {
+	int err;
+	const char *what;
+	char text[256];
+	unsigned left;
+};
+
+static int ack_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct ack_ctx *a = data;
+	const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+
+	a->left--;
+	if (e->error && !a->err) {
+		const char *m = nl_ext_ack_msg(nlh);
+
+		a->err = e->error;
+		snprintf(a->text, sizeof(a->text), "%s", m ? m : "");
+	}
+	return MNL_CB_OK;
+}
+
+/* Sends the batch and reads one answer per message. */
+static int batch_commit(struct nft *n, const char *what)
+{
+	static mnl_cb_t ctl[NLMSG_MIN_TYPE] = { [NLMSG_ERROR] = ack_cb };
+	struct ack_ctx a = { .what = what, .left = n->nmsg };
+	char rbuf[65536];
+	ssize_t got;
+
+	nftnl_batch_end(mnl_nlmsg_batch_current(n->b), n->seq++);
+	mnl_nlmsg_batch_next(n->b);
+	if (mnl_socket_sendto(n->nl, mnl_nlmsg_batch_head(n->b), mnl_nlmsg_batch_size(n->b)) < 0) {
+		log_warn("nftables %s: send", what);
+		mnl_nlmsg_batch_stop(n->b);
+		return -errno;
+	}
+	mnl_nlmsg_batch_stop(n->b);
+	while (a.left) {
+		got = mnl_socket_recvfrom(n->nl, rbuf, sizeof(rbuf));
+		if (got < 0) {
+			if (a.err)
+				break;
+			log_warn("nftables %s: no answer", what);
+			return -errno;
+		}
+		mnl_cb_run2(rbuf, (size_t)got, 0, n->portid, NULL, &a, ctl, NLMSG_MIN_TYPE);
+	}
+	if (a.err) {
+		log_warnx("nftables %s failed, nothing applied: %s%s%s", what, strerror(-a.err),
+			  a.text[0] ? ": " : "", a.text);
+		return a.err;
+	}
+	return 0;
+}
+
+/* --- the table, chains and sets --- */
+
+static int put_table(struct nft *n, uint16_t type)
+{
+	struct nftnl_table *t = nftnl_table_alloc();
+	struct nlmsghdr *nlh;
+
+	nftnl_table_set_str(t, NFTNL_TABLE_NAME, NFT_TABLE);
+	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, NFPROTO_INET);
+	nlh = msg(n, type, type == NFT_MSG_NEWTABLE ? NLM_F_CREATE : 0);
+	nftnl_table_nlmsg_build_payload(nlh, t);
+	nftnl_table_free(t);
+	return next(n);
+}
+
+static int put_chain(struct nft *n, const char *name, const char *type, uint32_t hook, int prio)
+{
+	struct nftnl_chain *c = nftnl_chain_alloc();
+	struct nlmsghdr *nlh;
+
+	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, NFT_TABLE);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, type);
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, hook);
+	nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, prio);
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+	nlh = msg(n, NFT_MSG_NEWCHAIN, NLM_F_CREATE);
+	nftnl_chain_nlmsg_build_payload(nlh, c);
+	nftnl_chain_free(c);
+	return next(n);
+}
+
+static struct nftnl_set *set_obj(const char *name)
+{
+	struct nftnl_set *s = nftnl_set_alloc();
+
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, NFT_TABLE);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, name);
+	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_INET);
+	return s;
+}
+
+static void set_name(char *buf, size_t len, int fi, int set)
+{
+	snprintf(buf, len, "%s%d", set_base[set], fi ? 6 : 4);
+}
+
+static int put_set(struct nft *n, const char *name, int fi, int fields)
+{
+	struct nftnl_set *s = set_obj(name);
+	uint32_t t = fi ? TYPE_IP6ADDR : TYPE_IPADDR;
+	struct nlmsghdr *nlh;
+
+	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_INTERVAL | (fields > 1 ? NFT_SET_CONCAT : 0));
+	nftnl_set_set_u32(s, NFTNL_SET_ID, ++n->set_id);
+	if (fields == 1) {
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, t);
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, (uint32_t)alen(fi));
+	} else {
+		uint8_t f[5] = { (uint8_t)alen(fi), (uint8_t)alen(fi), 1, 2, 0 };
+
+		t = (((t << TYPE_BITS) | t) << TYPE_BITS) | TYPE_INET_PROTOCOL;
+		if (fields == 4)
+			t = (t << TYPE_BITS) | TYPE_INET_SERVICE;
+		f[fields] = 0;
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, t);
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN,
+				  (uint32_t)key_len(fi, fields == 3 ? S_ALLOW : S_PORTS));
+		nftnl_set_set_data(s, NFTNL_SET_DESC_CONCAT, f, (uint32_t)fields);
+	}
+	nlh = msg(n, NFT_MSG_NEWSET, NLM_F_CREATE);
+	nftnl_set_nlmsg_build_payload(nlh, s);
+	nftnl_set_free(s);
+	return next(n);
+}
+
+/* Adds or removes elements, ELEMS_PER_MSG per message. */
+static int put_elems(struct nft *n, uint16_t type, const char *name, size_t klen, bool concat,
+		     const struct elem *v, size_t count)
+{
+	for (size_t i = 0; i < count;) {
+		struct nftnl_set *s = set_obj(name);
+		struct nlmsghdr *nlh;
+		int r;
+
+		for (size_t k = 0; k < ELEMS_PER_MSG && i < count; k++, i++) {
+			struct nftnl_set_elem *e = nftnl_set_elem_alloc();
+
+			nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, v[i].key, (uint32_t)klen);
+			if (concat) {
+				nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY_END, v[i].end,
+						   (uint32_t)klen);
+				nftnl_set_elem_add(s, e);
+				continue;
+			}
+			nftnl_set_elem_add(s, e);
+			if (v[i].open_end)
+				continue;
+			e = nftnl_set_elem_alloc();
+			nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, v[i].end, (uint32_t)klen);
+			nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_FLAGS, NFT_SET_ELEM_INTERVAL_END);
+			nftnl_set_elem_add(s, e);
+		}
+		nlh = msg(n, type, type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0);
+		nftnl_set_elems_nlmsg_build_payload(nlh, s);
+		nftnl_set_free(s);
+		if ((r = next(n)))
+			return r;
+	}
+	return 0;
+}
+
+/* --- rules --- */
+
+static void e_meta(struct nftnl_rule *r, uint32_t key, uint32_t dreg)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("meta");
+
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, dreg);
+	nftnl_rule_add_expr(r, e);
+}
+
+static void e_cmp(struct nftnl_rule *r, uint32_t sreg, uint32_t op, const void *d, size_t len)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("cmp");
+
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, sreg);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, op);
+	nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, d, (uint32_t)len);
+	nftnl_rule_add_expr(r, e);
+}
+
+static void e_payload(struct nftnl_rule *r, uint32_t base, uint32_t off, uint32_t len,
+		      uint32_t dreg)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("payload");
+
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, base);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, off);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, dreg);
+	nftnl_rule_add_expr(r, e);
+}
+
+static void e_lookup(struct nftnl_rule *r, const char *set, uint32_t sreg)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("lookup");
+
+	nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, sreg);
+	nftnl_rule_add_expr(r, e);
+}
+
+static void e_verdict(struct nftnl_rule *r, int v)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("immediate");
+
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, (uint32_t)v);
+	nftnl_rule_add_expr(r, e);
+}
+
+static void e_nfproto(struct nftnl_rule *r, int fi)
+{
+	uint8_t p = fi ? NFPROTO_IPV6 : NFPROTO_IPV4;
+
+	e_meta(r, NFT_META_NFPROTO, NFT_REG32_00);
+	e_cmp(r, NFT_REG32_00, NFT_CMP_EQ, &p, 1);
+}
+
+/* ip saddr (dir 0) or daddr (dir 1) into reg */
+static void e_addr(struct nftnl_rule *r, int fi, int dir, uint32_t reg)
+{
+	uint32_t off = fi ? (dir ? 24 : 8) : (dir ? 16 : 12);
+
+	e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, off, (uint32_t)alen(fi), reg);
+}
+
+static struct nftnl_rule *rule_new(const char *chain)
+{
+	struct nftnl_rule *r = nftnl_rule_alloc();
+
+	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, NFT_TABLE);
+	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
+	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_INET);
+	return r;
+}
+
+static int put_rule(struct nft *n, struct nftnl_rule *r)
+{
+	struct nlmsghdr *nlh = msg(n, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND);
+
+	nftnl_rule_nlmsg_build_payload(nlh, r);
+	nftnl_rule_free(r);
+	return next(n);
+}
+
+/* fam: SRC_SET DST_SET -> identity SNAT (binds the flow untranslated) */
+static int rule_exempt(struct nft *n, int fi, int src, int dst)
+{
+	struct nftnl_rule *r = rule_new("exempt");
+	struct nftnl_expr *e;
+	char a[16], b[16];
+
+	set_name(a, sizeof(a), fi, src);
+	set_name(b, sizeof(b), fi, dst);
+	e_nfproto(r, fi);
+	e_addr(r, fi, 0, NFT_REG32_00);
+	e_lookup(r, a, NFT_REG32_00);
+	e_addr(r, fi, 1, NFT_REG32_00);
+	e_lookup(r, b, NFT_REG32_00);
+	e_addr(r, fi, 0, NFT_REG32_00);
+	e = nftnl_expr_alloc("nat");
+	nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_TYPE, NFT_NAT_SNAT);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FAMILY, fi ? NFPROTO_IPV6 : NFPROTO_IPV4);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MIN, NFT_REG32_00);
+	nftnl_rule_add_expr(r, e);
+	return put_rule(n, r);
+}
+
+/* fam: saddr @masqI oifname IF masquerade | snat to ADDR */
+static int rule_nat(struct nft *n, int fi, size_t i, const struct cfg_nat *c)
+{
+	struct nftnl_rule *r = rule_new("nat");
+	struct nftnl_expr *e;
+	char name[32], ifn[IFNAMSIZ] = { 0 };
+
+	snprintf(name, sizeof(name), "masq%zu_%d", i, fi ? 6 : 4);
+	memcpy(ifn, c->out_interface, strnlen(c->out_interface, sizeof(ifn) - 1));
+	e_nfproto(r, fi);
+	e_addr(r, fi, 0, NFT_REG32_00);
+	e_lookup(r, name, NFT_REG32_00);
+	e_meta(r, NFT_META_OIFNAME, NFT_REG32_00);
+	e_cmp(r, NFT_REG32_00, NFT_CMP_EQ, ifn, sizeof(ifn));
+	if (c->has_snat_to) {
+		e = nftnl_expr_alloc("immediate");
+		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG32_00);
+		nftnl_expr_set(e, NFTNL_EXPR_IMM_DATA, c->snat_to.addr, (uint32_t)alen(fi));
+		nftnl_rule_add_expr(r, e);
+		e = nftnl_expr_alloc("nat");
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_TYPE, NFT_NAT_SNAT);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FAMILY, fi ? NFPROTO_IPV6 : NFPROTO_IPV4);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MIN, NFT_REG32_00);
+	} else {
+		e = nftnl_expr_alloc("masq");
+	}
+	nftnl_rule_add_expr(r, e);
+	return put_rule(n, r);
+}
+
+static int rule_ct_established(struct nft *n)
+{
+	struct nftnl_rule *r = rule_new("forward");
+	struct nftnl_expr *e = nftnl_expr_alloc("ct");
+	uint32_t mask = NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED),
+		 zero = 0;
+
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, NFT_CT_STATE);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, NFT_REG32_00);
+	nftnl_rule_add_expr(r, e);
+	e = nftnl_expr_alloc("bitwise");
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG32_00);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG32_00);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, 4);
+	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, &mask, 4);
+	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &zero, 4);
+	nftnl_rule_add_expr(r, e);
+	e_cmp(r, NFT_REG32_00, NFT_CMP_NEQ, &zero, 4);
+	e_verdict(r, NF_ACCEPT);
+	return put_rule(n, r);
+}
+
+/* fam: saddr . daddr . l4proto [. th dport] @allow|@ports accept */
+static int rule_access(struct nft *n, int fi, int set)
+{
+	struct nftnl_rule *r = rule_new("forward");
+	uint32_t words = (uint32_t)alen(fi) / 4;
+	char name[16];
+
+	set_name(name, sizeof(name), fi, set);
+	e_nfproto(r, fi);
+	e_addr(r, fi, 0, NFT_REG32_00);
+	e_addr(r, fi, 1, NFT_REG32_00 + words);
+	e_meta(r, NFT_META_L4PROTO, NFT_REG32_00 + 2 * words);
+	if (set == S_PORTS)
+		e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_00 + 2 * words + 1);
+	e_lookup(r, name, NFT_REG32_00);
+	e_verdict(r, NF_ACCEPT);
+	return put_rule(n, r);
+}
+
+/* fam: saddr @SRC daddr @DST drop: new connections nobody allowed */
+static int rule_drop(struct nft *n, int fi, int src, int dst)
+{
+	struct nftnl_rule *r = rule_new("forward");
+	char a[16], b[16];
+
+	set_name(a, sizeof(a), fi, src);
+	set_name(b, sizeof(b), fi, dst);
+	e_nfproto(r, fi);
+	e_addr(r, fi, 0, NFT_REG32_00);
+	e_lookup(r, a, NFT_REG32_00);
+	e_addr(r, fi, 1, NFT_REG32_00);
+	e_lookup(r, b, NFT_REG32_00);
+	e_verdict(r, NF_DROP);
+	return put_rule(n, r);
+}
+
+/* --- elements of the model --- */
+
+static void first_last(const struct pfx *p, uint8_t *first, uint8_t *last)
+{
+	struct pfx f, l;
+
+	pfx_first(p, &f);
+	pfx_last(p, &l);
+	memcpy(first, f.addr, pfx_addrlen(p));
+	memcpy(last, l.addr, pfx_addrlen(p));
+}
+
+/* last + 1; false when last is the top of the address space */
+static bool incr(uint8_t *a, size_t len)
+{
+	for (size_t i = len; i-- > 0;)
+		if (++a[i])
+			return true;
+	return false;
+}
+
+static int elem_cmp(const void *x, const void *y)
+{
+	const struct elem *a = x, *b = y;
+	int r = memcmp(a->key, b->key, KEY_MAX);
+
+	return r ? r : memcmp(a->end, b->end, KEY_MAX);
+}
+
+static int push(struct elist *l, const struct elem *e)
+{
+	struct elem *v = realloc(l->v, (l->n + 1) * sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	l->v = v;
+	v[l->n++] = *e;
+	return 0;
+}
+
+static int prefix_elems(const struct pfx_list *pl, int fi, struct elist *out)
+{
+	for (size_t i = 0; i < pl->n; i++) {
+		const struct pfx *p = &pl->v[i];
+		struct elem e = { 0 };
+
+		if (fam_idx(p->family) != fi)
+			continue;
+		first_last(p, e.key, e.end);
+		e.open_end = !incr(e.end, alen(fi));
+		if (push(out, &e))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int acc_elems(const struct nft_model *m, int fi, int set, struct elist *out)
+{
+	size_t a = alen(fi);
+
+	for (size_t i = 0; i < m->nacc; i++) {
+		const struct nft_acc *x = &m->acc[i];
+		struct elem e = { 0 };
+
+		if (fam_idx(x->src.family) != fi || x->dst.family != x->src.family ||
+		    x->ports != (set == S_PORTS))
+			continue;
+		first_last(&x->src, e.key, e.end);
+		first_last(&x->dst, e.key + a, e.end + a);
+		e.key[2 * a] = x->proto_lo;
+		e.end[2 * a] = x->proto_hi;
+		if (x->ports) {
+			uint16_t lo = htons(x->port_lo), hi = htons(x->port_hi);
+
+			memcpy(e.key + 2 * a + 4, &lo, 2);
+			memcpy(e.end + 2 * a + 4, &hi, 2);
+		}
+		if (push(out, &e))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int model_elems(const struct nft_model *m, struct elist out[2][S_NSETS])
+{
+	int r = 0;
+
+	for (int fi = 0; fi < 2 && !r; fi++) {
+		r = prefix_elems(&m->local, fi, &out[fi][S_LOCAL]);
+		r = r ? r : prefix_elems(&m->remote, fi, &out[fi][S_REMOTE]);
+		r = r ? r : acc_elems(m, fi, S_ALLOW, &out[fi][S_ALLOW]);
+		r = r ? r : acc_elems(m, fi, S_PORTS, &out[fi][S_PORTS]);
+		for (int s = 0; s < S_NSETS; s++) {
+			struct elist *l = &out[fi][s];
+			size_t w = 0;
+
+			if (l->n)
+				qsort(l->v, l->n, sizeof(*l->v), elem_cmp);
+			for (size_t i = 0; i < l->n; i++) /* drop duplicates */
+				if (!w || elem_cmp(&l->v[w - 1], &l->v[i]))
+					l->v[w++] = l->v[i];
+			l->n = w;
+		}
+	}
+	return r;
+}
+
+static void elists_free(struct elist l[2][S_NSETS])
+{
+	for (int f = 0; f < 2; f++)
+		for (int s = 0; s < S_NSETS; s++) {
+			free(l[f][s].v);
+			l[f][s].v = NULL;
+			l[f][s].n = 0;
+		}
+}
+
+/* A text form of the NAT part: when it changes, the table is rebuilt. */
+static char *nat_signature(const struct nft_model *m)
+{
+	char *s = NULL, p[PFX_STRLEN];
+	size_t len = 0;
+	FILE *f = open_memstream(&s, &len);
+
+	if (!f)
+		return NULL;
+	fprintf(f, "exempt=%d;", m->exempt);
+	for (size_t i = 0; i < m->nnat; i++) {
+		fprintf(f, "%s/%d:", m->nat[i].out_interface, m->nat[i].has_snat_to);
+		if (m->nat[i].has_snat_to)
+			fprintf(f, "%s:", pfx_format(&m->nat[i].snat_to, p, sizeof(p)));
+		for (size_t k = 0; k < m->nat[i].sources.n; k++)
+			fprintf(f, "%s,", pfx_format(&m->nat[i].sources.v[k], p, sizeof(p)));
+		fputc(';', f);
+	}
+	fclose(f);
+	return s;
+}
+
+static int build_all(struct nft *n, const struct nft_model *m, struct elist el[2][S_NSETS])
+{
+	int r = 0;
+
+	batch_start(n);
+	/* add-then-delete removes a stale table of ours; others are not touched */
+	r = r ? r : put_table(n, NFT_MSG_NEWTABLE);
+	r = r ? r : put_table(n, NFT_MSG_DELTABLE);
+	r = r ? r : put_table(n, NFT_MSG_NEWTABLE);
+	r = r ? r : put_chain(n, "exempt", "nat", NF_INET_POST_ROUTING, NF_IP_PRI_NAT_SRC - 50);
+	r = r ? r : put_chain(n, "nat", "nat", NF_INET_POST_ROUTING, NF_IP_PRI_NAT_SRC);
+	r = r ? r : put_chain(n, "forward", "filter", NF_INET_FORWARD, NF_IP_PRI_FILTER);
+	for (int fi = 0; fi < 2 && !r; fi++) {
+		char name[32];
+
+		for (int s = 0; s < S_NSETS && !r; s++) {
+			set_name(name, sizeof(name), fi, s);
+			r = put_set(n, name, fi,
+				    s == S_LOCAL || s == S_REMOTE ? 1
+				    : s == S_ALLOW		  ? 3
+								  : 4);
+			r = r ? r
+			      : put_elems(n, NFT_MSG_NEWSETELEM, name, key_len(fi, s), s >= S_ALLOW,
+					  el[fi][s].v, el[fi][s].n);
+		}
+		for (size_t i = 0; i < m->nnat && !r; i++) {
+			struct elist src = { 0 };
+
+			snprintf(name, sizeof(name), "masq%zu_%d", i, fi ? 6 : 4);
+			r = put_set(n, name, fi, 1);
+			r = r ? r : prefix_elems(&m->nat[i].sources, fi, &src);
+			r = r ? r
+			      : put_elems(n, NFT_MSG_NEWSETELEM, name, alen(fi), false, src.v,
+					  src.n);
+			free(src.v);
+		}
+	}
+	for (int fi = 0; fi < 2 && !r; fi++) {
+		if (m->exempt) {
+			r = r ? r : rule_exempt(n, fi, S_LOCAL, S_REMOTE);
+			r = r ? r : rule_exempt(n, fi, S_REMOTE, S_LOCAL);
+		}
+		for (size_t i = 0; i < m->nnat && !r; i++) {
+			const struct pfx_list *s = &m->nat[i].sources;
+			bool any = false;
+
+			for (size_t k = 0; k < s->n; k++)
+				any |= fam_idx(s->v[k].family) == fi;
+			if (any &&
+			    (!m->nat[i].has_snat_to || fam_idx(m->nat[i].snat_to.family) == fi))
+				r = rule_nat(n, fi, i, &m->nat[i]);
+		}
+	}
+	r = r ? r : rule_ct_established(n);
+	for (int fi = 0; fi < 2 && !r; fi++) {
+		r = r ? r : rule_access(n, fi, S_PORTS);
+		r = r ? r : rule_access(n, fi, S_ALLOW);
+		r = r ? r : rule_drop(n, fi, S_REMOTE, S_LOCAL);
+		r = r ? r : rule_drop(n, fi, S_LOCAL, S_REMOTE);
+	}
+	if (r) {
+		mnl_nlmsg_batch_stop(n->b);
+		log_warnx("nftables: the table does not fit one batch");
+		return r;
+	}
+	return batch_commit(n, "table " NFT_TABLE);
+}
+
+/* Elements in a but not in b (both sorted). */
+static int minus(const struct elist *a, const struct elist *b, struct elist *out)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < a->n; i++) {
+		while (j < b->n && elem_cmp(&b->v[j], &a->v[i]) < 0)
+			j++;
+		if (j < b->n && elem_cmp(&b->v[j], &a->v[i]) == 0)
+			continue;
+		if (push(out, &a->v[i]))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int update_elems(struct nft *n, struct elist el[2][S_NSETS], size_t *changes)
+{
+	struct elist add[2][S_NSETS] = { 0 }, del[2][S_NSETS] = { 0 };
+	int r = 0;
+
+	*changes = 0;
+	for (int fi = 0; fi < 2 && !r; fi++)
+		for (int s = 0; s < S_NSETS && !r; s++) {
+			r = minus(&el[fi][s], &n->cur[fi][s], &add[fi][s]);
+			r = r ? r : minus(&n->cur[fi][s], &el[fi][s], &del[fi][s]);
+			*changes += add[fi][s].n + del[fi][s].n;
+		}
+	if (r || !*changes)
+		goto out;
+	batch_start(n);
+	for (int fi = 0; fi < 2 && !r; fi++)
+		for (int s = 0; s < S_NSETS && !r; s++) {
+			char name[16];
+
+			set_name(name, sizeof(name), fi, s);
+			r = put_elems(n, NFT_MSG_DELSETELEM, name, key_len(fi, s), s >= S_ALLOW,
+				      del[fi][s].v, del[fi][s].n);
+			r = r ? r
+			      : put_elems(n, NFT_MSG_NEWSETELEM, name, key_len(fi, s), s >= S_ALLOW,
+					  add[fi][s].v, add[fi][s].n);
+		}
+	if (r)
+		mnl_nlmsg_batch_stop(n->b);
+	else
+		r = batch_commit(n, "set elements");
+out:
+	elists_free(add);
+	elists_free(del);
+	return r;
+}
+
+int nft_apply(struct nft *n, const struct nft_model *m)
+{
+	struct elist el[2][S_NSETS] = { 0 };
+	char *sig = nat_signature(m);
+	size_t changes = 0;
+	int r;
+
+	if (!sig || (r = model_elems(m, el)) < 0) {
+		free(sig);
+		elists_free(el);
+		return -ENOMEM;
+	}
+	if (!n->built || strcmp(sig, n->nat_sig)) {
+		r = build_all(n, m, el);
+		if (r == 0) {
+			log_info("nftables: table inet %s built (%zu local, %zu remote networks, "
+				 "%zu NAT rules)",
+				 NFT_TABLE, el[0][S_LOCAL].n + el[1][S_LOCAL].n,
+				 el[0][S_REMOTE].n + el[1][S_REMOTE].n, m->nnat);
+			n->built = true;
+		}
+	} else {
+		r = update_elems(n, el, &changes);
+		if (r == 0 && changes)
+			log_debug("nftables: %zu set elements changed", changes);
+	}
+	if (r) {
+		free(sig);
+		elists_free(el);
+		return r;
+	}
+	free(n->nat_sig);
+	n->nat_sig = sig;
+	elists_free(n->cur);
+	memcpy(n->cur, el, sizeof(el));
+	return 0;
+}
+
+int nft_flush(struct nft *n)
+{
+	int r;
+
+	batch_start(n);
+	r = put_table(n, NFT_MSG_NEWTABLE);
+	r = r ? r : put_table(n, NFT_MSG_DELTABLE);
+	if (r) {
+		mnl_nlmsg_batch_stop(n->b);
+		return r;
+	}
+	r = batch_commit(n, "flush");
+	if (r == 0) {
+		n->built = false;
+		elists_free(n->cur);
+		log_info("nftables: table inet %s removed", NFT_TABLE);
+	}
+	return r;
+}
+
+size_t nft_elements(const struct nft *n, const char *set)
+{
+	for (int fi = 0; fi < 2; fi++)
+		for (int s = 0; s < S_NSETS; s++) {
+			char name[16];
+
+			set_name(name, sizeof(name), fi, s);
+			if (strcmp(name, set) == 0)
+				return n->cur[fi][s].n;
+		}
+	return 0;
+}

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The one nftables table vpcroute owns: "inet vpcroute" (libnftnl).
+ *
+ *   chain exempt   nat postrouting, priority srcnat - 50: traffic between the
+ *                  local and remote networks is bound untranslated by an
+ *                  identity SNAT, so no later NAT chain (ours or a foreign
+ *                  table's MASQUERADE) can rewrite it;
+ *   chain nat      nat postrouting, priority srcnat: the configured
+ *                  masquerade/SNAT;
+ *   chain forward  filter forward, priority filter: established traffic,
+ *                  then who may open connections to whom, from sets.
+ *
+ * The rules are fixed; clients only add set elements. The table is created
+ * or replaced in one batch; later changes are element batches.
+ */
+#ifndef VR_NFT_H
+#define VR_NFT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cfg.h"
+#include "pfx.h"
+
+#define NFT_TABLE "vpcroute"
+
+/* New connections from src to dst with protocol (and port) in range are allowed. */
+struct nft_acc {
+	struct pfx src, dst;
+	uint8_t proto_lo, proto_hi;
+	bool ports;
+	uint16_t port_lo, port_hi;
+};
+
+struct nft_model {
+	struct pfx_list local, remote;
+	struct nft_acc *acc;
+	size_t nacc;
+	const struct cfg_nat *nat;
+	size_t nnat;
+	bool exempt;
+};
+
+struct nft;
+
+struct nft *nft_open(char *err, size_t errlen);
+void nft_close(struct nft *n);
+/*
+ * Makes the table equal to m: the first time (or when the NAT part changes)
+ * by replacing the whole table atomically, then by adding and removing set
+ * elements. On failure nothing of the batch is applied.
+ */
+int nft_apply(struct nft *n, const struct nft_model *m);
+/* Removes the table (vpcroute-agent --flush). */
+int nft_flush(struct nft *n);
+/* Counts of elements per set as last applied, for status. */
+size_t nft_elements(const struct nft *n, const char *set);
+
+#endif

@@ -1,0 +1,269 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "config.h"
+
+#include <errno.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libmnl/libmnl.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+
+#include "log.h"
+#include "nl.h"
+#include "rtnl.h"
+
+struct rtnl {
+	struct mnl_socket *nl;
+	unsigned portid;
+	unsigned seq;
+	char buf[65536];
+};
+
+struct rtnl *rtnl_open(char *err, size_t errlen)
+{
+	struct rtnl *r = calloc(1, sizeof(*r));
+	int one = 1;
+
+	if (!r)
+		return NULL;
+	r->nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
+	if (!r->nl || mnl_socket_bind(r->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		snprintf(err, errlen, "rtnetlink socket: %s", strerror(errno));
+		rtnl_close(r);
+		return NULL;
+	}
+	/* extended ACKs carry the kernel's reason in words */
+	mnl_socket_setsockopt(r->nl, NETLINK_EXT_ACK, &one, sizeof(one));
+	mnl_socket_setsockopt(r->nl, NETLINK_CAP_ACK, &one, sizeof(one));
+	r->portid = mnl_socket_get_portid(r->nl);
+	r->seq = (unsigned)time(NULL);
+	return r;
+}
+
+void rtnl_close(struct rtnl *r)
+{
+	if (!r)
+		return;
+	if (r->nl)
+		mnl_socket_close(r->nl);
+	free(r);
+}
+
+/* Sends one request and waits for its ACK; returns 0 or -errno (with msg). */
+static int transact(struct rtnl *r, struct nlmsghdr *nlh, const char **msg)
+{
+	unsigned seq = nlh->nlmsg_seq;
+	ssize_t got;
+	int n;
+
+	*msg = NULL;
+	if (mnl_socket_sendto(r->nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	for (;;) {
+		got = mnl_socket_recvfrom(r->nl, r->buf, sizeof(r->buf));
+		if (got < 0)
+			return -errno;
+		n = (int)got;
+		for (struct nlmsghdr *h = (struct nlmsghdr *)r->buf; mnl_nlmsg_ok(h, n);
+		     h = mnl_nlmsg_next(h, &n)) {
+			if (h->nlmsg_seq != seq)
+				continue; /* a stale answer */
+			if (h->nlmsg_type == NLMSG_ERROR) {
+				const struct nlmsgerr *e = mnl_nlmsg_get_payload(h);
+
+				if (e->error)
+					*msg = nl_ext_ack_msg(h);
+				return e->error;
+			}
+		}
+	}
+}
+
+static struct nlmsghdr *route_msg(struct rtnl *r, int type, unsigned flags, const struct pfx *dst,
+				  int oif)
+{
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(r->buf);
+	struct rtmsg *rtm;
+
+	nlh->nlmsg_type = (uint16_t)type;
+	nlh->nlmsg_flags = (uint16_t)(NLM_F_REQUEST | NLM_F_ACK | flags);
+	nlh->nlmsg_seq = ++r->seq;
+	rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+	rtm->rtm_family = dst->family;
+	rtm->rtm_dst_len = dst->len;
+	rtm->rtm_table = RT_TABLE_MAIN;
+	rtm->rtm_protocol = RTNL_PROTO;
+	rtm->rtm_scope = RT_SCOPE_LINK;
+	rtm->rtm_type = RTN_UNICAST;
+	mnl_attr_put(nlh, RTA_DST, pfx_addrlen(dst), dst->addr);
+	if (oif)
+		mnl_attr_put_u32(nlh, RTA_OIF, (uint32_t)oif);
+	return nlh;
+}
+
+/* The main-table route to exactly dst, if there is one. */
+static int find_route(struct rtnl *r, const struct pfx *dst, struct rtnl_route *out)
+{
+	struct rtnl_route *all;
+	size_t n;
+	int found = 0;
+
+	if (rtnl_dump(r, &all, &n) < 0)
+		return -errno;
+	for (size_t i = 0; i < n; i++)
+		if (pfx_equal(&all[i].dst, dst)) {
+			*out = all[i];
+			found = 1;
+			break;
+		}
+	free(all);
+	return found;
+}
+
+int rtnl_route_add(struct rtnl *r, const struct pfx *dst, int oif)
+{
+	char s[PFX_STRLEN], dev[IF_NAMESIZE] = "?";
+	struct rtnl_route cur = { 0 };
+	const char *msg;
+	int e;
+
+	if_indextoname((unsigned)oif, dev);
+	e = transact(r, route_msg(r, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, dst, oif), &msg);
+	if (e == 0) {
+		log_info("route %s dev %s added", pfx_format(dst, s, sizeof(s)), dev);
+		return 0;
+	}
+	if (e != -EEXIST)
+		goto fail;
+	e = find_route(r, dst, &cur);
+	if (e <= 0)
+		goto fail;
+	if (cur.protocol != RTNL_PROTO) {
+		log_info("route %s: a route of protocol %u is already there; left alone",
+			 pfx_format(dst, s, sizeof(s)), cur.protocol);
+		return 1;
+	}
+	if (cur.oif == oif)
+		return 0; /* ours, as it should be */
+	e = transact(r, route_msg(r, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, dst, oif), &msg);
+	if (e == 0) {
+		log_info("route %s moved to dev %s", pfx_format(dst, s, sizeof(s)), dev);
+		return 0;
+	}
+fail:
+	log_warnx("route %s dev %s: %s%s%s", pfx_format(dst, s, sizeof(s)), dev, strerror(-e),
+		  msg ? ": " : "", msg ? msg : "");
+	return e;
+}
+
+int rtnl_route_del(struct rtnl *r, const struct pfx *dst)
+{
+	char s[PFX_STRLEN];
+	const char *msg;
+	int e;
+
+	/* the kernel matches rtm_protocol on delete: only ours can go */
+	e = transact(r, route_msg(r, RTM_DELROUTE, 0, dst, 0), &msg);
+	if (e == 0) {
+		log_info("route %s removed", pfx_format(dst, s, sizeof(s)));
+		return 0;
+	}
+	if (e == -ESRCH)
+		return 0;
+	log_warnx("removing route %s: %s%s%s", pfx_format(dst, s, sizeof(s)), strerror(-e),
+		  msg ? ": " : "", msg ? msg : "");
+	return e;
+}
+
+struct dump_ctx {
+	struct rtnl_route *v;
+	size_t n, cap;
+	int err;
+};
+
+static int route_attr_cb(const struct nlattr *a, void *data)
+{
+	const struct nlattr **tb = data;
+	int type = mnl_attr_get_type(a);
+
+	if (mnl_attr_type_valid(a, RTA_MAX) > 0)
+		tb[type] = a;
+	return MNL_CB_OK;
+}
+
+static int dump_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct dump_ctx *d = data;
+	const struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
+	const struct nlattr *tb[RTA_MAX + 1] = { 0 };
+	struct rtnl_route *x;
+	uint32_t table = rtm->rtm_table;
+
+	if (rtm->rtm_family != AF_INET && rtm->rtm_family != AF_INET6)
+		return MNL_CB_OK;
+	mnl_attr_parse(nlh, sizeof(*rtm), route_attr_cb, tb);
+	if (tb[RTA_TABLE])
+		table = mnl_attr_get_u32(tb[RTA_TABLE]);
+	if (table != RT_TABLE_MAIN || rtm->rtm_type != RTN_UNICAST)
+		return MNL_CB_OK;
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 64;
+		struct rtnl_route *v = realloc(d->v, cap * sizeof(*v));
+
+		if (!v) {
+			d->err = -ENOMEM;
+			return MNL_CB_ERROR;
+		}
+		d->v = v;
+		d->cap = cap;
+	}
+	x = &d->v[d->n++];
+	memset(x, 0, sizeof(*x));
+	x->dst.family = rtm->rtm_family;
+	x->dst.len = rtm->rtm_dst_len;
+	if (tb[RTA_DST] && mnl_attr_get_payload_len(tb[RTA_DST]) == pfx_addrlen(&x->dst))
+		memcpy(x->dst.addr, mnl_attr_get_payload(tb[RTA_DST]), pfx_addrlen(&x->dst));
+	if (tb[RTA_OIF])
+		x->oif = (int)mnl_attr_get_u32(tb[RTA_OIF]);
+	x->protocol = rtm->rtm_protocol;
+	return MNL_CB_OK;
+}
+
+int rtnl_dump(struct rtnl *r, struct rtnl_route **out, size_t *n)
+{
+	struct dump_ctx d = { 0 };
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(r->buf);
+	struct rtmsg *rtm;
+	unsigned seq = ++r->seq;
+	ssize_t len;
+	int ret;
+
+	nlh->nlmsg_type = RTM_GETROUTE;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	nlh->nlmsg_seq = seq;
+	rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+	rtm->rtm_family = AF_UNSPEC;
+	if (mnl_socket_sendto(r->nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	do {
+		len = mnl_socket_recvfrom(r->nl, r->buf, sizeof(r->buf));
+		if (len < 0) {
+			free(d.v);
+			return -errno;
+		}
+		ret = mnl_cb_run(r->buf, (size_t)len, seq, r->portid, dump_cb, &d);
+	} while (ret > 0);
+	if (ret < 0 || d.err) {
+		int e = d.err ? d.err : -errno;
+
+		free(d.v);
+		return e;
+	}
+	*out = d.v;
+	*n = d.n;
+	return 0;
+}

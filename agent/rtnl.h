@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Kernel routes over rtnetlink (libmnl). vpcroute owns exactly the routes of
+ * the main table whose protocol is RTNL_PROTO; it never changes another.
+ */
+#ifndef VR_RTNL_H
+#define VR_RTNL_H
+
+#include <stdbool.h>
+
+#include "pfx.h"
+
+/* Named "vpcroute" in /etc/iproute2/rt_protos.d/vpcroute.conf. */
+#define RTNL_PROTO 212
+
+struct rtnl;
+
+struct rtnl_route {
+	struct pfx dst;
+	int oif;
+	unsigned char protocol;
+};
+
+struct rtnl *rtnl_open(char *err, size_t errlen);
+void rtnl_close(struct rtnl *r);
+
+/*
+ * Installs dst via device oif with our protocol. An equal route of another
+ * protocol (OpenVPN's own, DCO's) is left alone: returns 1 and logs it.
+ * An equal route of ours is replaced when its device differs. 0 on success.
+ */
+int rtnl_route_add(struct rtnl *r, const struct pfx *dst, int oif);
+/* Removes our route to dst; a route of another protocol is never removed. */
+int rtnl_route_del(struct rtnl *r, const struct pfx *dst);
+/* Every main-table route (both families); caller frees *out. */
+int rtnl_dump(struct rtnl *r, struct rtnl_route **out, size_t *n);
+
+#endif

@@ -1,0 +1,436 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "log.h"
+
+struct ainst *state_inst(struct agent *a, const char *name, enum proto_role role)
+{
+	struct ainst *v;
+
+	for (size_t i = 0; i < a->ninst; i++)
+		if (strcmp(a->inst[i].name, name) == 0) {
+			a->inst[i].role = role;
+			return &a->inst[i];
+		}
+	v = realloc(a->inst, (a->ninst + 1) * sizeof(*v));
+	if (!v)
+		return NULL;
+	a->inst = v;
+	v = &a->inst[a->ninst++];
+	memset(v, 0, sizeof(*v));
+	snprintf(v->name, sizeof(v->name), "%s", name);
+	v->role = role;
+	return v;
+}
+
+static void client_clear(struct aclient *c)
+{
+	pfx_list_free(&c->nets);
+}
+
+static int client_copy(struct aclient *dst, const struct proto_client *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	snprintf(dst->cn, sizeof(dst->cn), "%s", src->cn);
+	dst->has_t4 = src->has_tunnel4;
+	dst->t4 = src->tunnel4;
+	dst->has_t6 = src->has_tunnel6;
+	dst->t6 = src->tunnel6;
+	for (size_t i = 0; i < src->nets.n; i++)
+		if (pfx_list_add(&dst->nets, &src->nets.v[i], PROTO_MAX_NETS) == -ENOMEM)
+			return -ENOMEM;
+	return 0;
+}
+
+int state_check_client(struct agent *a, const struct ainst *self, const struct proto_client *c,
+		       char *why, size_t len)
+{
+	char x[PFX_STRLEN], y[PFX_STRLEN];
+
+	for (size_t k = 0; k < c->nets.n; k++) {
+		const struct pfx *n = &c->nets.v[k];
+
+		for (size_t l = 0; l < a->cfg->local.n; l++)
+			if (pfx_overlaps(n, &a->cfg->local.v[l])) {
+				snprintf(why, len, "%s overlaps the local network %s",
+					 pfx_format(n, x, sizeof(x)),
+					 pfx_format(&a->cfg->local.v[l], y, sizeof(y)));
+				return -EEXIST;
+			}
+		for (size_t i = 0; i < a->ninst; i++) {
+			const struct ainst *in = &a->inst[i];
+
+			for (size_t j = 0; j < in->n; j++) {
+				const struct aclient *o = &in->c[j];
+
+				if (in == self && strcmp(o->cn, c->cn) == 0)
+					continue;
+				for (size_t m = 0; m < o->nets.n; m++)
+					if (pfx_overlaps(n, &o->nets.v[m])) {
+						snprintf(why, len,
+							 "%s overlaps %s, claimed by client %s of "
+							 "%s",
+							 pfx_format(n, x, sizeof(x)),
+							 pfx_format(&o->nets.v[m], y, sizeof(y)),
+							 o->cn, in->name);
+						return -EEXIST;
+					}
+			}
+		}
+	}
+	return 0;
+}
+
+int state_client_set(struct ainst *in, const struct proto_client *c)
+{
+	struct aclient *v;
+
+	for (size_t i = 0; i < in->n; i++)
+		if (strcmp(in->c[i].cn, c->cn) == 0) {
+			client_clear(&in->c[i]);
+			return client_copy(&in->c[i], c);
+		}
+	v = realloc(in->c, (in->n + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	in->c = v;
+	if (client_copy(&v[in->n], c) < 0)
+		return -ENOMEM;
+	in->n++;
+	return 0;
+}
+
+bool state_client_del(struct ainst *in, const char *cn)
+{
+	for (size_t i = 0; i < in->n; i++)
+		if (strcmp(in->c[i].cn, cn) == 0) {
+			client_clear(&in->c[i]);
+			in->c[i] = in->c[--in->n];
+			return true;
+		}
+	return false;
+}
+
+void state_free(struct agent *a)
+{
+	for (size_t i = 0; i < a->ninst; i++) {
+		struct ainst *in = &a->inst[i];
+
+		for (size_t j = 0; j < in->n; j++)
+			client_clear(&in->c[j]);
+		for (size_t j = 0; j < in->npend; j++)
+			client_clear(&in->pend[j]);
+		free(in->c);
+		free(in->pend);
+		pfx_list_free(&in->routes);
+	}
+	free(a->inst);
+	free(a->routes);
+	free(a->adopted);
+	a->inst = NULL;
+	a->ninst = 0;
+}
+
+/* The pushed routes a client-role tunnel may carry. */
+static bool route_accepted(const struct cfg *c, const struct pfx *r)
+{
+	bool inside = c->accept_routes.n == 0;
+
+	for (size_t i = 0; i < c->accept_routes.n; i++)
+		inside |= pfx_contains(&c->accept_routes.v[i], r);
+	for (size_t i = 0; i < c->local.n; i++)
+		if (pfx_overlaps(&c->local.v[i], r))
+			return false;
+	return inside;
+}
+
+/* --- the desired kernel state --- */
+
+struct desired {
+	struct aroute *routes;
+	size_t nroutes;
+	struct pfx_list remote;
+	struct nft_acc *acc;
+	size_t nacc;
+	int err;
+};
+
+static void want_route(struct desired *d, const struct pfx *dst, int oif)
+{
+	struct aroute *v;
+
+	for (size_t i = 0; i < d->nroutes; i++)
+		if (pfx_equal(&d->routes[i].dst, dst))
+			return;
+	v = realloc(d->routes, (d->nroutes + 1) * sizeof(*v));
+	if (!v) {
+		d->err = -ENOMEM;
+		return;
+	}
+	d->routes = v;
+	v[d->nroutes].dst = *dst;
+	v[d->nroutes++].oif = oif;
+}
+
+static void want_acc(struct desired *d, const struct pfx *src, const struct pfx *dst, uint8_t plo,
+		     uint8_t phi, const struct cfg_ports *ports)
+{
+	struct nft_acc *v;
+
+	if (src->family != dst->family)
+		return;
+	v = realloc(d->acc, (d->nacc + 1) * sizeof(*v));
+	if (!v) {
+		d->err = -ENOMEM;
+		return;
+	}
+	d->acc = v;
+	v = &d->acc[d->nacc++];
+	memset(v, 0, sizeof(*v));
+	v->src = *src;
+	v->dst = *dst;
+	v->proto_lo = plo;
+	v->proto_hi = phi;
+	if (ports) {
+		v->ports = true;
+		v->port_lo = ports->lo;
+		v->port_hi = ports->hi;
+	}
+}
+
+/*
+ * Who may open connections from each of srcs to what: everything in dsts
+ * (ALL), the rules' destinations (RULES), or nothing (NONE).
+ */
+static void want_access(struct desired *d, const struct pfx_list *srcs, const struct pfx_list *dsts,
+			const struct cfg_access *acc)
+{
+	for (size_t s = 0; s < srcs->n; s++) {
+		if (acc->kind == CFG_ACCESS_ALL)
+			for (size_t t = 0; t < dsts->n; t++)
+				want_acc(d, &srcs->v[s], &dsts->v[t], 0, 255, NULL);
+		for (size_t r = 0; acc->kind == CFG_ACCESS_RULES && r < acc->nrules; r++) {
+			const struct cfg_rule *rule = &acc->rules[r];
+			uint8_t lo = rule->proto, hi = rule->proto ? rule->proto : 255;
+
+			if (!rule->nports)
+				want_acc(d, &srcs->v[s], &rule->to, lo, hi, NULL);
+			for (size_t p = 0; p < rule->nports; p++)
+				want_acc(d, &srcs->v[s], &rule->to, lo, hi, &rule->ports[p]);
+		}
+	}
+}
+
+static void desire(struct agent *a, struct desired *d)
+{
+	const struct cfg *c = a->cfg;
+	static const struct cfg_client none;
+
+	if (c->has_pool)
+		pfx_list_add(&d->remote, &c->pool, SIZE_MAX);
+	if (c->has_pool6)
+		pfx_list_add(&d->remote, &c->pool6, SIZE_MAX);
+	for (size_t i = 0; i < a->ninst; i++) {
+		struct ainst *in = &a->inst[i];
+		int oif = in->dev[0] ? (int)if_nametoindex(in->dev) : 0;
+
+		if (in->role == PROTO_ROLE_SERVER && c->role == CFG_ROLE_SERVER) {
+			for (size_t j = 0; j < in->n; j++) {
+				const struct aclient *cl = &in->c[j];
+				const struct cfg_client *pol = cfg_client_find(c, cl->cn);
+				struct pfx_list own = { 0 };
+
+				if (!pol)
+					pol = &none;
+				for (size_t k = 0; k < cl->nets.n; k++) {
+					if (oif)
+						want_route(d, &cl->nets.v[k], oif);
+					pfx_list_add(&d->remote, &cl->nets.v[k], SIZE_MAX);
+					pfx_list_add(&own, &cl->nets.v[k], SIZE_MAX);
+				}
+				if (cl->has_t4)
+					pfx_list_add(&own, &cl->t4, SIZE_MAX);
+				if (cl->has_t6)
+					pfx_list_add(&own, &cl->t6, SIZE_MAX);
+				want_access(d, &own, &c->local, &pol->to_local);
+				want_access(d, &c->local, &own, &pol->from_local);
+				pfx_list_free(&own);
+			}
+		} else if (in->role == PROTO_ROLE_CLIENT && c->role == CFG_ROLE_CLIENT &&
+			   in->tun_up) {
+			struct pfx_list acc = { 0 };
+
+			for (size_t k = 0; k < in->routes.n; k++) {
+				if (!route_accepted(c, &in->routes.v[k]))
+					continue;
+				if (oif)
+					want_route(d, &in->routes.v[k], oif);
+				pfx_list_add(&d->remote, &in->routes.v[k], SIZE_MAX);
+				pfx_list_add(&acc, &in->routes.v[k], SIZE_MAX);
+			}
+			want_access(d, &acc, &c->local, &c->to_local);
+			want_access(d, &c->local, &acc, &c->from_local);
+			pfx_list_free(&acc);
+		}
+	}
+	/* until the plugins have resynced, what was programmed stays */
+	for (size_t i = 0; a->in_grace && i < a->nadopted; i++) {
+		want_route(d, &a->adopted[i].dst, a->adopted[i].oif);
+		pfx_list_add(&d->remote, &a->adopted[i].dst, SIZE_MAX);
+	}
+}
+
+static bool has_route(const struct aroute *v, size_t n, const struct aroute *r)
+{
+	for (size_t i = 0; i < n; i++)
+		if (pfx_equal(&v[i].dst, &r->dst) && v[i].oif == r->oif)
+			return true;
+	return false;
+}
+
+static void routes_apply(struct agent *a, const struct desired *d)
+{
+	for (size_t i = 0; i < d->nroutes; i++) {
+		const struct aroute *r = &d->routes[i];
+		struct aroute *v;
+
+		if (has_route(a->routes, a->nroutes, r))
+			continue;
+		if (rtnl_route_add(a->rt, &r->dst, r->oif) != 0)
+			continue; /* failed, or another protocol's route is there */
+		for (size_t k = 0; k < a->nroutes; k++)
+			if (pfx_equal(&a->routes[k].dst, &r->dst)) {
+				a->routes[k] = a->routes[--a->nroutes]; /* moved device */
+				break;
+			}
+		v = realloc(a->routes, (a->nroutes + 1) * sizeof(*v));
+		if (!v)
+			continue;
+		a->routes = v;
+		v[a->nroutes++] = *r;
+	}
+	for (size_t i = 0; i < a->nroutes;) {
+		if (has_route(d->routes, d->nroutes, &a->routes[i]) ||
+		    rtnl_route_del(a->rt, &a->routes[i].dst) != 0) {
+			i++;
+			continue;
+		}
+		a->routes[i] = a->routes[--a->nroutes];
+	}
+}
+
+int state_apply(struct agent *a)
+{
+	struct desired d = { 0 };
+	struct nft_model m = { 0 };
+	int r = 0;
+
+	desire(a, &d);
+	if (d.err) {
+		log_warnx("%s: out of memory", __func__);
+		r = d.err;
+		goto out;
+	}
+	routes_apply(a, &d);
+	if (!a->nft_ready)
+		goto out;
+	m.local = a->cfg->local;
+	m.remote = d.remote;
+	m.acc = d.acc;
+	m.nacc = d.nacc;
+	m.nat = a->cfg->nat;
+	m.nnat = a->cfg->nnat;
+	m.exempt = a->cfg->nat_exempt_tunnel;
+	r = nft_apply(a->nft, &m);
+out:
+	free(d.routes);
+	free(d.acc);
+	pfx_list_free(&d.remote);
+	return r;
+}
+
+size_t state_claims(struct agent *a, struct proto_claim **out)
+{
+	struct proto_claim *v = NULL;
+	size_t n = 0;
+
+	for (size_t i = 0; i < a->ninst; i++)
+		for (size_t j = 0; j < a->inst[i].n; j++) {
+			const struct aclient *c = &a->inst[i].c[j];
+
+			for (size_t k = 0; k < c->nets.n; k++) {
+				struct proto_claim *w = realloc(v, (n + 1) * sizeof(*w));
+
+				if (!w) {
+					free(v);
+					*out = NULL;
+					return 0;
+				}
+				v = w;
+				memset(&v[n], 0, sizeof(v[n]));
+				v[n].net = c->nets.v[k];
+				snprintf(v[n].cn, sizeof(v[n].cn), "%s", c->cn);
+				snprintf(v[n].instance, sizeof(v[n].instance), "%s",
+					 a->inst[i].name);
+				n++;
+			}
+		}
+	*out = v;
+	return n;
+}
+
+int state_adopt(struct agent *a)
+{
+	struct rtnl_route *all;
+	size_t n;
+	int r = rtnl_dump(a->rt, &all, &n);
+
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		struct aroute *v;
+
+		if (all[i].protocol != RTNL_PROTO)
+			continue;
+		v = realloc(a->adopted, (a->nadopted + 1) * sizeof(*v));
+		if (!v)
+			break;
+		a->adopted = v;
+		v[a->nadopted].dst = all[i].dst;
+		v[a->nadopted++].oif = all[i].oif;
+	}
+	free(all);
+	if (a->nadopted) {
+		a->routes = malloc(a->nadopted * sizeof(*a->routes));
+		if (a->routes) {
+			memcpy(a->routes, a->adopted, a->nadopted * sizeof(*a->routes));
+			a->nroutes = a->nadopted;
+		}
+	}
+	log_info("adopted %zu routes of ours from the kernel", a->nadopted);
+	return 0;
+}
+
+void state_end_grace(struct agent *a)
+{
+	if (!a->in_grace)
+		return;
+	a->in_grace = false;
+	a->nft_ready = true;
+	log_info("grace period over: reconciling with what the plugins reported");
+	state_apply(a);
+}
+
+int state_flush(struct agent *a)
+{
+	for (size_t i = 0; i < a->nroutes; i++)
+		rtnl_route_del(a->rt, &a->routes[i].dst);
+	a->nroutes = 0;
+	return nft_flush(a->nft);
+}
