@@ -1,0 +1,128 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Topology A end to end with vpcroute-agent and vpcroute.so on both sides."""
+import re
+import signal
+import time
+
+import pytest
+
+from vrlab import topology as T
+from vrlab.probe import TcpServer, tcp_connect
+from vrlab.product import ProductA
+
+
+@pytest.fixture
+def prod(topo_a, pki, tmp_path):
+    p = ProductA(topo_a, pki, str(tmp_path))
+    yield p
+    p.close()
+
+
+def tcp(tmp_path, src, dst_node, dst, port):
+    srv = TcpServer(dst_node, dst, port, str(tmp_path / f"tcp-{dst_node.name}-{port}.log"))
+    try:
+        return tcp_connect(src, dst, port, timeout=2)
+    finally:
+        srv.stop()
+
+
+def test_end_to_end_per_policy(prod, tmp_path):
+    topo = prod.topo
+    # The recipe's own MASQUERADE on the instance, as many have it: the
+    # exemption must hold against it.
+    topo.ec2.run("iptables -t nat -A POSTROUTING -o eth0 -j MASQUERADE")
+    prod.up()
+    # home -> VPC: allowed, and the VPC host sees the home host's address.
+    assert topo.home.ping(T.PRIV_IP, count=2)
+    assert tcp(tmp_path, topo.home, topo.priv, T.PRIV_IP, 8080) == T.HOME_IP
+    # VPC -> home: only what pi-home's policy opens (icmp, tcp 22 to .140).
+    assert topo.priv.ping(T.HOME_IP, count=2)
+    assert tcp(tmp_path, topo.priv, topo.home, T.HOME_IP, 22) == T.PRIV_IP
+    assert tcp(tmp_path, topo.priv, topo.home, T.HOME_IP, 2222) is None
+    # Nothing was set by hand on ec2 or the pi: the agents did it.
+    assert topo.ec2.run("sysctl -n net.ipv4.ip_forward").stdout.strip() == "1"
+    assert topo.pi.run("sysctl -n net.ipv4.ip_forward").stdout.strip() == "1"
+    assert prod.server_agent.routes() == ["192.168.1.128/25"]
+    # The Pi's pushed route is OpenVPN's own: left alone, not duplicated.
+    assert prod.pi_agent.routes() == []
+    assert len(re.findall(r"^10\.1\.1\.0/24 ", topo.pi.run("ip -4 route").stdout, re.M)) == 1
+    prod.pi_agent.wait_log(r"route 10\.1\.1\.0/24: a route of protocol \d+ is already there; "
+                           r"left alone")
+
+
+def test_vpc_host_to_internet_is_masqueraded(prod, tmp_path):
+    topo = prod.topo
+    prod.up()
+    # The private subnet's route table sends the internet to the NAT instance.
+    topo.priv.run(f"ip route replace default via {T.EC2_IP}")
+    seen = tcp(tmp_path, topo.priv, topo.inet, T.INET_VPC, 7000)
+    assert seen == T.EC2_PUBLIC, seen
+    # ...while tunnel traffic keeps its source.
+    assert tcp(tmp_path, topo.priv, topo.home, T.HOME_IP, 22) == T.PRIV_IP
+
+
+def test_disconnect_and_reconnect(prod):
+    prod.up()
+    remote = lambda: [e["prefix"]["addr"] + "/" + str(e["prefix"]["len"])  # noqa: E731
+                      for e in prod.server_agent.set_elements("remote4")
+                      if isinstance(e, dict) and "prefix" in e]
+    assert "192.168.1.128/25" in remote()
+    prod.client.stop()
+    prod.server_agent.wait_log(r"route 192\.168\.1\.128/25 removed")
+    assert prod.server_agent.routes() == []
+    assert "192.168.1.128/25" not in remote()
+    assert not prod.topo.home.ping(T.PRIV_IP, timeout=1)
+    prod.start_client()
+    prod.server_agent.wait_log(r"route 192\.168\.1\.128/25 dev tun0 added.*\n(.*\n)*.*"
+                               r"route 192\.168\.1\.128/25 dev tun0 added")
+    assert prod.server_agent.routes() == ["192.168.1.128/25"]
+    assert "192.168.1.128/25" in remote()
+    assert prod.topo.home.ping(T.PRIV_IP, count=2)
+
+
+def snapshot(node):
+    return {
+        "nft": node.run("nft list table ip foreign").stdout,
+        "iptables": node.run("iptables -t nat -S").stdout,
+        "routes": node.run("ip route show proto static").stdout,
+        "tables": sorted(l for l in node.run("nft list tables").stdout.splitlines()
+                         if "vpcroute" not in l),
+    }
+
+
+def test_foreign_objects_untouched(prod, tmp_path):
+    ec2 = prod.topo.ec2
+    ec2.run(["nft", "-f", "-"], input="""
+table ip foreign {
+    chain admin_forward {
+        type filter hook forward priority 10; policy accept;
+        ip daddr 10.9.9.9 drop
+    }
+    chain admin_post {
+        type nat hook postrouting priority 110; policy accept;
+        oifname "eth0" masquerade
+    }
+}
+""")
+    ec2.run("iptables -t nat -A POSTROUTING -o eth0 -s 10.1.1.0/24 -j MASQUERADE")
+    ec2.run("ip route add 172.31.0.0/16 via 10.1.1.1 proto static")
+    before = snapshot(ec2)
+    prod.up()
+    assert prod.topo.home.ping(T.PRIV_IP, count=2)
+    assert snapshot(ec2) == before
+    prod.server_agent.send_signal(signal.SIGHUP)
+    prod.server_agent.wait_log(r"configuration .* reloaded")
+    assert snapshot(ec2) == before
+    prod.server_agent.stop()
+    assert snapshot(ec2) == before
+    # Stopping leaves our own data plane in place; --flush would remove it.
+    assert prod.server_agent.routes() == ["192.168.1.128/25"]
+    assert prod.server_agent.table() is not None
+
+
+def test_flush_on_stop(prod):
+    prod.server_agent.extra = ["--flush"]
+    prod.up()
+    prod.server_agent.stop()
+    assert prod.server_agent.routes() == []
+    assert prod.server_agent.table() is None

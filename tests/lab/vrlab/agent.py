@@ -1,0 +1,88 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The real vpcroute-agent inside a lab node."""
+import json
+import os
+import re
+import signal
+import time
+
+from .build import built
+
+
+class AgentError(RuntimeError):
+    pass
+
+
+class Agent:
+    def __init__(self, node, workdir, conf, grace=0, extra=()):
+        self.node = node
+        self.dir = workdir
+        os.makedirs(workdir, exist_ok=True)
+        self.conf = os.path.join(workdir, "vpcroute.conf")
+        if isinstance(conf, dict):
+            conf.setdefault("socket", {}).setdefault("path", os.path.join(workdir, "agent.sock"))
+            with open(self.conf, "w") as f:
+                json.dump(conf, f, indent=2)
+            self.sock = conf["socket"]["path"]
+        else:
+            with open(self.conf, "w") as f:
+                f.write(conf)
+            self.sock = None
+        self.log = os.path.join(workdir, "agent.log")
+        self.grace = grace
+        self.extra = list(extra)
+        self.proc = None
+
+    def start(self, wait=True):
+        self.mark = len(self.log_text()) if os.path.exists(self.log) else 0
+        self.proc = self.node.popen([built("agent/vpcroute-agent"), "-d", "-v", "-g",
+                                     str(self.grace), "-f", self.conf, *self.extra], log=self.log)
+        if wait:
+            self.wait_log(r"listening on ")
+        return self
+
+    def log_text(self, since_start=False):
+        with open(self.log, errors="replace") as f:
+            text = f.read()
+        return text[self.mark:] if since_start else text
+
+    def wait_log(self, pattern, timeout=10):
+        rx = re.compile(pattern)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if rx.search(self.log_text(since_start=True)):
+                return
+            if self.proc.poll() is not None:
+                raise AgentError(f"agent exited {self.proc.returncode}:\n"
+                                 + self.log_text()[-3000:])
+            time.sleep(0.03)
+        raise AgentError(f"agent: no /{pattern}/ within {timeout}s:\n" + self.log_text()[-3000:])
+
+    def send_signal(self, sig):
+        os.kill(self.proc.pid, sig)
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(10)
+
+    def kill9(self):
+        self.stop(signal.SIGKILL)
+
+    # what the agent owns, as the kernel has it
+    def routes(self):
+        out = self.node.run("ip -j route show proto 212").stdout
+        return sorted(r["dst"] for r in json.loads(out or "[]"))
+
+    def set_elements(self, name):
+        r = self.node.run(["nft", "-j", "list", "set", "inet", "vpcroute", name], check=False)
+        if r.returncode:
+            return None
+        for obj in json.loads(r.stdout)["nftables"]:
+            if "set" in obj:
+                return obj["set"].get("elem", [])
+        return []
+
+    def table(self):
+        r = self.node.run(["nft", "list", "table", "inet", "vpcroute"], check=False)
+        return r.stdout if r.returncode == 0 else None
