@@ -55,7 +55,7 @@ struct agent {
 	bool in_grace; /* adopted routes stay until the plugins had time to resync */
 	int epfd, sigfd, lfd, timerfd;
 	struct conn *conns;
-	struct ainst *inst;
+	struct ainst **inst;
 	size_t ninst;
 	struct rtnl *rt;
 	struct nft *nft;

@@ -9,24 +9,27 @@
 #include "agent.h"
 #include "log.h"
 
+/* Instances are allocated one by one: connections keep pointers to them. */
 struct ainst *state_inst(struct agent *a, const char *name, enum proto_role role)
 {
-	struct ainst *v;
+	struct ainst **v, *in;
 
 	for (size_t i = 0; i < a->ninst; i++)
-		if (strcmp(a->inst[i].name, name) == 0) {
-			a->inst[i].role = role;
-			return &a->inst[i];
+		if (strcmp(a->inst[i]->name, name) == 0) {
+			a->inst[i]->role = role;
+			return a->inst[i];
 		}
 	v = realloc(a->inst, (a->ninst + 1) * sizeof(*v));
 	if (!v)
 		return NULL;
 	a->inst = v;
-	v = &a->inst[a->ninst++];
-	memset(v, 0, sizeof(*v));
-	snprintf(v->name, sizeof(v->name), "%s", name);
-	v->role = role;
-	return v;
+	in = calloc(1, sizeof(*in));
+	if (!in)
+		return NULL;
+	snprintf(in->name, sizeof(in->name), "%s", name);
+	in->role = role;
+	a->inst[a->ninst++] = in;
+	return in;
 }
 
 static void client_clear(struct aclient *c)
@@ -64,7 +67,7 @@ int state_check_client(struct agent *a, const struct ainst *self, const struct p
 				return -EEXIST;
 			}
 		for (size_t i = 0; i < a->ninst; i++) {
-			const struct ainst *in = &a->inst[i];
+			const struct ainst *in = a->inst[i];
 
 			for (size_t j = 0; j < in->n; j++) {
 				const struct aclient *o = &in->c[j];
@@ -120,7 +123,7 @@ bool state_client_del(struct ainst *in, const char *cn)
 void state_free(struct agent *a)
 {
 	for (size_t i = 0; i < a->ninst; i++) {
-		struct ainst *in = &a->inst[i];
+		struct ainst *in = a->inst[i];
 
 		for (size_t j = 0; j < in->n; j++)
 			client_clear(&in->c[j]);
@@ -129,6 +132,7 @@ void state_free(struct agent *a)
 		free(in->c);
 		free(in->pend);
 		pfx_list_free(&in->routes);
+		free(in);
 	}
 	free(a->inst);
 	free(a->routes);
@@ -237,7 +241,7 @@ static void desire(struct agent *a, struct desired *d)
 	if (c->has_pool6)
 		pfx_list_add(&d->remote, &c->pool6, SIZE_MAX);
 	for (size_t i = 0; i < a->ninst; i++) {
-		struct ainst *in = &a->inst[i];
+		struct ainst *in = a->inst[i];
 		int oif = in->dev[0] ? (int)if_nametoindex(in->dev) : 0;
 
 		if (in->role == PROTO_ROLE_SERVER && c->role == CFG_ROLE_SERVER) {
@@ -361,8 +365,8 @@ size_t state_claims(struct agent *a, struct proto_claim **out)
 	size_t n = 0;
 
 	for (size_t i = 0; i < a->ninst; i++)
-		for (size_t j = 0; j < a->inst[i].n; j++) {
-			const struct aclient *c = &a->inst[i].c[j];
+		for (size_t j = 0; j < a->inst[i]->n; j++) {
+			const struct aclient *c = &a->inst[i]->c[j];
 
 			for (size_t k = 0; k < c->nets.n; k++) {
 				struct proto_claim *w = realloc(v, (n + 1) * sizeof(*w));
@@ -377,7 +381,7 @@ size_t state_claims(struct agent *a, struct proto_claim **out)
 				v[n].net = c->nets.v[k];
 				snprintf(v[n].cn, sizeof(v[n].cn), "%s", c->cn);
 				snprintf(v[n].instance, sizeof(v[n].instance), "%s",
-					 a->inst[i].name);
+					 a->inst[i]->name);
 				n++;
 			}
 		}

@@ -1,0 +1,130 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""vpcroute-agent against crashes, bursts and hostile peers."""
+import glob
+import os
+import random
+import shutil
+import socket
+import subprocess
+import tempfile
+
+import pytest
+
+from vrlab.agent import Agent
+from vrlab.fakeplugin import FakePlugin
+
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+CONF = {"version": 1, "role": "server", "local_networks": ["192.168.255.0/24"],
+        "tunnel": {"pool": "100.64.0.0/16"},
+        "nat": {"masquerade": [{"sources": ["192.168.255.0/24"], "out_interface": "eth0"}]}}
+
+
+def net(i):
+    return f"10.{i // 256}.{i % 256}.0/24"
+
+
+@pytest.fixture
+def host(lab):
+    """A node with a tunnel-like device and an uplink for the agent to use."""
+    n = lab.node("ec2")
+    n.run("ip link add tun0 type veth peer name tun0peer")
+    n.run("ip link set tun0 up")
+    n.run("ip link set tun0peer up")
+    n.run("ip link add eth0 type veth peer name eth0peer")
+    n.run("ip link set eth0 up")
+    return n
+
+
+def remote_elements(agent):
+    out = []
+    for e in agent.set_elements("remote4") or []:
+        p = e["prefix"] if isinstance(e, dict) and "prefix" in e else None
+        out.append(f"{p['addr']}/{p['len']}" if p else str(e))
+    return sorted(out)
+
+
+def test_kill9_during_burst_then_exact_state(host, tmp_path):
+    agent = Agent(host, str(tmp_path / "agent"), dict(CONF), grace=2).start()
+    plugin = FakePlugin(agent.sock).connect()
+    plugin.drain()
+    for i in range(300):
+        plugin.client(f"c{i}", [net(i)], t4=f"100.64.{(i + 2) // 256}.{(i + 2) % 256}")
+        if i == 150:
+            agent.kill9()
+            break
+    # The plugin had admitted 300 clients by the time the agent returns; 5 of
+    # the programmed ones left meanwhile.
+    for i in range(151, 300):
+        plugin.table[f"c{i}"] = {"cn": f"c{i}", "networks": [net(i)]}
+    for i in range(5):
+        del plugin.table[f"c{i}"]
+    programmed = agent.routes()
+    assert programmed, "nothing was programmed before the kill"
+    plugin.close()
+    agent.start()
+    plugin.connect()
+    agent.wait_log(r"table synchronised, 295 clients")
+    agent.wait_log(r"grace period over", timeout=10)
+    want = sorted(net(i) for i in range(5, 300))
+    assert agent.routes() == want  # nothing missing, nothing stale, no duplicates
+    assert remote_elements(agent) == sorted(want + ["100.64.0.0/16"])
+    assert agent.table().count("snat ip to ip saddr") == 2  # rules do not grow
+
+
+def test_hostile_messages_change_nothing(host, tmp_path):
+    agent = Agent(host, str(tmp_path / "agent"), dict(CONF), grace=0).start()
+    plugin = FakePlugin(agent.sock).connect()
+    plugin.client("pi-home", ["192.168.1.128/25"])
+    agent.wait_log(r"route 192\.168\.1\.128/25 dev tun0 added")
+    before = (agent.routes(), agent.table())
+    rnd = random.Random(4)
+    corpus = [open(f, "rb").read() for f in sorted(glob.glob(f"{TOP}/tests/fuzz/corpus/*/*"))]
+    junk = corpus + [rnd.randbytes(rnd.randint(1, 3000)) for _ in range(200)] + [
+        b"", b"{}", b"[]", b'{"v":2,"type":"hello"}', b'{"v":1,"type":"claims","gen":1,'
+        b'"claims":[],"more":false}', b'{"v":1,"type":"connect","id":9,"client":{"cn":'
+        b'"../../x","networks":["192.168.1.0/24"]}}', b"x" * 70000,
+        b'{"v":1,"type":"connect","id":10,"client":{"cn":"evil","networks":'
+        b'["192.168.1.0/24"]}}']
+    errors = 0
+    for data in junk:
+        h = FakePlugin(agent.sock)
+        h.s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        h.s.connect(agent.sock)
+        if rnd.random() < 0.5:
+            h.send({"type": "hello", "role": "server", "pid": 2, "instance": "hostile"})
+        try:
+            h.raw(data)
+        except OSError:
+            pass
+        errors += sum(1 for m in h.drain(0.2) if m.get("type") == "ack" and not m["ok"])
+        h.close()
+    assert errors > 100
+    assert agent.proc.poll() is None, "the agent died of a peer's bytes"
+    assert (agent.routes(), agent.table()) == before
+    # A peer that keeps sending garbage is cut off.
+    h = FakePlugin(agent.sock, instance="noisy").connect()
+    for _ in range(20):
+        try:
+            h.raw(b"garbage")
+        except OSError:
+            break
+    agent.wait_log(r"connection closed \(too many bad messages\)")
+    # The good plugin is still served.
+    plugin.client("laptop", ["172.16.9.0/24"])
+    agent.wait_log(r"route 172\.16\.9\.0/24 dev tun0 added")
+
+
+def test_unprivileged_peer_refused(host):
+    work = tempfile.mkdtemp(prefix="vr-unpriv-")
+    os.chmod(work, 0o755)
+    conf = dict(CONF, socket={"mode": "0666", "path": f"{work}/agent.sock"})
+    agent = Agent(host, work, conf, grace=0).start()
+    code = (f"import socket; s=socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); "
+            f"s.connect({agent.sock!r}); s.settimeout(2); "
+            f"print(repr(s.recv(100)))")
+    r = subprocess.run(["runuser", "-u", "nobody", "--", "/usr/bin/python3", "-c", code],
+                       capture_output=True, text=True, timeout=10)
+    assert r.stdout.strip() == "b''", r.stdout + r.stderr  # closed at once
+    agent.wait_log(r"refused a connection from pid \d+ uid 65534 gid 65534")
+    agent.stop()
+    shutil.rmtree(work, ignore_errors=True)

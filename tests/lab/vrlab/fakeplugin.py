@@ -1,0 +1,71 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""A scripted plugin: speaks the protocol to an agent as vpcroute.so would,
+without OpenVPN, so tests can make bursts, crashes and hostile traffic."""
+import json
+import socket
+import time
+
+
+class FakePlugin:
+    def __init__(self, path, instance="server", role="server"):
+        self.path, self.instance, self.role = path, instance, role
+        self.table = {}
+        self.next_id = 1
+        self.s = None
+
+    def connect(self, dev="tun0", timeout=10):
+        deadline = time.time() + timeout
+        while True:
+            try:
+                self.s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+                self.s.connect(self.path)
+                break
+            except OSError:
+                self.s.close()
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.05)
+        self.send({"type": "hello", "role": self.role, "pid": 1, "instance": self.instance})
+        self.send({"type": "tunnel", "event": "up", "dev": dev, "routes": []}, ack=False)
+        clients = list(self.table.values())
+        for i in range(0, max(len(clients), 1), 64):
+            self.send({"type": "sync", "clients": clients[i:i + 64],
+                       "more": i + 64 < len(clients)})
+        return self
+
+    def send(self, msg, ack=True):
+        msg = {"v": 1, **msg}
+        if ack:
+            msg["id"] = self.next_id
+            self.next_id += 1
+        self.s.send(json.dumps(msg).encode())
+        return msg.get("id")
+
+    def raw(self, data):
+        self.s.send(data)
+
+    def client(self, cn, nets, t4=None):
+        c = {"cn": cn, "networks": nets}
+        if t4:
+            c["tunnel4"] = t4
+        self.table[cn] = c
+        return self.send({"type": "connect", "client": c})
+
+    def drain(self, timeout=0.5):
+        """Everything the agent sent, as decoded objects."""
+        out = []
+        self.s.settimeout(timeout)
+        try:
+            while True:
+                data = self.s.recv(65536)
+                if not data:
+                    break
+                out.append(json.loads(data))
+                self.s.settimeout(0.05)
+        except (socket.timeout, BlockingIOError, ConnectionResetError):
+            pass
+        return out
+
+    def close(self):
+        if self.s:
+            self.s.close()
