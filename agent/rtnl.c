@@ -172,8 +172,10 @@ int rtnl_route_del(struct rtnl *r, const struct pfx *dst)
 		log_info("route %s removed", pfx_format(dst, s, sizeof(s)));
 		return 0;
 	}
-	if (e == -ESRCH)
+	if (e == -ESRCH) {
+		log_info("route %s already gone (with its device)", pfx_format(dst, s, sizeof(s)));
 		return 0;
+	}
 	log_warnx("removing route %s: %s%s%s", pfx_format(dst, s, sizeof(s)), strerror(-e),
 		  msg ? ": " : "", msg ? msg : "");
 	return e;

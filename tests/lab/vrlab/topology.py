@@ -37,6 +37,7 @@ POOL = "10.1.2.0/24"
 RW_NET_GW = "198.18.0.1"
 
 
+
 @dataclass
 class TopologyA:
     home: object
@@ -70,6 +71,48 @@ class TopologyA:
         return node
 
 
+def _vpc_side(lab, inet, vpc, ec2, priv):
+    """The VPC: its router (also the internet gateway) behind inet, and the
+    subnet 10.1.1.0/24 with the instance and a private host."""
+    lab.link(vpc, "wan", inet, "to-vpc")
+    vpc.run(f"ip addr add {VPC_WAN}/24 dev wan")
+    vpc.run(f"ip route add default via {INET_VPC}")
+    inet.run(f"ip addr add {INET_VPC}/24 dev to-vpc")
+    inet.run(f"ip route add 192.0.2.0/24 via {VPC_WAN}")
+    lab.link(ec2, "eth0", vpc, "sub-ec2")
+    lab.link(priv, "eth0", vpc, "sub-priv")
+    vpc.run("ip link add br0 type bridge")
+    for port in ("sub-ec2", "sub-priv"):
+        vpc.run(f"ip link set {port} master br0")
+    vpc.run("ip link set br0 up")
+    vpc.run(f"ip addr add {VPC_ROUTER_IP}/24 dev br0")
+    ec2.run(f"ip addr add {EC2_IP}/24 dev eth0")
+    ec2.run(f"ip route add default via {VPC_ROUTER_IP}")
+    priv.run(f"ip addr add {PRIV_IP}/24 dev eth0")
+    priv.run(f"ip route add default via {VPC_ROUTER_IP}")
+    # Routers forward and redirect nobody.
+    for r in (inet, vpc):
+        r.sysctl("net.ipv4.ip_forward", 1)
+        for conf in ("all", "default"):
+            r.sysctl(f"net.ipv4.conf.{conf}.send_redirects", 0)
+    vpc.sysctl("net.ipv4.conf.br0.send_redirects", 0)
+    # The IGW maps the public address 1:1. As in AWS, a host without a public
+    # address (priv) gets no internet through it: its packets leave
+    # untranslated and find no way back.
+    vpc.run(["nft", "-f", "-"], input=f"""
+table ip igw {{
+    chain pre {{
+        type nat hook prerouting priority dstnat;
+        iifname "wan" ip daddr {EC2_PUBLIC} dnat to {EC2_IP}
+    }}
+    chain post {{
+        type nat hook postrouting priority srcnat;
+        oifname "wan" ip saddr {EC2_IP} snat to {EC2_PUBLIC}
+    }}
+}}
+""")
+
+
 def build_topology_a(lab):
     n = {name: lab.node(name) for name in ("home", "pi", "hrouter", "inet", "vpc", "ec2", "priv")}
     home, pi, hr, inet, vpc, ec2, priv = (n[k] for k in
@@ -91,29 +134,11 @@ def build_topology_a(lab):
     hr.run(f"ip addr add {HROUTER_WAN}/24 dev wan")
     hr.run(f"ip route add default via {INET_HOME}")
     inet.run(f"ip addr add {INET_HOME}/24 dev to-home")
-    lab.link(vpc, "wan", inet, "to-vpc")
-    vpc.run(f"ip addr add {VPC_WAN}/24 dev wan")
-    vpc.run(f"ip route add default via {INET_VPC}")
-    inet.run(f"ip addr add {INET_VPC}/24 dev to-vpc")
-    inet.run(f"ip route add 192.0.2.0/24 via {VPC_WAN}")
-    # The VPC subnet.
-    lab.link(ec2, "eth0", vpc, "sub-ec2")
-    lab.link(priv, "eth0", vpc, "sub-priv")
-    vpc.run("ip link add br0 type bridge")
-    for port in ("sub-ec2", "sub-priv"):
-        vpc.run(f"ip link set {port} master br0")
-    vpc.run("ip link set br0 up")
-    vpc.run(f"ip addr add {VPC_ROUTER_IP}/24 dev br0")
-    ec2.run(f"ip addr add {EC2_IP}/24 dev eth0")
-    ec2.run(f"ip route add default via {VPC_ROUTER_IP}")
-    priv.run(f"ip addr add {PRIV_IP}/24 dev eth0")
-    priv.run(f"ip route add default via {VPC_ROUTER_IP}")
-    # Routers forward; the VPC router and the home router redirect nobody.
-    for r in (hr, inet, vpc):
-        r.sysctl("net.ipv4.ip_forward", 1)
-        for conf in ("all", "default") + (("br0",) if r is not inet else ()):
-            r.sysctl(f"net.ipv4.conf.{conf}.send_redirects", 0)
-    # The home router NATs its LAN to the internet; the IGW maps the public IP.
+    _vpc_side(lab, inet, vpc, ec2, priv)
+    hr.sysctl("net.ipv4.ip_forward", 1)
+    for conf in ("all", "default", "br0"):
+        hr.sysctl(f"net.ipv4.conf.{conf}.send_redirects", 0)
+    # The home router NATs its LAN to the internet, like any home router.
     hr.run(["nft", "-f", "-"], input=f"""
 table ip homenat {{
     chain post {{
@@ -122,18 +147,44 @@ table ip homenat {{
     }}
 }}
 """)
-    vpc.run(["nft", "-f", "-"], input=f"""
-table ip igw {{
-    chain pre {{
-        type nat hook prerouting priority dstnat;
-        iifname "wan" ip daddr {EC2_PUBLIC} dnat to {EC2_IP}
-    }}
-    chain post {{
-        type nat hook postrouting priority srcnat;
-        oifname "wan" ip saddr {EC2_IP} snat to {EC2_PUBLIC}
-    }}
-}}
-""")
-    # As in AWS, a host without a public address (priv) gets no internet
-    # through the IGW: its packets leave untranslated and find no way back.
     return TopologyA(home=home, pi=pi, hrouter=hr, inet=inet, vpc=vpc, ec2=ec2, priv=priv)
+
+
+BRANCH_LAN = "172.16.10.0/24"
+BRANCH_HOST_IP = "172.16.10.10"
+BRANCH_GW_IP = "172.16.10.1"
+BRANCH_GW_WAN = "203.0.113.2"
+
+
+@dataclass
+class TopologyB:
+    bhost: object
+    bgw: object
+    inet: object
+    vpc: object
+    ec2: object
+    priv: object
+
+    def vpc_route(self, net, via=EC2_IP):
+        """A VPC route table entry: net -> the instance's ENI."""
+        self.vpc.run(f"ip route replace {net} via {via} dev br0")
+
+
+def build_topology_b(lab):
+    """Topology B: the EC2 instance is the OpenVPN client of a branch office
+    server (pfSense-style, at 203.0.113.2) that serves the branch LAN
+    172.16.10.0/24; the VPC side is the same as topology A's."""
+    n = {name: lab.node(name) for name in ("bhost", "bgw", "inet", "vpc", "ec2", "priv")}
+    bhost, bgw, inet, vpc, ec2, priv = (n[k] for k in
+                                        ("bhost", "bgw", "inet", "vpc", "ec2", "priv"))
+    lab.link(bhost, "eth0", bgw, "lan")
+    bhost.run(f"ip addr add {BRANCH_HOST_IP}/24 dev eth0")
+    bhost.run(f"ip route add default via {BRANCH_GW_IP}")
+    bgw.run(f"ip addr add {BRANCH_GW_IP}/24 dev lan")
+    lab.link(bgw, "wan", inet, "to-home")
+    bgw.run(f"ip addr add {BRANCH_GW_WAN}/24 dev wan")
+    bgw.run(f"ip route add default via {INET_HOME}")
+    bgw.sysctl("net.ipv4.ip_forward", 1)
+    inet.run(f"ip addr add {INET_HOME}/24 dev to-home")
+    _vpc_side(lab, inet, vpc, ec2, priv)
+    return TopologyB(bhost=bhost, bgw=bgw, inet=inet, vpc=vpc, ec2=ec2, priv=priv)
