@@ -64,6 +64,8 @@ struct agent {
 	struct aroute *adopted; /* found at start */
 	size_t nadopted;
 	uint64_t claims_gen;
+	bool claims_pending; /* a claims broadcast is scheduled */
+	int claims_timerfd;
 	bool nft_ready;
 };
 
@@ -83,11 +85,19 @@ void state_end_grace(struct agent *a);
 int state_adopt(struct agent *a);
 int state_flush(struct agent *a);
 
+/* dispatch.c: handles one message of the peer whose instance is *inst
+ * (NULL before hello) and display name is name; returns the error for the
+ * ack, or NULL; *changed when the desired state changed. */
+const char *dispatch(struct agent *a, struct ainst **inst, char *name, size_t namelen,
+		     struct proto_msg *m, bool *changed, char *why, size_t whylen);
+
 /* ctl.c */
 int ctl_listen(struct agent *a);
 void ctl_accept(struct agent *a);
 void ctl_event(struct agent *a, struct conn *c, uint32_t events);
+/* Schedules a claims broadcast (coalesced); ctl_send_claims sends it. */
 void ctl_broadcast_claims(struct agent *a);
+void ctl_send_claims(struct agent *a);
 void ctl_close_all(struct agent *a);
 
 /* sysctl.c */

@@ -14,14 +14,16 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "agent.h"
 #include "log.h"
 
-#define OUTQ_MAX   256
-#define ERRORS_MAX 16
+#define OUTQ_MAX	256
+#define ERRORS_MAX	16
+#define CLAIMS_DELAY_MS 50
 
 struct conn {
 	struct conn *next;
@@ -168,14 +170,6 @@ static void conn_close(struct agent *a, struct conn *c, const char *why)
 	free(c);
 }
 
-static bool conn_alive(struct agent *a, struct conn *c, int fd)
-{
-	for (struct conn *x = a->conns; x; x = x->next)
-		if (x == c && x->fd == fd)
-			return true;
-	return false;
-}
-
 void ctl_close_all(struct agent *a)
 {
 	while (a->conns)
@@ -189,7 +183,22 @@ static void want_out(struct agent *a, struct conn *c)
 	epoll_ctl(a->epfd, EPOLL_CTL_MOD, c->fd, &ev);
 }
 
-/* Sends m now, or queues it; false when the peer is too far behind. */
+/* Sends an encoded message now, or queues it; false when the peer is too far behind. */
+static bool send_buf(struct agent *a, struct conn *c, const char *buf, size_t n)
+{
+	if (!c->nout && send(c->fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)n)
+		return true;
+	if (c->nout == OUTQ_MAX)
+		return false;
+	c->outq[c->nout].buf = malloc(n);
+	if (!c->outq[c->nout].buf)
+		return false;
+	memcpy(c->outq[c->nout].buf, buf, n);
+	c->outq[c->nout++].len = n;
+	want_out(a, c);
+	return true;
+}
+
 static bool send_msg(struct agent *a, struct conn *c, const struct proto_msg *m)
 {
 	char buf[PROTO_MAX_MSG];
@@ -200,17 +209,7 @@ static bool send_msg(struct agent *a, struct conn *c, const struct proto_msg *m)
 			  strerror(-n));
 		return true;
 	}
-	if (!c->nout && send(c->fd, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) == n)
-		return true;
-	if (c->nout == OUTQ_MAX)
-		return false;
-	c->outq[c->nout].buf = malloc((size_t)n);
-	if (!c->outq[c->nout].buf)
-		return false;
-	memcpy(c->outq[c->nout].buf, buf, (size_t)n);
-	c->outq[c->nout++].len = (size_t)n;
-	want_out(a, c);
-	return true;
+	return send_buf(a, c, buf, (size_t)n);
 }
 
 static void flush_out(struct agent *a, struct conn *c)
@@ -240,184 +239,87 @@ static bool ack(struct agent *a, struct conn *c, uint64_t ref, const char *error
 	return send_msg(a, c, &m);
 }
 
-static bool send_claims(struct agent *a, struct conn *c, const struct proto_claim *v, size_t n)
+struct encoded {
+	char *buf;
+	size_t len;
+};
+
+/*
+ * The claims as messages that each fit PROTO_MAX_MSG: chunks start at the
+ * protocol's cap and are halved until they encode.
+ */
+static size_t encode_claims(struct agent *a, const struct proto_claim *v, size_t n,
+			    struct encoded **out)
 {
 	struct proto_msg m = { .type = PROTO_CLAIMS };
-	size_t i = 0, chunk = PROTO_MAX_CLIENTS * 4;
+	struct encoded *e = NULL;
+	size_t ne = 0, i = 0;
+	char buf[PROTO_MAX_MSG];
 
 	m.claims.gen = a->claims_gen;
 	do {
-		size_t k = n - i < chunk ? n - i : chunk;
+		size_t k = n - i < PROTO_MAX_CLIENTS * 4 ? n - i : PROTO_MAX_CLIENTS * 4;
+		struct encoded *w;
+		int len;
 
-		m.claims.v = n ? (struct proto_claim *)(v + i) : NULL;
-		m.claims.n = k;
-		m.claims.more = i + k < n;
-		if (!send_msg(a, c, &m))
-			return false;
+		for (;;) {
+			m.claims.v = n ? (struct proto_claim *)(v + i) : NULL;
+			m.claims.n = k;
+			m.claims.more = i + k < n;
+			len = proto_encode(&m, buf, sizeof(buf));
+			if (len != -EMSGSIZE || k == 1)
+				break;
+			k /= 2;
+		}
+		w = len > 0 ? realloc(e, (ne + 1) * sizeof(*e)) : NULL;
+		if (!w || !(w[ne].buf = malloc((size_t)len))) {
+			log_warnx("%s: cannot encode the claims", __func__);
+			if (w)
+				e = w;
+			break;
+		}
+		e = w;
+		memcpy(e[ne].buf, buf, (size_t)len);
+		e[ne++].len = (size_t)len;
 		i += k;
 	} while (i < n);
-	return true;
+	*out = e;
+	return ne;
 }
 
+/* Every plugin gets the host's claims: at most once per CLAIMS_DELAY_MS. */
 void ctl_broadcast_claims(struct agent *a)
 {
+	struct itimerspec its = { .it_value.tv_nsec = CLAIMS_DELAY_MS * 1000000L };
+
+	if (a->claims_pending)
+		return;
+	a->claims_pending = true;
+	timerfd_settime(a->claims_timerfd, 0, &its, NULL);
+}
+
+void ctl_send_claims(struct agent *a)
+{
 	struct proto_claim *v;
-	size_t n = state_claims(a, &v);
+	struct encoded *e;
+	size_t n = state_claims(a, &v), ne;
 	struct conn *c, *next;
 
+	a->claims_pending = false;
 	a->claims_gen++;
+	ne = encode_claims(a, v, n, &e);
 	for (c = a->conns; c; c = next) {
 		next = c->next;
-		if (c->inst && !send_claims(a, c, v, n))
-			conn_close(a, c, "not reading its socket");
+		for (size_t i = 0; c->inst && i < ne; i++)
+			if (!send_buf(a, c, e[i].buf, e[i].len)) {
+				conn_close(a, c, "not reading its socket");
+				break;
+			}
 	}
+	for (size_t i = 0; i < ne; i++)
+		free(e[i].buf);
+	free(e);
 	free(v);
-}
-
-/* A whole sync has arrived: the instance's table is exactly what it said. */
-static void sync_commit(struct agent *a, struct ainst *in)
-{
-	char why[PROTO_ERROR_MAX];
-
-	for (size_t i = 0; i < in->n; i++)
-		pfx_list_free(&in->c[i].nets);
-	free(in->c);
-	in->c = NULL;
-	in->n = 0;
-	for (size_t i = 0; i < in->npend; i++) {
-		struct aclient *p = &in->pend[i];
-		struct proto_client pc = { .nets = p->nets,
-					   .has_tunnel4 = p->has_t4,
-					   .tunnel4 = p->t4,
-					   .has_tunnel6 = p->has_t6,
-					   .tunnel6 = p->t6 };
-
-		snprintf(pc.cn, sizeof(pc.cn), "%s", p->cn);
-		if (state_check_client(a, in, &pc, why, sizeof(why)) < 0)
-			log_warnx("%s: client %s from the resync not programmed: %s", in->name,
-				  p->cn, why);
-		else
-			state_client_set(in, &pc);
-		pfx_list_free(&p->nets);
-	}
-	free(in->pend);
-	in->pend = NULL;
-	in->npend = 0;
-	in->syncing = false;
-	a->nft_ready = true;
-	log_info("%s: table synchronised, %zu clients", in->name, in->n);
-}
-
-static int sync_add(struct ainst *in, const struct proto_msg *m)
-{
-	struct aclient *v = realloc(in->pend, (in->npend + m->sync.n + 1) * sizeof(*v));
-
-	if (!v)
-		return -ENOMEM;
-	in->pend = v;
-	for (size_t i = 0; i < m->sync.n; i++) {
-		const struct proto_client *c = &m->sync.clients[i];
-		struct aclient *d = &in->pend[in->npend++];
-
-		memset(d, 0, sizeof(*d));
-		snprintf(d->cn, sizeof(d->cn), "%s", c->cn);
-		d->has_t4 = c->has_tunnel4;
-		d->t4 = c->tunnel4;
-		d->has_t6 = c->has_tunnel6;
-		d->t6 = c->tunnel6;
-		for (size_t k = 0; k < c->nets.n; k++)
-			pfx_list_add(&d->nets, &c->nets.v[k], PROTO_MAX_NETS);
-	}
-	return 0;
-}
-
-static void describe_nets(const struct pfx_list *l, char *buf, size_t len)
-{
-	char s[PFX_STRLEN];
-	size_t o = 0;
-
-	snprintf(buf, len, "%s", l->n ? "" : "nothing");
-	for (size_t i = 0; i < l->n && o < len; i++) {
-		snprintf(buf + o, len - o, "%s%s", i ? " " : "",
-			 pfx_format(&l->v[i], s, sizeof(s)));
-		o = strlen(buf);
-	}
-}
-
-/* Handles one message; returns the error for the ack, or NULL. */
-static const char *handle(struct agent *a, struct conn *c, struct proto_msg *m, bool *changed,
-			  char *why, size_t whylen)
-{
-	char nets[512];
-
-	if (m->type != PROTO_HELLO && !c->inst)
-		return "hello first";
-	switch (m->type) {
-	case PROTO_HELLO:
-		if (m->hello.role == PROTO_ROLE_CTL)
-			return "vpcroutectl requests are not served by this agent version";
-		c->inst = state_inst(a, m->hello.instance, m->hello.role);
-		if (!c->inst)
-			return "out of memory";
-		snprintf(c->name, sizeof(c->name), "%s", m->hello.instance);
-		log_info("%s: plugin connected (pid %u, %s role)", c->name, m->hello.pid,
-			 m->hello.role == PROTO_ROLE_SERVER ? "server" : "client");
-		return NULL;
-	case PROTO_SYNC:
-		if (!c->inst->syncing) {
-			c->inst->syncing = true;
-			c->inst->npend = 0;
-		}
-		if (sync_add(c->inst, m) < 0)
-			return "out of memory";
-		if (!m->sync.more) {
-			sync_commit(a, c->inst);
-			*changed = true;
-		}
-		return NULL;
-	case PROTO_CONNECT:
-		if (state_check_client(a, c->inst, &m->connect, why, whylen) < 0) {
-			log_warnx("%s: client %s refused: %s", c->name, m->connect.cn, why);
-			return why;
-		}
-		if (state_client_set(c->inst, &m->connect) < 0)
-			return "out of memory";
-		describe_nets(&m->connect.nets, nets, sizeof(nets));
-		log_info("%s: client %s connected, announces %s", c->name, m->connect.cn, nets);
-		*changed = true;
-		return NULL;
-	case PROTO_DISCONNECT:
-		if (state_client_del(c->inst, m->disconnect.cn)) {
-			log_info("%s: client %s disconnected", c->name, m->disconnect.cn);
-			*changed = true;
-		}
-		return NULL;
-	case PROTO_LEARN:
-		return NULL; /* the connect carries what is needed */
-	case PROTO_TUNNEL: {
-		struct ainst *in = c->inst;
-		bool up = m->tunnel.event == PROTO_TUNNEL_UP ||
-			  m->tunnel.event == PROTO_TUNNEL_ROUTE_UP;
-
-		snprintf(in->dev, sizeof(in->dev), "%s", m->tunnel.dev);
-		in->tun_up = up;
-		if (m->tunnel.event == PROTO_TUNNEL_ROUTE_UP ||
-		    m->tunnel.event == PROTO_TUNNEL_UP) {
-			pfx_list_free(&in->routes);
-			for (size_t i = 0; i < m->tunnel.routes.n; i++)
-				pfx_list_add(&in->routes, &m->tunnel.routes.v[i], PROTO_MAX_NETS);
-		}
-		if (up)
-			sysctl_tunnel(in->dev);
-		describe_nets(&in->routes, nets, sizeof(nets));
-		log_info("%s: tunnel %s %s, routes %s", c->name, in->dev, up ? "up" : "going down",
-			 nets);
-		*changed = true;
-		return NULL;
-	}
-	default:
-		return "unexpected message type";
-	}
 }
 
 static void receive(struct agent *a, struct conn *c)
@@ -445,7 +347,8 @@ static void receive(struct agent *a, struct conn *c)
 			error = err;
 			m.id = 0;
 		} else {
-			error = handle(a, c, &m, &changed, why, sizeof(why));
+			error = dispatch(a, &c->inst, c->name, sizeof(c->name), &m, &changed, why,
+					 sizeof(why));
 			proto_msg_free(&m);
 		}
 		if (error && m.id == 0)
@@ -454,21 +357,13 @@ static void receive(struct agent *a, struct conn *c)
 		/* programmed before the acknowledgement: deferred admission relies on it */
 		if (changed)
 			state_apply(a);
+		if (changed)
+			ctl_broadcast_claims(a);
 		if (!ack(a, c, m.id, error) || c->errors >= ERRORS_MAX) {
 			conn_close(a, c,
 				   c->errors >= ERRORS_MAX ? "too many bad messages"
 							   : "not reading its socket");
-			if (changed)
-				ctl_broadcast_claims(a);
 			return;
-		}
-		/* the connection may be closed by a failed broadcast */
-		if (changed) {
-			int fd = c->fd;
-
-			ctl_broadcast_claims(a);
-			if (!conn_alive(a, c, fd))
-				return;
 		}
 	}
 }

@@ -25,6 +25,7 @@
 #define DEFAULT_CONFIG VR_CONFDIR "/vpcroute.conf"
 #define TIMER_TAG      ((void *)1)
 #define SIGNAL_TAG     ((void *)2)
+#define CLAIMS_TAG     ((void *)3)
 
 static void usage(FILE *f)
 {
@@ -111,7 +112,8 @@ static int setup(struct agent *a)
 	signal(SIGPIPE, SIG_IGN);
 	a->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	a->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (a->epfd < 0 || a->sigfd < 0 || a->timerfd < 0) {
+	a->claims_timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (a->epfd < 0 || a->sigfd < 0 || a->timerfd < 0 || a->claims_timerfd < 0) {
 		log_warn("event loop setup");
 		return -1;
 	}
@@ -119,6 +121,8 @@ static int setup(struct agent *a)
 	epoll_ctl(a->epfd, EPOLL_CTL_ADD, a->sigfd, &ev);
 	ev.data.ptr = TIMER_TAG;
 	epoll_ctl(a->epfd, EPOLL_CTL_ADD, a->timerfd, &ev);
+	ev.data.ptr = CLAIMS_TAG;
+	epoll_ctl(a->epfd, EPOLL_CTL_ADD, a->claims_timerfd, &ev);
 	if ((r = state_adopt(a)) < 0)
 		log_warnx("reading our routes: %s", strerror(-r));
 	sysctl_host(a->cfg);
@@ -163,6 +167,11 @@ static int run(struct agent *a)
 							 : "; routes and rules stay");
 					return 0;
 				}
+			} else if (p == CLAIMS_TAG) {
+				uint64_t x;
+
+				if (read(a->claims_timerfd, &x, sizeof(x)) > 0)
+					ctl_send_claims(a);
 			} else if (p == TIMER_TAG) {
 				uint64_t x;
 

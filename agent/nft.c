@@ -49,7 +49,7 @@ struct elem {
 
 struct elist {
 	struct elem *v;
-	size_t n;
+	size_t n, cap;
 };
 
 struct nft {
@@ -547,12 +547,16 @@ static int elem_cmp(const void *x, const void *y)
 
 static int push(struct elist *l, const struct elem *e)
 {
-	struct elem *v = realloc(l->v, (l->n + 1) * sizeof(*v));
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		struct elem *v = realloc(l->v, cap * sizeof(*v));
 
-	if (!v)
-		return -ENOMEM;
-	l->v = v;
-	v[l->n++] = *e;
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = *e;
 	return 0;
 }
 
@@ -629,7 +633,7 @@ static void elists_free(struct elist l[2][S_NSETS])
 		for (int s = 0; s < S_NSETS; s++) {
 			free(l[f][s].v);
 			l[f][s].v = NULL;
-			l[f][s].n = 0;
+			l[f][s].n = l[f][s].cap = 0;
 		}
 }
 

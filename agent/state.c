@@ -158,28 +158,71 @@ static bool route_accepted(const struct cfg *c, const struct pfx *r)
 
 struct desired {
 	struct aroute *routes;
-	size_t nroutes;
+	size_t nroutes, caproutes;
 	struct pfx_list remote;
+	size_t capremote;
 	struct nft_acc *acc;
-	size_t nacc;
+	size_t nacc, capacc;
 	int err;
 };
 
+/* Room for one more element in *v (n used, *cap allocated), doubling. */
+static bool grow(void **v, size_t n, size_t *cap, size_t size, int *err)
+{
+	void *w;
+
+	if (n < *cap)
+		return true;
+	w = realloc(*v, (*cap ? *cap * 2 : 64) * size);
+	if (!w) {
+		*err = -ENOMEM;
+		return false;
+	}
+	*v = w;
+	*cap = *cap ? *cap * 2 : 64;
+	return true;
+}
+
+/* Appended as they come; sorted and made unique in one pass afterwards. */
 static void want_route(struct desired *d, const struct pfx *dst, int oif)
 {
-	struct aroute *v;
-
-	for (size_t i = 0; i < d->nroutes; i++)
-		if (pfx_equal(&d->routes[i].dst, dst))
-			return;
-	v = realloc(d->routes, (d->nroutes + 1) * sizeof(*v));
-	if (!v) {
-		d->err = -ENOMEM;
+	if (!grow((void **)&d->routes, d->nroutes, &d->caproutes, sizeof(*d->routes), &d->err))
 		return;
-	}
-	d->routes = v;
-	v[d->nroutes].dst = *dst;
-	v[d->nroutes++].oif = oif;
+	d->routes[d->nroutes].dst = *dst;
+	d->routes[d->nroutes++].oif = oif;
+}
+
+static void want_remote(struct desired *d, const struct pfx *p)
+{
+	if (!grow((void **)&d->remote.v, d->remote.n, &d->capremote, sizeof(*p), &d->err))
+		return;
+	d->remote.v[d->remote.n++] = *p;
+}
+
+static int route_cmp(const void *x, const void *y)
+{
+	const struct aroute *a = x, *b = y;
+	int r = pfx_cmp(&a->dst, &b->dst);
+
+	return r ? r : (a->oif > b->oif) - (a->oif < b->oif);
+}
+
+static int route_dst_cmp(const void *x, const void *y)
+{
+	return pfx_cmp(&((const struct aroute *)x)->dst, &((const struct aroute *)y)->dst);
+}
+
+/* Sorted by destination; the first route to each destination wins. */
+static void routes_unique(struct aroute *v, size_t *n)
+{
+	size_t w = 0;
+
+	if (*n)
+		qsort(v, *n, sizeof(*v), route_cmp);
+	for (size_t i = 0; i < *n; i++)
+		if (!w || !pfx_equal(&v[w - 1].dst, &v[i].dst))
+			v[w++] = v[i];
+	*n = w;
 }
 
 static void want_acc(struct desired *d, const struct pfx *src, const struct pfx *dst, uint8_t plo,
@@ -187,14 +230,9 @@ static void want_acc(struct desired *d, const struct pfx *src, const struct pfx 
 {
 	struct nft_acc *v;
 
-	if (src->family != dst->family)
+	if (src->family != dst->family ||
+	    !grow((void **)&d->acc, d->nacc, &d->capacc, sizeof(*d->acc), &d->err))
 		return;
-	v = realloc(d->acc, (d->nacc + 1) * sizeof(*v));
-	if (!v) {
-		d->err = -ENOMEM;
-		return;
-	}
-	d->acc = v;
 	v = &d->acc[d->nacc++];
 	memset(v, 0, sizeof(*v));
 	v->src = *src;
@@ -237,9 +275,9 @@ static void desire(struct agent *a, struct desired *d)
 	static const struct cfg_client none;
 
 	if (c->has_pool)
-		pfx_list_add(&d->remote, &c->pool, SIZE_MAX);
+		want_remote(d, &c->pool);
 	if (c->has_pool6)
-		pfx_list_add(&d->remote, &c->pool6, SIZE_MAX);
+		want_remote(d, &c->pool6);
 	for (size_t i = 0; i < a->ninst; i++) {
 		struct ainst *in = a->inst[i];
 		int oif = in->dev[0] ? (int)if_nametoindex(in->dev) : 0;
@@ -255,7 +293,7 @@ static void desire(struct agent *a, struct desired *d)
 				for (size_t k = 0; k < cl->nets.n; k++) {
 					if (oif)
 						want_route(d, &cl->nets.v[k], oif);
-					pfx_list_add(&d->remote, &cl->nets.v[k], SIZE_MAX);
+					want_remote(d, &cl->nets.v[k]);
 					pfx_list_add(&own, &cl->nets.v[k], SIZE_MAX);
 				}
 				if (cl->has_t4)
@@ -275,7 +313,7 @@ static void desire(struct agent *a, struct desired *d)
 					continue;
 				if (oif)
 					want_route(d, &in->routes.v[k], oif);
-				pfx_list_add(&d->remote, &in->routes.v[k], SIZE_MAX);
+				want_remote(d, &in->routes.v[k]);
 				pfx_list_add(&acc, &in->routes.v[k], SIZE_MAX);
 			}
 			want_access(d, &acc, &c->local, &c->to_local);
@@ -286,47 +324,52 @@ static void desire(struct agent *a, struct desired *d)
 	/* until the plugins have resynced, what was programmed stays */
 	for (size_t i = 0; a->in_grace && i < a->nadopted; i++) {
 		want_route(d, &a->adopted[i].dst, a->adopted[i].oif);
-		pfx_list_add(&d->remote, &a->adopted[i].dst, SIZE_MAX);
+		want_remote(d, &a->adopted[i].dst);
 	}
+	routes_unique(d->routes, &d->nroutes);
 }
 
-static bool has_route(const struct aroute *v, size_t n, const struct aroute *r)
-{
-	for (size_t i = 0; i < n; i++)
-		if (pfx_equal(&v[i].dst, &r->dst) && v[i].oif == r->oif)
-			return true;
-	return false;
-}
-
+/*
+ * Makes our kernel routes equal to d's (sorted by destination). The routes
+ * in the kernel are kept sorted too, so each lookup is a binary search.
+ */
 static void routes_apply(struct agent *a, const struct desired *d)
 {
+	struct aroute *keep = malloc((a->nroutes + d->nroutes + 1) * sizeof(*keep));
+	size_t nkeep = 0;
+
+	if (!keep) {
+		log_warnx("%s: out of memory", __func__);
+		return;
+	}
+	if (a->nroutes)
+		qsort(a->routes, a->nroutes, sizeof(*a->routes), route_dst_cmp);
+	/* ours that are no longer wanted go first */
+	for (size_t i = 0; i < a->nroutes; i++) {
+		const struct aroute *w = d->nroutes ? bsearch(&a->routes[i], d->routes, d->nroutes,
+							      sizeof(*d->routes), route_dst_cmp)
+						    : NULL;
+
+		if ((w && w->oif == a->routes[i].oif) ||
+		    (!w && rtnl_route_del(a->rt, &a->routes[i].dst)))
+			keep[nkeep++] = a->routes[i];
+	}
 	for (size_t i = 0; i < d->nroutes; i++) {
 		const struct aroute *r = &d->routes[i];
-		struct aroute *v;
+		const struct aroute *have =
+			a->nroutes ? bsearch(r, a->routes, a->nroutes, sizeof(*r), route_dst_cmp)
+				   : NULL;
 
-		if (has_route(a->routes, a->nroutes, r))
-			continue;
-		if (rtnl_route_add(a->rt, &r->dst, r->oif) != 0)
-			continue; /* failed, or another protocol's route is there */
-		for (size_t k = 0; k < a->nroutes; k++)
-			if (pfx_equal(&a->routes[k].dst, &r->dst)) {
-				a->routes[k] = a->routes[--a->nroutes]; /* moved device */
-				break;
-			}
-		v = realloc(a->routes, (a->nroutes + 1) * sizeof(*v));
-		if (!v)
-			continue;
-		a->routes = v;
-		v[a->nroutes++] = *r;
+		if (have && have->oif == r->oif)
+			continue; /* kept above */
+		if (rtnl_route_add(a->rt, &r->dst, r->oif) == 0)
+			keep[nkeep++] = *r;
+		else if (have)
+			keep[nkeep++] = *have; /* still ours, on the old device */
 	}
-	for (size_t i = 0; i < a->nroutes;) {
-		if (has_route(d->routes, d->nroutes, &a->routes[i]) ||
-		    rtnl_route_del(a->rt, &a->routes[i].dst) != 0) {
-			i++;
-			continue;
-		}
-		a->routes[i] = a->routes[--a->nroutes];
-	}
+	free(a->routes);
+	a->routes = keep;
+	a->nroutes = nkeep;
 }
 
 int state_apply(struct agent *a)
@@ -362,21 +405,19 @@ out:
 size_t state_claims(struct agent *a, struct proto_claim **out)
 {
 	struct proto_claim *v = NULL;
-	size_t n = 0;
+	size_t n = 0, cap = 0;
+	int err = 0;
 
 	for (size_t i = 0; i < a->ninst; i++)
 		for (size_t j = 0; j < a->inst[i]->n; j++) {
 			const struct aclient *c = &a->inst[i]->c[j];
 
 			for (size_t k = 0; k < c->nets.n; k++) {
-				struct proto_claim *w = realloc(v, (n + 1) * sizeof(*w));
-
-				if (!w) {
+				if (!grow((void **)&v, n, &cap, sizeof(*v), &err)) {
 					free(v);
 					*out = NULL;
 					return 0;
 				}
-				v = w;
 				memset(&v[n], 0, sizeof(v[n]));
 				v[n].net = c->nets.v[k];
 				snprintf(v[n].cn, sizeof(v[n].cn), "%s", c->cn);

@@ -1,0 +1,160 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * What the agent does with each message of a plugin (doc/protocol.md). No
+ * sockets here, so the message handler can be fuzzed on its own.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "log.h"
+
+/* A whole sync has arrived: the instance's table is exactly what it said. */
+static void sync_commit(struct agent *a, struct ainst *in)
+{
+	char why[PROTO_ERROR_MAX];
+
+	for (size_t i = 0; i < in->n; i++)
+		pfx_list_free(&in->c[i].nets);
+	free(in->c);
+	in->c = NULL;
+	in->n = 0;
+	for (size_t i = 0; i < in->npend; i++) {
+		struct aclient *p = &in->pend[i];
+		struct proto_client pc = { .nets = p->nets,
+					   .has_tunnel4 = p->has_t4,
+					   .tunnel4 = p->t4,
+					   .has_tunnel6 = p->has_t6,
+					   .tunnel6 = p->t6 };
+
+		snprintf(pc.cn, sizeof(pc.cn), "%s", p->cn);
+		if (state_check_client(a, in, &pc, why, sizeof(why)) < 0)
+			log_warnx("%s: client %s from the resync not programmed: %s", in->name,
+				  p->cn, why);
+		else
+			state_client_set(in, &pc);
+		pfx_list_free(&p->nets);
+	}
+	free(in->pend);
+	in->pend = NULL;
+	in->npend = 0;
+	in->syncing = false;
+	a->nft_ready = true;
+	log_info("%s: table synchronised, %zu clients", in->name, in->n);
+}
+
+static int sync_add(struct ainst *in, const struct proto_msg *m)
+{
+	struct aclient *v = realloc(in->pend, (in->npend + m->sync.n + 1) * sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	in->pend = v;
+	for (size_t i = 0; i < m->sync.n; i++) {
+		const struct proto_client *c = &m->sync.clients[i];
+		struct aclient *d = &in->pend[in->npend++];
+
+		memset(d, 0, sizeof(*d));
+		snprintf(d->cn, sizeof(d->cn), "%s", c->cn);
+		d->has_t4 = c->has_tunnel4;
+		d->t4 = c->tunnel4;
+		d->has_t6 = c->has_tunnel6;
+		d->t6 = c->tunnel6;
+		for (size_t k = 0; k < c->nets.n; k++)
+			pfx_list_add(&d->nets, &c->nets.v[k], PROTO_MAX_NETS);
+	}
+	return 0;
+}
+
+static void describe_nets(const struct pfx_list *l, char *buf, size_t len)
+{
+	char s[PFX_STRLEN];
+	size_t o = 0;
+
+	snprintf(buf, len, "%s", l->n ? "" : "nothing");
+	for (size_t i = 0; i < l->n && o < len; i++) {
+		snprintf(buf + o, len - o, "%s%s", i ? " " : "",
+			 pfx_format(&l->v[i], s, sizeof(s)));
+		o = strlen(buf);
+	}
+}
+
+const char *dispatch(struct agent *a, struct ainst **instp, char *name, size_t namelen,
+		     struct proto_msg *m, bool *changed, char *why, size_t whylen)
+{
+	struct ainst *inst = *instp;
+	char nets[512];
+
+	if (m->type != PROTO_HELLO && !inst)
+		return "hello first";
+	switch (m->type) {
+	case PROTO_HELLO:
+		if (m->hello.role == PROTO_ROLE_CTL)
+			return "vpcroutectl requests are not served by this agent version";
+		*instp = state_inst(a, m->hello.instance, m->hello.role);
+		if (!*instp)
+			return "out of memory";
+		snprintf(name, namelen, "%s", m->hello.instance);
+		log_info("%s: plugin connected (pid %u, %s role)", name, m->hello.pid,
+			 m->hello.role == PROTO_ROLE_SERVER ? "server" : "client");
+		return NULL;
+	case PROTO_SYNC:
+		if (!inst->syncing) {
+			inst->syncing = true;
+			inst->npend = 0;
+		}
+		if (sync_add(inst, m) < 0)
+			return "out of memory";
+		if (!m->sync.more) {
+			sync_commit(a, inst);
+			*changed = true;
+		}
+		return NULL;
+	case PROTO_CONNECT:
+		if (state_check_client(a, inst, &m->connect, why, whylen) < 0) {
+			log_warnx("%s: client %s refused: %s", name, m->connect.cn, why);
+			return why;
+		}
+		if (state_client_set(inst, &m->connect) < 0)
+			return "out of memory";
+		describe_nets(&m->connect.nets, nets, sizeof(nets));
+		log_info("%s: client %s connected, announces %s", name, m->connect.cn, nets);
+		*changed = true;
+		return NULL;
+	case PROTO_DISCONNECT:
+		if (state_client_del(inst, m->disconnect.cn)) {
+			log_info("%s: client %s disconnected", name, m->disconnect.cn);
+			*changed = true;
+		}
+		return NULL;
+	case PROTO_LEARN:
+		return NULL; /* the connect carries what is needed */
+	case PROTO_TUNNEL: {
+		struct ainst *in = inst;
+		bool up = m->tunnel.event == PROTO_TUNNEL_UP ||
+			  m->tunnel.event == PROTO_TUNNEL_ROUTE_UP;
+
+		snprintf(in->dev, sizeof(in->dev), "%s", m->tunnel.dev);
+		in->tun_up = up;
+		if (m->tunnel.event == PROTO_TUNNEL_ROUTE_UP ||
+		    m->tunnel.event == PROTO_TUNNEL_UP) {
+			pfx_list_free(&in->routes);
+			for (size_t i = 0; i < m->tunnel.routes.n; i++)
+				pfx_list_add(&in->routes, &m->tunnel.routes.v[i], PROTO_MAX_NETS);
+		}
+		if (up)
+			sysctl_tunnel(in->dev);
+		describe_nets(&in->routes, nets, sizeof(nets));
+		log_info("%s: tunnel %s %s, routes %s", name, in->dev, up ? "up" : "going down",
+			 nets);
+		*changed = true;
+		return NULL;
+	}
+	default:
+		return "unexpected message type";
+	}
+}
