@@ -54,6 +54,7 @@ struct agent {
 	unsigned grace_s;
 	bool in_grace; /* adopted routes stay until the plugins had time to resync */
 	int epfd, sigfd, lfd, timerfd;
+	char sock_path[108]; /* the socket we listen on (a reload does not move it) */
 	struct conn *conns;
 	struct ainst **inst;
 	size_t ninst;
@@ -63,6 +64,8 @@ struct agent {
 	size_t nroutes;
 	struct aroute *adopted; /* found at start */
 	size_t nadopted;
+	struct aroute *foreign; /* wanted, but another protocol's route is there */
+	size_t nforeign;
 	uint64_t claims_gen;
 	bool claims_pending; /* a claims broadcast is scheduled */
 	int claims_timerfd;
@@ -74,6 +77,7 @@ struct ainst *state_inst(struct agent *a, const char *name, enum proto_role role
 /* Claims check: 0, or -EEXIST with why filled. */
 int state_check_client(struct agent *a, const struct ainst *self, const struct proto_client *c,
 		       char *why, size_t len);
+int state_client_copy(struct aclient *dst, const struct proto_client *src);
 int state_client_set(struct ainst *in, const struct proto_client *c);
 bool state_client_del(struct ainst *in, const char *cn);
 void state_free(struct agent *a);

@@ -50,18 +50,37 @@ int ctl_listen(struct agent *a)
 	mode_t old;
 	int fd;
 
-	/* a stale socket of ours is removed; anything else at the path is not */
+	strcpy(sun.sun_path, c->socket.path);
+	/* a stale socket is removed; a live one, or anything else, is not */
 	if (lstat(c->socket.path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
 			log_warnx("%s exists and is not a socket; not removing it", c->socket.path);
 			return -EEXIST;
 		}
+		fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+		if (fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
+			close(fd);
+			log_warnx("another vpcroute-agent is listening on %s", c->socket.path);
+			return -EADDRINUSE;
+		}
+		if (fd >= 0)
+			close(fd);
 		unlink(c->socket.path);
+	} else {
+		/* its directory, e.g. /run/vpcroute, unless systemd made it */
+		char dir[sizeof(sun.sun_path)], *slash;
+
+		strcpy(dir, c->socket.path);
+		slash = strrchr(dir, '/');
+		if (slash && slash != dir) {
+			*slash = '\0';
+			if (mkdir(dir, 0755) == 0)
+				log_info("created %s", dir);
+		}
 	}
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	strcpy(sun.sun_path, c->socket.path);
 	old = umask(0177);
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
 		int e = -errno;
@@ -89,6 +108,7 @@ int ctl_listen(struct agent *a)
 	ev.data.ptr = NULL; /* the listener */
 	epoll_ctl(a->epfd, EPOLL_CTL_ADD, fd, &ev);
 	a->lfd = fd;
+	snprintf(a->sock_path, sizeof(a->sock_path), "%s", c->socket.path);
 	log_info("listening on %s (mode %04o%s%s)", c->socket.path, (unsigned)c->socket.mode,
 		 c->socket.group ? ", group " : "", c->socket.group ? c->socket.group : "");
 	return 0;

@@ -54,19 +54,9 @@ static int sync_add(struct ainst *in, const struct proto_msg *m)
 	if (!v)
 		return -ENOMEM;
 	in->pend = v;
-	for (size_t i = 0; i < m->sync.n; i++) {
-		const struct proto_client *c = &m->sync.clients[i];
-		struct aclient *d = &in->pend[in->npend++];
-
-		memset(d, 0, sizeof(*d));
-		snprintf(d->cn, sizeof(d->cn), "%s", c->cn);
-		d->has_t4 = c->has_tunnel4;
-		d->t4 = c->tunnel4;
-		d->has_t6 = c->has_tunnel6;
-		d->t6 = c->tunnel6;
-		for (size_t k = 0; k < c->nets.n; k++)
-			pfx_list_add(&d->nets, &c->nets.v[k], PROTO_MAX_NETS);
-	}
+	for (size_t i = 0; i < m->sync.n; i++)
+		if (state_client_copy(&in->pend[in->npend++], &m->sync.clients[i]) < 0)
+			return -ENOMEM;
 	return 0;
 }
 

@@ -85,6 +85,7 @@ static void reload(struct agent *a)
 	sysctl_host(c);
 	state_apply(a);
 	ctl_broadcast_claims(a);
+	nft_report_foreign_nat(a->nft);
 	log_info("configuration %s reloaded", a->cfg_path);
 	sd_notify_msg("READY=1");
 }
@@ -132,6 +133,8 @@ static int setup(struct agent *a)
 	else
 		a->nft_ready = true;
 	state_apply(a);
+	if ((r = nft_report_foreign_nat(a->nft)) < 0)
+		log_warnx("looking for foreign NAT rules: %s", strerror(-r));
 	if ((r = ctl_listen(a)) < 0) {
 		log_warnx("control socket %s: %s", a->cfg->socket.path, strerror(-r));
 		return -1;
@@ -247,14 +250,15 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	log_init("vpcroute-agent", foreground, verbose);
-	if (!foreground && daemon(0, 0) < 0)
-		fatal("daemon");
 	log_info("vpcroute-agent %s starting, %s role, configuration %s", PACKAGE_VERSION,
 		 cfg_role_name(a.cfg->role), a.cfg_path);
 	if (setup(&a) < 0) {
 		rc = 1;
 		goto out;
 	}
+	/* detach only once everything is set up, so that failures reach the caller */
+	if (!foreground && daemon(0, 0) < 0)
+		fatal("daemon");
 	sd_notify_msg("READY=1");
 	rc = run(&a);
 	sd_notify_msg("STOPPING=1");
@@ -262,7 +266,7 @@ out:
 	ctl_close_all(&a);
 	if (a.lfd >= 0) {
 		close(a.lfd);
-		unlink(a.cfg->socket.path);
+		unlink(a.sock_path);
 	}
 	if (a.flush_on_exit && a.rt && a.nft)
 		state_flush(&a);

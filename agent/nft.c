@@ -405,11 +405,9 @@ static int put_rule(struct nft *n, struct nftnl_rule *r)
 	return next(n);
 }
 
-/* fam: SRC_SET DST_SET -> identity SNAT (binds the flow untranslated) */
-static int rule_exempt(struct nft *n, int fi, int src, int dst)
+/* fam: saddr @SRC daddr @DST */
+static void e_pair(struct nftnl_rule *r, int fi, int src, int dst)
 {
-	struct nftnl_rule *r = rule_new("exempt");
-	struct nftnl_expr *e;
 	char a[16], b[16];
 
 	set_name(a, sizeof(a), fi, src);
@@ -419,6 +417,15 @@ static int rule_exempt(struct nft *n, int fi, int src, int dst)
 	e_lookup(r, a, NFT_REG32_00);
 	e_addr(r, fi, 1, NFT_REG32_00);
 	e_lookup(r, b, NFT_REG32_00);
+}
+
+/* fam: SRC_SET DST_SET -> identity SNAT (binds the flow untranslated) */
+static int rule_exempt(struct nft *n, int fi, int src, int dst)
+{
+	struct nftnl_rule *r = rule_new("exempt");
+	struct nftnl_expr *e;
+
+	e_pair(r, fi, src, dst);
 	e_addr(r, fi, 0, NFT_REG32_00);
 	e = nftnl_expr_alloc("nat");
 	nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_TYPE, NFT_NAT_SNAT);
@@ -503,15 +510,8 @@ static int rule_access(struct nft *n, int fi, int set)
 static int rule_drop(struct nft *n, int fi, int src, int dst)
 {
 	struct nftnl_rule *r = rule_new("forward");
-	char a[16], b[16];
 
-	set_name(a, sizeof(a), fi, src);
-	set_name(b, sizeof(b), fi, dst);
-	e_nfproto(r, fi);
-	e_addr(r, fi, 0, NFT_REG32_00);
-	e_lookup(r, a, NFT_REG32_00);
-	e_addr(r, fi, 1, NFT_REG32_00);
-	e_lookup(r, b, NFT_REG32_00);
+	e_pair(r, fi, src, dst);
 	e_verdict(r, NF_DROP);
 	return put_rule(n, r);
 }
@@ -848,4 +848,153 @@ size_t nft_elements(const struct nft *n, const char *set)
 				return n->cur[fi][s].n;
 		}
 	return 0;
+}
+
+/* --- foreign NAT rules --- */
+
+struct fchain {
+	char table[64], chain[64];
+	uint32_t family;
+	int32_t prio;
+};
+
+struct fscan {
+	struct fchain *v;
+	size_t n;
+	unsigned reported;
+};
+
+static const char *family_name(uint32_t f)
+{
+	switch (f) {
+	case NFPROTO_IPV4:
+		return "ip";
+	case NFPROTO_IPV6:
+		return "ip6";
+	case NFPROTO_INET:
+		return "inet";
+	default:
+		return "?";
+	}
+}
+
+static int chain_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct fscan *f = data;
+	struct nftnl_chain *c = nftnl_chain_alloc();
+	struct fchain *v;
+
+	if (!c || nftnl_chain_nlmsg_parse(nlh, c) < 0)
+		goto out;
+	if (!nftnl_chain_is_set(c, NFTNL_CHAIN_TYPE) ||
+	    strcmp(nftnl_chain_get_str(c, NFTNL_CHAIN_TYPE), "nat") ||
+	    nftnl_chain_get_u32(c, NFTNL_CHAIN_HOOKNUM) != NF_INET_POST_ROUTING ||
+	    (nftnl_chain_get_u32(c, NFTNL_CHAIN_FAMILY) == NFPROTO_INET &&
+	     strcmp(nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE), NFT_TABLE) == 0))
+		goto out;
+	v = realloc(f->v, (f->n + 1) * sizeof(*v));
+	if (!v)
+		goto out;
+	f->v = v;
+	v = &f->v[f->n++];
+	snprintf(v->table, sizeof(v->table), "%s", nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE));
+	snprintf(v->chain, sizeof(v->chain), "%s", nftnl_chain_get_str(c, NFTNL_CHAIN_NAME));
+	v->family = nftnl_chain_get_u32(c, NFTNL_CHAIN_FAMILY);
+	v->prio = nftnl_chain_get_s32(c, NFTNL_CHAIN_PRIO);
+out:
+	nftnl_chain_free(c);
+	return MNL_CB_OK;
+}
+
+/* A NAT action: nft's masq/snat, or iptables-nft's MASQUERADE/SNAT target. */
+static const char *nat_action(struct nftnl_rule *r)
+{
+	struct nftnl_expr_iter *it = nftnl_expr_iter_create(r);
+	const char *what = NULL;
+	struct nftnl_expr *e;
+
+	while (it && !what && (e = nftnl_expr_iter_next(it))) {
+		const char *name = nftnl_expr_get_str(e, NFTNL_EXPR_NAME);
+
+		if (strcmp(name, "masq") == 0)
+			what = "masquerade";
+		else if (strcmp(name, "nat") == 0)
+			what = "snat";
+		else if (strcmp(name, "target") == 0) {
+			const char *tg = nftnl_expr_get_str(e, NFTNL_EXPR_TG_NAME);
+
+			if (tg && strcmp(tg, "MASQUERADE") == 0)
+				what = "MASQUERADE (iptables)";
+			else if (tg && strcmp(tg, "SNAT") == 0)
+				what = "SNAT (iptables)";
+		}
+	}
+	nftnl_expr_iter_destroy(it);
+	return what;
+}
+
+static int rule_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct fscan *f = data;
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	const char *what;
+
+	if (!r || nftnl_rule_nlmsg_parse(nlh, r) < 0)
+		goto out;
+	for (size_t i = 0; i < f->n; i++) {
+		const struct fchain *c = &f->v[i];
+
+		if (c->family != nftnl_rule_get_u32(r, NFTNL_RULE_FAMILY) ||
+		    strcmp(c->table, nftnl_rule_get_str(r, NFTNL_RULE_TABLE)) ||
+		    strcmp(c->chain, nftnl_rule_get_str(r, NFTNL_RULE_CHAIN)) ||
+		    !(what = nat_action(r)))
+			continue;
+		f->reported++;
+		if (c->prio < NF_IP_PRI_NAT_SRC - 50)
+			log_warnx("foreign NAT rule: %s in table %s %s, chain %s (priority %d) "
+				  "runs before "
+				  "vpcroute's exemptions (priority %d) and can rewrite tunnel "
+				  "traffic",
+				  what, family_name(c->family), c->table, c->chain, c->prio,
+				  NF_IP_PRI_NAT_SRC - 50);
+		else
+			log_info("foreign NAT rule: %s in table %s %s, chain %s (priority %d) runs "
+				 "after "
+				 "vpcroute's exemptions: tunnel traffic keeps its addresses",
+				 what, family_name(c->family), c->table, c->chain, c->prio);
+		break;
+	}
+out:
+	nftnl_rule_free(r);
+	return MNL_CB_OK;
+}
+
+static int dump(struct nft *n, uint16_t type, mnl_cb_t cb, struct fscan *f)
+{
+	char buf[65536];
+	uint32_t seq = n->seq++;
+	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, type, NFPROTO_UNSPEC, NLM_F_DUMP, seq);
+	ssize_t got;
+	int r;
+
+	if (mnl_socket_sendto(n->nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	do {
+		got = mnl_socket_recvfrom(n->nl, buf, sizeof(buf));
+		if (got < 0)
+			return -errno;
+		r = mnl_cb_run(buf, (size_t)got, seq, n->portid, cb, f);
+	} while (r > 0);
+	return r < 0 ? -errno : 0;
+}
+
+int nft_report_foreign_nat(struct nft *n)
+{
+	struct fscan f = { 0 };
+	int r = dump(n, NFT_MSG_GETCHAIN, chain_cb, &f);
+
+	if (r == 0 && f.n)
+		r = dump(n, NFT_MSG_GETRULE, rule_cb, &f);
+	free(f.v);
+	return r < 0 ? r : (int)f.reported;
 }

@@ -54,6 +54,12 @@ void nft_close(struct nft *n);
 int nft_apply(struct nft *n, const struct nft_model *m);
 /* Removes the table (vpcroute-agent --flush). */
 int nft_flush(struct nft *n);
+/*
+ * Logs the NAT rules of other tables in nat postrouting chains: a warning
+ * for those that run before our exemptions, a note for the others.
+ * Returns how many were found, or -errno.
+ */
+int nft_report_foreign_nat(struct nft *n);
 /* Counts of elements per set as last applied, for status. */
 size_t nft_elements(const struct nft *n, const char *set);
 

@@ -37,7 +37,7 @@ static void client_clear(struct aclient *c)
 	pfx_list_free(&c->nets);
 }
 
-static int client_copy(struct aclient *dst, const struct proto_client *src)
+int state_client_copy(struct aclient *dst, const struct proto_client *src)
 {
 	memset(dst, 0, sizeof(*dst));
 	snprintf(dst->cn, sizeof(dst->cn), "%s", src->cn);
@@ -97,13 +97,13 @@ int state_client_set(struct ainst *in, const struct proto_client *c)
 	for (size_t i = 0; i < in->n; i++)
 		if (strcmp(in->c[i].cn, c->cn) == 0) {
 			client_clear(&in->c[i]);
-			return client_copy(&in->c[i], c);
+			return state_client_copy(&in->c[i], c);
 		}
 	v = realloc(in->c, (in->n + 1) * sizeof(*v));
 	if (!v)
 		return -ENOMEM;
 	in->c = v;
-	if (client_copy(&v[in->n], c) < 0)
+	if (state_client_copy(&v[in->n], c) < 0)
 		return -ENOMEM;
 	in->n++;
 	return 0;
@@ -137,6 +137,7 @@ void state_free(struct agent *a)
 	free(a->inst);
 	free(a->routes);
 	free(a->adopted);
+	free(a->foreign);
 	a->inst = NULL;
 	a->ninst = 0;
 }
@@ -329,6 +330,24 @@ static void desire(struct agent *a, struct desired *d)
 	routes_unique(d->routes, &d->nroutes);
 }
 
+static bool is_foreign(const struct agent *a, const struct aroute *r)
+{
+	for (size_t i = 0; i < a->nforeign; i++)
+		if (pfx_equal(&a->foreign[i].dst, &r->dst))
+			return true;
+	return false;
+}
+
+static void note_foreign(struct agent *a, const struct aroute *r)
+{
+	struct aroute *v = realloc(a->foreign, (a->nforeign + 1) * sizeof(*v));
+
+	if (!v)
+		return;
+	a->foreign = v;
+	v[a->nforeign++] = *r;
+}
+
 /*
  * Makes our kernel routes equal to d's (sorted by destination). The routes
  * in the kernel are kept sorted too, so each lookup is a binary search.
@@ -360,13 +379,27 @@ static void routes_apply(struct agent *a, const struct desired *d)
 			a->nroutes ? bsearch(r, a->routes, a->nroutes, sizeof(*r), route_dst_cmp)
 				   : NULL;
 
+		int e;
+
 		if (have && have->oif == r->oif)
 			continue; /* kept above */
-		if (rtnl_route_add(a->rt, &r->dst, r->oif) == 0)
+		if (is_foreign(a, r))
+			continue; /* logged once, left alone */
+		e = rtnl_route_add(a->rt, &r->dst, r->oif);
+		if (e == 0)
 			keep[nkeep++] = *r;
 		else if (have)
 			keep[nkeep++] = *have; /* still ours, on the old device */
+		if (e == 1)
+			note_foreign(a, r);
 	}
+	/* forget foreign routes we no longer want: if wanted again, look again */
+	for (size_t i = 0; i < a->nforeign;)
+		if (d->nroutes && bsearch(&a->foreign[i], d->routes, d->nroutes, sizeof(*d->routes),
+					  route_dst_cmp))
+			i++;
+		else
+			a->foreign[i] = a->foreign[--a->nforeign];
 	free(a->routes);
 	a->routes = keep;
 	a->nroutes = nkeep;

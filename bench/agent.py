@@ -26,7 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "lab"))
 
 from vrlab import netns  # noqa: E402
-from vrlab.agent import Agent  # noqa: E402
+from vrlab.agent import Agent, tunnel_host  # noqa: E402
 from vrlab.fakeplugin import FakePlugin  # noqa: E402
 
 CONF = {"version": 1, "role": "server", "local_networks": ["192.168.255.0/24"],
@@ -56,16 +56,6 @@ print(json.dumps(t))
 """
 
 
-def node_with_tunnel(lab):
-    n = lab.node("bench")
-    n.run("ip link add tun0 type veth peer name tun0peer")
-    n.run("ip link set tun0 up")
-    n.run("ip link set tun0peer up")
-    n.run("ip link add eth0 type veth peer name eth0peer")
-    n.run("ip link set eth0 up")
-    return n
-
-
 def stats(t, total):
     ms = sorted(x * 1000 for x in t)
     return {"clients": len(t), "p50_ms": round(ms[len(ms) // 2], 3),
@@ -75,7 +65,7 @@ def stats(t, total):
 
 def run_agent(n, work):
     with netns.Lab() as lab:
-        node = node_with_tunnel(lab)
+        node = tunnel_host(lab, "bench")
         agent = Agent(node, os.path.join(work, f"agent-{n}"), dict(CONF), grace=0).start()
         plugin = FakePlugin(agent.sock).connect()
         plugin.drain(0.2)
@@ -106,7 +96,7 @@ def run_classic(n, work):
         f.write(CLASSIC)
     os.chmod(script, 0o755)
     with netns.Lab() as lab:
-        node = node_with_tunnel(lab)
+        node = tunnel_host(lab, "bench")
         t0 = time.perf_counter()
         r = node.run([sys.executable, "-c", DRIVER, str(n), script], timeout=7200)
         total = time.perf_counter() - t0

@@ -1,16 +1,18 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """vpcroute-agent against crashes, bursts and hostile peers."""
 import glob
+import json
 import os
 import random
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
 
 import pytest
 
-from vrlab.agent import Agent
+from vrlab.agent import Agent, tunnel_host
 from vrlab.fakeplugin import FakePlugin
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -25,14 +27,7 @@ def net(i):
 
 @pytest.fixture
 def host(lab):
-    """A node with a tunnel-like device and an uplink for the agent to use."""
-    n = lab.node("ec2")
-    n.run("ip link add tun0 type veth peer name tun0peer")
-    n.run("ip link set tun0 up")
-    n.run("ip link set tun0peer up")
-    n.run("ip link add eth0 type veth peer name eth0peer")
-    n.run("ip link set eth0 up")
-    return n
+    return tunnel_host(lab)
 
 
 def remote_elements(agent):
@@ -128,3 +123,55 @@ def test_unprivileged_peer_refused(host):
     agent.wait_log(r"refused a connection from pid \d+ uid 65534 gid 65534")
     agent.stop()
     shutil.rmtree(work, ignore_errors=True)
+
+
+def test_second_agent_refuses_and_socket_dir_created(host, tmp_path):
+    (tmp_path / "run").mkdir()  # like /run; vpcroute/ below it is the agent's to make
+    conf = dict(CONF, socket={"path": str(tmp_path / "run" / "vpcroute" / "agent.sock")})
+    first = Agent(host, str(tmp_path / "a1"), dict(conf), grace=0).start()
+    first.wait_log(r"created .*/run/vpcroute")
+    second = Agent(host, str(tmp_path / "a2"), dict(conf), grace=0).start(wait=False)
+    assert second.proc.wait(10) == 1
+    assert "another vpcroute-agent is listening on" in second.log_text()
+    # The first one is unharmed, and its stale socket is taken over after a kill.
+    plugin = FakePlugin(first.sock).connect()
+    plugin.client("pi-home", ["192.168.1.128/25"])
+    first.wait_log(r"route 192\.168\.1\.128/25 dev tun0 added")
+    first.kill9()
+    third = Agent(host, str(tmp_path / "a3"), dict(conf), grace=0).start()
+    assert third.proc.poll() is None
+
+
+def test_check_reload_and_readiness(host, tmp_path):
+    agent = Agent(host, str(tmp_path / "agent"), dict(CONF), grace=0)
+    # -n prints the normalised configuration and exits.
+    from vrlab.build import built
+    r = host.run([built("agent/vpcroute-agent"), "-n", "-f", agent.conf])
+    assert json.loads(r.stdout)["plugin"]["fail_mode"] == "closed"
+    assert r.stderr.endswith("configuration valid\n")
+    # systemd readiness on NOTIFY_SOCKET.
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify"))
+    notify.settimeout(10)
+    os.environ["NOTIFY_SOCKET"] = str(tmp_path / "notify")
+    try:
+        agent.start()
+    finally:
+        del os.environ["NOTIFY_SOCKET"]
+    assert notify.recv(64) == b"READY=1"
+    plugin = FakePlugin(agent.sock).connect()
+    plugin.client("pi-home", ["192.168.1.128/25"])
+    agent.wait_log(r"route 192\.168\.1\.128/25 dev tun0 added")
+    before = (agent.routes(), agent.table())
+    # An invalid configuration is refused on reload; the running one stays.
+    good = open(agent.conf).read()
+    with open(agent.conf, "w") as f:
+        f.write(good.replace('"192.168.255.0/24"', '"192.168.255.1/24"', 1))
+    agent.send_signal(signal.SIGHUP)
+    agent.wait_log(r"reload failed, keeping the running configuration: .*vpcroute.conf:\d+:\d+: "
+                   r"local_networks\[0\]: \"192\.168\.255\.1/24\": host bits set")
+    assert notify.recv(64) == b"RELOADING=1"
+    assert notify.recv(64) == b"READY=1"
+    assert (agent.routes(), agent.table()) == before
+    agent.stop()
+    assert notify.recv(64) == b"STOPPING=1"

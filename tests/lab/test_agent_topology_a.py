@@ -102,6 +102,10 @@ table ip foreign {
         type nat hook postrouting priority 110; policy accept;
         oifname "eth0" masquerade
     }
+    chain early_post {
+        type nat hook postrouting priority 0; policy accept;
+        ip saddr 10.9.0.0/16 masquerade
+    }
 }
 """)
     ec2.run("iptables -t nat -A POSTROUTING -o eth0 -s 10.1.1.0/24 -j MASQUERADE")
@@ -110,6 +114,14 @@ table ip foreign {
     prod.up()
     assert prod.topo.home.ping(T.PRIV_IP, count=2)
     assert snapshot(ec2) == before
+    # The foreign NAT rules are reported, and told apart by when they run.
+    log = prod.server_agent.log_text()
+    assert ("foreign NAT rule: MASQUERADE (iptables) in table ip nat, chain POSTROUTING "
+            "(priority 100) runs after vpcroute's exemptions") in log
+    assert ("foreign NAT rule: masquerade in table ip foreign, chain admin_post (priority 110) "
+            "runs after") in log
+    assert ("foreign NAT rule: masquerade in table ip foreign, chain early_post (priority 0) "
+            "runs before vpcroute's exemptions (priority 50) and can rewrite tunnel traffic") in log
     prod.server_agent.send_signal(signal.SIGHUP)
     prod.server_agent.wait_log(r"configuration .* reloaded")
     assert snapshot(ec2) == before

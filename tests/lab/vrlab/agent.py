@@ -86,3 +86,14 @@ class Agent:
     def table(self):
         r = self.node.run(["nft", "list", "table", "inet", "vpcroute"], check=False)
         return r.stdout if r.returncode == 0 else None
+
+
+def tunnel_host(lab, name="ec2"):
+    """A node with a tunnel-like device (tun0) and an uplink (eth0), enough
+    for an agent that is driven by a scripted plugin instead of OpenVPN."""
+    n = lab.node(name)
+    for dev in ("tun0", "eth0"):
+        n.run(f"ip link add {dev} type veth peer name {dev}peer")
+        n.run(f"ip link set {dev} up")
+        n.run(f"ip link set {dev}peer up")
+    return n

@@ -38,8 +38,14 @@ RW_NET_GW = "198.18.0.1"
 
 
 
+class _VpcSide:
+    def vpc_route(self, net, via=EC2_IP):
+        """A VPC route table entry: net -> the instance's ENI."""
+        self.vpc.run(f"ip route replace {net} via {via} dev br0")
+
+
 @dataclass
-class TopologyA:
+class TopologyA(_VpcSide):
     home: object
     pi: object
     hrouter: object
@@ -47,10 +53,6 @@ class TopologyA:
     vpc: object
     ec2: object
     priv: object
-
-    def vpc_route(self, net, via=EC2_IP):
-        """A VPC route table entry: net -> the instance's ENI."""
-        self.vpc.run(f"ip route replace {net} via {via} dev br0")
 
     def home_route(self, net, via=PI_IP):
         """A static route on the home router."""
@@ -157,17 +159,13 @@ BRANCH_GW_WAN = "203.0.113.2"
 
 
 @dataclass
-class TopologyB:
+class TopologyB(_VpcSide):
     bhost: object
     bgw: object
     inet: object
     vpc: object
     ec2: object
     priv: object
-
-    def vpc_route(self, net, via=EC2_IP):
-        """A VPC route table entry: net -> the instance's ENI."""
-        self.vpc.run(f"ip route replace {net} via {via} dev br0")
 
 
 def build_topology_b(lab):
