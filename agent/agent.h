@@ -80,9 +80,18 @@ int state_check_client(struct agent *a, const struct ainst *self, const struct p
 int state_client_copy(struct aclient *dst, const struct proto_client *src);
 int state_client_set(struct ainst *in, const struct proto_client *c);
 bool state_client_del(struct ainst *in, const char *cn);
+struct aclient *state_client_find(struct ainst *in, const char *cn);
+int state_client_dup(struct aclient *dst, const struct aclient *src);
 void state_free(struct agent *a);
 /* Recomputes what the kernel should hold and makes it so. */
 int state_apply(struct agent *a);
+/*
+ * One client of in came (old NULL), went (new NULL) or changed: only its
+ * routes and set elements are touched, when the agent is steady; otherwise
+ * the same as state_apply.
+ */
+int state_client_change(struct agent *a, const struct ainst *in, const struct aclient *old,
+			const struct aclient *new);
 /* Everything claimed on this host, for the plugins. */
 size_t state_claims(struct agent *a, struct proto_claim **out);
 void state_end_grace(struct agent *a);
@@ -90,8 +99,9 @@ int state_adopt(struct agent *a);
 int state_flush(struct agent *a);
 
 /* dispatch.c: handles one message of the peer whose instance is *inst
- * (NULL before hello) and display name is name; returns the error for the
- * ack, or NULL; *changed when the desired state changed. */
+ * (NULL before hello) and display name is name, programming what it changes
+ * before it returns; returns the error for the ack, or NULL; *changed when
+ * the claims changed. */
 const char *dispatch(struct agent *a, struct ainst **inst, char *name, size_t namelen,
 		     struct proto_msg *m, bool *changed, char *why, size_t whylen);
 

@@ -374,9 +374,8 @@ static void receive(struct agent *a, struct conn *c)
 		if (error && m.id == 0)
 			log_warnx("%s: bad message: %s", c->name, error);
 		c->errors = error ? c->errors + 1 : 0;
-		/* programmed before the acknowledgement: deferred admission relies on it */
-		if (changed)
-			state_apply(a);
+		/* dispatch programmed the change before the acknowledgement goes out:
+		 * deferred admission relies on it */
 		if (changed)
 			ctl_broadcast_claims(a);
 		if (!ack(a, c, m.id, error) || c->errors >= ERRORS_MAX) {

@@ -77,6 +77,8 @@ const char *dispatch(struct agent *a, struct ainst **instp, char *name, size_t n
 		     struct proto_msg *m, bool *changed, char *why, size_t whylen)
 {
 	struct ainst *inst = *instp;
+	struct aclient *old, was;
+	bool had;
 	char nets[512];
 
 	if (m->type != PROTO_HELLO && !inst)
@@ -101,6 +103,7 @@ const char *dispatch(struct agent *a, struct ainst **instp, char *name, size_t n
 			return "out of memory";
 		if (!m->sync.more) {
 			sync_commit(a, inst);
+			state_apply(a);
 			*changed = true;
 		}
 		return NULL;
@@ -109,17 +112,30 @@ const char *dispatch(struct agent *a, struct ainst **instp, char *name, size_t n
 			log_warnx("%s: client %s refused: %s", name, m->connect.cn, why);
 			return why;
 		}
-		if (state_client_set(inst, &m->connect) < 0)
+		old = state_client_find(inst, m->connect.cn);
+		had = old && state_client_dup(&was, old) == 0;
+		if (state_client_set(inst, &m->connect) < 0) {
+			if (had)
+				pfx_list_free(&was.nets);
 			return "out of memory";
+		}
 		describe_nets(&m->connect.nets, nets, sizeof(nets));
 		log_info("%s: client %s connected, announces %s", name, m->connect.cn, nets);
+		state_client_change(a, inst, had ? &was : NULL,
+				    state_client_find(inst, m->connect.cn));
+		if (had)
+			pfx_list_free(&was.nets);
 		*changed = true;
 		return NULL;
 	case PROTO_DISCONNECT:
-		if (state_client_del(inst, m->disconnect.cn)) {
-			log_info("%s: client %s disconnected", name, m->disconnect.cn);
-			*changed = true;
-		}
+		old = state_client_find(inst, m->disconnect.cn);
+		if (!old || state_client_dup(&was, old) < 0)
+			return NULL;
+		state_client_del(inst, m->disconnect.cn);
+		log_info("%s: client %s disconnected", name, m->disconnect.cn);
+		state_client_change(a, inst, &was, NULL);
+		pfx_list_free(&was.nets);
+		*changed = true;
 		return NULL;
 	case PROTO_LEARN:
 		return NULL; /* the connect carries what is needed */
@@ -141,6 +157,7 @@ const char *dispatch(struct agent *a, struct ainst **instp, char *name, size_t n
 		describe_nets(&in->routes, nets, sizeof(nets));
 		log_info("%s: tunnel %s %s, routes %s", name, in->dev, up ? "up" : "going down",
 			 nets);
+		state_apply(a);
 		*changed = true;
 		return NULL;
 	}

@@ -817,6 +817,108 @@ int nft_apply(struct nft *n, const struct nft_model *m)
 	return 0;
 }
 
+bool nft_built(const struct nft *n)
+{
+	return n->built;
+}
+
+static bool has_elem(const struct elist *l, const struct elem *e)
+{
+	return l->n && bsearch(e, l->v, l->n, sizeof(*e), elem_cmp);
+}
+
+/* Inserts into or removes from a sorted list, keeping it sorted. */
+static int elist_insert(struct elist *l, const struct elem *e)
+{
+	size_t lo = 0, hi = l->n;
+	int r = push(l, e); /* room at the end */
+
+	if (r)
+		return r;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (elem_cmp(&l->v[mid], e) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	memmove(l->v + lo + 1, l->v + lo, (l->n - 1 - lo) * sizeof(*e));
+	l->v[lo] = *e;
+	return 0;
+}
+
+static void elist_remove(struct elist *l, const struct elem *e)
+{
+	struct elem *x = l->n ? bsearch(e, l->v, l->n, sizeof(*e), elem_cmp) : NULL;
+
+	if (!x)
+		return;
+	memmove(x, x + 1, (size_t)(l->v + l->n - (x + 1)) * sizeof(*x));
+	l->n--;
+}
+
+int nft_update(struct nft *n, const struct nft_model *add, const struct nft_model *del)
+{
+	struct elist ae[2][S_NSETS] = { 0 }, de[2][S_NSETS] = { 0 };
+	struct elist ins[2][S_NSETS] = { 0 }, rem[2][S_NSETS] = { 0 };
+	size_t changes = 0;
+	int r;
+
+	if (!n->built)
+		return -EAGAIN;
+	r = model_elems(add, ae);
+	r = r ? r : model_elems(del, de);
+	for (int fi = 0; fi < 2 && !r; fi++)
+		for (int s = 0; s < S_NSETS && !r; s++) {
+			for (size_t i = 0; i < ae[fi][s].n && !r; i++)
+				if (!has_elem(&de[fi][s], &ae[fi][s].v[i]) &&
+				    !has_elem(&n->cur[fi][s], &ae[fi][s].v[i]))
+					r = push(&ins[fi][s], &ae[fi][s].v[i]);
+			for (size_t i = 0; i < de[fi][s].n && !r; i++)
+				if (!has_elem(&ae[fi][s], &de[fi][s].v[i]) &&
+				    has_elem(&n->cur[fi][s], &de[fi][s].v[i]))
+					r = push(&rem[fi][s], &de[fi][s].v[i]);
+			changes += ins[fi][s].n + rem[fi][s].n;
+		}
+	if (r || !changes)
+		goto out;
+	batch_start(n);
+	for (int fi = 0; fi < 2 && !r; fi++)
+		for (int s = 0; s < S_NSETS && !r; s++) {
+			char name[16];
+
+			set_name(name, sizeof(name), fi, s);
+			r = put_elems(n, NFT_MSG_DELSETELEM, name, key_len(fi, s), s >= S_ALLOW,
+				      rem[fi][s].v, rem[fi][s].n);
+			r = r ? r
+			      : put_elems(n, NFT_MSG_NEWSETELEM, name, key_len(fi, s), s >= S_ALLOW,
+					  ins[fi][s].v, ins[fi][s].n);
+		}
+	if (r) {
+		mnl_nlmsg_batch_stop(n->b);
+		goto out;
+	}
+	r = batch_commit(n, "set elements");
+	for (int fi = 0; fi < 2 && !r; fi++)
+		for (int s = 0; s < S_NSETS && !r; s++) {
+			for (size_t i = 0; i < rem[fi][s].n; i++)
+				elist_remove(&n->cur[fi][s], &rem[fi][s].v[i]);
+			for (size_t i = 0; i < ins[fi][s].n && !r; i++)
+				r = elist_insert(&n->cur[fi][s], &ins[fi][s].v[i]);
+		}
+	if (r == 0)
+		log_debug("nftables: %zu set elements changed", changes);
+	else
+		n->built = false; /* the copy is unsure now: the next apply rebuilds */
+out:
+	elists_free(ae);
+	elists_free(de);
+	elists_free(ins);
+	elists_free(rem);
+	return r;
+}
+
 int nft_flush(struct nft *n)
 {
 	int r;

@@ -52,6 +52,12 @@ void nft_close(struct nft *n);
  * elements. On failure nothing of the batch is applied.
  */
 int nft_apply(struct nft *n, const struct nft_model *m);
+/*
+ * Adds add's remote and access elements and removes del's (elements in both
+ * stay): the change one client makes. -EAGAIN before the table is built.
+ */
+int nft_update(struct nft *n, const struct nft_model *add, const struct nft_model *del);
+bool nft_built(const struct nft *n);
 /* Removes the table (vpcroute-agent --flush). */
 int nft_flush(struct nft *n);
 /*

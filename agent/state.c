@@ -109,6 +109,25 @@ int state_client_set(struct ainst *in, const struct proto_client *c)
 	return 0;
 }
 
+struct aclient *state_client_find(struct ainst *in, const char *cn)
+{
+	for (size_t i = 0; i < in->n; i++)
+		if (strcmp(in->c[i].cn, cn) == 0)
+			return &in->c[i];
+	return NULL;
+}
+
+int state_client_dup(struct aclient *dst, const struct aclient *src)
+{
+	*dst = *src;
+	dst->nets.v = NULL;
+	dst->nets.n = 0;
+	for (size_t i = 0; i < src->nets.n; i++)
+		if (pfx_list_add(&dst->nets, &src->nets.v[i], PROTO_MAX_NETS) == -ENOMEM)
+			return -ENOMEM;
+	return 0;
+}
+
 bool state_client_del(struct ainst *in, const char *cn)
 {
 	for (size_t i = 0; i < in->n; i++)
@@ -270,10 +289,34 @@ static void want_access(struct desired *d, const struct pfx_list *srcs, const st
 	}
 }
 
+/* What one client of a server-role instance adds: routes, remote, access. */
+static void client_contrib(const struct cfg *c, const struct aclient *cl, int oif,
+			   struct desired *d)
+{
+	static const struct cfg_client none;
+	const struct cfg_client *pol = cfg_client_find(c, cl->cn);
+	struct pfx_list own = { 0 };
+
+	if (!pol)
+		pol = &none;
+	for (size_t k = 0; k < cl->nets.n; k++) {
+		if (oif)
+			want_route(d, &cl->nets.v[k], oif);
+		want_remote(d, &cl->nets.v[k]);
+		pfx_list_add(&own, &cl->nets.v[k], SIZE_MAX);
+	}
+	if (cl->has_t4)
+		pfx_list_add(&own, &cl->t4, SIZE_MAX);
+	if (cl->has_t6)
+		pfx_list_add(&own, &cl->t6, SIZE_MAX);
+	want_access(d, &own, &c->local, &pol->to_local);
+	want_access(d, &c->local, &own, &pol->from_local);
+	pfx_list_free(&own);
+}
+
 static void desire(struct agent *a, struct desired *d)
 {
 	const struct cfg *c = a->cfg;
-	static const struct cfg_client none;
 
 	if (c->has_pool)
 		want_remote(d, &c->pool);
@@ -284,27 +327,8 @@ static void desire(struct agent *a, struct desired *d)
 		int oif = in->dev[0] ? (int)if_nametoindex(in->dev) : 0;
 
 		if (in->role == PROTO_ROLE_SERVER && c->role == CFG_ROLE_SERVER) {
-			for (size_t j = 0; j < in->n; j++) {
-				const struct aclient *cl = &in->c[j];
-				const struct cfg_client *pol = cfg_client_find(c, cl->cn);
-				struct pfx_list own = { 0 };
-
-				if (!pol)
-					pol = &none;
-				for (size_t k = 0; k < cl->nets.n; k++) {
-					if (oif)
-						want_route(d, &cl->nets.v[k], oif);
-					want_remote(d, &cl->nets.v[k]);
-					pfx_list_add(&own, &cl->nets.v[k], SIZE_MAX);
-				}
-				if (cl->has_t4)
-					pfx_list_add(&own, &cl->t4, SIZE_MAX);
-				if (cl->has_t6)
-					pfx_list_add(&own, &cl->t6, SIZE_MAX);
-				want_access(d, &own, &c->local, &pol->to_local);
-				want_access(d, &c->local, &own, &pol->from_local);
-				pfx_list_free(&own);
-			}
+			for (size_t j = 0; j < in->n; j++)
+				client_contrib(c, &in->c[j], oif, d);
 		} else if (in->role == PROTO_ROLE_CLIENT && c->role == CFG_ROLE_CLIENT &&
 			   in->tun_up) {
 			struct pfx_list acc = { 0 };
@@ -400,6 +424,8 @@ static void routes_apply(struct agent *a, const struct desired *d)
 			i++;
 		else
 			a->foreign[i] = a->foreign[--a->nforeign];
+	if (nkeep)
+		qsort(keep, nkeep, sizeof(*keep), route_dst_cmp);
 	free(a->routes);
 	a->routes = keep;
 	a->nroutes = nkeep;
@@ -432,6 +458,104 @@ out:
 	free(d.routes);
 	free(d.acc);
 	pfx_list_free(&d.remote);
+	return r;
+}
+
+static void desired_free(struct desired *d)
+{
+	free(d->routes);
+	free(d->acc);
+	pfx_list_free(&d->remote);
+}
+
+/* Our routes are kept sorted by destination: insert or remove one. */
+static void routes_insert(struct agent *a, const struct aroute *r)
+{
+	struct aroute *v = realloc(a->routes, (a->nroutes + 1) * sizeof(*v));
+	size_t i = 0;
+
+	if (!v)
+		return;
+	a->routes = v;
+	while (i < a->nroutes && pfx_cmp(&v[i].dst, &r->dst) < 0)
+		i++;
+	memmove(v + i + 1, v + i, (a->nroutes - i) * sizeof(*v));
+	v[i] = *r;
+	a->nroutes++;
+}
+
+static void routes_remove(struct agent *a, const struct pfx *dst)
+{
+	struct aroute key = { .dst = *dst }, *x;
+
+	x = a->nroutes ? bsearch(&key, a->routes, a->nroutes, sizeof(key), route_dst_cmp) : NULL;
+	if (!x)
+		return;
+	memmove(x, x + 1, (size_t)(a->routes + a->nroutes - (x + 1)) * sizeof(*x));
+	a->nroutes--;
+}
+
+int state_client_change(struct agent *a, const struct ainst *in, const struct aclient *old,
+			const struct aclient *new)
+{
+	struct desired was = { 0 }, now = { 0 };
+	struct nft_model add = { 0 }, del = { 0 };
+	int oif = in->dev[0] ? (int)if_nametoindex(in->dev) : 0, r;
+
+	/* anything but a steady server: the whole picture is recomputed */
+	if (a->in_grace || !a->nft_ready || !nft_built(a->nft) || in->role != PROTO_ROLE_SERVER ||
+	    a->cfg->role != CFG_ROLE_SERVER)
+		return state_apply(a);
+	if (old)
+		client_contrib(a->cfg, old, oif, &was);
+	if (new)
+		client_contrib(a->cfg, new, oif, &now);
+	if (was.err || now.err) {
+		desired_free(&was);
+		desired_free(&now);
+		return state_apply(a);
+	}
+	routes_unique(was.routes, &was.nroutes);
+	routes_unique(now.routes, &now.nroutes);
+	for (size_t i = 0; i < was.nroutes; i++) {
+		const struct aroute *k = &was.routes[i];
+		const struct aroute *still =
+			now.nroutes ? bsearch(k, now.routes, now.nroutes, sizeof(*k), route_dst_cmp)
+				    : NULL;
+		const struct aroute *ours =
+			a->nroutes ? bsearch(k, a->routes, a->nroutes, sizeof(*k), route_dst_cmp)
+				   : NULL;
+
+		if (!still && ours && rtnl_route_del(a->rt, &k->dst) == 0)
+			routes_remove(a, &k->dst);
+	}
+	for (size_t i = 0; i < now.nroutes; i++) {
+		const struct aroute *k = &now.routes[i];
+		const struct aroute *ours =
+			a->nroutes ? bsearch(k, a->routes, a->nroutes, sizeof(*k), route_dst_cmp)
+				   : NULL;
+		int e;
+
+		if ((ours && ours->oif == k->oif) || is_foreign(a, k))
+			continue;
+		e = rtnl_route_add(a->rt, &k->dst, k->oif);
+		if (e == 0) {
+			if (ours)
+				routes_remove(a, &k->dst);
+			routes_insert(a, k);
+		} else if (e == 1) {
+			note_foreign(a, k);
+		}
+	}
+	del.remote = was.remote;
+	del.acc = was.acc;
+	del.nacc = was.nacc;
+	add.remote = now.remote;
+	add.acc = now.acc;
+	add.nacc = now.nacc;
+	r = nft_update(a->nft, &add, &del);
+	desired_free(&was);
+	desired_free(&now);
 	return r;
 }
 

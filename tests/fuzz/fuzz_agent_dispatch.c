@@ -47,6 +47,16 @@ int nft_flush(struct nft *n)
 	return 0;
 }
 
+int nft_update(struct nft *n, const struct nft_model *add, const struct nft_model *del)
+{
+	return 0;
+}
+
+bool nft_built(const struct nft *n)
+{
+	return true;
+}
+
 void sysctl_tunnel(const char *dev)
 {
 }
@@ -84,8 +94,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				dispatch(&a, &inst[peer], name[peer], sizeof(name[peer]), &m,
 					 &changed, why, sizeof(why));
 				proto_msg_free(&m);
-				if (changed)
-					state_apply(&a);
 			}
 		}
 		pos += len + 1;

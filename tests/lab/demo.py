@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""The lab demo behind scripts/lab: topology A in namespaces, proven.
+"""The lab demo behind scripts/lab: topology A in namespaces, run by vpcroute.
 
-This release builds topology A and the AWS emulators and connects it with the
-manual recipe (vrlab/baseline.py); the vpcroute plugin and agent replace those
-hand-written steps as they land.
+vpcroute-agent and vpcroute.so on the EC2 instance and on the Raspberry Pi,
+from the configurations in vrlab/product.py; nothing is hand-written on
+those two nodes. The AWS side (VPC route table, source/dest check) is shown
+from the emulators but not yet driven by vpcroute, so the VPC router's
+route stands in for the route table entry.
 """
 import os
 import sys
@@ -14,7 +16,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from vrlab import netns, topology as T  # noqa: E402
-from vrlab.baseline import start_baseline  # noqa: E402
+from vrlab.product import ProductA  # noqa: E402
 from vrlab.emulators import AwsWorld  # noqa: E402
 from vrlab.pki import PKI  # noqa: E402
 from vrlab.probe import TcpServer, tcp_connect  # noqa: E402
@@ -51,8 +53,15 @@ def main():
                    lambda: AwsWorld(work))
         pki = step("throwaway PKI (CA, server, pi-home)", lambda: PKI(f"{work}/pki"))
         pki.server = pki.issue("server", server=True)
-        step("OpenVPN server on ec2, client on pi (manual recipe)",
-             lambda: start_baseline(topo, pki, work) and None)
+        prod = ProductA(topo, pki, work)
+        step("vpcroute-agent on ec2 and pi", lambda: prod.start_agents() and None)
+        step("OpenVPN server on ec2 with vpcroute.so", lambda: prod.start_server() and None)
+        step("OpenVPN client on pi with vpcroute.so (pi-home)",
+             lambda: prod.start_client() and None)
+        prod.outside_world()
+        step("ec2: routes vpcroute owns (ip route show proto 212)",
+             lambda: prod.server_agent.wait_log(r"route 192\.168\.1\.128/25 dev tun0 added")
+             or ", ".join(prod.server_agent.routes()))
         step(f"ping home {T.HOME_IP} -> VPC host {T.PRIV_IP}",
              lambda: topo.home.ping(T.PRIV_IP, count=2))
         step(f"ping VPC host {T.PRIV_IP} -> home {T.HOME_IP}",
@@ -69,21 +78,29 @@ def main():
             return f"server saw source {seen}"
 
         step(f"TCP home -> {T.PRIV_IP}:8080", lambda: tcp(topo.home, topo.priv, T.PRIV_IP, 8080))
-        step(f"TCP VPC host -> {T.HOME_IP}:22", lambda: tcp(topo.priv, topo.home, T.HOME_IP, 22))
+        step(f"TCP VPC host -> {T.HOME_IP}:22 (opened by pi-home's policy)",
+             lambda: tcp(topo.priv, topo.home, T.HOME_IP, 22))
+        step(f"TCP VPC host -> {T.HOME_IP}:2222 is refused (not in the policy)",
+             lambda: tcp(topo.priv, topo.home, T.HOME_IP, 2222) is False)
+        step("ec2: table inet vpcroute",
+             lambda: f"{prod.server_agent.table().count(chr(10))} lines, rules: exempt, nat, "
+                     "forward")
         if aws:
             def table():
                 rt = aws.ec2.describe_route_tables(RouteTableIds=[aws.rtb_id])["RouteTables"][0]
                 return ", ".join(f"{r.get('DestinationCidrBlock')} -> "
                                  f"{r.get('GatewayId') or r.get('NetworkInterfaceId')}"
                                  for r in rt["Routes"])
-            step(f"VPC route table {aws.rtb_id} in the emulator", table)
+            step(f"VPC route table {aws.rtb_id} in the emulator (not yet driven by vpcroute)",
+                 table)
 
             def sdc():
                 v = aws.ec2.describe_network_interface_attribute(
                     NetworkInterfaceId=aws.eni_id, Attribute="sourceDestCheck")
                 return f"{aws.eni_id} sourceDestCheck={v['SourceDestCheck']['Value']}"
-            step("source/dest check of the instance's ENI", sdc)
+            step("source/dest check of the instance's ENI (not yet driven by vpcroute)", sdc)
             aws.stop()
+        prod.close()
     print(f"{'all checks passed' if not failures else f'{failures} check(s) failed'}; "
           "namespaces removed")
     return 1 if failures else 0

@@ -4,6 +4,7 @@ import glob
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -175,3 +176,28 @@ def test_check_reload_and_readiness(host, tmp_path):
     assert (agent.routes(), agent.table()) == before
     agent.stop()
     assert notify.recv(64) == b"STOPPING=1"
+
+
+def test_incremental_changes_equal_full_reconcile(host, tmp_path):
+    """Connects and disconnects touch only the client's routes and elements;
+    a full reconcile afterwards (a reload) must find nothing to change."""
+    agent = Agent(host, str(tmp_path / "agent"), dict(CONF), grace=0).start()
+    plugin = FakePlugin(agent.sock).connect()
+    for i in range(200):
+        plugin.client(f"c{i}", [net(i)], t4=f"100.64.0.{i + 2}")
+    for i in range(0, 200, 4):
+        plugin.send({"type": "disconnect", "cn": f"c{i}"}, ack=False)
+    for i in range(1, 200, 10):  # the same clients come back with other networks
+        plugin.client(f"c{i}", [net(i + 1000)])
+    plugin.client("c999", [net(999)])
+    agent.wait_log(r"client c999 connected")
+    plugin.drain(0.5)
+    want = sorted({net(i) for i in range(200) if i % 4 and (i - 1) % 10}
+                  | {net(i + 1000) for i in range(1, 200, 10)} | {net(999)})
+    assert agent.routes() == want
+    mark = len(agent.log_text())
+    agent.send_signal(signal.SIGHUP)
+    agent.wait_log(r"configuration .* reloaded")
+    after = agent.log_text()[mark:]
+    assert not re.search(r"route .* (added|removed)|set elements changed|table .* built", after), after
+    assert remote_elements(agent) == sorted(want + ["100.64.0.0/16"])
