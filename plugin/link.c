@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "link.h"
@@ -420,11 +421,39 @@ static void disconnect(struct link *l, int why)
 	pthread_mutex_unlock(&l->mu);
 }
 
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * After a lost connection: a connection that lived a while is retried at
+ * once; one that died young (an agent answering garbage, or restarting in
+ * a loop) waits, longer each time, so the thread never spins on the lock
+ * OpenVPN's thread needs. Returns the next pause.
+ */
+static unsigned backoff_pause(struct link *l, unsigned backoff, int64_t since)
+{
+	struct pollfd p = { .fd = l->wake, .events = POLLIN };
+	uint64_t junk;
+
+	if (now_ms() - since > 2000)
+		return BACKOFF_MS;
+	poll(&p, 1, (int)backoff);
+	if (p.revents & POLLIN && read(l->wake, &junk, sizeof(junk)) < 0) {
+	}
+	return backoff * 2 > l->reconnect_max_ms ? l->reconnect_max_ms : backoff * 2;
+}
+
 static void *link_main(void *arg)
 {
 	struct link *l = arg;
 	unsigned backoff = BACKOFF_MS;
 	int last_err = 0;
+	int64_t since = 0; /* when the current connection was made */
 
 	for (;;) {
 		struct pollfd p[2] = { { .fd = l->wake, .events = POLLIN },
@@ -434,6 +463,10 @@ static void *link_main(void *arg)
 
 		pthread_mutex_lock(&l->mu);
 		if (l->stop) {
+			/* what is queued (a last DOWN, a disconnect) still goes out,
+			 * as far as the socket takes it without waiting */
+			if (l->fd >= 0 && l->connected && !l->resync)
+				send_queue(l);
 			pthread_mutex_unlock(&l->mu);
 			break;
 		}
@@ -461,8 +494,8 @@ static void *link_main(void *arg)
 				continue;
 			}
 			attach(l, fd);
-			backoff = BACKOFF_MS;
 			last_err = 0;
+			since = now_ms();
 			p[1].fd = fd;
 		}
 		pthread_mutex_lock(&l->mu);
@@ -474,6 +507,7 @@ static void *link_main(void *arg)
 		pthread_mutex_unlock(&l->mu);
 		if (r < 0) {
 			disconnect(l, r);
+			backoff = backoff_pause(l, backoff, since);
 			continue;
 		}
 		poll(p, 2, timeout);
@@ -484,8 +518,10 @@ static void *link_main(void *arg)
 			if (r == 0 && p[1].revents & (POLLHUP | POLLERR) &&
 			    !(p[1].revents & POLLIN))
 				r = -ECONNRESET;
-			if (r < 0)
+			if (r < 0) {
 				disconnect(l, r);
+				backoff = backoff_pause(l, backoff, since);
+			}
 		}
 	}
 	return NULL;

@@ -262,3 +262,25 @@ def test_client_mode_forwards_the_tunnel(plab):
     finally:
         pi.stop()
         pi_agent.stop()
+
+
+def test_garbage_speaking_agent(plab):
+    """An agent that answers with garbage makes the plugin reconnect; OpenVPN
+    keeps serving its clients."""
+    plab.client("pi-home").wait_up()
+    base = plab.topo.pi.ping_stats("10.1.2.1", count=5)
+    plab.agent.garbage = True
+    during = ping_during(plab.topo.pi, "10.1.2.1", 3.0)
+    plab.client("laptop")  # its connect draws garbage in return
+    time.sleep(1)
+    # the link thread's log lines reach OpenVPN's log at the plugin's next call
+    plab.client("laptop2")
+    plab.server.wait_log(r"bad message from the agent \(not JSON.*\); reconnecting")
+    rcvd, sent, rtt = during()
+    print(f"\npi-home ping {base[2]} ms before, {rtt} ms while the agent spoke garbage "
+          f"({rcvd}/{sent})")
+    assert rcvd == sent
+    assert plab.server.proc.poll() is None
+    plab.agent.garbage = False
+    plab.agent.wait(lambda: "laptop" in plab.agent.table("server") or
+                    "pi-home" in plab.agent.table("server"), what="a resync after garbage")

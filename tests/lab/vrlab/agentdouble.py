@@ -20,6 +20,7 @@ class AgentDouble:
         self.tables = {}            # instance -> {cn: client}
         self.refuse = {}            # cn -> error text
         self.ack_delay = 0.0        # seconds before acknowledging a connect
+        self.garbage = False        # answer every message with bytes that are not JSON
         self.stalled_until = 0.0
         self.conns = {}             # fd -> [socket, instance]
         self.gen = 0
@@ -108,6 +109,12 @@ class AgentDouble:
             pass
 
     def _handle(self, s, m):
+        if self.garbage:
+            try:
+                s.send(b"\x00\xffnot-json{{{")
+            except OSError:
+                pass
+            return
         entry = self.conns[s.fileno()]
         changed = False
         with self.lock:
