@@ -218,12 +218,17 @@ def test_privileges_dropped(topo_a, pki):
         os.chmod(lab.ccd, 0o755)
         lab.server.wait_log(r"GID set to nogroup")
         lab.server.wait_log(r"UID set to nobody")
+        restarted = time.time()
         lab.agent.stop()
         lab.agent.start()
-        lab.agent.wait(lambda: lab.agent.of_type("hello"), what="a reconnect as nobody")
+        lab.agent.wait(lambda: lab.agent.of_type("hello", since=restarted),
+                       what="a reconnect as nobody")
         lab.client("pi-home").wait_up()
         lab.agent.wait(lambda: "pi-home" in lab.agent.table("server"))
         lab.refused("pi-office", "client pi-office: 192.168.1.0/24 overlaps 192.168.1.128/25")
+    except Exception:
+        print(lab.server.log_text()[-4000:])
+        raise
     finally:
         lab.close()
         shutil.rmtree(work, ignore_errors=True)
@@ -251,9 +256,10 @@ def test_client_mode_forwards_the_tunnel(plab):
         assert events["up"]["local"] == "10.1.2.10"
         assert events["route-up"]["routes"] == ["10.1.1.0/24"]
         # An agent restart gets the tunnel again, without a new event.
+        restarted = time.time()
         pi_agent.stop()
         pi_agent.start()
-        pi_agent.wait(lambda: pi_agent.of_type("tunnel", since=time.time() - 1),
+        pi_agent.wait(lambda: pi_agent.of_type("tunnel", since=restarted),
                       what="the tunnel re-sent after a reconnect")
         pi.stop()
         pi_agent.wait(lambda: pi_agent.of_type("tunnel")[-1]["event"] == "down",
