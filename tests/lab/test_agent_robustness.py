@@ -201,3 +201,28 @@ def test_incremental_changes_equal_full_reconcile(host, tmp_path):
     after = agent.log_text()[mark:]
     assert not re.search(r"route .* (added|removed)|set elements changed|table .* built", after), after
     assert remote_elements(agent) == sorted(want + ["100.64.0.0/16"])
+
+
+def test_ipv6_networks(host, tmp_path):
+    """IPv6 local networks, pool and client networks: routes, sets, access."""
+    host.run("ip -6 addr add fd00:1:1::2/64 dev eth0 nodad")
+    conf = {"version": 1, "role": "server",
+            "local_networks": ["fd00:1:1::/64", "192.168.255.0/24"],
+            "tunnel": {"pool": "100.64.0.0/16", "pool6": "fd00:2::/64"},
+            "clients": {"v6-home": {"iroutes": ["fd00:99::/56"], "address6": "fd00:2::10",
+                                    "from_local": [{"to": "fd00:99::5/128", "proto": "tcp",
+                                                    "ports": [22]}]}}}
+    agent = Agent(host, str(tmp_path / "agent"), conf, grace=0).start()
+    assert host.run("sysctl -n net.ipv6.conf.all.forwarding").stdout.strip() == "1"
+    plugin = FakePlugin(agent.sock).connect()
+    plugin.send({"type": "connect", "client": {"cn": "v6-home", "networks": ["fd00:99::/56"],
+                                               "tunnel6": "fd00:2::10"}})
+    agent.wait_log(r"route fd00:99::/56 dev tun0 added")
+    assert "fd00:99::/56 dev tun0 proto 212" in host.run("ip -6 route").stdout
+    table = agent.table()
+    assert "fd00:99::/56" in table and "fd00:2::/64" in table  # remote6
+    assert "fd00:1:1::/64 . fd00:99::5 . tcp . 22" in table  # ports6: VPC -> home, tcp 22
+    assert "fd00:99::/56 . fd00:1:1::/64 . 0-255" in table  # allow6: home -> VPC, any
+    plugin.send({"type": "disconnect", "cn": "v6-home"}, ack=False)
+    agent.wait_log(r"route fd00:99::/56 removed")
+    assert "fd00:99::5" not in agent.table()
