@@ -1,0 +1,325 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+
+#include "ec2xml.h"
+
+#define EC2_MAX_DOC (4u << 20)
+
+static int bad(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int bad(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+/* No network, no DTD, entities left as they are, no messages on stderr. */
+static xmlDoc *parse(const char *buf, size_t len)
+{
+	if (len == 0 || len > EC2_MAX_DOC)
+		return NULL;
+	return xmlReadMemory(buf, (int)len, "ec2.xml", NULL,
+			     XML_PARSE_NONET | XML_PARSE_NOBLANKS | XML_PARSE_NOERROR |
+				     XML_PARSE_NOWARNING | XML_PARSE_NOCDATA);
+}
+
+static bool is(const xmlNode *n, const char *name)
+{
+	return n && n->type == XML_ELEMENT_NODE && strcmp((const char *)n->name, name) == 0;
+}
+
+static xmlNode *child(const xmlNode *n, const char *name)
+{
+	for (xmlNode *c = n ? n->children : NULL; c; c = c->next)
+		if (is(c, name))
+			return c;
+	return NULL;
+}
+
+/* The text of an element into buf; -E2BIG when it does not fit. */
+static int text(const xmlNode *n, char *buf, size_t len)
+{
+	xmlChar *t = xmlNodeGetContent(n);
+	size_t l;
+
+	if (!t)
+		return -ENOMEM;
+	l = strlen((const char *)t);
+	if (l >= len) {
+		xmlFree(t);
+		return -E2BIG;
+	}
+	memcpy(buf, t, l + 1);
+	xmlFree(t);
+	return 0;
+}
+
+/* An AWS id: letters, digits and '-', as in rtb-0a1b2c..., eni-..., local. */
+static bool valid_id(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n > 0 &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") == n;
+}
+
+static int id_of(const xmlNode *n, const char *what, char *buf, size_t len, char *err,
+		 size_t errlen)
+{
+	if (text(n, buf, len) < 0 || !valid_id(buf))
+		return bad(err, errlen, "%s is not an AWS id", what);
+	return 0;
+}
+
+int ec2_parse_error(const char *buf, size_t len, struct ec2_error *e)
+{
+	xmlDoc *doc = parse(buf, len);
+	xmlNode *root, *x;
+	int r = 0;
+
+	memset(e, 0, sizeof(*e));
+	if (!doc)
+		return 0;
+	root = xmlDocGetRootElement(doc);
+	/* <Response><Errors><Error><Code/><Message/></Error></Errors></Response> */
+	x = child(child(is(root, "Response") ? root : NULL, "Errors"), "Error");
+	if (x) {
+		xmlNode *code = child(x, "Code"), *msg = child(x, "Message");
+
+		if (!code || text(code, e->code, sizeof(e->code)) < 0 || !e->code[0])
+			snprintf(e->code, sizeof(e->code), "(unreadable)");
+		if (msg && text(msg, e->message, sizeof(e->message)) == -E2BIG)
+			snprintf(e->message, sizeof(e->message), "(message too long)");
+		for (char *p = e->message; *p; p++)
+			if (*p == '\n' || *p == '\r')
+				*p = ' ';
+		r = 1;
+	}
+	xmlFreeDoc(doc);
+	return r;
+}
+
+static const char *const route_targets[] = { "gatewayId",
+					     "networkInterfaceId",
+					     "instanceId",
+					     "natGatewayId",
+					     "transitGatewayId",
+					     "vpcPeeringConnectionId",
+					     "egressOnlyInternetGatewayId",
+					     "localGatewayId",
+					     "carrierGatewayId",
+					     "coreNetworkArn",
+					     NULL };
+
+static int parse_route(const xmlNode *item, struct ec2_route *r, char *err, size_t errlen)
+{
+	char s[PFX_STRLEN + 8], e[PFX_ERRLEN] = "";
+	xmlNode *x;
+
+	memset(r, 0, sizeof(*r));
+	x = child(item, "destinationCidrBlock");
+	if (!x)
+		x = child(item, "destinationIpv6CidrBlock");
+	if (!x) {
+		/* prefix-list routes: not ours to own, kept out of the picture */
+		return child(item, "destinationPrefixListId")
+			       ? 1
+			       : bad(err, errlen, "a route without a destination");
+	}
+	if (text(x, s, sizeof(s)) < 0 || pfx_parse(s, 0, &r->dst, e, sizeof(e)) < 0)
+		return bad(err, errlen, "route destination: %s", e[0] ? e : "too long");
+	for (size_t i = 0; route_targets[i]; i++) {
+		if (!(x = child(item, route_targets[i])))
+			continue;
+		snprintf(r->kind, sizeof(r->kind), "%s", route_targets[i]);
+		if (text(x, r->target, sizeof(r->target)) < 0 ||
+		    (strcmp(route_targets[i], "coreNetworkArn") && !valid_id(r->target)))
+			return bad(err, errlen, "route %s: %s is not an AWS id",
+				   pfx_format(&r->dst, s, sizeof(s)), route_targets[i]);
+		break;
+	}
+	if ((x = child(item, "state")) && text(x, r->state, sizeof(r->state)) < 0)
+		return bad(err, errlen, "route state too long");
+	if ((x = child(item, "origin")) && text(x, r->origin, sizeof(r->origin)) < 0)
+		return bad(err, errlen, "route origin too long");
+	return 0;
+}
+
+static int parse_table(const xmlNode *item, struct ec2_rtb *t, char *err, size_t errlen)
+{
+	xmlNode *x;
+
+	if (!(x = child(item, "routeTableId")))
+		return bad(err, errlen, "a route table without routeTableId");
+	if (id_of(x, "routeTableId", t->id, sizeof(t->id), err, errlen))
+		return -EINVAL;
+	if ((x = child(item, "vpcId")) && id_of(x, "vpcId", t->vpc, sizeof(t->vpc), err, errlen))
+		return -EINVAL;
+	for (x = child(child(item, "routeSet"), "item"); x; x = x->next) {
+		struct ec2_route *v;
+		int r;
+
+		if (!is(x, "item"))
+			continue;
+		if (t->nroutes == EC2_MAX_ROUTES)
+			return bad(err, errlen, "%s: more than %d routes", t->id, EC2_MAX_ROUTES);
+		v = realloc(t->routes, (t->nroutes + 1) * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		t->routes = v;
+		r = parse_route(x, &v[t->nroutes], err, errlen);
+		if (r < 0)
+			return r;
+		if (r == 0)
+			t->nroutes++;
+	}
+	for (x = child(child(item, "associationSet"), "item"); x; x = x->next) {
+		xmlNode *sub, *main;
+		char flag[8];
+
+		if (!is(x, "item"))
+			continue;
+		if ((main = child(x, "main")) && text(main, flag, sizeof(flag)) == 0 &&
+		    strcmp(flag, "true") == 0)
+			t->main = true;
+		if (!(sub = child(x, "subnetId")))
+			continue;
+		if (t->nsubnets == EC2_MAX_ROUTES)
+			return bad(err, errlen, "%s: too many associations", t->id);
+		char(*s)[EC2_ID_MAX] = realloc(t->subnets, (t->nsubnets + 1) * sizeof(*s));
+
+		if (!s)
+			return -ENOMEM;
+		t->subnets = s;
+		if (id_of(sub, "subnetId", s[t->nsubnets], EC2_ID_MAX, err, errlen))
+			return -EINVAL;
+		t->nsubnets++;
+	}
+	return 0;
+}
+
+int ec2_parse_route_tables(const char *buf, size_t len, struct ec2_rtb **out, size_t *n, char *next,
+			   size_t nextlen, char *err, size_t errlen)
+{
+	xmlDoc *doc = parse(buf, len);
+	xmlNode *root, *x;
+	struct ec2_rtb *v = NULL;
+	size_t nv = 0;
+	int r = 0;
+
+	*out = NULL;
+	*n = 0;
+	next[0] = '\0';
+	if (!doc)
+		return bad(err, errlen, "DescribeRouteTables: not XML");
+	root = xmlDocGetRootElement(doc);
+	if (!is(root, "DescribeRouteTablesResponse")) {
+		r = bad(err, errlen, "DescribeRouteTables: unexpected answer <%.40s>",
+			root ? (const char *)root->name : "");
+		goto out;
+	}
+	if ((x = child(root, "nextToken")) && text(x, next, nextlen) < 0) {
+		r = bad(err, errlen, "DescribeRouteTables: nextToken too long");
+		goto out;
+	}
+	for (x = child(child(root, "routeTableSet"), "item"); x; x = x->next) {
+		struct ec2_rtb *w;
+
+		if (!is(x, "item"))
+			continue;
+		if (nv == EC2_MAX_TABLES) {
+			r = bad(err, errlen, "DescribeRouteTables: more than %d tables",
+				EC2_MAX_TABLES);
+			goto out;
+		}
+		w = realloc(v, (nv + 1) * sizeof(*w));
+		if (!w) {
+			r = -ENOMEM;
+			goto out;
+		}
+		v = w;
+		memset(&v[nv], 0, sizeof(v[nv]));
+		r = parse_table(x, &v[nv++], err, errlen);
+		if (r)
+			goto out;
+	}
+out:
+	xmlFreeDoc(doc);
+	if (r) {
+		ec2_rtbs_free(v, nv);
+		return r;
+	}
+	*out = v;
+	*n = nv;
+	return 0;
+}
+
+void ec2_rtbs_free(struct ec2_rtb *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].routes);
+		free(v[i].subnets);
+	}
+	free(v);
+}
+
+/* The text of root/name/.../child as "true" or "false". */
+static int boolean_at(xmlNode *x, bool *out, const char *what, char *err, size_t errlen)
+{
+	char s[8];
+
+	if (!x || text(x, s, sizeof(s)) < 0 || (strcmp(s, "true") && strcmp(s, "false")))
+		return bad(err, errlen, "%s: no true/false answer", what);
+	*out = strcmp(s, "true") == 0;
+	return 0;
+}
+
+int ec2_parse_source_dest_check(const char *buf, size_t len, bool *on, char *err, size_t errlen)
+{
+	xmlDoc *doc = parse(buf, len);
+	xmlNode *root;
+	int r;
+
+	if (!doc)
+		return bad(err, errlen, "DescribeNetworkInterfaceAttribute: not XML");
+	root = xmlDocGetRootElement(doc);
+	if (!is(root, "DescribeNetworkInterfaceAttributeResponse"))
+		r = bad(err, errlen, "DescribeNetworkInterfaceAttribute: unexpected answer");
+	else
+		r = boolean_at(child(child(root, "sourceDestCheck"), "value"), on,
+			       "DescribeNetworkInterfaceAttribute sourceDestCheck", err, errlen);
+	xmlFreeDoc(doc);
+	return r;
+}
+
+int ec2_parse_return(const char *buf, size_t len, char *err, size_t errlen)
+{
+	xmlDoc *doc = parse(buf, len);
+	xmlNode *root;
+	bool ok = false;
+	int r;
+
+	if (!doc)
+		return bad(err, errlen, "not XML");
+	root = xmlDocGetRootElement(doc);
+	r = boolean_at(child(root, "return"), &ok, root ? (const char *)root->name : "answer", err,
+		       errlen);
+	if (r == 0 && !ok)
+		r = bad(err, errlen, "%s returned false", (const char *)root->name);
+	xmlFreeDoc(doc);
+	return r;
+}

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Answers of the EC2 Query API (version 2016-11-15), parsed with libxml2:
+ * no network, no DTD, no entity substitution. Unknown elements are skipped;
+ * what vpcroute relies on is checked (ids, prefixes) and refused when bad.
+ */
+#ifndef VR_EC2XML_H
+#define VR_EC2XML_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "pfx.h"
+
+#define EC2_ID_MAX     64
+#define EC2_ERRLEN     320
+#define EC2_MAX_TABLES 1000
+#define EC2_MAX_ROUTES 1000 /* AWS allows at most 1000 per table */
+
+/* Where a route goes: its kind ("gatewayId", "networkInterfaceId", ...) and id. */
+struct ec2_route {
+	struct pfx dst;
+	char kind[32];
+	char target[EC2_ID_MAX];
+	char state[16];	 /* active, blackhole */
+	char origin[32]; /* CreateRouteTable, CreateRoute, ... */
+};
+
+struct ec2_rtb {
+	char id[EC2_ID_MAX];
+	char vpc[EC2_ID_MAX];
+	bool main;
+	struct ec2_route *routes;
+	size_t nroutes;
+	char (*subnets)[EC2_ID_MAX];
+	size_t nsubnets;
+};
+
+struct ec2_error {
+	char code[64];
+	char message[256];
+};
+
+/* 1 and e filled when buf is an EC2 error document, 0 when it is not one. */
+int ec2_parse_error(const char *buf, size_t len, struct ec2_error *e);
+/* DescribeRouteTablesResponse; next gets nextToken ("" when none). */
+int ec2_parse_route_tables(const char *buf, size_t len, struct ec2_rtb **out, size_t *n, char *next,
+			   size_t nextlen, char *err, size_t errlen);
+void ec2_rtbs_free(struct ec2_rtb *v, size_t n);
+/* DescribeNetworkInterfaceAttributeResponse for sourceDestCheck. */
+int ec2_parse_source_dest_check(const char *buf, size_t len, bool *on, char *err, size_t errlen);
+/* The <return>true</return> of a mutating call; -EINVAL when not true. */
+int ec2_parse_return(const char *buf, size_t len, char *err, size_t errlen);
+
+#endif

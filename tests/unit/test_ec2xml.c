@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "config.h"
+
+#include <stdlib.h>
+
+#include "unit.h"
+
+#include "ec2xml.h"
+
+static char *slurp(const char *name, size_t *len)
+{
+	const char *top = getenv("top_srcdir");
+	char path[512], *buf;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/tests/unit/data/ec2/%s", top ? top : ".", name);
+	f = fopen(path, "rb");
+	if (!f)
+		fail_msg("%s: cannot open", path);
+	buf = calloc(1, 1 << 16);
+	*len = fread(buf, 1, (1 << 16) - 1, f);
+	fclose(f);
+	return buf;
+}
+
+static void test_route_tables_from_moto(void **state)
+{
+	size_t len, n;
+	char *buf = slurp("describe-route-tables.xml", &len), next[64], err[EC2_ERRLEN],
+	     s[PFX_STRLEN];
+	struct ec2_rtb *t;
+
+	assert_int_equal(
+		ec2_parse_route_tables(buf, len, &t, &n, next, sizeof(next), err, sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(t[0].id, "rtb-a527b9adffaf4735a");
+	assert_string_equal(t[0].vpc, "vpc-19f881dff7a85df2e");
+	assert_false(t[0].main);
+	assert_int_equal(t[0].nsubnets, 1);
+	assert_string_equal(t[0].subnets[0], "subnet-16192c5145876b971");
+	assert_int_equal(t[0].nroutes, 3);
+	assert_string_equal(pfx_format(&t[0].routes[0].dst, s, sizeof(s)), "10.1.0.0/16");
+	assert_string_equal(t[0].routes[0].kind, "gatewayId");
+	assert_string_equal(t[0].routes[0].target, "local");
+	assert_string_equal(t[0].routes[1].kind, "networkInterfaceId");
+	assert_string_equal(t[0].routes[1].target, "eni-5a0620cbf061bbaeb");
+	assert_string_equal(t[0].routes[1].state, "active");
+	assert_string_equal(t[0].routes[1].origin, "CreateRoute");
+	assert_string_equal(pfx_format(&t[0].routes[2].dst, s, sizeof(s)), "2001:db8:1::/48");
+	assert_string_equal(t[0].routes[2].state, "blackhole");
+	assert_string_equal(next, "page-2");
+	ec2_rtbs_free(t, n);
+	free(buf);
+}
+
+static void test_small_answers(void **state)
+{
+	size_t len;
+	char *buf, err[EC2_ERRLEN];
+	struct ec2_error e;
+	bool on = false;
+
+	buf = slurp("describe-sdc.xml", &len);
+	assert_int_equal(ec2_parse_source_dest_check(buf, len, &on, err, sizeof(err)), 0);
+	assert_true(on);
+	assert_int_equal(ec2_parse_error(buf, len, &e), 0);
+	free(buf);
+	buf = slurp("create-route.xml", &len);
+	assert_int_equal(ec2_parse_return(buf, len, err, sizeof(err)), 0);
+	free(buf);
+	buf = slurp("error.xml", &len);
+	assert_int_equal(ec2_parse_error(buf, len, &e), 1);
+	assert_string_equal(e.code, "InvalidRoute.NotFound");
+	assert_non_null(strstr(e.message, "10.9.0.0/16"));
+	assert_int_equal(ec2_parse_return(buf, len, err, sizeof(err)), -EINVAL);
+	free(buf);
+}
+
+#define RT_HEAD "<DescribeRouteTablesResponse><routeTableSet><item>"
+#define RT_TAIL "</item></routeTableSet></DescribeRouteTablesResponse>"
+
+static void expect_bad(const char *xml, const char *needle)
+{
+	char next[64], err[EC2_ERRLEN] = "";
+	struct ec2_rtb *t = (struct ec2_rtb *)1;
+	size_t n = 7;
+
+	assert_int_equal(ec2_parse_route_tables(xml, strlen(xml), &t, &n, next, sizeof(next), err,
+						sizeof(err)),
+			 -EINVAL);
+	assert_null(t);
+	assert_int_equal(n, 0);
+	if (!strstr(err, needle))
+		fail_msg("\"%s\" lacks \"%s\"", err, needle);
+}
+
+static void test_rejects(void **state)
+{
+	char err[EC2_ERRLEN];
+	bool on;
+
+	expect_bad("", "not XML");
+	expect_bad("<html><body>Gateway Timeout</body></html>", "unexpected answer <html>");
+	expect_bad("<DescribeRouteTablesResponse><routeTableSet><item>", "not XML");
+	expect_bad(RT_HEAD "<vpcId>vpc-1</vpcId>" RT_TAIL, "without routeTableId");
+	expect_bad(RT_HEAD "<routeTableId>rtb 1; rm -rf</routeTableId>" RT_TAIL,
+		   "routeTableId is not an AWS id");
+	expect_bad(RT_HEAD
+		   "<routeTableId>rtb-1</routeTableId><routeSet><item><destinationCidrBlock>"
+		   "10.1.0.1/16</destinationCidrBlock><gatewayId>local</gatewayId></item>"
+		   "</routeSet>" RT_TAIL,
+		   "host bits set");
+	expect_bad(RT_HEAD "<routeTableId>rtb-1</routeTableId><routeSet><item><gatewayId>igw-1"
+			   "</gatewayId></item></routeSet>" RT_TAIL,
+		   "without a destination");
+	expect_bad(RT_HEAD
+		   "<routeTableId>rtb-1</routeTableId><routeSet><item><destinationCidrBlock>"
+		   "0.0.0.0/0</destinationCidrBlock><gatewayId>igw 1</gatewayId></item>"
+		   "</routeSet>" RT_TAIL,
+		   "gatewayId is not an AWS id");
+	/* entities are not expanded, external ones not fetched */
+	expect_bad("<?xml version=\"1.0\"?><!DOCTYPE r [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>"
+		   "<DescribeRouteTablesResponse><routeTableSet><item><routeTableId>&x;"
+		   "</routeTableId></item></routeTableSet></DescribeRouteTablesResponse>",
+		   "routeTableId is not an AWS id");
+	const char *maybe =
+		"<DescribeNetworkInterfaceAttributeResponse><sourceDestCheck><value>"
+		"maybe</value></sourceDestCheck></DescribeNetworkInterfaceAttributeResponse>";
+	const char *no = "<CreateRouteResponse><return>false</return></CreateRouteResponse>";
+
+	assert_int_equal(ec2_parse_source_dest_check(maybe, strlen(maybe), &on, err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "no true/false answer"));
+	assert_int_equal(ec2_parse_return(no, strlen(no), err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "CreateRouteResponse returned false"));
+}
+
+static void test_prefix_list_routes_skipped(void **state)
+{
+	const char *xml =
+		RT_HEAD "<routeTableId>rtb-1</routeTableId><routeSet><item>"
+			"<destinationPrefixListId>pl-1</destinationPrefixListId><gatewayId>vpce-1"
+			"</gatewayId></item></routeSet>" RT_TAIL;
+	char next[64], err[EC2_ERRLEN];
+	struct ec2_rtb *t;
+	size_t n;
+
+	assert_int_equal(ec2_parse_route_tables(xml, strlen(xml), &t, &n, next, sizeof(next), err,
+						sizeof(err)),
+			 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(t[0].nroutes, 0);
+	ec2_rtbs_free(t, n);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_route_tables_from_moto),
+		cmocka_unit_test(test_small_answers),
+		cmocka_unit_test(test_rejects),
+		cmocka_unit_test(test_prefix_list_routes_skipped),
+	};
+
+	return cmocka_run_group_tests_name("ec2xml", tests, NULL, NULL);
+}
