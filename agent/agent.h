@@ -37,6 +37,7 @@ struct ainst {
 	/* client role: the tunnel and what the server pushed */
 	bool tun_up;
 	struct pfx_list routes;
+	const void *owner; /* the connection of its plugin, NULL when none */
 };
 
 /* A route we installed (or adopted at start). */
@@ -83,6 +84,8 @@ bool state_client_del(struct ainst *in, const char *cn);
 struct aclient *state_client_find(struct ainst *in, const char *cn);
 int state_client_dup(struct aclient *dst, const struct aclient *src);
 void state_free(struct agent *a);
+/* Drops a sync that was cut short. */
+void state_sync_abort(struct ainst *in);
 /* Recomputes what the kernel should hold and makes it so. */
 int state_apply(struct agent *a);
 /*
@@ -102,8 +105,8 @@ int state_flush(struct agent *a);
  * (NULL before hello) and display name is name, programming what it changes
  * before it returns; returns the error for the ack, or NULL; *changed when
  * the claims changed. */
-const char *dispatch(struct agent *a, struct ainst **inst, char *name, size_t namelen,
-		     struct proto_msg *m, bool *changed, char *why, size_t whylen);
+const char *dispatch(struct agent *a, const void *peer, struct ainst **inst, char *name,
+		     size_t namelen, struct proto_msg *m, bool *changed, char *why, size_t whylen);
 
 /* ctl.c */
 int ctl_listen(struct agent *a);
@@ -113,6 +116,8 @@ void ctl_event(struct agent *a, struct conn *c, uint32_t events);
 void ctl_broadcast_claims(struct agent *a);
 void ctl_send_claims(struct agent *a);
 void ctl_close_all(struct agent *a);
+/* Frees the connections closed during the last event batch. */
+void ctl_reap(struct agent *a);
 
 /* sysctl.c */
 int sysctl_ensure(const char *key, const char *value);

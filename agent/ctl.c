@@ -22,6 +22,7 @@
 #include "log.h"
 
 #define OUTQ_MAX	256
+#define CONNS_MAX	256
 #define ERRORS_MAX	16
 #define CLAIMS_DELAY_MS 50
 
@@ -34,6 +35,7 @@ struct conn {
 	struct ainst *inst; /* after hello */
 	char name[PROTO_INSTANCE_MAX + 1];
 	unsigned errors;
+	bool dead; /* closed; freed by ctl_reap after the event batch */
 	struct {
 		char *buf;
 		size_t len;
@@ -155,6 +157,16 @@ void ctl_accept(struct agent *a)
 			close(fd);
 			continue;
 		}
+		size_t live = 0;
+
+		for (struct conn *x = a->conns; x; x = x->next)
+			live += !x->dead;
+		if (live >= CONNS_MAX) {
+			log_warnx("refused a connection from pid %d: %d connections already",
+				  cred.pid, CONNS_MAX);
+			close(fd);
+			continue;
+		}
 		c = calloc(1, sizeof(*c));
 		if (!c) {
 			close(fd);
@@ -173,27 +185,50 @@ void ctl_accept(struct agent *a)
 	}
 }
 
+/*
+ * Closes now, frees later: other events of the same epoll batch may still
+ * name this connection (ctl_event skips dead ones, ctl_reap frees them).
+ */
 static void conn_close(struct agent *a, struct conn *c, const char *why)
 {
-	struct conn **p;
-
+	if (c->dead)
+		return;
 	log_info("%s: connection closed (%s)", c->name, why);
 	epoll_ctl(a->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
-	for (p = &a->conns; *p; p = &(*p)->next)
-		if (*p == c) {
-			*p = c->next;
-			break;
-		}
+	c->fd = -1;
+	c->dead = true;
+	if (c->inst && c->inst->owner == c) {
+		/* its instance keeps its clients; a sync cut short is dropped */
+		c->inst->owner = NULL;
+		state_sync_abort(c->inst);
+	}
 	for (size_t i = 0; i < c->nout; i++)
 		free(c->outq[i].buf);
-	free(c);
+	c->nout = 0;
+}
+
+void ctl_reap(struct agent *a)
+{
+	struct conn **p = &a->conns;
+
+	while (*p) {
+		struct conn *c = *p;
+
+		if (c->dead) {
+			*p = c->next;
+			free(c);
+		} else {
+			p = &c->next;
+		}
+	}
 }
 
 void ctl_close_all(struct agent *a)
 {
-	while (a->conns)
-		conn_close(a, a->conns, "agent stopping");
+	for (struct conn *c = a->conns; c; c = c->next)
+		conn_close(a, c, "agent stopping");
+	ctl_reap(a);
 }
 
 static void want_out(struct agent *a, struct conn *c)
@@ -330,7 +365,7 @@ void ctl_send_claims(struct agent *a)
 	ne = encode_claims(a, v, n, &e);
 	for (c = a->conns; c; c = next) {
 		next = c->next;
-		for (size_t i = 0; c->inst && i < ne; i++)
+		for (size_t i = 0; !c->dead && c->inst && i < ne; i++)
 			if (!send_buf(a, c, e[i].buf, e[i].len)) {
 				conn_close(a, c, "not reading its socket");
 				break;
@@ -367,8 +402,8 @@ static void receive(struct agent *a, struct conn *c)
 			error = err;
 			m.id = 0;
 		} else {
-			error = dispatch(a, &c->inst, c->name, sizeof(c->name), &m, &changed, why,
-					 sizeof(why));
+			error = dispatch(a, c, &c->inst, c->name, sizeof(c->name), &m, &changed,
+					 why, sizeof(why));
 			proto_msg_free(&m);
 		}
 		if (error && m.id == 0)
@@ -389,6 +424,8 @@ static void receive(struct agent *a, struct conn *c)
 
 void ctl_event(struct agent *a, struct conn *c, uint32_t events)
 {
+	if (c->dead)
+		return;
 	if (events & EPOLLOUT)
 		flush_out(a, c);
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))

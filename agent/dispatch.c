@@ -13,6 +13,8 @@
 #include "agent.h"
 #include "log.h"
 
+#define SYNC_MAX 100000
+
 /* A whole sync has arrived: the instance's table is exactly what it said. */
 static void sync_commit(struct agent *a, struct ainst *in)
 {
@@ -73,12 +75,13 @@ static void describe_nets(const struct pfx_list *l, char *buf, size_t len)
 	}
 }
 
-const char *dispatch(struct agent *a, struct ainst **instp, char *name, size_t namelen,
-		     struct proto_msg *m, bool *changed, char *why, size_t whylen)
+const char *dispatch(struct agent *a, const void *peer, struct ainst **instp, char *name,
+		     size_t namelen, struct proto_msg *m, bool *changed, char *why, size_t whylen)
 {
 	struct ainst *inst = *instp;
 	struct aclient *old, was;
 	bool had;
+	int r;
 	char nets[512];
 
 	if (m->type != PROTO_HELLO && !inst)
@@ -87,17 +90,34 @@ const char *dispatch(struct agent *a, struct ainst **instp, char *name, size_t n
 	case PROTO_HELLO:
 		if (m->hello.role == PROTO_ROLE_CTL)
 			return "vpcroutectl requests are not served by this agent version";
-		*instp = state_inst(a, m->hello.instance, m->hello.role);
-		if (!*instp)
+		if (*instp)
+			return "hello given twice";
+		inst = state_inst(a, m->hello.instance, m->hello.role);
+		if (!inst)
 			return "out of memory";
+		/* one live plugin per instance: a second would share its claims */
+		if (inst->owner && inst->owner != peer) {
+			snprintf(why, whylen, "instance %s already has a connected plugin",
+				 m->hello.instance);
+			log_warnx("refused a second plugin for instance %s", m->hello.instance);
+			return why;
+		}
+		inst->owner = peer;
+		state_sync_abort(inst);
+		*instp = inst;
 		snprintf(name, namelen, "%s", m->hello.instance);
 		log_info("%s: plugin connected (pid %u, %s role)", name, m->hello.pid,
 			 m->hello.role == PROTO_ROLE_SERVER ? "server" : "client");
 		return NULL;
 	case PROTO_SYNC:
 		if (!inst->syncing) {
+			state_sync_abort(inst);
 			inst->syncing = true;
-			inst->npend = 0;
+		}
+		if (inst->npend + m->sync.n > SYNC_MAX) {
+			state_sync_abort(inst);
+			snprintf(why, whylen, "a sync of more than %d clients", SYNC_MAX);
+			return why;
 		}
 		if (sync_add(inst, m) < 0)
 			return "out of memory";
@@ -121,11 +141,20 @@ const char *dispatch(struct agent *a, struct ainst **instp, char *name, size_t n
 		}
 		describe_nets(&m->connect.nets, nets, sizeof(nets));
 		log_info("%s: client %s connected, announces %s", name, m->connect.cn, nets);
-		state_client_change(a, inst, had ? &was : NULL,
-				    state_client_find(inst, m->connect.cn));
+		r = state_client_change(a, inst, had ? &was : NULL,
+					state_client_find(inst, m->connect.cn));
 		if (had)
 			pfx_list_free(&was.nets);
 		*changed = true;
+		if (r < 0) {
+			/* not in the kernel: not acknowledged, and not claimed */
+			state_client_del(inst, m->connect.cn);
+			state_apply(a);
+			snprintf(why, whylen, "programming client %s failed: %s", m->connect.cn,
+				 strerror(-r));
+			log_warnx("%s: %s", name, why);
+			return why;
+		}
 		return NULL;
 	case PROTO_DISCONNECT:
 		old = state_client_find(inst, m->disconnect.cn);

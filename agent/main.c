@@ -186,6 +186,7 @@ static int run(struct agent *a)
 				ctl_event(a, p, evs[i].events);
 			}
 		}
+		ctl_reap(a);
 	}
 }
 

@@ -54,7 +54,7 @@ struct elist {
 
 struct nft {
 	struct mnl_socket *nl;
-	uint32_t seq, portid;
+	uint32_t seq, portid, batch_seq;
 	char *buf;
 	struct mnl_nlmsg_batch *b;
 	unsigned nmsg;
@@ -133,6 +133,7 @@ static void batch_start(struct nft *n)
 {
 	n->b = mnl_nlmsg_batch_start(n->buf, BATCH_SIZE - 65536);
 	n->nmsg = 0;
+	n->batch_seq = n->seq;
 	nftnl_batch_begin(mnl_nlmsg_batch_current(n->b), n->seq++);
 	mnl_nlmsg_batch_next(n->b);
 }
@@ -152,6 +153,7 @@ static int next(struct nft *n)
 }
 
 struct ack_ctx {
+	uint32_t seq_lo, seq_hi; /* this batch's messages */
 	int err;
 	const char *what;
 	char text[256];
@@ -163,6 +165,9 @@ static int ack_cb(const struct nlmsghdr *nlh, void *data)
 	struct ack_ctx *a = data;
 	const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
 
+	/* an answer to an earlier, aborted batch is not ours to count */
+	if (nlh->nlmsg_seq < a->seq_lo || nlh->nlmsg_seq > a->seq_hi)
+		return MNL_CB_OK;
 	a->left--;
 	if (e->error && !a->err) {
 		const char *m = nl_ext_ack_msg(nlh);
@@ -177,10 +182,11 @@ static int ack_cb(const struct nlmsghdr *nlh, void *data)
 static int batch_commit(struct nft *n, const char *what)
 {
 	static mnl_cb_t ctl[NLMSG_MIN_TYPE] = { [NLMSG_ERROR] = ack_cb };
-	struct ack_ctx a = { .what = what, .left = n->nmsg };
+	struct ack_ctx a = { .what = what, .left = n->nmsg, .seq_lo = n->batch_seq };
 	char rbuf[65536];
 	ssize_t got;
 
+	a.seq_hi = n->seq;
 	nftnl_batch_end(mnl_nlmsg_batch_current(n->b), n->seq++);
 	mnl_nlmsg_batch_next(n->b);
 	if (mnl_socket_sendto(n->nl, mnl_nlmsg_batch_head(n->b), mnl_nlmsg_batch_size(n->b)) < 0) {
@@ -773,6 +779,8 @@ static int update_elems(struct nft *n, struct elist el[2][S_NSETS], size_t *chan
 		mnl_nlmsg_batch_stop(n->b);
 	else
 		r = batch_commit(n, "set elements");
+	if (r)
+		n->built = false; /* the table may have changed under us: rebuild next */
 out:
 	elists_free(add);
 	elists_free(del);

@@ -140,8 +140,15 @@ int rtnl_route_add(struct rtnl *r, const struct pfx *dst, int oif)
 	if (e != -EEXIST)
 		goto fail;
 	e = find_route(r, dst, &cur);
-	if (e <= 0)
+	if (e < 0)
 		goto fail;
+	if (e == 0) {
+		log_info(
+			"route %s: a route of another type (blackhole, unreachable, ...) is there; "
+			"left alone",
+			pfx_format(dst, s, sizeof(s)));
+		return 1;
+	}
 	if (cur.protocol != RTNL_PROTO) {
 		log_info("route %s: a route of protocol %u is already there; left alone",
 			 pfx_format(dst, s, sizeof(s)), cur.protocol);

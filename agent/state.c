@@ -59,6 +59,14 @@ int state_check_client(struct agent *a, const struct ainst *self, const struct p
 	for (size_t k = 0; k < c->nets.n; k++) {
 		const struct pfx *n = &c->nets.v[k];
 
+		for (size_t j = 0; j < k; j++)
+			if (pfx_overlaps(n, &c->nets.v[j])) {
+				snprintf(why, len, "%s overlaps %s of the same client",
+					 pfx_format(n, x, sizeof(x)),
+					 pfx_format(&c->nets.v[j], y, sizeof(y)));
+				return -EEXIST;
+			}
+
 		for (size_t l = 0; l < a->cfg->local.n; l++)
 			if (pfx_overlaps(n, &a->cfg->local.v[l])) {
 				snprintf(why, len, "%s overlaps the local network %s",
@@ -137,6 +145,16 @@ bool state_client_del(struct ainst *in, const char *cn)
 			return true;
 		}
 	return false;
+}
+
+void state_sync_abort(struct ainst *in)
+{
+	for (size_t j = 0; j < in->npend; j++)
+		client_clear(&in->pend[j]);
+	free(in->pend);
+	in->pend = NULL;
+	in->npend = 0;
+	in->syncing = false;
 }
 
 void state_free(struct agent *a)
@@ -334,7 +352,17 @@ static void desire(struct agent *a, struct desired *d)
 			struct pfx_list acc = { 0 };
 
 			for (size_t k = 0; k < in->routes.n; k++) {
+				bool inside = false;
+
 				if (!route_accepted(c, &in->routes.v[k]))
+					continue;
+				/* nested routes: the outer one covers the sets */
+				for (size_t o = 0; o < in->routes.n && !inside; o++)
+					inside = o != k && route_accepted(c, &in->routes.v[o]) &&
+						 pfx_contains(&in->routes.v[o], &in->routes.v[k]) &&
+						 (!pfx_equal(&in->routes.v[o], &in->routes.v[k]) ||
+						  o < k);
+				if (inside)
 					continue;
 				if (oif)
 					want_route(d, &in->routes.v[k], oif);
@@ -502,9 +530,13 @@ int state_client_change(struct agent *a, const struct ainst *in, const struct ac
 	struct nft_model add = { 0 }, del = { 0 };
 	int oif = in->dev[0] ? (int)if_nametoindex(in->dev) : 0, r;
 
-	/* anything but a steady server: the whole picture is recomputed */
+	const struct cfg_client *pol = old ? cfg_client_find(a->cfg, old->cn) : NULL;
+
+	/* anything but a steady server: the whole picture is recomputed; so
+	 * when the client leaves elements its from_local rules share with
+	 * other clients (local network -> rule destination) */
 	if (a->in_grace || !a->nft_ready || !nft_built(a->nft) || in->role != PROTO_ROLE_SERVER ||
-	    a->cfg->role != CFG_ROLE_SERVER)
+	    a->cfg->role != CFG_ROLE_SERVER || (pol && pol->from_local.kind == CFG_ACCESS_RULES))
 		return state_apply(a);
 	if (old)
 		client_contrib(a->cfg, old, oif, &was);
@@ -528,6 +560,11 @@ int state_client_change(struct agent *a, const struct ainst *in, const struct ac
 
 		if (!still && ours && rtnl_route_del(a->rt, &k->dst) == 0)
 			routes_remove(a, &k->dst);
+		for (size_t f = 0; !still && f < a->nforeign; f++)
+			if (pfx_equal(&a->foreign[f].dst, &k->dst)) {
+				a->foreign[f] = a->foreign[--a->nforeign];
+				break;
+			}
 	}
 	for (size_t i = 0; i < now.nroutes; i++) {
 		const struct aroute *k = &now.routes[i];
@@ -556,6 +593,11 @@ int state_client_change(struct agent *a, const struct ainst *in, const struct ac
 	r = nft_update(a->nft, &add, &del);
 	desired_free(&was);
 	desired_free(&now);
+	if (r < 0) {
+		/* e.g. the ruleset was flushed behind our back: rebuild it whole */
+		log_warnx("set element update failed (%s); rebuilding the table", strerror(-r));
+		r = state_apply(a);
+	}
 	return r;
 }
 

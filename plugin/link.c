@@ -417,6 +417,9 @@ static void disconnect(struct link *l, int why)
 	pthread_mutex_lock(&l->mu);
 	l->connected = false;
 	queue_clear(l);
+	free(l->partial); /* a claims table cut short */
+	l->partial = NULL;
+	l->npartial = 0;
 	qlog(l, LOG_WARNING, "lost the agent at %s: %s", l->path, strerror(-why));
 	pthread_mutex_unlock(&l->mu);
 }

@@ -230,9 +230,19 @@ int policy_decide(const struct admission *in, struct verdict *v)
 		if ((r = pfx_list_add(&v->client.nets, x, PROTO_MAX_NETS)))
 			goto fail;
 	}
-	for (size_t i = 0; i < v->client.nets.n; i++)
+	for (size_t i = 0; i < v->client.nets.n; i++) {
+		for (size_t j = 0; j < i; j++)
+			if (pfx_overlaps(&v->client.nets.v[i], &v->client.nets.v[j])) {
+				refuse(v,
+				       "client %s: %s overlaps %s, which it also announces (rule: "
+				       "one route per network)",
+				       in->cn, pfx_format(&v->client.nets.v[i], a, sizeof(a)),
+				       pfx_format(&v->client.nets.v[j], b, sizeof(b)));
+				goto done;
+			}
 		if (check_net(in, &v->client.nets.v[i], v) == 0)
 			goto done;
+	}
 
 	/* Its tunnel addresses. */
 	if (pol->has_address) {

@@ -91,8 +91,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 			if (proto_decode((const char *)data + pos + 1, len - 1, &m, err,
 					 sizeof(err)) == 0) {
-				dispatch(&a, &inst[peer], name[peer], sizeof(name[peer]), &m,
-					 &changed, why, sizeof(why));
+				dispatch(&a, &inst[peer], &inst[peer], name[peer],
+					 sizeof(name[peer]), &m, &changed, why, sizeof(why));
 				proto_msg_free(&m);
 			}
 		}

@@ -226,3 +226,40 @@ def test_ipv6_networks(host, tmp_path):
     plugin.send({"type": "disconnect", "cn": "v6-home"}, ack=False)
     agent.wait_log(r"route fd00:99::/56 removed")
     assert "fd00:99::5" not in agent.table()
+
+
+def test_review_findings(host, tmp_path):
+    """Found in review: a second plugin for the same instance, nested
+    networks, shared access elements, a ruleset flushed from outside."""
+    conf = dict(CONF, default_client={
+        "allow": ["172.16.0.0/12"],
+        "from_local": [{"to": "172.16.0.0/12", "proto": "tcp", "ports": [22]}]})
+    agent = Agent(host, str(tmp_path / "agent"), conf, grace=0).start()
+    first = FakePlugin(agent.sock).connect()
+    first.drain()
+    # A second live plugin may not take over (and wipe) the instance.
+    second = FakePlugin(agent.sock)
+    second.s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    second.s.connect(agent.sock)
+    second.send({"type": "hello", "role": "server", "pid": 9, "instance": "server"})
+    acks = [m for m in second.drain() if m.get("type") == "ack"]
+    assert acks and not acks[0]["ok"] and "already has a connected plugin" in acks[0]["error"]
+    second.close()
+    # Nested networks of one client are refused.
+    rid = first.client("nested", ["172.20.0.0/16", "172.20.1.0/24"])
+    acks = [m for m in first.drain() if m.get("type") == "ack" and m.get("ref") == rid]
+    assert acks and not acks[0]["ok"] and "of the same client" in acks[0]["error"]
+    # The local -> 172.16.0.0/12 tcp 22 element is shared: it stays while anyone needs it.
+    first.client("alice", ["172.21.1.0/24"])
+    first.client("bob", ["172.21.2.0/24"])
+    agent.wait_log(r"route 172\.21\.2\.0/24 dev tun0 added")
+    first.send({"type": "disconnect", "cn": "bob"}, ack=False)
+    agent.wait_log(r"route 172\.21\.2\.0/24 removed")
+    assert "192.168.255.0/24 . 172.16.0.0/12 . tcp . 22" in agent.table()
+    # Someone flushes the ruleset: the next change rebuilds our table.
+    host.run("nft flush ruleset")
+    rid = first.client("carol", ["172.22.1.0/24"])
+    acks = [m for m in first.drain() if m.get("type") == "ack" and m.get("ref") == rid]
+    assert acks and acks[0]["ok"], acks
+    table = agent.table()
+    assert table and "172.22.1.0/24" in table and "172.21.1.0/24" in table

@@ -100,6 +100,12 @@ static void test_refusals(void **state)
 		"allowed networks (192.168.1.0/24, 2001:db8:1::/48) (rule: clients.pi-home.allow)");
 	in.ccd = &disabled;
 	expect_refusal(&in, "client pi-home: disabled by ccd/x (rule: disable)");
+	struct ccd wider = ccd_of("iroute 192.168.1.0 255.255.255.0\n");
+
+	in.ccd = &wider;
+	expect_refusal(&in, "client pi-home: 192.168.1.0/24 overlaps 192.168.1.128/25, which it "
+			    "also announces (rule: one route per network)");
+	ccd_free(&wider);
 	in.ccd = &other_addr;
 	expect_refusal(
 		&in,
