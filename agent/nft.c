@@ -749,6 +749,30 @@ static int minus(const struct elist *a, const struct elist *b, struct elist *out
 	return 0;
 }
 
+/* One batch: the elements of del removed, then those of add added, per set. */
+static int send_delta(struct nft *n, struct elist del[2][S_NSETS], struct elist add[2][S_NSETS])
+{
+	int r = 0;
+
+	batch_start(n);
+	for (int fi = 0; fi < 2 && !r; fi++)
+		for (int s = 0; s < S_NSETS && !r; s++) {
+			char name[16];
+
+			set_name(name, sizeof(name), fi, s);
+			r = put_elems(n, NFT_MSG_DELSETELEM, name, key_len(fi, s), s >= S_ALLOW,
+				      del[fi][s].v, del[fi][s].n);
+			r = r ? r
+			      : put_elems(n, NFT_MSG_NEWSETELEM, name, key_len(fi, s), s >= S_ALLOW,
+					  add[fi][s].v, add[fi][s].n);
+		}
+	if (r) {
+		mnl_nlmsg_batch_stop(n->b);
+		return r;
+	}
+	return batch_commit(n, "set elements");
+}
+
 static int update_elems(struct nft *n, struct elist el[2][S_NSETS], size_t *changes)
 {
 	struct elist add[2][S_NSETS] = { 0 }, del[2][S_NSETS] = { 0 };
@@ -763,22 +787,7 @@ static int update_elems(struct nft *n, struct elist el[2][S_NSETS], size_t *chan
 		}
 	if (r || !*changes)
 		goto out;
-	batch_start(n);
-	for (int fi = 0; fi < 2 && !r; fi++)
-		for (int s = 0; s < S_NSETS && !r; s++) {
-			char name[16];
-
-			set_name(name, sizeof(name), fi, s);
-			r = put_elems(n, NFT_MSG_DELSETELEM, name, key_len(fi, s), s >= S_ALLOW,
-				      del[fi][s].v, del[fi][s].n);
-			r = r ? r
-			      : put_elems(n, NFT_MSG_NEWSETELEM, name, key_len(fi, s), s >= S_ALLOW,
-					  add[fi][s].v, add[fi][s].n);
-		}
-	if (r)
-		mnl_nlmsg_batch_stop(n->b);
-	else
-		r = batch_commit(n, "set elements");
+	r = send_delta(n, del, add);
 	if (r)
 		n->built = false; /* the table may have changed under us: rebuild next */
 out:
@@ -891,23 +900,7 @@ int nft_update(struct nft *n, const struct nft_model *add, const struct nft_mode
 		}
 	if (r || !changes)
 		goto out;
-	batch_start(n);
-	for (int fi = 0; fi < 2 && !r; fi++)
-		for (int s = 0; s < S_NSETS && !r; s++) {
-			char name[16];
-
-			set_name(name, sizeof(name), fi, s);
-			r = put_elems(n, NFT_MSG_DELSETELEM, name, key_len(fi, s), s >= S_ALLOW,
-				      rem[fi][s].v, rem[fi][s].n);
-			r = r ? r
-			      : put_elems(n, NFT_MSG_NEWSETELEM, name, key_len(fi, s), s >= S_ALLOW,
-					  ins[fi][s].v, ins[fi][s].n);
-		}
-	if (r) {
-		mnl_nlmsg_batch_stop(n->b);
-		goto out;
-	}
-	r = batch_commit(n, "set elements");
+	r = send_delta(n, rem, ins);
 	for (int fi = 0; fi < 2 && !r; fi++)
 		for (int s = 0; s < S_NSETS && !r; s++) {
 			for (size_t i = 0; i < rem[fi][s].n; i++)
