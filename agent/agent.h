@@ -71,6 +71,8 @@ struct agent {
 	bool claims_pending; /* a claims broadcast is scheduled */
 	int claims_timerfd;
 	bool nft_ready;
+	struct cloud *cloud; /* NULL without the aws section */
+	bool dry_run;	     /* no EC2 call that changes anything */
 };
 
 /* state.c */
@@ -98,6 +100,9 @@ int state_client_change(struct agent *a, const struct ainst *in, const struct ac
 /* Everything claimed on this host, for the plugins. */
 size_t state_claims(struct agent *a, struct proto_claim **out);
 void state_end_grace(struct agent *a);
+/* local_networks "auto": takes the VPC's CIDR blocks once known; true when
+ * they changed (and, with apply, reconciles). */
+bool state_local_auto(struct agent *a, bool apply);
 int state_adopt(struct agent *a);
 int state_flush(struct agent *a);
 

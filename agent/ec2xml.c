@@ -11,21 +11,9 @@
 #include <libxml/tree.h>
 
 #include "ec2xml.h"
+#include "log.h"
 
 #define EC2_MAX_DOC (4u << 20)
-
-static int bad(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int bad(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
 
 /* No network, no DTD, entities left as they are, no messages on stderr. */
 static xmlDoc *parse(const char *buf, size_t len)
@@ -81,7 +69,7 @@ static int id_of(const xmlNode *n, const char *what, char *buf, size_t len, char
 		 size_t errlen)
 {
 	if (text(n, buf, len) < 0 || !valid_id(buf))
-		return bad(err, errlen, "%s is not an AWS id", what);
+		return errf(err, errlen, "%s is not an AWS id", what);
 	return 0;
 }
 
@@ -138,24 +126,24 @@ static int parse_route(const xmlNode *item, struct ec2_route *r, char *err, size
 		/* prefix-list routes: not ours to own, kept out of the picture */
 		return child(item, "destinationPrefixListId")
 			       ? 1
-			       : bad(err, errlen, "a route without a destination");
+			       : errf(err, errlen, "a route without a destination");
 	}
 	if (text(x, s, sizeof(s)) < 0 || pfx_parse(s, 0, &r->dst, e, sizeof(e)) < 0)
-		return bad(err, errlen, "route destination: %s", e[0] ? e : "too long");
+		return errf(err, errlen, "route destination: %s", e[0] ? e : "too long");
 	for (size_t i = 0; route_targets[i]; i++) {
 		if (!(x = child(item, route_targets[i])))
 			continue;
 		snprintf(r->kind, sizeof(r->kind), "%s", route_targets[i]);
 		if (text(x, r->target, sizeof(r->target)) < 0 ||
 		    (strcmp(route_targets[i], "coreNetworkArn") && !valid_id(r->target)))
-			return bad(err, errlen, "route %s: %s is not an AWS id",
-				   pfx_format(&r->dst, s, sizeof(s)), route_targets[i]);
+			return errf(err, errlen, "route %s: %s is not an AWS id",
+				    pfx_format(&r->dst, s, sizeof(s)), route_targets[i]);
 		break;
 	}
 	if ((x = child(item, "state")) && text(x, r->state, sizeof(r->state)) < 0)
-		return bad(err, errlen, "route state too long");
+		return errf(err, errlen, "route state too long");
 	if ((x = child(item, "origin")) && text(x, r->origin, sizeof(r->origin)) < 0)
-		return bad(err, errlen, "route origin too long");
+		return errf(err, errlen, "route origin too long");
 	return 0;
 }
 
@@ -164,7 +152,7 @@ static int parse_table(const xmlNode *item, struct ec2_rtb *t, char *err, size_t
 	xmlNode *x;
 
 	if (!(x = child(item, "routeTableId")))
-		return bad(err, errlen, "a route table without routeTableId");
+		return errf(err, errlen, "a route table without routeTableId");
 	if (id_of(x, "routeTableId", t->id, sizeof(t->id), err, errlen))
 		return -EINVAL;
 	if ((x = child(item, "vpcId")) && id_of(x, "vpcId", t->vpc, sizeof(t->vpc), err, errlen))
@@ -176,7 +164,7 @@ static int parse_table(const xmlNode *item, struct ec2_rtb *t, char *err, size_t
 		if (!is(x, "item"))
 			continue;
 		if (t->nroutes == EC2_MAX_ROUTES)
-			return bad(err, errlen, "%s: more than %d routes", t->id, EC2_MAX_ROUTES);
+			return errf(err, errlen, "%s: more than %d routes", t->id, EC2_MAX_ROUTES);
 		v = realloc(t->routes, (t->nroutes + 1) * sizeof(*v));
 		if (!v)
 			return -ENOMEM;
@@ -199,7 +187,7 @@ static int parse_table(const xmlNode *item, struct ec2_rtb *t, char *err, size_t
 		if (!(sub = child(x, "subnetId")))
 			continue;
 		if (t->nsubnets == EC2_MAX_ROUTES)
-			return bad(err, errlen, "%s: too many associations", t->id);
+			return errf(err, errlen, "%s: too many associations", t->id);
 		char(*s)[EC2_ID_MAX] = realloc(t->subnets, (t->nsubnets + 1) * sizeof(*s));
 
 		if (!s)
@@ -225,15 +213,15 @@ int ec2_parse_route_tables(const char *buf, size_t len, struct ec2_rtb **out, si
 	*n = 0;
 	next[0] = '\0';
 	if (!doc)
-		return bad(err, errlen, "DescribeRouteTables: not XML");
+		return errf(err, errlen, "DescribeRouteTables: not XML");
 	root = xmlDocGetRootElement(doc);
 	if (!is(root, "DescribeRouteTablesResponse")) {
-		r = bad(err, errlen, "DescribeRouteTables: unexpected answer <%.40s>",
-			root ? (const char *)root->name : "");
+		r = errf(err, errlen, "DescribeRouteTables: unexpected answer <%.40s>",
+			 root ? (const char *)root->name : "");
 		goto out;
 	}
 	if ((x = child(root, "nextToken")) && text(x, next, nextlen) < 0) {
-		r = bad(err, errlen, "DescribeRouteTables: nextToken too long");
+		r = errf(err, errlen, "DescribeRouteTables: nextToken too long");
 		goto out;
 	}
 	for (x = child(child(root, "routeTableSet"), "item"); x; x = x->next) {
@@ -242,8 +230,8 @@ int ec2_parse_route_tables(const char *buf, size_t len, struct ec2_rtb **out, si
 		if (!is(x, "item"))
 			continue;
 		if (nv == EC2_MAX_TABLES) {
-			r = bad(err, errlen, "DescribeRouteTables: more than %d tables",
-				EC2_MAX_TABLES);
+			r = errf(err, errlen, "DescribeRouteTables: more than %d tables",
+				 EC2_MAX_TABLES);
 			goto out;
 		}
 		w = realloc(v, (nv + 1) * sizeof(*w));
@@ -283,7 +271,7 @@ static int boolean_at(xmlNode *x, bool *out, const char *what, char *err, size_t
 	char s[8];
 
 	if (!x || text(x, s, sizeof(s)) < 0 || (strcmp(s, "true") && strcmp(s, "false")))
-		return bad(err, errlen, "%s: no true/false answer", what);
+		return errf(err, errlen, "%s: no true/false answer", what);
 	*out = strcmp(s, "true") == 0;
 	return 0;
 }
@@ -295,10 +283,10 @@ int ec2_parse_source_dest_check(const char *buf, size_t len, bool *on, char *err
 	int r;
 
 	if (!doc)
-		return bad(err, errlen, "DescribeNetworkInterfaceAttribute: not XML");
+		return errf(err, errlen, "DescribeNetworkInterfaceAttribute: not XML");
 	root = xmlDocGetRootElement(doc);
 	if (!is(root, "DescribeNetworkInterfaceAttributeResponse"))
-		r = bad(err, errlen, "DescribeNetworkInterfaceAttribute: unexpected answer");
+		r = errf(err, errlen, "DescribeNetworkInterfaceAttribute: unexpected answer");
 	else
 		r = boolean_at(child(child(root, "sourceDestCheck"), "value"), on,
 			       "DescribeNetworkInterfaceAttribute sourceDestCheck", err, errlen);
@@ -306,20 +294,25 @@ int ec2_parse_source_dest_check(const char *buf, size_t len, bool *on, char *err
 	return r;
 }
 
-int ec2_parse_return(const char *buf, size_t len, char *err, size_t errlen)
+int ec2_parse_return(const char *buf, size_t len, const char *action, char *err, size_t errlen)
 {
 	xmlDoc *doc = parse(buf, len);
-	xmlNode *root;
-	bool ok = false;
-	int r;
+	xmlNode *root, *ret;
+	char want[96];
+	bool ok = true;
+	int r = 0;
 
 	if (!doc)
-		return bad(err, errlen, "not XML");
+		return errf(err, errlen, "not XML");
 	root = xmlDocGetRootElement(doc);
-	r = boolean_at(child(root, "return"), &ok, root ? (const char *)root->name : "answer", err,
-		       errlen);
+	snprintf(want, sizeof(want), "%sResponse", action);
+	if (!root || !is(root, want))
+		r = errf(err, errlen, "expected a %s document", want);
+	/* AWS answers <return>true</return>; some emulators answer nothing */
+	else if ((ret = child(root, "return")))
+		r = boolean_at(ret, &ok, want, err, errlen);
 	if (r == 0 && !ok)
-		r = bad(err, errlen, "%s returned false", (const char *)root->name);
+		r = errf(err, errlen, "%s returned false", want);
 	xmlFreeDoc(doc);
 	return r;
 }

@@ -49,7 +49,10 @@ int ec2_parse_route_tables(const char *buf, size_t len, struct ec2_rtb **out, si
 void ec2_rtbs_free(struct ec2_rtb *v, size_t n);
 /* DescribeNetworkInterfaceAttributeResponse for sourceDestCheck. */
 int ec2_parse_source_dest_check(const char *buf, size_t len, bool *on, char *err, size_t errlen);
-/* The <return>true</return> of a mutating call; -EINVAL when not true. */
-int ec2_parse_return(const char *buf, size_t len, char *err, size_t errlen);
+/*
+ * The answer of a mutating call: an ACTIONResponse document whose <return>,
+ * when there is one, is true; -EINVAL otherwise.
+ */
+int ec2_parse_return(const char *buf, size_t len, const char *action, char *err, size_t errlen);
 
 #endif

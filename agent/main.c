@@ -19,18 +19,23 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
 #include "agent.h"
+#include "cloud.h"
 #include "log.h"
 
 #define DEFAULT_CONFIG VR_CONFDIR "/vpcroute.conf"
 #define TIMER_TAG      ((void *)1)
 #define SIGNAL_TAG     ((void *)2)
 #define CLAIMS_TAG     ((void *)3)
+#define HTTP_TAG       ((void *)4)
+#define CLOUD_TAG      ((void *)5)
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: vpcroute-agent [-dnv] [-f FILE] [-g SECONDS] [--flush]\n"
+		"usage: vpcroute-agent [-dnv] [-f FILE] [-g SECONDS] [--flush] [--dry-run]\n"
 		"\n"
 		"  -d          stay in the foreground and log to stderr\n"
 		"  -f FILE     configuration (default %s)\n"
@@ -40,6 +45,8 @@ static void usage(FILE *f)
 		"  -n          check the configuration, print it normalised, and exit\n"
 		"  -v          verbose (debug) logging\n"
 		"  --flush     on exit, remove the routes and the nftables table it owns\n"
+		"  --dry-run   make no EC2 API call that changes anything; log each call\n"
+		"              it would make instead\n"
 		"  -h, --help  this text\n",
 		DEFAULT_CONFIG);
 }
@@ -66,6 +73,39 @@ static void sd_notify_msg(const char *msg)
 	close(fd);
 }
 
+static int cloud_watch(struct agent *a)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = HTTP_TAG };
+
+	if (epoll_ctl(a->epfd, EPOLL_CTL_ADD, cloud_http_fd(a->cloud), &ev) < 0)
+		return -errno;
+	ev.data.ptr = CLOUD_TAG;
+	if (epoll_ctl(a->epfd, EPOLL_CTL_ADD, cloud_timer_fd(a->cloud), &ev) < 0)
+		return -errno;
+	return 0;
+}
+
+/* The aws section after a reload: started, stopped or re-resolved. */
+static void cloud_reconfigure(struct agent *a)
+{
+	char err[512];
+
+	if (!a->cfg->aws.enabled && a->cloud) {
+		log_info("aws: integration turned off; VPC routes stay as they are");
+		cloud_free(a->cloud);
+		a->cloud = NULL;
+	} else if (a->cfg->aws.enabled && !a->cloud) {
+		if (!(a->cloud = cloud_new(a, a->dry_run, err, sizeof(err))) ||
+		    cloud_watch(a) < 0) {
+			log_warnx("aws: not started: %s", a->cloud ? strerror(errno) : err);
+			cloud_free(a->cloud);
+			a->cloud = NULL;
+		}
+	} else if (a->cloud && cloud_reload(a->cloud, err, sizeof(err)) < 0) {
+		log_warnx("aws: keeping the previous settings: %s", err);
+	}
+}
+
 static void reload(struct agent *a)
 {
 	char err[CFG_ERRLEN];
@@ -83,6 +123,8 @@ static void reload(struct agent *a)
 	cfg_free(a->cfg);
 	a->cfg = c;
 	sysctl_host(c);
+	cloud_reconfigure(a);
+	state_local_auto(a, false);
 	state_apply(a);
 	ctl_broadcast_claims(a);
 	nft_report_foreign_nat(a->nft);
@@ -92,7 +134,7 @@ static void reload(struct agent *a)
 
 static int setup(struct agent *a)
 {
-	char err[256];
+	char err[512];
 	sigset_t mask;
 	struct epoll_event ev = { .events = EPOLLIN };
 	struct itimerspec its = { .it_value.tv_sec = a->grace_s };
@@ -124,6 +166,16 @@ static int setup(struct agent *a)
 	epoll_ctl(a->epfd, EPOLL_CTL_ADD, a->timerfd, &ev);
 	ev.data.ptr = CLAIMS_TAG;
 	epoll_ctl(a->epfd, EPOLL_CTL_ADD, a->claims_timerfd, &ev);
+	if (a->cfg->aws.enabled) {
+		if (!(a->cloud = cloud_new(a, a->dry_run, err, sizeof(err)))) {
+			log_warnx("%s", err);
+			return -1;
+		}
+		if ((r = cloud_watch(a)) < 0) {
+			log_warnx("aws: epoll: %s", strerror(-r));
+			return -1;
+		}
+	}
 	if ((r = state_adopt(a)) < 0)
 		log_warnx("reading our routes: %s", strerror(-r));
 	sysctl_host(a->cfg);
@@ -175,6 +227,10 @@ static int run(struct agent *a)
 
 				if (read(a->claims_timerfd, &x, sizeof(x)) > 0)
 					ctl_send_claims(a);
+			} else if (p == HTTP_TAG) {
+				cloud_http_event(a->cloud);
+			} else if (p == CLOUD_TAG) {
+				cloud_timer_event(a->cloud);
 			} else if (p == TIMER_TAG) {
 				uint64_t x;
 
@@ -194,6 +250,7 @@ int main(int argc, char **argv)
 {
 	static const struct option longopts[] = { { "flush", no_argument, NULL, 'F' },
 						  { "help", no_argument, NULL, 'h' },
+						  { "dry-run", no_argument, NULL, 'D' },
 						  { NULL, 0, NULL, 0 } };
 	struct agent a = { .cfg_path = DEFAULT_CONFIG, .grace_s = 10, .lfd = -1 };
 	char err[CFG_ERRLEN], *end;
@@ -224,6 +281,9 @@ int main(int argc, char **argv)
 		case 'F':
 			a.flush_on_exit = true;
 			break;
+		case 'D':
+			a.dry_run = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -251,6 +311,11 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	log_init("vpcroute-agent", foreground, verbose);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_warnx("libcurl initialisation failed");
+		cfg_free(a.cfg);
+		return 1;
+	}
 	log_info("vpcroute-agent %s starting, %s role, configuration %s", PACKAGE_VERSION,
 		 cfg_role_name(a.cfg->role), a.cfg_path);
 	if (setup(&a) < 0) {
@@ -261,6 +326,8 @@ int main(int argc, char **argv)
 	if (!foreground && daemon(0, 0) < 0)
 		fatal("daemon");
 	sd_notify_msg("READY=1");
+	if (a.cloud)
+		cloud_kick(a.cloud);
 	rc = run(&a);
 	sd_notify_msg("STOPPING=1");
 out:
@@ -272,9 +339,11 @@ out:
 	if (a.flush_on_exit && a.rt && a.nft)
 		state_flush(&a);
 	state_free(&a);
+	cloud_free(a.cloud);
 	nft_close(a.nft);
 	rtnl_close(a.rt);
 	cfg_free(a.cfg);
+	curl_global_cleanup();
 	log_info("stopped");
 	return rc;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "cloud.h"
 #include "log.h"
 
 /* Instances are allocated one by one: connections keep pointers to them. */
@@ -472,6 +473,8 @@ int state_apply(struct agent *a)
 		goto out;
 	}
 	routes_apply(a, &d);
+	if (a->cloud)
+		cloud_want_set(a->cloud, &d.remote);
 	if (!a->nft_ready)
 		goto out;
 	m.local = a->cfg->local;
@@ -590,6 +593,8 @@ int state_client_change(struct agent *a, const struct ainst *in, const struct ac
 	add.remote = now.remote;
 	add.acc = now.acc;
 	add.nacc = now.nacc;
+	if (a->cloud)
+		cloud_want_change(a->cloud, &was.remote, &now.remote);
 	r = nft_update(a->nft, &add, &del);
 	desired_free(&was);
 	desired_free(&now);
@@ -669,6 +674,37 @@ void state_end_grace(struct agent *a)
 	a->nft_ready = true;
 	log_info("grace period over: reconciling with what the plugins reported");
 	state_apply(a);
+}
+
+bool state_local_auto(struct agent *a, bool apply)
+{
+	const struct pfx_list *v = a->cloud ? cloud_vpc_cidrs(a->cloud) : NULL;
+	struct pfx_list l = { 0 };
+	char s[512] = "", d[PFX_STRLEN];
+	bool same;
+
+	if (!a->cfg->local_auto || !v)
+		return false;
+	same = v->n == a->cfg->local.n;
+	for (size_t i = 0; same && i < v->n; i++)
+		same = pfx_equal(&v->v[i], &a->cfg->local.v[i]);
+	if (same)
+		return false;
+	for (size_t i = 0; i < v->n; i++) {
+		if (pfx_list_add(&l, &v->v[i], SIZE_MAX) < 0) {
+			log_warnx("%s: out of memory", __func__);
+			pfx_list_free(&l);
+			return false;
+		}
+		snprintf(s + strlen(s), sizeof(s) - strlen(s), "%s%s", i ? ", " : "",
+			 pfx_format(&v->v[i], d, sizeof(d)));
+	}
+	pfx_list_free(&a->cfg->local);
+	a->cfg->local = l;
+	log_info("local networks (auto): the VPC's %s", s);
+	if (apply)
+		state_apply(a);
+	return true;
 }
 
 int state_flush(struct agent *a)

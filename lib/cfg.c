@@ -780,7 +780,7 @@ static const char *const aws_keys[] = { "enabled",
 					"max_calls_per_s",
 					NULL };
 
-static bool valid_region(const char *s)
+bool cfg_valid_region(const char *s)
 {
 	/* e.g. us-east-1, eu-central-2, us-gov-west-1 */
 	size_t n = strlen(s);
@@ -834,7 +834,7 @@ static int load_aws(struct ld *l, struct cfg *c, json_t *root)
 	    (e = get_uint(l, "aws", a, "withdraw_grace_s", 0, 86400, 300, &w->withdraw_grace_s)) ||
 	    (e = get_uint(l, "aws", a, "drift_check_s", 10, 86400, 60, &w->drift_check_s)))
 		return e;
-	if (w->region && !valid_region(w->region))
+	if (w->region && !cfg_valid_region(w->region))
 		return fail(l, "aws.region", "\"%s\" is not an AWS region name", w->region);
 	if (w->endpoint && !valid_url(w->endpoint))
 		return fail(l, "aws.endpoint", "\"%s\" is not an http:// or https:// URL",

@@ -125,6 +125,9 @@ void cfg_free(struct cfg *c);
 /* Policy of a client: its own entry, else the default entry, else NULL. */
 const struct cfg_client *cfg_client_find(const struct cfg *c, const char *name);
 
+/* An AWS region name such as us-east-1 (shape only). */
+bool cfg_valid_region(const char *s);
+
 /* The configuration in normalised form (all defaults filled in). */
 json_t *cfg_to_json(const struct cfg *c);
 

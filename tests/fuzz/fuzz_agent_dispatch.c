@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "cloud.h"
 #include "log.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -59,6 +60,26 @@ bool nft_built(const struct nft *n)
 
 void sysctl_tunnel(const char *dev)
 {
+}
+
+/* a->cloud stays NULL: the AWS side is never reached */
+void cloud_want_set(struct cloud *c, const struct pfx_list *remote)
+{
+	(void)c;
+	(void)remote;
+}
+
+void cloud_want_change(struct cloud *c, const struct pfx_list *del, const struct pfx_list *add)
+{
+	(void)c;
+	(void)del;
+	(void)add;
+}
+
+const struct pfx_list *cloud_vpc_cidrs(const struct cloud *c)
+{
+	(void)c;
+	return NULL;
 }
 
 static const char conf[] =

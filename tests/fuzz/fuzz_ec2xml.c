@@ -25,6 +25,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    (!memchr(e.code, 0, sizeof(e.code)) || strchr(e.message, '\n')))
 		__builtin_trap();
 	ec2_parse_source_dest_check(buf, size, &on, err, sizeof(err));
-	ec2_parse_return(buf, size, err, sizeof(err));
+	ec2_parse_return(buf, size, "CreateRoute", err, sizeof(err));
 	return 0;
 }

@@ -66,13 +66,15 @@ static void test_small_answers(void **state)
 	assert_int_equal(ec2_parse_error(buf, len, &e), 0);
 	free(buf);
 	buf = slurp("create-route.xml", &len);
-	assert_int_equal(ec2_parse_return(buf, len, err, sizeof(err)), 0);
+	assert_int_equal(ec2_parse_return(buf, len, "CreateRoute", err, sizeof(err)), 0);
+	assert_int_equal(ec2_parse_return(buf, len, "DeleteRoute", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "expected a DeleteRouteResponse document"));
 	free(buf);
 	buf = slurp("error.xml", &len);
 	assert_int_equal(ec2_parse_error(buf, len, &e), 1);
 	assert_string_equal(e.code, "InvalidRoute.NotFound");
 	assert_non_null(strstr(e.message, "10.9.0.0/16"));
-	assert_int_equal(ec2_parse_return(buf, len, err, sizeof(err)), -EINVAL);
+	assert_int_equal(ec2_parse_return(buf, len, "CreateRoute", err, sizeof(err)), -EINVAL);
 	free(buf);
 }
 
@@ -131,8 +133,16 @@ static void test_rejects(void **state)
 	assert_int_equal(ec2_parse_source_dest_check(maybe, strlen(maybe), &on, err, sizeof(err)),
 			 -EINVAL);
 	assert_non_null(strstr(err, "no true/false answer"));
-	assert_int_equal(ec2_parse_return(no, strlen(no), err, sizeof(err)), -EINVAL);
+	const char *empty = "<ModifyNetworkInterfaceAttributeResponse><requestId>r</requestId>"
+			    "</ModifyNetworkInterfaceAttributeResponse>";
+
+	assert_int_equal(ec2_parse_return(no, strlen(no), "CreateRoute", err, sizeof(err)),
+			 -EINVAL);
 	assert_non_null(strstr(err, "CreateRouteResponse returned false"));
+	/* moto answers ModifyNetworkInterfaceAttribute without <return> */
+	assert_int_equal(ec2_parse_return(empty, strlen(empty), "ModifyNetworkInterfaceAttribute",
+					  err, sizeof(err)),
+			 0);
 }
 
 static void test_prefix_list_routes_skipped(void **state)

@@ -14,8 +14,11 @@ class AgentError(RuntimeError):
 
 
 class Agent:
-    def __init__(self, node, workdir, conf, grace=0, extra=()):
+    def __init__(self, node, workdir, conf, grace=0, extra=(), env=None):
         self.node = node
+        # the AWS variables are the test's alone, never the caller's shell's
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        self.env.update(env or {})
         self.dir = workdir
         os.makedirs(workdir, exist_ok=True)
         self.conf = os.path.join(workdir, "vpcroute.conf")
@@ -36,7 +39,8 @@ class Agent:
     def start(self, wait=True):
         self.mark = len(self.log_text()) if os.path.exists(self.log) else 0
         self.proc = self.node.popen([built("agent/vpcroute-agent"), "-d", "-v", "-g",
-                                     str(self.grace), "-f", self.conf, *self.extra], log=self.log)
+                                     str(self.grace), "-f", self.conf, *self.extra], log=self.log,
+                                    env=self.env)
         if wait:
             self.wait_log(r"listening on ")
         return self

@@ -72,22 +72,31 @@ class Moto:
 
 class MetadataMock:
     def __init__(self, logdir, values, paths, creds_role="vpcroute-instance"):
-        binary = metadata_mock_path()
-        if not binary:
+        self.binary = metadata_mock_path()
+        if not self.binary:
             raise RuntimeError("ec2-metadata-mock not found: scripts/check builds it into "
                                "tests/tools/bin")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.logdir = logdir
         self.config = os.path.join(logdir, "aemm-config.json")
+        self.log = os.path.join(logdir, "aemm.log")
+        self.start(values, paths)
+
+    def start(self, values, paths):
         with open(self.config, "w") as f:
             json.dump({"metadata": {"paths": paths, "values": values}}, f, indent=2)
-        self.log = os.path.join(logdir, "aemm.log")
         # -I: IMDSv2 only, every GET needs a session token.
         self.proc = subprocess.Popen(
-            [binary, "-c", self.config, "-n", "127.0.0.1", "-p", str(self.port), "-I"],
+            [self.binary, "-c", self.config, "-n", "127.0.0.1", "-p", str(self.port), "-I"],
             stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            cwd=logdir, env={**os.environ, "HOME": logdir})
+            cwd=self.logdir, env={**os.environ, "HOME": self.logdir})
         wait_port(self.port, self.proc, what="ec2-metadata-mock")
+
+    def restart(self, values, paths):
+        """New answers on the same port (the mock reads its values at start)."""
+        self.stop()
+        self.start(values, paths)
 
     def token(self, ttl=21600):
         req = urllib.request.Request(f"{self.url}/latest/api/token", method="PUT",
@@ -131,7 +140,15 @@ class AwsWorld:
         self.mac = eni["MacAddress"]
         self.instance_ip = instance_ip
         self.role = "vpcroute-instance"
+        self.role_key_id, self.role_secret = "ASIAVPCROUTEROLE", "vpcroute-role-secret"
+        self.role_token, self.role_lifetime = "vpcroute-role-token", 6 * 3600
         self.imds = MetadataMock(logdir, self.imds_values(), self.imds_paths())
+
+    def rotate_role_credentials(self, key_id, secret, token, lifetime):
+        """The instance role's next credentials, valid for lifetime seconds."""
+        self.role_key_id, self.role_secret, self.role_token = key_id, secret, token
+        self.role_lifetime = lifetime
+        self.imds.restart(self.imds_values(), self.imds_paths())
 
     def imds_paths(self):
         mac = f"/latest/meta-data/network/interfaces/macs/{self.mac}"
@@ -145,6 +162,7 @@ class AwsWorld:
             "mac-vpc-id": f"{mac}/vpc-id",
             "mac-vpc-ipv4-cidr-block": f"{mac}/vpc-ipv4-cidr-block",
             "mac-vpc-ipv4-cidr-blocks": f"{mac}/vpc-ipv4-cidr-blocks",
+            "mac-vpc-ipv6-cidr-blocks": f"{mac}/vpc-ipv6-cidr-blocks",
             "mac-subnet-id": f"{mac}/subnet-id",
             "mac-subnet-ipv4-cidr-block": f"{mac}/subnet-ipv4-cidr-block",
             "mac-local-ipv4s": f"{mac}/local-ipv4s",
@@ -155,7 +173,8 @@ class AwsWorld:
         }
 
     def imds_values(self):
-        expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 6 * 3600))
+        expires = time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                time.gmtime(time.time() + self.role_lifetime))
         return {
             "instance-id": self.instance_id,
             "local-ipv4": self.instance_ip,
@@ -166,6 +185,8 @@ class AwsWorld:
             "mac-vpc-id": self.vpc_id,
             "mac-vpc-ipv4-cidr-block": self.vpc_cidr,
             "mac-vpc-ipv4-cidr-blocks": self.vpc_cidr,
+            # no IPv6 block in this VPC (the mock cannot answer 404 for it)
+            "mac-vpc-ipv6-cidr-blocks": "",
             "mac-subnet-id": self.subnet_id,
             "mac-subnet-ipv4-cidr-block": self.subnet_cidr,
             "mac-local-ipv4s": self.instance_ip,
@@ -174,8 +195,8 @@ class AwsWorld:
             "iam-security-credentials": {
                 "Code": "Success", "LastUpdated": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                 time.gmtime()),
-                "Type": "AWS-HMAC", "AccessKeyId": "ASIAVPCROUTEROLE",
-                "SecretAccessKey": "vpcroute-role-secret", "Token": "vpcroute-role-token",
+                "Type": "AWS-HMAC", "AccessKeyId": self.role_key_id,
+                "SecretAccessKey": self.role_secret, "Token": self.role_token,
                 "Expiration": expires,
             },
         }

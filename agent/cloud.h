@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The AWS side of the agent: IMDSv2 discovery and credentials, the
+ * instance's source/dest check, and VPC routes "remote network -> our
+ * network interface" in the route tables of the configuration. Requests
+ * run one at a time through http.c inside the agent's event loop; mutating
+ * calls are paced by a token bucket and retried with jittered exponential
+ * back-off. See vpcroute-agent(8), "AWS".
+ */
+#ifndef VR_CLOUD_H
+#define VR_CLOUD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "pfx.h"
+
+struct agent;
+struct cloud;
+
+/*
+ * Resolves region, endpoints and credentials from the environment and the
+ * configuration; NULL with err filled when they are unusable. Nothing is
+ * sent before the first cloud_kick.
+ */
+struct cloud *cloud_new(struct agent *a, bool dry_run, char *err, size_t errlen);
+void cloud_free(struct cloud *c);
+/* The configuration was reloaded: resolve again, re-read the tables. */
+int cloud_reload(struct cloud *c, char *err, size_t errlen);
+/* Descriptors for the main loop: HTTP sockets, and the cloud's own timer. */
+int cloud_http_fd(const struct cloud *c);
+int cloud_timer_fd(const struct cloud *c);
+void cloud_http_event(struct cloud *c);
+void cloud_timer_event(struct cloud *c);
+/* Starts whatever is due next; called after every change. */
+void cloud_kick(struct cloud *c);
+
+/* The remote networks that the VPC should route to us: all of them ... */
+void cloud_want_set(struct cloud *c, const struct pfx_list *remote);
+/* ... or what one change removed and added. */
+void cloud_want_change(struct cloud *c, const struct pfx_list *del, const struct pfx_list *add);
+
+/* The VPC's CIDR blocks once known (local_networks "auto"), else NULL. */
+const struct pfx_list *cloud_vpc_cidrs(const struct cloud *c);
+/* What the agent knows and intends, for the status output. */
+json_t *cloud_status(struct cloud *c);
+
+#endif

@@ -1,0 +1,313 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""vpcroute-agent against the EC2 API (moto) and IMDSv2 (the metadata mock).
+
+The agent runs in a lab node; the emulators listen on this process's
+loopback and reach the node through relays (vrlab.nsport). Every EC2 call
+goes through a recording, fault-injecting proxy, so the tests count the
+calls, check their signatures independently (botocore) and make EC2 fail.
+"""
+import json
+import re
+import signal
+import time
+
+import pytest
+
+from vrlab.agent import Agent, tunnel_host
+from vrlab.ec2proxy import Ec2Proxy, verify_sigv4
+from vrlab.fakeplugin import FakePlugin
+from vrlab.nsport import Relay
+
+POOL = "100.64.0.0/16"
+HOME = "192.168.1.0/24"
+
+
+def conf(**aws):
+    a = {"withdraw_grace_s": 3, "drift_check_s": 10}
+    a.update(aws)
+    return {"version": 1, "role": "server", "local_networks": "auto",
+            "tunnel": {"pool": POOL}, "aws": a}
+
+
+class Cloud:
+    """A lab node for the agent, the emulators, the proxy and the relays."""
+
+    def __init__(self, lab, world, workdir):
+        self.host = tunnel_host(lab)
+        self.world = world
+        self.dir = workdir
+        self.proxy = Ec2Proxy(world.moto.url, workdir)
+        self.ec2_relay = Relay(self.host, int(self.proxy.url.rsplit(":", 1)[1]))
+        self.imds_relay = Relay(self.host, world.imds.port)
+        self.agents = []
+
+    def env(self, **extra):
+        e = {"AWS_ENDPOINT_URL_EC2": self.ec2_relay.url,
+             "AWS_EC2_METADATA_SERVICE_ENDPOINT": self.imds_relay.url}
+        e.update(extra)
+        return e
+
+    def agent(self, config, env=None, extra=(), name="agent"):
+        a = Agent(self.host, f"{self.dir}/{name}", config, extra=extra,
+                  env=env or self.env())
+        self.agents.append(a)
+        return a
+
+    # what moto holds, read with boto3
+    def table_routes(self, rtb=None):
+        """{destination: target} of a route table (the subnet's by default)."""
+        t = self.world.ec2.describe_route_tables(RouteTableIds=[rtb or self.world.rtb_id])
+        out = {}
+        for r in t["RouteTables"][0]["Routes"]:
+            dst = r.get("DestinationCidrBlock") or r.get("DestinationIpv6CidrBlock")
+            out[dst] = (r.get("NetworkInterfaceId") or r.get("GatewayId")
+                        or r.get("InstanceId") or r.get("VpcPeeringConnectionId"))
+        return out
+
+    def ours(self, rtb=None):
+        return sorted(d for d, t in self.table_routes(rtb).items() if t == self.world.eni_id)
+
+    def main_rtb(self):
+        t = self.world.ec2.describe_route_tables(
+            Filters=[{"Name": "vpc-id", "Values": [self.world.vpc_id]},
+                     {"Name": "association.main", "Values": ["true"]}])
+        return t["RouteTables"][0]["RouteTableId"]
+
+    def sdc(self):
+        return self.world.ec2.describe_network_interface_attribute(
+            NetworkInterfaceId=self.world.eni_id,
+            Attribute="sourceDestCheck")["SourceDestCheck"]["Value"]
+
+    def mutating(self, since=None):
+        return [c for c in self.proxy.calls
+                if not re.match(r"(Describe|Get|List)", c.action or "")
+                and (since is None or c.time >= since)]
+
+    def close(self):
+        for a in self.agents:
+            a.stop()
+        self.ec2_relay.stop()
+        self.imds_relay.stop()
+        self.proxy.stop()
+
+
+def wait_for(what, pred, timeout=30, interval=0.2):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(interval)
+    raise AssertionError(f"not within {timeout}s: {what}")
+
+
+@pytest.fixture
+def cloud(lab, aws, tmp_path):
+    c = Cloud(lab, aws, str(tmp_path))
+    yield c
+    c.close()
+
+
+def test_source_dest_check_off_once(cloud):
+    assert cloud.sdc() is True
+    a = cloud.agent(conf()).start()
+    a.wait_log(r"turned off the source/dest check of eni-", timeout=20)
+    assert cloud.sdc() is False
+    assert [c.action for c in cloud.mutating()] == ["ModifyNetworkInterfaceAttribute"]
+    a.stop()
+    # the next start finds it off and makes no call
+    a.start()
+    a.wait_log(r"source/dest check of eni-\w+ is off", timeout=20)
+    a.wait_log(r"route tables described", timeout=20)
+    assert cloud.proxy.count("ModifyNetworkInterfaceAttribute") == 1
+    # local_networks "auto" became the VPC's block
+    assert "local networks (auto): the VPC's 10.1.0.0/16" in a.log_text()
+
+
+def test_routes_follow_clients_with_grace(cloud):
+    a = cloud.agent(conf()).start()
+    p = FakePlugin(a.sock).connect()
+    p.client("pi-home", [HOME], t4="100.64.0.2")
+    main = cloud.main_rtb()
+    # auto: the subnet's table and the VPC's main table
+    for rtb in (cloud.world.rtb_id, main):
+        wait_for(f"{HOME} and the pool in {rtb}",
+                 lambda: cloud.ours(rtb) == sorted([POOL, HOME]))
+    # disconnect: withdrawn after withdraw_grace_s (3 s), not before
+    p.send({"type": "disconnect", "cn": "pi-home"})
+    t0 = time.monotonic()
+    wait_for("withdrawal", lambda: cloud.ours() == [POOL], timeout=20)
+    deletes = [c for c in cloud.mutating() if c.action == "DeleteRoute"]
+    assert deletes and min(c.time for c in deletes) - t0 >= 2.5
+    wait_for("withdrawal from the main table", lambda: cloud.ours(main) == [POOL])
+    # a reconnect inside the grace period costs no call at all
+    p.client("pi-home", [HOME], t4="100.64.0.2")
+    wait_for("back", lambda: cloud.ours() == sorted([POOL, HOME]) and
+             cloud.ours(main) == sorted([POOL, HOME]))
+    time.sleep(0.5)
+    t1 = time.monotonic()
+    p.send({"type": "disconnect", "cn": "pi-home"})
+    time.sleep(1)
+    p.client("pi-home", [HOME], t4="100.64.0.2")
+    time.sleep(4)  # past the grace period
+    assert cloud.mutating(since=t1) == []
+    assert cloud.ours() == sorted([POOL, HOME])
+
+
+def test_drift_repaired_foreign_routes_untouched(cloud):
+    ec2, w = cloud.world.ec2, cloud.world
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=w.vpc_id)
+    other = ec2.create_network_interface(SubnetId=w.subnet_id)["NetworkInterface"]
+    other_eni = other["NetworkInterfaceId"]
+    # another network to the internet gateway, and one of our networks
+    # already sent to another instance's interface
+    ec2.create_route(RouteTableId=w.rtb_id, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+    ec2.create_route(RouteTableId=w.rtb_id, DestinationCidrBlock="192.168.2.0/24",
+                     NetworkInterfaceId=other_eni)
+    a = cloud.agent(conf()).start()
+    p = FakePlugin(a.sock).connect()
+    p.client("pi-home", [HOME, "192.168.2.0/24"], t4="100.64.0.2")
+    wait_for("our routes", lambda: cloud.ours() == sorted([POOL, HOME]))
+    a.wait_log(r"conflict: route table rtb-\w+ sends 192\.168\.2\.0/24 to "
+               rf"networkInterfaceId {other_eni}, not to us; left alone")
+    # behind the agent's back: ours deleted, the pool's pointed elsewhere
+    ec2.delete_route(RouteTableId=w.rtb_id, DestinationCidrBlock=HOME)
+    ec2.replace_route(RouteTableId=w.rtb_id, DestinationCidrBlock=POOL,
+                      NetworkInterfaceId=other_eni)
+    # the next drift check (drift_check_s 10) re-creates ours; the pool's
+    # route now points at someone else: a conflict, left alone
+    wait_for("drift repair", lambda: cloud.ours() == [HOME], timeout=25)
+    routes = cloud.table_routes()
+    assert routes["0.0.0.0/0"] == igw
+    assert routes["192.168.2.0/24"] == other_eni
+    assert routes[POOL] == other_eni
+    touched = {c.params.get("DestinationCidrBlock") for c in cloud.mutating()
+               if c.params.get("RouteTableId") == w.rtb_id}
+    assert "0.0.0.0/0" not in touched and "192.168.2.0/24" not in touched
+    # with takeover allowed (reload), the conflicting routes become ours
+    with open(a.conf, "w") as f:
+        json.dump(dict(conf(takeover=True), socket={"path": a.sock}), f)
+    a.send_signal(signal.SIGHUP)
+    wait_for("takeover", lambda: cloud.ours() == sorted([POOL, HOME, "192.168.2.0/24"]),
+             timeout=25)
+    assert cloud.table_routes()["0.0.0.0/0"] == igw
+    assert {c.action for c in cloud.mutating()
+            if c.params.get("DestinationCidrBlock") == "192.168.2.0/24"
+            and c.params.get("RouteTableId") == w.rtb_id} == {"ReplaceRoute"}
+
+
+def test_faults_backoff_budget_and_convergence(cloud):
+    a = cloud.agent(conf()).start()
+    a.wait_log(r"route tables described", timeout=20)
+    cloud.proxy.set_fault("throttle", actions={"CreateRoute"})
+    p = FakePlugin(a.sock).connect()
+    p.drain()
+    nets = [f"192.168.{i}.0/24" for i in range(10, 22)]
+    t0 = time.monotonic()
+    for i, n in enumerate(nets):
+        p.client(f"site{i}", [n], t4=f"100.64.1.{i + 2}")
+    # the kernel side does not wait for EC2: every client acknowledged, routed
+    acks = []
+    wait_for("acks", lambda: len(acks.extend(m for m in p.drain(0.2) if m.get("type") == "ack")
+                                 or acks) >= len(nets), timeout=10)
+    assert all(m.get("ok", True) for m in acks), acks
+    assert sorted(a.routes()) == sorted(nets)
+    # throttled, then connections dropped, then 503: backing off each time
+    a.wait_log(r"CreateRoute .*: RequestLimitExceeded .*; retry in", timeout=20)
+    cloud.proxy.set_fault("drop")
+    a.wait_log(r": no answer \(.*\); retry in", timeout=30)
+    cloud.proxy.set_fault("unavailable")
+    a.wait_log(r": Unavailable .*; retry in", timeout=60)
+    cloud.proxy.clear_fault()
+    want = sorted([POOL] + nets)
+    wait_for("convergence", lambda: cloud.ours() == want and cloud.ours(cloud.main_rtb()) == want,
+             timeout=120, interval=1)
+    # never above the budget: 2 calls/s sustained, a bucket of 2, faulted
+    # calls included (the proxy's clock, so allow one call of skew)
+    times = sorted(c.time for c in cloud.mutating(since=t0))
+    assert len(times) >= 2 * len(want)
+    for i, start in enumerate(times):
+        for window in (1.0, 5.0, 20.0):
+            n = sum(1 for t in times[i:] if t < start + window)
+            assert n <= 2 + 2 * window + 1, (window, n, times)
+    delays = [float(x) for x in re.findall(r"; retry in ([\d.]+) s", a.log_text())]
+    assert len(delays) >= 3 and max(delays) > 2 * min(delays), delays
+
+
+def test_credentials_env_first_and_signatures(cloud):
+    env = cloud.env(AWS_ACCESS_KEY_ID="AKIDVPCROUTEENV", AWS_SECRET_ACCESS_KEY="env-secret",
+                    AWS_SESSION_TOKEN="env-session-token", AWS_REGION="us-east-1")
+    a = cloud.agent(conf(), env=env).start()
+    a.wait_log(r"credentials from the environment, region from AWS_REGION")
+    p = FakePlugin(a.sock).connect()
+    p.client("pi-home", [HOME], t4="100.64.0.2")
+    wait_for("routes", lambda: cloud.ours() == sorted([POOL, HOME]))
+    assert "credentials of role" not in a.log_text()
+    calls = [c for c in cloud.proxy.calls if not c.faulted]
+    assert calls
+    for c in calls:
+        assert "Credential=AKIDVPCROUTEENV/" in c.headers["Authorization"]
+        assert c.headers["X-Amz-Security-Token"] == "env-session-token"
+        ok, detail = verify_sigv4(c, "env-secret")
+        assert ok, detail
+        assert not verify_sigv4(c, "wrong-secret")[0]
+
+
+def test_role_credentials_refreshed_before_expiry(cloud):
+    w = cloud.world
+    w.rotate_role_credentials("ASIAFIRSTROLEKEY", "first-secret", "first-token", lifetime=20)
+    a = cloud.agent(conf()).start()
+    a.wait_log(r"credentials of role vpcroute-instance \(ASIAFIRSTROLEKEY\), valid for \d+s",
+               timeout=20)
+    a.wait_log(r"route tables described", timeout=20)
+    first = [c for c in cloud.proxy.calls if not c.faulted]
+    for c in first:
+        assert "Credential=ASIAFIRSTROLEKEY/" in c.headers["Authorization"]
+        assert verify_sigv4(c, "first-secret")[0]
+    # the role's next credentials: fetched at half the remaining life
+    w.rotate_role_credentials("ASIASECONDROLEKEY", "second-secret", "second-token",
+                              lifetime=6 * 3600)
+    a.wait_log(r"credentials of role vpcroute-instance \(ASIASECONDROLEKEY\)", timeout=30)
+    t = time.monotonic()
+    p = FakePlugin(a.sock).connect()
+    p.client("pi-home", [HOME], t4="100.64.0.2")
+    wait_for("routes", lambda: cloud.ours() == sorted([POOL, HOME]))
+    later = [c for c in cloud.proxy.calls if c.time >= t and not c.faulted]
+    assert later
+    for c in later:
+        assert "Credential=ASIASECONDROLEKEY/" in c.headers["Authorization"]
+        assert c.headers["X-Amz-Security-Token"] == "second-token"
+        ok, detail = verify_sigv4(c, "second-secret")
+        assert ok, detail
+
+
+def test_dry_run_makes_no_change(cloud):
+    a = cloud.agent(conf(), extra=("--dry-run",)).start()
+    a.wait_log(r"dry run: would call ModifyNetworkInterfaceAttribute eni-\w+ "
+               r"SourceDestCheck=false", timeout=20)
+    p = FakePlugin(a.sock).connect()
+    p.client("pi-home", [HOME], t4="100.64.0.2")
+    a.wait_log(rf"dry run: would call CreateRoute {cloud.world.rtb_id} {re.escape(HOME)} -> eni-",
+               timeout=20)
+    a.wait_log(rf"dry run: would call CreateRoute {cloud.world.rtb_id} {re.escape(POOL)} -> eni-")
+    time.sleep(1)
+    assert cloud.mutating() == []
+    assert cloud.proxy.count("DescribeRouteTables") >= 1
+    assert cloud.sdc() is True and cloud.ours() == []
+    # the kernel side is programmed as usual
+    assert a.routes() == [HOME]
+
+
+def test_bad_environment_refused(cloud):
+    a = cloud.agent(conf(), env=cloud.env(AWS_REGION="Mars-1"))
+    a.start(wait=False)
+    assert a.proc.wait(10) == 1
+    assert 'AWS_REGION="Mars-1": not an AWS region name' in a.log_text()
+    b = cloud.agent(conf(), env=cloud.env(AWS_EC2_METADATA_DISABLED="true"), name="b")
+    b.start(wait=False)
+    assert b.proc.wait(10) == 1
+    assert "AWS_EC2_METADATA_DISABLED is set" in b.log_text()
+    assert cloud.proxy.calls == []
+    # nothing was programmed by the refused agents
+    assert cloud.host.run(["nft", "list", "table", "inet", "vpcroute"], check=False).returncode
