@@ -197,7 +197,7 @@ static void set_error(struct cloud *c, const char *fmt, ...)
 	log_warnx("aws: %s", c->last_error);
 }
 
-/* --- resolution: environment, then configuration, then IMDS or default --- */
+/* --- resolution: the configuration, then the environment, then IMDS or default --- */
 
 static const char *env(const char *name)
 {
@@ -214,6 +214,14 @@ static bool is_url(const char *s)
 static int pick_url(char *out, const char *what, const char *const names[], const char *cfg,
 		    const char *cfgkey, char *err, size_t errlen)
 {
+	if (cfg) {
+		if (strlen(cfg) >= STR_MAX) {
+			snprintf(err, errlen, "aws.%s: %s URL too long", cfgkey, what);
+			return -EINVAL;
+		}
+		snprintf(out, STR_MAX, "%s", cfg);
+		return 1;
+	}
 	for (size_t i = 0; names[i]; i++) {
 		const char *v = env(names[i]);
 
@@ -225,14 +233,6 @@ static int pick_url(char *out, const char *what, const char *const names[], cons
 			return -EINVAL;
 		}
 		snprintf(out, STR_MAX, "%s", v);
-		return 1;
-	}
-	if (cfg) {
-		if (strlen(cfg) >= STR_MAX) {
-			snprintf(err, errlen, "aws.%s: %s URL too long", cfgkey, what);
-			return -EINVAL;
-		}
-		snprintf(out, STR_MAX, "%s", cfg);
 		return 1;
 	}
 	return 0;
@@ -266,12 +266,12 @@ static int resolve(struct cloud *c, char *err, size_t errlen)
 	c->endpoint_fixed = r;
 
 	c->region_fixed = true;
-	if ((v = env("AWS_REGION")))
+	if ((v = w->region))
+		c->region_src = "aws.region";
+	else if ((v = env("AWS_REGION")))
 		c->region_src = "AWS_REGION";
 	else if ((v = env("AWS_DEFAULT_REGION")))
 		c->region_src = "AWS_DEFAULT_REGION";
-	else if ((v = w->region))
-		c->region_src = "aws.region";
 	else
 		c->region_fixed = false;
 	if (c->region_fixed) {
@@ -286,7 +286,12 @@ static int resolve(struct cloud *c, char *err, size_t errlen)
 	}
 
 	c->creds_fixed = true;
-	if (key || secret) {
+	if (w->access_key_id) {
+		key = w->access_key_id;
+		secret = w->secret_access_key;
+		v = w->session_token;
+		c->creds_src = "configuration";
+	} else if (key || secret) {
 		if (!key || !secret) {
 			snprintf(err, errlen, "%s is set without %s",
 				 key ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
@@ -295,11 +300,6 @@ static int resolve(struct cloud *c, char *err, size_t errlen)
 		}
 		c->creds_src = "environment";
 		v = env("AWS_SESSION_TOKEN");
-	} else if (w->access_key_id) {
-		key = w->access_key_id;
-		secret = w->secret_access_key;
-		v = w->session_token;
-		c->creds_src = "configuration";
 	} else {
 		c->creds_fixed = false;
 		c->creds_src = "instance role";

@@ -252,6 +252,18 @@ def test_credentials_env_first_and_signatures(cloud):
         ok, detail = verify_sigv4(c, "env-secret")
         assert ok, detail
         assert not verify_sigv4(c, "wrong-secret")[0]
+    # keys written in the configuration win over the environment's
+    a.stop()
+    t = time.monotonic()
+    b = cloud.agent(conf(access_key_id="AKIDVPCROUTECONF", secret_access_key="conf-secret",
+                         drift_check_s=10), env=env, name="b").start()
+    b.wait_log(r"credentials from the configuration")
+    wait_for("a signed call", lambda: [c for c in cloud.proxy.calls if c.time >= t])
+    for c in [c for c in cloud.proxy.calls if c.time >= t]:
+        assert "Credential=AKIDVPCROUTECONF/" in c.headers["Authorization"]
+        assert "X-Amz-Security-Token" not in c.headers
+        ok, detail = verify_sigv4(c, "conf-secret")
+        assert ok, detail
 
 
 def test_role_credentials_refreshed_before_expiry(cloud):

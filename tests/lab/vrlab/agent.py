@@ -69,6 +69,12 @@ class Agent:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
             self.proc.wait(10)
+        # on the sanitizer build, a report is a failure of whatever test ran
+        if self.proc and os.path.exists(self.log):
+            m = re.search(r"ERROR: \w+Sanitizer|runtime error:", self.log_text(since_start=True))
+            if m:
+                raise AgentError("sanitizer report in the agent's log:\n"
+                                 + self.log_text(since_start=True)[m.start():][:4000])
 
     def kill9(self):
         self.stop(signal.SIGKILL)
