@@ -36,6 +36,7 @@ struct ainst {
 	bool syncing;
 	/* client role: the tunnel and what the server pushed */
 	bool tun_up;
+	bool route_up; /* OpenVPN has had its go at the pushed routes */
 	struct pfx_list routes;
 	const void *owner; /* the connection of its plugin, NULL when none */
 };

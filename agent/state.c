@@ -365,7 +365,9 @@ static void desire(struct agent *a, struct desired *d)
 						  o < k);
 				if (inside)
 					continue;
-				if (oif)
+				/* after OpenVPN's own route-up: a route it installed
+				 * is then found and left alone, not raced */
+				if (oif && in->route_up)
 					want_route(d, &in->routes.v[k], oif);
 				want_remote(d, &in->routes.v[k]);
 				pfx_list_add(&acc, &in->routes.v[k], SIZE_MAX);

@@ -3,10 +3,10 @@
 """The lab demo behind scripts/lab: topology A in namespaces, run by vpcroute.
 
 vpcroute-agent and vpcroute.so on the EC2 instance and on the Raspberry Pi,
-from the configurations in vrlab/product.py; nothing is hand-written on
-those two nodes. The AWS side (VPC route table, source/dest check) is shown
-from the emulators but not yet driven by vpcroute, so the VPC router's
-route stands in for the route table entry.
+from the example configurations in doc/examples/; nothing is hand-written on
+those two nodes. The EC2 instance's agent turns off the source/dest check
+and adds the VPC routes through the emulated EC2 API; the simulated VPC
+router follows the emulator's route table and check (vrlab/fabric.py).
 """
 import os
 import sys
@@ -51,14 +51,22 @@ def main():
             return 1
         aws = step("EC2 API (moto) and IMDSv2 (ec2-metadata-mock) on loopback",
                    lambda: AwsWorld(work))
+        if not aws:
+            return 1
         pki = step("throwaway PKI (CA, server, pi-home)", lambda: PKI(f"{work}/pki"))
         pki.server = pki.issue("server", server=True)
-        prod = ProductA(topo, pki, work)
+        prod = ProductA(topo, pki, work, aws=aws)
         step("vpcroute-agent on ec2 and pi", lambda: prod.start_agents() and None)
         step("OpenVPN server on ec2 with vpcroute.so", lambda: prod.start_server() and None)
         step("OpenVPN client on pi with vpcroute.so (pi-home)",
              lambda: prod.start_client() and None)
         prod.outside_world()
+
+        def vpc():
+            prod.wait_vpc_route()
+            return f"source/dest check off; VPC routes to the instance: " \
+                   f"{', '.join(sorted(prod.fabric.routes))}"
+        step("ec2: vpcroute-agent drove the EC2 API (emulated VPC follows)", vpc)
         step("ec2: routes vpcroute owns (ip route show proto 212)",
              lambda: prod.server_agent.wait_log(r"route 192\.168\.1\.128/25 dev tun0 added")
              or ", ".join(prod.server_agent.routes()))
@@ -85,22 +93,20 @@ def main():
         step("ec2: table inet vpcroute",
              lambda: f"{prod.server_agent.table().count(chr(10))} lines, rules: exempt, nat, "
                      "forward")
-        if aws:
-            def table():
-                rt = aws.ec2.describe_route_tables(RouteTableIds=[aws.rtb_id])["RouteTables"][0]
-                return ", ".join(f"{r.get('DestinationCidrBlock')} -> "
-                                 f"{r.get('GatewayId') or r.get('NetworkInterfaceId')}"
-                                 for r in rt["Routes"])
-            step(f"VPC route table {aws.rtb_id} in the emulator (not yet driven by vpcroute)",
-                 table)
+        def table():
+            rt = aws.ec2.describe_route_tables(RouteTableIds=[aws.rtb_id])["RouteTables"][0]
+            return ", ".join(f"{r.get('DestinationCidrBlock')} -> "
+                             f"{r.get('GatewayId') or r.get('NetworkInterfaceId')}"
+                             for r in rt["Routes"])
+        step(f"VPC route table {aws.rtb_id} in the emulator", table)
 
-            def sdc():
-                v = aws.ec2.describe_network_interface_attribute(
-                    NetworkInterfaceId=aws.eni_id, Attribute="sourceDestCheck")
-                return f"{aws.eni_id} sourceDestCheck={v['SourceDestCheck']['Value']}"
-            step("source/dest check of the instance's ENI (not yet driven by vpcroute)", sdc)
-            aws.stop()
+        def sdc():
+            v = aws.ec2.describe_network_interface_attribute(
+                NetworkInterfaceId=aws.eni_id, Attribute="sourceDestCheck")
+            return f"{aws.eni_id} sourceDestCheck={v['SourceDestCheck']['Value']}"
+        step("source/dest check of the instance's ENI in the emulator", sdc)
         prod.close()
+        aws.stop()
     print(f"{'all checks passed' if not failures else f'{failures} check(s) failed'}; "
           "namespaces removed")
     return 1 if failures else 0

@@ -12,8 +12,10 @@ from vrlab.product import ProductA
 
 
 @pytest.fixture
-def prod(topo_a, pki, tmp_path):
-    p = ProductA(topo_a, pki, str(tmp_path))
+def prod(topo_a, pki, tmp_path, aws):
+    # the shipped example configurations; the EC2 instance's agent drives
+    # the emulated EC2 API, whose route table the VPC router follows
+    p = ProductA(topo_a, pki, str(tmp_path), aws=aws)
     yield p
     p.close()
 
@@ -31,7 +33,13 @@ def test_end_to_end_per_policy(prod, tmp_path):
     # The recipe's own MASQUERADE on the instance, as many have it: the
     # exemption must hold against it.
     topo.ec2.run("iptables -t nat -A POSTROUTING -o eth0 -j MASQUERADE")
+    # before vpcroute: the VPC knows no route to home, the check is on
+    assert prod.fabric.routes == set() and prod.fabric.sdc is True
     prod.up()
+    aws = prod.aws
+    rt = aws.ec2.describe_route_tables(RouteTableIds=[aws.rtb_id])["RouteTables"][0]
+    assert {r["DestinationCidrBlock"]: r.get("NetworkInterfaceId") for r in rt["Routes"]
+            if r.get("NetworkInterfaceId")} == {T.LAN_ANNOUNCED: aws.eni_id, T.POOL: aws.eni_id}
     # home -> VPC: allowed, and the VPC host sees the home host's address.
     assert topo.home.ping(T.PRIV_IP, count=2)
     assert tcp(tmp_path, topo.home, topo.priv, T.PRIV_IP, 8080) == T.HOME_IP
