@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 #include <net/if.h>
 
 #include "cfg.h"
@@ -22,6 +23,7 @@ struct aclient {
 	struct pfx_list nets;
 	bool has_t4, has_t6;
 	struct pfx t4, t6;
+	time_t since; /* connect, or the plugin's last resync */
 };
 
 /* One OpenVPN instance, as its plugin describes it. */
@@ -73,7 +75,8 @@ struct agent {
 	int claims_timerfd;
 	bool nft_ready;
 	struct cloud *cloud; /* NULL without the aws section */
-	bool dry_run;	     /* no EC2 call that changes anything */
+	time_t started;
+	bool dry_run; /* no EC2 call that changes anything */
 };
 
 /* state.c */
@@ -113,6 +116,12 @@ int state_flush(struct agent *a);
  * the claims changed. */
 const char *dispatch(struct agent *a, const void *peer, struct ainst **inst, char *name,
 		     size_t namelen, struct proto_msg *m, bool *changed, char *why, size_t whylen);
+
+/* status.c: what vpcroutectl status shows (doc/status.schema.json) */
+json_t *status_json(struct agent *a);
+
+/* main.c: SIGHUP and vpcroutectl reload; err filled on failure */
+int agent_reload(struct agent *a, char *err, size_t errlen);
 
 /* ctl.c */
 int ctl_listen(struct agent *a);

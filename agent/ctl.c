@@ -35,7 +35,9 @@ struct conn {
 	struct ainst *inst; /* after hello */
 	char name[PROTO_INSTANCE_MAX + 1];
 	unsigned errors;
-	bool dead; /* closed; freed by ctl_reap after the event batch */
+	bool ctl;      /* vpcroutectl: status and reload only */
+	bool readonly; /* of the socket's group only: status only */
+	bool dead;     /* closed; freed by ctl_reap after the event batch */
 	struct {
 		char *buf;
 		size_t len;
@@ -136,6 +138,14 @@ static bool may_write(const struct cfg *c, uid_t uid, gid_t gid)
 	return false;
 }
 
+/* Members of socket.group (by their primary group) may read the status. */
+static bool in_socket_group(const struct cfg *c, gid_t gid)
+{
+	struct group *g = c->socket.group ? getgrnam(c->socket.group) : NULL;
+
+	return g && g->gr_gid == gid;
+}
+
 void ctl_accept(struct agent *a)
 {
 	struct ucred cred;
@@ -149,10 +159,12 @@ void ctl_accept(struct agent *a)
 			close(fd);
 			continue;
 		}
-		if (!may_write(a->cfg, cred.uid, cred.gid)) {
+		bool writer = may_write(a->cfg, cred.uid, cred.gid);
+
+		if (!writer && !in_socket_group(a->cfg, cred.gid)) {
 			log_warnx(
 				"refused a connection from pid %d uid %u gid %u: not root, nor the "
-				"OpenVPN user or group of the configuration",
+				"OpenVPN user or group, nor the socket's group",
 				cred.pid, cred.uid, cred.gid);
 			close(fd);
 			continue;
@@ -176,6 +188,7 @@ void ctl_accept(struct agent *a)
 		c->pid = cred.pid;
 		c->uid = cred.uid;
 		c->gid = cred.gid;
+		c->readonly = !writer;
 		snprintf(c->name, sizeof(c->name), "pid %d", cred.pid);
 		c->next = a->conns;
 		a->conns = c;
@@ -342,6 +355,69 @@ static size_t encode_claims(struct agent *a, const struct proto_claim *v, size_t
 	return ne;
 }
 
+/*
+ * The status as report messages answering request ref: the JSON text cut at
+ * UTF-8 character boundaries into pieces that encode within PROTO_MAX_MSG.
+ */
+static const char *send_status(struct agent *a, struct conn *c, uint64_t ref)
+{
+	json_t *j = status_json(a);
+	char *text = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
+	struct proto_msg m = { .type = PROTO_REPORT };
+	const char *error = NULL;
+	size_t len, off = 0;
+	char buf[PROTO_MAX_MSG];
+
+	json_decref(j);
+	if (!text)
+		return "out of memory";
+	len = strlen(text);
+	m.report.ref = ref;
+	while (off < len && !error) {
+		size_t k = len - off < PROTO_REPORT_MAX ? len - off : PROTO_REPORT_MAX;
+		int n;
+
+		for (;;) {
+			char keep;
+
+			while (k < len - off && ((unsigned char)text[off + k] & 0xc0) == 0x80)
+				k--;
+			keep = text[off + k];
+			text[off + k] = '\0';
+			m.report.text = text + off;
+			n = proto_encode(&m, buf, sizeof(buf));
+			text[off + k] = keep;
+			if (n != -EMSGSIZE || k < 64)
+				break;
+			k /= 2;
+		}
+		if (n < 0)
+			error = "the status cannot be encoded";
+		else if (!send_buf(a, c, buf, (size_t)n))
+			error = "the status is larger than what the socket queue holds";
+		off += k;
+	}
+	free(text);
+	return error;
+}
+
+/* A request of vpcroutectl (after its hello with role ctl). */
+static const char *ctl_request(struct agent *a, struct conn *c, const struct proto_msg *m,
+			       char *why, size_t whylen)
+{
+	switch (m->type) {
+	case PROTO_STATUS:
+		return send_status(a, c, m->id);
+	case PROTO_RELOAD:
+		if (c->uid != 0)
+			return "reload: only root may reload the agent";
+		log_info("%s: reload requested", c->name);
+		return agent_reload(a, why, whylen) < 0 ? why : NULL;
+	default:
+		return "vpcroutectl sends status or reload only";
+	}
+}
+
 /* Every plugin gets the host's claims: at most once per CLAIMS_DELAY_MS. */
 void ctl_broadcast_claims(struct agent *a)
 {
@@ -401,6 +477,18 @@ static void receive(struct agent *a, struct conn *c)
 		} else if (proto_decode(buf, (size_t)n, &m, err, sizeof(err)) < 0) {
 			error = err;
 			m.id = 0;
+		} else if (m.type == PROTO_HELLO && m.hello.role == PROTO_ROLE_CTL) {
+			error = c->ctl || c->inst ? "hello given twice" : NULL;
+			if (!error) {
+				c->ctl = true;
+				snprintf(c->name, sizeof(c->name), "vpcroutectl pid %d", c->pid);
+			}
+		} else if (c->ctl) {
+			error = ctl_request(a, c, &m, why, sizeof(why));
+			proto_msg_free(&m);
+		} else if (c->readonly) {
+			error = "this peer may only read the status (hello with role ctl)";
+			proto_msg_free(&m);
 		} else {
 			error = dispatch(a, c, &c->inst, c->name, sizeof(c->name), &m, &changed,
 					 why, sizeof(why));

@@ -89,7 +89,7 @@ const char *dispatch(struct agent *a, const void *peer, struct ainst **instp, ch
 	switch (m->type) {
 	case PROTO_HELLO:
 		if (m->hello.role == PROTO_ROLE_CTL)
-			return "vpcroutectl requests are not served by this agent version";
+			return "hello with role ctl comes first"; /* ctl.c takes those */
 		if (*instp)
 			return "hello given twice";
 		inst = state_inst(a, m->hello.instance, m->hello.role);

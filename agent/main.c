@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -106,16 +107,15 @@ static void cloud_reconfigure(struct agent *a)
 	}
 }
 
-static void reload(struct agent *a)
+int agent_reload(struct agent *a, char *err, size_t errlen)
 {
-	char err[CFG_ERRLEN];
 	struct cfg *c;
 
 	sd_notify_msg("RELOADING=1");
-	if (cfg_load_file(a->cfg_path, &c, err, sizeof(err)) < 0) {
+	if (cfg_load_file(a->cfg_path, &c, err, errlen) < 0) {
 		log_warnx("reload failed, keeping the running configuration: %s", err);
 		sd_notify_msg("READY=1");
-		return;
+		return -EINVAL;
 	}
 	if (strcmp(c->socket.path, a->cfg->socket.path))
 		log_warnx("reload: socket.path changed to %s; it takes effect after a restart",
@@ -130,6 +130,7 @@ static void reload(struct agent *a)
 	nft_report_foreign_nat(a->nft);
 	log_info("configuration %s reloaded", a->cfg_path);
 	sd_notify_msg("READY=1");
+	return 0;
 }
 
 static int setup(struct agent *a)
@@ -213,7 +214,9 @@ static int run(struct agent *a)
 
 				while (read(a->sigfd, &si, sizeof(si)) == sizeof(si)) {
 					if (si.ssi_signo == SIGHUP) {
-						reload(a);
+						char err[CFG_ERRLEN];
+
+						agent_reload(a, err, sizeof(err));
 						continue;
 					}
 					log_info("signal %u: stopping%s", si.ssi_signo,
@@ -311,6 +314,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	log_init("vpcroute-agent", foreground, verbose);
+	a.started = time(NULL);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		log_warnx("libcurl initialisation failed");
 		cfg_free(a.cfg);

@@ -105,8 +105,13 @@ int state_client_set(struct ainst *in, const struct proto_client *c)
 
 	for (size_t i = 0; i < in->n; i++)
 		if (strcmp(in->c[i].cn, c->cn) == 0) {
+			time_t since = in->c[i].since;
+			int r;
+
 			client_clear(&in->c[i]);
-			return state_client_copy(&in->c[i], c);
+			r = state_client_copy(&in->c[i], c);
+			in->c[i].since = since;
+			return r;
 		}
 	v = realloc(in->c, (in->n + 1) * sizeof(*v));
 	if (!v)
@@ -114,7 +119,7 @@ int state_client_set(struct ainst *in, const struct proto_client *c)
 	in->c = v;
 	if (state_client_copy(&v[in->n], c) < 0)
 		return -ENOMEM;
-	in->n++;
+	v[in->n++].since = time(NULL);
 	return 0;
 }
 

@@ -4,35 +4,376 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cfg.h"
+#include "proto.h"
 
 #define DEFAULT_CONFIG VR_CONFDIR "/vpcroute.conf"
+#define TIMEOUT_S      10
 
-enum { EXIT_USAGE = 2 };
+enum { EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
+
+static const char *config_path = DEFAULT_CONFIG, *socket_path;
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: vpcroutectl [-h] COMMAND [ARGS]\n"
+		"usage: vpcroutectl [-f FILE] [-s SOCKET] COMMAND [ARGS]\n"
+		"\n"
+		"  -f FILE    configuration (default %s); the agent's socket is read from it\n"
+		"  -s SOCKET  the agent's socket, instead of the configuration's socket.path\n"
 		"\n"
 		"commands:\n"
-		"  check-config [-q] [FILE]  validate FILE (default %s) and print it\n"
+		"  check-config [-q] [FILE]  validate FILE (default: -f's) and print it\n"
 		"                            normalised, with every default filled in\n"
+		"  status [--json]           what the agent holds: instances, clients, kernel\n"
+		"                            routes, nftables, the AWS side\n"
+		"  reload                    make the agent read its configuration again\n"
 		"  version                   print the version\n"
 		"\n"
-		"exit status: 0 success, 1 invalid configuration, 2 usage error\n",
+		"exit status: 0 success, 1 invalid configuration or refused by the agent,\n"
+		"2 usage error, 3 the agent cannot be reached\n",
 		DEFAULT_CONFIG);
+}
+
+/* --- talking to the agent --- */
+
+struct agent_conn {
+	int fd;
+	uint64_t next_id;
+};
+
+static int agent_connect(struct agent_conn *ac)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = TIMEOUT_S };
+	char err[CFG_ERRLEN];
+	const char *path = socket_path;
+	struct cfg *c = NULL;
+
+	if (!path) {
+		if (cfg_load_file(config_path, &c, err, sizeof(err)) < 0) {
+			fprintf(stderr, "vpcroutectl: %s\n", err);
+			return EXIT_FAIL;
+		}
+		path = c->socket.path;
+	}
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		fprintf(stderr, "vpcroutectl: socket path too long: %s\n", path);
+		cfg_free(c);
+		return EXIT_USAGE;
+	}
+	strcpy(sun.sun_path, path);
+	ac->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (ac->fd < 0 || setsockopt(ac->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+	    connect(ac->fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		fprintf(stderr, "vpcroutectl: cannot reach vpcroute-agent at %s: %s\n", path,
+			strerror(errno));
+		cfg_free(c);
+		return EXIT_UNREACHABLE;
+	}
+	cfg_free(c);
+	ac->next_id = 1;
+	return 0;
+}
+
+static int agent_send(struct agent_conn *ac, struct proto_msg *m)
+{
+	char buf[PROTO_MAX_MSG];
+	int n;
+
+	m->id = ac->next_id++;
+	n = proto_encode(m, buf, sizeof(buf));
+	if (n < 0 || send(ac->fd, buf, (size_t)n, MSG_NOSIGNAL) != n) {
+		fprintf(stderr, "vpcroutectl: sending %s: %s\n", proto_type_name(m->type),
+			strerror(n < 0 ? -n : errno));
+		return EXIT_UNREACHABLE;
+	}
+	return 0;
+}
+
+/*
+ * Reads the answers to request id: report texts are appended to *text (when
+ * text is not NULL) until the ack, whose error (if any) is printed.
+ */
+static int agent_wait(struct agent_conn *ac, uint64_t id, char **text, size_t *len)
+{
+	char buf[PROTO_MAX_MSG + 1], err[PROTO_ERRLEN];
+
+	for (;;) {
+		ssize_t n = recv(ac->fd, buf, sizeof(buf), MSG_TRUNC);
+		struct proto_msg m;
+
+		if (n <= 0 || n > PROTO_MAX_MSG) {
+			fprintf(stderr, "vpcroutectl: no answer from vpcroute-agent: %s\n",
+				n == 0	? "connection closed"
+				: n < 0 ? strerror(errno)
+					: "message too large");
+			return EXIT_UNREACHABLE;
+		}
+		if (proto_decode(buf, (size_t)n, &m, err, sizeof(err)) < 0) {
+			fprintf(stderr, "vpcroutectl: bad answer from vpcroute-agent: %s\n", err);
+			return EXIT_UNREACHABLE;
+		}
+		if (m.type == PROTO_REPORT && m.report.ref == id && text) {
+			size_t k = strlen(m.report.text);
+			char *t = realloc(*text, *len + k + 1);
+
+			if (!t) {
+				proto_msg_free(&m);
+				fprintf(stderr, "vpcroutectl: out of memory\n");
+				return EXIT_FAIL;
+			}
+			memcpy(t + *len, m.report.text, k + 1);
+			*text = t;
+			*len += k;
+		} else if (m.type == PROTO_ACK && m.ack.ref == id) {
+			if (!m.ack.ok) {
+				fprintf(stderr, "vpcroute-agent: %s\n", m.ack.error);
+				return EXIT_FAIL;
+			}
+			return 0;
+		}
+		proto_msg_free(&m); /* claims and the like: not for us */
+	}
+}
+
+static int agent_request(struct agent_conn *ac, enum proto_type type, char **text, size_t *len)
+{
+	struct proto_msg hello = { .type = PROTO_HELLO }, req = { .type = type };
+	int r;
+
+	hello.hello.role = PROTO_ROLE_CTL;
+	hello.hello.pid = (uint32_t)getpid();
+	snprintf(hello.hello.instance, sizeof(hello.hello.instance), "vpcroutectl");
+	if ((r = agent_connect(ac)) || (r = agent_send(ac, &hello)) ||
+	    (r = agent_wait(ac, hello.id, NULL, NULL)) || (r = agent_send(ac, &req)))
+		return r;
+	return agent_wait(ac, req.id, text, len);
+}
+
+/* --- status --- */
+
+static const char *jstr(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? s : "-";
+}
+
+static void print_list(json_t *a, const char *none)
+{
+	size_t i;
+	json_t *v;
+
+	if (!json_array_size(a))
+		fputs(none, stdout);
+	json_array_foreach(a, i, v)
+	{
+		printf("%s%s", i ? ", " : "", json_is_string(v) ? json_string_value(v) : "?");
+	}
+}
+
+static void print_when(json_int_t t)
+{
+	char buf[32];
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (localtime_r(&tt, &tm) && strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm))
+		fputs(buf, stdout);
+	else
+		fputs("?", stdout);
+}
+
+static void print_aws(json_t *w)
+{
+	json_t *t, *r, *c = json_object_get(w, "credentials");
+	size_t i, k;
+
+	printf("aws: instance %s, interface %s, %s (", jstr(w, "instance"),
+	       jstr(w, "network_interface"), jstr(w, "vpc"));
+	print_list(json_object_get(w, "vpc_cidr_blocks"), "-");
+	printf("), region %s (%s)%s\n", jstr(w, "region"), jstr(w, "region_source"),
+	       json_is_true(json_object_get(w, "dry_run")) ? ", dry run" : "");
+	printf("  EC2 endpoint %s, credentials from the %s%s%s\n", jstr(w, "endpoint"),
+	       jstr(c, "source"), json_object_get(c, "role") ? ", role " : "",
+	       json_object_get(c, "role") ? jstr(c, "role") : "");
+	printf("  source/dest check: %s\n", jstr(w, "source_dest_check"));
+	json_array_foreach(json_object_get(w, "route_tables"), i, t)
+	{
+		printf("  route table %s%s:\n", jstr(t, "id"),
+		       json_is_true(json_object_get(t, "main")) ? " (main)" : "");
+		if (!json_array_size(json_object_get(t, "routes")))
+			printf("    (no remote network)\n");
+		json_array_foreach(json_object_get(t, "routes"), k, r)
+		{
+			printf("    %-20s %-13s %s\n", jstr(r, "destination"), jstr(r, "state"),
+			       jstr(r, "target"));
+		}
+	}
+	printf("  pending calls: ");
+	print_list(json_object_get(w, "pending_calls"), "none");
+	printf("\n  in flight: %s; calls %lld (mutating %lld, retries %lld)\n",
+	       jstr(w, "in_flight"), (long long)json_integer_value(json_object_get(w, "calls")),
+	       (long long)json_integer_value(json_object_get(w, "mutating_calls")),
+	       (long long)json_integer_value(json_object_get(w, "retries")));
+	printf("  last error: %s\n", jstr(w, "last_error"));
+}
+
+static void print_status(json_t *s)
+{
+	json_t *in, *c, *r, *sets = json_object_get(json_object_get(s, "nftables"), "set_elements");
+	const char *key;
+	json_t *v;
+	size_t i, k;
+	long long up = (long long)(time(NULL) - json_integer_value(json_object_get(s, "started")));
+
+	printf("vpcroute-agent %s (pid %lld), %s role, up %lldh%02lldm, configuration %s%s\n",
+	       jstr(s, "version"), (long long)json_integer_value(json_object_get(s, "pid")),
+	       jstr(s, "role"), up / 3600, up / 60 % 60, jstr(s, "config"),
+	       json_is_true(json_object_get(s, "in_grace")) ? " (start-up grace period)" : "");
+	printf("local networks: ");
+	print_list(json_object_get(s, "local_networks"), "none");
+	putchar('\n');
+	json_array_foreach(json_object_get(s, "instances"), i, in)
+	{
+		json_t *cl = json_object_get(in, "clients");
+
+		printf("instance %s (%s role): plugin %s, tunnel %s", jstr(in, "name"),
+		       jstr(in, "role"),
+		       json_is_true(json_object_get(in, "plugin_connected")) ? "connected"
+									     : "not connected",
+		       jstr(in, "device"));
+		if (json_object_get(in, "pushed_routes")) {
+			printf(" %s, pushed routes ",
+			       json_is_true(json_object_get(in, "tunnel_up")) ? "up" : "down");
+			print_list(json_object_get(in, "pushed_routes"), "none");
+		}
+		printf(", %zu client%s\n", json_array_size(cl),
+		       json_array_size(cl) == 1 ? "" : "s");
+		if (json_array_size(cl))
+			printf("  %-24s %-15s %-19s %s\n", "CLIENT", "TUNNEL", "SINCE", "NETWORKS");
+		json_array_foreach(cl, k, c)
+		{
+			printf("  %-24s %-15s ", jstr(c, "cn"), jstr(c, "tunnel4"));
+			print_when(json_integer_value(json_object_get(c, "since")));
+			putchar(' ');
+			print_list(json_object_get(c, "networks"), "-");
+			putchar('\n');
+		}
+	}
+	printf("kernel routes (proto vpcroute): ");
+	if (!json_array_size(json_object_get(s, "routes")))
+		printf("none");
+	json_array_foreach(json_object_get(s, "routes"), i, r)
+	{
+		printf("%s%s dev %s", i ? ", " : "", jstr(r, "destination"), jstr(r, "device"));
+	}
+	printf("\nleft to routes of other protocols: ");
+	print_list(json_object_get(s, "routes_left_to_others"), "none");
+	printf("\nnftables %s: %s;", jstr(json_object_get(s, "nftables"), "table"),
+	       json_is_true(json_object_get(json_object_get(s, "nftables"), "built"))
+		       ? "built"
+		       : "not built");
+	json_object_foreach(sets, key, v)
+	{
+		printf(" %s %lld", key, (long long)json_integer_value(v));
+	}
+	putchar('\n');
+	if (json_is_object(json_object_get(s, "aws")))
+		print_aws(json_object_get(s, "aws"));
+	else
+		printf("aws: off\n");
+}
+
+static int cmd_status(int argc, char **argv)
+{
+	static const struct option longopts[] = { { "json", no_argument, NULL, 'j' },
+						  { "help", no_argument, NULL, 'h' },
+						  { NULL, 0, NULL, 0 } };
+	struct agent_conn ac = { .fd = -1 };
+	char *text = NULL;
+	size_t len = 0;
+	int as_json = 0, ch, r;
+	json_error_t je;
+	json_t *s;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'j':
+			as_json = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	r = agent_request(&ac, PROTO_STATUS, &text, &len);
+	if (ac.fd >= 0)
+		close(ac.fd);
+	if (r) {
+		free(text);
+		return r;
+	}
+	s = text ? json_loadb(text, len, 0, &je) : NULL;
+	free(text);
+	if (!json_is_object(s)) {
+		fprintf(stderr, "vpcroutectl: the agent's status is not a JSON object\n");
+		json_decref(s);
+		return EXIT_UNREACHABLE;
+	}
+	if (as_json) {
+		json_dumpf(s, stdout,
+			   JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+		fputc('\n', stdout);
+	} else {
+		print_status(s);
+	}
+	json_decref(s);
+	return 0;
+}
+
+static int cmd_reload(int argc, char **argv)
+{
+	struct agent_conn ac = { .fd = -1 };
+	int r;
+
+	(void)argv;
+	if (argc != 1) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	r = agent_request(&ac, PROTO_RELOAD, NULL, NULL);
+	if (ac.fd >= 0)
+		close(ac.fd);
+	if (!r)
+		printf("vpcroute-agent: configuration reloaded\n");
+	return r;
 }
 
 static int cmd_check_config(int argc, char **argv)
 {
 	char err[CFG_ERRLEN];
-	const char *path = DEFAULT_CONFIG;
+	const char *path = config_path;
 	struct cfg *c;
 	json_t *j;
 	int quiet = 0, ch;
@@ -75,22 +416,51 @@ static int cmd_check_config(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	if (argc < 2) {
+	static const struct option longopts[] = { { "help", no_argument, NULL, 'h' },
+						  { "version", no_argument, NULL, 'V' },
+						  { NULL, 0, NULL, 0 } };
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "+f:s:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'f':
+			config_path = optarg;
+			break;
+		case 's':
+			socket_path = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("vpcroutectl %s\n", PACKAGE_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1) {
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
-	    strcmp(argv[1], "help") == 0) {
+	if (strcmp(argv[0], "help") == 0) {
 		usage(stdout);
 		return 0;
 	}
-	if (strcmp(argv[1], "check-config") == 0)
-		return cmd_check_config(argc - 1, argv + 1);
-	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+	if (strcmp(argv[0], "check-config") == 0)
+		return cmd_check_config(argc, argv);
+	if (strcmp(argv[0], "status") == 0)
+		return cmd_status(argc, argv);
+	if (strcmp(argv[0], "reload") == 0)
+		return cmd_reload(argc, argv);
+	if (strcmp(argv[0], "version") == 0) {
 		printf("vpcroutectl %s\n", PACKAGE_VERSION);
 		return 0;
 	}
-	fprintf(stderr, "vpcroutectl: unknown command \"%s\"\n", argv[1]);
+	fprintf(stderr, "vpcroutectl: unknown command \"%s\"\n", argv[0]);
 	usage(stderr);
 	return EXIT_USAGE;
 }

@@ -17,7 +17,8 @@
 static const char *const type_names[PROTO_TYPE_MAX] = {
 	[PROTO_HELLO] = "hello",   [PROTO_CONNECT] = "connect", [PROTO_DISCONNECT] = "disconnect",
 	[PROTO_LEARN] = "learn",   [PROTO_SYNC] = "sync",	[PROTO_TUNNEL] = "tunnel",
-	[PROTO_CLAIMS] = "claims", [PROTO_ACK] = "ack",
+	[PROTO_CLAIMS] = "claims", [PROTO_ACK] = "ack",		[PROTO_STATUS] = "status",
+	[PROTO_RELOAD] = "reload", [PROTO_REPORT] = "report",
 };
 static const char *const role_names[] = { "server", "client", "ctl", NULL };
 static const char *const learn_names[] = { "add", "update", "delete", NULL };
@@ -135,6 +136,15 @@ static json_t *body_json(const struct proto_msg *m)
 		json_object_set_new(o, "ok", json_boolean(m->ack.ok));
 		if (!m->ack.ok)
 			json_object_set_new(o, "error", json_string(m->ack.error));
+		break;
+	case PROTO_STATUS:
+	case PROTO_RELOAD:
+		break;
+	case PROTO_REPORT:
+		if (!m->report.text || strlen(m->report.text) > PROTO_REPORT_MAX)
+			goto err;
+		json_object_set_new(o, "ref", json_integer((json_int_t)m->report.ref));
+		json_object_set_new(o, "text", json_string(m->report.text));
 		break;
 	default:
 		goto err;
@@ -350,6 +360,8 @@ static const char *const tunnel_keys[] = { "v",	    "type",   "id",	"event", "de
 static const char *const claims_keys[] = { "v", "type", "id", "gen", "claims", "more", NULL };
 static const char *const claim_keys[] = { "net", "cn", "instance", NULL };
 static const char *const ack_keys[] = { "v", "type", "id", "ref", "ok", "error", NULL };
+static const char *const request_keys[] = { "v", "type", "id", NULL };
+static const char *const report_keys[] = { "v", "type", "id", "ref", "text", NULL };
 
 static int decode_body(struct dc *d, json_t *o, struct proto_msg *m)
 {
@@ -476,6 +488,25 @@ static int decode_body(struct dc *d, json_t *o, struct proto_msg *m)
 		if (has && copy_bounded(d, w, "error", s, m->ack.error, sizeof(m->ack.error)))
 			return -EINVAL;
 		return 0;
+	case PROTO_STATUS:
+	case PROTO_RELOAD:
+		if (only_keys(d, w, o, request_keys))
+			return -EINVAL;
+		if (!m->id)
+			return bad(d, "%s: needs an \"id\" for its answer", w);
+		return 0;
+	case PROTO_REPORT:
+		if (only_keys(d, w, o, report_keys) || uint_member(d, w, o, "ref", ID_MAX, &u) ||
+		    str_member(d, w, o, "text", true, &s))
+			return -EINVAL;
+		m->report.ref = u;
+		if (strlen(s) > PROTO_REPORT_MAX ||
+		    strlen(s) != json_string_length(json_object_get(o, "text")))
+			return bad(d, "report: \"text\" longer than %d bytes or with a NUL byte",
+				   PROTO_REPORT_MAX);
+		if (!(m->report.text = strdup(s)))
+			return -ENOMEM;
+		return 0;
 	default:
 		return bad(d, "unknown type");
 	}
@@ -549,6 +580,10 @@ void proto_msg_free(struct proto_msg *m)
 		free(m->claims.v);
 		m->claims.v = NULL;
 		m->claims.n = 0;
+		break;
+	case PROTO_REPORT:
+		free(m->report.text);
+		m->report.text = NULL;
 		break;
 	default:
 		break;

@@ -21,6 +21,7 @@
 #define PROTO_INSTANCE_MAX 64
 #define PROTO_ERROR_MAX	   256
 #define PROTO_ERRLEN	   256
+#define PROTO_REPORT_MAX   49152 /* bytes of status text in one report */
 
 enum proto_type {
 	PROTO_HELLO,
@@ -31,6 +32,9 @@ enum proto_type {
 	PROTO_TUNNEL,
 	PROTO_CLAIMS,
 	PROTO_ACK,
+	PROTO_STATUS, /* vpcroutectl: what the agent knows, as reports then an ack */
+	PROTO_RELOAD, /* vpcroutectl: read the configuration again */
+	PROTO_REPORT, /* agent: one piece of a status answer */
 	PROTO_TYPE_MAX
 };
 
@@ -99,6 +103,10 @@ struct proto_msg {
 			bool ok;
 			char error[PROTO_ERROR_MAX + 1];
 		} ack;
+		struct {
+			uint64_t ref;
+			char *text; /* NUL-terminated, at most PROTO_REPORT_MAX bytes */
+		} report;
 	};
 };
 

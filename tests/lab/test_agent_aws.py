@@ -7,17 +7,22 @@ goes through a recording, fault-injecting proxy, so the tests count the
 calls, check their signatures independently (botocore) and make EC2 fail.
 """
 import json
+import os
 import re
 import signal
+import subprocess
 import time
 
+import jsonschema
 import pytest
 
 from vrlab.agent import Agent, tunnel_host
+from vrlab.build import built
 from vrlab.ec2proxy import Ec2Proxy, verify_sigv4
 from vrlab.fakeplugin import FakePlugin
 from vrlab.nsport import Relay
 
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 POOL = "100.64.0.0/16"
 HOME = "192.168.1.0/24"
 
@@ -154,6 +159,17 @@ def test_routes_follow_clients_with_grace(cloud):
     assert cloud.ours() == sorted([POOL, HOME])
 
 
+def status(agent):
+    """vpcroutectl status --json, checked against doc/status.schema.json."""
+    r = subprocess.run([built("agent/vpcroutectl"), "-s", agent.sock, "status", "--json"],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    with open(os.path.join(TOP, "doc", "status.schema.json")) as f:
+        jsonschema.validate(doc, json.load(f))
+    return doc
+
+
 def test_drift_repaired_foreign_routes_untouched(cloud):
     ec2, w = cloud.world.ec2, cloud.world
     igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
@@ -171,6 +187,10 @@ def test_drift_repaired_foreign_routes_untouched(cloud):
     wait_for("our routes", lambda: cloud.ours() == sorted([POOL, HOME]))
     a.wait_log(r"conflict: route table rtb-\w+ sends 192\.168\.2\.0/24 to "
                rf"networkInterfaceId {other_eni}, not to us; left alone")
+    (table,) = [t for t in status(a)["aws"]["route_tables"] if t["id"] == w.rtb_id]
+    assert {r["destination"]: (r["state"], r.get("target")) for r in table["routes"]} == {
+        POOL: ("ours", w.eni_id), HOME: ("ours", w.eni_id),
+        "192.168.2.0/24": ("conflict", other_eni)}
     # behind the agent's back: ours deleted, the pool's pointed elsewhere
     ec2.delete_route(RouteTableId=w.rtb_id, DestinationCidrBlock=HOME)
     ec2.replace_route(RouteTableId=w.rtb_id, DestinationCidrBlock=POOL,
@@ -309,6 +329,15 @@ def test_dry_run_makes_no_change(cloud):
     assert cloud.sdc() is True and cloud.ours() == []
     # the kernel side is programmed as usual
     assert a.routes() == [HOME]
+    # and the status shows the calls it would make
+    st = status(a)["aws"]
+    assert st["dry_run"] is True and st["source_dest_check"] == "on"
+    eni = cloud.world.eni_id
+    assert f"ModifyNetworkInterfaceAttribute {eni} SourceDestCheck=false" in st["pending_calls"]
+    assert f"CreateRoute {cloud.world.rtb_id} {HOME} -> {eni}" in st["pending_calls"]
+    (table,) = [t for t in st["route_tables"] if t["id"] == cloud.world.rtb_id]
+    assert {r["destination"]: r["state"] for r in table["routes"]} == {HOME: "missing",
+                                                                       POOL: "missing"}
 
 
 def test_bad_environment_refused(cloud):

@@ -1,9 +1,11 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""vpcroutectl check-config: what a user sees for good and bad files."""
+"""vpcroutectl: check-config for good and bad files; status and reload against an agent."""
 import json
 import os
 import re
+import shutil
 import subprocess
+import tempfile
 
 import pytest
 
@@ -67,3 +69,101 @@ def test_missing_file_and_usage(tmp_path):
     r = ctl("--help")
     assert r.returncode == 0 and "check-config" in r.stdout
     assert ctl("version").stdout.startswith("vpcroutectl ")
+
+
+# --- status and reload, against a running agent ---
+
+SCHEMA = os.path.join(TOP, "doc", "status.schema.json")
+
+
+def validate_status(doc):
+    import jsonschema
+    with open(SCHEMA) as f:
+        jsonschema.validate(doc, json.load(f))
+
+
+def status_json(sock):
+    r = ctl("-s", sock, "status", "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    validate_status(doc)
+    return doc
+
+
+@pytest.fixture
+def running(lab, tmp_path):
+    from vrlab.agent import Agent, tunnel_host
+    from vrlab.fakeplugin import FakePlugin
+    host = tunnel_host(lab)
+    # a directory other users can enter (pytest's tmp_path is root's alone)
+    sockdir = tempfile.mkdtemp(prefix="vr-ctl-")
+    os.chmod(sockdir, 0o755)
+    conf = {"version": 1, "role": "server", "local_networks": ["10.1.1.0/24"],
+            "tunnel": {"pool": "10.1.2.0/24"},
+            "socket": {"path": f"{sockdir}/agent.sock", "mode": "0666", "group": "nogroup"}}
+    agent = Agent(host, str(tmp_path / "agent"), conf).start()
+    plugin = FakePlugin(agent.sock).connect()
+    plugin.client("pi-home", ["192.168.1.128/25"], t4="10.1.2.10")
+    agent.wait_log(r"route 192\.168\.1\.128/25 dev tun0 added")
+    yield agent, plugin
+    plugin.close()
+    agent.stop()
+    shutil.rmtree(sockdir, ignore_errors=True)
+
+
+def test_status_json_and_table(running):
+    agent, plugin = running
+    doc = status_json(agent.sock)
+    assert doc["role"] == "server" and doc["aws"] is None
+    (inst,) = doc["instances"]
+    assert inst["name"] == "server" and inst["plugin_connected"] and inst["device"] == "tun0"
+    (client,) = inst["clients"]
+    assert client["cn"] == "pi-home" and client["networks"] == ["192.168.1.128/25"]
+    assert client["tunnel4"] == "10.1.2.10"
+    assert doc["routes"] == [{"destination": "192.168.1.128/25", "device": "tun0"}]
+    assert doc["nftables"]["built"] and doc["nftables"]["set_elements"]["remote4"] == 2
+    # the same through the configuration file, as a table
+    r = ctl("-f", agent.conf, "status")
+    assert r.returncode == 0, r.stderr
+    assert "instance server (server role): plugin connected, tunnel tun0, 1 client" in r.stdout
+    assert re.search(r"^  pi-home +10\.1\.2\.10 +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d "
+                     r"192\.168\.1\.128/25$", r.stdout, re.M), r.stdout
+    assert "kernel routes (proto vpcroute): 192.168.1.128/25 dev tun0" in r.stdout
+    assert "aws: off" in r.stdout
+
+
+def test_reload_and_errors(running, tmp_path):
+    agent, _ = running
+    r = ctl("-s", agent.sock, "reload")
+    assert r.returncode == 0 and "reloaded" in r.stdout, r.stderr
+    agent.wait_log(r"vpcroutectl pid \d+: reload requested")
+    # a broken file: the agent refuses, says why, and keeps running as it was
+    good = open(agent.conf).read()
+    with open(agent.conf, "w") as f:
+        f.write(good.replace('"10.1.2.0/24"', '"10.1.2.1/24"'))
+    r = ctl("-s", agent.sock, "reload")
+    assert r.returncode == 1
+    assert re.search(r"^vpcroute-agent: .*tunnel\.pool: \"10\.1\.2\.1/24\": host bits set",
+                     r.stderr), r.stderr
+    assert status_json(agent.sock)["instances"][0]["clients"][0]["cn"] == "pi-home"
+    # no agent there
+    r = ctl("-s", str(tmp_path / "nothing.sock"), "status")
+    assert r.returncode == 3 and "cannot reach vpcroute-agent" in r.stderr
+    assert ctl("-s", agent.sock, "status", "extra").returncode == 2
+
+
+def test_socket_group_reads_status_only(running):
+    agent, _ = running
+    run = ["runuser", "-u", "nobody", "-g", "nogroup", "--", CTL, "-s", agent.sock]
+    r = subprocess.run(run + ["status", "--json"], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0, r.stderr
+    validate_status(json.loads(r.stdout))
+    r = subprocess.run(run + ["reload"], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 1
+    assert "reload: only root may reload the agent" in r.stderr
+    # another unprivileged user, not in the socket's group: refused at once
+    r = subprocess.run(["runuser", "-u", "nobody", "-g", "daemon", "--", CTL, "-s", agent.sock,
+                        "status"], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 3
+    agent.wait_log(r"refused a connection from pid \d+ uid \d+ gid \d+: not root, nor the "
+                   r"OpenVPN user or group, nor the socket's group")

@@ -177,6 +177,44 @@ static void test_rejects(void **state)
 		   "longer");
 }
 
+/* vpcroutectl's requests and the agent's report pieces. */
+static void test_ctl_messages(void **state)
+{
+	struct proto_msg m = { .type = PROTO_STATUS, .id = 7 }, out;
+	char buf[PROTO_MAX_MSG], *big;
+
+	roundtrip(&m, &out);
+	assert_int_equal(out.type, PROTO_STATUS);
+	assert_int_equal(out.id, 7);
+	m.type = PROTO_RELOAD;
+	roundtrip(&m, &out);
+	assert_int_equal(out.type, PROTO_RELOAD);
+	m.type = PROTO_REPORT;
+	m.id = 0;
+	m.report.ref = 7;
+	m.report.text = "{\"role\":\"server\",\"cn\":\"caf\u00e9\"}";
+	roundtrip(&m, &out);
+	assert_int_equal(out.report.ref, 7);
+	assert_string_equal(out.report.text, m.report.text);
+	proto_msg_free(&out);
+	assert_null(out.report.text);
+	/* the cap: PROTO_REPORT_MAX bytes of text encode, one more does not */
+	big = malloc(PROTO_REPORT_MAX + 2);
+	memset(big, 'x', PROTO_REPORT_MAX + 1);
+	big[PROTO_REPORT_MAX] = '\0';
+	m.report.text = big;
+	roundtrip(&m, &out);
+	proto_msg_free(&out);
+	big[PROTO_REPORT_MAX] = 'x';
+	big[PROTO_REPORT_MAX + 1] = '\0';
+	assert_int_equal(proto_encode(&m, buf, sizeof(buf)), -EINVAL);
+	free(big);
+	expect_bad("{\"v\":1,\"type\":\"status\"}", "needs an \"id\"");
+	expect_bad("{\"v\":1,\"type\":\"reload\",\"id\":1,\"force\":true}", "unknown key");
+	expect_bad("{\"v\":1,\"type\":\"report\",\"ref\":1,\"text\":\"a\\u0000b\"}", "NUL");
+	expect_bad("{\"v\":1,\"type\":\"report\",\"ref\":1}", "\"text\"");
+}
+
 static void test_caps(void **state)
 {
 	/* More networks than one client may announce. */
@@ -219,6 +257,7 @@ int main(void)
 		cmocka_unit_test(test_all_types_roundtrip),
 		cmocka_unit_test(test_rejects),
 		cmocka_unit_test(test_caps),
+		cmocka_unit_test(test_ctl_messages),
 	};
 
 	return cmocka_run_group_tests_name("proto", tests, NULL, NULL);

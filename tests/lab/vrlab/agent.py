@@ -16,9 +16,7 @@ class AgentError(RuntimeError):
 class Agent:
     def __init__(self, node, workdir, conf, grace=0, extra=(), env=None):
         self.node = node
-        # the AWS variables are the test's alone, never the caller's shell's
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        self.env.update(env or {})
+        self.env = dict(env or {})
         self.dir = workdir
         os.makedirs(workdir, exist_ok=True)
         self.conf = os.path.join(workdir, "vpcroute.conf")
@@ -40,10 +38,17 @@ class Agent:
         self.mark = len(self.log_text()) if os.path.exists(self.log) else 0
         self.proc = self.node.popen([built("agent/vpcroute-agent"), "-d", "-v", "-g",
                                      str(self.grace), "-f", self.conf, *self.extra], log=self.log,
-                                    env=self.env)
+                                    env=self.environment())
         if wait:
             self.wait_log(r"listening on ")
         return self
+
+    def environment(self):
+        """The test process's environment at start, but the AWS variables are
+        the test's alone, never the caller's shell's."""
+        e = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        e.update(self.env)
+        return e
 
     def log_text(self, since_start=False):
         with open(self.log, errors="replace") as f:

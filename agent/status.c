@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The agent's state for vpcroutectl status, as one JSON object. The shape is
+ * documented (and checked by the tests) in doc/status.schema.json.
+ */
+#include "config.h"
+
+#include <net/if.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "cloud.h"
+
+static const char *const set_names[] = { "local4", "local6", "remote4", "remote6", "allow4",
+					 "allow6", "ports4", "ports6",	NULL };
+
+static json_t *prefixes(const struct pfx_list *l)
+{
+	json_t *a = json_array();
+	char s[PFX_STRLEN];
+
+	for (size_t i = 0; i < l->n; i++)
+		json_array_append_new(a, json_string(pfx_format(&l->v[i], s, sizeof(s))));
+	return a;
+}
+
+static json_t *client_json(const struct aclient *c)
+{
+	json_t *o = json_object();
+	char s[PFX_STRLEN];
+
+	json_object_set_new(o, "cn", json_string(c->cn));
+	json_object_set_new(o, "networks", prefixes(&c->nets));
+	json_object_set_new(o, "tunnel4",
+			    c->has_t4 ? json_string(pfx_format_addr(&c->t4, s, sizeof(s)))
+				      : json_null());
+	json_object_set_new(o, "tunnel6",
+			    c->has_t6 ? json_string(pfx_format_addr(&c->t6, s, sizeof(s)))
+				      : json_null());
+	json_object_set_new(o, "since", json_integer((json_int_t)c->since));
+	return o;
+}
+
+static const char *role_name(enum proto_role r)
+{
+	return r == PROTO_ROLE_SERVER ? "server" : r == PROTO_ROLE_CLIENT ? "client" : "ctl";
+}
+
+json_t *status_json(struct agent *a)
+{
+	json_t *o = json_object(), *insts = json_array(), *routes = json_array(),
+	       *foreign = json_array(), *sets = json_object(), *nft = json_object();
+	char s[PFX_STRLEN], dev[IF_NAMESIZE];
+
+	json_object_set_new(o, "version", json_string(PACKAGE_VERSION));
+	json_object_set_new(o, "pid", json_integer(getpid()));
+	json_object_set_new(o, "role", json_string(cfg_role_name(a->cfg->role)));
+	json_object_set_new(o, "config", json_string(a->cfg_path));
+	json_object_set_new(o, "started", json_integer((json_int_t)a->started));
+	json_object_set_new(o, "in_grace", json_boolean(a->in_grace));
+	json_object_set_new(o, "local_networks", prefixes(&a->cfg->local));
+	for (size_t i = 0; i < a->ninst; i++) {
+		const struct ainst *in = a->inst[i];
+		json_t *j = json_object(), *clients = json_array();
+
+		json_object_set_new(j, "name", json_string(in->name));
+		json_object_set_new(j, "role", json_string(role_name(in->role)));
+		json_object_set_new(j, "plugin_connected", json_boolean(in->owner != NULL));
+		json_object_set_new(j, "device", in->dev[0] ? json_string(in->dev) : json_null());
+		for (size_t k = 0; k < in->n; k++)
+			json_array_append_new(clients, client_json(&in->c[k]));
+		json_object_set_new(j, "clients", clients);
+		if (in->role == PROTO_ROLE_CLIENT) {
+			json_object_set_new(j, "tunnel_up", json_boolean(in->tun_up));
+			json_object_set_new(j, "pushed_routes", prefixes(&in->routes));
+		}
+		json_array_append_new(insts, j);
+	}
+	json_object_set_new(o, "instances", insts);
+	for (size_t i = 0; i < a->nroutes; i++) {
+		const struct aroute *r = &a->routes[i];
+
+		json_array_append_new(routes,
+				      json_pack("{s:s, s:o}", "destination",
+						pfx_format(&r->dst, s, sizeof(s)), "device",
+						r->oif && if_indextoname((unsigned)r->oif, dev)
+							? json_string(dev)
+							: json_null()));
+	}
+	json_object_set_new(o, "routes", routes);
+	for (size_t i = 0; i < a->nforeign; i++)
+		json_array_append_new(foreign,
+				      json_string(pfx_format(&a->foreign[i].dst, s, sizeof(s))));
+	json_object_set_new(o, "routes_left_to_others", foreign);
+	json_object_set_new(nft, "table", json_string("inet vpcroute"));
+	json_object_set_new(nft, "built", json_boolean(nft_built(a->nft)));
+	for (size_t i = 0; set_names[i]; i++)
+		json_object_set_new(sets, set_names[i],
+				    json_integer((json_int_t)nft_elements(a->nft, set_names[i])));
+	json_object_set_new(nft, "set_elements", sets);
+	json_object_set_new(o, "nftables", nft);
+	json_object_set_new(o, "aws", a->cloud ? cloud_status(a->cloud) : json_null());
+	return o;
+}
