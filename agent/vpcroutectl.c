@@ -15,7 +15,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ccd.h"
 #include "cfg.h"
+#include "policy.h"
 #include "proto.h"
 
 #define DEFAULT_CONFIG VR_CONFDIR "/vpcroute.conf"
@@ -39,6 +41,8 @@ static void usage(FILE *f)
 		"  status [--json]           what the agent holds: instances, clients, kernel\n"
 		"                            routes, nftables, the AWS side\n"
 		"  reload                    make the agent read its configuration again\n"
+		"  ccd NAME                  print the CCD file of client NAME that the\n"
+		"                            configuration's policy gives\n"
 		"  version                   print the version\n"
 		"\n"
 		"exit status: 0 success, 1 invalid configuration or refused by the agent,\n"
@@ -352,6 +356,60 @@ static int cmd_status(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * The CCD file the plugin would hand OpenVPN for a client that has no CCD
+ * file of its own and connects with nothing else claimed: for those who
+ * keep static client-config-dir files instead of loading vpcroute.so.
+ */
+static int cmd_ccd(int argc, char **argv)
+{
+	char err[CFG_ERRLEN], cerr[CCD_ERRLEN];
+	struct admission in = { 0 };
+	struct verdict v;
+	struct ccd check;
+	struct cfg *c;
+	int r = 0;
+
+	if (argc != 2 || argv[1][0] == '-') {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (cfg_load_file(config_path, &c, err, sizeof(err)) < 0) {
+		fprintf(stderr, "vpcroutectl: %s\n", err);
+		return EXIT_FAIL;
+	}
+	if (c->role != CFG_ROLE_SERVER) {
+		fprintf(stderr, "vpcroutectl: %s: CCD files are for the server role\n",
+			config_path);
+		cfg_free(c);
+		return EXIT_FAIL;
+	}
+	in.cfg = c;
+	in.cn = argv[1];
+	if (policy_decide(&in, &v) < 0) {
+		fprintf(stderr, "vpcroutectl: out of memory\n");
+		cfg_free(c);
+		return EXIT_FAIL;
+	}
+	if (!v.admit) {
+		fprintf(stderr, "vpcroutectl: %s\n", v.reason);
+		r = EXIT_FAIL;
+	} else if (ccd_parse(argv[1], v.config, strlen(v.config), &check, cerr, sizeof(cerr)) < 0) {
+		/* what the plugin's own CCD parser refuses is never printed */
+		fprintf(stderr, "vpcroutectl: rendered an invalid CCD file: %s\n", cerr);
+		r = EXIT_FAIL;
+	} else {
+		ccd_free(&check);
+		printf("# client-config-dir file for %s, from the policy in %s\n"
+		       "# (vpcroutectl %s). With vpcroute.so loaded, the plugin gives\n"
+		       "# OpenVPN these lines itself.\n%s",
+		       argv[1], config_path, PACKAGE_VERSION, v.config);
+	}
+	verdict_free(&v);
+	cfg_free(c);
+	return r;
+}
+
 static int cmd_reload(int argc, char **argv)
 {
 	struct agent_conn ac = { .fd = -1 };
@@ -456,6 +514,8 @@ int main(int argc, char **argv)
 		return cmd_status(argc, argv);
 	if (strcmp(argv[0], "reload") == 0)
 		return cmd_reload(argc, argv);
+	if (strcmp(argv[0], "ccd") == 0)
+		return cmd_ccd(argc, argv);
 	if (strcmp(argv[0], "version") == 0) {
 		printf("vpcroutectl %s\n", PACKAGE_VERSION);
 		return 0;

@@ -167,3 +167,25 @@ def test_socket_group_reads_status_only(running):
     assert r.returncode == 3
     agent.wait_log(r"refused a connection from pid \d+ uid \d+ gid \d+: not root, nor the "
                    r"OpenVPN user or group, nor the socket's group")
+
+
+def test_ccd_rendered_from_policy(tmp_path):
+    conf = os.path.join(TOP, "doc", "examples", "topology-a-server.conf")
+    r = ctl("-f", conf, "ccd", "pi-home")
+    assert r.returncode == 0, r.stderr
+    lines = [l for l in r.stdout.splitlines() if not l.startswith("#")]
+    assert lines == ["iroute 192.168.1.128 255.255.255.128",
+                     "ifconfig-push 10.1.2.10 255.255.255.0",
+                     'push "route 10.1.1.0 255.255.255.0"']
+    # the home-gateway template is that same file, with comments
+    with open(os.path.join(TOP, "ccd-templates", "home-gateway")) as f:
+        assert [l for l in f.read().splitlines() if not l.startswith("#")] == lines
+    r = ctl("-f", conf, "ccd", "stranger")
+    assert r.returncode == 1
+    assert r.stderr == "vpcroutectl: client stranger: unknown common name (rule: strict)\n"
+    r = ctl("-f", conf, "ccd", "../etc/passwd")
+    assert r.returncode == 1 and "rule: common name" in r.stderr
+    pi = os.path.join(TOP, "doc", "examples", "topology-a-pi.conf")
+    r = ctl("-f", pi, "ccd", "pi-home")
+    assert r.returncode == 1 and "CCD files are for the server role" in r.stderr
+    assert ctl("-f", conf, "ccd").returncode == 2

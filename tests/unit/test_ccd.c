@@ -163,12 +163,40 @@ static void test_load(void **state)
 	rmdir(dir);
 }
 
+/* The shipped ccd-templates/ parse, and say what their comments say. */
+static void test_templates(void **state)
+{
+	static const struct {
+		const char *name;
+		size_t iroutes;
+		bool address;
+		size_t push;
+	} t[] = { { "home-gateway", 1, true, 1 },
+		  { "branch-site", 2, true, 1 },
+		  { "road-warrior", 0, false, 1 } };
+	const char *top = getenv("top_srcdir");
+	char dir[512], err[CCD_ERRLEN];
+
+	snprintf(dir, sizeof(dir), "%s/ccd-templates", top ? top : ".");
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct ccd c;
+
+		if (ccd_load(dir, t[i].name, &c, err, sizeof(err)) < 0)
+			fail_msg("%s", err);
+		assert_true(c.found);
+		assert_int_equal(c.iroutes.n, t[i].iroutes);
+		assert_int_equal(c.has_address, t[i].address);
+		assert_int_equal(c.npush, t[i].push);
+		ccd_free(&c);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_recipe),	cmocka_unit_test(test_quoting),
 		cmocka_unit_test(test_rejects), cmocka_unit_test(test_limits),
-		cmocka_unit_test(test_load),
+		cmocka_unit_test(test_load),	cmocka_unit_test(test_templates),
 	};
 
 	return cmocka_run_group_tests_name("ccd", tests, NULL, NULL);
