@@ -63,6 +63,9 @@ struct nft {
 	struct elist cur[2][S_NSETS];
 	/* the NAT part last built, to know when to rebuild */
 	char *nat_sig;
+	/* foreign NAT rules found by the last scan */
+	struct nft_foreign *foreign;
+	size_t nforeign;
 };
 
 static int fam_idx(int family)
@@ -123,6 +126,7 @@ void nft_close(struct nft *n)
 	if (n->nl)
 		mnl_socket_close(n->nl);
 	free(n->nat_sig);
+	free(n->foreign);
 	free(n->buf);
 	free(n);
 }
@@ -965,6 +969,9 @@ struct fscan {
 	struct fchain *v;
 	size_t n;
 	unsigned reported;
+	bool quiet;
+	struct nft_foreign *found;
+	size_t nfound;
 };
 
 static const char *family_name(uint32_t f)
@@ -1053,6 +1060,21 @@ static int rule_cb(const struct nlmsghdr *nlh, void *data)
 		    !(what = nat_action(r)))
 			continue;
 		f->reported++;
+		struct nft_foreign *w = realloc(f->found, (f->nfound + 1) * sizeof(*w));
+
+		if (w) {
+			f->found = w;
+			memset(&w[f->nfound], 0, sizeof(*w));
+			snprintf(w[f->nfound].action, sizeof(w->action), "%s", what);
+			snprintf(w[f->nfound].family, sizeof(w->family), "%s",
+				 family_name(c->family));
+			snprintf(w[f->nfound].table, sizeof(w->table), "%s", c->table);
+			snprintf(w[f->nfound].chain, sizeof(w->chain), "%s", c->chain);
+			w[f->nfound].prio = c->prio;
+			w[f->nfound++].before = c->prio < NF_IP_PRI_NAT_SRC - 50;
+		}
+		if (f->quiet)
+			break;
 		if (c->prio < NF_IP_PRI_NAT_SRC - 50)
 			log_warnx("foreign NAT rule: %s in table %s %s, chain %s (priority %d) "
 				  "runs before "
@@ -1091,13 +1113,34 @@ static int dump(struct nft *n, uint16_t type, mnl_cb_t cb, struct fscan *f)
 	return r < 0 ? -errno : 0;
 }
 
-int nft_report_foreign_nat(struct nft *n)
+static int scan_foreign(struct nft *n, bool quiet)
 {
-	struct fscan f = { 0 };
+	struct fscan f = { .quiet = quiet };
 	int r = dump(n, NFT_MSG_GETCHAIN, chain_cb, &f);
 
 	if (r == 0 && f.n)
 		r = dump(n, NFT_MSG_GETRULE, rule_cb, &f);
 	free(f.v);
-	return r < 0 ? r : (int)f.reported;
+	if (r < 0) {
+		free(f.found);
+		return r;
+	}
+	free(n->foreign);
+	n->foreign = f.found;
+	n->nforeign = f.nfound;
+	return (int)f.reported;
+}
+
+int nft_report_foreign_nat(struct nft *n)
+{
+	return scan_foreign(n, false);
+}
+
+int nft_scan_foreign_nat(struct nft *n, const struct nft_foreign **out, size_t *count)
+{
+	int r = scan_foreign(n, true);
+
+	*out = n->foreign;
+	*count = r < 0 ? 0 : n->nforeign;
+	return r;
 }

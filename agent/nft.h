@@ -66,6 +66,17 @@ int nft_flush(struct nft *n);
  * Returns how many were found, or -errno.
  */
 int nft_report_foreign_nat(struct nft *n);
+
+/* A NAT rule of another table in a nat postrouting chain, as last scanned. */
+struct nft_foreign {
+	char action[32]; /* masquerade, snat, MASQUERADE (iptables), ... */
+	char family[8], table[64], chain[64];
+	int32_t prio;
+	bool before; /* runs before our exemptions */
+};
+
+/* Scans again without logging; *out stays valid until the next scan. */
+int nft_scan_foreign_nat(struct nft *n, const struct nft_foreign **out, size_t *count);
 /* Counts of elements per set as last applied, for status. */
 size_t nft_elements(const struct nft *n, const char *set);
 

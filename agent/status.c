@@ -51,6 +51,8 @@ json_t *status_json(struct agent *a)
 	json_t *o = json_object(), *insts = json_array(), *routes = json_array(),
 	       *foreign = json_array(), *sets = json_object(), *nft = json_object();
 	char s[PFX_STRLEN], dev[IF_NAMESIZE];
+	const struct nft_foreign *fn;
+	size_t nfn;
 
 	json_object_set_new(o, "version", json_string(PACKAGE_VERSION));
 	json_object_set_new(o, "pid", json_integer(getpid()));
@@ -99,6 +101,19 @@ json_t *status_json(struct agent *a)
 				    json_integer((json_int_t)nft_elements(a->nft, set_names[i])));
 	json_object_set_new(nft, "set_elements", sets);
 	json_object_set_new(o, "nftables", nft);
+	if (nft_scan_foreign_nat(a->nft, &fn, &nfn) >= 0) {
+		json_t *fa = json_array();
+
+		for (size_t i = 0; i < nfn; i++)
+			json_array_append_new(
+				fa, json_pack("{s:s, s:s, s:s, s:s, s:i, s:b}", "action",
+					      fn[i].action, "family", fn[i].family, "table",
+					      fn[i].table, "chain", fn[i].chain, "priority",
+					      (int)fn[i].prio, "before_exemptions", fn[i].before));
+		json_object_set_new(o, "foreign_nat", fa);
+	} else {
+		json_object_set_new(o, "foreign_nat", json_null());
+	}
 	json_object_set_new(o, "aws", a->cloud ? cloud_status(a->cloud) : json_null());
 	return o;
 }

@@ -6,6 +6,9 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <net/if.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,10 +46,12 @@ static void usage(FILE *f)
 		"  reload                    make the agent read its configuration again\n"
 		"  ccd NAME                  print the CCD file of client NAME that the\n"
 		"                            configuration's policy gives\n"
+		"  doctor                    check this host and the agent, and explain\n"
+		"                            what is wrong in plain words\n"
 		"  version                   print the version\n"
 		"\n"
-		"exit status: 0 success, 1 invalid configuration or refused by the agent,\n"
-		"2 usage error, 3 the agent cannot be reached\n",
+		"exit status: 0 success, 1 invalid configuration, refused by the agent or\n"
+		"(doctor) a problem found, 2 usage error, 3 the agent cannot be reached\n",
 		DEFAULT_CONFIG);
 }
 
@@ -410,6 +415,257 @@ static int cmd_ccd(int argc, char **argv)
 	return r;
 }
 
+/* --- doctor --- */
+
+struct diag {
+	unsigned problems;
+};
+
+static void say(struct diag *d, const char *level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void say(struct diag *d, const char *level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (strcmp(level, "PROBLEM") == 0)
+		d->problems++;
+	printf("%-8s ", level);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+}
+
+static long read_long(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long v = -1;
+
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+/* The interface of the IPv4 default route, from /proc/net/route. */
+static bool default_dev(char *dev, size_t len)
+{
+	FILE *f = fopen("/proc/net/route", "r");
+	char line[256], ifn[IF_NAMESIZE + 1];
+	unsigned long dst, mask;
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%16s %lx %*x %*x %*d %*d %*d %lx", ifn, &dst, &mask) == 3 &&
+		    dst == 0 && mask == 0) {
+			snprintf(dev, len, "%s", ifn);
+			found = true;
+		}
+	fclose(f);
+	return found;
+}
+
+static void doctor_mtu(struct diag *d, const char *tun)
+{
+	char path[128], up[IF_NAMESIZE + 1];
+	long tmtu, umtu;
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/mtu", tun);
+	tmtu = read_long(path);
+	if (tmtu < 0 || !default_dev(up, sizeof(up)))
+		return;
+	snprintf(path, sizeof(path), "/sys/class/net/%s/mtu", up);
+	umtu = read_long(path);
+	/* OpenVPN over UDP adds about 69 bytes: IPv4 20, UDP 8, its own 41 (AEAD) */
+	if (umtu > 0 && tmtu + 69 > umtu)
+		say(d, "note",
+		    "MTU: %s carries %ld-byte packets but leaves through %s (MTU %ld): full-size "
+		    "packets are fragmented after encryption. TCP is fine with OpenVPN's mssfix; "
+		    "if other traffic stalls, lower tun-mtu to %ld.",
+		    tun, tmtu, up, umtu, umtu - 69);
+	else if (umtu > 0)
+		say(d, "ok", "MTU: %s (%ld) fits through %s (%ld) after encryption", tun, tmtu, up,
+		    umtu);
+}
+
+static void doctor_aws(struct diag *d, json_t *w)
+{
+	const char *sdc = jstr(w, "source_dest_check"), *err = jstr(w, "last_error");
+	json_t *t, *r;
+	size_t i, k;
+
+	if (!json_is_string(json_object_get(w, "network_interface"))) {
+		say(d, "PROBLEM",
+		    "aws: the agent does not know its network interface yet: the instance metadata "
+		    "service did not answer (last error: %s)",
+		    err);
+		return;
+	}
+	if (strcmp(sdc, "on") == 0)
+		say(d, "PROBLEM",
+		    "aws: the source/dest check of %s is on: EC2 drops everything the instance "
+		    "forwards. The agent turns it off unless aws.disable_source_dest_check is "
+		    "false "
+		    "or it runs with --dry-run (last error: %s).",
+		    jstr(w, "network_interface"), err);
+	else if (strcmp(sdc, "off") == 0)
+		say(d, "ok", "aws: the source/dest check of %s is off",
+		    jstr(w, "network_interface"));
+	else
+		say(d, "note", "aws: the source/dest check of %s is not known yet",
+		    jstr(w, "network_interface"));
+	if (!json_array_size(json_object_get(w, "route_tables")))
+		say(d, "PROBLEM",
+		    "aws: no VPC route table to program: with route_tables \"auto\" the VPC's main "
+		    "table and the tables associated with its subnets are used; with a list, check "
+		    "the ids (last error: %s)",
+		    err);
+	json_array_foreach(json_object_get(w, "route_tables"), i, t)
+	{
+		unsigned ok = 0;
+
+		json_array_foreach(json_object_get(t, "routes"), k, r)
+		{
+			const char *st = jstr(r, "state"), *dst = jstr(r, "destination");
+
+			if (strcmp(st, "ours") == 0)
+				ok++;
+			else if (strcmp(st, "missing") == 0)
+				say(d, "PROBLEM",
+				    "aws: route table %s has no route for %s: hosts behind it "
+				    "cannot "
+				    "reach that network. The agent adds it (pending: it may be "
+				    "backing "
+				    "off; last error: %s).",
+				    jstr(t, "id"), dst, err);
+			else if (strcmp(st, "conflict") == 0)
+				say(d, "PROBLEM",
+				    "aws: route table %s sends %s to %s, not to this instance: the "
+				    "agent leaves a route it does not own alone. Remove it, or set "
+				    "aws.takeover to true.",
+				    jstr(t, "id"), dst, jstr(r, "target"));
+			else if (strcmp(st, "to take over") == 0)
+				say(d, "note", "aws: route table %s: %s will be taken over from %s",
+				    jstr(t, "id"), dst, jstr(r, "target"));
+		}
+		if (ok)
+			say(d, "ok", "aws: route table %s sends %u network%s to this instance",
+			    jstr(t, "id"), ok, ok == 1 ? "" : "s");
+	}
+	if (json_is_string(json_object_get(w, "last_error")))
+		say(d, "note", "aws: the last EC2 or metadata error: %s", err);
+}
+
+static int cmd_doctor(int argc, char **argv)
+{
+	struct agent_conn ac = { .fd = -1 };
+	struct diag d = { 0 };
+	char err[CFG_ERRLEN], *text = NULL;
+	size_t len = 0, i;
+	struct cfg *c = NULL;
+	json_t *s = NULL, *in, *f;
+	long fwd;
+	int r;
+
+	(void)argv;
+	if (argc != 1) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!socket_path && cfg_load_file(config_path, &c, err, sizeof(err)) < 0)
+		say(&d, "PROBLEM", "configuration: %s", err);
+	else if (c)
+		say(&d, "ok", "configuration %s is valid", config_path);
+	fwd = read_long("/proc/sys/net/ipv4/ip_forward");
+	if (fwd == 1)
+		say(&d, "ok", "IPv4 forwarding is on");
+	else
+		say(&d, "PROBLEM",
+		    "IPv4 forwarding is off (net.ipv4.ip_forward=%ld): this host does not route "
+		    "between the tunnel and its networks. The agent turns it on at start and at "
+		    "reload; something turned it off since.",
+		    fwd);
+	r = agent_request(&ac, PROTO_STATUS, &text, &len);
+	if (ac.fd >= 0)
+		close(ac.fd);
+	if (!r && text)
+		s = json_loadb(text, len, 0, NULL);
+	free(text);
+	if (!json_is_object(s)) {
+		say(&d, "PROBLEM",
+		    "vpcroute-agent does not answer (see above): nothing is programmed or kept "
+		    "right; start it (systemctl start vpcroute-agent) before OpenVPN");
+		goto out;
+	}
+	say(&d, "ok", "vpcroute-agent %s answers (pid %lld, %s role)", jstr(s, "version"),
+	    (long long)json_integer_value(json_object_get(s, "pid")), jstr(s, "role"));
+	if (!json_array_size(json_object_get(s, "instances")))
+		say(&d, "PROBLEM",
+		    "no OpenVPN instance has connected: is \"plugin /usr/lib/openvpn/vpcroute.so "
+		    "CONFIG\" in its configuration, and can its user reach the socket?");
+	json_array_foreach(json_object_get(s, "instances"), i, in)
+	{
+		if (!json_is_true(json_object_get(in, "plugin_connected")))
+			say(&d, "PROBLEM",
+			    "OpenVPN instance %s: its plugin is not connected (OpenVPN stopped, or "
+			    "cannot reach the socket): its clients stay as they were",
+			    jstr(in, "name"));
+		else
+			say(&d, "ok",
+			    "OpenVPN instance %s: plugin connected, tunnel %s, %zu clients",
+			    jstr(in, "name"), jstr(in, "device"),
+			    json_array_size(json_object_get(in, "clients")));
+		if (json_is_string(json_object_get(in, "device")))
+			doctor_mtu(&d, jstr(in, "device"));
+	}
+	if (!json_is_true(json_object_get(json_object_get(s, "nftables"), "built")))
+		say(&d, "PROBLEM",
+		    "nftables: the table inet vpcroute is not built (yet: the agent builds it "
+		    "after its start-up grace period): no NAT exemption, no filter");
+	else
+		say(&d, "ok", "nftables: table inet vpcroute built");
+	json_array_foreach(json_object_get(s, "foreign_nat"), i, f)
+	{
+		if (json_is_true(json_object_get(f, "before_exemptions")))
+			say(&d, "PROBLEM",
+			    "a foreign NAT rule runs before vpcroute's exemptions and can rewrite "
+			    "tunnel traffic: %s in table %s %s, chain %s (priority %lld). Give "
+			    "that "
+			    "chain a priority of 50 or more (srcnat is 100), or exempt the tunnel "
+			    "networks in it.",
+			    jstr(f, "action"), jstr(f, "family"), jstr(f, "table"),
+			    jstr(f, "chain"),
+			    (long long)json_integer_value(json_object_get(f, "priority")));
+		else
+			say(&d, "ok",
+			    "foreign NAT rule %s in %s %s, chain %s runs after the exemptions",
+			    jstr(f, "action"), jstr(f, "family"), jstr(f, "table"),
+			    jstr(f, "chain"));
+	}
+	json_array_foreach(json_object_get(s, "routes_left_to_others"), i, f)
+	{
+		say(&d, "note",
+		    "%s: a route of another protocol (OpenVPN's own, or an administrator's) is "
+		    "there, and the agent leaves it alone",
+		    json_string_value(f) ? json_string_value(f) : "?");
+	}
+	if (json_is_object(json_object_get(s, "aws")))
+		doctor_aws(&d, json_object_get(s, "aws"));
+	say(&d, "note",
+	    "not checked: security groups and network ACLs (OpenVPN's port must be open from "
+	    "the peers' addresses) and the home router's static route to the gateway");
+out:
+	printf("%u problem%s found\n", d.problems, d.problems == 1 ? "" : "s");
+	json_decref(s);
+	cfg_free(c);
+	return d.problems ? EXIT_FAIL : 0;
+}
+
 static int cmd_reload(int argc, char **argv)
 {
 	struct agent_conn ac = { .fd = -1 };
@@ -516,6 +772,8 @@ int main(int argc, char **argv)
 		return cmd_reload(argc, argv);
 	if (strcmp(argv[0], "ccd") == 0)
 		return cmd_ccd(argc, argv);
+	if (strcmp(argv[0], "doctor") == 0)
+		return cmd_doctor(argc, argv);
 	if (strcmp(argv[0], "version") == 0) {
 		printf("vpcroutectl %s\n", PACKAGE_VERSION);
 		return 0;

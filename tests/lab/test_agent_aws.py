@@ -338,6 +338,13 @@ def test_dry_run_makes_no_change(cloud):
     (table,) = [t for t in st["route_tables"] if t["id"] == cloud.world.rtb_id]
     assert {r["destination"]: r["state"] for r in table["routes"]} == {HOME: "missing",
                                                                        POOL: "missing"}
+    # doctor explains both
+    r = cloud.host.run([built("agent/vpcroutectl"), "-s", a.sock, "doctor"], check=False)
+    assert r.returncode == 1
+    assert re.search(rf"^PROBLEM +aws: the source/dest check of {eni} is on: EC2 drops",
+                     r.stdout, re.M), r.stdout
+    assert re.search(rf"^PROBLEM +aws: route table {cloud.world.rtb_id} has no route for "
+                     rf"{re.escape(HOME)}", r.stdout, re.M), r.stdout
 
 
 def test_bad_environment_refused(cloud):

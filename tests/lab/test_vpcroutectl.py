@@ -105,6 +105,7 @@ def running(lab, tmp_path):
     plugin = FakePlugin(agent.sock).connect()
     plugin.client("pi-home", ["192.168.1.128/25"], t4="10.1.2.10")
     agent.wait_log(r"route 192\.168\.1\.128/25 dev tun0 added")
+    agent.host = host
     yield agent, plugin
     plugin.close()
     agent.stop()
@@ -189,3 +190,39 @@ def test_ccd_rendered_from_policy(tmp_path):
     r = ctl("-f", pi, "ccd", "pi-home")
     assert r.returncode == 1 and "CCD files are for the server role" in r.stderr
     assert ctl("-f", conf, "ccd").returncode == 2
+
+
+def test_doctor_explains(running):
+    agent, _ = running
+    host = agent.host
+
+    def doctor():
+        # in the agent's namespace: the host checks read its /proc
+        r = host.run([CTL, "-f", agent.conf, "doctor"], check=False)
+        return r.returncode, r.stdout
+    rc, out = doctor()
+    assert rc == 0, out
+    assert re.search(r"^ok +IPv4 forwarding is on$", out, re.M)
+    assert re.search(r"^ok +OpenVPN instance server: plugin connected, tunnel tun0, 1 clients$",
+                     out, re.M), out
+    assert out.endswith("0 problems found\n")
+    # what an administrator breaks, doctor names, with the way out
+    host.run("sysctl -qw net.ipv4.ip_forward=0")
+    host.run(["nft", "-f", "-"], input="""
+table ip early {
+    chain post {
+        type nat hook postrouting priority 0; policy accept;
+        oifname "eth0" masquerade
+    }
+}
+""")
+    rc, out = doctor()
+    assert rc == 1
+    assert re.search(r"^PROBLEM +IPv4 forwarding is off \(net\.ipv4\.ip_forward=0\)", out, re.M)
+    assert re.search(r"^PROBLEM +a foreign NAT rule runs before vpcroute's exemptions and can "
+                     r"rewrite tunnel traffic: masquerade in table ip early, chain post "
+                     r"\(priority 0\)", out, re.M), out
+    assert out.endswith("2 problems found\n")
+    agent.stop()
+    rc, out = doctor()
+    assert rc == 1 and "vpcroute-agent does not answer" in out
