@@ -104,6 +104,8 @@ int state_client_change(struct agent *a, const struct ainst *in, const struct ac
 /* Everything claimed on this host, for the plugins. */
 size_t state_claims(struct agent *a, struct proto_claim **out);
 void state_end_grace(struct agent *a);
+/* What a reconcile would change in the kernel's routes now (for the status). */
+json_t *state_plan(struct agent *a);
 /* local_networks "auto": takes the VPC's CIDR blocks once known; true when
  * they changed (and, with apply, reconciles). */
 bool state_local_auto(struct agent *a, bool apply);

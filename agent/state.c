@@ -683,6 +683,58 @@ void state_end_grace(struct agent *a)
 	state_apply(a);
 }
 
+/*
+ * What reconciling now would change in the kernel's routes: wanted routes
+ * that are not there (unless another protocol's stands for them), and routes
+ * of ours that are not wanted (or on another device).
+ */
+json_t *state_plan(struct agent *a)
+{
+	struct desired d = { 0 };
+	struct rtnl_route *k = NULL;
+	size_t nk = 0;
+	json_t *add = json_array(), *del = json_array(), *o = json_object();
+	char s[PFX_STRLEN], dev[IF_NAMESIZE];
+
+	desire(a, &d);
+	if (d.err || rtnl_dump(a->rt, &k, &nk) < 0) {
+		desired_free(&d);
+		json_decref(add);
+		json_decref(del);
+		json_object_set_new(o, "error", json_string("cannot read the kernel's routes"));
+		return o;
+	}
+	for (size_t i = 0; i < d.nroutes; i++) {
+		const struct aroute *r = &d.routes[i];
+		bool there = is_foreign(a, r);
+
+		for (size_t j = 0; j < nk && !there; j++)
+			there = k[j].protocol == RTNL_PROTO && k[j].oif == r->oif &&
+				pfx_equal(&k[j].dst, &r->dst);
+		if (!there)
+			json_array_append_new(add,
+					      json_pack("{s:s, s:o}", "destination",
+							pfx_format(&r->dst, s, sizeof(s)), "device",
+							if_indextoname((unsigned)r->oif, dev)
+								? json_string(dev)
+								: json_null()));
+	}
+	for (size_t j = 0; j < nk; j++) {
+		struct aroute x = { .dst = k[j].dst, .oif = k[j].oif };
+		const struct aroute *w =
+			d.nroutes ? bsearch(&x, d.routes, d.nroutes, sizeof(x), route_dst_cmp)
+				  : NULL;
+
+		if (k[j].protocol == RTNL_PROTO && (!w || w->oif != x.oif))
+			json_array_append_new(del, json_string(pfx_format(&x.dst, s, sizeof(s))));
+	}
+	free(k);
+	desired_free(&d);
+	json_object_set_new(o, "routes_to_add", add);
+	json_object_set_new(o, "routes_to_remove", del);
+	return o;
+}
+
 bool state_local_auto(struct agent *a, bool apply)
 {
 	const struct pfx_list *v = a->cloud ? cloud_vpc_cidrs(a->cloud) : NULL;

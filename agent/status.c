@@ -114,6 +114,7 @@ json_t *status_json(struct agent *a)
 	} else {
 		json_object_set_new(o, "foreign_nat", json_null());
 	}
+	json_object_set_new(o, "plan", state_plan(a));
 	json_object_set_new(o, "aws", a->cloud ? cloud_status(a->cloud) : json_null());
 	return o;
 }

@@ -46,6 +46,8 @@ static void usage(FILE *f)
 		"  reload                    make the agent read its configuration again\n"
 		"  ccd NAME                  print the CCD file of client NAME that the\n"
 		"                            configuration's policy gives\n"
+		"  plan                      what the agent would change now: kernel routes\n"
+		"                            and EC2 calls\n"
 		"  doctor                    check this host and the agent, and explain\n"
 		"                            what is wrong in plain words\n"
 		"  version                   print the version\n"
@@ -306,16 +308,80 @@ static void print_status(json_t *s)
 		printf("aws: off\n");
 }
 
+/* The status, from the agent: r is 0 or an exit status. */
+static int fetch_status(json_t **out)
+{
+	struct agent_conn ac = { .fd = -1 };
+	char *text = NULL;
+	size_t len = 0;
+	json_error_t je;
+	int r = agent_request(&ac, PROTO_STATUS, &text, &len);
+
+	if (ac.fd >= 0)
+		close(ac.fd);
+	*out = NULL;
+	if (!r) {
+		*out = text ? json_loadb(text, len, 0, &je) : NULL;
+		if (!json_is_object(*out)) {
+			fprintf(stderr, "vpcroutectl: the agent's status is not a JSON object\n");
+			json_decref(*out);
+			*out = NULL;
+			r = EXIT_UNREACHABLE;
+		}
+	}
+	free(text);
+	return r;
+}
+
+static void print_plan(json_t *s)
+{
+	json_t *p = json_object_get(s, "plan"), *w = json_object_get(s, "aws"), *v;
+	size_t i, n = 0;
+
+	if (json_is_string(json_object_get(p, "error")))
+		printf("kernel: %s\n", jstr(p, "error"));
+	json_array_foreach(json_object_get(p, "routes_to_add"), i, v)
+	{
+		printf("kernel: add route %s dev %s\n", jstr(v, "destination"), jstr(v, "device"));
+		n++;
+	}
+	json_array_foreach(json_object_get(p, "routes_to_remove"), i, v)
+	{
+		printf("kernel: remove route %s\n", json_string_value(v));
+		n++;
+	}
+	json_array_foreach(json_object_get(w, "pending_calls"), i, v)
+	{
+		printf("aws: %s\n", json_string_value(v));
+		n++;
+	}
+	if (!n)
+		printf("nothing to change\n");
+}
+
+static int cmd_plan(int argc, char **argv)
+{
+	json_t *s;
+	int r;
+
+	(void)argv;
+	if (argc != 1) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if ((r = fetch_status(&s)))
+		return r;
+	print_plan(s);
+	json_decref(s);
+	return 0;
+}
+
 static int cmd_status(int argc, char **argv)
 {
 	static const struct option longopts[] = { { "json", no_argument, NULL, 'j' },
 						  { "help", no_argument, NULL, 'h' },
 						  { NULL, 0, NULL, 0 } };
-	struct agent_conn ac = { .fd = -1 };
-	char *text = NULL;
-	size_t len = 0;
 	int as_json = 0, ch, r;
-	json_error_t je;
 	json_t *s;
 
 	optind = 1;
@@ -336,20 +402,8 @@ static int cmd_status(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	r = agent_request(&ac, PROTO_STATUS, &text, &len);
-	if (ac.fd >= 0)
-		close(ac.fd);
-	if (r) {
-		free(text);
+	if ((r = fetch_status(&s)))
 		return r;
-	}
-	s = text ? json_loadb(text, len, 0, &je) : NULL;
-	free(text);
-	if (!json_is_object(s)) {
-		fprintf(stderr, "vpcroutectl: the agent's status is not a JSON object\n");
-		json_decref(s);
-		return EXIT_UNREACHABLE;
-	}
 	if (as_json) {
 		json_dumpf(s, stdout,
 			   JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
@@ -563,14 +617,12 @@ static void doctor_aws(struct diag *d, json_t *w)
 
 static int cmd_doctor(int argc, char **argv)
 {
-	struct agent_conn ac = { .fd = -1 };
 	struct diag d = { 0 };
-	char err[CFG_ERRLEN], *text = NULL;
-	size_t len = 0, i;
+	char err[CFG_ERRLEN];
+	size_t i;
 	struct cfg *c = NULL;
 	json_t *s = NULL, *in, *f;
 	long fwd;
-	int r;
 
 	(void)argv;
 	if (argc != 1) {
@@ -590,12 +642,7 @@ static int cmd_doctor(int argc, char **argv)
 		    "between the tunnel and its networks. The agent turns it on at start and at "
 		    "reload; something turned it off since.",
 		    fwd);
-	r = agent_request(&ac, PROTO_STATUS, &text, &len);
-	if (ac.fd >= 0)
-		close(ac.fd);
-	if (!r && text)
-		s = json_loadb(text, len, 0, NULL);
-	free(text);
+	fetch_status(&s);
 	if (!json_is_object(s)) {
 		say(&d, "PROBLEM",
 		    "vpcroute-agent does not answer (see above): nothing is programmed or kept "
@@ -774,6 +821,8 @@ int main(int argc, char **argv)
 		return cmd_ccd(argc, argv);
 	if (strcmp(argv[0], "doctor") == 0)
 		return cmd_doctor(argc, argv);
+	if (strcmp(argv[0], "plan") == 0)
+		return cmd_plan(argc, argv);
 	if (strcmp(argv[0], "version") == 0) {
 		printf("vpcroutectl %s\n", PACKAGE_VERSION);
 		return 0;

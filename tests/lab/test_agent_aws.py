@@ -338,6 +338,9 @@ def test_dry_run_makes_no_change(cloud):
     (table,) = [t for t in st["route_tables"] if t["id"] == cloud.world.rtb_id]
     assert {r["destination"]: r["state"] for r in table["routes"]} == {HOME: "missing",
                                                                        POOL: "missing"}
+    r = subprocess.run([built("agent/vpcroutectl"), "-s", a.sock, "plan"], capture_output=True,
+                       text=True, timeout=10)
+    assert f"aws: CreateRoute {cloud.world.rtb_id} {HOME} -> {eni}\n" in r.stdout, r.stdout
     # doctor explains both
     r = cloud.host.run([built("agent/vpcroutectl"), "-s", a.sock, "doctor"], check=False)
     assert r.returncode == 1

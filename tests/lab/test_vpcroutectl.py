@@ -226,3 +226,18 @@ table ip early {
     agent.stop()
     rc, out = doctor()
     assert rc == 1 and "vpcroute-agent does not answer" in out
+
+
+def test_plan_shows_drift(running):
+    agent, _ = running
+    host = agent.host
+    plan = lambda: ctl("-s", agent.sock, "plan")  # noqa: E731
+    r = plan()
+    assert r.returncode == 0 and r.stdout == "nothing to change\n", r.stdout + r.stderr
+    # behind the agent's back: its route deleted, a stray route of its protocol
+    host.run("ip route del 192.168.1.128/25")
+    host.run("ip route add 10.99.0.0/16 dev tun0 proto 212")
+    r = plan()
+    assert r.stdout == ("kernel: add route 192.168.1.128/25 dev tun0\n"
+                        "kernel: remove route 10.99.0.0/16\n"), r.stdout
+    assert status_json(agent.sock)["plan"]["routes_to_remove"] == ["10.99.0.0/16"]
