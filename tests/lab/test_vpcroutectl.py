@@ -241,3 +241,19 @@ def test_plan_shows_drift(running):
     assert r.stdout == ("kernel: add route 192.168.1.128/25 dev tun0\n"
                         "kernel: remove route 10.99.0.0/16\n"), r.stdout
     assert status_json(agent.sock)["plan"]["routes_to_remove"] == ["10.99.0.0/16"]
+
+
+def test_bash_completion_knows_the_commands():
+    script = os.path.join(TOP, "completion", "vpcroutectl")
+
+    def complete(*words):
+        code = (f"source {script}; COMP_WORDS=({' '.join(repr(w) for w in words)}); "
+                f"COMP_CWORD={len(words) - 1}; _vpcroutectl; echo \"${{COMPREPLY[*]}}\"")
+        return subprocess.run(["bash", "-c", code], capture_output=True, text=True,
+                              check=True).stdout.split()
+    # every command of the usage text, and nothing else
+    usage = ctl("--help").stdout
+    commands = re.findall(r"^  ([a-z-]+)", usage.split("commands:")[1], re.M)
+    assert sorted(complete("vpcroutectl", "")) == sorted(commands + ["help"])
+    assert complete("vpcroutectl", "-f", "x.conf", "st") == ["status"]
+    assert complete("vpcroutectl", "status", "--") == ["--json", "--help"]
