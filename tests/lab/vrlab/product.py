@@ -1,15 +1,22 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Topology A run by vpcroute: agent and plugin on the EC2 instance and the Pi.
+"""Topologies A and B run by vpcroute, from the example configurations.
 
-Nothing is hand-written on those two nodes: both run from the example
-configurations in doc/examples/ (only the socket path is moved into the run's
-directory). With the AWS emulators (aws=AwsWorld), the EC2 instance's agent
+Topology A: agent and plugin on the EC2 instance (server role) and the Pi
+(client role). Topology B: agent and plugin on the EC2 instance, which is
+the OpenVPN client of a branch office server.
+
+Nothing is hand-written on the nodes vpcroute runs on: they run from the
+example configurations in doc/examples/ (only the socket path is moved into
+the run's directory, and in B the example's route table id is the
+emulator's). With the AWS emulators (aws=AwsWorld), the EC2 instance's agent
 also drives the emulated EC2 API, and the VPC fabric (fabric.py) makes the
 VPC router obey its route table and source/dest check. What stays by hand
-belongs to the outside world: the home router's static route to the Pi, and
-without the emulators the VPC route table entry.
+belongs to the outside world: in A the home router's static route to the Pi,
+in B the branch office's OpenVPN server, and without the emulators the VPC
+route table entry.
 """
 import copy
+import ipaddress
 import json
 import os
 import time
@@ -59,7 +66,54 @@ PI_CONF = {
 }
 
 
-class ProductA:
+def _net_mask(net):
+    """"172.16.10.0/24" -> "172.16.10.0 255.255.255.0" (OpenVPN's form)."""
+    n = ipaddress.ip_network(net)
+    return f"{n.network_address} {n.netmask}"
+
+
+class _AwsSide:
+    """The EC2 instance's way to the emulated AWS (relays into its namespace)
+    and the VPC fabric that makes the VPC router follow the emulator."""
+
+    def _aws_init(self, topo, aws):
+        self.relays, self.fabric = [], None
+        if not aws:
+            return {}
+        self.relays = [Relay(topo.ec2, aws.moto.port), Relay(topo.ec2, aws.imds.port)]
+        self.fabric = VpcFabric(topo.vpc, aws, T.EC2_IP)
+        return {"AWS_ENDPOINT_URL_EC2": self.relays[0].url,
+                "AWS_EC2_METADATA_SERVICE_ENDPOINT": self.relays[1].url}
+
+    def _wait_vpc_route(self, net, timeout):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if net in self.fabric.routes and self.fabric.sdc is False:
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"VPC route {net} -> instance not there within {timeout}s: "
+                             f"{sorted(self.fabric.routes)}, source/dest check "
+                             f"{self.fabric.sdc}; fabric errors {self.fabric.errors[-3:]}")
+
+    def _close(self, vpns, agents):
+        """Stops everything, then raises the first error (a sanitizer report)."""
+        first = None
+        for o in list(vpns) + list(agents):
+            if not o:
+                continue
+            try:
+                o.stop()
+            except Exception as e:  # noqa: BLE001 - raised after the rest is stopped
+                first = first or e
+        if self.fabric:
+            self.fabric.stop()
+        for r in self.relays:
+            r.stop()
+        if first:
+            raise first
+
+
+class ProductA(_AwsSide):
     """server_conf/pi_conf: dicts, or None for the shipped examples. Without
     aws the server's aws section is dropped and the VPC route is by hand."""
 
@@ -67,14 +121,8 @@ class ProductA:
         self.topo, self.pki, self.dir, self.aws = topo, pki, workdir, aws
         server_conf = copy.deepcopy(server_conf or example("topology-a-server.conf"))
         pi_conf = copy.deepcopy(pi_conf or example("topology-a-pi.conf"))
-        env = {}
-        self.relays, self.fabric = [], None
-        if aws:
-            self.relays = [Relay(topo.ec2, aws.moto.port), Relay(topo.ec2, aws.imds.port)]
-            env = {"AWS_ENDPOINT_URL_EC2": self.relays[0].url,
-                   "AWS_EC2_METADATA_SERVICE_ENDPOINT": self.relays[1].url}
-            self.fabric = VpcFabric(topo.vpc, aws, T.EC2_IP)
-        else:
+        env = self._aws_init(topo, aws)
+        if not aws:
             server_conf.pop("aws", None)
         self.server_agent = Agent(topo.ec2, os.path.join(workdir, "ec2-agent"), server_conf,
                                   grace=grace, env=env)
@@ -109,14 +157,7 @@ class ProductA:
     def wait_vpc_route(self, net=T.LAN_ANNOUNCED, timeout=30):
         """Until the emulated VPC routes net to the instance (the fabric
         follows moto's route table) with the source/dest check off."""
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if net in self.fabric.routes and self.fabric.sdc is False:
-                return
-            time.sleep(0.1)
-        raise AssertionError(f"VPC route {net} -> instance not there within {timeout}s: "
-                             f"{sorted(self.fabric.routes)}, source/dest check "
-                             f"{self.fabric.sdc}; fabric errors {self.fabric.errors[-3:]}")
+        self._wait_vpc_route(net, timeout)
 
     def up(self):
         self.start_agents()
@@ -129,12 +170,92 @@ class ProductA:
         return self
 
     def close(self):
-        for o in (self.client, self.server):
-            if o:
-                o.stop()
-        for a in (self.pi_agent, self.server_agent):
-            a.stop()
-        if self.fabric:
-            self.fabric.stop()
-        for r in self.relays:
-            r.stop()
+        self._close((self.client, self.server), (self.pi_agent, self.server_agent))
+
+
+class ProductB(_AwsSide):
+    """Topology B: the EC2 instance is the OpenVPN client ("vpc-router") of the
+    branch office's server on bgw, which pushes its LANs.
+
+    ec2_conf: a dict, or None for doc/examples/topology-b-ec2-client.conf;
+    with aws its route table id becomes the emulator's (the example's is a
+    placeholder), without aws the aws section is dropped and "auto" local
+    networks (which come from IMDS) become the VPC's CIDR. pushed: what the
+    branch server pushes (by default its LAN, and one network outside the
+    example's accept_routes, which the agent must leave alone). The branch
+    server is the outside world, configured as its owner would: it pushes
+    those routes and routes the VPC (iroute in its CCD file) to the client.
+    """
+
+    def __init__(self, topo, pki, workdir, ec2_conf=None, grace=0, aws=None,
+                 pushed=(T.BRANCH_LAN, T.BRANCH_NOT_ACCEPTED)):
+        self.topo, self.pki, self.dir, self.aws = topo, pki, workdir, aws
+        self.pushed = list(pushed)
+        conf = copy.deepcopy(ec2_conf or example("topology-b-ec2-client.conf"))
+        env = self._aws_init(topo, aws)
+        if aws:
+            if conf.get("aws", {}).get("route_tables", "auto") != "auto":
+                conf["aws"]["route_tables"] = [aws.rtb_id]
+        else:
+            conf.pop("aws", None)
+            if conf.get("local_networks") == "auto":
+                conf["local_networks"] = [T.VPC_CIDR]
+        self.agent = Agent(topo.ec2, os.path.join(workdir, "ec2-agent"), conf, grace=grace,
+                           env=env)
+        self.branch = self.client = None
+
+    def start_branch(self):
+        """The branch office's OpenVPN server on bgw (not vpcroute)."""
+        if not getattr(self.pki, "server", None):
+            self.pki.server = self.pki.issue("server", server=True)
+        ccd = os.path.join(self.dir, "branch-ccd")
+        os.makedirs(ccd, exist_ok=True)
+        with open(os.path.join(ccd, T.BRANCH_CLIENT_CN), "w") as f:
+            f.write(f"iroute {_net_mask(T.VPC_CIDR)}\n")
+        self.branch = OpenVPN(self.topo.bgw, os.path.join(self.dir, "branch"), "branch",
+                              server_lines(self.pki, *self.pki.server, local=T.BRANCH_GW_WAN,
+                                           pool=_net_mask(T.BRANCH_POOL), extra=[
+                                               f"client-config-dir {ccd}",
+                                               f"route {_net_mask(T.VPC_CIDR)}",
+                                               *(f'push "route {_net_mask(n)}"'
+                                                 for n in self.pushed)])).start()
+        self.branch.wait_up()
+
+    def start_agent(self):
+        self.agent.start()
+
+    def start_client(self):
+        cert, key = self.pki.issue(T.BRANCH_CLIENT_CN)
+        self.client = OpenVPN(self.topo.ec2, os.path.join(self.dir, "ec2"), "ec2", client_lines(
+            self.pki, cert, key, remote=T.BRANCH_GW_WAN,
+            extra=["route-noexec",
+                   f"plugin {plugin_so()} {self.agent.conf} instance=branch"])).start()
+        self.client.wait_up()
+
+    def outside_world(self):
+        """Without the emulators, the VPC route table entry by hand."""
+        if not self.aws:
+            self.topo.vpc_route(T.BRANCH_LAN)
+
+    def wait_routes(self, timeout=10):
+        """Until the agent installed the branch LAN the server pushed."""
+        self.agent.wait_log(r"route " + T.BRANCH_LAN.replace(".", r"\.") + " dev tun0 added",
+                            timeout)
+
+    def wait_vpc_route(self, net=T.BRANCH_LAN, timeout=30):
+        """Until the emulated VPC routes net to the instance with the
+        source/dest check off."""
+        self._wait_vpc_route(net, timeout)
+
+    def up(self):
+        self.start_branch()
+        self.start_agent()
+        self.start_client()
+        self.outside_world()
+        self.wait_routes()
+        if self.aws:
+            self.wait_vpc_route()
+        return self
+
+    def close(self):
+        self._close((self.client, self.branch), (self.agent,))

@@ -186,3 +186,31 @@ def build_topology_b(lab):
     inet.run(f"ip addr add {INET_HOME}/24 dev to-home")
     _vpc_side(lab, inet, vpc, ec2, priv)
     return TopologyB(bhost=bhost, bgw=bgw, inet=inet, vpc=vpc, ec2=ec2, priv=priv)
+
+
+# Topology B's branch office server (the outside world): its tunnel pool, the
+# common name of the EC2 instance's certificate, and a network it pushes that
+# lies outside the example's accept_routes (172.16.0.0/12).
+BRANCH_POOL = "10.8.0.0/24"
+BRANCH_CLIENT_CN = "vpc-router"
+BRANCH_NOT_ACCEPTED = "192.168.77.0/24"
+
+# What each node of a topology is, in the order the lab lists them.
+NODES_A = {
+    "home": f"home LAN host {HOME_IP}",
+    "pi": f"Raspberry Pi {PI_IP}: OpenVPN client, vpcroute client role",
+    "hrouter": f"home router {HROUTER_IP}, NATs the LAN to the internet",
+    "inet": "the internet between the home and the VPC",
+    "vpc": f"VPC router {VPC_ROUTER_IP} and internet gateway (follows the emulated EC2 API)",
+    "ec2": f"EC2 instance {EC2_IP} (public {EC2_PUBLIC}): OpenVPN server, vpcroute server role",
+    "priv": f"VPC private host {PRIV_IP}",
+}
+NODES_B = {
+    "bhost": f"branch LAN host {BRANCH_HOST_IP}",
+    "bgw": f"branch gateway {BRANCH_GW_WAN}: OpenVPN server (not vpcroute), pushes "
+           f"{BRANCH_LAN}",
+    "inet": "the internet between the branch and the VPC",
+    "vpc": f"VPC router {VPC_ROUTER_IP} and internet gateway (follows the emulated EC2 API)",
+    "ec2": f"EC2 instance {EC2_IP} (public {EC2_PUBLIC}): OpenVPN client, vpcroute client role",
+    "priv": f"VPC private host {PRIV_IP}",
+}
