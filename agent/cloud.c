@@ -341,6 +341,9 @@ static void set_endpoint(struct cloud *c)
 
 /* --- the wanted networks --- */
 
+static void gone_add(struct cloud *c, const struct pfx *p);
+static bool wanted(struct cloud *c, const struct pfx *p);
+
 static struct want *want_find(struct cloud *c, const struct pfx *p, size_t *at)
 {
 	size_t lo = 0, hi = c->nwant;
@@ -390,15 +393,24 @@ static void want_del(struct cloud *c, const struct pfx *p)
 
 	if (!w || --w->refs)
 		return;
+	gone_add(c, p);
 	memmove(w, w + 1, (c->nwant - at - 1) * sizeof(*w));
 	c->nwant--;
 }
 
 void cloud_want_set(struct cloud *c, const struct pfx_list *remote)
 {
+	struct want *old = c->want;
+	size_t nold = c->nwant;
+
+	c->want = NULL;
 	c->nwant = 0;
 	for (size_t i = 0; i < remote->n; i++)
 		want_add(c, &remote->v[i]);
+	for (size_t i = 0; i < nold; i++)
+		if (!wanted(c, &old[i].dst))
+			gone_add(c, &old[i].dst);
+	free(old);
 	cloud_kick(c);
 }
 
@@ -446,12 +458,72 @@ static bool route_ours(const struct cloud *c, const struct ec2_route *r)
 	return strcmp(r->kind, "networkInterfaceId") == 0 && strcmp(r->target, c->eni) == 0;
 }
 
+static bool inside_list(const struct pfx_list *l, const struct pfx *p)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (pfx_contains(&l->v[i], p))
+			return true;
+	return false;
+}
+
+static bool inside_client(const struct cfg_client *cl, const struct pfx *p)
+{
+	return cl && (inside_list(&cl->allow, p) || inside_list(&cl->iroutes, p));
+}
+
+/*
+ * Whether a route to our ENI for p can be one the agent made: p must be a
+ * network its configuration could want (a pool, a network some client may
+ * announce; client role: inside accept_routes, or anything but the local
+ * networks when that is empty), never a default route. Others to our ENI,
+ * such as an administrator's 0.0.0.0/0 through this NAT instance, are not
+ * the agent's to withdraw.
+ */
+static bool may_own(const struct cloud *c, const struct pfx *p)
+{
+	const struct cfg *k = c->a->cfg;
+
+	if (p->len == 0)
+		return false;
+	if (k->role == CFG_ROLE_CLIENT) {
+		if (k->accept_routes.n)
+			return inside_list(&k->accept_routes, p);
+		for (size_t i = 0; i < k->local.n; i++)
+			if (pfx_overlaps(&k->local.v[i], p))
+				return false;
+		return true;
+	}
+	if ((k->has_pool && pfx_contains(&k->pool, p)) ||
+	    (k->has_pool6 && pfx_contains(&k->pool6, p)) || inside_client(k->default_client, p))
+		return true;
+	for (size_t i = 0; i < k->nclients; i++)
+		if (inside_client(&k->clients[i], p))
+			return true;
+	return false;
+}
+
 static struct gone *gone_find(struct cloud *c, const struct pfx *p)
 {
 	for (size_t i = 0; i < c->ngone; i++)
 		if (pfx_equal(&c->gone[i].dst, p))
 			return &c->gone[i];
 	return NULL;
+}
+
+/* A network wanted until now: ours to withdraw once its grace is over. */
+static void gone_add(struct cloud *c, const struct pfx *p)
+{
+	struct gone *w;
+
+	if (gone_find(c, p))
+		return;
+	w = realloc(c->gone, (c->ngone + 1) * sizeof(*w));
+	if (!w)
+		return;
+	c->gone = w;
+	w[c->ngone].dst = *p;
+	w[c->ngone].since = now_ms();
+	w[c->ngone++].seen = true;
 }
 
 static bool failed_has(struct cloud *c, const char *table, const struct pfx *p)
@@ -587,7 +659,9 @@ static size_t plan(struct cloud *c, struct op **out, long long now, long long *n
 			if (!route_ours(c, r) || wanted(c, &r->dst) ||
 			    failed_has(c, tb->id, &r->dst))
 				continue;
-			if (!(g = gone_find(c, &r->dst))) {
+			if (!(g = gone_find(c, &r->dst)) && !may_own(c, &r->dst))
+				continue; /* to our ENI, but not of our making */
+			if (!g) {
 				struct gone *w = realloc(c->gone, (c->ngone + 1) * sizeof(*w));
 
 				if (!w)
@@ -1498,7 +1572,8 @@ json_t *cloud_status(struct cloud *c)
 			struct ec2_route *r = &tb->routes[i];
 			json_t *jr;
 
-			if (!route_ours(c, r) || wanted(c, &r->dst))
+			if (!route_ours(c, r) || wanted(c, &r->dst) ||
+			    (!gone_find(c, &r->dst) && !may_own(c, &r->dst)))
 				continue;
 			jr = json_object();
 			json_object_set_new(jr, "destination",

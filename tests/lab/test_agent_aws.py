@@ -130,25 +130,31 @@ def test_source_dest_check_off_once(cloud):
 
 
 def test_routes_follow_clients_with_grace(cloud):
+    main = cloud.main_rtb()
+    # the administrator's own route through this NAT instance: to our ENI,
+    # but no network vpcroute could want, so never withdrawn
+    cloud.world.ec2.create_route(RouteTableId=main, DestinationCidrBlock="0.0.0.0/0",
+                                 NetworkInterfaceId=cloud.world.eni_id)
     a = cloud.agent(conf()).start()
     p = FakePlugin(a.sock).connect()
     p.client("pi-home", [HOME], t4="100.64.0.2")
-    main = cloud.main_rtb()
     # auto: the subnet's table and the VPC's main table
-    for rtb in (cloud.world.rtb_id, main):
-        wait_for(f"{HOME} and the pool in {rtb}",
-                 lambda: cloud.ours(rtb) == sorted([POOL, HOME]))
+    wait_for(f"{HOME} and the pool in {cloud.world.rtb_id}",
+             lambda: cloud.ours() == sorted([POOL, HOME]))
+    wait_for(f"{HOME} and the pool in {main}",
+             lambda: cloud.ours(main) == sorted(["0.0.0.0/0", POOL, HOME]))
     # disconnect: withdrawn after withdraw_grace_s (3 s), not before
     p.send({"type": "disconnect", "cn": "pi-home"})
     t0 = time.monotonic()
     wait_for("withdrawal", lambda: cloud.ours() == [POOL], timeout=20)
     deletes = [c for c in cloud.mutating() if c.action == "DeleteRoute"]
     assert deletes and min(c.time for c in deletes) - t0 >= 2.5
-    wait_for("withdrawal from the main table", lambda: cloud.ours(main) == [POOL])
+    wait_for("withdrawal from the main table",
+             lambda: cloud.ours(main) == sorted(["0.0.0.0/0", POOL]))
     # a reconnect inside the grace period costs no call at all
     p.client("pi-home", [HOME], t4="100.64.0.2")
     wait_for("back", lambda: cloud.ours() == sorted([POOL, HOME]) and
-             cloud.ours(main) == sorted([POOL, HOME]))
+             cloud.ours(main) == sorted(["0.0.0.0/0", POOL, HOME]))
     time.sleep(0.5)
     t1 = time.monotonic()
     p.send({"type": "disconnect", "cn": "pi-home"})
@@ -157,6 +163,8 @@ def test_routes_follow_clients_with_grace(cloud):
     time.sleep(4)  # past the grace period
     assert cloud.mutating(since=t1) == []
     assert cloud.ours() == sorted([POOL, HOME])
+    assert "0.0.0.0/0" in cloud.ours(main)
+    assert not [c for c in cloud.mutating() if c.params.get("DestinationCidrBlock") == "0.0.0.0/0"]
 
 
 def status(agent):
