@@ -653,8 +653,9 @@ static int cmd_doctor(int argc, char **argv)
 	    (long long)json_integer_value(json_object_get(s, "pid")), jstr(s, "role"));
 	if (!json_array_size(json_object_get(s, "instances")))
 		say(&d, "PROBLEM",
-		    "no OpenVPN instance has connected: is \"plugin /usr/lib/openvpn/vpcroute.so "
-		    "CONFIG\" in its configuration, and can its user reach the socket?");
+		    "no OpenVPN instance has connected: is \"plugin %s/vpcroute.so CONFIG\" in "
+		    "its configuration, and can its user reach the socket?",
+		    VR_PLUGINDIR);
 	json_array_foreach(json_object_get(s, "instances"), i, in)
 	{
 		if (!json_is_true(json_object_get(in, "plugin_connected")))
