@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """The lab behind scripts/lab (scripts/lab --help says how to use it).
 
-Topology A or B of DESIGN.md in network namespaces, run by vpcroute from the
+Topology A, B or C of DESIGN.md in network namespaces, run by vpcroute from the
 example configurations in doc/examples/: nothing is hand-written on the
 nodes vpcroute runs on. The EC2 instance's agent turns off the source/dest
 check and adds the VPC routes through the emulated EC2 API; the simulated
@@ -15,9 +15,10 @@ removed at once and the exit status says whether every check passed.
 
 Run it as scripts/lab does, with the build in $VPCROUTE_BUILDDIR (default
 .build/gcc):
-    demo.py [--topology A|B] [--check]
+    demo.py [--topology A|B|C] [--check]
     demo.py shell NODE [-c CMD] | status | down
 """
+import json
 import os
 import re
 import shutil
@@ -35,7 +36,7 @@ from vrlab.build import BUILD  # noqa: E402
 OK, FAIL, NOTE = "\u2714", "\u2718", "-"
 READY = "\0vpcroute-lab-ready "  # the background process's last word on the pipe
 TAIL = 15
-USAGE = ("usage: scripts/lab [--topology A|B] [--check] | shell NODE [-c CMD] | status | down\n"
+USAGE = ("usage: scripts/lab [--topology A|B|C] [--check] | shell NODE [-c CMD] | status | down\n"
          "(scripts/lab --help says more)")
 
 
@@ -151,7 +152,10 @@ def vpcroutectl_status(report, node, agent):
 def tcp_probe(work, src, dst_node, dst, port, timeout=2.0):
     """The source address the server saw, or None (refused, dropped)."""
     from vrlab.probe import TcpServer, tcp_connect
-    srv = TcpServer(dst_node, dst, port, os.path.join(work, f"tcp-{dst_node.name}-{port}.log"))
+    # a log per probe: TcpServer waits for "listening" in it, and an earlier
+    # server's word must not count for this one
+    srv = TcpServer(dst_node, dst, port,
+                    os.path.join(work, f"tcp-{src.name}-{dst_node.name}-{port}.log"))
     try:
         return tcp_connect(src, dst, port, timeout=timeout)
     finally:
@@ -164,7 +168,7 @@ class LabRun:
     def __init__(self, topology, work, report, on_change=lambda: None):
         self.topology, self.work, self.r = topology, work, report
         self.on_change = on_change
-        self.nodes = T.NODES_A if topology == "A" else T.NODES_B
+        self.nodes = {"A": T.NODES_A, "B": T.NODES_B, "C": T.NODES_C}[topology]
         self.lab = self.topo = self.aws = self.pki = self.prod = None
         self.agents = {}  # node -> Agent
         self.skip_proof = False
@@ -186,8 +190,12 @@ class LabRun:
         return (self._agent_logs("ec2")
                 + self._vpn_logs(("ec2", "client on ec2"), ("branch", "server on bgw")))
 
+    def logs_c(self):
+        return self.logs_a() + self._vpn_logs(*((cn, f"client on {node.name}") for node, cn, _
+                                                in self.topo.warriors()))
+
     def all_logs(self):
-        return self.logs_a() if self.topology == "A" else self.logs_b()
+        return {"A": self.logs_a, "B": self.logs_b, "C": self.logs_c}[self.topology]()
 
     def state(self):
         """What the state file says about this lab."""
@@ -213,7 +221,8 @@ class LabRun:
         r = self.r
         r.section("bring-up")
         self.lab = netns.Lab()
-        build = T.build_topology_a if self.topology == "A" else T.build_topology_b
+        build = {"A": T.build_topology_a, "B": T.build_topology_b,
+                 "C": T.build_topology_c}[self.topology]
         self.topo = r.step(f"namespaces: {' '.join(self.nodes)}", lambda: build(self.lab))
         if not self.topo:
             return False
@@ -225,19 +234,20 @@ class LabRun:
         if not self.aws:
             return False
         self.on_change()
-        cns = "pi-home" if self.topology == "A" else T.BRANCH_CLIENT_CN
+        cns = {"A": ["pi-home"], "B": [T.BRANCH_CLIENT_CN],
+               "C": ["pi-home"] + [cn for _, cn in T.ROAD_WARRIORS]}[self.topology]
 
         def pki():
             p = PKI(os.path.join(self.work, "pki"))
             p.server = p.issue("server", server=True)
-            p.issue(cns)
+            for cn in cns:
+                p.issue(cn)
             return p
-        self.pki = r.step(f"throwaway PKI (CA, server, {cns})", pki)
+        self.pki = r.step(f"throwaway PKI (CA, server, {', '.join(cns)})", pki)
         if not self.pki:
             return False
-        if self.topology == "A":
-            return self._bring_up_a()
-        return self._bring_up_b()
+        return {"A": self._bring_up_a, "B": self._bring_up_b,
+                "C": self._bring_up_c}[self.topology]()
 
     def _bring_up_a(self):
         from vrlab.product import ProductA
@@ -290,6 +300,36 @@ class LabRun:
         self._vpc_step(T.BRANCH_LAN, self.logs_b)
         return True
 
+    def _bring_up_c(self):
+        from vrlab.product import ProductC
+        r = self.r
+        if not self._product(ProductC):
+            return True
+        p = self.prod
+        self.agents = {"ec2": p.server_agent, "pi": p.pi_agent}
+        self.on_change()
+        cns = ", ".join(cn for _, cn in p.warriors)
+        for what, fn, logs in (
+                ("vpcroute-agent on ec2 (server role) from doc/examples/"
+                 "topology-c-road-warriors.conf, on pi (client role) from doc/examples/"
+                 "topology-a-pi.conf", p.start_agents, self._agent_logs("ec2", "pi")),
+                ("OpenVPN server on ec2 with vpcroute.so", p.start_server,
+                 lambda: self._agent_logs("ec2") + self._vpn_logs(("server", "server on ec2"))),
+                ("OpenVPN client on pi with vpcroute.so (pi-home)", p.start_client,
+                 lambda: self._agent_logs("ec2", "pi") + self._vpn_logs(
+                     ("pi", "client on pi"), ("server", "server on ec2"))),
+                (f"OpenVPN clients on the road warriors, no vpcroute there ({cns})",
+                 p.start_road_warriors, self.logs_c)):
+            if not self._essential(what, fn, logs):
+                return True
+        r.step(f"home router: static route to the tunnel pool {T.POOL} via the Pi "
+               "(the outside world, by hand)", p.outside_world)
+        r.step("ec2: the announced home network, in the kernel (ip route show proto 212)",
+               lambda: p.server_agent.wait_log(r"route 192\.168\.1\.128/25 dev tun0 added")
+               or ", ".join(p.server_agent.routes()), self.logs_c)
+        self._vpc_step(T.LAN_ANNOUNCED, self.logs_c)
+        return True
+
     def _product(self, cls):
         def make():
             self.prod = cls(self.topo, self.pki, self.work, aws=self.aws)
@@ -321,14 +361,19 @@ class LabRun:
             r.note("no proof: a step it needs failed (see above)")
             return
         r.section("connectivity")
-        matrix = self._matrix_a() if self.topology == "A" else self._matrix_b()
+        matrix = {"A": self._matrix_a, "B": self._matrix_b, "C": self._matrix_c}[self.topology]()
         w1 = max(len(m[0]) for m in matrix)
         w2 = max(len(m[1]) for m in matrix)
         for src, dst, what, fn in matrix:
             r.step(f"{src:<{w1}} -> {dst:<{w2}}  {what}", fn, self.all_logs)
+        if self.topology == "C":
+            self._open_paths_c()
+            self._road_warriors()
         r.section("the EC2 instance and the VPC")
         ec2 = self.agents["ec2"]
-        r.step("ec2: table inet vpcroute (exemptions, masquerade, forward filter)",
+        parts = ("exemptions, forward filter" if self.topology == "C"
+                 else "exemptions, masquerade, forward filter")
+        r.step(f"ec2: table inet vpcroute ({parts})",
                lambda: Out(ec2.table() is not None,
                            f"{(ec2.table() or '').count(chr(10))} lines"), self.all_logs)
         self._vpc_table()
@@ -412,9 +457,113 @@ class LabRun:
              not_accepted),
         ]
 
+    def _matrix_c(self):
+        t, p = self.topo, self.prod
+        home, vpc = f"home {T.HOME_IP}", f"VPC host {T.PRIV_IP}"
+        m = []
+        for node, cn, _ in t.warriors():
+            addr = p.tunnel_address(cn)
+            rw = f"{node.name} {addr}"
+            m += [
+                (rw, vpc, "ping", self._ping(node, T.PRIV_IP)),
+                (rw, f"{vpc}:8080", "TCP, source kept (the tunnel address, no NAT)",
+                 self._tcp(node, t.priv, T.PRIV_IP, 8080, addr)),
+                (rw, home, f"ping (pushed {T.LAN_ANNOUNCED}, through ec2 and pi-home)",
+                 self._ping(node, T.HOME_IP)),
+                (rw, f"{home}:22", "TCP, source kept",
+                 self._tcp(node, t.home, T.HOME_IP, 22, addr)),
+            ]
+        node, cn, _ = t.warriors()[0]
+        addr = p.tunnel_address(cn)
+        m += [
+            (vpc, f"{node.name} {addr}:22", "TCP, refused (default_client: from_local false)",
+             self._tcp(t.priv, node, addr, 22, None)),
+            (vpc, f"{home}:22", "TCP, refused (pi-home: from_local not given, so false)",
+             self._tcp(t.priv, t.home, T.HOME_IP, 22, None)),
+        ]
+        return m
+
+    def _open_paths_c(self):
+        """Topology C: connections that no policy of the example stops,
+        shown (not checked) so that nobody takes them for filtered."""
+        r, t, p = self.r, self.topo, self.prod
+        (anna, acn, _), (ben, bcn, _) = t.warriors()[:2]
+        a, b = p.tunnel_address(acn), p.tunnel_address(bcn)
+        r.section("what no policy of the example stops (shown, not checked)")
+        for src, srcn, dst_node, dst, port, why in (
+                (anna, f"{anna.name} {a}", t.home, T.HOME_IP, 2222,
+                 "outside the Pi's to_local: the Pi filters only what comes from its pushed "
+                 "routes (none here), and on ec2 road warrior -> pi-home is tunnel to tunnel"),
+                (t.home, f"home {T.HOME_IP}", anna, a, 22,
+                 "default_client's from_local false covers the VPC's networks only"),
+                (anna, f"{anna.name} {a}", ben, b, 22,
+                 "road warrior to road warrior, through ec2's kernel (no client-to-client)")):
+            seen = tcp_probe(self.work, src, dst_node, dst, port, timeout=1.0)
+            r.note(f"{srcn} -> {dst_node.name} {dst}:{port}: "
+                   + (f"connected, source {seen}" if seen else "no connection"),
+                   [why], warn=bool(seen))
+        r.note(f"home -> VPC host {T.PRIV_IP}: not in this example (pi-home gets no "
+               "push_routes there, so the Pi has no route to the VPC, and the home router "
+               f"routes only the pool {T.POOL} to the Pi)")
+
+    def _road_warriors(self):
+        """Topology C: what the road warriors got, and that nothing was
+        announced for them."""
+        r, t, p = self.r, self.topo, self.prod
+        r.section("the road warriors")
+        want = sorted([T.SUBNET, T.LAN_ANNOUNCED])
+        for node, cn, _ in t.warriors():
+            def pushed(node=node):
+                got = [l.strip() for l in
+                       node.run("ip -4 route show dev tun0").stdout.strip().splitlines()]
+                via = {l.split()[0] for l in got if f"via {T.POOL_GW}" in l}
+                missing = [n for n in want if n not in via]
+                return Out(not missing, f"missing {', '.join(missing)}" if missing else None,
+                           [f"ip route: {l}" for l in got])
+            r.step(f"{node.name} ({cn}): the routes the server pushed ({', '.join(want)} via "
+                   f"{T.POOL_GW}), in its kernel", pushed, self.logs_c)
+
+        def admitted():
+            lines, ok = [], True
+            for _, cn, _ in t.warriors():
+                m = re.search(rf"client {re.escape(cn)} admitted: ([^\n]*)",
+                              p.server.log_text())
+                ok &= bool(m) and m.group(1).startswith("announces nothing")
+                lines.append(f"{cn}: " + (m.group(1) if m else "no admission in the log"))
+            return Out(ok, None, lines)
+        r.step("ec2: vpcroute.so admitted the road warriors by default_client (no entry, "
+               "\"strict\": false), announcing nothing", admitted, self.logs_c)
+
+        def kernel():
+            routes = p.server_agent.routes()
+            return Out(routes == [T.LAN_ANNOUNCED], ", ".join(routes) or "none")
+        r.step("ec2: kernel routes of the agent (ip route show proto 212): pi-home's "
+               f"{T.LAN_ANNOUNCED} only", kernel, self.logs_c)
+        r.step("ec2: vpcroutectl status --json: the road warriors are clients with no "
+               "networks", self._status_clients, self.logs_c)
+
+    def _status_clients(self):
+        ctl = os.path.join(BUILD, "agent", "vpcroutectl")
+        conf = self.agents["ec2"].conf
+        res = subprocess.run([ctl, "-f", conf, "status", "--json"], capture_output=True,
+                             text=True, timeout=15)
+        if res.returncode:
+            return Out(False, f"exited {res.returncode}",
+                       (res.stderr or res.stdout).strip().splitlines()[-TAIL:])
+        st = json.loads(res.stdout)
+        clients = {c["cn"]: c for i in st["instances"] for c in i["clients"]}
+        lines = [f"{cn:<12} {c['tunnel4'] or '-':<11} networks: "
+                 f"{', '.join(c['networks']) or 'none'}" for cn, c in sorted(clients.items())]
+        ok = all(cn in clients and clients[cn]["networks"] == []
+                 and clients[cn]["tunnel4"] == self.prod.tunnel_address(cn)
+                 for _, cn, _ in self.topo.warriors())
+        ok &= clients.get("pi-home", {}).get("networks") == [T.LAN_ANNOUNCED]
+        return Out(ok, None, lines)
+
     def _vpc_table(self):
         aws = self.aws
-        want = T.LAN_ANNOUNCED if self.topology == "A" else T.BRANCH_LAN
+        want = {"A": [T.LAN_ANNOUNCED], "B": [T.BRANCH_LAN],
+                "C": [T.POOL, T.LAN_ANNOUNCED]}[self.topology]
 
         def fn():
             rt = aws.ec2.describe_route_tables(RouteTableIds=[aws.rtb_id])["RouteTables"][0]
@@ -429,8 +578,9 @@ class LabRun:
                 state = route.get("State", "active")
                 lines.append(f"{dst:<20} -> {target}" + ("" if state == "active" else
                                                          f" [{state}]"))
-            return Out(want in ours, None if want in ours else f"no route {want} -> {aws.eni_id}",
-                       lines)
+            missing = [n for n in want if n not in ours]
+            return Out(not missing, f"no route {', '.join(missing)} -> {aws.eni_id}"
+                       if missing else None, lines)
         self.r.step(f"VPC route table {aws.rtb_id}, as the EC2 emulator holds it", fn,
                     lambda: self._agent_logs("ec2"))
 
@@ -494,8 +644,8 @@ def parse(argv):
         else:
             raise UsageError(f"scripts/lab: unknown argument {a!r}")
         i += 1
-    if topology.upper() not in ("A", "B"):
-        raise UsageError(f"scripts/lab: no topology {topology!r} (A or B)")
+    if topology.upper() not in ("A", "B", "C"):
+        raise UsageError(f"scripts/lab: no topology {topology!r} (A, B or C)")
     return ("check" if check else "up"), topology.upper(), None
 
 
@@ -503,7 +653,9 @@ def banner(topology, work):
     what = {"A": "home LAN behind a Raspberry Pi (OpenVPN client) <-> EC2 instance "
                  "(OpenVPN server)",
             "B": "EC2 instance (OpenVPN client) of a branch office server that pushes "
-                 "its LAN"}[topology]
+                 "its LAN",
+            "C": "road warriors (OpenVPN clients, no LAN behind them) and the home LAN's Pi "
+                 "<-> EC2 instance (OpenVPN server)"}[topology]
     print(f"vpcroute lab: topology {topology}, {what}\n"
           f"work directory (logs, configurations): {work}", flush=True)
 

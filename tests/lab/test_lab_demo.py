@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""scripts/lab: the one-shot proof of topologies A and B, and the lab that
+"""scripts/lab: the one-shot proof of topologies A, B and C, and the lab that
 stays up (up, a second start refused, shell, down, remains of a killed one).
 
 demo.py is run directly where scripts/lab would build first (scripts/check
@@ -65,8 +65,10 @@ def lab(args, env, timeout=60, **kw):
                           timeout=timeout, **kw)
 
 
-@pytest.mark.parametrize("topology,net", [("A", "192.168.1.128/25"), ("B", "172.16.10.0/24")])
-def test_check_proves_and_removes(lab_env, topology, net):
+@pytest.mark.parametrize("topology,nets", [("A", ["192.168.1.128/25"]), ("B", ["172.16.10.0/24"]),
+                                           ("C", ["10.1.2.0/24", "192.168.1.128/25"])],
+                         ids=["A", "B", "C"])
+def test_check_proves_and_removes(lab_env, topology, nets):
     p, out = run_demo(["--check", "--topology", topology], lab_env)
     assert p.returncode == 0, out
     assert "\u2718" not in out, out
@@ -74,11 +76,24 @@ def test_check_proves_and_removes(lab_env, topology, net):
     assert "connectivity" in out
     # the VPC route table as the emulator holds it: the network -> the ENI
     routes = re.findall(r"^\s+(\S+)\s+-> (eni-[0-9a-f]+) \(the instance's ENI\)$", out, re.M)
-    assert (net, routes[0][1]) in routes, out
+    for net in nets:
+        assert (net, routes[0][1]) in routes, out
     sdc = re.search(r"\u2714 source/dest check of (eni-[0-9a-f]+) \(the instance's ENI\) "
                     r"\([\d.]+s\): False$", out, re.M)
     assert sdc and sdc.group(1) == routes[0][1], out
     assert re.search(r"vpcroutectl status on ec2", out), out
+    if topology == "C":
+        for rw in ("anna", "ben"):
+            # the VPC host and the home host see the road warrior's tunnel address
+            for dst in ("VPC host 10.1.1.10:8080", "home 192.168.1.140:22"):
+                assert re.search(rf"^  \u2714 {rw} (10\.1\.2\.\d+)\s+-> {re.escape(dst)} .*"
+                                 r": server saw source \1$", out, re.M), out
+            assert re.search(rf"^  \u2714 {rw} \(laptop-{rw}\): the routes the server pushed",
+                             out, re.M), out
+        assert re.search(r"^  \u2714 ec2: kernel routes of the agent .*: 192\.168\.1\.128/25$",
+                         out, re.M), out
+        for cn in ("laptop-anna", "laptop-ben"):
+            assert re.search(rf"^\s+{cn}\s+10\.1\.2\.\d+\s+networks: none$", out, re.M), out
     # nothing left: the run's namespaces, its work directory, its state
     assert _ns_of(f"vr-{p.pid}-") == []
     work = re.search(r"^work directory \(logs, configurations\): (\S+)$", out, re.M).group(1)

@@ -1,9 +1,11 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Topologies A and B run by vpcroute, from the example configurations.
+"""Topologies A, B and C run by vpcroute, from the example configurations.
 
 Topology A: agent and plugin on the EC2 instance (server role) and the Pi
 (client role). Topology B: agent and plugin on the EC2 instance, which is
-the OpenVPN client of a branch office server.
+the OpenVPN client of a branch office server. Topology C: A's nodes, with
+the EC2 instance run from the road warriors' example, and road warriors
+(OpenVPN clients without vpcroute) besides the Pi.
 
 Nothing is hand-written on the nodes vpcroute runs on: they run from the
 example configurations in doc/examples/ (only the socket path is moved into
@@ -12,8 +14,9 @@ emulator's). With the AWS emulators (aws=AwsWorld), the EC2 instance's agent
 also drives the emulated EC2 API, and the VPC fabric (fabric.py) makes the
 VPC router obey its route table and source/dest check. What stays by hand
 belongs to the outside world: in A the home router's static route to the Pi,
-in B the branch office's OpenVPN server, and without the emulators the VPC
-route table entry.
+in B the branch office's OpenVPN server, in C the home router's static route
+to the tunnel pool via the Pi and the road warriors' laptops, and without
+the emulators the VPC route table entries.
 """
 import copy
 import ipaddress
@@ -259,3 +262,68 @@ class ProductB(_AwsSide):
 
     def close(self):
         self._close((self.client, self.branch), (self.agent,))
+
+
+class ProductC(ProductA):
+    """Topology C: road warriors. The EC2 instance runs from
+    doc/examples/topology-c-road-warriors.conf ("strict": false, a
+    default_client for the road warriors that pushes the VPC subnet and the
+    home network, and pi-home's entry), the Pi as in A from
+    doc/examples/topology-a-pi.conf; the road warriors are OpenVPN clients
+    with certificates of their own common names and no plugin, admitted by
+    default_client.
+
+    server_conf/pi_conf: dicts, or None for the shipped examples.
+    warriors: [(node, common name)].
+    """
+
+    def __init__(self, topo, pki, workdir, server_conf=None, pi_conf=None, grace=0, aws=None,
+                 warriors=None):
+        super().__init__(topo, pki, workdir,
+                         server_conf=server_conf or example("topology-c-road-warriors.conf"),
+                         pi_conf=pi_conf, grace=grace, aws=aws)
+        self.warriors = list(warriors if warriors is not None else
+                             [(node, cn) for node, cn, _ in topo.warriors()])
+        self.rw = {}  # common name -> OpenVPN
+
+    def start_road_warriors(self):
+        """Each road warrior's OpenVPN client, no plugin; until each is up."""
+        for node, cn in self.warriors:
+            cert, key = self.pki.issue(cn)
+            self.rw[cn] = OpenVPN(node, os.path.join(self.dir, cn), cn, client_lines(
+                self.pki, cert, key, remote=T.EC2_PUBLIC)).start()
+        for c in self.rw.values():
+            c.wait_up()
+
+    def tunnel_address(self, cn):
+        """The address the server gave the road warrior (its tun0)."""
+        node = self.rw[cn].node
+        out = node.run("ip -j -4 addr show dev tun0").stdout
+        for link in json.loads(out or "[]"):
+            for a in link.get("addr_info", []):
+                return a["local"]
+        return None
+
+    def outside_world(self):
+        """The home router's static route to the tunnel pool via the Pi (the
+        home host's answers to the road warriors), and without the
+        emulators the VPC route table entries."""
+        if not self.aws:
+            self.topo.vpc_route(T.LAN_ANNOUNCED)
+            self.topo.vpc_route(T.POOL)
+        self.topo.home_route(T.POOL)
+
+    def wait_vpc_route(self, net=T.LAN_ANNOUNCED, timeout=30):
+        """Until the emulated VPC routes net and the pool to the instance
+        with the source/dest check off."""
+        self._wait_vpc_route(net, timeout)
+        self._wait_vpc_route(T.POOL, timeout)
+
+    def up(self):
+        super().up()
+        self.start_road_warriors()
+        return self
+
+    def close(self):
+        self._close(list(self.rw.values()) + [self.client, self.server],
+                    (self.pi_agent, self.server_agent))

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Topology A of DESIGN.md in network namespaces, with the recipe's addressing.
+"""Topologies A, B and C of DESIGN.md in network namespaces, with the recipe's
+addressing (topology A's is drawn here; B and C are described below).
 
     home ─┐                                             ┌─ ec2 (OpenVPN server, 10.1.1.2)
           ├─ br0 hrouter ── inet ── vpc (VPC router+IGW) ┤
@@ -14,7 +15,7 @@ gateway: the instance's public address 192.0.2.10 is NATed 1:1 to 10.1.1.2.
 The VPC router's routing table plays the VPC route table, and the home
 router's plays the home router's static routes.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 LAN = "192.168.1.0/24"
 LAN_ANNOUNCED = "192.168.1.128/25"
@@ -32,10 +33,15 @@ EC2_IP = "10.1.1.2"
 EC2_PUBLIC = "192.0.2.10"
 PRIV_IP = "10.1.1.10"
 POOL = "10.1.2.0/24"
+POOL_GW = "10.1.2.1"  # the OpenVPN server's own tunnel address (server 10.1.2.0/24)
 
 
 RW_NET_GW = "198.18.0.1"
 
+
+def rw_ip(index):
+    """The internet address of road warrior number index (1, 2, ...)."""
+    return f"198.18.0.{10 + index}"
 
 
 class _VpcSide:
@@ -68,7 +74,7 @@ class TopologyA(_VpcSide):
         node = lab.node(name)
         lab.link(node, "eth0", self.inet, f"rw{index}")
         self.inet.run(f"ip link set rw{index} master br-rw")
-        node.run(f"ip addr add 198.18.0.{10 + index}/24 dev eth0")
+        node.run(f"ip addr add {rw_ip(index)}/24 dev eth0")
         node.run(f"ip route add default via {RW_NET_GW}")
         return node
 
@@ -195,6 +201,32 @@ BRANCH_POOL = "10.8.0.0/24"
 BRANCH_CLIENT_CN = "vpc-router"
 BRANCH_NOT_ACCEPTED = "192.168.77.0/24"
 
+# Topology C: road warriors, laptops with no LAN behind them, on the internet
+# (198.18.0.0/24 behind inet); topology A's network besides. Each is an
+# OpenVPN client of the EC2 instance without vpcroute, with a certificate of
+# its own common name: (node, common name).
+ROAD_WARRIORS = (("anna", "laptop-anna"), ("ben", "laptop-ben"))
+
+
+@dataclass
+class TopologyC(TopologyA):
+    anna: object = None
+    ben: object = None
+
+    def warriors(self):
+        """[(node, common name, internet address)] of the road warriors."""
+        return [(getattr(self, n), cn, rw_ip(i))
+                for i, (n, cn) in enumerate(ROAD_WARRIORS, 1)]
+
+
+def build_topology_c(lab):
+    """Topology C: topology A's network (the home LAN with the Pi, the
+    internet, the VPC) and the road warriors on the internet."""
+    a = build_topology_a(lab)
+    rws = {n: a.road_warrior(n, i) for i, (n, _) in enumerate(ROAD_WARRIORS, 1)}
+    return TopologyC(**{f.name: getattr(a, f.name) for f in fields(a)}, **rws)
+
+
 # What each node of a topology is, in the order the lab lists them.
 NODES_A = {
     "home": f"home LAN host {HOME_IP}",
@@ -213,4 +245,11 @@ NODES_B = {
     "vpc": f"VPC router {VPC_ROUTER_IP} and internet gateway (follows the emulated EC2 API)",
     "ec2": f"EC2 instance {EC2_IP} (public {EC2_PUBLIC}): OpenVPN client, vpcroute client role",
     "priv": f"VPC private host {PRIV_IP}",
+}
+NODES_C = {
+    **NODES_A,
+    "pi": f"Raspberry Pi {PI_IP}: OpenVPN client (pi-home), vpcroute client role",
+    "inet": "the internet between the home, the road warriors and the VPC",
+    **{n: f"road warrior {rw_ip(i)}: OpenVPN client {cn}, no vpcroute"
+       for i, (n, cn) in enumerate(ROAD_WARRIORS, 1)},
 }
