@@ -155,7 +155,11 @@ def test_reload_and_errors(running, tmp_path):
 
 def test_socket_group_reads_status_only(running):
     agent, _ = running
-    run = ["runuser", "-u", "nobody", "-g", "nogroup", "--", CTL, "-s", agent.sock]
+    # a copy nobody can execute: the build tree may be inside root's home
+    ctl_copy = os.path.join(os.path.dirname(agent.sock), "vpcroutectl")
+    shutil.copy(CTL, ctl_copy)
+    os.chmod(ctl_copy, 0o755)
+    run = ["runuser", "-u", "nobody", "-g", "nogroup", "--", ctl_copy, "-s", agent.sock]
     r = subprocess.run(run + ["status", "--json"], capture_output=True, text=True, timeout=10)
     assert r.returncode == 0, r.stderr
     validate_status(json.loads(r.stdout))
@@ -163,8 +167,8 @@ def test_socket_group_reads_status_only(running):
     assert r.returncode == 1
     assert "reload: only root may reload the agent" in r.stderr
     # another unprivileged user, not in the socket's group: refused at once
-    r = subprocess.run(["runuser", "-u", "nobody", "-g", "daemon", "--", CTL, "-s", agent.sock,
-                        "status"], capture_output=True, text=True, timeout=10)
+    r = subprocess.run(["runuser", "-u", "nobody", "-g", "daemon", "--", ctl_copy, "-s",
+                        agent.sock, "status"], capture_output=True, text=True, timeout=10)
     assert r.returncode == 3
     agent.wait_log(r"refused a connection from pid \d+ uid \d+ gid \d+: not root, nor the "
                    r"OpenVPN user or group, nor the socket's group")
