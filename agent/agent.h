@@ -38,7 +38,9 @@ struct ainst {
 	bool syncing;
 	/* client role: the tunnel and what the server pushed */
 	bool tun_up;
-	bool route_up; /* OpenVPN has had its go at the pushed routes */
+	bool route_up;			   /* OpenVPN has had its go at the pushed routes */
+	enum proto_transport listen_proto; /* where OpenVPN listens, 0: unknown */
+	uint16_t listen_port;
 	struct pfx_list routes;
 	const void *owner; /* the connection of its plugin, NULL when none */
 };

@@ -59,6 +59,8 @@ enum job {
 	J_DESCRIBE_SDC,
 	J_MODIFY_SDC,
 	J_DESCRIBE_RTB,
+	J_DESCRIBE_GROUPS,
+	J_DESCRIBE_SG,
 	J_CREATE,
 	J_REPLACE,
 	J_DELETE,
@@ -79,6 +81,8 @@ static const char *const job_names[] = {
 	[J_DESCRIBE_SDC] = "DescribeNetworkInterfaceAttribute",
 	[J_MODIFY_SDC] = "ModifyNetworkInterfaceAttribute",
 	[J_DESCRIBE_RTB] = "DescribeRouteTables",
+	[J_DESCRIBE_GROUPS] = "DescribeNetworkInterfaceAttribute",
+	[J_DESCRIBE_SG] = "DescribeSecurityGroups",
 	[J_CREATE] = "CreateRoute",
 	[J_REPLACE] = "ReplaceRoute",
 	[J_DELETE] = "DeleteRoute",
@@ -145,6 +149,13 @@ struct cloud {
 	char next_token[1024];
 	bool tables_known;
 	long long next_drift;
+	/* the ENI's security groups and their inbound rules (advice for doctor) */
+	bool sg_stale, sg_rules_stale, sg_known;
+	char groups[EC2_MAX_GROUPS][EC2_ID_MAX];
+	size_t ngroups;
+	struct ec2_perm *perms;
+	size_t nperms;
+	char sg_error[STR_MAX * 3];
 
 	struct want *want;
 	size_t nwant;
@@ -975,6 +986,7 @@ void cloud_kick(struct cloud *c)
 	if (now >= c->next_drift) {
 		c->sdc_stale = conf(c)->disable_source_dest_check;
 		c->rtb_stale = true;
+		c->sg_stale = true;
 		c->nfailed = 0; /* give what failed for good another chance */
 		c->next_drift = now + conf(c)->drift_check_s * MS;
 	}
@@ -1008,6 +1020,23 @@ void cloud_kick(struct cloud *c)
 	}
 	if (c->rtb_stale) {
 		r = describe_tables(c);
+		goto started;
+	}
+	if (c->sg_stale || c->sg_rules_stale) {
+		char form[2048] = "", k[32];
+
+		if (c->sg_stale) {
+			form_add(form, sizeof(form), "NetworkInterfaceId", c->eni);
+			form_add(form, sizeof(form), "Attribute", "groupSet");
+			r = ec2_request(c, J_DESCRIBE_GROUPS, form,
+					"DescribeNetworkInterfaceAttribute groupSet");
+		} else {
+			for (size_t i = 0; i < c->ngroups; i++) {
+				snprintf(k, sizeof(k), "GroupId.%zu", i + 1);
+				form_add(form, sizeof(form), k, c->groups[i]);
+			}
+			r = ec2_request(c, J_DESCRIBE_SG, form, "DescribeSecurityGroups");
+		}
 		goto started;
 	}
 	nops = plan(c, &ops, now, &expiry);
@@ -1304,6 +1333,34 @@ static int ec2_ok(struct cloud *c, enum job j, const char *body, size_t len)
 					  ? "the VPC has no main table and no subnet association"
 					  : "none of aws.route_tables exists");
 		return 0;
+	case J_DESCRIBE_GROUPS:
+		if (ec2_parse_group_set(body, len, c->groups, EC2_MAX_GROUPS, &c->ngroups, err,
+					sizeof(err)) < 0)
+			goto bad;
+		c->sg_stale = false;
+		c->sg_rules_stale = c->ngroups > 0;
+		if (!c->ngroups) {
+			free(c->perms);
+			c->perms = NULL;
+			c->nperms = 0;
+			c->sg_known = true;
+			c->sg_error[0] = '\0';
+		}
+		return 0;
+	case J_DESCRIBE_SG: {
+		struct ec2_perm *p;
+		size_t np;
+
+		if (ec2_parse_ingress(body, len, &p, &np, err, sizeof(err)) < 0)
+			goto bad;
+		free(c->perms);
+		c->perms = p;
+		c->nperms = np;
+		c->sg_rules_stale = false;
+		c->sg_known = true;
+		c->sg_error[0] = '\0';
+		return 0;
+	}
 	case J_CREATE:
 	case J_REPLACE:
 	case J_DELETE:
@@ -1320,6 +1377,15 @@ static int ec2_ok(struct cloud *c, enum job j, const char *body, size_t len)
 		return 0;
 	}
 bad:
+	if (j == J_DESCRIBE_GROUPS || j == J_DESCRIBE_SG) {
+		/* advice only: recorded, tried again at the next drift check */
+		snprintf(c->sg_error, sizeof(c->sg_error), "%s: unreadable answer: %s", c->cur_desc,
+			 err);
+		c->sg_stale = c->sg_rules_stale = false;
+		c->sg_known = false;
+		log_warnx("aws: %s", c->sg_error);
+		return 0;
+	}
 	/* an answer we cannot read: what is in the cloud is unknown */
 	set_error(c, "%s: unreadable answer: %s", c->cur_desc, err);
 	c->rtb_stale = true;
@@ -1379,6 +1445,14 @@ static void on_ec2(void *arg, long status, const char *body, size_t len, const c
 		log_info("aws: %s: %s: the table changed behind us; reading it again", c->cur_desc,
 			 e.code);
 		c->rtb_stale = true;
+	} else if (j == J_DESCRIBE_GROUPS || j == J_DESCRIBE_SG) {
+		/* advice only (vpcroutectl doctor): never holds up the routes */
+		snprintf(c->sg_error, sizeof(c->sg_error), "%s: %s (%s)", c->cur_desc, e.code,
+			 e.message);
+		log_warnx("aws: %s; the security groups are not checked until the next drift check",
+			  c->sg_error);
+		c->sg_stale = c->sg_rules_stale = false;
+		c->sg_known = false;
 	} else if (is_route_job(j)) {
 		set_error(c, "%s: %s (%s); not retried before the next check of the tables",
 			  c->cur_desc, e.code, e.message);
@@ -1442,6 +1516,7 @@ void cloud_free(struct cloud *c)
 	free(c->want);
 	free(c->gone);
 	free(c->failed);
+	free(c->perms);
 	strs_free(&c->announced, &c->nannounced);
 	strs_free(&c->conflicts, &c->nconflicts);
 	explicit_bzero(&c->creds, sizeof(c->creds));
@@ -1499,6 +1574,16 @@ void cloud_timer_event(struct cloud *c)
 
 	if (read(c->tfd, &x, sizeof(x)) > 0)
 		cloud_kick(c);
+}
+
+int cloud_port_open(const struct cloud *c, const char *proto, unsigned port)
+{
+	if (!c->sg_known)
+		return -1;
+	for (size_t i = 0; i < c->nperms; i++)
+		if (ec2_perm_allows(&c->perms[i], proto, port))
+			return 1;
+	return 0;
 }
 
 const struct pfx_list *cloud_vpc_cidrs(const struct cloud *c)
@@ -1586,6 +1671,22 @@ json_t *cloud_status(struct cloud *c)
 		json_array_append_new(tables, jt);
 	}
 	json_object_set_new(o, "route_tables", tables);
+	if (c->sg_known || c->sg_error[0]) {
+		json_t *sg = json_object(), *ids = json_array(), *in = json_array();
+
+		for (size_t i = 0; c->sg_known && i < c->ngroups; i++)
+			json_array_append_new(ids, json_string(c->groups[i]));
+		for (size_t i = 0; c->sg_known && i < c->nperms; i++)
+			json_array_append_new(
+				in, json_pack("{s:s, s:i, s:i}", "proto", c->perms[i].proto, "from",
+					      c->perms[i].from, "to", c->perms[i].to));
+		json_object_set_new(sg, "ids", ids);
+		json_object_set_new(sg, "ingress", in);
+		json_object_set_new(sg, "error", str_or_null(c->sg_error));
+		json_object_set_new(o, "security_groups", sg);
+	} else {
+		json_object_set_new(o, "security_groups", json_null());
+	}
 	if (c->sdc == 1 && conf(c)->disable_source_dest_check) {
 		snprintf(desc, sizeof(desc),
 			 "ModifyNetworkInterfaceAttribute %s SourceDestCheck=false", c->eni);

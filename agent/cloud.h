@@ -44,6 +44,10 @@ void cloud_want_change(struct cloud *c, const struct pfx_list *del, const struct
 
 /* The VPC's CIDR blocks once known (local_networks "auto"), else NULL. */
 const struct pfx_list *cloud_vpc_cidrs(const struct cloud *c);
+/* Whether the ENI's security groups let proto ("udp", "tcp") port in, from
+ * some source: 1 or 0, -1 while unknown. */
+int cloud_port_open(const struct cloud *c, const char *proto, unsigned port);
+
 /* What the agent knows and intends, for the status output. */
 json_t *cloud_status(struct cloud *c);
 

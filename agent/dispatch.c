@@ -176,6 +176,10 @@ const char *dispatch(struct agent *a, const void *peer, struct ainst **instp, ch
 		snprintf(in->dev, sizeof(in->dev), "%s", m->tunnel.dev);
 		in->tun_up = up;
 		in->route_up = m->tunnel.event == PROTO_TUNNEL_ROUTE_UP;
+		if (m->tunnel.listen_proto) {
+			in->listen_proto = m->tunnel.listen_proto;
+			in->listen_port = m->tunnel.listen_port;
+		}
 		if (m->tunnel.event == PROTO_TUNNEL_ROUTE_UP ||
 		    m->tunnel.event == PROTO_TUNNEL_UP) {
 			pfx_list_free(&in->routes);

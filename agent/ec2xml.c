@@ -316,3 +316,125 @@ int ec2_parse_return(const char *buf, size_t len, const char *action, char *err,
 	xmlFreeDoc(doc);
 	return r;
 }
+
+int ec2_parse_group_set(const char *buf, size_t len, char (*ids)[EC2_ID_MAX], size_t max, size_t *n,
+			char *err, size_t errlen)
+{
+	xmlDoc *doc = parse(buf, len);
+	xmlNode *root, *x;
+	int r = 0;
+
+	*n = 0;
+	if (!doc)
+		return errf(err, errlen, "DescribeNetworkInterfaceAttribute: not XML");
+	root = xmlDocGetRootElement(doc);
+	if (!is(root, "DescribeNetworkInterfaceAttributeResponse") || !child(root, "groupSet"))
+		r = errf(err, errlen,
+			 "DescribeNetworkInterfaceAttribute: no groupSet in the answer");
+	for (x = r ? NULL : child(child(root, "groupSet"), "item"); x && !r; x = x->next) {
+		xmlNode *g;
+
+		if (!is(x, "item"))
+			continue;
+		if (*n == max)
+			r = errf(err, errlen, "more than %zu security groups", max);
+		else if (!(g = child(x, "groupId")))
+			r = errf(err, errlen, "a security group without groupId");
+		else if (!(r = id_of(g, "groupId", ids[*n], EC2_ID_MAX, err, errlen)))
+			(*n)++;
+	}
+	xmlFreeDoc(doc);
+	if (r)
+		*n = 0;
+	return r;
+}
+
+static int port_at(const xmlNode *x, int *out)
+{
+	char s[16], *end;
+	long v;
+
+	if (!x) {
+		*out = -1;
+		return 0;
+	}
+	if (text(x, s, sizeof(s)) < 0)
+		return -EINVAL;
+	v = strtol(s, &end, 10);
+	/* -1 stands for all (ICMP types and codes too) */
+	if (end == s || *end || v < -1 || v > 65535)
+		return -EINVAL;
+	*out = (int)v;
+	return 0;
+}
+
+int ec2_parse_ingress(const char *buf, size_t len, struct ec2_perm **out, size_t *n, char *err,
+		      size_t errlen)
+{
+	xmlDoc *doc = parse(buf, len);
+	xmlNode *root, *g, *p;
+	struct ec2_perm *v = NULL;
+	size_t k = 0;
+	int r = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (!doc)
+		return errf(err, errlen, "DescribeSecurityGroups: not XML");
+	root = xmlDocGetRootElement(doc);
+	if (!is(root, "DescribeSecurityGroupsResponse") || !child(root, "securityGroupInfo"))
+		r = errf(err, errlen, "DescribeSecurityGroups: unexpected answer");
+	for (g = r ? NULL : child(child(root, "securityGroupInfo"), "item"); g && !r; g = g->next) {
+		if (!is(g, "item"))
+			continue;
+		for (p = child(child(g, "ipPermissions"), "item"); p && !r; p = p->next) {
+			struct ec2_perm *w, e = { 0 };
+			xmlNode *proto = child(p, "ipProtocol");
+
+			if (!is(p, "item"))
+				continue;
+			if (k == EC2_MAX_PERMS) {
+				r = errf(err, errlen, "more than %d inbound rules", EC2_MAX_PERMS);
+				break;
+			}
+			if (!proto || text(proto, e.proto, sizeof(e.proto)) < 0 || !e.proto[0] ||
+			    strspn(e.proto, "abcdefghijklmnopqrstuvwxyz0123456789-") !=
+				    strlen(e.proto)) {
+				r = errf(err, errlen,
+					 "an inbound rule without a usable ipProtocol");
+				break;
+			}
+			if (port_at(child(p, "fromPort"), &e.from) < 0 ||
+			    port_at(child(p, "toPort"), &e.to) < 0) {
+				r = errf(err, errlen, "an inbound rule with a bad port");
+				break;
+			}
+			if (!(w = realloc(v, (k + 1) * sizeof(*w)))) {
+				r = -ENOMEM;
+				break;
+			}
+			v = w;
+			v[k++] = e;
+		}
+	}
+	xmlFreeDoc(doc);
+	if (r) {
+		free(v);
+		return r;
+	}
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+bool ec2_perm_allows(const struct ec2_perm *p, const char *proto, unsigned port)
+{
+	const char *num = strcmp(proto, "udp") == 0 ? "17" : "6";
+
+	if (strcmp(p->proto, "-1") && strcmp(p->proto, proto) && strcmp(p->proto, num))
+		return false;
+	/* all ports: no range, or -1 */
+	if (p->from < 0 || p->to < 0)
+		return true;
+	return (unsigned)p->from <= port && port <= (unsigned)p->to;
+}

@@ -49,6 +49,24 @@ int ec2_parse_route_tables(const char *buf, size_t len, struct ec2_rtb **out, si
 void ec2_rtbs_free(struct ec2_rtb *v, size_t n);
 /* DescribeNetworkInterfaceAttributeResponse for sourceDestCheck. */
 int ec2_parse_source_dest_check(const char *buf, size_t len, bool *on, char *err, size_t errlen);
+/* DescribeNetworkInterfaceAttribute for groupSet: the security group ids. */
+#define EC2_MAX_GROUPS 16
+int ec2_parse_group_set(const char *buf, size_t len, char (*ids)[EC2_ID_MAX], size_t max, size_t *n,
+			char *err, size_t errlen);
+
+/* One inbound rule of a security group, whatever its sources. */
+struct ec2_perm {
+	char proto[8]; /* "tcp", "udp", "icmp", "-1" (all), or a number */
+	int from, to;  /* the port range; -1 when the rule has none (all ports) */
+};
+
+#define EC2_MAX_PERMS 1000
+/* DescribeSecurityGroupsResponse: the inbound rules of all its groups. */
+int ec2_parse_ingress(const char *buf, size_t len, struct ec2_perm **out, size_t *n, char *err,
+		      size_t errlen);
+/* Whether a rule lets in proto ("udp" or "tcp") to port, from some source. */
+bool ec2_perm_allows(const struct ec2_perm *p, const char *proto, unsigned port);
+
 /*
  * The answer of a mutating call: an ACTIONResponse document whose <return>,
  * when there is one, is true; -EINVAL otherwise.

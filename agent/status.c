@@ -69,6 +69,17 @@ json_t *status_json(struct agent *a)
 		json_object_set_new(j, "role", json_string(role_name(in->role)));
 		json_object_set_new(j, "plugin_connected", json_boolean(in->owner != NULL));
 		json_object_set_new(j, "device", in->dev[0] ? json_string(in->dev) : json_null());
+		if (in->listen_proto) {
+			const char *tp = in->listen_proto == PROTO_UDP ? "udp" : "tcp";
+			int open = a->cloud ? cloud_port_open(a->cloud, tp, in->listen_port) : -1;
+
+			json_object_set_new(j, "listen",
+					    json_pack("{s:s, s:i, s:o}", "proto", tp, "port",
+						      (int)in->listen_port, "security_groups_allow",
+						      open < 0 ? json_null() : json_boolean(open)));
+		} else {
+			json_object_set_new(j, "listen", json_null());
+		}
 		for (size_t k = 0; k < in->n; k++)
 			json_array_append_new(clients, client_json(&in->c[k]));
 		json_object_set_new(j, "clients", clients);

@@ -615,6 +615,50 @@ static void doctor_aws(struct diag *d, json_t *w)
 		say(d, "note", "aws: the last EC2 or metadata error: %s", err);
 }
 
+/* Whether the interface's security groups let OpenVPN's port in (from anywhere). */
+static void doctor_groups(struct diag *d, json_t *s)
+{
+	json_t *sg = json_object_get(json_object_get(s, "aws"), "security_groups"), *in;
+	size_t i;
+
+	if (!json_is_object(sg)) {
+		say(d, "note",
+		    "aws: the security groups are not read yet (at start and every "
+		    "drift check)");
+		return;
+	}
+	if (json_is_string(json_object_get(sg, "error"))) {
+		say(d, "note",
+		    "aws: the security groups could not be read (%s): check by hand that "
+		    "OpenVPN's port is open (the IAM policy needs ec2:DescribeSecurityGroups)",
+		    jstr(sg, "error"));
+		return;
+	}
+	json_array_foreach(json_object_get(s, "instances"), i, in)
+	{
+		json_t *l = json_object_get(in, "listen"), *allow;
+
+		if (!json_is_object(l) || strcmp(jstr(in, "role"), "server"))
+			continue;
+		allow = json_object_get(l, "security_groups_allow");
+		if (json_is_true(allow))
+			say(d, "ok",
+			    "aws: the security groups let %s/%lld in (OpenVPN instance %s)",
+			    jstr(l, "proto"),
+			    (long long)json_integer_value(json_object_get(l, "port")),
+			    jstr(in, "name"));
+		else if (json_is_false(allow))
+			say(d, "PROBLEM",
+			    "aws: no inbound rule of the instance's security groups lets %s/%lld "
+			    "in, "
+			    "where OpenVPN instance %s listens: no client can connect. Add a rule "
+			    "for that protocol and port from the clients' addresses.",
+			    jstr(l, "proto"),
+			    (long long)json_integer_value(json_object_get(l, "port")),
+			    jstr(in, "name"));
+	}
+}
+
 static int cmd_doctor(int argc, char **argv)
 {
 	struct diag d = { 0 };
@@ -702,11 +746,13 @@ static int cmd_doctor(int argc, char **argv)
 		    "there, and the agent leaves it alone",
 		    json_string_value(f) ? json_string_value(f) : "?");
 	}
-	if (json_is_object(json_object_get(s, "aws")))
+	if (json_is_object(json_object_get(s, "aws"))) {
 		doctor_aws(&d, json_object_get(s, "aws"));
+		doctor_groups(&d, s);
+	}
 	say(&d, "note",
-	    "not checked: security groups and network ACLs (OpenVPN's port must be open from "
-	    "the peers' addresses) and the home router's static route to the gateway");
+	    "not checked: network ACLs, the sources the security groups allow, and the home "
+	    "router's static route to the gateway");
 out:
 	printf("%u problem%s found\n", d.problems, d.problems == 1 ? "" : "s");
 	json_decref(s);

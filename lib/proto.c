@@ -23,6 +23,7 @@ static const char *const type_names[PROTO_TYPE_MAX] = {
 static const char *const role_names[] = { "server", "client", "ctl", NULL };
 static const char *const learn_names[] = { "add", "update", "delete", NULL };
 static const char *const event_names[] = { "up", "route-up", "route-predown", "down", NULL };
+static const char *const transport_names[] = { "-", "udp", "tcp", NULL };
 
 const char *proto_type_name(enum proto_type t)
 {
@@ -113,6 +114,13 @@ static json_t *body_json(const struct proto_msg *m)
 		if (m->tunnel.has_remote)
 			json_object_set_new(o, "remote", addr_json(&m->tunnel.remote));
 		json_object_set_new(o, "routes", nets_json(&m->tunnel.routes));
+		if (m->tunnel.listen_proto) {
+			if (m->tunnel.listen_proto > PROTO_TCP || !m->tunnel.listen_port)
+				goto err;
+			json_object_set_new(o, "listen_proto",
+					    json_string(transport_names[m->tunnel.listen_proto]));
+			json_object_set_new(o, "listen_port", json_integer(m->tunnel.listen_port));
+		}
 		break;
 	case PROTO_CLAIMS:
 		if (m->claims.n > PROTO_MAX_CLIENTS * 4 || !(a = json_array()))
@@ -355,8 +363,10 @@ static const char *const connect_keys[] = { "v", "type", "id", "client", NULL };
 static const char *const disconnect_keys[] = { "v", "type", "id", "cn", NULL };
 static const char *const learn_keys[] = { "v", "type", "id", "op", "addr", "cn", NULL };
 static const char *const sync_keys[] = { "v", "type", "id", "clients", "more", NULL };
-static const char *const tunnel_keys[] = { "v",	    "type",   "id",	"event", "dev",
-					   "local", "remote", "routes", NULL };
+static const char *const tunnel_keys[] = { "v",		  "type",   "id",
+					   "event",	  "dev",    "local",
+					   "remote",	  "routes", "listen_proto",
+					   "listen_port", NULL };
 static const char *const claims_keys[] = { "v", "type", "id", "gen", "claims", "more", NULL };
 static const char *const claim_keys[] = { "net", "cn", "instance", NULL };
 static const char *const ack_keys[] = { "v", "type", "id", "ref", "ok", "error", NULL };
@@ -439,6 +449,18 @@ static int decode_body(struct dc *d, json_t *o, struct proto_msg *m)
 		if (strpbrk(m->tunnel.dev, "/ \t\n:") || !m->tunnel.dev[0])
 			return bad(d, "tunnel: \"dev\" is not an interface name");
 		m->tunnel.event = (enum proto_tunnel_event)k;
+		if (!json_object_get(o, "listen_proto") != !json_object_get(o, "listen_port"))
+			return bad(d, "tunnel: \"listen_proto\" and \"listen_port\" go together");
+		if (json_object_get(o, "listen_proto")) {
+			if (word_member(d, w, o, "listen_proto", transport_names, &k) ||
+			    uint_member(d, w, o, "listen_port", 65535, &u))
+				return -EINVAL;
+			if (k == 0 || u == 0)
+				return bad(d, "tunnel: \"listen_proto\" must be udp or tcp, "
+					      "\"listen_port\" 1-65535");
+			m->tunnel.listen_proto = (enum proto_transport)k;
+			m->tunnel.listen_port = (uint16_t)u;
+		}
 		return nets_member(d, w, o, "routes", &m->tunnel.routes);
 	case PROTO_CLAIMS:
 		if (only_keys(d, w, o, claims_keys) || uint_member(d, w, o, "gen", ID_MAX, &u) ||

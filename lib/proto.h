@@ -91,6 +91,9 @@ struct proto_msg {
 			bool has_local, has_remote;
 			struct pfx local, remote;
 			struct pfx_list routes;
+			/* where this OpenVPN listens (its "proto" and "port"), 0: unknown */
+			enum proto_transport { PROTO_UDP = 1, PROTO_TCP } listen_proto;
+			uint16_t listen_port;
 		} tunnel;
 		struct {
 			uint64_t gen;

@@ -111,6 +111,17 @@ int env_tunnel(const char *const *envp, enum proto_tunnel_event ev, struct proto
 	strcpy(m->tunnel.dev, dev);
 	if ((s = env_get(envp, "ifconfig_local")) && pfx_addr_parse(s, &m->tunnel.local) == 0)
 		m->tunnel.has_local = true;
+	/* where OpenVPN listens: proto_1 ("udp", "tcp-server", "udp6", ...), local_port_1 */
+	if ((s = env_get(envp, "proto_1")) && (!strncmp(s, "udp", 3) || !strncmp(s, "tcp", 3))) {
+		const char *port = env_get(envp, "local_port_1");
+		char *end;
+		unsigned long v = port ? strtoul(port, &end, 10) : 0;
+
+		if (port && *port && !*end && v > 0 && v <= 65535) {
+			m->tunnel.listen_proto = s[0] == 'u' ? PROTO_UDP : PROTO_TCP;
+			m->tunnel.listen_port = (uint16_t)v;
+		}
+	}
 	if (((s = env_get(envp, "ifconfig_remote")) || (s = env_get(envp, "route_vpn_gateway"))) &&
 	    pfx_addr_parse(s, &m->tunnel.remote) == 0)
 		m->tunnel.has_remote = true;

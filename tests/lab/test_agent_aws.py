@@ -370,3 +370,37 @@ def test_bad_environment_refused(cloud):
     assert cloud.proxy.calls == []
     # nothing was programmed by the refused agents
     assert cloud.host.run(["nft", "list", "table", "inet", "vpcroute"], check=False).returncode
+
+
+def test_doctor_checks_the_openvpn_port_in_security_groups(cloud):
+    ec2, w = cloud.world.ec2, cloud.world
+    sg = ec2.create_security_group(GroupName="vpn-only-ssh", Description="ssh",
+                                   VpcId=w.vpc_id)["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
+         "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    ec2.modify_network_interface_attribute(NetworkInterfaceId=w.eni_id, Groups=[sg])
+    a = cloud.agent(conf()).start()
+    p = FakePlugin(a.sock).connect()
+    # OpenVPN tells where it listens in its up event (proto_1, local_port_1)
+    p.send({"type": "tunnel", "event": "up", "dev": "tun0", "routes": [],
+            "listen_proto": "udp", "listen_port": 1194})
+
+    def doctor():
+        r = cloud.host.run([built("agent/vpcroutectl"), "-s", a.sock, "doctor"], check=False)
+        return r.stdout
+    out = wait_for("the security groups read", lambda: (lambda o: o if "lets udp/1194" in o
+                                                        else None)(doctor()))
+    assert re.search(r"^PROBLEM +aws: no inbound rule of the instance's security groups lets "
+                     r"udp/1194 in, where OpenVPN instance server listens", out, re.M), out
+    (inst,) = status(a)["instances"]
+    assert inst["listen"] == {"proto": "udp", "port": 1194, "security_groups_allow": False}
+    assert status(a)["aws"]["security_groups"]["ids"] == [sg]
+    # opened: seen at the next drift check (drift_check_s 10)
+    ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[
+        {"IpProtocol": "udp", "FromPort": 1194, "ToPort": 1194,
+         "IpRanges": [{"CidrIp": "203.0.113.0/24"}]}])
+    out = wait_for("the rule seen", lambda: (lambda o: o if "let udp/1194 in" in o
+                                             else None)(doctor()), timeout=25)
+    assert re.search(r"^ok +aws: the security groups let udp/1194 in \(OpenVPN instance server\)",
+                     out, re.M), out

@@ -1,12 +1,15 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Topology A end to end with vpcroute-agent and vpcroute.so on both sides."""
+import json
 import re
 import signal
+import subprocess
 import time
 
 import pytest
 
 from vrlab import topology as T
+from vrlab.build import built
 from vrlab.probe import TcpServer, tcp_connect
 from vrlab.product import ProductA
 
@@ -40,6 +43,12 @@ def test_end_to_end_per_policy(prod, tmp_path):
     rt = aws.ec2.describe_route_tables(RouteTableIds=[aws.rtb_id])["RouteTables"][0]
     assert {r["DestinationCidrBlock"]: r.get("NetworkInterfaceId") for r in rt["Routes"]
             if r.get("NetworkInterfaceId")} == {T.LAN_ANNOUNCED: aws.eni_id, T.POOL: aws.eni_id}
+    # the plugin told the agent where OpenVPN listens (for doctor's security group check)
+    st = json.loads(subprocess.run([built("agent/vpcroutectl"), "-s", prod.server_agent.sock,
+                                    "status", "--json"], capture_output=True, text=True,
+                                   check=True).stdout)
+    assert st["instances"][0]["listen"]["proto"] == "udp"
+    assert st["instances"][0]["listen"]["port"] == 1194
     # home -> VPC: allowed, and the VPC host sees the home host's address.
     assert topo.home.ping(T.PRIV_IP, count=2)
     assert tcp(tmp_path, topo.home, topo.priv, T.PRIV_IP, 8080) == T.HOME_IP

@@ -60,7 +60,11 @@ static void test_env_tunnel(void **state)
 			      "route_network_4=10.9.0.0",
 			      "route_netmask_4=255.255.0.0",
 			      "route_ipv6_network_1=2001:db8::/48",
+			      "proto_1=tcp-server",
+			      "local_port_1=443",
 			      NULL };
+	const char *udp6[] = { "dev=tun0", "proto_1=udp6", "local_port_1=1194", NULL };
+	const char *badport[] = { "dev=tun0", "proto_1=udp", "local_port_1=70000", NULL };
 	const char *nodev[] = { "ifconfig_local=10.1.2.6", NULL };
 	const char *badmask[] = { "dev=tun0", "route_network_1=10.1.1.0",
 				  "route_netmask_1=255.0.255.0", NULL };
@@ -76,6 +80,16 @@ static void test_env_tunnel(void **state)
 	assert_int_equal(m.tunnel.routes.n, 3);
 	assert_string_equal(pfx_format(&m.tunnel.routes.v[1], s, sizeof(s)), "172.16.0.0/12");
 	assert_string_equal(pfx_format(&m.tunnel.routes.v[2], s, sizeof(s)), "2001:db8::/48");
+	assert_int_equal(m.tunnel.listen_proto, PROTO_TCP);
+	assert_int_equal(m.tunnel.listen_port, 443);
+	proto_msg_free(&m);
+	/* where it listens: known, or left out when not usable */
+	assert_int_equal(env_tunnel(udp6, PROTO_TUNNEL_UP, &m, err, sizeof(err)), 0);
+	assert_int_equal(m.tunnel.listen_proto, PROTO_UDP);
+	assert_int_equal(m.tunnel.listen_port, 1194);
+	proto_msg_free(&m);
+	assert_int_equal(env_tunnel(badport, PROTO_TUNNEL_UP, &m, err, sizeof(err)), 0);
+	assert_int_equal(m.tunnel.listen_proto, 0);
 	proto_msg_free(&m);
 	assert_int_equal(env_tunnel(nodev, PROTO_TUNNEL_UP, &m, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "\"dev\""));

@@ -163,6 +163,59 @@ static void test_prefix_list_routes_skipped(void **state)
 	ec2_rtbs_free(t, n);
 }
 
+/* The ENI's security groups and their inbound rules, as moto answers. */
+static void test_security_groups(void **state)
+{
+	char ids[EC2_MAX_GROUPS][EC2_ID_MAX], err[EC2_ERRLEN];
+	struct ec2_perm *p;
+	size_t len, n;
+	char *buf = slurp("describe-groupset.xml", &len);
+	const char *bad_port = "<DescribeSecurityGroupsResponse><securityGroupInfo><item>"
+			       "<ipPermissions><item><ipProtocol>udp</ipProtocol><fromPort>70000"
+			       "</fromPort><toPort>1</toPort></item></ipPermissions></item>"
+			       "</securityGroupInfo></DescribeSecurityGroupsResponse>";
+	const char *all = "<DescribeSecurityGroupsResponse><securityGroupInfo><item><ipPermissions>"
+			  "<item><ipProtocol>-1</ipProtocol></item></ipPermissions></item>"
+			  "</securityGroupInfo></DescribeSecurityGroupsResponse>";
+
+	assert_int_equal(ec2_parse_group_set(buf, len, ids, EC2_MAX_GROUPS, &n, err, sizeof(err)),
+			 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(ids[0], "sg-db6b4b146ff9614f8");
+	assert_int_equal(ec2_parse_group_set(buf, len, ids, 0, &n, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "more than 0 security groups"));
+	assert_int_equal(n, 0);
+	free(buf);
+
+	buf = slurp("describe-security-groups.xml", &len);
+	assert_int_equal(ec2_parse_ingress(buf, len, &p, &n, err, sizeof(err)), 0);
+	/* the egress rule is not an inbound one */
+	assert_int_equal(n, 2);
+	assert_string_equal(p[0].proto, "udp");
+	assert_int_equal(p[0].from, 1194);
+	assert_true(ec2_perm_allows(&p[0], "udp", 1194));
+	assert_false(ec2_perm_allows(&p[0], "tcp", 1194));
+	assert_false(ec2_perm_allows(&p[0], "udp", 1195));
+	assert_true(ec2_perm_allows(&p[1], "tcp", 22));
+	free(p);
+	assert_int_equal(ec2_parse_group_set(buf, len, ids, EC2_MAX_GROUPS, &n, err, sizeof(err)),
+			 -EINVAL);
+	free(buf);
+
+	assert_int_equal(ec2_parse_ingress(bad_port, strlen(bad_port), &p, &n, err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "bad port"));
+	assert_null(p);
+	assert_int_equal(ec2_parse_ingress(all, strlen(all), &p, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	assert_true(ec2_perm_allows(&p[0], "udp", 1194) && ec2_perm_allows(&p[0], "tcp", 443));
+	/* numbers for protocols, as the API also gives them */
+	snprintf(p[0].proto, sizeof(p[0].proto), "17");
+	assert_true(ec2_perm_allows(&p[0], "udp", 1194));
+	assert_false(ec2_perm_allows(&p[0], "tcp", 1194));
+	free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -170,6 +223,7 @@ int main(void)
 		cmocka_unit_test(test_small_answers),
 		cmocka_unit_test(test_rejects),
 		cmocka_unit_test(test_prefix_list_routes_skipped),
+		cmocka_unit_test(test_security_groups),
 	};
 
 	return cmocka_run_group_tests_name("ec2xml", tests, NULL, NULL);

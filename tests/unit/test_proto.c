@@ -102,9 +102,13 @@ static void test_all_types_roundtrip(void **state)
 	m.tunnel.local = pfx_of("10.1.2.6");
 	m.tunnel.routes.v = routes;
 	m.tunnel.routes.n = 1;
+	m.tunnel.listen_proto = PROTO_UDP;
+	m.tunnel.listen_port = 1194;
 	roundtrip(&m, &d);
 	assert_int_equal(d.tunnel.event, PROTO_TUNNEL_ROUTE_UP);
 	assert_int_equal(d.tunnel.routes.n, 1);
+	assert_int_equal(d.tunnel.listen_proto, PROTO_UDP);
+	assert_int_equal(d.tunnel.listen_port, 1194);
 	proto_msg_free(&d);
 
 	memset(&m, 0, sizeof(m));
@@ -210,6 +214,15 @@ static void test_ctl_messages(void **state)
 	assert_int_equal(proto_encode(&m, buf, sizeof(buf)), -EINVAL);
 	free(big);
 	expect_bad("{\"v\":1,\"type\":\"status\"}", "needs an \"id\"");
+	expect_bad("{\"v\":1,\"type\":\"tunnel\",\"event\":\"up\",\"dev\":\"tun0\",\"routes\":[],"
+		   "\"listen_proto\":\"udp\"}",
+		   "go together");
+	expect_bad("{\"v\":1,\"type\":\"tunnel\",\"event\":\"up\",\"dev\":\"tun0\",\"routes\":[],"
+		   "\"listen_proto\":\"sctp\",\"listen_port\":1194}",
+		   "listen_proto");
+	expect_bad("{\"v\":1,\"type\":\"tunnel\",\"event\":\"up\",\"dev\":\"tun0\",\"routes\":[],"
+		   "\"listen_proto\":\"udp\",\"listen_port\":0}",
+		   "1-65535");
 	expect_bad("{\"v\":1,\"type\":\"reload\",\"id\":1,\"force\":true}", "unknown key");
 	expect_bad("{\"v\":1,\"type\":\"report\",\"ref\":1,\"text\":\"a\\u0000b\"}", "NUL");
 	expect_bad("{\"v\":1,\"type\":\"report\",\"ref\":1}", "\"text\"");
