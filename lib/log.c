@@ -9,6 +9,7 @@
 #include "log.h"
 
 static int log_stderr = 1;
+static int log_journal; /* stderr is the journal: lines carry "<N>" priorities */
 static int log_verbose;
 static log_sink_fn log_sink;
 static void *log_sink_ctx;
@@ -17,6 +18,8 @@ void log_init(const char *ident, int to_stderr, int verbose)
 {
 	log_stderr = to_stderr;
 	log_verbose = verbose;
+	/* systemd sets JOURNAL_STREAM when stderr goes to the journal (sd-daemon(3)) */
+	log_journal = to_stderr && getenv("JOURNAL_STREAM") != NULL;
 	if (!to_stderr)
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
 }
@@ -41,6 +44,8 @@ static void log_emit(int prio, const char *msg)
 {
 	if (log_sink)
 		log_sink(prio, msg, log_sink_ctx);
+	else if (log_stderr && log_journal)
+		fprintf(stderr, "<%d>%s\n", prio, msg);
 	else if (log_stderr)
 		fprintf(stderr, "%s\n", msg);
 	else

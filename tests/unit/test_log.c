@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "config.h"
 
+#include <unistd.h>
+
+#include <stdlib.h>
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -47,10 +51,39 @@ static void test_sink_levels(void **state)
 	log_set_sink(NULL, NULL);
 }
 
+/* Under systemd (JOURNAL_STREAM set) stderr lines carry their priority. */
+static void test_journal_priorities(void **state)
+{
+	char path[] = "/tmp/vr-test-log-XXXXXX", buf[256] = "";
+	int fd = mkstemp(path), saved = dup(2);
+	FILE *f;
+
+	assert_true(fd >= 0 && saved >= 0);
+	assert_int_equal(dup2(fd, 2), 2);
+	log_set_sink(NULL, NULL);
+	setenv("JOURNAL_STREAM", "8:1234", 1);
+	log_init("test", 1, 0);
+	log_warnx("a warning");
+	log_info("an info");
+	unsetenv("JOURNAL_STREAM");
+	log_init("test", 1, 0);
+	log_info("plain");
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	f = fdopen(fd, "r");
+	rewind(f);
+	assert_int_equal(fread(buf, 1, sizeof(buf) - 1, f) > 0, 1);
+	fclose(f);
+	unlink(path);
+	assert_string_equal(buf, "<4>a warning\n<6>an info\nplain\n");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sink_levels),
+		cmocka_unit_test(test_journal_priorities),
 	};
 
 	return cmocka_run_group_tests_name("log", tests, NULL, NULL);

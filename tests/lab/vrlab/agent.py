@@ -46,7 +46,8 @@ class Agent:
     def environment(self):
         """The test process's environment at start, but the AWS variables are
         the test's alone, never the caller's shell's."""
-        e = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        e = {k: v for k, v in os.environ.items()
+             if not k.startswith("AWS_") and k != "JOURNAL_STREAM"}  # plain log lines
         e.update(self.env)
         return e
 
