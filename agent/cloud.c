@@ -217,11 +217,6 @@ static const char *env(const char *name)
 	return v && *v ? v : NULL;
 }
 
-static bool is_url(const char *s)
-{
-	return (strncmp(s, "http://", 7) == 0 && s[7]) || (strncmp(s, "https://", 8) == 0 && s[8]);
-}
-
 static int pick_url(char *out, const char *what, const char *const names[], const char *cfg,
 		    const char *cfgkey, char *err, size_t errlen)
 {
@@ -238,7 +233,7 @@ static int pick_url(char *out, const char *what, const char *const names[], cons
 
 		if (!v)
 			continue;
-		if (!is_url(v) || strlen(v) >= STR_MAX || strpbrk(v, " \t\r\n")) {
+		if (!cfg_valid_url(v) || strlen(v) >= STR_MAX || strpbrk(v, " \t\r\n")) {
 			snprintf(err, errlen, "%s=\"%.80s\": not an http:// or https:// URL",
 				 names[i], v);
 			return -EINVAL;
@@ -247,14 +242,6 @@ static int pick_url(char *out, const char *what, const char *const names[], cons
 		return 1;
 	}
 	return 0;
-}
-
-static bool printable(const char *s)
-{
-	for (; *s; s++)
-		if (*s < 0x21 || *s > 0x7e)
-			return false;
-	return true;
 }
 
 static int resolve(struct cloud *c, char *err, size_t errlen)
@@ -317,8 +304,8 @@ static int resolve(struct cloud *c, char *err, size_t errlen)
 	}
 	if (c->creds_fixed) {
 		if (strlen(key) > IMDS_KEYID_MAX || strlen(secret) > IMDS_SECRET_MAX ||
-		    (v && strlen(v) > IMDS_SESSION_MAX) || !printable(key) || !printable(secret) ||
-		    (v && !printable(v))) {
+		    (v && strlen(v) > IMDS_SESSION_MAX) || aws_invisible(key) ||
+		    aws_invisible(secret) || (v && aws_invisible(v))) {
 			snprintf(err, errlen, "the %s credentials are too long or not printable",
 				 c->creds_src);
 			return -EINVAL;
@@ -409,15 +396,35 @@ static void want_del(struct cloud *c, const struct pfx *p)
 	c->nwant--;
 }
 
+static int want_cmp(const void *x, const void *y)
+{
+	return pfx_cmp(&((const struct want *)x)->dst, &((const struct want *)y)->dst);
+}
+
 void cloud_want_set(struct cloud *c, const struct pfx_list *remote)
 {
-	struct want *old = c->want;
-	size_t nold = c->nwant;
+	struct want *old = c->want, *v = calloc(remote->n + 1, sizeof(*v));
+	size_t nold = c->nwant, n = 0;
 
-	c->want = NULL;
-	c->nwant = 0;
+	if (!v) {
+		log_warnx("aws: out of memory");
+		return;
+	}
+	/* sorted once, then equal networks counted: no insertion one by one */
 	for (size_t i = 0; i < remote->n; i++)
-		want_add(c, &remote->v[i]);
+		v[i].dst = remote->v[i];
+	if (remote->n)
+		qsort(v, remote->n, sizeof(*v), want_cmp);
+	for (size_t i = 0; i < remote->n; i++) {
+		if (n && pfx_equal(&v[n - 1].dst, &v[i].dst)) {
+			v[n - 1].refs++;
+			continue;
+		}
+		v[n] = v[i];
+		v[n++].refs = 1;
+	}
+	c->want = v;
+	c->nwant = n;
 	for (size_t i = 0; i < nold; i++)
 		if (!wanted(c, &old[i].dst))
 			gone_add(c, &old[i].dst);
@@ -456,12 +463,32 @@ static bool table_used(const struct cloud *c, const struct ec2_rtb *t)
 	return strcmp(t->vpc, c->vpc) == 0 && (t->main || t->nsubnets > 0);
 }
 
+static int route_dst_cmp(const void *x, const void *y)
+{
+	return pfx_cmp(&((const struct ec2_route *)x)->dst, &((const struct ec2_route *)y)->dst);
+}
+
+/* Each table's routes are kept sorted by destination: lookups are binary searches. */
+static size_t route_pos(const struct ec2_rtb *t, const struct pfx *dst)
+{
+	size_t lo = 0, hi = t->nroutes;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (pfx_cmp(&t->routes[mid].dst, dst) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 static struct ec2_route *route_in(struct ec2_rtb *t, const struct pfx *dst)
 {
-	for (size_t i = 0; i < t->nroutes; i++)
-		if (pfx_equal(&t->routes[i].dst, dst))
-			return &t->routes[i];
-	return NULL;
+	size_t i = route_pos(t, dst);
+
+	return i < t->nroutes && pfx_equal(&t->routes[i].dst, dst) ? &t->routes[i] : NULL;
 }
 
 static bool route_ours(const struct cloud *c, const struct ec2_route *r)
@@ -469,17 +496,9 @@ static bool route_ours(const struct cloud *c, const struct ec2_route *r)
 	return strcmp(r->kind, "networkInterfaceId") == 0 && strcmp(r->target, c->eni) == 0;
 }
 
-static bool inside_list(const struct pfx_list *l, const struct pfx *p)
-{
-	for (size_t i = 0; i < l->n; i++)
-		if (pfx_contains(&l->v[i], p))
-			return true;
-	return false;
-}
-
 static bool inside_client(const struct cfg_client *cl, const struct pfx *p)
 {
-	return cl && (inside_list(&cl->allow, p) || inside_list(&cl->iroutes, p));
+	return cl && (pfx_list_contains(&cl->allow, p) || pfx_list_contains(&cl->iroutes, p));
 }
 
 /*
@@ -498,11 +517,8 @@ static bool may_own(const struct cloud *c, const struct pfx *p)
 		return false;
 	if (k->role == CFG_ROLE_CLIENT) {
 		if (k->accept_routes.n)
-			return inside_list(&k->accept_routes, p);
-		for (size_t i = 0; i < k->local.n; i++)
-			if (pfx_overlaps(&k->local.v[i], p))
-				return false;
-		return true;
+			return pfx_list_contains(&k->accept_routes, p);
+		return !pfx_list_overlap(&k->local, p);
 	}
 	if ((k->has_pool && pfx_contains(&k->pool, p)) ||
 	    (k->has_pool6 && pfx_contains(&k->pool6, p)) || inside_client(k->default_client, p))
@@ -961,9 +977,19 @@ static void announce(struct cloud *c, const struct op *ops, size_t n)
 	c->nannounced = nnow;
 }
 
+/* Whether the source/dest check is to be turned off; desc names the call. */
+static bool sdc_pending(const struct cloud *c, char *desc, size_t len)
+{
+	if (c->sdc != 1 || !conf(c)->disable_source_dest_check)
+		return false;
+	snprintf(desc, len, "ModifyNetworkInterfaceAttribute %s SourceDestCheck=false", c->eni);
+	return true;
+}
+
 void cloud_kick(struct cloud *c)
 {
 	long long now = now_ms(), wake = 0, expiry, w;
+	char desc[STR_MAX];
 	struct op *ops = NULL;
 	size_t nops;
 	enum job j;
@@ -998,11 +1024,9 @@ void cloud_kick(struct cloud *c)
 		r = ec2_request(c, J_DESCRIBE_SDC, form, "DescribeNetworkInterfaceAttribute");
 		goto started;
 	}
-	if (c->sdc == 1 && conf(c)->disable_source_dest_check) {
-		char form[256] = "", desc[STR_MAX];
+	if (sdc_pending(c, desc, sizeof(desc))) {
+		char form[256] = "";
 
-		snprintf(desc, sizeof(desc),
-			 "ModifyNetworkInterfaceAttribute %s SourceDestCheck=false", c->eni);
 		if (c->dry_run) {
 			if (!strs_has(c->announced, c->nannounced, desc))
 				log_info("aws: dry run: would call %s", desc);
@@ -1131,12 +1155,9 @@ static void imds_done(struct cloud *c, enum job j, const char *body, size_t len,
 		r = imds_parse_id(body, len, "subnet-", c->subnet, sizeof(c->subnet), err,
 				  sizeof(err));
 		if (r == 0) {
-			char cidrs[512] = "";
+			char cidrs[512];
 
-			for (size_t i = 0; i < c->cidrs.n; i++)
-				snprintf(cidrs + strlen(cidrs), sizeof(cidrs) - strlen(cidrs),
-					 "%s%s", i ? ", " : "",
-					 pfx_format(&c->cidrs.v[i], d, sizeof(d)));
+			pfx_list_format(&c->cidrs, ", ", cidrs, sizeof(cidrs));
 			log_info("aws: instance %s in %s (region from %s), interface %s, %s %s, "
 				 "subnet %s",
 				 c->instance, c->region, c->region_src, c->eni, c->vpc, cidrs,
@@ -1246,13 +1267,16 @@ static void route_set(struct cloud *c, struct ec2_rtb *t, const struct pfx *dst)
 	struct ec2_route *r = route_in(t, dst), *v;
 
 	if (!r) {
+		size_t at = route_pos(t, dst);
+
 		v = realloc(t->routes, (t->nroutes + 1) * sizeof(*v));
 		if (!v) {
 			c->rtb_stale = true;
 			return;
 		}
 		t->routes = v;
-		r = &v[t->nroutes++];
+		memmove(v + at + 1, v + at, (t->nroutes++ - at) * sizeof(*v));
+		r = &v[at];
 	}
 	memset(r, 0, sizeof(*r));
 	r->dst = *dst;
@@ -1267,7 +1291,7 @@ static void route_unset(struct ec2_rtb *t, const struct pfx *dst)
 	struct ec2_route *r = route_in(t, dst);
 
 	if (r)
-		*r = t->routes[--t->nroutes];
+		memmove(r, r + 1, (size_t)(t->routes + --t->nroutes - r) * sizeof(*r));
 }
 
 static int ec2_ok(struct cloud *c, enum job j, const char *body, size_t len)
@@ -1322,6 +1346,10 @@ static int ec2_ok(struct cloud *c, enum job j, const char *body, size_t len)
 		c->paging = NULL;
 		c->npaging = 0;
 		c->tables_known = true;
+		for (size_t i = 0; i < c->nall; i++)
+			if (c->all[i].nroutes)
+				qsort(c->all[i].routes, c->all[i].nroutes,
+				      sizeof(*c->all[i].routes), route_dst_cmp);
 		c->rtb_stale = false;
 		n = 0;
 		for (size_t i = 0; i < c->nall; i++)
@@ -1534,11 +1562,12 @@ int cloud_reload(struct cloud *c, char *err, size_t errlen)
 	memcpy(c->endpoint, t.endpoint, sizeof(c->endpoint));
 	c->endpoint_fixed = t.endpoint_fixed;
 	c->region_src = t.region_src;
-	if (t.region_fixed || c->region_fixed)
+	/* a region no longer set is read from the instance metadata again */
+	if (t.region_fixed)
 		memcpy(c->region, t.region, sizeof(c->region));
+	else if (c->region_fixed)
+		c->region[0] = '\0';
 	c->region_fixed = t.region_fixed;
-	if (!c->region[0])
-		c->instance[0] = '\0'; /* read the region from IMDS again */
 	set_endpoint(c);
 	c->creds_fixed = t.creds_fixed;
 	c->creds_src = t.creds_src;
@@ -1687,11 +1716,8 @@ json_t *cloud_status(struct cloud *c)
 	} else {
 		json_object_set_new(o, "security_groups", json_null());
 	}
-	if (c->sdc == 1 && conf(c)->disable_source_dest_check) {
-		snprintf(desc, sizeof(desc),
-			 "ModifyNetworkInterfaceAttribute %s SourceDestCheck=false", c->eni);
+	if (sdc_pending(c, desc, sizeof(desc)))
 		json_array_append_new(pending, json_string(desc));
-	}
 	for (size_t i = 0; i < nops; i++) {
 		op_describe(c, &ops[i], desc, sizeof(desc));
 		json_array_append_new(pending, json_string(desc));

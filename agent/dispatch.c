@@ -62,17 +62,13 @@ static int sync_add(struct ainst *in, const struct proto_msg *m)
 	return 0;
 }
 
-static void describe_nets(const struct pfx_list *l, char *buf, size_t len)
+/* "nothing", or the networks separated by spaces, for the log. */
+static const char *describe_nets(const struct pfx_list *l, char *buf, size_t len)
 {
-	char s[PFX_STRLEN];
-	size_t o = 0;
-
-	snprintf(buf, len, "%s", l->n ? "" : "nothing");
-	for (size_t i = 0; i < l->n && o < len; i++) {
-		snprintf(buf + o, len - o, "%s%s", i ? " " : "",
-			 pfx_format(&l->v[i], s, sizeof(s)));
-		o = strlen(buf);
-	}
+	if (l->n)
+		return pfx_list_format(l, " ", buf, len);
+	snprintf(buf, len, "nothing");
+	return buf;
 }
 
 const char *dispatch(struct agent *a, const void *peer, struct ainst **instp, char *name,

@@ -150,6 +150,14 @@ int imds_parse_role(const char *buf, size_t len, char *out, size_t outlen, char 
 	return 0;
 }
 
+const char *aws_invisible(const char *s)
+{
+	for (; *s; s++)
+		if (*s < 0x21 || *s > 0x7e)
+			return s;
+	return NULL;
+}
+
 int aws_parse_time(const char *s, time_t *out)
 {
 	struct tm tm = { 0 };
@@ -173,7 +181,7 @@ int aws_parse_time(const char *s, time_t *out)
 static int creds_str(json_t *o, const char *key, char *out, size_t outlen, char *err, size_t errlen)
 {
 	json_t *v = json_object_get(o, key);
-	const char *s = json_string_value(v);
+	const char *s = json_string_value(v), *bad;
 	size_t n;
 
 	if (!s)
@@ -182,10 +190,9 @@ static int creds_str(json_t *o, const char *key, char *out, size_t outlen, char 
 	if (n == 0 || n >= outlen || n != json_string_length(v))
 		return errf(err, errlen, "credentials: %s is %s", key,
 			    n == 0 ? "empty" : "too long or has a NUL byte");
-	for (size_t i = 0; i < n; i++)
-		if (s[i] < 0x21 || s[i] > 0x7e)
-			return errf(err, errlen, "credentials: %s has byte 0x%02x", key,
-				    (unsigned char)s[i]);
+	if ((bad = aws_invisible(s)))
+		return errf(err, errlen, "credentials: %s has byte 0x%02x", key,
+			    (unsigned char)*bad);
 	memcpy(out, s, n + 1);
 	return 0;
 }

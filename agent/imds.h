@@ -46,6 +46,9 @@ int imds_parse_role(const char *buf, size_t len, char *out, size_t outlen, char 
 		    size_t errlen);
 /* iam/security-credentials/ROLE: Code "Success", the keys and Expiration. */
 int imds_parse_creds(const char *buf, size_t len, struct imds_creds *c, char *err, size_t errlen);
+/* The first byte of s outside visible ASCII (0x21-0x7e), or NULL: what
+ * credentials and tokens may hold, since they go into HTTP headers. */
+const char *aws_invisible(const char *s);
 /* "2026-11-22T10:00:00Z" (UTC, optional fraction) to seconds since the epoch. */
 int aws_parse_time(const char *s, time_t *out);
 

@@ -188,14 +188,8 @@ void state_free(struct agent *a)
 /* The pushed routes a client-role tunnel may carry. */
 static bool route_accepted(const struct cfg *c, const struct pfx *r)
 {
-	bool inside = c->accept_routes.n == 0;
-
-	for (size_t i = 0; i < c->accept_routes.n; i++)
-		inside |= pfx_contains(&c->accept_routes.v[i], r);
-	for (size_t i = 0; i < c->local.n; i++)
-		if (pfx_overlaps(&c->local.v[i], r))
-			return false;
-	return inside;
+	return !pfx_list_overlap(&c->local, r) &&
+	       (c->accept_routes.n == 0 || pfx_list_contains(&c->accept_routes, r));
 }
 
 /* --- the desired kernel state --- */
@@ -739,7 +733,7 @@ bool state_local_auto(struct agent *a, bool apply)
 {
 	const struct pfx_list *v = a->cloud ? cloud_vpc_cidrs(a->cloud) : NULL;
 	struct pfx_list l = { 0 };
-	char s[512] = "", d[PFX_STRLEN];
+	char s[512];
 	bool same;
 
 	if (!a->cfg->local_auto || !v)
@@ -755,12 +749,10 @@ bool state_local_auto(struct agent *a, bool apply)
 			pfx_list_free(&l);
 			return false;
 		}
-		snprintf(s + strlen(s), sizeof(s) - strlen(s), "%s%s", i ? ", " : "",
-			 pfx_format(&v->v[i], d, sizeof(d)));
 	}
 	pfx_list_free(&a->cfg->local);
 	a->cfg->local = l;
-	log_info("local networks (auto): the VPC's %s", s);
+	log_info("local networks (auto): the VPC's %s", pfx_list_format(&l, ", ", s, sizeof(s)));
 	if (apply)
 		state_apply(a);
 	return true;

@@ -256,14 +256,6 @@ static const struct pfx *list_find_containing(const struct pfx_list *l, const st
 	return NULL;
 }
 
-static const struct pfx *list_find_overlap(const struct pfx_list *l, const struct pfx *x)
-{
-	for (size_t i = 0; i < l->n; i++)
-		if (pfx_overlaps(&l->v[i], x))
-			return &l->v[i];
-	return NULL;
-}
-
 static int parse_port(const char *s, uint16_t *out)
 {
 	char *end;
@@ -493,7 +485,7 @@ static int load_client(struct ld *l, struct cfg *c, const char *path, const char
 			const struct pfx *x = &nets->v[i], *o;
 
 			elem(pe, child(p, path, key), i);
-			if ((o = list_find_overlap(&c->local, x)))
+			if ((o = pfx_list_overlap(&c->local, x)))
 				return fail(l, pe, "%s overlaps the local network %s",
 					    pfx_format(x, a, sizeof(a)),
 					    pfx_format(o, b, sizeof(b)));
@@ -545,7 +537,7 @@ static int check_clients_disjoint(struct ld *l, struct cfg *c)
 					    pfx_format_addr(&x->address6, a, sizeof(a)), y->name);
 			for (size_t k = 0; k < x->iroutes.n; k++) {
 				const struct pfx *o =
-					list_find_overlap(&y->iroutes, &x->iroutes.v[k]);
+					pfx_list_overlap(&y->iroutes, &x->iroutes.v[k]);
 
 				if (o)
 					return fail(l, elem(pe, child(pk, p, "iroutes"), k),
@@ -691,10 +683,10 @@ static int load_tunnel(struct ld *l, struct cfg *c, json_t *root)
 				    "must be an IPv6 prefix of length 124 or shorter");
 		c->has_pool6 = true;
 	}
-	if ((o = list_find_overlap(&c->local, &c->pool)))
+	if ((o = pfx_list_overlap(&c->local, &c->pool)))
 		return fail(l, "tunnel.pool", "%s overlaps the local network %s",
 			    pfx_format(&c->pool, a, sizeof(a)), pfx_format(o, b, sizeof(b)));
-	if (c->has_pool6 && (o = list_find_overlap(&c->local, &c->pool6)))
+	if (c->has_pool6 && (o = pfx_list_overlap(&c->local, &c->pool6)))
 		return fail(l, "tunnel.pool6", "%s overlaps the local network %s",
 			    pfx_format(&c->pool6, a, sizeof(a)), pfx_format(o, b, sizeof(b)));
 	return 0;
@@ -799,7 +791,7 @@ static bool valid_rtb(const char *s)
 	       strspn(s + 4, "0123456789abcdef") == n - 4;
 }
 
-static bool valid_url(const char *s)
+bool cfg_valid_url(const char *s)
 {
 	return (strncmp(s, "http://", 7) == 0 && s[7]) || (strncmp(s, "https://", 8) == 0 && s[8]);
 }
@@ -836,10 +828,10 @@ static int load_aws(struct ld *l, struct cfg *c, json_t *root)
 		return e;
 	if (w->region && !cfg_valid_region(w->region))
 		return fail(l, "aws.region", "\"%s\" is not an AWS region name", w->region);
-	if (w->endpoint && !valid_url(w->endpoint))
+	if (w->endpoint && !cfg_valid_url(w->endpoint))
 		return fail(l, "aws.endpoint", "\"%s\" is not an http:// or https:// URL",
 			    w->endpoint);
-	if (w->imds_endpoint && !valid_url(w->imds_endpoint))
+	if (w->imds_endpoint && !cfg_valid_url(w->imds_endpoint))
 		return fail(l, "aws.imds_endpoint", "\"%s\" is not an http:// or https:// URL",
 			    w->imds_endpoint);
 	if (!w->access_key_id != !w->secret_access_key)
@@ -934,7 +926,7 @@ static int load_client_role(struct ld *l, struct cfg *c, json_t *root)
 	    (e = get_access(l, "", root, "to_local", CFG_ACCESS_NONE, &c->to_local)))
 		return e;
 	for (size_t i = 0; i < c->accept_routes.n; i++)
-		if ((o = list_find_overlap(&c->local, &c->accept_routes.v[i])))
+		if ((o = pfx_list_overlap(&c->local, &c->accept_routes.v[i])))
 			return fail(l, elem(p, "accept_routes", i),
 				    "%s overlaps the local network %s",
 				    pfx_format(&c->accept_routes.v[i], a, sizeof(a)),

@@ -127,6 +127,8 @@ const struct cfg_client *cfg_client_find(const struct cfg *c, const char *name);
 
 /* An AWS region name such as us-east-1 (shape only). */
 bool cfg_valid_region(const char *s);
+/* An http:// or https:// URL with something after the scheme. */
+bool cfg_valid_url(const char *s);
 
 /* The configuration in normalised form (all defaults filled in). */
 json_t *cfg_to_json(const struct cfg *c);

@@ -275,3 +275,35 @@ void pfx_list_free(struct pfx_list *l)
 	l->v = NULL;
 	l->n = 0;
 }
+
+const struct pfx *pfx_list_overlap(const struct pfx_list *l, const struct pfx *p)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (pfx_overlaps(&l->v[i], p))
+			return &l->v[i];
+	return NULL;
+}
+
+bool pfx_list_contains(const struct pfx_list *l, const struct pfx *p)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (pfx_contains(&l->v[i], p))
+			return true;
+	return false;
+}
+
+const char *pfx_list_format(const struct pfx_list *l, const char *sep, char *buf, size_t len)
+{
+	char a[PFX_STRLEN];
+	size_t o = 0;
+
+	if (!len)
+		return buf;
+	buf[0] = '\0';
+	for (size_t i = 0; i < l->n && o + 1 < len; i++) {
+		snprintf(buf + o, len - o, "%s%s", i ? sep : "",
+			 pfx_format(&l->v[i], a, sizeof(a)));
+		o = strlen(buf);
+	}
+	return buf;
+}

@@ -51,6 +51,12 @@ bool pfx_equal(const struct pfx *a, const struct pfx *b);
 /* Appends p to l unless an equal prefix is there; -E2BIG past max entries. */
 int pfx_list_add(struct pfx_list *l, const struct pfx *p, size_t max);
 void pfx_list_free(struct pfx_list *l);
+/* The first entry of l that overlaps p, or NULL. */
+const struct pfx *pfx_list_overlap(const struct pfx_list *l, const struct pfx *p);
+/* Whether some entry of l contains p. */
+bool pfx_list_contains(const struct pfx_list *l, const struct pfx *p);
+/* The entries joined by sep ("" when empty), cut to fit buf; returns buf. */
+const char *pfx_list_format(const struct pfx_list *l, const char *sep, char *buf, size_t len);
 
 /* Total order: family, then address, then length. */
 int pfx_cmp(const struct pfx *a, const struct pfx *b);

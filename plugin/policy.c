@@ -87,37 +87,6 @@ static void net_line(struct lines *l, enum line_kind k, const struct pfx *p)
 	}
 }
 
-static const struct pfx *find_overlap(const struct pfx_list *l, const struct pfx *x)
-{
-	for (size_t i = 0; i < l->n; i++)
-		if (pfx_overlaps(&l->v[i], x))
-			return &l->v[i];
-	return NULL;
-}
-
-static bool in_any(const struct pfx_list *l, const struct pfx *x)
-{
-	for (size_t i = 0; i < l->n; i++)
-		if (pfx_contains(&l->v[i], x))
-			return true;
-	return false;
-}
-
-static void list_text(const struct pfx_list *l, char *buf, size_t len)
-{
-	char a[PFX_STRLEN];
-	size_t o = 0;
-
-	buf[0] = '\0';
-	for (size_t i = 0; i < l->n && o + 1 < len; i++) {
-		snprintf(buf + o, len - o, "%s%s", i ? ", " : "",
-			 pfx_format(&l->v[i], a, sizeof(a)));
-		o = strlen(buf);
-	}
-	if (!l->n)
-		snprintf(buf, len, "none");
-}
-
 /* Checks one announced network against everything else on this host. */
 static int check_net(const struct admission *in, const struct pfx *x, struct verdict *v)
 {
@@ -125,7 +94,7 @@ static int check_net(const struct admission *in, const struct pfx *x, struct ver
 	char a[PFX_STRLEN], b[PFX_STRLEN];
 	const struct pfx *o;
 
-	if ((o = find_overlap(&c->local, x)))
+	if ((o = pfx_list_overlap(&c->local, x)))
 		return refuse(v,
 			      "client %s: %s overlaps the local network %s (rule: local_networks)",
 			      in->cn, pfx_format(x, a, sizeof(a)), pfx_format(o, b, sizeof(b)));
@@ -138,7 +107,7 @@ static int check_net(const struct admission *in, const struct pfx *x, struct ver
 
 		if (strcmp(p->cn, in->cn) == 0)
 			continue;
-		if ((o = find_overlap(&p->nets, x)))
+		if ((o = pfx_list_overlap(&p->nets, x)))
 			return refuse(v,
 				      "client %s: %s overlaps %s, already announced by connected "
 				      "client %s (rule: one owner per network)",
@@ -218,8 +187,11 @@ int policy_decide(const struct admission *in, struct verdict *v)
 	for (size_t i = 0; ccd && i < ccd->iroutes.n; i++) {
 		const struct pfx *x = &ccd->iroutes.v[i];
 
-		if (!in_any(allow, x)) {
-			list_text(allow, list, sizeof(list));
+		if (!pfx_list_contains(allow, x)) {
+			if (allow->n)
+				pfx_list_format(allow, ", ", list, sizeof(list));
+			else
+				snprintf(list, sizeof(list), "none");
 			refuse(v,
 			       "client %s: iroute %s from %s is not inside its allowed networks "
 			       "(%s) (rule: clients.%s.allow)",

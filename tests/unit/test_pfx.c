@@ -138,12 +138,34 @@ static void test_cmp_first_last(void **state)
 	assert_string_equal(pfx_format_addr(&l, buf, sizeof(buf)), "10.1.2.255");
 }
 
+static void test_list_helpers(void **state)
+{
+	struct pfx v[] = { pfx_of("10.1.0.0/16"), pfx_of("192.168.1.128/25"),
+			   pfx_of("2001:db8::/32") };
+	struct pfx_list l = { .v = v, .n = 3 }, none = { 0 };
+	struct pfx x = pfx_of("10.1.2.0/24"), y = pfx_of("10.0.0.0/8");
+	char buf[64];
+
+	assert_ptr_equal(pfx_list_overlap(&l, &x), &v[0]);
+	assert_ptr_equal(pfx_list_overlap(&l, &y), &v[0]); /* overlaps, does not contain */
+	assert_true(pfx_list_contains(&l, &x));
+	assert_false(pfx_list_contains(&l, &y));
+	assert_null(pfx_list_overlap(&none, &x));
+	assert_false(pfx_list_contains(&none, &x));
+	assert_string_equal(pfx_list_format(&l, ", ", buf, sizeof(buf)),
+			    "10.1.0.0/16, 192.168.1.128/25, 2001:db8::/32");
+	assert_string_equal(pfx_list_format(&none, ", ", buf, sizeof(buf)), "");
+	/* cut to fit, always terminated */
+	assert_string_equal(pfx_list_format(&l, " ", buf, 16), "10.1.0.0/16 192");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_format),	  cmocka_unit_test(test_parse_rejects),
 		cmocka_unit_test(test_host_bits),	  cmocka_unit_test(test_netmask),
 		cmocka_unit_test(test_contains_overlaps), cmocka_unit_test(test_cmp_first_last),
+		cmocka_unit_test(test_list_helpers),
 	};
 
 	return cmocka_run_group_tests_name("pfx", tests, NULL, NULL);
