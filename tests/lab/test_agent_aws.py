@@ -367,6 +367,17 @@ def test_bad_environment_refused(cloud):
     b.start(wait=False)
     assert b.proc.wait(10) == 1
     assert "AWS_EC2_METADATA_DISABLED is set" in b.log_text()
+    for name, env, msg in (
+            ("c", {"AWS_ENDPOINT_URL_EC2": "ftp://ec2.example"},
+             'AWS_ENDPOINT_URL_EC2="ftp://ec2.example": not an http:// or https:// URL'),
+            ("d", {"AWS_ACCESS_KEY_ID": "AKIDONLY"},
+             "AWS_ACCESS_KEY_ID is set without AWS_SECRET_ACCESS_KEY"),
+            ("e", {"AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "se cret"},
+             "the environment credentials are too long or not printable")):
+        x = cloud.agent(conf(), env=cloud.env(**env), name=name)
+        x.start(wait=False)
+        assert x.proc.wait(10) == 1
+        assert msg in x.log_text(), x.log_text()
     assert cloud.proxy.calls == []
     # nothing was programmed by the refused agents
     assert cloud.host.run(["nft", "list", "table", "inet", "vpcroute"], check=False).returncode
