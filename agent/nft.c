@@ -27,6 +27,8 @@
 #include "nft.h"
 #include "nl.h"
 
+_Static_assert(NFT_PRIO_SRCNAT == NF_IP_PRI_NAT_SRC, "srcnat is priority 100");
+
 #define BATCH_SIZE    (16u << 20)
 #define ELEMS_PER_MSG 256
 #define KEY_MAX	      40
@@ -678,7 +680,7 @@ static int build_all(struct nft *n, const struct nft_model *m, struct elist el[2
 	r = r ? r : put_table(n, NFT_MSG_NEWTABLE);
 	r = r ? r : put_table(n, NFT_MSG_DELTABLE);
 	r = r ? r : put_table(n, NFT_MSG_NEWTABLE);
-	r = r ? r : put_chain(n, "exempt", "nat", NF_INET_POST_ROUTING, NF_IP_PRI_NAT_SRC - 50);
+	r = r ? r : put_chain(n, "exempt", "nat", NF_INET_POST_ROUTING, NFT_PRIO_EXEMPT);
 	r = r ? r : put_chain(n, "nat", "nat", NF_INET_POST_ROUTING, NF_IP_PRI_NAT_SRC);
 	r = r ? r : put_chain(n, "forward", "filter", NF_INET_FORWARD, NF_IP_PRI_FILTER);
 	for (int fi = 0; fi < 2 && !r; fi++) {
@@ -944,17 +946,18 @@ int nft_flush(struct nft *n)
 	return r;
 }
 
-size_t nft_elements(const struct nft *n, const char *set)
+json_t *nft_elements_json(const struct nft *n)
 {
-	for (int fi = 0; fi < 2; fi++)
-		for (int s = 0; s < S_NSETS; s++) {
+	json_t *o = json_object();
+
+	for (int s = 0; s < S_NSETS; s++)
+		for (int fi = 0; fi < 2; fi++) {
 			char name[16];
 
 			set_name(name, sizeof(name), fi, s);
-			if (strcmp(name, set) == 0)
-				return n->cur[fi][s].n;
+			json_object_set_new(o, name, json_integer((json_int_t)n->cur[fi][s].n));
 		}
-	return 0;
+	return o;
 }
 
 /* --- foreign NAT rules --- */
@@ -1071,17 +1074,17 @@ static int rule_cb(const struct nlmsghdr *nlh, void *data)
 			snprintf(w[f->nfound].table, sizeof(w->table), "%s", c->table);
 			snprintf(w[f->nfound].chain, sizeof(w->chain), "%s", c->chain);
 			w[f->nfound].prio = c->prio;
-			w[f->nfound++].before = c->prio < NF_IP_PRI_NAT_SRC - 50;
+			w[f->nfound++].before = c->prio < NFT_PRIO_EXEMPT;
 		}
 		if (f->quiet)
 			break;
-		if (c->prio < NF_IP_PRI_NAT_SRC - 50)
+		if (c->prio < NFT_PRIO_EXEMPT)
 			log_warnx("foreign NAT rule: %s in table %s %s, chain %s (priority %d) "
 				  "runs before "
 				  "vpcroute's exemptions (priority %d) and can rewrite tunnel "
 				  "traffic",
 				  what, family_name(c->family), c->table, c->chain, c->prio,
-				  NF_IP_PRI_NAT_SRC - 50);
+				  NFT_PRIO_EXEMPT);
 		else
 			log_info("foreign NAT rule: %s in table %s %s, chain %s (priority %d) runs "
 				 "after "

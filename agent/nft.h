@@ -20,10 +20,17 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "cfg.h"
 #include "pfx.h"
 
-#define NFT_TABLE "vpcroute"
+#define NFT_TABLE	   "vpcroute"
+#define NFT_TABLE_FULLNAME "inet " NFT_TABLE /* as nft(8) names it */
+/* nat postrouting priorities: srcnat (NF_IP_PRI_NAT_SRC) and our exemptions */
+#define NFT_PRIO_SRCNAT	  100
+#define NFT_EXEMPT_OFFSET 50
+#define NFT_PRIO_EXEMPT	  (NFT_PRIO_SRCNAT - NFT_EXEMPT_OFFSET)
 
 /* New connections from src to dst with protocol (and port) in range are allowed. */
 struct nft_acc {
@@ -77,7 +84,7 @@ struct nft_foreign {
 
 /* Scans again without logging; *out stays valid until the next scan. */
 int nft_scan_foreign_nat(struct nft *n, const struct nft_foreign **out, size_t *count);
-/* Counts of elements per set as last applied, for status. */
-size_t nft_elements(const struct nft *n, const char *set);
+/* Counts of elements per set as last applied, for status: {"local4": N, ...}. */
+json_t *nft_elements_json(const struct nft *n);
 
 #endif

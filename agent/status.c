@@ -11,9 +11,6 @@
 #include "agent.h"
 #include "cloud.h"
 
-static const char *const set_names[] = { "local4", "local6", "remote4", "remote6", "allow4",
-					 "allow6", "ports4", "ports6",	NULL };
-
 static json_t *prefixes(const struct pfx_list *l)
 {
 	json_t *a = json_array();
@@ -49,7 +46,7 @@ static const char *role_name(enum proto_role r)
 json_t *status_json(struct agent *a)
 {
 	json_t *o = json_object(), *insts = json_array(), *routes = json_array(),
-	       *foreign = json_array(), *sets = json_object(), *nft = json_object();
+	       *foreign = json_array(), *nft = json_object();
 	char s[PFX_STRLEN], dev[IF_NAMESIZE];
 	const struct nft_foreign *fn;
 	size_t nfn;
@@ -105,12 +102,10 @@ json_t *status_json(struct agent *a)
 		json_array_append_new(foreign,
 				      json_string(pfx_format(&a->foreign[i].dst, s, sizeof(s))));
 	json_object_set_new(o, "routes_left_to_others", foreign);
-	json_object_set_new(nft, "table", json_string("inet vpcroute"));
+	json_object_set_new(nft, "table", json_string(NFT_TABLE_FULLNAME));
 	json_object_set_new(nft, "built", json_boolean(nft_built(a->nft)));
-	for (size_t i = 0; set_names[i]; i++)
-		json_object_set_new(sets, set_names[i],
-				    json_integer((json_int_t)nft_elements(a->nft, set_names[i])));
-	json_object_set_new(nft, "set_elements", sets);
+	json_object_set_new(nft, "exempt_priority", json_integer(NFT_PRIO_EXEMPT));
+	json_object_set_new(nft, "set_elements", nft_elements_json(a->nft));
 	json_object_set_new(o, "nftables", nft);
 	if (nft_scan_foreign_nat(a->nft, &fn, &nfn) >= 0) {
 		json_t *fa = json_array();
