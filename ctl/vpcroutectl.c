@@ -1,418 +1,137 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * vpcroutectl: the command-line front end of vpcroute.
+ * vpcroutectl: the command-line front end of vpcroute. One table of commands
+ * (as in wireguard-tools' wg.c): the usage, each command's help, the option
+ * parsing and the suggestions for a mistyped command all come from it.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <getopt.h>
-#include <net/if.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <sys/un.h>
-#include <time.h>
-#include <unistd.h>
+#include <sys/param.h>
 
 #include "ccd.h"
 #include "cfg.h"
+#include "client.h"
+#include "ctl.h"
+#include "doctor.h"
+#include "output.h"
 #include "policy.h"
-#include "proto.h"
 
-#define DEFAULT_CONFIG VR_CONFDIR "/vpcroute.conf"
-#define TIMEOUT_S      10
+#define HELP_WIDTH 76
 
-enum { EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
+/* The options of the commands; each command names those it takes. */
+enum { OPT_QUIET = 1 << 0, OPT_JSON = 1 << 1 };
 
-static const char *config_path = DEFAULT_CONFIG, *socket_path;
+/* getopt values of long options: above any character, so never taken for one. */
+enum { LONG_HELP = 256, LONG_VERSION, LONG_JSON };
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: vpcroutectl [-f FILE] [-s SOCKET] COMMAND [ARGS]\n"
-		"\n"
-		"  -f FILE    configuration (default %s); the agent's socket is read from it\n"
-		"  -s SOCKET  the agent's socket, instead of the configuration's socket.path\n"
-		"\n"
-		"commands:\n"
-		"  check-config [-q] [FILE]  validate FILE (default: -f's) and print it\n"
-		"                            normalised, with every default filled in\n"
-		"  status [--json]           what the agent holds: instances, clients, kernel\n"
-		"                            routes, nftables, the AWS side\n"
-		"  reload                    make the agent read its configuration again\n"
-		"  ccd NAME                  print the CCD file of client NAME that the\n"
-		"                            configuration's policy gives\n"
-		"  plan                      what the agent would change now: kernel routes\n"
-		"                            and EC2 calls\n"
-		"  doctor                    check this host and the agent, and explain\n"
-		"                            what is wrong in plain words\n"
-		"  version                   print the version\n"
-		"\n"
-		"exit status: 0 success, 1 invalid configuration, refused by the agent or\n"
-		"(doctor) a problem found, 2 usage error, 3 the agent cannot be reached\n",
-		DEFAULT_CONFIG);
-}
-
-/* --- talking to the agent --- */
-
-struct agent_conn {
-	int fd;
-	uint64_t next_id;
+static const struct {
+	unsigned flag;
+	int short_name;	       /* 0: none */
+	const char *long_name; /* NULL: none */
+	int long_val;
+	const char *help;
+} option_defs[] = {
+	{ OPT_QUIET, 'q', NULL, 0, "print only the verdict, not the configuration" },
+	{ OPT_JSON, 0, "json", LONG_JSON, "print one JSON object (doc/status.schema.json)" },
 };
 
-static int agent_connect(struct agent_conn *ac)
+/* One run of a command: where the agent is, the options given, the operands. */
+struct call {
+	const struct ctl_target *target;
+	unsigned opts;
+	int argc;
+	char **argv;
+};
+
+/* Which of the global options a command reads. */
+enum { USES_FILE = 1 << 0, USES_SOCKET = 1 << 1 };
+
+struct command {
+	const char *name;
+	int (*run)(const struct call *c);
+	const char *help;     /* one line, in the list of commands */
+	unsigned opts;	      /* OPT_* it takes */
+	const char *operands; /* after the options in its synopsis, or NULL */
+	int min_args, max_args;
+	unsigned uses;	   /* USES_* */
+	const char *about; /* more, for `help NAME` and `NAME --help` */
+};
+
+static const char file_help[] = "configuration (default " CTL_DEFAULT_CONFIG ")",
+		  file_socket_help[] = "; the agent's socket is read from it",
+		  socket_help[] = "the agent's socket, instead of the configuration's socket.path";
+
+static int print_version(void)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	struct timeval tv = { .tv_sec = TIMEOUT_S };
+	printf("vpcroutectl %s\n", PACKAGE_VERSION);
+	return 0;
+}
+
+/* --- the commands --- */
+
+static int cmd_check_config(const struct call *c)
+{
+	const char *path = c->argc ? c->argv[0] : c->target->config_path;
 	char err[CFG_ERRLEN];
-	const char *path = socket_path;
-	struct cfg *c = NULL;
-
-	if (!path) {
-		if (cfg_load_file(config_path, &c, err, sizeof(err)) < 0) {
-			fprintf(stderr, "vpcroutectl: %s\n", err);
-			return EXIT_FAIL;
-		}
-		path = c->socket.path;
-	}
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		fprintf(stderr, "vpcroutectl: socket path too long: %s\n", path);
-		cfg_free(c);
-		return EXIT_USAGE;
-	}
-	strcpy(sun.sun_path, path);
-	ac->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (ac->fd < 0 || setsockopt(ac->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
-	    connect(ac->fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		fprintf(stderr, "vpcroutectl: cannot reach vpcroute-agent at %s: %s\n", path,
-			strerror(errno));
-		cfg_free(c);
-		return EXIT_UNREACHABLE;
-	}
-	cfg_free(c);
-	ac->next_id = 1;
-	return 0;
-}
-
-static int agent_send(struct agent_conn *ac, struct proto_msg *m)
-{
-	char buf[PROTO_MAX_MSG];
-	int n;
-
-	m->id = ac->next_id++;
-	n = proto_encode(m, buf, sizeof(buf));
-	if (n < 0 || send(ac->fd, buf, (size_t)n, MSG_NOSIGNAL) != n) {
-		fprintf(stderr, "vpcroutectl: sending %s: %s\n", proto_type_name(m->type),
-			strerror(n < 0 ? -n : errno));
-		return EXIT_UNREACHABLE;
-	}
-	return 0;
-}
-
-/*
- * Reads the answers to request id: report texts are appended to *text (when
- * text is not NULL) until the ack, whose error (if any) is printed.
- */
-static int agent_wait(struct agent_conn *ac, uint64_t id, char **text, size_t *len)
-{
-	char buf[PROTO_MAX_MSG + 1], err[PROTO_ERRLEN];
-
-	for (;;) {
-		ssize_t n = recv(ac->fd, buf, sizeof(buf), MSG_TRUNC);
-		struct proto_msg m;
-
-		if (n <= 0 || n > PROTO_MAX_MSG) {
-			fprintf(stderr, "vpcroutectl: no answer from vpcroute-agent: %s\n",
-				n == 0	? "connection closed"
-				: n < 0 ? strerror(errno)
-					: "message too large");
-			return EXIT_UNREACHABLE;
-		}
-		if (proto_decode(buf, (size_t)n, &m, err, sizeof(err)) < 0) {
-			fprintf(stderr, "vpcroutectl: bad answer from vpcroute-agent: %s\n", err);
-			return EXIT_UNREACHABLE;
-		}
-		if (m.type == PROTO_REPORT && m.report.ref == id && text) {
-			size_t k = strlen(m.report.text);
-			char *t = realloc(*text, *len + k + 1);
-
-			if (!t) {
-				proto_msg_free(&m);
-				fprintf(stderr, "vpcroutectl: out of memory\n");
-				return EXIT_FAIL;
-			}
-			memcpy(t + *len, m.report.text, k + 1);
-			*text = t;
-			*len += k;
-		} else if (m.type == PROTO_ACK && m.ack.ref == id) {
-			if (!m.ack.ok) {
-				fprintf(stderr, "vpcroute-agent: %s\n", m.ack.error);
-				return EXIT_FAIL;
-			}
-			return 0;
-		}
-		proto_msg_free(&m); /* claims and the like: not for us */
-	}
-}
-
-static int agent_request(struct agent_conn *ac, enum proto_type type, char **text, size_t *len)
-{
-	struct proto_msg hello = { .type = PROTO_HELLO }, req = { .type = type };
+	struct cfg *cfg;
 	int r;
 
-	hello.hello.role = PROTO_ROLE_CTL;
-	hello.hello.pid = (uint32_t)getpid();
-	snprintf(hello.hello.instance, sizeof(hello.hello.instance), "vpcroutectl");
-	if ((r = agent_connect(ac)) || (r = agent_send(ac, &hello)) ||
-	    (r = agent_wait(ac, hello.id, NULL, NULL)) || (r = agent_send(ac, &req)))
+	if (cfg_load_file(path, &cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		return CTL_EXIT_FAIL;
+	}
+	if (!(c->opts & OPT_QUIET) && (r = cfg_print(stdout, cfg)) < 0) {
+		fprintf(stderr, "vpcroutectl: printing the configuration: %s\n", strerror(-r));
+		cfg_free(cfg);
+		return CTL_EXIT_FAIL;
+	}
+	fprintf(stderr, "%s: configuration valid\n", path);
+	cfg_free(cfg);
+	return 0;
+}
+
+static int cmd_status(const struct call *c)
+{
+	json_t *s;
+	int r;
+
+	if ((r = client_status(c->target, &s)))
 		return r;
-	return agent_wait(ac, req.id, text, len);
-}
-
-/* --- status --- */
-
-static const char *jstr(json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-
-	return s ? s : "-";
-}
-
-static void print_list(json_t *a, const char *none)
-{
-	size_t i;
-	json_t *v;
-
-	if (!json_array_size(a))
-		fputs(none, stdout);
-	json_array_foreach(a, i, v)
-	{
-		printf("%s%s", i ? ", " : "", json_is_string(v) ? json_string_value(v) : "?");
-	}
-}
-
-static void print_when(json_int_t t)
-{
-	char buf[32];
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (localtime_r(&tt, &tm) && strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm))
-		fputs(buf, stdout);
+	if (c->opts & OPT_JSON)
+		output_json(s);
 	else
-		fputs("?", stdout);
+		output_status(s);
+	json_decref(s);
+	return 0;
 }
 
-static void print_aws(json_t *w)
+static int cmd_plan(const struct call *c)
 {
-	json_t *t, *r, *c = json_object_get(w, "credentials");
-	size_t i, k;
+	json_t *s;
+	int r;
 
-	printf("aws: instance %s, interface %s, %s (", jstr(w, "instance"),
-	       jstr(w, "network_interface"), jstr(w, "vpc"));
-	print_list(json_object_get(w, "vpc_cidr_blocks"), "-");
-	printf("), region %s (%s)%s\n", jstr(w, "region"), jstr(w, "region_source"),
-	       json_is_true(json_object_get(w, "dry_run")) ? ", dry run" : "");
-	printf("  EC2 endpoint %s, credentials from the %s%s%s\n", jstr(w, "endpoint"),
-	       jstr(c, "source"), json_object_get(c, "role") ? ", role " : "",
-	       json_object_get(c, "role") ? jstr(c, "role") : "");
-	printf("  source/dest check: %s\n", jstr(w, "source_dest_check"));
-	json_array_foreach(json_object_get(w, "route_tables"), i, t)
-	{
-		printf("  route table %s%s:\n", jstr(t, "id"),
-		       json_is_true(json_object_get(t, "main")) ? " (main)" : "");
-		if (!json_array_size(json_object_get(t, "routes")))
-			printf("    (no remote network)\n");
-		json_array_foreach(json_object_get(t, "routes"), k, r)
-		{
-			printf("    %-20s %-13s %s\n", jstr(r, "destination"), jstr(r, "state"),
-			       jstr(r, "target"));
-		}
-	}
-	printf("  pending calls: ");
-	print_list(json_object_get(w, "pending_calls"), "none");
-	printf("\n  in flight: %s; calls %lld (mutating %lld, retries %lld)\n",
-	       jstr(w, "in_flight"), (long long)json_integer_value(json_object_get(w, "calls")),
-	       (long long)json_integer_value(json_object_get(w, "mutating_calls")),
-	       (long long)json_integer_value(json_object_get(w, "retries")));
-	printf("  last error: %s\n", jstr(w, "last_error"));
+	if ((r = client_status(c->target, &s)))
+		return r;
+	output_plan(s);
+	json_decref(s);
+	return 0;
 }
 
-static void print_status(json_t *s)
+static int cmd_reload(const struct call *c)
 {
-	json_t *in, *c, *r, *sets = json_object_get(json_object_get(s, "nftables"), "set_elements");
-	const char *key;
-	json_t *v;
-	size_t i, k;
-	long long up = (long long)(time(NULL) - json_integer_value(json_object_get(s, "started")));
+	int r = client_request(c->target, PROTO_RELOAD, NULL, NULL);
 
-	printf("vpcroute-agent %s (pid %lld), %s role, up %lldh%02lldm, configuration %s%s\n",
-	       jstr(s, "version"), (long long)json_integer_value(json_object_get(s, "pid")),
-	       jstr(s, "role"), up / 3600, up / 60 % 60, jstr(s, "config"),
-	       json_is_true(json_object_get(s, "in_grace")) ? " (start-up grace period)" : "");
-	printf("local networks: ");
-	print_list(json_object_get(s, "local_networks"), "none");
-	putchar('\n');
-	json_array_foreach(json_object_get(s, "instances"), i, in)
-	{
-		json_t *cl = json_object_get(in, "clients");
-
-		printf("instance %s (%s role): plugin %s, tunnel %s", jstr(in, "name"),
-		       jstr(in, "role"),
-		       json_is_true(json_object_get(in, "plugin_connected")) ? "connected"
-									     : "not connected",
-		       jstr(in, "device"));
-		if (json_object_get(in, "pushed_routes")) {
-			printf(" %s, pushed routes ",
-			       json_is_true(json_object_get(in, "tunnel_up")) ? "up" : "down");
-			print_list(json_object_get(in, "pushed_routes"), "none");
-		}
-		printf(", %zu client%s\n", json_array_size(cl),
-		       json_array_size(cl) == 1 ? "" : "s");
-		if (json_array_size(cl))
-			printf("  %-24s %-15s %-19s %s\n", "CLIENT", "TUNNEL", "SINCE", "NETWORKS");
-		json_array_foreach(cl, k, c)
-		{
-			printf("  %-24s %-15s ", jstr(c, "cn"), jstr(c, "tunnel4"));
-			print_when(json_integer_value(json_object_get(c, "since")));
-			putchar(' ');
-			print_list(json_object_get(c, "networks"), "-");
-			putchar('\n');
-		}
-	}
-	printf("kernel routes (proto vpcroute): ");
-	if (!json_array_size(json_object_get(s, "routes")))
-		printf("none");
-	json_array_foreach(json_object_get(s, "routes"), i, r)
-	{
-		printf("%s%s dev %s", i ? ", " : "", jstr(r, "destination"), jstr(r, "device"));
-	}
-	printf("\nleft to routes of other protocols: ");
-	print_list(json_object_get(s, "routes_left_to_others"), "none");
-	printf("\nnftables %s: %s;", jstr(json_object_get(s, "nftables"), "table"),
-	       json_is_true(json_object_get(json_object_get(s, "nftables"), "built"))
-		       ? "built"
-		       : "not built");
-	json_object_foreach(sets, key, v)
-	{
-		printf(" %s %lld", key, (long long)json_integer_value(v));
-	}
-	putchar('\n');
-	if (json_is_object(json_object_get(s, "aws")))
-		print_aws(json_object_get(s, "aws"));
-	else
-		printf("aws: off\n");
-}
-
-/* The status, from the agent: r is 0 or an exit status. */
-static int fetch_status(json_t **out)
-{
-	struct agent_conn ac = { .fd = -1 };
-	char *text = NULL;
-	size_t len = 0;
-	json_error_t je;
-	int r = agent_request(&ac, PROTO_STATUS, &text, &len);
-
-	if (ac.fd >= 0)
-		close(ac.fd);
-	*out = NULL;
-	if (!r) {
-		*out = text ? json_loadb(text, len, 0, &je) : NULL;
-		if (!json_is_object(*out)) {
-			fprintf(stderr, "vpcroutectl: the agent's status is not a JSON object\n");
-			json_decref(*out);
-			*out = NULL;
-			r = EXIT_UNREACHABLE;
-		}
-	}
-	free(text);
+	if (!r)
+		printf("vpcroute-agent: configuration reloaded\n");
 	return r;
-}
-
-static void print_plan(json_t *s)
-{
-	json_t *p = json_object_get(s, "plan"), *w = json_object_get(s, "aws"), *v;
-	size_t i, n = 0;
-
-	if (json_is_string(json_object_get(p, "error")))
-		printf("kernel: %s\n", jstr(p, "error"));
-	json_array_foreach(json_object_get(p, "routes_to_add"), i, v)
-	{
-		printf("kernel: add route %s dev %s\n", jstr(v, "destination"), jstr(v, "device"));
-		n++;
-	}
-	json_array_foreach(json_object_get(p, "routes_to_remove"), i, v)
-	{
-		printf("kernel: remove route %s\n", json_string_value(v));
-		n++;
-	}
-	json_array_foreach(json_object_get(w, "pending_calls"), i, v)
-	{
-		printf("aws: %s\n", json_string_value(v));
-		n++;
-	}
-	if (!n)
-		printf("nothing to change\n");
-}
-
-static int cmd_plan(int argc, char **argv)
-{
-	json_t *s;
-	int r;
-
-	(void)argv;
-	if (argc != 1) {
-		usage(stderr);
-		return EXIT_USAGE;
-	}
-	if ((r = fetch_status(&s)))
-		return r;
-	print_plan(s);
-	json_decref(s);
-	return 0;
-}
-
-static int cmd_status(int argc, char **argv)
-{
-	static const struct option longopts[] = { { "json", no_argument, NULL, 'j' },
-						  { "help", no_argument, NULL, 'h' },
-						  { NULL, 0, NULL, 0 } };
-	int as_json = 0, ch, r;
-	json_t *s;
-
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'j':
-			as_json = 1;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return EXIT_USAGE;
-		}
-	}
-	if (optind != argc) {
-		usage(stderr);
-		return EXIT_USAGE;
-	}
-	if ((r = fetch_status(&s)))
-		return r;
-	if (as_json) {
-		json_dumpf(s, stdout,
-			   JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
-		fputc('\n', stdout);
-	} else {
-		print_status(s);
-	}
-	json_decref(s);
-	return 0;
 }
 
 /*
@@ -420,461 +139,449 @@ static int cmd_status(int argc, char **argv)
  * file of its own and connects with nothing else claimed: for those who
  * keep static client-config-dir files instead of loading vpcroute.so.
  */
-static int cmd_ccd(int argc, char **argv)
+static int cmd_ccd(const struct call *c)
 {
+	const char *config_path = c->target->config_path, *name = c->argv[0];
 	char err[CFG_ERRLEN], cerr[CCD_ERRLEN];
 	struct admission in = { 0 };
 	struct verdict v;
 	struct ccd check;
-	struct cfg *c;
+	struct cfg *cfg;
 	int r = 0;
 
-	if (argc != 2 || argv[1][0] == '-') {
-		usage(stderr);
-		return EXIT_USAGE;
-	}
-	if (cfg_load_file(config_path, &c, err, sizeof(err)) < 0) {
+	if (cfg_load_file(config_path, &cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "vpcroutectl: %s\n", err);
-		return EXIT_FAIL;
+		return CTL_EXIT_FAIL;
 	}
-	if (c->role != CFG_ROLE_SERVER) {
+	if (cfg->role != CFG_ROLE_SERVER) {
 		fprintf(stderr, "vpcroutectl: %s: CCD files are for the server role\n",
 			config_path);
-		cfg_free(c);
-		return EXIT_FAIL;
+		cfg_free(cfg);
+		return CTL_EXIT_FAIL;
 	}
-	in.cfg = c;
-	in.cn = argv[1];
+	in.cfg = cfg;
+	in.cn = name;
 	if (policy_decide(&in, &v) < 0) {
 		fprintf(stderr, "vpcroutectl: out of memory\n");
-		cfg_free(c);
-		return EXIT_FAIL;
+		cfg_free(cfg);
+		return CTL_EXIT_FAIL;
 	}
 	if (!v.admit) {
 		fprintf(stderr, "vpcroutectl: %s\n", v.reason);
-		r = EXIT_FAIL;
-	} else if (ccd_parse(argv[1], v.config, strlen(v.config), &check, cerr, sizeof(cerr)) < 0) {
+		r = CTL_EXIT_FAIL;
+	} else if (ccd_parse(name, v.config, strlen(v.config), &check, cerr, sizeof(cerr)) < 0) {
 		/* what the plugin's own CCD parser refuses is never printed */
 		fprintf(stderr, "vpcroutectl: rendered an invalid CCD file: %s\n", cerr);
-		r = EXIT_FAIL;
+		r = CTL_EXIT_FAIL;
 	} else {
 		ccd_free(&check);
 		printf("# client-config-dir file for %s, from the policy in %s\n"
 		       "# (vpcroutectl %s). With vpcroute.so loaded, the plugin gives\n"
 		       "# OpenVPN these lines itself.\n%s",
-		       argv[1], config_path, PACKAGE_VERSION, v.config);
+		       name, config_path, PACKAGE_VERSION, v.config);
 	}
 	verdict_free(&v);
-	cfg_free(c);
+	cfg_free(cfg);
 	return r;
 }
 
-/* --- doctor --- */
+static int cmd_doctor(const struct call *c)
+{
+	return doctor(c->target);
+}
 
-struct diag {
-	unsigned problems;
+static int cmd_version(const struct call *c)
+{
+	(void)c;
+	return print_version();
+}
+
+static const struct command commands[] = {
+	{ .name = "check-config",
+	  .run = cmd_check_config,
+	  .help = "validate FILE and print it normalised",
+	  .opts = OPT_QUIET,
+	  .operands = "[FILE]",
+	  .max_args = 1,
+	  .uses = USES_FILE,
+	  .about = "Load and validate FILE (default: the configuration of -f) with the loader that "
+		   "the plugin and the agent share. A valid file is printed on stdout in "
+		   "normalised form, as JSON with every default filled in and the secrets hidden, "
+		   "followed by \"FILE: configuration valid\" on stderr. For an invalid one, one "
+		   "line names the file, line, column, key and value on stderr, and the exit "
+		   "status is 1." },
+	{ .name = "status",
+	  .run = cmd_status,
+	  .help = "what the agent holds: clients, routes, AWS",
+	  .opts = OPT_JSON,
+	  .uses = USES_FILE | USES_SOCKET,
+	  .about = "Ask the agent what it holds and print it as a table: its instances and their "
+		   "clients, the kernel routes, the nftables table and the AWS side. Root, the "
+		   "OpenVPN user or group, and members of socket.group may read it." },
+	{ .name = "reload",
+	  .run = cmd_reload,
+	  .help = "make the agent read its configuration again",
+	  .uses = USES_FILE | USES_SOCKET,
+	  .about = "Make the agent read its configuration file again, as SIGHUP does, and wait for "
+		   "the result. The agent refuses an invalid file and keeps the configuration it "
+		   "had; the error is printed on stderr and the exit status is 1. Only root may "
+		   "reload." },
+	{ .name = "ccd",
+	  .run = cmd_ccd,
+	  .help = "print the CCD file the policy gives client NAME",
+	  .operands = "NAME",
+	  .min_args = 1,
+	  .max_args = 1,
+	  .uses = USES_FILE,
+	  .about = "Print the client-config-dir file that the policy of the configuration (-f, "
+		   "server role) gives the client whose common name is NAME, for those who keep "
+		   "static CCD files instead of loading vpcroute.so. A name the policy refuses is "
+		   "reported with its reason, and the exit status is 1." },
+	{ .name = "plan",
+	  .run = cmd_plan,
+	  .help = "what the agent would change now",
+	  .uses = USES_FILE | USES_SOCKET,
+	  .about = "Print what the agent would change now, one line each: kernel routes to add or "
+		   "to remove and EC2 calls pending; or \"nothing to change\"." },
+	{ .name = "doctor",
+	  .run = cmd_doctor,
+	  .help = "explain what is wrong with this host or the agent",
+	  .uses = USES_FILE | USES_SOCKET,
+	  .about = "Check this host and the agent, and print one line per finding (ok, note or "
+		   "PROBLEM), each explained in plain words with the way out, then the number of "
+		   "problems found. The exit status is 1 when there is a problem (an agent that "
+		   "does not answer is one). Run it on the agent's host, in its network "
+		   "namespace." },
+	{ .name = "version",
+	  .run = cmd_version,
+	  .help = "print the version",
+	  .about = "Print the program name and version." },
 };
 
-static void say(struct diag *d, const char *level, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+#define NOPTIONS  (sizeof(option_defs) / sizeof(option_defs[0]))
 
-static void say(struct diag *d, const char *level, const char *fmt, ...)
+static const struct command *find_command(const char *name)
 {
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+/* --- usage and help, from the table --- */
+
+/* "[-q] [FILE]": a command's options and operands. */
+static void format_args(const struct command *cmd, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < NOPTIONS; i++) {
+		if (!(cmd->opts & option_defs[i].flag))
+			continue;
+		if (option_defs[i].short_name)
+			n += (size_t)snprintf(buf + n, len - n, " [-%c]",
+					      option_defs[i].short_name);
+		else
+			n += (size_t)snprintf(buf + n, len - n, " [--%s]",
+					      option_defs[i].long_name);
+		if (n >= len)
+			return;
+	}
+	if (cmd->operands)
+		snprintf(buf + n, len - n, " %s", cmd->operands);
+}
+
+/* An option and its help, the help at column width + 2. */
+static void print_option(FILE *f, int width, const char *name, const char *help, const char *more)
+{
+	fprintf(f, "  %-*s%s%s\n", width, name, help, more);
+}
+
+static void usage(FILE *f)
+{
+	char args[64], syn[96];
+	int width = 0;
+
+	fprintf(f, "usage: vpcroutectl [-f FILE] [-s SOCKET] COMMAND [ARGS]\n\n");
+	print_option(f, 11, "-f FILE", file_help, file_socket_help);
+	print_option(f, 11, "-s SOCKET", socket_help, "");
+	fprintf(f, "\ncommands:\n");
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		format_args(&commands[i], args, sizeof(args));
+		width = MAX(width, (int)(strlen(commands[i].name) + strlen(args)));
+	}
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		format_args(&commands[i], args, sizeof(args));
+		snprintf(syn, sizeof(syn), "%s%s", commands[i].name, args);
+		fprintf(f, "  %-*s  %s\n", width, syn, commands[i].help);
+	}
+	fprintf(f, "\nvpcroutectl help COMMAND, or vpcroutectl COMMAND --help, describes "
+		   "one command.\n\n"
+		   "exit status: 0 success, 1 invalid configuration, refused by the agent or\n"
+		   "(doctor) a problem found, 2 usage error, 3 the agent cannot be reached\n");
+}
+
+/* text, folded at spaces into lines of at most HELP_WIDTH columns */
+static void print_folded(FILE *f, const char *text)
+{
+	const char *p = text;
+
+	while (*p) {
+		const char *cut = p + HELP_WIDTH;
+
+		if (strlen(p) <= HELP_WIDTH) {
+			fprintf(f, "%s\n", p);
+			return;
+		}
+		while (cut > p && *cut != ' ')
+			cut--;
+		if (cut == p) /* a word longer than a line */
+			cut = strchrnul(p + HELP_WIDTH, ' ');
+		fprintf(f, "%.*s\n", (int)(cut - p), p);
+		p = *cut ? cut + 1 : cut;
+	}
+}
+
+static void command_usage(FILE *f, const struct command *cmd)
+{
+	char args[64];
+
+	format_args(cmd, args, sizeof(args));
+	fprintf(f, "usage: vpcroutectl%s%s %s%s\n\n", cmd->uses & USES_FILE ? " [-f FILE]" : "",
+		cmd->uses & USES_SOCKET ? " [-s SOCKET]" : "", cmd->name, args);
+	print_folded(f, cmd->about);
+	fputc('\n', f);
+	if (cmd->uses & USES_FILE)
+		print_option(f, 12, "-f FILE", file_help,
+			     cmd->uses & USES_SOCKET ? file_socket_help : "");
+	if (cmd->uses & USES_SOCKET)
+		print_option(f, 12, "-s SOCKET", socket_help, "");
+	for (size_t i = 0; i < NOPTIONS; i++) {
+		char name[32];
+
+		if (!(cmd->opts & option_defs[i].flag))
+			continue;
+		if (option_defs[i].short_name)
+			snprintf(name, sizeof(name), "-%c", option_defs[i].short_name);
+		else
+			snprintf(name, sizeof(name), "--%s", option_defs[i].long_name);
+		print_option(f, 12, name, option_defs[i].help, "");
+	}
+	print_option(f, 12, "-h, --help", "print this help", "");
+}
+
+/* --- usage errors: one line, naming what is wrong, with the way to the help --- */
+
+static int usage_error(const struct command *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int usage_error(const struct command *cmd, const char *fmt, ...)
+{
+	const char *sep = cmd ? " " : "", *name = cmd ? cmd->name : "";
 	va_list ap;
 
-	if (strcmp(level, "PROBLEM") == 0)
-		d->problems++;
-	printf("%-8s ", level);
+	fprintf(stderr, "vpcroutectl%s%s: ", sep, name);
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	putchar('\n');
+	fprintf(stderr, "; see \"vpcroutectl%s%s --help\"\n", sep, name);
+	return CTL_EXIT_USAGE;
 }
 
-static long read_long(const char *path)
+static const char *long_name(const struct option *longopts, int val)
 {
-	FILE *f = fopen(path, "r");
-	long v = -1;
-
-	if (f) {
-		if (fscanf(f, "%ld", &v) != 1)
-			v = -1;
-		fclose(f);
-	}
-	return v;
+	for (; longopts->name; longopts++)
+		if (longopts->val == val)
+			return longopts->name;
+	return "?";
 }
 
-/* The interface of the IPv4 default route, from /proc/net/route. */
-static bool default_dev(char *dev, size_t len)
+/* What getopt_long (opterr 0, optstring with a leading ':') refused, as ch and optopt say. */
+static int bad_option(const struct command *cmd, int ch, char **argv, const struct option *longopts)
 {
-	FILE *f = fopen("/proc/net/route", "r");
-	char line[256], ifn[IF_NAMESIZE + 1];
-	unsigned long dst, mask;
-	bool found = false;
+	const char *arg = argv[optind - 1];
 
-	if (!f)
-		return false;
-	while (!found && fgets(line, sizeof(line), f))
-		if (sscanf(line, "%16s %lx %*x %*x %*d %*d %*d %lx", ifn, &dst, &mask) == 3 &&
-		    dst == 0 && mask == 0) {
-			snprintf(dev, len, "%s", ifn);
-			found = true;
+	if (ch == ':' && optopt >= LONG_HELP)
+		return usage_error(cmd, "option \"--%s\" needs an argument",
+				   long_name(longopts, optopt));
+	if (ch == ':')
+		return usage_error(cmd, "option \"-%c\" needs an argument", optopt);
+	if (optopt >= LONG_HELP)
+		return usage_error(cmd, "option \"--%s\" takes no argument",
+				   long_name(longopts, optopt));
+	if (optopt)
+		return usage_error(cmd, "unknown option \"-%c\"", optopt);
+	return usage_error(cmd, "unknown option \"%.*s\"", (int)strcspn(arg, "="), arg);
+}
+
+/*
+ * Edit distance (optimal string alignment: insertions, deletions,
+ * substitutions and swaps of neighbours) between a and b, both shorter than
+ * 32 bytes.
+ */
+static unsigned distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	unsigned d[32][32];
+
+	for (size_t i = 0; i <= la; i++)
+		d[i][0] = (unsigned)i;
+	for (size_t j = 0; j <= lb; j++)
+		d[0][j] = (unsigned)j;
+	for (size_t i = 1; i <= la; i++)
+		for (size_t j = 1; j <= lb; j++) {
+			unsigned cost = a[i - 1] != b[j - 1];
+
+			d[i][j] =
+				MIN(MIN(d[i - 1][j] + 1, d[i][j - 1] + 1), d[i - 1][j - 1] + cost);
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+				d[i][j] = MIN(d[i][j], d[i - 2][j - 2] + 1);
 		}
-	fclose(f);
-	return found;
+	return d[la][lb];
 }
 
-static void doctor_mtu(struct diag *d, const char *tun)
+/*
+ * How far word is from name: 0 when word begins name (two letters at
+ * least), else the edit distance; close enough to suggest when at most 1
+ * (2 for words of four letters or more).
+ */
+static unsigned closeness(const char *word, const char *name)
 {
-	char path[128], up[IF_NAMESIZE + 1];
-	long tmtu, umtu;
+	size_t n = strlen(word);
 
-	snprintf(path, sizeof(path), "/sys/class/net/%s/mtu", tun);
-	tmtu = read_long(path);
-	if (tmtu < 0 || !default_dev(up, sizeof(up)))
-		return;
-	snprintf(path, sizeof(path), "/sys/class/net/%s/mtu", up);
-	umtu = read_long(path);
-	/* OpenVPN over UDP adds about 69 bytes: IPv4 20, UDP 8, its own 41 (AEAD) */
-	if (umtu > 0 && tmtu + 69 > umtu)
-		say(d, "note",
-		    "MTU: %s carries %ld-byte packets but leaves through %s (MTU %ld): full-size "
-		    "packets are fragmented after encryption. TCP is fine with OpenVPN's mssfix; "
-		    "if other traffic stalls, lower tun-mtu to %ld.",
-		    tun, tmtu, up, umtu, umtu - 69);
-	else if (umtu > 0)
-		say(d, "ok", "MTU: %s (%ld) fits through %s (%ld) after encryption", tun, tmtu, up,
-		    umtu);
+	if (n >= 2 && strncmp(word, name, n) == 0)
+		return 0;
+	return n < 32 && strlen(name) < 32 ? distance(word, name) : UINT_MAX;
 }
 
-static void doctor_aws(struct diag *d, json_t *w)
+static int unknown_command(const char *word)
 {
-	const char *sdc = jstr(w, "source_dest_check"), *err = jstr(w, "last_error");
-	json_t *t, *r;
-	size_t i, k;
+	const char *names[NCOMMANDS + 1], *best[NCOMMANDS + 1];
+	unsigned limit = strlen(word) >= 4 ? 2 : 1, min = UINT_MAX;
+	size_t nbest = 0;
+	char hint[160] = "";
 
-	if (!json_is_string(json_object_get(w, "network_interface"))) {
-		say(d, "PROBLEM",
-		    "aws: the agent does not know its network interface yet: the instance metadata "
-		    "service did not answer (last error: %s)",
-		    err);
-		return;
-	}
-	if (strcmp(sdc, "on") == 0)
-		say(d, "PROBLEM",
-		    "aws: the source/dest check of %s is on: EC2 drops everything the instance "
-		    "forwards. The agent turns it off unless aws.disable_source_dest_check is "
-		    "false "
-		    "or it runs with --dry-run (last error: %s).",
-		    jstr(w, "network_interface"), err);
-	else if (strcmp(sdc, "off") == 0)
-		say(d, "ok", "aws: the source/dest check of %s is off",
-		    jstr(w, "network_interface"));
-	else
-		say(d, "note", "aws: the source/dest check of %s is not known yet",
-		    jstr(w, "network_interface"));
-	if (!json_array_size(json_object_get(w, "route_tables")))
-		say(d, "PROBLEM",
-		    "aws: no VPC route table to program: with route_tables \"auto\" the VPC's main "
-		    "table and the tables associated with its subnets are used; with a list, check "
-		    "the ids (last error: %s)",
-		    err);
-	json_array_foreach(json_object_get(w, "route_tables"), i, t)
-	{
-		unsigned ok = 0;
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		names[i] = commands[i].name;
+	names[NCOMMANDS] = "help";
+	for (size_t i = 0; i <= NCOMMANDS; i++) {
+		unsigned d = closeness(word, names[i]);
 
-		json_array_foreach(json_object_get(t, "routes"), k, r)
-		{
-			const char *st = jstr(r, "state"), *dst = jstr(r, "destination");
-
-			if (strcmp(st, "ours") == 0)
-				ok++;
-			else if (strcmp(st, "missing") == 0)
-				say(d, "PROBLEM",
-				    "aws: route table %s has no route for %s: hosts behind it "
-				    "cannot "
-				    "reach that network. The agent adds it (pending: it may be "
-				    "backing "
-				    "off; last error: %s).",
-				    jstr(t, "id"), dst, err);
-			else if (strcmp(st, "conflict") == 0)
-				say(d, "PROBLEM",
-				    "aws: route table %s sends %s to %s, not to this instance: the "
-				    "agent leaves a route it does not own alone. Remove it, or set "
-				    "aws.takeover to true.",
-				    jstr(t, "id"), dst, jstr(r, "target"));
-			else if (strcmp(st, "to take over") == 0)
-				say(d, "note", "aws: route table %s: %s will be taken over from %s",
-				    jstr(t, "id"), dst, jstr(r, "target"));
-		}
-		if (ok)
-			say(d, "ok", "aws: route table %s sends %u network%s to this instance",
-			    jstr(t, "id"), ok, ok == 1 ? "" : "s");
-	}
-	if (json_is_string(json_object_get(w, "last_error")))
-		say(d, "note", "aws: the last EC2 or metadata error: %s", err);
-}
-
-/* Whether the interface's security groups let OpenVPN's port in (from anywhere). */
-static void doctor_groups(struct diag *d, json_t *s)
-{
-	json_t *sg = json_object_get(json_object_get(s, "aws"), "security_groups"), *in;
-	size_t i;
-
-	if (!json_is_object(sg)) {
-		say(d, "note",
-		    "aws: the security groups are not read yet (at start and every "
-		    "drift check)");
-		return;
-	}
-	if (json_is_string(json_object_get(sg, "error"))) {
-		say(d, "note",
-		    "aws: the security groups could not be read (%s): check by hand that "
-		    "OpenVPN's port is open (the IAM policy needs ec2:DescribeSecurityGroups)",
-		    jstr(sg, "error"));
-		return;
-	}
-	json_array_foreach(json_object_get(s, "instances"), i, in)
-	{
-		json_t *l = json_object_get(in, "listen"), *allow;
-
-		if (!json_is_object(l) || strcmp(jstr(in, "role"), "server"))
+		if (d > limit || d > min)
 			continue;
-		allow = json_object_get(l, "security_groups_allow");
-		if (json_is_true(allow))
-			say(d, "ok",
-			    "aws: the security groups let %s/%lld in (OpenVPN instance %s)",
-			    jstr(l, "proto"),
-			    (long long)json_integer_value(json_object_get(l, "port")),
-			    jstr(in, "name"));
-		else if (json_is_false(allow))
-			say(d, "PROBLEM",
-			    "aws: no inbound rule of the instance's security groups lets %s/%lld "
-			    "in, "
-			    "where OpenVPN instance %s listens: no client can connect. Add a rule "
-			    "for that protocol and port from the clients' addresses.",
-			    jstr(l, "proto"),
-			    (long long)json_integer_value(json_object_get(l, "port")),
-			    jstr(in, "name"));
+		if (d < min)
+			nbest = 0;
+		min = d;
+		best[nbest++] = names[i];
 	}
+	if (nbest) {
+		size_t n = (size_t)snprintf(hint, sizeof(hint), " (did you mean");
+
+		for (size_t i = 0; i < nbest && n < sizeof(hint); i++)
+			n += (size_t)snprintf(hint + n, sizeof(hint) - n, "%s\"%s\"",
+					      i == 0 ? " " : " or ", best[i]);
+		if (n < sizeof(hint))
+			snprintf(hint + n, sizeof(hint) - n, "?)");
+	}
+	return usage_error(NULL, "unknown command \"%s\"%s", word, hint);
 }
 
-static int cmd_doctor(int argc, char **argv)
+/* `help [COMMAND]` */
+static int help(int argc, char **argv)
 {
-	struct diag d = { 0 };
-	char err[CFG_ERRLEN];
-	size_t i;
-	struct cfg *c = NULL;
-	json_t *s = NULL, *in, *f;
-	long fwd;
+	const struct command *cmd;
 
-	(void)argv;
-	if (argc != 1) {
-		usage(stderr);
-		return EXIT_USAGE;
+	if (argc == 1) {
+		usage(stdout);
+		return 0;
 	}
-	if (!socket_path && cfg_load_file(config_path, &c, err, sizeof(err)) < 0)
-		say(&d, "PROBLEM", "configuration: %s", err);
-	else if (c)
-		say(&d, "ok", "configuration %s is valid", config_path);
-	fwd = read_long("/proc/sys/net/ipv4/ip_forward");
-	if (fwd == 1)
-		say(&d, "ok", "IPv4 forwarding is on");
-	else
-		say(&d, "PROBLEM",
-		    "IPv4 forwarding is off (net.ipv4.ip_forward=%ld): this host does not route "
-		    "between the tunnel and its networks. The agent turns it on at start and at "
-		    "reload; something turned it off since.",
-		    fwd);
-	fetch_status(&s);
-	if (!json_is_object(s)) {
-		say(&d, "PROBLEM",
-		    "vpcroute-agent does not answer (see above): nothing is programmed or kept "
-		    "right; start it (systemctl start vpcroute-agent) before OpenVPN");
-		goto out;
-	}
-	say(&d, "ok", "vpcroute-agent %s answers (pid %lld, %s role)", jstr(s, "version"),
-	    (long long)json_integer_value(json_object_get(s, "pid")), jstr(s, "role"));
-	if (!json_array_size(json_object_get(s, "instances")))
-		say(&d, "PROBLEM",
-		    "no OpenVPN instance has connected: is \"plugin %s/vpcroute.so CONFIG\" in "
-		    "its configuration, and can its user reach the socket?",
-		    VR_PLUGINDIR);
-	json_array_foreach(json_object_get(s, "instances"), i, in)
-	{
-		if (!json_is_true(json_object_get(in, "plugin_connected")))
-			say(&d, "PROBLEM",
-			    "OpenVPN instance %s: its plugin is not connected (OpenVPN stopped, or "
-			    "cannot reach the socket): its clients stay as they were",
-			    jstr(in, "name"));
-		else
-			say(&d, "ok",
-			    "OpenVPN instance %s: plugin connected, tunnel %s, %zu clients",
-			    jstr(in, "name"), jstr(in, "device"),
-			    json_array_size(json_object_get(in, "clients")));
-		if (json_is_string(json_object_get(in, "device")))
-			doctor_mtu(&d, jstr(in, "device"));
-	}
-	if (!json_is_true(json_object_get(json_object_get(s, "nftables"), "built")))
-		say(&d, "PROBLEM",
-		    "nftables: the table inet vpcroute is not built (yet: the agent builds it "
-		    "after its start-up grace period): no NAT exemption, no filter");
-	else
-		say(&d, "ok", "nftables: table inet vpcroute built");
-	json_array_foreach(json_object_get(s, "foreign_nat"), i, f)
-	{
-		if (json_is_true(json_object_get(f, "before_exemptions")))
-			say(&d, "PROBLEM",
-			    "a foreign NAT rule runs before vpcroute's exemptions and can rewrite "
-			    "tunnel traffic: %s in table %s %s, chain %s (priority %lld). Give "
-			    "that "
-			    "chain a priority of 50 or more (srcnat is 100), or exempt the tunnel "
-			    "networks in it.",
-			    jstr(f, "action"), jstr(f, "family"), jstr(f, "table"),
-			    jstr(f, "chain"),
-			    (long long)json_integer_value(json_object_get(f, "priority")));
-		else
-			say(&d, "ok",
-			    "foreign NAT rule %s in %s %s, chain %s runs after the exemptions",
-			    jstr(f, "action"), jstr(f, "family"), jstr(f, "table"),
-			    jstr(f, "chain"));
-	}
-	json_array_foreach(json_object_get(s, "routes_left_to_others"), i, f)
-	{
-		say(&d, "note",
-		    "%s: a route of another protocol (OpenVPN's own, or an administrator's) is "
-		    "there, and the agent leaves it alone",
-		    json_string_value(f) ? json_string_value(f) : "?");
-	}
-	if (json_is_object(json_object_get(s, "aws"))) {
-		doctor_aws(&d, json_object_get(s, "aws"));
-		doctor_groups(&d, s);
-	}
-	say(&d, "note",
-	    "not checked: network ACLs, the sources the security groups allow, and the home "
-	    "router's static route to the gateway");
-out:
-	printf("%u problem%s found\n", d.problems, d.problems == 1 ? "" : "s");
-	json_decref(s);
-	cfg_free(c);
-	return d.problems ? EXIT_FAIL : 0;
-}
-
-static int cmd_reload(int argc, char **argv)
-{
-	struct agent_conn ac = { .fd = -1 };
-	int r;
-
-	(void)argv;
-	if (argc != 1) {
-		usage(stderr);
-		return EXIT_USAGE;
-	}
-	r = agent_request(&ac, PROTO_RELOAD, NULL, NULL);
-	if (ac.fd >= 0)
-		close(ac.fd);
-	if (!r)
-		printf("vpcroute-agent: configuration reloaded\n");
-	return r;
-}
-
-static int cmd_check_config(int argc, char **argv)
-{
-	char err[CFG_ERRLEN];
-	const char *path = config_path;
-	struct cfg *c;
-	json_t *j;
-	int quiet = 0, ch;
-
-	optind = 1;
-	while ((ch = getopt(argc, argv, "qh")) != -1) {
-		switch (ch) {
-		case 'q':
-			quiet = 1;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return EXIT_USAGE;
-		}
-	}
-	if (argc - optind > 1) {
-		usage(stderr);
-		return EXIT_USAGE;
-	}
-	if (argc - optind == 1)
-		path = argv[optind];
-	if (cfg_load_file(path, &c, err, sizeof(err)) < 0) {
-		fprintf(stderr, "%s\n", err);
-		return 1;
-	}
-	if (!quiet) {
-		j = cfg_to_json(c);
-		json_dumpf(j, stdout,
-			   JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
-		fputc('\n', stdout);
-		json_decref(j);
-	}
-	fprintf(stderr, "%s: configuration valid\n", path);
-	cfg_free(c);
+	if (argc > 2)
+		return usage_error(NULL, "help takes one command, not also \"%s\"", argv[2]);
+	if (!(cmd = find_command(argv[1])))
+		return unknown_command(argv[1]);
+	command_usage(stdout, cmd);
 	return 0;
+}
+
+/* Parses cmd's options and operands (argv[0] is its name), then runs it. */
+static int run(const struct command *cmd, const struct ctl_target *t, int argc, char **argv)
+{
+	struct option longopts[NOPTIONS + 2] = { { 0 } };
+	char shortopts[2 * NOPTIONS + 3] = ":h";
+	struct call c = { .target = t };
+	size_t nlong = 0, nshort = strlen(shortopts);
+	int ch;
+
+	for (size_t i = 0; i < NOPTIONS; i++) {
+		if (!(cmd->opts & option_defs[i].flag))
+			continue;
+		if (option_defs[i].short_name)
+			shortopts[nshort++] = (char)option_defs[i].short_name;
+		if (option_defs[i].long_name)
+			longopts[nlong++] = (struct option){ option_defs[i].long_name, no_argument,
+							     NULL, option_defs[i].long_val };
+	}
+	longopts[nlong] = (struct option){ "help", no_argument, NULL, LONG_HELP };
+	optind = 0; /* getopt starts afresh, at argv[1] */
+	while ((ch = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+		if (ch == 'h' || ch == LONG_HELP) {
+			command_usage(stdout, cmd);
+			return 0;
+		}
+		if (ch == '?' || ch == ':')
+			return bad_option(cmd, ch, argv, longopts);
+		for (size_t i = 0; i < NOPTIONS; i++)
+			if (ch == option_defs[i].short_name || ch == option_defs[i].long_val)
+				c.opts |= option_defs[i].flag;
+	}
+	c.argc = argc - optind;
+	c.argv = argv + optind;
+	if (c.argc > cmd->max_args)
+		return usage_error(cmd, "unexpected argument \"%s\"", c.argv[cmd->max_args]);
+	if (c.argc < cmd->min_args)
+		return usage_error(cmd, "%s missing", cmd->operands);
+	return cmd->run(&c);
 }
 
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = { { "help", no_argument, NULL, 'h' },
-						  { "version", no_argument, NULL, 'V' },
+	static const struct option longopts[] = { { "help", no_argument, NULL, LONG_HELP },
+						  { "version", no_argument, NULL, LONG_VERSION },
 						  { NULL, 0, NULL, 0 } };
+	struct ctl_target t = { .config_path = CTL_DEFAULT_CONFIG };
+	const struct command *cmd;
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "+f:s:h", longopts, NULL)) != -1) {
+	opterr = 0; /* usage_error says it, in one line */
+	while ((ch = getopt_long(argc, argv, "+:f:s:h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'f':
-			config_path = optarg;
+			t.config_path = optarg;
 			break;
 		case 's':
-			socket_path = optarg;
+			t.socket_path = optarg;
 			break;
 		case 'h':
+		case LONG_HELP:
 			usage(stdout);
 			return 0;
-		case 'V':
-			printf("vpcroutectl %s\n", PACKAGE_VERSION);
-			return 0;
+		case LONG_VERSION:
+			return print_version();
 		default:
-			usage(stderr);
-			return EXIT_USAGE;
+			return bad_option(NULL, ch, argv, longopts);
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	if (argc < 1) {
 		usage(stderr);
-		return EXIT_USAGE;
+		return CTL_EXIT_USAGE;
 	}
-	if (strcmp(argv[0], "help") == 0) {
-		usage(stdout);
-		return 0;
-	}
-	if (strcmp(argv[0], "check-config") == 0)
-		return cmd_check_config(argc, argv);
-	if (strcmp(argv[0], "status") == 0)
-		return cmd_status(argc, argv);
-	if (strcmp(argv[0], "reload") == 0)
-		return cmd_reload(argc, argv);
-	if (strcmp(argv[0], "ccd") == 0)
-		return cmd_ccd(argc, argv);
-	if (strcmp(argv[0], "doctor") == 0)
-		return cmd_doctor(argc, argv);
-	if (strcmp(argv[0], "plan") == 0)
-		return cmd_plan(argc, argv);
-	if (strcmp(argv[0], "version") == 0) {
-		printf("vpcroutectl %s\n", PACKAGE_VERSION);
-		return 0;
-	}
-	fprintf(stderr, "vpcroutectl: unknown command \"%s\"\n", argv[0]);
-	usage(stderr);
-	return EXIT_USAGE;
+	if (strcmp(argv[0], "help") == 0)
+		return help(argc, argv);
+	if (!(cmd = find_command(argv[0])))
+		return unknown_command(argv[0]);
+	return run(cmd, &t, argc, argv);
 }
