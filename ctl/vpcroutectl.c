@@ -488,12 +488,13 @@ static int unknown_command(const char *word)
 	return usage_error(NULL, "unknown command \"%s\"%s", word, hint);
 }
 
-/* `help [COMMAND]` */
+/* `help [COMMAND]`; help -h and help --help are the usage as well */
 static int help(int argc, char **argv)
 {
 	const struct command *cmd;
 
-	if (argc == 1) {
+	if (argc == 1 ||
+	    (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0))) {
 		usage(stdout);
 		return 0;
 	}

@@ -39,7 +39,8 @@ def one_line(r):
 def test_usage_lists_each_command_on_one_line():
     usage = ctl("--help")
     assert usage.returncode == 0 and usage.stderr == ""
-    assert ctl("-h").stdout == usage.stdout == ctl("help").stdout
+    for args in (["-h"], ["help"], ["help", "--help"], ["help", "-h"]):
+        assert ctl(*args).stdout == usage.stdout, args
     listed = usage.stdout.split("commands:\n")[1].split("\n\n")[0].splitlines()
     assert [re.match(r"  ([a-z-]+)", line).group(1) for line in listed] == COMMANDS
     for line in listed:
