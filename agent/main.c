@@ -304,11 +304,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (check) {
-		json_t *j = cfg_to_json(a.cfg);
-
-		json_dumpf(j, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
-		fputc('\n', stdout);
-		json_decref(j);
+		cfg_print(stdout, a.cfg);
 		fprintf(stderr, "%s: configuration valid\n", a.cfg_path);
 		cfg_free(a.cfg);
 		return 0;

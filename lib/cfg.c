@@ -1266,3 +1266,21 @@ json_t *cfg_to_json(const struct cfg *c)
 	json_object_set_new(o, "plugin", plugin);
 	return o;
 }
+
+/*
+ * The configuration in normalised form, as JSON indented by two spaces and a
+ * newline: what `vpcroute-agent -n` and `vpcroutectl check-config` print.
+ */
+int cfg_print(FILE *f, const struct cfg *c)
+{
+	json_t *j = cfg_to_json(c);
+	int r;
+
+	if (!j)
+		return -ENOMEM;
+	r = json_dumpf(j, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+	json_decref(j);
+	if (r < 0 || fputc('\n', f) == EOF || fflush(f) == EOF)
+		return -EIO;
+	return 0;
+}

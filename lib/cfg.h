@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
 #include <net/if.h>
 #include <jansson.h>
@@ -134,5 +135,8 @@ bool cfg_valid_url(const char *s);
 json_t *cfg_to_json(const struct cfg *c);
 
 const char *cfg_role_name(enum cfg_role r);
+
+/* Prints cfg_to_json(c), indented, and a newline: 0, or -ENOMEM or -EIO. */
+int cfg_print(FILE *f, const struct cfg *c);
 
 #endif

@@ -1,0 +1,302 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * vpcroutectl doctor: checks this host (its /proc and /sys) and what the
+ * agent reports, and explains each problem in plain words with the way out.
+ */
+#include "config.h"
+
+#include <net/if.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cfg.h"
+#include "client.h"
+#include "doctor.h"
+#include "output.h"
+
+struct diag {
+	unsigned problems;
+};
+
+static void say(struct diag *d, const char *level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void say(struct diag *d, const char *level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (strcmp(level, "PROBLEM") == 0)
+		d->problems++;
+	printf("%-8s ", level);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+}
+
+static long read_long(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long v = -1;
+
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+/* The interface of the IPv4 default route, from /proc/net/route. */
+static bool default_dev(char *dev, size_t len)
+{
+	FILE *f = fopen("/proc/net/route", "r");
+	char line[256], ifn[IF_NAMESIZE + 1];
+	unsigned long dst, mask;
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%16s %lx %*x %*x %*d %*d %*d %lx", ifn, &dst, &mask) == 3 &&
+		    dst == 0 && mask == 0) {
+			snprintf(dev, len, "%s", ifn);
+			found = true;
+		}
+	fclose(f);
+	return found;
+}
+
+static void doctor_mtu(struct diag *d, const char *tun)
+{
+	char path[128], up[IF_NAMESIZE + 1];
+	long tmtu, umtu;
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/mtu", tun);
+	tmtu = read_long(path);
+	if (tmtu < 0 || !default_dev(up, sizeof(up)))
+		return;
+	snprintf(path, sizeof(path), "/sys/class/net/%s/mtu", up);
+	umtu = read_long(path);
+	/* OpenVPN over UDP adds about 69 bytes: IPv4 20, UDP 8, its own 41 (AEAD) */
+	if (umtu > 0 && tmtu + 69 > umtu)
+		say(d, "note",
+		    "MTU: %s carries %ld-byte packets but leaves through %s (MTU %ld): full-size "
+		    "packets are fragmented after encryption. TCP is fine with OpenVPN's mssfix; "
+		    "if other traffic stalls, lower tun-mtu to %ld.",
+		    tun, tmtu, up, umtu, umtu - 69);
+	else if (umtu > 0)
+		say(d, "ok", "MTU: %s (%ld) fits through %s (%ld) after encryption", tun, tmtu, up,
+		    umtu);
+}
+
+static void doctor_aws(struct diag *d, json_t *w)
+{
+	const char *sdc = output_str(w, "source_dest_check"), *err = output_str(w, "last_error");
+	json_t *t, *r;
+	size_t i, k;
+
+	if (!json_is_string(json_object_get(w, "network_interface"))) {
+		say(d, "PROBLEM",
+		    "aws: the agent does not know its network interface yet: the instance metadata "
+		    "service did not answer (last error: %s)",
+		    err);
+		return;
+	}
+	if (strcmp(sdc, "on") == 0)
+		say(d, "PROBLEM",
+		    "aws: the source/dest check of %s is on: EC2 drops everything the instance "
+		    "forwards. The agent turns it off unless aws.disable_source_dest_check is "
+		    "false "
+		    "or it runs with --dry-run (last error: %s).",
+		    output_str(w, "network_interface"), err);
+	else if (strcmp(sdc, "off") == 0)
+		say(d, "ok", "aws: the source/dest check of %s is off",
+		    output_str(w, "network_interface"));
+	else
+		say(d, "note", "aws: the source/dest check of %s is not known yet",
+		    output_str(w, "network_interface"));
+	if (!json_array_size(json_object_get(w, "route_tables")))
+		say(d, "PROBLEM",
+		    "aws: no VPC route table to program: with route_tables \"auto\" the VPC's main "
+		    "table and the tables associated with its subnets are used; with a list, check "
+		    "the ids (last error: %s)",
+		    err);
+	json_array_foreach(json_object_get(w, "route_tables"), i, t)
+	{
+		unsigned ok = 0;
+
+		json_array_foreach(json_object_get(t, "routes"), k, r)
+		{
+			const char *st = output_str(r, "state"),
+				   *dst = output_str(r, "destination");
+
+			if (strcmp(st, "ours") == 0)
+				ok++;
+			else if (strcmp(st, "missing") == 0)
+				say(d, "PROBLEM",
+				    "aws: route table %s has no route for %s: hosts behind it "
+				    "cannot "
+				    "reach that network. The agent adds it (pending: it may be "
+				    "backing "
+				    "off; last error: %s).",
+				    output_str(t, "id"), dst, err);
+			else if (strcmp(st, "conflict") == 0)
+				say(d, "PROBLEM",
+				    "aws: route table %s sends %s to %s, not to this instance: the "
+				    "agent leaves a route it does not own alone. Remove it, or set "
+				    "aws.takeover to true.",
+				    output_str(t, "id"), dst, output_str(r, "target"));
+			else if (strcmp(st, "to take over") == 0)
+				say(d, "note", "aws: route table %s: %s will be taken over from %s",
+				    output_str(t, "id"), dst, output_str(r, "target"));
+		}
+		if (ok)
+			say(d, "ok", "aws: route table %s sends %u network%s to this instance",
+			    output_str(t, "id"), ok, ok == 1 ? "" : "s");
+	}
+	if (json_is_string(json_object_get(w, "last_error")))
+		say(d, "note", "aws: the last EC2 or metadata error: %s", err);
+}
+
+/* Whether the interface's security groups let OpenVPN's port in (from anywhere). */
+static void doctor_groups(struct diag *d, json_t *s)
+{
+	json_t *sg = json_object_get(json_object_get(s, "aws"), "security_groups"), *in;
+	size_t i;
+
+	if (!json_is_object(sg)) {
+		say(d, "note",
+		    "aws: the security groups are not read yet (at start and every "
+		    "drift check)");
+		return;
+	}
+	if (json_is_string(json_object_get(sg, "error"))) {
+		say(d, "note",
+		    "aws: the security groups could not be read (%s): check by hand that "
+		    "OpenVPN's port is open (the IAM policy needs ec2:DescribeSecurityGroups)",
+		    output_str(sg, "error"));
+		return;
+	}
+	json_array_foreach(json_object_get(s, "instances"), i, in)
+	{
+		json_t *l = json_object_get(in, "listen"), *allow;
+
+		if (!json_is_object(l) || strcmp(output_str(in, "role"), "server"))
+			continue;
+		allow = json_object_get(l, "security_groups_allow");
+		if (json_is_true(allow))
+			say(d, "ok",
+			    "aws: the security groups let %s/%lld in (OpenVPN instance %s)",
+			    output_str(l, "proto"),
+			    (long long)json_integer_value(json_object_get(l, "port")),
+			    output_str(in, "name"));
+		else if (json_is_false(allow))
+			say(d, "PROBLEM",
+			    "aws: no inbound rule of the instance's security groups lets %s/%lld "
+			    "in, "
+			    "where OpenVPN instance %s listens: no client can connect. Add a rule "
+			    "for that protocol and port from the clients' addresses.",
+			    output_str(l, "proto"),
+			    (long long)json_integer_value(json_object_get(l, "port")),
+			    output_str(in, "name"));
+	}
+}
+
+int doctor(const struct ctl_target *t)
+{
+	struct diag d = { 0 };
+	char err[CFG_ERRLEN];
+	size_t i;
+	struct cfg *c = NULL;
+	json_t *s = NULL, *in, *f;
+	long fwd;
+
+	if (!t->socket_path && cfg_load_file(t->config_path, &c, err, sizeof(err)) < 0)
+		say(&d, "PROBLEM", "configuration: %s", err);
+	else if (c)
+		say(&d, "ok", "configuration %s is valid", t->config_path);
+	fwd = read_long("/proc/sys/net/ipv4/ip_forward");
+	if (fwd == 1)
+		say(&d, "ok", "IPv4 forwarding is on");
+	else
+		say(&d, "PROBLEM",
+		    "IPv4 forwarding is off (net.ipv4.ip_forward=%ld): this host does not route "
+		    "between the tunnel and its networks. The agent turns it on at start and at "
+		    "reload; something turned it off since.",
+		    fwd);
+	client_status(t, &s);
+	if (!json_is_object(s)) {
+		say(&d, "PROBLEM",
+		    "vpcroute-agent does not answer (see above): nothing is programmed or kept "
+		    "right; start it (systemctl start vpcroute-agent) before OpenVPN");
+		goto out;
+	}
+	say(&d, "ok", "vpcroute-agent %s answers (pid %lld, %s role)", output_str(s, "version"),
+	    (long long)json_integer_value(json_object_get(s, "pid")), output_str(s, "role"));
+	if (!json_array_size(json_object_get(s, "instances")))
+		say(&d, "PROBLEM",
+		    "no OpenVPN instance has connected: is \"plugin %s/vpcroute.so CONFIG\" in "
+		    "its configuration, and can its user reach the socket?",
+		    VR_PLUGINDIR);
+	json_array_foreach(json_object_get(s, "instances"), i, in)
+	{
+		if (!json_is_true(json_object_get(in, "plugin_connected")))
+			say(&d, "PROBLEM",
+			    "OpenVPN instance %s: its plugin is not connected (OpenVPN stopped, or "
+			    "cannot reach the socket): its clients stay as they were",
+			    output_str(in, "name"));
+		else
+			say(&d, "ok",
+			    "OpenVPN instance %s: plugin connected, tunnel %s, %zu clients",
+			    output_str(in, "name"), output_str(in, "device"),
+			    json_array_size(json_object_get(in, "clients")));
+		if (json_is_string(json_object_get(in, "device")))
+			doctor_mtu(&d, output_str(in, "device"));
+	}
+	if (!json_is_true(json_object_get(json_object_get(s, "nftables"), "built")))
+		say(&d, "PROBLEM",
+		    "nftables: the table inet vpcroute is not built (yet: the agent builds it "
+		    "after its start-up grace period): no NAT exemption, no filter");
+	else
+		say(&d, "ok", "nftables: table inet vpcroute built");
+	json_array_foreach(json_object_get(s, "foreign_nat"), i, f)
+	{
+		if (json_is_true(json_object_get(f, "before_exemptions")))
+			say(&d, "PROBLEM",
+			    "a foreign NAT rule runs before vpcroute's exemptions and can rewrite "
+			    "tunnel traffic: %s in table %s %s, chain %s (priority %lld). Give "
+			    "that "
+			    "chain a priority of 50 or more (srcnat is 100), or exempt the tunnel "
+			    "networks in it.",
+			    output_str(f, "action"), output_str(f, "family"),
+			    output_str(f, "table"), output_str(f, "chain"),
+			    (long long)json_integer_value(json_object_get(f, "priority")));
+		else
+			say(&d, "ok",
+			    "foreign NAT rule %s in %s %s, chain %s runs after the exemptions",
+			    output_str(f, "action"), output_str(f, "family"),
+			    output_str(f, "table"), output_str(f, "chain"));
+	}
+	json_array_foreach(json_object_get(s, "routes_left_to_others"), i, f)
+	{
+		say(&d, "note",
+		    "%s: a route of another protocol (OpenVPN's own, or an administrator's) is "
+		    "there, and the agent leaves it alone",
+		    json_string_value(f) ? json_string_value(f) : "?");
+	}
+	if (json_is_object(json_object_get(s, "aws"))) {
+		doctor_aws(&d, json_object_get(s, "aws"));
+		doctor_groups(&d, s);
+	}
+	say(&d, "note",
+	    "not checked: network ACLs, the sources the security groups allow, and the home "
+	    "router's static route to the gateway");
+out:
+	printf("%u problem%s found\n", d.problems, d.problems == 1 ? "" : "s");
+	json_decref(s);
+	cfg_free(c);
+	return d.problems ? CTL_EXIT_FAIL : 0;
+}

@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * vpcroutectl's output: the agent's status (doc/status.schema.json) and plan,
+ * as tables for people or as JSON for scripts.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <time.h>
+
+#include "output.h"
+
+const char *output_str(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? s : "-";
+}
+
+static void print_list(json_t *a, const char *none)
+{
+	size_t i;
+	json_t *v;
+
+	if (!json_array_size(a))
+		fputs(none, stdout);
+	json_array_foreach(a, i, v)
+	{
+		printf("%s%s", i ? ", " : "", json_is_string(v) ? json_string_value(v) : "?");
+	}
+}
+
+static void print_when(json_int_t t)
+{
+	char buf[32];
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (localtime_r(&tt, &tm) && strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm))
+		fputs(buf, stdout);
+	else
+		fputs("?", stdout);
+}
+
+static void print_aws(json_t *w)
+{
+	json_t *t, *r, *c = json_object_get(w, "credentials");
+	size_t i, k;
+
+	printf("aws: instance %s, interface %s, %s (", output_str(w, "instance"),
+	       output_str(w, "network_interface"), output_str(w, "vpc"));
+	print_list(json_object_get(w, "vpc_cidr_blocks"), "-");
+	printf("), region %s (%s)%s\n", output_str(w, "region"), output_str(w, "region_source"),
+	       json_is_true(json_object_get(w, "dry_run")) ? ", dry run" : "");
+	printf("  EC2 endpoint %s, credentials from the %s%s%s\n", output_str(w, "endpoint"),
+	       output_str(c, "source"), json_object_get(c, "role") ? ", role " : "",
+	       json_object_get(c, "role") ? output_str(c, "role") : "");
+	printf("  source/dest check: %s\n", output_str(w, "source_dest_check"));
+	json_array_foreach(json_object_get(w, "route_tables"), i, t)
+	{
+		printf("  route table %s%s:\n", output_str(t, "id"),
+		       json_is_true(json_object_get(t, "main")) ? " (main)" : "");
+		if (!json_array_size(json_object_get(t, "routes")))
+			printf("    (no remote network)\n");
+		json_array_foreach(json_object_get(t, "routes"), k, r)
+		{
+			printf("    %-20s %-13s %s\n", output_str(r, "destination"),
+			       output_str(r, "state"), output_str(r, "target"));
+		}
+	}
+	printf("  pending calls: ");
+	print_list(json_object_get(w, "pending_calls"), "none");
+	printf("\n  in flight: %s; calls %lld (mutating %lld, retries %lld)\n",
+	       output_str(w, "in_flight"),
+	       (long long)json_integer_value(json_object_get(w, "calls")),
+	       (long long)json_integer_value(json_object_get(w, "mutating_calls")),
+	       (long long)json_integer_value(json_object_get(w, "retries")));
+	printf("  last error: %s\n", output_str(w, "last_error"));
+}
+
+void output_status(json_t *s)
+{
+	json_t *in, *c, *r, *sets = json_object_get(json_object_get(s, "nftables"), "set_elements");
+	const char *key;
+	json_t *v;
+	size_t i, k;
+	long long up = (long long)(time(NULL) - json_integer_value(json_object_get(s, "started")));
+
+	printf("vpcroute-agent %s (pid %lld), %s role, up %lldh%02lldm, configuration %s%s\n",
+	       output_str(s, "version"), (long long)json_integer_value(json_object_get(s, "pid")),
+	       output_str(s, "role"), up / 3600, up / 60 % 60, output_str(s, "config"),
+	       json_is_true(json_object_get(s, "in_grace")) ? " (start-up grace period)" : "");
+	printf("local networks: ");
+	print_list(json_object_get(s, "local_networks"), "none");
+	putchar('\n');
+	json_array_foreach(json_object_get(s, "instances"), i, in)
+	{
+		json_t *cl = json_object_get(in, "clients");
+
+		printf("instance %s (%s role): plugin %s, tunnel %s", output_str(in, "name"),
+		       output_str(in, "role"),
+		       json_is_true(json_object_get(in, "plugin_connected")) ? "connected"
+									     : "not connected",
+		       output_str(in, "device"));
+		if (json_object_get(in, "pushed_routes")) {
+			printf(" %s, pushed routes ",
+			       json_is_true(json_object_get(in, "tunnel_up")) ? "up" : "down");
+			print_list(json_object_get(in, "pushed_routes"), "none");
+		}
+		printf(", %zu client%s\n", json_array_size(cl),
+		       json_array_size(cl) == 1 ? "" : "s");
+		if (json_array_size(cl))
+			printf("  %-24s %-15s %-19s %s\n", "CLIENT", "TUNNEL", "SINCE", "NETWORKS");
+		json_array_foreach(cl, k, c)
+		{
+			printf("  %-24s %-15s ", output_str(c, "cn"), output_str(c, "tunnel4"));
+			print_when(json_integer_value(json_object_get(c, "since")));
+			putchar(' ');
+			print_list(json_object_get(c, "networks"), "-");
+			putchar('\n');
+		}
+	}
+	printf("kernel routes (proto vpcroute): ");
+	if (!json_array_size(json_object_get(s, "routes")))
+		printf("none");
+	json_array_foreach(json_object_get(s, "routes"), i, r)
+	{
+		printf("%s%s dev %s", i ? ", " : "", output_str(r, "destination"),
+		       output_str(r, "device"));
+	}
+	printf("\nleft to routes of other protocols: ");
+	print_list(json_object_get(s, "routes_left_to_others"), "none");
+	printf("\nnftables %s: %s;", output_str(json_object_get(s, "nftables"), "table"),
+	       json_is_true(json_object_get(json_object_get(s, "nftables"), "built"))
+		       ? "built"
+		       : "not built");
+	json_object_foreach(sets, key, v)
+	{
+		printf(" %s %lld", key, (long long)json_integer_value(v));
+	}
+	putchar('\n');
+	if (json_is_object(json_object_get(s, "aws")))
+		print_aws(json_object_get(s, "aws"));
+	else
+		printf("aws: off\n");
+}
+
+void output_plan(json_t *s)
+{
+	json_t *p = json_object_get(s, "plan"), *w = json_object_get(s, "aws"), *v;
+	size_t i, n = 0;
+
+	if (json_is_string(json_object_get(p, "error")))
+		printf("kernel: %s\n", output_str(p, "error"));
+	json_array_foreach(json_object_get(p, "routes_to_add"), i, v)
+	{
+		printf("kernel: add route %s dev %s\n", output_str(v, "destination"),
+		       output_str(v, "device"));
+		n++;
+	}
+	json_array_foreach(json_object_get(p, "routes_to_remove"), i, v)
+	{
+		printf("kernel: remove route %s\n", json_string_value(v));
+		n++;
+	}
+	json_array_foreach(json_object_get(w, "pending_calls"), i, v)
+	{
+		printf("aws: %s\n", json_string_value(v));
+		n++;
+	}
+	if (!n)
+		printf("nothing to change\n");
+}
+
+void output_json(json_t *j)
+{
+	json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+	fputc('\n', stdout);
+}

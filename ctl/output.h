@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * vpcroutectl's output: the agent's status and plan, as tables or JSON.
+ */
+#ifndef VR_CTL_OUTPUT_H
+#define VR_CTL_OUTPUT_H
+
+#include <jansson.h>
+
+/* The string member key of o, or "-" when there is none. */
+const char *output_str(json_t *o, const char *key);
+
+/* The status (doc/status.schema.json) as a table, on stdout. */
+void output_status(json_t *s);
+/* What the agent would change now, one line each, from the status. */
+void output_plan(json_t *s);
+/* A JSON value, indented by two spaces, and a newline. */
+void output_json(json_t *j);
+
+#endif

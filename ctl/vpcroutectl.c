@@ -1,0 +1,588 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * vpcroutectl: the command-line front end of vpcroute. One table of commands
+ * (as in wireguard-tools' wg.c): the usage, each command's help, the option
+ * parsing and the suggestions for a mistyped command all come from it.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/param.h>
+
+#include "ccd.h"
+#include "cfg.h"
+#include "client.h"
+#include "ctl.h"
+#include "doctor.h"
+#include "output.h"
+#include "policy.h"
+
+#define HELP_WIDTH 76
+
+/* The options of the commands; each command names those it takes. */
+enum { OPT_QUIET = 1 << 0, OPT_JSON = 1 << 1 };
+
+/* getopt values of long options: above any character, so never taken for one. */
+enum { LONG_HELP = 256, LONG_VERSION, LONG_JSON };
+
+static const struct {
+	unsigned flag;
+	int short_name;	       /* 0: none */
+	const char *long_name; /* NULL: none */
+	int long_val;
+	const char *help;
+} option_defs[] = {
+	{ OPT_QUIET, 'q', NULL, 0, "print only the verdict, not the configuration" },
+	{ OPT_JSON, 0, "json", LONG_JSON, "print one JSON object (doc/status.schema.json)" },
+};
+
+/* One run of a command: where the agent is, the options given, the operands. */
+struct call {
+	const struct ctl_target *target;
+	unsigned opts;
+	int argc;
+	char **argv;
+};
+
+/* Which of the global options a command reads. */
+enum { USES_FILE = 1 << 0, USES_SOCKET = 1 << 1 };
+
+struct command {
+	const char *name;
+	int (*run)(const struct call *c);
+	const char *help;     /* one line, in the list of commands */
+	unsigned opts;	      /* OPT_* it takes */
+	const char *operands; /* after the options in its synopsis, or NULL */
+	int min_args, max_args;
+	unsigned uses;	   /* USES_* */
+	const char *about; /* more, for `help NAME` and `NAME --help` */
+};
+
+static const char file_help[] = "configuration (default " CTL_DEFAULT_CONFIG ")",
+		  file_socket_help[] = "; the agent's socket is read from it",
+		  socket_help[] = "the agent's socket, instead of the configuration's socket.path";
+
+static int print_version(void)
+{
+	printf("vpcroutectl %s\n", PACKAGE_VERSION);
+	return 0;
+}
+
+/* --- the commands --- */
+
+static int cmd_check_config(const struct call *c)
+{
+	const char *path = c->argc ? c->argv[0] : c->target->config_path;
+	char err[CFG_ERRLEN];
+	struct cfg *cfg;
+	int r;
+
+	if (cfg_load_file(path, &cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		return CTL_EXIT_FAIL;
+	}
+	if (!(c->opts & OPT_QUIET) && (r = cfg_print(stdout, cfg)) < 0) {
+		fprintf(stderr, "vpcroutectl: printing the configuration: %s\n", strerror(-r));
+		cfg_free(cfg);
+		return CTL_EXIT_FAIL;
+	}
+	fprintf(stderr, "%s: configuration valid\n", path);
+	cfg_free(cfg);
+	return 0;
+}
+
+static int cmd_status(const struct call *c)
+{
+	json_t *s;
+	int r;
+
+	if ((r = client_status(c->target, &s)))
+		return r;
+	if (c->opts & OPT_JSON)
+		output_json(s);
+	else
+		output_status(s);
+	json_decref(s);
+	return 0;
+}
+
+static int cmd_plan(const struct call *c)
+{
+	json_t *s;
+	int r;
+
+	if ((r = client_status(c->target, &s)))
+		return r;
+	output_plan(s);
+	json_decref(s);
+	return 0;
+}
+
+static int cmd_reload(const struct call *c)
+{
+	int r = client_request(c->target, PROTO_RELOAD, NULL, NULL);
+
+	if (!r)
+		printf("vpcroute-agent: configuration reloaded\n");
+	return r;
+}
+
+/*
+ * The CCD file the plugin would hand OpenVPN for a client that has no CCD
+ * file of its own and connects with nothing else claimed: for those who
+ * keep static client-config-dir files instead of loading vpcroute.so.
+ */
+static int cmd_ccd(const struct call *c)
+{
+	const char *config_path = c->target->config_path, *name = c->argv[0];
+	char err[CFG_ERRLEN], cerr[CCD_ERRLEN];
+	struct admission in = { 0 };
+	struct verdict v;
+	struct ccd check;
+	struct cfg *cfg;
+	int r = 0;
+
+	if (cfg_load_file(config_path, &cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "vpcroutectl: %s\n", err);
+		return CTL_EXIT_FAIL;
+	}
+	if (cfg->role != CFG_ROLE_SERVER) {
+		fprintf(stderr, "vpcroutectl: %s: CCD files are for the server role\n",
+			config_path);
+		cfg_free(cfg);
+		return CTL_EXIT_FAIL;
+	}
+	in.cfg = cfg;
+	in.cn = name;
+	if (policy_decide(&in, &v) < 0) {
+		fprintf(stderr, "vpcroutectl: out of memory\n");
+		cfg_free(cfg);
+		return CTL_EXIT_FAIL;
+	}
+	if (!v.admit) {
+		fprintf(stderr, "vpcroutectl: %s\n", v.reason);
+		r = CTL_EXIT_FAIL;
+	} else if (ccd_parse(name, v.config, strlen(v.config), &check, cerr, sizeof(cerr)) < 0) {
+		/* what the plugin's own CCD parser refuses is never printed */
+		fprintf(stderr, "vpcroutectl: rendered an invalid CCD file: %s\n", cerr);
+		r = CTL_EXIT_FAIL;
+	} else {
+		ccd_free(&check);
+		printf("# client-config-dir file for %s, from the policy in %s\n"
+		       "# (vpcroutectl %s). With vpcroute.so loaded, the plugin gives\n"
+		       "# OpenVPN these lines itself.\n%s",
+		       name, config_path, PACKAGE_VERSION, v.config);
+	}
+	verdict_free(&v);
+	cfg_free(cfg);
+	return r;
+}
+
+static int cmd_doctor(const struct call *c)
+{
+	return doctor(c->target);
+}
+
+static int cmd_version(const struct call *c)
+{
+	(void)c;
+	return print_version();
+}
+
+static const struct command commands[] = {
+	{ .name = "check-config",
+	  .run = cmd_check_config,
+	  .help = "validate FILE and print it normalised",
+	  .opts = OPT_QUIET,
+	  .operands = "[FILE]",
+	  .max_args = 1,
+	  .uses = USES_FILE,
+	  .about = "Load and validate FILE (default: the configuration of -f) with the loader that "
+		   "the plugin and the agent share. A valid file is printed on stdout in "
+		   "normalised form, as JSON with every default filled in and the secrets hidden, "
+		   "followed by \"FILE: configuration valid\" on stderr. For an invalid one, one "
+		   "line names the file, line, column, key and value on stderr, and the exit "
+		   "status is 1." },
+	{ .name = "status",
+	  .run = cmd_status,
+	  .help = "what the agent holds: clients, routes, AWS",
+	  .opts = OPT_JSON,
+	  .uses = USES_FILE | USES_SOCKET,
+	  .about = "Ask the agent what it holds and print it as a table: its instances and their "
+		   "clients, the kernel routes, the nftables table and the AWS side. Root, the "
+		   "OpenVPN user or group, and members of socket.group may read it." },
+	{ .name = "reload",
+	  .run = cmd_reload,
+	  .help = "make the agent read its configuration again",
+	  .uses = USES_FILE | USES_SOCKET,
+	  .about = "Make the agent read its configuration file again, as SIGHUP does, and wait for "
+		   "the result. The agent refuses an invalid file and keeps the configuration it "
+		   "had; the error is printed on stderr and the exit status is 1. Only root may "
+		   "reload." },
+	{ .name = "ccd",
+	  .run = cmd_ccd,
+	  .help = "print the CCD file the policy gives client NAME",
+	  .operands = "NAME",
+	  .min_args = 1,
+	  .max_args = 1,
+	  .uses = USES_FILE,
+	  .about = "Print the client-config-dir file that the policy of the configuration (-f, "
+		   "server role) gives the client whose common name is NAME, for those who keep "
+		   "static CCD files instead of loading vpcroute.so. A name the policy refuses is "
+		   "reported with its reason, and the exit status is 1." },
+	{ .name = "plan",
+	  .run = cmd_plan,
+	  .help = "what the agent would change now",
+	  .uses = USES_FILE | USES_SOCKET,
+	  .about = "Print what the agent would change now, one line each: kernel routes to add or "
+		   "to remove and EC2 calls pending; or \"nothing to change\"." },
+	{ .name = "doctor",
+	  .run = cmd_doctor,
+	  .help = "explain what is wrong with this host or the agent",
+	  .uses = USES_FILE | USES_SOCKET,
+	  .about = "Check this host and the agent, and print one line per finding (ok, note or "
+		   "PROBLEM), each explained in plain words with the way out, then the number of "
+		   "problems found. The exit status is 1 when there is a problem (an agent that "
+		   "does not answer is one). Run it on the agent's host, in its network "
+		   "namespace." },
+	{ .name = "version",
+	  .run = cmd_version,
+	  .help = "print the version",
+	  .about = "Print the program name and version." },
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+#define NOPTIONS  (sizeof(option_defs) / sizeof(option_defs[0]))
+
+static const struct command *find_command(const char *name)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+/* --- usage and help, from the table --- */
+
+/* "[-q] [FILE]": a command's options and operands. */
+static void format_args(const struct command *cmd, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < NOPTIONS; i++) {
+		if (!(cmd->opts & option_defs[i].flag))
+			continue;
+		if (option_defs[i].short_name)
+			n += (size_t)snprintf(buf + n, len - n, " [-%c]",
+					      option_defs[i].short_name);
+		else
+			n += (size_t)snprintf(buf + n, len - n, " [--%s]",
+					      option_defs[i].long_name);
+		if (n >= len)
+			return;
+	}
+	if (cmd->operands)
+		snprintf(buf + n, len - n, " %s", cmd->operands);
+}
+
+/* An option and its help, the help at column width + 2. */
+static void print_option(FILE *f, int width, const char *name, const char *help, const char *more)
+{
+	fprintf(f, "  %-*s%s%s\n", width, name, help, more);
+}
+
+static void usage(FILE *f)
+{
+	char args[64], syn[96];
+	int width = 0;
+
+	fprintf(f, "usage: vpcroutectl [-f FILE] [-s SOCKET] COMMAND [ARGS]\n\n");
+	print_option(f, 11, "-f FILE", file_help, file_socket_help);
+	print_option(f, 11, "-s SOCKET", socket_help, "");
+	fprintf(f, "\ncommands:\n");
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		format_args(&commands[i], args, sizeof(args));
+		width = MAX(width, (int)(strlen(commands[i].name) + strlen(args)));
+	}
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		format_args(&commands[i], args, sizeof(args));
+		snprintf(syn, sizeof(syn), "%s%s", commands[i].name, args);
+		fprintf(f, "  %-*s  %s\n", width, syn, commands[i].help);
+	}
+	fprintf(f, "\nvpcroutectl help COMMAND, or vpcroutectl COMMAND --help, describes "
+		   "one command.\n\n"
+		   "exit status: 0 success, 1 invalid configuration, refused by the agent or\n"
+		   "(doctor) a problem found, 2 usage error, 3 the agent cannot be reached\n");
+}
+
+/* text, folded at spaces into lines of at most HELP_WIDTH columns */
+static void print_folded(FILE *f, const char *text)
+{
+	const char *p = text;
+
+	while (*p) {
+		const char *cut = p + HELP_WIDTH;
+
+		if (strlen(p) <= HELP_WIDTH) {
+			fprintf(f, "%s\n", p);
+			return;
+		}
+		while (cut > p && *cut != ' ')
+			cut--;
+		if (cut == p) /* a word longer than a line */
+			cut = strchrnul(p + HELP_WIDTH, ' ');
+		fprintf(f, "%.*s\n", (int)(cut - p), p);
+		p = *cut ? cut + 1 : cut;
+	}
+}
+
+static void command_usage(FILE *f, const struct command *cmd)
+{
+	char args[64];
+
+	format_args(cmd, args, sizeof(args));
+	fprintf(f, "usage: vpcroutectl%s%s %s%s\n\n", cmd->uses & USES_FILE ? " [-f FILE]" : "",
+		cmd->uses & USES_SOCKET ? " [-s SOCKET]" : "", cmd->name, args);
+	print_folded(f, cmd->about);
+	fputc('\n', f);
+	if (cmd->uses & USES_FILE)
+		print_option(f, 12, "-f FILE", file_help,
+			     cmd->uses & USES_SOCKET ? file_socket_help : "");
+	if (cmd->uses & USES_SOCKET)
+		print_option(f, 12, "-s SOCKET", socket_help, "");
+	for (size_t i = 0; i < NOPTIONS; i++) {
+		char name[32];
+
+		if (!(cmd->opts & option_defs[i].flag))
+			continue;
+		if (option_defs[i].short_name)
+			snprintf(name, sizeof(name), "-%c", option_defs[i].short_name);
+		else
+			snprintf(name, sizeof(name), "--%s", option_defs[i].long_name);
+		print_option(f, 12, name, option_defs[i].help, "");
+	}
+	print_option(f, 12, "-h, --help", "print this help", "");
+}
+
+/* --- usage errors: one line, naming what is wrong, with the way to the help --- */
+
+static int usage_error(const struct command *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int usage_error(const struct command *cmd, const char *fmt, ...)
+{
+	const char *sep = cmd ? " " : "", *name = cmd ? cmd->name : "";
+	va_list ap;
+
+	fprintf(stderr, "vpcroutectl%s%s: ", sep, name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "; see \"vpcroutectl%s%s --help\"\n", sep, name);
+	return CTL_EXIT_USAGE;
+}
+
+static const char *long_name(const struct option *longopts, int val)
+{
+	for (; longopts->name; longopts++)
+		if (longopts->val == val)
+			return longopts->name;
+	return "?";
+}
+
+/* What getopt_long (opterr 0, optstring with a leading ':') refused, as ch and optopt say. */
+static int bad_option(const struct command *cmd, int ch, char **argv, const struct option *longopts)
+{
+	const char *arg = argv[optind - 1];
+
+	if (ch == ':' && optopt >= LONG_HELP)
+		return usage_error(cmd, "option \"--%s\" needs an argument",
+				   long_name(longopts, optopt));
+	if (ch == ':')
+		return usage_error(cmd, "option \"-%c\" needs an argument", optopt);
+	if (optopt >= LONG_HELP)
+		return usage_error(cmd, "option \"--%s\" takes no argument",
+				   long_name(longopts, optopt));
+	if (optopt)
+		return usage_error(cmd, "unknown option \"-%c\"", optopt);
+	return usage_error(cmd, "unknown option \"%.*s\"", (int)strcspn(arg, "="), arg);
+}
+
+/*
+ * Edit distance (optimal string alignment: insertions, deletions,
+ * substitutions and swaps of neighbours) between a and b, both shorter than
+ * 32 bytes.
+ */
+static unsigned distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	unsigned d[32][32];
+
+	for (size_t i = 0; i <= la; i++)
+		d[i][0] = (unsigned)i;
+	for (size_t j = 0; j <= lb; j++)
+		d[0][j] = (unsigned)j;
+	for (size_t i = 1; i <= la; i++)
+		for (size_t j = 1; j <= lb; j++) {
+			unsigned cost = a[i - 1] != b[j - 1];
+
+			d[i][j] =
+				MIN(MIN(d[i - 1][j] + 1, d[i][j - 1] + 1), d[i - 1][j - 1] + cost);
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+				d[i][j] = MIN(d[i][j], d[i - 2][j - 2] + 1);
+		}
+	return d[la][lb];
+}
+
+/*
+ * How far word is from name: 0 when word begins name (two letters at
+ * least), else the edit distance; close enough to suggest when at most 1
+ * (2 for words of four letters or more).
+ */
+static unsigned closeness(const char *word, const char *name)
+{
+	size_t n = strlen(word);
+
+	if (n >= 2 && strncmp(word, name, n) == 0)
+		return 0;
+	return n < 32 && strlen(name) < 32 ? distance(word, name) : UINT_MAX;
+}
+
+static int unknown_command(const char *word)
+{
+	const char *names[NCOMMANDS + 1], *best[NCOMMANDS + 1];
+	unsigned limit = strlen(word) >= 4 ? 2 : 1, min = UINT_MAX;
+	size_t nbest = 0;
+	char hint[160] = "";
+
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		names[i] = commands[i].name;
+	names[NCOMMANDS] = "help";
+	for (size_t i = 0; i <= NCOMMANDS; i++) {
+		unsigned d = closeness(word, names[i]);
+
+		if (d > limit || d > min)
+			continue;
+		if (d < min)
+			nbest = 0;
+		min = d;
+		best[nbest++] = names[i];
+	}
+	if (nbest) {
+		size_t n = (size_t)snprintf(hint, sizeof(hint), " (did you mean");
+
+		for (size_t i = 0; i < nbest && n < sizeof(hint); i++)
+			n += (size_t)snprintf(hint + n, sizeof(hint) - n, "%s\"%s\"",
+					      i == 0 ? " " : " or ", best[i]);
+		if (n < sizeof(hint))
+			snprintf(hint + n, sizeof(hint) - n, "?)");
+	}
+	return usage_error(NULL, "unknown command \"%s\"%s", word, hint);
+}
+
+/* `help [COMMAND]`; help -h and help --help are the usage as well */
+static int help(int argc, char **argv)
+{
+	const struct command *cmd;
+
+	if (argc == 1 ||
+	    (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0))) {
+		usage(stdout);
+		return 0;
+	}
+	if (argc > 2)
+		return usage_error(NULL, "help takes one command, not also \"%s\"", argv[2]);
+	if (!(cmd = find_command(argv[1])))
+		return unknown_command(argv[1]);
+	command_usage(stdout, cmd);
+	return 0;
+}
+
+/* Parses cmd's options and operands (argv[0] is its name), then runs it. */
+static int run(const struct command *cmd, const struct ctl_target *t, int argc, char **argv)
+{
+	struct option longopts[NOPTIONS + 2] = { { 0 } };
+	char shortopts[2 * NOPTIONS + 3] = ":h";
+	struct call c = { .target = t };
+	size_t nlong = 0, nshort = strlen(shortopts);
+	int ch;
+
+	for (size_t i = 0; i < NOPTIONS; i++) {
+		if (!(cmd->opts & option_defs[i].flag))
+			continue;
+		if (option_defs[i].short_name)
+			shortopts[nshort++] = (char)option_defs[i].short_name;
+		if (option_defs[i].long_name)
+			longopts[nlong++] = (struct option){ option_defs[i].long_name, no_argument,
+							     NULL, option_defs[i].long_val };
+	}
+	longopts[nlong] = (struct option){ "help", no_argument, NULL, LONG_HELP };
+	optind = 0; /* getopt starts afresh, at argv[1] */
+	while ((ch = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+		if (ch == 'h' || ch == LONG_HELP) {
+			command_usage(stdout, cmd);
+			return 0;
+		}
+		if (ch == '?' || ch == ':')
+			return bad_option(cmd, ch, argv, longopts);
+		for (size_t i = 0; i < NOPTIONS; i++)
+			if (ch == option_defs[i].short_name || ch == option_defs[i].long_val)
+				c.opts |= option_defs[i].flag;
+	}
+	c.argc = argc - optind;
+	c.argv = argv + optind;
+	if (c.argc > cmd->max_args)
+		return usage_error(cmd, "unexpected argument \"%s\"", c.argv[cmd->max_args]);
+	if (c.argc < cmd->min_args)
+		return usage_error(cmd, "%s missing", cmd->operands);
+	return cmd->run(&c);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = { { "help", no_argument, NULL, LONG_HELP },
+						  { "version", no_argument, NULL, LONG_VERSION },
+						  { NULL, 0, NULL, 0 } };
+	struct ctl_target t = { .config_path = CTL_DEFAULT_CONFIG };
+	const struct command *cmd;
+	int ch;
+
+	opterr = 0; /* usage_error says it, in one line */
+	while ((ch = getopt_long(argc, argv, "+:f:s:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'f':
+			t.config_path = optarg;
+			break;
+		case 's':
+			t.socket_path = optarg;
+			break;
+		case 'h':
+		case LONG_HELP:
+			usage(stdout);
+			return 0;
+		case LONG_VERSION:
+			return print_version();
+		default:
+			return bad_option(NULL, ch, argv, longopts);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1) {
+		usage(stderr);
+		return CTL_EXIT_USAGE;
+	}
+	if (strcmp(argv[0], "help") == 0)
+		return help(argc, argv);
+	if (!(cmd = find_command(argv[0])))
+		return unknown_command(argv[0]);
+	return run(cmd, &t, argc, argv);
+}

@@ -1,0 +1,162 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""vpcroutectl's command line: help per command, one-line usage errors, suggestions for a
+mistyped command, and the normalised configuration that it and `vpcroute-agent -n` print.
+
+No agent and no network namespace: these run the built programs on files alone."""
+import os
+import re
+import subprocess
+
+import pytest
+
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.environ.get("VPCROUTE_BUILDDIR", TOP)
+CTL = os.path.join(BUILD, "agent", "vpcroutectl")
+AGENT = os.path.join(BUILD, "agent", "vpcroute-agent")
+EXAMPLES = os.path.join(TOP, "doc", "examples")
+COMMANDS = ["check-config", "status", "reload", "ccd", "plan", "doctor", "version"]
+
+
+def run(prog, *args):
+    if not os.access(prog, os.X_OK):
+        pytest.fail(f"{prog} not built (scripts/check builds it; set VPCROUTE_BUILDDIR)")
+    return subprocess.run([prog, *args], capture_output=True, text=True, timeout=10)
+
+
+def ctl(*args):
+    return run(CTL, *args)
+
+
+def one_line(r):
+    """The usage error: status 2, nothing on stdout, one line on stderr."""
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert r.stdout == ""
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1, r.stderr
+    return lines[0]
+
+
+def test_usage_lists_each_command_on_one_line():
+    usage = ctl("--help")
+    assert usage.returncode == 0 and usage.stderr == ""
+    for args in (["-h"], ["help"], ["help", "--help"], ["help", "-h"]):
+        assert ctl(*args).stdout == usage.stdout, args
+    listed = usage.stdout.split("commands:\n")[1].split("\n\n")[0].splitlines()
+    assert [re.match(r"  ([a-z-]+)", line).group(1) for line in listed] == COMMANDS
+    for line in listed:
+        # name, options and operands, two spaces at least, a one-line description
+        assert re.fullmatch(r"  [a-z-]+( \S+)*  +[a-z].*", line), line
+    assert "vpcroutectl help COMMAND" in usage.stdout
+
+
+@pytest.mark.parametrize("cmd", COMMANDS)
+def test_help_of_one_command(cmd):
+    r = ctl("help", cmd)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    first = r.stdout.splitlines()[0]
+    assert re.fullmatch(rf"usage: vpcroutectl( \[-[fs] [A-Z]+\])* {cmd}( \S+)*", first), first
+    assert "commands:" not in r.stdout  # that command's usage, not the whole usage
+    assert re.search(r"^  -h, --help +print this help$", r.stdout, re.M), r.stdout
+    for other in COMMANDS:
+        if other != cmd:
+            assert not re.search(rf"\b{other}\b", first)
+    assert ctl(cmd, "--help").stdout == r.stdout
+    assert ctl(cmd, "-h").stdout == r.stdout
+
+
+def test_help_names_the_options_of_the_command():
+    out = ctl("help", "status").stdout
+    assert out.startswith("usage: vpcroutectl [-f FILE] [-s SOCKET] status [--json]\n")
+    assert re.search(r"^  --json +print one JSON object", out, re.M), out
+    out = ctl("help", "check-config").stdout
+    assert out.startswith("usage: vpcroutectl [-f FILE] check-config [-q] [FILE]\n")
+    assert re.search(r"^  -q +print only the verdict", out, re.M) and "-s SOCKET" not in out
+    assert ctl("help", "ccd").stdout.startswith("usage: vpcroutectl [-f FILE] ccd NAME\n")
+    # the help, even where the operands would be wrong
+    assert ctl("ccd", "pi-home", "--help").stdout == ctl("help", "ccd").stdout
+
+
+@pytest.mark.parametrize("args,problem,cmd", [
+    (["status", "--jsn"], 'unknown option "--jsn"', "status"),
+    (["status", "-x"], 'unknown option "-x"', "status"),
+    (["status", "--json=yes"], 'option "--json" takes no argument', "status"),
+    (["check-config", "--json"], 'unknown option "--json"', "check-config"),
+    (["check-config", "-qz"], 'unknown option "-z"', "check-config"),
+    (["reload", "--force"], 'unknown option "--force"', "reload"),
+    (["ccd", "-n", "pi-home"], 'unknown option "-n"', "ccd"),
+    (["--bogus", "status"], 'unknown option "--bogus"', None),
+    (["-x"], 'unknown option "-x"', None),
+    (["-f"], 'option "-f" needs an argument', None),
+    (["status", "extra"], 'unexpected argument "extra"', "status"),
+    (["check-config", "a.conf", "b.conf"], 'unexpected argument "b.conf"', "check-config"),
+    (["ccd"], "NAME missing", "ccd"),
+    (["help", "status", "plan"], 'help takes one command, not also "plan"', None),
+])
+def test_usage_error_is_one_line(args, problem, cmd):
+    line = one_line(ctl(*args))
+    where = f"vpcroutectl {cmd}" if cmd else "vpcroutectl"
+    assert line == f'{where}: {problem}; see "{where} --help"'
+
+
+@pytest.mark.parametrize("word,suggested", [
+    ("stauts", "status"),   # two letters swapped
+    ("reloa", "reload"),    # one missing
+    ("doctorr", "doctor"),  # one added
+    ("pln", "plan"),
+    ("chek-config", "check-config"),
+    ("Status", "status"),
+    ("st", "status"),       # the beginning of a command
+    ("ver", "version"),
+    ("hlep", "help"),
+])
+def test_unknown_command_close_to_one(word, suggested):
+    for args in ([word], ["help", word]):
+        assert one_line(ctl(*args)) == (f'vpcroutectl: unknown command "{word}" '
+                                        f'(did you mean "{suggested}"?); see "vpcroutectl --help"')
+
+
+@pytest.mark.parametrize("word", ["frobnicate", "x", "zzzz", "stat-us-x", "c"])
+def test_unknown_command_far_from_all(word):
+    assert one_line(ctl(word)) == f'vpcroutectl: unknown command "{word}"; see "vpcroutectl --help"'
+
+
+def test_options_after_operands_and_double_dash():
+    conf = os.path.join(EXAMPLES, "topology-a-server.conf")
+    r = ctl("check-config", conf, "-q")
+    assert r.returncode == 0 and r.stdout == "" and r.stderr == f"{conf}: configuration valid\n"
+    # after --, "-q" is the file
+    r = ctl("check-config", "--", "-q")
+    assert r.returncode == 1 and r.stderr.startswith("-q: ")
+
+
+def test_no_command_prints_the_usage():
+    r = ctl()
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr == ctl("--help").stdout
+
+
+@pytest.mark.parametrize("name", sorted(n for n in os.listdir(EXAMPLES) if n.endswith(".conf")))
+def test_agent_n_and_check_config_print_the_same(name):
+    """One printer of the normalised configuration, for both programs."""
+    path = os.path.join(EXAMPLES, name)
+    a, c = run(AGENT, "-n", "-f", path), ctl("check-config", path)
+    assert a.returncode == c.returncode == 0, a.stderr + c.stderr
+    assert a.stdout == c.stdout and a.stdout.startswith("{\n  \"version\": 1,\n")
+    assert a.stderr == c.stderr == f"{path}: configuration valid\n"
+
+
+def test_bash_completion_after_help():
+    """After help, the commands; after any command, its --help."""
+    cases = [["help", ""], ["help", "status", ""]] + [[cmd, "--"] for cmd in COMMANDS]
+    # one bash for all the cases: one line of completions each
+    script = [f"source {os.path.join(TOP, 'completion', 'vpcroutectl')}"]
+    for words in cases:
+        quoted = " ".join(repr(w) for w in ["vpcroutectl", *words])
+        script.append(f'COMP_WORDS=({quoted}); COMP_CWORD={len(words)}; _vpcroutectl; '
+                      f'echo "${{COMPREPLY[*]}}"')
+    out = subprocess.run(["bash", "-c", "\n".join(script)], capture_output=True, text=True,
+                         check=True).stdout.split("\n")
+    assert sorted(out[0].split()) == sorted(COMMANDS)
+    assert out[1] == ""
+    for cmd, line in zip(COMMANDS, out[2:]):
+        assert "--help" in line.split(), (cmd, line)
