@@ -19,6 +19,7 @@ import pytest
 from vrlab import labstate, netns
 from vrlab.build import BUILD
 from vrlab.emulators import metadata_mock_path
+from vrlab.topologies import TOPOLOGIES
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEMO = os.path.join(HERE, "demo.py")
@@ -65,23 +66,70 @@ def lab(args, env, timeout=60, **kw):
                           timeout=timeout, **kw)
 
 
-@pytest.mark.parametrize("topology,nets", [("A", ["192.168.1.128/25"]), ("B", ["172.16.10.0/24"]),
-                                           ("C", ["10.1.2.0/24", "192.168.1.128/25"])],
-                         ids=["A", "B", "C"])
-def test_check_proves_and_removes(lab_env, topology, nets):
+def sections(out):
+    """{section title: its lines} of a lab's output (titles start a line)."""
+    got, title = {}, None
+    for line in out.splitlines():
+        if line and not line.startswith(" "):
+            title = line
+        got.setdefault(title, []).append(line)
+    return got
+
+
+def status_block(out, node):
+    """The lines under the step `vpcroutectl status on NODE`: what
+    vpcroutectl status printed, or the error and logs of a failed step."""
+    lines = sections(out).get("vpcroutectl status", [])
+    head = next((i for i, ln in enumerate(lines)
+                 if re.match(rf"^  \S vpcroutectl status on {node} ", ln)), None)
+    assert head is not None, out
+    block = [lines[head]]
+    for ln in lines[head + 1:]:
+        if not ln.startswith("      "):
+            break
+        block.append(ln)
+    return block
+
+
+def assert_status_shows(out, agent):
+    """`vpcroutectl status` of agent (a topologies.Agent) as only a working
+    status prints it: its role, a row per client with its tunnel address
+    and networks, and the kernel routes the agent holds."""
+    block = status_block(out, agent.node)
+    text = "\n".join(block)
+    assert block[0].startswith(f"  \u2714 vpcroutectl status on {agent.node} "), text
+    assert re.search(rf"^      vpcroute-agent \S+ \(pid \d+\), (server|client) role, ", text,
+                     re.M), text
+    for c in agent.clients:
+        tunnel = re.escape(c.tunnel) if isinstance(c.tunnel, str) else r"10\.1\.2\.\d+"
+        nets = re.escape(", ".join(c.networks)) if c.networks else "-"
+        assert re.search(rf"^\s+{re.escape(c.cn)}\s+{tunnel}\s+\d{{4}}-\d\d-\d\d "
+                         rf"\d\d:\d\d:\d\d\s+{nets}$", text, re.M), text
+    routes = ", ".join(f"{r} dev tun0" for r in agent.routes) or "none"
+    assert f"\n      kernel routes (proto vpcroute): {routes}\n" in text, text
+
+
+@pytest.mark.parametrize("topology", ["A", "B", "C"])
+def test_check_proves_and_removes(lab_env, topology):
+    desc = TOPOLOGIES[topology]
     p, out = run_demo(["--check", "--topology", topology], lab_env)
     assert p.returncode == 0, out
     assert "\u2718" not in out, out
     assert re.search(r"^\u2714 all checks passed; lab removed$", out, re.M), out
-    assert "connectivity" in out
-    # the VPC route table as the emulator holds it: the network -> the ENI
+    # every check of the description's matrix, passed
+    matrix = sections(out)["connectivity"][1:]
+    assert len(matrix) == len(desc.connectivity), out
+    assert all(ln.startswith("  \u2714 ") for ln in matrix), out
+    # the VPC route table as the emulator holds it: the networks -> the ENI
     routes = re.findall(r"^\s+(\S+)\s+-> (eni-[0-9a-f]+) \(the instance's ENI\)$", out, re.M)
-    for net in nets:
+    for net in desc.vpc_routes:
         assert (net, routes[0][1]) in routes, out
     sdc = re.search(r"\u2714 source/dest check of (eni-[0-9a-f]+) \(the instance's ENI\) "
                     r"\([\d.]+s\): False$", out, re.M)
     assert sdc and sdc.group(1) == routes[0][1], out
-    assert re.search(r"vpcroutectl status on ec2", out), out
+    # each agent's status, as vpcroutectl printed it
+    for agent in desc.agents:
+        assert_status_shows(out, agent)
     if topology == "C":
         for rw in ("anna", "ben"):
             # the VPC host and the home host see the road warrior's tunnel address
@@ -92,13 +140,22 @@ def test_check_proves_and_removes(lab_env, topology, nets):
                              out, re.M), out
         assert re.search(r"^  \u2714 ec2: kernel routes of the agent .*: 192\.168\.1\.128/25$",
                          out, re.M), out
-        for cn in ("laptop-anna", "laptop-ben"):
-            assert re.search(rf"^\s+{cn}\s+10\.1\.2\.\d+\s+networks: none$", out, re.M), out
     # nothing left: the run's namespaces, its work directory, its state
     assert _ns_of(f"vr-{p.pid}-") == []
     work = re.search(r"^work directory \(logs, configurations\): (\S+)$", out, re.M).group(1)
     assert not os.path.exists(work)
     assert not os.path.exists(os.path.join(lab_env["VR_LAB_STATE_DIR"], "state.json"))
+
+
+def test_help_names_each_topologys_nodes():
+    """scripts/lab --help lists the topologies and their nodes: those of
+    the descriptions scripts/lab runs (vrlab/topologies.py)."""
+    r = subprocess.run([LAB, "--help"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    text = r.stdout.split("Topologies (", 1)[1].split("\n\n", 1)[0]
+    said = {m.group(1): m.group(2).split()
+            for m in re.finditer(r"^  ([A-Z])  .*?Nodes: ([a-z0-9 ]+)$", text, re.M | re.S)}
+    assert said == {name: [h.name for h in t.network.hosts] for name, t in TOPOLOGIES.items()}
 
 
 @pytest.fixture
@@ -134,7 +191,7 @@ def test_up_shell_down(lab_env, lab_up):
     pid, run = st["pid"], st["run"]
     assert st["topology"] == "A" and st["phase"] == "up"
     assert labstate.pid_running(pid, labstate.PROGRAM_MARK)
-    assert sorted(st["nodes"]) == sorted(["home", "pi", "hrouter", "inet", "vpc", "ec2", "priv"])
+    assert list(st["nodes"]) == [h.name for h in TOPOLOGIES["A"].network.hosts]
     assert sorted(_ns_of(f"{run}-")) == sorted(f"{run}-{n}" for n in st["nodes"])
     assert "all checks passed; the lab stays up" in out
 
@@ -155,8 +212,16 @@ def test_up_shell_down(lab_env, lab_up):
     r = lab(["shell", "home", "-c", "ping -n -c1 -W2 10.1.1.10"], lab_env)
     assert r.returncode == 0, r.stdout + r.stderr
     assert lab(["shell", "priv", "-c", "exit 7"], lab_env).returncode == 7
-    r = lab(["shell", "ec2", "-c", "vpcroutectl status"], lab_env)
-    assert r.returncode == 0 and "server role" in r.stdout, r.stdout + r.stderr
+    # vpcroutectl there talks to the node's agent, which holds what the
+    # description says
+    r = lab(["shell", "ec2", "-c", "vpcroutectl status --json"], lab_env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    status = json.loads(r.stdout)
+    want = TOPOLOGIES["A"].agents[0]
+    assert status["role"] == "server"
+    assert {c["cn"]: (c["networks"], c["tunnel4"]) for i in status["instances"]
+            for c in i["clients"]} == {c.cn: (list(c.networks), c.tunnel) for c in want.clients}
+    assert [x["destination"] for x in status["routes"]] == list(want.routes)
     # the interactive shell's prompt names the node
     r = lab(["shell", "pi"], lab_env, input='echo "prompt: $PS1"\nexit 5\n')
     assert r.returncode == 5, r.stderr
