@@ -15,9 +15,6 @@
 #define GRACE 300000LL /* aws.withdraw_grace_s 300, in ms */
 #define T0    1000000LL
 
-/* The address of a prefix the test knows to be valid. */
-#define P(s) (&(struct pfx[]){ pfx_of(s) }[0])
-
 static const char *const server_conf =
 	"{\"version\":1,\"role\":\"server\",\"local_networks\":[\"10.1.0.0/16\",\"fd00:1::/56\"],"
 	"\"tunnel\":{\"pool\":\"10.8.0.0/24\",\"pool6\":\"fd00:8::/64\"},"
