@@ -130,6 +130,7 @@ static bool may_own_cfg(const struct cfg *k, const struct pfx *p)
 	return false;
 }
 
+/* The one place that asks: to become policy_may_announce (lib/policy.c). */
 bool plan_may_own(const struct cfg *k, const struct pfx *p)
 {
 	return may_own_cfg(k, p);
