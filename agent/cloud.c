@@ -1,22 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * One request at a time, chosen by cloud_kick from what is known and what
- * is wanted:
+ * The AWS backend tied to the agent's event loop. One request at a time,
+ * chosen by cloud_kick from what is known and what is wanted:
  *
  *   IMDS token -> instance, region, MAC -> ENI, VPC, CIDR blocks, subnet
- *   -> role credentials (unless static ones were given)
+ *   -> role credentials (unless static ones were given)     aws_settings.c
  *   -> DescribeNetworkInterfaceAttribute, ModifyNetworkInterfaceAttribute
  *   -> DescribeRouteTables -> CreateRoute / ReplaceRoute / DeleteRoute
+ *                                                   ec2.c, planned by planner.c
  *
- * The route changes are not queued: each turn recomputes the plan from the
- * tables as last described (updated after each successful call) and the
+ * The route changes are not queued: each turn asks the planner again, from
+ * the tables as last described (updated after each successful call) and the
  * wanted networks, so that a network that comes and goes between two turns
- * costs nothing.
+ * costs nothing. The backend never calls into the daemon core: what the core
+ * needs to hear (the VPC's CIDR blocks) is returned by cloud_http_event.
  */
 #include "config.h"
 
 #include <errno.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,117 +27,43 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "aws_settings.h"
 #include "cloud.h"
+#include "ec2.h"
 #include "ec2xml.h"
 #include "http.h"
-#include "imds.h"
 #include "log.h"
+#include "planner.h"
 
-#define IMDS_DEFAULT	"http://169.254.169.254"
-#define IMDS_TTL_S	21600
-#define IMDS_TIMEOUT_MS 2000
-#define EC2_TIMEOUT_MS	10000
-#define EC2_VERSION	"2016-11-15"
-#define BACKOFF_BASE_MS 500
-#define BACKOFF_CAP_MS	120000
-#define CREDS_MARGIN_S	300
-#define STR_MAX		256
-#define MS		1000LL
+#define STR_MAX 256
+#define MS	1000LL
 
+/* The request in flight. */
 enum job {
 	J_NONE,
-	J_TOKEN,
-	J_INSTANCE,
-	J_REGION,
-	J_MAC,
-	J_ENI,
-	J_VPC,
-	J_CIDRS,
-	J_CIDRS6,
-	J_SUBNET,
-	J_ROLE,
-	J_CREDS,
+	J_IMDS, /* cur_step */
 	J_DESCRIBE_SDC,
 	J_MODIFY_SDC,
 	J_DESCRIBE_RTB,
 	J_DESCRIBE_GROUPS,
 	J_DESCRIBE_SG,
-	J_CREATE,
-	J_REPLACE,
-	J_DELETE,
+	J_ROUTE, /* cur_op */
 };
 
-static const char *const job_names[] = {
-	[J_TOKEN] = "IMDS token",
-	[J_INSTANCE] = "IMDS instance-id",
-	[J_REGION] = "IMDS placement/region",
-	[J_MAC] = "IMDS mac",
-	[J_ENI] = "IMDS interface-id",
-	[J_VPC] = "IMDS vpc-id",
-	[J_CIDRS] = "IMDS vpc-ipv4-cidr-blocks",
-	[J_CIDRS6] = "IMDS vpc-ipv6-cidr-blocks",
-	[J_SUBNET] = "IMDS subnet-id",
-	[J_ROLE] = "IMDS iam/security-credentials/",
-	[J_CREDS] = "IMDS role credentials",
+static const char *const job_actions[] = {
 	[J_DESCRIBE_SDC] = "DescribeNetworkInterfaceAttribute",
 	[J_MODIFY_SDC] = "ModifyNetworkInterfaceAttribute",
 	[J_DESCRIBE_RTB] = "DescribeRouteTables",
 	[J_DESCRIBE_GROUPS] = "DescribeNetworkInterfaceAttribute",
 	[J_DESCRIBE_SG] = "DescribeSecurityGroups",
-	[J_CREATE] = "CreateRoute",
-	[J_REPLACE] = "ReplaceRoute",
-	[J_DELETE] = "DeleteRoute",
-};
-
-/* A route change: the plan is a list of these. */
-struct op {
-	enum job job;
-	size_t table;
-	struct pfx dst;
-};
-
-/* A network that is ours in some table but no longer wanted, since when. */
-struct gone {
-	struct pfx dst;
-	long long since;
-	bool seen; /* still ours somewhere at the last plan */
-};
-
-/* A change that failed for a reason that retrying will not fix. */
-struct failed {
-	char table[EC2_ID_MAX];
-	struct pfx dst;
-	char code[64];
-};
-
-/* The wanted networks, sorted, each with how many contributions. */
-struct want {
-	struct pfx dst;
-	unsigned refs;
 };
 
 struct cloud {
-	struct agent *a;
+	struct agent *a; /* read for its configuration only */
 	struct http *http;
 	int tfd;
 	bool dry_run;
-
-	/* resolved at start and at reload */
-	bool imds_off;
-	char imds[STR_MAX], endpoint[STR_MAX], region[40];
-	bool region_fixed, creds_fixed, endpoint_fixed;
-	const char *region_src, *creds_src;
-
-	/* IMDS */
-	char token[IMDS_TOKEN_MAX + 1];
-	long long token_until;
-	char instance[EC2_ID_MAX], mac[18], eni[EC2_ID_MAX], vpc[EC2_ID_MAX], subnet[EC2_ID_MAX];
-	char role[IMDS_ROLE_MAX + 1];
-	struct pfx_list cidrs;
-	bool cidrs6_done;
-	struct imds_creds creds;
-	bool have_creds;
-	long long creds_refresh; /* monotonic ms; 0: static credentials */
+	struct aws_settings s;
 
 	/* EC2 */
 	int sdc;	     /* -1 unknown, 0 off, 1 on */
@@ -157,31 +84,28 @@ struct cloud {
 	size_t nperms;
 	char sg_error[STR_MAX * 3];
 
-	struct want *want;
+	/* what the planner reads and keeps */
+	struct plan_want *want; /* sorted, each with how many contributions */
 	size_t nwant;
-	struct gone *gone;
-	size_t ngone;
-	struct failed *failed;
+	struct plan_book book;
+	struct plan_failed *failed; /* sorted */
 	size_t nfailed;
 
-	/* pacing */
-	double tokens;
-	long long tokens_at;
-	unsigned fails;
-	long long retry_at;
+	struct ec2_bucket bucket;
+	struct ec2_backoff backoff;
 
-	/* the request in flight */
 	enum job cur;
-	struct op cur_op;
+	enum aws_step cur_step;
+	struct plan_op cur_op;
 	char cur_desc[STR_MAX];
+
+	unsigned news; /* CLOUD_* for the core, since the last cloud_http_event */
 
 	/* reporting */
 	char last_error[STR_MAX];
 	char **announced; /* dry run: calls already logged */
 	size_t nannounced;
-	char **conflicts; /* conflicts already logged */
-	size_t nconflicts;
-	unsigned long calls, mutating_calls, retries;
+	unsigned long calls, mutating_calls;
 };
 
 static long long now_ms(void)
@@ -190,6 +114,11 @@ static long long now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * MS + ts.tv_nsec / 1000000;
+}
+
+static const struct cfg *config(const struct cloud *c)
+{
+	return c->a->cfg;
 }
 
 static const struct cfg_aws *conf(const struct cloud *c)
@@ -208,168 +137,21 @@ static void set_error(struct cloud *c, const char *fmt, ...)
 	log_warnx("aws: %s", c->last_error);
 }
 
-/* --- resolution: the configuration, then the environment, then IMDS or default --- */
-
-static const char *env(const char *name)
-{
-	const char *v = getenv(name);
-
-	return v && *v ? v : NULL;
-}
-
-static int pick_url(char *out, const char *what, const char *const names[], const char *cfg,
-		    const char *cfgkey, char *err, size_t errlen)
-{
-	if (cfg) {
-		if (strlen(cfg) >= STR_MAX) {
-			snprintf(err, errlen, "aws.%s: %s URL too long", cfgkey, what);
-			return -EINVAL;
-		}
-		snprintf(out, STR_MAX, "%s", cfg);
-		return 1;
-	}
-	for (size_t i = 0; names[i]; i++) {
-		const char *v = env(names[i]);
-
-		if (!v)
-			continue;
-		if (!cfg_valid_url(v) || strlen(v) >= STR_MAX || strpbrk(v, " \t\r\n")) {
-			snprintf(err, errlen, "%s=\"%.80s\": not an http:// or https:// URL",
-				 names[i], v);
-			return -EINVAL;
-		}
-		snprintf(out, STR_MAX, "%s", v);
-		return 1;
-	}
-	return 0;
-}
-
-static int resolve(struct cloud *c, char *err, size_t errlen)
-{
-	static const char *const ep_vars[] = { "AWS_ENDPOINT_URL_EC2", "AWS_ENDPOINT_URL", NULL };
-	static const char *const imds_vars[] = { "AWS_EC2_METADATA_SERVICE_ENDPOINT", NULL };
-	const struct cfg_aws *w = conf(c);
-	const char *v, *key = env("AWS_ACCESS_KEY_ID"), *secret = env("AWS_SECRET_ACCESS_KEY");
-	int r;
-
-	v = env("AWS_EC2_METADATA_DISABLED");
-	c->imds_off = v && strcasecmp(v, "true") == 0;
-	if ((r = pick_url(c->imds, "metadata", imds_vars, w->imds_endpoint, "imds_endpoint", err,
-			  errlen)) < 0)
-		return r;
-	if (r == 0)
-		snprintf(c->imds, sizeof(c->imds), "%s", IMDS_DEFAULT);
-	if ((r = pick_url(c->endpoint, "EC2", ep_vars, w->endpoint, "endpoint", err, errlen)) < 0)
-		return r;
-	c->endpoint_fixed = r;
-
-	c->region_fixed = true;
-	if ((v = w->region))
-		c->region_src = "aws.region";
-	else if ((v = env("AWS_REGION")))
-		c->region_src = "AWS_REGION";
-	else if ((v = env("AWS_DEFAULT_REGION")))
-		c->region_src = "AWS_DEFAULT_REGION";
-	else
-		c->region_fixed = false;
-	if (c->region_fixed) {
-		if (!cfg_valid_region(v)) {
-			snprintf(err, errlen, "%s=\"%.40s\": not an AWS region name", c->region_src,
-				 v);
-			return -EINVAL;
-		}
-		snprintf(c->region, sizeof(c->region), "%s", v);
-	} else {
-		c->region_src = "instance metadata";
-	}
-
-	c->creds_fixed = true;
-	if (w->access_key_id) {
-		key = w->access_key_id;
-		secret = w->secret_access_key;
-		v = w->session_token;
-		c->creds_src = "configuration";
-	} else if (key || secret) {
-		if (!key || !secret) {
-			snprintf(err, errlen, "%s is set without %s",
-				 key ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
-				 key ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
-			return -EINVAL;
-		}
-		c->creds_src = "environment";
-		v = env("AWS_SESSION_TOKEN");
-	} else {
-		c->creds_fixed = false;
-		c->creds_src = "instance role";
-	}
-	if (c->creds_fixed) {
-		if (strlen(key) > IMDS_KEYID_MAX || strlen(secret) > IMDS_SECRET_MAX ||
-		    (v && strlen(v) > IMDS_SESSION_MAX) || aws_invisible(key) ||
-		    aws_invisible(secret) || (v && aws_invisible(v))) {
-			snprintf(err, errlen, "the %s credentials are too long or not printable",
-				 c->creds_src);
-			return -EINVAL;
-		}
-		memset(&c->creds, 0, sizeof(c->creds));
-		strcpy(c->creds.key_id, key);
-		strcpy(c->creds.secret, secret);
-		if (v)
-			strcpy(c->creds.token, v);
-		c->have_creds = true;
-		c->creds_refresh = 0;
-	} else if (c->creds_refresh == 0) {
-		c->have_creds = false; /* was static before the reload */
-	}
-	if (c->imds_off) {
-		snprintf(err, errlen,
-			 "AWS_EC2_METADATA_DISABLED is set: the agent needs the instance metadata "
-			 "to learn its network interface");
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static void set_endpoint(struct cloud *c)
-{
-	if (c->endpoint_fixed || !c->region[0])
-		return;
-	snprintf(c->endpoint, sizeof(c->endpoint), "https://ec2.%s.amazonaws.com%s", c->region,
-		 strncmp(c->region, "cn-", 3) == 0 ? ".cn" : "");
-}
-
 /* --- the wanted networks --- */
 
-static void gone_add(struct cloud *c, const struct pfx *p);
-static bool wanted(struct cloud *c, const struct pfx *p);
-
-static struct want *want_find(struct cloud *c, const struct pfx *p, size_t *at)
+static void unwanted(struct cloud *c, const struct pfx *p, long long now)
 {
-	size_t lo = 0, hi = c->nwant;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int r = pfx_cmp(&c->want[mid].dst, p);
-
-		if (r == 0) {
-			*at = mid;
-			return &c->want[mid];
-		}
-		if (r < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	*at = lo;
-	return NULL;
+	if (plan_book_gone(&c->book, p, now) < 0)
+		log_warnx("aws: out of memory");
 }
 
 static void want_add(struct cloud *c, const struct pfx *p)
 {
-	size_t at;
-	struct want *w = want_find(c, p, &at), *v;
+	size_t at = plan_pfx_pos(c->want, c->nwant, sizeof(*c->want), p);
+	struct plan_want *v;
 
-	if (w) {
-		w->refs++;
+	if (at < c->nwant && pfx_equal(&c->want[at].dst, p)) {
+		c->want[at].refs++;
 		return;
 	}
 	v = realloc(c->want, (c->nwant + 1) * sizeof(*v));
@@ -384,27 +166,21 @@ static void want_add(struct cloud *c, const struct pfx *p)
 	c->nwant++;
 }
 
-static void want_del(struct cloud *c, const struct pfx *p)
+static void want_del(struct cloud *c, const struct pfx *p, long long now)
 {
-	size_t at;
-	struct want *w = want_find(c, p, &at);
+	struct plan_want *w = (struct plan_want *)plan_want_find(c->want, c->nwant, p);
 
 	if (!w || --w->refs)
 		return;
-	gone_add(c, p);
-	memmove(w, w + 1, (c->nwant - at - 1) * sizeof(*w));
-	c->nwant--;
-}
-
-static int want_cmp(const void *x, const void *y)
-{
-	return pfx_cmp(&((const struct want *)x)->dst, &((const struct want *)y)->dst);
+	unwanted(c, p, now);
+	memmove(w, w + 1, (size_t)(c->want + --c->nwant - w) * sizeof(*w));
 }
 
 void cloud_want_set(struct cloud *c, const struct pfx_list *remote)
 {
-	struct want *old = c->want, *v = calloc(remote->n + 1, sizeof(*v));
+	struct plan_want *old = c->want, *v = calloc(remote->n + 1, sizeof(*v));
 	size_t nold = c->nwant, n = 0;
+	long long now = now_ms();
 
 	if (!v) {
 		log_warnx("aws: out of memory");
@@ -414,7 +190,7 @@ void cloud_want_set(struct cloud *c, const struct pfx_list *remote)
 	for (size_t i = 0; i < remote->n; i++)
 		v[i].dst = remote->v[i];
 	if (remote->n)
-		qsort(v, remote->n, sizeof(*v), want_cmp);
+		qsort(v, remote->n, sizeof(*v), plan_want_cmp);
 	for (size_t i = 0; i < remote->n; i++) {
 		if (n && pfx_equal(&v[n - 1].dst, &v[i].dst)) {
 			v[n - 1].refs++;
@@ -426,152 +202,75 @@ void cloud_want_set(struct cloud *c, const struct pfx_list *remote)
 	c->want = v;
 	c->nwant = n;
 	for (size_t i = 0; i < nold; i++)
-		if (!wanted(c, &old[i].dst))
-			gone_add(c, &old[i].dst);
+		if (!plan_want_find(c->want, c->nwant, &old[i].dst))
+			unwanted(c, &old[i].dst, now);
 	free(old);
 	cloud_kick(c);
 }
 
 void cloud_want_change(struct cloud *c, const struct pfx_list *del, const struct pfx_list *add)
 {
+	long long now = now_ms();
+
 	for (size_t i = 0; i < add->n; i++)
 		want_add(c, &add->v[i]);
 	for (size_t i = 0; i < del->n; i++)
-		want_del(c, &del->v[i]);
+		want_del(c, &del->v[i], now);
 	cloud_kick(c);
 }
 
-static bool wanted(struct cloud *c, const struct pfx *p)
-{
-	size_t at;
+/* --- the planner's input, and what it said --- */
 
-	return want_find(c, p, &at) != NULL;
+static int make_plan(const struct cloud *c, long long now, struct plan *p)
+{
+	struct plan_in in = { .cfg = config(c),
+			      .vpc = c->s.vpc,
+			      .eni = c->s.eni,
+			      .want = c->want,
+			      .nwant = c->nwant,
+			      .tables_known = c->tables_known,
+			      .tables = c->all,
+			      .ntables = c->nall,
+			      .book = &c->book,
+			      .failed = c->failed,
+			      .nfailed = c->nfailed,
+			      .now = now };
+
+	return plan_make(&in, p);
 }
 
-/* --- the tables --- */
-
-/* The tables the routes go into: the listed ids, or (auto) the VPC's main
- * table and every table explicitly associated with one of its subnets. */
-static bool table_used(const struct cloud *c, const struct ec2_rtb *t)
+/* The plan is acted on: new conflicts are reported, the bookkeeping kept. */
+static void commit_plan(struct cloud *c, struct plan *p)
 {
-	if (!conf(c)->route_tables_auto) {
-		for (size_t i = 0; i < conf(c)->nroute_tables; i++)
-			if (strcmp(conf(c)->route_tables[i], t->id) == 0)
-				return true;
-		return false;
+	for (size_t i = 0; i < p->book.nconflicts; i++) {
+		const struct plan_conflict *x = &p->book.conflicts[i];
+		char d[PFX_STRLEN];
+
+		if (!x->reported)
+			log_warnx("aws: conflict: route table %s sends %s to %s %s, not to us; "
+				  "left alone (aws.takeover is off)",
+				  x->table, pfx_format(&x->dst, d, sizeof(d)), x->kind, x->target);
 	}
-	return strcmp(t->vpc, c->vpc) == 0 && (t->main || t->nsubnets > 0);
+	plan_commit(&c->book, p);
 }
 
-static int route_dst_cmp(const void *x, const void *y)
+static void failed_add(struct cloud *c, const char *table, const struct pfx *p)
 {
-	return pfx_cmp(&((const struct ec2_route *)x)->dst, &((const struct ec2_route *)y)->dst);
-}
+	struct plan_failed k = { .dst = *p }, *v;
+	size_t at = 0;
 
-/* Each table's routes are kept sorted by destination: lookups are binary searches. */
-static size_t route_pos(const struct ec2_rtb *t, const struct pfx *dst)
-{
-	size_t lo = 0, hi = t->nroutes;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-
-		if (pfx_cmp(&t->routes[mid].dst, dst) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-static struct ec2_route *route_in(struct ec2_rtb *t, const struct pfx *dst)
-{
-	size_t i = route_pos(t, dst);
-
-	return i < t->nroutes && pfx_equal(&t->routes[i].dst, dst) ? &t->routes[i] : NULL;
-}
-
-static bool route_ours(const struct cloud *c, const struct ec2_route *r)
-{
-	return strcmp(r->kind, "networkInterfaceId") == 0 && strcmp(r->target, c->eni) == 0;
-}
-
-static bool inside_client(const struct cfg_client *cl, const struct pfx *p)
-{
-	return cl && (pfx_list_contains(&cl->allow, p) || pfx_list_contains(&cl->iroutes, p));
-}
-
-/*
- * Whether a route to our ENI for p can be one the agent made: p must be a
- * network its configuration could want (a pool, a network some client may
- * announce; client role: inside accept_routes, or anything but the local
- * networks when that is empty), never a default route. Others to our ENI,
- * such as an administrator's 0.0.0.0/0 through this NAT instance, are not
- * the agent's to withdraw.
- */
-static bool may_own(const struct cloud *c, const struct pfx *p)
-{
-	const struct cfg *k = c->a->cfg;
-
-	if (p->len == 0)
-		return false;
-	if (k->role == CFG_ROLE_CLIENT) {
-		if (k->accept_routes.n)
-			return pfx_list_contains(&k->accept_routes, p);
-		return !pfx_list_overlap(&k->local, p);
-	}
-	if ((k->has_pool && pfx_contains(&k->pool, p)) ||
-	    (k->has_pool6 && pfx_contains(&k->pool6, p)) || inside_client(k->default_client, p))
-		return true;
-	for (size_t i = 0; i < k->nclients; i++)
-		if (inside_client(&k->clients[i], p))
-			return true;
-	return false;
-}
-
-static struct gone *gone_find(struct cloud *c, const struct pfx *p)
-{
-	for (size_t i = 0; i < c->ngone; i++)
-		if (pfx_equal(&c->gone[i].dst, p))
-			return &c->gone[i];
-	return NULL;
-}
-
-/* A network wanted until now: ours to withdraw once its grace is over. */
-static void gone_add(struct cloud *c, const struct pfx *p)
-{
-	struct gone *w;
-
-	if (gone_find(c, p))
+	snprintf(k.table, sizeof(k.table), "%s", table);
+	while (at < c->nfailed && plan_failed_cmp(&c->failed[at], &k) < 0)
+		at++;
+	if (at < c->nfailed && plan_failed_cmp(&c->failed[at], &k) == 0)
 		return;
-	w = realloc(c->gone, (c->ngone + 1) * sizeof(*w));
-	if (!w)
-		return;
-	c->gone = w;
-	w[c->ngone].dst = *p;
-	w[c->ngone].since = now_ms();
-	w[c->ngone++].seen = true;
-}
-
-static bool failed_has(struct cloud *c, const char *table, const struct pfx *p)
-{
-	for (size_t i = 0; i < c->nfailed; i++)
-		if (pfx_equal(&c->failed[i].dst, p) && strcmp(c->failed[i].table, table) == 0)
-			return true;
-	return false;
-}
-
-static void failed_add(struct cloud *c, const char *table, const struct pfx *p, const char *code)
-{
-	struct failed *v = realloc(c->failed, (c->nfailed + 1) * sizeof(*v));
-
+	v = realloc(c->failed, (c->nfailed + 1) * sizeof(*v));
 	if (!v)
 		return;
 	c->failed = v;
-	memset(&v[c->nfailed], 0, sizeof(*v));
-	snprintf(v[c->nfailed].table, sizeof(v->table), "%s", table);
-	snprintf(v[c->nfailed].code, sizeof(v->code), "%s", code);
-	v[c->nfailed++].dst = *p;
+	memmove(v + at + 1, v + at, (c->nfailed - at) * sizeof(*v));
+	v[at] = k;
+	c->nfailed++;
 }
 
 static bool strs_has(char **v, size_t n, const char *s)
@@ -602,162 +301,27 @@ static void strs_add(char ***v, size_t *n, const char *s)
 		(*n)++;
 }
 
-static void op_describe(const struct cloud *c, const struct op *o, char *buf, size_t len)
+/* Dry run: each call that would be made, logged once. */
+static void announce(struct cloud *c, const struct plan_op *ops, size_t n)
 {
-	char d[PFX_STRLEN];
-	const struct ec2_rtb *t = &c->all[o->table];
+	char **now = NULL, desc[STR_MAX];
+	size_t nnow = 0;
 
-	pfx_format(&o->dst, d, sizeof(d));
-	if (o->job == J_DELETE)
-		snprintf(buf, len, "DeleteRoute %s %s", t->id, d);
-	else
-		snprintf(buf, len, "%s %s %s -> %s", job_names[o->job], t->id, d, c->eni);
-}
-
-/*
- * Everything that would bring the tables to what is wanted, in the order
- * it would be done: additions first, then withdrawals whose grace is over.
- * Also notes networks that became unwanted and reports conflicts (once).
- */
-static size_t plan(struct cloud *c, struct op **out, long long now, long long *next_expiry)
-{
-	struct op *v = NULL;
-	size_t n = 0;
-	char **seen = NULL;
-	size_t nseen = 0;
-
-	*next_expiry = 0;
-	for (size_t t = 0; c->tables_known && t < c->nall; t++) {
-		struct ec2_rtb *tb = &c->all[t];
-
-		if (!table_used(c, tb))
-			continue;
-		for (size_t i = 0; i < c->nwant; i++) {
-			const struct pfx *dst = &c->want[i].dst;
-			struct ec2_route *r = route_in(tb, dst);
-			struct op o = { .table = t, .dst = *dst };
-			char d[PFX_STRLEN], msg[STR_MAX];
-
-			if (failed_has(c, tb->id, dst))
-				continue;
-			if (!r) {
-				o.job = J_CREATE;
-			} else if (route_ours(c, r)) {
-				continue;
-			} else if (conf(c)->takeover) {
-				o.job = J_REPLACE;
-			} else {
-				snprintf(msg, sizeof(msg), "%s %s -> %s %s", tb->id,
-					 pfx_format(dst, d, sizeof(d)),
-					 r->kind[0] ? r->kind : "(no target)", r->target);
-				strs_add(&seen, &nseen, msg);
-				if (!strs_has(c->conflicts, c->nconflicts, msg))
-					log_warnx(
-						"aws: conflict: route table %s sends %s to %s %s, "
-						"not to us; left alone (aws.takeover is off)",
-						tb->id, d, r->kind, r->target);
-				continue;
-			}
-			struct op *w = realloc(v, (n + 1) * sizeof(*w));
-
-			if (!w)
-				break;
-			v = w;
-			v[n++] = o;
-		}
+	for (size_t i = 0; i < n; i++) {
+		plan_op_describe(&ops[i], c->all, c->s.eni, desc, sizeof(desc));
+		if (!strs_has(c->announced, c->nannounced, desc))
+			log_info("aws: dry run: would call %s", desc);
+		strs_add(&now, &nnow, desc);
 	}
-	strs_free(&c->conflicts, &c->nconflicts);
-	c->conflicts = seen;
-	c->nconflicts = nseen;
-
-	/* ours but unwanted: withdrawn once unwanted for the grace period */
-	for (size_t i = 0; i < c->ngone; i++)
-		c->gone[i].seen = false;
-	for (size_t t = 0; c->tables_known && t < c->nall; t++) {
-		struct ec2_rtb *tb = &c->all[t];
-
-		if (!table_used(c, tb))
-			continue;
-		for (size_t i = 0; i < tb->nroutes; i++) {
-			struct ec2_route *r = &tb->routes[i];
-			struct gone *g;
-			long long due;
-
-			if (!route_ours(c, r) || wanted(c, &r->dst) ||
-			    failed_has(c, tb->id, &r->dst))
-				continue;
-			if (!(g = gone_find(c, &r->dst)) && !may_own(c, &r->dst))
-				continue; /* to our ENI, but not of our making */
-			if (!g) {
-				struct gone *w = realloc(c->gone, (c->ngone + 1) * sizeof(*w));
-
-				if (!w)
-					continue;
-				c->gone = w;
-				g = &w[c->ngone++];
-				g->dst = r->dst;
-				g->since = now;
-			}
-			g->seen = true;
-			due = g->since + conf(c)->withdraw_grace_s * MS;
-			if (now < due) {
-				if (!*next_expiry || due < *next_expiry)
-					*next_expiry = due;
-				continue;
-			}
-			struct op *w = realloc(v, (n + 1) * sizeof(*w));
-
-			if (!w)
-				break;
-			v = w;
-			v[n].job = J_DELETE;
-			v[n].table = t;
-			v[n++].dst = r->dst;
-		}
-	}
-	/* wanted again, or withdrawn everywhere: forgotten */
-	for (size_t i = 0; c->tables_known && i < c->ngone;)
-		if (!c->gone[i].seen)
-			c->gone[i] = c->gone[--c->ngone];
-		else
-			i++;
-	*out = v;
-	return n;
+	strs_free(&c->announced, &c->nannounced);
+	c->announced = now;
+	c->nannounced = nnow;
 }
 
-/* --- pacing --- */
+/* --- requests --- */
 
-static void refill(struct cloud *c, long long now)
-{
-	double rate = conf(c)->max_calls_per_s, cap = rate < 1 ? 1 : rate;
-
-	c->tokens += (double)(now - c->tokens_at) * rate / 1000.0;
-	if (c->tokens > cap)
-		c->tokens = cap;
-	c->tokens_at = now;
-}
-
-/* When the next mutating call may go, 0 if now. */
-static long long budget_wait(struct cloud *c, long long now)
-{
-	refill(c, now);
-	if (c->tokens >= 1.0)
-		return 0;
-	return now + (long long)ceil((1.0 - c->tokens) * 1000.0 / conf(c)->max_calls_per_s);
-}
-
-static void backoff(struct cloud *c, long long now)
-{
-	long long d = BACKOFF_BASE_MS << (c->fails < 12 ? c->fails : 12);
-
-	if (d > BACKOFF_CAP_MS)
-		d = BACKOFF_CAP_MS;
-	/* "equal jitter": between half the delay and all of it */
-	d = d / 2 + (long long)(random() % (d / 2 + 1));
-	c->fails++;
-	c->retries++;
-	c->retry_at = now + d;
-}
+static void on_imds(void *arg, long status, const char *body, size_t len, const char *error);
+static void on_ec2(void *arg, long status, const char *body, size_t len, const char *error);
 
 static void arm(struct cloud *c, long long at)
 {
@@ -773,208 +337,72 @@ static void arm(struct cloud *c, long long at)
 	timerfd_settime(c->tfd, 0, &its, NULL);
 }
 
-/* --- requests --- */
-
-static void on_imds(void *arg, long status, const char *body, size_t len, const char *error);
-static void on_ec2(void *arg, long status, const char *body, size_t len, const char *error);
-
-static int imds_request(struct cloud *c, enum job j, const char *path)
+static int imds_call(struct cloud *c, enum aws_step st)
 {
-	char url[STR_MAX * 2], ttl[64], tok[IMDS_TOKEN_MAX + 32];
-	const char *hdr[2] = { NULL, NULL };
-	struct http_req r = { .method = "GET",
-			      .url = url,
-			      .headers = hdr,
-			      .timeout_ms = IMDS_TIMEOUT_MS,
-			      .no_proxy = 1 };
-
-	snprintf(url, sizeof(url), "%s%s", c->imds, path);
-	if (j == J_TOKEN) {
-		r.method = "PUT";
-		snprintf(ttl, sizeof(ttl), "X-aws-ec2-metadata-token-ttl-seconds: %d", IMDS_TTL_S);
-		hdr[0] = ttl;
-	} else {
-		snprintf(tok, sizeof(tok), "X-aws-ec2-metadata-token: %s", c->token);
-		hdr[0] = tok;
-	}
-	c->cur = j;
-	snprintf(c->cur_desc, sizeof(c->cur_desc), "%s", job_names[j]);
+	c->cur = J_IMDS;
+	c->cur_step = st;
+	snprintf(c->cur_desc, sizeof(c->cur_desc), "%s", aws_step_name(st));
 	c->calls++;
-	return http_start(c->http, &r, on_imds, c);
+	return aws_imds_request(c->http, &c->s, st, on_imds, c);
 }
 
-/* application/x-www-form-urlencoded, RFC 3986 unreserved kept. */
-static void form_add(char *buf, size_t len, const char *key, const char *val)
+static int ec2_call(struct cloud *c, enum job j, const char *action, const char *form,
+		    const char *desc)
 {
-	size_t n = strlen(buf);
-
-	n += (size_t)snprintf(buf + n, n < len ? len - n : 0, "%s%s=", n ? "&" : "", key);
-	for (const unsigned char *p = (const unsigned char *)val; *p && n + 4 < len; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		    (*p >= '0' && *p <= '9') || strchr("-_.~", *p))
-			buf[n++] = (char)*p;
-		else
-			n += (size_t)snprintf(buf + n, len - n, "%%%02X", *p);
-	}
-	buf[n < len ? n : len - 1] = '\0';
-}
-
-static int ec2_request(struct cloud *c, enum job j, const char *form, const char *desc)
-{
-	char body[16384], url[STR_MAX + 2], provider[80], tok[IMDS_SESSION_MAX + 32];
-	const char *hdr[3] = { "Content-Type: application/x-www-form-urlencoded; charset=utf-8",
-			       NULL, NULL };
-	struct http_req r = { .method = "POST",
-			      .url = url,
-			      .headers = hdr,
-			      .body = body,
-			      .timeout_ms = EC2_TIMEOUT_MS,
-			      .sigv4 = provider,
-			      .user = c->creds.key_id,
-			      .password = c->creds.secret };
-
-	snprintf(body, sizeof(body), "Action=%s&Version=%s%s%s", job_names[j], EC2_VERSION,
-		 form[0] ? "&" : "", form);
-	snprintf(url, sizeof(url), "%s/", c->endpoint);
-	snprintf(provider, sizeof(provider), "aws:amz:%s:ec2", c->region);
-	if (c->creds.token[0]) {
-		snprintf(tok, sizeof(tok), "X-Amz-Security-Token: %s", c->creds.token);
-		hdr[1] = tok;
-	}
 	c->cur = j;
 	snprintf(c->cur_desc, sizeof(c->cur_desc), "%s", desc);
 	c->calls++;
 	log_debug("aws: %s", desc);
-	return http_start(c->http, &r, on_ec2, c);
+	return ec2_post(c->http, &c->s, action, form, on_ec2, c);
 }
 
-static void dst_param(char *form, size_t len, const struct pfx *p)
+/* A mutating call: it spends a token of the budget. */
+static int ec2_change(struct cloud *c, enum job j, const char *action, const char *form,
+		      const char *desc)
 {
-	char d[PFX_STRLEN];
-
-	form_add(form, len,
-		 p->family == AF_INET ? "DestinationCidrBlock" : "DestinationIpv6CidrBlock",
-		 pfx_format(p, d, sizeof(d)));
+	ec2_bucket_take(&c->bucket);
+	c->mutating_calls++;
+	return ec2_call(c, j, action, form, desc);
 }
 
-static int start_op(struct cloud *c, const struct op *o)
+static int start_op(struct cloud *c, const struct plan_op *o)
 {
 	char form[1024] = "", desc[STR_MAX];
 
-	form_add(form, sizeof(form), "RouteTableId", c->all[o->table].id);
-	dst_param(form, sizeof(form), &o->dst);
-	if (o->job != J_DELETE)
-		form_add(form, sizeof(form), "NetworkInterfaceId", c->eni);
-	op_describe(c, o, desc, sizeof(desc));
+	ec2_form_route(form, sizeof(form), c->all[o->table].id, &o->dst,
+		       o->kind == PLAN_DELETE ? NULL : c->s.eni);
+	plan_op_describe(o, c->all, c->s.eni, desc, sizeof(desc));
 	c->cur_op = *o;
-	c->tokens -= 1.0;
-	c->mutating_calls++;
-	return ec2_request(c, o->job, form, desc);
+	return ec2_change(c, J_ROUTE, plan_action(o->kind), form, desc);
 }
 
 static int describe_tables(struct cloud *c)
 {
-	char form[12288] = "", k[40];
+	char form[12288] = "";
 
-	if (conf(c)->route_tables_auto) {
-		form_add(form, sizeof(form), "Filter.1.Name", "vpc-id");
-		form_add(form, sizeof(form), "Filter.1.Value.1", c->vpc);
-	} else {
-		for (size_t i = 0; i < conf(c)->nroute_tables; i++) {
-			snprintf(k, sizeof(k), "RouteTableId.%zu", i + 1);
-			form_add(form, sizeof(form), k, conf(c)->route_tables[i]);
-		}
-	}
-	if (c->next_token[0])
-		form_add(form, sizeof(form), "NextToken", c->next_token);
-	return ec2_request(c, J_DESCRIBE_RTB, form, "DescribeRouteTables");
+	ec2_form_tables(form, sizeof(form), c->s.vpc,
+			conf(c)->route_tables_auto ? NULL : conf(c)->route_tables,
+			conf(c)->nroute_tables, c->next_token);
+	return ec2_call(c, J_DESCRIBE_RTB, job_actions[J_DESCRIBE_RTB], form,
+			"DescribeRouteTables");
 }
 
-/* The next IMDS request, or J_NONE when discovery and credentials are done. */
-static enum job imds_next(struct cloud *c, long long now)
+static int describe_groups(struct cloud *c)
 {
-	bool need_creds = !c->creds_fixed && (!c->have_creds || now >= c->creds_refresh);
+	char form[2048] = "", k[32];
 
-	if (!c->token[0] || now >= c->token_until)
-		return (c->eni[0] && c->cidrs.n && c->cidrs6_done && c->region[0] && !need_creds)
-			       ? J_NONE
-			       : J_TOKEN;
-	if (!c->instance[0])
-		return J_INSTANCE;
-	if (!c->region[0])
-		return J_REGION;
-	if (!c->mac[0])
-		return J_MAC;
-	if (!c->eni[0])
-		return J_ENI;
-	if (!c->vpc[0])
-		return J_VPC;
-	if (!c->cidrs.n)
-		return J_CIDRS;
-	if (!c->cidrs6_done)
-		return J_CIDRS6;
-	if (!c->subnet[0])
-		return J_SUBNET;
-	if (need_creds)
-		return c->role[0] ? J_CREDS : J_ROLE;
-	return J_NONE;
-}
-
-static int start_imds(struct cloud *c, enum job j)
-{
-	char path[STR_MAX];
-	const char *mac = "/latest/meta-data/network/interfaces/macs/";
-
-	switch (j) {
-	case J_TOKEN:
-		return imds_request(c, j, "/latest/api/token");
-	case J_INSTANCE:
-		return imds_request(c, j, "/latest/meta-data/instance-id");
-	case J_REGION:
-		return imds_request(c, j, "/latest/meta-data/placement/region");
-	case J_MAC:
-		return imds_request(c, j, "/latest/meta-data/mac");
-	case J_ENI:
-		snprintf(path, sizeof(path), "%s%s/interface-id", mac, c->mac);
-		break;
-	case J_VPC:
-		snprintf(path, sizeof(path), "%s%s/vpc-id", mac, c->mac);
-		break;
-	case J_CIDRS:
-		snprintf(path, sizeof(path), "%s%s/vpc-ipv4-cidr-blocks", mac, c->mac);
-		break;
-	case J_CIDRS6:
-		snprintf(path, sizeof(path), "%s%s/vpc-ipv6-cidr-blocks", mac, c->mac);
-		break;
-	case J_SUBNET:
-		snprintf(path, sizeof(path), "%s%s/subnet-id", mac, c->mac);
-		break;
-	case J_ROLE:
-		return imds_request(c, j, "/latest/meta-data/iam/security-credentials/");
-	case J_CREDS:
-		snprintf(path, sizeof(path), "/latest/meta-data/iam/security-credentials/%s",
-			 c->role);
-		break;
-	default:
-		return -EINVAL;
+	if (c->sg_stale) {
+		ec2_form_add(form, sizeof(form), "NetworkInterfaceId", c->s.eni);
+		ec2_form_add(form, sizeof(form), "Attribute", "groupSet");
+		return ec2_call(c, J_DESCRIBE_GROUPS, job_actions[J_DESCRIBE_GROUPS], form,
+				"DescribeNetworkInterfaceAttribute groupSet");
 	}
-	return imds_request(c, j, path);
-}
-
-static void announce(struct cloud *c, const struct op *ops, size_t n)
-{
-	char **now = NULL, desc[STR_MAX];
-	size_t nnow = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		op_describe(c, &ops[i], desc, sizeof(desc));
-		if (!strs_has(c->announced, c->nannounced, desc))
-			log_info("aws: dry run: would call %s", desc);
-		strs_add(&now, &nnow, desc);
+	for (size_t i = 0; i < c->ngroups; i++) {
+		snprintf(k, sizeof(k), "GroupId.%zu", i + 1);
+		ec2_form_add(form, sizeof(form), k, c->groups[i]);
 	}
-	strs_free(&c->announced, &c->nannounced);
-	c->announced = now;
-	c->nannounced = nnow;
+	return ec2_call(c, J_DESCRIBE_SG, job_actions[J_DESCRIBE_SG], form,
+			"DescribeSecurityGroups");
 }
 
 /* Whether the source/dest check is to be turned off; desc names the call. */
@@ -982,32 +410,30 @@ static bool sdc_pending(const struct cloud *c, char *desc, size_t len)
 {
 	if (c->sdc != 1 || !conf(c)->disable_source_dest_check)
 		return false;
-	snprintf(desc, len, "ModifyNetworkInterfaceAttribute %s SourceDestCheck=false", c->eni);
+	snprintf(desc, len, "ModifyNetworkInterfaceAttribute %s SourceDestCheck=false", c->s.eni);
 	return true;
 }
 
 void cloud_kick(struct cloud *c)
 {
-	long long now = now_ms(), wake = 0, expiry, w;
-	char desc[STR_MAX];
-	struct op *ops = NULL;
-	size_t nops;
-	enum job j;
+	long long now = now_ms(), wake = 0, w;
+	char desc[STR_MAX], form[256] = "";
+	struct plan p;
+	enum aws_step st;
 	int r = 0;
 
 #define WAKE(t) (wake = (!wake || (t) < wake) ? (t) : wake)
 	if (c->cur != J_NONE)
 		return; /* one at a time: the answer kicks again */
-	if (now < c->retry_at) {
-		arm(c, c->retry_at);
+	if (now < c->backoff.retry_at) {
+		arm(c, c->backoff.retry_at);
 		return;
 	}
-	if ((j = imds_next(c, now)) != J_NONE) {
-		if ((r = start_imds(c, j)) < 0)
-			goto fail;
-		return;
+	if ((st = aws_imds_next(&c->s, now)) != AWS_STEP_NONE) {
+		r = imds_call(c, st);
+		goto started;
 	}
-	if (!c->have_creds || !c->eni[0] || !c->endpoint[0])
+	if (!aws_settings_ready(&c->s))
 		return;
 	if (now >= c->next_drift) {
 		c->sdc_stale = conf(c)->disable_source_dest_check;
@@ -1017,28 +443,23 @@ void cloud_kick(struct cloud *c)
 		c->next_drift = now + conf(c)->drift_check_s * MS;
 	}
 	if (c->sdc_stale) {
-		char form[256] = "";
-
-		form_add(form, sizeof(form), "NetworkInterfaceId", c->eni);
-		form_add(form, sizeof(form), "Attribute", "sourceDestCheck");
-		r = ec2_request(c, J_DESCRIBE_SDC, form, "DescribeNetworkInterfaceAttribute");
+		ec2_form_add(form, sizeof(form), "NetworkInterfaceId", c->s.eni);
+		ec2_form_add(form, sizeof(form), "Attribute", "sourceDestCheck");
+		r = ec2_call(c, J_DESCRIBE_SDC, job_actions[J_DESCRIBE_SDC], form,
+			     "DescribeNetworkInterfaceAttribute");
 		goto started;
 	}
 	if (sdc_pending(c, desc, sizeof(desc))) {
-		char form[256] = "";
-
 		if (c->dry_run) {
 			if (!strs_has(c->announced, c->nannounced, desc))
 				log_info("aws: dry run: would call %s", desc);
-		} else if ((w = budget_wait(c, now))) {
+		} else if ((w = ec2_bucket_wait(&c->bucket, conf(c)->max_calls_per_s, now))) {
 			arm(c, w);
 			return;
 		} else {
-			form_add(form, sizeof(form), "NetworkInterfaceId", c->eni);
-			form_add(form, sizeof(form), "SourceDestCheck.Value", "false");
-			c->tokens -= 1.0;
-			c->mutating_calls++;
-			r = ec2_request(c, J_MODIFY_SDC, form, desc);
+			ec2_form_add(form, sizeof(form), "NetworkInterfaceId", c->s.eni);
+			ec2_form_add(form, sizeof(form), "SourceDestCheck.Value", "false");
+			r = ec2_change(c, J_MODIFY_SDC, job_actions[J_MODIFY_SDC], form, desc);
 			goto started;
 		}
 	}
@@ -1047,258 +468,125 @@ void cloud_kick(struct cloud *c)
 		goto started;
 	}
 	if (c->sg_stale || c->sg_rules_stale) {
-		char form[2048] = "", k[32];
-
-		if (c->sg_stale) {
-			form_add(form, sizeof(form), "NetworkInterfaceId", c->eni);
-			form_add(form, sizeof(form), "Attribute", "groupSet");
-			r = ec2_request(c, J_DESCRIBE_GROUPS, form,
-					"DescribeNetworkInterfaceAttribute groupSet");
-		} else {
-			for (size_t i = 0; i < c->ngroups; i++) {
-				snprintf(k, sizeof(k), "GroupId.%zu", i + 1);
-				form_add(form, sizeof(form), k, c->groups[i]);
-			}
-			r = ec2_request(c, J_DESCRIBE_SG, form, "DescribeSecurityGroups");
-		}
+		r = describe_groups(c);
 		goto started;
 	}
-	nops = plan(c, &ops, now, &expiry);
-	if (expiry)
-		WAKE(expiry);
-	if (c->dry_run) {
-		announce(c, ops, nops);
-		nops = 0;
+	if (make_plan(c, now, &p) < 0) {
+		r = -ENOMEM;
+		goto started;
 	}
-	if (nops) {
-		if ((w = budget_wait(c, now))) {
-			WAKE(w);
-		} else {
-			r = start_op(c, &ops[0]);
-			free(ops);
-			goto started;
-		}
+	if (p.next_due)
+		WAKE(p.next_due);
+	if (c->dry_run)
+		announce(c, p.ops, p.nops);
+	else if (p.nops && (w = ec2_bucket_wait(&c->bucket, conf(c)->max_calls_per_s, now)))
+		WAKE(w);
+	else if (p.nops)
+		r = start_op(c, &p.ops[0]);
+	commit_plan(c, &p);
+	if (c->cur != J_NONE || r < 0) {
+		plan_free(&p);
+		goto started;
 	}
-	free(ops);
+	plan_free(&p);
 	WAKE(c->next_drift);
-	if (!c->creds_fixed && c->creds_refresh)
-		WAKE(c->creds_refresh);
+	if (!c->s.creds_fixed && c->s.creds_refresh)
+		WAKE(c->s.creds_refresh);
 	arm(c, wake);
 	return;
 started:
 	if (r >= 0)
 		return;
-fail:
 	c->cur = J_NONE;
 	set_error(c, "cannot start a request: %s", strerror(-r));
-	backoff(c, now);
-	arm(c, c->retry_at);
+	ec2_backoff_fail(&c->backoff, now);
+	arm(c, c->backoff.retry_at);
 #undef WAKE
 }
 
 /* --- answers --- */
 
-static void imds_done(struct cloud *c, enum job j, const char *body, size_t len, long long now)
-{
-	char err[IMDS_ERRLEN] = "", d[PFX_STRLEN];
-	struct imds_creds cr;
-	int r = 0;
-
-	switch (j) {
-	case J_TOKEN:
-		r = imds_parse_token(body, len, c->token, sizeof(c->token), err, sizeof(err));
-		c->token_until = now + (IMDS_TTL_S - 60) * MS;
-		break;
-	case J_INSTANCE:
-		r = imds_parse_id(body, len, "i-", c->instance, sizeof(c->instance), err,
-				  sizeof(err));
-		break;
-	case J_REGION:
-		r = imds_parse_region(body, len, c->region, sizeof(c->region), err, sizeof(err));
-		if (r == 0)
-			set_endpoint(c);
-		break;
-	case J_MAC:
-		r = imds_parse_mac(body, len, c->mac, sizeof(c->mac), err, sizeof(err));
-		break;
-	case J_ENI:
-		r = imds_parse_id(body, len, "eni-", c->eni, sizeof(c->eni), err, sizeof(err));
-		break;
-	case J_VPC:
-		r = imds_parse_id(body, len, "vpc-", c->vpc, sizeof(c->vpc), err, sizeof(err));
-		break;
-	case J_CIDRS:
-	case J_CIDRS6: {
-		struct pfx_list l = { 0 };
-
-		if (j == J_CIDRS6 && (len == 0 || (len == 1 && body[0] == '\n'))) {
-			c->cidrs6_done = true; /* no IPv6 block */
-			break;
-		}
-
-		if ((r = imds_parse_cidrs(body, len, &l, err, sizeof(err))) < 0)
-			break;
-		for (size_t i = 0; i < l.n; i++)
-			if ((l.v[i].family == AF_INET) != (j == J_CIDRS)) {
-				r = -EINVAL;
-				snprintf(err, sizeof(err), "%s is of the wrong family",
-					 pfx_format(&l.v[i], d, sizeof(d)));
-			}
-		for (size_t i = 0; r == 0 && i < l.n; i++)
-			pfx_list_add(&c->cidrs, &l.v[i], 128);
-		pfx_list_free(&l);
-		if (j == J_CIDRS6 && r == 0)
-			c->cidrs6_done = true;
-		break;
-	}
-	case J_SUBNET:
-		r = imds_parse_id(body, len, "subnet-", c->subnet, sizeof(c->subnet), err,
-				  sizeof(err));
-		if (r == 0) {
-			char cidrs[512];
-
-			pfx_list_format(&c->cidrs, ", ", cidrs, sizeof(cidrs));
-			log_info("aws: instance %s in %s (region from %s), interface %s, %s %s, "
-				 "subnet %s",
-				 c->instance, c->region, c->region_src, c->eni, c->vpc, cidrs,
-				 c->subnet);
-			state_local_auto(c->a, true);
-		}
-		break;
-	case J_ROLE:
-		r = imds_parse_role(body, len, c->role, sizeof(c->role), err, sizeof(err));
-		break;
-	case J_CREDS: {
-		time_t wall = time(NULL);
-		long long left, margin;
-
-		if ((r = imds_parse_creds(body, len, &cr, err, sizeof(err))) < 0)
-			break;
-		left = (long long)(cr.expiration - wall);
-		if (left < 1) {
-			r = -EINVAL;
-			snprintf(err, sizeof(err), "the credentials of role %s expired already",
-				 c->role);
-			break;
-		}
-		/* renewed well before expiry: 5 minutes, or half their life if shorter */
-		margin = left / 2 < CREDS_MARGIN_S ? left / 2 : CREDS_MARGIN_S;
-		c->creds = cr;
-		c->have_creds = true;
-		c->creds_refresh = now + (left - margin) * MS;
-		log_info("aws: credentials of role %s (%s), valid for %llds", c->role, cr.key_id,
-			 left);
-		explicit_bzero(&cr, sizeof(cr));
-		break;
-	}
-	default:
-		break;
-	}
-	if (r < 0) {
-		set_error(c, "%s: %s", job_names[j], err);
-		backoff(c, now);
-	} else {
-		c->fails = 0;
-	}
-}
-
 static void on_imds(void *arg, long status, const char *body, size_t len, const char *error)
 {
 	struct cloud *c = arg;
-	enum job j = c->cur;
-	long long now = now_ms();
+	enum aws_step st = c->cur_step;
+	char err[STR_MAX];
+	int r;
 
 	c->cur = J_NONE;
-	if (status == 200) {
-		imds_done(c, j, body, len, now);
-	} else if (status == 401 && j != J_TOKEN) {
-		log_info("aws: IMDS token refused (expired?): getting a new one");
-		c->token[0] = '\0';
-	} else if (status == 404 && j == J_CIDRS6) {
-		c->cidrs6_done = true; /* no IPv6 in this VPC */
-	} else if (status == 404 && j == J_ROLE) {
-		set_error(c, "no credentials: no AWS_ACCESS_KEY_ID, nothing in the configuration, "
-			     "and no IAM role attached to the instance");
-		backoff(c, now);
-	} else {
-		if (status)
-			set_error(c, "%s: HTTP status %ld from %s", job_names[j], status, c->imds);
-		else
-			set_error(c, "%s: %s: %s", job_names[j], c->imds, error);
-		backoff(c, now);
+	r = aws_imds_answer(&c->s, st, status, body, len, error, now_ms(), err, sizeof(err));
+	if (r < 0) {
+		set_error(c, "%s", err);
+		ec2_backoff_fail(&c->backoff, now_ms());
+	} else if (r == 0) {
+		ec2_backoff_ok(&c->backoff);
+		if (st == AWS_STEP_SUBNET)
+			c->news |= CLOUD_VPC_CIDRS;
 	}
 	cloud_kick(c);
 }
 
-static bool retryable(long status, const char *code)
+static void paging_drop(struct cloud *c)
 {
-	static const char *const codes[] = {
-		"RequestLimitExceeded", "Throttling",	   "ThrottlingException",
-		"InternalError",	"InternalFailure", "ServiceUnavailable",
-		"Unavailable",		"RequestTimeout",  NULL
-	};
-
-	if (status == 0 || status >= 500)
-		return true;
-	for (size_t i = 0; codes[i]; i++)
-		if (strcmp(code, codes[i]) == 0)
-			return true;
-	return false;
+	ec2_rtbs_free(c->paging, c->npaging);
+	c->paging = NULL;
+	c->npaging = 0;
+	c->next_token[0] = '\0';
 }
 
-static bool auth_error(const char *code)
+/* A page of DescribeRouteTables; the last one replaces the tables known. */
+static int tables_page(struct cloud *c, const char *body, size_t len, char *err, size_t errlen)
 {
-	static const char *const codes[] = { "AuthFailure",
-					     "InvalidClientTokenId",
-					     "SignatureDoesNotMatch",
-					     "ExpiredToken",
-					     "RequestExpired",
-					     "IncompleteSignature",
-					     NULL };
+	struct ec2_rtb *t, *v;
+	size_t n;
 
-	for (size_t i = 0; codes[i]; i++)
-		if (strcmp(code, codes[i]) == 0)
-			return true;
-	return false;
-}
-
-static void route_set(struct cloud *c, struct ec2_rtb *t, const struct pfx *dst)
-{
-	struct ec2_route *r = route_in(t, dst), *v;
-
-	if (!r) {
-		size_t at = route_pos(t, dst);
-
-		v = realloc(t->routes, (t->nroutes + 1) * sizeof(*v));
-		if (!v) {
-			c->rtb_stale = true;
-			return;
-		}
-		t->routes = v;
-		memmove(v + at + 1, v + at, (t->nroutes++ - at) * sizeof(*v));
-		r = &v[at];
+	if (ec2_parse_route_tables(body, len, &t, &n, c->next_token, sizeof(c->next_token), err,
+				   errlen) < 0)
+		return -EINVAL;
+	if (c->npaging + n > EC2_MAX_TABLES) {
+		ec2_rtbs_free(t, n);
+		snprintf(err, errlen, "more than %d route tables", EC2_MAX_TABLES);
+		return -EINVAL;
 	}
-	memset(r, 0, sizeof(*r));
-	r->dst = *dst;
-	snprintf(r->kind, sizeof(r->kind), "networkInterfaceId");
-	snprintf(r->target, sizeof(r->target), "%s", c->eni);
-	snprintf(r->state, sizeof(r->state), "active");
-	snprintf(r->origin, sizeof(r->origin), "CreateRoute");
-}
-
-static void route_unset(struct ec2_rtb *t, const struct pfx *dst)
-{
-	struct ec2_route *r = route_in(t, dst);
-
-	if (r)
-		memmove(r, r + 1, (size_t)(t->routes + --t->nroutes - r) * sizeof(*r));
+	if (n) {
+		v = realloc(c->paging, (c->npaging + n) * sizeof(*v));
+		if (!v) {
+			ec2_rtbs_free(t, n);
+			snprintf(err, errlen, "out of memory");
+			return -EINVAL;
+		}
+		c->paging = v;
+		memcpy(v + c->npaging, t, n * sizeof(*t));
+		c->npaging += n;
+		free(t);
+	}
+	if (c->next_token[0])
+		return 0; /* the next page comes next */
+	ec2_rtbs_free(c->all, c->nall);
+	c->all = c->paging;
+	c->nall = c->npaging;
+	c->paging = NULL;
+	c->npaging = 0;
+	c->tables_known = true;
+	plan_tables_sort(c->all, c->nall);
+	c->rtb_stale = false;
+	n = 0;
+	for (size_t i = 0; i < c->nall; i++)
+		n += plan_table_used(conf(c), c->s.vpc, &c->all[i]);
+	log_debug("aws: %zu route tables described, %zu in use", c->nall, n);
+	if (!n)
+		set_error(c, "no route table to program: %s",
+			  conf(c)->route_tables_auto
+				  ? "the VPC has no main table and no subnet association"
+				  : "none of aws.route_tables exists");
+	return 0;
 }
 
 static int ec2_ok(struct cloud *c, enum job j, const char *body, size_t len)
 {
 	char err[EC2_ERRLEN] = "";
-	struct ec2_rtb *t;
-	size_t n;
+	struct ec2_perm *p;
+	size_t np;
 	bool on;
 
 	switch (j) {
@@ -1306,60 +594,19 @@ static int ec2_ok(struct cloud *c, enum job j, const char *body, size_t len)
 		if (ec2_parse_source_dest_check(body, len, &on, err, sizeof(err)) < 0)
 			goto bad;
 		if (c->sdc != (int)on)
-			log_info("aws: source/dest check of %s is %s", c->eni, on ? "on" : "off");
+			log_info("aws: source/dest check of %s is %s", c->s.eni, on ? "on" : "off");
 		c->sdc = on;
 		c->sdc_stale = false;
 		return 0;
 	case J_MODIFY_SDC:
-		if (ec2_parse_return(body, len, job_names[j], err, sizeof(err)) < 0)
+		if (ec2_parse_return(body, len, job_actions[j], err, sizeof(err)) < 0)
 			goto bad;
-		log_info("aws: turned off the source/dest check of %s", c->eni);
+		log_info("aws: turned off the source/dest check of %s", c->s.eni);
 		c->sdc = 0;
 		return 0;
 	case J_DESCRIBE_RTB:
-		if (ec2_parse_route_tables(body, len, &t, &n, c->next_token, sizeof(c->next_token),
-					   err, sizeof(err)) < 0)
+		if (tables_page(c, body, len, err, sizeof(err)) < 0)
 			goto bad;
-		if (c->npaging + n > EC2_MAX_TABLES) {
-			ec2_rtbs_free(t, n);
-			snprintf(err, sizeof(err), "more than %d route tables", EC2_MAX_TABLES);
-			goto bad;
-		}
-		if (n) {
-			struct ec2_rtb *v = realloc(c->paging, (c->npaging + n) * sizeof(*v));
-
-			if (!v) {
-				ec2_rtbs_free(t, n);
-				snprintf(err, sizeof(err), "out of memory");
-				goto bad;
-			}
-			c->paging = v;
-			memcpy(v + c->npaging, t, n * sizeof(*t));
-			c->npaging += n;
-			free(t);
-		}
-		if (c->next_token[0])
-			return 0; /* the next page comes next */
-		ec2_rtbs_free(c->all, c->nall);
-		c->all = c->paging;
-		c->nall = c->npaging;
-		c->paging = NULL;
-		c->npaging = 0;
-		c->tables_known = true;
-		for (size_t i = 0; i < c->nall; i++)
-			if (c->all[i].nroutes)
-				qsort(c->all[i].routes, c->all[i].nroutes,
-				      sizeof(*c->all[i].routes), route_dst_cmp);
-		c->rtb_stale = false;
-		n = 0;
-		for (size_t i = 0; i < c->nall; i++)
-			n += table_used(c, &c->all[i]);
-		log_debug("aws: %zu route tables described, %zu in use", c->nall, n);
-		if (!n)
-			set_error(c, "no route table to program: %s",
-				  conf(c)->route_tables_auto
-					  ? "the VPC has no main table and no subnet association"
-					  : "none of aws.route_tables exists");
 		return 0;
 	case J_DESCRIBE_GROUPS:
 		if (ec2_parse_group_set(body, len, c->groups, EC2_MAX_GROUPS, &c->ngroups, err,
@@ -1375,10 +622,7 @@ static int ec2_ok(struct cloud *c, enum job j, const char *body, size_t len)
 			c->sg_error[0] = '\0';
 		}
 		return 0;
-	case J_DESCRIBE_SG: {
-		struct ec2_perm *p;
-		size_t np;
-
+	case J_DESCRIBE_SG:
 		if (ec2_parse_ingress(body, len, &p, &np, err, sizeof(err)) < 0)
 			goto bad;
 		free(c->perms);
@@ -1388,18 +632,14 @@ static int ec2_ok(struct cloud *c, enum job j, const char *body, size_t len)
 		c->sg_known = true;
 		c->sg_error[0] = '\0';
 		return 0;
-	}
-	case J_CREATE:
-	case J_REPLACE:
-	case J_DELETE:
-		if (ec2_parse_return(body, len, job_names[j], err, sizeof(err)) < 0)
+	case J_ROUTE:
+		if (ec2_parse_return(body, len, plan_action(c->cur_op.kind), err, sizeof(err)) < 0)
 			goto bad;
 		log_info("aws: %s: done", c->cur_desc);
-		if (j == J_DELETE) {
-			route_unset(&c->all[c->cur_op.table], &c->cur_op.dst);
-		} else {
-			route_set(c, &c->all[c->cur_op.table], &c->cur_op.dst);
-		}
+		if (c->cur_op.kind == PLAN_DELETE)
+			plan_route_unset(&c->all[c->cur_op.table], &c->cur_op.dst);
+		else if (plan_route_set(&c->all[c->cur_op.table], &c->cur_op.dst, c->s.eni) < 0)
+			c->rtb_stale = true;
 		return 0;
 	default:
 		return 0;
@@ -1417,16 +657,8 @@ bad:
 	/* an answer we cannot read: what is in the cloud is unknown */
 	set_error(c, "%s: unreadable answer: %s", c->cur_desc, err);
 	c->rtb_stale = true;
-	ec2_rtbs_free(c->paging, c->npaging);
-	c->paging = NULL;
-	c->npaging = 0;
-	c->next_token[0] = '\0';
+	paging_drop(c);
 	return -EINVAL;
-}
-
-static bool is_route_job(enum job j)
-{
-	return j == J_CREATE || j == J_REPLACE || j == J_DELETE;
 }
 
 static void on_ec2(void *arg, long status, const char *body, size_t len, const char *error)
@@ -1434,61 +666,59 @@ static void on_ec2(void *arg, long status, const char *body, size_t len, const c
 	struct cloud *c = arg;
 	enum job j = c->cur;
 	long long now = now_ms();
-	struct ec2_error e = { 0 };
+	struct ec2_error e;
+	double in;
 
 	c->cur = J_NONE;
 	if (status == 200) {
 		if (ec2_ok(c, j, body, len) < 0)
-			backoff(c, now);
+			ec2_backoff_fail(&c->backoff, now);
 		else
-			c->fails = 0;
+			ec2_backoff_ok(&c->backoff);
 		cloud_kick(c);
 		return;
 	}
-	if (j == J_DESCRIBE_RTB) {
-		ec2_rtbs_free(c->paging, c->npaging);
-		c->paging = NULL;
-		c->npaging = 0;
-		c->next_token[0] = '\0';
-	}
-	if (status && ec2_parse_error(body, len, &e) != 1) {
-		snprintf(e.code, sizeof(e.code), "HTTP %ld", status);
-		snprintf(e.message, sizeof(e.message), "no EC2 error document in the answer");
-	} else if (!status) {
-		snprintf(e.code, sizeof(e.code), "no answer");
-		snprintf(e.message, sizeof(e.message), "%s", error ? error : "?");
-	}
-	if (retryable(status, e.code)) {
-		backoff(c, now);
-		set_error(c, "%s: %s (%s); retry in %.1f s", c->cur_desc, e.code, e.message,
-			  (double)(c->retry_at - now) / 1000.0);
-	} else if (auth_error(e.code)) {
-		backoff(c, now);
+	if (j == J_DESCRIBE_RTB)
+		paging_drop(c);
+	ec2_error_of(status, body, len, error, &e);
+	switch (ec2_verdict(status, e.code, j == J_ROUTE)) {
+	case EC2_RETRY:
+		ec2_backoff_fail(&c->backoff, now);
+		in = (double)(c->backoff.retry_at - now) / 1000.0;
+		set_error(c, "%s: %s (%s); retry in %.1f s", c->cur_desc, e.code, e.message, in);
+		break;
+	case EC2_AUTH:
+		ec2_backoff_fail(&c->backoff, now);
+		in = (double)(c->backoff.retry_at - now) / 1000.0;
 		set_error(c, "%s: %s (%s): check the %s credentials; retry in %.1f s", c->cur_desc,
-			  e.code, e.message, c->creds_src, (double)(c->retry_at - now) / 1000.0);
-		if (!c->creds_fixed)
-			c->creds_refresh = now; /* fetch the role's credentials again */
-	} else if (is_route_job(j) && (strcmp(e.code, "InvalidRoute.NotFound") == 0 ||
-				       strcmp(e.code, "RouteAlreadyExists") == 0)) {
+			  e.code, e.message, c->s.creds_src, in);
+		aws_creds_refused(&c->s, now);
+		break;
+	case EC2_TABLE_CHANGED:
 		log_info("aws: %s: %s: the table changed behind us; reading it again", c->cur_desc,
 			 e.code);
 		c->rtb_stale = true;
-	} else if (j == J_DESCRIBE_GROUPS || j == J_DESCRIBE_SG) {
-		/* advice only (vpcroutectl doctor): never holds up the routes */
-		snprintf(c->sg_error, sizeof(c->sg_error), "%s: %s (%s)", c->cur_desc, e.code,
-			 e.message);
-		log_warnx("aws: %s; the security groups are not checked until the next drift check",
-			  c->sg_error);
-		c->sg_stale = c->sg_rules_stale = false;
-		c->sg_known = false;
-	} else if (is_route_job(j)) {
-		set_error(c, "%s: %s (%s); not retried before the next check of the tables",
-			  c->cur_desc, e.code, e.message);
-		failed_add(c, c->all[c->cur_op.table].id, &c->cur_op.dst, e.code);
-	} else {
-		set_error(c, "%s: %s (%s); retry at the next check in %u s", c->cur_desc, e.code,
-			  e.message, conf(c)->drift_check_s);
-		c->retry_at = now + conf(c)->drift_check_s * MS;
+		break;
+	case EC2_REFUSED:
+		if (j == J_DESCRIBE_GROUPS || j == J_DESCRIBE_SG) {
+			/* advice only (vpcroutectl doctor): never holds up the routes */
+			snprintf(c->sg_error, sizeof(c->sg_error), "%s: %s (%s)", c->cur_desc,
+				 e.code, e.message);
+			log_warnx("aws: %s; the security groups are not checked until the next "
+				  "drift check",
+				  c->sg_error);
+			c->sg_stale = c->sg_rules_stale = false;
+			c->sg_known = false;
+		} else if (j == J_ROUTE) {
+			set_error(c, "%s: %s (%s); not retried before the next check of the tables",
+				  c->cur_desc, e.code, e.message);
+			failed_add(c, c->all[c->cur_op.table].id, &c->cur_op.dst);
+		} else {
+			set_error(c, "%s: %s (%s); retry at the next check in %u s", c->cur_desc,
+				  e.code, e.message, conf(c)->drift_check_s);
+			c->backoff.retry_at = now + conf(c)->drift_check_s * MS;
+		}
+		break;
 	}
 	cloud_kick(c);
 }
@@ -1508,14 +738,11 @@ struct cloud *cloud_new(struct agent *a, bool dry_run, char *err, size_t errlen)
 	c->dry_run = dry_run;
 	c->sdc = -1;
 	c->tfd = -1;
-	c->tokens = 1.0;
-	c->tokens_at = now_ms();
-	if (resolve(c, err, errlen) < 0) {
+	ec2_bucket_init(&c->bucket, now_ms());
+	if (aws_settings_resolve(&c->s, conf(c), err, errlen) < 0) {
 		cloud_free(c);
 		return NULL;
 	}
-	if (c->region[0])
-		set_endpoint(c);
 	c->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (c->tfd < 0 || !(c->http = http_new(err, errlen))) {
 		if (c->tfd < 0)
@@ -1526,8 +753,8 @@ struct cloud *cloud_new(struct agent *a, bool dry_run, char *err, size_t errlen)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	srandom((unsigned)(ts.tv_nsec ^ getpid()));
 	log_info("aws: EC2 API at %s, credentials from the %s, region from %s%s",
-		 c->endpoint[0] ? c->endpoint : "(the region's endpoint)", c->creds_src,
-		 c->region_src, dry_run ? "; dry run: no call that changes anything" : "");
+		 c->s.endpoint[0] ? c->s.endpoint : "(the region's endpoint)", c->s.creds_src,
+		 c->s.region_src, dry_run ? "; dry run: no call that changes anything" : "");
 	return c;
 }
 
@@ -1540,44 +767,28 @@ void cloud_free(struct cloud *c)
 		close(c->tfd);
 	ec2_rtbs_free(c->all, c->nall);
 	ec2_rtbs_free(c->paging, c->npaging);
-	pfx_list_free(&c->cidrs);
+	aws_settings_free(&c->s);
 	free(c->want);
-	free(c->gone);
+	plan_book_free(&c->book);
 	free(c->failed);
 	free(c->perms);
 	strs_free(&c->announced, &c->nannounced);
-	strs_free(&c->conflicts, &c->nconflicts);
-	explicit_bzero(&c->creds, sizeof(c->creds));
 	free(c);
 }
 
 int cloud_reload(struct cloud *c, char *err, size_t errlen)
 {
-	struct cloud t = *c;
+	struct aws_settings t = c->s;
 
 	/* resolve into a copy: a bad environment or file changes nothing */
-	if (resolve(&t, err, errlen) < 0)
+	if (aws_settings_resolve(&t, conf(c), err, errlen) < 0) {
+		explicit_bzero(&t.creds, sizeof(t.creds));
 		return -EINVAL;
-	memcpy(c->imds, t.imds, sizeof(c->imds));
-	memcpy(c->endpoint, t.endpoint, sizeof(c->endpoint));
-	c->endpoint_fixed = t.endpoint_fixed;
-	c->region_src = t.region_src;
-	/* a region no longer set is read from the instance metadata again */
-	if (t.region_fixed)
-		memcpy(c->region, t.region, sizeof(c->region));
-	else if (c->region_fixed)
-		c->region[0] = '\0';
-	c->region_fixed = t.region_fixed;
-	set_endpoint(c);
-	c->creds_fixed = t.creds_fixed;
-	c->creds_src = t.creds_src;
-	c->have_creds = t.have_creds;
-	c->creds = t.creds;
-	c->creds_refresh = t.creds_refresh;
-	explicit_bzero(&t.creds, sizeof(t.creds));
+	}
+	aws_settings_reload(&c->s, &t);
 	c->next_drift = 0; /* everything is read again */
-	c->fails = 0;
-	c->retry_at = 0;
+	c->backoff.fails = 0;
+	c->backoff.retry_at = 0;
 	cloud_kick(c);
 	return 0;
 }
@@ -1592,9 +803,14 @@ int cloud_timer_fd(const struct cloud *c)
 	return c->tfd;
 }
 
-void cloud_http_event(struct cloud *c)
+unsigned cloud_http_event(struct cloud *c)
 {
+	unsigned news;
+
 	http_run(c->http);
+	news = c->news;
+	c->news = 0;
+	return news;
 }
 
 void cloud_timer_event(struct cloud *c)
@@ -1617,119 +833,125 @@ int cloud_port_open(const struct cloud *c, const char *proto, unsigned port)
 
 const struct pfx_list *cloud_vpc_cidrs(const struct cloud *c)
 {
-	return c->subnet[0] ? &c->cidrs : NULL;
+	return c->s.subnet[0] ? &c->s.cidrs : NULL;
 }
 
-/* --- status --- */
+/* --- status: reads, never changes anything, logs nothing --- */
 
 static json_t *str_or_null(const char *s)
 {
 	return s && s[0] ? json_string(s) : json_null();
 }
 
-json_t *cloud_status(struct cloud *c)
+static json_t *table_status(const struct cloud *c, const struct ec2_rtb *tb)
+{
+	json_t *jt = json_object(), *routes = json_array();
+	char d[PFX_STRLEN];
+
+	json_object_set_new(jt, "id", json_string(tb->id));
+	json_object_set_new(jt, "main", json_boolean(tb->main));
+	for (size_t i = 0; i < c->nwant; i++) {
+		const struct ec2_route *r = plan_route_find(tb, &c->want[i].dst);
+		json_t *jr = json_object();
+		const char *st = !r				? "missing"
+				 : plan_route_ours(r, c->s.eni) ? "ours"
+				 : conf(c)->takeover		? "to take over"
+								: "conflict";
+
+		json_object_set_new(jr, "destination",
+				    json_string(pfx_format(&c->want[i].dst, d, sizeof(d))));
+		json_object_set_new(jr, "state", json_string(st));
+		if (r)
+			json_object_set_new(jr, "target", json_string(r->target));
+		json_array_append_new(routes, jr);
+	}
+	for (size_t i = 0; i < tb->nroutes; i++) {
+		const struct ec2_route *r = &tb->routes[i];
+		json_t *jr;
+
+		if (!plan_route_ours(r, c->s.eni) || plan_want_find(c->want, c->nwant, &r->dst) ||
+		    (!plan_book_find(&c->book, &r->dst) && !plan_may_own(config(c), &r->dst)))
+			continue;
+		jr = json_object();
+		json_object_set_new(jr, "destination",
+				    json_string(pfx_format(&r->dst, d, sizeof(d))));
+		json_object_set_new(jr, "state", json_string("withdrawing"));
+		json_object_set_new(jr, "target", json_string(r->target));
+		json_array_append_new(routes, jr);
+	}
+	json_object_set_new(jt, "routes", routes);
+	return jt;
+}
+
+static json_t *groups_status(const struct cloud *c)
+{
+	json_t *sg = json_object(), *ids = json_array(), *in = json_array();
+
+	for (size_t i = 0; c->sg_known && i < c->ngroups; i++)
+		json_array_append_new(ids, json_string(c->groups[i]));
+	for (size_t i = 0; c->sg_known && i < c->nperms; i++)
+		json_array_append_new(in,
+				      json_pack("{s:s, s:i, s:i}", "proto", c->perms[i].proto,
+						"from", c->perms[i].from, "to", c->perms[i].to));
+	json_object_set_new(sg, "ids", ids);
+	json_object_set_new(sg, "ingress", in);
+	json_object_set_new(sg, "error", str_or_null(c->sg_error));
+	return sg;
+}
+
+json_t *cloud_status(const struct cloud *c)
 {
 	json_t *o = json_object(), *tables = json_array(), *pending = json_array(),
 	       *cidrs = json_array(), *creds = json_object();
-	long long now = now_ms(), expiry;
+	long long now = now_ms();
 	char d[PFX_STRLEN], desc[STR_MAX];
-	struct op *ops = NULL;
-	size_t nops = plan(c, &ops, now, &expiry);
+	struct plan p;
 
+	if (make_plan(c, now, &p) < 0)
+		memset(&p, 0, sizeof(p));
 	json_object_set_new(o, "dry_run", json_boolean(c->dry_run));
-	json_object_set_new(o, "region", str_or_null(c->region));
-	json_object_set_new(o, "region_source", json_string(c->region_src));
-	json_object_set_new(o, "endpoint", str_or_null(c->endpoint));
-	json_object_set_new(o, "instance", str_or_null(c->instance));
-	json_object_set_new(o, "network_interface", str_or_null(c->eni));
-	json_object_set_new(o, "vpc", str_or_null(c->vpc));
-	json_object_set_new(o, "subnet", str_or_null(c->subnet));
-	for (size_t i = 0; i < c->cidrs.n; i++)
-		json_array_append_new(cidrs, json_string(pfx_format(&c->cidrs.v[i], d, sizeof(d))));
+	json_object_set_new(o, "region", str_or_null(c->s.region));
+	json_object_set_new(o, "region_source", json_string(c->s.region_src));
+	json_object_set_new(o, "endpoint", str_or_null(c->s.endpoint));
+	json_object_set_new(o, "instance", str_or_null(c->s.instance));
+	json_object_set_new(o, "network_interface", str_or_null(c->s.eni));
+	json_object_set_new(o, "vpc", str_or_null(c->s.vpc));
+	json_object_set_new(o, "subnet", str_or_null(c->s.subnet));
+	for (size_t i = 0; i < c->s.cidrs.n; i++)
+		json_array_append_new(cidrs,
+				      json_string(pfx_format(&c->s.cidrs.v[i], d, sizeof(d))));
 	json_object_set_new(o, "vpc_cidr_blocks", cidrs);
-	json_object_set_new(creds, "source", json_string(c->creds_src));
+	json_object_set_new(creds, "source", json_string(c->s.creds_src));
 	json_object_set_new(creds, "access_key_id",
-			    str_or_null(c->have_creds ? c->creds.key_id : NULL));
-	if (c->role[0])
-		json_object_set_new(creds, "role", json_string(c->role));
+			    str_or_null(c->s.have_creds ? c->s.creds.key_id : NULL));
+	if (c->s.role[0])
+		json_object_set_new(creds, "role", json_string(c->s.role));
 	json_object_set_new(o, "credentials", creds);
 	json_object_set_new(o, "source_dest_check",
 			    json_string(c->sdc < 0 ? "unknown"
 					: c->sdc   ? "on"
 						   : "off"));
-	for (size_t t = 0; c->tables_known && t < c->nall; t++) {
-		struct ec2_rtb *tb = &c->all[t];
-		json_t *jt, *routes;
-
-		if (!table_used(c, tb))
-			continue;
-		jt = json_object();
-		routes = json_array();
-		json_object_set_new(jt, "id", json_string(tb->id));
-		json_object_set_new(jt, "main", json_boolean(tb->main));
-		for (size_t i = 0; i < c->nwant; i++) {
-			struct ec2_route *r = route_in(tb, &c->want[i].dst);
-			json_t *jr = json_object();
-			const char *st = !r		     ? "missing"
-					 : route_ours(c, r)  ? "ours"
-					 : conf(c)->takeover ? "to take over"
-							     : "conflict";
-
-			json_object_set_new(jr, "destination",
-					    json_string(pfx_format(&c->want[i].dst, d, sizeof(d))));
-			json_object_set_new(jr, "state", json_string(st));
-			if (r)
-				json_object_set_new(jr, "target", json_string(r->target));
-			json_array_append_new(routes, jr);
-		}
-		for (size_t i = 0; i < tb->nroutes; i++) {
-			struct ec2_route *r = &tb->routes[i];
-			json_t *jr;
-
-			if (!route_ours(c, r) || wanted(c, &r->dst) ||
-			    (!gone_find(c, &r->dst) && !may_own(c, &r->dst)))
-				continue;
-			jr = json_object();
-			json_object_set_new(jr, "destination",
-					    json_string(pfx_format(&r->dst, d, sizeof(d))));
-			json_object_set_new(jr, "state", json_string("withdrawing"));
-			json_object_set_new(jr, "target", json_string(r->target));
-			json_array_append_new(routes, jr);
-		}
-		json_object_set_new(jt, "routes", routes);
-		json_array_append_new(tables, jt);
-	}
+	for (size_t t = 0; c->tables_known && t < c->nall; t++)
+		if (plan_table_used(conf(c), c->s.vpc, &c->all[t]))
+			json_array_append_new(tables, table_status(c, &c->all[t]));
 	json_object_set_new(o, "route_tables", tables);
-	if (c->sg_known || c->sg_error[0]) {
-		json_t *sg = json_object(), *ids = json_array(), *in = json_array();
-
-		for (size_t i = 0; c->sg_known && i < c->ngroups; i++)
-			json_array_append_new(ids, json_string(c->groups[i]));
-		for (size_t i = 0; c->sg_known && i < c->nperms; i++)
-			json_array_append_new(
-				in, json_pack("{s:s, s:i, s:i}", "proto", c->perms[i].proto, "from",
-					      c->perms[i].from, "to", c->perms[i].to));
-		json_object_set_new(sg, "ids", ids);
-		json_object_set_new(sg, "ingress", in);
-		json_object_set_new(sg, "error", str_or_null(c->sg_error));
-		json_object_set_new(o, "security_groups", sg);
-	} else {
-		json_object_set_new(o, "security_groups", json_null());
-	}
+	json_object_set_new(o, "security_groups",
+			    c->sg_known || c->sg_error[0] ? groups_status(c) : json_null());
 	if (sdc_pending(c, desc, sizeof(desc)))
 		json_array_append_new(pending, json_string(desc));
-	for (size_t i = 0; i < nops; i++) {
-		op_describe(c, &ops[i], desc, sizeof(desc));
+	for (size_t i = 0; i < p.nops; i++) {
+		plan_op_describe(&p.ops[i], c->all, c->s.eni, desc, sizeof(desc));
 		json_array_append_new(pending, json_string(desc));
 	}
-	free(ops);
+	plan_free(&p);
 	json_object_set_new(o, "pending_calls", pending);
 	json_object_set_new(o, "in_flight", str_or_null(c->cur != J_NONE ? c->cur_desc : NULL));
 	json_object_set_new(o, "last_error", str_or_null(c->last_error));
 	json_object_set_new(o, "calls", json_integer((json_int_t)c->calls));
 	json_object_set_new(o, "mutating_calls", json_integer((json_int_t)c->mutating_calls));
-	json_object_set_new(o, "retries", json_integer((json_int_t)c->retries));
-	json_object_set_new(o, "retry_in_ms",
-			    json_integer(c->retry_at > now ? c->retry_at - now : 0));
+	json_object_set_new(o, "retries", json_integer((json_int_t)c->backoff.retries));
+	json_object_set_new(
+		o, "retry_in_ms",
+		json_integer(c->backoff.retry_at > now ? c->backoff.retry_at - now : 0));
 	return o;
 }

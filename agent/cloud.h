@@ -6,6 +6,12 @@
  * run one at a time through http.c inside the agent's event loop; mutating
  * calls are paced by a token bucket and retried with jittered exponential
  * back-off. See vpcroute-agent(8), "AWS".
+ *
+ * The daemon core calls in (the wanted networks, events, status); the
+ * backend never calls back: what the core has to learn from it comes back
+ * from cloud_http_event. Its parts: aws_settings.c (endpoint, region,
+ * credentials, instance metadata), ec2.c (requests, pacing, back-off,
+ * errors), planner.c (which route calls, a pure function).
  */
 #ifndef VR_CLOUD_H
 #define VR_CLOUD_H
@@ -32,7 +38,13 @@ int cloud_reload(struct cloud *c, char *err, size_t errlen);
 /* Descriptors for the main loop: HTTP sockets, and the cloud's own timer. */
 int cloud_http_fd(const struct cloud *c);
 int cloud_timer_fd(const struct cloud *c);
-void cloud_http_event(struct cloud *c);
+/*
+ * Runs the answers that came. Returns what the core should know of, as
+ * CLOUD_* bits, once each: CLOUD_VPC_CIDRS when the VPC's CIDR blocks became
+ * known (cloud_vpc_cidrs; for local_networks "auto").
+ */
+#define CLOUD_VPC_CIDRS 0x1u
+unsigned cloud_http_event(struct cloud *c);
 void cloud_timer_event(struct cloud *c);
 /* Starts whatever is due next; called after every change. */
 void cloud_kick(struct cloud *c);
@@ -48,7 +60,7 @@ const struct pfx_list *cloud_vpc_cidrs(const struct cloud *c);
  * some source: 1 or 0, -1 while unknown. */
 int cloud_port_open(const struct cloud *c, const char *proto, unsigned port);
 
-/* What the agent knows and intends, for the status output. */
-json_t *cloud_status(struct cloud *c);
+/* What the agent knows and intends, for the status output: changes nothing. */
+json_t *cloud_status(const struct cloud *c);
 
 #endif

@@ -231,7 +231,9 @@ static int run(struct agent *a)
 				if (read(a->claims_timerfd, &x, sizeof(x)) > 0)
 					ctl_send_claims(a);
 			} else if (p == HTTP_TAG) {
-				cloud_http_event(a->cloud);
+				/* the backend reports; the core takes it from there */
+				if (cloud_http_event(a->cloud) & CLOUD_VPC_CIDRS)
+					state_local_auto(a, true);
 			} else if (p == CLOUD_TAG) {
 				cloud_timer_event(a->cloud);
 			} else if (p == TIMER_TAG) {

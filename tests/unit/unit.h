@@ -24,4 +24,7 @@ static inline struct pfx pfx_of(const char *s)
 	return p;
 }
 
+/* The same, by address: P("10.0.0.0/8") where a const struct pfx * goes. */
+#define P(s) (&(struct pfx[]){ pfx_of(s) }[0])
+
 #endif

@@ -1,0 +1,426 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The route planner (planner.h). Everything here reads what it is given
+ * and returns a result: no clock, no log, no global.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "planner.h"
+
+#define MS 1000LL
+
+/* --- the tables --- */
+
+bool plan_table_used(const struct cfg_aws *w, const char *vpc, const struct ec2_rtb *t)
+{
+	if (!w->route_tables_auto) {
+		for (size_t i = 0; i < w->nroute_tables; i++)
+			if (strcmp(w->route_tables[i], t->id) == 0)
+				return true;
+		return false;
+	}
+	return strcmp(t->vpc, vpc) == 0 && (t->main || t->nsubnets > 0);
+}
+
+bool plan_route_ours(const struct ec2_route *r, const char *eni)
+{
+	return strcmp(r->kind, "networkInterfaceId") == 0 && strcmp(r->target, eni) == 0;
+}
+
+static int route_dst_cmp(const void *x, const void *y)
+{
+	return pfx_cmp(&((const struct ec2_route *)x)->dst, &((const struct ec2_route *)y)->dst);
+}
+
+void plan_tables_sort(struct ec2_rtb *t, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (t[i].nroutes)
+			qsort(t[i].routes, t[i].nroutes, sizeof(*t[i].routes), route_dst_cmp);
+}
+
+size_t plan_pfx_pos(const void *v, size_t n, size_t size, const struct pfx *key)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (pfx_cmp((const struct pfx *)((const char *)v + mid * size), key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Each table's routes are kept sorted by destination: lookups are binary searches. */
+static size_t route_pos(const struct ec2_rtb *t, const struct pfx *dst)
+{
+	return plan_pfx_pos(t->routes, t->nroutes, sizeof(*t->routes), dst);
+}
+
+struct ec2_route *plan_route_find(const struct ec2_rtb *t, const struct pfx *dst)
+{
+	size_t i = route_pos(t, dst);
+
+	return i < t->nroutes && pfx_equal(&t->routes[i].dst, dst) ? &t->routes[i] : NULL;
+}
+
+int plan_route_set(struct ec2_rtb *t, const struct pfx *dst, const char *eni)
+{
+	struct ec2_route *r = plan_route_find(t, dst), *v;
+
+	if (!r) {
+		size_t at = route_pos(t, dst);
+
+		v = realloc(t->routes, (t->nroutes + 1) * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		t->routes = v;
+		memmove(v + at + 1, v + at, (t->nroutes++ - at) * sizeof(*v));
+		r = &v[at];
+	}
+	memset(r, 0, sizeof(*r));
+	r->dst = *dst;
+	snprintf(r->kind, sizeof(r->kind), "networkInterfaceId");
+	snprintf(r->target, sizeof(r->target), "%s", eni);
+	snprintf(r->state, sizeof(r->state), "active");
+	snprintf(r->origin, sizeof(r->origin), "CreateRoute");
+	return 0;
+}
+
+void plan_route_unset(struct ec2_rtb *t, const struct pfx *dst)
+{
+	struct ec2_route *r = plan_route_find(t, dst);
+
+	if (r)
+		memmove(r, r + 1, (size_t)(t->routes + --t->nroutes - r) * sizeof(*r));
+}
+
+/* --- what may be ours --- */
+
+static bool inside_client(const struct cfg_client *cl, const struct pfx *p)
+{
+	return cl && (pfx_list_contains(&cl->allow, p) || pfx_list_contains(&cl->iroutes, p));
+}
+
+/* A pool, a network some client may announce; client role: inside
+ * accept_routes, or anything but the local networks when that is empty. */
+static bool may_own_cfg(const struct cfg *k, const struct pfx *p)
+{
+	if (p->len == 0)
+		return false;
+	if (k->role == CFG_ROLE_CLIENT) {
+		if (k->accept_routes.n)
+			return pfx_list_contains(&k->accept_routes, p);
+		return !pfx_list_overlap(&k->local, p);
+	}
+	if ((k->has_pool && pfx_contains(&k->pool, p)) ||
+	    (k->has_pool6 && pfx_contains(&k->pool6, p)) || inside_client(k->default_client, p))
+		return true;
+	for (size_t i = 0; i < k->nclients; i++)
+		if (inside_client(&k->clients[i], p))
+			return true;
+	return false;
+}
+
+/* The one place that asks: to become policy_may_announce (lib/policy.c). */
+bool plan_may_own(const struct cfg *k, const struct pfx *p)
+{
+	return may_own_cfg(k, p);
+}
+
+/* --- lookups in the sorted lists --- */
+
+int plan_want_cmp(const void *x, const void *y)
+{
+	return pfx_cmp(&((const struct plan_want *)x)->dst, &((const struct plan_want *)y)->dst);
+}
+
+const struct plan_want *plan_want_find(const struct plan_want *v, size_t n, const struct pfx *p)
+{
+	size_t i = plan_pfx_pos(v, n, sizeof(*v), p);
+
+	return i < n && pfx_equal(&v[i].dst, p) ? &v[i] : NULL;
+}
+
+static int gone_cmp(const void *x, const void *y)
+{
+	return pfx_cmp(&((const struct plan_gone *)x)->dst, &((const struct plan_gone *)y)->dst);
+}
+
+const struct plan_gone *plan_book_find(const struct plan_book *b, const struct pfx *dst)
+{
+	size_t i = plan_pfx_pos(b->gone, b->ngone, sizeof(*b->gone), dst);
+
+	return i < b->ngone && pfx_equal(&b->gone[i].dst, dst) ? &b->gone[i] : NULL;
+}
+
+int plan_failed_cmp(const void *x, const void *y)
+{
+	const struct plan_failed *a = x, *b = y;
+	int r = strcmp(a->table, b->table);
+
+	return r ? r : pfx_cmp(&a->dst, &b->dst);
+}
+
+static bool failed_has(const struct plan_in *in, const char *table, const struct pfx *dst)
+{
+	struct plan_failed k = { .dst = *dst };
+
+	if (!in->nfailed)
+		return false;
+	snprintf(k.table, sizeof(k.table), "%s", table);
+	return bsearch(&k, in->failed, in->nfailed, sizeof(k), plan_failed_cmp) != NULL;
+}
+
+static int conflict_cmp(const void *x, const void *y)
+{
+	const struct plan_conflict *a = x, *b = y;
+	int r = strcmp(a->table, b->table);
+
+	if (!r)
+		r = pfx_cmp(&a->dst, &b->dst);
+	if (!r)
+		r = strcmp(a->kind, b->kind);
+	return r ? r : strcmp(a->target, b->target);
+}
+
+/* --- the plan --- */
+
+#define PUSH(v, n, x)                                                      \
+	({                                                                 \
+		__typeof__(v) w_ = realloc((v), ((n) + 1) * sizeof(*(v))); \
+		if (w_) {                                                  \
+			(v) = w_;                                          \
+			(v)[(n)++] = (x);                                  \
+		}                                                          \
+		w_ ? 0 : -ENOMEM;                                          \
+	})
+
+/* Additions: each wanted network missing from a table, or (takeover) sent
+ * elsewhere; what is sent elsewhere without takeover is a conflict. */
+static int plan_additions(const struct plan_in *in, struct plan *p)
+{
+	const struct cfg_aws *w = &in->cfg->aws;
+
+	for (size_t t = 0; t < in->ntables; t++) {
+		const struct ec2_rtb *tb = &in->tables[t];
+
+		if (!plan_table_used(w, in->vpc, tb))
+			continue;
+		for (size_t i = 0; i < in->nwant; i++) {
+			const struct pfx *dst = &in->want[i].dst;
+			const struct ec2_route *r = plan_route_find(tb, dst);
+			struct plan_op o = { .table = t, .dst = *dst };
+			struct plan_conflict x = { .dst = *dst };
+
+			if (failed_has(in, tb->id, dst) || (r && plan_route_ours(r, in->eni)))
+				continue;
+			if (!r || w->takeover) {
+				o.kind = r ? PLAN_REPLACE : PLAN_CREATE;
+				if (PUSH(p->ops, p->nops, o) < 0)
+					return -ENOMEM;
+				continue;
+			}
+			snprintf(x.table, sizeof(x.table), "%s", tb->id);
+			snprintf(x.kind, sizeof(x.kind), "%s", r->kind);
+			snprintf(x.target, sizeof(x.target), "%s", r->target);
+			if (PUSH(p->book.conflicts, p->book.nconflicts, x) < 0)
+				return -ENOMEM;
+		}
+	}
+	if (p->book.nconflicts)
+		qsort(p->book.conflicts, p->book.nconflicts, sizeof(*p->book.conflicts),
+		      conflict_cmp);
+	for (size_t i = 0; i < p->book.nconflicts; i++) {
+		struct plan_conflict *x = &p->book.conflicts[i];
+
+		x->reported = in->book->nconflicts &&
+			      bsearch(x, in->book->conflicts, in->book->nconflicts, sizeof(*x),
+				      conflict_cmp);
+	}
+	return 0;
+}
+
+/* Withdrawals: ours but unwanted, once unwanted for the grace period. A
+ * network that is not in the bookkeeping yet starts its grace now. */
+static int plan_withdrawals(const struct plan_in *in, struct plan *p)
+{
+	const struct plan_book *b = in->book;
+	long long grace = (long long)in->cfg->aws.withdraw_grace_s * MS;
+	bool *seen = b->ngone ? calloc(b->ngone, sizeof(*seen)) : NULL;
+	struct plan_gone *fresh = NULL;
+	size_t nfresh = 0;
+	int r = -ENOMEM;
+
+	if (b->ngone && !seen)
+		return -ENOMEM;
+	for (size_t t = 0; t < in->ntables; t++) {
+		const struct ec2_rtb *tb = &in->tables[t];
+
+		if (!plan_table_used(&in->cfg->aws, in->vpc, tb))
+			continue;
+		for (size_t i = 0; i < tb->nroutes; i++) {
+			const struct ec2_route *rt = &tb->routes[i];
+			const struct plan_gone *g;
+			struct plan_gone x = { .dst = rt->dst, .since = in->now };
+			struct plan_op o = { .kind = PLAN_DELETE, .table = t, .dst = rt->dst };
+			long long due;
+
+			if (!plan_route_ours(rt, in->eni) ||
+			    plan_want_find(in->want, in->nwant, &rt->dst) ||
+			    failed_has(in, tb->id, &rt->dst))
+				continue;
+			if ((g = plan_book_find(b, &rt->dst))) {
+				seen[g - b->gone] = true;
+				x.since = g->since;
+			} else if (!plan_may_own(in->cfg, &rt->dst)) {
+				continue; /* to our interface, but not of our making */
+			} else if (PUSH(fresh, nfresh, x) < 0) {
+				goto out;
+			}
+			due = x.since + grace;
+			if (in->now < due) {
+				if (!p->next_due || due < p->next_due)
+					p->next_due = due;
+				continue;
+			}
+			if (PUSH(p->ops, p->nops, o) < 0)
+				goto out;
+		}
+	}
+	/* kept: what is still ours somewhere; wanted again, or withdrawn
+	 * everywhere, it is forgotten */
+	for (size_t i = 0; i < b->ngone; i++)
+		if (seen[i] && PUSH(p->book.gone, p->book.ngone, b->gone[i]) < 0)
+			goto out;
+	for (size_t i = 0; i < nfresh; i++)
+		if (PUSH(p->book.gone, p->book.ngone, fresh[i]) < 0)
+			goto out;
+	r = 0;
+out:
+	free(fresh);
+	free(seen);
+	return r;
+}
+
+static void book_sort(struct plan *p)
+{
+	size_t n = 0;
+
+	/* the fresh entries came in table order, a network ours in several
+	 * tables once per table: sort, then drop the repeats */
+	if (p->book.ngone)
+		qsort(p->book.gone, p->book.ngone, sizeof(*p->book.gone), gone_cmp);
+	for (size_t i = 0; i < p->book.ngone; i++)
+		if (!n || !pfx_equal(&p->book.gone[n - 1].dst, &p->book.gone[i].dst))
+			p->book.gone[n++] = p->book.gone[i];
+	p->book.ngone = n;
+}
+
+static int copy_book(const struct plan_book *b, struct plan *p)
+{
+	if (b->ngone) {
+		p->book.gone = malloc(b->ngone * sizeof(*b->gone));
+		if (!p->book.gone)
+			return -ENOMEM;
+		memcpy(p->book.gone, b->gone, b->ngone * sizeof(*b->gone));
+		p->book.ngone = b->ngone;
+	}
+	if (b->nconflicts) {
+		p->book.conflicts = malloc(b->nconflicts * sizeof(*b->conflicts));
+		if (!p->book.conflicts)
+			return -ENOMEM;
+		memcpy(p->book.conflicts, b->conflicts, b->nconflicts * sizeof(*b->conflicts));
+		p->book.nconflicts = b->nconflicts;
+		for (size_t i = 0; i < b->nconflicts; i++)
+			p->book.conflicts[i].reported = true;
+	}
+	return 0;
+}
+
+int plan_make(const struct plan_in *in, struct plan *out)
+{
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if (!in->tables_known)
+		r = copy_book(in->book, out);
+	else if ((r = plan_additions(in, out)) == 0 && (r = plan_withdrawals(in, out)) == 0)
+		book_sort(out);
+	if (r < 0)
+		plan_free(out);
+	return r;
+}
+
+void plan_free(struct plan *p)
+{
+	free(p->ops);
+	plan_book_free(&p->book);
+	memset(p, 0, sizeof(*p));
+}
+
+void plan_book_free(struct plan_book *b)
+{
+	free(b->gone);
+	free(b->conflicts);
+	memset(b, 0, sizeof(*b));
+}
+
+void plan_commit(struct plan_book *book, struct plan *p)
+{
+	plan_book_free(book);
+	*book = p->book;
+	memset(&p->book, 0, sizeof(p->book));
+}
+
+int plan_book_gone(struct plan_book *b, const struct pfx *dst, long long now)
+{
+	size_t at = plan_pfx_pos(b->gone, b->ngone, sizeof(*b->gone), dst);
+	struct plan_gone *v;
+
+	if (at < b->ngone && pfx_equal(&b->gone[at].dst, dst))
+		return 0; /* its grace runs already */
+	v = realloc(b->gone, (b->ngone + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	b->gone = v;
+	memmove(v + at + 1, v + at, (b->ngone - at) * sizeof(*v));
+	v[at].dst = *dst;
+	v[at].since = now;
+	b->ngone++;
+	return 0;
+}
+
+const char *plan_action(enum plan_kind k)
+{
+	switch (k) {
+	case PLAN_CREATE:
+		return "CreateRoute";
+	case PLAN_REPLACE:
+		return "ReplaceRoute";
+	case PLAN_DELETE:
+		return "DeleteRoute";
+	}
+	return "?";
+}
+
+void plan_op_describe(const struct plan_op *o, const struct ec2_rtb *tables, const char *eni,
+		      char *buf, size_t len)
+{
+	char d[PFX_STRLEN];
+
+	pfx_format(&o->dst, d, sizeof(d));
+	if (o->kind == PLAN_DELETE)
+		snprintf(buf, len, "DeleteRoute %s %s", tables[o->table].id, d);
+	else
+		snprintf(buf, len, "%s %s %s -> %s", plan_action(o->kind), tables[o->table].id, d,
+			 eni);
+}

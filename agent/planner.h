@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The route planner: which CreateRoute, ReplaceRoute and DeleteRoute calls
+ * bring the VPC route tables to what is wanted, computed from the tables as
+ * last described.
+ *
+ * plan_make is a pure function of its input (the wanted networks, the tables,
+ * our network interface, the configuration, the bookkeeping of earlier calls
+ * and the time it is given): it changes nothing and logs nothing, so that
+ * `vpcroutectl status` may call it as often as it likes. What has to last
+ * from one call to the next (since when a network is unwanted, which
+ * conflicts were reported) comes back in the result; the caller keeps it
+ * (plan_commit) when it acts on the plan.
+ */
+#ifndef VR_PLANNER_H
+#define VR_PLANNER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "cfg.h"
+#include "ec2xml.h"
+#include "pfx.h"
+
+/* A wanted network and how many contributions want it. */
+struct plan_want {
+	struct pfx dst;
+	unsigned refs;
+};
+
+/* A network that is ours in some table but unwanted since `since` (ms). */
+struct plan_gone {
+	struct pfx dst;
+	long long since;
+};
+
+/* A route change that failed for a reason that retrying will not fix. */
+struct plan_failed {
+	char table[EC2_ID_MAX];
+	struct pfx dst;
+};
+
+/* A table that sends a wanted network elsewhere (aws.takeover off). */
+struct plan_conflict {
+	char table[EC2_ID_MAX];
+	struct pfx dst;
+	char kind[32]; /* as in struct ec2_route */
+	char target[EC2_ID_MAX];
+	bool reported; /* in the list of the previous call: not to report again */
+};
+
+/* The bookkeeping kept from one plan to the next: every list sorted. */
+struct plan_book {
+	struct plan_gone *gone;
+	size_t ngone;
+	struct plan_conflict *conflicts;
+	size_t nconflicts;
+};
+
+struct plan_in {
+	/* aws.route_tables, aws.takeover, aws.withdraw_grace_s, and which
+	 * networks the agent may have announced (plan_may_own) */
+	const struct cfg *cfg;
+	const char *vpc, *eni;
+	const struct plan_want *want; /* sorted by pfx_cmp, distinct */
+	size_t nwant;
+	bool tables_known;	      /* false: nothing is planned, nothing forgotten */
+	const struct ec2_rtb *tables; /* each one's routes sorted (plan_tables_sort) */
+	size_t ntables;
+	const struct plan_book *book;
+	const struct plan_failed *failed; /* sorted by plan_failed_cmp */
+	size_t nfailed;
+	long long now; /* monotonic, ms */
+};
+
+enum plan_kind { PLAN_CREATE, PLAN_REPLACE, PLAN_DELETE };
+
+struct plan_op {
+	enum plan_kind kind;
+	size_t table; /* index into plan_in.tables */
+	struct pfx dst;
+};
+
+struct plan {
+	struct plan_op *ops; /* in the order to do them: additions, then withdrawals */
+	size_t nops;
+	long long next_due;    /* when the next grace period ends, 0: none running */
+	struct plan_book book; /* for the next call; conflicts not .reported are new */
+};
+
+/* 0, or -ENOMEM (out is then empty). */
+int plan_make(const struct plan_in *in, struct plan *out);
+/* Keeps the bookkeeping of p for the next call (p's is moved into book). */
+void plan_commit(struct plan_book *book, struct plan *p);
+void plan_free(struct plan *p);
+void plan_book_free(struct plan_book *b);
+
+/* A network became unwanted at now: its grace period starts (book stays sorted). */
+int plan_book_gone(struct plan_book *b, const struct pfx *dst, long long now);
+const struct plan_gone *plan_book_find(const struct plan_book *b, const struct pfx *dst);
+
+/* "CreateRoute", "ReplaceRoute", "DeleteRoute" */
+const char *plan_action(enum plan_kind k);
+/* "CreateRoute rtb-1 10.0.0.0/24 -> eni-1", "DeleteRoute rtb-1 10.0.0.0/24" */
+void plan_op_describe(const struct plan_op *o, const struct ec2_rtb *tables, const char *eni,
+		      char *buf, size_t len);
+
+/* The tables the routes go into: the listed ids, or (auto) the VPC's main
+ * table and every table explicitly associated with one of its subnets. */
+bool plan_table_used(const struct cfg_aws *w, const char *vpc, const struct ec2_rtb *t);
+/* Whether the route goes to our network interface. */
+bool plan_route_ours(const struct ec2_route *r, const char *eni);
+/*
+ * Whether a route to our network interface for p can be one the agent made:
+ * a network its configuration could want, never a default route. Others to
+ * our interface, such as an administrator's 0.0.0.0/0 through this NAT
+ * instance, are not the agent's to withdraw.
+ */
+bool plan_may_own(const struct cfg *k, const struct pfx *p);
+
+/* Sorts each table's routes by destination, for the lookups below. */
+void plan_tables_sort(struct ec2_rtb *t, size_t n);
+struct ec2_route *plan_route_find(const struct ec2_rtb *t, const struct pfx *dst);
+/* The table after a successful call: dst goes to eni (CreateRoute,
+ * ReplaceRoute), or is gone (DeleteRoute). -ENOMEM: the table is unknown. */
+int plan_route_set(struct ec2_rtb *t, const struct pfx *dst, const char *eni);
+void plan_route_unset(struct ec2_rtb *t, const struct pfx *dst);
+
+/*
+ * In v, n entries of size bytes, each beginning with a struct pfx and sorted
+ * by pfx_cmp: the index of the first entry not below key (n when none).
+ */
+size_t plan_pfx_pos(const void *v, size_t n, size_t size, const struct pfx *key);
+const struct plan_want *plan_want_find(const struct plan_want *v, size_t n, const struct pfx *p);
+int plan_want_cmp(const void *x, const void *y);
+int plan_failed_cmp(const void *x, const void *y);
+
+#endif

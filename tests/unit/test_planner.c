@@ -1,0 +1,575 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* The route planner: a pure function from what is wanted and what the
+ * tables hold to the calls that make them agree. */
+#include "config.h"
+
+#include <stdlib.h>
+
+#include "cfg.h"
+#include "planner.h"
+#include "unit.h"
+
+#define ENI   "eni-0a0a0a0a"
+#define OTHER "eni-0b0b0b0b"
+#define VPC   "vpc-01"
+#define GRACE 300000LL /* aws.withdraw_grace_s 300, in ms */
+#define T0    1000000LL
+
+static const char *const server_conf =
+	"{\"version\":1,\"role\":\"server\",\"local_networks\":[\"10.1.0.0/16\",\"fd00:1::/56\"],"
+	"\"tunnel\":{\"pool\":\"10.8.0.0/24\",\"pool6\":\"fd00:8::/64\"},"
+	"\"clients\":{\"home\":{\"allow\":[\"192.168.1.0/24\",\"fd00:99::/48\"]},"
+	"\"shop\":{\"allow\":[\"192.168.2.0/24\"]}},"
+	"\"aws\":{\"enabled\":true,\"route_tables\":\"auto\",\"withdraw_grace_s\":300}}";
+
+static struct cfg *load(const char *text)
+{
+	char err[CFG_ERRLEN];
+	struct cfg *c = NULL;
+
+	if (cfg_load_buf("t.conf", text, strlen(text), &c, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	return c;
+}
+
+/* A table: routes as "dst kind target" triples. */
+static void table(struct ec2_rtb *t, const char *id, const char *vpc, bool main, const char *subnet,
+		  const char *const *routes)
+{
+	memset(t, 0, sizeof(*t));
+	snprintf(t->id, sizeof(t->id), "%s", id);
+	snprintf(t->vpc, sizeof(t->vpc), "%s", vpc);
+	t->main = main;
+	if (subnet) {
+		t->subnets = calloc(1, sizeof(*t->subnets));
+		snprintf(t->subnets[0], sizeof(t->subnets[0]), "%s", subnet);
+		t->nsubnets = 1;
+	}
+	for (size_t i = 0; routes && routes[i]; i += 3) {
+		t->routes = realloc(t->routes, (t->nroutes + 1) * sizeof(*t->routes));
+		memset(&t->routes[t->nroutes], 0, sizeof(*t->routes));
+		t->routes[t->nroutes].dst = pfx_of(routes[i]);
+		snprintf(t->routes[t->nroutes].kind, sizeof(t->routes->kind), "%s", routes[i + 1]);
+		snprintf(t->routes[t->nroutes].target, sizeof(t->routes->target), "%s",
+			 routes[i + 2]);
+		t->nroutes++;
+	}
+}
+
+struct fix {
+	struct cfg *cfg;
+	struct ec2_rtb tables[4];
+	size_t ntables;
+	struct plan_want want[8];
+	size_t nwant;
+	struct plan_book book;
+	struct plan_failed failed[4];
+	size_t nfailed;
+};
+
+static void want(struct fix *f, const char *s)
+{
+	f->want[f->nwant].dst = pfx_of(s);
+	f->want[f->nwant++].refs = 1;
+}
+
+static void main_table(struct fix *f, const char *const *routes)
+{
+	table(&f->tables[f->ntables++], "rtb-main", VPC, true, NULL, routes);
+	plan_tables_sort(f->tables, f->ntables);
+}
+
+static int setup(void **state)
+{
+	struct fix *f = calloc(1, sizeof(*f));
+
+	f->cfg = load(server_conf);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fix *f = *state;
+
+	for (size_t i = 0; i < f->ntables; i++) {
+		free(f->tables[i].routes);
+		free(f->tables[i].subnets);
+	}
+	plan_book_free(&f->book);
+	cfg_free(f->cfg);
+	free(f);
+	return 0;
+}
+
+/* Plans; checks on the way that the input is left as it was. */
+static void plan(struct fix *f, long long now, struct plan *p)
+{
+	struct plan_in in = { .cfg = f->cfg,
+			      .vpc = VPC,
+			      .eni = ENI,
+			      .want = f->want,
+			      .nwant = f->nwant,
+			      .tables_known = true,
+			      .tables = f->tables,
+			      .ntables = f->ntables,
+			      .book = &f->book,
+			      .failed = f->failed,
+			      .nfailed = f->nfailed,
+			      .now = now };
+	size_t ngone = f->book.ngone, nconf = f->book.nconflicts;
+	struct plan_gone *gone = ngone ? malloc(ngone * sizeof(*gone)) : NULL;
+	struct plan_conflict *conf = nconf ? malloc(nconf * sizeof(*conf)) : NULL;
+	struct plan again;
+
+	qsort(f->want, f->nwant, sizeof(*f->want), plan_want_cmp);
+	if (ngone)
+		memcpy(gone, f->book.gone, ngone * sizeof(*gone));
+	if (nconf)
+		memcpy(conf, f->book.conflicts, nconf * sizeof(*conf));
+	assert_int_equal(plan_make(&in, p), 0);
+	/* pure: the bookkeeping given is untouched, a second call says the same */
+	assert_int_equal(f->book.ngone, ngone);
+	assert_int_equal(f->book.nconflicts, nconf);
+	assert_true(!ngone || memcmp(gone, f->book.gone, ngone * sizeof(*gone)) == 0);
+	assert_true(!nconf || memcmp(conf, f->book.conflicts, nconf * sizeof(*conf)) == 0);
+	assert_int_equal(plan_make(&in, &again), 0);
+	assert_int_equal(again.nops, p->nops);
+	assert_true(!p->nops || memcmp(again.ops, p->ops, p->nops * sizeof(*p->ops)) == 0);
+	assert_int_equal(again.book.ngone, p->book.ngone);
+	assert_int_equal(again.book.nconflicts, p->book.nconflicts);
+	assert_true(again.next_due == p->next_due);
+	plan_free(&again);
+	free(gone);
+	free(conf);
+}
+
+static void assert_op(const struct fix *f, const struct plan *p, size_t i, enum plan_kind k,
+		      const char *table_id, const char *dst)
+{
+	char d[PFX_STRLEN];
+
+	assert_true(i < p->nops);
+	assert_int_equal(p->ops[i].kind, k);
+	assert_string_equal(f->tables[p->ops[i].table].id, table_id);
+	assert_string_equal(pfx_format(&p->ops[i].dst, d, sizeof(d)), dst);
+}
+
+static void test_create(void **state)
+{
+	struct fix *f = *state;
+	static const char *const routes[] = { "10.1.0.0/16", "gatewayId", "local", NULL };
+	struct plan p;
+	char desc[128];
+
+	want(f, "192.168.1.0/24");
+	want(f, "10.8.0.0/24");
+	main_table(f, routes);
+	plan(f, T0, &p);
+	assert_int_equal(p.nops, 2);
+	assert_op(f, &p, 0, PLAN_CREATE, "rtb-main", "10.8.0.0/24");
+	assert_op(f, &p, 1, PLAN_CREATE, "rtb-main", "192.168.1.0/24");
+	plan_op_describe(&p.ops[1], f->tables, ENI, desc, sizeof(desc));
+	assert_string_equal(desc, "CreateRoute rtb-main 192.168.1.0/24 -> " ENI);
+	assert_int_equal(p.book.nconflicts, 0);
+	assert_int_equal(p.book.ngone, 0);
+	assert_true(p.next_due == 0);
+	plan_free(&p);
+
+	/* done: the table as updated after the call, nothing left to do */
+	assert_int_equal(plan_route_set(&f->tables[0], &f->want[0].dst, ENI), 0);
+	assert_int_equal(plan_route_set(&f->tables[0], &f->want[1].dst, ENI), 0);
+	assert_int_equal(f->tables[0].nroutes, 3);
+	plan(f, T0, &p);
+	assert_int_equal(p.nops, 0);
+	plan_free(&p);
+}
+
+/* Two wanted networks that the main table sends elsewhere. */
+static void elsewhere(struct fix *f)
+{
+	static const char *const routes[] = { "192.168.1.0/24",
+					      "networkInterfaceId",
+					      OTHER,
+					      "192.168.2.0/24",
+					      "gatewayId",
+					      "vgw-1",
+					      NULL };
+
+	want(f, "192.168.1.0/24");
+	want(f, "192.168.2.0/24");
+	main_table(f, routes);
+}
+
+static void test_conflict_reported_once_and_left_alone(void **state)
+{
+	struct fix *f = *state;
+	struct plan p;
+
+	elsewhere(f);
+	plan(f, T0, &p);
+	assert_int_equal(p.nops, 0); /* left alone */
+	assert_int_equal(p.book.nconflicts, 2);
+	assert_string_equal(p.book.conflicts[0].table, "rtb-main");
+	assert_string_equal(p.book.conflicts[0].target, OTHER);
+	assert_string_equal(p.book.conflicts[0].kind, "networkInterfaceId");
+	assert_string_equal(p.book.conflicts[1].target, "vgw-1");
+	assert_false(p.book.conflicts[0].reported);
+	assert_false(p.book.conflicts[1].reported);
+	/* as long as the caller does not keep them, they stay new */
+	plan_free(&p);
+	plan(f, T0 + 1, &p);
+	assert_false(p.book.conflicts[0].reported);
+	plan_commit(&f->book, &p);
+	plan_free(&p);
+	/* kept: reported once */
+	plan(f, T0 + 2, &p);
+	assert_int_equal(p.book.nconflicts, 2);
+	assert_true(p.book.conflicts[0].reported);
+	assert_true(p.book.conflicts[1].reported);
+	plan_commit(&f->book, &p);
+	plan_free(&p);
+	/* the target changes: a new conflict */
+	snprintf(f->tables[0].routes[0].target, sizeof(f->tables[0].routes[0].target), "%s",
+		 "eni-0c0c0c0c");
+	plan(f, T0 + 3, &p);
+	assert_false(p.book.conflicts[0].reported);
+	assert_true(p.book.conflicts[1].reported);
+	plan_free(&p);
+}
+
+static void test_takeover_replaces(void **state)
+{
+	struct fix *f = *state;
+	struct plan p;
+	char desc[128];
+
+	f->cfg->aws.takeover = true;
+	elsewhere(f);
+	plan(f, T0, &p);
+	assert_int_equal(p.nops, 2);
+	assert_op(f, &p, 0, PLAN_REPLACE, "rtb-main", "192.168.1.0/24");
+	assert_op(f, &p, 1, PLAN_REPLACE, "rtb-main", "192.168.2.0/24");
+	assert_int_equal(p.book.nconflicts, 0);
+	plan_op_describe(&p.ops[0], f->tables, ENI, desc, sizeof(desc));
+	assert_string_equal(desc, "ReplaceRoute rtb-main 192.168.1.0/24 -> " ENI);
+	plan_free(&p);
+}
+
+static void test_withdraw_only_after_grace(void **state)
+{
+	struct fix *f = *state;
+	static const char *const routes[] = { "10.8.0.0/24",
+					      "networkInterfaceId",
+					      ENI,
+					      "192.168.1.0/24",
+					      "networkInterfaceId",
+					      ENI,
+					      NULL };
+	struct plan p;
+	char desc[128];
+
+	want(f, "192.168.1.0/24");
+	main_table(f, routes);
+	/* 10.8.0.0/24 ours but not wanted (left from before a restart): its grace starts */
+	plan(f, T0, &p);
+	assert_int_equal(p.nops, 0);
+	assert_int_equal(p.book.ngone, 1);
+	assert_true(p.book.gone[0].since == T0);
+	assert_true(p.next_due == T0 + GRACE);
+	plan_commit(&f->book, &p);
+	plan_free(&p);
+	/* the client goes: its grace starts when it went */
+	f->nwant = 0;
+	assert_int_equal(plan_book_gone(&f->book, P("192.168.1.0/24"), T0 + 1000), 0);
+	plan(f, T0 + GRACE - 1, &p);
+	assert_int_equal(p.nops, 0);
+	assert_true(p.next_due == T0 + GRACE);
+	plan_commit(&f->book, &p);
+	plan_free(&p);
+	plan(f, T0 + GRACE, &p);
+	assert_int_equal(p.nops, 1);
+	assert_op(f, &p, 0, PLAN_DELETE, "rtb-main", "10.8.0.0/24");
+	assert_true(p.next_due == T0 + 1000 + GRACE);
+	plan_op_describe(&p.ops[0], f->tables, ENI, desc, sizeof(desc));
+	assert_string_equal(desc, "DeleteRoute rtb-main 10.8.0.0/24");
+	plan_commit(&f->book, &p);
+	plan_free(&p);
+	plan(f, T0 + 1000 + GRACE, &p);
+	assert_int_equal(p.nops, 2);
+	assert_op(f, &p, 1, PLAN_DELETE, "rtb-main", "192.168.1.0/24");
+	assert_true(p.next_due == 0);
+	plan_free(&p);
+	/* withdrawn everywhere: forgotten */
+	plan_route_unset(&f->tables[0], P("10.8.0.0/24"));
+	plan_route_unset(&f->tables[0], P("192.168.1.0/24"));
+	assert_int_equal(f->tables[0].nroutes, 0);
+	plan(f, T0 + 1000 + GRACE, &p);
+	assert_int_equal(p.nops, 0);
+	assert_int_equal(p.book.ngone, 0);
+	plan_free(&p);
+}
+
+static void test_reconnect_inside_grace_costs_nothing(void **state)
+{
+	struct fix *f = *state;
+	static const char *const routes[] = { "192.168.1.0/24", "networkInterfaceId", ENI, NULL };
+	struct plan p;
+
+	main_table(f, routes);
+	assert_int_equal(plan_book_gone(&f->book, P("192.168.1.0/24"), T0), 0);
+	plan(f, T0 + 1000, &p);
+	assert_int_equal(p.nops, 0);
+	plan_commit(&f->book, &p);
+	plan_free(&p);
+	/* back before the grace is over: no call, and the grace is forgotten */
+	want(f, "192.168.1.0/24");
+	plan(f, T0 + 2000, &p);
+	assert_int_equal(p.nops, 0);
+	assert_int_equal(p.book.ngone, 0);
+	assert_true(p.next_due == 0);
+	plan_commit(&f->book, &p);
+	plan_free(&p);
+	/* gone again: a new grace from then, not from the first time */
+	f->nwant = 0;
+	assert_int_equal(plan_book_gone(&f->book, P("192.168.1.0/24"), T0 + 3000), 0);
+	plan(f, T0 + GRACE + 1, &p);
+	assert_int_equal(p.nops, 0);
+	assert_true(p.next_due == T0 + 3000 + GRACE);
+	plan_free(&p);
+}
+
+static void test_never_a_default_route(void **state)
+{
+	struct fix *f = *state;
+	static const char *const routes[] = { "0.0.0.0/0", "networkInterfaceId", ENI,
+					      "::/0",	   "networkInterfaceId", ENI,
+					      NULL };
+	struct plan p;
+
+	main_table(f, routes);
+	plan(f, T0, &p);
+	assert_int_equal(p.nops, 0);
+	assert_int_equal(p.book.ngone, 0); /* not even a grace started */
+	assert_true(p.next_due == 0);
+	plan_commit(&f->book, &p);
+	plan_free(&p);
+	plan(f, T0 + 100 * GRACE, &p);
+	assert_int_equal(p.nops, 0);
+	plan_free(&p);
+	assert_false(plan_may_own(f->cfg, P("0.0.0.0/0")));
+	assert_false(plan_may_own(f->cfg, P("::/0")));
+}
+
+static void test_only_what_the_agent_could_have_made(void **state)
+{
+	struct fix *f = *state;
+	static const char *const routes[] = { "172.16.0.0/16",
+					      "networkInterfaceId",
+					      ENI, /* an administrator's */
+					      "192.168.2.0/25",
+					      "networkInterfaceId",
+					      ENI, /* inside shop's allow */
+					      "10.8.0.0/24",
+					      "gatewayId",
+					      "igw-1", /* not to us */
+					      NULL };
+	struct plan p;
+
+	main_table(f, routes);
+	plan(f, T0 + GRACE, &p);
+	plan_commit(&f->book, &p);
+	plan_free(&p);
+	plan(f, T0 + 2 * GRACE, &p);
+	assert_int_equal(p.nops, 1);
+	assert_op(f, &p, 0, PLAN_DELETE, "rtb-main", "192.168.2.0/25");
+	plan_free(&p);
+	assert_false(plan_may_own(f->cfg, P("172.16.0.0/16")));
+	assert_true(plan_may_own(f->cfg, P("10.8.0.0/24")));
+	assert_true(plan_may_own(f->cfg, P("fd00:8::/64")));
+	assert_false(plan_may_own(f->cfg, P("10.8.0.0/16")));
+	/* one the agent wanted before is its own, whatever it is */
+	assert_int_equal(plan_book_gone(&f->book, P("172.16.0.0/16"), T0), 0);
+	plan(f, T0 + 2 * GRACE, &p);
+	assert_int_equal(p.nops, 2);
+	assert_op(f, &p, 0, PLAN_DELETE, "rtb-main", "172.16.0.0/16");
+	plan_free(&p);
+}
+
+static void test_client_role_may_own(void **state)
+{
+	struct cfg *c = load("{\"version\":1,\"role\":\"client\","
+			     "\"local_networks\":[\"10.1.0.0/16\"],"
+			     "\"aws\":{\"enabled\":true}}");
+	struct cfg *d = load("{\"version\":1,\"role\":\"client\","
+			     "\"local_networks\":[\"10.1.0.0/16\"],"
+			     "\"accept_routes\":[\"192.168.0.0/16\"],"
+			     "\"aws\":{\"enabled\":true}}");
+
+	/* local_networks "auto" before the VPC's blocks are known: all but a default route */
+	struct cfg *e = load("{\"version\":1,\"role\":\"client\",\"local_networks\":\"auto\","
+			     "\"aws\":{\"enabled\":true}}");
+
+	(void)state;
+	assert_int_equal(e->local.n, 0);
+	assert_true(plan_may_own(e, P("192.168.7.0/24")));
+	assert_false(plan_may_own(e, P("0.0.0.0/0")));
+	assert_false(plan_may_own(e, P("::/0")));
+	cfg_free(e);
+	assert_true(plan_may_own(c, P("192.168.7.0/24")));
+	assert_false(plan_may_own(c, P("10.1.2.0/24")));
+	assert_false(plan_may_own(c, P("0.0.0.0/0")));
+	assert_true(plan_may_own(d, P("192.168.7.0/24")));
+	assert_false(plan_may_own(d, P("172.16.0.0/24")));
+	cfg_free(c);
+	cfg_free(d);
+}
+
+static void test_several_tables(void **state)
+{
+	struct fix *f = *state;
+	static const char *const mine[] = { "192.168.1.0/24", "networkInterfaceId", ENI, NULL };
+	static const char *const stale[] = { "10.8.0.0/24", "networkInterfaceId", ENI, NULL };
+	struct plan p;
+
+	want(f, "192.168.1.0/24");
+	table(&f->tables[0], "rtb-a", VPC, true, NULL, mine);
+	table(&f->tables[1], "rtb-b", VPC, false, "subnet-1", stale); /* associated */
+	table(&f->tables[2], "rtb-c", VPC, false, NULL, NULL);	      /* no association */
+	table(&f->tables[3], "rtb-d", "vpc-02", true, NULL, NULL);    /* another VPC */
+	f->ntables = 4;
+	plan_tables_sort(f->tables, f->ntables);
+	plan(f, T0, &p);
+	assert_int_equal(p.nops, 1);
+	assert_op(f, &p, 0, PLAN_CREATE, "rtb-b", "192.168.1.0/24");
+	assert_int_equal(p.book.ngone, 1); /* rtb-b's stale route: grace started */
+	plan_commit(&f->book, &p);
+	plan_free(&p);
+	/* additions first, then withdrawals */
+	plan(f, T0 + GRACE, &p);
+	assert_int_equal(p.nops, 2);
+	assert_op(f, &p, 0, PLAN_CREATE, "rtb-b", "192.168.1.0/24");
+	assert_op(f, &p, 1, PLAN_DELETE, "rtb-b", "10.8.0.0/24");
+	plan_free(&p);
+
+	/* the listed tables instead: only those */
+	f->cfg->aws.route_tables_auto = false;
+	f->cfg->aws.route_tables = calloc(2, sizeof(char *));
+	f->cfg->aws.route_tables[0] = strdup("rtb-c");
+	f->cfg->aws.route_tables[1] = strdup("rtb-d");
+	f->cfg->aws.nroute_tables = 2;
+	plan(f, T0, &p);
+	assert_int_equal(p.nops, 2);
+	assert_op(f, &p, 0, PLAN_CREATE, "rtb-c", "192.168.1.0/24");
+	assert_op(f, &p, 1, PLAN_CREATE, "rtb-d", "192.168.1.0/24");
+	plan_free(&p);
+}
+
+static void test_ipv6(void **state)
+{
+	struct fix *f = *state;
+	static const char *const routes[] = { "fd00:8::/64",
+					      "networkInterfaceId",
+					      ENI,
+					      "fd00:99::/48",
+					      "networkInterfaceId",
+					      OTHER,
+					      "fd00:1::/56",
+					      "gatewayId",
+					      "local",
+					      NULL };
+	struct plan p;
+
+	want(f, "fd00:99::/48");
+	want(f, "fd00:99:1::/48");
+	main_table(f, routes);
+	plan(f, T0, &p);
+	assert_int_equal(p.nops, 1);
+	assert_op(f, &p, 0, PLAN_CREATE, "rtb-main", "fd00:99:1::/48");
+	assert_int_equal(p.book.nconflicts, 1);
+	assert_int_equal(p.book.ngone, 1);
+	plan_commit(&f->book, &p);
+	plan_free(&p);
+	plan(f, T0 + GRACE, &p);
+	assert_int_equal(p.nops, 2);
+	assert_op(f, &p, 1, PLAN_DELETE, "rtb-main", "fd00:8::/64");
+	plan_free(&p);
+}
+
+static void test_failed_left_until_the_next_check(void **state)
+{
+	struct fix *f = *state;
+	static const char *const routes[] = { "10.8.0.0/24", "networkInterfaceId", ENI, NULL };
+	struct plan p;
+
+	want(f, "192.168.1.0/24");
+	want(f, "192.168.2.0/24");
+	main_table(f, routes);
+	snprintf(f->failed[0].table, sizeof(f->failed[0].table), "rtb-main");
+	f->failed[0].dst = pfx_of("10.8.0.0/24");
+	snprintf(f->failed[1].table, sizeof(f->failed[1].table), "rtb-main");
+	f->failed[1].dst = pfx_of("192.168.1.0/24");
+	f->nfailed = 2;
+	qsort(f->failed, f->nfailed, sizeof(*f->failed), plan_failed_cmp);
+	plan(f, T0 + GRACE, &p);
+	assert_int_equal(p.nops, 1);
+	assert_op(f, &p, 0, PLAN_CREATE, "rtb-main", "192.168.2.0/24");
+	plan_free(&p);
+}
+
+static void test_tables_unknown(void **state)
+{
+	struct fix *f = *state;
+	struct plan_in in = { .cfg = f->cfg, .vpc = VPC, .eni = ENI, .book = &f->book, .now = T0 };
+	struct plan p;
+
+	want(f, "192.168.1.0/24");
+	in.want = f->want;
+	in.nwant = f->nwant;
+	assert_int_equal(plan_book_gone(&f->book, P("192.168.2.0/24"), 5), 0);
+	assert_int_equal(plan_make(&in, &p), 0);
+	assert_int_equal(p.nops, 0);
+	assert_int_equal(p.book.ngone, 1); /* nothing forgotten either */
+	assert_true(p.book.gone[0].since == 5);
+	plan_free(&p);
+}
+
+static void test_book_sorted(void **state)
+{
+	struct fix *f = *state;
+	const char *nets[] = { "192.168.2.0/24", "10.8.0.0/24", "192.168.1.0/24", "10.8.0.0/24" };
+
+	for (size_t i = 0; i < 4; i++)
+		assert_int_equal(plan_book_gone(&f->book, P(nets[i]), (long long)i), 0);
+	assert_int_equal(f->book.ngone, 3);
+	for (size_t i = 1; i < f->book.ngone; i++)
+		assert_true(pfx_cmp(&f->book.gone[i - 1].dst, &f->book.gone[i].dst) < 0);
+	/* the first time counts */
+	assert_true(plan_book_find(&f->book, P("10.8.0.0/24"))->since == 1);
+	assert_null(plan_book_find(&f->book, P("10.9.0.0/24")));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_create, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_conflict_reported_once_and_left_alone, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_takeover_replaces, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_withdraw_only_after_grace, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reconnect_inside_grace_costs_nothing, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_never_a_default_route, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_only_what_the_agent_could_have_made, setup,
+						teardown),
+		cmocka_unit_test(test_client_role_may_own),
+		cmocka_unit_test_setup_teardown(test_several_tables, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ipv6, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_left_until_the_next_check, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_tables_unknown, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_book_sorted, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
