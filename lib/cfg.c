@@ -14,6 +14,7 @@
 
 #include "cfg.h"
 #include "cn.h"
+#include "jget.h"
 #include "jpos.h"
 
 #define PATH_LEN 512
@@ -65,106 +66,71 @@ static const char *elem(char *out, const char *parent, size_t i)
 
 static const char *type_name(const json_t *v)
 {
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
-		return "an object";
-	case JSON_ARRAY:
-		return "an array";
-	case JSON_STRING:
-		return "a string";
-	case JSON_INTEGER:
-		return "an integer";
-	case JSON_REAL:
-		return "a number";
-	case JSON_TRUE:
-	case JSON_FALSE:
-		return "a boolean";
-	default:
-		return "null";
-	}
+	return jget_type_name(v);
+}
+
+/* A jget_* status as an error of the member key of path (of path itself when missing). */
+static int jfail(struct ld *l, const char *path, const char *key, int status, const char *msg)
+{
+	char p[PATH_LEN];
+
+	if (status == JGET_OK || status == JGET_ABSENT)
+		return 0;
+	return fail(l, status == JGET_MISSING ? path : child(p, path, key), "%s", msg);
 }
 
 /* Every key of obj must be one of the NULL-terminated list. */
 static int check_keys(struct ld *l, const char *path, json_t *obj, const char *const *known)
 {
-	const char *key;
-	json_t *v;
-	char p[PATH_LEN];
+	const char *key = NULL;
+	char m[CFG_ERRLEN];
+	int r = jget_keys(obj, known, &key, m, sizeof(m));
 
-	json_object_foreach(obj, key, v)
-	{
-		size_t i;
-
-		for (i = 0; known[i]; i++)
-			if (strcmp(key, known[i]) == 0)
-				break;
-		if (!known[i])
-			return fail(l, child(p, path, key), "unknown key");
-	}
-	return 0;
+	return jfail(l, path, key, r, m);
 }
 
 static int want(struct ld *l, const char *path, json_t *v, json_type t, const char *what)
 {
-	if (json_typeof(v) == t || (t == JSON_TRUE && json_is_boolean(v)))
+	char m[CFG_ERRLEN];
+
+	if (jget_type(v, t, what, m, sizeof(m)) == JGET_OK)
 		return 0;
-	return fail(l, path, "expected %s, got %s", what, type_name(v));
+	return fail(l, path, "%s", m);
 }
 
 static int get_bool(struct ld *l, const char *path, json_t *obj, const char *key, bool def,
 		    bool *out)
 {
-	json_t *v = json_object_get(obj, key);
-	char p[PATH_LEN];
+	char m[CFG_ERRLEN];
 
 	*out = def;
-	if (!v)
-		return 0;
-	if (want(l, child(p, path, key), v, JSON_TRUE, "true or false"))
-		return -EINVAL;
-	*out = json_is_true(v);
-	return 0;
+	return jfail(l, path, key, jget_bool(obj, key, 0, out, m, sizeof(m)), m);
 }
 
 static int get_uint(struct ld *l, const char *path, json_t *obj, const char *key, unsigned min,
 		    unsigned max, unsigned def, unsigned *out)
 {
-	json_t *v = json_object_get(obj, key);
-	char p[PATH_LEN];
-	json_int_t i;
+	char m[CFG_ERRLEN];
+	json_int_t i = def;
+	int r = jget_int(obj, key, 0, min, max, &i, m, sizeof(m));
 
-	*out = def;
-	if (!v)
-		return 0;
-	child(p, path, key);
-	if (want(l, p, v, JSON_INTEGER, "an integer"))
-		return -EINVAL;
-	i = json_integer_value(v);
-	if (i < (json_int_t)min || i > (json_int_t)max)
-		return fail(l, p, "%" JSON_INTEGER_FORMAT " is out of range (%u-%u)", i, min, max);
 	*out = (unsigned)i;
-	return 0;
+	return jfail(l, path, key, r, m);
 }
 
 /* A string; *out is strdup'ed, or NULL when absent and not required. */
 static int get_str(struct ld *l, const char *path, json_t *obj, const char *key, bool required,
 		   char **out)
 {
-	json_t *v = json_object_get(obj, key);
-	char p[PATH_LEN];
+	char m[CFG_ERRLEN];
+	const char *s;
+	int r = jget_str(obj, key, JGET_NONEMPTY | (required ? JGET_REQUIRED : 0), JGET_ANYLEN, &s,
+			 m, sizeof(m));
 
 	*out = NULL;
-	child(p, path, key);
-	if (!v) {
-		if (required)
-			return fail(l, path, "missing required key \"%s\"", key);
-		return 0;
-	}
-	if (want(l, p, v, JSON_STRING, "a string"))
-		return -EINVAL;
-	if (json_string_length(v) == 0 || strlen(json_string_value(v)) != json_string_length(v))
-		return fail(l, p, "must be a non-empty string without NUL bytes");
-	*out = strdup(json_string_value(v));
+	if (r != JGET_OK)
+		return jfail(l, path, key, r, m);
+	*out = strdup(s);
 	return *out ? 0 : -ENOMEM;
 }
 
@@ -172,26 +138,10 @@ static int get_str(struct ld *l, const char *path, json_t *obj, const char *key,
 static int get_enum(struct ld *l, const char *path, json_t *obj, const char *key,
 		    const char *const *words, int def, int *out)
 {
-	json_t *v = json_object_get(obj, key);
-	char p[PATH_LEN];
+	char m[CFG_ERRLEN];
 
 	*out = def;
-	if (!v)
-		return 0;
-	child(p, path, key);
-	if (json_is_string(v))
-		for (int i = 0; words[i]; i++)
-			if (strcmp(json_string_value(v), words[i]) == 0) {
-				*out = i;
-				return 0;
-			}
-	char list[128] = "";
-	for (int i = 0; words[i]; i++)
-		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s\"%s\"",
-			 i ? ", " : "", words[i]);
-	if (json_is_string(v))
-		return fail(l, p, "\"%s\" is not one of %s", json_string_value(v), list);
-	return fail(l, p, "expected one of %s, got %s", list, type_name(v));
+	return jfail(l, path, key, jget_word(obj, key, 0, words, out, m, sizeof(m)), m);
 }
 
 static int parse_pfx_at(struct ld *l, const char *path, json_t *v, int flags, struct pfx *out)

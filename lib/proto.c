@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "jget.h"
 #include "proto.h"
 
 /* JSON integers are exact up to 2^53: ids and generations stay below. */
@@ -207,43 +208,51 @@ static int bad(struct dc *d, const char *fmt, ...)
 
 static int only_keys(struct dc *d, const char *where, json_t *o, const char *const *keys)
 {
-	const char *k;
-	json_t *v;
+	const char *k = NULL;
 
-	json_object_foreach(o, k, v)
-	{
-		size_t i;
-
-		for (i = 0; keys[i] && strcmp(keys[i], k); i++)
-			;
-		if (!keys[i])
-			return bad(d, "%s: unknown key \"%.32s\"", where, k);
-	}
+	if (jget_keys(o, keys, &k, NULL, 0))
+		return bad(d, "%s: unknown key \"%.32s\"", where, k);
 	return 0;
 }
 
-/* A string member that must be present (or may be absent if !req). */
-static int str_member(struct dc *d, const char *where, json_t *o, const char *key, bool req,
-		      const char **out)
+/* The protocol's words for a jget_str or jget_word status of a string member. */
+static int str_status(struct dc *d, const char *where, const char *key, int status, size_t max)
 {
-	json_t *v = json_object_get(o, key);
-
-	*out = NULL;
-	if (!v)
-		return req ? bad(d, "%s: missing \"%s\"", where, key) : 0;
-	if (!json_is_string(v))
-		return bad(d, "%s: \"%s\" is not a string", where, key);
-	if (strlen(json_string_value(v)) != json_string_length(v))
+	switch (status) {
+	case JGET_OK:
+	case JGET_ABSENT:
+		return 0;
+	case JGET_MISSING:
+		return bad(d, "%s: missing \"%s\"", where, key);
+	case JGET_NUL:
 		return bad(d, "%s: \"%s\" contains a NUL byte", where, key);
-	*out = json_string_value(v);
-	return 0;
+	case JGET_LONG:
+		return bad(d, "%s: \"%s\" longer than %zu bytes", where, key, max);
+	case JGET_WORD:
+		return bad(d, "%s: \"%s\" has an unknown value", where, key);
+	case JGET_TYPE:
+	default: /* JGET_EMPTY is not asked for */
+		return bad(d, "%s: \"%s\" is not a string", where, key);
+	}
 }
 
-static int copy_bounded(struct dc *d, const char *where, const char *key, const char *s, char *dst,
-			size_t cap)
+/* A string member of at most max bytes that must be present (or may be absent if !req). */
+static int str_member(struct dc *d, const char *where, json_t *o, const char *key, bool req,
+		      size_t max, const char **out)
 {
-	if (strlen(s) >= cap)
-		return bad(d, "%s: \"%s\" longer than %zu bytes", where, key, cap - 1);
+	*out = NULL;
+	return str_status(d, where, key,
+			  jget_str(o, key, req ? JGET_REQUIRED : 0, max, out, NULL, 0), max);
+}
+
+/* A string member that must be present and fit dst[cap]. */
+static int copy_member(struct dc *d, const char *where, json_t *o, const char *key, char *dst,
+		       size_t cap)
+{
+	const char *s;
+
+	if (str_member(d, where, o, key, true, cap - 1, &s))
+		return -EINVAL;
 	strcpy(dst, s);
 	return 0;
 }
@@ -253,7 +262,7 @@ static int cn_member(struct dc *d, const char *where, json_t *o, char *dst)
 	const char *s;
 	char e[PROTO_ERRLEN];
 
-	if (str_member(d, where, o, "cn", true, &s))
+	if (str_member(d, where, o, "cn", true, JGET_ANYLEN, &s))
 		return -EINVAL;
 	if (!cn_valid(s, e, sizeof(e)))
 		return bad(d, "%s: %s", where, e);
@@ -264,37 +273,27 @@ static int cn_member(struct dc *d, const char *where, json_t *o, char *dst)
 static int word_member(struct dc *d, const char *where, json_t *o, const char *key,
 		       const char *const *words, int *out)
 {
-	const char *s;
-
-	if (str_member(d, where, o, key, true, &s))
-		return -EINVAL;
-	for (int i = 0; words[i]; i++)
-		if (strcmp(words[i], s) == 0) {
-			*out = i;
-			return 0;
-		}
-	return bad(d, "%s: \"%s\" has an unknown value", where, key);
+	return str_status(d, where, key, jget_word(o, key, JGET_REQUIRED, words, out, NULL, 0),
+			  JGET_ANYLEN);
 }
 
 static int bool_member(struct dc *d, const char *where, json_t *o, const char *key, bool *out)
 {
-	json_t *v = json_object_get(o, key);
-
-	if (!v || !json_is_boolean(v))
+	if (jget_bool(o, key, JGET_REQUIRED, out, NULL, 0))
 		return bad(d, "%s: \"%s\" must be true or false", where, key);
-	*out = json_is_true(v);
 	return 0;
 }
 
 static int uint_member(struct dc *d, const char *where, json_t *o, const char *key, json_int_t max,
 		       uint64_t *out)
 {
-	json_t *v = json_object_get(o, key);
+	json_int_t i = 0;
+	int r = jget_int(o, key, JGET_REQUIRED, 0, max, &i, NULL, 0);
 
-	if (!v || !json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > max)
+	*out = (uint64_t)i;
+	if (r)
 		return bad(d, "%s: \"%s\" must be an integer from 0 to %" JSON_INTEGER_FORMAT,
 			   where, key, max);
-	*out = (uint64_t)json_integer_value(v);
 	return 0;
 }
 
@@ -303,7 +302,7 @@ static int addr_member(struct dc *d, const char *where, json_t *o, const char *k
 {
 	const char *s;
 
-	if (str_member(d, where, o, key, false, &s))
+	if (str_member(d, where, o, key, false, JGET_ANYLEN, &s))
 		return -EINVAL;
 	*has = s != NULL;
 	if (!s)
@@ -387,8 +386,7 @@ static int decode_body(struct dc *d, json_t *o, struct proto_msg *m)
 		if (only_keys(d, w, o, hello_keys) ||
 		    word_member(d, w, o, "role", role_names, &k) ||
 		    uint_member(d, w, o, "pid", INT32_MAX, &u) ||
-		    str_member(d, w, o, "instance", true, &s) ||
-		    copy_bounded(d, w, "instance", s, m->hello.instance, sizeof(m->hello.instance)))
+		    copy_member(d, w, o, "instance", m->hello.instance, sizeof(m->hello.instance)))
 			return -EINVAL;
 		m->hello.role = (enum proto_role)k;
 		m->hello.pid = (uint32_t)u;
@@ -406,7 +404,7 @@ static int decode_body(struct dc *d, json_t *o, struct proto_msg *m)
 		return cn_member(d, w, o, m->disconnect.cn);
 	case PROTO_LEARN:
 		if (only_keys(d, w, o, learn_keys) || word_member(d, w, o, "op", learn_names, &k) ||
-		    str_member(d, w, o, "addr", true, &s))
+		    str_member(d, w, o, "addr", true, JGET_ANYLEN, &s))
 			return -EINVAL;
 		m->learn.op = (enum proto_learn_op)k;
 		/* OpenVPN hands over addresses, and prefixes for iroutes. */
@@ -441,8 +439,7 @@ static int decode_body(struct dc *d, json_t *o, struct proto_msg *m)
 	case PROTO_TUNNEL:
 		if (only_keys(d, w, o, tunnel_keys) ||
 		    word_member(d, w, o, "event", event_names, &k) ||
-		    str_member(d, w, o, "dev", true, &s) ||
-		    copy_bounded(d, w, "dev", s, m->tunnel.dev, sizeof(m->tunnel.dev)) ||
+		    copy_member(d, w, o, "dev", m->tunnel.dev, sizeof(m->tunnel.dev)) ||
 		    addr_member(d, w, o, "local", 0, &m->tunnel.has_local, &m->tunnel.local) ||
 		    addr_member(d, w, o, "remote", 0, &m->tunnel.has_remote, &m->tunnel.remote))
 			return -EINVAL;
@@ -484,13 +481,12 @@ static int decode_body(struct dc *d, json_t *o, struct proto_msg *m)
 			if (!json_is_object(c))
 				return bad(d, "%s: not an object", where);
 			if (only_keys(d, where, c, claim_keys) || cn_member(d, where, c, cl->cn) ||
-			    str_member(d, where, c, "net", true, &s))
+			    str_member(d, where, c, "net", true, JGET_ANYLEN, &s))
 				return -EINVAL;
 			if (pfx_parse(s, 0, &cl->net, e, sizeof(e)) < 0)
 				return bad(d, "%s: \"net\": %s", where, e);
-			if (str_member(d, where, c, "instance", true, &s) ||
-			    copy_bounded(d, where, "instance", s, cl->instance,
-					 sizeof(cl->instance)))
+			if (copy_member(d, where, c, "instance", cl->instance,
+					sizeof(cl->instance)))
 				return -EINVAL;
 			m->claims.n++;
 		}
@@ -500,14 +496,15 @@ static int decode_body(struct dc *d, json_t *o, struct proto_msg *m)
 		    bool_member(d, w, o, "ok", &m->ack.ok))
 			return -EINVAL;
 		m->ack.ref = u;
-		if (str_member(d, w, o, "error", false, &s))
+		if (str_member(d, w, o, "error", false, JGET_ANYLEN, &s))
 			return -EINVAL;
 		has = s != NULL;
 		if (m->ack.ok && has)
 			return bad(d, "ack: \"error\" given with \"ok\": true");
 		if (!m->ack.ok && !has)
 			return bad(d, "ack: \"ok\": false needs \"error\"");
-		if (has && copy_bounded(d, w, "error", s, m->ack.error, sizeof(m->ack.error)))
+		/* The bound after the rule above, whose message says more. */
+		if (has && copy_member(d, w, o, "error", m->ack.error, sizeof(m->ack.error)))
 			return -EINVAL;
 		return 0;
 	case PROTO_STATUS:
@@ -519,11 +516,10 @@ static int decode_body(struct dc *d, json_t *o, struct proto_msg *m)
 		return 0;
 	case PROTO_REPORT:
 		if (only_keys(d, w, o, report_keys) || uint_member(d, w, o, "ref", ID_MAX, &u) ||
-		    str_member(d, w, o, "text", true, &s))
+		    str_member(d, w, o, "text", true, JGET_ANYLEN, &s))
 			return -EINVAL;
 		m->report.ref = u;
-		if (strlen(s) > PROTO_REPORT_MAX ||
-		    strlen(s) != json_string_length(json_object_get(o, "text")))
+		if (strlen(s) > PROTO_REPORT_MAX) /* str_member refused NUL bytes */
 			return bad(d, "report: \"text\" longer than %d bytes or with a NUL byte",
 				   PROTO_REPORT_MAX);
 		if (!(m->report.text = strdup(s)))
@@ -558,7 +554,7 @@ int proto_decode(const char *buf, size_t len, struct proto_msg *m, char *err, si
 		bad(&d, "unsupported protocol version (this side speaks %d)", PROTO_VERSION);
 		goto out;
 	}
-	if (str_member(&d, "message", o, "type", true, &t))
+	if (str_member(&d, "message", o, "type", true, JGET_ANYLEN, &t))
 		goto out;
 	for (m->type = 0; m->type < PROTO_TYPE_MAX; m->type++)
 		if (strcmp(type_names[m->type], t) == 0)
