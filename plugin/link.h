@@ -7,7 +7,13 @@
  *
  * The link also holds this OpenVPN instance's client table, and sends it
  * whole (hello, then sync) every time the connection is (re)established or
- * the bounded queue overflowed, so the agent never misses a change.
+ * the bounded queue overflowed, so the agent never misses a change. The
+ * agent's answer to a client's connect is kept with that client, so any
+ * number of answers can arrive between two polls of OpenVPN.
+ *
+ * fork() (OpenVPN's --daemon) waits until the thread is outside its lock;
+ * the child's next link_start() starts a thread of its own, on a
+ * connection of its own.
  */
 #ifndef VR_LINK_H
 #define VR_LINK_H
@@ -40,7 +46,11 @@ void link_learn(struct link *l, enum proto_learn_op op, const struct pfx *addr, 
 /* Client mode: the tunnel's latest state, re-sent after every reconnect. */
 void link_tunnel(struct link *l, const struct proto_msg *tunnel);
 
-/* 1: acknowledged, -1: refused (reason in err), 0: not yet. */
+/*
+ * The agent's answer to the connect with this id (link_client_connect):
+ * 1: acknowledged, -1: refused (reason in err), 0: not yet, or no such
+ * client any more.
+ */
 int link_ack(struct link *l, uint64_t id, char *err, size_t errlen);
 
 /*
@@ -51,7 +61,7 @@ typedef void (*link_view_fn)(const struct proto_claim *claims, size_t nclaims,
 			     const struct proto_client *peers, size_t npeers, void *ctx);
 void link_view(struct link *l, link_view_fn fn, void *ctx);
 
-/* Log lines from the thread, handed to fn on the caller's thread. */
+/* Log lines from the thread, handed to fn on the caller's thread (without the lock). */
 typedef void (*link_log_fn)(int prio, const char *msg, void *ctx);
 void link_flush_log(struct link *l, link_log_fn fn, void *ctx);
 
