@@ -940,19 +940,6 @@ bool link_client_disconnect(struct link *l, const char *cn)
 	return e != NULL;
 }
 
-void link_learn(struct link *l, enum proto_learn_op op, const struct pfx *addr, const char *cn)
-{
-	struct proto_msg m = { .type = PROTO_LEARN };
-
-	m.learn.op = op;
-	m.learn.addr = *addr;
-	if (cn)
-		snprintf(m.learn.cn, sizeof(m.learn.cn), "%s", cn);
-	pthread_mutex_lock(&l->mu);
-	enqueue(l, &m);
-	pthread_mutex_unlock(&l->mu);
-}
-
 void link_tunnel(struct link *l, const struct proto_msg *t)
 {
 	struct pfx *routes = NULL;

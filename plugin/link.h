@@ -42,7 +42,6 @@ uint64_t link_client_connect(struct link *l, const struct proto_client *c, bool 
 void link_client_admitted(struct link *l, const char *cn);
 /* Forgets an admitted client and tells the agent; false if it was not known. */
 bool link_client_disconnect(struct link *l, const char *cn);
-void link_learn(struct link *l, enum proto_learn_op op, const struct pfx *addr, const char *cn);
 /* Client mode: the tunnel's latest state, re-sent after every reconnect. */
 void link_tunnel(struct link *l, const struct proto_msg *tunnel);
 
