@@ -78,6 +78,7 @@ struct link {
 	struct queue q;
 	bool resync; /* the queue is void: send hello and the whole table */
 	uint64_t next_id;
+	uint64_t hello_id; /* of this connection's latest hello */
 
 	/* this instance's clients, and the tunnel (client mode) */
 	struct entry *tab;
@@ -340,6 +341,7 @@ struct snapshot {
 	struct pfx *pool;
 	struct proto_msg tunnel;
 	bool has_tunnel;
+	bool hello;  /* a new connection's first resync; not after an overflow */
 	uint64_t id; /* first of the ids reserved for hello and sync */
 };
 
@@ -405,6 +407,9 @@ static int snapshot_take(struct link *l, struct snapshot *s)
 	/* hello, and one id per sync chunk: at most one chunk per client */
 	s->id = l->next_id;
 	l->next_id += 2 + s->nadmitted;
+	s->hello = l->announce;
+	if (s->hello)
+		l->hello_id = s->id;
 	return 0;
 oom:
 	snapshot_free(s);
@@ -413,8 +418,9 @@ oom:
 }
 
 /*
- * Hello, the whole table in sync chunks, pending connects, the tunnel; no
- * lock needed. A chunk that does not fit one message is halved.
+ * Hello (once per connection: the agent refuses a second), the whole table
+ * in sync chunks, pending connects, the tunnel; no lock needed. A chunk
+ * that does not fit one message is halved.
  */
 static int snapshot_encode(const struct snapshot *s, enum proto_role role, const char *instance,
 			   struct queue *q)
@@ -427,7 +433,7 @@ static int snapshot_encode(const struct snapshot *s, enum proto_role role, const
 	m.hello.role = role;
 	m.hello.pid = (uint32_t)getpid();
 	snprintf(m.hello.instance, sizeof(m.hello.instance), "%s", instance);
-	if ((r = queue_encode(q, &m)))
+	if (s->hello && (r = queue_encode(q, &m)))
 		return r;
 	do {
 		size_t n = s->nadmitted - i < SYNC_CHUNK ? s->nadmitted - i : SYNC_CHUNK;
@@ -457,8 +463,8 @@ static int snapshot_encode(const struct snapshot *s, enum proto_role role, const
 }
 
 /*
- * Replaces whatever was queued before with hello and the whole table; the
- * thread calls it without the lock. Messages queued while the table is
+ * Replaces whatever was queued before with the whole table; the thread
+ * calls it without the lock. Messages queued while the table is
  * encoded are changes made after the snapshot: they go out after it.
  */
 static void resync(struct link *l)
@@ -509,29 +515,37 @@ static struct entry *find_id(struct link *l, uint64_t id)
 
 /*
  * The agent's answer is kept with the client it is about, so however many
- * answers come between two polls of OpenVPN, none is lost.
+ * answers come between two polls of OpenVPN, none is lost. A refused hello
+ * (the agent still serves this instance's previous connection: a restart,
+ * a fork) closes the connection: the agent would refuse all that follows.
  */
-static void record_ack(struct link *l, const struct proto_msg *m)
+static int record_ack(struct link *l, const struct proto_msg *m)
 {
-	struct entry *e = m->ack.ref ? find_id(l, m->ack.ref) : NULL;
+	struct entry *e;
 
+	if (m->ack.ref && m->ack.ref == l->hello_id && !m->ack.ok) {
+		qlog(l, LOG_WARNING, "agent refused this plugin: %s; reconnecting", m->ack.error);
+		return -ECONNREFUSED;
+	}
+	e = m->ack.ref ? find_id(l, m->ack.ref) : NULL;
 	if (!e)
-		return; /* hello, sync, tunnel, or a client gone since */
+		return 0; /* hello, sync, tunnel, or a client gone since */
 	free(e->refusal);
 	e->refusal = NULL;
 	e->ack = m->ack.ok ? 1 : -1;
 	if (m->ack.ok)
-		return;
+		return 0;
 	if (e->pending) {
 		/* OpenVPN refuses it at its next poll (link_ack) */
 		e->refusal = strdup(m->ack.error);
-		return;
+		return 0;
 	}
 	/* a refused admitted client is dropped from the table */
 	qlog(l, LOG_ERR, "agent refused client %s: %s; its networks are not programmed", e->c.cn,
 	     m->ack.error);
 	entry_free(e);
 	*e = l->tab[--l->ntab];
+	return 0;
 }
 
 static int take_claims(struct link *l, struct proto_msg *m)
@@ -577,7 +591,7 @@ static int receive(struct link *l)
 		int r = 0;
 
 		if (m.type == PROTO_ACK)
-			record_ack(l, &m);
+			r = record_ack(l, &m);
 		else if (m.type == PROTO_CLAIMS)
 			r = take_claims(l, &m);
 		else {

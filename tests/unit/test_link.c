@@ -165,24 +165,26 @@ static void dbl_expect(int fd, enum proto_type t, struct proto_msg *m)
 			 proto_type_name(t));
 }
 
-static void dbl_send(int fd, const struct proto_msg *m)
-{
-	char buf[PROTO_MAX_MSG];
-	int n = proto_encode(m, buf, sizeof(buf));
-
-	assert_true(n > 0);
-	assert_int_equal(send(fd, buf, (size_t)n, MSG_NOSIGNAL), n);
-}
-
-static void dbl_ack(int fd, uint64_t ref, const char *refusal)
+/* An answer the link may no longer read: false when it has gone. */
+static bool dbl_try_ack(int fd, uint64_t ref, const char *refusal)
 {
 	struct proto_msg m = { .type = PROTO_ACK };
+	char buf[PROTO_MAX_MSG];
+	int n;
 
 	m.ack.ref = ref;
 	m.ack.ok = !refusal;
 	if (refusal)
 		snprintf(m.ack.error, sizeof(m.ack.error), "%s", refusal);
-	dbl_send(fd, &m);
+	n = proto_encode(&m, buf, sizeof(buf));
+	assert_true(n > 0);
+	return send(fd, buf, (size_t)n, MSG_NOSIGNAL) == n;
+}
+
+static void dbl_ack(int fd, uint64_t ref, const char *refusal)
+{
+	if (!dbl_try_ack(fd, ref, refusal))
+		fail_msg("cannot answer the link: %s", strerror(errno));
 }
 
 /*
@@ -457,7 +459,7 @@ static void test_overflow_resync(void **state)
 	static char have[1 << 20];
 	struct proto_msg m;
 	char cn[16];
-	int fd, n = 0, connects = 0, hellos = 0;
+	int fd, n = 0, connects = 0, tables = 0;
 	struct link *l = started(16, 400, &fd);
 	bool marker = false, in_sync = false;
 
@@ -477,15 +479,16 @@ static void test_overflow_resync(void **state)
 
 		link_client_connect(l, &c, false);
 	}
-	/* now read: connects, then hello and the table, until the marker */
+	/* now read: connects, then the table (no second hello), until the marker */
 	have[0] = 0;
 	while (!marker || in_sync) {
 		if (!dbl_recv(fd, &m))
 			fail_msg("the link closed");
-		if (m.type == PROTO_HELLO) {
-			hellos++;
-			have[0] = 0;
-		} else if (m.type == PROTO_SYNC) {
+		if (m.type == PROTO_SYNC) {
+			if (!in_sync) {
+				tables++;
+				have[0] = 0;
+			}
 			in_sync = m.sync.more;
 			for (size_t i = 0; i < m.sync.n; i++) {
 				size_t o = strlen(have);
@@ -504,7 +507,7 @@ static void test_overflow_resync(void **state)
 		}
 		proto_msg_free(&m);
 	}
-	assert_int_equal(hellos, 1);
+	assert_int_equal(tables, 1);
 	/* the dropped queue never went out as connects */
 	assert_true(connects <= n + 1 - 16);
 	/* and the agent's view is the whole table */
@@ -562,6 +565,61 @@ static void test_reconnect(void **state)
 	dbl_ack(fd, idb, NULL);
 	EVENTUALLY(link_ack(l, idb, err, sizeof(err)) == 1);
 	assert_true(link_connected(l));
+	link_free(l);
+	close(fd);
+}
+
+/*
+ * The agent refuses the hello (it still serves this instance's previous
+ * connection): the link reconnects instead of taking the refusals of all
+ * that follows as the agent's answers.
+ */
+static void test_hello_refused(void **state)
+{
+	struct proto_client a = client("alpha", "192.168.1.0/24"), b = client("bravo", NULL);
+	struct proto_msg m, hello, sync;
+	char cns[64], err[PROTO_ERROR_MAX + 1];
+	uint64_t idb;
+	int fd;
+	struct link *l = started(1024, 400, &fd);
+
+	link_client_connect(l, &a, false);
+	idb = link_client_connect(l, &b, true);
+	dbl_expect(fd, PROTO_CONNECT, &m);
+	proto_msg_free(&m);
+	dbl_expect(fd, PROTO_CONNECT, &m);
+	proto_msg_free(&m);
+	close(fd);
+
+	/* the next connection: as the agent does, refuse the hello, then what follows */
+	fd = dbl_accept();
+	dbl_expect(fd, PROTO_HELLO, &hello);
+	dbl_expect(fd, PROTO_SYNC, &sync);
+	dbl_expect(fd, PROTO_CONNECT, &m);
+	assert_int_equal(m.id, idb);
+	proto_msg_free(&m);
+	proto_msg_free(&sync);
+	dbl_ack(fd, hello.id, "instance unit already has a connected plugin");
+	/* the link may be gone before these arrive */
+	if (dbl_try_ack(fd, sync.id, "hello first"))
+		dbl_try_ack(fd, idb, "hello first");
+	while (dbl_recv(fd, &m))
+		proto_msg_free(&m);
+	close(fd);
+	EVENTUALLY(logged(l, "agent refused this plugin: instance unit already has a connected "
+			     "plugin; reconnecting"));
+	assert_int_equal(link_ack(l, idb, err, sizeof(err)), 0);
+	assert_int_equal(npeers(l), 2);
+
+	/* and the one after that is served */
+	fd = dbl_accept();
+	dbl_expect_resync(fd, getpid(), cns, sizeof(cns));
+	assert_string_equal(cns, "alpha");
+	dbl_expect(fd, PROTO_CONNECT, &m);
+	assert_int_equal(m.id, idb);
+	proto_msg_free(&m);
+	dbl_ack(fd, idb, NULL);
+	EVENTUALLY(link_ack(l, idb, err, sizeof(err)) == 1);
 	link_free(l);
 	close(fd);
 }
@@ -731,6 +789,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ack_burst, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_overflow_resync, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hello_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage_agent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_flushes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fork, setup, teardown),
