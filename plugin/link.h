@@ -6,8 +6,9 @@
  * only takes a mutex for microseconds: it never waits for the agent.
  *
  * The link also holds this OpenVPN instance's client table, and sends it
- * whole (hello, then sync) every time the connection is (re)established or
- * the bounded queue overflowed, so the agent never misses a change. The
+ * whole (hello, then sync) every time the connection is (re)established,
+ * and again (sync alone) when the bounded queue overflowed, so the agent
+ * never misses a change. The
  * agent's answer to a client's connect is kept with that client, so any
  * number of answers can arrive between two polls of OpenVPN.
  *

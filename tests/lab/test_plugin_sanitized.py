@@ -129,6 +129,10 @@ def test_sanitized_plugin_admits_a_client_through_the_agent(prod):
     prod.server.wait_up()
     assert mapped(prod.server.proc.pid, asan_runtime())
     assert mapped(prod.server.proc.pid, sanitized_plugin())
+    # the agent ignores learn-address: the plugin does not ask for it
+    hooks = prod.server.wait_log(r"PLUGIN_INIT: POST \S+vpcroute\.so .* intercepted=(\S+)")
+    assert "PLUGIN_CLIENT_CONNECT_V2" in hooks.group(1)
+    assert "LEARN_ADDRESS" not in hooks.group(1)
     prod.start_client()
     prod.server.wait_log(r"client pi-home admitted: announces 192\.168\.1\.128/25")
     prod.server_agent.wait_log(r"route 192\.168\.1\.128/25 dev tun0 added")
