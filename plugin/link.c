@@ -26,10 +26,11 @@
  * Test hooks: tests/unit/test_link.c includes this file and defines
  * LINK_HOOK to stop the thread at these points; in the product they are
  * nothing.
- *   LINK_HOOK_LOCKED: top of the thread's loop, with the lock held.
- *   LINK_HOOK_IDLE:   before the thread sleeps in poll(), lock not held.
+ *   LINK_HOOK_LOCKED:  top of the thread's loop, with the lock held.
+ *   LINK_HOOK_IDLE:    before the thread sleeps in poll(), lock not held.
+ *   LINK_HOOK_ENCODED: a resync is encoded and not yet queued, lock not held.
  */
-enum link_hook { LINK_HOOK_LOCKED, LINK_HOOK_IDLE };
+enum link_hook { LINK_HOOK_LOCKED, LINK_HOOK_IDLE, LINK_HOOK_ENCODED };
 #ifndef LINK_HOOK
 #define LINK_HOOK(l, point) ((void)0)
 #endif
@@ -480,6 +481,7 @@ static void resync(struct link *l)
 	pthread_mutex_unlock(&l->mu);
 	if (r == 0)
 		r = snapshot_encode(&s, l->role, l->instance, &built);
+	LINK_HOOK(l, LINK_HOOK_ENCODED);
 	pthread_mutex_lock(&l->mu);
 	if (r == 0 && !l->resync)
 		r = queue_append(&built, &l->q);

@@ -29,7 +29,7 @@ static void test_hook(struct link *l, int where);
 
 /* ---- test hooks ---- */
 
-enum { HOOK_NONE, HOOK_HOLD_LOCK, HOOK_PARK_UNTIL_STOP };
+enum { HOOK_NONE, HOOK_HOLD_LOCK, HOOK_PARK_UNTIL_STOP, HOOK_PARK_ENCODED };
 
 static struct {
 	atomic_int mode;
@@ -60,6 +60,14 @@ static void test_hook(struct link *l, int where)
 		atomic_store(&hook.mode, HOOK_NONE);
 		hook_signal();
 		if (poll(&p, 1, 1000) > 0 && read(hook.release[0], &c, 1) < 0)
+			abort();
+	} else if (mode == HOOK_PARK_ENCODED && where == LINK_HOOK_ENCODED) {
+		/* a resync is encoded: stay here until the test says so */
+		char c;
+
+		atomic_store(&hook.mode, HOOK_NONE);
+		hook_signal();
+		if (read(hook.release[0], &c, 1) != 1)
 			abort();
 	} else if (mode == HOOK_PARK_UNTIL_STOP && where == LINK_HOOK_IDLE) {
 		/* stay away from the socket until link_free() asks to stop */
@@ -102,6 +110,7 @@ struct dbl {
 };
 
 static struct dbl D;
+static enum proto_role hello_role; /* what the next hello must say */
 
 static void dbl_listen(void)
 {
@@ -165,6 +174,15 @@ static void dbl_expect(int fd, enum proto_type t, struct proto_msg *m)
 			 proto_type_name(t));
 }
 
+static void dbl_send(int fd, const struct proto_msg *m)
+{
+	char buf[PROTO_MAX_MSG];
+	int n = proto_encode(m, buf, sizeof(buf));
+
+	assert_true(n > 0);
+	assert_int_equal(send(fd, buf, (size_t)n, MSG_NOSIGNAL), n);
+}
+
 /* An answer the link may no longer read: false when it has gone. */
 static bool dbl_try_ack(int fd, uint64_t ref, const char *refusal)
 {
@@ -197,6 +215,7 @@ static void dbl_expect_resync(int fd, pid_t pid, char *buf, size_t len)
 
 	dbl_expect(fd, PROTO_HELLO, &m);
 	assert_int_equal(m.hello.pid, (uint32_t)pid);
+	assert_int_equal(m.hello.role, hello_role);
 	assert_string_equal(m.hello.instance, "unit");
 	buf[0] = 0;
 	do {
@@ -289,6 +308,34 @@ static void view_peers(const struct proto_claim *claims, size_t nclaims,
 	}
 }
 
+struct claims {
+	size_t n;
+	char text[512];
+};
+
+static void view_claims(const struct proto_claim *claims, size_t nclaims,
+			const struct proto_client *peers, size_t npeers, void *ctx)
+{
+	struct claims *c = ctx;
+	char net[PFX_STRLEN];
+
+	c->n = nclaims;
+	c->text[0] = 0;
+	for (size_t i = 0; i < nclaims; i++) {
+		size_t o = strlen(c->text);
+
+		snprintf(c->text + o, sizeof(c->text) - o, "%s%s=%s@%s", o ? " " : "",
+			 pfx_format(&claims[i].net, net, sizeof(net)), claims[i].cn,
+			 claims[i].instance);
+	}
+}
+
+static size_t nclaims(struct link *l, struct claims *c)
+{
+	link_view(l, view_claims, c);
+	return c->n;
+}
+
 static size_t npeers(struct link *l)
 {
 	struct peers p;
@@ -297,10 +344,11 @@ static size_t npeers(struct link *l)
 	return p.n;
 }
 
-/* A started server-role link whose resync the double has read. */
-static struct link *started(unsigned queue_max, unsigned reconnect_max_ms, int *fd)
+/* A started link whose resync the double has read. */
+static struct link *started_as(enum proto_role role, unsigned queue_max, unsigned reconnect_max_ms,
+			       int *fd)
 {
-	struct link *l = link_new(D.path, "unit", PROTO_ROLE_SERVER, queue_max, reconnect_max_ms);
+	struct link *l = link_new(D.path, "unit", role, queue_max, reconnect_max_ms);
 	char cns[64];
 
 	assert_non_null(l);
@@ -313,6 +361,11 @@ static struct link *started(unsigned queue_max, unsigned reconnect_max_ms, int *
 	return l;
 }
 
+static struct link *started(unsigned queue_max, unsigned reconnect_max_ms, int *fd)
+{
+	return started_as(PROTO_ROLE_SERVER, queue_max, reconnect_max_ms, fd);
+}
+
 static int setup(void **state)
 {
 	const char *tmp = getenv("TMPDIR");
@@ -323,6 +376,7 @@ static int setup(void **state)
 		return -1;
 	dbl_listen();
 	logbuf[0] = 0;
+	hello_role = PROTO_ROLE_SERVER;
 	atomic_store(&hook.mode, HOOK_NONE);
 	if (pipe2(hook.held, O_CLOEXEC) < 0 || pipe2(hook.release, O_CLOEXEC) < 0)
 		return -1;
@@ -624,6 +678,205 @@ static void test_hello_refused(void **state)
 	close(fd);
 }
 
+/*
+ * A change made while the thread encodes a resync goes out after the
+ * table: nothing made after the snapshot is lost, nothing is sent twice.
+ */
+static void test_change_during_resync(void **state)
+{
+	struct proto_client a = client("alpha", "192.168.1.0/24"), x = client("xray", NULL);
+	struct proto_msg m;
+	char cns[64];
+	uint64_t idx;
+	int fd;
+	struct link *l = started(1024, 400, &fd);
+
+	link_client_connect(l, &a, false);
+	dbl_expect(fd, PROTO_CONNECT, &m);
+	proto_msg_free(&m);
+	/* the agent restarts: the link reconnects and encodes its table */
+	hook_arm(HOOK_PARK_ENCODED);
+	close(fd);
+	fd = dbl_accept();
+	hook_wait();
+	/* encoded, not yet queued: OpenVPN's thread is not held up meanwhile */
+	idx = link_client_connect(l, &x, false);
+	assert_int_equal(npeers(l), 2);
+	{
+		char c = 'r';
+
+		assert_int_equal(write(hook.release[1], &c, 1), 1);
+	}
+	dbl_expect_resync(fd, getpid(), cns, sizeof(cns));
+	assert_string_equal(cns, "alpha");
+	dbl_expect(fd, PROTO_CONNECT, &m);
+	assert_int_equal(m.id, idx);
+	assert_string_equal(m.connect.cn, "xray");
+	proto_msg_free(&m);
+	link_free(l);
+	close(fd);
+}
+
+/* The agent's claims replica: chunks count only once the table is complete. */
+static void test_claims(void **state)
+{
+	struct proto_claim v[3] = { { .cn = "alpha", .instance = "unit" },
+				    { .cn = "zulu", .instance = "other" },
+				    { .cn = "yankee", .instance = "other" } };
+	struct proto_msg m = { .type = PROTO_CLAIMS };
+	struct claims seen;
+	int fd;
+	struct link *l = started(1024, 400, &fd);
+
+	v[0].net = pfx_of("192.168.1.0/24");
+	v[1].net = pfx_of("192.168.2.0/24");
+	v[2].net = pfx_of("192.168.3.0/24");
+	m.claims.gen = 1;
+	m.claims.v = v;
+	m.claims.n = 2;
+	m.claims.more = true;
+	dbl_send(fd, &m);
+	m.claims.v = v + 2;
+	m.claims.n = 1;
+	m.claims.more = false;
+	dbl_send(fd, &m);
+	EVENTUALLY(nclaims(l, &seen) == 3);
+	assert_string_equal(seen.text, "192.168.1.0/24=alpha@unit 192.168.2.0/24=zulu@other "
+				       "192.168.3.0/24=yankee@other");
+	/* a new table replaces the old one; a half table does not count */
+	m.claims.gen = 2;
+	m.claims.v = v + 1;
+	m.claims.n = 1;
+	m.claims.more = false;
+	dbl_send(fd, &m);
+	EVENTUALLY(nclaims(l, &seen) == 1);
+	assert_string_equal(seen.text, "192.168.2.0/24=zulu@other");
+	m.claims.gen = 3;
+	m.claims.v = v;
+	m.claims.n = 1;
+	m.claims.more = true;
+	dbl_send(fd, &m);
+	/* a connection lost in the middle of a table drops the half */
+	close(fd);
+	fd = dbl_accept();
+	dbl_expect_resync(fd, getpid(), seen.text, sizeof(seen.text));
+	m.claims.v = v + 2;
+	m.claims.n = 1;
+	m.claims.more = false;
+	dbl_send(fd, &m);
+	EVENTUALLY(nclaims(l, &seen) == 1 && strstr(seen.text, "yankee"));
+	assert_string_equal(seen.text, "192.168.3.0/24=yankee@other");
+	link_free(l);
+	close(fd);
+}
+
+/* An agent that sends what only a plugin sends: the link reconnects. */
+static void test_unexpected_message(void **state)
+{
+	struct proto_client a = client("alpha", "192.168.1.0/24");
+	struct proto_msg m = { .type = PROTO_CONNECT };
+	char cns[64];
+	int fd;
+	struct link *l = started(1024, 400, &fd);
+
+	link_client_connect(l, &a, false);
+	dbl_expect(fd, PROTO_CONNECT, &m);
+	proto_msg_free(&m);
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_CONNECT;
+	m.connect = a;
+	dbl_send(fd, &m);
+	while (dbl_recv(fd, &m))
+		proto_msg_free(&m);
+	close(fd);
+	fd = dbl_accept();
+	dbl_expect_resync(fd, getpid(), cns, sizeof(cns));
+	assert_string_equal(cns, "alpha");
+	assert_true(logged(l, "unexpected connect message from the agent; reconnecting"));
+	link_free(l);
+	close(fd);
+}
+
+/* Client role: the tunnel's last state is sent again after a reconnect, until DOWN. */
+static void test_tunnel(void **state)
+{
+	struct pfx routes[2];
+	struct proto_msg t = { .type = PROTO_TUNNEL }, m;
+	char cns[64];
+	int fd;
+	struct link *l;
+
+	hello_role = PROTO_ROLE_CLIENT;
+	l = started_as(PROTO_ROLE_CLIENT, 1024, 400, &fd);
+	routes[0] = pfx_of("10.1.1.0/24");
+	routes[1] = pfx_of("10.1.9.0/24");
+	t.tunnel.event = PROTO_TUNNEL_ROUTE_UP;
+	snprintf(t.tunnel.dev, sizeof(t.tunnel.dev), "tun0");
+	t.tunnel.routes.v = routes;
+	t.tunnel.routes.n = 2;
+	link_tunnel(l, &t);
+	dbl_expect(fd, PROTO_TUNNEL, &m);
+	assert_int_equal(m.tunnel.event, PROTO_TUNNEL_ROUTE_UP);
+	assert_int_equal(m.tunnel.routes.n, 2);
+	proto_msg_free(&m);
+
+	close(fd);
+	fd = dbl_accept();
+	dbl_expect_resync(fd, getpid(), cns, sizeof(cns));
+	dbl_expect(fd, PROTO_TUNNEL, &m);
+	assert_int_equal(m.tunnel.event, PROTO_TUNNEL_ROUTE_UP);
+	assert_string_equal(m.tunnel.dev, "tun0");
+	assert_int_equal(m.tunnel.routes.n, 2);
+	proto_msg_free(&m);
+
+	t.tunnel.event = PROTO_TUNNEL_DOWN;
+	t.tunnel.routes.n = 0;
+	link_tunnel(l, &t);
+	dbl_expect(fd, PROTO_TUNNEL, &m);
+	assert_int_equal(m.tunnel.event, PROTO_TUNNEL_DOWN);
+	proto_msg_free(&m);
+	/* after DOWN there is no tunnel to announce: a marker comes right after the table */
+	close(fd);
+	fd = dbl_accept();
+	dbl_expect_resync(fd, getpid(), cns, sizeof(cns));
+	{
+		struct proto_client marker = client("marker", NULL);
+
+		link_client_connect(l, &marker, false);
+	}
+	dbl_expect(fd, PROTO_CONNECT, &m);
+	assert_string_equal(m.connect.cn, "marker");
+	proto_msg_free(&m);
+	link_free(l);
+	close(fd);
+}
+
+/* More log lines than the ring holds between two calls of OpenVPN: counted. */
+static void test_log_ring(void **state)
+{
+	struct proto_msg m;
+	char cn[16];
+	int fd;
+	struct link *l = started(1024, 400, &fd);
+
+	for (int i = 0; i < 70; i++) {
+		struct proto_client c;
+
+		snprintf(cn, sizeof(cn), "r%d", i);
+		c = client(cn, NULL);
+		link_client_connect(l, &c, false);
+		dbl_expect(fd, PROTO_CONNECT, &m);
+		dbl_ack(fd, m.id, "refused");
+		proto_msg_free(&m);
+	}
+	/* 70 refusals, 64 lines kept */
+	EVENTUALLY(npeers(l) == 0);
+	assert_int_equal(nlogged(l, "agent refused client"), 64);
+	assert_true(logged(l, "6 log lines of the agent link lost"));
+	link_free(l);
+	close(fd);
+}
+
 /* An agent that answers garbage: the link backs off, longer each time. */
 static void test_garbage_agent(void **state)
 {
@@ -790,6 +1043,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_overflow_resync, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hello_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_change_during_resync, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_claims, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unexpected_message, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tunnel, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_log_ring, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage_agent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_flushes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fork, setup, teardown),
