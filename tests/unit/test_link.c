@@ -101,6 +101,31 @@ static void hook_wait(void)
 		fail_msg("the link thread never reached the test hook");
 }
 
+/* Appends to the string in buf; a word list gets a space between words. */
+static void appendf(char *buf, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void appendf(char *buf, size_t len, const char *fmt, ...)
+{
+	size_t o = strlen(buf);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf + o, len - o, fmt, ap);
+	va_end(ap);
+}
+
+#define WORD(buf) ((buf)[0] ? " " : "")
+
+/* Lets the thread leave the hook it waits in. */
+static void hook_release(void)
+{
+	char c = 'r';
+
+	if (write(hook.release[1], &c, 1) != 1)
+		fail_msg("cannot release the test hook: %s", strerror(errno));
+}
+
 /* ---- the agent double ---- */
 
 struct dbl {
@@ -183,6 +208,20 @@ static void dbl_send(int fd, const struct proto_msg *m)
 	assert_int_equal(send(fd, buf, (size_t)n, MSG_NOSIGNAL), n);
 }
 
+/* Reads a connect of cn (NULL: any) with this id (0: any); returns its id. */
+static uint64_t dbl_expect_connect(int fd, uint64_t id, const char *cn)
+{
+	struct proto_msg m;
+
+	dbl_expect(fd, PROTO_CONNECT, &m);
+	if (id)
+		assert_int_equal(m.id, id);
+	if (cn)
+		assert_string_equal(m.connect.cn, cn);
+	proto_msg_free(&m);
+	return m.id;
+}
+
 /* An answer the link may no longer read: false when it has gone. */
 static bool dbl_try_ack(int fd, uint64_t ref, const char *refusal)
 {
@@ -221,9 +260,7 @@ static void dbl_expect_resync(int fd, pid_t pid, char *buf, size_t len)
 	do {
 		dbl_expect(fd, PROTO_SYNC, &m);
 		for (size_t i = 0; i < m.sync.n; i++) {
-			size_t o = strlen(buf);
-
-			snprintf(buf + o, len - o, "%s%s", o ? " " : "", m.sync.clients[i].cn);
+			appendf(buf, len, "%s%s", WORD(buf), m.sync.clients[i].cn);
 		}
 		proto_msg_free(&m);
 	} while (m.sync.more);
@@ -250,9 +287,7 @@ static char logbuf[1 << 16];
 
 static void collect(int prio, const char *msg, void *ctx)
 {
-	size_t o = strlen(logbuf);
-
-	snprintf(logbuf + o, sizeof(logbuf) - o, "%s\n", msg);
+	appendf(logbuf, sizeof(logbuf), "%s\n", msg);
 }
 
 /* How often the link logged s, since the test began. */
@@ -289,59 +324,41 @@ static void sleep_ms(long ms)
 		}                                                      \
 	} while (0)
 
-struct peers {
-	size_t n;
-	char cns[256];
+/* What link_view shows: the clients ("cn cn ...") and the claims ("net=cn@instance ..."). */
+struct view {
+	size_t npeers, nclaims;
+	char peers[256], claims[512];
 };
 
-static void view_peers(const struct proto_claim *claims, size_t nclaims,
-		       const struct proto_client *peers, size_t npeers, void *ctx)
+static void view_all(const struct proto_claim *claims, size_t nclaims,
+		     const struct proto_client *peers, size_t npeers, void *ctx)
 {
-	struct peers *p = ctx;
-
-	p->n = npeers;
-	p->cns[0] = 0;
-	for (size_t i = 0; i < npeers; i++) {
-		size_t o = strlen(p->cns);
-
-		snprintf(p->cns + o, sizeof(p->cns) - o, "%s%s", o ? " " : "", peers[i].cn);
-	}
-}
-
-struct claims {
-	size_t n;
-	char text[512];
-};
-
-static void view_claims(const struct proto_claim *claims, size_t nclaims,
-			const struct proto_client *peers, size_t npeers, void *ctx)
-{
-	struct claims *c = ctx;
+	struct view *v = ctx;
 	char net[PFX_STRLEN];
 
-	c->n = nclaims;
-	c->text[0] = 0;
-	for (size_t i = 0; i < nclaims; i++) {
-		size_t o = strlen(c->text);
-
-		snprintf(c->text + o, sizeof(c->text) - o, "%s%s=%s@%s", o ? " " : "",
-			 pfx_format(&claims[i].net, net, sizeof(net)), claims[i].cn,
-			 claims[i].instance);
-	}
+	memset(v, 0, sizeof(*v));
+	v->npeers = npeers;
+	v->nclaims = nclaims;
+	for (size_t i = 0; i < npeers; i++)
+		appendf(v->peers, sizeof(v->peers), "%s%s", WORD(v->peers), peers[i].cn);
+	for (size_t i = 0; i < nclaims; i++)
+		appendf(v->claims, sizeof(v->claims), "%s%s=%s@%s", WORD(v->claims),
+			pfx_format(&claims[i].net, net, sizeof(net)), claims[i].cn,
+			claims[i].instance);
 }
 
-static size_t nclaims(struct link *l, struct claims *c)
+static size_t nclaims(struct link *l, struct view *v)
 {
-	link_view(l, view_claims, c);
-	return c->n;
+	link_view(l, view_all, v);
+	return v->nclaims;
 }
 
 static size_t npeers(struct link *l)
 {
-	struct peers p;
+	struct view v;
 
-	link_view(l, view_peers, &p);
-	return p.n;
+	link_view(l, view_all, &v);
+	return v.npeers;
 }
 
 /* A started link whose resync the double has read. */
@@ -407,7 +424,7 @@ static void test_ack_immediate(void **state)
 	uint64_t ida, idb;
 	int fd;
 	struct link *l = started(1024, 400, &fd);
-	struct peers p;
+	struct view v;
 	char err[PROTO_ERROR_MAX + 1];
 
 	ida = link_client_connect(l, &a, false);
@@ -418,14 +435,12 @@ static void test_ack_immediate(void **state)
 	assert_string_equal(m.connect.cn, "alpha");
 	assert_int_equal(m.connect.nets.n, 1);
 	proto_msg_free(&m);
-	dbl_expect(fd, PROTO_CONNECT, &m);
-	assert_int_equal(m.id, idb);
-	proto_msg_free(&m);
+	dbl_expect_connect(fd, idb, NULL);
 	dbl_ack(fd, ida, NULL);
 	dbl_ack(fd, idb, "192.168.2.0/24 is already claimed by x");
 	EVENTUALLY(npeers(l) == 1);
-	link_view(l, view_peers, &p);
-	assert_string_equal(p.cns, "alpha");
+	link_view(l, view_all, &v);
+	assert_string_equal(v.peers, "alpha");
 	assert_true(logged(l, "agent refused client bravo: 192.168.2.0/24 is already claimed "
 			      "by x; its networks are not programmed"));
 	assert_int_equal(link_ack(l, ida, err, sizeof(err)), 1);
@@ -447,12 +462,8 @@ static void test_ack_deferred(void **state)
 
 	idc = link_client_connect(l, &c, true);
 	idd = link_client_connect(l, &d, true);
-	dbl_expect(fd, PROTO_CONNECT, &m);
-	assert_int_equal(m.id, idc);
-	proto_msg_free(&m);
-	dbl_expect(fd, PROTO_CONNECT, &m);
-	assert_int_equal(m.id, idd);
-	proto_msg_free(&m);
+	dbl_expect_connect(fd, idc, NULL);
+	dbl_expect_connect(fd, idd, NULL);
 	/* the double has them and has not answered */
 	assert_int_equal(link_ack(l, idc, err, sizeof(err)), 0);
 	assert_int_equal(link_ack(l, idd, err, sizeof(err)), 0);
@@ -545,16 +556,12 @@ static void test_overflow_resync(void **state)
 			}
 			in_sync = m.sync.more;
 			for (size_t i = 0; i < m.sync.n; i++) {
-				size_t o = strlen(have);
-
-				snprintf(have + o, sizeof(have) - o, " %s ", m.sync.clients[i].cn);
+				appendf(have, sizeof(have), " %s ", m.sync.clients[i].cn);
 				marker |= strcmp(m.sync.clients[i].cn, "marker") == 0;
 			}
 		} else if (m.type == PROTO_CONNECT) {
-			size_t o = strlen(have);
-
 			connects++;
-			snprintf(have + o, sizeof(have) - o, " %s ", m.connect.cn);
+			appendf(have, sizeof(have), " %s ", m.connect.cn);
 			marker |= strcmp(m.connect.cn, "marker") == 0;
 		} else {
 			fail_msg("unexpected %s", proto_type_name(m.type));
@@ -580,7 +587,6 @@ static void test_reconnect(void **state)
 {
 	struct proto_client a = client("alpha", "192.168.1.0/24"), b = client("bravo", NULL),
 			    c = client("charlie", "192.168.3.0/24");
-	struct proto_msg m;
 	char cns[64], err[PROTO_ERROR_MAX + 1];
 	uint64_t ida, idb;
 	int fd;
@@ -588,13 +594,9 @@ static void test_reconnect(void **state)
 
 	ida = link_client_connect(l, &a, false);
 	idb = link_client_connect(l, &b, true);
-	dbl_expect(fd, PROTO_CONNECT, &m);
-	assert_int_equal(m.id, ida);
-	proto_msg_free(&m);
+	dbl_expect_connect(fd, ida, NULL);
 	dbl_ack(fd, ida, NULL);
-	dbl_expect(fd, PROTO_CONNECT, &m);
-	assert_int_equal(m.id, idb);
-	proto_msg_free(&m);
+	dbl_expect_connect(fd, idb, NULL);
 
 	dbl_vanish();
 	close(fd);
@@ -612,10 +614,7 @@ static void test_reconnect(void **state)
 	dbl_expect_resync(fd, getpid(), cns, sizeof(cns));
 	assert_string_equal(cns, "alpha charlie");
 	/* the client still waiting is asked for again, with its id */
-	dbl_expect(fd, PROTO_CONNECT, &m);
-	assert_int_equal(m.id, idb);
-	assert_string_equal(m.connect.cn, "bravo");
-	proto_msg_free(&m);
+	dbl_expect_connect(fd, idb, "bravo");
 	dbl_ack(fd, idb, NULL);
 	EVENTUALLY(link_ack(l, idb, err, sizeof(err)) == 1);
 	assert_true(link_connected(l));
@@ -639,19 +638,15 @@ static void test_hello_refused(void **state)
 
 	link_client_connect(l, &a, false);
 	idb = link_client_connect(l, &b, true);
-	dbl_expect(fd, PROTO_CONNECT, &m);
-	proto_msg_free(&m);
-	dbl_expect(fd, PROTO_CONNECT, &m);
-	proto_msg_free(&m);
+	dbl_expect_connect(fd, 0, NULL);
+	dbl_expect_connect(fd, 0, NULL);
 	close(fd);
 
 	/* the next connection: as the agent does, refuse the hello, then what follows */
 	fd = dbl_accept();
 	dbl_expect(fd, PROTO_HELLO, &hello);
 	dbl_expect(fd, PROTO_SYNC, &sync);
-	dbl_expect(fd, PROTO_CONNECT, &m);
-	assert_int_equal(m.id, idb);
-	proto_msg_free(&m);
+	dbl_expect_connect(fd, idb, NULL);
 	proto_msg_free(&sync);
 	dbl_ack(fd, hello.id, "instance unit already has a connected plugin");
 	/* the link may be gone before these arrive */
@@ -669,9 +664,7 @@ static void test_hello_refused(void **state)
 	fd = dbl_accept();
 	dbl_expect_resync(fd, getpid(), cns, sizeof(cns));
 	assert_string_equal(cns, "alpha");
-	dbl_expect(fd, PROTO_CONNECT, &m);
-	assert_int_equal(m.id, idb);
-	proto_msg_free(&m);
+	dbl_expect_connect(fd, idb, NULL);
 	dbl_ack(fd, idb, NULL);
 	EVENTUALLY(link_ack(l, idb, err, sizeof(err)) == 1);
 	link_free(l);
@@ -685,15 +678,13 @@ static void test_hello_refused(void **state)
 static void test_change_during_resync(void **state)
 {
 	struct proto_client a = client("alpha", "192.168.1.0/24"), x = client("xray", NULL);
-	struct proto_msg m;
 	char cns[64];
 	uint64_t idx;
 	int fd;
 	struct link *l = started(1024, 400, &fd);
 
 	link_client_connect(l, &a, false);
-	dbl_expect(fd, PROTO_CONNECT, &m);
-	proto_msg_free(&m);
+	dbl_expect_connect(fd, 0, NULL);
 	/* the agent restarts: the link reconnects and encodes its table */
 	hook_arm(HOOK_PARK_ENCODED);
 	close(fd);
@@ -702,17 +693,10 @@ static void test_change_during_resync(void **state)
 	/* encoded, not yet queued: OpenVPN's thread is not held up meanwhile */
 	idx = link_client_connect(l, &x, false);
 	assert_int_equal(npeers(l), 2);
-	{
-		char c = 'r';
-
-		assert_int_equal(write(hook.release[1], &c, 1), 1);
-	}
+	hook_release();
 	dbl_expect_resync(fd, getpid(), cns, sizeof(cns));
 	assert_string_equal(cns, "alpha");
-	dbl_expect(fd, PROTO_CONNECT, &m);
-	assert_int_equal(m.id, idx);
-	assert_string_equal(m.connect.cn, "xray");
-	proto_msg_free(&m);
+	dbl_expect_connect(fd, idx, "xray");
 	link_free(l);
 	close(fd);
 }
@@ -724,7 +708,8 @@ static void test_claims(void **state)
 				    { .cn = "zulu", .instance = "other" },
 				    { .cn = "yankee", .instance = "other" } };
 	struct proto_msg m = { .type = PROTO_CLAIMS };
-	struct claims seen;
+	struct view seen;
+	char cns[64];
 	int fd;
 	struct link *l = started(1024, 400, &fd);
 
@@ -741,8 +726,8 @@ static void test_claims(void **state)
 	m.claims.more = false;
 	dbl_send(fd, &m);
 	EVENTUALLY(nclaims(l, &seen) == 3);
-	assert_string_equal(seen.text, "192.168.1.0/24=alpha@unit 192.168.2.0/24=zulu@other "
-				       "192.168.3.0/24=yankee@other");
+	assert_string_equal(seen.claims, "192.168.1.0/24=alpha@unit 192.168.2.0/24=zulu@other "
+					 "192.168.3.0/24=yankee@other");
 	/* a new table replaces the old one; a half table does not count */
 	m.claims.gen = 2;
 	m.claims.v = v + 1;
@@ -750,7 +735,7 @@ static void test_claims(void **state)
 	m.claims.more = false;
 	dbl_send(fd, &m);
 	EVENTUALLY(nclaims(l, &seen) == 1);
-	assert_string_equal(seen.text, "192.168.2.0/24=zulu@other");
+	assert_string_equal(seen.claims, "192.168.2.0/24=zulu@other");
 	m.claims.gen = 3;
 	m.claims.v = v;
 	m.claims.n = 1;
@@ -759,13 +744,13 @@ static void test_claims(void **state)
 	/* a connection lost in the middle of a table drops the half */
 	close(fd);
 	fd = dbl_accept();
-	dbl_expect_resync(fd, getpid(), seen.text, sizeof(seen.text));
+	dbl_expect_resync(fd, getpid(), cns, sizeof(cns));
 	m.claims.v = v + 2;
 	m.claims.n = 1;
 	m.claims.more = false;
 	dbl_send(fd, &m);
-	EVENTUALLY(nclaims(l, &seen) == 1 && strstr(seen.text, "yankee"));
-	assert_string_equal(seen.text, "192.168.3.0/24=yankee@other");
+	EVENTUALLY(nclaims(l, &seen) == 1 && strstr(seen.claims, "yankee"));
+	assert_string_equal(seen.claims, "192.168.3.0/24=yankee@other");
 	link_free(l);
 	close(fd);
 }
@@ -780,8 +765,7 @@ static void test_unexpected_message(void **state)
 	struct link *l = started(1024, 400, &fd);
 
 	link_client_connect(l, &a, false);
-	dbl_expect(fd, PROTO_CONNECT, &m);
-	proto_msg_free(&m);
+	dbl_expect_connect(fd, 0, NULL);
 	memset(&m, 0, sizeof(m));
 	m.type = PROTO_CONNECT;
 	m.connect = a;
@@ -844,9 +828,7 @@ static void test_tunnel(void **state)
 
 		link_client_connect(l, &marker, false);
 	}
-	dbl_expect(fd, PROTO_CONNECT, &m);
-	assert_string_equal(m.connect.cn, "marker");
-	proto_msg_free(&m);
+	dbl_expect_connect(fd, 0, "marker");
 	link_free(l);
 	close(fd);
 }
@@ -931,9 +913,7 @@ static void test_close_flushes(void **state)
 	link_client_connect(l, &x, false);
 	link_client_disconnect(l, "xray");
 	link_free(l);
-	dbl_expect(fd, PROTO_CONNECT, &m);
-	assert_string_equal(m.connect.cn, "xray");
-	proto_msg_free(&m);
+	dbl_expect_connect(fd, 0, "xray");
 	dbl_expect(fd, PROTO_DISCONNECT, &m);
 	assert_string_equal(m.disconnect.cn, "xray");
 	assert_false(dbl_recv(fd, &m));
@@ -984,12 +964,9 @@ static void test_fork(void **state)
 	struct link *l = started(1024, 400, &fd);
 	uint64_t ida;
 	pid_t pid;
-	char c = 'r';
 
 	ida = link_client_connect(l, &a, false);
-	dbl_expect(fd, PROTO_CONNECT, &m);
-	assert_int_equal(m.id, ida);
-	proto_msg_free(&m);
+	dbl_expect_connect(fd, ida, NULL);
 
 	hook_arm(HOOK_HOLD_LOCK);
 	wake(l);
@@ -999,7 +976,7 @@ static void test_fork(void **state)
 	assert_true(pid >= 0);
 	if (pid == 0)
 		fork_child(l);
-	assert_int_equal(write(hook.release[1], &c, 1), 1);
+	hook_release();
 
 	/* the child connects on its own, with its own pid and the table */
 	for (int waited = 0;; waited += 10) {
@@ -1026,9 +1003,7 @@ static void test_fork(void **state)
 
 	/* the parent's link goes on as before, on its own connection */
 	link_client_connect(l, &b, false);
-	dbl_expect(fd, PROTO_CONNECT, &m);
-	assert_string_equal(m.connect.cn, "bravo");
-	proto_msg_free(&m);
+	dbl_expect_connect(fd, 0, "bravo");
 	assert_true(link_connected(l));
 	link_free(l);
 	close(fd);
