@@ -19,44 +19,67 @@
 #include "link.h"
 
 #define LOG_RING   64
-#define ACK_RING   256
 #define BACKOFF_MS 100
+#define SYNC_CHUNK 64
+
+/*
+ * Test hooks: tests/unit/test_link.c includes this file and defines
+ * LINK_HOOK to stop the thread at these points; in the product they are
+ * nothing.
+ *   LINK_HOOK_LOCKED:  top of the thread's loop, with the lock held.
+ *   LINK_HOOK_IDLE:    before the thread sleeps in poll(), lock not held.
+ *   LINK_HOOK_ENCODED: a resync is encoded and not yet queued, lock not held.
+ */
+enum link_hook { LINK_HOOK_LOCKED, LINK_HOOK_IDLE, LINK_HOOK_ENCODED };
+#ifndef LINK_HOOK
+#define LINK_HOOK(l, point) ((void)0)
+#endif
 
 struct qmsg {
 	char *buf;
 	size_t len;
 };
 
+/* A ring of encoded messages; it grows as needed. */
+struct queue {
+	struct qmsg *v;
+	size_t head, len, cap;
+};
+
+/* One client of this instance, with the agent's answer to its connect. */
 struct entry {
 	struct proto_client c;
 	bool pending;
-	uint64_t id;
+	uint64_t id;   /* of the latest connect */
+	int ack;       /* 1: acknowledged, -1: refused, 0: no answer yet */
+	char *refusal; /* the agent's reason when ack is -1 */
 };
 
-struct ack {
-	uint64_t id;
-	bool ok;
-	char error[PROTO_ERROR_MAX + 1];
+struct logline {
+	int prio;
+	char msg[256];
 };
 
 struct link {
 	pthread_mutex_t mu;
+	struct link *next; /* in the list the fork handlers walk */
 	pthread_t thread;
 	pid_t pid; /* process the thread runs in; 0: none */
 	bool stop;
 	int wake; /* eventfd */
 	int fd;	  /* the agent socket (thread only) */
 	bool connected;
+	bool announce; /* log the first resync of a connection */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	char instance[PROTO_INSTANCE_MAX + 1];
 	enum proto_role role;
 	unsigned queue_max, reconnect_max_ms;
 
 	/* outgoing */
-	struct qmsg *q;
-	size_t qhead, qlen, qcap;
-	bool resync;
+	struct queue q;
+	bool resync; /* the queue is void: send hello and the whole table */
 	uint64_t next_id;
+	uint64_t hello_id; /* of this connection's latest hello */
 
 	/* this instance's clients, and the tunnel (client mode) */
 	struct entry *tab;
@@ -68,15 +91,41 @@ struct link {
 	struct proto_claim *claims, *partial;
 	size_t nclaims, npartial;
 
-	struct ack acks[ACK_RING];
-	size_t nacks;
-
-	struct {
-		int prio;
-		char msg[256];
-	} logs[LOG_RING];
+	struct logline logs[LOG_RING];
 	size_t nlogs, lost_logs;
 };
+
+/*
+ * fork(): OpenVPN forks (--daemon) after it has opened the plugin. The
+ * child has no link thread, and a lock that thread held would stay held
+ * for ever. So fork waits until every link's lock is free and takes it
+ * (prepare), and both sides release it (parent, child); the child's next
+ * call into the plugin starts a new thread (link_start). Lock order:
+ * links_mu, then each link's mu.
+ */
+static pthread_mutex_t links_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct link *links;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static int atfork_err;
+
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&links_mu);
+	for (struct link *l = links; l; l = l->next)
+		pthread_mutex_lock(&l->mu);
+}
+
+static void fork_release(void)
+{
+	for (struct link *l = links; l; l = l->next)
+		pthread_mutex_unlock(&l->mu);
+	pthread_mutex_unlock(&links_mu);
+}
+
+static void atfork_register(void)
+{
+	atfork_err = pthread_atfork(fork_prepare, fork_release, fork_release);
+}
 
 static void qlog(struct link *l, int prio, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -105,9 +154,11 @@ static void wake(struct link *l)
 	}
 }
 
-static void client_copy_free(struct proto_client *c)
+static void entry_free(struct entry *e)
 {
-	pfx_list_free(&c->nets);
+	pfx_list_free(&e->c.nets);
+	free(e->refusal);
+	e->refusal = NULL;
 }
 
 static int client_copy(struct proto_client *dst, const struct proto_client *src)
@@ -123,49 +174,78 @@ static int client_copy(struct proto_client *dst, const struct proto_client *src)
 	return 0;
 }
 
-static void queue_clear(struct link *l)
+static void queue_clear(struct queue *q)
 {
-	for (size_t i = 0; i < l->qlen; i++)
-		free(l->q[(l->qhead + i) % l->qcap].buf);
-	l->qhead = l->qlen = 0;
+	for (size_t i = 0; i < q->len; i++)
+		free(q->v[(q->head + i) % q->cap].buf);
+	q->head = q->len = 0;
 }
 
-/* Encodes and appends m to the queue; with the lock held. */
-static int enqueue_raw(struct link *l, const struct proto_msg *m)
+static void queue_free(struct queue *q)
 {
-	char buf[PROTO_MAX_MSG];
-	struct qmsg *slot;
-	int n;
+	queue_clear(q);
+	free(q->v);
+	q->v = NULL;
+	q->cap = 0;
+}
+
+/* Appends an encoded message; takes buf. */
+static int queue_push(struct queue *q, char *buf, size_t len)
+{
+	if (q->len == q->cap) {
+		size_t cap = q->cap ? q->cap * 2 : 64;
+		struct qmsg *v = malloc(cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		for (size_t i = 0; i < q->len; i++)
+			v[i] = q->v[(q->head + i) % q->cap];
+		free(q->v);
+		q->v = v;
+		q->cap = cap;
+		q->head = 0;
+	}
+	q->v[(q->head + q->len) % q->cap] = (struct qmsg){ .buf = buf, .len = len };
+	q->len++;
+	return 0;
+}
+
+/* Encodes m and appends it to q. */
+static int queue_encode(struct queue *q, const struct proto_msg *m)
+{
+	char buf[PROTO_MAX_MSG], *copy;
+	int n, r;
 
 	n = proto_encode(m, buf, sizeof(buf));
 	if (n < 0)
 		return n;
-	if (l->qlen == l->qcap) {
-		size_t cap = l->qcap ? l->qcap * 2 : 64;
-		struct qmsg *q = malloc(cap * sizeof(*q));
-
-		if (!q)
-			return -ENOMEM;
-		for (size_t i = 0; i < l->qlen; i++)
-			q[i] = l->q[(l->qhead + i) % l->qcap];
-		free(l->q);
-		l->q = q;
-		l->qcap = cap;
-		l->qhead = 0;
-	}
-	slot = &l->q[(l->qhead + l->qlen) % l->qcap];
-	slot->buf = malloc((size_t)n);
-	if (!slot->buf)
+	copy = malloc((size_t)n);
+	if (!copy)
 		return -ENOMEM;
-	memcpy(slot->buf, buf, (size_t)n);
-	slot->len = (size_t)n;
-	l->qlen++;
+	memcpy(copy, buf, (size_t)n);
+	if ((r = queue_push(q, copy, (size_t)n)) < 0)
+		free(copy);
+	return r;
+}
+
+/* Moves what src holds to the end of dst; src is left empty. */
+static int queue_append(struct queue *dst, struct queue *src)
+{
+	while (src->len) {
+		struct qmsg *m = &src->v[src->head];
+		int r = queue_push(dst, m->buf, m->len);
+
+		if (r < 0)
+			return r;
+		src->head = (src->head + 1) % src->cap;
+		src->len--;
+	}
 	return 0;
 }
 
 /*
  * Queues m for the agent; with the lock held. Nothing is queued while the
- * link is down (the resync after reconnecting carries the state), and an
+ * link is down or a resync is due (the resync carries the state), and an
  * overflow turns into a resync.
  */
 static void enqueue(struct link *l, const struct proto_msg *m)
@@ -174,8 +254,8 @@ static void enqueue(struct link *l, const struct proto_msg *m)
 
 	if (!l->connected || l->resync)
 		return;
-	if (l->qlen >= l->queue_max) {
-		queue_clear(l);
+	if (l->q.len >= l->queue_max) {
+		queue_clear(&l->q);
 		l->resync = true;
 		qlog(l, LOG_WARNING,
 		     "agent is not reading: %u queued messages dropped, will resend the client "
@@ -184,9 +264,9 @@ static void enqueue(struct link *l, const struct proto_msg *m)
 		wake(l);
 		return;
 	}
-	r = enqueue_raw(l, m);
+	r = queue_encode(&l->q, m);
 	if (r == -ENOMEM) {
-		queue_clear(l);
+		queue_clear(&l->q);
 		l->resync = true;
 		qlog(l, LOG_ERR,
 		     "out of memory queueing for the agent; will resend the client table");
@@ -200,8 +280,14 @@ static void enqueue(struct link *l, const struct proto_msg *m)
 struct link *link_new(const char *path, const char *instance, enum proto_role role,
 		      unsigned queue_max, unsigned reconnect_max_ms)
 {
-	struct link *l = calloc(1, sizeof(*l));
+	struct link *l;
 
+	pthread_once(&atfork_once, atfork_register);
+	if (atfork_err) {
+		errno = atfork_err;
+		return NULL;
+	}
+	l = calloc(1, sizeof(*l));
 	if (!l)
 		return NULL;
 	if (strlen(path) >= sizeof(l->path) || strlen(instance) >= sizeof(l->instance)) {
@@ -218,6 +304,10 @@ struct link *link_new(const char *path, const char *instance, enum proto_role ro
 	l->wake = -1;
 	l->next_id = 1;
 	pthread_mutex_init(&l->mu, NULL);
+	pthread_mutex_lock(&links_mu);
+	l->next = links;
+	links = l;
+	pthread_mutex_unlock(&links_mu);
 	return l;
 }
 
@@ -240,89 +330,224 @@ static int try_connect(struct link *l)
 }
 
 /*
- * Hello, the whole table in sync chunks, pending connects, the tunnel; with
- * the lock held. A chunk that does not fit one message is halved.
+ * A copy of what a resync sends, taken under the lock so that the encoding
+ * can run without it: OpenVPN's thread never waits while a large table is
+ * encoded.
  */
-static void build_resync(struct link *l)
-{
-	struct proto_msg m = { .type = PROTO_HELLO, .id = l->next_id++ };
-	struct proto_client *all = NULL;
-	size_t nall = 0, i = 0;
-	int r = 0;
+struct snapshot {
+	struct proto_client *admitted; /* their nets point into pool */
+	size_t nadmitted;
+	struct proto_msg *pending; /* connects of clients still waiting */
+	size_t npending;
+	struct pfx *pool;
+	struct proto_msg tunnel;
+	bool has_tunnel;
+	bool hello;  /* a new connection's first resync; not after an overflow */
+	uint64_t id; /* first of the ids reserved for hello and sync */
+};
 
-	queue_clear(l);
-	l->resync = false;
-	m.hello.role = l->role;
-	m.hello.pid = (uint32_t)getpid();
-	strcpy(m.hello.instance, l->instance);
-	if ((r = enqueue_raw(l, &m)))
-		goto fail;
-	if (l->ntab && !(all = malloc(l->ntab * sizeof(*all)))) {
-		r = -ENOMEM;
-		goto fail;
+static void snapshot_free(struct snapshot *s)
+{
+	free(s->admitted);
+	free(s->pending);
+	free(s->pool);
+	if (s->has_tunnel)
+		free(s->tunnel.tunnel.routes.v);
+}
+
+/* With the lock held. */
+static int snapshot_take(struct link *l, struct snapshot *s)
+{
+	size_t nnets = 0, np = 0;
+	struct pfx *next;
+
+	memset(s, 0, sizeof(*s));
+	for (size_t k = 0; k < l->ntab; k++) {
+		nnets += l->tab[k].c.nets.n;
+		if (l->tab[k].pending)
+			np++;
 	}
-	for (size_t k = 0; k < l->ntab; k++)
-		if (!l->tab[k].pending)
-			all[nall++] = l->tab[k].c;
+	s->admitted = malloc((l->ntab - np + 1) * sizeof(*s->admitted));
+	s->pending = malloc((np + 1) * sizeof(*s->pending));
+	s->pool = malloc((nnets + 1) * sizeof(*s->pool));
+	if (!s->admitted || !s->pending || !s->pool)
+		goto oom;
+	if (l->has_tunnel) {
+		size_t nr = l->tunnel.tunnel.routes.n;
+
+		s->tunnel = l->tunnel;
+		s->tunnel.tunnel.routes.v = malloc((nr + 1) * sizeof(struct pfx));
+		if (!s->tunnel.tunnel.routes.v)
+			goto oom;
+		if (nr)
+			memcpy(s->tunnel.tunnel.routes.v, l->tunnel.tunnel.routes.v,
+			       nr * sizeof(struct pfx));
+		s->has_tunnel = true;
+	}
+	next = s->pool;
+	for (size_t k = 0; k < l->ntab; k++) {
+		const struct entry *e = &l->tab[k];
+		struct proto_client *c;
+
+		if (e->pending) {
+			struct proto_msg *m = &s->pending[s->npending++];
+
+			memset(m, 0, sizeof(*m));
+			m->type = PROTO_CONNECT;
+			m->id = e->id;
+			c = &m->connect;
+		} else {
+			c = &s->admitted[s->nadmitted++];
+		}
+		*c = e->c;
+		c->nets.v = next;
+		if (e->c.nets.n)
+			memcpy(next, e->c.nets.v, e->c.nets.n * sizeof(*next));
+		next += e->c.nets.n;
+	}
+	/* hello, and one id per sync chunk: at most one chunk per client */
+	s->id = l->next_id;
+	l->next_id += 2 + s->nadmitted;
+	s->hello = l->announce;
+	if (s->hello)
+		l->hello_id = s->id;
+	return 0;
+oom:
+	snapshot_free(s);
+	memset(s, 0, sizeof(*s));
+	return -ENOMEM;
+}
+
+/*
+ * Hello (once per connection: the agent refuses a second), the whole table
+ * in sync chunks, pending connects, the tunnel; no lock needed. A chunk
+ * that does not fit one message is halved.
+ */
+static int snapshot_encode(const struct snapshot *s, enum proto_role role, const char *instance,
+			   struct queue *q)
+{
+	struct proto_msg m = { .type = PROTO_HELLO, .id = s->id };
+	uint64_t id = s->id + 1;
+	size_t i = 0;
+	int r;
+
+	m.hello.role = role;
+	m.hello.pid = (uint32_t)getpid();
+	snprintf(m.hello.instance, sizeof(m.hello.instance), "%s", instance);
+	if (s->hello && (r = queue_encode(q, &m)))
+		return r;
 	do {
-		size_t n = nall - i < 64 ? nall - i : 64;
+		size_t n = s->nadmitted - i < SYNC_CHUNK ? s->nadmitted - i : SYNC_CHUNK;
 
 		memset(&m, 0, sizeof(m));
 		m.type = PROTO_SYNC;
-		m.id = l->next_id++;
+		m.id = id++;
 		for (;;) {
-			m.sync.clients = all ? all + i : NULL;
+			m.sync.clients = s->nadmitted ? s->admitted + i : NULL;
 			m.sync.n = n;
-			m.sync.more = i + n < nall;
-			r = enqueue_raw(l, &m);
-			if (r != -EMSGSIZE || n == 1)
+			m.sync.more = i + n < s->nadmitted;
+			r = queue_encode(q, &m);
+			if (r != -EMSGSIZE || n <= 1)
 				break;
 			n /= 2;
 		}
 		if (r)
-			goto fail;
+			return r;
 		i += n;
-	} while (i < nall);
-	for (size_t k = 0; k < l->ntab; k++) {
-		if (!l->tab[k].pending)
-			continue;
-		memset(&m, 0, sizeof(m));
-		m.type = PROTO_CONNECT;
-		m.id = l->tab[k].id;
-		m.connect = l->tab[k].c;
-		if ((r = enqueue_raw(l, &m)))
-			goto fail;
-	}
-	if (l->has_tunnel && (r = enqueue_raw(l, &l->tunnel)))
-		goto fail;
-	free(all);
-	return;
-fail:
-	free(all);
-	queue_clear(l);
-	l->resync = true;
-	qlog(l, LOG_ERR, "cannot build the client table for the agent: %s", strerror(-r));
+	} while (i < s->nadmitted);
+	for (size_t k = 0; k < s->npending; k++)
+		if ((r = queue_encode(q, &s->pending[k])))
+			return r;
+	if (s->has_tunnel && (r = queue_encode(q, &s->tunnel)))
+		return r;
+	return 0;
 }
 
-static void record_ack(struct link *l, const struct proto_msg *m)
+/*
+ * Replaces whatever was queued before with the whole table; the thread
+ * calls it without the lock. Messages queued while the table is
+ * encoded are changes made after the snapshot: they go out after it.
+ */
+static void resync(struct link *l)
 {
-	struct ack *a = &l->acks[l->nacks++ % ACK_RING];
+	struct snapshot s;
+	struct queue built = { 0 };
+	int r;
 
-	a->id = m->ack.ref;
-	a->ok = m->ack.ok;
-	snprintf(a->error, sizeof(a->error), "%s", m->ack.error);
-	if (!m->ack.ok) {
-		/* a refused admitted client is dropped from the table */
-		for (size_t i = 0; i < l->ntab; i++)
-			if (l->tab[i].id == m->ack.ref && !l->tab[i].pending) {
-				qlog(l, LOG_ERR,
-				     "agent refused client %s: %s; its networks are not programmed",
-				     l->tab[i].c.cn, m->ack.error);
-				client_copy_free(&l->tab[i].c);
-				l->tab[i] = l->tab[--l->ntab];
-				break;
-			}
+	pthread_mutex_lock(&l->mu);
+	queue_clear(&l->q);
+	l->resync = false;
+	r = snapshot_take(l, &s);
+	pthread_mutex_unlock(&l->mu);
+	if (r == 0)
+		r = snapshot_encode(&s, l->role, l->instance, &built);
+	LINK_HOOK(l, LINK_HOOK_ENCODED);
+	pthread_mutex_lock(&l->mu);
+	if (r == 0 && !l->resync)
+		r = queue_append(&built, &l->q);
+	if (r < 0) {
+		queue_clear(&l->q);
+		l->resync = true;
+		qlog(l, LOG_ERR, "cannot build the client table for the agent: %s", strerror(-r));
+	} else if (!l->resync) {
+		struct queue old = l->q;
+
+		l->q = built;
+		built = old;
+		if (l->announce)
+			qlog(l, LOG_INFO, "connected to the agent at %s; sent %zu clients", l->path,
+			     s.nadmitted + s.npending);
+		l->announce = false;
 	}
+	/* else: the queue overflowed meanwhile, and the loop builds it again */
+	pthread_mutex_unlock(&l->mu);
+	queue_free(&built);
+	snapshot_free(&s);
+}
+
+/* Called with l->mu held. */
+static struct entry *find_id(struct link *l, uint64_t id)
+{
+	/* newest last: the answers awaited are mostly for recent connects */
+	for (size_t i = l->ntab; i-- > 0;)
+		if (l->tab[i].id == id)
+			return &l->tab[i];
+	return NULL;
+}
+
+/*
+ * The agent's answer is kept with the client it is about, so however many
+ * answers come between two polls of OpenVPN, none is lost. A refused hello
+ * (the agent still serves this instance's previous connection: a restart,
+ * a fork) closes the connection: the agent would refuse all that follows.
+ */
+static int record_ack(struct link *l, const struct proto_msg *m)
+{
+	struct entry *e;
+
+	if (m->ack.ref && m->ack.ref == l->hello_id && !m->ack.ok) {
+		qlog(l, LOG_WARNING, "agent refused this plugin: %s; reconnecting", m->ack.error);
+		return -ECONNREFUSED;
+	}
+	e = m->ack.ref ? find_id(l, m->ack.ref) : NULL;
+	if (!e)
+		return 0; /* hello, sync, tunnel, or a client gone since */
+	free(e->refusal);
+	e->refusal = NULL;
+	e->ack = m->ack.ok ? 1 : -1;
+	if (m->ack.ok)
+		return 0;
+	if (e->pending) {
+		/* OpenVPN refuses it at its next poll (link_ack) */
+		e->refusal = strdup(m->ack.error);
+		return 0;
+	}
+	/* a refused admitted client is dropped from the table */
+	qlog(l, LOG_ERR, "agent refused client %s: %s; its networks are not programmed", e->c.cn,
+	     m->ack.error);
+	entry_free(e);
+	*e = l->tab[--l->ntab];
+	return 0;
 }
 
 static int take_claims(struct link *l, struct proto_msg *m)
@@ -368,7 +593,7 @@ static int receive(struct link *l)
 		int r = 0;
 
 		if (m.type == PROTO_ACK)
-			record_ack(l, &m);
+			r = record_ack(l, &m);
 		else if (m.type == PROTO_CLAIMS)
 			r = take_claims(l, &m);
 		else {
@@ -387,14 +612,16 @@ static int receive(struct link *l)
 /* Sends from the queue until it is empty or the socket is full. Lock held. */
 static int send_queue(struct link *l)
 {
-	while (l->qlen) {
-		struct qmsg *m = &l->q[l->qhead];
+	struct queue *q = &l->q;
+
+	while (q->len) {
+		struct qmsg *m = &q->v[q->head];
 
 		if (send(l->fd, m->buf, m->len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
 			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
 		free(m->buf);
-		l->qhead = (l->qhead + 1) % l->qcap;
-		l->qlen--;
+		q->head = (q->head + 1) % q->cap;
+		q->len--;
 	}
 	return 0;
 }
@@ -405,22 +632,29 @@ static void attach(struct link *l, int fd)
 	l->fd = fd;
 	pthread_mutex_lock(&l->mu);
 	l->connected = true;
-	build_resync(l);
-	qlog(l, LOG_INFO, "connected to the agent at %s; sent %zu clients", l->path, l->ntab);
+	l->announce = true;
+	queue_clear(&l->q);
+	l->resync = true;
 	pthread_mutex_unlock(&l->mu);
 }
 
-static void disconnect(struct link *l, int why)
+static void disconnect(struct link *l, int why, unsigned pause_ms)
 {
 	close(l->fd);
 	l->fd = -1;
 	pthread_mutex_lock(&l->mu);
 	l->connected = false;
-	queue_clear(l);
+	l->resync = false;
+	queue_clear(&l->q);
 	free(l->partial); /* a claims table cut short */
 	l->partial = NULL;
 	l->npartial = 0;
-	qlog(l, LOG_WARNING, "lost the agent at %s: %s", l->path, strerror(-why));
+	if (pause_ms)
+		qlog(l, LOG_WARNING, "lost the agent at %s: %s; reconnecting in %u ms", l->path,
+		     strerror(-why), pause_ms);
+	else
+		qlog(l, LOG_WARNING, "lost the agent at %s: %s; reconnecting at once", l->path,
+		     strerror(-why));
 	pthread_mutex_unlock(&l->mu);
 }
 
@@ -432,23 +666,41 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/*
- * After a lost connection: a connection that lived a while is retried at
- * once; one that died young (an agent answering garbage, or restarting in
- * a loop) waits, longer each time, so the thread never spins on the lock
- * OpenVPN's thread needs. Returns the next pause.
- */
-static unsigned backoff_pause(struct link *l, unsigned backoff, int64_t since)
+/* Sleeps up to ms, or until woken (a stop). */
+static void pause_ms(struct link *l, unsigned ms)
 {
 	struct pollfd p = { .fd = l->wake, .events = POLLIN };
 	uint64_t junk;
 
-	if (now_ms() - since > 2000)
-		return BACKOFF_MS;
-	poll(&p, 1, (int)backoff);
-	if (p.revents & POLLIN && read(l->wake, &junk, sizeof(junk)) < 0) {
+	if (poll(&p, 1, (int)ms) > 0 && p.revents & POLLIN &&
+	    read(l->wake, &junk, sizeof(junk)) < 0) {
 	}
+}
+
+static unsigned grow(struct link *l, unsigned backoff)
+{
 	return backoff * 2 > l->reconnect_max_ms ? l->reconnect_max_ms : backoff * 2;
+}
+
+/*
+ * A lost connection: one that lived a while is retried at once; one that
+ * died young (an agent answering garbage, or restarting in a loop) waits,
+ * longer each time, so the thread never spins on the lock OpenVPN's thread
+ * needs.
+ */
+static void lost(struct link *l, int why, unsigned *backoff, int64_t since)
+{
+	unsigned wait = 0;
+
+	if (now_ms() - since > 2000) {
+		*backoff = BACKOFF_MS;
+	} else {
+		wait = *backoff;
+		*backoff = grow(l, *backoff);
+	}
+	disconnect(l, why, wait);
+	if (wait)
+		pause_ms(l, wait);
 }
 
 static void *link_main(void *arg)
@@ -456,18 +708,25 @@ static void *link_main(void *arg)
 	struct link *l = arg;
 	unsigned backoff = BACKOFF_MS;
 	int last_err = 0;
-	int64_t since = 0; /* when the current connection was made */
+	int64_t since = now_ms(); /* when the current connection was made */
 
 	for (;;) {
 		struct pollfd p[2] = { { .fd = l->wake, .events = POLLIN },
 				       { .fd = l->fd, .events = POLLIN } };
-		int timeout = -1, r;
 		uint64_t junk;
+		int r;
 
 		pthread_mutex_lock(&l->mu);
+		LINK_HOOK(l, LINK_HOOK_LOCKED);
 		if (l->stop) {
 			/* what is queued (a last DOWN, a disconnect) still goes out,
 			 * as far as the socket takes it without waiting */
+			bool rs = l->fd >= 0 && l->connected && l->resync;
+
+			pthread_mutex_unlock(&l->mu);
+			if (rs)
+				resync(l);
+			pthread_mutex_lock(&l->mu);
 			if (l->fd >= 0 && l->connected && !l->resync)
 				send_queue(l);
 			pthread_mutex_unlock(&l->mu);
@@ -486,14 +745,8 @@ static void *link_main(void *arg)
 					pthread_mutex_unlock(&l->mu);
 					last_err = fd;
 				}
-				timeout = (int)backoff;
-				backoff = backoff * 2 > l->reconnect_max_ms ? l->reconnect_max_ms
-									    : backoff * 2;
-				p[1].fd = -1;
-				poll(p, 1, timeout);
-				if (p[0].revents & POLLIN &&
-				    read(l->wake, &junk, sizeof(junk)) < 0) {
-				}
+				pause_ms(l, backoff);
+				backoff = grow(l, backoff);
 				continue;
 			}
 			attach(l, fd);
@@ -502,18 +755,21 @@ static void *link_main(void *arg)
 			p[1].fd = fd;
 		}
 		pthread_mutex_lock(&l->mu);
-		if (l->resync)
-			build_resync(l);
+		if (l->resync) {
+			pthread_mutex_unlock(&l->mu);
+			resync(l);
+			pthread_mutex_lock(&l->mu);
+		}
 		r = send_queue(l);
-		if (l->qlen)
+		if (l->q.len)
 			p[1].events |= POLLOUT;
 		pthread_mutex_unlock(&l->mu);
 		if (r < 0) {
-			disconnect(l, r);
-			backoff = backoff_pause(l, backoff, since);
+			lost(l, r, &backoff, since);
 			continue;
 		}
-		poll(p, 2, timeout);
+		LINK_HOOK(l, LINK_HOOK_IDLE);
+		poll(p, 2, -1);
 		if (p[0].revents & POLLIN && read(l->wake, &junk, sizeof(junk)) < 0) {
 		}
 		if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
@@ -521,10 +777,8 @@ static void *link_main(void *arg)
 			if (r == 0 && p[1].revents & (POLLHUP | POLLERR) &&
 			    !(p[1].revents & POLLIN))
 				r = -ECONNRESET;
-			if (r < 0) {
-				disconnect(l, r);
-				backoff = backoff_pause(l, backoff, since);
-			}
+			if (r < 0)
+				lost(l, r, &backoff, since);
 		}
 	}
 	return NULL;
@@ -537,15 +791,26 @@ int link_start(struct link *l)
 
 	if (l->pid == getpid())
 		return 0;
-	/* After a fork the thread is gone: start afresh in this process. */
+	/*
+	 * After a fork the thread is gone (its lock was released by the fork
+	 * handlers): start afresh in this process, on a connection of its own.
+	 */
 	if (l->pid) {
-		pthread_mutex_init(&l->mu, NULL);
 		if (l->fd >= 0)
 			close(l->fd);
 		if (l->wake >= 0)
 			close(l->wake);
 		l->fd = -1;
+		l->wake = -1;
+		pthread_mutex_lock(&l->mu);
 		l->connected = false;
+		l->resync = false;
+		queue_clear(&l->q);
+		free(l->partial);
+		l->partial = NULL;
+		l->npartial = 0;
+		pthread_mutex_unlock(&l->mu);
+		l->pid = 0;
 	}
 	l->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (l->wake < 0)
@@ -575,6 +840,13 @@ void link_free(struct link *l)
 {
 	if (!l)
 		return;
+	pthread_mutex_lock(&links_mu);
+	for (struct link **p = &links; *p; p = &(*p)->next)
+		if (*p == l) {
+			*p = l->next;
+			break;
+		}
+	pthread_mutex_unlock(&links_mu);
 	if (l->pid == getpid()) {
 		pthread_mutex_lock(&l->mu);
 		l->stop = true;
@@ -586,10 +858,9 @@ void link_free(struct link *l)
 		close(l->fd);
 	if (l->wake >= 0)
 		close(l->wake);
-	queue_clear(l);
-	free(l->q);
+	queue_free(&l->q);
 	for (size_t i = 0; i < l->ntab; i++)
-		client_copy_free(&l->tab[i].c);
+		entry_free(&l->tab[i]);
 	free(l->tab);
 	if (l->has_tunnel)
 		proto_msg_free(&l->tunnel);
@@ -627,7 +898,7 @@ uint64_t link_client_connect(struct link *l, const struct proto_client *c, bool 
 	id = l->next_id++;
 	e = find(l, c->cn);
 	if (e) {
-		client_copy_free(&e->c);
+		entry_free(e);
 	} else {
 		if (l->ntab == l->captab) {
 			size_t cap = l->captab ? l->captab * 2 : 16;
@@ -640,6 +911,7 @@ uint64_t link_client_connect(struct link *l, const struct proto_client *c, bool 
 		}
 		e = &l->tab[l->ntab++];
 	}
+	memset(e, 0, sizeof(*e));
 	if (client_copy(&e->c, c) < 0) {
 		*e = l->tab[--l->ntab];
 		goto oom;
@@ -675,26 +947,13 @@ bool link_client_disconnect(struct link *l, const char *cn)
 	pthread_mutex_lock(&l->mu);
 	e = find(l, cn);
 	if (e) {
-		client_copy_free(&e->c);
+		entry_free(e);
 		*e = l->tab[--l->ntab];
 		snprintf(m.disconnect.cn, sizeof(m.disconnect.cn), "%s", cn);
 		enqueue(l, &m);
 	}
 	pthread_mutex_unlock(&l->mu);
 	return e != NULL;
-}
-
-void link_learn(struct link *l, enum proto_learn_op op, const struct pfx *addr, const char *cn)
-{
-	struct proto_msg m = { .type = PROTO_LEARN };
-
-	m.learn.op = op;
-	m.learn.addr = *addr;
-	if (cn)
-		snprintf(m.learn.cn, sizeof(m.learn.cn), "%s", cn);
-	pthread_mutex_lock(&l->mu);
-	enqueue(l, &m);
-	pthread_mutex_unlock(&l->mu);
 }
 
 void link_tunnel(struct link *l, const struct proto_msg *t)
@@ -724,18 +983,14 @@ void link_tunnel(struct link *l, const struct proto_msg *t)
 
 int link_ack(struct link *l, uint64_t id, char *err, size_t errlen)
 {
+	const struct entry *e;
 	int r = 0;
 
 	pthread_mutex_lock(&l->mu);
-	for (size_t i = 0; i < ACK_RING && i < l->nacks; i++) {
-		const struct ack *a = &l->acks[(l->nacks - 1 - i) % ACK_RING];
-
-		if (a->id != id)
-			continue;
-		r = a->ok ? 1 : -1;
-		if (!a->ok)
-			snprintf(err, errlen, "%s", a->error);
-		break;
+	if (id && (e = find_id(l, id))) {
+		r = e->ack;
+		if (r < 0)
+			snprintf(err, errlen, "%s", e->refusal ? e->refusal : "out of memory");
 	}
 	pthread_mutex_unlock(&l->mu);
 	return r;
@@ -758,15 +1013,22 @@ void link_view(struct link *l, link_view_fn fn, void *ctx)
 
 void link_flush_log(struct link *l, link_log_fn fn, void *ctx)
 {
-	pthread_mutex_lock(&l->mu);
-	for (size_t i = 0; i < l->nlogs; i++)
-		fn(l->logs[i].prio, l->logs[i].msg, ctx);
-	if (l->lost_logs) {
-		char msg[64];
+	struct logline lines[LOG_RING];
+	size_t n, lost_logs;
 
-		snprintf(msg, sizeof(msg), "%zu log lines of the agent link lost", l->lost_logs);
-		fn(LOG_WARNING, msg, ctx);
-	}
+	/* copied out: fn (plugin_log) runs without the lock */
+	pthread_mutex_lock(&l->mu);
+	n = l->nlogs;
+	lost_logs = l->lost_logs;
+	memcpy(lines, l->logs, n * sizeof(lines[0]));
 	l->nlogs = l->lost_logs = 0;
 	pthread_mutex_unlock(&l->mu);
+	for (size_t i = 0; i < n; i++)
+		fn(lines[i].prio, lines[i].msg, ctx);
+	if (lost_logs) {
+		char msg[64];
+
+		snprintf(msg, sizeof(msg), "%zu log lines of the agent link lost", lost_logs);
+		fn(LOG_WARNING, msg, ctx);
+	}
 }

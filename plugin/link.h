@@ -6,8 +6,15 @@
  * only takes a mutex for microseconds: it never waits for the agent.
  *
  * The link also holds this OpenVPN instance's client table, and sends it
- * whole (hello, then sync) every time the connection is (re)established or
- * the bounded queue overflowed, so the agent never misses a change.
+ * whole (hello, then sync) every time the connection is (re)established,
+ * and again (sync alone) when the bounded queue overflowed, so the agent
+ * never misses a change. The
+ * agent's answer to a client's connect is kept with that client, so any
+ * number of answers can arrive between two polls of OpenVPN.
+ *
+ * fork() (OpenVPN's --daemon) waits until the thread is outside its lock;
+ * the child's next link_start() starts a thread of its own, on a
+ * connection of its own.
  */
 #ifndef VR_LINK_H
 #define VR_LINK_H
@@ -36,11 +43,14 @@ uint64_t link_client_connect(struct link *l, const struct proto_client *c, bool 
 void link_client_admitted(struct link *l, const char *cn);
 /* Forgets an admitted client and tells the agent; false if it was not known. */
 bool link_client_disconnect(struct link *l, const char *cn);
-void link_learn(struct link *l, enum proto_learn_op op, const struct pfx *addr, const char *cn);
 /* Client mode: the tunnel's latest state, re-sent after every reconnect. */
 void link_tunnel(struct link *l, const struct proto_msg *tunnel);
 
-/* 1: acknowledged, -1: refused (reason in err), 0: not yet. */
+/*
+ * The agent's answer to the connect with this id (link_client_connect):
+ * 1: acknowledged, -1: refused (reason in err), 0: not yet, or no such
+ * client any more.
+ */
 int link_ack(struct link *l, uint64_t id, char *err, size_t errlen);
 
 /*
@@ -51,7 +61,7 @@ typedef void (*link_view_fn)(const struct proto_claim *claims, size_t nclaims,
 			     const struct proto_client *peers, size_t npeers, void *ctx);
 void link_view(struct link *l, link_view_fn fn, void *ctx);
 
-/* Log lines from the thread, handed to fn on the caller's thread. */
+/* Log lines from the thread, handed to fn on the caller's thread (without the lock). */
 typedef void (*link_log_fn)(int prio, const char *msg, void *ctx);
 void link_flush_log(struct link *l, link_log_fn fn, void *ctx);
 

@@ -284,19 +284,6 @@ static void client_disconnect(struct plugin *p, const char *const *envp)
 		plog(p, LOG_INFO, "client %s disconnected", cn);
 }
 
-static void learn_address(struct plugin *p, const char *const *argv)
-{
-	enum proto_learn_op op;
-	struct pfx addr;
-	char cn[CN_MAX + 1], err[ARGS_ERRLEN];
-
-	if (args_learn(argv, &op, &addr, cn, err, sizeof(err)) < 0) {
-		plog(p, LOG_WARNING, "%s", err);
-		return;
-	}
-	link_learn(p->link, op, &addr, op == PROTO_LEARN_DELETE ? NULL : cn);
-}
-
 static const enum proto_tunnel_event tunnel_events[] = {
 	[OPENVPN_PLUGIN_UP] = PROTO_TUNNEL_UP,
 	[OPENVPN_PLUGIN_ROUTE_UP] = PROTO_TUNNEL_ROUTE_UP,
@@ -368,10 +355,12 @@ VR_EXPORT int openvpn_plugin_open_v3(const int version,
 		goto fail;
 	}
 	if (p->cfg->role == CFG_ROLE_SERVER) {
-		/* UP/DOWN tell the agent which device the clients' routes use */
+		/*
+		 * UP/DOWN tell the agent which device the clients' routes use.
+		 * No LEARN_ADDRESS: the connect carries what the agent needs.
+		 */
 		ret->type_mask = OPENVPN_PLUGIN_MASK(OPENVPN_PLUGIN_CLIENT_CONNECT_V2) |
 				 OPENVPN_PLUGIN_MASK(OPENVPN_PLUGIN_CLIENT_DISCONNECT) |
-				 OPENVPN_PLUGIN_MASK(OPENVPN_PLUGIN_LEARN_ADDRESS) |
 				 OPENVPN_PLUGIN_MASK(OPENVPN_PLUGIN_UP) |
 				 OPENVPN_PLUGIN_MASK(OPENVPN_PLUGIN_DOWN);
 		if (p->cfg->plugin.admission == CFG_ADMIT_DEFERRED)
@@ -420,9 +409,6 @@ VR_EXPORT int openvpn_plugin_func_v3(const int version,
 		return client_connect_defer(p, args, ret);
 	case OPENVPN_PLUGIN_CLIENT_DISCONNECT:
 		client_disconnect(p, envp);
-		return OPENVPN_PLUGIN_FUNC_SUCCESS;
-	case OPENVPN_PLUGIN_LEARN_ADDRESS:
-		learn_address(p, (const char *const *)args->argv);
 		return OPENVPN_PLUGIN_FUNC_SUCCESS;
 	case OPENVPN_PLUGIN_UP:
 	case OPENVPN_PLUGIN_ROUTE_UP:
