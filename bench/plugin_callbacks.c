@@ -6,7 +6,7 @@
  * the environment OpenVPN sets) and a minimal agent on a UNIX socket that
  * acknowledges requests and answers with claims, connects N clients (each
  * announcing its own /24, so the overlap checks see up to N peers), then
- * learns their addresses and disconnects them. Prints JSON: p50, p99 and
+ * disconnects them (the plugin does not register for LEARN_ADDRESS). Prints JSON: p50, p99 and
  * max per callback in microseconds.
  *
  *   bench/plugin_callbacks PLUGIN.so [CLIENTS]
@@ -121,7 +121,7 @@ int main(int argc, char **argv)
 	size_t nclients = argc > 2 ? strtoul(argv[2], NULL, 10) : 1000;
 	struct openvpn_plugin_callbacks cb = { .plugin_log = fake_log, .plugin_vlog = fake_vlog };
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int64_t *t_conn, *t_learn, *t_disc;
+	int64_t *t_conn, *t_disc;
 	void *so, **ctx;
 	pthread_t thr;
 	FILE *f;
@@ -184,7 +184,6 @@ int main(int argc, char **argv)
 	usleep(100000); /* let the link settle (hello, sync) */
 
 	t_conn = calloc(nclients, sizeof(int64_t));
-	t_learn = calloc(nclients, sizeof(int64_t));
 	t_disc = calloc(nclients, sizeof(int64_t));
 	ctx = calloc(nclients, sizeof(void *));
 	size_t admitted = 0;
@@ -192,7 +191,6 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < nclients; i++) {
 		char cn[32], cnv[48], ip[48], addr[24];
 		const char *env[] = { cnv, ip, "trusted_ip=198.18.0.10", "verb=3", NULL };
-		const char *largv[] = { argv[1], "add", addr, cn, NULL };
 		struct openvpn_plugin_string_list *rl = NULL;
 		struct openvpn_plugin_args_func_return fret = { .return_list = &rl };
 		int64_t t0;
@@ -213,15 +211,6 @@ int main(int argc, char **argv)
 		t_conn[i] = now_ns() - t0;
 		admitted += r == OPENVPN_PLUGIN_FUNC_SUCCESS;
 		free_list(rl);
-
-		struct openvpn_plugin_args_func_in lin = { .type = OPENVPN_PLUGIN_LEARN_ADDRESS,
-							   .argv = largv,
-							   .envp = env,
-							   .handle = oret.handle,
-							   .per_client_context = ctx[i] };
-		t0 = now_ns();
-		fn(OPENVPN_PLUGINv3_STRUCTVER, &lin, &fret);
-		t_learn[i] = now_ns() - t0;
 	}
 	for (size_t i = 0; i < nclients; i++) {
 		char cnv[48];
@@ -249,7 +238,6 @@ int main(int argc, char **argv)
 	       "against "
 	       "every connected client and the agent's claims\",\n  \"callbacks\": {\n");
 	report("CLIENT_CONNECT_V2", t_conn, nclients, 0);
-	report("LEARN_ADDRESS", t_learn, nclients, 0);
 	report("CLIENT_DISCONNECT", t_disc, nclients, 1);
 	printf("  },\n  \"log_lines\": %lu\n}\n", log_lines);
 	shutdown(lfd, SHUT_RDWR);
