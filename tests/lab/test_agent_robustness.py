@@ -13,6 +13,7 @@ import tempfile
 
 import pytest
 
+from vrlab import sysctls
 from vrlab.agent import Agent, tunnel_host
 from vrlab.fakeplugin import FakePlugin
 
@@ -212,8 +213,9 @@ def test_ipv6_networks(host, tmp_path):
             "clients": {"v6-home": {"iroutes": ["fd00:99::/56"], "address6": "fd00:2::10",
                                     "from_local": [{"to": "fd00:99::5/128", "proto": "tcp",
                                                     "ports": [22]}]}}}
+    sysctls.preset_opposite(host, devs=["tun0"])
     agent = Agent(host, str(tmp_path / "agent"), conf, grace=0).start()
-    assert host.run("sysctl -n net.ipv6.conf.all.forwarding").stdout.strip() == "1"
+    sysctls.assert_agent_set(host, dev=None, ipv6=True)
     plugin = FakePlugin(agent.sock).connect()
     plugin.send({"type": "connect", "client": {"cn": "v6-home", "networks": ["fd00:99::/56"],
                                                "tunnel6": "fd00:2::10"}})
