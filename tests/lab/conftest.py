@@ -8,7 +8,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from vrlab import netns  # noqa: E402
+from vrlab import ec2proxy, netns  # noqa: E402
 from vrlab.emulators import AwsWorld, metadata_mock_path  # noqa: E402
 from vrlab.pki import PKI  # noqa: E402
 from vrlab.topology import build_topology_a  # noqa: E402
@@ -27,6 +27,15 @@ def _root_check():
         if not shutil.which(tool) and not os.path.exists(f"/usr/sbin/{tool}"):
             pytest.exit(f"{tool} not found: run scripts/check, which installs it", returncode=2)
     netns.sweep_stale()
+
+
+@pytest.fixture(autouse=True)
+def _ec2_signatures():
+    """After every test: each request any EC2 proxy of the test saw (the
+    agent's, the test's own boto3 calls) verifies with botocore's signer."""
+    mark = ec2proxy.proxy_mark()
+    yield
+    ec2proxy.check_all(mark)
 
 
 @pytest.fixture(scope="session")
