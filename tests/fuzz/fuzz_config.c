@@ -19,16 +19,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static bool list_eq(const struct pfx_list *a, const struct pfx_list *b)
-{
-	if (a->n != b->n)
-		return false;
-	for (size_t i = 0; i < a->n; i++)
-		if (!pfx_equal(&a->v[i], &b->v[i]))
-			return false;
-	return true;
-}
-
 static bool opt_eq(bool ha, const struct pfx *a, bool hb, const struct pfx *b)
 {
 	return ha == hb && (!ha || pfx_equal(a, b));
@@ -59,13 +49,13 @@ static bool client_eq(const struct cfg_client *a, const struct cfg_client *b)
 {
 	/* no "allow" means the iroutes: the dump writes them out */
 	return str_eq(a->name, b->name) &&
-	       list_eq(a->allow.n ? &a->allow : &a->iroutes,
-		       b->allow.n ? &b->allow : &b->iroutes) &&
-	       list_eq(&a->iroutes, &b->iroutes) &&
+	       pfx_list_equal(a->allow.n ? &a->allow : &a->iroutes,
+			      b->allow.n ? &b->allow : &b->iroutes) &&
+	       pfx_list_equal(&a->iroutes, &b->iroutes) &&
 	       opt_eq(a->has_address, &a->address, b->has_address, &b->address) &&
 	       opt_eq(a->has_address6, &a->address6, b->has_address6, &b->address6) &&
-	       list_eq(&a->push_routes, &b->push_routes) && access_eq(&a->to_local, &b->to_local) &&
-	       access_eq(&a->from_local, &b->from_local);
+	       pfx_list_equal(&a->push_routes, &b->push_routes) &&
+	       access_eq(&a->to_local, &b->to_local) && access_eq(&a->from_local, &b->from_local);
 }
 
 static bool clients_eq(const struct cfg *a, const struct cfg *b)
@@ -92,7 +82,7 @@ static bool cfg_eq(const struct cfg *a, const struct cfg *b)
 	    a->socket.mode != b->socket.mode || !str_eq(a->socket.group, b->socket.group) ||
 	    !str_eq(a->socket.openvpn_user, b->socket.openvpn_user) ||
 	    !str_eq(a->socket.openvpn_group, b->socket.openvpn_group) ||
-	    a->local_auto != b->local_auto || !list_eq(&a->local, &b->local))
+	    a->local_auto != b->local_auto || !pfx_list_equal(&a->local, &b->local))
 		return false;
 	if (a->role == CFG_ROLE_SERVER &&
 	    (!opt_eq(a->has_pool, &a->pool, b->has_pool, &b->pool) ||
@@ -100,13 +90,13 @@ static bool cfg_eq(const struct cfg *a, const struct cfg *b)
 	     !clients_eq(a, b)))
 		return false;
 	if (a->role == CFG_ROLE_CLIENT &&
-	    (!list_eq(&a->accept_routes, &b->accept_routes) ||
+	    (!pfx_list_equal(&a->accept_routes, &b->accept_routes) ||
 	     !access_eq(&a->to_local, &b->to_local) || !access_eq(&a->from_local, &b->from_local)))
 		return false;
 	if (a->nnat != b->nnat || a->nat_exempt_tunnel != b->nat_exempt_tunnel)
 		return false;
 	for (size_t i = 0; i < a->nnat; i++)
-		if (!list_eq(&a->nat[i].sources, &b->nat[i].sources) ||
+		if (!pfx_list_equal(&a->nat[i].sources, &b->nat[i].sources) ||
 		    strcmp(a->nat[i].out_interface, b->nat[i].out_interface) ||
 		    !opt_eq(a->nat[i].has_snat_to, &a->nat[i].snat_to, b->nat[i].has_snat_to,
 			    &b->nat[i].snat_to))

@@ -17,16 +17,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static bool list_equal(const struct pfx_list *a, const struct pfx_list *b)
-{
-	if (a->n != b->n)
-		return false;
-	for (size_t i = 0; i < a->n; i++)
-		if (!pfx_equal(&a->v[i], &b->v[i]))
-			return false;
-	return true;
-}
-
 static bool opt_equal(bool ha, const struct pfx *a, bool hb, const struct pfx *b)
 {
 	return ha == hb && (!ha || pfx_equal(a, b));
@@ -37,7 +27,7 @@ static bool client_equal(const struct proto_client *a, const struct proto_client
 	return !strcmp(a->cn, b->cn) &&
 	       opt_equal(a->has_tunnel4, &a->tunnel4, b->has_tunnel4, &b->tunnel4) &&
 	       opt_equal(a->has_tunnel6, &a->tunnel6, b->has_tunnel6, &b->tunnel6) &&
-	       list_equal(&a->nets, &b->nets);
+	       pfx_list_equal(&a->nets, &b->nets);
 }
 
 static bool msg_equal(const struct proto_msg *a, const struct proto_msg *b)
@@ -69,7 +59,7 @@ static bool msg_equal(const struct proto_msg *a, const struct proto_msg *b)
 				 &b->tunnel.local) &&
 		       opt_equal(a->tunnel.has_remote, &a->tunnel.remote, b->tunnel.has_remote,
 				 &b->tunnel.remote) &&
-		       list_equal(&a->tunnel.routes, &b->tunnel.routes) &&
+		       pfx_list_equal(&a->tunnel.routes, &b->tunnel.routes) &&
 		       a->tunnel.listen_proto == b->tunnel.listen_proto &&
 		       a->tunnel.listen_port == b->tunnel.listen_port;
 	case PROTO_CLAIMS:
