@@ -7,7 +7,7 @@ VR_APT_PACKAGES=(
 	build-essential autoconf automake libtool pkg-config
 	libmnl-dev libnftnl-dev libjansson-dev libcurl4-openssl-dev libxml2-dev libcmocka-dev
 	openvpn nftables iproute2 iptables iputils-ping openssl systemd
-	curl procps
+	curl procps lcov
 	clang libclang-rt-14-dev clang-format man-db groff-base
 	python3 python3-pip python3-venv git ca-certificates
 )
