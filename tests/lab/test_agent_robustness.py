@@ -217,7 +217,7 @@ def test_ipv6_networks(host, tmp_path):
             "clients": {"v6-home": {"iroutes": ["fd00:99::/56"], "address6": "fd00:2::10",
                                     "from_local": [{"to": "fd00:99::5/128", "proto": "tcp",
                                                     "ports": [22]}]}}}
-    sysctls.preset_opposite(host, devs=["tun0"])
+    sysctls.preset_opposite(host, devs=["tun0"], ipv6=True)
     agent = Agent(host, str(tmp_path / "agent"), conf, grace=0).start()
     sysctls.assert_agent_set(host, dev=None, ipv6=True)
     plugin = FakePlugin(agent.sock).connect()

@@ -25,9 +25,9 @@ def tunnel(dev):
 
 
 OPPOSITE = {"net.ipv4.ip_forward": "0", "net.ipv4.conf.all.send_redirects": "1",
-            "net.ipv6.conf.all.forwarding": "0",
             # devices created from now on (OpenVPN's tun0)
             "net.ipv4.conf.default.send_redirects": "1", "net.ipv4.conf.default.rp_filter": "1"}
+OPPOSITE6 = {"net.ipv6.conf.all.forwarding": "0"}
 
 
 def read(node, key):
@@ -41,11 +41,12 @@ def _set_checked(node, values):
     assert got == values, f"[{node.name}] could not preset {values}: {got}"
 
 
-def preset_opposite(node, devs=()):
+def preset_opposite(node, devs=(), ipv6=False):
     """In node's namespace: every sysctl the agent owns set to what the agent
     would not write, for the host and for tunnel devices that exist already
-    (devs) or are created later (the namespace's defaults)."""
-    values = dict(OPPOSITE)
+    (devs) or are created later (the namespace's defaults); IPv6 forwarding
+    too with ipv6 (an agent with IPv6 networks)."""
+    values = dict(OPPOSITE, **(OPPOSITE6 if ipv6 else {}))
     for dev in devs:
         values.update({k: "1" for k in tunnel(dev)})
     _set_checked(node, values)
