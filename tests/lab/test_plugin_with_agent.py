@@ -8,7 +8,6 @@ restores exactly the routes of the connected clients.
 """
 import copy
 import signal
-import time
 
 import pytest
 
