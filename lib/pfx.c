@@ -223,6 +223,16 @@ bool pfx_equal(const struct pfx *a, const struct pfx *b)
 	return pfx_cmp(a, b) == 0;
 }
 
+bool pfx_list_equal(const struct pfx_list *a, const struct pfx_list *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++)
+		if (!pfx_equal(&a->v[i], &b->v[i]))
+			return false;
+	return true;
+}
+
 int pfx_cmp(const struct pfx *a, const struct pfx *b)
 {
 	int r;

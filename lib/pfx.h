@@ -48,6 +48,8 @@ int pfx_format_netmask(const struct pfx *p, char *buf, size_t len);
 bool pfx_contains(const struct pfx *outer, const struct pfx *inner);
 bool pfx_overlaps(const struct pfx *a, const struct pfx *b);
 bool pfx_equal(const struct pfx *a, const struct pfx *b);
+/* The same prefixes in the same order. */
+bool pfx_list_equal(const struct pfx_list *a, const struct pfx_list *b);
 /* Appends p to l unless an equal prefix is there; -E2BIG past max entries. */
 int pfx_list_add(struct pfx_list *l, const struct pfx *p, size_t max);
 void pfx_list_free(struct pfx_list *l);

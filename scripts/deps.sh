@@ -7,6 +7,7 @@ VR_APT_PACKAGES=(
 	build-essential autoconf automake libtool pkg-config
 	libmnl-dev libnftnl-dev libjansson-dev libcurl4-openssl-dev libxml2-dev libcmocka-dev
 	openvpn nftables iproute2 iptables iputils-ping openssl systemd
+	curl procps lcov
 	clang libclang-rt-14-dev clang-format man-db groff-base
 	python3 python3-pip python3-venv git ca-certificates
 )
@@ -83,4 +84,49 @@ vr_build() {
 	fi
 	vr_log "make (in ${dir#"$top"/})"
 	make -s -C "$dir" -j"$(nproc)" || vr_die "make failed in $dir"
+}
+
+# Sanitizer reports stop a run: ASan halts by default, UBSan only with
+# halt_on_error (the builds also pass -fno-sanitize-recover=all). Exported
+# for everything sanitized that scripts/check runs: unit tests, fuzzers and,
+# through the lab's environment, the agent.
+vr_sanitizer_env() {
+	export ASAN_OPTIONS=halt_on_error=1:detect_leaks=1
+	export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+}
+
+# automake's test harness counts skips (exit 77) as passes: not here.
+vr_no_unit_skips() {
+	local log=$1/test-suite.log
+	grep -q '^# SKIP: *0$' "$log" || { grep -E '^SKIP:' "$log" >&2; vr_die "unit tests skipped (see $log)"; }
+}
+
+# vr_fuzz TOP BUILDDIR TARGET...: runs each libFuzzer target
+# BUILDDIR/tests/fuzz/fuzz_TARGET for VR_FUZZ_SECONDS (default 20) seconds on a
+# scratch corpus seeded from tests/fuzz/corpus/TARGET. Any crash, abort or
+# sanitizer report stops it; the input that caused it is copied into
+# tests/fuzz/corpus/TARGET/, where the unit tests (tests/unit/replay_TARGET)
+# replay it from then on: commit it with the fix.
+vr_fuzz() {
+	local top=$1 build=$2 t work f
+	shift 2
+	vr_sanitizer_env
+	for t in "$@"; do
+		work=$(mktemp -d)
+		mkdir "$work/corpus" "$work/found"
+		if ! "$build/tests/fuzz/fuzz_$t" -max_total_time="${VR_FUZZ_SECONDS:-20}" -max_len=8192 \
+			-print_final_stats=1 -artifact_prefix="$work/found/" \
+			"$work/corpus" "$top/tests/fuzz/corpus/$t" 2>"$work/log"; then
+			tail -50 "$work/log" >&2
+			for f in "$work"/found/*; do
+				[[ -e $f ]] || continue
+				cp "$f" "$top/tests/fuzz/corpus/$t/"
+				vr_log "fuzz_$t: kept the input as tests/fuzz/corpus/$t/${f##*/}; the unit tests replay it from now on (commit it with the fix)"
+			done
+			rm -rf "$work"
+			vr_die "fuzz_$t failed: a crash or a sanitizer report (above)"
+		fi
+		grep -E 'stat::number_of_executed_units' "$work/log" | sed "s/^/fuzz_$t: /" >&2
+		rm -rf "$work"
+	done
 }

@@ -1,31 +1,114 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* libFuzzer target: the protocol decoder; what decodes must re-encode. */
+/*
+ * libFuzzer target: the protocol decoder. Property: what decodes encodes,
+ * and decoding that encoding gives the same message, field by field (decode
+ * -> encode -> decode is the identity); encoding it again gives the same
+ * bytes. abort() on any violation.
+ */
 #include "config.h"
 
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "proto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static bool opt_equal(bool ha, const struct pfx *a, bool hb, const struct pfx *b)
+{
+	return ha == hb && (!ha || pfx_equal(a, b));
+}
+
+static bool client_equal(const struct proto_client *a, const struct proto_client *b)
+{
+	return !strcmp(a->cn, b->cn) &&
+	       opt_equal(a->has_tunnel4, &a->tunnel4, b->has_tunnel4, &b->tunnel4) &&
+	       opt_equal(a->has_tunnel6, &a->tunnel6, b->has_tunnel6, &b->tunnel6) &&
+	       pfx_list_equal(&a->nets, &b->nets);
+}
+
+static bool msg_equal(const struct proto_msg *a, const struct proto_msg *b)
+{
+	if (a->type != b->type || a->id != b->id)
+		return false;
+	switch (a->type) {
+	case PROTO_HELLO:
+		return a->hello.role == b->hello.role && a->hello.pid == b->hello.pid &&
+		       !strcmp(a->hello.instance, b->hello.instance);
+	case PROTO_CONNECT:
+		return client_equal(&a->connect, &b->connect);
+	case PROTO_DISCONNECT:
+		return !strcmp(a->disconnect.cn, b->disconnect.cn);
+	case PROTO_LEARN:
+		return a->learn.op == b->learn.op && pfx_equal(&a->learn.addr, &b->learn.addr) &&
+		       !strcmp(a->learn.cn, b->learn.cn);
+	case PROTO_SYNC:
+		if (a->sync.n != b->sync.n || a->sync.more != b->sync.more)
+			return false;
+		for (size_t i = 0; i < a->sync.n; i++)
+			if (!client_equal(&a->sync.clients[i], &b->sync.clients[i]))
+				return false;
+		return true;
+	case PROTO_TUNNEL:
+		return a->tunnel.event == b->tunnel.event &&
+		       !strcmp(a->tunnel.dev, b->tunnel.dev) &&
+		       opt_equal(a->tunnel.has_local, &a->tunnel.local, b->tunnel.has_local,
+				 &b->tunnel.local) &&
+		       opt_equal(a->tunnel.has_remote, &a->tunnel.remote, b->tunnel.has_remote,
+				 &b->tunnel.remote) &&
+		       pfx_list_equal(&a->tunnel.routes, &b->tunnel.routes) &&
+		       a->tunnel.listen_proto == b->tunnel.listen_proto &&
+		       a->tunnel.listen_port == b->tunnel.listen_port;
+	case PROTO_CLAIMS:
+		if (a->claims.gen != b->claims.gen || a->claims.n != b->claims.n ||
+		    a->claims.more != b->claims.more)
+			return false;
+		for (size_t i = 0; i < a->claims.n; i++)
+			if (!pfx_equal(&a->claims.v[i].net, &b->claims.v[i].net) ||
+			    strcmp(a->claims.v[i].cn, b->claims.v[i].cn) ||
+			    strcmp(a->claims.v[i].instance, b->claims.v[i].instance))
+				return false;
+		return true;
+	case PROTO_ACK:
+		return a->ack.ref == b->ack.ref && a->ack.ok == b->ack.ok &&
+		       !strcmp(a->ack.error, b->ack.error);
+	case PROTO_REPORT:
+		return a->report.ref == b->report.ref && !a->report.text == !b->report.text &&
+		       (!a->report.text || !strcmp(a->report.text, b->report.text));
+	case PROTO_STATUS:
+	case PROTO_RELOAD:
+		return true;
+	default:
+		return false;
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static char out[PROTO_MAX_MSG], err[PROTO_ERRLEN];
+	static char out[PROTO_MAX_MSG], out2[PROTO_MAX_MSG], err[PROTO_ERRLEN];
 	struct proto_msg m, m2;
-	int n;
+	int n, n2;
 
-	if (proto_decode((const char *)data, size, &m, err, sizeof(err)) != 0)
+	if (proto_decode((const char *)data, size, &m, err, sizeof(err)) != 0) {
+		if (!memchr(err, '\0', sizeof(err)))
+			abort(); /* error text must be terminated */
 		return 0;
+	}
 	n = proto_encode(&m, out, sizeof(out));
-	/* Anything accepted encodes, and decodes again. */
+	/* Anything accepted encodes (a sync or claims may outgrow one message). */
 	if (n < 0 && n != -EMSGSIZE)
-		__builtin_trap();
+		abort();
 	if (n > 0) {
 		if (proto_decode(out, (size_t)n, &m2, err, sizeof(err)) != 0)
-			__builtin_trap();
+			abort(); /* what we encode, we decode */
+		if (!msg_equal(&m, &m2))
+			abort(); /* nothing lost or changed on the way */
+		n2 = proto_encode(&m2, out2, sizeof(out2));
+		if (n2 != n || memcmp(out, out2, (size_t)n))
+			abort(); /* one message, one encoding */
 		proto_msg_free(&m2);
 	}
 	proto_msg_free(&m);

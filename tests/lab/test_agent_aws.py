@@ -41,7 +41,8 @@ class Cloud:
         self.host = tunnel_host(lab)
         self.world = world
         self.dir = workdir
-        self.proxy = Ec2Proxy(world.moto.url, workdir)
+        # in front of the world's own proxy (in front of moto): this one faults
+        self.proxy = Ec2Proxy(world.moto.url, workdir, credentials=world.credentials)
         self.ec2_relay = Relay(self.host, int(self.proxy.url.rsplit(":", 1)[1]))
         self.imds_relay = Relay(self.host, world.imds.port)
         self.agents = []
@@ -53,8 +54,15 @@ class Cloud:
         return e
 
     def agent(self, config, env=None, extra=(), name="agent"):
+        # the keys it is given are the test's: every request must verify with them
+        env = env or self.env()
+        if "AWS_ACCESS_KEY_ID" in env and "AWS_SECRET_ACCESS_KEY" in env:
+            self.world.credentials[env["AWS_ACCESS_KEY_ID"]] = env["AWS_SECRET_ACCESS_KEY"]
+        aws = config.get("aws", {}) if isinstance(config, dict) else {}
+        if "access_key_id" in aws and "secret_access_key" in aws:
+            self.world.credentials[aws["access_key_id"]] = aws["secret_access_key"]
         a = Agent(self.host, f"{self.dir}/{name}", config, extra=extra,
-                  env=env or self.env())
+                  env=env)
         self.agents.append(a)
         return a
 

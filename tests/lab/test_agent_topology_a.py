@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from vrlab import sysctls
 from vrlab import topology as T
 from vrlab.build import built
 from vrlab.probe import TcpServer, tcp_connect
@@ -36,8 +37,11 @@ def test_end_to_end_per_policy(prod, tmp_path):
     # The recipe's own MASQUERADE on the instance, as many have it: the
     # exemption must hold against it.
     topo.ec2.run("iptables -t nat -A POSTROUTING -o eth0 -j MASQUERADE")
-    # before vpcroute: the VPC knows no route to home, the check is on
+    # before vpcroute: the VPC knows no route to home, the check is on, and
+    # every sysctl the agents own is the opposite of what they write
     assert prod.fabric.routes == set() and prod.fabric.sdc is True
+    for node in (topo.ec2, topo.pi):
+        sysctls.preset_opposite(node)
     prod.up()
     aws = prod.aws
     rt = aws.ec2.describe_route_tables(RouteTableIds=[aws.rtb_id])["RouteTables"][0]
@@ -57,8 +61,8 @@ def test_end_to_end_per_policy(prod, tmp_path):
     assert tcp(tmp_path, topo.priv, topo.home, T.HOME_IP, 22) == T.PRIV_IP
     assert tcp(tmp_path, topo.priv, topo.home, T.HOME_IP, 2222) is None
     # Nothing was set by hand on ec2 or the pi: the agents did it.
-    assert topo.ec2.run("sysctl -n net.ipv4.ip_forward").stdout.strip() == "1"
-    assert topo.pi.run("sysctl -n net.ipv4.ip_forward").stdout.strip() == "1"
+    sysctls.assert_agent_set(topo.ec2, "tun0")
+    sysctls.assert_agent_set(topo.pi, "tun0")
     assert prod.server_agent.routes() == ["192.168.1.128/25"]
     # The Pi's pushed route is OpenVPN's own: left alone, not duplicated.
     assert prod.pi_agent.routes() == []

@@ -10,6 +10,7 @@ import os
 
 import pytest
 
+from vrlab import sysctls
 from vrlab import topology as T
 from vrlab.agent import Agent
 from vrlab.build import plugin_so
@@ -42,6 +43,7 @@ def test_branch_to_vpc(topo_b, pki, tmp_path):
             'push "route 172.16.10.0 255.255.255.0"'])).start()
     branch.wait_up()
     topo.ec2.run("iptables -t nat -A POSTROUTING -o eth0 -j MASQUERADE")
+    sysctls.preset_opposite(topo.ec2)  # so the agent must be what sets them
     agent = Agent(topo.ec2, str(tmp_path / "agent"), dict(EC2_CONF)).start()
     cert, key = pki.issue("vpc-router")
     client = OpenVPN(topo.ec2, str(tmp_path / "ec2"), "ec2", client_lines(
@@ -52,7 +54,7 @@ def test_branch_to_vpc(topo_b, pki, tmp_path):
         agent.wait_log(r"route 172\.16\.10\.0/24 dev tun0 added")
         topo.vpc_route(T.BRANCH_LAN)  # the VPC route table (see the AWS tests)
         assert agent.routes() == ["172.16.10.0/24"]
-        assert topo.ec2.run("sysctl -n net.ipv4.ip_forward").stdout.strip() == "1"
+        sysctls.assert_agent_set(topo.ec2, "tun0")
         assert topo.priv.ping(T.BRANCH_HOST_IP, count=2)
         assert topo.bhost.ping(T.PRIV_IP, count=2)
         for src, dst_node, dst, port, seen in (

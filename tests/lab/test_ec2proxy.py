@@ -34,7 +34,7 @@ def moto(tmp_path_factory):
 
 @pytest.fixture
 def proxy(moto, tmp_path):
-    p = Ec2Proxy(moto.url, str(tmp_path))
+    p = Ec2Proxy(moto.url, str(tmp_path), credentials={TEST_KEY_ID: TEST_SECRET})
     yield p
     p.stop()
 
@@ -116,12 +116,43 @@ def test_session_token(proxy):
     assert call.headers.get_ci("X-Amz-Security-Token") == "another-token"
     ok, detail = verify_sigv4(call, TEST_SECRET)
     assert not ok and "signature mismatch" in detail
+    # the check after every test finds it too; here it is on purpose
+    with pytest.raises(AssertionError, match="1 of 2 requests do not verify"):
+        proxy.check_signatures()
+    call.expected_invalid = True
 
     # A token that is sent but not signed is caught as such.
     h = Headers(call.headers)
     h["Authorization"] = h["Authorization"].replace(";x-amz-security-token", "")
     ok, detail = verify_sigv4(dataclasses.replace(call, headers=h), TEST_SECRET)
     assert not ok and "X-Amz-Security-Token present but not in SignedHeaders" in detail
+
+
+def test_every_request_checked(proxy):
+    """check_signatures() (run on every proxy after every lab test) fails on a
+    tampered signature, an unknown key and an unsigned request."""
+    ec2(proxy).describe_vpcs()
+    proxy.check_signatures()
+    good = proxy.calls[-1]
+    h = Headers(good.headers)
+    sig = h["Authorization"].rsplit("Signature=", 1)[1]
+    h["Authorization"] = h["Authorization"].replace(sig, sig[:-1] + ("0" if sig[-1] != "0"
+                                                                     else "1"))
+    with proxy._lock:
+        proxy.calls.append(dataclasses.replace(good, headers=h))
+    with pytest.raises(AssertionError, match=r"DescribeVpcs: signature mismatch"):
+        proxy.check_signatures()
+    proxy.calls[-1].expected_invalid = True
+    proxy.credentials.clear()  # a key the test did not hand out
+    with pytest.raises(AssertionError, match="which the test never handed out"):
+        proxy.check_signatures()
+    proxy.credentials[TEST_KEY_ID] = TEST_SECRET
+    with proxy._lock:
+        proxy.calls.append(dataclasses.replace(good, headers=Headers()))
+    with pytest.raises(AssertionError, match="not signed: no Authorization header"):
+        proxy.check_signatures()
+    proxy.calls[-1].expected_invalid = True
+    proxy.check_signatures()
 
 
 @pytest.mark.parametrize("kind,code", [("throttle", "RequestLimitExceeded"),

@@ -8,7 +8,6 @@ restores exactly the routes of the connected clients.
 """
 import copy
 import signal
-import time
 
 import pytest
 
@@ -75,11 +74,9 @@ def test_stalled_agent_and_restart(prod):
     prod.server_agent.wait_log(r"route 192\.168\.1\.128/25 dev tun0 added")
     # A stopped agent does not stop admission (its socket buffer takes the connect).
     prod.server_agent.send_signal(signal.SIGSTOP)
-    t0 = time.time()
-    start(prod, "laptop").wait_up(timeout=10)
-    admitted = time.time() - t0
+    # (a generous bound, no timing claim: bench/plugin_stall.py measures)
+    start(prod, "laptop").wait_up(timeout=60)
     prod.server_agent.send_signal(signal.SIGCONT)
-    print(f"\nadmission while the agent is stopped: {admitted * 1000:.0f} ms")
     # Restart: the plugin resends its table; exactly the connected clients' routes.
     prod.server_agent.kill9()
     prod.server_agent.start()

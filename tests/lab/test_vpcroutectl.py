@@ -94,7 +94,9 @@ def status_json(sock):
 def running(lab, tmp_path):
     from vrlab.agent import Agent, tunnel_host
     from vrlab.fakeplugin import FakePlugin
+    from vrlab.sysctls import preset_opposite
     host = tunnel_host(lab)
+    preset_opposite(host, devs=["tun0"])  # what the agent owns, the other way round
     # a directory other users can enter (pytest's tmp_path is root's alone)
     sockdir = tempfile.mkdtemp(prefix="vr-ctl-")
     os.chmod(sockdir, 0o755)
@@ -204,6 +206,8 @@ def test_doctor_explains(running):
         # in the agent's namespace: the host checks read its /proc
         r = host.run([CTL, "-f", agent.conf, "doctor"], check=False)
         return r.returncode, r.stdout
+    from vrlab.sysctls import assert_agent_set
+    assert_agent_set(host, "tun0")  # preset the other way by the fixture
     rc, out = doctor()
     assert rc == 0, out
     assert re.search(r"^ok +IPv4 forwarding is on$", out, re.M)

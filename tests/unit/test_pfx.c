@@ -157,6 +157,16 @@ static void test_list_helpers(void **state)
 	assert_string_equal(pfx_list_format(&none, ", ", buf, sizeof(buf)), "");
 	/* cut to fit, always terminated */
 	assert_string_equal(pfx_list_format(&l, " ", buf, 16), "10.1.0.0/16 192");
+	/* equal: the same prefixes in the same order */
+	struct pfx w[] = { v[0], v[1], v[2] }, r[] = { v[1], v[0], v[2] };
+	struct pfx_list same = { .v = w, .n = 3 }, reordered = { .v = r, .n = 3 },
+			shorter = { .v = w, .n = 2 };
+
+	assert_true(pfx_list_equal(&l, &same));
+	assert_true(pfx_list_equal(&none, &none));
+	assert_false(pfx_list_equal(&l, &reordered));
+	assert_false(pfx_list_equal(&l, &shorter));
+	assert_false(pfx_list_equal(&none, &l));
 }
 
 int main(void)

@@ -99,9 +99,38 @@ class Agent:
                 return obj["set"].get("elem", [])
         return []
 
+    def dump(self):
+        """What the agent owns as the kernel has it, comparable between two
+        moments: its routes (ip -j route, protocol 212) sorted by destination,
+        and its nftables table (nft -j) without handles, set elements sorted."""
+        routes = []
+        for fam in ("-4", "-6"):
+            out = self.node.run(["ip", "-j", fam, "route", "show", "proto", "212"]).stdout
+            routes += json.loads(out or "[]")
+        routes.sort(key=lambda r: json.dumps(r, sort_keys=True))
+        r = self.node.run(["nft", "-j", "list", "table", "inet", "vpcroute"], check=False)
+        table = None
+        if r.returncode == 0:
+            table = [_normalised(o) for o in json.loads(r.stdout)["nftables"]
+                     if "metainfo" not in o]
+        return {"routes": routes, "nftables": table}
+
     def table(self):
         r = self.node.run(["nft", "list", "table", "inet", "vpcroute"], check=False)
         return r.stdout if r.returncode == 0 else None
+
+
+def _normalised(o):
+    """A JSON object of nft -j without handles (they change with every
+    rebuild), set elements in a canonical order."""
+    if isinstance(o, dict):
+        d = {k: _normalised(v) for k, v in o.items() if k != "handle"}
+        if isinstance(d.get("elem"), list):
+            d["elem"] = sorted(d["elem"], key=lambda e: json.dumps(e, sort_keys=True))
+        return d
+    if isinstance(o, list):
+        return [_normalised(v) for v in o]
+    return o
 
 
 def tunnel_host(lab, name="ec2"):

@@ -56,9 +56,17 @@ class AgentDouble:
         with self.lock:
             self.tables.clear()
 
-    def stall(self, seconds):
-        """Stop reading every socket for a while, as a hung agent would."""
-        self.stalled_until = time.time() + seconds
+    def stall(self, seconds=None):
+        """Stop reading every socket, as a hung agent would: for that many
+        seconds, or (None) until resume()."""
+        self.stalled_until = float("inf") if seconds is None else time.time() + seconds
+
+    def resume(self):
+        """Read again after stall(); returns the time it resumed (the
+        messages read from then on have times at or after it)."""
+        t = time.time()
+        self.stalled_until = 0.0
+        return t
 
     def of_type(self, kind, since=0.0):
         with self.lock:

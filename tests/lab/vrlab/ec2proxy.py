@@ -19,7 +19,13 @@ Faulted requests are recorded (faulted=True) and never reach the upstream.
 
 verify_sigv4() recomputes, with botocore, the AWS Signature Version 4 of a
 recorded request, so tests can check what the agent (libcurl's
-CURLOPT_AWS_SIGV4) signs.
+CURLOPT_AWS_SIGV4) signs. Every proxy checks every request it saw:
+check_signatures() verifies each recorded request with the secret of the
+access key it names (credentials: access key id -> secret, shared with the
+test that hands out the keys) and raises on the first test that has a bad one;
+the lab's conftest calls check_all() after every test, so a signature that
+does not verify fails the test that caused it. A request a test tampers with
+on purpose is marked expected_invalid.
 """
 import dataclasses
 import hashlib
@@ -39,6 +45,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest, HTTPHeaders
 from botocore.credentials import Credentials
 
+REGION = "us-east-1"
 FAULTS = ("throttle", "unavailable", "drop", "hang")
 READ_ONLY_PREFIXES = ("Describe", "Get", "List")
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
@@ -92,6 +99,7 @@ class Ec2Call:
     status: int | None = None   # what the proxy answered; None: nothing (yet)
     faulted: bool = False
     fault: str | None = None    # the fault kind that took the request
+    expected_invalid: bool = False  # a test broke its signature on purpose
 
     @property
     def mutating(self):
@@ -227,8 +235,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 class Ec2Proxy:
     """Recording, fault-injecting proxy on 127.0.0.1:<free port> (self.url)."""
 
-    def __init__(self, upstream_url, logdir, upstream_timeout=30):
+    def __init__(self, upstream_url, logdir, upstream_timeout=30, credentials=None,
+                 region=REGION, logname="ec2proxy.log"):
         self.upstream_url = upstream_url.rstrip("/")
+        # access key id -> secret: the keys the test handed out (a shared dict)
+        self.credentials = {} if credentials is None else credentials
+        self.region = region
         self._up = urllib.parse.urlsplit(self.upstream_url)
         self.upstream_timeout = upstream_timeout
         self.calls = []
@@ -237,7 +249,7 @@ class Ec2Proxy:
         self._fault = None              # (kind, frozenset of actions or None, times left)
         self._fault_gen = 0             # moved on by set_fault() and clear_fault() only
         self._stopping = False
-        self.log = os.path.join(logdir, "ec2proxy.log")
+        self.log = os.path.join(logdir, logname)
         self._logf = open(self.log, "a", buffering=1)
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.proxy = self
@@ -248,6 +260,7 @@ class Ec2Proxy:
                                         name=f"ec2proxy-{self.port}", daemon=True)
         self._thread.start()
         self._log(f"listening on {self.url}, upstream {self.upstream_url}")
+        _proxies.append(self)
 
     def __enter__(self):
         return self
@@ -342,8 +355,43 @@ class Ec2Proxy:
                    and (faulted is None or c.faulted == faulted))
 
     def clear(self):
+        """Forgets the records, once their signatures are checked."""
+        self.check_signatures()
         with self._lock:
             self.calls.clear()
+
+    # --- every request's signature ---
+    def signature_problems(self):
+        """[(call, what is wrong)] for every recorded request whose SigV4 does
+        not verify with the secret of the access key it names."""
+        out = []
+        for c in self.snapshot():
+            if c.expected_invalid:
+                continue
+            auth = c.headers.get_ci("Authorization")
+            if not auth:
+                out.append((c, "not signed: no Authorization header"))
+                continue
+            _, f = parse_authorization(auth)
+            key_id = f.get("Credential", "").split("/")[0]
+            secret = self.credentials.get(key_id)
+            if secret is None:
+                out.append((c, f"signed with access key {key_id!r}, which the test never "
+                               f"handed out (known: {sorted(self.credentials)})"))
+                continue
+            ok, detail = verify_sigv4(c, secret, region=self.region)
+            if not ok:
+                out.append((c, detail))
+        return out
+
+    def check_signatures(self):
+        """Raises AssertionError naming each request whose signature is bad."""
+        bad = self.signature_problems()
+        if bad:
+            raise AssertionError(
+                f"EC2 proxy {self.url}: {len(bad)} of {len(self.calls)} requests do not "
+                "verify with botocore's SigV4 signer:\n" + "\n".join(
+                    f"{c.method} {c.path} Action={c.action}: {why}" for c, why in bad[:3]))
 
     def stop(self):
         with self._cond:
@@ -356,6 +404,24 @@ class Ec2Proxy:
         self._thread.join(5)
         self._log("stopped")
         self._logf.close()
+
+
+_proxies = []  # every Ec2Proxy of this process, in creation order
+
+
+def proxies_since(mark):
+    """The proxies created after len(_proxies) was mark."""
+    return _proxies[mark:]
+
+
+def proxy_mark():
+    return len(_proxies)
+
+
+def check_all(mark=0):
+    """check_signatures() of every proxy created since mark (see proxy_mark)."""
+    for p in proxies_since(mark):
+        p.check_signatures()
 
 
 # --- Signature Version 4 ---

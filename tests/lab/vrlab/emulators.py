@@ -4,6 +4,12 @@
 Both listen on 127.0.0.1 on free ports. AwsWorld creates a VPC, a subnet,
 a route table and an instance in moto, then starts the metadata mock with
 exactly those ids, the instance's MAC and ENI, region and CIDR blocks.
+
+moto checks no signature, so AwsWorld puts a recording proxy (ec2proxy.py)
+in front of it: world.moto's url and port are the proxy's, and every request
+that reaches moto through them is verified with botocore's signer after the
+test (conftest), with the secrets in world.credentials (the test key, the
+role's keys; tests that hand the agent other keys add them there).
 """
 import json
 import os
@@ -15,6 +21,8 @@ import time
 import urllib.request
 
 import boto3
+
+from .ec2proxy import Ec2Proxy
 
 REGION = "us-east-1"
 TEST_KEY_ID = "AKIDVPCROUTETEST"
@@ -70,6 +78,24 @@ class Moto:
             self.proc.wait(10)
 
 
+class VerifiedMoto:
+    """moto behind a signature-checking Ec2Proxy: url and port are the
+    proxy's; proc is moto's process."""
+
+    def __init__(self, logdir, credentials):
+        self.upstream = Moto(logdir)
+        self.proc = self.upstream.proc
+        self.proxy = Ec2Proxy(self.upstream.url, logdir, credentials=credentials, region=REGION,
+                              logname="moto-proxy.log")
+        self.port, self.url = self.proxy.port, self.proxy.url
+
+    client = Moto.client
+
+    def stop(self):
+        self.proxy.stop()
+        self.upstream.stop()
+
+
 class MetadataMock:
     def __init__(self, logdir, values, paths, creds_role="vpcroute-instance"):
         self.binary = metadata_mock_path()
@@ -121,7 +147,9 @@ class AwsWorld:
 
     def __init__(self, logdir, vpc_cidr="10.1.0.0/16", subnet_cidr="10.1.1.0/24",
                  instance_ip="10.1.1.2"):
-        self.moto = Moto(logdir)
+        # access key id -> secret of every key handed out in this world
+        self.credentials = {TEST_KEY_ID: TEST_SECRET}
+        self.moto = VerifiedMoto(logdir, self.credentials)
         ec2 = self.ec2 = self.moto.client()
         self.vpc_cidr, self.subnet_cidr = vpc_cidr, subnet_cidr
         self.vpc_id = ec2.create_vpc(CidrBlock=vpc_cidr)["Vpc"]["VpcId"]
@@ -142,12 +170,14 @@ class AwsWorld:
         self.role = "vpcroute-instance"
         self.role_key_id, self.role_secret = "ASIAVPCROUTEROLE", "vpcroute-role-secret"
         self.role_token, self.role_lifetime = "vpcroute-role-token", 6 * 3600
+        self.credentials[self.role_key_id] = self.role_secret
         self.imds = MetadataMock(logdir, self.imds_values(), self.imds_paths())
 
     def rotate_role_credentials(self, key_id, secret, token, lifetime):
         """The instance role's next credentials, valid for lifetime seconds."""
         self.role_key_id, self.role_secret, self.role_token = key_id, secret, token
         self.role_lifetime = lifetime
+        self.credentials[key_id] = secret
         self.imds.restart(self.imds_values(), self.imds_paths())
 
     def imds_paths(self):
