@@ -1,7 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * The control socket: SOCK_SEQPACKET, one protocol message per packet
- * (doc/protocol.md). Peers are identified by SO_PEERCRED.
+ * (doc/protocol.md). Peers are identified by SO_PEERCRED at accept and
+ * sorted into classes (vpcroute-agent(8), PEERS): root, the OpenVPN user or
+ * group (writers: plugins), the socket's group (read-only). Each class has
+ * its own budget of connections, so readers can never use up what plugins
+ * need; no uid but root holds more than PER_UID_MAX; a peer that is not a
+ * plugin is closed after idle_s seconds of silence; accept backs off when
+ * the process runs out of descriptors; every peer is read at most
+ * MSGS_PER_PASS messages per wake-up.
  */
 #include "config.h"
 
@@ -20,24 +27,28 @@
 
 #include "agent.h"
 #include "log.h"
+#include "loop.h"
 
-#define OUTQ_MAX	256
-#define CONNS_MAX	256
-#define ERRORS_MAX	16
-#define CLAIMS_DELAY_MS 50
+#define OUTQ_MAX	  256
+#define WRITERS_MAX	  192 /* connections of root, the OpenVPN user and group */
+#define READERS_MAX	  64  /* connections of the socket's group */
+#define PER_UID_MAX	  32  /* connections of any one uid but root */
+#define ERRORS_MAX	  16
+#define CLAIMS_DELAY_MS	  50
+#define MSGS_PER_PASS	  16 /* messages read from one peer per wake-up */
+#define ACCEPTS_PER_PASS  32
+#define ACCEPT_BACKOFF_MS 250 /* pause of accept when out of descriptors */
 
 struct conn {
+	struct watcher w; /* first: the loop hands its address back */
+	struct peer p;
 	struct conn *next;
-	int fd;
-	pid_t pid;
-	uid_t uid;
-	gid_t gid;
-	struct ainst *inst; /* after hello */
-	char name[PROTO_INSTANCE_MAX + 1];
 	unsigned errors;
-	bool ctl;      /* vpcroutectl: status and reload only */
-	bool readonly; /* of the socket's group only: status only */
-	bool dead;     /* closed; freed by ctl_reap after the event batch */
+	bool ctl;  /* vpcroutectl: status and reload only */
+	bool dead; /* closed; freed by sock_reap after the event batch */
+	bool reload_wait;
+	uint64_t reload_ref;
+	uint64_t active_ms; /* last message or write */
 	struct {
 		char *buf;
 		size_t len;
@@ -45,14 +56,79 @@ struct conn {
 	size_t nout;
 };
 
-int ctl_listen(struct agent *a)
+struct sock {
+	struct agent *a;
+	int epfd;
+	struct watcher listen_w, claims_w, timer_w;
+	char path[108]; /* where we listen (a reload does not move it) */
+	struct conn *conns;
+	uint64_t idle_ms;
+	uint64_t timer_at;	/* when timer_w fires; 0: disarmed */
+	uint64_t accept_resume; /* accept paused until then; 0: not paused */
+	bool claims_pending;	/* a claims broadcast is scheduled */
+	bool reload_pending;	/* a peer asked for a reload */
+	/* resolved at start and at reload, never per accept */
+	bool has_ovpn_uid, has_ovpn_gid, has_group;
+	uid_t ovpn_uid;
+	gid_t ovpn_gid, group_gid;
+	struct log_rl rl_refused, rl_bad;
+};
+
+static void on_listen(struct watcher *w, uint32_t events);
+static void on_claims(struct watcher *w, uint32_t events);
+static void on_timer(struct watcher *w, uint32_t events);
+static void on_conn(struct watcher *w, uint32_t events);
+
+static const char *class_name(enum peer_class c)
+{
+	return c == PEER_ROOT ? "root" : c == PEER_WRITER ? "OpenVPN user/group" : "status group";
+}
+
+void sock_configure(struct sock *s, const struct cfg *c)
+{
+	struct passwd *pw;
+	struct group *g;
+
+	s->has_ovpn_uid = s->has_ovpn_gid = s->has_group = false;
+	if (c->socket.openvpn_user) {
+		if ((pw = getpwnam(c->socket.openvpn_user))) {
+			s->has_ovpn_uid = true;
+			s->ovpn_uid = pw->pw_uid;
+		} else {
+			log_warnx("socket.openvpn_user %s: no such user", c->socket.openvpn_user);
+		}
+	}
+	if (c->socket.openvpn_group) {
+		if ((g = getgrnam(c->socket.openvpn_group))) {
+			s->has_ovpn_gid = true;
+			s->ovpn_gid = g->gr_gid;
+		} else {
+			log_warnx("socket.openvpn_group %s: no such group",
+				  c->socket.openvpn_group);
+		}
+	}
+	if (c->socket.group) {
+		if ((g = getgrnam(c->socket.group))) {
+			s->has_group = true;
+			s->group_gid = g->gr_gid;
+			if (chown(s->path, 0, g->gr_gid) < 0)
+				log_warn("socket group %s", c->socket.group);
+		} else {
+			log_warnx("socket group %s: no such group", c->socket.group);
+		}
+	}
+	if (chmod(s->path, c->socket.mode) < 0)
+		log_warn("chmod %s", s->path);
+}
+
+int sock_open(struct agent *a, int epfd, unsigned idle_s, struct sock **out)
 {
 	const struct cfg *c = a->cfg;
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	struct epoll_event ev = { .events = EPOLLIN };
+	struct sock *s;
 	struct stat st;
 	mode_t old;
-	int fd;
+	int fd, e;
 
 	strcpy(sun.sun_path, c->socket.path);
 	/* a stale socket is removed; a live one, or anything else, is not */
@@ -82,148 +158,259 @@ int ctl_listen(struct agent *a)
 				log_info("created %s", dir);
 		}
 	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->a = a;
+	s->epfd = epfd;
+	s->idle_ms = (uint64_t)idle_s * 1000;
+	s->rl_refused = (struct log_rl)LOG_RL_INIT(5, 1);
+	s->rl_bad = (struct log_rl)LOG_RL_INIT(5, 1);
+	s->listen_w = (struct watcher){ .fd = -1, .fn = on_listen, .ctx = s };
+	s->claims_w = (struct watcher){ .fn = on_claims, .ctx = s };
+	s->timer_w = (struct watcher){ .fn = on_timer, .ctx = s };
+	s->claims_w.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	s->timer_w.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (s->claims_w.fd < 0 || s->timer_w.fd < 0 ||
+	    (e = watcher_add(epfd, &s->claims_w, EPOLLIN)) < 0 ||
+	    (e = watcher_add(epfd, &s->timer_w, EPOLLIN)) < 0) {
+		e = -errno;
+		goto fail;
+	}
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
+	if (fd < 0) {
+		e = -errno;
+		goto fail;
+	}
+	s->listen_w.fd = fd;
 	old = umask(0177);
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		int e = -errno;
-
+		e = -errno;
 		umask(old);
 		log_warn("bind %s", c->socket.path);
-		close(fd);
-		return e;
+		goto fail;
 	}
 	umask(old);
-	if (c->socket.group) {
-		struct group *g = getgrnam(c->socket.group);
-
-		if (!g || chown(c->socket.path, 0, g->gr_gid) < 0)
-			log_warnx("socket group %s: %s", c->socket.group,
-				  g ? strerror(errno) : "no such group");
-	}
-	if (chmod(c->socket.path, c->socket.mode) < 0 || listen(fd, 64) < 0) {
-		int e = -errno;
-
+	snprintf(s->path, sizeof(s->path), "%s", c->socket.path);
+	sock_configure(s, c);
+	if (listen(fd, 64) < 0 || (e = watcher_add(epfd, &s->listen_w, EPOLLIN)) < 0) {
+		e = -errno;
 		log_warn("socket %s", c->socket.path);
-		close(fd);
-		return e;
+		unlink(s->path);
+		goto fail;
 	}
-	ev.data.ptr = NULL; /* the listener */
-	epoll_ctl(a->epfd, EPOLL_CTL_ADD, fd, &ev);
-	a->lfd = fd;
-	snprintf(a->sock_path, sizeof(a->sock_path), "%s", c->socket.path);
 	log_info("listening on %s (mode %04o%s%s)", c->socket.path, (unsigned)c->socket.mode,
 		 c->socket.group ? ", group " : "", c->socket.group ? c->socket.group : "");
+	*out = s;
 	return 0;
+fail:
+	if (s->listen_w.fd >= 0)
+		close(s->listen_w.fd);
+	if (s->claims_w.fd >= 0)
+		close(s->claims_w.fd);
+	if (s->timer_w.fd >= 0)
+		close(s->timer_w.fd);
+	free(s);
+	return e;
 }
 
-/* Root, the OpenVPN user or group may change state. */
-static bool may_write(const struct cfg *c, uid_t uid, gid_t gid)
+/* Root, the OpenVPN user or group (writers), the socket's group by its
+ * primary group (readers); -1: none of them. */
+static int classify(const struct sock *s, uid_t uid, gid_t gid)
 {
 	if (uid == 0)
-		return true;
-	if (c->socket.openvpn_user) {
-		struct passwd *p = getpwnam(c->socket.openvpn_user);
-
-		if (p && p->pw_uid == uid)
-			return true;
-	}
-	if (c->socket.openvpn_group) {
-		struct group *g = getgrnam(c->socket.openvpn_group);
-
-		if (g && g->gr_gid == gid)
-			return true;
-	}
-	return false;
+		return PEER_ROOT;
+	if ((s->has_ovpn_uid && uid == s->ovpn_uid) || (s->has_ovpn_gid && gid == s->ovpn_gid))
+		return PEER_WRITER;
+	if (s->has_group && gid == s->group_gid)
+		return PEER_READONLY;
+	return -1;
 }
 
-/* Members of socket.group (by their primary group) may read the status. */
-static bool in_socket_group(const struct cfg *c, gid_t gid)
+/* A peer that is not (yet) a plugin is closed when silent too long. */
+static bool idle_limited(const struct conn *c)
 {
-	struct group *g = c->socket.group ? getgrnam(c->socket.group) : NULL;
-
-	return g && g->gr_gid == gid;
+	return !c->p.inst;
 }
 
-void ctl_accept(struct agent *a)
+static void timer_arm(struct sock *s, uint64_t at)
+{
+	uint64_t now = loop_now_ms();
+	struct itimerspec its = { 0 };
+
+	if (s->timer_at && s->timer_at <= at)
+		return;
+	at = at > now ? at - now : 1;
+	its.it_value.tv_sec = (time_t)(at / 1000);
+	its.it_value.tv_nsec = (long)(at % 1000) * 1000000L;
+	s->timer_at = now + at;
+	timerfd_settime(s->timer_w.fd, 0, &its, NULL);
+}
+
+/* Out of descriptors: stop watching the listener for a while, instead of
+ * being woken for the same pending connection again and again. */
+static void accept_pause(struct sock *s, int err)
+{
+	watcher_del(s->epfd, &s->listen_w);
+	s->accept_resume = loop_now_ms() + ACCEPT_BACKOFF_MS;
+	timer_arm(s, s->accept_resume);
+	log_warnx_rl(&s->rl_refused, "accept on %s: %s; not accepting for %d ms", s->path,
+		     strerror(err), ACCEPT_BACKOFF_MS);
+}
+
+static void admit(struct sock *s, int fd)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
-	struct epoll_event ev = { .events = EPOLLIN };
+	size_t writers = 0, readers = 0, same_uid = 0;
 	struct conn *c;
-	int fd;
+	int cls;
 
-	while ((fd = accept4(a->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
-			close(fd);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		close(fd);
+		return;
+	}
+	cls = classify(s, cred.uid, cred.gid);
+	if (cls < 0) {
+		log_warnx_rl(&s->rl_refused,
+			     "refused a connection from pid %d uid %u gid %u: not root, nor the "
+			     "OpenVPN user or group, nor the socket's group",
+			     cred.pid, cred.uid, cred.gid);
+		close(fd);
+		return;
+	}
+	for (struct conn *x = s->conns; x; x = x->next) {
+		if (x->dead)
 			continue;
-		}
-		bool writer = may_write(a->cfg, cred.uid, cred.gid);
+		if (x->p.cls == PEER_READONLY)
+			readers++;
+		else
+			writers++;
+		same_uid += x->p.uid == cred.uid;
+	}
+	if (cls == PEER_READONLY ? readers >= READERS_MAX : writers >= WRITERS_MAX) {
+		log_warnx_rl(&s->rl_refused,
+			     "refused a connection from pid %d uid %u: the %d connections for "
+			     "%s peers are in use",
+			     cred.pid, cred.uid, cls == PEER_READONLY ? READERS_MAX : WRITERS_MAX,
+			     cls == PEER_READONLY ? "read-only" : "writer");
+		close(fd);
+		return;
+	}
+	if (cred.uid != 0 && same_uid >= PER_UID_MAX) {
+		log_warnx_rl(&s->rl_refused,
+			     "refused a connection from pid %d uid %u: that uid has %d connections "
+			     "already",
+			     cred.pid, cred.uid, PER_UID_MAX);
+		close(fd);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return;
+	}
+	c->w = (struct watcher){ .fd = fd, .fn = on_conn, .ctx = s };
+	c->p.pid = cred.pid;
+	c->p.uid = cred.uid;
+	c->p.gid = cred.gid;
+	c->p.cls = (enum peer_class)cls;
+	c->active_ms = loop_now_ms();
+	snprintf(c->p.name, sizeof(c->p.name), "pid %d", cred.pid);
+	if (watcher_add(s->epfd, &c->w, EPOLLIN) < 0) {
+		close(fd);
+		free(c);
+		return;
+	}
+	c->next = s->conns;
+	s->conns = c;
+	if (s->idle_ms)
+		timer_arm(s, c->active_ms + s->idle_ms);
+	log_debug("connection from pid %d uid %u (%s)", cred.pid, cred.uid, class_name(c->p.cls));
+}
 
-		if (!writer && !in_socket_group(a->cfg, cred.gid)) {
-			log_warnx(
-				"refused a connection from pid %d uid %u gid %u: not root, nor the "
-				"OpenVPN user or group, nor the socket's group",
-				cred.pid, cred.uid, cred.gid);
-			close(fd);
-			continue;
-		}
-		size_t live = 0;
+static void on_listen(struct watcher *w, uint32_t events)
+{
+	struct sock *s = w->ctx;
 
-		for (struct conn *x = a->conns; x; x = x->next)
-			live += !x->dead;
-		if (live >= CONNS_MAX) {
-			log_warnx("refused a connection from pid %d: %d connections already",
-				  cred.pid, CONNS_MAX);
-			close(fd);
+	for (int i = 0; i < ACCEPTS_PER_PASS; i++) {
+		int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd >= 0) {
+			admit(s, fd);
+		} else if (errno == EINTR || errno == ECONNABORTED) {
 			continue;
+		} else if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			   errno == ENOMEM) {
+			accept_pause(s, errno);
+			return;
+		} else {
+			if (errno != EAGAIN)
+				log_warnx_rl(&s->rl_refused, "accept on %s: %s", s->path,
+					     strerror(errno));
+			return;
 		}
-		c = calloc(1, sizeof(*c));
-		if (!c) {
-			close(fd);
-			continue;
-		}
-		c->fd = fd;
-		c->pid = cred.pid;
-		c->uid = cred.uid;
-		c->gid = cred.gid;
-		c->readonly = !writer;
-		snprintf(c->name, sizeof(c->name), "pid %d", cred.pid);
-		c->next = a->conns;
-		a->conns = c;
-		ev.data.ptr = c;
-		epoll_ctl(a->epfd, EPOLL_CTL_ADD, fd, &ev);
-		log_debug("connection from pid %d uid %u", cred.pid, cred.uid);
 	}
 }
 
 /*
  * Closes now, frees later: other events of the same epoll batch may still
- * name this connection (ctl_event skips dead ones, ctl_reap frees them).
+ * name this connection (on_conn skips dead ones, sock_reap frees them).
  */
-static void conn_close(struct agent *a, struct conn *c, const char *why)
+static void conn_close(struct sock *s, struct conn *c, const char *why)
 {
 	if (c->dead)
 		return;
-	log_info("%s: connection closed (%s)", c->name, why);
-	epoll_ctl(a->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-	close(c->fd);
-	c->fd = -1;
+	log_info("%s: connection closed (%s)", c->p.name, why);
+	watcher_del(s->epfd, &c->w);
+	close(c->w.fd);
+	c->w.fd = -1;
 	c->dead = true;
-	if (c->inst && c->inst->owner == c) {
-		/* its instance keeps its clients; a sync cut short is dropped */
-		c->inst->owner = NULL;
-		state_sync_abort(c->inst);
+	if (c->p.inst && c->p.inst->owner == &c->p) {
+		/* its instance keeps its clients and its owner, for a while
+		 * (dispatch.c); a sync cut short is dropped */
+		c->p.inst->owner = NULL;
+		c->p.inst->owner_left_ms = loop_now_ms();
+		state_sync_abort(c->p.inst);
 	}
 	for (size_t i = 0; i < c->nout; i++)
 		free(c->outq[i].buf);
 	c->nout = 0;
 }
 
-void ctl_reap(struct agent *a)
+/* Idle peers closed, accept resumed; then armed for the next deadline. */
+static void on_timer(struct watcher *w, uint32_t events)
 {
-	struct conn **p = &a->conns;
+	struct sock *s = w->ctx;
+	uint64_t x, now = loop_now_ms(), next = 0;
+
+	if (read(w->fd, &x, sizeof(x)) < 0 && errno == EAGAIN)
+		return;
+	s->timer_at = 0;
+	if (s->accept_resume && now >= s->accept_resume) {
+		s->accept_resume = 0;
+		if (watcher_add(s->epfd, &s->listen_w, EPOLLIN) < 0)
+			log_warn("epoll: %s", s->path);
+	}
+	if (s->accept_resume)
+		next = s->accept_resume;
+	for (struct conn *c = s->conns; s->idle_ms && c; c = c->next) {
+		if (c->dead || !idle_limited(c))
+			continue;
+		if (now - c->active_ms >= s->idle_ms) {
+			conn_close(s, c, "idle");
+			continue;
+		}
+		if (!next || c->active_ms + s->idle_ms < next)
+			next = c->active_ms + s->idle_ms;
+	}
+	if (next)
+		timer_arm(s, next);
+}
+
+void sock_reap(struct sock *s)
+{
+	struct conn **p = &s->conns;
 
 	while (*p) {
 		struct conn *c = *p;
@@ -237,24 +424,29 @@ void ctl_reap(struct agent *a)
 	}
 }
 
-void ctl_close_all(struct agent *a)
+void sock_close(struct sock *s)
 {
-	for (struct conn *c = a->conns; c; c = c->next)
-		conn_close(a, c, "agent stopping");
-	ctl_reap(a);
+	if (!s)
+		return;
+	for (struct conn *c = s->conns; c; c = c->next)
+		conn_close(s, c, "agent stopping");
+	sock_reap(s);
+	close(s->listen_w.fd);
+	close(s->claims_w.fd);
+	close(s->timer_w.fd);
+	unlink(s->path);
+	free(s);
 }
 
-static void want_out(struct agent *a, struct conn *c)
+static void want_out(struct sock *s, struct conn *c)
 {
-	struct epoll_event ev = { .events = EPOLLIN | (c->nout ? EPOLLOUT : 0), .data.ptr = c };
-
-	epoll_ctl(a->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+	watcher_mod(s->epfd, &c->w, EPOLLIN | (c->nout ? EPOLLOUT : 0));
 }
 
 /* Sends an encoded message now, or queues it; false when the peer is too far behind. */
-static bool send_buf(struct agent *a, struct conn *c, const char *buf, size_t n)
+static bool send_buf(struct sock *s, struct conn *c, const char *buf, size_t n)
 {
-	if (!c->nout && send(c->fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)n)
+	if (!c->nout && send(c->w.fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)n)
 		return true;
 	if (c->nout == OUTQ_MAX)
 		return false;
@@ -263,38 +455,38 @@ static bool send_buf(struct agent *a, struct conn *c, const char *buf, size_t n)
 		return false;
 	memcpy(c->outq[c->nout].buf, buf, n);
 	c->outq[c->nout++].len = n;
-	want_out(a, c);
+	want_out(s, c);
 	return true;
 }
 
-static bool send_msg(struct agent *a, struct conn *c, const struct proto_msg *m)
+static bool send_msg(struct sock *s, struct conn *c, const struct proto_msg *m)
 {
 	char buf[PROTO_MAX_MSG];
 	int n = proto_encode(m, buf, sizeof(buf));
 
 	if (n < 0) {
-		log_warnx("%s: cannot encode %s: %s", c->name, proto_type_name(m->type),
+		log_warnx("%s: cannot encode %s: %s", c->p.name, proto_type_name(m->type),
 			  strerror(-n));
 		return true;
 	}
-	return send_buf(a, c, buf, (size_t)n);
+	return send_buf(s, c, buf, (size_t)n);
 }
 
-static void flush_out(struct agent *a, struct conn *c)
+static void flush_out(struct sock *s, struct conn *c)
 {
 	size_t i = 0;
 
 	for (; i < c->nout; i++) {
-		if (send(c->fd, c->outq[i].buf, c->outq[i].len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		if (send(c->w.fd, c->outq[i].buf, c->outq[i].len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
 			break;
 		free(c->outq[i].buf);
 	}
 	memmove(c->outq, c->outq + i, (c->nout - i) * sizeof(c->outq[0]));
 	c->nout -= i;
-	want_out(a, c);
+	want_out(s, c);
 }
 
-static bool ack(struct agent *a, struct conn *c, uint64_t ref, const char *error)
+static bool ack(struct sock *s, struct conn *c, uint64_t ref, const char *error)
 {
 	struct proto_msg m = { .type = PROTO_ACK };
 
@@ -304,7 +496,7 @@ static bool ack(struct agent *a, struct conn *c, uint64_t ref, const char *error
 	m.ack.ok = error == NULL;
 	if (error)
 		snprintf(m.ack.error, sizeof(m.ack.error), "%s", error);
-	return send_msg(a, c, &m);
+	return send_msg(s, c, &m);
 }
 
 struct encoded {
@@ -359,9 +551,9 @@ static size_t encode_claims(struct agent *a, const struct proto_claim *v, size_t
  * The status as report messages answering request ref: the JSON text cut at
  * UTF-8 character boundaries into pieces that encode within PROTO_MAX_MSG.
  */
-static const char *send_status(struct agent *a, struct conn *c, uint64_t ref)
+static const char *send_status(struct sock *s, struct conn *c, uint64_t ref)
 {
-	json_t *j = status_json(a);
+	json_t *j = status_json(s->a);
 	char *text = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
 	struct proto_msg m = { .type = PROTO_REPORT };
 	const char *error = NULL;
@@ -393,7 +585,7 @@ static const char *send_status(struct agent *a, struct conn *c, uint64_t ref)
 		}
 		if (n < 0)
 			error = "the status cannot be encoded";
-		else if (!send_buf(a, c, buf, (size_t)n))
+		else if (!send_buf(s, c, buf, (size_t)n))
 			error = "the status is larger than what the socket queue holds";
 		off += k;
 	}
@@ -401,49 +593,75 @@ static const char *send_status(struct agent *a, struct conn *c, uint64_t ref)
 	return error;
 }
 
-/* A request of vpcroutectl (after its hello with role ctl). */
-static const char *ctl_request(struct agent *a, struct conn *c, const struct proto_msg *m,
-			       char *why, size_t whylen)
+/* A request of vpcroutectl (after its hello with role ctl); deferred: a
+ * reload, answered by sock_reload_reply. */
+static const char deferred[] = "";
+
+static const char *ctl_request(struct sock *s, struct conn *c, const struct proto_msg *m)
 {
 	switch (m->type) {
 	case PROTO_STATUS:
-		return send_status(a, c, m->id);
+		return send_status(s, c, m->id);
 	case PROTO_RELOAD:
-		if (c->uid != 0)
+		if (c->p.uid != 0)
 			return "reload: only root may reload the agent";
-		log_info("%s: reload requested", c->name);
-		return agent_reload(a, why, whylen) < 0 ? why : NULL;
+		log_info("%s: reload requested", c->p.name);
+		c->reload_wait = true;
+		c->reload_ref = m->id;
+		s->reload_pending = true;
+		return deferred;
 	default:
 		return "vpcroutectl sends status or reload only";
 	}
 }
 
+bool sock_reload_requested(const struct sock *s)
+{
+	return s->reload_pending;
+}
+
+void sock_reload_reply(struct sock *s, const char *error)
+{
+	s->reload_pending = false;
+	for (struct conn *c = s->conns; c; c = c->next) {
+		if (c->dead || !c->reload_wait)
+			continue;
+		c->reload_wait = false;
+		if (!ack(s, c, c->reload_ref, error))
+			conn_close(s, c, "not reading its socket");
+	}
+}
+
 /* Every plugin gets the host's claims: at most once per CLAIMS_DELAY_MS. */
-void ctl_broadcast_claims(struct agent *a)
+void sock_broadcast_claims(struct sock *s)
 {
 	struct itimerspec its = { .it_value.tv_nsec = CLAIMS_DELAY_MS * 1000000L };
 
-	if (a->claims_pending)
+	if (s->claims_pending)
 		return;
-	a->claims_pending = true;
-	timerfd_settime(a->claims_timerfd, 0, &its, NULL);
+	s->claims_pending = true;
+	timerfd_settime(s->claims_w.fd, 0, &its, NULL);
 }
 
-void ctl_send_claims(struct agent *a)
+static void on_claims(struct watcher *w, uint32_t events)
 {
+	struct sock *s = w->ctx;
+	struct agent *a = s->a;
 	struct proto_claim *v;
 	struct encoded *e;
-	size_t n = state_claims(a, &v), ne;
-	struct conn *c, *next;
+	size_t n, ne;
+	uint64_t x;
 
-	a->claims_pending = false;
+	if (read(w->fd, &x, sizeof(x)) <= 0)
+		return;
+	n = state_claims(a, &v);
+	s->claims_pending = false;
 	a->claims_gen++;
 	ne = encode_claims(a, v, n, &e);
-	for (c = a->conns; c; c = next) {
-		next = c->next;
-		for (size_t i = 0; !c->dead && c->inst && i < ne; i++)
-			if (!send_buf(a, c, e[i].buf, e[i].len)) {
-				conn_close(a, c, "not reading its socket");
+	for (struct conn *c = s->conns; c; c = c->next) {
+		for (size_t i = 0; !c->dead && c->p.inst && i < ne; i++)
+			if (!send_buf(s, c, e[i].buf, e[i].len)) {
+				conn_close(s, c, "not reading its socket");
 				break;
 			}
 	}
@@ -453,22 +671,25 @@ void ctl_send_claims(struct agent *a)
 	free(v);
 }
 
-static void receive(struct agent *a, struct conn *c)
+/* At most MSGS_PER_PASS messages: the loop serves the other peers, then
+ * comes back (epoll is level-triggered). */
+static void receive(struct sock *s, struct conn *c)
 {
-	char buf[PROTO_MAX_MSG + 1], err[PROTO_ERRLEN], why[PROTO_ERROR_MAX];
+	char buf[PROTO_MAX_MSG + 1], err[PROTO_ERRLEN];
 	struct proto_msg m;
 
-	for (int i = 0; i < 64; i++) {
-		ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC);
+	for (int i = 0; i < MSGS_PER_PASS; i++) {
+		ssize_t n = recv(c->w.fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC);
 		const char *error;
-		bool changed = false;
 
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			break;
 		if (n <= 0) {
-			conn_close(a, c, n == 0 ? "peer closed" : strerror(errno));
+			conn_close(s, c, n == 0 ? "peer closed" : strerror(errno));
 			return;
 		}
+		c->active_ms = loop_now_ms();
+		c->p.changed = false;
 		if (n > PROTO_MAX_MSG) {
 			snprintf(err, sizeof(err), "message of %zd bytes exceeds %d", n,
 				 PROTO_MAX_MSG);
@@ -478,31 +699,33 @@ static void receive(struct agent *a, struct conn *c)
 			error = err;
 			m.id = 0;
 		} else if (m.type == PROTO_HELLO && m.hello.role == PROTO_ROLE_CTL) {
-			error = c->ctl || c->inst ? "hello given twice" : NULL;
+			error = c->ctl || c->p.inst ? "hello given twice" : NULL;
 			if (!error) {
 				c->ctl = true;
-				snprintf(c->name, sizeof(c->name), "vpcroutectl pid %d", c->pid);
+				snprintf(c->p.name, sizeof(c->p.name), "vpcroutectl pid %d",
+					 c->p.pid);
 			}
 		} else if (c->ctl) {
-			error = ctl_request(a, c, &m, why, sizeof(why));
+			error = ctl_request(s, c, &m);
 			proto_msg_free(&m);
-		} else if (c->readonly) {
+			if (error == deferred)
+				return; /* no more of this peer until the reload is answered */
+		} else if (c->p.cls == PEER_READONLY) {
 			error = "this peer may only read the status (hello with role ctl)";
 			proto_msg_free(&m);
 		} else {
-			error = dispatch(a, c, &c->inst, c->name, sizeof(c->name), &m, &changed,
-					 why, sizeof(why));
+			error = dispatch(s->a, &c->p, &m);
 			proto_msg_free(&m);
 		}
 		if (error && m.id == 0)
-			log_warnx("%s: bad message: %s", c->name, error);
+			log_warnx_rl(&s->rl_bad, "%s: bad message: %s", c->p.name, error);
 		c->errors = error ? c->errors + 1 : 0;
 		/* dispatch programmed the change before the acknowledgement goes out:
 		 * deferred admission relies on it */
-		if (changed)
-			ctl_broadcast_claims(a);
-		if (!ack(a, c, m.id, error) || c->errors >= ERRORS_MAX) {
-			conn_close(a, c,
+		if (c->p.changed)
+			sock_broadcast_claims(s);
+		if (!ack(s, c, m.id, error) || c->errors >= ERRORS_MAX) {
+			conn_close(s, c,
 				   c->errors >= ERRORS_MAX ? "too many bad messages"
 							   : "not reading its socket");
 			return;
@@ -510,12 +733,17 @@ static void receive(struct agent *a, struct conn *c)
 	}
 }
 
-void ctl_event(struct agent *a, struct conn *c, uint32_t events)
+static void on_conn(struct watcher *w, uint32_t events)
 {
+	struct conn *c = (struct conn *)w;
+	struct sock *s = w->ctx;
+
 	if (c->dead)
 		return;
-	if (events & EPOLLOUT)
-		flush_out(a, c);
-	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-		receive(a, c);
+	if (events & EPOLLOUT) {
+		flush_out(s, c);
+		c->active_ms = loop_now_ms();
+	}
+	if (!c->reload_wait && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		receive(s, c);
 }
