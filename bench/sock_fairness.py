@@ -8,7 +8,8 @@ clients as fast as the socket takes them; meanwhile a vpcroutectl-like peer
 asks for the status and a second plugin (instance "small") sends connects,
 one request at a time, each waiting for its ack. Prints JSON: the sync's
 total time, and for the status requests and the connects the number
-answered during the sync and the p50/p99/max delay between request and ack.
+answered during the sync and the p50/p99/max delay between request and ack,
+and the time of one status request once the sync is in place.
 The worst case is the max: the longest time the agent did not answer them.
 
     bench/sock_fairness.py [--clients 100000]    (root; VPCROUTE_BUILDDIR picks the build)
@@ -102,12 +103,18 @@ def run(n, work):
             k += 1
             time.sleep(0.005)
         th.join()
+        # the status alone, with the whole table in place
+        t0 = time.perf_counter()
+        ctl.send(json.dumps({"v": 1, "type": "status", "id": rid}).encode())
+        wait_ack(ctl, rid)
+        status_after = time.perf_counter() - t0
         agent.stop()
         return {"sync_clients": n, "sync_ok": result.get("sync_ok"),
                 "sync_sent_s": round(result["sent_s"], 2),
                 "sync_total_s": round(result["sync_s"], 2),
                 "status_during_sync": summary(status),
-                "connect_during_sync": summary(connects)}
+                "connect_during_sync": summary(connects),
+                "status_after_sync_ms": round(status_after * 1000, 2)}
 
 
 def main():

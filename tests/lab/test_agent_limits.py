@@ -1,11 +1,13 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """The agent's control socket against hostile local peers: connection budgets
-per class and per uid, idle peers, refusal floods, instance names, and
-configuration files that are not regular files (vpcroute-agent(8), PEERS)."""
+per class and per uid, idle peers, refusal floods, instance names,
+descriptors running out, and configuration files that are not regular files
+(vpcroute-agent(8), THE CONTROL SOCKET)."""
 import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -201,6 +203,24 @@ def test_instance_name_kept_for_its_process(host, work):
     for p in (owner, intruder):
         p.stop()
     plugin.close()
+    agent.stop()
+
+
+def test_accept_backs_off_when_out_of_descriptors(host, work):
+    agent = start(host, work)
+    pid = agent.proc.pid  # ip netns exec execs the agent
+    used = len(os.listdir(f"/proc/{pid}/fd"))
+    subprocess.run(["prlimit", f"--pid={pid}", f"--nofile={used + 2}"], check=True)
+    held = []
+    for _ in range(6):  # more than the agent can take
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        c.connect(agent.sock)
+        held.append(c)
+    agent.wait_log(r"accept on .*agent\.sock: Too many open files; not accepting for 250 ms")
+    for c in held:
+        c.close()
+    # once descriptors are free again, accept resumes: a plugin is served
+    served(agent)
     agent.stop()
 
 
