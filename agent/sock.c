@@ -48,6 +48,11 @@ struct conn {
 	bool dead; /* closed; freed by sock_reap after the event batch */
 	bool reload_wait;
 	uint64_t reload_ref;
+	struct {
+		char *text; /* the status being sent, NULL when none */
+		size_t len, off;
+		uint64_t ref;
+	} status;
 	uint64_t active_ms; /* last message or write */
 	struct {
 		char *buf;
@@ -376,6 +381,8 @@ static void conn_close(struct sock *s, struct conn *c, const char *why)
 	for (size_t i = 0; i < c->nout; i++)
 		free(c->outq[i].buf);
 	c->nout = 0;
+	free(c->status.text);
+	c->status.text = NULL;
 }
 
 /* Idle peers closed, accept resumed; then armed for the next deadline. */
@@ -440,7 +447,9 @@ void sock_close(struct sock *s)
 
 static void want_out(struct sock *s, struct conn *c)
 {
-	watcher_mod(s->epfd, &c->w, EPOLLIN | (c->nout ? EPOLLOUT : 0));
+	/* while a status goes out, the peer's next request waits in its socket */
+	watcher_mod(s->epfd, &c->w,
+		    (c->status.text ? 0 : EPOLLIN) | (c->nout || c->status.text ? EPOLLOUT : 0));
 }
 
 /* Sends an encoded message now, or queues it; false when the peer is too far behind. */
@@ -548,25 +557,23 @@ static size_t encode_claims(struct agent *a, const struct proto_claim *v, size_t
 }
 
 /*
- * The status as report messages answering request ref: the JSON text cut at
- * UTF-8 character boundaries into pieces that encode within PROTO_MAX_MSG.
+ * The status as report messages answering request c->status.ref: the JSON
+ * text cut at UTF-8 character boundaries into pieces that encode within
+ * PROTO_MAX_MSG, at most MSGS_PER_PASS of them per wake-up and only as fast
+ * as the peer reads them (a status of any size neither holds the loop nor
+ * fills the queue), then the ack. The peer's next request waits until then.
  */
-static const char *send_status(struct sock *s, struct conn *c, uint64_t ref)
+static void status_pump(struct sock *s, struct conn *c)
 {
-	json_t *j = status_json(s->a);
-	char *text = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
 	struct proto_msg m = { .type = PROTO_REPORT };
+	char *text = c->status.text, buf[PROTO_MAX_MSG];
+	size_t len = c->status.len, off = c->status.off;
 	const char *error = NULL;
-	size_t len, off = 0;
-	char buf[PROTO_MAX_MSG];
 
-	json_decref(j);
-	if (!text)
-		return "out of memory";
-	len = strlen(text);
-	m.report.ref = ref;
-	while (off < len && !error) {
+	m.report.ref = c->status.ref;
+	for (int i = 0; i < MSGS_PER_PASS && off < len && !c->nout; i++) {
 		size_t k = len - off < PROTO_REPORT_MAX ? len - off : PROTO_REPORT_MAX;
+		ssize_t sent;
 		int n;
 
 		for (;;) {
@@ -583,25 +590,59 @@ static const char *send_status(struct sock *s, struct conn *c, uint64_t ref)
 				break;
 			k /= 2;
 		}
-		if (n < 0)
+		if (n < 0) {
 			error = "the status cannot be encoded";
-		else if (!send_buf(s, c, buf, (size_t)n))
-			error = "the status is larger than what the socket queue holds";
+			break;
+		}
+		sent = send(c->w.fd, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (sent < 0 && (errno == EAGAIN || errno == EINTR))
+			break; /* EPOLLOUT brings us back */
+		if (sent != n) {
+			conn_close(s, c, sent < 0 ? strerror(errno) : "short send");
+			return;
+		}
+		c->active_ms = loop_now_ms();
 		off += k;
 	}
-	free(text);
-	return error;
+	c->status.off = off;
+	if (off < len && !error) {
+		want_out(s, c);
+		return;
+	}
+	free(c->status.text);
+	c->status.text = NULL;
+	want_out(s, c);
+	if (!ack(s, c, c->status.ref, error))
+		conn_close(s, c, "not reading its socket");
+}
+
+/* Starts sending the status; NULL, or the error for the ack at once. */
+static const char *send_status(struct sock *s, struct conn *c, uint64_t ref)
+{
+	json_t *j = status_json(s->a);
+
+	c->status.text = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
+	json_decref(j);
+	if (!c->status.text)
+		return "out of memory";
+	c->status.len = strlen(c->status.text);
+	c->status.off = 0;
+	c->status.ref = ref;
+	return NULL;
 }
 
 /* A request of vpcroutectl (after its hello with role ctl); deferred: a
- * reload, answered by sock_reload_reply. */
+ * status (answered by status_pump) or a reload (by sock_reload_reply). */
 static const char deferred[] = "";
 
 static const char *ctl_request(struct sock *s, struct conn *c, const struct proto_msg *m)
 {
 	switch (m->type) {
-	case PROTO_STATUS:
-		return send_status(s, c, m->id);
+	case PROTO_STATUS: {
+		const char *error = send_status(s, c, m->id);
+
+		return error ? error : deferred;
+	}
 	case PROTO_RELOAD:
 		if (c->p.uid != 0)
 			return "reload: only root may reload the agent";
@@ -708,8 +749,12 @@ static void receive(struct sock *s, struct conn *c)
 		} else if (c->ctl) {
 			error = ctl_request(s, c, &m);
 			proto_msg_free(&m);
-			if (error == deferred)
-				return; /* no more of this peer until the reload is answered */
+			if (error == deferred) {
+				/* no more of this peer until the status or reload is answered */
+				if (c->status.text)
+					status_pump(s, c);
+				return;
+			}
 		} else if (c->p.cls == PEER_READONLY) {
 			error = "this peer may only read the status (hello with role ctl)";
 			proto_msg_free(&m);
@@ -743,7 +788,13 @@ static void on_conn(struct watcher *w, uint32_t events)
 	if (events & EPOLLOUT) {
 		flush_out(s, c);
 		c->active_ms = loop_now_ms();
+		if (c->status.text && !c->dead)
+			status_pump(s, c);
 	}
-	if (!c->reload_wait && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+	if (c->dead)
+		return;
+	if (c->status.text && (events & (EPOLLHUP | EPOLLERR)))
+		conn_close(s, c, "peer closed");
+	else if (!c->reload_wait && !c->status.text && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 		receive(s, c);
 }

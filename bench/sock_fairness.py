@@ -40,9 +40,13 @@ def host_net(i):
 
 
 def wait_ack(s, ref, timeout=600):
+    """The ack of request ref; None when the agent closed the connection."""
     s.settimeout(timeout)
     while True:
-        m = json.loads(s.recv(1 << 20))
+        data = s.recv(1 << 20)
+        if not data:
+            return None
+        m = json.loads(data)
         if m.get("type") == "ack" and m.get("ref") == ref:
             return m
 
@@ -84,7 +88,7 @@ def run(n, work):
             # acks and claims arrive in order: read until the last chunk's ack
             ack = wait_ack(big.s, last)
             result["sync_s"] = time.perf_counter() - t0
-            result["sync_ok"] = ack["ok"]
+            result["sync_ok"] = bool(ack and ack["ok"])
             done.set()
 
         th = threading.Thread(target=stream)
@@ -93,7 +97,8 @@ def run(n, work):
         while not done.is_set():
             t0 = time.perf_counter()
             ctl.send(json.dumps({"v": 1, "type": "status", "id": rid}).encode())
-            wait_ack(ctl, rid)
+            if not wait_ack(ctl, rid):
+                break
             status.append(time.perf_counter() - t0)
             rid += 1
             t0 = time.perf_counter()
@@ -106,15 +111,17 @@ def run(n, work):
         # the status alone, with the whole table in place
         t0 = time.perf_counter()
         ctl.send(json.dumps({"v": 1, "type": "status", "id": rid}).encode())
-        wait_ack(ctl, rid)
+        ack = wait_ack(ctl, rid)
         status_after = time.perf_counter() - t0
+        status_after_ok = bool(ack and ack["ok"]) or (ack or {}).get("error", "connection closed")
         agent.stop()
         return {"sync_clients": n, "sync_ok": result.get("sync_ok"),
                 "sync_sent_s": round(result["sent_s"], 2),
                 "sync_total_s": round(result["sync_s"], 2),
                 "status_during_sync": summary(status),
                 "connect_during_sync": summary(connects),
-                "status_after_sync_ms": round(status_after * 1000, 2)}
+                "status_after_sync_ms": round(status_after * 1000, 2),
+                "status_after_sync_ok": status_after_ok}
 
 
 def main():
