@@ -43,7 +43,10 @@ def wait_ack(s, ref, timeout=600):
     """The ack of request ref; None when the agent closed the connection."""
     s.settimeout(timeout)
     while True:
-        data = s.recv(1 << 20)
+        try:
+            data = s.recv(1 << 20)
+        except ConnectionResetError:
+            return None
         if not data:
             return None
         m = json.loads(data)
