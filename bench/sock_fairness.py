@@ -96,11 +96,13 @@ def run(n, work):
 
         th = threading.Thread(target=stream)
         status, connects, k, rid = [], [], 0, 2
+        status_closed = False
         th.start()
         while not done.is_set():
             t0 = time.perf_counter()
             ctl.send(json.dumps({"v": 1, "type": "status", "id": rid}).encode())
             if not wait_ack(ctl, rid):
+                status_closed = True
                 break
             status.append(time.perf_counter() - t0)
             rid += 1
@@ -113,15 +115,18 @@ def run(n, work):
         th.join()
         # the status alone, with the whole table in place
         t0 = time.perf_counter()
-        ctl.send(json.dumps({"v": 1, "type": "status", "id": rid}).encode())
-        ack = wait_ack(ctl, rid)
+        try:
+            ctl.send(json.dumps({"v": 1, "type": "status", "id": rid}).encode())
+            ack = wait_ack(ctl, rid)
+        except OSError:
+            ack = None
         status_after = time.perf_counter() - t0
         status_after_ok = bool(ack and ack["ok"]) or (ack or {}).get("error", "connection closed")
         agent.stop()
         return {"sync_clients": n, "sync_ok": result.get("sync_ok"),
                 "sync_sent_s": round(result["sent_s"], 2),
                 "sync_total_s": round(result["sync_s"], 2),
-                "status_during_sync": summary(status),
+                "status_during_sync": dict(summary(status), closed=status_closed),
                 "connect_during_sync": summary(connects),
                 "status_after_sync_ms": round(status_after * 1000, 2),
                 "status_after_sync_ok": status_after_ok}
