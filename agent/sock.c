@@ -385,6 +385,14 @@ static void conn_close(struct sock *s, struct conn *c, const char *why)
 	c->status.text = NULL;
 }
 
+/* A message waits in the peer's socket. */
+static bool has_input(const struct conn *c)
+{
+	char b;
+
+	return recv(c->w.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
 /* Idle peers closed, accept resumed; then armed for the next deadline. */
 static void on_timer(struct watcher *w, uint32_t events)
 {
@@ -404,6 +412,8 @@ static void on_timer(struct watcher *w, uint32_t events)
 	for (struct conn *c = s->conns; s->idle_ms && c; c = c->next) {
 		if (c->dead || !idle_limited(c))
 			continue;
+		if (now - c->active_ms >= s->idle_ms && !c->status.text && has_input(c))
+			c->active_ms = now; /* the loop was busy, the peer was not */
 		if (now - c->active_ms >= s->idle_ms) {
 			conn_close(s, c, "idle");
 			continue;

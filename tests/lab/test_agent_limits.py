@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -161,6 +162,31 @@ def test_idle_reader_closed_plugin_kept(host, work):
     served(agent, plugin)
     reader.stop()
     plugin.close()
+    agent.stop()
+
+
+def test_busy_agent_does_not_close_a_waiting_reader(host, work):
+    """A request that waits in the socket while the agent was busy (stopped
+    here) longer than the idle timeout is answered, not closed as idle."""
+    agent = start(host, work, extra=["--idle-timeout", "1"])
+    ctl = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    ctl.connect(agent.sock)
+    ctl.send(json.dumps({"v": 1, "type": "hello", "id": 1, "role": "ctl", "pid": 1,
+                         "instance": "t"}).encode())
+    ctl.settimeout(10)
+    assert json.loads(ctl.recv(65536))["ok"]
+    agent.send_signal(signal.SIGSTOP)
+    try:
+        time.sleep(2.5)
+        ctl.send(json.dumps({"v": 1, "type": "status", "id": 2}).encode())
+    finally:
+        agent.send_signal(signal.SIGCONT)
+    msgs = []
+    while not msgs or msgs[-1].get("type") != "ack":
+        data = ctl.recv(1 << 20)
+        assert data, "closed as idle: " + agent.log_text(since_start=True)[-500:]
+        msgs.append(json.loads(data))
+    assert msgs[-1]["ok"] and msgs[0]["type"] == "report"
     agent.stop()
 
 
