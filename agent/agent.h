@@ -43,6 +43,13 @@ struct ainst {
 	uint16_t listen_port;
 	struct pfx_list routes;
 	const void *owner; /* the connection of its plugin, NULL when none */
+	/* who holds the name (dispatch.c, hello): its plugin's process as
+	 * SO_PEERCRED gave it; a different process may take the name only
+	 * INST_GRACE_S after the owner left, root at once */
+	pid_t owner_pid; /* 0: never claimed */
+	uid_t owner_uid;
+	uint32_t owner_hello_pid; /* what its hello said */
+	uint64_t owner_left_ms;	  /* loop_now_ms() when its plugin went; 0: connected */
 };
 
 /* A route we installed (or adopted at start). */
@@ -51,17 +58,14 @@ struct aroute {
 	int oif;
 };
 
-struct conn;
-
 struct agent {
 	struct cfg *cfg;
 	const char *cfg_path;
 	bool flush_on_exit;
 	unsigned grace_s;
 	bool in_grace; /* adopted routes stay until the plugins had time to resync */
-	int epfd, sigfd, lfd, timerfd;
-	char sock_path[108]; /* the socket we listen on (a reload does not move it) */
-	struct conn *conns;
+	int epfd, sigfd, timerfd;
+	struct sock *sock; /* the control socket (sock.c) */
 	struct ainst **inst;
 	size_t ninst;
 	struct rtnl *rt;
@@ -73,8 +77,6 @@ struct agent {
 	struct aroute *foreign; /* wanted, but another protocol's route is there */
 	size_t nforeign;
 	uint64_t claims_gen;
-	bool claims_pending; /* a claims broadcast is scheduled */
-	int claims_timerfd;
 	bool nft_ready;
 	struct cloud *cloud; /* NULL without the aws section */
 	time_t started;
@@ -114,12 +116,32 @@ bool state_local_auto(struct agent *a, bool apply);
 int state_adopt(struct agent *a);
 int state_flush(struct agent *a);
 
-/* dispatch.c: handles one message of the peer whose instance is *inst
- * (NULL before hello) and display name is name, programming what it changes
- * before it returns; returns the error for the ack, or NULL; *changed when
- * the claims changed. */
-const char *dispatch(struct agent *a, const void *peer, struct ainst **inst, char *name,
-		     size_t namelen, struct proto_msg *m, bool *changed, char *why, size_t whylen);
+/*
+ * A peer of the control socket, as sock.c identifies it at accept and
+ * dispatch.c knows it: its credentials (SO_PEERCRED, at connect), its class,
+ * and after hello its instance. See vpcroute-agent(8), PEERS.
+ */
+enum peer_class {
+	PEER_ROOT,     /* uid 0: everything */
+	PEER_WRITER,   /* socket.openvpn_user or socket.openvpn_group: a plugin */
+	PEER_READONLY, /* socket.group: the status only */
+};
+
+struct peer {
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	enum peer_class cls;
+	struct ainst *inst;		   /* after hello; NULL before */
+	char name[PROTO_INSTANCE_MAX + 1]; /* for the log: "pid N", then the instance */
+	/* filled by dispatch */
+	bool changed;		   /* the claims changed */
+	char why[PROTO_ERROR_MAX]; /* holds the error text it returns */
+};
+
+/* dispatch.c: handles one message of a writer peer (a plugin), programming
+ * what it changes before it returns; returns the error for the ack, or NULL. */
+const char *dispatch(struct agent *a, struct peer *p, struct proto_msg *m);
 
 /* status.c: what vpcroutectl status shows (doc/status.schema.json) */
 json_t *status_json(struct agent *a);
@@ -127,16 +149,29 @@ json_t *status_json(struct agent *a);
 /* main.c: SIGHUP and vpcroutectl reload; err filled on failure */
 int agent_reload(struct agent *a, char *err, size_t errlen);
 
-/* ctl.c */
-int ctl_listen(struct agent *a);
-void ctl_accept(struct agent *a);
-void ctl_event(struct agent *a, struct conn *c, uint32_t events);
-/* Schedules a claims broadcast (coalesced); ctl_send_claims sends it. */
-void ctl_broadcast_claims(struct agent *a);
-void ctl_send_claims(struct agent *a);
-void ctl_close_all(struct agent *a);
+/*
+ * sock.c: the control socket. It calls dispatch (and status_json,
+ * state_claims) and nothing else of the core: a reload a peer asks for is
+ * reported to the loop (sock_reload_requested), which reloads and answers
+ * through sock_reload_reply.
+ */
+struct sock;
+/* Listens on cfg->socket.path; idle_s: how long a peer that is not a
+ * plugin may stay silent. */
+int sock_open(struct agent *a, int epfd, unsigned idle_s, struct sock **out);
+/* The socket's users and groups (resolved here, not per accept), its group and mode: at
+ * start and after a reload. */
+void sock_configure(struct sock *s, const struct cfg *c);
+/* Schedules a claims broadcast to every plugin (coalesced). */
+void sock_broadcast_claims(struct sock *s);
+/* True when a peer asked for a reload since the last sock_reload_reply. */
+bool sock_reload_requested(const struct sock *s);
+/* Acknowledges the pending reload requests: error NULL for success. */
+void sock_reload_reply(struct sock *s, const char *error);
 /* Frees the connections closed during the last event batch. */
-void ctl_reap(struct agent *a);
+void sock_reap(struct sock *s);
+/* Closes every connection and the socket, and removes its path. */
+void sock_close(struct sock *s);
 
 /* sysctl.c */
 int sysctl_ensure(const char *key, const char *value);

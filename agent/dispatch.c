@@ -12,8 +12,11 @@
 
 #include "agent.h"
 #include "log.h"
+#include "loop.h"
 
 #define SYNC_MAX 100000
+/* how long an instance name stays its last owner's after its plugin went */
+#define INST_GRACE_S 120
 
 /* A whole sync has arrived: the instance's table is exactly what it said. */
 static void sync_commit(struct agent *a, struct ainst *in)
@@ -71,10 +74,13 @@ static const char *describe_nets(const struct pfx_list *l, char *buf, size_t len
 	return buf;
 }
 
-const char *dispatch(struct agent *a, const void *peer, struct ainst **instp, char *name,
-		     size_t namelen, struct proto_msg *m, bool *changed, char *why, size_t whylen)
+const char *dispatch(struct agent *a, struct peer *p, struct proto_msg *m)
 {
-	struct ainst *inst = *instp;
+	static struct log_rl rl = LOG_RL_INIT(5, 1);
+	struct ainst *inst = p->inst;
+	char *name = p->name, *why = p->why;
+	size_t namelen = sizeof(p->name), whylen = sizeof(p->why);
+	bool *changed = &p->changed;
 	struct aclient *old, was;
 	bool had;
 	int r;
@@ -83,28 +89,59 @@ const char *dispatch(struct agent *a, const void *peer, struct ainst **instp, ch
 	if (m->type != PROTO_HELLO && !inst)
 		return "hello first";
 	switch (m->type) {
-	case PROTO_HELLO:
+	case PROTO_HELLO: {
+		uint64_t now = loop_now_ms();
+
 		if (m->hello.role == PROTO_ROLE_CTL)
-			return "hello with role ctl comes first"; /* ctl.c takes those */
-		if (*instp)
+			return "hello with role ctl comes first"; /* sock.c takes those */
+		if (p->inst)
 			return "hello given twice";
+		inst = NULL;
+		for (size_t i = 0; i < a->ninst; i++)
+			if (strcmp(a->inst[i]->name, m->hello.instance) == 0)
+				inst = a->inst[i];
+		/* one live plugin per instance: a second would share its claims */
+		if (inst && inst->owner && inst->owner != p) {
+			snprintf(why, whylen, "instance %s already has a connected plugin",
+				 m->hello.instance);
+			log_warnx_rl(&rl, "refused a second plugin for instance %s (pid %d uid %u)",
+				     m->hello.instance, p->pid, p->uid);
+			return why;
+		}
+		/* the name is its last owner's for INST_GRACE_S: the same process
+		 * (a reconnect) or root may take it, another process may not */
+		if (inst && inst->owner_pid && inst->owner_pid != p->pid && p->cls != PEER_ROOT &&
+		    now - inst->owner_left_ms < INST_GRACE_S * 1000ull) {
+			snprintf(why, whylen,
+				 "instance %s belongs to pid %d (uid %u), which left %llu s ago; "
+				 "another process may take it %d s after it left",
+				 m->hello.instance, inst->owner_pid, inst->owner_uid,
+				 (unsigned long long)((now - inst->owner_left_ms) / 1000),
+				 INST_GRACE_S);
+			log_warnx_rl(&rl, "refused pid %d uid %u as plugin of %s: %s", p->pid,
+				     p->uid, m->hello.instance, why);
+			return why;
+		}
 		inst = state_inst(a, m->hello.instance, m->hello.role);
 		if (!inst)
 			return "out of memory";
-		/* one live plugin per instance: a second would share its claims */
-		if (inst->owner && inst->owner != peer) {
-			snprintf(why, whylen, "instance %s already has a connected plugin",
-				 m->hello.instance);
-			log_warnx("refused a second plugin for instance %s", m->hello.instance);
-			return why;
-		}
-		inst->owner = peer;
+		if (inst->owner_pid && inst->owner_pid != p->pid)
+			log_info("%s: taken over by pid %d uid %u (was pid %d uid %u)",
+				 m->hello.instance, p->pid, p->uid, inst->owner_pid,
+				 inst->owner_uid);
+		inst->owner = p;
+		inst->owner_pid = p->pid;
+		inst->owner_uid = p->uid;
+		inst->owner_hello_pid = m->hello.pid;
+		inst->owner_left_ms = 0;
 		state_sync_abort(inst);
-		*instp = inst;
+		p->inst = inst;
 		snprintf(name, namelen, "%s", m->hello.instance);
-		log_info("%s: plugin connected (pid %u, %s role)", name, m->hello.pid,
+		log_info("%s: plugin connected (pid %d uid %u, hello pid %u, %s role)", name,
+			 p->pid, p->uid, m->hello.pid,
 			 m->hello.role == PROTO_ROLE_SERVER ? "server" : "client");
 		return NULL;
+	}
 	case PROTO_SYNC:
 		if (!inst->syncing) {
 			state_sync_abort(inst);

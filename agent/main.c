@@ -25,18 +25,23 @@
 #include "agent.h"
 #include "cloud.h"
 #include "log.h"
+#include "loop.h"
 
 #define DEFAULT_CONFIG VR_CONFDIR "/vpcroute.conf"
-#define TIMER_TAG      ((void *)1)
-#define SIGNAL_TAG     ((void *)2)
-#define CLAIMS_TAG     ((void *)3)
-#define HTTP_TAG       ((void *)4)
-#define CLOUD_TAG      ((void *)5)
+#define IDLE_DEFAULT_S 30
+
+/* The loop's own watchers; the control socket has its own (sock.c). */
+static struct loop {
+	struct agent *a;
+	bool stop;
+	struct watcher sig, grace, http, cloud;
+} loop;
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: vpcroute-agent [-dnv] [-f FILE] [-g SECONDS] [--flush] [--dry-run]\n"
+		"                      [--idle-timeout SECONDS]\n"
 		"\n"
 		"  -d          stay in the foreground and log to stderr\n"
 		"  -f FILE     configuration (default %s)\n"
@@ -48,8 +53,11 @@ static void usage(FILE *f)
 		"  --flush     on exit, remove the routes and the nftables table it owns\n"
 		"  --dry-run   make no EC2 API call that changes anything; log each call\n"
 		"              it would make instead\n"
+		"  --idle-timeout SECONDS\n"
+		"              close a peer that is not a plugin after this long without\n"
+		"              a message (default %d; 0: never)\n"
 		"  -h, --help  this text\n",
-		DEFAULT_CONFIG);
+		DEFAULT_CONFIG, IDLE_DEFAULT_S);
 }
 
 /* systemd's readiness protocol, without linking libsystemd. */
@@ -74,16 +82,33 @@ static void sd_notify_msg(const char *msg)
 	close(fd);
 }
 
+static void on_http(struct watcher *w, uint32_t events)
+{
+	struct agent *a = w->ctx;
+
+	/* the backend reports; the core takes it from there */
+	if (a->cloud && (cloud_http_event(a->cloud) & CLOUD_VPC_CIDRS))
+		state_local_auto(a, true);
+}
+
+static void on_cloud_timer(struct watcher *w, uint32_t events)
+{
+	struct agent *a = w->ctx;
+
+	if (a->cloud)
+		cloud_timer_event(a->cloud);
+}
+
 static int cloud_watch(struct agent *a)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = HTTP_TAG };
+	int r;
 
-	if (epoll_ctl(a->epfd, EPOLL_CTL_ADD, cloud_http_fd(a->cloud), &ev) < 0)
-		return -errno;
-	ev.data.ptr = CLOUD_TAG;
-	if (epoll_ctl(a->epfd, EPOLL_CTL_ADD, cloud_timer_fd(a->cloud), &ev) < 0)
-		return -errno;
-	return 0;
+	loop.http = (struct watcher){ .fd = cloud_http_fd(a->cloud), .fn = on_http, .ctx = a };
+	loop.cloud =
+		(struct watcher){ .fd = cloud_timer_fd(a->cloud), .fn = on_cloud_timer, .ctx = a };
+	if ((r = watcher_add(a->epfd, &loop.http, EPOLLIN)) < 0)
+		return r;
+	return watcher_add(a->epfd, &loop.cloud, EPOLLIN);
 }
 
 /* The aws section after a reload: started, stopped or re-resolved. */
@@ -126,18 +151,47 @@ int agent_reload(struct agent *a, char *err, size_t errlen)
 	cloud_reconfigure(a);
 	state_local_auto(a, false);
 	state_apply(a);
-	ctl_broadcast_claims(a);
+	if (a->sock)
+		sock_configure(a->sock, c);
+	sock_broadcast_claims(a->sock);
 	nft_report_foreign_nat(a->nft);
 	log_info("configuration %s reloaded", a->cfg_path);
 	sd_notify_msg("READY=1");
 	return 0;
 }
 
-static int setup(struct agent *a)
+static void on_signal(struct watcher *w, uint32_t events)
+{
+	struct agent *a = w->ctx;
+	struct signalfd_siginfo si;
+
+	while (read(w->fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP) {
+			char err[CFG_ERRLEN];
+
+			agent_reload(a, err, sizeof(err));
+			continue;
+		}
+		log_info("signal %u: stopping%s", si.ssi_signo,
+			 a->flush_on_exit ? " and removing what we programmed"
+					  : "; routes and rules stay");
+		loop.stop = true;
+		return;
+	}
+}
+
+static void on_grace(struct watcher *w, uint32_t events)
+{
+	uint64_t x;
+
+	if (read(w->fd, &x, sizeof(x)) > 0)
+		state_end_grace(w->ctx);
+}
+
+static int setup(struct agent *a, unsigned idle_s)
 {
 	char err[512];
 	sigset_t mask;
-	struct epoll_event ev = { .events = EPOLLIN };
 	struct itimerspec its = { .it_value.tv_sec = a->grace_s };
 	int r;
 
@@ -156,17 +210,18 @@ static int setup(struct agent *a)
 	signal(SIGPIPE, SIG_IGN);
 	a->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	a->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	a->claims_timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (a->epfd < 0 || a->sigfd < 0 || a->timerfd < 0 || a->claims_timerfd < 0) {
+	if (a->epfd < 0 || a->sigfd < 0 || a->timerfd < 0) {
 		log_warn("event loop setup");
 		return -1;
 	}
-	ev.data.ptr = SIGNAL_TAG;
-	epoll_ctl(a->epfd, EPOLL_CTL_ADD, a->sigfd, &ev);
-	ev.data.ptr = TIMER_TAG;
-	epoll_ctl(a->epfd, EPOLL_CTL_ADD, a->timerfd, &ev);
-	ev.data.ptr = CLAIMS_TAG;
-	epoll_ctl(a->epfd, EPOLL_CTL_ADD, a->claims_timerfd, &ev);
+	loop.a = a;
+	loop.sig = (struct watcher){ .fd = a->sigfd, .fn = on_signal, .ctx = a };
+	loop.grace = (struct watcher){ .fd = a->timerfd, .fn = on_grace, .ctx = a };
+	if (watcher_add(a->epfd, &loop.sig, EPOLLIN) < 0 ||
+	    watcher_add(a->epfd, &loop.grace, EPOLLIN) < 0) {
+		log_warn("event loop setup");
+		return -1;
+	}
 	if (a->cfg->aws.enabled) {
 		if (!(a->cloud = cloud_new(a, a->dry_run, err, sizeof(err)))) {
 			log_warnx("%s", err);
@@ -188,67 +243,42 @@ static int setup(struct agent *a)
 	state_apply(a);
 	if ((r = nft_report_foreign_nat(a->nft)) < 0)
 		log_warnx("looking for foreign NAT rules: %s", strerror(-r));
-	if ((r = ctl_listen(a)) < 0) {
+	if ((r = sock_open(a, a->epfd, idle_s, &a->sock)) < 0) {
 		log_warnx("control socket %s: %s", a->cfg->socket.path, strerror(-r));
 		return -1;
 	}
 	return 0;
 }
 
+/*
+ * Each pass: the ready watchers' callbacks, then what they asked of the core
+ * (a reload a peer requested), then the connections closed meanwhile are freed.
+ */
 static int run(struct agent *a)
 {
 	struct epoll_event evs[32];
 
-	for (;;) {
+	while (!loop.stop) {
 		int n = epoll_wait(a->epfd, evs, 32, -1);
 
 		if (n < 0 && errno != EINTR) {
 			log_warn("epoll_wait");
 			return 1;
 		}
-		for (int i = 0; i < n; i++) {
-			void *p = evs[i].data.ptr;
+		for (int i = 0; i < n && !loop.stop; i++) {
+			struct watcher *w = evs[i].data.ptr;
 
-			if (p == SIGNAL_TAG) {
-				struct signalfd_siginfo si;
-
-				while (read(a->sigfd, &si, sizeof(si)) == sizeof(si)) {
-					if (si.ssi_signo == SIGHUP) {
-						char err[CFG_ERRLEN];
-
-						agent_reload(a, err, sizeof(err));
-						continue;
-					}
-					log_info("signal %u: stopping%s", si.ssi_signo,
-						 a->flush_on_exit
-							 ? " and removing what we programmed"
-							 : "; routes and rules stay");
-					return 0;
-				}
-			} else if (p == CLAIMS_TAG) {
-				uint64_t x;
-
-				if (read(a->claims_timerfd, &x, sizeof(x)) > 0)
-					ctl_send_claims(a);
-			} else if (p == HTTP_TAG) {
-				/* the backend reports; the core takes it from there */
-				if (cloud_http_event(a->cloud) & CLOUD_VPC_CIDRS)
-					state_local_auto(a, true);
-			} else if (p == CLOUD_TAG) {
-				cloud_timer_event(a->cloud);
-			} else if (p == TIMER_TAG) {
-				uint64_t x;
-
-				if (read(a->timerfd, &x, sizeof(x)) > 0)
-					state_end_grace(a);
-			} else if (p == NULL) {
-				ctl_accept(a);
-			} else {
-				ctl_event(a, p, evs[i].events);
-			}
+			w->fn(w, evs[i].events);
 		}
-		ctl_reap(a);
+		if (sock_reload_requested(a->sock)) {
+			char err[CFG_ERRLEN];
+
+			sock_reload_reply(a->sock,
+					  agent_reload(a, err, sizeof(err)) < 0 ? err : NULL);
+		}
+		sock_reap(a->sock);
 	}
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -256,8 +286,10 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = { { "flush", no_argument, NULL, 'F' },
 						  { "help", no_argument, NULL, 'h' },
 						  { "dry-run", no_argument, NULL, 'D' },
+						  { "idle-timeout", required_argument, NULL, 'I' },
 						  { NULL, 0, NULL, 0 } };
-	struct agent a = { .cfg_path = DEFAULT_CONFIG, .grace_s = 10, .lfd = -1 };
+	struct agent a = { .cfg_path = DEFAULT_CONFIG, .grace_s = 10 };
+	unsigned idle_s = IDLE_DEFAULT_S;
 	char err[CFG_ERRLEN], *end;
 	int foreground = 0, check = 0, verbose = 0, ch, rc;
 
@@ -288,6 +320,16 @@ int main(int argc, char **argv)
 			break;
 		case 'D':
 			a.dry_run = true;
+			break;
+		case 'I':
+			idle_s = (unsigned)strtoul(optarg, &end, 10);
+			if (!*optarg || *end || idle_s > 86400) {
+				fprintf(stderr,
+					"vpcroute-agent: --idle-timeout %s: expected 0-86400 "
+					"seconds\n",
+					optarg);
+				return 2;
+			}
 			break;
 		case 'h':
 			usage(stdout);
@@ -320,7 +362,7 @@ int main(int argc, char **argv)
 	}
 	log_info("vpcroute-agent %s starting, %s role, configuration %s", PACKAGE_VERSION,
 		 cfg_role_name(a.cfg->role), a.cfg_path);
-	if (setup(&a) < 0) {
+	if (setup(&a, idle_s) < 0) {
 		rc = 1;
 		goto out;
 	}
@@ -333,11 +375,7 @@ int main(int argc, char **argv)
 	rc = run(&a);
 	sd_notify_msg("STOPPING=1");
 out:
-	ctl_close_all(&a);
-	if (a.lfd >= 0) {
-		close(a.lfd);
-		unlink(a.sock_path);
-	}
+	sock_close(a.sock);
 	if (a.flush_on_exit && a.rt && a.nft)
 		state_flush(&a);
 	state_free(&a);

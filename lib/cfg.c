@@ -976,22 +976,38 @@ int cfg_load_buf(const char *name, const char *buf, size_t len, struct cfg **out
 	return 0;
 }
 
+/*
+ * Only a regular file is read: opened without blocking (a FIFO would wait
+ * for a writer forever), checked with fstat, and never more than
+ * CFG_MAX_SIZE bytes, even if it grows while it is read.
+ */
 int cfg_load_file(const char *path, struct cfg **out, char *err, size_t errlen)
 {
 	struct stat st;
 	char *buf;
 	ssize_t n;
-	size_t got = 0;
+	size_t got = 0, cap;
 	int fd, r;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
 		r = -errno;
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return r;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s: not a regular file", path);
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		close(fd);
+		return r;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file (%s)", path,
+			 S_ISDIR(st.st_mode)			      ? "a directory"
+			 : S_ISFIFO(st.st_mode)			      ? "a FIFO"
+			 : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
+			 : S_ISSOCK(st.st_mode)			      ? "a socket"
+								      : "not a file");
 		close(fd);
 		return -EINVAL;
 	}
@@ -1000,14 +1016,31 @@ int cfg_load_file(const char *path, struct cfg **out, char *err, size_t errlen)
 		close(fd);
 		return -EFBIG;
 	}
-	buf = malloc((size_t)st.st_size + 1);
+	cap = (size_t)st.st_size + 1; /* one more byte tells a file that grew */
+	buf = malloc(cap);
 	if (!buf) {
 		close(fd);
+		snprintf(err, errlen, "%s: out of memory", path);
 		return -ENOMEM;
 	}
-	while (got < (size_t)st.st_size && (n = read(fd, buf + got, (size_t)st.st_size - got)) > 0)
+	while (got < cap && (n = read(fd, buf + got, cap - got)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+			free(buf);
+			close(fd);
+			return r;
+		}
 		got += (size_t)n;
+	}
 	close(fd);
+	if (got == cap) {
+		snprintf(err, errlen, "%s: changed while it was read", path);
+		free(buf);
+		return -EAGAIN;
+	}
 	r = cfg_load_buf(path, buf, got, out, err, errlen);
 	free(buf);
 	return r;

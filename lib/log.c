@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 
@@ -144,4 +145,43 @@ int errf(char *err, size_t errlen, const char *fmt, ...)
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
 	return -EINVAL;
+}
+
+bool log_rl_allow(struct log_rl *rl, uint64_t now, unsigned long *suppressed)
+{
+	*suppressed = 0;
+	if (!rl->started || now < rl->window || now - rl->window >= rl->interval_s) {
+		rl->started = true;
+		rl->window = now;
+		rl->used = 0;
+	}
+	if (rl->used >= rl->burst) {
+		rl->suppressed++;
+		return false;
+	}
+	rl->used++;
+	*suppressed = rl->suppressed;
+	rl->suppressed = 0;
+	return true;
+}
+
+void log_warnx_rl(struct log_rl *rl, const char *fmt, ...)
+{
+	struct timespec ts;
+	unsigned long dropped;
+	char msg[1024];
+	size_t n;
+	va_list ap;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (!log_rl_allow(rl, (uint64_t)ts.tv_sec, &dropped))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	n = strlen(msg);
+	if (dropped)
+		snprintf(msg + n, sizeof(msg) - n, " (%lu similar line%s suppressed)", dropped,
+			 dropped == 1 ? "" : "s");
+	log_emit(LOG_WARNING, msg);
 }

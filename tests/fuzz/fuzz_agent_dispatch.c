@@ -3,7 +3,7 @@
  * libFuzzer target: the agent's message handler (agent/dispatch.c with the
  * real state model), the kernel replaced by stubs that accept everything.
  * The input is a sequence of messages separated by NUL bytes; the first
- * byte of each picks one of four peers. After every message the claims
+ * byte of each picks one of four peers (three writers, one root). After every message the claims
  * must be disjoint: the agent is the host-wide authority on who announces
  * what, whatever the peers send.
  */
@@ -93,10 +93,17 @@ static void quiet(int prio, const char *msg, void *ctx)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct agent a = { .nft_ready = true };
-	struct ainst *inst[4] = { 0 };
-	char name[4][PROTO_INSTANCE_MAX + 1] = { "0", "1", "2", "3" }, err[CFG_ERRLEN];
+	struct peer peer[4];
+	char err[CFG_ERRLEN];
 	size_t pos = 0;
 
+	for (int i = 0; i < 4; i++) {
+		peer[i] = (struct peer){ .uid = 65534,
+					 .gid = 65534,
+					 .pid = 100 + i,
+					 .cls = i == 3 ? PEER_ROOT : PEER_WRITER };
+		snprintf(peer[i].name, sizeof(peer[i].name), "%d", i);
+	}
 	log_set_sink(quiet, NULL);
 	if (cfg_load_buf("fuzz", conf, sizeof(conf) - 1, &a.cfg, err, sizeof(err)))
 		__builtin_trap();
@@ -104,16 +111,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		const uint8_t *end = memchr(data + pos, 0, size - pos);
 		size_t len = end ? (size_t)(end - (data + pos)) : size - pos;
 		struct proto_msg m;
-		char why[PROTO_ERROR_MAX];
-		bool changed = false;
 
 		if (len > 1) {
-			int peer = data[pos] & 3;
+			int p = data[pos] & 3;
 
 			if (proto_decode((const char *)data + pos + 1, len - 1, &m, err,
 					 sizeof(err)) == 0) {
-				dispatch(&a, &inst[peer], &inst[peer], name[peer],
-					 sizeof(name[peer]), &m, &changed, why, sizeof(why));
+				dispatch(&a, &peer[p], &m);
 				proto_msg_free(&m);
 			}
 		}

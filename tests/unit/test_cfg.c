@@ -9,6 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cfg.h"
 
@@ -251,13 +255,56 @@ static void test_file_errors(void **state)
 	assert_non_null(strstr(err, "not a regular file"));
 }
 
+static void on_alarm(int sig)
+{
+	(void)sig;
+	fail_msg("cfg_load_file blocked");
+}
+
+/* Only regular files, without blocking on a FIFO, of bounded size; the error names the path. */
+static void test_file_kinds(void **state)
+{
+	char dir[] = "/tmp/vr-test-cfg-XXXXXX", path[128], err[CFG_ERRLEN];
+	struct cfg *c = NULL;
+	int fd;
+
+	assert_non_null(mkdtemp(dir));
+	signal(SIGALRM, on_alarm);
+	alarm(5); /* a FIFO must not wait for a writer */
+	snprintf(path, sizeof(path), "%s/fifo.conf", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	assert_int_equal(cfg_load_file(path, &c, err, sizeof(err)), -EINVAL);
+	alarm(0);
+	assert_null(c);
+	assert_true(strncmp(err, path, strlen(path)) == 0);
+	assert_non_null(strstr(err, "not a regular file (a FIFO)"));
+	unlink(path);
+
+	assert_int_equal(cfg_load_file(dir, &c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "not a regular file (a directory)"));
+	assert_int_equal(cfg_load_file("/dev/null", &c, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "/dev/null: not a regular file (a device)");
+
+	/* larger than CFG_MAX_SIZE: refused before anything is read */
+	snprintf(path, sizeof(path), "%s/big.conf", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, CFG_MAX_SIZE + 1), 0);
+	close(fd);
+	assert_int_equal(cfg_load_file(path, &c, err, sizeof(err)), -EFBIG);
+	assert_true(strncmp(err, path, strlen(path)) == 0);
+	assert_non_null(strstr(err, "larger than"));
+	unlink(path);
+	assert_null(c);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_examples),
-		cmocka_unit_test(test_defaults_and_dump),
-		cmocka_unit_test(test_bad_configs),
-		cmocka_unit_test(test_file_errors),
+		cmocka_unit_test(test_examples),    cmocka_unit_test(test_defaults_and_dump),
+		cmocka_unit_test(test_bad_configs), cmocka_unit_test(test_file_errors),
+		cmocka_unit_test(test_file_kinds),
 	};
 
 	return cmocka_run_group_tests_name("cfg", tests, NULL, NULL);

@@ -79,11 +79,51 @@ static void test_journal_priorities(void **state)
 	assert_string_equal(buf, "<4>a warning\n<6>an info\nplain\n");
 }
 
+/* At most burst lines per window; the next line let through counts the rest. */
+static void test_rate_limit(void **state)
+{
+	struct log_rl rl = LOG_RL_INIT(3, 10);
+	unsigned long sup = 99;
+	int calls = 0;
+
+	assert_true(log_rl_allow(&rl, 100, &sup));
+	assert_int_equal(sup, 0);
+	assert_true(log_rl_allow(&rl, 101, &sup));
+	assert_true(log_rl_allow(&rl, 109, &sup));
+	for (int i = 0; i < 1000; i++)
+		assert_false(log_rl_allow(&rl, 109, &sup));
+	assert_int_equal(sup, 0);
+	/* a new window: the first line says what was dropped, once */
+	assert_true(log_rl_allow(&rl, 110, &sup));
+	assert_int_equal(sup, 1000);
+	assert_true(log_rl_allow(&rl, 110, &sup));
+	assert_int_equal(sup, 0);
+	/* a clock that went backwards starts a new window, it does not stall */
+	assert_true(log_rl_allow(&rl, 5, &sup));
+
+	/* the logging wrapper: 5,000 calls, a bounded number of lines */
+	struct log_rl w = LOG_RL_INIT(5, 3600);
+
+	log_set_sink(sink, &calls);
+	for (int i = 0; i < 5000; i++)
+		log_warnx_rl(&w, "refused %d", i);
+	assert_int_equal(calls, 5);
+	assert_string_equal(last, "refused 4");
+	/* the next window's first line (forced here) carries the count */
+	w.window -= 3600;
+	log_warnx_rl(&w, "refused %d", 5000);
+	assert_int_equal(calls, 6);
+	assert_string_equal(last, "refused 5000 (4995 similar lines suppressed)");
+	assert_int_equal(last_prio, LOG_WARNING);
+	log_set_sink(NULL, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sink_levels),
 		cmocka_unit_test(test_journal_priorities),
+		cmocka_unit_test(test_rate_limit),
 	};
 
 	return cmocka_run_group_tests_name("log", tests, NULL, NULL);

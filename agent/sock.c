@@ -1,0 +1,810 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The control socket: SOCK_SEQPACKET, one protocol message per packet
+ * (doc/protocol.md). Peers are identified by SO_PEERCRED at accept and
+ * sorted into classes (vpcroute-agent(8), PEERS): root, the OpenVPN user or
+ * group (writers: plugins), the socket's group (read-only). Each class has
+ * its own budget of connections, so readers can never use up what plugins
+ * need; no uid but root holds more than PER_UID_MAX; a peer that is not a
+ * plugin is closed after idle_s seconds of silence; accept backs off when
+ * the process runs out of descriptors; every peer is read at most
+ * MSGS_PER_PASS messages per wake-up.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "log.h"
+#include "loop.h"
+
+#define OUTQ_MAX	  256
+#define WRITERS_MAX	  192 /* connections of root, the OpenVPN user and group */
+#define READERS_MAX	  64  /* connections of the socket's group */
+#define PER_UID_MAX	  32  /* connections of any one uid but root */
+#define ERRORS_MAX	  16
+#define CLAIMS_DELAY_MS	  50
+#define MSGS_PER_PASS	  16 /* messages read from one peer per wake-up */
+#define ACCEPTS_PER_PASS  32
+#define ACCEPT_BACKOFF_MS 250 /* pause of accept when out of descriptors */
+
+struct conn {
+	struct watcher w; /* first: the loop hands its address back */
+	struct peer p;
+	struct conn *next;
+	unsigned errors;
+	bool ctl;  /* vpcroutectl: status and reload only */
+	bool dead; /* closed; freed by sock_reap after the event batch */
+	bool reload_wait;
+	uint64_t reload_ref;
+	struct {
+		char *text; /* the status being sent, NULL when none */
+		size_t len, off;
+		uint64_t ref;
+	} status;
+	uint64_t active_ms; /* last message or write */
+	struct {
+		char *buf;
+		size_t len;
+	} outq[OUTQ_MAX];
+	size_t nout;
+};
+
+struct sock {
+	struct agent *a;
+	int epfd;
+	struct watcher listen_w, claims_w, timer_w;
+	char path[108]; /* where we listen (a reload does not move it) */
+	struct conn *conns;
+	uint64_t idle_ms;
+	uint64_t timer_at;	/* when timer_w fires; 0: disarmed */
+	uint64_t accept_resume; /* accept paused until then; 0: not paused */
+	bool claims_pending;	/* a claims broadcast is scheduled */
+	bool reload_pending;	/* a peer asked for a reload */
+	/* resolved at start and at reload, never per accept */
+	bool has_ovpn_uid, has_ovpn_gid, has_group;
+	uid_t ovpn_uid;
+	gid_t ovpn_gid, group_gid;
+	struct log_rl rl_refused, rl_bad;
+};
+
+static void on_listen(struct watcher *w, uint32_t events);
+static void on_claims(struct watcher *w, uint32_t events);
+static void on_timer(struct watcher *w, uint32_t events);
+static void on_conn(struct watcher *w, uint32_t events);
+
+static const char *class_name(enum peer_class c)
+{
+	return c == PEER_ROOT ? "root" : c == PEER_WRITER ? "OpenVPN user/group" : "status group";
+}
+
+void sock_configure(struct sock *s, const struct cfg *c)
+{
+	struct passwd *pw;
+	struct group *g;
+
+	s->has_ovpn_uid = s->has_ovpn_gid = s->has_group = false;
+	if (c->socket.openvpn_user) {
+		if ((pw = getpwnam(c->socket.openvpn_user))) {
+			s->has_ovpn_uid = true;
+			s->ovpn_uid = pw->pw_uid;
+		} else {
+			log_warnx("socket.openvpn_user %s: no such user", c->socket.openvpn_user);
+		}
+	}
+	if (c->socket.openvpn_group) {
+		if ((g = getgrnam(c->socket.openvpn_group))) {
+			s->has_ovpn_gid = true;
+			s->ovpn_gid = g->gr_gid;
+		} else {
+			log_warnx("socket.openvpn_group %s: no such group",
+				  c->socket.openvpn_group);
+		}
+	}
+	if (c->socket.group) {
+		if ((g = getgrnam(c->socket.group))) {
+			s->has_group = true;
+			s->group_gid = g->gr_gid;
+			if (chown(s->path, 0, g->gr_gid) < 0)
+				log_warn("socket group %s", c->socket.group);
+		} else {
+			log_warnx("socket group %s: no such group", c->socket.group);
+		}
+	}
+	if (chmod(s->path, c->socket.mode) < 0)
+		log_warn("chmod %s", s->path);
+}
+
+int sock_open(struct agent *a, int epfd, unsigned idle_s, struct sock **out)
+{
+	const struct cfg *c = a->cfg;
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct sock *s;
+	struct stat st;
+	mode_t old;
+	int fd, e;
+
+	strcpy(sun.sun_path, c->socket.path);
+	/* a stale socket is removed; a live one, or anything else, is not */
+	if (lstat(c->socket.path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			log_warnx("%s exists and is not a socket; not removing it", c->socket.path);
+			return -EEXIST;
+		}
+		fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+		if (fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
+			close(fd);
+			log_warnx("another vpcroute-agent is listening on %s", c->socket.path);
+			return -EADDRINUSE;
+		}
+		if (fd >= 0)
+			close(fd);
+		unlink(c->socket.path);
+	} else {
+		/* its directory, e.g. /run/vpcroute, unless systemd made it */
+		char dir[sizeof(sun.sun_path)], *slash;
+
+		strcpy(dir, c->socket.path);
+		slash = strrchr(dir, '/');
+		if (slash && slash != dir) {
+			*slash = '\0';
+			if (mkdir(dir, 0755) == 0)
+				log_info("created %s", dir);
+		}
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->a = a;
+	s->epfd = epfd;
+	s->idle_ms = (uint64_t)idle_s * 1000;
+	s->rl_refused = (struct log_rl)LOG_RL_INIT(5, 1);
+	s->rl_bad = (struct log_rl)LOG_RL_INIT(5, 1);
+	s->listen_w = (struct watcher){ .fd = -1, .fn = on_listen, .ctx = s };
+	s->claims_w = (struct watcher){ .fn = on_claims, .ctx = s };
+	s->timer_w = (struct watcher){ .fn = on_timer, .ctx = s };
+	s->claims_w.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	s->timer_w.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (s->claims_w.fd < 0 || s->timer_w.fd < 0 ||
+	    (e = watcher_add(epfd, &s->claims_w, EPOLLIN)) < 0 ||
+	    (e = watcher_add(epfd, &s->timer_w, EPOLLIN)) < 0) {
+		e = -errno;
+		goto fail;
+	}
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		e = -errno;
+		goto fail;
+	}
+	s->listen_w.fd = fd;
+	old = umask(0177);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		e = -errno;
+		umask(old);
+		log_warn("bind %s", c->socket.path);
+		goto fail;
+	}
+	umask(old);
+	snprintf(s->path, sizeof(s->path), "%s", c->socket.path);
+	sock_configure(s, c);
+	if (listen(fd, 64) < 0 || (e = watcher_add(epfd, &s->listen_w, EPOLLIN)) < 0) {
+		e = -errno;
+		log_warn("socket %s", c->socket.path);
+		unlink(s->path);
+		goto fail;
+	}
+	log_info("listening on %s (mode %04o%s%s)", c->socket.path, (unsigned)c->socket.mode,
+		 c->socket.group ? ", group " : "", c->socket.group ? c->socket.group : "");
+	*out = s;
+	return 0;
+fail:
+	if (s->listen_w.fd >= 0)
+		close(s->listen_w.fd);
+	if (s->claims_w.fd >= 0)
+		close(s->claims_w.fd);
+	if (s->timer_w.fd >= 0)
+		close(s->timer_w.fd);
+	free(s);
+	return e;
+}
+
+/* Root, the OpenVPN user or group (writers), the socket's group by its
+ * primary group (readers); -1: none of them. */
+static int classify(const struct sock *s, uid_t uid, gid_t gid)
+{
+	if (uid == 0)
+		return PEER_ROOT;
+	if ((s->has_ovpn_uid && uid == s->ovpn_uid) || (s->has_ovpn_gid && gid == s->ovpn_gid))
+		return PEER_WRITER;
+	if (s->has_group && gid == s->group_gid)
+		return PEER_READONLY;
+	return -1;
+}
+
+/* A peer that is not (yet) a plugin is closed when silent too long. */
+static bool idle_limited(const struct conn *c)
+{
+	return !c->p.inst;
+}
+
+static void timer_arm(struct sock *s, uint64_t at)
+{
+	uint64_t now = loop_now_ms();
+	struct itimerspec its = { 0 };
+
+	if (s->timer_at && s->timer_at <= at)
+		return;
+	at = at > now ? at - now : 1;
+	its.it_value.tv_sec = (time_t)(at / 1000);
+	its.it_value.tv_nsec = (long)(at % 1000) * 1000000L;
+	s->timer_at = now + at;
+	timerfd_settime(s->timer_w.fd, 0, &its, NULL);
+}
+
+/* Out of descriptors: stop watching the listener for a while, instead of
+ * being woken for the same pending connection again and again. */
+static void accept_pause(struct sock *s, int err)
+{
+	watcher_del(s->epfd, &s->listen_w);
+	s->accept_resume = loop_now_ms() + ACCEPT_BACKOFF_MS;
+	timer_arm(s, s->accept_resume);
+	log_warnx_rl(&s->rl_refused, "accept on %s: %s; not accepting for %d ms", s->path,
+		     strerror(err), ACCEPT_BACKOFF_MS);
+}
+
+static void admit(struct sock *s, int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	size_t writers = 0, readers = 0, same_uid = 0;
+	struct conn *c;
+	int cls;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		close(fd);
+		return;
+	}
+	cls = classify(s, cred.uid, cred.gid);
+	if (cls < 0) {
+		log_warnx_rl(&s->rl_refused,
+			     "refused a connection from pid %d uid %u gid %u: not root, nor the "
+			     "OpenVPN user or group, nor the socket's group",
+			     cred.pid, cred.uid, cred.gid);
+		close(fd);
+		return;
+	}
+	for (struct conn *x = s->conns; x; x = x->next) {
+		if (x->dead)
+			continue;
+		if (x->p.cls == PEER_READONLY)
+			readers++;
+		else
+			writers++;
+		same_uid += x->p.uid == cred.uid;
+	}
+	if (cls == PEER_READONLY ? readers >= READERS_MAX : writers >= WRITERS_MAX) {
+		log_warnx_rl(&s->rl_refused,
+			     "refused a connection from pid %d uid %u: the %d connections for "
+			     "%s peers are in use",
+			     cred.pid, cred.uid, cls == PEER_READONLY ? READERS_MAX : WRITERS_MAX,
+			     cls == PEER_READONLY ? "read-only" : "writer");
+		close(fd);
+		return;
+	}
+	if (cred.uid != 0 && same_uid >= PER_UID_MAX) {
+		log_warnx_rl(&s->rl_refused,
+			     "refused a connection from pid %d uid %u: that uid has %d connections "
+			     "already",
+			     cred.pid, cred.uid, PER_UID_MAX);
+		close(fd);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return;
+	}
+	c->w = (struct watcher){ .fd = fd, .fn = on_conn, .ctx = s };
+	c->p.pid = cred.pid;
+	c->p.uid = cred.uid;
+	c->p.gid = cred.gid;
+	c->p.cls = (enum peer_class)cls;
+	c->active_ms = loop_now_ms();
+	snprintf(c->p.name, sizeof(c->p.name), "pid %d", cred.pid);
+	if (watcher_add(s->epfd, &c->w, EPOLLIN) < 0) {
+		close(fd);
+		free(c);
+		return;
+	}
+	c->next = s->conns;
+	s->conns = c;
+	if (s->idle_ms)
+		timer_arm(s, c->active_ms + s->idle_ms);
+	log_debug("connection from pid %d uid %u (%s)", cred.pid, cred.uid, class_name(c->p.cls));
+}
+
+static void on_listen(struct watcher *w, uint32_t events)
+{
+	struct sock *s = w->ctx;
+
+	for (int i = 0; i < ACCEPTS_PER_PASS; i++) {
+		int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd >= 0) {
+			admit(s, fd);
+		} else if (errno == EINTR || errno == ECONNABORTED) {
+			continue;
+		} else if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			   errno == ENOMEM) {
+			accept_pause(s, errno);
+			return;
+		} else {
+			if (errno != EAGAIN)
+				log_warnx_rl(&s->rl_refused, "accept on %s: %s", s->path,
+					     strerror(errno));
+			return;
+		}
+	}
+}
+
+/*
+ * Closes now, frees later: other events of the same epoll batch may still
+ * name this connection (on_conn skips dead ones, sock_reap frees them).
+ */
+static void conn_close(struct sock *s, struct conn *c, const char *why)
+{
+	if (c->dead)
+		return;
+	log_info("%s: connection closed (%s)", c->p.name, why);
+	watcher_del(s->epfd, &c->w);
+	close(c->w.fd);
+	c->w.fd = -1;
+	c->dead = true;
+	if (c->p.inst && c->p.inst->owner == &c->p) {
+		/* its instance keeps its clients and its owner, for a while
+		 * (dispatch.c); a sync cut short is dropped */
+		c->p.inst->owner = NULL;
+		c->p.inst->owner_left_ms = loop_now_ms();
+		state_sync_abort(c->p.inst);
+	}
+	for (size_t i = 0; i < c->nout; i++)
+		free(c->outq[i].buf);
+	c->nout = 0;
+	free(c->status.text);
+	c->status.text = NULL;
+}
+
+/* A message waits in the peer's socket. */
+static bool has_input(const struct conn *c)
+{
+	char b;
+
+	return recv(c->w.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
+/* Idle peers closed, accept resumed; then armed for the next deadline. */
+static void on_timer(struct watcher *w, uint32_t events)
+{
+	struct sock *s = w->ctx;
+	uint64_t x, now = loop_now_ms(), next = 0;
+
+	if (read(w->fd, &x, sizeof(x)) < 0 && errno == EAGAIN)
+		return;
+	s->timer_at = 0;
+	if (s->accept_resume && now >= s->accept_resume) {
+		s->accept_resume = 0;
+		if (watcher_add(s->epfd, &s->listen_w, EPOLLIN) < 0)
+			log_warn("epoll: %s", s->path);
+	}
+	if (s->accept_resume)
+		next = s->accept_resume;
+	for (struct conn *c = s->conns; s->idle_ms && c; c = c->next) {
+		if (c->dead || !idle_limited(c))
+			continue;
+		if (now - c->active_ms >= s->idle_ms && !c->status.text && has_input(c))
+			c->active_ms = now; /* the loop was busy, the peer was not */
+		if (now - c->active_ms >= s->idle_ms) {
+			conn_close(s, c, "idle");
+			continue;
+		}
+		if (!next || c->active_ms + s->idle_ms < next)
+			next = c->active_ms + s->idle_ms;
+	}
+	if (next)
+		timer_arm(s, next);
+}
+
+void sock_reap(struct sock *s)
+{
+	struct conn **p = &s->conns;
+
+	while (*p) {
+		struct conn *c = *p;
+
+		if (c->dead) {
+			*p = c->next;
+			free(c);
+		} else {
+			p = &c->next;
+		}
+	}
+}
+
+void sock_close(struct sock *s)
+{
+	if (!s)
+		return;
+	for (struct conn *c = s->conns; c; c = c->next)
+		conn_close(s, c, "agent stopping");
+	sock_reap(s);
+	close(s->listen_w.fd);
+	close(s->claims_w.fd);
+	close(s->timer_w.fd);
+	unlink(s->path);
+	free(s);
+}
+
+static void want_out(struct sock *s, struct conn *c)
+{
+	/* while a status goes out, the peer's next request waits in its socket */
+	watcher_mod(s->epfd, &c->w,
+		    (c->status.text ? 0 : EPOLLIN) | (c->nout || c->status.text ? EPOLLOUT : 0));
+}
+
+/* Sends an encoded message now, or queues it; false when the peer is too far behind. */
+static bool send_buf(struct sock *s, struct conn *c, const char *buf, size_t n)
+{
+	if (!c->nout && send(c->w.fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)n)
+		return true;
+	if (c->nout == OUTQ_MAX)
+		return false;
+	c->outq[c->nout].buf = malloc(n);
+	if (!c->outq[c->nout].buf)
+		return false;
+	memcpy(c->outq[c->nout].buf, buf, n);
+	c->outq[c->nout++].len = n;
+	want_out(s, c);
+	return true;
+}
+
+static bool send_msg(struct sock *s, struct conn *c, const struct proto_msg *m)
+{
+	char buf[PROTO_MAX_MSG];
+	int n = proto_encode(m, buf, sizeof(buf));
+
+	if (n < 0) {
+		log_warnx("%s: cannot encode %s: %s", c->p.name, proto_type_name(m->type),
+			  strerror(-n));
+		return true;
+	}
+	return send_buf(s, c, buf, (size_t)n);
+}
+
+static void flush_out(struct sock *s, struct conn *c)
+{
+	size_t i = 0;
+
+	for (; i < c->nout; i++) {
+		if (send(c->w.fd, c->outq[i].buf, c->outq[i].len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+			break;
+		free(c->outq[i].buf);
+	}
+	memmove(c->outq, c->outq + i, (c->nout - i) * sizeof(c->outq[0]));
+	c->nout -= i;
+	want_out(s, c);
+}
+
+static bool ack(struct sock *s, struct conn *c, uint64_t ref, const char *error)
+{
+	struct proto_msg m = { .type = PROTO_ACK };
+
+	if (!ref && !error)
+		return true;
+	m.ack.ref = ref;
+	m.ack.ok = error == NULL;
+	if (error)
+		snprintf(m.ack.error, sizeof(m.ack.error), "%s", error);
+	return send_msg(s, c, &m);
+}
+
+struct encoded {
+	char *buf;
+	size_t len;
+};
+
+/*
+ * The claims as messages that each fit PROTO_MAX_MSG: chunks start at the
+ * protocol's cap and are halved until they encode.
+ */
+static size_t encode_claims(struct agent *a, const struct proto_claim *v, size_t n,
+			    struct encoded **out)
+{
+	struct proto_msg m = { .type = PROTO_CLAIMS };
+	struct encoded *e = NULL;
+	size_t ne = 0, i = 0;
+	char buf[PROTO_MAX_MSG];
+
+	m.claims.gen = a->claims_gen;
+	do {
+		size_t k = n - i < PROTO_MAX_CLIENTS * 4 ? n - i : PROTO_MAX_CLIENTS * 4;
+		struct encoded *w;
+		int len;
+
+		for (;;) {
+			m.claims.v = n ? (struct proto_claim *)(v + i) : NULL;
+			m.claims.n = k;
+			m.claims.more = i + k < n;
+			len = proto_encode(&m, buf, sizeof(buf));
+			if (len != -EMSGSIZE || k == 1)
+				break;
+			k /= 2;
+		}
+		w = len > 0 ? realloc(e, (ne + 1) * sizeof(*e)) : NULL;
+		if (!w || !(w[ne].buf = malloc((size_t)len))) {
+			log_warnx("%s: cannot encode the claims", __func__);
+			if (w)
+				e = w;
+			break;
+		}
+		e = w;
+		memcpy(e[ne].buf, buf, (size_t)len);
+		e[ne++].len = (size_t)len;
+		i += k;
+	} while (i < n);
+	*out = e;
+	return ne;
+}
+
+/*
+ * The status as report messages answering request c->status.ref: the JSON
+ * text cut at UTF-8 character boundaries into pieces that encode within
+ * PROTO_MAX_MSG, at most MSGS_PER_PASS of them per wake-up and only as fast
+ * as the peer reads them (a status of any size neither holds the loop nor
+ * fills the queue), then the ack. The peer's next request waits until then.
+ */
+static void status_pump(struct sock *s, struct conn *c)
+{
+	struct proto_msg m = { .type = PROTO_REPORT };
+	char *text = c->status.text, buf[PROTO_MAX_MSG];
+	size_t len = c->status.len, off = c->status.off;
+	const char *error = NULL;
+
+	m.report.ref = c->status.ref;
+	for (int i = 0; i < MSGS_PER_PASS && off < len && !c->nout; i++) {
+		size_t k = len - off < PROTO_REPORT_MAX ? len - off : PROTO_REPORT_MAX;
+		ssize_t sent;
+		int n;
+
+		for (;;) {
+			char keep;
+
+			while (k < len - off && ((unsigned char)text[off + k] & 0xc0) == 0x80)
+				k--;
+			keep = text[off + k];
+			text[off + k] = '\0';
+			m.report.text = text + off;
+			n = proto_encode(&m, buf, sizeof(buf));
+			text[off + k] = keep;
+			if (n != -EMSGSIZE || k < 64)
+				break;
+			k /= 2;
+		}
+		if (n < 0) {
+			error = "the status cannot be encoded";
+			break;
+		}
+		sent = send(c->w.fd, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (sent < 0 && (errno == EAGAIN || errno == EINTR))
+			break; /* EPOLLOUT brings us back */
+		if (sent != n) {
+			conn_close(s, c, sent < 0 ? strerror(errno) : "short send");
+			return;
+		}
+		c->active_ms = loop_now_ms();
+		off += k;
+	}
+	c->status.off = off;
+	if (off < len && !error) {
+		want_out(s, c);
+		return;
+	}
+	free(c->status.text);
+	c->status.text = NULL;
+	want_out(s, c);
+	if (!ack(s, c, c->status.ref, error))
+		conn_close(s, c, "not reading its socket");
+}
+
+/* Starts sending the status; NULL, or the error for the ack at once. */
+static const char *send_status(struct sock *s, struct conn *c, uint64_t ref)
+{
+	json_t *j = status_json(s->a);
+
+	c->status.text = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
+	json_decref(j);
+	if (!c->status.text)
+		return "out of memory";
+	c->status.len = strlen(c->status.text);
+	c->status.off = 0;
+	c->status.ref = ref;
+	return NULL;
+}
+
+/* A request of vpcroutectl (after its hello with role ctl); deferred: a
+ * status (answered by status_pump) or a reload (by sock_reload_reply). */
+static const char deferred[] = "";
+
+static const char *ctl_request(struct sock *s, struct conn *c, const struct proto_msg *m)
+{
+	switch (m->type) {
+	case PROTO_STATUS: {
+		const char *error = send_status(s, c, m->id);
+
+		return error ? error : deferred;
+	}
+	case PROTO_RELOAD:
+		if (c->p.uid != 0)
+			return "reload: only root may reload the agent";
+		log_info("%s: reload requested", c->p.name);
+		c->reload_wait = true;
+		c->reload_ref = m->id;
+		s->reload_pending = true;
+		return deferred;
+	default:
+		return "vpcroutectl sends status or reload only";
+	}
+}
+
+bool sock_reload_requested(const struct sock *s)
+{
+	return s->reload_pending;
+}
+
+void sock_reload_reply(struct sock *s, const char *error)
+{
+	s->reload_pending = false;
+	for (struct conn *c = s->conns; c; c = c->next) {
+		if (c->dead || !c->reload_wait)
+			continue;
+		c->reload_wait = false;
+		if (!ack(s, c, c->reload_ref, error))
+			conn_close(s, c, "not reading its socket");
+	}
+}
+
+/* Every plugin gets the host's claims: at most once per CLAIMS_DELAY_MS. */
+void sock_broadcast_claims(struct sock *s)
+{
+	struct itimerspec its = { .it_value.tv_nsec = CLAIMS_DELAY_MS * 1000000L };
+
+	if (s->claims_pending)
+		return;
+	s->claims_pending = true;
+	timerfd_settime(s->claims_w.fd, 0, &its, NULL);
+}
+
+static void on_claims(struct watcher *w, uint32_t events)
+{
+	struct sock *s = w->ctx;
+	struct agent *a = s->a;
+	struct proto_claim *v;
+	struct encoded *e;
+	size_t n, ne;
+	uint64_t x;
+
+	if (read(w->fd, &x, sizeof(x)) <= 0)
+		return;
+	n = state_claims(a, &v);
+	s->claims_pending = false;
+	a->claims_gen++;
+	ne = encode_claims(a, v, n, &e);
+	for (struct conn *c = s->conns; c; c = c->next) {
+		for (size_t i = 0; !c->dead && c->p.inst && i < ne; i++)
+			if (!send_buf(s, c, e[i].buf, e[i].len)) {
+				conn_close(s, c, "not reading its socket");
+				break;
+			}
+	}
+	for (size_t i = 0; i < ne; i++)
+		free(e[i].buf);
+	free(e);
+	free(v);
+}
+
+/* At most MSGS_PER_PASS messages: the loop serves the other peers, then
+ * comes back (epoll is level-triggered). */
+static void receive(struct sock *s, struct conn *c)
+{
+	char buf[PROTO_MAX_MSG + 1], err[PROTO_ERRLEN];
+	struct proto_msg m;
+
+	for (int i = 0; i < MSGS_PER_PASS; i++) {
+		ssize_t n = recv(c->w.fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC);
+		const char *error;
+
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			break;
+		if (n <= 0) {
+			conn_close(s, c, n == 0 ? "peer closed" : strerror(errno));
+			return;
+		}
+		c->active_ms = loop_now_ms();
+		c->p.changed = false;
+		if (n > PROTO_MAX_MSG) {
+			snprintf(err, sizeof(err), "message of %zd bytes exceeds %d", n,
+				 PROTO_MAX_MSG);
+			error = err;
+			m.id = 0;
+		} else if (proto_decode(buf, (size_t)n, &m, err, sizeof(err)) < 0) {
+			error = err;
+			m.id = 0;
+		} else if (m.type == PROTO_HELLO && m.hello.role == PROTO_ROLE_CTL) {
+			error = c->ctl || c->p.inst ? "hello given twice" : NULL;
+			if (!error) {
+				c->ctl = true;
+				snprintf(c->p.name, sizeof(c->p.name), "vpcroutectl pid %d",
+					 c->p.pid);
+			}
+		} else if (c->ctl) {
+			error = ctl_request(s, c, &m);
+			proto_msg_free(&m);
+			if (error == deferred) {
+				/* no more of this peer until the status or reload is answered */
+				if (c->status.text)
+					status_pump(s, c);
+				return;
+			}
+		} else if (c->p.cls == PEER_READONLY) {
+			error = "this peer may only read the status (hello with role ctl)";
+			proto_msg_free(&m);
+		} else {
+			error = dispatch(s->a, &c->p, &m);
+			proto_msg_free(&m);
+		}
+		if (error && m.id == 0)
+			log_warnx_rl(&s->rl_bad, "%s: bad message: %s", c->p.name, error);
+		c->errors = error ? c->errors + 1 : 0;
+		/* dispatch programmed the change before the acknowledgement goes out:
+		 * deferred admission relies on it */
+		if (c->p.changed)
+			sock_broadcast_claims(s);
+		if (!ack(s, c, m.id, error) || c->errors >= ERRORS_MAX) {
+			conn_close(s, c,
+				   c->errors >= ERRORS_MAX ? "too many bad messages"
+							   : "not reading its socket");
+			return;
+		}
+	}
+}
+
+static void on_conn(struct watcher *w, uint32_t events)
+{
+	struct conn *c = (struct conn *)w;
+	struct sock *s = w->ctx;
+
+	if (c->dead)
+		return;
+	if (events & EPOLLOUT) {
+		flush_out(s, c);
+		c->active_ms = loop_now_ms();
+		if (c->status.text && !c->dead)
+			status_pump(s, c);
+	}
+	if (c->dead)
+		return;
+	if (c->status.text && (events & (EPOLLHUP | EPOLLERR)))
+		conn_close(s, c, "peer closed");
+	else if (!c->reload_wait && !c->status.text && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		receive(s, c);
+}
