@@ -104,6 +104,7 @@ static bool role_refused(const struct ainst *in, char *why, size_t len)
 int state_admit(struct agent *a, const struct ainst *in, const struct proto_client *c, char *why,
 		size_t len)
 {
+	char full[POLICY_REASON_MAX];
 	struct policy_host h;
 	bool ok;
 
@@ -114,8 +115,10 @@ int state_admit(struct agent *a, const struct ainst *in, const struct proto_clie
 		snprintf(why, len, "out of memory");
 		return -ENOMEM;
 	}
-	ok = policy_check(a->cfg, in->name, c, &h, why, len);
+	ok = policy_check(a->cfg, in->name, c, &h, full, sizeof(full));
 	policy_host_free(&h);
+	if (!ok)
+		policy_reason_fit(full, why, len);
 	return ok ? 0 : -EPERM;
 }
 

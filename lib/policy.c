@@ -277,6 +277,20 @@ bool policy_route_accepted(const struct cfg *cfg, const struct pfx *r)
 	       (cfg->accept_routes.n == 0 || pfx_list_contains(&cfg->accept_routes, r));
 }
 
+void policy_reason_fit(const char *reason, char *out, size_t len)
+{
+	const char *rule = strstr(reason, " (rule: ");
+	size_t n = strlen(reason), tail;
+
+	if (!len)
+		return;
+	if (n < len || !rule || (tail = strlen(rule)) + 4 >= len) {
+		snprintf(out, len, "%s", reason);
+		return;
+	}
+	snprintf(out, len, "%.*s...%s", (int)(len - 1 - tail - 3), reason, rule);
+}
+
 bool policy_check_role(const struct cfg *cfg, const char *instance, enum proto_role role, char *why,
 		       size_t len)
 {

@@ -62,6 +62,9 @@ void policy_host_index(struct policy_host *h);
 bool policy_check(const struct cfg *cfg, const char *instance, const struct proto_client *c,
 		  const struct policy_host *host, char *why, size_t len);
 
+/* reason cut to fit len (an ack's error), keeping its "(rule: ...)" end. */
+void policy_reason_fit(const char *reason, char *out, size_t len);
+
 /*
  * A plugin's hello: its OpenVPN's role (server or client) must be the
  * configuration's. true, or false with why filled.

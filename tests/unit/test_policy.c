@@ -402,6 +402,38 @@ static void test_reserved_networks(void **state)
 	cfg_free(c);
 }
 
+/* An ack's error is 256 bytes: a long reason is cut, its rule kept. */
+static void test_reason_fit(void **state)
+{
+	char cn[CN_MAX + 1], why[POLICY_REASON_MAX], ack[PROTO_ERROR_MAX];
+	struct cfg *c;
+	struct proto_client pc;
+	char text[1024], err[CFG_ERRLEN];
+
+	memset(cn, 'n', CN_MAX);
+	cn[CN_MAX] = '\0';
+	snprintf(text, sizeof(text),
+		 "{\"version\":1,\"role\":\"server\",\"local_networks\":[\"10.1.1.0/24\"],"
+		 "\"tunnel\":{\"pool\":\"10.1.2.0/24\"},\"clients\":{\"%s\":{\"allow\":["
+		 "\"2001:db8:1111:2222::/64\",\"2001:db8:1111:3333::/64\",\"2001:db8:1111:4444::/"
+		 "64\"]}}}",
+		 cn);
+	assert_int_equal(cfg_load_buf("t.conf", text, strlen(text), &c, err, sizeof(err)), 0);
+	pc = client_of(cn, "2001:db8:1111:5555:6666:7777::/96", NULL);
+	assert_false(policy_check(c, "server", &pc, NULL, why, sizeof(why)));
+	assert_true(strlen(why) >= sizeof(ack));
+	policy_reason_fit(why, ack, sizeof(ack));
+	assert_int_equal(strlen(ack), sizeof(ack) - 1);
+	snprintf(text, sizeof(text), "... (rule: clients.%s.allow)", cn);
+	assert_non_null(strstr(ack, text));
+	assert_int_equal(strncmp(ack, why, 100), 0);
+	/* a short one is left alone */
+	policy_reason_fit("client x: y (rule: strict)", ack, sizeof(ack));
+	assert_string_equal(ack, "client x: y (rule: strict)");
+	pfx_list_free(&pc.nets);
+	cfg_free(c);
+}
+
 static void test_role_and_routes(void **state)
 {
 	static const char cli[] =
@@ -464,6 +496,7 @@ int main(void)
 		cmocka_unit_test(test_check_table),
 		cmocka_unit_test(test_index_equals_scan),
 		cmocka_unit_test(test_reserved_networks),
+		cmocka_unit_test(test_reason_fit),
 		cmocka_unit_test(test_role_and_routes),
 	};
 
