@@ -434,6 +434,39 @@ static void test_reason_fit(void **state)
 	cfg_free(c);
 }
 
+/* The configuration loader holds a client's address to the same rule as a
+ * CCD file's ifconfig-push, with FILE:LINE:COL. */
+static void test_loader_addresses(void **state)
+{
+	static const struct {
+		const char *addr, *expect;
+	} rows[] = {
+		{ "\"address\":\"10.1.2.1\"",
+		  "t.conf:1:133: clients.a.address: 10.1.2.1 is the server's own address in the "
+		  "tunnel pool 10.1.2.0/24" },
+		{ "\"address\":\"10.1.2.0\"",
+		  "10.1.2.0 is the network address of the tunnel pool" },
+		{ "\"address6\":\"fd00:2::1\"",
+		  "clients.a.address6: fd00:2::1 is the server's own address in the tunnel pool "
+		  "fd00:2::/64" },
+		{ "\"address6\":\"fd00:3::1\"", "fd00:3::1 is outside the IPv6 tunnel pool" },
+	};
+	char text[512], err[CFG_ERRLEN];
+	struct cfg *c;
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		snprintf(text, sizeof(text),
+			 "{\"version\":1,\"role\":\"server\",\"local_networks\":[\"10.1.1.0/24\"],"
+			 "\"tunnel\":{\"pool\":\"10.1.2.0/24\",\"pool6\":\"fd00:2::/64\"},"
+			 "\"clients\":{\"a\":{%s}}}",
+			 rows[i].addr);
+		assert_int_equal(cfg_load_buf("t.conf", text, strlen(text), &c, err, sizeof(err)),
+				 -EINVAL);
+		if (!strstr(err, rows[i].expect))
+			fail_msg("row %zu: \"%s\" lacks \"%s\"", i, err, rows[i].expect);
+	}
+}
+
 static void test_role_and_routes(void **state)
 {
 	static const char cli[] =
@@ -497,6 +530,7 @@ int main(void)
 		cmocka_unit_test(test_index_equals_scan),
 		cmocka_unit_test(test_reserved_networks),
 		cmocka_unit_test(test_reason_fit),
+		cmocka_unit_test(test_loader_addresses),
 		cmocka_unit_test(test_role_and_routes),
 	};
 
