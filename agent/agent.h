@@ -84,7 +84,7 @@ struct agent {
 /* state.c */
 struct ainst *state_inst(struct agent *a, const char *name, enum proto_role role);
 /* The admission policy (lib/policy.h) for client c of in, against every
- * instance's clients: 0, or -EPERM with why naming the rule, or -ENOMEM. */
+ * instance's clients: 0, or -EPERM with why naming the rule. */
 int state_admit(struct agent *a, const struct ainst *in, const struct proto_client *c, char *why,
 		size_t len);
 /* A whole sync arrived: in's clients become the pending ones the policy

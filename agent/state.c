@@ -67,12 +67,11 @@ static int host_add(struct policy_host *h, const struct aclient *c, const char *
 	return r;
 }
 
-/* What every instance but skip (NULL: none) holds, unindexed. */
+/* What every instance but skip holds, to be indexed. */
 static int host_of(struct agent *a, const struct ainst *skip, struct policy_host *h)
 {
 	int r = 0;
 
-	policy_host_init(h);
 	for (size_t i = 0; i < a->ninst; i++)
 		for (size_t j = 0; r == 0 && a->inst[i] != skip && j < a->inst[i]->n; j++)
 			r = host_add(h, &a->inst[i]->c[j], a->inst[i]->name, 0);
@@ -101,25 +100,39 @@ static bool role_refused(const struct ainst *in, char *why, size_t len)
 	return true;
 }
 
+/* Every instance's clients, walked in place for one check. */
+static bool walk_clients(const void *ctx, bool addrs, policy_walk_fn fn, void *arg)
+{
+	const struct agent *a = ctx;
+
+	for (size_t i = 0; i < a->ninst; i++)
+		for (size_t j = 0; j < a->inst[i]->n; j++) {
+			const struct aclient *c = &a->inst[i]->c[j];
+			const char *in = a->inst[i]->name;
+
+			if ((!addrs && fn(c->nets.v, c->nets.n, c->cn, in, arg)) ||
+			    (addrs && c->has_t4 && fn(&c->t4, 1, c->cn, in, arg)) ||
+			    (addrs && c->has_t6 && fn(&c->t6, 1, c->cn, in, arg)))
+				return true;
+		}
+	return false;
+}
+
 int state_admit(struct agent *a, const struct ainst *in, const struct proto_client *c, char *why,
 		size_t len)
 {
 	char full[POLICY_REASON_MAX];
 	struct policy_host h;
-	bool ok;
 
 	if (role_refused(in, why, len))
 		return -EPERM;
-	if (host_of(a, NULL, &h) < 0) {
-		policy_host_free(&h);
-		snprintf(why, len, "out of memory");
-		return -ENOMEM;
-	}
-	ok = policy_check(a->cfg, in->name, c, &h, full, sizeof(full));
-	policy_host_free(&h);
-	if (!ok)
-		policy_reason_fit(full, why, len);
-	return ok ? 0 : -EPERM;
+	policy_host_init(&h);
+	h.walk = walk_clients;
+	h.walk_ctx = a;
+	if (policy_check(a->cfg, in->name, c, &h, full, sizeof(full)))
+		return 0;
+	policy_reason_fit(full, why, len);
+	return -EPERM;
 }
 
 /* A sync's clients in order: the later one of two with one name stands. */

@@ -165,10 +165,40 @@ static const struct policy_entry *find_equal(const struct policy_host *h,
 	return NULL;
 }
 
-/* A counting network of the host that overlaps x, or NULL. */
-static const struct policy_entry *net_overlap(const struct policy_host *h, const struct pfx *x,
-					      const char *cn, const char *instance)
+/* One query walked through what the caller holds. */
+struct probe {
+	const struct policy_host *h;
+	const struct pfx *x;
+	bool addr;
+	const char *cn, *instance;
+	struct policy_entry *found;
+};
+
+static bool probe_one(const struct pfx *v, size_t n, const char *cn, const char *instance,
+		      void *arg)
 {
+	struct probe *p = arg;
+
+	for (size_t i = 0; i < n; i++) {
+		struct policy_entry e = { .cn = cn, .instance = instance };
+
+		if (!(p->addr ? pfx_equal(&v[i], p->x) : pfx_overlaps(&v[i], p->x)))
+			continue;
+		e.net = v[i];
+		if (!skip(p->h, &e, p->cn, p->instance)) {
+			*p->found = e;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* A counting network of the host that overlaps x (copied to found), or NULL. */
+static const struct policy_entry *net_overlap(const struct policy_host *h, const struct pfx *x,
+					      const char *cn, const char *instance,
+					      struct policy_entry *found)
+{
+	struct probe p = { h, x, false, cn, instance, found };
 	const struct policy_entry *e;
 	struct pfx key;
 
@@ -178,7 +208,7 @@ static const struct policy_entry *net_overlap(const struct policy_host *h, const
 		for (size_t i = 0; i < h->nnets; i++)
 			if (pfx_overlaps(&h->nets[i].net, x) && !skip(h, &h->nets[i], cn, instance))
 				return &h->nets[i];
-		return NULL;
+		return h->walk && h->walk(h->walk_ctx, false, probe_one, &p) ? found : NULL;
 	}
 	/* x itself, or a network containing it: one lookup per length in use */
 	for (unsigned l = 0; l <= x->len; l++) {
@@ -198,10 +228,13 @@ static const struct policy_entry *net_overlap(const struct policy_host *h, const
 	return NULL;
 }
 
-/* A counting tunnel address of the host equal to a, or NULL. */
+/* A counting tunnel address of the host equal to a (copied to found), or NULL. */
 static const struct policy_entry *addr_taken(const struct policy_host *h, const struct pfx *a,
-					     const char *cn, const char *instance)
+					     const char *cn, const char *instance,
+					     struct policy_entry *found)
 {
+	struct probe p = { h, a, true, cn, instance, found };
+
 	if (!h)
 		return NULL;
 	if (h->indexed)
@@ -209,7 +242,7 @@ static const struct policy_entry *addr_taken(const struct policy_host *h, const 
 	for (size_t i = 0; i < h->naddrs; i++)
 		if (pfx_equal(&h->addrs[i].net, a) && !skip(h, &h->addrs[i], cn, instance))
 			return &h->addrs[i];
-	return NULL;
+	return h->walk && h->walk(h->walk_ctx, true, probe_one, &p) ? found : NULL;
 }
 
 /* --- the rule --- */
@@ -353,6 +386,7 @@ static bool check_address(const struct cfg *cfg, const char *instance, const str
 {
 	char a[PFX_STRLEN], b[PFX_STRLEN], e[POLICY_REASON_MAX / 2], p[CN_MAX + 32];
 	const struct policy_entry *o;
+	struct policy_entry found;
 	const char *rule;
 
 	pfx_format_addr(addr, a, sizeof(a));
@@ -364,7 +398,7 @@ static bool check_address(const struct cfg *cfg, const char *instance, const str
 			   addr->family == AF_INET ? "address" : "address6");
 	if ((rule = policy_address_invalid(cfg, addr, e, sizeof(e))))
 		return say(why, len, "client %s: tunnel address %s (rule: %s)", c->cn, e, rule);
-	if ((o = addr_taken(host, addr, c->cn, instance)))
+	if ((o = addr_taken(host, addr, c->cn, instance, &found)))
 		return say(why, len,
 			   "client %s: tunnel address %s is taken by client %s of %s (rule: one "
 			   "client per address)",
@@ -387,6 +421,7 @@ bool policy_check(const struct cfg *cfg, const char *instance, const struct prot
 	const struct cfg_client *pol;
 	const struct pfx_list *allow;
 	const struct policy_entry *o;
+	struct policy_entry found;
 	char a[PFX_STRLEN], b[PFX_STRLEN], e[POLICY_REASON_MAX / 2], p[CN_MAX + 32];
 	const char *rule;
 	struct pfx host6;
@@ -424,7 +459,7 @@ bool policy_check(const struct cfg *cfg, const char *instance, const struct prot
 					   c->cn, a, pfx_format(&c->nets.v[j], b, sizeof(b)));
 		if ((rule = policy_net_reserved(cfg, x, e, sizeof(e))))
 			return say(why, len, "client %s: %s (rule: %s)", c->cn, e, rule);
-		if ((o = net_overlap(host, x, c->cn, instance)))
+		if ((o = net_overlap(host, x, c->cn, instance, &found)))
 			return say(
 				why, len,
 				"client %s: %s overlaps %s, already announced by client %s of %s "
@@ -523,18 +558,25 @@ static int refuse(struct verdict *v, const char *fmt, ...)
 	return 0;
 }
 
-/* The plugin's view of the host: the agent's claims and its own clients. */
-static int host_of(const struct admission *in, struct policy_host *h)
+/* The plugin's view of the host, walked in place: the agent's claims and
+ * its own clients. */
+static bool walk_admission(const void *ctx, bool addrs, policy_walk_fn fn, void *arg)
 {
-	int r = 0;
+	const struct admission *in = ctx;
+	const char *self = in->instance ? in->instance : "";
 
-	policy_host_init(h);
-	for (size_t i = 0; r == 0 && i < in->nclaims; i++)
-		r = policy_host_add_net(h, &in->claims[i].net, in->claims[i].cn,
-					in->claims[i].instance, 0);
-	for (size_t i = 0; r == 0 && i < in->npeers; i++)
-		r = policy_host_add_client(h, &in->peers[i], in->instance, 0);
-	return r;
+	for (size_t i = 0; !addrs && i < in->nclaims; i++)
+		if (fn(&in->claims[i].net, 1, in->claims[i].cn, in->claims[i].instance, arg))
+			return true;
+	for (size_t i = 0; i < in->npeers; i++) {
+		const struct proto_client *p = &in->peers[i];
+
+		if ((!addrs && fn(p->nets.v, p->nets.n, p->cn, self, arg)) ||
+		    (addrs && p->has_tunnel4 && fn(&p->tunnel4, 1, p->cn, self, arg)) ||
+		    (addrs && p->has_tunnel6 && fn(&p->tunnel6, 1, p->cn, self, arg)))
+			return true;
+	}
+	return false;
 }
 
 int policy_decide(const struct admission *in, struct verdict *v)
@@ -588,13 +630,11 @@ int policy_decide(const struct admission *in, struct verdict *v)
 	}
 
 	/* The one check. */
-	if ((r = host_of(in, &host)) < 0) {
-		policy_host_free(&host);
-		goto fail;
-	}
+	policy_host_init(&host);
+	host.walk = walk_admission;
+	host.walk_ctx = in;
 	ok = policy_check(c, in->instance ? in->instance : "", pc, &host, v->reason,
 			  sizeof(v->reason));
-	policy_host_free(&host);
 	if (!ok)
 		return 0;
 

@@ -24,6 +24,10 @@ struct policy_entry {
 	size_t seq;		   /* the holder's place in a sync, 0 outside one */
 };
 
+/* What one holder has: n networks or addresses at v. */
+typedef bool (*policy_walk_fn)(const struct pfx *v, size_t n, const char *cn, const char *instance,
+			       void *arg);
+
 /*
  * What the host holds: networks and tunnel addresses. Unindexed, a query
  * scans (right for one check); after policy_host_index a query is a few
@@ -37,6 +41,14 @@ struct policy_host {
 	/* Entries a query ignores (a sync's later or refused clients), or NULL. */
 	bool (*ignore)(const struct policy_entry *e, const void *ctx);
 	const void *ctx;
+	/*
+	 * Or, for one check, what the caller holds walked in place (no copy):
+	 * fn for the networks (addrs false) or the tunnel addresses (addrs
+	 * true, host prefixes) of each holder, until fn returns true; then walk
+	 * returns true. NULL for none.
+	 */
+	bool (*walk)(const void *ctx, bool addrs, policy_walk_fn fn, void *arg);
+	const void *walk_ctx;
 };
 
 void policy_host_init(struct policy_host *h);

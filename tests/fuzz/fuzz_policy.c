@@ -7,7 +7,7 @@
  * gets a network outside its policy (allow, else iroutes), a local
  * network, the pool, or another holder's network, nor a tunnel address
  * outside the pool or taken; and the indexed check (a sync) answers as the
- * scan (a connect) does. A violation aborts.
+ * scan and the walk in place (a connect) do. A violation aborts.
  *
  * Layout: [conf/cn byte] [n held] n x [who byte, net] [n nets] n x [net]
  * [flags: tunnel4, tunnel6] [addr4] [addr6] then the CCD text; a net is
@@ -134,6 +134,22 @@ static void admitted(const struct cfg *c, const char *inst, const struct proto_c
 		abort();
 }
 
+struct held {
+	const struct policy_entry *v;
+	size_t n;
+};
+
+/* The third way to hold the host: walked in place. */
+static bool walk_held(const void *ctx, bool addrs, policy_walk_fn fn, void *arg)
+{
+	const struct held *h = ctx;
+
+	for (size_t i = 0; !addrs && i < h->n; i++)
+		if (fn(&h->v[i].net, 1, h->v[i].cn, h->v[i].instance, arg))
+			return true;
+	return false;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct in in = { data, size };
@@ -185,10 +201,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (pc.tunnel6.family != AF_INET6)
 			pc.has_tunnel6 = false;
 	}
+	struct held hv = { held, nheld };
+	struct policy_host walked;
+
+	policy_host_init(&walked);
+	walked.walk = walk_held;
+	walked.walk_ctx = &hv;
 	bool a = policy_check(c, inst, &pc, &scan, why, sizeof(why));
 	bool b = policy_check(c, inst, &pc, &idx, why2, sizeof(why2));
 
-	if (a != b)
+	if (a != b || a != policy_check(c, inst, &pc, &walked, why2, sizeof(why2)))
 		abort();
 	if (!a && !strstr(why, "(rule: "))
 		abort();
