@@ -132,9 +132,9 @@ const char *dispatch(struct agent *a, const void *peer, struct ainst **instp, ch
 		return NULL;
 	case PROTO_CONNECT:
 		/* the agent is the authority: the same policy as the plugin */
-		if ((r = state_admit(a, inst, &m->connect, why, whylen)) < 0) {
+		if (state_admit(a, inst, &m->connect, why, whylen) < 0) {
 			log_warnx("%s: client %s refused: %s", name, m->connect.cn, why);
-			return r == -ENOMEM ? "out of memory" : why;
+			return why;
 		}
 		old = state_client_find(inst, m->connect.cn);
 		had = old && state_client_dup(&was, old) == 0;
@@ -196,8 +196,7 @@ const char *dispatch(struct agent *a, const void *peer, struct ainst **instp, ch
 				if (in->role == PROTO_ROLE_CLIENT &&
 				    !policy_route_accepted(a->cfg, rt))
 					log_info("%s: pushed route %s not taken (rule: "
-						 "accept_routes, "
-						 "local_networks)",
+						 "accept_routes)",
 						 name, pfx_format(rt, nets, sizeof(nets)));
 			}
 		}

@@ -232,12 +232,48 @@ static void test_roles(void **state)
 	cfg_free(c.a.cfg);
 }
 
+/* Client role: of the routes the server pushes, only what the policy
+ * accepts is programmed (inside accept_routes, never a local network). */
+static void test_pushed_routes(void **state)
+{
+	static const char cli[] =
+		"{\"version\":1,\"role\":\"client\",\"local_networks\":[\"192.168.1.0/24\"],"
+		"\"accept_routes\":[\"10.1.0.0/16\"]}";
+	static const char *const pushed[] = { "10.1.5.0/24", "10.2.0.0/16", "192.168.1.0/25",
+					      "0.0.0.0/0" };
+	struct world c = { .a.nft_ready = true };
+	struct proto_msg m = { .type = PROTO_TUNNEL };
+	char why[PROTO_ERROR_MAX], err[CFG_ERRLEN], s[PFX_STRLEN];
+	bool changed = false;
+
+	log_set_sink(quiet, NULL);
+	assert_int_equal(cfg_load_buf("c.conf", cli, sizeof(cli) - 1, &c.a.cfg, err, sizeof(err)),
+			 0);
+	hello(&c, 0, "pi", PROTO_ROLE_CLIENT, NULL);
+	m.tunnel.event = PROTO_TUNNEL_ROUTE_UP;
+	snprintf(m.tunnel.dev, sizeof(m.tunnel.dev), "lo"); /* exists in every namespace */
+	for (size_t i = 0; i < 4; i++) {
+		struct pfx p = pfx_of(pushed[i]);
+
+		assert_int_equal(pfx_list_add(&m.tunnel.routes, &p, PROTO_MAX_NETS), 0);
+	}
+	stub_nadded = 0;
+	assert_null(dispatch(&c.a, &c.inst[0], &c.inst[0], c.name[0], sizeof(c.name[0]), &m,
+			     &changed, why, sizeof(why)));
+	assert_int_equal(stub_nadded, 1);
+	assert_string_equal(pfx_format(&stub_added[0], s, sizeof(s)), "10.1.5.0/24");
+	proto_msg_free(&m);
+	state_free(&c.a);
+	cfg_free(c.a.cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_connect),
 		cmocka_unit_test(test_sync),
 		cmocka_unit_test(test_roles),
+		cmocka_unit_test(test_pushed_routes),
 	};
 
 	return cmocka_run_group_tests_name("agent admission", tests, NULL, NULL);
