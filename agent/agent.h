@@ -85,9 +85,16 @@ struct agent {
 
 /* state.c */
 struct ainst *state_inst(struct agent *a, const char *name, enum proto_role role);
-/* Claims check: 0, or -EEXIST with why filled. */
-int state_check_client(struct agent *a, const struct ainst *self, const struct proto_client *c,
-		       char *why, size_t len);
+/* The admission policy (lib/policy.h) for client c of in, against every
+ * instance's clients: 0, or -EPERM with why naming the rule. */
+int state_admit(struct agent *a, const struct ainst *in, const struct proto_client *c, char *why,
+		size_t len);
+/* A whole sync arrived: in's clients become the pending ones the policy
+ * admits (refused is told of each other one). The number refused, or
+ * -ENOMEM (then in has no clients). O(n log n). */
+ssize_t state_sync_install(struct agent *a, struct ainst *in,
+			   void (*refused)(const struct ainst *in, const char *cn,
+					   const char *why));
 int state_client_copy(struct aclient *dst, const struct proto_client *src);
 int state_client_set(struct ainst *in, const struct proto_client *c);
 bool state_client_del(struct ainst *in, const char *cn);

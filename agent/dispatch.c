@@ -13,52 +13,53 @@
 #include "agent.h"
 #include "log.h"
 #include "loop.h"
+#include "policy.h"
 
 #define SYNC_MAX 100000
 /* how long an instance name stays its last owner's after its plugin went */
 #define INST_GRACE_S 120
 
-/* A whole sync has arrived: the instance's table is exactly what it said. */
+static void sync_refused(const struct ainst *in, const char *cn, const char *why)
+{
+	log_warnx("%s: client %s from the resync refused, not programmed: %s", in->name, cn, why);
+}
+
+/* A whole sync has arrived: the instance's table is what it said, as far
+ * as the policy admits it. */
 static void sync_commit(struct agent *a, struct ainst *in)
 {
-	char why[PROTO_ERROR_MAX];
+	size_t n = in->npend;
+	ssize_t r = state_sync_install(a, in, sync_refused);
 
-	for (size_t i = 0; i < in->n; i++)
-		pfx_list_free(&in->c[i].nets);
-	free(in->c);
-	in->c = NULL;
-	in->n = 0;
-	for (size_t i = 0; i < in->npend; i++) {
-		struct aclient *p = &in->pend[i];
-		struct proto_client pc = { .nets = p->nets,
-					   .has_tunnel4 = p->has_t4,
-					   .tunnel4 = p->t4,
-					   .has_tunnel6 = p->has_t6,
-					   .tunnel6 = p->t6 };
-
-		snprintf(pc.cn, sizeof(pc.cn), "%s", p->cn);
-		if (state_check_client(a, in, &pc, why, sizeof(why)) < 0)
-			log_warnx("%s: client %s from the resync not programmed: %s", in->name,
-				  p->cn, why);
-		else
-			state_client_set(in, &pc);
-		pfx_list_free(&p->nets);
-	}
-	free(in->pend);
-	in->pend = NULL;
-	in->npend = 0;
-	in->syncing = false;
 	a->nft_ready = true;
-	log_info("%s: table synchronised, %zu clients", in->name, in->n);
+	if (r < 0)
+		log_warnx("%s: resync of %zu clients failed: out of memory", in->name, n);
+	else
+		log_info("%s: table synchronised, %zu clients%s", in->name, in->n,
+			 r ? " (some refused by the policy)" : "");
+}
+
+/* What the pending array holds for n clients: it grows by doubling. */
+static size_t pend_cap(size_t n)
+{
+	size_t c = 64;
+
+	while (c < n)
+		c *= 2;
+	return c;
 }
 
 static int sync_add(struct ainst *in, const struct proto_msg *m)
 {
-	struct aclient *v = realloc(in->pend, (in->npend + m->sync.n + 1) * sizeof(*v));
+	size_t need = in->npend + m->sync.n + 1;
+	struct aclient *v;
 
-	if (!v)
-		return -ENOMEM;
-	in->pend = v;
+	if (!in->pend || need > pend_cap(in->npend + 1)) {
+		v = realloc(in->pend, pend_cap(need) * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		in->pend = v;
+	}
 	for (size_t i = 0; i < m->sync.n; i++)
 		if (state_client_copy(&in->pend[in->npend++], &m->sync.clients[i]) < 0)
 			return -ENOMEM;
@@ -88,6 +89,12 @@ const char *dispatch(struct agent *a, struct peer *p, struct proto_msg *m)
 
 	if (m->type != PROTO_HELLO && !inst)
 		return "hello first";
+	/* policy: a plugin's OpenVPN has this host's role */
+	if (m->type == PROTO_HELLO &&
+	    !policy_check_role(a->cfg, m->hello.instance, m->hello.role, why, whylen)) {
+		log_warnx("refused a plugin: %s", why);
+		return why;
+	}
 	switch (m->type) {
 	case PROTO_HELLO: {
 		uint64_t now = loop_now_ms();
@@ -161,7 +168,8 @@ const char *dispatch(struct agent *a, struct peer *p, struct proto_msg *m)
 		}
 		return NULL;
 	case PROTO_CONNECT:
-		if (state_check_client(a, inst, &m->connect, why, whylen) < 0) {
+		/* the agent is the authority: the same policy as the plugin */
+		if (state_admit(a, inst, &m->connect, why, whylen) < 0) {
 			log_warnx("%s: client %s refused: %s", name, m->connect.cn, why);
 			return why;
 		}
@@ -216,8 +224,18 @@ const char *dispatch(struct agent *a, struct peer *p, struct proto_msg *m)
 		if (m->tunnel.event == PROTO_TUNNEL_ROUTE_UP ||
 		    m->tunnel.event == PROTO_TUNNEL_UP) {
 			pfx_list_free(&in->routes);
-			for (size_t i = 0; i < m->tunnel.routes.n; i++)
-				pfx_list_add(&in->routes, &m->tunnel.routes.v[i], PROTO_MAX_NETS);
+			for (size_t i = 0; i < m->tunnel.routes.n; i++) {
+				const struct pfx *rt = &m->tunnel.routes.v[i];
+
+				/* kept, and taken or not at each reconcile: the local
+				 * networks can change ("auto") */
+				pfx_list_add(&in->routes, rt, PROTO_MAX_NETS);
+				if (in->role == PROTO_ROLE_CLIENT &&
+				    !policy_route_accepted(a->cfg, rt))
+					log_info("%s: pushed route %s not taken (rule: "
+						 "accept_routes)",
+						 name, pfx_format(rt, nets, sizeof(nets)));
+			}
 		}
 		if (up)
 			sysctl_tunnel(in->dev);

@@ -9,6 +9,7 @@
 #include "agent.h"
 #include "cloud.h"
 #include "log.h"
+#include "policy.h"
 
 /* Instances are allocated one by one: connections keep pointers to them. */
 struct ainst *state_inst(struct agent *a, const char *name, enum proto_role role)
@@ -52,51 +53,186 @@ int state_client_copy(struct aclient *dst, const struct proto_client *src)
 	return 0;
 }
 
-int state_check_client(struct agent *a, const struct ainst *self, const struct proto_client *c,
-		       char *why, size_t len)
+static int host_add(struct policy_host *h, const struct aclient *c, const char *instance,
+		    size_t seq)
 {
-	char x[PFX_STRLEN], y[PFX_STRLEN];
+	int r = 0;
 
-	for (size_t k = 0; k < c->nets.n; k++) {
-		const struct pfx *n = &c->nets.v[k];
+	for (size_t k = 0; r == 0 && k < c->nets.n; k++)
+		r = policy_host_add_net(h, &c->nets.v[k], c->cn, instance, seq);
+	if (r == 0 && c->has_t4)
+		r = policy_host_add_addr(h, &c->t4, c->cn, instance, seq);
+	if (r == 0 && c->has_t6)
+		r = policy_host_add_addr(h, &c->t6, c->cn, instance, seq);
+	return r;
+}
 
-		for (size_t j = 0; j < k; j++)
-			if (pfx_overlaps(n, &c->nets.v[j])) {
-				snprintf(why, len, "%s overlaps %s of the same client",
-					 pfx_format(n, x, sizeof(x)),
-					 pfx_format(&c->nets.v[j], y, sizeof(y)));
-				return -EEXIST;
-			}
+/* What every instance but skip holds, to be indexed. */
+static int host_of(struct agent *a, const struct ainst *skip, struct policy_host *h)
+{
+	int r = 0;
 
-		for (size_t l = 0; l < a->cfg->local.n; l++)
-			if (pfx_overlaps(n, &a->cfg->local.v[l])) {
-				snprintf(why, len, "%s overlaps the local network %s",
-					 pfx_format(n, x, sizeof(x)),
-					 pfx_format(&a->cfg->local.v[l], y, sizeof(y)));
-				return -EEXIST;
-			}
-		for (size_t i = 0; i < a->ninst; i++) {
-			const struct ainst *in = a->inst[i];
+	for (size_t i = 0; i < a->ninst; i++)
+		for (size_t j = 0; r == 0 && a->inst[i] != skip && j < a->inst[i]->n; j++)
+			r = host_add(h, &a->inst[i]->c[j], a->inst[i]->name, 0);
+	return r;
+}
 
-			for (size_t j = 0; j < in->n; j++) {
-				const struct aclient *o = &in->c[j];
+static struct proto_client as_proto(const struct aclient *c)
+{
+	struct proto_client pc = { .nets = c->nets,
+				   .has_tunnel4 = c->has_t4,
+				   .tunnel4 = c->t4,
+				   .has_tunnel6 = c->has_t6,
+				   .tunnel6 = c->t6 };
 
-				if (in == self && strcmp(o->cn, c->cn) == 0)
-					continue;
-				for (size_t m = 0; m < o->nets.n; m++)
-					if (pfx_overlaps(n, &o->nets.v[m])) {
-						snprintf(why, len,
-							 "%s overlaps %s, claimed by client %s of "
-							 "%s",
-							 pfx_format(n, x, sizeof(x)),
-							 pfx_format(&o->nets.v[m], y, sizeof(y)),
-							 o->cn, in->name);
-						return -EEXIST;
-					}
-			}
+	memcpy(pc.cn, c->cn, sizeof(pc.cn));
+	return pc;
+}
+
+static bool role_refused(const struct ainst *in, char *why, size_t len)
+{
+	if (in->role == PROTO_ROLE_SERVER)
+		return false;
+	snprintf(why, len,
+		 "instance %s is an OpenVPN client: it has no clients to announce (rule: role)",
+		 in->name);
+	return true;
+}
+
+/* Every instance's clients, walked in place for one check. */
+static bool walk_clients(const void *ctx, bool addrs, policy_walk_fn fn, void *arg)
+{
+	const struct agent *a = ctx;
+
+	for (size_t i = 0; i < a->ninst; i++)
+		for (size_t j = 0; j < a->inst[i]->n; j++) {
+			const struct aclient *c = &a->inst[i]->c[j];
+			const char *in = a->inst[i]->name;
+
+			if ((!addrs && fn(c->nets.v, c->nets.n, c->cn, in, arg)) ||
+			    (addrs && c->has_t4 && fn(&c->t4, 1, c->cn, in, arg)) ||
+			    (addrs && c->has_t6 && fn(&c->t6, 1, c->cn, in, arg)))
+				return true;
 		}
+	return false;
+}
+
+int state_admit(struct agent *a, const struct ainst *in, const struct proto_client *c, char *why,
+		size_t len)
+{
+	char full[POLICY_REASON_MAX];
+	struct policy_host h;
+
+	if (role_refused(in, why, len))
+		return -EPERM;
+	policy_host_init(&h);
+	h.walk = walk_clients;
+	h.walk_ctx = a;
+	if (policy_check(a->cfg, in->name, c, &h, full, sizeof(full)))
+		return 0;
+	policy_reason_fit(full, why, len);
+	return -EPERM;
+}
+
+/* A sync's clients in order: the later one of two with one name stands. */
+struct pend_ref {
+	const char *cn;
+	size_t i;
+};
+
+static int pend_cmp(const void *x, const void *y)
+{
+	const struct pend_ref *p = x, *q = y;
+	int r = strcmp(p->cn, q->cn);
+
+	return r ? r : (p->i > q->i) - (p->i < q->i);
+}
+
+/* During a sync: what client seq-1 is checked against. */
+struct sync_view {
+	size_t cur;	 /* the client being checked (seq) */
+	const bool *out; /* by seq: dropped or refused */
+};
+
+static bool sync_ignore(const struct policy_entry *e, const void *ctx)
+{
+	const struct sync_view *v = ctx;
+
+	return e->seq && (e->seq >= v->cur || v->out[e->seq]);
+}
+
+ssize_t state_sync_install(struct agent *a, struct ainst *in,
+			   void (*refused)(const struct ainst *in, const char *cn, const char *why))
+{
+	struct policy_host h;
+	struct pend_ref *ref = NULL;
+	bool *out = NULL;
+	struct sync_view view = { 0 };
+	size_t n = in->npend, nrefused = 0;
+	char why[POLICY_REASON_MAX];
+	ssize_t r = -ENOMEM;
+
+	for (size_t i = 0; i < in->n; i++)
+		client_clear(&in->c[i]);
+	free(in->c);
+	in->c = NULL;
+	in->n = 0;
+	policy_host_init(&h);
+	if (role_refused(in, why, sizeof(why))) {
+		for (size_t i = 0; i < n; i++)
+			refused(in, in->pend[i].cn, why);
+		r = (ssize_t)n;
+		goto out;
 	}
-	return 0;
+	ref = malloc((n + 1) * sizeof(*ref));
+	out = calloc(n + 1, sizeof(*out));
+	in->c = malloc((n + 1) * sizeof(*in->c));
+	if (!ref || !out || !in->c || host_of(a, in, &h) < 0)
+		goto out;
+	/* one entry per name: the last one */
+	for (size_t i = 0; i < n; i++)
+		ref[i] = (struct pend_ref){ in->pend[i].cn, i };
+	if (n)
+		qsort(ref, n, sizeof(*ref), pend_cmp);
+	for (size_t i = 0; i + 1 < n; i++)
+		if (strcmp(ref[i].cn, ref[i + 1].cn) == 0)
+			out[ref[i].i + 1] = true;
+	/* one index over the other instances' clients and this whole sync:
+	 * client i is checked against those and the ones before it it admitted */
+	for (size_t i = 0; i < n; i++)
+		if (!out[i + 1] && host_add(&h, &in->pend[i], in->name, i + 1) < 0)
+			goto out;
+	policy_host_index(&h);
+	h.ignore = sync_ignore;
+	h.ctx = &view;
+	view.out = out;
+	for (size_t i = 0; i < n; i++) {
+		struct aclient *p = &in->pend[i];
+		struct proto_client pc = as_proto(p);
+
+		if (out[i + 1])
+			continue;
+		view.cur = i + 1;
+		if (!policy_check(a->cfg, in->name, &pc, &h, why, sizeof(why))) {
+			out[i + 1] = true;
+			refused(in, p->cn, why);
+			nrefused++;
+			continue;
+		}
+		in->c[in->n] = *p; /* the networks move over */
+		p->nets = (struct pfx_list){ 0 };
+		in->c[in->n++].since = time(NULL);
+	}
+	r = (ssize_t)nrefused;
+out:
+	policy_host_free(&h);
+	free(ref);
+	free(out);
+	if (r < 0)
+		in->n = 0;
+	state_sync_abort(in);
+	return r;
 }
 
 int state_client_set(struct ainst *in, const struct proto_client *c)
@@ -183,13 +319,6 @@ void state_free(struct agent *a)
 	free(a->foreign);
 	a->inst = NULL;
 	a->ninst = 0;
-}
-
-/* The pushed routes a client-role tunnel may carry. */
-static bool route_accepted(const struct cfg *c, const struct pfx *r)
-{
-	return !pfx_list_overlap(&c->local, r) &&
-	       (c->accept_routes.n == 0 || pfx_list_contains(&c->accept_routes, r));
 }
 
 /* --- the desired kernel state --- */
@@ -354,11 +483,12 @@ static void desire(struct agent *a, struct desired *d)
 			for (size_t k = 0; k < in->routes.n; k++) {
 				bool inside = false;
 
-				if (!route_accepted(c, &in->routes.v[k]))
+				if (!policy_route_accepted(c, &in->routes.v[k]))
 					continue;
 				/* nested routes: the outer one covers the sets */
 				for (size_t o = 0; o < in->routes.n && !inside; o++)
-					inside = o != k && route_accepted(c, &in->routes.v[o]) &&
+					inside = o != k &&
+						 policy_route_accepted(c, &in->routes.v[o]) &&
 						 pfx_contains(&in->routes.v[o], &in->routes.v[k]) &&
 						 (!pfx_equal(&in->routes.v[o], &in->routes.v[k]) ||
 						  o < k);

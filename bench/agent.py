@@ -74,8 +74,10 @@ def run_agent(n, work):
         t_start = time.perf_counter()
         for i in range(n):
             t0 = time.perf_counter()
+            # from the pool's third address: the agent refuses its network
+            # address and the server's own (the first host)
             rid = plugin.client(f"c{i}", [f"10.{i // 256}.{i % 256}.0/24"],
-                                t4=f"100.64.{i // 256}.{i % 256}")
+                                t4=f"100.64.{(i + 2) // 256}.{(i + 2) % 256}")
             while True:  # claims broadcasts arrive too; wait for our ack
                 m = json.loads(plugin.s.recv(1 << 20))
                 if m.get("type") == "ack" and m.get("ref") == rid:

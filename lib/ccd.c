@@ -43,7 +43,7 @@ static int bad(struct ccd_ctx *c, const char *fmt, ...)
  * quotes escapes the next character, and # or ; outside a token starts a
  * comment.
  */
-static int tokenize(struct ccd_ctx *c, const char *s, char tok[][CCD_LINE_MAX], int *ntok)
+static int tokenize(struct ccd_ctx *c, const char *s, char tok[][CCD_LINE_MAX + 1], int *ntok)
 {
 	int n = 0;
 
@@ -146,7 +146,7 @@ static int want_args(struct ccd_ctx *c, const char *d, int nargs, int min, int m
 	return 0;
 }
 
-static int directive(struct ccd_ctx *c, struct ccd *out, char tok[][CCD_LINE_MAX], int n)
+static int directive(struct ccd_ctx *c, struct ccd *out, char tok[][CCD_LINE_MAX + 1], int n)
 {
 	const char *d = tok[0];
 	char e[PFX_ERRLEN], q[2 * CCD_LINE_MAX + 4], line[2 * CCD_LINE_MAX + 32];
@@ -236,7 +236,7 @@ int ccd_parse(const char *name, const char *buf, size_t len, struct ccd *out, ch
 	      size_t errlen)
 {
 	struct ccd_ctx c = { .name = name, .err = err, .errlen = errlen };
-	char tok[MAX_TOKENS][CCD_LINE_MAX];
+	char tok[MAX_TOKENS][CCD_LINE_MAX + 1]; /* a token can be the whole line */
 	char line[CCD_LINE_MAX + 1];
 	size_t i = 0;
 	int r = 0;

@@ -16,6 +16,7 @@
 #include "cn.h"
 #include "jget.h"
 #include "jpos.h"
+#include "policy.h"
 
 #define PATH_LEN 512
 
@@ -368,7 +369,7 @@ static const char *const client_keys[] = { "allow",	  "iroutes",  "address",    
 static int load_client(struct ld *l, struct cfg *c, const char *path, const char *name, json_t *obj,
 		       bool is_default, struct cfg_client *cl)
 {
-	char p[PATH_LEN], pe[PATH_LEN], a[PFX_STRLEN], b[PFX_STRLEN];
+	char p[PATH_LEN], pe[PATH_LEN], a[PFX_STRLEN], why[POLICY_REASON_MAX];
 	json_t *v;
 	int e;
 
@@ -394,31 +395,19 @@ static int load_client(struct ld *l, struct cfg *c, const char *path, const char
 			l, child(p, path, json_object_get(obj, "address") ? "address" : "address6"),
 			"the default entry cannot have a fixed address");
 	if ((v = json_object_get(obj, "address"))) {
-		struct pfx first, last;
-
 		child(p, path, "address");
 		if (parse_addr_at(l, p, v, AF_INET, &cl->address))
 			return -EINVAL;
-		if (!c->has_pool || !pfx_contains(&c->pool, &cl->address))
-			return fail(l, p, "%s is outside the tunnel pool %s",
-				    pfx_format_addr(&cl->address, a, sizeof(a)),
-				    c->has_pool ? pfx_format(&c->pool, b, sizeof(b)) : "(none)");
-		pfx_first(&c->pool, &first);
-		pfx_last(&c->pool, &last);
-		if (pfx_equal(&cl->address, &first) || pfx_equal(&cl->address, &last))
-			return fail(l, p, "%s is the network or broadcast address of %s",
-				    pfx_format_addr(&cl->address, a, sizeof(a)),
-				    pfx_format(&c->pool, b, sizeof(b)));
+		if (policy_address_invalid(c, &cl->address, why, sizeof(why)))
+			return fail(l, p, "%s", why);
 		cl->has_address = true;
 	}
 	if ((v = json_object_get(obj, "address6"))) {
 		child(p, path, "address6");
 		if (parse_addr_at(l, p, v, AF_INET6, &cl->address6))
 			return -EINVAL;
-		if (!c->has_pool6 || !pfx_contains(&c->pool6, &cl->address6))
-			return fail(l, p, "%s is outside the IPv6 tunnel pool %s",
-				    pfx_format_addr(&cl->address6, a, sizeof(a)),
-				    c->has_pool6 ? pfx_format(&c->pool6, b, sizeof(b)) : "(none)");
+		if (policy_address_invalid(c, &cl->address6, why, sizeof(why)))
+			return fail(l, p, "%s", why);
 		cl->has_address6 = true;
 	}
 	/* What the policy announces must be allowed; allow defaults to iroutes. */
@@ -432,17 +421,8 @@ static int load_client(struct ld *l, struct cfg *c, const char *path, const char
 		const char *key = pass ? "iroutes" : "allow";
 
 		for (size_t i = 0; i < nets->n; i++) {
-			const struct pfx *x = &nets->v[i], *o;
-
-			elem(pe, child(p, path, key), i);
-			if ((o = pfx_list_overlap(&c->local, x)))
-				return fail(l, pe, "%s overlaps the local network %s",
-					    pfx_format(x, a, sizeof(a)),
-					    pfx_format(o, b, sizeof(b)));
-			if ((c->has_pool && pfx_overlaps(&c->pool, x)) ||
-			    (c->has_pool6 && pfx_overlaps(&c->pool6, x)))
-				return fail(l, pe, "%s overlaps the tunnel pool",
-					    pfx_format(x, a, sizeof(a)));
+			if (policy_net_reserved(c, &nets->v[i], why, sizeof(why)))
+				return fail(l, elem(pe, child(p, path, key), i), "%s", why);
 		}
 	}
 	if ((e = check_rules_inside(l, path, "from_local", &cl->from_local, &cl->allow,

@@ -20,67 +20,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* --- the kernel, stubbed --- */
-int rtnl_route_add(struct rtnl *r, const struct pfx *dst, int oif)
-{
-	return 0;
-}
-
-int rtnl_route_del(struct rtnl *r, const struct pfx *dst)
-{
-	return 0;
-}
-
-int rtnl_dump(struct rtnl *r, struct rtnl_route **out, size_t *n)
-{
-	*out = NULL;
-	*n = 0;
-	return 0;
-}
-
-int nft_apply(struct nft *n, const struct nft_model *m)
-{
-	return 0;
-}
-
-int nft_flush(struct nft *n)
-{
-	return 0;
-}
-
-int nft_update(struct nft *n, const struct nft_model *add, const struct nft_model *del)
-{
-	return 0;
-}
-
-bool nft_built(const struct nft *n)
-{
-	return true;
-}
-
-void sysctl_tunnel(const char *dev)
-{
-}
-
-/* a->cloud stays NULL: the AWS side is never reached */
-void cloud_want_set(struct cloud *c, const struct pfx_list *remote)
-{
-	(void)c;
-	(void)remote;
-}
-
-void cloud_want_change(struct cloud *c, const struct pfx_list *del, const struct pfx_list *add)
-{
-	(void)c;
-	(void)del;
-	(void)add;
-}
-
-const struct pfx_list *cloud_vpc_cidrs(const struct cloud *c)
-{
-	(void)c;
-	return NULL;
-}
+/* the kernel, stubbed; a->cloud stays NULL: the AWS side is never reached */
+#include "../unit/agent_stubs.h"
 
 static const char conf[] =
 	"{\"version\":1,\"role\":\"server\",\"local_networks\":[\"10.1.1.0/24\"],"

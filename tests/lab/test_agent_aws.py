@@ -31,7 +31,9 @@ def conf(**aws):
     a = {"withdraw_grace_s": 3, "drift_check_s": 10}
     a.update(aws)
     return {"version": 1, "role": "server", "local_networks": "auto",
-            "tunnel": {"pool": POOL}, "aws": a}
+            "tunnel": {"pool": POOL}, "aws": a,
+            # the agent applies the policy: what the scripted clients announce
+            "default_client": {"allow": ["192.168.0.0/16"]}}
 
 
 class Cloud:

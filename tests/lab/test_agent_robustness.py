@@ -19,6 +19,8 @@ from vrlab.fakeplugin import FakePlugin
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 CONF = {"version": 1, "role": "server", "local_networks": ["192.168.255.0/24"],
         "tunnel": {"pool": "100.64.0.0/16"},
+        # the agent applies the policy: unknown clients may announce these
+        "default_client": {"allow": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/17"]},
         "nat": {"masquerade": [{"sources": ["192.168.255.0/24"], "out_interface": "eth0"}]}}
 
 
@@ -254,7 +256,7 @@ def test_review_findings(host, tmp_path):
     # Nested networks of one client are refused.
     rid = first.client("nested", ["172.20.0.0/16", "172.20.1.0/24"])
     acks = [m for m in first.drain() if m.get("type") == "ack" and m.get("ref") == rid]
-    assert acks and not acks[0]["ok"] and "of the same client" in acks[0]["error"]
+    assert acks and not acks[0]["ok"] and "(rule: one route per network)" in acks[0]["error"]
     # The local -> 172.16.0.0/12 tcp 22 element is shared: it stays while anyone needs it.
     first.client("alice", ["172.21.1.0/24"])
     first.client("bob", ["172.21.2.0/24"])

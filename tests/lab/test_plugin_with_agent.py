@@ -61,7 +61,7 @@ def test_admission_and_refusal_from_the_agents_claims(prod):
     prod.server_agent.wait_log(r"route 192\.168\.1\.128/25 dev tun0 added")
     office = start(prod, "pi-office")
     prod.server.wait_log(r"client pi-office: 192\.168\.1\.0/24 overlaps 192\.168\.1\.128/25, "
-                         r"already announced by connected client pi-home")
+                         r"already announced by client pi-home of server")
     with pytest.raises(OpenVPNError):
         office.wait_up(timeout=3)
     assert prod.server_agent.routes() == ["192.168.1.128/25"]

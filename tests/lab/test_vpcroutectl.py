@@ -102,6 +102,7 @@ def running(lab, tmp_path):
     os.chmod(sockdir, 0o755)
     conf = {"version": 1, "role": "server", "local_networks": ["10.1.1.0/24"],
             "tunnel": {"pool": "10.1.2.0/24"},
+            "clients": {"pi-home": {"allow": ["192.168.1.0/24"]}},
             "socket": {"path": f"{sockdir}/agent.sock", "mode": "0666", "group": "nogroup"}}
     agent = Agent(host, str(tmp_path / "agent"), conf).start()
     plugin = FakePlugin(agent.sock).connect()

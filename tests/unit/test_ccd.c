@@ -128,6 +128,48 @@ static void test_limits(void **state)
 	free(big);
 }
 
+/* A line of n characters: "push " and one long option, or one long word. */
+static int parse_line_of(size_t n, bool word, struct ccd *c, char *err, size_t errlen)
+{
+	char *text = malloc(n + 2);
+	int r;
+
+	memset(text, 'x', n);
+	if (!word)
+		memcpy(text, "push ", 5);
+	text[n] = '\n';
+	text[n + 1] = '\0';
+	r = ccd_parse("f", text, n + 1, c, err, errlen);
+	free(text);
+	return r;
+}
+
+/* OpenVPN's line limit, exactly and around it: no byte written out of
+ * bounds (the sanitizer build aborts on one), longer lines refused. */
+static void test_line_lengths(void **state)
+{
+	char err[CCD_ERRLEN];
+	struct ccd c;
+
+	for (size_t n = 255; n <= 256; n++) {
+		assert_int_equal(parse_line_of(n, false, &c, err, sizeof(err)), 0);
+		assert_int_equal(c.npush, 1);
+		assert_int_equal(strlen(c.push[0]), strlen("push \"\"") + n - 5);
+		ccd_free(&c);
+		/* one word as long as the line: the token buffer's worst case */
+		assert_int_equal(parse_line_of(n, true, &c, err, sizeof(err)), -EINVAL);
+		assert_non_null(strstr(err, "f:1: unsupported directive \"xxxx"));
+	}
+	for (size_t i = 0; i < 2; i++) {
+		size_t n = i ? 10000 : 257;
+
+		assert_int_equal(parse_line_of(n, false, &c, err, sizeof(err)), -EINVAL);
+		assert_string_equal(err, "f:1: line longer than 256 characters");
+		assert_int_equal(parse_line_of(n, true, &c, err, sizeof(err)), -EINVAL);
+		assert_string_equal(err, "f:1: line longer than 256 characters");
+	}
+}
+
 static void test_load(void **state)
 {
 	char dir[] = "/tmp/vr-ccd-XXXXXX", path[64], err[CCD_ERRLEN];
@@ -194,9 +236,10 @@ static void test_templates(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_recipe),	cmocka_unit_test(test_quoting),
-		cmocka_unit_test(test_rejects), cmocka_unit_test(test_limits),
-		cmocka_unit_test(test_load),	cmocka_unit_test(test_templates),
+		cmocka_unit_test(test_recipe),	     cmocka_unit_test(test_quoting),
+		cmocka_unit_test(test_rejects),	     cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_line_lengths), cmocka_unit_test(test_load),
+		cmocka_unit_test(test_templates),
 	};
 
 	return cmocka_run_group_tests_name("ccd", tests, NULL, NULL);

@@ -1,0 +1,280 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The agent's side of the admission policy (agent/state.c, agent/dispatch.c
+ * over lib/policy.c): what a peer's connect and sync get programmed, with
+ * the kernel stubbed.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+
+#include "unit.h"
+
+#include "agent_stubs.h"
+#include "log.h"
+
+static const char conf[] =
+	"{\"version\":1,\"role\":\"server\",\"local_networks\":[\"10.1.1.0/24\"],"
+	"\"tunnel\":{\"pool\":\"10.1.2.0/24\"},\"strict\":true,\"clients\":{"
+	"\"pi-home\":{\"allow\":[\"192.168.1.0/24\"],\"iroutes\":[\"192.168.1.128/25\"],"
+	"\"address\":\"10.1.2.10\"},"
+	"\"a\":{\"allow\":[\"172.16.0.0/12\"]},\"b\":{\"allow\":[\"172.16.0.0/12\"]},"
+	"\"c\":{\"allow\":[\"172.16.0.0/12\"]}}}";
+
+static void quiet(int prio, const char *msg, void *ctx)
+{
+}
+
+struct world {
+	struct agent a;
+	struct ainst *inst[2];
+	char name[2][PROTO_INSTANCE_MAX + 1];
+};
+
+static void hello(struct world *w, int i, const char *instance, enum proto_role role,
+		  const char *expect)
+{
+	struct proto_msg m = { .type = PROTO_HELLO };
+	char why[PROTO_ERROR_MAX];
+	bool changed = false;
+	const char *e;
+
+	m.hello.role = role;
+	snprintf(m.hello.instance, sizeof(m.hello.instance), "%s", instance);
+	e = dispatch(&w->a, &w->inst[i], &w->inst[i], w->name[i], sizeof(w->name[i]), &m, &changed,
+		     why, sizeof(why));
+	if (expect ? !e || !strstr(e, expect) : e != NULL)
+		fail_msg("hello %s: \"%s\", expected \"%s\"", instance, e ? e : "(ok)",
+			 expect ? expect : "(ok)");
+}
+
+static struct world *world(void)
+{
+	struct world *w = calloc(1, sizeof(*w));
+	char err[CFG_ERRLEN];
+
+	log_set_sink(quiet, NULL);
+	w->a.nft_ready = true;
+	if (cfg_load_buf("t.conf", conf, sizeof(conf) - 1, &w->a.cfg, err, sizeof(err)))
+		fail_msg("%s", err);
+	hello(w, 0, "server", PROTO_ROLE_SERVER, NULL);
+	hello(w, 1, "server-tcp", PROTO_ROLE_SERVER, NULL);
+	return w;
+}
+
+static void world_free(struct world *w)
+{
+	state_free(&w->a);
+	cfg_free(w->a.cfg);
+	free(w);
+}
+
+static struct proto_client client_of(const char *cn, const char *net, const char *t4)
+{
+	struct proto_client c = { 0 };
+	struct pfx p;
+
+	snprintf(c.cn, sizeof(c.cn), "%s", cn);
+	if (net) {
+		p = pfx_of(net);
+		assert_int_equal(pfx_list_add(&c.nets, &p, PROTO_MAX_NETS), 0);
+	}
+	if (t4) {
+		c.has_tunnel4 = true;
+		c.tunnel4 = pfx_of(t4);
+	}
+	return c;
+}
+
+/* A connect from peer i: NULL (programmed) or the ack's error. */
+static const char *peer_connect(struct world *w, int i, const char *cn, const char *net,
+				const char *t4, char *why, size_t len)
+{
+	struct proto_msg m = { .type = PROTO_CONNECT };
+	bool changed = false;
+	const char *e;
+
+	m.connect = client_of(cn, net, t4);
+	e = dispatch(&w->a, &w->inst[i], &w->inst[i], w->name[i], sizeof(w->name[i]), &m, &changed,
+		     why, len);
+	proto_msg_free(&m);
+	return e;
+}
+
+static size_t nclaims(struct world *w)
+{
+	struct proto_claim *c;
+	size_t n = state_claims(&w->a, &c);
+
+	free(c);
+	return n;
+}
+
+static void test_connect(void **state)
+{
+	struct world *w = world();
+	char why[PROTO_ERROR_MAX];
+	const char *e;
+
+	/* what the rogue peer sent */
+	e = peer_connect(w, 0, "made-up", "1.0.0.0/8", NULL, why, sizeof(why));
+	assert_non_null(e);
+	assert_string_equal(e, "client made-up: unknown common name (rule: strict)");
+	e = peer_connect(w, 0, "pi-home", "8.8.8.0/24", NULL, why, sizeof(why));
+	assert_non_null(e);
+	assert_non_null(strstr(e, "(rule: clients.pi-home.allow)"));
+	e = peer_connect(w, 0, "pi-home", "192.168.1.128/25", "10.1.2.200", why, sizeof(why));
+	assert_non_null(e);
+	assert_non_null(strstr(e, "(rule: clients.pi-home.address)"));
+	e = peer_connect(w, 0, "a", "172.16.0.0/16", "10.1.2.1", why, sizeof(why));
+	assert_non_null(e);
+	assert_non_null(strstr(e, "the server's own address"));
+	assert_int_equal(nclaims(w), 0);
+	assert_int_equal(w->inst[0]->n, 0);
+	/* the legitimate ones */
+	assert_null(
+		peer_connect(w, 0, "pi-home", "192.168.1.128/25", "10.1.2.10", why, sizeof(why)));
+	assert_null(peer_connect(w, 1, "a", "172.16.0.0/16", "10.1.2.30", why, sizeof(why)));
+	/* another instance's client, its network and its address */
+	e = peer_connect(w, 0, "b", "172.16.5.0/24", NULL, why, sizeof(why));
+	assert_non_null(e);
+	assert_string_equal(e, "client b: 172.16.5.0/24 overlaps 172.16.0.0/16, already announced "
+			       "by client a of server-tcp (rule: one owner per network)");
+	e = peer_connect(w, 0, "b", "172.17.0.0/16", "10.1.2.30", why, sizeof(why));
+	assert_non_null(e);
+	assert_non_null(strstr(e, "is taken by client a of server-tcp (rule: one client per"));
+	/* a reconnect with other networks: its own claim does not count */
+	assert_null(peer_connect(w, 1, "a", "172.16.0.0/15", "10.1.2.30", why, sizeof(why)));
+	assert_int_equal(nclaims(w), 2);
+	world_free(w);
+}
+
+static void sync_of(struct world *w, int i, struct proto_client *v, size_t n)
+{
+	struct proto_msg m = { .type = PROTO_SYNC };
+	char why[PROTO_ERROR_MAX];
+	bool changed = false;
+
+	m.sync.clients = v;
+	m.sync.n = n;
+	assert_null(dispatch(&w->a, &w->inst[i], &w->inst[i], w->name[i], sizeof(w->name[i]), &m,
+			     &changed, why, sizeof(why)));
+	proto_msg_free(&m);
+}
+
+static const struct aclient *find(struct world *w, int i, const char *cn)
+{
+	return state_client_find(w->inst[i], cn);
+}
+
+static void test_sync(void **state)
+{
+	struct world *w = world();
+	char why[PROTO_ERROR_MAX];
+	struct proto_client *v = calloc(7, sizeof(*v));
+	char s[PFX_STRLEN];
+
+	assert_null(peer_connect(w, 1, "c", "172.20.0.0/16", NULL, why, sizeof(why)));
+	v[0] = client_of("made-up", "8.8.8.0/24", NULL);	    /* strict */
+	v[1] = client_of("a", "172.16.0.0/16", NULL);		    /* admitted */
+	v[2] = client_of("b", "172.16.1.0/24", NULL);		    /* superseded by the last b */
+	v[3] = client_of("pi-home", "192.168.2.0/24", NULL);	    /* superseded */
+	v[4] = client_of("b", "172.20.1.0/24", NULL);		    /* superseded */
+	v[5] = client_of("pi-home", "192.168.1.0/25", "10.1.2.10"); /* last of its name */
+	v[6] = client_of("b", "172.18.0.0/16", NULL);		    /* last b: admitted */
+	sync_of(w, 0, v, 7);
+	assert_int_equal(w->inst[0]->n, 3);
+	assert_non_null(find(w, 0, "a"));
+	assert_null(find(w, 0, "made-up"));
+	assert_string_equal(pfx_format(&find(w, 0, "pi-home")->nets.v[0], s, sizeof(s)),
+			    "192.168.1.0/25");
+	assert_string_equal(pfx_format(&find(w, 0, "b")->nets.v[0], s, sizeof(s)), "172.18.0.0/16");
+	/* the first of two overlapping clients wins, a refused one blocks nobody */
+	v = calloc(3, sizeof(*v));
+	v[0] = client_of("a", "172.16.0.0/16", NULL);
+	v[1] = client_of("b", "172.16.0.0/14", NULL); /* overlaps a, the earlier */
+	v[2] = client_of("pi-home", "192.168.1.128/25", NULL);
+	sync_of(w, 0, v, 3);
+	assert_int_equal(w->inst[0]->n, 2);
+	assert_null(find(w, 0, "b"));
+	assert_non_null(find(w, 0, "pi-home"));
+	v = calloc(2, sizeof(*v));
+	v[0] = client_of("b", "172.16.0.0/12", NULL); /* overlaps c of server-tcp */
+	v[1] = client_of("a", "172.16.0.0/16", NULL);
+	sync_of(w, 0, v, 2);
+	assert_int_equal(w->inst[0]->n, 1);
+	assert_non_null(find(w, 0, "a"));
+	world_free(w);
+}
+
+static void test_roles(void **state)
+{
+	static const char cli[] =
+		"{\"version\":1,\"role\":\"client\",\"local_networks\":[\"192.168.1.0/24\"]}";
+	struct world *w = world();
+	char why[PROTO_ERROR_MAX], err[CFG_ERRLEN];
+	struct world c = { 0 };
+
+	/* a client-role plugin on a server host */
+	w->inst[1] = NULL;
+	hello(w, 1, "pi", PROTO_ROLE_CLIENT,
+	      "instance pi: a plugin in an OpenVPN client, but this host has the server role "
+	      "(rule: role)");
+	world_free(w);
+	/* a server-role plugin on a client host, and its connects */
+	assert_int_equal(cfg_load_buf("c.conf", cli, sizeof(cli) - 1, &c.a.cfg, err, sizeof(err)),
+			 0);
+	hello(&c, 0, "server", PROTO_ROLE_SERVER, "(rule: role)");
+	hello(&c, 0, "pi", PROTO_ROLE_CLIENT, NULL);
+	assert_non_null(peer_connect(&c, 0, "x", NULL, NULL, why, sizeof(why)));
+	assert_non_null(strstr(why, "(rule: role)"));
+	state_free(&c.a);
+	cfg_free(c.a.cfg);
+}
+
+/* Client role: of the routes the server pushes, only what the policy
+ * accepts is programmed (inside accept_routes, never a local network). */
+static void test_pushed_routes(void **state)
+{
+	static const char cli[] =
+		"{\"version\":1,\"role\":\"client\",\"local_networks\":[\"192.168.1.0/24\"],"
+		"\"accept_routes\":[\"10.1.0.0/16\"]}";
+	static const char *const pushed[] = { "10.1.5.0/24", "10.2.0.0/16", "192.168.1.0/25",
+					      "0.0.0.0/0" };
+	struct world c = { .a.nft_ready = true };
+	struct proto_msg m = { .type = PROTO_TUNNEL };
+	char why[PROTO_ERROR_MAX], err[CFG_ERRLEN], s[PFX_STRLEN];
+	bool changed = false;
+
+	log_set_sink(quiet, NULL);
+	assert_int_equal(cfg_load_buf("c.conf", cli, sizeof(cli) - 1, &c.a.cfg, err, sizeof(err)),
+			 0);
+	hello(&c, 0, "pi", PROTO_ROLE_CLIENT, NULL);
+	m.tunnel.event = PROTO_TUNNEL_ROUTE_UP;
+	snprintf(m.tunnel.dev, sizeof(m.tunnel.dev), "lo"); /* exists in every namespace */
+	for (size_t i = 0; i < 4; i++) {
+		struct pfx p = pfx_of(pushed[i]);
+
+		assert_int_equal(pfx_list_add(&m.tunnel.routes, &p, PROTO_MAX_NETS), 0);
+	}
+	stub_nadded = 0;
+	assert_null(dispatch(&c.a, &c.inst[0], &c.inst[0], c.name[0], sizeof(c.name[0]), &m,
+			     &changed, why, sizeof(why)));
+	assert_int_equal(stub_nadded, 1);
+	assert_string_equal(pfx_format(&stub_added[0], s, sizeof(s)), "10.1.5.0/24");
+	proto_msg_free(&m);
+	state_free(&c.a);
+	cfg_free(c.a.cfg);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_connect),
+		cmocka_unit_test(test_sync),
+		cmocka_unit_test(test_roles),
+		cmocka_unit_test(test_pushed_routes),
+	};
+
+	return cmocka_run_group_tests_name("agent admission", tests, NULL, NULL);
+}
