@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "planner.h"
+#include "policy.h"
 
 #define MS 1000LL
 
@@ -105,35 +106,11 @@ void plan_route_unset(struct ec2_rtb *t, const struct pfx *dst)
 
 /* --- what may be ours --- */
 
-static bool inside_client(const struct cfg_client *cl, const struct pfx *p)
-{
-	return cl && (pfx_list_contains(&cl->allow, p) || pfx_list_contains(&cl->iroutes, p));
-}
-
-/* A pool, a network some client may announce; client role: inside
- * accept_routes, or anything but the local networks when that is empty. */
-static bool may_own_cfg(const struct cfg *k, const struct pfx *p)
-{
-	if (p->len == 0)
-		return false;
-	if (k->role == CFG_ROLE_CLIENT) {
-		if (k->accept_routes.n)
-			return pfx_list_contains(&k->accept_routes, p);
-		return !pfx_list_overlap(&k->local, p);
-	}
-	if ((k->has_pool && pfx_contains(&k->pool, p)) ||
-	    (k->has_pool6 && pfx_contains(&k->pool6, p)) || inside_client(k->default_client, p))
-		return true;
-	for (size_t i = 0; i < k->nclients; i++)
-		if (inside_client(&k->clients[i], p))
-			return true;
-	return false;
-}
-
-/* The one place that asks: to become policy_may_announce (lib/policy.c). */
+/* Whether a route to our ENI for p can be one the agent made: a network its
+ * configuration could ever want (lib/policy.c), never a default route. */
 bool plan_may_own(const struct cfg *k, const struct pfx *p)
 {
-	return may_own_cfg(k, p);
+	return policy_may_announce(k, p);
 }
 
 /* --- lookups in the sorted lists --- */

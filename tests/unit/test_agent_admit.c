@@ -27,22 +27,34 @@ static void quiet(int prio, const char *msg, void *ctx)
 
 struct world {
 	struct agent a;
-	struct ainst *inst[2];
-	char name[2][PROTO_INSTANCE_MAX + 1];
+	struct peer p[2]; /* two plugins, as root (the class is sock.c's business) */
 };
+
+/* One message of plugin i; the error is copied into why. */
+static const char *send_msg(struct world *w, int i, struct proto_msg *m, char *why, size_t len)
+{
+	struct peer *p = &w->p[i];
+	const char *e;
+
+	p->pid = 100 + i;
+	if (!p->name[0])
+		snprintf(p->name, sizeof(p->name), "pid %d", (int)p->pid);
+	e = dispatch(&w->a, p, m);
+	if (e && why)
+		snprintf(why, len, "%s", e);
+	return e;
+}
 
 static void hello(struct world *w, int i, const char *instance, enum proto_role role,
 		  const char *expect)
 {
 	struct proto_msg m = { .type = PROTO_HELLO };
 	char why[PROTO_ERROR_MAX];
-	bool changed = false;
 	const char *e;
 
 	m.hello.role = role;
 	snprintf(m.hello.instance, sizeof(m.hello.instance), "%s", instance);
-	e = dispatch(&w->a, &w->inst[i], &w->inst[i], w->name[i], sizeof(w->name[i]), &m, &changed,
-		     why, sizeof(why));
+	e = send_msg(w, i, &m, why, sizeof(why));
 	if (expect ? !e || !strstr(e, expect) : e != NULL)
 		fail_msg("hello %s: \"%s\", expected \"%s\"", instance, e ? e : "(ok)",
 			 expect ? expect : "(ok)");
@@ -91,12 +103,10 @@ static const char *peer_connect(struct world *w, int i, const char *cn, const ch
 				const char *t4, char *why, size_t len)
 {
 	struct proto_msg m = { .type = PROTO_CONNECT };
-	bool changed = false;
 	const char *e;
 
 	m.connect = client_of(cn, net, t4);
-	e = dispatch(&w->a, &w->inst[i], &w->inst[i], w->name[i], sizeof(w->name[i]), &m, &changed,
-		     why, len);
+	e = send_msg(w, i, &m, why, len);
 	proto_msg_free(&m);
 	return e;
 }
@@ -130,7 +140,7 @@ static void test_connect(void **state)
 	assert_non_null(e);
 	assert_non_null(strstr(e, "the server's own address"));
 	assert_int_equal(nclaims(w), 0);
-	assert_int_equal(w->inst[0]->n, 0);
+	assert_int_equal(w->p[0].inst->n, 0);
 	/* the legitimate ones */
 	assert_null(
 		peer_connect(w, 0, "pi-home", "192.168.1.128/25", "10.1.2.10", why, sizeof(why)));
@@ -153,18 +163,16 @@ static void sync_of(struct world *w, int i, struct proto_client *v, size_t n)
 {
 	struct proto_msg m = { .type = PROTO_SYNC };
 	char why[PROTO_ERROR_MAX];
-	bool changed = false;
 
 	m.sync.clients = v;
 	m.sync.n = n;
-	assert_null(dispatch(&w->a, &w->inst[i], &w->inst[i], w->name[i], sizeof(w->name[i]), &m,
-			     &changed, why, sizeof(why)));
+	assert_null(send_msg(w, i, &m, why, sizeof(why)));
 	proto_msg_free(&m);
 }
 
 static const struct aclient *find(struct world *w, int i, const char *cn)
 {
-	return state_client_find(w->inst[i], cn);
+	return state_client_find(w->p[i].inst, cn);
 }
 
 static void test_sync(void **state)
@@ -183,7 +191,7 @@ static void test_sync(void **state)
 	v[5] = client_of("pi-home", "192.168.1.0/25", "10.1.2.10"); /* last of its name */
 	v[6] = client_of("b", "172.18.0.0/16", NULL);		    /* last b: admitted */
 	sync_of(w, 0, v, 7);
-	assert_int_equal(w->inst[0]->n, 3);
+	assert_int_equal(w->p[0].inst->n, 3);
 	assert_non_null(find(w, 0, "a"));
 	assert_null(find(w, 0, "made-up"));
 	assert_string_equal(pfx_format(&find(w, 0, "pi-home")->nets.v[0], s, sizeof(s)),
@@ -195,14 +203,14 @@ static void test_sync(void **state)
 	v[1] = client_of("b", "172.16.0.0/14", NULL); /* overlaps a, the earlier */
 	v[2] = client_of("pi-home", "192.168.1.128/25", NULL);
 	sync_of(w, 0, v, 3);
-	assert_int_equal(w->inst[0]->n, 2);
+	assert_int_equal(w->p[0].inst->n, 2);
 	assert_null(find(w, 0, "b"));
 	assert_non_null(find(w, 0, "pi-home"));
 	v = calloc(2, sizeof(*v));
 	v[0] = client_of("b", "172.16.0.0/12", NULL); /* overlaps c of server-tcp */
 	v[1] = client_of("a", "172.16.0.0/16", NULL);
 	sync_of(w, 0, v, 2);
-	assert_int_equal(w->inst[0]->n, 1);
+	assert_int_equal(w->p[0].inst->n, 1);
 	assert_non_null(find(w, 0, "a"));
 	world_free(w);
 }
@@ -216,7 +224,7 @@ static void test_roles(void **state)
 	struct world c = { 0 };
 
 	/* a client-role plugin on a server host */
-	w->inst[1] = NULL;
+	w->p[1].inst = NULL;
 	hello(w, 1, "pi", PROTO_ROLE_CLIENT,
 	      "instance pi: a plugin in an OpenVPN client, but this host has the server role "
 	      "(rule: role)");
@@ -244,7 +252,6 @@ static void test_pushed_routes(void **state)
 	struct world c = { .a.nft_ready = true };
 	struct proto_msg m = { .type = PROTO_TUNNEL };
 	char why[PROTO_ERROR_MAX], err[CFG_ERRLEN], s[PFX_STRLEN];
-	bool changed = false;
 
 	log_set_sink(quiet, NULL);
 	assert_int_equal(cfg_load_buf("c.conf", cli, sizeof(cli) - 1, &c.a.cfg, err, sizeof(err)),
@@ -258,8 +265,7 @@ static void test_pushed_routes(void **state)
 		assert_int_equal(pfx_list_add(&m.tunnel.routes, &p, PROTO_MAX_NETS), 0);
 	}
 	stub_nadded = 0;
-	assert_null(dispatch(&c.a, &c.inst[0], &c.inst[0], c.name[0], sizeof(c.name[0]), &m,
-			     &changed, why, sizeof(why)));
+	assert_null(send_msg(&c, 0, &m, why, sizeof(why)));
 	assert_int_equal(stub_nadded, 1);
 	assert_string_equal(pfx_format(&stub_added[0], s, sizeof(s)), "10.1.5.0/24");
 	proto_msg_free(&m);
