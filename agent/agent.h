@@ -180,9 +180,4 @@ void sock_reap(struct sock *s);
 /* Closes every connection and the socket, and removes its path. */
 void sock_close(struct sock *s);
 
-/* sysctl.c */
-int sysctl_ensure(const char *key, const char *value);
-void sysctl_host(const struct cfg *c);
-void sysctl_tunnel(const char *dev);
-
 #endif

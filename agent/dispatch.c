@@ -12,6 +12,7 @@
 
 #include "agent.h"
 #include "log.h"
+#include "sysctl.h"
 #include "loop.h"
 #include "policy.h"
 

@@ -18,7 +18,6 @@
 struct http {
 	CURLM *multi;
 	int epfd, tfd;
-	unsigned pending;
 	struct hreq *reqs; /* in flight */
 };
 
@@ -162,11 +161,6 @@ int http_fd(const struct http *h)
 	return h->epfd;
 }
 
-unsigned http_pending(const struct http *h)
-{
-	return h->pending;
-}
-
 static void finish(struct http *h)
 {
 	CURLMsg *m;
@@ -188,7 +182,6 @@ static void finish(struct http *h)
 						: curl_easy_strerror(m->data.result));
 			status = 0;
 		}
-		h->pending--;
 		/* done may start requests: this one is gone first */
 		{
 			http_done_fn done = q->done;
@@ -285,7 +278,6 @@ int http_start(struct http *h, const struct http_req *r, http_done_fn done, void
 		req_free(q);
 		return -ENOMEM;
 	}
-	h->pending++;
 	q->next = h->reqs;
 	if (q->next)
 		q->next->pprev = &q->next;

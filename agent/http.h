@@ -38,7 +38,5 @@ int http_fd(const struct http *h);
 /* Runs curl on what the descriptor reported, then calls done for finished requests. */
 void http_run(struct http *h);
 int http_start(struct http *h, const struct http_req *r, http_done_fn done, void *arg);
-/* Requests in flight. */
-unsigned http_pending(const struct http *h);
 
 #endif

@@ -25,6 +25,7 @@
 #include "agent.h"
 #include "cloud.h"
 #include "log.h"
+#include "sysctl.h"
 #include "loop.h"
 
 #define DEFAULT_CONFIG VR_CONFDIR "/vpcroute.conf"

@@ -11,8 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "agent.h"
 #include "log.h"
+#include "sysctl.h"
 
 int sysctl_ensure(const char *key, const char *value)
 {

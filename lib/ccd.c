@@ -116,7 +116,8 @@ static int add_push(struct ccd_ctx *c, struct ccd *out, const char *line)
 	return 0;
 }
 
-int ccd_quote(const char *s, char *buf, size_t len)
+/* Quote s for an OpenVPN config line ("..." with \\ and \" escaped). */
+static int ccd_quote(const char *s, char *buf, size_t len)
 {
 	size_t o = 0;
 

@@ -42,7 +42,4 @@ int ccd_parse(const char *name, const char *buf, size_t len, struct ccd *out, ch
 int ccd_load(const char *dir, const char *cn, struct ccd *out, char *err, size_t errlen);
 void ccd_free(struct ccd *c);
 
-/* Quote s for an OpenVPN config line ("..." with \\ and \" escaped). */
-int ccd_quote(const char *s, char *buf, size_t len);
-
 #endif

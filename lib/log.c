@@ -30,11 +30,6 @@ void log_set_verbose(int verbose)
 	log_verbose = verbose;
 }
 
-int log_get_verbose(void)
-{
-	return log_verbose;
-}
-
 void log_set_sink(log_sink_fn fn, void *ctx)
 {
 	log_sink = fn;
@@ -123,16 +118,6 @@ void fatal(const char *fmt, ...)
 
 	va_start(ap, fmt);
 	vlog_errno(LOG_CRIT, saved, fmt, ap);
-	va_end(ap);
-	exit(1);
-}
-
-void fatalx(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vlog_prio(LOG_CRIT, fmt, ap);
 	va_end(ap);
 	exit(1);
 }

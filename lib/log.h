@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Logging in the OpenBGPD style: log_warn appends strerror(errno),
- * log_warnx does not; fatal/fatalx log and exit. Callers prefix messages
+ * log_warnx does not; fatal logs with errno and exits. Callers prefix messages
  * with __func__ where the location helps.
  */
 #ifndef VR_LOG_H
@@ -17,7 +17,6 @@ typedef void (*log_sink_fn)(int prio, const char *msg, void *ctx);
 
 void log_init(const char *ident, int to_stderr, int verbose);
 void log_set_verbose(int verbose);
-int log_get_verbose(void);
 /* Route messages to a sink (the plugin uses OpenVPN's plugin_log). */
 void log_set_sink(log_sink_fn fn, void *ctx);
 
@@ -51,6 +50,5 @@ bool log_rl_allow(struct log_rl *rl, uint64_t now, unsigned long *suppressed);
  * suppressed)" appended when lines were dropped before it. */
 void log_warnx_rl(struct log_rl *rl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 #endif

@@ -9,6 +9,7 @@
 
 #include "agent.h"
 #include "cloud.h"
+#include "sysctl.h"
 
 /* The routes "added", the latest 64, for tests to look at. */
 static struct pfx stub_added[64];

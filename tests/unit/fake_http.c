@@ -46,12 +46,6 @@ int http_fd(const struct http *h)
 	return -1;
 }
 
-unsigned http_pending(const struct http *h)
-{
-	(void)h;
-	return req.open;
-}
-
 int http_start(struct http *h, const struct http_req *r, http_done_fn done, void *arg)
 {
 	(void)h;
