@@ -159,7 +159,7 @@ def test_sanitized_plugin_in_a_daemon(prod):
     assert pid != prod.server.proc.pid
     assert mapped(pid, sanitized_plugin())
     # the agent hears from the daemon itself, on a connection of its own
-    prod.server_agent.wait_log(rf"server: plugin connected \(pid {pid}, server role\)")
+    prod.server_agent.wait_log(rf"server: plugin connected \(pid {pid} uid \d+, hello pid {pid}, server role\)")
     prod.start_client()
     wait_file_log(log, r"client pi-home admitted: announces 192\.168\.1\.128/25")
     prod.server_agent.wait_log(r"route 192\.168\.1\.128/25 dev tun0 added")
