@@ -20,9 +20,14 @@
 /* how long an instance name stays its last owner's after its plugin went */
 #define INST_GRACE_S 120
 
+/* Refusals are logged at most 20 a second, with a count of those dropped: a
+ * peer must not be able to flood the log. */
+static struct log_rl rl = LOG_RL_INIT(20, 1);
+
 static void sync_refused(const struct ainst *in, const char *cn, const char *why)
 {
-	log_warnx("%s: client %s from the resync refused, not programmed: %s", in->name, cn, why);
+	log_warnx_rl(&rl, "%s: client %s from the resync refused, not programmed: %s", in->name, cn,
+		     why);
 }
 
 /* A whole sync has arrived: the instance's table is what it said, as far
@@ -78,7 +83,6 @@ static const char *describe_nets(const struct pfx_list *l, char *buf, size_t len
 
 const char *dispatch(struct agent *a, struct peer *p, struct proto_msg *m)
 {
-	static struct log_rl rl = LOG_RL_INIT(5, 1);
 	struct ainst *inst = p->inst;
 	char *name = p->name, *why = p->why;
 	size_t namelen = sizeof(p->name), whylen = sizeof(p->why);
@@ -93,7 +97,7 @@ const char *dispatch(struct agent *a, struct peer *p, struct proto_msg *m)
 	/* policy: a plugin's OpenVPN has this host's role */
 	if (m->type == PROTO_HELLO &&
 	    !policy_check_role(a->cfg, m->hello.instance, m->hello.role, why, whylen)) {
-		log_warnx("refused a plugin: %s", why);
+		log_warnx_rl(&rl, "refused a plugin: %s", why);
 		return why;
 	}
 	switch (m->type) {
@@ -171,7 +175,7 @@ const char *dispatch(struct agent *a, struct peer *p, struct proto_msg *m)
 	case PROTO_CONNECT:
 		/* the agent is the authority: the same policy as the plugin */
 		if (state_admit(a, inst, &m->connect, why, whylen) < 0) {
-			log_warnx("%s: client %s refused: %s", name, m->connect.cn, why);
+			log_warnx_rl(&rl, "%s: client %s refused: %s", name, m->connect.cn, why);
 			return why;
 		}
 		old = state_client_find(inst, m->connect.cn);

@@ -4,10 +4,12 @@ may write to the socket - here the OpenVPN user, nobody - gets nothing the
 configuration does not allow, whatever it announces; a legitimate client
 still gets its routes and set elements."""
 import json
+import re
 import os
 import shutil
 import subprocess
 import tempfile
+import time
 
 import pytest
 
@@ -148,3 +150,56 @@ def test_role_must_match(setup):
     assert not acks[1]["ok"] and "(rule: role)" in acks[1]["error"], acks
     assert not acks[2]["ok"] and acks[2]["error"] == "hello first", acks
     assert agent.routes() == []
+
+
+# Runs as the OpenVPN user: CONNS connections, each a hello then PER refused
+# connects sent at once; prints how many error acks came back.
+FLOOD = r"""
+import json, socket, sys
+path, conns, per = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+socks = []
+for k in range(conns):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(path)
+    s.send(json.dumps({"v": 1, "id": 1, "type": "hello", "role": "server", "pid": 4242,
+                       "instance": f"rogue{k}"}).encode())
+    for i in range(per):
+        s.send(json.dumps({"v": 1, "id": i + 2, "type": "connect",
+                           "client": {"cn": f"rogue{k}x{i}",
+                                      "networks": ["1.0.0.0/8"]}}).encode())
+    socks.append(s)
+refused = 0
+for s in socks:
+    s.settimeout(10)
+    for _ in range(per + 1):
+        a = json.loads(s.recv(65536))
+        refused += a.get("type") == "ack" and a["ref"] > 1 and not a["ok"]
+print(refused)
+"""
+
+
+def test_refusal_flood_is_rate_limited(setup):
+    """Refused connects in a burst, over many connections (the agent closes one
+    after a run of errors): every one gets its error ack, but the log holds a
+    bounded number of refusal lines and counts the ones it dropped."""
+    host, agent = setup
+    conns, per = 20, 12
+    r = subprocess.run(["runuser", "-u", "nobody", "--", "/usr/bin/python3", "-c", FLOOD,
+                        agent.sock, str(conns), str(per)], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    n = conns * per
+    assert int(r.stdout) == n, r.stdout
+    # the count of dropped lines comes with the next line let through, in a new window
+    time.sleep(1.2)
+    acks = as_openvpn_user(agent, [dict(HELLO, instance="late"),
+                                   {"type": "connect", "client": {"cn": "late",
+                                                                  "networks": ["1.0.0.0/8"]}}])
+    assert not acks[2]["ok"], acks
+    agent.wait_log(r"client late refused: .*\(\d+ similar lines suppressed\)")
+    log = agent.log_text()
+    lines = [ln for ln in log.splitlines() if re.search(r"client rogue\d+x\d+ refused", ln)]
+    suppressed = sum(int(x) for x in re.findall(r"\((\d+) similar lines suppressed\)", log))
+    assert len(lines) < n, len(lines)
+    # every refusal is a line or counted (the last window's count may still be pending)
+    assert suppressed > 0 and len(lines) + suppressed <= n, (len(lines), suppressed)
