@@ -13,6 +13,15 @@ vr_debian_mirror() {
 	echo "${m:-http://deb.debian.org/debian}"
 }
 
+# apt-get update; an index that fails to download (a mirror in sync) is a warning:
+# the install that needs it fails next, and says what is missing.
+vr_apt_update() {
+	local log
+	log=$(apt-get update -q 2>&1) && return 0
+	grep -E '^(E|W):' <<<"$log" | head -3 >&2
+	vr_log "warning: apt-get update reported errors (above); going on with the indexes apt has"
+}
+
 # Install host packages (build machine) that are missing; $@ are package names,
 # arch-qualified as apt takes them.
 vr_apt_host() {
@@ -23,7 +32,7 @@ vr_apt_host() {
 	done
 	((${#missing[@]})) || return 0
 	vr_log "installing Debian packages: ${missing[*]}"
-	apt-get update -q >/dev/null || vr_die "apt-get update failed"
+	vr_apt_update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" \
 		>/dev/null || vr_die "apt-get install ${missing[*]} failed"
 }
