@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,6 +173,9 @@ int aws_parse_time(const char *s, time_t *out)
 	if (strcmp(p, "Z") || tm.tm_year < 70 || tm.tm_year > 1100)
 		return -EINVAL;
 	t = timegm(&tm);
+	/* a 32-bit time_t (armhf on Debian 12) ends in January 2038: later is never to us */
+	if (t == (time_t)-1 && sizeof(time_t) < 8 && tm.tm_year >= 138)
+		t = (time_t)INT32_MAX;
 	if (t == (time_t)-1)
 		return -EINVAL;
 	*out = t;

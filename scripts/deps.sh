@@ -5,12 +5,23 @@
 
 VR_APT_PACKAGES=(
 	build-essential autoconf automake libtool pkg-config
-	libmnl-dev libnftnl-dev libjansson-dev libcurl4-openssl-dev libxml2-dev libcmocka-dev
 	openvpn nftables iproute2 iptables iputils-ping openssl systemd
 	curl procps lcov
 	clang libclang-rt-14-dev clang-format man-db groff-base
 	python3 python3-pip python3-venv git ca-certificates
 )
+
+# --- the libraries vpcroute builds against: debian/control's Build-Depends, the one
+# list (scripts/chroot-test proves it on a fresh Debian 12). Versions, architecture
+# qualifiers and build profiles dropped; debhelper-compat is the debhelper package.
+vr_build_depends() {
+	awk 'f && /^[^ \t#]/ {exit} /^Build-Depends:/ {f=1; sub(/^Build-Depends:/, "")} f && !/^#/' "$1" |
+		tr ',' '\n' | sed -E 's/[|(<[].*//; s/:[a-z]+//; s/[[:space:]]//g; s/^debhelper-compat$/debhelper/' |
+		grep -v '^$'
+}
+mapfile -t -O "${#VR_APT_PACKAGES[@]}" VR_APT_PACKAGES < \
+	<(vr_build_depends "$(dirname "${BASH_SOURCE[0]}")/../debian/control")
+# ---
 
 vr_log() { printf '==> %s\n' "$*" >&2; }
 vr_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
