@@ -255,7 +255,7 @@ const char *dispatch(struct agent *a, struct peer *p, struct proto_msg *m)
 				  "%.16s... (generation %llu): they may admit differently",
 				  name, m->policy.digest, a->cfg->digest,
 				  (unsigned long long)a->cfg_gen);
-		else
+		else if (m->policy.gen) /* 0: before our policy reached it */
 			log_info("%s: the plugin runs the agent's configuration (generation %llu)",
 				 name, (unsigned long long)a->cfg_gen);
 		return NULL;
