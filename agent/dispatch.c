@@ -258,6 +258,10 @@ const char *dispatch(struct agent *a, struct peer *p, struct proto_msg *m)
 		else if (m->policy.gen) /* 0: before our policy reached it */
 			log_info("%s: the plugin runs the agent's configuration (generation %llu)",
 				 name, (unsigned long long)a->cfg_gen);
+		else
+			log_debug(
+				"%s: the plugin runs the agent's configuration (not yet confirmed)",
+				name);
 		return NULL;
 	default:
 		return "unexpected message type";
