@@ -50,6 +50,9 @@ struct ainst {
 	uid_t owner_uid;
 	uint32_t owner_hello_pid; /* what its hello said */
 	uint64_t owner_left_ms;	  /* loop_now_ms() when its plugin went; 0: connected */
+	/* the configuration its plugin said it runs (a policy message); "": none */
+	uint64_t plugin_gen;
+	char plugin_digest[DIGEST_HEXLEN];
 };
 
 /* A route we installed (or adopted at start). */
@@ -77,6 +80,7 @@ struct agent {
 	struct aroute *foreign; /* wanted, but another protocol's route is there */
 	size_t nforeign;
 	uint64_t claims_gen;
+	uint64_t cfg_gen; /* 1 at start, one more at each successful reload */
 	bool nft_ready;
 	struct cloud *cloud; /* NULL without the aws section */
 	time_t started;
@@ -150,6 +154,11 @@ struct peer {
  * what it changes before it returns; returns the error for the ack, or NULL. */
 const char *dispatch(struct agent *a, struct peer *p, struct proto_msg *m);
 
+/* main.c: whether the configuration in effect allows connected client c of
+ * in (lib/policy.c's policy_check); why filled when not. */
+bool agent_client_allowed(const struct agent *a, const struct ainst *in, const struct aclient *c,
+			  char *why, size_t len);
+
 /* status.c: what vpcroutectl status shows (doc/status.schema.json) */
 json_t *status_json(struct agent *a);
 
@@ -169,6 +178,8 @@ int sock_open(struct agent *a, int epfd, unsigned idle_s, struct sock **out);
 /* The socket's users and groups (resolved here, not per accept), its group and mode: at
  * start and after a reload. */
 void sock_configure(struct sock *s, const struct cfg *c);
+/* Tells every plugin the configuration the agent runs (a policy message). */
+void sock_broadcast_policy(struct sock *s);
 /* Schedules a claims broadcast to every plugin (coalesced). */
 void sock_broadcast_claims(struct sock *s);
 /* True when a peer asked for a reload since the last sock_reload_reply. */

@@ -251,6 +251,23 @@ const char *dispatch(struct agent *a, struct peer *p, struct proto_msg *m)
 		*changed = true;
 		return NULL;
 	}
+	case PROTO_POLICY:
+		/* the configuration its plugin runs: vpcroutectl status compares */
+		inst->plugin_gen = m->policy.gen;
+		snprintf(inst->plugin_digest, sizeof(inst->plugin_digest), "%s", m->policy.digest);
+		if (strcmp(m->policy.digest, a->cfg->digest))
+			log_warnx("%s: the plugin runs configuration sha256 %.16s..., the agent "
+				  "%.16s... (generation %llu): they may admit differently",
+				  name, m->policy.digest, a->cfg->digest,
+				  (unsigned long long)a->cfg_gen);
+		else if (m->policy.gen) /* 0: before our policy reached it */
+			log_info("%s: the plugin runs the agent's configuration (generation %llu)",
+				 name, (unsigned long long)a->cfg_gen);
+		else
+			log_debug(
+				"%s: the plugin runs the agent's configuration (not yet confirmed)",
+				name);
+		return NULL;
 	default:
 		return "unexpected message type";
 	}

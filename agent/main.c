@@ -27,6 +27,7 @@
 #include "log.h"
 #include "sysctl.h"
 #include "loop.h"
+#include "policy.h"
 
 #define DEFAULT_CONFIG VR_CONFDIR "/vpcroute.conf"
 #define IDLE_DEFAULT_S 30
@@ -133,6 +134,35 @@ static void cloud_reconfigure(struct agent *a)
 	}
 }
 
+bool agent_client_allowed(const struct agent *a, const struct ainst *in, const struct aclient *c,
+			  char *why, size_t len)
+{
+	struct proto_client pc = { .nets = c->nets,
+				   .has_tunnel4 = c->has_t4,
+				   .has_tunnel6 = c->has_t6,
+				   .tunnel4 = c->t4,
+				   .tunnel6 = c->t6 };
+
+	snprintf(pc.cn, sizeof(pc.cn), "%s", c->cn);
+	return policy_check(a->cfg, in->name, &pc, NULL, why, len);
+}
+
+/* The clients connected under the previous configuration that this one
+ * forbids, by name; they stay connected (status shows them). */
+static void reload_recheck(struct agent *a)
+{
+	char why[POLICY_REASON_MAX];
+
+	for (size_t i = 0; i < a->ninst; i++)
+		for (size_t k = 0; k < a->inst[i]->n; k++)
+			if (!agent_client_allowed(a, a->inst[i], &a->inst[i]->c[k], why,
+						  sizeof(why)))
+				log_warnx("reload: %s: client %s, connected under the previous "
+					  "configuration, is not allowed by the new one: %s; it "
+					  "stays connected until it disconnects",
+					  a->inst[i]->name, a->inst[i]->c[k].cn, why);
+}
+
 int agent_reload(struct agent *a, char *err, size_t errlen)
 {
 	struct cfg *c;
@@ -148,6 +178,7 @@ int agent_reload(struct agent *a, char *err, size_t errlen)
 			  c->socket.path);
 	cfg_free(a->cfg);
 	a->cfg = c;
+	a->cfg_gen++;
 	sysctl_host(c);
 	cloud_reconfigure(a);
 	state_local_auto(a, false);
@@ -155,8 +186,12 @@ int agent_reload(struct agent *a, char *err, size_t errlen)
 	if (a->sock)
 		sock_configure(a->sock, c);
 	sock_broadcast_claims(a->sock);
+	/* the plugins read the same file again, and say which digest they run */
+	sock_broadcast_policy(a->sock);
+	reload_recheck(a);
 	nft_report_foreign_nat(a->nft);
-	log_info("configuration %s reloaded", a->cfg_path);
+	log_info("configuration %s reloaded (generation %llu, sha256 %s)", a->cfg_path,
+		 (unsigned long long)a->cfg_gen, c->digest);
 	sd_notify_msg("READY=1");
 	return 0;
 }
@@ -289,7 +324,7 @@ int main(int argc, char **argv)
 						  { "dry-run", no_argument, NULL, 'D' },
 						  { "idle-timeout", required_argument, NULL, 'I' },
 						  { NULL, 0, NULL, 0 } };
-	struct agent a = { .cfg_path = DEFAULT_CONFIG, .grace_s = 10 };
+	struct agent a = { .cfg_path = DEFAULT_CONFIG, .grace_s = 10, .cfg_gen = 1 };
 	unsigned idle_s = IDLE_DEFAULT_S;
 	char err[CFG_ERRLEN], *end;
 	int foreground = 0, check = 0, verbose = 0, ch, rc;

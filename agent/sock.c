@@ -683,6 +683,23 @@ void sock_reload_reply(struct sock *s, const char *error)
 	}
 }
 
+/* The configuration the agent runs, for one plugin: false when it is too far behind. */
+static bool send_policy(struct sock *s, struct conn *c)
+{
+	struct proto_msg m = { .type = PROTO_POLICY };
+
+	m.policy.gen = s->a->cfg_gen;
+	memcpy(m.policy.digest, s->a->cfg->digest, sizeof(m.policy.digest));
+	return send_msg(s, c, &m);
+}
+
+void sock_broadcast_policy(struct sock *s)
+{
+	for (struct conn *c = s ? s->conns : NULL; c; c = c->next)
+		if (!c->dead && c->p.inst && !send_policy(s, c))
+			conn_close(s, c, "not reading its socket");
+}
+
 /* Every plugin gets the host's claims: at most once per CLAIMS_DELAY_MS. */
 void sock_broadcast_claims(struct sock *s)
 {
@@ -779,7 +796,9 @@ static void receive(struct sock *s, struct conn *c)
 		 * deferred admission relies on it */
 		if (c->p.changed)
 			sock_broadcast_claims(s);
-		if (!ack(s, c, m.id, error) || c->errors >= ERRORS_MAX) {
+		if (!ack(s, c, m.id, error) || c->errors >= ERRORS_MAX ||
+		    /* a plugin learns the configuration the agent runs after its hello */
+		    (!error && m.type == PROTO_HELLO && c->p.inst && !send_policy(s, c))) {
 			conn_close(s, c,
 				   c->errors >= ERRORS_MAX ? "too many bad messages"
 							   : "not reading its socket");

@@ -7,9 +7,11 @@
 
 #include <net/if.h>
 #include <unistd.h>
+#include <string.h>
 
 #include "agent.h"
 #include "cloud.h"
+#include "policy.h"
 
 static json_t *prefixes(const struct pfx_list *l)
 {
@@ -43,6 +45,16 @@ static const char *role_name(enum proto_role r)
 	return r == PROTO_ROLE_SERVER ? "server" : r == PROTO_ROLE_CLIENT ? "client" : "ctl";
 }
 
+/* The configuration the instance's plugin said it runs, against the agent's. */
+static json_t *policy_json(const struct agent *a, const struct ainst *in)
+{
+	if (!in->plugin_digest[0])
+		return json_null();
+	return json_pack("{s:s, s:I, s:b}", "sha256", in->plugin_digest, "generation",
+			 (json_int_t)in->plugin_gen, "matches",
+			 strcmp(in->plugin_digest, a->cfg->digest) == 0);
+}
+
 json_t *status_json(struct agent *a)
 {
 	json_t *o = json_object(), *insts = json_array(), *routes = json_array(),
@@ -55,6 +67,8 @@ json_t *status_json(struct agent *a)
 	json_object_set_new(o, "pid", json_integer(getpid()));
 	json_object_set_new(o, "role", json_string(cfg_role_name(a->cfg->role)));
 	json_object_set_new(o, "config", json_string(a->cfg_path));
+	json_object_set_new(o, "config_generation", json_integer((json_int_t)a->cfg_gen));
+	json_object_set_new(o, "config_sha256", json_string(a->cfg->digest));
 	json_object_set_new(o, "started", json_integer((json_int_t)a->started));
 	json_object_set_new(o, "in_grace", json_boolean(a->in_grace));
 	json_object_set_new(o, "local_networks", prefixes(&a->cfg->local));
@@ -77,8 +91,17 @@ json_t *status_json(struct agent *a)
 		} else {
 			json_object_set_new(j, "listen", json_null());
 		}
-		for (size_t k = 0; k < in->n; k++)
-			json_array_append_new(clients, client_json(&in->c[k]));
+		json_object_set_new(j, "plugin_policy", policy_json(a, in));
+		for (size_t k = 0; k < in->n; k++) {
+			json_t *cj = client_json(&in->c[k]);
+			char why[POLICY_REASON_MAX];
+			bool ok = agent_client_allowed(a, in, &in->c[k], why, sizeof(why));
+
+			/* connected under an earlier configuration that allowed it */
+			json_object_set_new(cj, "allowed", json_boolean(ok));
+			json_object_set_new(cj, "refusal", ok ? json_null() : json_string(why));
+			json_array_append_new(clients, cj);
+		}
 		json_object_set_new(j, "clients", clients);
 		if (in->role == PROTO_ROLE_CLIENT) {
 			json_object_set_new(j, "tunnel_up", json_boolean(in->tun_up));

@@ -78,6 +78,21 @@ static void print_aws(json_t *w)
 	printf("  last error: %s\n", output_str(w, "last_error"));
 }
 
+/* Whether the instance's plugin runs the configuration the agent runs. */
+static void print_plugin_policy(json_t *s, json_t *pp)
+{
+	if (!json_is_object(pp))
+		printf("  configuration: the plugin has not said which it runs\n");
+	else if (json_is_true(json_object_get(pp, "matches")))
+		printf("  configuration: the plugin runs the agent's (generation %lld)\n",
+		       (long long)json_integer_value(json_object_get(s, "config_generation")));
+	else
+		printf("  configuration: MISMATCH: the plugin runs sha256 %.16s..., the agent "
+		       "%.16s... (generation %lld)\n",
+		       output_str(pp, "sha256"), output_str(s, "config_sha256"),
+		       (long long)json_integer_value(json_object_get(s, "config_generation")));
+}
+
 void output_status(json_t *s)
 {
 	json_t *in, *c, *r, *sets = json_object_get(json_object_get(s, "nftables"), "set_elements");
@@ -109,6 +124,7 @@ void output_status(json_t *s)
 		}
 		printf(", %zu client%s\n", json_array_size(cl),
 		       json_array_size(cl) == 1 ? "" : "s");
+		print_plugin_policy(s, json_object_get(in, "plugin_policy"));
 		if (json_array_size(cl))
 			printf("  %-24s %-15s %-19s %s\n", "CLIENT", "TUNNEL", "SINCE", "NETWORKS");
 		json_array_foreach(cl, k, c)
@@ -117,6 +133,9 @@ void output_status(json_t *s)
 			print_when(json_integer_value(json_object_get(c, "since")));
 			putchar(' ');
 			print_list(json_object_get(c, "networks"), "-");
+			if (json_is_false(json_object_get(c, "allowed")))
+				printf("\n    NOT ALLOWED by the configuration now in effect: %s",
+				       output_str(c, "refusal"));
 			putchar('\n');
 		}
 	}

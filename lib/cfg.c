@@ -944,6 +944,7 @@ int cfg_load_buf(const char *name, const char *buf, size_t len, struct cfg **out
 	}
 	r = load_root(&l, c, root);
 	json_decref(root);
+	digest_hex(buf, len, c->digest);
 	if (r == 0 && !(c->path = strdup(name)))
 		r = -ENOMEM;
 	if (r) {
@@ -1022,8 +1023,34 @@ int cfg_load_file(const char *path, struct cfg **out, char *err, size_t errlen)
 		return -EAGAIN;
 	}
 	r = cfg_load_buf(path, buf, got, out, err, errlen);
+	explicit_bzero(buf, got); /* it may hold a secret key */
 	free(buf);
 	return r;
+}
+
+static void free_secret(char **s)
+{
+	if (*s)
+		explicit_bzero(*s, strlen(*s));
+	free(*s);
+	*s = NULL;
+}
+
+void cfg_drop_secrets(struct cfg *c)
+{
+	bool enabled = c->aws.enabled;
+
+	free_secret(&c->aws.secret_access_key);
+	free_secret(&c->aws.session_token);
+	free_secret(&c->aws.access_key_id);
+	free(c->aws.region);
+	free(c->aws.endpoint);
+	free(c->aws.imds_endpoint);
+	for (size_t i = 0; i < c->aws.nroute_tables; i++)
+		free(c->aws.route_tables[i]);
+	free(c->aws.route_tables);
+	memset(&c->aws, 0, sizeof(c->aws));
+	c->aws.enabled = enabled;
 }
 
 void cfg_free(struct cfg *c)
@@ -1049,18 +1076,9 @@ void cfg_free(struct cfg *c)
 	for (size_t i = 0; i < c->nnat; i++)
 		pfx_list_free(&c->nat[i].sources);
 	free(c->nat);
-	free(c->aws.region);
-	free(c->aws.endpoint);
-	free(c->aws.imds_endpoint);
-	free(c->aws.access_key_id);
-	free(c->aws.secret_access_key);
-	free(c->aws.session_token);
-	for (size_t i = 0; i < c->aws.nroute_tables; i++)
-		free(c->aws.route_tables[i]);
-	free(c->aws.route_tables);
+	cfg_drop_secrets(c);
 	free(c);
 }
-
 const struct cfg_client *cfg_client_find(const struct cfg *c, const char *name)
 {
 	for (size_t i = 0; i < c->nclients; i++)

@@ -12,6 +12,7 @@
 #include <net/if.h>
 #include <jansson.h>
 
+#include "digest.h"
 #include "pfx.h"
 
 #define CFG_VERSION	   1
@@ -81,6 +82,7 @@ struct cfg_aws {
 
 struct cfg {
 	char *path;
+	char digest[DIGEST_HEXLEN]; /* SHA-256 of the bytes it was loaded from */
 	enum cfg_role role;
 	struct {
 		char *path;
@@ -122,6 +124,11 @@ int cfg_load_file(const char *path, struct cfg **out, char *err, size_t errlen);
 int cfg_load_buf(const char *name, const char *buf, size_t len, struct cfg **out, char *err,
 		 size_t errlen);
 void cfg_free(struct cfg *c);
+/*
+ * Forgets the aws section (keys, token, endpoints: the plugin needs none of
+ * it), the secrets overwritten before they are freed; aws.enabled stays.
+ */
+void cfg_drop_secrets(struct cfg *c);
 
 /* Policy of a client: its own entry, else the default entry, else NULL. */
 const struct cfg_client *cfg_client_find(const struct cfg *c, const char *name);

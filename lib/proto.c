@@ -19,7 +19,7 @@ static const char *const type_names[PROTO_TYPE_MAX] = {
 	[PROTO_HELLO] = "hello",   [PROTO_CONNECT] = "connect", [PROTO_DISCONNECT] = "disconnect",
 	[PROTO_LEARN] = "learn",   [PROTO_SYNC] = "sync",	[PROTO_TUNNEL] = "tunnel",
 	[PROTO_CLAIMS] = "claims", [PROTO_ACK] = "ack",		[PROTO_STATUS] = "status",
-	[PROTO_RELOAD] = "reload", [PROTO_REPORT] = "report",
+	[PROTO_RELOAD] = "reload", [PROTO_REPORT] = "report",	[PROTO_POLICY] = "policy",
 };
 static const char *const role_names[] = { "server", "client", "ctl", NULL };
 static const char *const learn_names[] = { "add", "update", "delete", NULL };
@@ -154,6 +154,12 @@ static json_t *body_json(const struct proto_msg *m)
 			goto err;
 		json_object_set_new(o, "ref", json_integer((json_int_t)m->report.ref));
 		json_object_set_new(o, "text", json_string(m->report.text));
+		break;
+	case PROTO_POLICY:
+		if (m->policy.gen > (uint64_t)ID_MAX || !digest_hex_valid(m->policy.digest))
+			goto err;
+		json_object_set_new(o, "gen", json_integer((json_int_t)m->policy.gen));
+		json_object_set_new(o, "digest", json_string(m->policy.digest));
 		break;
 	default:
 		goto err;
@@ -371,6 +377,7 @@ static const char *const claim_keys[] = { "net", "cn", "instance", NULL };
 static const char *const ack_keys[] = { "v", "type", "id", "ref", "ok", "error", NULL };
 static const char *const request_keys[] = { "v", "type", "id", NULL };
 static const char *const report_keys[] = { "v", "type", "id", "ref", "text", NULL };
+static const char *const policy_keys[] = { "v", "type", "id", "gen", "digest", NULL };
 
 static int decode_body(struct dc *d, json_t *o, struct proto_msg *m)
 {
@@ -524,6 +531,14 @@ static int decode_body(struct dc *d, json_t *o, struct proto_msg *m)
 				   PROTO_REPORT_MAX);
 		if (!(m->report.text = strdup(s)))
 			return -ENOMEM;
+		return 0;
+	case PROTO_POLICY:
+		if (only_keys(d, w, o, policy_keys) || uint_member(d, w, o, "gen", ID_MAX, &u) ||
+		    copy_member(d, w, o, "digest", m->policy.digest, sizeof(m->policy.digest)))
+			return -EINVAL;
+		m->policy.gen = u;
+		if (!digest_hex_valid(m->policy.digest))
+			return bad(d, "policy: \"digest\" is not 64 lower-case hex digits");
 		return 0;
 	default:
 		return bad(d, "unknown type");

@@ -12,6 +12,7 @@
 #include <net/if.h>
 
 #include "cn.h"
+#include "digest.h"
 #include "pfx.h"
 
 #define PROTO_VERSION	   1
@@ -35,6 +36,7 @@ enum proto_type {
 	PROTO_STATUS, /* vpcroutectl: what the agent knows, as reports then an ack */
 	PROTO_RELOAD, /* vpcroutectl: read the configuration again */
 	PROTO_REPORT, /* agent: one piece of a status answer */
+	PROTO_POLICY, /* agent <-> plugin: the configuration each runs */
 	PROTO_TYPE_MAX
 };
 
@@ -110,6 +112,10 @@ struct proto_msg {
 			uint64_t ref;
 			char *text; /* NUL-terminated, at most PROTO_REPORT_MAX bytes */
 		} report;
+		struct {
+			uint64_t gen;		    /* the agent's configuration generation */
+			char digest[DIGEST_HEXLEN]; /* SHA-256 of the file's bytes, hex */
+		} policy;
 	};
 };
 

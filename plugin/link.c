@@ -16,11 +16,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "digest.h"
 #include "link.h"
+#include "policy.h"
 
 #define LOG_RING   64
 #define BACKOFF_MS 100
 #define SYNC_CHUNK 64
+/* a file whose digest is not the agent's is read again this often, at
+ * POLICY_RETRY_MS, doubling */
+#define POLICY_TRIES	8
+#define POLICY_RETRY_MS 100
 
 /*
  * Test hooks: tests/unit/test_link.c includes this file and defines
@@ -93,7 +99,20 @@ struct link {
 
 	struct logline logs[LOG_RING];
 	size_t nlogs, lost_logs;
+
+	/* the configuration in effect (link_set_cfg), and what the agent runs */
+	struct link_cfg *cfg;
+	char *cfg_path;
+	struct {
+		bool due; /* read the file again at 'at' */
+		uint64_t gen;
+		char digest[DIGEST_HEXLEN];
+		unsigned tries;
+		int64_t at;
+	} want;
 };
+
+static int64_t now_ms(void);
 
 /*
  * fork(): OpenVPN forks (--daemon) after it has opened the plugin. The
@@ -344,6 +363,8 @@ struct snapshot {
 	bool has_tunnel;
 	bool hello;  /* a new connection's first resync; not after an overflow */
 	uint64_t id; /* first of the ids reserved for hello and sync */
+	bool has_policy;
+	struct proto_msg policy; /* the configuration this plugin runs */
 };
 
 static void snapshot_free(struct snapshot *s)
@@ -411,6 +432,12 @@ static int snapshot_take(struct link *l, struct snapshot *s)
 	s->hello = l->announce;
 	if (s->hello)
 		l->hello_id = s->id;
+	if (l->cfg) {
+		s->has_policy = true;
+		s->policy.type = PROTO_POLICY;
+		s->policy.policy.gen = l->cfg->gen;
+		memcpy(s->policy.policy.digest, l->cfg->cfg->digest, DIGEST_HEXLEN);
+	}
 	return 0;
 oom:
 	snapshot_free(s);
@@ -435,6 +462,8 @@ static int snapshot_encode(const struct snapshot *s, enum proto_role role, const
 	m.hello.pid = (uint32_t)getpid();
 	snprintf(m.hello.instance, sizeof(m.hello.instance), "%s", instance);
 	if (s->hello && (r = queue_encode(q, &m)))
+		return r;
+	if (s->has_policy && (r = queue_encode(q, &s->policy)))
 		return r;
 	do {
 		size_t n = s->nadmitted - i < SYNC_CHUNK ? s->nadmitted - i : SYNC_CHUNK;
@@ -569,6 +598,190 @@ static int take_claims(struct link *l, struct proto_msg *m)
 	return 0;
 }
 
+/* With the lock held: tells the agent which configuration this plugin runs. */
+static void report_policy(struct link *l)
+{
+	struct proto_msg m = { .type = PROTO_POLICY };
+
+	m.policy.gen = l->cfg->gen;
+	memcpy(m.policy.digest, l->cfg->cfg->digest, DIGEST_HEXLEN);
+	enqueue(l, &m);
+}
+
+/*
+ * The agent runs the configuration m names; with the lock held. The same
+ * as ours: confirmed. Another: the thread reads the file again (policy_try),
+ * at once.
+ */
+static void take_policy(struct link *l, const struct proto_msg *m)
+{
+	if (!l->cfg)
+		return; /* no file to follow */
+	if (strcmp(l->cfg->cfg->digest, m->policy.digest) == 0) {
+		l->want.due = false;
+		if (l->cfg->gen != m->policy.gen) {
+			l->cfg->gen = m->policy.gen;
+			report_policy(l);
+		}
+		return;
+	}
+	qlog(l, LOG_INFO,
+	     "the agent runs configuration generation %llu (sha256 %.16s...); reading %s again",
+	     (unsigned long long)m->policy.gen, m->policy.digest, l->cfg_path);
+	l->want.due = true;
+	l->want.gen = m->policy.gen;
+	memcpy(l->want.digest, m->policy.digest, DIGEST_HEXLEN);
+	l->want.tries = 0;
+	l->want.at = now_ms();
+}
+
+/* With the lock held; the holder that drops the last reference frees. */
+static struct cfg *cfg_unref(struct link_cfg *h)
+{
+	struct cfg *c = NULL;
+
+	if (h && --h->refs == 0) {
+		c = h->cfg;
+		free(h);
+	}
+	return c;
+}
+
+/* The clients connected now, copied under the lock; NULL and 0 when none or out of memory. */
+static struct proto_client *clients_copy(struct link *l, size_t *n)
+{
+	struct proto_client *v;
+
+	*n = 0;
+	pthread_mutex_lock(&l->mu);
+	v = calloc(l->ntab + 1, sizeof(*v));
+	for (size_t i = 0; v && i < l->ntab; i++)
+		if (client_copy(&v[(*n)++], &l->tab[i].c) < 0)
+			(*n)--;
+	pthread_mutex_unlock(&l->mu);
+	return v;
+}
+
+/* The connected clients the new configuration c forbids, logged by name. */
+static void recheck(struct link *l, const struct cfg *c)
+{
+	struct proto_client *v;
+	char why[POLICY_REASON_MAX];
+	size_t n, bad = 0;
+
+	v = clients_copy(l, &n);
+	for (size_t i = 0; i < n; i++) {
+		if (policy_check(c, l->instance, &v[i], NULL, why, sizeof(why)))
+			continue;
+		bad++;
+		pthread_mutex_lock(&l->mu);
+		qlog(l, LOG_ERR,
+		     "client %s, connected under the previous configuration, is not allowed by "
+		     "the new one: %s; it stays connected until it disconnects",
+		     v[i].cn, why);
+		pthread_mutex_unlock(&l->mu);
+	}
+	for (size_t i = 0; i < n; i++)
+		pfx_list_free(&v[i].nets);
+	free(v);
+	if (bad) {
+		pthread_mutex_lock(&l->mu);
+		qlog(l, LOG_ERR, "%zu connected clients are not allowed by the new configuration",
+		     bad);
+		pthread_mutex_unlock(&l->mu);
+	}
+}
+
+/* The agent asked for another try; lock not held. Reads, checks, swaps. */
+static void policy_try(struct link *l)
+{
+	char err[CFG_ERRLEN], want[DIGEST_HEXLEN];
+	struct link_cfg *h = NULL;
+	struct cfg *c = NULL, *old = NULL;
+	uint64_t gen;
+	int r;
+
+	pthread_mutex_lock(&l->mu);
+	if (!l->want.due || now_ms() < l->want.at) {
+		pthread_mutex_unlock(&l->mu);
+		return;
+	}
+	gen = l->want.gen;
+	memcpy(want, l->want.digest, sizeof(want));
+	pthread_mutex_unlock(&l->mu);
+
+	r = link_cfg_load(l->cfg_path, &c, err, sizeof(err));
+	if (r == 0 && strcmp(c->digest, want) == 0 && !(h = calloc(1, sizeof(*h))))
+		r = -ENOMEM;
+
+	pthread_mutex_lock(&l->mu);
+	if (!l->want.due || l->want.gen != gen || strcmp(l->want.digest, want)) {
+		/* a newer announcement came meanwhile: it gets its own try */
+		pthread_mutex_unlock(&l->mu);
+		free(h);
+		cfg_free(c);
+		return;
+	}
+	if (r < 0 || !h) {
+		if (r == 0)
+			snprintf(err, sizeof(err),
+				 "%s: sha256 %.16s..., the agent's %.16s...: the "
+				 "file changed since the agent read it",
+				 l->cfg_path, c->digest, want);
+		l->want.tries++;
+		if (l->want.tries >= POLICY_TRIES) {
+			l->want.due = false;
+			qlog(l, LOG_ERR,
+			     "configuration generation %llu of the agent NOT taken: %s; this "
+			     "plugin "
+			     "keeps its configuration (sha256 %.16s...) until the agent announces "
+			     "another (vpcroutectl reload)",
+			     (unsigned long long)gen, err, l->cfg->cfg->digest);
+			report_policy(l);
+		} else {
+			unsigned wait = POLICY_RETRY_MS << (l->want.tries - 1);
+
+			l->want.at = now_ms() + wait;
+			qlog(l, LOG_ERR,
+			     "configuration generation %llu of the agent not taken yet: %s; "
+			     "keeping "
+			     "the previous configuration, trying again in %u ms",
+			     (unsigned long long)gen, err, wait);
+		}
+		pthread_mutex_unlock(&l->mu);
+		cfg_free(c);
+		return;
+	}
+	h->cfg = c;
+	h->gen = gen;
+	h->refs = 1;
+	old = cfg_unref(l->cfg);
+	l->cfg = h;
+	l->want.due = false;
+	qlog(l, LOG_INFO, "configuration generation %llu of %s (sha256 %.16s...) in effect",
+	     (unsigned long long)gen, l->cfg_path, c->digest);
+	report_policy(l);
+	pthread_mutex_unlock(&l->mu);
+	cfg_free(old);
+	/* only this thread swaps: c stays alive while it is checked */
+	recheck(l, c);
+}
+
+/* How long the thread may sleep before policy_try is due; -1: no limit. */
+static int policy_wait(struct link *l)
+{
+	int64_t ms = -1;
+
+	pthread_mutex_lock(&l->mu);
+	if (l->want.due) {
+		ms = l->want.at - now_ms();
+		if (ms < 0)
+			ms = 0;
+	}
+	pthread_mutex_unlock(&l->mu);
+	return (int)ms;
+}
+
 /* Reads what the agent sent; <0 closes the connection. Lock not held. */
 static int receive(struct link *l)
 {
@@ -596,6 +809,8 @@ static int receive(struct link *l)
 			r = record_ack(l, &m);
 		else if (m.type == PROTO_CLAIMS)
 			r = take_claims(l, &m);
+		else if (m.type == PROTO_POLICY)
+			take_policy(l, &m);
 		else {
 			qlog(l, LOG_ERR, "unexpected %s message from the agent; reconnecting",
 			     proto_type_name(m.type));
@@ -768,8 +983,9 @@ static void *link_main(void *arg)
 			lost(l, r, &backoff, since);
 			continue;
 		}
+		policy_try(l);
 		LINK_HOOK(l, LINK_HOOK_IDLE);
-		poll(p, 2, -1);
+		poll(p, 2, policy_wait(l));
 		if (p[0].revents & POLLIN && read(l->wake, &junk, sizeof(junk)) < 0) {
 		}
 		if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
@@ -866,6 +1082,8 @@ void link_free(struct link *l)
 		proto_msg_free(&l->tunnel);
 	free(l->claims);
 	free(l->partial);
+	cfg_free(cfg_unref(l->cfg));
+	free(l->cfg_path);
 	pthread_mutex_destroy(&l->mu);
 	free(l);
 }
@@ -1031,4 +1249,58 @@ void link_flush_log(struct link *l, link_log_fn fn, void *ctx)
 		snprintf(msg, sizeof(msg), "%zu log lines of the agent link lost", lost_logs);
 		fn(LOG_WARNING, msg, ctx);
 	}
+}
+
+int link_cfg_load(const char *path, struct cfg **out, char *err, size_t errlen)
+{
+	int r = cfg_load_file(path, out, err, errlen);
+
+	if (r == 0)
+		cfg_drop_secrets(*out);
+	return r;
+}
+
+int link_set_cfg(struct link *l, struct cfg *cfg)
+{
+	struct link_cfg *h = calloc(1, sizeof(*h));
+	char *path = strdup(cfg->path);
+	struct cfg *old;
+
+	if (!h || !path) {
+		free(h);
+		free(path);
+		return -ENOMEM;
+	}
+	h->cfg = cfg;
+	h->refs = 1;
+	pthread_mutex_lock(&l->mu);
+	old = cfg_unref(l->cfg);
+	l->cfg = h;
+	free(l->cfg_path);
+	l->cfg_path = path;
+	pthread_mutex_unlock(&l->mu);
+	cfg_free(old);
+	return 0;
+}
+
+const struct link_cfg *link_cfg_hold(struct link *l)
+{
+	struct link_cfg *h;
+
+	pthread_mutex_lock(&l->mu);
+	h = l->cfg;
+	if (h)
+		h->refs++;
+	pthread_mutex_unlock(&l->mu);
+	return h;
+}
+
+void link_cfg_release(struct link *l, const struct link_cfg *h)
+{
+	struct cfg *c;
+
+	pthread_mutex_lock(&l->mu);
+	c = cfg_unref((struct link_cfg *)h);
+	pthread_mutex_unlock(&l->mu);
+	cfg_free(c);
 }

@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cfg.h"
 #include "proto.h"
 
 struct link;
@@ -60,6 +61,38 @@ int link_ack(struct link *l, uint64_t id, char *err, size_t errlen);
 typedef void (*link_view_fn)(const struct proto_claim *claims, size_t nclaims,
 			     const struct proto_client *peers, size_t npeers, void *ctx);
 void link_view(struct link *l, link_view_fn fn, void *ctx);
+
+/*
+ * The configuration the plugin decides with. The agent announces each
+ * configuration it runs (a "policy" message: generation and SHA-256 of the
+ * file's bytes, after hello and after every successful reload); when it
+ * differs from this one, the link thread (never OpenVPN's) re-reads the
+ * same file, checks that its digest is the agent's, swaps it in under the
+ * lock (a pointer store) and tells the agent which digest it now runs. A
+ * file that fails to load or whose digest is not the agent's leaves the
+ * previous configuration in place, logged, and is retried a few times. The
+ * clients connected under the previous configuration that the new one
+ * forbids are logged by name.
+ *
+ * A caller holds the configuration it got until it releases it: a connect
+ * decided under the old one finishes with the old one.
+ */
+struct link_cfg {
+	struct cfg *cfg;
+	uint64_t gen;  /* the agent's generation it matched; 0: not confirmed yet */
+	unsigned refs; /* under the link's lock */
+};
+
+/* The plugin's copy of the file: validated, with no aws section (no secret). */
+int link_cfg_load(const char *path, struct cfg **out, char *err, size_t errlen);
+/*
+ * The link takes cfg (from link_cfg_load) and follows the agent's reloads
+ * of its file; -ENOMEM (cfg not taken).
+ */
+int link_set_cfg(struct link *l, struct cfg *cfg);
+/* The configuration in effect, held until link_cfg_release; NULL before link_set_cfg. */
+const struct link_cfg *link_cfg_hold(struct link *l);
+void link_cfg_release(struct link *l, const struct link_cfg *h);
 
 /* Log lines from the thread, handed to fn on the caller's thread (without the lock). */
 typedef void (*link_log_fn)(int prio, const char *msg, void *ctx);

@@ -32,11 +32,16 @@
 /* Built with -fvisibility=hidden: only OpenVPN's entry points are exported. */
 #define VR_EXPORT __attribute__((visibility("default")))
 
+/*
+ * The configuration itself is the link's (link_cfg_hold): it follows the
+ * agent's reloads. What OpenVPN was told at open stays as it was.
+ */
 struct plugin {
 	plugin_log_t log;
-	struct cfg *cfg;
 	struct plugin_opts opts;
 	struct link *link;
+	enum cfg_admission admission; /* the callbacks registered at open */
+	char socket_path[108];
 };
 
 /* Per-client state, for deferred admission. */
@@ -154,13 +159,13 @@ static void describe(const struct verdict *v, char *buf, size_t len)
 	}
 }
 
-static int client_connect(struct plugin *p, const struct openvpn_plugin_args_func_in *args,
+static int client_connect(struct plugin *p, const struct cfg *c,
+			  const struct openvpn_plugin_args_func_in *args,
 			  struct openvpn_plugin_args_func_return *ret)
 {
 	const char *const *envp = (const char *const *)args->envp;
 	const char *cn = env_get(envp, "common_name"), *s;
 	struct client *pc = args->per_client_context;
-	const struct cfg *c = p->cfg;
 	struct ccd ccd = { 0 };
 	struct verdict v;
 	struct decide_ctx d = { .out = &v };
@@ -180,7 +185,7 @@ static int client_connect(struct plugin *p, const struct openvpn_plugin_args_fun
 		plog(p, LOG_ERR,
 		     "client %s refused: the agent at %s is unreachable (rule: plugin.fail_mode "
 		     "closed)",
-		     cn, c->socket.path);
+		     cn, p->socket_path);
 		return OPENVPN_PLUGIN_FUNC_ERROR;
 	}
 	if (p->opts.ccd_dir[0] && ccd_load(p->opts.ccd_dir, cn, &ccd, err, sizeof(err)) < 0) {
@@ -204,7 +209,7 @@ static int client_connect(struct plugin *p, const struct openvpn_plugin_args_fun
 		goto out;
 	}
 	describe(&v, what, sizeof(what));
-	if (up && c->plugin.admission == CFG_ADMIT_DEFERRED && pc) {
+	if (up && p->admission == CFG_ADMIT_DEFERRED && pc) {
 		pc->id = link_client_connect(p->link, &v.client, true);
 		pc->deadline_ms = now_ms() + c->plugin.defer_timeout_ms;
 		snprintf(pc->cn, sizeof(pc->cn), "%s", cn);
@@ -233,7 +238,8 @@ out:
 	return result;
 }
 
-static int client_connect_defer(struct plugin *p, const struct openvpn_plugin_args_func_in *args,
+static int client_connect_defer(struct plugin *p, const struct cfg *c,
+				const struct openvpn_plugin_args_func_in *args,
 				struct openvpn_plugin_args_func_return *ret)
 {
 	struct client *pc = args->per_client_context;
@@ -250,11 +256,11 @@ static int client_connect_defer(struct plugin *p, const struct openvpn_plugin_ar
 		link_client_disconnect(p->link, pc->cn);
 		return OPENVPN_PLUGIN_FUNC_ERROR;
 	}
-	if (a == 0 && p->cfg->plugin.fail_mode == CFG_FAIL_CLOSED) {
+	if (a == 0 && c->plugin.fail_mode == CFG_FAIL_CLOSED) {
 		plog(p, LOG_ERR,
 		     "client %s refused: no answer from the agent within %u ms (rule: "
 		     "plugin.fail_mode closed)",
-		     pc->cn, p->cfg->plugin.defer_timeout_ms);
+		     pc->cn, c->plugin.defer_timeout_ms);
 		link_client_disconnect(p->link, pc->cn);
 		return OPENVPN_PLUGIN_FUNC_ERROR;
 	}
@@ -269,7 +275,7 @@ static int client_connect_defer(struct plugin *p, const struct openvpn_plugin_ar
 		plog(p, LOG_WARNING,
 		     "client %s admitted without an answer from the agent within %u ms "
 		     "(plugin.fail_mode open)",
-		     pc->cn, p->cfg->plugin.defer_timeout_ms);
+		     pc->cn, c->plugin.defer_timeout_ms);
 	return OPENVPN_PLUGIN_FUNC_SUCCESS;
 }
 
@@ -322,6 +328,7 @@ VR_EXPORT int openvpn_plugin_open_v3(const int version,
 				     struct openvpn_plugin_args_open_return *ret)
 {
 	struct plugin *p;
+	struct cfg *cfg = NULL;
 	char err[CFG_ERRLEN];
 	int r;
 
@@ -340,21 +347,24 @@ VR_EXPORT int openvpn_plugin_open_v3(const int version,
 		plog(p, LOG_ERR, "%s", err);
 		goto fail;
 	}
-	if (cfg_load_file(p->opts.config, &p->cfg, err, sizeof(err)) < 0) {
+	/* without the aws section: no secret key in OpenVPN's memory */
+	if (link_cfg_load(p->opts.config, &cfg, err, sizeof(err)) < 0) {
 		plog(p, LOG_ERR, "%s", err);
 		goto fail;
 	}
 	if (!p->opts.instance[0])
 		plugin_default_instance((const char *const *)args->envp, p->opts.instance,
 					sizeof(p->opts.instance));
-	p->link = link_new(p->cfg->socket.path, p->opts.instance,
-			   p->cfg->role == CFG_ROLE_SERVER ? PROTO_ROLE_SERVER : PROTO_ROLE_CLIENT,
-			   p->cfg->plugin.queue_max, p->cfg->plugin.reconnect_max_ms);
+	p->link = link_new(cfg->socket.path, p->opts.instance,
+			   cfg->role == CFG_ROLE_SERVER ? PROTO_ROLE_SERVER : PROTO_ROLE_CLIENT,
+			   cfg->plugin.queue_max, cfg->plugin.reconnect_max_ms);
 	if (!p->link) {
 		plog(p, LOG_ERR, "cannot set up the agent link: %s", strerror(errno));
 		goto fail;
 	}
-	if (p->cfg->role == CFG_ROLE_SERVER) {
+	p->admission = cfg->plugin.admission;
+	snprintf(p->socket_path, sizeof(p->socket_path), "%s", cfg->socket.path);
+	if (cfg->role == CFG_ROLE_SERVER) {
 		/*
 		 * UP/DOWN tell the agent which device the clients' routes use.
 		 * No LEARN_ADDRESS: the connect carries what the agent needs.
@@ -363,7 +373,7 @@ VR_EXPORT int openvpn_plugin_open_v3(const int version,
 				 OPENVPN_PLUGIN_MASK(OPENVPN_PLUGIN_CLIENT_DISCONNECT) |
 				 OPENVPN_PLUGIN_MASK(OPENVPN_PLUGIN_UP) |
 				 OPENVPN_PLUGIN_MASK(OPENVPN_PLUGIN_DOWN);
-		if (p->cfg->plugin.admission == CFG_ADMIT_DEFERRED)
+		if (cfg->plugin.admission == CFG_ADMIT_DEFERRED)
 			ret->type_mask |=
 				OPENVPN_PLUGIN_MASK(OPENVPN_PLUGIN_CLIENT_CONNECT_DEFER_V2);
 	} else {
@@ -372,19 +382,28 @@ VR_EXPORT int openvpn_plugin_open_v3(const int version,
 				 OPENVPN_PLUGIN_MASK(OPENVPN_PLUGIN_ROUTE_PREDOWN) |
 				 OPENVPN_PLUGIN_MASK(OPENVPN_PLUGIN_DOWN);
 	}
+	plog(p, LOG_INFO,
+	     "%s role, instance %s, agent %s, admission %s, fail mode %s%s%s; "
+	     "configuration sha256 %.16s...",
+	     cfg_role_name(cfg->role), p->opts.instance, cfg->socket.path,
+	     cfg->plugin.admission == CFG_ADMIT_DEFERRED ? "deferred" : "immediate",
+	     cfg->plugin.fail_mode == CFG_FAIL_OPEN ? "open" : "closed",
+	     p->opts.ccd_dir[0] ? ", CCD " : "", p->opts.ccd_dir, cfg->digest);
+	if (link_set_cfg(p->link, cfg) < 0) {
+		plog(p, LOG_ERR, "out of memory");
+		goto fail;
+	}
+	cfg = NULL; /* the link's */
 	ret->handle = (openvpn_plugin_handle_t)p;
 	if ((r = link_start(p->link)) < 0)
 		plog(p, LOG_ERR, "cannot start the agent link thread: %s", strerror(-r));
 	link_flush_log(p->link, flush_link_log, p);
-	plog(p, LOG_INFO, "%s role, instance %s, agent %s, admission %s, fail mode %s%s%s",
-	     cfg_role_name(p->cfg->role), p->opts.instance, p->cfg->socket.path,
-	     p->cfg->plugin.admission == CFG_ADMIT_DEFERRED ? "deferred" : "immediate",
-	     p->cfg->plugin.fail_mode == CFG_FAIL_OPEN ? "open" : "closed",
-	     p->opts.ccd_dir[0] ? ", CCD " : "", p->opts.ccd_dir);
 	return OPENVPN_PLUGIN_FUNC_SUCCESS;
 fail:
 	log_set_sink(NULL, NULL);
-	cfg_free(p->cfg);
+	if (p->link)
+		link_free(p->link);
+	cfg_free(cfg);
 	free(p);
 	return OPENVPN_PLUGIN_FUNC_ERROR;
 }
@@ -395,6 +414,7 @@ VR_EXPORT int openvpn_plugin_func_v3(const int version,
 {
 	struct plugin *p = (struct plugin *)args->handle;
 	const char *const *envp = (const char *const *)args->envp;
+	const struct link_cfg *h;
 	int r;
 
 	if (version < OPENVPN_PLUGINv3_STRUCTVER)
@@ -404,9 +424,15 @@ VR_EXPORT int openvpn_plugin_func_v3(const int version,
 	link_flush_log(p->link, flush_link_log, p);
 	switch (args->type) {
 	case OPENVPN_PLUGIN_CLIENT_CONNECT_V2:
-		return client_connect(p, args, ret);
 	case OPENVPN_PLUGIN_CLIENT_CONNECT_DEFER_V2:
-		return client_connect_defer(p, args, ret);
+		/* the configuration in effect now, kept while this callback uses it */
+		h = link_cfg_hold(p->link);
+		r = args->type == OPENVPN_PLUGIN_CLIENT_CONNECT_V2
+			    ? client_connect(p, h->cfg, args, ret)
+			    : client_connect_defer(p, h->cfg, args, ret);
+		link_cfg_release(p->link, h);
+		link_flush_log(p->link, flush_link_log, p);
+		return r;
 	case OPENVPN_PLUGIN_CLIENT_DISCONNECT:
 		client_disconnect(p, envp);
 		return OPENVPN_PLUGIN_FUNC_SUCCESS;
@@ -442,7 +468,6 @@ VR_EXPORT void openvpn_plugin_close_v1(openvpn_plugin_handle_t handle)
 
 	link_flush_log(p->link, flush_link_log, p);
 	link_free(p->link);
-	cfg_free(p->cfg);
 	log_set_sink(NULL, NULL);
 	free(p);
 }

@@ -81,6 +81,9 @@ static bool msg_equal(const struct proto_msg *a, const struct proto_msg *b)
 	case PROTO_STATUS:
 	case PROTO_RELOAD:
 		return true;
+	case PROTO_POLICY:
+		return a->policy.gen == b->policy.gen &&
+		       !strcmp(a->policy.digest, b->policy.digest);
 	default:
 		return false;
 	}

@@ -170,3 +170,33 @@ def test_sanitized_plugin_in_a_daemon(prod):
     assert not alive(pid), "the daemon did not exit on SIGTERM"
     wait_file_log(log, r"process exiting")
     prod.server.assert_clean(log)
+
+
+def test_sanitized_plugin_follows_a_reload(prod):
+    """A reload swaps the plugin's configuration on its link thread (the old
+    one freed once no callback holds it), and the connected client the new
+    one forbids is named; no report, no leak."""
+    import json
+    from vrlab.build import built
+    prod.start_agents()
+    prod.server = server(prod).start()
+    prod.server.wait_up()
+    prod.start_client()
+    prod.server.wait_log(r"client pi-home admitted")
+    new = copy.deepcopy(SERVER_CONF)
+    new["clients"] = {"pi-away": new["clients"]["pi-home"]}
+    new["socket"] = prod.confs["ec2"]["socket"]
+    with open(prod.server_agent.conf, "w") as f:
+        json.dump(new, f)
+    r = subprocess.run([built("agent/vpcroutectl"), "-s", prod.server_agent.sock, "reload"],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0, r.stderr
+    prod.server_agent.wait_log(r"server: the plugin runs the agent's configuration "
+                               r"\(generation 2\)")
+    prod.client.stop()
+    prod.server.wait_log(r"client pi-home disconnected")
+    prod.server.wait_log(r"client pi-home, connected under the previous configuration, is not "
+                         r"allowed by the new one")
+    prod.server.stop()
+    prod.server.assert_clean()
+    assert prod.server.proc.returncode == 0, prod.server.log_text()[-3000:]

@@ -248,17 +248,32 @@ static void dbl_ack(int fd, uint64_t ref, const char *refusal)
  * Reads hello and the whole sync; returns the clients of the sync as
  * "cn1 cn2 ..." in buf.
  */
+static struct proto_msg resync_policy; /* the policy of the last resync; type 0: none */
+
 static void dbl_expect_resync(int fd, pid_t pid, char *buf, size_t len)
 {
 	struct proto_msg m;
+	bool first = true;
 
 	dbl_expect(fd, PROTO_HELLO, &m);
 	assert_int_equal(m.hello.pid, (uint32_t)pid);
 	assert_int_equal(m.hello.role, hello_role);
 	assert_string_equal(m.hello.instance, "unit");
 	buf[0] = 0;
+	memset(&resync_policy, 0, sizeof(resync_policy));
+	/* a link with a configuration says which one it runs, after hello */
+	if (!dbl_recv(fd, &m))
+		fail_msg("the link closed after hello");
+	if (m.type == PROTO_POLICY) {
+		resync_policy = m;
+		first = false;
+	}
 	do {
-		dbl_expect(fd, PROTO_SYNC, &m);
+		if (!first)
+			dbl_expect(fd, PROTO_SYNC, &m);
+		else if (m.type != PROTO_SYNC)
+			fail_msg("the link sent %s; expected sync", proto_type_name(m.type));
+		first = false;
 		for (size_t i = 0; i < m.sync.n; i++) {
 			appendf(buf, len, "%s%s", WORD(buf), m.sync.clients[i].cn);
 		}
@@ -402,9 +417,13 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
+	char conf[160];
+
 	if (D.lfd >= 0)
 		close(D.lfd);
 	unlink(D.path);
+	snprintf(conf, sizeof(conf), "%s/vpcroute.conf", D.dir);
+	unlink(conf);
 	rmdir(D.dir);
 	for (int i = 0; i < 2; i++) {
 		close(hook.held[i]);
@@ -414,6 +433,182 @@ static int teardown(void **state)
 }
 
 /* ---- tests ---- */
+
+/* A server configuration with clients alpha (and beta when with_beta) and an aws section. */
+static void conf_text(char *buf, size_t len, bool with_beta, const char *extra)
+{
+	snprintf(buf, len,
+		 "{\"version\": 1, \"role\": \"server\", \"socket\": {\"path\": \"%s\"},\n"
+		 " \"local_networks\": [\"10.1.1.0/24\"], \"tunnel\": {\"pool\": "
+		 "\"10.1.2.0/24\"},\n"
+		 " \"strict\": true, \"clients\": {\"alpha\": {\"allow\": "
+		 "[\"192.168.1.0/24\"]}%s},\n"
+		 " \"aws\": {\"region\": \"eu-west-1\", \"access_key_id\": \"AKIDEXAMPLEUNIT\",\n"
+		 "  \"secret_access_key\": \"wJalrXUtnFEMI/K7MDENG+bPxRfiCYSECRETUNIT\",\n"
+		 "  \"session_token\": \"TOKENSECRETUNIT\"}%s}\n",
+		 D.path, with_beta ? ", \"beta\": {\"allow\": [\"192.168.2.0/24\"]}" : "",
+		 extra ? extra : "");
+}
+
+/* Replaces the configuration file at once (rename): a reader sees old or new. */
+static void conf_write(const char *text)
+{
+	char path[160], tmp[170];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/vpcroute.conf", D.dir);
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	f = fopen(tmp, "w");
+	assert_non_null(f);
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(rename(tmp, path), 0);
+}
+
+static void conf_path(char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/vpcroute.conf", D.dir);
+}
+
+/* The plugin's copy has nothing of the aws section; its digest is the file's. */
+static void test_cfg_without_secrets(void **state)
+{
+	char text[2048], path[160], want[DIGEST_HEXLEN], err[CFG_ERRLEN];
+	struct cfg *c;
+
+	conf_text(text, sizeof(text), true, NULL);
+	conf_write(text);
+	conf_path(path, sizeof(path));
+	/* the file has them (the agent needs them) */
+	assert_int_equal(cfg_load_file(path, &c, err, sizeof(err)), 0);
+	assert_string_equal(c->aws.secret_access_key, "wJalrXUtnFEMI/K7MDENG+bPxRfiCYSECRETUNIT");
+	cfg_free(c);
+	/* the plugin's copy does not */
+	assert_int_equal(link_cfg_load(path, &c, err, sizeof(err)), 0);
+	assert_null(c->aws.secret_access_key);
+	assert_null(c->aws.session_token);
+	assert_null(c->aws.access_key_id);
+	assert_null(c->aws.region);
+	digest_hex(text, strlen(text), want);
+	assert_string_equal(c->digest, want);
+	assert_non_null(cfg_client_find(c, "beta"));
+	{
+		json_t *j = cfg_to_json(c);
+		char *dump = json_dumps(j, 0);
+
+		assert_null(strstr(dump, "SECRETUNIT"));
+		assert_null(strstr(dump, "AKIDEXAMPLEUNIT"));
+		free(dump);
+		json_decref(j);
+	}
+	cfg_free(c);
+}
+
+/* Sends a policy as the agent does; expects the link's answer when answer. */
+static void dbl_policy(int fd, uint64_t gen, const char *digest)
+{
+	struct proto_msg m = { .type = PROTO_POLICY };
+
+	m.policy.gen = gen;
+	snprintf(m.policy.digest, sizeof(m.policy.digest), "%s", digest);
+	dbl_send(fd, &m);
+}
+
+static void dbl_expect_policy(int fd, uint64_t gen, const char *digest)
+{
+	struct proto_msg m;
+
+	dbl_expect(fd, PROTO_POLICY, &m);
+	assert_int_equal(m.policy.gen, gen);
+	assert_string_equal(m.policy.digest, digest);
+}
+
+static bool runs(struct link *l, const char *digest, uint64_t gen)
+{
+	const struct link_cfg *h = link_cfg_hold(l);
+	bool r = h && !strcmp(h->cfg->digest, digest) && h->gen == gen;
+
+	link_cfg_release(l, h);
+	return r;
+}
+
+/*
+ * The agent announces a configuration: the link reads the file on its
+ * thread, takes it only when the digest is the agent's (retrying while it
+ * is not), says so, and names the connected client the new one forbids;
+ * an unreadable file leaves it as it was.
+ */
+static void test_policy_follows_the_agent(void **state)
+{
+	char v1[2048], v2[2048], v3[2048], d1[DIGEST_HEXLEN], d2[DIGEST_HEXLEN], d3[DIGEST_HEXLEN],
+		dbad[DIGEST_HEXLEN], path[160], err[CFG_ERRLEN], cns[64];
+	struct proto_client beta = client("beta", "192.168.2.0/24");
+	const struct link_cfg *held;
+	struct link *l;
+	struct cfg *c;
+	int fd;
+
+	conf_text(v1, sizeof(v1), true, NULL);
+	conf_text(v2, sizeof(v2), false, NULL);
+	conf_text(v3, sizeof(v3), false, ", \"plugin\": {\"fail_mode\": \"open\"}");
+	digest_hex(v1, strlen(v1), d1);
+	digest_hex(v2, strlen(v2), d2);
+	digest_hex(v3, strlen(v3), d3);
+	digest_hex("{", 1, dbad);
+	conf_write(v1);
+	conf_path(path, sizeof(path));
+	assert_int_equal(link_cfg_load(path, &c, err, sizeof(err)), 0);
+	l = link_new(D.path, "unit", PROTO_ROLE_SERVER, 1024, 400);
+	assert_non_null(l);
+	assert_int_equal(link_set_cfg(l, c), 0);
+	assert_int_equal(link_start(l), 0);
+	fd = dbl_accept();
+	dbl_expect_resync(fd, getpid(), cns, sizeof(cns));
+	/* after hello: the digest it runs, not confirmed by any agent yet */
+	assert_int_equal(resync_policy.type, PROTO_POLICY);
+	assert_int_equal(resync_policy.policy.gen, 0);
+	assert_string_equal(resync_policy.policy.digest, d1);
+	/* the agent runs the same: confirmed, and said so */
+	dbl_policy(fd, 1, d1);
+	dbl_expect_policy(fd, 1, d1);
+	assert_true(runs(l, d1, 1));
+	link_client_connect(l, &beta, false);
+	dbl_expect_connect(fd, 0, "beta");
+
+	/* the agent read v3, but the file holds v2 by now: not taken, retried */
+	held = link_cfg_hold(l); /* a connect in progress keeps the old one */
+	conf_write(v2);
+	dbl_policy(fd, 2, d3);
+	EVENTUALLY(logged(l, "the file changed since the agent read it"));
+	assert_true(logged(l, "configuration generation 2 of the agent not taken yet"));
+	assert_true(runs(l, d1, 1));
+	/* the file becomes what the agent read: taken at the next try */
+	conf_write(v3);
+	dbl_expect_policy(fd, 2, d3);
+	assert_true(runs(l, d3, 2));
+	EVENTUALLY(logged(l, "client beta, connected under the previous configuration, is not "
+			     "allowed by the new one: client beta: unknown common name (rule: "
+			     "strict)"));
+	assert_true(logged(l, "configuration generation 2 of"));
+	assert_false(logged(l, "client alpha"));
+	/* the holder of the old one still has it intact */
+	assert_string_equal(held->cfg->digest, d1);
+	assert_non_null(cfg_client_find(held->cfg, "beta"));
+	link_cfg_release(l, held);
+
+	/* an announcement the file cannot give (invalid now): nothing changes */
+	conf_write("{");
+	dbl_policy(fd, 3, dbad);
+	EVENTUALLY(logged(l, "configuration generation 3 of the agent not taken yet"));
+	assert_true(runs(l, d3, 2));
+
+	/* the same digest again: only the generation is confirmed */
+	dbl_policy(fd, 4, d3);
+	dbl_expect_policy(fd, 4, d3);
+	assert_true(runs(l, d3, 4));
+	link_free(l);
+	close(fd);
+}
 
 /* Immediate admission: the agent's refusal drops an admitted client. */
 static void test_ack_immediate(void **state)
@@ -1026,6 +1221,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_garbage_agent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_flushes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fork, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cfg_without_secrets, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_policy_follows_the_agent, setup, teardown),
 	};
 
 	/* a peer that closes must not kill the test with SIGPIPE */

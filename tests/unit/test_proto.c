@@ -181,6 +181,57 @@ static void test_rejects(void **state)
 		   "longer");
 }
 
+#define SHA_ABC "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+/* policy: the configuration's generation and digest, both ways. */
+static void test_policy(void **state)
+{
+	struct proto_msg m = { .type = PROTO_POLICY }, d;
+	char buf[PROTO_MAX_MSG];
+	int n;
+
+	m.policy.gen = 9007199254740992ull; /* 2^53, the largest */
+	strcpy(m.policy.digest, SHA_ABC);
+	n = proto_encode(&m, buf, sizeof(buf));
+	assert_true(n > 0);
+	buf[n] = '\0';
+	assert_string_equal(buf, "{\"gen\":9007199254740992,\"digest\":\"" SHA_ABC
+				 "\",\"v\":1,\"type\":\"policy\"}");
+	roundtrip(&m, &d);
+	assert_int_equal(d.type, PROTO_POLICY);
+	assert_int_equal(d.id, 0);
+	assert_true(d.policy.gen == 9007199254740992ull);
+	assert_string_equal(d.policy.digest, SHA_ABC);
+	assert_string_equal(proto_type_name(PROTO_POLICY), "policy");
+	proto_msg_free(&d);
+	/* the encoder keeps to the same rules as the decoder */
+	m.policy.gen = 9007199254740993ull;
+	assert_int_equal(proto_encode(&m, buf, sizeof(buf)), -EINVAL);
+	m.policy.gen = 1;
+	m.policy.digest[0] = 'B';
+	assert_int_equal(proto_encode(&m, buf, sizeof(buf)), -EINVAL);
+	m.policy.digest[0] = '\0';
+	assert_int_equal(proto_encode(&m, buf, sizeof(buf)), -EINVAL);
+
+	expect_bad("{\"v\":1,\"type\":\"policy\",\"gen\":1}", "missing \"digest\"");
+	expect_bad("{\"v\":1,\"type\":\"policy\",\"digest\":\"" SHA_ABC "\"}", "\"gen\"");
+	expect_bad("{\"v\":1,\"type\":\"policy\",\"gen\":-1,\"digest\":\"" SHA_ABC "\"}",
+		   "\"gen\"");
+	expect_bad("{\"v\":1,\"type\":\"policy\",\"gen\":9007199254740993,\"digest\":\"" SHA_ABC
+		   "\"}",
+		   "\"gen\"");
+	expect_bad("{\"v\":1,\"type\":\"policy\",\"gen\":1,\"digest\":\"BA7816BF8F01CFEA41414"
+		   "0DE5DAE2223B00361A396177A9CB410FF61F20015AD\"}",
+		   "64 lower-case hex digits");
+	expect_bad("{\"v\":1,\"type\":\"policy\",\"gen\":1,\"digest\":\"ba7816bf\"}",
+		   "64 lower-case hex digits");
+	expect_bad("{\"v\":1,\"type\":\"policy\",\"gen\":1,\"digest\":\"" SHA_ABC "00\"}",
+		   "longer than 64 bytes");
+	expect_bad("{\"v\":1,\"type\":\"policy\",\"gen\":1,\"digest\":\"" SHA_ABC
+		   "\",\"secret\":1}",
+		   "unknown key");
+}
+
 /* vpcroutectl's requests and the agent's report pieces. */
 static void test_ctl_messages(void **state)
 {
@@ -271,6 +322,7 @@ int main(void)
 		cmocka_unit_test(test_rejects),
 		cmocka_unit_test(test_caps),
 		cmocka_unit_test(test_ctl_messages),
+		cmocka_unit_test(test_policy),
 	};
 
 	return cmocka_run_group_tests_name("proto", tests, NULL, NULL);

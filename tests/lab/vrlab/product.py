@@ -217,7 +217,8 @@ class Product:
     def close(self):
         """Stops everything, then raises the first error (a sanitizer report)."""
         first = None
-        for o in [*reversed(self.vpns.values()), *reversed(self.agents.values())]:
+        for o in [*getattr(self, "extra", ()), *reversed(self.vpns.values()),
+                  *reversed(self.agents.values())]:
             try:
                 o.stop()
             except Exception as e:  # noqa: BLE001 - raised after the rest is stopped
@@ -237,6 +238,7 @@ class ProductA(Product):
     def __init__(self, topo, pki, workdir, server_conf=None, pi_conf=None, grace=0, aws=None):
         super().__init__(A, topo, pki, workdir, aws=aws, grace=grace,
                          confs={"ec2": server_conf, "pi": pi_conf})
+        self.extra = []  # road warriors (road_warrior)
 
     server_agent = property(lambda self: self.agents["ec2"])
     pi_agent = property(lambda self: self.agents["pi"])
@@ -255,3 +257,15 @@ class ProductA(Product):
 
     def start_client(self):
         self.start_vpn("pi")
+
+    def road_warrior(self, cn):
+        """An OpenVPN client with certificate cn on a road-warrior node of its
+        own, connecting to the server; started, not waited for. It is
+        stopped with the rest (close)."""
+        n = len(self.extra) + 1
+        node = self.topo.road_warrior(f"rw{n}", n)
+        cert, key = self.pki.issue(cn)
+        c = OpenVPN(node, f"{self.dir}/{cn}", cn, client_lines(
+            self.pki, cert, key, remote=T.EC2_PUBLIC, extra=["auth-retry none"])).start()
+        self.extra.append(c)
+        return c
