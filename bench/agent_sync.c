@@ -62,10 +62,9 @@ static void client(struct proto_client *c, size_t i)
 static int run(size_t n)
 {
 	struct agent a = { .nft_ready = true };
-	struct ainst *inst = NULL;
-	char name[PROTO_INSTANCE_MAX + 1] = "server", err[CFG_ERRLEN], why[PROTO_ERROR_MAX];
+	struct peer p = { .pid = 1, .cls = PEER_ROOT, .name = "server" };
+	char err[CFG_ERRLEN];
 	struct proto_msg m = { .type = PROTO_HELLO };
-	bool changed;
 	double t0, t1;
 	size_t programmed;
 
@@ -75,7 +74,7 @@ static int run(size_t n)
 	}
 	m.hello.role = PROTO_ROLE_SERVER;
 	snprintf(m.hello.instance, sizeof(m.hello.instance), "server");
-	if (dispatch(&a, &a, &inst, name, sizeof(name), &m, &changed, why, sizeof(why)))
+	if (dispatch(&a, &p, &m))
 		return 1;
 	t0 = now();
 	for (size_t i = 0; i < n; i += PROTO_MAX_CLIENTS) {
@@ -88,7 +87,7 @@ static int run(size_t n)
 		s.sync.more = i + k < n;
 		for (size_t j = 0; j < k; j++)
 			client(&s.sync.clients[j], i + j);
-		e = dispatch(&a, &a, &inst, name, sizeof(name), &s, &changed, why, sizeof(why));
+		e = dispatch(&a, &p, &s);
 		proto_msg_free(&s);
 		if (e) {
 			fprintf(stderr, "sync refused: %s\n", e);
@@ -96,7 +95,7 @@ static int run(size_t n)
 		}
 	}
 	t1 = now();
-	programmed = inst->n;
+	programmed = p.inst->n;
 	printf("{\"clients\": %zu, \"programmed\": %zu, \"sync_s\": %.3f}\n", n, programmed,
 	       t1 - t0);
 	state_free(&a);
