@@ -48,8 +48,18 @@ struct ainst {
 /* A route we installed (or adopted at start). */
 struct aroute {
 	struct pfx dst;
-	int oif;
+	int oif;	       /* 0: its device is missing */
+	char dev[IF_NAMESIZE]; /* the device's name, when wanted */
 };
+
+/* A wanted route the kernel refused (or whose device is missing). */
+struct afail {
+	struct pfx dst;
+	int err;
+	char dev[IF_NAMESIZE];
+};
+
+struct watch;
 
 struct conn;
 
@@ -72,6 +82,10 @@ struct agent {
 	size_t nadopted;
 	struct aroute *foreign; /* wanted, but another protocol's route is there */
 	size_t nforeign;
+	struct afail *failed; /* wanted routes the last pass could not install */
+	size_t nfailed;
+	int nft_err;	     /* the last nftables apply's error, 0 */
+	struct watch *watch; /* kernel notifications and periodic checks (watch.c) */
 	uint64_t claims_gen;
 	bool claims_pending; /* a claims broadcast is scheduled */
 	int claims_timerfd;
@@ -103,6 +117,11 @@ int state_apply(struct agent *a);
  */
 int state_client_change(struct agent *a, const struct ainst *in, const struct aclient *old,
 			const struct aclient *new);
+/* Why the route to dst could not be installed: -errno, or 0. */
+int state_route_failed(const struct agent *a, const struct pfx *dst, const char **dev);
+/* The wanted routes and ours in the kernel, as read now, for the status:
+ * [{"destination", "device", "state", "error"}]. */
+json_t *state_routes_json(struct agent *a);
 /* Everything claimed on this host, for the plugins. */
 size_t state_claims(struct agent *a, struct proto_claim **out);
 void state_end_grace(struct agent *a);

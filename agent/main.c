@@ -25,6 +25,7 @@
 #include "agent.h"
 #include "cloud.h"
 #include "log.h"
+#include "watch.h"
 
 #define DEFAULT_CONFIG VR_CONFDIR "/vpcroute.conf"
 #define TIMER_TAG      ((void *)1)
@@ -32,6 +33,7 @@
 #define CLAIMS_TAG     ((void *)3)
 #define HTTP_TAG       ((void *)4)
 #define CLOUD_TAG      ((void *)5)
+#define WATCH_TAG      ((void *)6)
 
 static void usage(FILE *f)
 {
@@ -177,6 +179,13 @@ static int setup(struct agent *a)
 			return -1;
 		}
 	}
+	/* subscribed before the first reconcile: no change falls in between */
+	if (!(a->watch = watch_open(a, err, sizeof(err)))) {
+		log_warnx("%s", err);
+		return -1;
+	}
+	ev.data.ptr = WATCH_TAG;
+	epoll_ctl(a->epfd, EPOLL_CTL_ADD, watch_fd(a->watch), &ev);
 	if ((r = state_adopt(a)) < 0)
 		log_warnx("reading our routes: %s", strerror(-r));
 	sysctl_host(a->cfg);
@@ -234,6 +243,8 @@ static int run(struct agent *a)
 				/* the backend reports; the core takes it from there */
 				if (cloud_http_event(a->cloud) & CLOUD_VPC_CIDRS)
 					state_local_auto(a, true);
+			} else if (p == WATCH_TAG) {
+				watch_event(a);
 			} else if (p == CLOUD_TAG) {
 				cloud_timer_event(a->cloud);
 			} else if (p == TIMER_TAG) {
@@ -341,6 +352,7 @@ out:
 	if (a.flush_on_exit && a.rt && a.nft)
 		state_flush(&a);
 	state_free(&a);
+	watch_close(a.watch);
 	cloud_free(a.cloud);
 	nft_close(a.nft);
 	rtnl_close(a.rt);

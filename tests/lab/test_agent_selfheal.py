@@ -1,0 +1,242 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The agent keeps the kernel right, not its memory: what is deleted or
+flushed behind its back comes back, a tunnel device that goes and comes
+gets its routes again, a failed install is never acknowledged as done, and
+status tells what the kernel holds (vpcroute-agent(8), "Keeping the kernel
+right")."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from vrlab.agent import Agent, tunnel_host
+from vrlab.build import built
+from vrlab.fakeplugin import FakePlugin
+
+CONF = {"version": 1, "role": "server", "local_networks": ["192.168.255.0/24"],
+        "tunnel": {"pool": "100.64.0.0/16"},
+        "nat": {"masquerade": [{"sources": ["192.168.255.0/24"], "out_interface": "eth0"}]}}
+BOUND = 20  # seconds: generous, never a timing assertion; the time is reported
+
+
+@pytest.fixture
+def host(lab):
+    return tunnel_host(lab)
+
+
+def until(what, check, bound=BOUND):
+    """Polls check() until true; returns the seconds it took (for the report)."""
+    t0 = time.monotonic()
+    while not check():
+        assert time.monotonic() - t0 < bound, f"{what}: not within {bound}s"
+        time.sleep(0.01)
+    took = time.monotonic() - t0
+    print(f"{what}: {took * 1000:.0f} ms")
+    return took
+
+
+def remote4(agent):
+    els = agent.set_elements("remote4")
+    if els is None:
+        return None
+    out = []
+    for e in els:
+        p = e.get("prefix") if isinstance(e, dict) else None
+        out.append(f"{p['addr']}/{p['len']}" if p else json.dumps(e))
+    return sorted(out)
+
+
+class Ctl:
+    """A vpcroutectl connection kept open, so a status request can be queued
+    while the agent is stopped and answered in the same pass of its loop as
+    the kernel's notification, before the debounced repair."""
+
+    def __init__(self, path):
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.s.connect(path)
+        self.s.settimeout(10)
+        self.id = 1
+        self.send({"type": "hello", "role": "ctl", "pid": os.getpid(), "instance": "test"})
+        self.answer(1)
+
+    def send(self, msg):
+        self.id += 1 if msg["type"] != "hello" else 0
+        self.s.send(json.dumps({"v": 1, "id": self.id, **msg}).encode())
+
+    def answer(self, ref):
+        text = ""
+        while True:
+            m = json.loads(self.s.recv(65536))
+            if m["type"] == "report" and m["ref"] == ref:
+                text += m["text"]
+            elif m["type"] == "ack" and m["ref"] == ref:
+                assert m["ok"], m
+                return json.loads(text) if text else None
+
+    def request_status(self):
+        self.send({"type": "status"})
+        return self.id
+
+    def status(self):
+        return self.answer(self.request_status())
+
+
+def validate(doc):
+    import jsonschema
+    top = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+    with open(os.path.join(top, "doc", "status.schema.json")) as f:
+        jsonschema.validate(doc, json.load(f))
+
+
+def ctl(*args):
+    return subprocess.run([built("agent/vpcroutectl"), *args], capture_output=True, text=True,
+                          timeout=20)
+
+
+def started(host, tmp_path, conf=None, dev="tun0"):
+    agent = Agent(host, str(tmp_path / "agent"), dict(conf or CONF), grace=0).start()
+    plugin = FakePlugin(agent.sock).connect(dev=dev)
+    plugin.drain(0.2)
+    return agent, plugin
+
+
+def test_deleted_route_comes_back(host, tmp_path):
+    agent, plugin = started(host, tmp_path)
+    plugin.client("pi-home", ["192.168.1.128/25"])
+    plugin.client("laptop", ["172.16.9.0/24"])
+    until("routes installed", lambda: agent.routes() == ["172.16.9.0/24", "192.168.1.128/25"])
+    host.run("ip route del 192.168.1.128/25")
+    until("deleted route back", lambda: agent.routes() == ["172.16.9.0/24", "192.168.1.128/25"])
+    # a stray route of our protocol that nothing wants goes; a foreign route is untouched
+    host.run("ip route add 10.99.0.0/16 dev tun0 proto 212")
+    host.run("ip route add 10.98.0.0/16 dev tun0 proto static")
+    until("stray route removed", lambda: "10.99.0.0/16" not in agent.routes())
+    assert "10.98.0.0/16" in host.run("ip route show proto static").stdout
+    # our own changes do not start reconciles: no loop
+    mark = len(agent.log_text())
+    plugin.client("c3", ["172.16.10.0/24"])
+    until("c3 route", lambda: "172.16.10.0/24" in agent.routes())
+    time.sleep(0.5)
+    assert "changed by someone else" not in agent.log_text()[mark:]
+
+
+def test_deleted_element_comes_back(host, tmp_path):
+    agent, plugin = started(host, tmp_path)
+    plugin.client("pi-home", ["192.168.1.128/25"])
+    want = ["100.64.0.0/16", "192.168.1.128/25"]
+    until("elements", lambda: remote4(agent) == want)
+    host.run("nft delete element inet vpcroute remote4 '{ 192.168.1.128/25 }'")
+    until("deleted element back", lambda: remote4(agent) == want)
+    # an element nobody wanted is taken out again
+    host.run("nft add element inet vpcroute remote4 '{ 10.77.0.0/16 }'")
+    until("foreign element gone", lambda: remote4(agent) == want)
+
+
+def test_flushed_ruleset_rebuilt_and_foreign_table_untouched(host, tmp_path):
+    agent, plugin = started(host, tmp_path)
+    plugin.client("pi-home", ["192.168.1.128/25"])
+    until("table", lambda: agent.table() is not None and "192.168.1.128/25" in agent.table())
+    host.run("nft flush ruleset")
+    until("table rebuilt", lambda: agent.table() is not None
+          and "192.168.1.128/25" in (agent.table() or ""))
+    host.run("nft add table ip mine")
+    host.run("nft add chain ip mine post '{ type nat hook postrouting priority 100; }'")
+    host.run("nft add rule ip mine post oifname eth0 masquerade")
+    time.sleep(0.5)
+    assert "masquerade" in host.run("nft list table ip mine").stdout
+    # a deleted table is rebuilt too; a flushed one (rules gone, sets kept) as well
+    host.run("nft delete table inet vpcroute")
+    until("deleted table rebuilt", lambda: "192.168.1.128/25" in (agent.table() or ""))
+    host.run("nft flush table inet vpcroute")
+    until("flushed table rebuilt", lambda: "snat ip to ip saddr" in (agent.table() or ""))
+    assert "masquerade" in host.run("nft list table ip mine").stdout
+
+
+def test_tunnel_device_recreated_gets_its_routes(host, tmp_path):
+    agent, plugin = started(host, tmp_path)
+    plugin.client("pi-home", ["192.168.1.128/25"])
+    until("route", lambda: agent.routes() == ["192.168.1.128/25"])
+    host.run("ip link del tun0")  # OpenVPN restarts: its device goes (with our route)
+    until("route gone with its device", lambda: agent.routes() == [])
+    host.run("ip link add tun0 type veth peer name tun0peer")
+    host.run("ip link set tun0 up")
+    host.run("ip link set tun0peer up")
+    until("route back on the new device", lambda: agent.routes() == ["192.168.1.128/25"])
+
+
+def test_failed_install_not_acked_retried(host, tmp_path):
+    # immediate admission: the client stays, shown failed, retried until its device appears
+    agent, plugin = started(host, tmp_path, dev="tun9")
+    rid = plugin.client("pi-home", ["192.168.1.128/25"])
+    acks = [m for m in plugin.drain() if m.get("type") == "ack" and m.get("ref") == rid]
+    assert acks and acks[0]["ok"], acks  # accepted (OpenVPN admitted it), not programmed:
+    doc = Ctl(agent.sock).status()
+    validate(doc)
+    (client,) = doc["instances"][0]["clients"]
+    assert client["state"] == "failed" and "device tun9 is missing" in client["error"], client
+    assert {"destination": "192.168.1.128/25", "device": "tun9", "state": "failed",
+            "error": "device tun9 is missing"} in doc["routes"]
+    r = ctl("-s", agent.sock, "doctor")
+    assert r.returncode == 1
+    assert "PROBLEM  route 192.168.1.128/25 dev tun9 failed: device tun9 is missing" \
+        in r.stdout, r.stdout
+    assert "client pi-home of server is not programmed" in r.stdout, r.stdout
+    r = ctl("-s", agent.sock, "status")
+    assert "pi-home" in r.stdout and "failed" in r.stdout, r.stdout
+    agent.wait_log(r"retrying what failed", timeout=BOUND)
+    host.run("ip link add tun9 type veth peer name tun9peer")
+    host.run("ip link set tun9 up")
+    until("route once the device appears", lambda: agent.routes() == ["192.168.1.128/25"])
+    doc = Ctl(agent.sock).status()
+    assert doc["instances"][0]["clients"][0]["state"] == "programmed"
+
+
+def test_failed_install_refused_when_deferred(host, tmp_path):
+    conf = dict(CONF, plugin={"admission": "deferred"})
+    agent, plugin = started(host, tmp_path, conf=conf, dev="tun9")
+    rid = plugin.client("pi-home", ["192.168.1.128/25"])
+    acks = [m for m in plugin.drain() if m.get("type") == "ack" and m.get("ref") == rid]
+    assert acks and not acks[0]["ok"], acks
+    assert "programming client pi-home failed" in acks[0]["error"]
+    assert "No such device" in acks[0]["error"], acks[0]["error"]
+    doc = Ctl(agent.sock).status()
+    assert doc["instances"][0]["clients"] == [] and doc["routes"] == []
+
+
+def test_status_shows_what_the_kernel_holds(host, tmp_path):
+    agent, plugin = started(host, tmp_path)
+    plugin.client("pi-home", ["192.168.1.128/25"])
+    until("route", lambda: agent.routes() == ["192.168.1.128/25"])
+    c = Ctl(agent.sock)
+    doc = c.status()
+    validate(doc)
+    assert doc["routes"] == [{"destination": "192.168.1.128/25", "device": "tun0",
+                              "state": "installed", "error": None}]
+    assert doc["nftables"]["state"] == "ok" and doc["plan"]["nftables"] is None
+    # Stopped, the agent cannot repair: the route and an element are deleted, and
+    # a status request is queued. On SIGCONT the notifications and the request
+    # are served in one pass of its loop; the repair waits for the debounce.
+    agent.send_signal(signal.SIGSTOP)
+    try:
+        host.run("ip route del 192.168.1.128/25")
+        host.run("nft delete element inet vpcroute remote4 '{ 192.168.1.128/25 }'")
+        rid = c.request_status()
+    finally:
+        agent.send_signal(signal.SIGCONT)
+    doc = c.answer(rid)
+    validate(doc)
+    assert doc["routes"] == [{"destination": "192.168.1.128/25", "device": "tun0",
+                              "state": "missing", "error": None}]
+    assert doc["instances"][0]["clients"][0]["state"] == "missing"
+    assert doc["nftables"]["state"] == "differs" and not doc["nftables"]["built"]
+    assert doc["nftables"]["set_elements"]["remote4"] == 1  # as read, not as believed
+    assert doc["plan"]["routes_to_add"] == [{"destination": "192.168.1.128/25",
+                                             "device": "tun0"}]
+    until("repaired", lambda: agent.routes() == ["192.168.1.128/25"]
+          and remote4(agent) == ["100.64.0.0/16", "192.168.1.128/25"])
+    doc = c.status()
+    assert doc["nftables"]["state"] == "ok" and doc["routes"][0]["state"] == "installed"
