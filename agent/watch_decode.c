@@ -44,8 +44,7 @@ static const char *attr_str(const struct nlattr *a)
 	return a && mnl_attr_validate(a, MNL_TYPE_NUL_STRING) == 0 ? mnl_attr_get_str(a) : NULL;
 }
 
-static void decode_route(const struct watch_filter *f, const struct nlmsghdr *nlh,
-			 struct watch_hits *h)
+static void decode_route(const struct nlmsghdr *nlh, struct watch_hits *h)
 {
 	const struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
 	const struct nlattr *t;
@@ -103,10 +102,17 @@ static void decode_nft(const struct nlmsghdr *nlh, struct watch_hits *h)
 
 void watch_decode(const struct watch_filter *f, const void *buf, size_t len, struct watch_hits *h)
 {
-	int left = len > (size_t)INT32_MAX ? INT32_MAX : (int)len;
+	/* not mnl_nlmsg_ok/next: they take an nlmsg_len above INT_MAX for a
+	 * negative one, and read up to the aligned end of the last message */
+	for (size_t off = 0; len - off >= sizeof(struct nlmsghdr);) {
+		const struct nlmsghdr *nlh = (const void *)((const char *)buf + off);
 
-	for (const struct nlmsghdr *nlh = buf; mnl_nlmsg_ok(nlh, left);
-	     nlh = mnl_nlmsg_next(nlh, &left)) {
+		if (nlh->nlmsg_len < sizeof(*nlh) || NLMSG_ALIGN(nlh->nlmsg_len) > len - off ||
+		    NLMSG_ALIGN(nlh->nlmsg_len) < nlh->nlmsg_len) {
+			h->bad++;
+			return;
+		}
+		off += NLMSG_ALIGN(nlh->nlmsg_len);
 		if (nlh->nlmsg_type < NLMSG_MIN_TYPE)
 			continue; /* NOOP, ERROR, DONE, OVERRUN: nothing to read */
 		if (f->own_portid && nlh->nlmsg_pid == f->own_portid) {
@@ -120,7 +126,7 @@ void watch_decode(const struct watch_filter *f, const void *buf, size_t len, str
 		switch (nlh->nlmsg_type) {
 		case RTM_NEWROUTE:
 		case RTM_DELROUTE:
-			decode_route(f, nlh, h);
+			decode_route(nlh, h);
 			break;
 		case RTM_NEWLINK:
 		case RTM_DELLINK:

@@ -7,7 +7,6 @@ right")."""
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 
@@ -15,6 +14,7 @@ import pytest
 
 from vrlab.agent import Agent, tunnel_host
 from vrlab.build import built
+from vrlab.ctlconn import CtlConn
 from vrlab.fakeplugin import FakePlugin
 
 CONF = {"version": 1, "role": "server", "local_networks": ["192.168.255.0/24"],
@@ -48,41 +48,6 @@ def remote4(agent):
         p = e.get("prefix") if isinstance(e, dict) else None
         out.append(f"{p['addr']}/{p['len']}" if p else json.dumps(e))
     return sorted(out)
-
-
-class Ctl:
-    """A vpcroutectl connection kept open, so a status request can be queued
-    while the agent is stopped and answered in the same pass of its loop as
-    the kernel's notification, before the debounced repair."""
-
-    def __init__(self, path):
-        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self.s.connect(path)
-        self.s.settimeout(10)
-        self.id = 1
-        self.send({"type": "hello", "role": "ctl", "pid": os.getpid(), "instance": "test"})
-        self.answer(1)
-
-    def send(self, msg):
-        self.id += 1 if msg["type"] != "hello" else 0
-        self.s.send(json.dumps({"v": 1, "id": self.id, **msg}).encode())
-
-    def answer(self, ref):
-        text = ""
-        while True:
-            m = json.loads(self.s.recv(65536))
-            if m["type"] == "report" and m["ref"] == ref:
-                text += m["text"]
-            elif m["type"] == "ack" and m["ref"] == ref:
-                assert m["ok"], m
-                return json.loads(text) if text else None
-
-    def request_status(self):
-        self.send({"type": "status"})
-        return self.id
-
-    def status(self):
-        return self.answer(self.request_status())
 
 
 def validate(doc):
@@ -174,7 +139,7 @@ def test_failed_install_not_acked_retried(host, tmp_path):
     rid = plugin.client("pi-home", ["192.168.1.128/25"])
     acks = [m for m in plugin.drain() if m.get("type") == "ack" and m.get("ref") == rid]
     assert acks and acks[0]["ok"], acks  # accepted (OpenVPN admitted it), not programmed:
-    doc = Ctl(agent.sock).status()
+    doc = CtlConn(agent.sock).status()
     validate(doc)
     (client,) = doc["instances"][0]["clients"]
     assert client["state"] == "failed" and "device tun9 is missing" in client["error"], client
@@ -191,7 +156,7 @@ def test_failed_install_not_acked_retried(host, tmp_path):
     host.run("ip link add tun9 type veth peer name tun9peer")
     host.run("ip link set tun9 up")
     until("route once the device appears", lambda: agent.routes() == ["192.168.1.128/25"])
-    doc = Ctl(agent.sock).status()
+    doc = CtlConn(agent.sock).status()
     assert doc["instances"][0]["clients"][0]["state"] == "programmed"
 
 
@@ -203,7 +168,7 @@ def test_failed_install_refused_when_deferred(host, tmp_path):
     assert acks and not acks[0]["ok"], acks
     assert "programming client pi-home failed" in acks[0]["error"]
     assert "No such device" in acks[0]["error"], acks[0]["error"]
-    doc = Ctl(agent.sock).status()
+    doc = CtlConn(agent.sock).status()
     assert doc["instances"][0]["clients"] == [] and doc["routes"] == []
 
 
@@ -211,7 +176,7 @@ def test_status_shows_what_the_kernel_holds(host, tmp_path):
     agent, plugin = started(host, tmp_path)
     plugin.client("pi-home", ["192.168.1.128/25"])
     until("route", lambda: agent.routes() == ["192.168.1.128/25"])
-    c = Ctl(agent.sock)
+    c = CtlConn(agent.sock)
     doc = c.status()
     validate(doc)
     assert doc["routes"] == [{"destination": "192.168.1.128/25", "device": "tun0",
