@@ -6,7 +6,6 @@ status tells what the kernel holds (vpcroute-agent(8), "Keeping the kernel
 right")."""
 import json
 import os
-import signal
 import subprocess
 import time
 
@@ -185,14 +184,9 @@ def test_status_shows_what_the_kernel_holds(host, tmp_path):
     # Stopped, the agent cannot repair: the route and an element are deleted, and
     # a status request is queued. On SIGCONT the notifications and the request
     # are served in one pass of its loop; the repair waits for the debounce.
-    agent.send_signal(signal.SIGSTOP)
-    try:
-        host.run("ip route del 192.168.1.128/25")
-        host.run("nft delete element inet vpcroute remote4 '{ 192.168.1.128/25 }'")
-        rid = c.request_status()
-    finally:
-        agent.send_signal(signal.SIGCONT)
-    doc = c.answer(rid)
+    doc = c.status_while_stopped(
+        agent, host, "ip route del 192.168.1.128/25",
+        "nft delete element inet vpcroute remote4 '{ 192.168.1.128/25 }'")
     validate(doc)
     assert doc["routes"] == [{"destination": "192.168.1.128/25", "device": "tun0",
                               "state": "missing", "error": None}]

@@ -4,7 +4,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -247,15 +246,9 @@ def test_plan_shows_drift(running):
     # behind the agent's back: its route deleted, a stray route of its protocol. The
     # agent repairs both at once (test_agent_selfheal.py), so it is stopped meanwhile,
     # and its plan is read in the pass of its loop that sees the change.
-    c = CtlConn(agent.sock)
-    agent.send_signal(signal.SIGSTOP)
-    try:
-        host.run("ip route del 192.168.1.128/25")
-        host.run("ip route add 10.99.0.0/16 dev tun0 proto 212")
-        rid = c.request_status()
-    finally:
-        agent.send_signal(signal.SIGCONT)
-    p = c.answer(rid)["plan"]
+    p = CtlConn(agent.sock).status_while_stopped(
+        agent, host, "ip route del 192.168.1.128/25",
+        "ip route add 10.99.0.0/16 dev tun0 proto 212")["plan"]
     assert p["routes_to_add"] == [{"destination": "192.168.1.128/25", "device": "tun0"}]
     assert p["routes_to_remove"] == ["10.99.0.0/16"]
     deadline = time.time() + 20  # repaired soon after: a bound, not a timing assertion

@@ -5,6 +5,7 @@ of its event loop as the kernel notifications that arrived meanwhile, before
 its debounced repair: deterministic, without timing."""
 import json
 import os
+import signal
 import socket
 
 
@@ -36,6 +37,19 @@ class CtlConn:
 
     def status(self):
         return self.answer(self.request_status())
+
+    def status_while_stopped(self, agent, node, *commands):
+        """Stops the agent, runs commands on node (changes behind its back),
+        queues a status request, lets the agent go on and returns its answer:
+        the status as the agent saw the kernel before it could repair."""
+        agent.send_signal(signal.SIGSTOP)
+        try:
+            for c in commands:
+                node.run(c)
+            rid = self.request_status()
+        finally:
+            agent.send_signal(signal.SIGCONT)
+        return self.answer(rid)
 
     def close(self):
         self.s.close()
