@@ -542,6 +542,7 @@ static int routes_apply(struct agent *a, const struct desired *d)
 		log_warnx("reading the kernel's routes: %s", strerror(-r));
 		free(keep);
 		free(foreign);
+		watch_retry(a);
 		return r;
 	}
 	/* ours that are no longer wanted go first */

@@ -215,11 +215,13 @@ void watch_event(struct agent *a)
 	drain(a, w, w->nf, NETLINK_NETFILTER, nft_portid(a->nft), &h);
 	if (h.routes || h.nft || h.links || w->resync) {
 		if (!w->due_change) {
-			log_info("kernel: %s%s%s%s changed by someone else; reconciling",
-				 h.routes ? "routes " : "",
-				 h.nft ? "table " NFT_TABLE_FULLNAME " " : "",
-				 h.links ? "tunnel device " : "",
-				 w->resync ? "(lost events) " : "");
+			log_info("kernel: %s%s%s%s%s%s%s changed by someone else; reconciling",
+				 h.routes ? "routes" : "",
+				 h.routes && (h.nft || h.links) ? ", " : "",
+				 h.nft ? "table " NFT_TABLE_FULLNAME : "",
+				 h.nft && h.links ? ", " : "", h.links ? "a tunnel device" : "",
+				 (h.routes || h.nft || h.links) && w->resync ? ", " : "",
+				 w->resync ? "something (notifications lost)" : "");
 			w->due_change = now_ms() + DEBOUNCE_MS;
 		}
 		w->resync = false;

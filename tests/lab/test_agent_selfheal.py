@@ -6,6 +6,7 @@ status tells what the kernel holds (vpcroute-agent(8), "Keeping the kernel
 right")."""
 import json
 import os
+import signal
 import subprocess
 import time
 
@@ -199,3 +200,38 @@ def test_status_shows_what_the_kernel_holds(host, tmp_path):
           and remote4(agent) == ["100.64.0.0/16", "192.168.1.128/25"])
     doc = c.status()
     assert doc["nftables"]["state"] == "ok" and doc["routes"][0]["state"] == "installed"
+
+
+def test_no_false_drift(host, tmp_path):
+    """Every set kind (intervals, concatenations with ports, IPv6) read back
+    equals what was applied: reloads and periodic checks change nothing."""
+    host.run("ip -6 addr add fd00:1:1::2/64 dev eth0 nodad")
+    conf = dict(CONF, local_networks=["192.168.255.0/24", "fd00:1:1::/64"],
+                tunnel={"pool": "100.64.0.0/16", "pool6": "fd00:2::/64"},
+                kernel_check_s=1,
+                default_client={"allow": ["10.0.0.0/8", "172.16.0.0/12", "fd00:99::/48"],
+                                "to_local": True,
+                                 "from_local": [{"to": "172.16.0.0/12", "proto": "tcp",
+                                                 "ports": [22, "8000-8080"]},
+                                                {"to": "fd00:99::/48", "proto": "udp",
+                                                 "ports": [53]}]})
+    agent, plugin = started(host, tmp_path, conf=conf)
+    plugin.client("a", ["172.16.1.0/24", "fd00:99::/56"])
+    plugin.client("b", ["172.17.0.0/16", "10.0.0.0/8"])
+    until("routes", lambda: len(agent.routes()) == 3)  # IPv4 ones
+    mark = len(agent.log_text())
+    agent.send_signal(signal.SIGHUP)
+    agent.wait_log(r"configuration .* reloaded")
+    agent.wait_log(r"kernel: reconciling \(periodic check\)", timeout=BOUND)
+    agent.wait_log(r"kernel: reconciling \(periodic check\)", timeout=BOUND)
+    after = agent.log_text()[mark:]
+    assert "changed from outside" not in after and "table inet vpcroute built" not in after
+    assert "changed by someone else" not in after, after
+    doc = CtlConn(agent.sock).status()
+    assert doc["nftables"]["state"] == "ok", doc["nftables"]
+    assert doc["nftables"]["set_elements"] == doc["nftables"]["set_elements_wanted"]
+    assert doc["nftables"]["set_elements"]["ports4"] == 2
+    # an IPv6 route deleted comes back too (RTNLGRP_IPV6_ROUTE)
+    v6 = lambda: "fd00:99::/56" in host.run("ip -6 route show proto 212").stdout  # noqa: E731
+    host.run("ip -6 route del fd00:99::/56")
+    until("deleted IPv6 route back", v6)
