@@ -31,7 +31,7 @@ struct watch {
 	uint64_t due_change, due_check, due_retry; /* monotonic ms, 0: none */
 	unsigned backoff_ms;
 	bool resync; /* a notification was lost: everything is reconciled */
-	char buf[1 << 16];
+	_Alignas(struct nlmsghdr) char buf[1 << 16]; /* one datagram */
 };
 
 /* --- timers --- */
