@@ -507,14 +507,15 @@ static const struct rtnl_route *kernel_find(const struct rtnl_route *k, size_t n
 	return lo < nk && pfx_equal(&k[lo].dst, dst) ? &k[lo] : NULL;
 }
 
-/* Another protocol's route to dst (any type), in k. */
-static bool kernel_foreign(const struct rtnl_route *k, size_t nk, const struct pfx *dst)
+/* Another protocol's route to dst (any type), in k, or NULL. */
+static const struct rtnl_route *kernel_foreign(const struct rtnl_route *k, size_t nk,
+					       const struct pfx *dst)
 {
 	for (const struct rtnl_route *x = kernel_find(k, nk, dst);
 	     x && x < k + nk && pfx_equal(&x->dst, dst); x++)
 		if (x->protocol != RTNL_PROTO)
-			return true;
-	return false;
+			return x;
+	return NULL;
 }
 
 /*
@@ -545,7 +546,18 @@ static int routes_apply(struct agent *a, const struct desired *d)
 		watch_retry(a);
 		return r;
 	}
-	/* ours that are no longer wanted go first */
+	/* ours that are no longer wanted go first; those the kernel dropped
+	 * with their device are only logged */
+	for (size_t i = 0; i < a->nroutes; i++) {
+		const struct rtnl_route *k0 = kernel_find(k, nk, &a->routes[i].dst);
+		char s[PFX_STRLEN];
+
+		if ((!k0 || k0->protocol != RTNL_PROTO) &&
+		    !(d->nroutes && bsearch(&a->routes[i], d->routes, d->nroutes,
+					    sizeof(*d->routes), route_dst_cmp)))
+			log_info("route %s already gone (with its device)",
+				 pfx_format(&a->routes[i].dst, s, sizeof(s)));
+	}
 	for (size_t i = 0; i < nk; i++) {
 		struct aroute x = { .dst = k[i].dst, .oif = k[i].oif };
 
@@ -557,7 +569,7 @@ static int routes_apply(struct agent *a, const struct desired *d)
 	}
 	for (size_t i = 0; i < d->nroutes; i++) {
 		const struct aroute *w = &d->routes[i];
-		const struct rtnl_route *have = kernel_find(k, nk, &w->dst);
+		const struct rtnl_route *have = kernel_find(k, nk, &w->dst), *other;
 		char s[PFX_STRLEN];
 		int e;
 
@@ -568,11 +580,11 @@ static int routes_apply(struct agent *a, const struct desired *d)
 			fail_clear(a, &w->dst);
 			continue;
 		}
-		if (kernel_foreign(k, nk, &w->dst)) {
+		if ((other = kernel_foreign(k, nk, &w->dst))) {
 			if (!is_foreign(a, w))
-				log_info("route %s: a route of another protocol is there; left "
+				log_info("route %s: a route of protocol %u is already there; left "
 					 "alone",
-					 pfx_format(&w->dst, s, sizeof(s)));
+					 pfx_format(&w->dst, s, sizeof(s)), other->protocol);
 			foreign[nforeign++] = *w;
 			fail_clear(a, &w->dst);
 			continue;
