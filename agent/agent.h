@@ -119,9 +119,11 @@ int state_client_change(struct agent *a, const struct ainst *in, const struct ac
 			const struct aclient *new);
 /* Why the route to dst could not be installed: -errno, or 0. */
 int state_route_failed(const struct agent *a, const struct pfx *dst, const char **dev);
-/* The wanted routes and ours in the kernel, as read now, for the status:
- * [{"destination", "device", "state", "error"}]. */
-json_t *state_routes_json(struct agent *a);
+/* For the status, as the kernel holds them now: our routes there, each
+ * "installed" (as wanted) or "not wanted"; and in *missing the wanted ones
+ * that are not there, "missing" or "failed" (with "error"). NULL when the
+ * kernel's routes cannot be read. */
+json_t *state_routes_json(struct agent *a, json_t **missing);
 /* Everything claimed on this host, for the plugins. */
 size_t state_claims(struct agent *a, struct proto_claim **out);
 void state_end_grace(struct agent *a);

@@ -406,34 +406,44 @@ static void note_foreign(struct agent *a, const struct aroute *r)
 	v[a->nforeign++] = *r;
 }
 
-/* --- routes that could not be installed --- */
+/* --- routes that could not be installed (sorted by destination) --- */
+
+static int fail_cmp(const void *x, const void *y)
+{
+	return pfx_cmp(&((const struct afail *)x)->dst, &((const struct afail *)y)->dst);
+}
 
 static struct afail *fail_find(const struct agent *a, const struct pfx *dst)
 {
-	for (size_t i = 0; i < a->nfailed; i++)
-		if (pfx_equal(&a->failed[i].dst, dst))
-			return &a->failed[i];
-	return NULL;
+	struct afail key = { .dst = *dst };
+
+	return a->nfailed ? bsearch(&key, a->failed, a->nfailed, sizeof(key), fail_cmp) : NULL;
 }
 
 static void fail_clear(struct agent *a, const struct pfx *dst)
 {
 	struct afail *f = fail_find(a, dst);
 
-	if (f)
-		*f = a->failed[--a->nfailed];
+	if (f) {
+		memmove(f, f + 1, (size_t)(a->failed + a->nfailed - (f + 1)) * sizeof(*f));
+		a->nfailed--;
+	}
 }
 
 static void fail_set(struct agent *a, const struct aroute *r, int err)
 {
 	struct afail *f = fail_find(a, &r->dst);
+	size_t i = 0;
 
 	if (!f) {
 		f = realloc(a->failed, (a->nfailed + 1) * sizeof(*f));
 		if (!f)
 			return;
 		a->failed = f;
-		f = &a->failed[a->nfailed++];
+		while (i < a->nfailed && pfx_cmp(&f[i].dst, &r->dst) < 0)
+			i++;
+		memmove(f + i + 1, f + i, (a->nfailed++ - i) * sizeof(*f));
+		f += i;
 	}
 	f->dst = r->dst;
 	f->err = err;
@@ -450,20 +460,24 @@ int state_route_failed(const struct agent *a, const struct pfx *dst, const char 
 }
 
 /* Installs r, or says why not: 0, 1 (another protocol's route is there) or -errno. */
-static int route_install(struct agent *a, const struct aroute *r)
+static int route_try(struct agent *a, const struct aroute *r)
 {
 	char s[PFX_STRLEN];
-	int e;
 
-	if (!r->oif) {
-		/* logged once per failure, not once per retry */
-		if (state_route_failed(a, &r->dst, NULL) != -ENODEV)
-			log_warnx("route %s: device %s is missing; retried when it appears",
-				  pfx_format(&r->dst, s, sizeof(s)), r->dev);
-		e = -ENODEV;
-	} else {
-		e = rtnl_route_add(a->rt, &r->dst, r->oif);
-	}
+	if (r->oif)
+		return rtnl_route_add(a->rt, &r->dst, r->oif);
+	/* logged once per failure, not once per retry */
+	if (state_route_failed(a, &r->dst, NULL) != -ENODEV)
+		log_warnx("route %s: device %s is missing; retried when it appears",
+			  pfx_format(&r->dst, s, sizeof(s)), r->dev);
+	return -ENODEV;
+}
+
+/* The same, keeping the failures up to date (one client's routes). */
+static int route_install(struct agent *a, const struct aroute *r)
+{
+	int e = route_try(a, r);
+
 	if (e < 0)
 		fail_set(a, r, e);
 	else
@@ -528,14 +542,16 @@ static const struct rtnl_route *kernel_foreign(const struct rtnl_route *k, size_
 static int routes_apply(struct agent *a, const struct desired *d)
 {
 	struct aroute *keep = malloc((d->nroutes + 1) * sizeof(*keep)), *foreign;
+	struct afail *failed = malloc((d->nroutes + 1) * sizeof(*failed));
 	struct rtnl_route *k = NULL;
-	size_t nkeep = 0, nk = 0, nforeign = 0;
+	size_t nkeep = 0, nk = 0, nforeign = 0, nfailed = 0;
 	int first = 0, r;
 
 	foreign = malloc((d->nroutes + 1) * sizeof(*foreign));
-	if (!keep || !foreign) {
+	if (!keep || !foreign || !failed) {
 		free(keep);
 		free(foreign);
+		free(failed);
 		log_warnx("%s: out of memory", __func__);
 		return -ENOMEM;
 	}
@@ -543,6 +559,7 @@ static int routes_apply(struct agent *a, const struct desired *d)
 		log_warnx("reading the kernel's routes: %s", strerror(-r));
 		free(keep);
 		free(foreign);
+		free(failed);
 		watch_retry(a);
 		return r;
 	}
@@ -577,7 +594,6 @@ static int routes_apply(struct agent *a, const struct desired *d)
 			have = NULL;
 		if (have && have->oif == w->oif && w->oif) {
 			keep[nkeep++] = *w;
-			fail_clear(a, &w->dst);
 			continue;
 		}
 		if ((other = kernel_foreign(k, nk, &w->dst))) {
@@ -586,10 +602,9 @@ static int routes_apply(struct agent *a, const struct desired *d)
 					 "alone",
 					 pfx_format(&w->dst, s, sizeof(s)), other->protocol);
 			foreign[nforeign++] = *w;
-			fail_clear(a, &w->dst);
 			continue;
 		}
-		e = route_install(a, w);
+		e = route_try(a, w);
 		if (e == 0) {
 			keep[nkeep++] = *w;
 		} else if (e == 1) {
@@ -601,18 +616,15 @@ static int routes_apply(struct agent *a, const struct desired *d)
 			}
 			if (!first)
 				first = e;
+			failed[nfailed].dst = w->dst;
+			failed[nfailed].err = e;
+			memcpy(failed[nfailed++].dev, w->dev, sizeof(w->dev));
 		}
 	}
-	/* failures of routes no longer wanted are forgotten */
-	for (size_t i = 0; i < a->nfailed;) {
-		struct aroute x = { .dst = a->failed[i].dst };
-
-		if (d->nroutes &&
-		    bsearch(&x, d->routes, d->nroutes, sizeof(*d->routes), route_dst_cmp))
-			i++;
-		else
-			a->failed[i] = a->failed[--a->nfailed];
-	}
+	/* in d's order: sorted; failures of routes no longer wanted are gone */
+	free(a->failed);
+	a->failed = failed;
+	a->nfailed = nfailed;
 	free(k);
 	free(a->foreign);
 	a->foreign = foreign;
@@ -944,7 +956,7 @@ json_t *state_plan(struct agent *a)
 	return o;
 }
 
-json_t *state_routes_json(struct agent *a)
+json_t *state_routes_json(struct agent *a, json_t **missing)
 {
 	struct desired d = { 0 };
 	struct rtnl_route *k = NULL;
@@ -952,47 +964,49 @@ json_t *state_routes_json(struct agent *a)
 	json_t *out = json_array();
 	char s[PFX_STRLEN], dev[IF_NAMESIZE];
 
+	*missing = json_array();
 	desire(a, &d);
 	if (d.err || kernel_routes(a, &k, &nk) < 0) {
 		desired_free(&d);
 		json_decref(out);
 		return NULL;
 	}
+	/* ours in the kernel: wanted there (installed), or not */
+	for (size_t j = 0; j < nk; j++) {
+		struct aroute x = { .dst = k[j].dst };
+		const struct aroute *w =
+			d.nroutes ? bsearch(&x, d.routes, d.nroutes, sizeof(x), route_dst_cmp)
+				  : NULL;
+
+		if (k[j].protocol != RTNL_PROTO)
+			continue;
+		json_array_append_new(
+			out,
+			json_pack("{s:s, s:o, s:s}", "destination",
+				  pfx_format(&x.dst, s, sizeof(s)), "device",
+				  if_indextoname((unsigned)k[j].oif, dev) ? json_string(dev)
+									  : json_null(),
+				  "state", w && w->oif == k[j].oif ? "installed" : "not wanted"));
+	}
+	/* wanted, neither there nor left to another protocol's route */
 	for (size_t i = 0; i < d.nroutes; i++) {
 		const struct aroute *r = &d.routes[i];
 		const struct rtnl_route *have = kernel_find(k, nk, &r->dst);
 		int e = state_route_failed(a, &r->dst, NULL);
-		const char *st = "missing";
 		char why[160] = "";
 
-		if (have && have->protocol == RTNL_PROTO && have->oif == r->oif && r->oif)
-			st = "installed";
-		else if (kernel_foreign(k, nk, &r->dst))
-			st = "left to another protocol";
-		else if (e) {
-			st = "failed";
-			if (e == -ENODEV)
-				snprintf(why, sizeof(why), "device %s is missing", r->dev);
-			else
-				snprintf(why, sizeof(why), "%s", strerror(-e));
-		}
-		json_array_append_new(out, json_pack("{s:s, s:o, s:s, s:o}", "destination",
-						     pfx_format(&r->dst, s, sizeof(s)), "device",
-						     dev_json(r), "state", st, "error",
-						     why[0] ? json_string(why) : json_null()));
-	}
-	for (size_t j = 0; j < nk; j++) {
-		struct aroute x = { .dst = k[j].dst };
-
-		if (k[j].protocol != RTNL_PROTO ||
-		    (d.nroutes && bsearch(&x, d.routes, d.nroutes, sizeof(x), route_dst_cmp)))
+		if ((have && have->protocol == RTNL_PROTO && have->oif == r->oif && r->oif) ||
+		    kernel_foreign(k, nk, &r->dst))
 			continue;
-		json_array_append_new(out, json_pack("{s:s, s:o, s:s, s:n}", "destination",
-						     pfx_format(&x.dst, s, sizeof(s)), "device",
-						     if_indextoname((unsigned)k[j].oif, dev)
-							     ? json_string(dev)
-							     : json_null(),
-						     "state", "not wanted", "error"));
+		if (e == -ENODEV)
+			snprintf(why, sizeof(why), "device %s is missing", r->dev);
+		else if (e)
+			snprintf(why, sizeof(why), "%s", strerror(-e));
+		json_array_append_new(*missing,
+				      json_pack("{s:s, s:o, s:s, s:o}", "destination",
+						pfx_format(&r->dst, s, sizeof(s)), "device",
+						dev_json(r), "state", e ? "failed" : "missing",
+						"error", why[0] ? json_string(why) : json_null()));
 	}
 	free(k);
 	desired_free(&d);

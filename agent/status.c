@@ -24,8 +24,9 @@ static json_t *prefixes(const struct pfx_list *l)
 
 /*
  * Whether the kernel holds what c announces, from the routes as read now
- * (byroute: destination -> route object): "programmed", "failed" (with the
- * first error), "missing" (not there; being repaired) or "no route" (its
+ * (byroute: destination -> route object): "programmed" (its routes are
+ * installed or left to another protocol's), "failed" (with the first
+ * error), "missing" (not there; being repaired) or "no route" (its
  * instance's tunnel device is not known yet).
  */
 static void client_state(json_t *o, const struct aclient *c, json_t *byroute)
@@ -79,8 +80,9 @@ static const char *role_name(enum proto_role r)
 
 json_t *status_json(struct agent *a)
 {
-	json_t *o = json_object(), *insts = json_array(), *routes = state_routes_json(a),
-	       *foreign = json_array(), *nft = json_object(), *byroute = json_object(), *r, *read;
+	json_t *o = json_object(), *insts = json_array(), *missing,
+	       *routes = state_routes_json(a, &missing), *foreign = json_array(),
+	       *nft = json_object(), *byroute = json_object(), *r, *read;
 	char s[PFX_STRLEN];
 	size_t ri;
 	const struct nft_foreign *fn;
@@ -97,6 +99,13 @@ json_t *status_json(struct agent *a)
 	{
 		json_object_set(byroute, json_string_value(json_object_get(r, "destination")), r);
 	}
+	json_array_foreach(missing, ri, r)
+	{
+		json_object_set(byroute, json_string_value(json_object_get(r, "destination")), r);
+	}
+	for (size_t i = 0; i < a->nforeign; i++)
+		json_object_set_new(byroute, pfx_format(&a->foreign[i].dst, s, sizeof(s)),
+				    json_pack("{s:s}", "state", "left to another protocol"));
 	for (size_t i = 0; i < a->ninst; i++) {
 		const struct ainst *in = a->inst[i];
 		json_t *j = json_object(), *clients = json_array();
@@ -128,6 +137,7 @@ json_t *status_json(struct agent *a)
 	json_object_set_new(o, "instances", insts);
 	json_decref(byroute);
 	json_object_set_new(o, "routes", routes ? routes : json_array());
+	json_object_set_new(o, "routes_missing", missing);
 	json_object_set_new(o, "routes_error",
 			    routes ? json_null() : json_string("cannot read the kernel's routes"));
 	for (size_t i = 0; i < a->nforeign; i++)

@@ -215,26 +215,28 @@ static void doctor_kernel(struct diag *d, json_t *s)
 
 	json_array_foreach(json_object_get(s, "routes"), i, r)
 	{
-		const char *rs = output_str(r, "state");
-
-		if (strcmp(rs, "installed") == 0)
+		if (strcmp(output_str(r, "state"), "not wanted") == 0)
+			say(d, "note",
+			    "route %s dev %s of protocol vpcroute is not wanted: the agent removes "
+			    "it",
+			    output_str(r, "destination"), output_str(r, "device"));
+		else
 			ok++;
-		else if (strcmp(rs, "failed") == 0)
+	}
+	json_array_foreach(json_object_get(s, "routes_missing"), i, r)
+	{
+		if (strcmp(output_str(r, "state"), "failed") == 0)
 			say(d, "PROBLEM",
 			    "route %s dev %s failed: %s. The agent retries with back-off, and at "
 			    "once when the device appears.",
 			    output_str(r, "destination"), output_str(r, "device"),
 			    output_str(r, "error"));
-		else if (strcmp(rs, "missing") == 0)
+		else
 			say(d, "PROBLEM",
 			    "route %s dev %s is missing from the kernel (removed behind the "
 			    "agent's "
 			    "back): the agent puts it back",
 			    output_str(r, "destination"), output_str(r, "device"));
-		else if (strcmp(rs, "not wanted") == 0)
-			say(d, "note",
-			    "route %s of protocol vpcroute is not wanted: the agent removes it",
-			    output_str(r, "destination"));
 	}
 	if (json_is_string(json_object_get(s, "routes_error")))
 		say(d, "PROBLEM", "kernel routes: %s", output_str(s, "routes_error"));

@@ -128,22 +128,26 @@ void output_status(json_t *s)
 			putchar('\n');
 		}
 	}
-	printf("kernel routes (proto vpcroute, as read now): ");
+	printf("kernel routes (proto vpcroute): ");
 	if (!json_array_size(json_object_get(s, "routes")))
 		printf("%s", json_is_string(json_object_get(s, "routes_error"))
 				     ? output_str(s, "routes_error")
 				     : "none");
 	json_array_foreach(json_object_get(s, "routes"), i, r)
 	{
-		const char *st = output_str(r, "state");
-
-		printf("%s%s dev %s", i ? ", " : "", output_str(r, "destination"),
-		       output_str(r, "device"));
-		if (strcmp(st, "installed") && strcmp(st, "-"))
-			printf(" (%s%s%s)", st,
-			       json_is_string(json_object_get(r, "error")) ? ": " : "",
-			       json_is_string(json_object_get(r, "error")) ? output_str(r, "error")
-									   : "");
+		printf("%s%s dev %s%s", i ? ", " : "", output_str(r, "destination"),
+		       output_str(r, "device"),
+		       strcmp(output_str(r, "state"), "not wanted") ? "" : " (not wanted)");
+	}
+	printf("\nwanted, not in the kernel: ");
+	if (!json_array_size(json_object_get(s, "routes_missing")))
+		printf("none");
+	json_array_foreach(json_object_get(s, "routes_missing"), i, r)
+	{
+		printf("%s%s dev %s (%s%s%s)", i ? ", " : "", output_str(r, "destination"),
+		       output_str(r, "device"), output_str(r, "state"),
+		       json_is_string(json_object_get(r, "error")) ? ": " : "",
+		       json_is_string(json_object_get(r, "error")) ? output_str(r, "error") : "");
 	}
 	printf("\nleft to routes of other protocols: ");
 	print_list(json_object_get(s, "routes_left_to_others"), "none");

@@ -143,15 +143,19 @@ def test_failed_install_not_acked_retried(host, tmp_path):
     validate(doc)
     (client,) = doc["instances"][0]["clients"]
     assert client["state"] == "failed" and "device tun9 is missing" in client["error"], client
-    assert {"destination": "192.168.1.128/25", "device": "tun9", "state": "failed",
-            "error": "device tun9 is missing"} in doc["routes"]
+    assert doc["routes_missing"] == [{"destination": "192.168.1.128/25", "device": "tun9",
+                                      "state": "failed", "error": "device tun9 is missing"}]
+    assert doc["routes"] == []
     r = ctl("-s", agent.sock, "doctor")
     assert r.returncode == 1
     assert "PROBLEM  route 192.168.1.128/25 dev tun9 failed: device tun9 is missing" \
         in r.stdout, r.stdout
     assert "client pi-home of server is not programmed" in r.stdout, r.stdout
     r = ctl("-s", agent.sock, "status")
-    assert "pi-home" in r.stdout and "failed" in r.stdout, r.stdout
+    assert "wanted, not in the kernel: 192.168.1.128/25 dev tun9 (failed: device tun9 is " \
+        "missing)\n" in r.stdout, r.stdout
+    assert "192.168.1.128/25 [failed: 192.168.1.128/25: device tun9 is missing]\n" \
+        in r.stdout, r.stdout
     agent.wait_log(r"retrying what failed", timeout=BOUND)
     host.run("ip link add tun9 type veth peer name tun9peer")
     host.run("ip link set tun9 up")
@@ -170,6 +174,7 @@ def test_failed_install_refused_when_deferred(host, tmp_path):
     assert "No such device" in acks[0]["error"], acks[0]["error"]
     doc = CtlConn(agent.sock).status()
     assert doc["instances"][0]["clients"] == [] and doc["routes"] == []
+    assert doc["routes_missing"] == []
 
 
 def test_status_shows_what_the_kernel_holds(host, tmp_path):
@@ -180,7 +185,8 @@ def test_status_shows_what_the_kernel_holds(host, tmp_path):
     doc = c.status()
     validate(doc)
     assert doc["routes"] == [{"destination": "192.168.1.128/25", "device": "tun0",
-                              "state": "installed", "error": None}]
+                              "state": "installed"}]
+    assert doc["routes_missing"] == []
     assert doc["nftables"]["state"] == "ok" and doc["plan"]["nftables"] is None
     # Stopped, the agent cannot repair: the route and an element are deleted, and
     # a status request is queued. On SIGCONT the notifications and the request
@@ -189,8 +195,9 @@ def test_status_shows_what_the_kernel_holds(host, tmp_path):
         agent, host, "ip route del 192.168.1.128/25",
         "nft delete element inet vpcroute remote4 '{ 192.168.1.128/25 }'")
     validate(doc)
-    assert doc["routes"] == [{"destination": "192.168.1.128/25", "device": "tun0",
-                              "state": "missing", "error": None}]
+    assert doc["routes"] == []
+    assert doc["routes_missing"] == [{"destination": "192.168.1.128/25", "device": "tun0",
+                                      "state": "missing", "error": None}]
     assert doc["instances"][0]["clients"][0]["state"] == "missing"
     assert doc["nftables"]["state"] == "differs" and not doc["nftables"]["built"]
     assert doc["nftables"]["set_elements"]["remote4"] == 1  # as read, not as believed
@@ -200,6 +207,10 @@ def test_status_shows_what_the_kernel_holds(host, tmp_path):
           and remote4(agent) == ["100.64.0.0/16", "192.168.1.128/25"])
     doc = c.status()
     assert doc["nftables"]["state"] == "ok" and doc["routes"][0]["state"] == "installed"
+    # the same as a table, and doctor, for a route missing from the kernel
+    text = ctl("-s", agent.sock, "status").stdout
+    assert "kernel routes (proto vpcroute): 192.168.1.128/25 dev tun0\n" in text, text
+    assert "wanted, not in the kernel: none\n" in text, text
 
 
 def test_no_false_drift(host, tmp_path):

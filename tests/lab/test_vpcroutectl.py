@@ -125,7 +125,8 @@ def test_status_json_and_table(running):
     assert client["cn"] == "pi-home" and client["networks"] == ["192.168.1.128/25"]
     assert client["tunnel4"] == "10.1.2.10"
     assert doc["routes"] == [{"destination": "192.168.1.128/25", "device": "tun0",
-                              "state": "installed", "error": None}]
+                              "state": "installed"}]
+    assert doc["routes_missing"] == []
     assert client["state"] == "programmed"
     assert doc["nftables"]["built"] and doc["nftables"]["set_elements"]["remote4"] == 2
     # the same through the configuration file, as a table
@@ -134,7 +135,7 @@ def test_status_json_and_table(running):
     assert "instance server (server role): plugin connected, tunnel tun0, 1 client" in r.stdout
     assert re.search(r"^  pi-home +10\.1\.2\.10 +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d "
                      r"192\.168\.1\.128/25$", r.stdout, re.M), r.stdout
-    assert "kernel routes (proto vpcroute, as read now): 192.168.1.128/25 dev tun0\n" in r.stdout
+    assert "kernel routes (proto vpcroute): 192.168.1.128/25 dev tun0\n" in r.stdout
     assert "aws: off" in r.stdout
 
 
