@@ -64,6 +64,7 @@ struct nft {
 	bool built;
 	/* what the last build sent, to compare with what the kernel holds */
 	unsigned nrules, nsets, sent_rules, sent_sets;
+	char differs[128]; /* why the table is to be rebuilt, "" */
 	struct elist cur[2][S_NSETS];
 	/* the NAT part last built, to know when to rebuild */
 	char *nat_sig;
@@ -745,6 +746,7 @@ static int build_all(struct nft *n, const struct nft_model *m, struct elist el[2
 	if (r == 0) {
 		n->nrules = n->sent_rules;
 		n->nsets = n->sent_sets;
+		n->differs[0] = '\0';
 	}
 	return r;
 }
@@ -1356,6 +1358,7 @@ int nft_check(struct nft *n, json_t **read)
 		return !why[0];
 	log_warnx("nftables: table " NFT_TABLE_FULLNAME " changed from outside (%s): rebuilding it",
 		  why);
+	snprintf(n->differs, sizeof(n->differs), "%s", why);
 	n->built = false;
 	return 0;
 }
@@ -1363,4 +1366,9 @@ int nft_check(struct nft *n, json_t **read)
 unsigned nft_portid(const struct nft *n)
 {
 	return n->portid;
+}
+
+const char *nft_differs(const struct nft *n)
+{
+	return n->differs[0] ? n->differs : NULL;
 }

@@ -92,6 +92,8 @@ int nft_scan_foreign_nat(struct nft *n, const struct nft_foreign **out, size_t *
  * "differs" (why, or null)} for the status.
  */
 int nft_check(struct nft *n, json_t **read);
+/* Why the table is to be rebuilt (nft_check found it changed), or NULL. */
+const char *nft_differs(const struct nft *n);
 /* The netlink port of our batches (see rtnl_portid). */
 unsigned nft_portid(const struct nft *n);
 /* Counts of elements per set as last applied, for status: {"local4": N, ...}. */

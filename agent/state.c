@@ -941,6 +941,9 @@ json_t *state_plan(struct agent *a)
 	if (!a->nft_ready)
 		json_object_set_new(o, "nftables",
 				    json_string("build the table after the start-up grace period"));
+	else if (!nft_built(a->nft) && nft_differs(a->nft))
+		json_object_set_new(o, "nftables",
+				    json_sprintf("rebuild the table: %s", nft_differs(a->nft)));
 	else if (!nft_built(a->nft))
 		json_object_set_new(o, "nftables", json_string("build the table"));
 	else if (nft_check(a->nft, &read) < 0)

@@ -159,13 +159,19 @@ json_t *status_json(struct agent *a)
 			nft, "built",
 			json_boolean(present && !json_is_string(why) && nft_built(a->nft)));
 		json_object_set_new(nft, "state",
-				    json_string(!a->nft_ready	      ? "not built yet"
-						: !present	      ? "missing"
-						: json_is_string(why) ? "differs"
-						: a->nft_err	      ? "failed"
-						: !nft_built(a->nft)  ? "being rebuilt"
-								      : "ok"));
-		json_object_set(nft, "differs", why);
+				    json_string(!a->nft_ready ? "not built yet"
+						: !present    ? "missing"
+						: json_is_string(why) || nft_differs(a->nft)
+							? "differs"
+						: a->nft_err	     ? "failed"
+						: !nft_built(a->nft) ? "being rebuilt"
+								     : "ok"));
+		if (json_is_string(why))
+			json_object_set(nft, "differs", why);
+		else
+			json_object_set_new(nft, "differs",
+					    nft_differs(a->nft) ? json_string(nft_differs(a->nft))
+								: json_null());
 		json_object_set(nft, "set_elements", json_object_get(read, "set_elements"));
 		json_decref(read);
 	}

@@ -65,6 +65,11 @@ int nft_check(struct nft *n, json_t **read)
 	return 1;
 }
 
+const char *nft_differs(const struct nft *n)
+{
+	return NULL;
+}
+
 void watch_retry(struct agent *a)
 {
 }

@@ -203,6 +203,8 @@ def test_status_shows_what_the_kernel_holds(host, tmp_path):
     assert doc["nftables"]["set_elements"]["remote4"] == 1  # as read, not as believed
     assert doc["plan"]["routes_to_add"] == [{"destination": "192.168.1.128/25",
                                              "device": "tun0"}]
+    assert doc["plan"]["nftables"] == ("rebuild the table: set remote4 holds 1 elements "
+                                       "instead of 2"), doc["plan"]
     until("repaired", lambda: agent.routes() == ["192.168.1.128/25"]
           and remote4(agent) == ["100.64.0.0/16", "192.168.1.128/25"])
     doc = c.status()
