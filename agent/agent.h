@@ -58,8 +58,18 @@ struct ainst {
 /* A route we installed (or adopted at start). */
 struct aroute {
 	struct pfx dst;
-	int oif;
+	int oif;	       /* 0: its device is missing */
+	char dev[IF_NAMESIZE]; /* the device's name, when wanted */
 };
+
+/* A wanted route the kernel refused (or whose device is missing). */
+struct afail {
+	struct pfx dst;
+	int err;
+	char dev[IF_NAMESIZE];
+};
+
+struct watch;
 
 struct agent {
 	struct cfg *cfg;
@@ -79,6 +89,10 @@ struct agent {
 	size_t nadopted;
 	struct aroute *foreign; /* wanted, but another protocol's route is there */
 	size_t nforeign;
+	struct afail *failed; /* wanted routes the last pass could not install */
+	size_t nfailed;
+	int nft_err;	     /* the last nftables apply's error, 0 */
+	struct watch *watch; /* kernel notifications and periodic checks (watch.c) */
 	uint64_t claims_gen;
 	uint64_t cfg_gen; /* 1 at start, one more at each successful reload */
 	bool nft_ready;
@@ -116,6 +130,13 @@ int state_apply(struct agent *a);
  */
 int state_client_change(struct agent *a, const struct ainst *in, const struct aclient *old,
 			const struct aclient *new);
+/* Why the route to dst could not be installed: -errno, or 0. */
+int state_route_failed(const struct agent *a, const struct pfx *dst, const char **dev);
+/* For the status, as the kernel holds them now: our routes there, each
+ * "installed" (as wanted) or "not wanted"; and in *missing the wanted ones
+ * that are not there, "missing" or "failed" (with "error"). NULL when the
+ * kernel's routes cannot be read. */
+json_t *state_routes_json(struct agent *a, json_t **missing);
 /* Everything claimed on this host, for the plugins. */
 size_t state_claims(struct agent *a, struct proto_claim **out);
 void state_end_grace(struct agent *a);

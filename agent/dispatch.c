@@ -192,6 +192,12 @@ const char *dispatch(struct agent *a, struct peer *p, struct proto_msg *m)
 		if (had)
 			pfx_list_free(&was.nets);
 		*changed = true;
+		if (r < 0 && a->cfg->plugin.admission != CFG_ADMIT_DEFERRED) {
+			/* admitted already: it stays, shown failed, retried (watch.c) */
+			log_warnx("%s: client %s admitted but not programmed: %s; retrying", name,
+				  m->connect.cn, strerror(-r));
+			return NULL;
+		}
 		if (r < 0) {
 			/* not in the kernel: not acknowledged, and not claimed */
 			state_client_del(inst, m->connect.cn);

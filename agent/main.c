@@ -26,6 +26,7 @@
 #include "cloud.h"
 #include "log.h"
 #include "sysctl.h"
+#include "watch.h"
 #include "loop.h"
 #include "policy.h"
 
@@ -36,7 +37,7 @@
 static struct loop {
 	struct agent *a;
 	bool stop;
-	struct watcher sig, grace, http, cloud;
+	struct watcher sig, grace, http, cloud, watch;
 } loop;
 
 static void usage(FILE *f)
@@ -224,6 +225,11 @@ static void on_grace(struct watcher *w, uint32_t events)
 		state_end_grace(w->ctx);
 }
 
+static void on_watch(struct watcher *w, uint32_t events)
+{
+	watch_event(w->ctx);
+}
+
 static int setup(struct agent *a, unsigned idle_s)
 {
 	char err[512];
@@ -267,6 +273,16 @@ static int setup(struct agent *a, unsigned idle_s)
 			log_warnx("aws: epoll: %s", strerror(-r));
 			return -1;
 		}
+	}
+	/* subscribed before the first reconcile: no change falls in between */
+	if (!(a->watch = watch_open(a, err, sizeof(err)))) {
+		log_warnx("%s", err);
+		return -1;
+	}
+	loop.watch = (struct watcher){ .fd = watch_fd(a->watch), .fn = on_watch, .ctx = a };
+	if (watcher_add(a->epfd, &loop.watch, EPOLLIN) < 0) {
+		log_warn("event loop setup");
+		return -1;
 	}
 	if ((r = state_adopt(a)) < 0)
 		log_warnx("reading our routes: %s", strerror(-r));
@@ -415,6 +431,7 @@ out:
 	if (a.flush_on_exit && a.rt && a.nft)
 		state_flush(&a);
 	state_free(&a);
+	watch_close(a.watch);
 	cloud_free(a.cloud);
 	nft_close(a.nft);
 	rtnl_close(a.rt);

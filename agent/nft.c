@@ -62,6 +62,9 @@ struct nft {
 	unsigned nmsg;
 	uint32_t set_id;
 	bool built;
+	/* what the last build sent, to compare with what the kernel holds */
+	unsigned nrules, nsets, sent_rules, sent_sets;
+	char differs[128]; /* why the table is to be rebuilt, "" */
 	struct elist cur[2][S_NSETS];
 	/* the NAT part last built, to know when to rebuild */
 	char *nat_sig;
@@ -290,6 +293,7 @@ static int put_set(struct nft *n, const char *name, int fi, int fields)
 		nftnl_set_set_data(s, NFTNL_SET_DESC_CONCAT, f, (uint32_t)fields);
 	}
 	nlh = msg(n, NFT_MSG_NEWSET, NLM_F_CREATE);
+	n->sent_sets++;
 	nftnl_set_nlmsg_build_payload(nlh, s);
 	nftnl_set_free(s);
 	return next(n);
@@ -412,6 +416,7 @@ static int put_rule(struct nft *n, struct nftnl_rule *r)
 {
 	struct nlmsghdr *nlh = msg(n, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND);
 
+	n->sent_rules++;
 	nftnl_rule_nlmsg_build_payload(nlh, r);
 	nftnl_rule_free(r);
 	return next(n);
@@ -676,6 +681,7 @@ static int build_all(struct nft *n, const struct nft_model *m, struct elist el[2
 	int r = 0;
 
 	batch_start(n);
+	n->sent_rules = n->sent_sets = 0;
 	/* add-then-delete removes a stale table of ours; others are not touched */
 	r = r ? r : put_table(n, NFT_MSG_NEWTABLE);
 	r = r ? r : put_table(n, NFT_MSG_DELTABLE);
@@ -736,7 +742,13 @@ static int build_all(struct nft *n, const struct nft_model *m, struct elist el[2
 		log_warnx("nftables: the table does not fit one batch");
 		return r;
 	}
-	return batch_commit(n, "table " NFT_TABLE);
+	r = batch_commit(n, "table " NFT_TABLE);
+	if (r == 0) {
+		n->nrules = n->sent_rules;
+		n->nsets = n->sent_sets;
+		n->differs[0] = '\0';
+	}
+	return r;
 }
 
 /* Elements in a but not in b (both sorted). */
@@ -1097,23 +1109,31 @@ out:
 	return MNL_CB_OK;
 }
 
-static int dump(struct nft *n, uint16_t type, mnl_cb_t cb, struct fscan *f)
+/* Sends a dump request built in buf and runs cb on each answer. */
+static int dump_req(struct nft *n, char *buf, size_t len, mnl_cb_t cb, void *data)
 {
-	char buf[65536];
-	uint32_t seq = n->seq++;
-	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, type, NFPROTO_UNSPEC, NLM_F_DUMP, seq);
+	const struct nlmsghdr *nlh = (const struct nlmsghdr *)buf;
+	uint32_t seq = nlh->nlmsg_seq;
 	ssize_t got;
 	int r;
 
 	if (mnl_socket_sendto(n->nl, nlh, nlh->nlmsg_len) < 0)
 		return -errno;
 	do {
-		got = mnl_socket_recvfrom(n->nl, buf, sizeof(buf));
+		got = mnl_socket_recvfrom(n->nl, buf, len);
 		if (got < 0)
 			return -errno;
-		r = mnl_cb_run(buf, (size_t)got, seq, n->portid, cb, f);
+		r = mnl_cb_run(buf, (size_t)got, seq, n->portid, cb, data);
 	} while (r > 0);
 	return r < 0 ? -errno : 0;
+}
+
+static int dump(struct nft *n, uint16_t type, mnl_cb_t cb, struct fscan *f)
+{
+	char buf[65536];
+
+	nftnl_nlmsg_build_hdr(buf, type, NFPROTO_UNSPEC, NLM_F_DUMP, n->seq++);
+	return dump_req(n, buf, sizeof(buf), cb, f);
 }
 
 static int scan_foreign(struct nft *n, bool quiet)
@@ -1146,4 +1166,209 @@ int nft_scan_foreign_nat(struct nft *n, const struct nft_foreign **out, size_t *
 	*out = n->foreign;
 	*count = r < 0 ? 0 : n->nforeign;
 	return r;
+}
+
+/* --- our table as the kernel holds it --- */
+
+struct kread {
+	bool table;
+	unsigned chains, rules, sets;
+	size_t elems[2][S_NSETS];
+	bool strange; /* an element we did not put there */
+	const struct nft *n;
+	int fi, set; /* the set being read */
+};
+
+static int table_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct kread *k = data;
+	struct nftnl_table *t = nftnl_table_alloc();
+
+	if (t && nftnl_table_nlmsg_parse(nlh, t) == 0 &&
+	    nftnl_table_get_u32(t, NFTNL_TABLE_FAMILY) == NFPROTO_INET &&
+	    strcmp(nftnl_table_get_str(t, NFTNL_TABLE_NAME), NFT_TABLE) == 0)
+		k->table = true;
+	nftnl_table_free(t);
+	return MNL_CB_OK;
+}
+
+static int our_chain_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct kread *k = data;
+	struct nftnl_chain *c = nftnl_chain_alloc();
+
+	if (c && nftnl_chain_nlmsg_parse(nlh, c) == 0 &&
+	    strcmp(nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE), NFT_TABLE) == 0)
+		k->chains++;
+	nftnl_chain_free(c);
+	return MNL_CB_OK;
+}
+
+static int our_set_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct kread *k = data;
+	struct nftnl_set *s = nftnl_set_alloc();
+
+	if (s && nftnl_set_nlmsg_parse(nlh, s) == 0 &&
+	    strcmp(nftnl_set_get_str(s, NFTNL_SET_TABLE), NFT_TABLE) == 0)
+		k->sets++;
+	nftnl_set_free(s);
+	return MNL_CB_OK;
+}
+
+static int our_rule_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct kread *k = data;
+	struct nftnl_rule *r = nftnl_rule_alloc();
+
+	if (r && nftnl_rule_nlmsg_parse(nlh, r) == 0 &&
+	    strcmp(nftnl_rule_get_str(r, NFTNL_RULE_TABLE), NFT_TABLE) == 0)
+		k->rules++;
+	nftnl_rule_free(r);
+	return MNL_CB_OK;
+}
+
+static int key_cmp(const void *x, const void *y)
+{
+	return memcmp(((const struct elem *)x)->key, ((const struct elem *)y)->key, KEY_MAX);
+}
+
+/* Counts the elements that start an interval; flags one we did not add. */
+static int elem_read_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct kread *k = data;
+	const struct elist *cur = &k->n->cur[k->fi][k->set];
+	struct nftnl_set *s = nftnl_set_alloc();
+	struct nftnl_set_elems_iter *it = NULL;
+	struct nftnl_set_elem *e;
+
+	if (!s || nftnl_set_elems_nlmsg_parse(nlh, s) < 0 || !(it = nftnl_set_elems_iter_create(s)))
+		goto out;
+	while ((e = nftnl_set_elems_iter_next(it))) {
+		struct elem x = { 0 };
+		uint32_t len = 0;
+		const void *key;
+
+		if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_FLAGS) &&
+		    (nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_FLAGS) & NFT_SET_ELEM_INTERVAL_END))
+			continue;
+		key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
+		if (key)
+			memcpy(x.key, key, len < KEY_MAX ? len : KEY_MAX);
+		k->elems[k->fi][k->set]++;
+		if (!cur->n || !bsearch(&x, cur->v, cur->n, sizeof(x), key_cmp))
+			k->strange = true;
+	}
+out:
+	nftnl_set_elems_iter_destroy(it);
+	nftnl_set_free(s);
+	return MNL_CB_OK;
+}
+
+/* Dumps of our table's objects of one kind (the kernel filters by table). */
+static int read_kind(struct nft *n, uint16_t type, mnl_cb_t cb, struct kread *k)
+{
+	char buf[65536];
+	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, type, NFPROTO_INET, NLM_F_DUMP, n->seq++);
+
+	mnl_attr_put_strz(nlh, 1 /* NFTA_{CHAIN,SET,RULE}_TABLE */, NFT_TABLE);
+	return dump_req(n, buf, sizeof(buf), cb, k);
+}
+
+static int read_elems(struct nft *n, struct kread *k, int fi, int set)
+{
+	char buf[65536], name[16];
+	struct nftnl_set *s;
+	struct nlmsghdr *nlh;
+
+	set_name(name, sizeof(name), fi, set);
+	s = set_obj(name);
+	if (!s)
+		return -ENOMEM;
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, NFPROTO_INET, NLM_F_DUMP, n->seq++);
+	nftnl_set_elems_nlmsg_build_payload(nlh, s);
+	nftnl_set_free(s);
+	k->fi = fi;
+	k->set = set;
+	return dump_req(n, buf, sizeof(buf), elem_read_cb, k);
+}
+
+int nft_check(struct nft *n, json_t **read)
+{
+	struct kread k = { .n = n };
+	char why[128] = "";
+	int r;
+
+	if (read)
+		*read = NULL;
+	{
+		char buf[65536];
+
+		nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE, NFPROTO_INET, NLM_F_DUMP, n->seq++);
+		r = dump_req(n, buf, sizeof(buf), table_cb, &k);
+	}
+	if (r == 0 && k.table) {
+		r = read_kind(n, NFT_MSG_GETCHAIN, our_chain_cb, &k);
+		r = r ? r : read_kind(n, NFT_MSG_GETSET, our_set_cb, &k);
+		r = r ? r : read_kind(n, NFT_MSG_GETRULE, our_rule_cb, &k);
+		for (int fi = 0; fi < 2 && !r; fi++)
+			for (int s = 0; s < S_NSETS && !r; s++) {
+				r = read_elems(n, &k, fi, s);
+				if (r == -ENOENT)
+					r = 0; /* the set is gone: counted as missing */
+			}
+	}
+	if (r < 0)
+		return r;
+	if (!k.table)
+		snprintf(why, sizeof(why), "the table is missing");
+	else if (k.chains != 3 || k.sets != n->nsets || k.rules != n->nrules)
+		snprintf(why, sizeof(why), "%u chains, %u sets, %u rules instead of 3, %u, %u",
+			 k.chains, k.sets, k.rules, n->nsets, n->nrules);
+	else if (k.strange)
+		snprintf(why, sizeof(why), "a set holds an element vpcroute did not add");
+	for (int fi = 0; fi < 2 && !why[0]; fi++)
+		for (int s = 0; s < S_NSETS && !why[0]; s++)
+			if (k.elems[fi][s] != n->cur[fi][s].n) {
+				char name[16];
+
+				set_name(name, sizeof(name), fi, s);
+				snprintf(why, sizeof(why),
+					 "set %s holds %zu elements instead of %zu", name,
+					 k.elems[fi][s], n->cur[fi][s].n);
+			}
+	if (read) {
+		json_t *o = json_object(), *c = json_object();
+
+		for (int s = 0; s < S_NSETS; s++)
+			for (int fi = 0; fi < 2; fi++) {
+				char name[16];
+
+				set_name(name, sizeof(name), fi, s);
+				json_object_set_new(c, name,
+						    json_integer((json_int_t)k.elems[fi][s]));
+			}
+		json_object_set_new(o, "present", json_boolean(k.table));
+		json_object_set_new(o, "set_elements", c);
+		json_object_set_new(o, "differs",
+				    why[0] && n->built ? json_string(why) : json_null());
+		*read = o;
+	}
+	if (!why[0] || !n->built)
+		return !why[0];
+	log_warnx("nftables: table " NFT_TABLE_FULLNAME " changed from outside (%s): rebuilding it",
+		  why);
+	snprintf(n->differs, sizeof(n->differs), "%s", why);
+	n->built = false;
+	return 0;
+}
+
+unsigned nft_portid(const struct nft *n)
+{
+	return n->portid;
+}
+
+const char *nft_differs(const struct nft *n)
+{
+	return n->differs[0] ? n->differs : NULL;
 }

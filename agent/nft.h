@@ -84,6 +84,18 @@ struct nft_foreign {
 
 /* Scans again without logging; *out stays valid until the next scan. */
 int nft_scan_foreign_nat(struct nft *n, const struct nft_foreign **out, size_t *count);
+/*
+ * Reads the table from the kernel (chains, sets, rules, elements) and
+ * compares it with what was last applied: 1 when equal, 0 when missing or
+ * changed from outside (logged; the next nft_apply rebuilds it whole), or
+ * -errno. With read, also {"present", "set_elements" (counts as read),
+ * "differs" (why, or null)} for the status.
+ */
+int nft_check(struct nft *n, json_t **read);
+/* Why the table is to be rebuilt (nft_check found it changed), or NULL. */
+const char *nft_differs(const struct nft *n);
+/* The netlink port of our batches (see rtnl_portid). */
+unsigned nft_portid(const struct nft *n);
 /* Counts of elements per set as last applied, for status: {"local4": N, ...}. */
 json_t *nft_elements_json(const struct nft *n);
 

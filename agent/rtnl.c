@@ -142,7 +142,7 @@ int rtnl_route_add(struct rtnl *r, const struct pfx *dst, int oif)
 	e = find_route(r, dst, &cur);
 	if (e < 0)
 		goto fail;
-	if (e == 0) {
+	if (e == 0 || cur.type != RTN_UNICAST) {
 		log_info(
 			"route %s: a route of another type (blackhole, unreachable, ...) is there; "
 			"left alone",
@@ -165,6 +165,11 @@ fail:
 	log_warnx("route %s dev %s: %s%s%s", pfx_format(dst, s, sizeof(s)), dev, strerror(-e),
 		  msg ? ": " : "", msg ? msg : "");
 	return e;
+}
+
+unsigned rtnl_portid(const struct rtnl *r)
+{
+	return r->portid;
 }
 
 int rtnl_route_del(struct rtnl *r, const struct pfx *dst)
@@ -217,7 +222,7 @@ static int dump_cb(const struct nlmsghdr *nlh, void *data)
 	mnl_attr_parse(nlh, sizeof(*rtm), route_attr_cb, tb);
 	if (tb[RTA_TABLE])
 		table = mnl_attr_get_u32(tb[RTA_TABLE]);
-	if (table != RT_TABLE_MAIN || rtm->rtm_type != RTN_UNICAST)
+	if (table != RT_TABLE_MAIN)
 		return MNL_CB_OK;
 	if (d->n == d->cap) {
 		size_t cap = d->cap ? d->cap * 2 : 64;
@@ -239,6 +244,7 @@ static int dump_cb(const struct nlmsghdr *nlh, void *data)
 	if (tb[RTA_OIF])
 		x->oif = (int)mnl_attr_get_u32(tb[RTA_OIF]);
 	x->protocol = rtm->rtm_protocol;
+	x->type = rtm->rtm_type;
 	return MNL_CB_OK;
 }
 

@@ -19,6 +19,7 @@ struct rtnl_route {
 	struct pfx dst;
 	int oif;
 	unsigned char protocol;
+	unsigned char type; /* RTN_UNICAST, RTN_BLACKHOLE, ... */
 };
 
 struct rtnl *rtnl_open(char *err, size_t errlen);
@@ -32,7 +33,10 @@ void rtnl_close(struct rtnl *r);
 int rtnl_route_add(struct rtnl *r, const struct pfx *dst, int oif);
 /* Removes our route to dst; a route of another protocol is never removed. */
 int rtnl_route_del(struct rtnl *r, const struct pfx *dst);
-/* Every main-table route (both families); caller frees *out. */
+/* Every main-table route of any type (both families); caller frees *out. */
 int rtnl_dump(struct rtnl *r, struct rtnl_route **out, size_t *n);
+/* The netlink port of our requests: the kernel's notifications of our own
+ * changes carry it, so the watcher can tell them from others'. */
+unsigned rtnl_portid(const struct rtnl *r);
 
 #endif

@@ -10,6 +10,7 @@
 #include "cloud.h"
 #include "log.h"
 #include "policy.h"
+#include "watch.h"
 
 /* Instances are allocated one by one: connections keep pointers to them. */
 struct ainst *state_inst(struct agent *a, const char *name, enum proto_role role)
@@ -317,6 +318,7 @@ void state_free(struct agent *a)
 	free(a->routes);
 	free(a->adopted);
 	free(a->foreign);
+	free(a->failed);
 	a->inst = NULL;
 	a->ninst = 0;
 }
@@ -351,11 +353,12 @@ static bool grow(void **v, size_t n, size_t *cap, size_t size, int *err)
 }
 
 /* Appended as they come; sorted and made unique in one pass afterwards. */
-static void want_route(struct desired *d, const struct pfx *dst, int oif)
+static void want_route(struct desired *d, const struct pfx *dst, int oif, const char *dev)
 {
 	if (!grow((void **)&d->routes, d->nroutes, &d->caproutes, sizeof(*d->routes), &d->err))
 		return;
 	d->routes[d->nroutes].dst = *dst;
+	snprintf(d->routes[d->nroutes].dev, sizeof(d->routes->dev), "%s", dev);
 	d->routes[d->nroutes++].oif = oif;
 }
 
@@ -436,8 +439,9 @@ static void want_access(struct desired *d, const struct pfx_list *srcs, const st
 	}
 }
 
-/* What one client of a server-role instance adds: routes, remote, access. */
-static void client_contrib(const struct cfg *c, const struct aclient *cl, int oif,
+/* What one client of a server-role instance adds: routes (once its tunnel
+ * device is named; oif 0 when that device is missing), remote, access. */
+static void client_contrib(const struct cfg *c, const struct aclient *cl, int oif, const char *dev,
 			   struct desired *d)
 {
 	static const struct cfg_client none;
@@ -447,8 +451,8 @@ static void client_contrib(const struct cfg *c, const struct aclient *cl, int oi
 	if (!pol)
 		pol = &none;
 	for (size_t k = 0; k < cl->nets.n; k++) {
-		if (oif)
-			want_route(d, &cl->nets.v[k], oif);
+		if (dev[0])
+			want_route(d, &cl->nets.v[k], oif, dev);
 		want_remote(d, &cl->nets.v[k]);
 		pfx_list_add(&own, &cl->nets.v[k], SIZE_MAX);
 	}
@@ -475,7 +479,7 @@ static void desire(struct agent *a, struct desired *d)
 
 		if (in->role == PROTO_ROLE_SERVER && c->role == CFG_ROLE_SERVER) {
 			for (size_t j = 0; j < in->n; j++)
-				client_contrib(c, &in->c[j], oif, d);
+				client_contrib(c, &in->c[j], oif, in->dev, d);
 		} else if (in->role == PROTO_ROLE_CLIENT && c->role == CFG_ROLE_CLIENT &&
 			   in->tun_up) {
 			struct pfx_list acc = { 0 };
@@ -496,8 +500,8 @@ static void desire(struct agent *a, struct desired *d)
 					continue;
 				/* after OpenVPN's own route-up: a route it installed
 				 * is then found and left alone, not raced */
-				if (oif && in->route_up)
-					want_route(d, &in->routes.v[k], oif);
+				if (in->dev[0] && in->route_up)
+					want_route(d, &in->routes.v[k], oif, in->dev);
 				want_remote(d, &in->routes.v[k]);
 				pfx_list_add(&acc, &in->routes.v[k], SIZE_MAX);
 			}
@@ -508,7 +512,7 @@ static void desire(struct agent *a, struct desired *d)
 	}
 	/* until the plugins have resynced, what was programmed stays */
 	for (size_t i = 0; a->in_grace && i < a->nadopted; i++) {
-		want_route(d, &a->adopted[i].dst, a->adopted[i].oif);
+		want_route(d, &a->adopted[i].dst, a->adopted[i].oif, a->adopted[i].dev);
 		want_remote(d, &a->adopted[i].dst);
 	}
 	routes_unique(d->routes, &d->nroutes);
@@ -532,70 +536,242 @@ static void note_foreign(struct agent *a, const struct aroute *r)
 	v[a->nforeign++] = *r;
 }
 
-/*
- * Makes our kernel routes equal to d's (sorted by destination). The routes
- * in the kernel are kept sorted too, so each lookup is a binary search.
- */
-static void routes_apply(struct agent *a, const struct desired *d)
+/* --- routes that could not be installed (sorted by destination) --- */
+
+static int fail_cmp(const void *x, const void *y)
 {
-	struct aroute *keep = malloc((a->nroutes + d->nroutes + 1) * sizeof(*keep));
-	size_t nkeep = 0;
+	return pfx_cmp(&((const struct afail *)x)->dst, &((const struct afail *)y)->dst);
+}
 
-	if (!keep) {
-		log_warnx("%s: out of memory", __func__);
-		return;
+static struct afail *fail_find(const struct agent *a, const struct pfx *dst)
+{
+	struct afail key = { .dst = *dst };
+
+	return a->nfailed ? bsearch(&key, a->failed, a->nfailed, sizeof(key), fail_cmp) : NULL;
+}
+
+static void fail_clear(struct agent *a, const struct pfx *dst)
+{
+	struct afail *f = fail_find(a, dst);
+
+	if (f) {
+		memmove(f, f + 1, (size_t)(a->failed + a->nfailed - (f + 1)) * sizeof(*f));
+		a->nfailed--;
 	}
-	if (a->nroutes)
-		qsort(a->routes, a->nroutes, sizeof(*a->routes), route_dst_cmp);
-	/* ours that are no longer wanted go first */
-	for (size_t i = 0; i < a->nroutes; i++) {
-		const struct aroute *w = d->nroutes ? bsearch(&a->routes[i], d->routes, d->nroutes,
-							      sizeof(*d->routes), route_dst_cmp)
-						    : NULL;
+}
 
-		if ((w && w->oif == a->routes[i].oif) ||
-		    (!w && rtnl_route_del(a->rt, &a->routes[i].dst)))
-			keep[nkeep++] = a->routes[i];
+static void fail_set(struct agent *a, const struct aroute *r, int err)
+{
+	struct afail *f = fail_find(a, &r->dst);
+	size_t i = 0;
+
+	if (!f) {
+		f = realloc(a->failed, (a->nfailed + 1) * sizeof(*f));
+		if (!f)
+			return;
+		a->failed = f;
+		while (i < a->nfailed && pfx_cmp(&f[i].dst, &r->dst) < 0)
+			i++;
+		memmove(f + i + 1, f + i, (a->nfailed++ - i) * sizeof(*f));
+		f += i;
+	}
+	f->dst = r->dst;
+	f->err = err;
+	snprintf(f->dev, sizeof(f->dev), "%s", r->dev);
+}
+
+int state_route_failed(const struct agent *a, const struct pfx *dst, const char **dev)
+{
+	const struct afail *f = fail_find(a, dst);
+
+	if (dev)
+		*dev = f ? f->dev : NULL;
+	return f ? f->err : 0;
+}
+
+/* Installs r, or says why not: 0, 1 (another protocol's route is there) or -errno. */
+static int route_try(struct agent *a, const struct aroute *r)
+{
+	char s[PFX_STRLEN];
+
+	if (r->oif)
+		return rtnl_route_add(a->rt, &r->dst, r->oif);
+	/* logged once per failure, not once per retry */
+	if (state_route_failed(a, &r->dst, NULL) != -ENODEV)
+		log_warnx("route %s: device %s is missing; retried when it appears",
+			  pfx_format(&r->dst, s, sizeof(s)), r->dev);
+	return -ENODEV;
+}
+
+/* The same, keeping the failures up to date (one client's routes). */
+static int route_install(struct agent *a, const struct aroute *r)
+{
+	int e = route_try(a, r);
+
+	if (e < 0)
+		fail_set(a, r, e);
+	else
+		fail_clear(a, &r->dst);
+	return e;
+}
+
+static int kroute_cmp(const void *x, const void *y)
+{
+	const struct rtnl_route *a = x, *b = y;
+	int r = pfx_cmp(&a->dst, &b->dst);
+
+	/* ours first among routes to one destination */
+	return r ? r : (b->protocol == RTNL_PROTO) - (a->protocol == RTNL_PROTO);
+}
+
+/* The kernel's main-table routes, sorted by destination (ours first). */
+static int kernel_routes(struct agent *a, struct rtnl_route **k, size_t *nk)
+{
+	int r = rtnl_dump(a->rt, k, nk);
+
+	if (r == 0 && *nk)
+		qsort(*k, *nk, sizeof(**k), kroute_cmp);
+	return r;
+}
+
+/* The first route to dst in k (sorted): ours when there is one. */
+static const struct rtnl_route *kernel_find(const struct rtnl_route *k, size_t nk,
+					    const struct pfx *dst)
+{
+	size_t lo = 0, hi = nk;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (pfx_cmp(&k[mid].dst, dst) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < nk && pfx_equal(&k[lo].dst, dst) ? &k[lo] : NULL;
+}
+
+/* Another protocol's route to dst (any type), in k, or NULL. */
+static const struct rtnl_route *kernel_foreign(const struct rtnl_route *k, size_t nk,
+					       const struct pfx *dst)
+{
+	for (const struct rtnl_route *x = kernel_find(k, nk, dst);
+	     x && x < k + nk && pfx_equal(&x->dst, dst); x++)
+		if (x->protocol != RTNL_PROTO)
+			return x;
+	return NULL;
+}
+
+/*
+ * Makes our kernel routes equal to d's (sorted by destination), compared
+ * with the kernel's routes as read now, not with what we installed before:
+ * a route deleted behind our back is added again. A route of another
+ * protocol to the same destination wins (logged once). Returns the first
+ * error of a route that could not be installed, or 0.
+ */
+static int routes_apply(struct agent *a, const struct desired *d)
+{
+	struct aroute *keep = malloc((d->nroutes + 1) * sizeof(*keep)), *foreign;
+	struct afail *failed = malloc((d->nroutes + 1) * sizeof(*failed));
+	struct rtnl_route *k = NULL;
+	size_t nkeep = 0, nk = 0, nforeign = 0, nfailed = 0;
+	int first = 0, r;
+
+	foreign = malloc((d->nroutes + 1) * sizeof(*foreign));
+	if (!keep || !foreign || !failed) {
+		free(keep);
+		free(foreign);
+		free(failed);
+		log_warnx("%s: out of memory", __func__);
+		return -ENOMEM;
+	}
+	if ((r = kernel_routes(a, &k, &nk)) < 0) {
+		log_warnx("reading the kernel's routes: %s", strerror(-r));
+		free(keep);
+		free(foreign);
+		free(failed);
+		watch_retry(a);
+		return r;
+	}
+	/* ours that are no longer wanted go first; those the kernel dropped
+	 * with their device are only logged */
+	for (size_t i = 0; i < a->nroutes; i++) {
+		const struct rtnl_route *k0 = kernel_find(k, nk, &a->routes[i].dst);
+		char s[PFX_STRLEN];
+
+		if ((!k0 || k0->protocol != RTNL_PROTO) &&
+		    !(d->nroutes && bsearch(&a->routes[i], d->routes, d->nroutes,
+					    sizeof(*d->routes), route_dst_cmp)))
+			log_info("route %s already gone (with its device)",
+				 pfx_format(&a->routes[i].dst, s, sizeof(s)));
+	}
+	for (size_t i = 0; i < nk; i++) {
+		struct aroute x = { .dst = k[i].dst, .oif = k[i].oif };
+
+		if (k[i].protocol != RTNL_PROTO ||
+		    (d->nroutes &&
+		     bsearch(&x, d->routes, d->nroutes, sizeof(*d->routes), route_dst_cmp)))
+			continue;
+		rtnl_route_del(a->rt, &x.dst);
 	}
 	for (size_t i = 0; i < d->nroutes; i++) {
-		const struct aroute *r = &d->routes[i];
-		const struct aroute *have =
-			a->nroutes ? bsearch(r, a->routes, a->nroutes, sizeof(*r), route_dst_cmp)
-				   : NULL;
-
+		const struct aroute *w = &d->routes[i];
+		const struct rtnl_route *have = kernel_find(k, nk, &w->dst), *other;
+		char s[PFX_STRLEN];
 		int e;
 
-		if (have && have->oif == r->oif)
-			continue; /* kept above */
-		if (is_foreign(a, r))
-			continue; /* logged once, left alone */
-		e = rtnl_route_add(a->rt, &r->dst, r->oif);
-		if (e == 0)
-			keep[nkeep++] = *r;
-		else if (have)
-			keep[nkeep++] = *have; /* still ours, on the old device */
-		if (e == 1)
-			note_foreign(a, r);
+		if (have && have->protocol != RTNL_PROTO)
+			have = NULL;
+		if (have && have->oif == w->oif && w->oif) {
+			keep[nkeep++] = *w;
+			continue;
+		}
+		if ((other = kernel_foreign(k, nk, &w->dst))) {
+			if (!is_foreign(a, w))
+				log_info("route %s: a route of protocol %u is already there; left "
+					 "alone",
+					 pfx_format(&w->dst, s, sizeof(s)), other->protocol);
+			foreign[nforeign++] = *w;
+			continue;
+		}
+		e = route_try(a, w);
+		if (e == 0) {
+			keep[nkeep++] = *w;
+		} else if (e == 1) {
+			foreign[nforeign++] = *w;
+		} else {
+			if (have) { /* still ours, on its old device */
+				keep[nkeep] = *w;
+				keep[nkeep++].oif = have->oif;
+			}
+			if (!first)
+				first = e;
+			failed[nfailed].dst = w->dst;
+			failed[nfailed].err = e;
+			memcpy(failed[nfailed++].dev, w->dev, sizeof(w->dev));
+		}
 	}
-	/* forget foreign routes we no longer want: if wanted again, look again */
-	for (size_t i = 0; i < a->nforeign;)
-		if (d->nroutes && bsearch(&a->foreign[i], d->routes, d->nroutes, sizeof(*d->routes),
-					  route_dst_cmp))
-			i++;
-		else
-			a->foreign[i] = a->foreign[--a->nforeign];
-	if (nkeep)
-		qsort(keep, nkeep, sizeof(*keep), route_dst_cmp);
+	/* in d's order: sorted; failures of routes no longer wanted are gone */
+	free(a->failed);
+	a->failed = failed;
+	a->nfailed = nfailed;
+	free(k);
+	free(a->foreign);
+	a->foreign = foreign;
+	a->nforeign = nforeign;
 	free(a->routes);
-	a->routes = keep;
+	a->routes = keep; /* sorted: d's order */
 	a->nroutes = nkeep;
+	if (a->nfailed)
+		watch_retry(a);
+	return first;
 }
 
 int state_apply(struct agent *a)
 {
 	struct desired d = { 0 };
 	struct nft_model m = { 0 };
-	int r = 0;
+	int r = 0, re;
 
 	desire(a, &d);
 	if (d.err) {
@@ -603,11 +779,16 @@ int state_apply(struct agent *a)
 		r = d.err;
 		goto out;
 	}
-	routes_apply(a, &d);
+	re = routes_apply(a, &d);
 	if (a->cloud)
 		cloud_want_set(a->cloud, &d.remote);
-	if (!a->nft_ready)
+	if (!a->nft_ready) {
+		r = re;
 		goto out;
+	}
+	/* the table as the kernel holds it: missing or changed, it is rebuilt */
+	if (nft_built(a->nft) && (r = nft_check(a->nft, NULL)) < 0)
+		log_warnx("nftables: reading table %s: %s", NFT_TABLE_FULLNAME, strerror(-r));
 	m.local = a->cfg->local;
 	m.remote = d.remote;
 	m.acc = d.acc;
@@ -616,6 +797,11 @@ int state_apply(struct agent *a)
 	m.nnat = a->cfg->nnat;
 	m.exempt = a->cfg->nat_exempt_tunnel;
 	r = nft_apply(a->nft, &m);
+	a->nft_err = r < 0 ? r : 0;
+	if (r < 0)
+		watch_retry(a);
+	else
+		r = re;
 out:
 	free(d.routes);
 	free(d.acc);
@@ -657,12 +843,24 @@ static void routes_remove(struct agent *a, const struct pfx *dst)
 	a->nroutes--;
 }
 
+/* Why one of c's routes could not be installed (the first), or 0. */
+static int client_failed(const struct agent *a, const struct aclient *c)
+{
+	for (size_t i = 0; c && i < c->nets.n; i++) {
+		int e = state_route_failed(a, &c->nets.v[i], NULL);
+
+		if (e)
+			return e;
+	}
+	return 0;
+}
+
 int state_client_change(struct agent *a, const struct ainst *in, const struct aclient *old,
 			const struct aclient *new)
 {
 	struct desired was = { 0 }, now = { 0 };
 	struct nft_model add = { 0 }, del = { 0 };
-	int oif = in->dev[0] ? (int)if_nametoindex(in->dev) : 0, r;
+	int oif = in->dev[0] ? (int)if_nametoindex(in->dev) : 0, r, re = 0;
 
 	const struct cfg_client *pol = old ? cfg_client_find(a->cfg, old->cn) : NULL;
 
@@ -670,12 +868,14 @@ int state_client_change(struct agent *a, const struct ainst *in, const struct ac
 	 * when the client leaves elements its from_local rules share with
 	 * other clients (local network -> rule destination) */
 	if (a->in_grace || !a->nft_ready || !nft_built(a->nft) || in->role != PROTO_ROLE_SERVER ||
-	    a->cfg->role != CFG_ROLE_SERVER || (pol && pol->from_local.kind == CFG_ACCESS_RULES))
-		return state_apply(a);
+	    a->cfg->role != CFG_ROLE_SERVER || (pol && pol->from_local.kind == CFG_ACCESS_RULES)) {
+		state_apply(a);
+		return a->nft_err ? a->nft_err : client_failed(a, new);
+	}
 	if (old)
-		client_contrib(a->cfg, old, oif, &was);
+		client_contrib(a->cfg, old, oif, in->dev, &was);
 	if (new)
-		client_contrib(a->cfg, new, oif, &now);
+		client_contrib(a->cfg, new, oif, in->dev, &now);
 	if (was.err || now.err) {
 		desired_free(&was);
 		desired_free(&now);
@@ -694,6 +894,8 @@ int state_client_change(struct agent *a, const struct ainst *in, const struct ac
 
 		if (!still && ours && rtnl_route_del(a->rt, &k->dst) == 0)
 			routes_remove(a, &k->dst);
+		if (!still)
+			fail_clear(a, &k->dst);
 		for (size_t f = 0; !still && f < a->nforeign; f++)
 			if (pfx_equal(&a->foreign[f].dst, &k->dst)) {
 				a->foreign[f] = a->foreign[--a->nforeign];
@@ -707,9 +909,11 @@ int state_client_change(struct agent *a, const struct ainst *in, const struct ac
 				   : NULL;
 		int e;
 
-		if ((ours && ours->oif == k->oif) || is_foreign(a, k))
+		if ((ours && ours->oif == k->oif && k->oif) || is_foreign(a, k))
 			continue;
-		e = rtnl_route_add(a->rt, &k->dst, k->oif);
+		e = route_install(a, k);
+		if (e < 0 && !re)
+			re = e;
 		if (e == 0) {
 			if (ours)
 				routes_remove(a, &k->dst);
@@ -732,9 +936,12 @@ int state_client_change(struct agent *a, const struct ainst *in, const struct ac
 	if (r < 0) {
 		/* e.g. the ruleset was flushed behind our back: rebuild it whole */
 		log_warnx("set element update failed (%s); rebuilding the table", strerror(-r));
-		r = state_apply(a);
+		state_apply(a);
+		return a->nft_err ? a->nft_err : client_failed(a, new);
 	}
-	return r;
+	if (re)
+		watch_retry(a);
+	return re;
 }
 
 size_t state_claims(struct agent *a, struct proto_claim **out)
@@ -782,7 +989,10 @@ int state_adopt(struct agent *a)
 		if (!v)
 			break;
 		a->adopted = v;
+		memset(&v[a->nadopted], 0, sizeof(*v));
 		v[a->nadopted].dst = all[i].dst;
+		if (!if_indextoname((unsigned)all[i].oif, v[a->nadopted].dev))
+			v[a->nadopted].dev[0] = '\0';
 		v[a->nadopted++].oif = all[i].oif;
 	}
 	free(all);
@@ -807,21 +1017,27 @@ void state_end_grace(struct agent *a)
 	state_apply(a);
 }
 
+static json_t *dev_json(const struct aroute *r)
+{
+	return r->dev[0] ? json_string(r->dev) : json_null();
+}
+
 /*
- * What reconciling now would change in the kernel's routes: wanted routes
- * that are not there (unless another protocol's stands for them), and routes
- * of ours that are not wanted (or on another device).
+ * What reconciling now would change in the kernel: wanted routes that are
+ * not there (unless another protocol's stands for them), routes of ours
+ * that are not wanted (or on another device), and the nftables table when
+ * it is missing or differs from what was applied.
  */
 json_t *state_plan(struct agent *a)
 {
 	struct desired d = { 0 };
 	struct rtnl_route *k = NULL;
 	size_t nk = 0;
-	json_t *add = json_array(), *del = json_array(), *o = json_object();
-	char s[PFX_STRLEN], dev[IF_NAMESIZE];
+	json_t *add = json_array(), *del = json_array(), *o = json_object(), *read = NULL;
+	char s[PFX_STRLEN];
 
 	desire(a, &d);
-	if (d.err || rtnl_dump(a->rt, &k, &nk) < 0) {
+	if (d.err || kernel_routes(a, &k, &nk) < 0) {
 		desired_free(&d);
 		json_decref(add);
 		json_decref(del);
@@ -830,18 +1046,14 @@ json_t *state_plan(struct agent *a)
 	}
 	for (size_t i = 0; i < d.nroutes; i++) {
 		const struct aroute *r = &d.routes[i];
-		bool there = is_foreign(a, r);
+		const struct rtnl_route *have = kernel_find(k, nk, &r->dst);
 
-		for (size_t j = 0; j < nk && !there; j++)
-			there = k[j].protocol == RTNL_PROTO && k[j].oif == r->oif &&
-				pfx_equal(&k[j].dst, &r->dst);
-		if (!there)
-			json_array_append_new(add,
-					      json_pack("{s:s, s:o}", "destination",
-							pfx_format(&r->dst, s, sizeof(s)), "device",
-							if_indextoname((unsigned)r->oif, dev)
-								? json_string(dev)
-								: json_null()));
+		if ((have && have->protocol == RTNL_PROTO && have->oif == r->oif && r->oif) ||
+		    kernel_foreign(k, nk, &r->dst))
+			continue;
+		json_array_append_new(add, json_pack("{s:s, s:o}", "destination",
+						     pfx_format(&r->dst, s, sizeof(s)), "device",
+						     dev_json(r)));
 	}
 	for (size_t j = 0; j < nk; j++) {
 		struct aroute x = { .dst = k[j].dst, .oif = k[j].oif };
@@ -856,7 +1068,82 @@ json_t *state_plan(struct agent *a)
 	desired_free(&d);
 	json_object_set_new(o, "routes_to_add", add);
 	json_object_set_new(o, "routes_to_remove", del);
+	if (!a->nft_ready)
+		json_object_set_new(o, "nftables",
+				    json_string("build the table after the start-up grace period"));
+	else if (!nft_built(a->nft) && nft_differs(a->nft))
+		json_object_set_new(o, "nftables",
+				    json_sprintf("rebuild the table: %s", nft_differs(a->nft)));
+	else if (!nft_built(a->nft))
+		json_object_set_new(o, "nftables", json_string("build the table"));
+	else if (nft_check(a->nft, &read) < 0)
+		json_object_set_new(o, "nftables", json_string("cannot read the table"));
+	else if (json_is_string(json_object_get(read, "differs")))
+		json_object_set_new(
+			o, "nftables",
+			json_sprintf("rebuild the table: %s",
+				     json_string_value(json_object_get(read, "differs"))));
+	else
+		json_object_set_new(o, "nftables", json_null());
+	json_decref(read);
 	return o;
+}
+
+json_t *state_routes_json(struct agent *a, json_t **missing)
+{
+	struct desired d = { 0 };
+	struct rtnl_route *k = NULL;
+	size_t nk = 0;
+	json_t *out = json_array();
+	char s[PFX_STRLEN], dev[IF_NAMESIZE];
+
+	*missing = json_array();
+	desire(a, &d);
+	if (d.err || kernel_routes(a, &k, &nk) < 0) {
+		desired_free(&d);
+		json_decref(out);
+		return NULL;
+	}
+	/* ours in the kernel: wanted there (installed), or not */
+	for (size_t j = 0; j < nk; j++) {
+		struct aroute x = { .dst = k[j].dst };
+		const struct aroute *w =
+			d.nroutes ? bsearch(&x, d.routes, d.nroutes, sizeof(x), route_dst_cmp)
+				  : NULL;
+
+		if (k[j].protocol != RTNL_PROTO)
+			continue;
+		json_array_append_new(
+			out,
+			json_pack("{s:s, s:o, s:s}", "destination",
+				  pfx_format(&x.dst, s, sizeof(s)), "device",
+				  if_indextoname((unsigned)k[j].oif, dev) ? json_string(dev)
+									  : json_null(),
+				  "state", w && w->oif == k[j].oif ? "installed" : "not wanted"));
+	}
+	/* wanted, neither there nor left to another protocol's route */
+	for (size_t i = 0; i < d.nroutes; i++) {
+		const struct aroute *r = &d.routes[i];
+		const struct rtnl_route *have = kernel_find(k, nk, &r->dst);
+		int e = state_route_failed(a, &r->dst, NULL);
+		char why[160] = "";
+
+		if ((have && have->protocol == RTNL_PROTO && have->oif == r->oif && r->oif) ||
+		    kernel_foreign(k, nk, &r->dst))
+			continue;
+		if (e == -ENODEV)
+			snprintf(why, sizeof(why), "device %s is missing", r->dev);
+		else if (e)
+			snprintf(why, sizeof(why), "%s", strerror(-e));
+		json_array_append_new(*missing,
+				      json_pack("{s:s, s:o, s:s, s:o}", "destination",
+						pfx_format(&r->dst, s, sizeof(s)), "device",
+						dev_json(r), "state", e ? "failed" : "missing",
+						"error", why[0] ? json_string(why) : json_null()));
+	}
+	free(k);
+	desired_free(&d);
+	return out;
 }
 
 bool state_local_auto(struct agent *a, bool apply)

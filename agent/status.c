@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <net/if.h>
+#include <string.h>
 #include <unistd.h>
 #include <string.h>
 
@@ -23,7 +24,40 @@ static json_t *prefixes(const struct pfx_list *l)
 	return a;
 }
 
-static json_t *client_json(const struct aclient *c)
+/*
+ * Whether the kernel holds what c announces, from the routes as read now
+ * (byroute: destination -> route object): "programmed" (its routes are
+ * installed or left to another protocol's), "failed" (with the first
+ * error), "missing" (not there; being repaired) or "no route" (its
+ * instance's tunnel device is not known yet).
+ */
+static void client_state(json_t *o, const struct aclient *c, json_t *byroute)
+{
+	const char *st = "programmed";
+	json_t *err = json_null();
+	char s[PFX_STRLEN];
+
+	for (size_t i = 0; i < c->nets.n; i++) {
+		json_t *r = json_object_get(byroute, pfx_format(&c->nets.v[i], s, sizeof(s)));
+		const char *rs = json_string_value(json_object_get(r, "state"));
+
+		if (!r) {
+			st = "no route";
+		} else if (rs && strcmp(rs, "failed") == 0) {
+			st = "failed";
+			json_decref(err);
+			err = json_sprintf("%s: %s", s,
+					   json_string_value(json_object_get(r, "error")));
+			break;
+		} else if (rs && strcmp(rs, "missing") == 0) {
+			st = "missing";
+		}
+	}
+	json_object_set_new(o, "state", json_string(st));
+	json_object_set_new(o, "error", err);
+}
+
+static json_t *client_json(const struct aclient *c, json_t *byroute)
 {
 	json_t *o = json_object();
 	char s[PFX_STRLEN];
@@ -37,6 +71,7 @@ static json_t *client_json(const struct aclient *c)
 			    c->has_t6 ? json_string(pfx_format_addr(&c->t6, s, sizeof(s)))
 				      : json_null());
 	json_object_set_new(o, "since", json_integer((json_int_t)c->since));
+	client_state(o, c, byroute);
 	return o;
 }
 
@@ -57,9 +92,11 @@ static json_t *policy_json(const struct agent *a, const struct ainst *in)
 
 json_t *status_json(struct agent *a)
 {
-	json_t *o = json_object(), *insts = json_array(), *routes = json_array(),
-	       *foreign = json_array(), *nft = json_object();
-	char s[PFX_STRLEN], dev[IF_NAMESIZE];
+	json_t *o = json_object(), *insts = json_array(), *missing,
+	       *routes = state_routes_json(a, &missing), *foreign = json_array(),
+	       *nft = json_object(), *byroute = json_object(), *r, *read;
+	char s[PFX_STRLEN];
+	size_t ri;
 	const struct nft_foreign *fn;
 	size_t nfn;
 
@@ -72,6 +109,17 @@ json_t *status_json(struct agent *a)
 	json_object_set_new(o, "started", json_integer((json_int_t)a->started));
 	json_object_set_new(o, "in_grace", json_boolean(a->in_grace));
 	json_object_set_new(o, "local_networks", prefixes(&a->cfg->local));
+	json_array_foreach(routes, ri, r)
+	{
+		json_object_set(byroute, json_string_value(json_object_get(r, "destination")), r);
+	}
+	json_array_foreach(missing, ri, r)
+	{
+		json_object_set(byroute, json_string_value(json_object_get(r, "destination")), r);
+	}
+	for (size_t i = 0; i < a->nforeign; i++)
+		json_object_set_new(byroute, pfx_format(&a->foreign[i].dst, s, sizeof(s)),
+				    json_pack("{s:s}", "state", "left to another protocol"));
 	for (size_t i = 0; i < a->ninst; i++) {
 		const struct ainst *in = a->inst[i];
 		json_t *j = json_object(), *clients = json_array();
@@ -93,7 +141,7 @@ json_t *status_json(struct agent *a)
 		}
 		json_object_set_new(j, "plugin_policy", policy_json(a, in));
 		for (size_t k = 0; k < in->n; k++) {
-			json_t *cj = client_json(&in->c[k]);
+			json_t *cj = client_json(&in->c[k], byroute);
 			char why[POLICY_REASON_MAX];
 			bool ok = agent_client_allowed(a, in, &in->c[k], why, sizeof(why));
 
@@ -110,25 +158,50 @@ json_t *status_json(struct agent *a)
 		json_array_append_new(insts, j);
 	}
 	json_object_set_new(o, "instances", insts);
-	for (size_t i = 0; i < a->nroutes; i++) {
-		const struct aroute *r = &a->routes[i];
-
-		json_array_append_new(routes,
-				      json_pack("{s:s, s:o}", "destination",
-						pfx_format(&r->dst, s, sizeof(s)), "device",
-						r->oif && if_indextoname((unsigned)r->oif, dev)
-							? json_string(dev)
-							: json_null()));
-	}
-	json_object_set_new(o, "routes", routes);
+	json_decref(byroute);
+	json_object_set_new(o, "routes", routes ? routes : json_array());
+	json_object_set_new(o, "routes_missing", missing);
+	json_object_set_new(o, "routes_error",
+			    routes ? json_null() : json_string("cannot read the kernel's routes"));
 	for (size_t i = 0; i < a->nforeign; i++)
 		json_array_append_new(foreign,
 				      json_string(pfx_format(&a->foreign[i].dst, s, sizeof(s))));
 	json_object_set_new(o, "routes_left_to_others", foreign);
 	json_object_set_new(nft, "table", json_string(NFT_TABLE_FULLNAME));
-	json_object_set_new(nft, "built", json_boolean(nft_built(a->nft)));
+	/* as the kernel holds it now, compared with what was applied */
+	if (nft_check(a->nft, &read) < 0 || !read) {
+		json_object_set_new(nft, "built", json_false());
+		json_object_set_new(nft, "state", json_string("unreadable"));
+		json_object_set_new(nft, "differs", json_null());
+		json_object_set_new(nft, "set_elements", json_null());
+	} else {
+		bool present = json_is_true(json_object_get(read, "present"));
+		json_t *why = json_object_get(read, "differs");
+
+		json_object_set_new(
+			nft, "built",
+			json_boolean(present && !json_is_string(why) && nft_built(a->nft)));
+		json_object_set_new(nft, "state",
+				    json_string(!a->nft_ready ? "not built yet"
+						: !present    ? "missing"
+						: json_is_string(why) || nft_differs(a->nft)
+							? "differs"
+						: a->nft_err	     ? "failed"
+						: !nft_built(a->nft) ? "being rebuilt"
+								     : "ok"));
+		if (json_is_string(why))
+			json_object_set(nft, "differs", why);
+		else
+			json_object_set_new(nft, "differs",
+					    nft_differs(a->nft) ? json_string(nft_differs(a->nft))
+								: json_null());
+		json_object_set(nft, "set_elements", json_object_get(read, "set_elements"));
+		json_decref(read);
+	}
+	json_object_set_new(nft, "error",
+			    a->nft_err ? json_string(strerror(-a->nft_err)) : json_null());
 	json_object_set_new(nft, "exempt_priority", json_integer(NFT_PRIO_EXEMPT));
-	json_object_set_new(nft, "set_elements", nft_elements_json(a->nft));
+	json_object_set_new(nft, "set_elements_wanted", nft_elements_json(a->nft));
 	json_object_set_new(o, "nftables", nft);
 	if (nft_scan_foreign_nat(a->nft, &fn, &nfn) >= 0) {
 		json_t *fa = json_array();

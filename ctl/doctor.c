@@ -205,6 +205,76 @@ static void doctor_groups(struct diag *d, json_t *s)
 	}
 }
 
+/* What the kernel holds now against what the agent wants: routes, clients, table. */
+static void doctor_kernel(struct diag *d, json_t *s)
+{
+	json_t *nft = json_object_get(s, "nftables"), *r, *in, *c;
+	const char *st = output_str(nft, "state");
+	unsigned ok = 0;
+	size_t i, k;
+
+	json_array_foreach(json_object_get(s, "routes"), i, r)
+	{
+		if (strcmp(output_str(r, "state"), "not wanted") == 0)
+			say(d, "note",
+			    "route %s dev %s of protocol vpcroute is not wanted: the agent removes "
+			    "it",
+			    output_str(r, "destination"), output_str(r, "device"));
+		else
+			ok++;
+	}
+	json_array_foreach(json_object_get(s, "routes_missing"), i, r)
+	{
+		if (strcmp(output_str(r, "state"), "failed") == 0)
+			say(d, "PROBLEM",
+			    "route %s dev %s failed: %s. The agent retries with back-off, and at "
+			    "once when the device appears.",
+			    output_str(r, "destination"), output_str(r, "device"),
+			    output_str(r, "error"));
+		else
+			say(d, "PROBLEM",
+			    "route %s dev %s is missing from the kernel (removed behind the "
+			    "agent's "
+			    "back): the agent puts it back",
+			    output_str(r, "destination"), output_str(r, "device"));
+	}
+	if (json_is_string(json_object_get(s, "routes_error")))
+		say(d, "PROBLEM", "kernel routes: %s", output_str(s, "routes_error"));
+	else if (ok)
+		say(d, "ok", "kernel: %u route%s installed as wanted", ok, ok == 1 ? "" : "s");
+	json_array_foreach(json_object_get(s, "instances"), i, in)
+	{
+		json_array_foreach(json_object_get(in, "clients"), k, c)
+		{
+			if (strcmp(output_str(c, "state"), "failed") == 0)
+				say(d, "PROBLEM",
+				    "client %s of %s is not programmed: %s (OpenVPN admitted it; "
+				    "its networks are unreachable until the agent succeeds)",
+				    output_str(c, "cn"), output_str(in, "name"),
+				    output_str(c, "error"));
+		}
+	}
+	if (strcmp(st, "not built yet") == 0)
+		say(d, "PROBLEM",
+		    "nftables: the table inet vpcroute is not built yet (the agent builds it "
+		    "after its start-up grace period): no NAT exemption, no filter");
+	else if (strcmp(st, "missing") == 0 || strcmp(st, "differs") == 0)
+		say(d, "PROBLEM",
+		    "nftables: the table inet vpcroute is %s%s%s (changed from outside: "
+		    "\"systemctl restart nftables\" flushes the ruleset); the agent rebuilds it",
+		    st, json_is_string(json_object_get(nft, "differs")) ? ": " : "",
+		    json_is_string(json_object_get(nft, "differs")) ? output_str(nft, "differs")
+								    : "");
+	else if (!json_is_true(json_object_get(nft, "built")))
+		say(d, "PROBLEM",
+		    "nftables: the table inet vpcroute is not built (%s%s%s): no NAT exemption, "
+		    "no filter",
+		    st, json_is_string(json_object_get(nft, "error")) ? ": " : "",
+		    json_is_string(json_object_get(nft, "error")) ? output_str(nft, "error") : "");
+	else
+		say(d, "ok", "nftables: table inet vpcroute built, as read from the kernel");
+}
+
 int doctor(const struct ctl_target *t)
 {
 	struct diag d = { 0 };
@@ -256,12 +326,7 @@ int doctor(const struct ctl_target *t)
 		if (json_is_string(json_object_get(in, "device")))
 			doctor_mtu(&d, output_str(in, "device"));
 	}
-	if (!json_is_true(json_object_get(json_object_get(s, "nftables"), "built")))
-		say(&d, "PROBLEM",
-		    "nftables: the table inet vpcroute is not built (yet: the agent builds it "
-		    "after its start-up grace period): no NAT exemption, no filter");
-	else
-		say(&d, "ok", "nftables: table inet vpcroute built");
+	doctor_kernel(&d, s);
 	json_array_foreach(json_object_get(s, "foreign_nat"), i, f)
 	{
 		if (json_is_true(json_object_get(f, "before_exemptions")))

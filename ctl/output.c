@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "output.h"
@@ -136,23 +137,46 @@ void output_status(json_t *s)
 			if (json_is_false(json_object_get(c, "allowed")))
 				printf("\n    NOT ALLOWED by the configuration now in effect: %s",
 				       output_str(c, "refusal"));
+			if (json_is_string(json_object_get(c, "state")) &&
+			    strcmp(output_str(c, "state"), "programmed"))
+				printf(" [%s%s%s]", output_str(c, "state"),
+				       json_is_string(json_object_get(c, "error")) ? ": " : "",
+				       json_is_string(json_object_get(c, "error"))
+					       ? output_str(c, "error")
+					       : "");
 			putchar('\n');
 		}
 	}
 	printf("kernel routes (proto vpcroute): ");
 	if (!json_array_size(json_object_get(s, "routes")))
-		printf("none");
+		printf("%s", json_is_string(json_object_get(s, "routes_error"))
+				     ? output_str(s, "routes_error")
+				     : "none");
 	json_array_foreach(json_object_get(s, "routes"), i, r)
 	{
-		printf("%s%s dev %s", i ? ", " : "", output_str(r, "destination"),
-		       output_str(r, "device"));
+		printf("%s%s dev %s%s", i ? ", " : "", output_str(r, "destination"),
+		       output_str(r, "device"),
+		       strcmp(output_str(r, "state"), "not wanted") ? "" : " (not wanted)");
+	}
+	printf("\nwanted, not in the kernel: ");
+	if (!json_array_size(json_object_get(s, "routes_missing")))
+		printf("none");
+	json_array_foreach(json_object_get(s, "routes_missing"), i, r)
+	{
+		printf("%s%s dev %s (%s%s%s)", i ? ", " : "", output_str(r, "destination"),
+		       output_str(r, "device"), output_str(r, "state"),
+		       json_is_string(json_object_get(r, "error")) ? ": " : "",
+		       json_is_string(json_object_get(r, "error")) ? output_str(r, "error") : "");
 	}
 	printf("\nleft to routes of other protocols: ");
 	print_list(json_object_get(s, "routes_left_to_others"), "none");
-	printf("\nnftables %s: %s;", output_str(json_object_get(s, "nftables"), "table"),
+	printf("\nnftables %s: %s", output_str(json_object_get(s, "nftables"), "table"),
 	       json_is_true(json_object_get(json_object_get(s, "nftables"), "built"))
 		       ? "built"
 		       : "not built");
+	if (json_is_string(json_object_get(json_object_get(s, "nftables"), "state")))
+		printf(" (%s)", output_str(json_object_get(s, "nftables"), "state"));
+	printf("; elements as read:");
 	json_object_foreach(sets, key, v)
 	{
 		printf(" %s %lld", key, (long long)json_integer_value(v));
@@ -180,6 +204,10 @@ void output_plan(json_t *s)
 	json_array_foreach(json_object_get(p, "routes_to_remove"), i, v)
 	{
 		printf("kernel: remove route %s\n", json_string_value(v));
+		n++;
+	}
+	if (json_is_string(json_object_get(p, "nftables"))) {
+		printf("nftables: %s\n", output_str(p, "nftables"));
 		n++;
 	}
 	json_array_foreach(json_object_get(w, "pending_calls"), i, v)

@@ -871,10 +871,12 @@ static int load_client_role(struct ld *l, struct cfg *c, json_t *root)
 	return 0;
 }
 
-static const char *const top_keys[] = { "version",	 "role",     "socket",	   "local_networks",
-					"tunnel",	 "strict",   "clients",	   "default_client",
-					"accept_routes", "to_local", "from_local", "nat",
-					"aws",		 "plugin",   NULL };
+static const char *const top_keys[] = {
+	"version",	 "role",     "socket",	       "local_networks",
+	"tunnel",	 "strict",   "clients",	       "default_client",
+	"accept_routes", "to_local", "from_local",     "nat",
+	"aws",		 "plugin",   "kernel_check_s", NULL
+};
 static const char *const role_words[] = { "server", "client", NULL };
 static const char *const server_only[] = { "clients", "default_client", "strict", NULL };
 static const char *const client_only[] = { "accept_routes", "to_local", "from_local", NULL };
@@ -914,7 +916,8 @@ static int load_root(struct ld *l, struct cfg *c, json_t *root)
 	else
 		e = load_client_role(l, c, root);
 	if (e || (e = load_nat(l, c, root)) || (e = load_aws(l, c, root)) ||
-	    (e = load_plugin(l, c, root)))
+	    (e = load_plugin(l, c, root)) ||
+	    (e = get_uint(l, "", root, "kernel_check_s", 1, 86400, 30, &c->kernel_check_s)))
 		return e;
 	return 0;
 }
@@ -1245,6 +1248,7 @@ json_t *cfg_to_json(const struct cfg *c)
 	json_object_set_new(plugin, "reconnect_max_ms", json_integer(c->plugin.reconnect_max_ms));
 	json_object_set_new(plugin, "queue_max", json_integer(c->plugin.queue_max));
 	json_object_set_new(o, "plugin", plugin);
+	json_object_set_new(o, "kernel_check_s", json_integer(c->kernel_check_s));
 	return o;
 }
 

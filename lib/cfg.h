@@ -114,6 +114,7 @@ struct cfg {
 		unsigned reconnect_max_ms;
 		unsigned queue_max;
 	} plugin;
+	unsigned kernel_check_s; /* the agent's full diff against the kernel */
 };
 
 /*

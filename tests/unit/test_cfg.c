@@ -98,6 +98,7 @@ static void test_defaults_and_dump(void **state)
 	assert_int_equal(c->plugin.defer_timeout_ms, 5000);
 	assert_false(c->aws.enabled);
 	assert_int_equal(c->aws.withdraw_grace_s, 300);
+	assert_int_equal(c->kernel_check_s, 30);
 	assert_null(cfg_client_find(c, "anyone")); /* no default entry */
 	/* The normalised dump is itself a valid config that dumps the same. */
 	j = cfg_to_json(c);
@@ -211,6 +212,7 @@ static const struct bad bads[] = {
 	  "aws.endpoint: \"ftp://x\" is not an http:// or https:// URL" },
 	{ "{" SRV ",\"plugin\":{\"fail_mode\":\"maybe\"}}",
 	  "plugin.fail_mode: \"maybe\" is not one of \"closed\", \"open\"" },
+	{ "{" SRV ",\"kernel_check_s\":0}", "kernel_check_s: 0 is out of range (1-86400)" },
 	{ "{" SRV ",\"plugin\":{\"defer_timeout_ms\":1.5}}",
 	  "plugin.defer_timeout_ms: expected an integer, got a number" },
 	{ "{" SRV ",\"nat\":{\"masquerade\":[{\"sources\":[\"10.1.1.0/"

@@ -51,6 +51,16 @@ class FakePlugin:
         self.table[cn] = c
         return self.send({"type": "connect", "client": c})
 
+    def client_acked(self, cn, nets, t4=None, timeout=10):
+        """client(), then the agent's ack for it (claims broadcasts that come
+        first are read and dropped)."""
+        rid = self.client(cn, nets, t4)
+        self.s.settimeout(timeout)
+        while True:
+            m = json.loads(self.s.recv(1 << 20))
+            if m.get("type") == "ack" and m.get("ref") == rid:
+                return m
+
     def drain(self, timeout=0.5):
         """Everything the agent sent, as decoded objects."""
         out = []
