@@ -171,9 +171,12 @@ for k in range(conns):
 refused = 0
 for s in socks:
     s.settimeout(10)
-    for _ in range(per + 1):
+    acks = 0
+    while acks < per + 1:  # other messages (claims, policy) come too
         a = json.loads(s.recv(65536))
-        refused += a.get("type") == "ack" and a["ref"] > 1 and not a["ok"]
+        if a.get("type") == "ack":
+            acks += 1
+            refused += a["ref"] > 1 and not a["ok"]
 print(refused)
 """
 

@@ -19,7 +19,9 @@ from vrlab.fakeplugin import FakePlugin
 
 CONF = {"version": 1, "role": "server", "local_networks": ["192.168.255.0/24"],
         "tunnel": {"pool": "100.64.0.0/16"},
-        "nat": {"masquerade": [{"sources": ["192.168.255.0/24"], "out_interface": "eth0"}]}}
+        "nat": {"masquerade": [{"sources": ["192.168.255.0/24"], "out_interface": "eth0"}]},
+        # the agent applies the admission policy itself: these clients are allowed
+        "default_client": {"allow": ["192.168.1.0/24", "172.16.0.0/12"]}}
 BOUND = 20  # seconds: generous, never a timing assertion; the time is reported
 
 
