@@ -23,6 +23,7 @@
 #include "doctor.h"
 #include "output.h"
 #include "policy.h"
+#include "strdist.h"
 
 #define HELP_WIDTH 76
 
@@ -417,32 +418,6 @@ static int bad_option(const struct command *cmd, int ch, char **argv, const stru
 }
 
 /*
- * Edit distance (optimal string alignment: insertions, deletions,
- * substitutions and swaps of neighbours) between a and b, both shorter than
- * 32 bytes.
- */
-static unsigned distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	unsigned d[32][32];
-
-	for (size_t i = 0; i <= la; i++)
-		d[i][0] = (unsigned)i;
-	for (size_t j = 0; j <= lb; j++)
-		d[0][j] = (unsigned)j;
-	for (size_t i = 1; i <= la; i++)
-		for (size_t j = 1; j <= lb; j++) {
-			unsigned cost = a[i - 1] != b[j - 1];
-
-			d[i][j] =
-				MIN(MIN(d[i - 1][j] + 1, d[i][j - 1] + 1), d[i - 1][j - 1] + cost);
-			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
-				d[i][j] = MIN(d[i][j], d[i - 2][j - 2] + 1);
-		}
-	return d[la][lb];
-}
-
-/*
  * How far word is from name: 0 when word begins name (two letters at
  * least), else the edit distance; close enough to suggest when at most 1
  * (2 for words of four letters or more).
@@ -453,7 +428,7 @@ static unsigned closeness(const char *word, const char *name)
 
 	if (n >= 2 && strncmp(word, name, n) == 0)
 		return 0;
-	return n < 32 && strlen(name) < 32 ? distance(word, name) : UINT_MAX;
+	return strdist(word, name);
 }
 
 static int unknown_command(const char *word)
