@@ -14,6 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <net/if.h>
+#include <pwd.h>
 #include <sys/param.h>
 
 #include "ccd.h"
@@ -23,14 +26,15 @@
 #include "doctor.h"
 #include "output.h"
 #include "policy.h"
+#include "strdist.h"
 
 #define HELP_WIDTH 76
 
 /* The options of the commands; each command names those it takes. */
-enum { OPT_QUIET = 1 << 0, OPT_JSON = 1 << 1 };
+enum { OPT_QUIET = 1 << 0, OPT_JSON = 1 << 1, OPT_OFFLINE = 1 << 2 };
 
 /* getopt values of long options: above any character, so never taken for one. */
-enum { LONG_HELP = 256, LONG_VERSION, LONG_JSON };
+enum { LONG_HELP = 256, LONG_VERSION, LONG_JSON, LONG_OFFLINE };
 
 static const struct {
 	unsigned flag;
@@ -41,6 +45,8 @@ static const struct {
 } option_defs[] = {
 	{ OPT_QUIET, 'q', NULL, 0, "print only the verdict, not the configuration" },
 	{ OPT_JSON, 0, "json", LONG_JSON, "print one JSON object (doc/status.schema.json)" },
+	{ OPT_OFFLINE, 0, "offline", LONG_OFFLINE,
+	  "skip the checks against this host (interfaces, users, groups)" },
 };
 
 /* One run of a command: where the agent is, the options given, the operands. */
@@ -77,6 +83,63 @@ static int print_version(void)
 
 /* --- the commands --- */
 
+/* The names of this host's interfaces, "lo, ens5", into buf. */
+static void interface_names(char *buf, size_t len)
+{
+	struct if_nameindex *ifs = if_nameindex(), *i;
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (i = ifs; i && i->if_index && n < len; i++)
+		n += (size_t)snprintf(buf + n, len - n, "%s%s", n ? ", " : "", i->if_name);
+	if (ifs)
+		if_freenameindex(ifs);
+}
+
+/*
+ * What the configuration names that this host does not have: warnings, for
+ * the file may be meant for another host (check-config --offline skips them).
+ * Returns how many were printed.
+ */
+static unsigned host_warnings(const char *path, const struct cfg *cfg)
+{
+	static const char skip[] = "; or check with --offline for another host";
+	const struct {
+		const char *key, *name, *what;
+		bool user;
+	} ids[] = {
+		{ "socket.group", cfg->socket.group, "the group that may read status", false },
+		{ "socket.openvpn_user", cfg->socket.openvpn_user, "OpenVPN's \"user\"", true },
+		{ "socket.openvpn_group", cfg->socket.openvpn_group, "OpenVPN's \"group\"", false },
+	};
+	char names[256];
+	unsigned n = 0;
+
+	for (size_t i = 0; i < cfg->nnat; i++) {
+		if (if_nametoindex(cfg->nat[i].out_interface))
+			continue;
+		interface_names(names, sizeof(names));
+		fprintf(stderr,
+			"%s: warning: nat.masquerade[%zu].out_interface: no interface \"%s\" on "
+			"this "
+			"host (it has %s); name the interface to the outside%s\n",
+			path, i, cfg->nat[i].out_interface, *names ? names : "none", skip);
+		n++;
+	}
+	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+		if (!ids[i].name ||
+		    (ids[i].user ? getpwnam(ids[i].name) != NULL : getgrnam(ids[i].name) != NULL))
+			continue;
+		fprintf(stderr,
+			"%s: warning: %s: no %s \"%s\" on this host; it must be %s: create it "
+			"(%s %s) or fix the name%s\n",
+			path, ids[i].key, ids[i].user ? "user" : "group", ids[i].name, ids[i].what,
+			ids[i].user ? "useradd --system" : "groupadd --system", ids[i].name, skip);
+		n++;
+	}
+	return n;
+}
+
 static int cmd_check_config(const struct call *c)
 {
 	const char *path = c->argc ? c->argv[0] : c->target->config_path;
@@ -93,6 +156,8 @@ static int cmd_check_config(const struct call *c)
 		cfg_free(cfg);
 		return CTL_EXIT_FAIL;
 	}
+	if (!(c->opts & OPT_OFFLINE))
+		host_warnings(path, cfg);
 	fprintf(stderr, "%s: configuration valid\n", path);
 	cfg_free(cfg);
 	return 0;
@@ -200,7 +265,7 @@ static const struct command commands[] = {
 	{ .name = "check-config",
 	  .run = cmd_check_config,
 	  .help = "validate FILE and print it normalised",
-	  .opts = OPT_QUIET,
+	  .opts = OPT_QUIET | OPT_OFFLINE,
 	  .operands = "[FILE]",
 	  .max_args = 1,
 	  .uses = USES_FILE,
@@ -209,7 +274,11 @@ static const struct command commands[] = {
 		   "normalised form, as JSON with every default filled in and the secrets hidden, "
 		   "followed by \"FILE: configuration valid\" on stderr. For an invalid one, one "
 		   "line names the file, line, column, key and value on stderr, and the exit "
-		   "status is 1." },
+		   "status is 1. A valid file is also checked against this host: a "
+		   "nat.masquerade out_interface, a socket.group, socket.openvpn_user or "
+		   "socket.openvpn_group that does not exist here is a warning on stderr (the exit "
+		   "status stays 0); --offline skips these checks, for a file meant for another "
+		   "host." },
 	{ .name = "status",
 	  .run = cmd_status,
 	  .help = "what the agent holds: clients, routes, AWS",
@@ -417,32 +486,6 @@ static int bad_option(const struct command *cmd, int ch, char **argv, const stru
 }
 
 /*
- * Edit distance (optimal string alignment: insertions, deletions,
- * substitutions and swaps of neighbours) between a and b, both shorter than
- * 32 bytes.
- */
-static unsigned distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	unsigned d[32][32];
-
-	for (size_t i = 0; i <= la; i++)
-		d[i][0] = (unsigned)i;
-	for (size_t j = 0; j <= lb; j++)
-		d[0][j] = (unsigned)j;
-	for (size_t i = 1; i <= la; i++)
-		for (size_t j = 1; j <= lb; j++) {
-			unsigned cost = a[i - 1] != b[j - 1];
-
-			d[i][j] =
-				MIN(MIN(d[i - 1][j] + 1, d[i][j - 1] + 1), d[i - 1][j - 1] + cost);
-			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
-				d[i][j] = MIN(d[i][j], d[i - 2][j - 2] + 1);
-		}
-	return d[la][lb];
-}
-
-/*
  * How far word is from name: 0 when word begins name (two letters at
  * least), else the edit distance; close enough to suggest when at most 1
  * (2 for words of four letters or more).
@@ -453,7 +496,7 @@ static unsigned closeness(const char *word, const char *name)
 
 	if (n >= 2 && strncmp(word, name, n) == 0)
 		return 0;
-	return n < 32 && strlen(name) < 32 ? distance(word, name) : UINT_MAX;
+	return strdist(word, name);
 }
 
 static int unknown_command(const char *word)

@@ -80,12 +80,16 @@ static int jfail(struct ld *l, const char *path, const char *key, int status, co
 	return fail(l, status == JGET_MISSING ? path : child(p, path, key), "%s", msg);
 }
 
-/* Every key of obj must be one of the NULL-terminated list. */
+/*
+ * Every key of obj must be one of the NULL-terminated list, or an annotation
+ * ("$schema", "_comment", any key that begins with '_'), which is ignored. An
+ * unknown key is named with the closest known one.
+ */
 static int check_keys(struct ld *l, const char *path, json_t *obj, const char *const *known)
 {
 	const char *key = NULL;
 	char m[CFG_ERRLEN];
-	int r = jget_keys(obj, known, &key, m, sizeof(m));
+	int r = jget_keys_flags(obj, known, JGET_ANNOTATED | JGET_SUGGEST, &key, m, sizeof(m));
 
 	return jfail(l, path, key, r, m);
 }
@@ -495,6 +499,9 @@ static int load_clients(struct ld *l, struct cfg *c, json_t *root)
 			return -ENOMEM;
 		json_object_foreach(clients, name, v)
 		{
+			/* A common name may begin with '_': an object there is a client. */
+			if (jget_annotation(name) && !json_is_object(v))
+				continue;
 			child(p, "clients", name);
 			if (!cn_valid(name, e, sizeof(e)))
 				return fail(l, p, "%s", e);
@@ -922,6 +929,86 @@ static int load_root(struct ld *l, struct cfg *c, json_t *root)
 	return 0;
 }
 
+/* Line and column (1-based, columns in characters, as jpos) of byte offset off. */
+static void offset_pos(const char *buf, size_t off, int *line, int *col)
+{
+	*line = *col = 1;
+	for (size_t i = 0; i < off; i++) {
+		if (buf[i] == '\n') {
+			(*line)++;
+			*col = 1;
+		} else if (((unsigned char)buf[i] & 0xc0) != 0x80) {
+			(*col)++;
+		}
+	}
+}
+
+/* JSON's white space. */
+static bool blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/*
+ * What jansson refused, in words for the usual mistakes around its error
+ * position: a byte order mark, an empty file, comments, a trailing comma.
+ * Anything else gets jansson's own message.
+ */
+static void syntax_error(struct ld *l, const json_error_t *je)
+{
+	const char *b = l->buf;
+	size_t n = l->len, at, i;
+	int line, col;
+
+	if (n >= 3 && memcmp(b, "\xef\xbb\xbf", 3) == 0) {
+		snprintf(l->err, l->errlen,
+			 "%s:1:1: the file begins with a UTF-8 byte order mark (BOM), which JSON "
+			 "does not allow; save it as UTF-8 without BOM",
+			 l->name);
+		return;
+	}
+	for (i = 0; i < n && blank(b[i]); i++)
+		;
+	if (i == n) {
+		snprintf(l->err, l->errlen,
+			 "%s:1:1: the file is empty; it needs a JSON object with \"version\", "
+			 "\"role\" and \"local_networks\" (see vpcroute.conf(5))",
+			 l->name);
+		return;
+	}
+	/* jansson's position is just past the token it refused; ours are one byte. */
+	if (je->position > 0 && (size_t)je->position <= n) {
+		at = (size_t)je->position - 1;
+		offset_pos(b, at, &line, &col);
+		if (b[at] == '#' ||
+		    (b[at] == '/' && at + 1 < n && (b[at + 1] == '/' || b[at + 1] == '*'))) {
+			snprintf(l->err, l->errlen,
+				 "%s:%d:%d: JSON has no comments (\"%s\"); write the note as a "
+				 "key that begins with '_', e.g. \"_comment\": \"...\"",
+				 l->name, line, col,
+				 b[at] == '#'	    ? "#"
+				 : b[at + 1] == '/' ? "//"
+						    : "/* */");
+			return;
+		}
+		if (b[at] == '}' || b[at] == ']') {
+			for (i = at; i > 0 && blank(b[i - 1]); i--)
+				;
+			if (i > 0 && b[i - 1] == ',') {
+				offset_pos(b, i - 1, &line, &col);
+				snprintf(l->err, l->errlen,
+					 "%s:%d:%d: trailing comma before '%c': JSON allows no "
+					 "comma "
+					 "after the last %s; remove it",
+					 l->name, line, col, b[at],
+					 b[at] == '}' ? "member" : "element");
+				return;
+			}
+		}
+	}
+	snprintf(l->err, l->errlen, "%s:%d:%d: %s", l->name, je->line, je->column, je->text);
+}
+
 int cfg_load_buf(const char *name, const char *buf, size_t len, struct cfg **out, char *err,
 		 size_t errlen)
 {
@@ -937,7 +1024,7 @@ int cfg_load_buf(const char *name, const char *buf, size_t len, struct cfg **out
 	}
 	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
 	if (!root) {
-		snprintf(err, errlen, "%s:%d:%d: %s", name, je.line, je.column, je.text);
+		syntax_error(&l, &je);
 		return -EINVAL;
 	}
 	c = calloc(1, sizeof(*c));

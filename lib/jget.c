@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "jget.h"
+#include "strdist.h"
 
 static int say(char *msg, size_t msglen, int status, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -53,9 +54,15 @@ int jget_type(const json_t *v, json_type t, const char *what, char *msg, size_t 
 	return say(msg, msglen, JGET_TYPE, "expected %s, got %s", what, jget_type_name(v));
 }
 
-int jget_keys(json_t *o, const char *const *known, const char **bad, char *msg, size_t msglen)
+bool jget_annotation(const char *key)
 {
-	const char *key;
+	return key[0] == '_' || strcmp(key, "$schema") == 0;
+}
+
+int jget_keys_flags(json_t *o, const char *const *known, int flags, const char **bad, char *msg,
+		    size_t msglen)
+{
+	const char *key, *near;
 	json_t *v;
 
 	json_object_foreach(o, key, v)
@@ -64,12 +71,20 @@ int jget_keys(json_t *o, const char *const *known, const char **bad, char *msg, 
 
 		for (i = 0; known[i] && strcmp(key, known[i]); i++)
 			;
-		if (!known[i]) {
-			*bad = key;
-			return say(msg, msglen, JGET_KEY, "unknown key");
-		}
+		if (known[i] || ((flags & JGET_ANNOTATED) && jget_annotation(key)))
+			continue;
+		*bad = key;
+		if ((flags & JGET_SUGGEST) && (near = strdist_closest(key, known)))
+			return say(msg, msglen, JGET_KEY, "unknown key (did you mean \"%s\"?)",
+				   near);
+		return say(msg, msglen, JGET_KEY, "unknown key");
 	}
 	return JGET_OK;
+}
+
+int jget_keys(json_t *o, const char *const *known, const char **bad, char *msg, size_t msglen)
+{
+	return jget_keys_flags(o, known, 0, bad, msg, msglen);
 }
 
 /* The member, JGET_ABSENT or JGET_MISSING. */

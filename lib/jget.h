@@ -50,6 +50,17 @@ int jget_type(const json_t *v, json_type t, const char *what, char *msg, size_t 
  * key that is not and "unknown key". */
 int jget_keys(json_t *o, const char *const *known, const char **bad, char *msg, size_t msglen);
 
+/* jget_keys_flags' flags */
+#define JGET_ANNOTATED 0x4 /* annotations (jget_annotation) are allowed and ignored */
+#define JGET_SUGGEST   0x8 /* "unknown key (did you mean \"KEY\"?)" with the closest key */
+
+/* jget_keys with flags; jget_keys(...) is jget_keys_flags(..., 0, ...). */
+int jget_keys_flags(json_t *o, const char *const *known, int flags, const char **bad, char *msg,
+		    size_t msglen);
+
+/* An annotation for people and editors, not data: "$schema" or a key that begins with '_'. */
+bool jget_annotation(const char *key);
+
 int jget_bool(const json_t *o, const char *key, int flags, bool *out, char *msg, size_t msglen);
 
 /* An integer (not a real) from min to max. */

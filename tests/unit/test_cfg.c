@@ -225,6 +225,43 @@ static const struct bad bads[] = {
 	  "nat.masquerade[0]: missing or empty \"sources\"" },
 	{ "{" SRV ",\"version\":1}", "t.conf:1:103: duplicate object key near '\"version\"'" },
 	{ "[]", "t.conf:1:1: expected a JSON object at the top level, got an array" },
+	/* the usual mistakes of people who edit JSON by hand, in words */
+	{ "", "t.conf:1:1: the file is empty; it needs a JSON object" },
+	{ " \n\t\r\n", "t.conf:1:1: the file is empty" },
+	{ "\xef\xbb\xbf{" SRV "}", "t.conf:1:1: the file begins with a UTF-8 byte order mark" },
+	{ "{\n  // the office\n" SRV "}",
+	  "t.conf:2:3: JSON has no comments (\"//\"); write the note as a key that begins with "
+	  "'_', e.g. \"_comment\": \"...\"" },
+	{ "{" SRV ", /* the office */ \"strict\": true}",
+	  "t.conf:1:96: JSON has no comments (\"/* */\")" },
+	{ "{" SRV ",\n# the office\n\"strict\": true}",
+	  "t.conf:2:1: JSON has no comments (\"#\")" },
+	{ "{" SRV ", \"strict\": true // the office\n}", "t.conf:1:111: JSON has no comments" },
+	{ "{" SRV ",\n  \"strict\": true,\n}",
+	  "t.conf:2:17: trailing comma before '}': JSON allows no comma after the last member" },
+	{ "{" SRV ",\"strict\":true,\"clients\":{\"a\":{\"iroutes\":[\"192.168.1.0/24\",  \n ]}}}",
+	  "t.conf:1:152: trailing comma before ']': JSON allows no comma after the last element" },
+	{ "{" SRV ",\"x\":/2}", "t.conf:1:99: invalid token near '/'" }, /* not a comment */
+	/* an unknown key names the closest known key of its object */
+	{ "{" SRV ",\"stict\":true}",
+	  "t.conf:1:95: stict: unknown key (did you mean \"strict\"?)" },
+	{ "{" SRV ",\"socket\":{\"gruop\":\"vpn\"}}",
+	  "socket.gruop: unknown key (did you mean \"group\"?)" },
+	{ "{" SRV ",\"aws\":{\"drift_check\":30}}",
+	  "aws.drift_check: unknown key (did you mean \"drift_check_s\"?)" },
+	{ "{" SRV ",\"nat\":{\"masquerade\":[{\"sources\":[\"10.1.1.0/"
+	  "24\"],\"out_interfce\":\"eth0\"}]}}",
+	  "nat.masquerade[0].out_interfce: unknown key (did you mean \"out_interface\"?)" },
+	{ "{" SRV ",\"clients\":{\"a\":{\"iroute\":[]}}}",
+	  "clients.a.iroute: unknown key (did you mean \"iroutes\"?)" },
+	{ "{" SRV ",\"plugin\":{\"Admission\":\"deferred\"}}",
+	  "plugin.Admission: unknown key (did you mean \"admission\"?)" },
+	{ "{" SRV ",\"bogus\":1}", "bogus: unknown key" }, /* nothing close: no suggestion */
+	/* a client whose common name begins with '_' is a client, not a note */
+	{ "{" SRV ",\"clients\":{\"_lab\":{\"adress\":\"10.1.2.5\"}}}",
+	  "clients._lab.adress: unknown key (did you mean \"address\"?)" },
+	/* "$schema" and "_..." are ignored, whatever their value, but nothing else is */
+	{ "{" SRV ",\"$schemas\":\"x\"}", "t.conf:1:95: $schemas: unknown key" },
 };
 
 static void test_bad_configs(void **state)
@@ -242,6 +279,85 @@ static void test_bad_configs(void **state)
 				 bads[i].expect);
 		assert_null(strchr(err, '\n')); /* one line */
 		assert_true(strncmp(err, "t.conf:", 7) == 0);
+	}
+}
+
+/*
+ * "$schema" and keys that begin with '_' are accepted and ignored in every
+ * object of both roles: the annotated text loads to the same configuration
+ * as the bare one.
+ */
+#define NOTE "\"_comment\":\"why\",\"$schema\":\"x\",\"_n\":[1,{\"a\":null}]"
+
+static void same_as(const char *annotated, const char *bare)
+{
+	char err[CFG_ERRLEN], *da, *db;
+	struct cfg *a, *b;
+	json_t *j;
+
+	if (cfg_load_buf("a.conf", annotated, strlen(annotated), &a, err, sizeof(err)))
+		fail_msg("%s", err);
+	if (cfg_load_buf("b.conf", bare, strlen(bare), &b, err, sizeof(err)))
+		fail_msg("%s", err);
+	da = json_dumps(j = cfg_to_json(a), JSON_COMPACT);
+	json_decref(j);
+	db = json_dumps(j = cfg_to_json(b), JSON_COMPACT);
+	json_decref(j);
+	assert_string_equal(da, db);
+	free(da);
+	free(db);
+	cfg_free(a);
+	cfg_free(b);
+}
+
+static void test_annotations(void **state)
+{
+	const char *server =
+		"{" NOTE ",\"version\":1,\"role\":\"server\",\"socket\":{" NOTE
+		",\"group\":\"vpn\"},\"local_networks\":[\"10.1.1.0/24\"],\"tunnel\":{" NOTE
+		",\"pool\":\"10.1.2.0/24\"},\"clients\":{" NOTE ",\"a\":{" NOTE
+		",\"iroutes\":[\"192.168.1.0/24\"],\"from_local\":[{" NOTE
+		",\"to\":\"192.168.1.5\",\"proto\":\"tcp\",\"ports\":[22]}]}},"
+		"\"default_client\":{" NOTE ",\"to_local\":[{" NOTE
+		",\"to\":\"10.1.1.0/24\"}]},\"nat\":{" NOTE ",\"masquerade\":[{" NOTE
+		",\"sources\":[\"10.1.2.0/24\"],\"out_interface\":\"eth0\"}]},\"aws\":{" NOTE
+		",\"enabled\":false},\"plugin\":{" NOTE ",\"queue_max\":64}}";
+	const char *client =
+		"{" NOTE ",\"version\":1,\"role\":\"client\","
+		"\"local_networks\":[\"192.168.1.0/24\"],\"to_local\":[{" NOTE
+		",\"to\":\"192.168.1.0/24\"}],\"from_local\":[{" NOTE ",\"to\":\"10.1.0.0/16\"}]}";
+	char bare[2048];
+	const char *s;
+	size_t n;
+
+	for (int i = 0; i < 2; i++) {
+		const char *text = i ? client : server;
+
+		/* the same text with every NOTE (and the comma after it) cut out */
+		n = 0;
+		for (s = text; *s;) {
+			if (strncmp(s, NOTE ",", strlen(NOTE ",")) == 0) {
+				s += strlen(NOTE ",");
+				continue;
+			}
+			bare[n++] = *s++;
+		}
+		bare[n] = '\0';
+		assert_null(strstr(bare, "_comment"));
+		same_as(text, bare);
+	}
+	/* a common name may begin with '_': an object there is a client */
+	same_as("{" SRV ",\"clients\":{\"_comment\":\"the lab\",\"_lab\":{}}}",
+		"{" SRV ",\"clients\":{\"_lab\":{}}}");
+	{
+		char err[CFG_ERRLEN];
+		const char *t = "{" SRV ",\"clients\":{\"_lab\":{}}}";
+		struct cfg *c;
+
+		assert_int_equal(cfg_load_buf("t.conf", t, strlen(t), &c, err, sizeof(err)), 0);
+		assert_int_equal(c->nclients, 1);
+		assert_string_equal(c->clients[0].name, "_lab");
+		cfg_free(c);
 	}
 }
 
@@ -306,7 +422,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_examples),    cmocka_unit_test(test_defaults_and_dump),
 		cmocka_unit_test(test_bad_configs), cmocka_unit_test(test_file_errors),
-		cmocka_unit_test(test_file_kinds),
+		cmocka_unit_test(test_file_kinds),  cmocka_unit_test(test_annotations),
 	};
 
 	return cmocka_run_group_tests_name("cfg", tests, NULL, NULL);
