@@ -38,7 +38,7 @@ struct plan_gone {
 struct plan_failed {
 	char table[EC2_ID_MAX];
 	struct pfx dst;
-	char error[192]; /* what EC2 said, for the status (the planner ignores it) */
+	char error[448]; /* what EC2 said, for the status (the planner ignores it) */
 };
 
 /* A table that sends a wanted network elsewhere (aws.takeover off). */

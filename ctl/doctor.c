@@ -92,6 +92,31 @@ static void doctor_mtu(struct diag *d, const char *tun)
 		    umtu);
 }
 
+/* The states of a VPC route that replacement and retirement added. */
+static void doctor_aws_route(struct diag *d, json_t *t, json_t *r)
+{
+	const char *st = output_str(r, "state"), *dst = output_str(r, "destination"),
+		   *id = output_str(t, "id");
+
+	if (strcmp(st, "to replace") == 0)
+		say(d, "note",
+		    "aws: route table %s sends %s to %s, which is gone (blackhole: a replaced "
+		    "instance); the agent replaces it with a route to this instance",
+		    id, dst, output_str(r, "target"));
+	else if (strcmp(st, "failed") == 0)
+		say(d, "PROBLEM",
+		    "aws: route table %s: EC2 refused the route for %s: %s. The agent tries "
+		    "again at the next drift check.",
+		    id, dst, output_str(r, "error"));
+	else if (strcmp(st, "ours, not wanted") == 0)
+		say(d, "note",
+		    "aws: route table %s sends %s to this instance, but no policy allows that "
+		    "network: ours, not wanted. The agent never removes it by itself (it may be an "
+		    "administrator's route through this instance); if it is a leftover of an "
+		    "earlier run, remove it with `vpcroutectl withdraw --unwanted`.",
+		    id, dst);
+}
+
 static void doctor_aws(struct diag *d, json_t *w)
 {
 	const char *sdc = output_str(w, "source_dest_check"), *err = output_str(w, "last_error");
@@ -152,11 +177,18 @@ static void doctor_aws(struct diag *d, json_t *w)
 			else if (strcmp(st, "to take over") == 0)
 				say(d, "note", "aws: route table %s: %s will be taken over from %s",
 				    output_str(t, "id"), dst, output_str(r, "target"));
+			else
+				doctor_aws_route(d, t, r);
 		}
 		if (ok)
 			say(d, "ok", "aws: route table %s sends %u network%s to this instance",
 			    output_str(t, "id"), ok, ok == 1 ? "" : "s");
 	}
+	if (json_is_true(json_object_get(w, "withdrawn")))
+		say(d, "PROBLEM",
+		    "aws: the VPC routes were withdrawn (vpcroutectl withdraw) and the agent "
+		    "creates none until `vpcroutectl reload`: hosts in the VPC cannot reach the "
+		    "remote networks through this instance");
 	if (json_is_string(json_object_get(w, "last_error")))
 		say(d, "note", "aws: the last EC2 or metadata error: %s", err);
 }

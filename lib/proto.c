@@ -19,8 +19,10 @@ static const char *const type_names[PROTO_TYPE_MAX] = {
 	[PROTO_HELLO] = "hello",   [PROTO_CONNECT] = "connect", [PROTO_DISCONNECT] = "disconnect",
 	[PROTO_LEARN] = "learn",   [PROTO_SYNC] = "sync",	[PROTO_TUNNEL] = "tunnel",
 	[PROTO_CLAIMS] = "claims", [PROTO_ACK] = "ack",		[PROTO_STATUS] = "status",
-	[PROTO_RELOAD] = "reload", [PROTO_REPORT] = "report",
+	[PROTO_RELOAD] = "reload", [PROTO_REPORT] = "report",	[PROTO_WITHDRAW] = "withdraw",
 };
+/* indexed by enum proto_withdraw_scope */
+static const char *const scope_names[] = { "-", "ours", "unwanted", "all", NULL };
 static const char *const role_names[] = { "server", "client", "ctl", NULL };
 static const char *const learn_names[] = { "add", "update", "delete", NULL };
 static const char *const event_names[] = { "up", "route-up", "route-predown", "down", NULL };
@@ -154,6 +156,12 @@ static json_t *body_json(const struct proto_msg *m)
 			goto err;
 		json_object_set_new(o, "ref", json_integer((json_int_t)m->report.ref));
 		json_object_set_new(o, "text", json_string(m->report.text));
+		break;
+	case PROTO_WITHDRAW:
+		if (m->withdraw.scope < PROTO_WITHDRAW_OURS ||
+		    m->withdraw.scope > PROTO_WITHDRAW_ALL)
+			goto err;
+		json_object_set_new(o, "scope", json_string(scope_names[m->withdraw.scope]));
 		break;
 	default:
 		goto err;
@@ -371,6 +379,7 @@ static const char *const claim_keys[] = { "net", "cn", "instance", NULL };
 static const char *const ack_keys[] = { "v", "type", "id", "ref", "ok", "error", NULL };
 static const char *const request_keys[] = { "v", "type", "id", NULL };
 static const char *const report_keys[] = { "v", "type", "id", "ref", "text", NULL };
+static const char *const withdraw_keys[] = { "v", "type", "id", "scope", NULL };
 
 static int decode_body(struct dc *d, json_t *o, struct proto_msg *m)
 {
@@ -524,6 +533,17 @@ static int decode_body(struct dc *d, json_t *o, struct proto_msg *m)
 				   PROTO_REPORT_MAX);
 		if (!(m->report.text = strdup(s)))
 			return -ENOMEM;
+		return 0;
+	case PROTO_WITHDRAW:
+		if (only_keys(d, w, o, withdraw_keys))
+			return -EINVAL;
+		if (!m->id)
+			return bad(d, "%s: needs an \"id\" for its answer", w);
+		if (word_member(d, w, o, "scope", scope_names, &k))
+			return -EINVAL;
+		if (k < PROTO_WITHDRAW_OURS)
+			return bad(d, "withdraw: \"scope\" must be ours, unwanted or all");
+		m->withdraw.scope = (enum proto_withdraw_scope)k;
 		return 0;
 	default:
 		return bad(d, "unknown type");
