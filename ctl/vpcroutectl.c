@@ -82,6 +82,13 @@ static int print_version(void)
 
 /* --- the commands --- */
 
+/* check-config's advice on EC2's addressing rules: a warning on stderr. */
+static void config_warning(void *ctx, bool problem, const char *text)
+{
+	(void)problem;
+	fprintf(stderr, "%s: warning: %s\n", (const char *)ctx, text);
+}
+
 static int cmd_check_config(const struct call *c)
 {
 	const char *path = c->argc ? c->argv[0] : c->target->config_path;
@@ -98,6 +105,8 @@ static int cmd_check_config(const struct call *c)
 		cfg_free(cfg);
 		return CTL_EXIT_FAIL;
 	}
+	if (cfg->aws.enabled)
+		doctor_addressing(cfg, NULL, NULL, config_warning, (void *)path);
 	fprintf(stderr, "%s: configuration valid\n", path);
 	cfg_free(cfg);
 	return 0;

@@ -577,3 +577,6 @@ def test_strict_ec2_rules_reported(cloud):
     assert "inside the VPC's CIDR block 10.1.0.0/23" in errors["10.1.0.0/25"]
     d = ctl(a, "doctor")
     assert "EC2 refused the route for 192.168.1.0/24: RouteLimitExceeded" in d.stdout, d.stdout
+    assert re.search(r"^PROBLEM +aws: the remote network 10\.1\.0\.0/25 lies inside the VPC's "
+                     r"CIDR block 10\.1\.0\.0/23: EC2 refuses a VPC route there", d.stdout,
+                     re.M), d.stdout
