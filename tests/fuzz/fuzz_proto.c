@@ -81,6 +81,8 @@ static bool msg_equal(const struct proto_msg *a, const struct proto_msg *b)
 	case PROTO_STATUS:
 	case PROTO_RELOAD:
 		return true;
+	case PROTO_WITHDRAW:
+		return a->withdraw.scope == b->withdraw.scope;
 	default:
 		return false;
 	}
