@@ -207,6 +207,12 @@ void sock_broadcast_claims(struct sock *s);
 bool sock_reload_requested(const struct sock *s);
 /* Acknowledges the pending reload requests: error NULL for success. */
 void sock_reload_reply(struct sock *s, const char *error);
+/* vpcroutectl withdraw: the scopes asked for since the last call
+ * (PROTO_WITHDRAW_* bits, 0: none), each taken once; whether a peer still
+ * waits for the result; the answer to all who wait (a JSON text, or error). */
+unsigned sock_withdraw_requested(struct sock *s);
+bool sock_withdraw_waiting(const struct sock *s);
+void sock_withdraw_reply(struct sock *s, const char *text, const char *error);
 /* Frees the connections closed during the last event batch. */
 void sock_reap(struct sock *s);
 /* Closes every connection and the socket, and removes its path. */

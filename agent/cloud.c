@@ -101,8 +101,16 @@ struct cloud {
 
 	unsigned news; /* CLOUD_* for the core, since the last cloud_http_event */
 
+	/* retirement (cloud_withdraw) */
+	unsigned wd_what; /* PLAN_WITHDRAW_* of the withdraw running, 0: none */
+	bool wd_read;	  /* the tables were read since it started */
+	bool wd_asked;	  /* one was asked since start (its result is kept) */
+	bool retired;	  /* withdrawn: nothing is created until a reload */
+	char **wd_removed, **wd_failed;
+	size_t nwd_removed, nwd_failed;
+
 	/* reporting */
-	char last_error[STR_MAX];
+	char last_error[STR_MAX * 3];
 	char **announced; /* dry run: calls already logged */
 	size_t nannounced;
 	unsigned long calls, mutating_calls;
@@ -234,7 +242,9 @@ static int make_plan(const struct cloud *c, long long now, struct plan *p)
 			      .book = &c->book,
 			      .failed = c->failed,
 			      .nfailed = c->nfailed,
-			      .now = now };
+			      .now = now,
+			      .withdraw = c->wd_what,
+			      .no_additions = c->retired };
 
 	return plan_make(&in, p);
 }
@@ -251,15 +261,28 @@ static void commit_plan(struct cloud *c, struct plan *p)
 				  "left alone (aws.takeover is off)",
 				  x->table, pfx_format(&x->dst, d, sizeof(d)), x->kind, x->target);
 	}
+	for (size_t i = 0; i < p->book.nunwanted; i++) {
+		const struct plan_conflict *x = &p->book.unwanted[i];
+		char d[PFX_STRLEN];
+
+		if (!x->reported)
+			log_warnx(
+				"aws: ours, not wanted: route table %s sends %s to this instance "
+				"(%s), a network no policy allows; left alone, since an "
+				"administrator may have made it. If it is a leftover of an earlier "
+				"run, remove it with `vpcroutectl withdraw --unwanted`",
+				x->table, pfx_format(&x->dst, d, sizeof(d)), x->target);
+	}
 	plan_commit(&c->book, p);
 }
 
-static void failed_add(struct cloud *c, const char *table, const struct pfx *p)
+static void failed_add(struct cloud *c, const char *table, const struct pfx *p, const char *error)
 {
 	struct plan_failed k = { .dst = *p }, *v;
 	size_t at = 0;
 
 	snprintf(k.table, sizeof(k.table), "%s", table);
+	snprintf(k.error, sizeof(k.error), "%.*s", (int)sizeof(k.error) - 1, error);
 	while (at < c->nfailed && plan_failed_cmp(&c->failed[at], &k) < 0)
 		at++;
 	if (at < c->nfailed && plan_failed_cmp(&c->failed[at], &k) == 0)
@@ -271,6 +294,17 @@ static void failed_add(struct cloud *c, const char *table, const struct pfx *p)
 	memmove(v + at + 1, v + at, (c->nfailed - at) * sizeof(*v));
 	v[at] = k;
 	c->nfailed++;
+}
+
+static const struct plan_failed *failed_find(const struct cloud *c, const char *table,
+					     const struct pfx *p)
+{
+	struct plan_failed k = { .dst = *p };
+
+	if (!c->nfailed)
+		return NULL;
+	snprintf(k.table, sizeof(k.table), "%s", table);
+	return bsearch(&k, c->failed, c->nfailed, sizeof(k), plan_failed_cmp);
 }
 
 static bool strs_has(char **v, size_t n, const char *s)
@@ -316,6 +350,93 @@ static void announce(struct cloud *c, const struct plan_op *ops, size_t n)
 	strs_free(&c->announced, &c->nannounced);
 	c->announced = now;
 	c->nannounced = nnow;
+}
+
+/* --- retirement --- */
+
+void cloud_withdraw(struct cloud *c, unsigned what)
+{
+	if (!c->wd_what) {
+		strs_free(&c->wd_removed, &c->nwd_removed);
+		strs_free(&c->wd_failed, &c->nwd_failed);
+	}
+	log_info("aws: withdrawing %s routes to %s", what & PLAN_WITHDRAW_OURS ? "our" : "unwanted",
+		 c->s.eni[0] ? c->s.eni : "this instance");
+	c->wd_what |= what;
+	c->wd_read = false;
+	c->wd_asked = true;
+	c->rtb_stale = true; /* from the tables as they are now */
+	c->nfailed = 0;
+	cloud_kick(c);
+}
+
+bool cloud_withdraw_done(const struct cloud *c)
+{
+	return !c->wd_what;
+}
+
+/* The plan of a withdraw has nothing left (or, dry run, is what would be done). */
+static void withdraw_finish(struct cloud *c, const struct plan *p)
+{
+	char desc[STR_MAX];
+
+	if (!c->wd_read)
+		return; /* the tables of before the request: read them first */
+	for (size_t i = 0; c->dry_run && i < p->nops; i++) {
+		plan_op_describe(&p->ops[i], c->all, c->s.eni, desc, sizeof(desc));
+		strs_add(&c->wd_removed, &c->nwd_removed, desc);
+	}
+	c->wd_what = 0;
+	c->retired = !c->dry_run;
+	log_info("aws: withdraw: %s %zu route%s, %zu failed%s",
+		 c->dry_run ? "would remove" : "removed", c->nwd_removed,
+		 c->nwd_removed == 1 ? "" : "s", c->nwd_failed,
+		 c->retired ? "; nothing is created until the next reload" : "");
+}
+
+static json_t *strs_json(char **v, size_t n)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_string(v[i]));
+	return a;
+}
+
+json_t *cloud_withdraw_result(const struct cloud *c)
+{
+	return json_pack("{s:o, s:o, s:b}", "removed", strs_json(c->wd_removed, c->nwd_removed),
+			 "failed", strs_json(c->wd_failed, c->nwd_failed), "dry_run", c->dry_run);
+}
+
+/*
+ * What an EC2 refusal of a route call means here, for the log and the
+ * status: the rules EC2 enforces that emulators do not (tests/lab's strict
+ * layer plays them).
+ */
+static void refusal_hint(const struct cloud *c, const char *code, const struct pfx *dst, char *buf,
+			 size_t len)
+{
+	char d[PFX_STRLEN];
+
+	buf[0] = '\0';
+	if (strcmp(code, "RouteLimitExceeded") == 0) {
+		snprintf(buf, len,
+			 ": the table holds as many routes as EC2 allows (50 unless the quota "
+			 "\"Routes per route table\" was raised); remove routes or ask for more");
+		return;
+	}
+	if (strcmp(code, "InvalidParameterValue") != 0)
+		return;
+	for (size_t i = 0; i < c->s.cidrs.n; i++)
+		if (pfx_contains(&c->s.cidrs.v[i], dst)) {
+			snprintf(buf, len,
+				 ": the network lies inside the VPC's CIDR block %s, where EC2 "
+				 "accepts a route only for a subnet's exact CIDR; move it outside "
+				 "the VPC's blocks",
+				 pfx_format(&c->s.cidrs.v[i], d, sizeof(d)));
+			return;
+		}
 }
 
 /* --- requests --- */
@@ -367,12 +488,16 @@ static int ec2_change(struct cloud *c, enum job j, const char *action, const cha
 
 static int start_op(struct cloud *c, const struct plan_op *o)
 {
-	char form[1024] = "", desc[STR_MAX];
+	char form[1024] = "", desc[STR_MAX], d[PFX_STRLEN];
 
 	ec2_form_route(form, sizeof(form), c->all[o->table].id, &o->dst,
 		       o->kind == PLAN_DELETE ? NULL : c->s.eni);
 	plan_op_describe(o, c->all, c->s.eni, desc, sizeof(desc));
 	c->cur_op = *o;
+	if (o->dead[0])
+		log_warnx("aws: route table %s sends %s to %s, which is gone (state blackhole: "
+			  "a deleted interface or a terminated instance); taking it over",
+			  c->all[o->table].id, pfx_format(&o->dst, d, sizeof(d)), o->dead);
 	return ec2_change(c, J_ROUTE, plan_action(o->kind), form, desc);
 }
 
@@ -477,6 +602,8 @@ void cloud_kick(struct cloud *c)
 	}
 	if (p.next_due)
 		WAKE(p.next_due);
+	if (c->wd_what && (c->dry_run || !p.nops))
+		withdraw_finish(c, &p);
 	if (c->dry_run)
 		announce(c, p.ops, p.nops);
 	else if (p.nops && (w = ec2_bucket_wait(&c->bucket, conf(c)->max_calls_per_s, now)))
@@ -570,6 +697,7 @@ static int tables_page(struct cloud *c, const char *body, size_t len, char *err,
 	c->tables_known = true;
 	plan_tables_sort(c->all, c->nall);
 	c->rtb_stale = false;
+	c->wd_read = c->wd_what != 0;
 	n = 0;
 	for (size_t i = 0; i < c->nall; i++)
 		n += plan_table_used(conf(c), c->s.vpc, &c->all[i]);
@@ -636,6 +764,8 @@ static int ec2_ok(struct cloud *c, enum job j, const char *body, size_t len)
 		if (ec2_parse_return(body, len, plan_action(c->cur_op.kind), err, sizeof(err)) < 0)
 			goto bad;
 		log_info("aws: %s: done", c->cur_desc);
+		if (c->wd_what && c->cur_op.kind == PLAN_DELETE)
+			strs_add(&c->wd_removed, &c->nwd_removed, c->cur_desc);
 		if (c->cur_op.kind == PLAN_DELETE)
 			plan_route_unset(&c->all[c->cur_op.table], &c->cur_op.dst);
 		else if (plan_route_set(&c->all[c->cur_op.table], &c->cur_op.dst, c->s.eni) < 0)
@@ -710,9 +840,18 @@ static void on_ec2(void *arg, long status, const char *body, size_t len, const c
 			c->sg_stale = c->sg_rules_stale = false;
 			c->sg_known = false;
 		} else if (j == J_ROUTE) {
-			set_error(c, "%s: %s (%s); not retried before the next check of the tables",
-				  c->cur_desc, e.code, e.message);
-			failed_add(c, c->all[c->cur_op.table].id, &c->cur_op.dst);
+			char hint[STR_MAX], why[STR_MAX * 3];
+
+			refusal_hint(c, e.code, &c->cur_op.dst, hint, sizeof(hint));
+			snprintf(why, sizeof(why), "%s (%s)%s", e.code, e.message, hint);
+			set_error(c, "%s: %s; not retried before the next check of the tables",
+				  c->cur_desc, why);
+			failed_add(c, c->all[c->cur_op.table].id, &c->cur_op.dst, why);
+			if (c->wd_what && c->cur_op.kind == PLAN_DELETE) {
+				snprintf(why, sizeof(why), "%s: %s (%s)", c->cur_desc, e.code,
+					 e.message);
+				strs_add(&c->wd_failed, &c->nwd_failed, why);
+			}
 		} else {
 			set_error(c, "%s: %s (%s); retry at the next check in %u s", c->cur_desc,
 				  e.code, e.message, conf(c)->drift_check_s);
@@ -773,6 +912,8 @@ void cloud_free(struct cloud *c)
 	free(c->failed);
 	free(c->perms);
 	strs_free(&c->announced, &c->nannounced);
+	strs_free(&c->wd_removed, &c->nwd_removed);
+	strs_free(&c->wd_failed, &c->nwd_failed);
 	free(c);
 }
 
@@ -786,6 +927,9 @@ int cloud_reload(struct cloud *c, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	aws_settings_reload(&c->s, &t);
+	if (c->retired)
+		log_info("aws: reloaded: routes are made again after the withdraw");
+	c->retired = false;
 	c->next_drift = 0; /* everything is read again */
 	c->backoff.fails = 0;
 	c->backoff.retry_at = 0;
@@ -852,30 +996,41 @@ static json_t *table_status(const struct cloud *c, const struct ec2_rtb *tb)
 	json_object_set_new(jt, "main", json_boolean(tb->main));
 	for (size_t i = 0; i < c->nwant; i++) {
 		const struct ec2_route *r = plan_route_find(tb, &c->want[i].dst);
+		const struct plan_failed *f = failed_find(c, tb->id, &c->want[i].dst);
 		json_t *jr = json_object();
-		const char *st = !r				? "missing"
-				 : plan_route_ours(r, c->s.eni) ? "ours"
-				 : conf(c)->takeover		? "to take over"
-								: "conflict";
+		const char *st = r && plan_route_ours(r, c->s.eni) ? "ours"
+				 : f				   ? "failed"
+				 : !r				   ? "missing"
+				 : plan_route_dead(r)		   ? "to replace"
+				 : conf(c)->takeover		   ? "to take over"
+								   : "conflict";
 
 		json_object_set_new(jr, "destination",
 				    json_string(pfx_format(&c->want[i].dst, d, sizeof(d))));
 		json_object_set_new(jr, "state", json_string(st));
 		if (r)
 			json_object_set_new(jr, "target", json_string(r->target));
+		if (r && r->state[0])
+			json_object_set_new(jr, "target_state", json_string(r->state));
+		if (f && strcmp(st, "failed") == 0)
+			json_object_set_new(jr, "error", json_string(f->error));
 		json_array_append_new(routes, jr);
 	}
 	for (size_t i = 0; i < tb->nroutes; i++) {
 		const struct ec2_route *r = &tb->routes[i];
 		json_t *jr;
 
+		const char *st = "withdrawing";
+
 		if (!plan_route_ours(r, c->s.eni) || plan_want_find(c->want, c->nwant, &r->dst) ||
-		    (!plan_book_find(&c->book, &r->dst) && !plan_may_own(config(c), &r->dst)))
+		    !r->dst.len)
 			continue;
+		if (!plan_book_find(&c->book, &r->dst) && !plan_may_own(config(c), &r->dst))
+			st = "ours, not wanted";
 		jr = json_object();
 		json_object_set_new(jr, "destination",
 				    json_string(pfx_format(&r->dst, d, sizeof(d))));
-		json_object_set_new(jr, "state", json_string("withdrawing"));
+		json_object_set_new(jr, "state", json_string(st));
 		json_object_set_new(jr, "target", json_string(r->target));
 		json_array_append_new(routes, jr);
 	}
@@ -945,6 +1100,11 @@ json_t *cloud_status(const struct cloud *c)
 	}
 	plan_free(&p);
 	json_object_set_new(o, "pending_calls", pending);
+	json_object_set_new(o, "withdrawn", json_boolean(c->retired));
+	json_object_set_new(o, "withdraw",
+			    c->wd_what	  ? json_string("running")
+			    : c->wd_asked ? cloud_withdraw_result(c)
+					  : json_null());
 	json_object_set_new(o, "in_flight", str_or_null(c->cur != J_NONE ? c->cur_desc : NULL));
 	json_object_set_new(o, "last_error", str_or_null(c->last_error));
 	json_object_set_new(o, "calls", json_integer((json_int_t)c->calls));

@@ -60,6 +60,22 @@ const struct pfx_list *cloud_vpc_cidrs(const struct cloud *c);
  * some source: 1 or 0, -1 while unknown. */
 int cloud_port_open(const struct cloud *c, const char *proto, unsigned port);
 
+/*
+ * Retirement (vpcroutectl withdraw, vpcroute-agent --flush): reads the tables
+ * again, then deletes through the paced client every route to our network
+ * interface that `what` names (PLAN_WITHDRAW_OURS: every one the agent could
+ * have made; PLAN_WITHDRAW_UNWANTED: those status shows as "ours, not
+ * wanted"); never a default route. Afterwards nothing is created until the
+ * next reload (the agent keeps running). A second request while one runs
+ * widens it.
+ */
+void cloud_withdraw(struct cloud *c, unsigned what);
+/* Whether no withdraw is running (the last one finished). */
+bool cloud_withdraw_done(const struct cloud *c);
+/* What the last withdraw removed and what failed:
+ * {"removed": ["DeleteRoute rtb-1 10.0.0.0/24", ...], "failed": [...], "dry_run": bool} */
+json_t *cloud_withdraw_result(const struct cloud *c);
+
 /* What the agent knows and intends, for the status output: changes nothing. */
 json_t *cloud_status(const struct cloud *c);
 

@@ -29,9 +29,13 @@
 #include "watch.h"
 #include "loop.h"
 #include "policy.h"
+#include "planner.h"
 
-#define DEFAULT_CONFIG VR_CONFDIR "/vpcroute.conf"
-#define IDLE_DEFAULT_S 30
+#define DEFAULT_CONFIG	VR_CONFDIR "/vpcroute.conf"
+#define IDLE_DEFAULT_S	30
+#define FLUSH_AWS_MAX_S 60 /* --flush: how long the exit waits for EC2 */
+#define STR_(x)		#x
+#define STR(x)		STR_(x)
 
 /* The loop's own watchers; the control socket has its own (sock.c). */
 static struct loop {
@@ -53,7 +57,8 @@ static void usage(FILE *f)
 		"              (default 10)\n"
 		"  -n          check the configuration, print it normalised, and exit\n"
 		"  -v          verbose (debug) logging\n"
-		"  --flush     on exit, remove the routes and the nftables table it owns\n"
+		"  --flush     on exit, remove the routes and the nftables table it owns,\n"
+		"              and (aws) its VPC routes\n"
 		"  --dry-run   make no EC2 API call that changes anything; log each call\n"
 		"              it would make instead\n"
 		"  --idle-timeout SECONDS\n"
@@ -306,6 +311,31 @@ static int setup(struct agent *a, unsigned idle_s)
  * Each pass: the ready watchers' callbacks, then what they asked of the core
  * (a reload a peer requested), then the connections closed meanwhile are freed.
  */
+/* vpcroutectl withdraw: started with the cloud, answered once it is done. */
+static void serve_withdraw(struct agent *a)
+{
+	unsigned wd = sock_withdraw_requested(a->sock);
+	json_t *j;
+	char *text;
+
+	if (wd && !a->cloud)
+		sock_withdraw_reply(
+			a->sock, NULL,
+			"withdraw: the aws section is off (or did not start): there is no "
+			"VPC route to withdraw");
+	else if (wd)
+		cloud_withdraw(a->cloud,
+			       (wd & PROTO_WITHDRAW_OURS ? PLAN_WITHDRAW_OURS : 0) |
+				       (wd & PROTO_WITHDRAW_UNWANTED ? PLAN_WITHDRAW_UNWANTED : 0));
+	if (!a->cloud || !cloud_withdraw_done(a->cloud) || !sock_withdraw_waiting(a->sock))
+		return;
+	j = cloud_withdraw_result(a->cloud);
+	text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	sock_withdraw_reply(a->sock, text, text ? NULL : "out of memory");
+	free(text);
+}
+
 static int run(struct agent *a)
 {
 	struct epoll_event evs[32];
@@ -328,9 +358,47 @@ static int run(struct agent *a)
 			sock_reload_reply(a->sock,
 					  agent_reload(a, err, sizeof(err)) < 0 ? err : NULL);
 		}
+		serve_withdraw(a);
 		sock_reap(a->sock);
 	}
 	return 0;
+}
+
+/*
+ * --flush with AWS on: the VPC routes go before the agent does, through the
+ * same paced client, for at most FLUSH_AWS_MAX_S (a second signal cuts it short).
+ */
+static void withdraw_on_exit(struct agent *a)
+{
+	struct epoll_event evs[32];
+	struct timespec t0, t;
+
+	log_info("aws: --flush: withdrawing our VPC routes before exit");
+	cloud_withdraw(a->cloud, PLAN_WITHDRAW_OURS);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	loop.stop = false;
+	while (!loop.stop && !cloud_withdraw_done(a->cloud)) {
+		long left;
+		int n;
+
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		left = FLUSH_AWS_MAX_S * 1000L -
+		       ((t.tv_sec - t0.tv_sec) * 1000L + (t.tv_nsec - t0.tv_nsec) / 1000000L);
+		if (left <= 0)
+			break;
+		if ((n = epoll_wait(a->epfd, evs, 32, (int)left)) < 0 && errno != EINTR)
+			break;
+		for (int i = 0; i < n && !loop.stop; i++) {
+			struct watcher *w = evs[i].data.ptr;
+
+			w->fn(w, evs[i].events);
+		}
+		sock_reap(a->sock);
+	}
+	if (!cloud_withdraw_done(a->cloud))
+		log_warnx("aws: --flush: gave up waiting for EC2 (%s); VPC routes to this "
+			  "instance may remain (vpcroutectl status shows them after a restart)",
+			  loop.stop ? "a second signal" : "after " STR(FLUSH_AWS_MAX_S) " s");
 }
 
 int main(int argc, char **argv)
@@ -426,6 +494,8 @@ int main(int argc, char **argv)
 		cloud_kick(a.cloud);
 	rc = run(&a);
 	sd_notify_msg("STOPPING=1");
+	if (rc == 0 && a.flush_on_exit && a.cloud)
+		withdraw_on_exit(&a);
 out:
 	sock_close(a.sock);
 	if (a.flush_on_exit && a.rt && a.nft)

@@ -113,6 +113,11 @@ bool plan_may_own(const struct cfg *k, const struct pfx *p)
 	return policy_may_announce(k, p);
 }
 
+bool plan_route_dead(const struct ec2_route *r)
+{
+	return strcmp(r->state, "blackhole") == 0;
+}
+
 /* --- lookups in the sorted lists --- */
 
 int plan_want_cmp(const void *x, const void *y)
@@ -169,6 +174,13 @@ static int conflict_cmp(const void *x, const void *y)
 	return r ? r : strcmp(a->target, b->target);
 }
 
+bool plan_unwanted(const struct plan_in *in, const struct ec2_route *r)
+{
+	return plan_route_ours(r, in->eni) && r->dst.len > 0 &&
+	       !plan_want_find(in->want, in->nwant, &r->dst) &&
+	       !plan_book_find(in->book, &r->dst) && !plan_may_own(in->cfg, &r->dst);
+}
+
 /* --- the plan --- */
 
 #define PUSH(v, n, x)                                                      \
@@ -181,12 +193,24 @@ static int conflict_cmp(const void *x, const void *y)
 		w_ ? 0 : -ENOMEM;                                          \
 	})
 
+/* Sorts v, and marks what the previous call's list had as reported. */
+static void mark_reported(struct plan_conflict *v, size_t n, const struct plan_conflict *old,
+			  size_t nold)
+{
+	if (n)
+		qsort(v, n, sizeof(*v), conflict_cmp);
+	for (size_t i = 0; i < n; i++)
+		v[i].reported = nold && bsearch(&v[i], old, nold, sizeof(*v), conflict_cmp);
+}
+
 /* Additions: each wanted network missing from a table, or (takeover) sent
  * elsewhere; what is sent elsewhere without takeover is a conflict. */
 static int plan_additions(const struct plan_in *in, struct plan *p)
 {
 	const struct cfg_aws *w = &in->cfg->aws;
 
+	if (in->withdraw || in->no_additions)
+		return 0;
 	for (size_t t = 0; t < in->ntables; t++) {
 		const struct ec2_rtb *tb = &in->tables[t];
 
@@ -200,8 +224,11 @@ static int plan_additions(const struct plan_in *in, struct plan *p)
 
 			if (failed_has(in, tb->id, dst) || (r && plan_route_ours(r, in->eni)))
 				continue;
-			if (!r || w->takeover) {
+			if (!r || w->takeover || plan_route_dead(r)) {
 				o.kind = r ? PLAN_REPLACE : PLAN_CREATE;
+				if (r && plan_route_dead(r))
+					snprintf(o.dead, sizeof(o.dead), "%s",
+						 r->target[0] ? r->target : "?");
 				if (PUSH(p->ops, p->nops, o) < 0)
 					return -ENOMEM;
 				continue;
@@ -213,16 +240,8 @@ static int plan_additions(const struct plan_in *in, struct plan *p)
 				return -ENOMEM;
 		}
 	}
-	if (p->book.nconflicts)
-		qsort(p->book.conflicts, p->book.nconflicts, sizeof(*p->book.conflicts),
-		      conflict_cmp);
-	for (size_t i = 0; i < p->book.nconflicts; i++) {
-		struct plan_conflict *x = &p->book.conflicts[i];
-
-		x->reported = in->book->nconflicts &&
-			      bsearch(x, in->book->conflicts, in->book->nconflicts, sizeof(*x),
-				      conflict_cmp);
-	}
+	mark_reported(p->book.conflicts, p->book.nconflicts, in->book->conflicts,
+		      in->book->nconflicts);
 	return 0;
 }
 
@@ -259,7 +278,17 @@ static int plan_withdrawals(const struct plan_in *in, struct plan *p)
 				seen[g - b->gone] = true;
 				x.since = g->since;
 			} else if (!plan_may_own(in->cfg, &rt->dst)) {
-				continue; /* to our interface, but not of our making */
+				/* to our interface, but maybe not of our making: reported only */
+				struct plan_conflict u = { .dst = rt->dst };
+
+				if (!rt->dst.len)
+					continue; /* a default route: never ours */
+				snprintf(u.table, sizeof(u.table), "%s", tb->id);
+				snprintf(u.kind, sizeof(u.kind), "%s", rt->kind);
+				snprintf(u.target, sizeof(u.target), "%s", rt->target);
+				if (PUSH(p->book.unwanted, p->book.nunwanted, u) < 0)
+					goto out;
+				continue;
 			} else if (PUSH(fresh, nfresh, x) < 0) {
 				goto out;
 			}
@@ -281,6 +310,7 @@ static int plan_withdrawals(const struct plan_in *in, struct plan *p)
 	for (size_t i = 0; i < nfresh; i++)
 		if (PUSH(p->book.gone, p->book.ngone, fresh[i]) < 0)
 			goto out;
+	mark_reported(p->book.unwanted, p->book.nunwanted, b->unwanted, b->nunwanted);
 	r = 0;
 out:
 	free(fresh);
@@ -302,6 +332,21 @@ static void book_sort(struct plan *p)
 	p->book.ngone = n;
 }
 
+/* A copy of a kept list, each entry marked as reported. */
+static int copy_reported(const struct plan_conflict *v, size_t n, struct plan_conflict **out,
+			 size_t *nout)
+{
+	if (!n)
+		return 0;
+	if (!(*out = malloc(n * sizeof(*v))))
+		return -ENOMEM;
+	memcpy(*out, v, n * sizeof(*v));
+	*nout = n;
+	for (size_t i = 0; i < n; i++)
+		(*out)[i].reported = true;
+	return 0;
+}
+
 static int copy_book(const struct plan_book *b, struct plan *p)
 {
 	if (b->ngone) {
@@ -311,16 +356,39 @@ static int copy_book(const struct plan_book *b, struct plan *p)
 		memcpy(p->book.gone, b->gone, b->ngone * sizeof(*b->gone));
 		p->book.ngone = b->ngone;
 	}
-	if (b->nconflicts) {
-		p->book.conflicts = malloc(b->nconflicts * sizeof(*b->conflicts));
-		if (!p->book.conflicts)
-			return -ENOMEM;
-		memcpy(p->book.conflicts, b->conflicts, b->nconflicts * sizeof(*b->conflicts));
-		p->book.nconflicts = b->nconflicts;
-		for (size_t i = 0; i < b->nconflicts; i++)
-			p->book.conflicts[i].reported = true;
+	if (copy_reported(b->conflicts, b->nconflicts, &p->book.conflicts, &p->book.nconflicts) < 0)
+		return -ENOMEM;
+	return copy_reported(b->unwanted, b->nunwanted, &p->book.unwanted, &p->book.nunwanted);
+}
+
+/* vpcroutectl withdraw: what the bits name, deleted now; nothing added, the
+ * bookkeeping kept as it was. */
+static int plan_withdraw_now(const struct plan_in *in, struct plan *p)
+{
+	int r = copy_book(in->book, p);
+
+	for (size_t t = 0; r == 0 && t < in->ntables; t++) {
+		const struct ec2_rtb *tb = &in->tables[t];
+
+		if (!plan_table_used(&in->cfg->aws, in->vpc, tb))
+			continue;
+		for (size_t i = 0; i < tb->nroutes; i++) {
+			const struct ec2_route *rt = &tb->routes[i];
+			struct plan_op o = { .kind = PLAN_DELETE, .table = t, .dst = rt->dst };
+			bool mine = plan_may_own(in->cfg, &rt->dst) ||
+				    plan_book_find(in->book, &rt->dst);
+
+			if (!plan_route_ours(rt, in->eni) || !rt->dst.len ||
+			    failed_has(in, tb->id, &rt->dst))
+				continue;
+			if (!((in->withdraw & PLAN_WITHDRAW_OURS) && mine) &&
+			    !((in->withdraw & PLAN_WITHDRAW_UNWANTED) && plan_unwanted(in, rt)))
+				continue;
+			if (PUSH(p->ops, p->nops, o) < 0)
+				return -ENOMEM;
+		}
 	}
-	return 0;
+	return r;
 }
 
 int plan_make(const struct plan_in *in, struct plan *out)
@@ -330,6 +398,8 @@ int plan_make(const struct plan_in *in, struct plan *out)
 	memset(out, 0, sizeof(*out));
 	if (!in->tables_known)
 		r = copy_book(in->book, out);
+	else if (in->withdraw)
+		r = plan_withdraw_now(in, out);
 	else if ((r = plan_additions(in, out)) == 0 && (r = plan_withdrawals(in, out)) == 0)
 		book_sort(out);
 	if (r < 0)
@@ -348,6 +418,7 @@ void plan_book_free(struct plan_book *b)
 {
 	free(b->gone);
 	free(b->conflicts);
+	free(b->unwanted);
 	memset(b, 0, sizeof(*b));
 }
 
@@ -397,6 +468,9 @@ void plan_op_describe(const struct plan_op *o, const struct ec2_rtb *tables, con
 	pfx_format(&o->dst, d, sizeof(d));
 	if (o->kind == PLAN_DELETE)
 		snprintf(buf, len, "DeleteRoute %s %s", tables[o->table].id, d);
+	else if (o->dead[0])
+		snprintf(buf, len, "%s %s %s -> %s (was %s, a blackhole)", plan_action(o->kind),
+			 tables[o->table].id, d, eni, o->dead);
 	else
 		snprintf(buf, len, "%s %s %s -> %s", plan_action(o->kind), tables[o->table].id, d,
 			 eni);

@@ -38,6 +38,7 @@ struct plan_gone {
 struct plan_failed {
 	char table[EC2_ID_MAX];
 	struct pfx dst;
+	char error[448]; /* what EC2 said, for the status (the planner ignores it) */
 };
 
 /* A table that sends a wanted network elsewhere (aws.takeover off). */
@@ -55,7 +56,15 @@ struct plan_book {
 	size_t ngone;
 	struct plan_conflict *conflicts;
 	size_t nconflicts;
+	/* routes to our interface for networks no policy allows (plan_unwanted),
+	 * as conflicts are kept: .reported when the previous call had them */
+	struct plan_conflict *unwanted;
+	size_t nunwanted;
 };
+
+/* What plan_in.withdraw removes at once, whatever is wanted (vpcroutectl withdraw). */
+#define PLAN_WITHDRAW_OURS     0x1u /* every route to us that the agent could have made */
+#define PLAN_WITHDRAW_UNWANTED 0x2u /* every route to us that plan_unwanted reports */
 
 struct plan_in {
 	/* aws.route_tables, aws.takeover, aws.withdraw_grace_s, and which
@@ -71,6 +80,9 @@ struct plan_in {
 	const struct plan_failed *failed; /* sorted by plan_failed_cmp */
 	size_t nfailed;
 	long long now; /* monotonic, ms */
+	/* PLAN_WITHDRAW_*: no addition, and what the bits name deleted at once */
+	unsigned withdraw;
+	bool no_additions; /* withdrawn: nothing is created until a reload */
 };
 
 enum plan_kind { PLAN_CREATE, PLAN_REPLACE, PLAN_DELETE };
@@ -79,6 +91,9 @@ struct plan_op {
 	enum plan_kind kind;
 	size_t table; /* index into plan_in.tables */
 	struct pfx dst;
+	/* PLAN_REPLACE of a route whose target is gone (state blackhole), and
+	 * where it went; empty for any other call */
+	char dead[EC2_ID_MAX];
 };
 
 struct plan {
@@ -101,7 +116,8 @@ const struct plan_gone *plan_book_find(const struct plan_book *b, const struct p
 
 /* "CreateRoute", "ReplaceRoute", "DeleteRoute" */
 const char *plan_action(enum plan_kind k);
-/* "CreateRoute rtb-1 10.0.0.0/24 -> eni-1", "DeleteRoute rtb-1 10.0.0.0/24" */
+/* "CreateRoute rtb-1 10.0.0.0/24 -> eni-1", "DeleteRoute rtb-1 10.0.0.0/24",
+ * "ReplaceRoute rtb-1 10.0.0.0/24 -> eni-1 (was eni-9, a blackhole)" */
 void plan_op_describe(const struct plan_op *o, const struct ec2_rtb *tables, const char *eni,
 		      char *buf, size_t len);
 
@@ -117,6 +133,20 @@ bool plan_route_ours(const struct ec2_route *r, const char *eni);
  * instance, are not the agent's to withdraw.
  */
 bool plan_may_own(const struct cfg *k, const struct pfx *p);
+/*
+ * Whether EC2 says the route's target is gone (state "blackhole": a deleted
+ * network interface, a terminated instance). Such a route to a wanted network
+ * is replaced by one to us whatever aws.takeover says: it carries nothing.
+ */
+bool plan_route_dead(const struct ec2_route *r);
+/*
+ * Whether a route of a used table is "ours, not wanted": to our interface, for
+ * a network that no policy allows (not plan_may_own), that is not wanted and
+ * whose grace is not running, never a default route. The agent cannot tell
+ * such a route from one an administrator made through this instance, so it
+ * only reports it; PLAN_WITHDRAW_UNWANTED removes it on request.
+ */
+bool plan_unwanted(const struct plan_in *in, const struct ec2_route *r);
 
 /* Sorts each table's routes by destination, for the lookups below. */
 void plan_tables_sort(struct ec2_rtb *t, size_t n);

@@ -48,6 +48,8 @@ struct conn {
 	bool dead; /* closed; freed by sock_reap after the event batch */
 	bool reload_wait;
 	uint64_t reload_ref;
+	bool withdraw_wait; /* a withdraw runs for it: answered by sock_withdraw_reply */
+	uint64_t withdraw_ref;
 	struct {
 		char *text; /* the status being sent, NULL when none */
 		size_t len, off;
@@ -68,10 +70,11 @@ struct sock {
 	char path[108]; /* where we listen (a reload does not move it) */
 	struct conn *conns;
 	uint64_t idle_ms;
-	uint64_t timer_at;	/* when timer_w fires; 0: disarmed */
-	uint64_t accept_resume; /* accept paused until then; 0: not paused */
-	bool claims_pending;	/* a claims broadcast is scheduled */
-	bool reload_pending;	/* a peer asked for a reload */
+	uint64_t timer_at;	   /* when timer_w fires; 0: disarmed */
+	uint64_t accept_resume;	   /* accept paused until then; 0: not paused */
+	bool claims_pending;	   /* a claims broadcast is scheduled */
+	bool reload_pending;	   /* a peer asked for a reload */
+	unsigned withdraw_pending; /* scopes of withdraws asked for, not yet taken */
 	/* resolved at start and at reload, never per accept */
 	bool has_ovpn_uid, has_ovpn_gid, has_group;
 	uid_t ovpn_uid;
@@ -235,7 +238,7 @@ static int classify(const struct sock *s, uid_t uid, gid_t gid)
 /* A peer that is not (yet) a plugin is closed when silent too long. */
 static bool idle_limited(const struct conn *c)
 {
-	return !c->p.inst;
+	return !c->p.inst && !c->withdraw_wait; /* a withdraw takes as long as EC2 does */
 }
 
 static void timer_arm(struct sock *s, uint64_t at)
@@ -661,8 +664,57 @@ static const char *ctl_request(struct sock *s, struct conn *c, const struct prot
 		c->reload_ref = m->id;
 		s->reload_pending = true;
 		return deferred;
+	case PROTO_WITHDRAW:
+		if (c->p.uid != 0)
+			return "withdraw: only root may withdraw the VPC routes";
+		log_info("%s: withdraw of the VPC routes requested (%s)", c->p.name,
+			 m->withdraw.scope == PROTO_WITHDRAW_ALL	? "all"
+			 : m->withdraw.scope == PROTO_WITHDRAW_UNWANTED ? "unwanted"
+									: "ours");
+		c->withdraw_wait = true;
+		c->withdraw_ref = m->id;
+		s->withdraw_pending |= m->withdraw.scope;
+		return deferred;
 	default:
-		return "vpcroutectl sends status or reload only";
+		return "vpcroutectl sends status, reload or withdraw only";
+	}
+}
+
+unsigned sock_withdraw_requested(struct sock *s)
+{
+	unsigned what = s->withdraw_pending;
+
+	s->withdraw_pending = 0;
+	return what;
+}
+
+bool sock_withdraw_waiting(const struct sock *s)
+{
+	for (const struct conn *c = s->conns; c; c = c->next)
+		if (!c->dead && c->withdraw_wait)
+			return true;
+	return false;
+}
+
+void sock_withdraw_reply(struct sock *s, const char *text, const char *error)
+{
+	for (struct conn *c = s->conns; c; c = c->next) {
+		if (c->dead || !c->withdraw_wait)
+			continue;
+		c->withdraw_wait = false;
+		c->active_ms = loop_now_ms();
+		if (!error && !(c->status.text = strdup(text)))
+			error = "out of memory";
+		if (error) {
+			if (!ack(s, c, c->withdraw_ref, error))
+				conn_close(s, c, "not reading its socket");
+			continue;
+		}
+		/* the result goes as the status does: reports, then the ack */
+		c->status.len = strlen(c->status.text);
+		c->status.off = 0;
+		c->status.ref = c->withdraw_ref;
+		status_pump(s, c);
 	}
 }
 
@@ -824,6 +876,7 @@ static void on_conn(struct watcher *w, uint32_t events)
 		return;
 	if (c->status.text && (events & (EPOLLHUP | EPOLLERR)))
 		conn_close(s, c, "peer closed");
-	else if (!c->reload_wait && !c->status.text && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+	else if (!c->reload_wait && !c->withdraw_wait && !c->status.text &&
+		 (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 		receive(s, c);
 }

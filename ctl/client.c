@@ -122,16 +122,29 @@ static int agent_wait(struct agent_conn *ac, uint64_t id, char **text, size_t *l
 
 int client_request(const struct ctl_target *t, enum proto_type type, char **text, size_t *len)
 {
-	struct proto_msg hello = { .type = PROTO_HELLO }, req = { .type = type };
+	struct proto_msg req = { .type = type };
+
+	return client_request_msg(t, &req, TIMEOUT_S, text, len);
+}
+
+int client_request_msg(const struct ctl_target *t, struct proto_msg *req, unsigned timeout_s,
+		       char **text, size_t *len)
+{
+	struct proto_msg hello = { .type = PROTO_HELLO };
 	struct agent_conn ac = { .fd = -1 };
+	struct timeval tv = { .tv_sec = timeout_s };
 	int r;
 
 	hello.hello.role = PROTO_ROLE_CTL;
 	hello.hello.pid = (uint32_t)getpid();
 	snprintf(hello.hello.instance, sizeof(hello.hello.instance), "vpcroutectl");
 	if (!(r = agent_connect(&ac, t)) && !(r = agent_send(&ac, &hello)) &&
-	    !(r = agent_wait(&ac, hello.id, NULL, NULL)) && !(r = agent_send(&ac, &req)))
-		r = agent_wait(&ac, req.id, text, len);
+	    !(r = agent_wait(&ac, hello.id, NULL, NULL))) {
+		if (timeout_s != TIMEOUT_S)
+			setsockopt(ac.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		if (!(r = agent_send(&ac, req)))
+			r = agent_wait(&ac, req->id, text, len);
+	}
 	if (ac.fd >= 0)
 		close(ac.fd);
 	return r;

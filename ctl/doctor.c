@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cfg.h"
@@ -92,6 +93,204 @@ static void doctor_mtu(struct diag *d, const char *tun)
 		    umtu);
 }
 
+/* --- EC2's addressing rules --- */
+
+/* Which of the addresses EC2 reserves in subnet s the host a is: 0-3 (the
+ * network, the VPC router, DNS, future use), 4 (the last), or -1. */
+static int reserved_index(const struct pfx *s, const struct pfx *a)
+{
+	unsigned bits = s->family == AF_INET ? 32 : 128, low = 0;
+	bool ones = true;
+
+	if (a->family != s->family || a->len != bits || (unsigned)s->len + 3 > bits ||
+	    !pfx_contains(s, a))
+		return -1;
+	for (unsigned i = s->len; i < bits; i++) {
+		bool bit = a->addr[i / 8] & (0x80 >> (i % 8));
+
+		ones &= bit;
+		if (bit && i < bits - 2)
+			low = 4; /* above the two lowest bits: not one of the first four */
+		else if (bit)
+			low |= 1u << (bits - 1 - i);
+	}
+	return ones ? 4 : low < 4 ? (int)low : -1;
+}
+
+static void say_reserved(const struct pfx *a, const char *what, const struct pfx_list *subnets,
+			 doctor_finding_fn *fn, void *ctx)
+{
+	static const char *const which[] = { "the network address", "the VPC router's address",
+					     "reserved by AWS (DNS)", "reserved for future use",
+					     "the broadcast address" };
+	char text[512], x[PFX_STRLEN], s[PFX_STRLEN];
+
+	for (size_t i = 0; i < subnets->n; i++) {
+		int k = reserved_index(&subnets->v[i], a);
+
+		if (k < 0)
+			continue;
+		snprintf(text, sizeof(text),
+			 "%s %s is %s of %s: EC2 reserves the first four and the last address of "
+			 "every subnet, so if %s is a subnet no host has that address",
+			 what, pfx_format_addr(a, x, sizeof(x)), which[k],
+			 pfx_format(&subnets->v[i], s, sizeof(s)), s);
+		fn(ctx, false, text);
+		return;
+	}
+}
+
+static void rules_reserved(const struct cfg_access *ac, const char *what,
+			   const struct pfx_list *subnets, doctor_finding_fn *fn, void *ctx)
+{
+	for (size_t i = 0; ac->kind == CFG_ACCESS_RULES && i < ac->nrules; i++)
+		say_reserved(&ac->rules[i].to, what, subnets, fn, ctx);
+}
+
+static void say_inside(const struct pfx *p, const char *what, const struct pfx_list *blocks,
+		       doctor_finding_fn *fn, void *ctx)
+{
+	char text[512], n[PFX_STRLEN], b[PFX_STRLEN];
+	const struct pfx *o = pfx_list_overlap(blocks, p);
+
+	if (!o || !pfx_contains(o, p))
+		return;
+	snprintf(text, sizeof(text),
+		 "%s %s lies inside the VPC's CIDR block %s: EC2 refuses a VPC route there "
+		 "unless it is exactly a subnet's CIDR, and the VPC's local route claims those "
+		 "addresses. Use a network outside every block of the VPC (guide A: VPC "
+		 "10.1.0.0/23, tunnel pool 10.1.2.0/24).",
+		 what, pfx_format(p, n, sizeof(n)), pfx_format(o, b, sizeof(b)));
+	fn(ctx, true, text);
+}
+
+void doctor_addressing(const struct cfg *c, const struct pfx_list *blocks,
+		       const struct pfx_list *wanted, doctor_finding_fn *fn, void *ctx)
+{
+	struct pfx_list subnets = { 0 };
+	struct pfx *v;
+	char what[128];
+
+	if (blocks) {
+		if (c && c->has_pool)
+			say_inside(&c->pool, "the tunnel pool", blocks, fn, ctx);
+		if (c && c->has_pool6)
+			say_inside(&c->pool6, "the tunnel pool", blocks, fn, ctx);
+		for (size_t i = 0; c && i <= c->nclients; i++) {
+			const struct cfg_client *k =
+				i < c->nclients ? &c->clients[i] : c->default_client;
+
+			for (size_t j = 0; k && j < k->iroutes.n; j++) {
+				snprintf(what, sizeof(what), "client %s: iroute",
+					 k->name ? k->name : "default");
+				say_inside(&k->iroutes.v[j], what, blocks, fn, ctx);
+			}
+		}
+		for (size_t i = 0; wanted && i < wanted->n; i++)
+			if (!c || !c->has_pool || !pfx_equal(&wanted->v[i], &c->pool))
+				say_inside(&wanted->v[i], "the remote network", blocks, fn, ctx);
+	}
+	if (!c)
+		return;
+	/* the local networks and the VPC's blocks, each maybe a subnet */
+	v = calloc(c->local.n + (blocks ? blocks->n : 0) + 1, sizeof(*v));
+	if (!v)
+		return;
+	subnets.v = v;
+	for (size_t i = 0; !c->local_auto && i < c->local.n; i++)
+		v[subnets.n++] = c->local.v[i];
+	for (size_t i = 0; blocks && i < blocks->n; i++)
+		v[subnets.n++] = blocks->v[i];
+	for (size_t i = 0; i < c->nnat; i++)
+		if (c->nat[i].has_snat_to) {
+			snprintf(what, sizeof(what), "nat[%zu].snat_to", i);
+			say_reserved(&c->nat[i].snat_to, what, &subnets, fn, ctx);
+		}
+	for (size_t i = 0; i <= c->nclients; i++) {
+		const struct cfg_client *k = i < c->nclients ? &c->clients[i] : c->default_client;
+
+		if (!k)
+			continue;
+		snprintf(what, sizeof(what), "client %s: access rule to",
+			 k->name ? k->name : "default");
+		rules_reserved(&k->to_local, what, &subnets, fn, ctx);
+	}
+	rules_reserved(&c->to_local, "access rule to", &subnets, fn, ctx);
+	free(v);
+}
+
+struct doctor_ctx {
+	struct diag *d;
+};
+
+static void doctor_finding(void *ctx, bool problem, const char *text)
+{
+	say(((struct doctor_ctx *)ctx)->d, problem ? "PROBLEM" : "note", "aws: %s", text);
+}
+
+/* The wanted networks of the status (every table), and the VPC's blocks. */
+static void doctor_aws_addressing(struct diag *d, json_t *w, const struct cfg *c)
+{
+	struct pfx_list blocks = { 0 }, wanted = { 0 };
+	struct doctor_ctx x = { d };
+	json_t *t, *r, *b;
+	size_t i, k, n = 0;
+	char e[PFX_ERRLEN];
+	struct pfx p;
+
+	blocks.v = calloc(json_array_size(json_object_get(w, "vpc_cidr_blocks")) + 1, sizeof(p));
+	json_array_foreach(json_object_get(w, "route_tables"), i, t) n +=
+		json_array_size(json_object_get(t, "routes"));
+	wanted.v = calloc(n + 1, sizeof(p));
+	if (!blocks.v || !wanted.v)
+		goto out;
+	json_array_foreach(json_object_get(w, "vpc_cidr_blocks"), i,
+			   b) if (pfx_parse(json_string_value(b) ? json_string_value(b) : "", 0, &p,
+					    e, sizeof(e)) == 0) blocks.v[blocks.n++] = p;
+	json_array_foreach(json_object_get(w, "route_tables"), i, t)
+	{
+		json_array_foreach(json_object_get(t, "routes"), k, r)
+		{
+			const char *st = output_str(r, "state");
+
+			if (strcmp(st, "withdrawing") == 0 || strcmp(st, "ours, not wanted") == 0 ||
+			    pfx_parse(output_str(r, "destination"), 0, &p, e, sizeof(e)) < 0 ||
+			    pfx_list_contains(&wanted, &p))
+				continue;
+			wanted.v[wanted.n++] = p;
+		}
+	}
+	doctor_addressing(c, &blocks, &wanted, doctor_finding, &x);
+out:
+	free(blocks.v);
+	free(wanted.v);
+}
+
+/* The states of a VPC route that replacement and retirement added. */
+static void doctor_aws_route(struct diag *d, json_t *t, json_t *r)
+{
+	const char *st = output_str(r, "state"), *dst = output_str(r, "destination"),
+		   *id = output_str(t, "id");
+
+	if (strcmp(st, "to replace") == 0)
+		say(d, "note",
+		    "aws: route table %s sends %s to %s, which is gone (blackhole: a replaced "
+		    "instance); the agent replaces it with a route to this instance",
+		    id, dst, output_str(r, "target"));
+	else if (strcmp(st, "failed") == 0)
+		say(d, "PROBLEM",
+		    "aws: route table %s: EC2 refused the route for %s: %s. The agent tries "
+		    "again at the next drift check.",
+		    id, dst, output_str(r, "error"));
+	else if (strcmp(st, "ours, not wanted") == 0)
+		say(d, "note",
+		    "aws: route table %s sends %s to this instance, but no policy allows that "
+		    "network: ours, not wanted. The agent never removes it by itself (it may be an "
+		    "administrator's route through this instance); if it is a leftover of an "
+		    "earlier run, remove it with `vpcroutectl withdraw --unwanted`.",
+		    id, dst);
+}
+
 static void doctor_aws(struct diag *d, json_t *w)
 {
 	const char *sdc = output_str(w, "source_dest_check"), *err = output_str(w, "last_error");
@@ -152,11 +351,18 @@ static void doctor_aws(struct diag *d, json_t *w)
 			else if (strcmp(st, "to take over") == 0)
 				say(d, "note", "aws: route table %s: %s will be taken over from %s",
 				    output_str(t, "id"), dst, output_str(r, "target"));
+			else
+				doctor_aws_route(d, t, r);
 		}
 		if (ok)
 			say(d, "ok", "aws: route table %s sends %u network%s to this instance",
 			    output_str(t, "id"), ok, ok == 1 ? "" : "s");
 	}
+	if (json_is_true(json_object_get(w, "withdrawn")))
+		say(d, "PROBLEM",
+		    "aws: the VPC routes were withdrawn (vpcroutectl withdraw) and the agent "
+		    "creates none until `vpcroutectl reload`: hosts in the VPC cannot reach the "
+		    "remote networks through this instance");
 	if (json_is_string(json_object_get(w, "last_error")))
 		say(d, "note", "aws: the last EC2 or metadata error: %s", err);
 }
@@ -355,6 +561,7 @@ int doctor(const struct ctl_target *t)
 	}
 	if (json_is_object(json_object_get(s, "aws"))) {
 		doctor_aws(&d, json_object_get(s, "aws"));
+		doctor_aws_addressing(&d, json_object_get(s, "aws"), c);
 		doctor_groups(&d, s);
 	}
 	say(&d, "note",

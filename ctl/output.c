@@ -65,10 +65,19 @@ static void print_aws(json_t *w)
 			printf("    (no remote network)\n");
 		json_array_foreach(json_object_get(t, "routes"), k, r)
 		{
-			printf("    %-20s %-13s %s\n", output_str(r, "destination"),
+			printf("    %-20s %-13s %s", output_str(r, "destination"),
 			       output_str(r, "state"), output_str(r, "target"));
+			if (json_is_string(json_object_get(r, "target_state")) &&
+			    strcmp(output_str(r, "target_state"), "active"))
+				printf(" (%s)", output_str(r, "target_state"));
+			if (json_is_string(json_object_get(r, "error")))
+				printf(": %s", output_str(r, "error"));
+			printf("\n");
 		}
 	}
+	if (json_is_true(json_object_get(w, "withdrawn")))
+		printf("  withdrawn (vpcroutectl withdraw): no VPC route is created until a "
+		       "reload\n");
 	printf("  pending calls: ");
 	print_list(json_object_get(w, "pending_calls"), "none");
 	printf("\n  in flight: %s; calls %lld (mutating %lld, retries %lld)\n",

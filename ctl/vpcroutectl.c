@@ -29,12 +29,20 @@
 #include "strdist.h"
 
 #define HELP_WIDTH 76
+/* a withdraw waits for EC2: its pacing and back-off (up to 120 s per retry) */
+#define WITHDRAW_TIMEOUT_S 300
 
 /* The options of the commands; each command names those it takes. */
-enum { OPT_QUIET = 1 << 0, OPT_JSON = 1 << 1, OPT_OFFLINE = 1 << 2 };
+enum {
+	OPT_QUIET = 1 << 0,
+	OPT_JSON = 1 << 1,
+	OPT_OFFLINE = 1 << 2,
+	OPT_UNWANTED = 1 << 3,
+	OPT_ALL = 1 << 4
+};
 
 /* getopt values of long options: above any character, so never taken for one. */
-enum { LONG_HELP = 256, LONG_VERSION, LONG_JSON, LONG_OFFLINE };
+enum { LONG_HELP = 256, LONG_VERSION, LONG_JSON, LONG_OFFLINE, LONG_UNWANTED, LONG_ALL };
 
 static const struct {
 	unsigned flag;
@@ -47,6 +55,9 @@ static const struct {
 	{ OPT_JSON, 0, "json", LONG_JSON, "print one JSON object (doc/status.schema.json)" },
 	{ OPT_OFFLINE, 0, "offline", LONG_OFFLINE,
 	  "skip the checks against this host (interfaces, users, groups)" },
+	{ OPT_UNWANTED, 0, "unwanted", LONG_UNWANTED,
+	  "only the routes status shows as \"ours, not wanted\"" },
+	{ OPT_ALL, 0, "all", LONG_ALL, "both: ours and \"ours, not wanted\"" },
 };
 
 /* One run of a command: where the agent is, the options given, the operands. */
@@ -140,6 +151,13 @@ static unsigned host_warnings(const char *path, const struct cfg *cfg)
 	return n;
 }
 
+/* check-config's advice on EC2's addressing rules: a warning on stderr. */
+static void config_warning(void *ctx, bool problem, const char *text)
+{
+	(void)problem;
+	fprintf(stderr, "%s: warning: %s\n", (const char *)ctx, text);
+}
+
 static int cmd_check_config(const struct call *c)
 {
 	const char *path = c->argc ? c->argv[0] : c->target->config_path;
@@ -158,6 +176,8 @@ static int cmd_check_config(const struct call *c)
 	}
 	if (!(c->opts & OPT_OFFLINE))
 		host_warnings(path, cfg);
+	if (cfg->aws.enabled)
+		doctor_addressing(cfg, NULL, NULL, config_warning, (void *)path);
 	fprintf(stderr, "%s: configuration valid\n", path);
 	cfg_free(cfg);
 	return 0;
@@ -196,6 +216,55 @@ static int cmd_reload(const struct call *c)
 
 	if (!r)
 		printf("vpcroute-agent: configuration reloaded\n");
+	return r;
+}
+
+/* The agent's answer to a withdraw: what it removed, what failed. */
+static int print_withdrawn(const char *text, size_t len, bool json)
+{
+	json_t *o = text ? json_loadb(text, len, 0, NULL) : NULL, *v;
+	size_t i, nfailed;
+	bool dry;
+
+	if (!json_is_object(o)) {
+		fprintf(stderr, "vpcroutectl: the agent's answer is not a JSON object\n");
+		json_decref(o);
+		return CTL_EXIT_UNREACHABLE;
+	}
+	nfailed = json_array_size(json_object_get(o, "failed"));
+	dry = json_is_true(json_object_get(o, "dry_run"));
+	if (json) {
+		output_json(o);
+	} else {
+		json_array_foreach(json_object_get(o, "removed"), i, v)
+			printf("%s: %s\n", dry ? "would call" : "removed", json_string_value(v));
+		json_array_foreach(json_object_get(o, "failed"), i, v)
+			printf("failed: %s\n", json_string_value(v));
+		if (!json_array_size(json_object_get(o, "removed")) && !nfailed)
+			printf("no VPC route to withdraw\n");
+		if (!dry)
+			printf("vpcroute-agent creates no VPC route until `vpcroutectl reload`\n");
+	}
+	json_decref(o);
+	return nfailed ? CTL_EXIT_FAIL : 0;
+}
+
+static int cmd_withdraw(const struct call *c)
+{
+	struct proto_msg m = { .type = PROTO_WITHDRAW };
+	char *text = NULL;
+	size_t len = 0;
+	int r;
+
+	m.withdraw.scope = (c->opts & OPT_ALL)	      ? PROTO_WITHDRAW_ALL
+			   : (c->opts & OPT_UNWANTED) ? PROTO_WITHDRAW_UNWANTED
+						      : PROTO_WITHDRAW_OURS;
+	if ((c->opts & OPT_ALL) && (c->opts & OPT_UNWANTED))
+		m.withdraw.scope = PROTO_WITHDRAW_ALL;
+	r = client_request_msg(c->target, &m, WITHDRAW_TIMEOUT_S, &text, &len);
+	if (!r)
+		r = print_withdrawn(text, len, c->opts & OPT_JSON);
+	free(text);
 	return r;
 }
 
@@ -295,6 +364,22 @@ static const struct command commands[] = {
 		   "the result. The agent refuses an invalid file and keeps the configuration it "
 		   "had; the error is printed on stderr and the exit status is 1. Only root may "
 		   "reload." },
+	{ .name = "withdraw",
+	  .run = cmd_withdraw,
+	  .help = "remove this instance's VPC routes now (decommissioning)",
+	  .opts = OPT_UNWANTED | OPT_ALL | OPT_JSON,
+	  .uses = USES_FILE | USES_SOCKET,
+	  .about = "Make the agent delete, through its paced EC2 client, every VPC route to this "
+		   "instance's network interface that it could have made (never a default "
+		   "route), and print each call and each failure; the exit status is 1 when one "
+		   "failed. With --unwanted, only the routes that status shows as \"ours, not "
+		   "wanted\" (to this instance, for a network no policy allows: a leftover of an "
+		   "earlier run, or an administrator's own route, which is why the agent never "
+		   "removes them by itself); with --all, both. The agent keeps running, and "
+		   "creates no VPC route until the next reload. Use it when the instance is "
+		   "retired or replaced by another, before stopping it; not for a reboot or a "
+		   "restart, after which the agent takes its routes back. Only root may "
+		   "withdraw." },
 	{ .name = "ccd",
 	  .run = cmd_ccd,
 	  .help = "print the CCD file the policy gives client NAME",

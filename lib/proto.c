@@ -16,11 +16,22 @@
 #define ID_MAX ((json_int_t)1 << 53)
 
 static const char *const type_names[PROTO_TYPE_MAX] = {
-	[PROTO_HELLO] = "hello",   [PROTO_CONNECT] = "connect", [PROTO_DISCONNECT] = "disconnect",
-	[PROTO_LEARN] = "learn",   [PROTO_SYNC] = "sync",	[PROTO_TUNNEL] = "tunnel",
-	[PROTO_CLAIMS] = "claims", [PROTO_ACK] = "ack",		[PROTO_STATUS] = "status",
-	[PROTO_RELOAD] = "reload", [PROTO_REPORT] = "report",	[PROTO_POLICY] = "policy",
+	[PROTO_HELLO] = "hello",
+	[PROTO_CONNECT] = "connect",
+	[PROTO_DISCONNECT] = "disconnect",
+	[PROTO_LEARN] = "learn",
+	[PROTO_SYNC] = "sync",
+	[PROTO_TUNNEL] = "tunnel",
+	[PROTO_CLAIMS] = "claims",
+	[PROTO_ACK] = "ack",
+	[PROTO_STATUS] = "status",
+	[PROTO_RELOAD] = "reload",
+	[PROTO_REPORT] = "report",
+	[PROTO_POLICY] = "policy",
+	[PROTO_WITHDRAW] = "withdraw",
 };
+/* indexed by enum proto_withdraw_scope */
+static const char *const scope_names[] = { "-", "ours", "unwanted", "all", NULL };
 static const char *const role_names[] = { "server", "client", "ctl", NULL };
 static const char *const learn_names[] = { "add", "update", "delete", NULL };
 static const char *const event_names[] = { "up", "route-up", "route-predown", "down", NULL };
@@ -160,6 +171,12 @@ static json_t *body_json(const struct proto_msg *m)
 			goto err;
 		json_object_set_new(o, "gen", json_integer((json_int_t)m->policy.gen));
 		json_object_set_new(o, "digest", json_string(m->policy.digest));
+		break;
+	case PROTO_WITHDRAW:
+		if (m->withdraw.scope < PROTO_WITHDRAW_OURS ||
+		    m->withdraw.scope > PROTO_WITHDRAW_ALL)
+			goto err;
+		json_object_set_new(o, "scope", json_string(scope_names[m->withdraw.scope]));
 		break;
 	default:
 		goto err;
@@ -378,6 +395,7 @@ static const char *const ack_keys[] = { "v", "type", "id", "ref", "ok", "error",
 static const char *const request_keys[] = { "v", "type", "id", NULL };
 static const char *const report_keys[] = { "v", "type", "id", "ref", "text", NULL };
 static const char *const policy_keys[] = { "v", "type", "id", "gen", "digest", NULL };
+static const char *const withdraw_keys[] = { "v", "type", "id", "scope", NULL };
 
 static int decode_body(struct dc *d, json_t *o, struct proto_msg *m)
 {
@@ -539,6 +557,17 @@ static int decode_body(struct dc *d, json_t *o, struct proto_msg *m)
 		m->policy.gen = u;
 		if (!digest_hex_valid(m->policy.digest))
 			return bad(d, "policy: \"digest\" is not 64 lower-case hex digits");
+		return 0;
+	case PROTO_WITHDRAW:
+		if (only_keys(d, w, o, withdraw_keys))
+			return -EINVAL;
+		if (!m->id)
+			return bad(d, "%s: needs an \"id\" for its answer", w);
+		if (word_member(d, w, o, "scope", scope_names, &k))
+			return -EINVAL;
+		if (k < PROTO_WITHDRAW_OURS)
+			return bad(d, "withdraw: \"scope\" must be ours, unwanted or all");
+		m->withdraw.scope = (enum proto_withdraw_scope)k;
 		return 0;
 	default:
 		return bad(d, "unknown type");

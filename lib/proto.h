@@ -33,11 +33,19 @@ enum proto_type {
 	PROTO_TUNNEL,
 	PROTO_CLAIMS,
 	PROTO_ACK,
-	PROTO_STATUS, /* vpcroutectl: what the agent knows, as reports then an ack */
-	PROTO_RELOAD, /* vpcroutectl: read the configuration again */
-	PROTO_REPORT, /* agent: one piece of a status answer */
-	PROTO_POLICY, /* agent <-> plugin: the configuration each runs */
+	PROTO_STATUS,	/* vpcroutectl: what the agent knows, as reports then an ack */
+	PROTO_RELOAD,	/* vpcroutectl: read the configuration again */
+	PROTO_REPORT,	/* agent: one piece of a status answer */
+	PROTO_POLICY,	/* agent <-> plugin: the configuration each runs */
+	PROTO_WITHDRAW, /* vpcroutectl: remove our VPC routes now (retirement) */
 	PROTO_TYPE_MAX
+};
+
+/* What a withdraw removes: bits, as the planner's PLAN_WITHDRAW_*. */
+enum proto_withdraw_scope {
+	PROTO_WITHDRAW_OURS = 1,     /* "ours": every route the agent could have made */
+	PROTO_WITHDRAW_UNWANTED = 2, /* "unwanted": those status shows "ours, not wanted" */
+	PROTO_WITHDRAW_ALL = 3,	     /* "all": both */
 };
 
 enum proto_role { PROTO_ROLE_SERVER, PROTO_ROLE_CLIENT, PROTO_ROLE_CTL };
@@ -116,6 +124,9 @@ struct proto_msg {
 			uint64_t gen;		    /* the agent's configuration generation */
 			char digest[DIGEST_HEXLEN]; /* SHA-256 of the file's bytes, hex */
 		} policy;
+		struct {
+			enum proto_withdraw_scope scope;
+		} withdraw;
 	};
 };
 

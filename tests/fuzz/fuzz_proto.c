@@ -84,6 +84,8 @@ static bool msg_equal(const struct proto_msg *a, const struct proto_msg *b)
 	case PROTO_POLICY:
 		return a->policy.gen == b->policy.gen &&
 		       !strcmp(a->policy.digest, b->policy.digest);
+	case PROTO_WITHDRAW:
+		return a->withdraw.scope == b->withdraw.scope;
 	default:
 		return false;
 	}

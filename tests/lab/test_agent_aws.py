@@ -136,7 +136,7 @@ def test_source_dest_check_off_once(cloud):
     a.wait_log(r"route tables described", timeout=20)
     assert cloud.proxy.count("ModifyNetworkInterfaceAttribute") == 1
     # local_networks "auto" became the VPC's block
-    assert "local networks (auto): the VPC's 10.1.0.0/16" in a.log_text()
+    assert "local networks (auto): the VPC's 10.1.0.0/23" in a.log_text()
 
 
 def test_routes_follow_clients_with_grace(cloud):
@@ -188,6 +188,14 @@ def status(agent):
     return doc
 
 
+def with_client(cloud, nets, extra=()):
+    """An agent (conf()) and a plugin whose client pi-home announces nets."""
+    a = cloud.agent(conf(), extra=extra).start()
+    p = FakePlugin(a.sock).connect()
+    p.client("pi-home", nets, t4="100.64.0.2")
+    return a, p
+
+
 def test_drift_repaired_foreign_routes_untouched(cloud):
     ec2, w = cloud.world.ec2, cloud.world
     igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
@@ -199,9 +207,7 @@ def test_drift_repaired_foreign_routes_untouched(cloud):
     ec2.create_route(RouteTableId=w.rtb_id, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
     ec2.create_route(RouteTableId=w.rtb_id, DestinationCidrBlock="192.168.2.0/24",
                      NetworkInterfaceId=other_eni)
-    a = cloud.agent(conf()).start()
-    p = FakePlugin(a.sock).connect()
-    p.client("pi-home", [HOME, "192.168.2.0/24"], t4="100.64.0.2")
+    a, p = with_client(cloud, [HOME, "192.168.2.0/24"])
     wait_for("our routes", lambda: cloud.ours() == sorted([POOL, HOME]))
     a.wait_log(r"conflict: route table rtb-\w+ sends 192\.168\.2\.0/24 to "
                rf"networkInterfaceId {other_eni}, not to us; left alone")
@@ -425,3 +431,152 @@ def test_doctor_checks_the_openvpn_port_in_security_groups(cloud):
                                              else None)(doctor()), timeout=25)
     assert re.search(r"^ok +aws: the security groups let udp/1194 in \(OpenVPN instance server\)",
                      out, re.M), out
+
+
+def ctl(agent, *args, timeout=60):
+    return subprocess.run([built("agent/vpcroutectl"), "-s", agent.sock, *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def states(agent, rtb):
+    (table,) = [t for t in status(agent)["aws"]["route_tables"] if t["id"] == rtb]
+    return {r["destination"]: (r["state"], r.get("target")) for r in table["routes"]}
+
+
+def test_blackhole_replaced_live_route_left(cloud):
+    ec2, w = cloud.world.ec2, cloud.world
+    # the instance this one replaces: its interface is gone, its route stays
+    # (EC2 shows it as a blackhole); another instance's live route as well
+    dead = ec2.create_network_interface(SubnetId=w.subnet_id)["NetworkInterface"]
+    ec2.create_route(RouteTableId=w.rtb_id, DestinationCidrBlock=POOL,
+                     NetworkInterfaceId=dead["NetworkInterfaceId"])
+    ec2.delete_network_interface(NetworkInterfaceId=dead["NetworkInterfaceId"])
+    live = ec2.create_network_interface(SubnetId=w.subnet_id)["NetworkInterface"]
+    ec2.create_route(RouteTableId=w.rtb_id, DestinationCidrBlock="192.168.2.0/24",
+                     NetworkInterfaceId=live["NetworkInterfaceId"])
+    a, p = with_client(cloud, [HOME, "192.168.2.0/24"])
+    wait_for("the blackhole replaced", lambda: cloud.ours() == sorted([POOL, HOME]))
+    a.wait_log(rf"sends {re.escape(POOL)} to {dead['NetworkInterfaceId']}, which is gone "
+               r"\(state blackhole")
+    assert {c.action for c in cloud.mutating()
+            if c.params.get("DestinationCidrBlock") == POOL
+            and c.params.get("RouteTableId") == w.rtb_id} == {"ReplaceRoute"}
+    # the live one is someone else's: a conflict, untouched (aws.takeover off)
+    assert cloud.table_routes()["192.168.2.0/24"] == live["NetworkInterfaceId"]
+    assert states(a, w.rtb_id)["192.168.2.0/24"] == ("conflict", live["NetworkInterfaceId"])
+    assert not [c for c in cloud.mutating()
+                if c.params.get("DestinationCidrBlock") == "192.168.2.0/24"
+                and c.params.get("RouteTableId") == w.rtb_id]
+
+
+def test_withdraw_only_ours_and_unwanted_on_request(cloud):
+    ec2, w = cloud.world.ec2, cloud.world
+    main = cloud.main_rtb()
+    other = ec2.create_network_interface(SubnetId=w.subnet_id)["NetworkInterface"]
+    # an administrator's routes through this instance (a NAT instance, a VPN
+    # appliance), and another instance's route
+    ec2.create_route(RouteTableId=main, DestinationCidrBlock="0.0.0.0/0",
+                     NetworkInterfaceId=w.eni_id)
+    ec2.create_route(RouteTableId=w.rtb_id, DestinationCidrBlock="172.16.0.0/12",
+                     NetworkInterfaceId=w.eni_id)
+    ec2.create_route(RouteTableId=w.rtb_id, DestinationCidrBlock="192.168.3.0/24",
+                     NetworkInterfaceId=other["NetworkInterfaceId"])
+    a, p = with_client(cloud, [HOME])
+    wait_for("our routes", lambda: cloud.ours() == sorted(["172.16.0.0/12", POOL, HOME]))
+    wait_for("our routes in main", lambda: cloud.ours(main) == sorted(["0.0.0.0/0", POOL, HOME]))
+    # to us, for a network no policy allows: shown and explained, never removed
+    a.wait_log(r"ours, not wanted: route table rtb-\w+ sends 172\.16\.0\.0/12 to this "
+               r"instance .*vpcroutectl withdraw --unwanted", timeout=20)
+    assert states(a, w.rtb_id)["172.16.0.0/12"] == ("ours, not wanted", w.eni_id)
+    d = ctl(a, "doctor")
+    assert "172.16.0.0/12 to this instance, but no policy allows" in d.stdout, d.stdout
+    time.sleep(4)  # past withdraw_grace_s
+    assert "172.16.0.0/12" in cloud.ours()
+    # retirement: every route we could have made, now; nothing else
+    t = time.monotonic()
+    r = ctl(a, "withdraw")
+    assert r.returncode == 0, r.stderr
+    removed = sorted(line.split()[-1] for line in r.stdout.splitlines()
+                     if line.startswith("removed: DeleteRoute"))
+    assert removed == sorted([POOL, POOL, HOME, HOME]), r.stdout
+    assert cloud.ours() == ["172.16.0.0/12"]
+    assert cloud.ours(main) == ["0.0.0.0/0"]
+    assert cloud.table_routes()["192.168.3.0/24"] == other["NetworkInterfaceId"]
+    assert {c.action for c in cloud.mutating(since=t)} == {"DeleteRoute"}
+    a.wait_log(r"aws: withdraw: removed 4 routes, 0 failed; nothing is created until the "
+               r"next reload")
+    # the agent keeps running, and creates nothing until a reload
+    assert status(a)["aws"]["withdrawn"] is True
+    assert "withdrawn (vpcroutectl withdraw)" in ctl(a, "status").stdout
+    p.client("shop", ["192.168.5.0/24"], t4="100.64.0.3")
+    wait_for("the kernel route", lambda: "192.168.5.0/24" in a.routes())
+    time.sleep(2)
+    assert [c for c in cloud.mutating(since=t) if c.action != "DeleteRoute"] == []
+    # the administrator's, on request only; never the default route
+    r = ctl(a, "withdraw", "--unwanted", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["removed"] == [f"DeleteRoute {w.rtb_id} 172.16.0.0/12"]
+    assert cloud.ours() == [] and cloud.ours(main) == ["0.0.0.0/0"]
+    # a reload routes through this instance again
+    a.send_signal(signal.SIGHUP)
+    wait_for("back after the reload",
+             lambda: cloud.ours() == sorted([POOL, HOME, "192.168.5.0/24"]), timeout=25)
+    assert status(a)["aws"]["withdrawn"] is False
+
+
+def test_withdraw_refused_without_root_or_aws(cloud, tmp_path):
+    a = cloud.agent({"version": 1, "role": "server", "local_networks": ["10.1.1.0/24"],
+                     "tunnel": {"pool": POOL}}, name="noaws").start()
+    r = ctl(a, "withdraw")
+    assert r.returncode == 1 and "the aws section is off" in r.stderr, r.stderr
+    r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                        built("agent/vpcroutectl"), "-s", a.sock, "withdraw"],
+                       capture_output=True, text=True, timeout=30)
+    # nobody cannot even connect (socket mode), or is refused by the agent
+    assert r.returncode != 0 and "vpcroute-agent: withdraw" not in r.stdout
+
+
+def test_flush_withdraws_vpc_routes_at_exit(cloud):
+    main = cloud.main_rtb()
+    cloud.world.ec2.create_route(RouteTableId=main, DestinationCidrBlock="0.0.0.0/0",
+                                 NetworkInterfaceId=cloud.world.eni_id)
+    a, _ = with_client(cloud, [HOME], extra=("--flush",))
+    wait_for("our routes", lambda: cloud.ours() == sorted([POOL, HOME])
+             and cloud.ours(main) == sorted(["0.0.0.0/0", POOL, HOME]))
+    a.stop()
+    assert a.proc.returncode == 0
+    assert cloud.ours() == [] and cloud.ours(main) == ["0.0.0.0/0"]
+    assert "aws: withdraw: removed 4 routes, 0 failed" in a.log_text()
+    assert a.routes() == []
+
+
+def test_strict_ec2_rules_reported(cloud):
+    ec2, w = cloud.world.ec2, cloud.world
+    # a table holding EC2's 50 routes (the local route and 49 others)
+    other = ec2.create_network_interface(SubnetId=w.subnet_id)["NetworkInterface"]
+    for i in range(49):
+        ec2.create_route(RouteTableId=w.rtb_id, DestinationCidrBlock=f"172.20.{i}.0/24",
+                         NetworkInterfaceId=other["NetworkInterfaceId"])
+    # the pool inside the VPC's 10.1.0.0/23 (not a subnet): EC2 refuses its route
+    c = conf()
+    c["tunnel"] = {"pool": "10.1.0.0/25"}
+    a = cloud.agent(c).start()
+    p = FakePlugin(a.sock).connect()
+    p.client("pi-home", [HOME], t4="10.1.0.2")
+    a.wait_log(r"CreateRoute rtb-\w+ 10\.1\.0\.0/25 -> eni-\w+: InvalidParameterValue .*: the "
+               r"network lies inside the VPC's CIDR block 10\.1\.0\.0/23, where EC2 accepts a "
+               r"route only for a subnet's exact CIDR", timeout=20)
+    a.wait_log(r"CreateRoute rtb-\w+ 192\.168\.1\.0/24 -> eni-\w+: RouteLimitExceeded .*: the "
+               r"table holds as many routes as EC2 allows", timeout=20)
+    wait_for("the main table has room", lambda: cloud.ours(cloud.main_rtb()) == [HOME])
+    st = states(a, w.rtb_id)
+    assert st["10.1.0.0/25"][0] == "failed" and st[HOME][0] == "failed"
+    (table,) = [t for t in status(a)["aws"]["route_tables"] if t["id"] == w.rtb_id]
+    errors = {r["destination"]: r.get("error", "") for r in table["routes"]}
+    assert errors[HOME].startswith("RouteLimitExceeded")
+    assert "inside the VPC's CIDR block 10.1.0.0/23" in errors["10.1.0.0/25"]
+    d = ctl(a, "doctor")
+    assert "EC2 refused the route for 192.168.1.0/24: RouteLimitExceeded" in d.stdout, d.stdout
+    assert re.search(r"^PROBLEM +aws: the remote network 10\.1\.0\.0/25 lies inside the VPC's "
+                     r"CIDR block 10\.1\.0\.0/23: EC2 refuses a VPC route there", d.stdout,
+                     re.M), d.stdout

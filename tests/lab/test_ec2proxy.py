@@ -265,3 +265,98 @@ def test_curl_sigv4(proxy, token):
     assert not ok and "signature mismatch" in detail
     ok, detail = verify_sigv4(call, "not-the-secret")
     assert not ok
+
+
+# --- the strict layer: what EC2 refuses and moto accepts ---
+
+@pytest.fixture
+def strict(moto, tmp_path):
+    p = Ec2Proxy(moto.url, str(tmp_path), credentials={TEST_KEY_ID: TEST_SECRET},
+                 logname="strict.log", strict=True)
+    yield p
+    p.stop()
+
+
+def vpc_with_eni(client, cidr, subnet):
+    vpc = client.create_vpc(CidrBlock=cidr)["Vpc"]["VpcId"]
+    sub = client.create_subnet(VpcId=vpc, CidrBlock=subnet)["Subnet"]["SubnetId"]
+    rtb = client.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    eni = client.create_network_interface(SubnetId=sub)["NetworkInterface"]["NetworkInterfaceId"]
+    return rtb, eni
+
+
+def refused(call, code):
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        call()
+    assert e.value.response["Error"]["Code"] == code, e.value.response
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    return e.value.response["Error"]["Message"]
+
+
+def test_strict_route_inside_the_vpc(strict, proxy):
+    client = ec2(strict)
+    rtb, eni = vpc_with_eni(client, "10.6.0.0/16", "10.6.1.0/24")
+    # inside the VPC's block and not a subnet's CIDR: refused, as EC2 does
+    msg = refused(lambda: client.create_route(RouteTableId=rtb, DestinationCidrBlock="10.6.2.0/24",
+                                              NetworkInterfaceId=eni), "InvalidParameterValue")
+    assert "10.6.2.0/24" in msg and "10.6.0.0/16" in msg
+    assert strict.calls[-1].strict == "InvalidParameterValue" and not strict.calls[-1].faulted
+    refused(lambda: client.replace_route(RouteTableId=rtb, DestinationCidrBlock="10.6.0.128/25",
+                                         NetworkInterfaceId=eni), "InvalidParameterValue")
+    # a subnet's exact CIDR (more specific routing) and a network outside: accepted
+    client.create_route(RouteTableId=rtb, DestinationCidrBlock="10.6.1.0/24",
+                        NetworkInterfaceId=eni)
+    client.create_route(RouteTableId=rtb, DestinationCidrBlock="10.7.2.0/24",
+                        NetworkInterfaceId=eni)
+    routes = {r.get("DestinationCidrBlock") for r in client.describe_route_tables(
+        RouteTableIds=[rtb])["RouteTables"][0]["Routes"]}
+    assert "10.7.2.0/24" in routes and "10.6.2.0/24" not in routes
+    # moto alone takes what EC2 refuses: that is why the layer exists
+    ec2(proxy).create_route(RouteTableId=rtb, DestinationCidrBlock="10.6.2.0/24",
+                            NetworkInterfaceId=eni)
+    assert proxy.calls[-1].status == 200 and proxy.calls[-1].strict is None
+
+
+def test_strict_route_limit(strict):
+    client = ec2(strict)
+    rtb, eni = vpc_with_eni(client, "10.5.0.0/16", "10.5.1.0/24")
+    # the local route and 49 more: 50, EC2's default quota
+    for i in range(49):
+        client.create_route(RouteTableId=rtb, DestinationCidrBlock=f"172.20.{i}.0/24",
+                            NetworkInterfaceId=eni)
+    msg = refused(lambda: client.create_route(RouteTableId=rtb,
+                                              DestinationCidrBlock="172.21.0.0/24",
+                                              NetworkInterfaceId=eni), "RouteLimitExceeded")
+    assert rtb in msg
+    assert strict.calls[-1].strict == "RouteLimitExceeded"
+    # replacing one of them adds nothing: accepted
+    client.replace_route(RouteTableId=rtb, DestinationCidrBlock="172.20.0.0/24",
+                         NetworkInterfaceId=eni)
+    assert strict.calls[-1].status == 200
+    # IPv6 routes are counted apart; one less IPv4 route makes room
+    client.delete_route(RouteTableId=rtb, DestinationCidrBlock="172.20.1.0/24")
+    client.create_route(RouteTableId=rtb, DestinationCidrBlock="172.21.0.0/24",
+                        NetworkInterfaceId=eni)
+    assert strict.calls[-1].status == 200
+
+
+def test_strict_blackhole(strict, proxy):
+    client = ec2(strict)
+    rtb, eni = vpc_with_eni(client, "10.4.0.0/16", "10.4.1.0/24")
+    subnet = client.describe_network_interfaces(
+        NetworkInterfaceIds=[eni])["NetworkInterfaces"][0]["SubnetId"]
+    live = client.create_network_interface(
+        SubnetId=subnet)["NetworkInterface"]["NetworkInterfaceId"]
+    client.create_route(RouteTableId=rtb, DestinationCidrBlock="100.64.0.0/16",
+                        NetworkInterfaceId=eni)
+    client.delete_network_interface(NetworkInterfaceId=eni)
+
+    def states(c):
+        return {r["DestinationCidrBlock"]: r["State"] for r in c.describe_route_tables(
+            RouteTableIds=[rtb])["RouteTables"][0]["Routes"]}
+    # the interface is gone: EC2 says blackhole, moto alone still says active
+    assert states(client) == {"10.4.0.0/16": "active", "100.64.0.0/16": "blackhole"}
+    assert states(ec2(proxy))["100.64.0.0/16"] == "active"
+    client.replace_route(RouteTableId=rtb, DestinationCidrBlock="100.64.0.0/16",
+                         NetworkInterfaceId=live)
+    assert states(client)["100.64.0.0/16"] == "active"

@@ -29,7 +29,7 @@ def test_imds_v2_only(aws):
     base = f"/latest/meta-data/network/interfaces/macs/{mac}"
     assert imds.get(f"{base}/interface-id", token) == aws.eni_id
     assert imds.get(f"{base}/vpc-id", token) == aws.vpc_id
-    assert imds.get(f"{base}/vpc-ipv4-cidr-blocks", token) == "10.1.0.0/16"
+    assert imds.get(f"{base}/vpc-ipv4-cidr-blocks", token) == "10.1.0.0/23"
     assert imds.get(f"{base}/subnet-id", token) == aws.subnet_id
     role = imds.get("/latest/meta-data/iam/security-credentials", token)
     creds = json.loads(imds.get(f"/latest/meta-data/iam/security-credentials/{role}", token))
@@ -47,7 +47,7 @@ def test_ec2_api(aws):
     t = tables[0]
     assert t["VpcId"] == aws.vpc_id
     assert [a["SubnetId"] for a in t["Associations"] if "SubnetId" in a] == [aws.subnet_id]
-    assert {"DestinationCidrBlock": "10.1.0.0/16", "GatewayId": "local"}.items() \
+    assert {"DestinationCidrBlock": "10.1.0.0/23", "GatewayId": "local"}.items() \
         <= t["Routes"][0].items()
     attr = ec2.describe_network_interface_attribute(NetworkInterfaceId=aws.eni_id,
                                                     Attribute="sourceDestCheck")

@@ -14,7 +14,7 @@ BUILD = os.environ.get("VPCROUTE_BUILDDIR", TOP)
 CTL = os.path.join(BUILD, "agent", "vpcroutectl")
 AGENT = os.path.join(BUILD, "agent", "vpcroute-agent")
 EXAMPLES = os.path.join(TOP, "doc", "examples")
-COMMANDS = ["check-config", "status", "reload", "ccd", "plan", "doctor", "version"]
+COMMANDS = ["check-config", "status", "reload", "withdraw", "ccd", "plan", "doctor", "version"]
 
 
 def run(prog, *args):
@@ -160,3 +160,23 @@ def test_bash_completion_after_help():
     assert out[1] == ""
     for cmd, line in zip(COMMANDS, out[2:]):
         assert "--help" in line.split(), (cmd, line)
+
+
+def test_check_config_warns_of_reserved_addresses(tmp_path):
+    """EC2 reserves five addresses of every subnet: a configured one is named."""
+    path = tmp_path / "aws.conf"
+    path.write_text(
+        '{"version":1,"role":"server","local_networks":["10.1.1.0/24"],'
+        '"tunnel":{"pool":"10.1.2.0/24"},'
+        '"nat":{"masquerade":[{"sources":["10.1.2.0/24"],"out_interface":"eth0",'
+        '"snat_to":"10.1.1.2"}]},'
+        '"default_client":{"allow":["192.168.0.0/16"],"to_local":[{"to":"10.1.1.255/32"},'
+        '{"to":"10.1.1.4/32"}]},"aws":{"enabled":true}}')
+    r = ctl("check-config", "-q", str(path))
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.splitlines()
+    assert lines[-1] == f"{path}: configuration valid"
+    assert lines[0].startswith(f"{path}: warning: nat[0].snat_to 10.1.1.2 is reserved by AWS "
+                               "(DNS) of 10.1.1.0/24: EC2 reserves the first four and the last")
+    assert "access rule to 10.1.1.255 is the broadcast address of 10.1.1.0/24" in lines[1]
+    assert len(lines) == 3  # 10.1.1.4 is a host's

@@ -16,6 +16,7 @@
 #include "cloud.h"
 #include "fake_http.h"
 #include "log.h"
+#include "planner.h"
 #include "unit.h"
 
 #define ENI "eni-0a0a0a0a"
@@ -330,11 +331,71 @@ static void test_error_answers(void **state)
 	json_decref(j);
 }
 
+/* Retirement: our routes go, through the paced client; what EC2 refuses is
+ * reported; afterwards nothing is created until a reload. */
+static void test_withdraw(void **state)
+{
+	struct fix *f = *state;
+	struct pfx_list none = { 0 }, more = { 0 };
+	json_t *j;
+	char *s;
+
+	want(f);
+	discover(f);
+	assert_int_equal(answer(f, 200, tables_xml(true)), 0);
+	assert_int_equal(answer(f, 403, error_xml("UnauthorizedOperation")), 0);
+	assert_false(fake_http_last()->open); /* ours already, the rest a conflict */
+	assert_true(cloud_withdraw_done(f->c));
+	cloud_withdraw(f->c, PLAN_WITHDRAW_OURS);
+	assert_false(cloud_withdraw_done(f->c));
+	/* from the tables as they are now */
+	expect_call("DescribeRouteTables");
+	assert_int_equal(answer(f, 200, tables_xml(true)), 0);
+	if (!fake_http_last()->open)
+		wait_timer(f);
+	expect_call("DeleteRoute");
+	assert_non_null(strstr(fake_http_last()->body,
+			       "RouteTableId=rtb-1&DestinationCidrBlock=10.8.0.0%2F24"));
+	answer(f, 200, "<DeleteRouteResponse><return>true</return></DeleteRouteResponse>");
+	assert_false(cloud_withdraw_done(f->c));
+	if (!fake_http_last()->open)
+		wait_timer(f);
+	expect_call("DeleteRoute");
+	answer(f, 403, error_xml("UnauthorizedOperation"));
+	/* done: never the other interface's route, nothing created */
+	assert_false(fake_http_last()->open);
+	assert_true(cloud_withdraw_done(f->c));
+	j = cloud_withdraw_result(f->c);
+	s = json_dumps(j, JSON_COMPACT);
+	assert_string_equal(s,
+			    "{\"removed\":[\"DeleteRoute rtb-1 10.8.0.0/24\"],\"failed\":["
+			    "\"DeleteRoute rtb-1 192.168.1.0/24: UnauthorizedOperation (test)\"],"
+			    "\"dry_run\":false}");
+	free(s);
+	json_decref(j);
+	assert_int_equal(count_logged("aws: withdraw: removed 1 route, 1 failed; nothing is "
+				      "created until the next reload"),
+			 1);
+	j = cloud_status(f->c);
+	assert_true(json_is_true(json_object_get(j, "withdrawn")));
+	assert_true(json_is_object(json_object_get(j, "withdraw")));
+	json_decref(j);
+	/* a new network: no call */
+	pfx_list_add(&more, P("192.168.5.0/24"), 8);
+	cloud_want_change(f->c, &none, &more);
+	pfx_list_free(&more);
+	assert_false(fake_http_last()->open);
+	j = cloud_status(f->c);
+	assert_int_equal(json_array_size(json_object_get(j, "pending_calls")), 0);
+	json_decref(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_status_changes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_error_answers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_withdraw, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

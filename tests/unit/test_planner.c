@@ -65,6 +65,8 @@ struct fix {
 	struct plan_book book;
 	struct plan_failed failed[4];
 	size_t nfailed;
+	unsigned withdraw;
+	bool no_additions;
 };
 
 static void want(struct fix *f, const char *s)
@@ -116,7 +118,9 @@ static void plan(struct fix *f, long long now, struct plan *p)
 			      .book = &f->book,
 			      .failed = f->failed,
 			      .nfailed = f->nfailed,
-			      .now = now };
+			      .now = now,
+			      .withdraw = f->withdraw,
+			      .no_additions = f->no_additions };
 	size_t ngone = f->book.ngone, nconf = f->book.nconflicts;
 	struct plan_gone *gone = ngone ? malloc(ngone * sizeof(*gone)) : NULL;
 	struct plan_conflict *conf = nconf ? malloc(nconf * sizeof(*conf)) : NULL;
@@ -517,6 +521,140 @@ static void test_failed_left_until_the_next_check(void **state)
 	plan_free(&p);
 }
 
+/* A route whose target is gone (state blackhole) is replaced without
+ * aws.takeover; a live one to another target stays a conflict. */
+static void test_blackhole_replaced(void **state)
+{
+	struct fix *f = *state;
+	struct plan p;
+	char desc[160];
+
+	elsewhere(f);
+	snprintf(f->tables[0].routes[0].state, sizeof(f->tables[0].routes[0].state), "blackhole");
+	snprintf(f->tables[0].routes[1].state, sizeof(f->tables[0].routes[1].state), "active");
+	assert_true(plan_route_dead(&f->tables[0].routes[0]));
+	assert_false(plan_route_dead(&f->tables[0].routes[1]));
+	plan(f, T0, &p);
+	assert_int_equal(p.nops, 1);
+	assert_op(f, &p, 0, PLAN_REPLACE, "rtb-main", "192.168.1.0/24");
+	assert_string_equal(p.ops[0].dead, OTHER);
+	plan_op_describe(&p.ops[0], f->tables, ENI, desc, sizeof(desc));
+	assert_string_equal(desc, "ReplaceRoute rtb-main 192.168.1.0/24 -> " ENI " (was " OTHER
+				  ", a blackhole)");
+	assert_int_equal(p.book.nconflicts, 1);
+	assert_string_equal(p.book.conflicts[0].target, "vgw-1");
+	plan_free(&p);
+	/* a blackhole for a network nobody wants is not ours to touch */
+	f->nwant = 0;
+	plan(f, T0, &p);
+	assert_int_equal(p.nops, 0);
+	plan_free(&p);
+}
+
+/* Ours in the table: wanted, once wanted (may own), an administrator's
+ * 172.16.0.0/12, a default route; and a route elsewhere. */
+static void ours_everywhere(struct fix *f)
+{
+	static const char *const routes[] = { "192.168.1.0/24",
+					      "networkInterfaceId",
+					      ENI,
+					      "192.168.2.0/25",
+					      "networkInterfaceId",
+					      ENI,
+					      "172.16.0.0/12",
+					      "networkInterfaceId",
+					      ENI,
+					      "0.0.0.0/0",
+					      "networkInterfaceId",
+					      ENI,
+					      "10.1.0.0/16",
+					      "gatewayId",
+					      "local",
+					      NULL };
+
+	want(f, "192.168.1.0/24");
+	want(f, "10.8.0.0/24"); /* missing: a withdraw creates nothing */
+	main_table(f, routes);
+}
+
+static void test_withdraw_ours(void **state)
+{
+	struct fix *f = *state;
+	struct plan p;
+
+	ours_everywhere(f);
+	f->withdraw = PLAN_WITHDRAW_OURS;
+	plan(f, T0, &p);
+	assert_int_equal(p.nops, 2);
+	assert_op(f, &p, 0, PLAN_DELETE, "rtb-main", "192.168.1.0/24");
+	assert_op(f, &p, 1, PLAN_DELETE, "rtb-main", "192.168.2.0/25");
+	assert_true(p.next_due == 0);
+	plan_free(&p);
+	/* what failed for good is not asked again */
+	snprintf(f->failed[0].table, sizeof(f->failed[0].table), "rtb-main");
+	f->failed[0].dst = pfx_of("192.168.1.0/24");
+	f->nfailed = 1;
+	plan(f, T0, &p);
+	assert_int_equal(p.nops, 1);
+	assert_op(f, &p, 0, PLAN_DELETE, "rtb-main", "192.168.2.0/25");
+	plan_free(&p);
+}
+
+static void test_withdraw_unwanted(void **state)
+{
+	struct fix *f = *state;
+	struct plan p;
+
+	ours_everywhere(f);
+	f->withdraw = PLAN_WITHDRAW_UNWANTED;
+	plan(f, T0, &p);
+	assert_int_equal(p.nops, 1);
+	assert_op(f, &p, 0, PLAN_DELETE, "rtb-main", "172.16.0.0/12");
+	plan_free(&p);
+	f->withdraw = PLAN_WITHDRAW_OURS | PLAN_WITHDRAW_UNWANTED;
+	plan(f, T0, &p);
+	assert_int_equal(p.nops, 3); /* never the default route */
+	assert_op(f, &p, 0, PLAN_DELETE, "rtb-main", "172.16.0.0/12");
+	plan_free(&p);
+}
+
+/* Ours, not wanted: reported (once), never withdrawn on its own. */
+static void test_unwanted_reported_not_removed(void **state)
+{
+	struct fix *f = *state;
+	struct plan p;
+
+	ours_everywhere(f);
+	plan(f, T0, &p);
+	assert_int_equal(p.nops, 1);
+	assert_op(f, &p, 0, PLAN_CREATE, "rtb-main", "10.8.0.0/24");
+	assert_int_equal(p.book.nunwanted, 1);
+	assert_string_equal(p.book.unwanted[0].table, "rtb-main");
+	assert_true(pfx_equal(&p.book.unwanted[0].dst, P("172.16.0.0/12")));
+	assert_false(p.book.unwanted[0].reported);
+	assert_true(plan_unwanted(&(struct plan_in){ .cfg = f->cfg,
+						     .eni = ENI,
+						     .want = f->want,
+						     .nwant = f->nwant,
+						     .book = &f->book },
+				  plan_route_find(&f->tables[0], P("172.16.0.0/12"))));
+	plan_commit(&f->book, &p);
+	plan_free(&p);
+	plan(f, T0 + 100 * GRACE, &p);
+	/* 192.168.2.0/25 goes after its grace; 172.16.0.0/12 stays */
+	for (size_t i = 0; i < p.nops; i++)
+		assert_false(pfx_equal(&p.ops[i].dst, P("172.16.0.0/12")));
+	assert_int_equal(p.book.nunwanted, 1);
+	assert_true(p.book.unwanted[0].reported);
+	plan_free(&p);
+	/* after a withdraw: nothing is created */
+	f->no_additions = true;
+	plan(f, T0, &p);
+	for (size_t i = 0; i < p.nops; i++)
+		assert_int_equal(p.ops[i].kind, PLAN_DELETE);
+	plan_free(&p);
+}
+
 static void test_tables_unknown(void **state)
 {
 	struct fix *f = *state;
@@ -566,6 +704,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_several_tables, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ipv6, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_left_until_the_next_check, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_blackhole_replaced, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_withdraw_ours, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_withdraw_unwanted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unwanted_reported_not_removed, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_tables_unknown, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_book_sorted, setup, teardown),

@@ -279,6 +279,30 @@ static void test_ctl_messages(void **state)
 	expect_bad("{\"v\":1,\"type\":\"report\",\"ref\":1}", "\"text\"");
 }
 
+/* vpcroutectl withdraw: a scope, and an id for its answer. */
+static void test_withdraw(void **state)
+{
+	struct proto_msg m = { .type = PROTO_WITHDRAW, .id = 9 }, out;
+	char buf[PROTO_MAX_MSG];
+
+	for (int s = PROTO_WITHDRAW_OURS; s <= PROTO_WITHDRAW_ALL; s++) {
+		m.withdraw.scope = (enum proto_withdraw_scope)s;
+		roundtrip(&m, &out);
+		assert_int_equal(out.type, PROTO_WITHDRAW);
+		assert_int_equal(out.id, 9);
+		assert_int_equal(out.withdraw.scope, s);
+	}
+	assert_string_equal(proto_type_name(PROTO_WITHDRAW), "withdraw");
+	m.withdraw.scope = 0;
+	assert_int_equal(proto_encode(&m, buf, sizeof(buf)), -EINVAL);
+	expect_bad("{\"v\":1,\"type\":\"withdraw\",\"scope\":\"ours\"}", "needs an \"id\"");
+	expect_bad("{\"v\":1,\"type\":\"withdraw\",\"id\":1}", "scope");
+	expect_bad("{\"v\":1,\"type\":\"withdraw\",\"id\":1,\"scope\":\"everything\"}", "scope");
+	expect_bad("{\"v\":1,\"type\":\"withdraw\",\"id\":1,\"scope\":\"-\"}", "scope");
+	expect_bad("{\"v\":1,\"type\":\"withdraw\",\"id\":1,\"scope\":\"all\",\"now\":1}",
+		   "unknown key");
+}
+
 static void test_caps(void **state)
 {
 	/* More networks than one client may announce. */
@@ -323,6 +347,7 @@ int main(void)
 		cmocka_unit_test(test_caps),
 		cmocka_unit_test(test_ctl_messages),
 		cmocka_unit_test(test_policy),
+		cmocka_unit_test(test_withdraw),
 	};
 
 	return cmocka_run_group_tests_name("proto", tests, NULL, NULL);

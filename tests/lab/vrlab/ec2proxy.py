@@ -17,6 +17,21 @@ Faults (set_fault) replace the upstream for the requests they match:
                 away; the connection is then closed unanswered
 Faulted requests are recorded (faulted=True) and never reach the upstream.
 
+The strict layer (strict=True) answers as EC2 does where moto is kinder; a
+request it refuses is recorded with strict set to the error code and never
+reaches the upstream:
+  CreateRoute/ReplaceRoute to a destination equal to or more specific than
+  one of the VPC's CIDR blocks that is not exactly the CIDR of one of its
+  subnets: HTTP 400 InvalidParameterValue (EC2 accepts a route inside the
+  VPC only for a whole subnet: "more specific routing")
+  CreateRoute into a table that already holds route_limit (50, EC2's default
+  quota "Routes per route table") non-propagated routes of the destination's
+  IP version: HTTP 400 RouteLimitExceeded
+  DescribeRouteTables: a route to a network interface that no longer exists
+  has state "blackhole" (moto keeps saying "active")
+The layer reads the table, the VPC and its subnets from the upstream itself
+(boto3, unsigned by the agent's keys, not recorded).
+
 verify_sigv4() recomputes, with botocore, the AWS Signature Version 4 of a
 recorded request, so tests can check what the agent (libcurl's
 CURLOPT_AWS_SIGV4) signs. Every proxy checks every request it saw:
@@ -32,6 +47,7 @@ import hashlib
 import hmac
 import http.client
 import http.server
+import ipaddress
 import os
 import re
 import select
@@ -41,6 +57,8 @@ import time
 import urllib.parse
 import uuid
 
+import boto3
+import botocore.exceptions
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest, HTTPHeaders
 from botocore.credentials import Credentials
@@ -65,6 +83,48 @@ def ec2_error_xml(code, message, request_id=None):
     return ('<?xml version="1.0" encoding="UTF-8"?>\n'
             f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message>"
             f"</Error></Errors><RequestID>{request_id}</RequestID></Response>").encode()
+
+
+def _blocks(vpc, subnets):
+    """The VPC's CIDR blocks and its subnets' CIDRs, as ip_network objects."""
+    vb = [vpc.get("CidrBlock")]
+    vb += [a.get("CidrBlock") for a in vpc.get("CidrBlockAssociationSet", [])
+           if a.get("CidrBlockState", {}).get("State", "associated") == "associated"]
+    vb += [a.get("Ipv6CidrBlock") for a in vpc.get("Ipv6CidrBlockAssociationSet", [])]
+    sb = [s.get("CidrBlock") for s in subnets]
+    sb += [a.get("Ipv6CidrBlock") for s in subnets
+           for a in s.get("Ipv6CidrBlockAssociationSet", [])]
+    return ({ipaddress.ip_network(b) for b in vb if b},
+            {ipaddress.ip_network(b) for b in sb if b})
+
+
+def strict_inside_vpc(net, vpc, subnets):
+    """EC2's refusal of a route inside a VPC CIDR block that is not a subnet's CIDR."""
+    blocks, subnet_cidrs = _blocks(vpc, subnets)
+    for b in sorted(blocks, key=str):
+        if b.version == net.version and net.subnet_of(b) and net not in subnet_cidrs:
+            return ("InvalidParameterValue",
+                    f"The destination CIDR block {net} is equal to or more specific than "
+                    f"one of this VPC's CIDR blocks ({b}) and matches no subnet's CIDR.")
+    return None
+
+
+def strict_route_limit(net, table, limit):
+    """EC2's refusal of a new route in a table holding the most routes it allows."""
+    def family(r):
+        d = r.get("DestinationCidrBlock") or r.get("DestinationIpv6CidrBlock")
+        return d and ipaddress.ip_network(d, strict=False).version
+    routes = [r for r in table.get("Routes", [])
+              if r.get("Origin") != "EnableVgwRoutePropagation" and family(r) == net.version]
+    if any(ipaddress.ip_network(r.get("DestinationCidrBlock")
+                                or r.get("DestinationIpv6CidrBlock"), strict=False) == net
+           for r in routes):
+        return None  # already there: EC2 (and moto) say RouteAlreadyExists
+    if len(routes) >= limit:
+        return ("RouteLimitExceeded",
+                f"The maximum number of routes has been reached for {table['RouteTableId']} "
+                f"({limit} routes).")
+    return None
 
 
 def is_mutating(action):
@@ -100,6 +160,7 @@ class Ec2Call:
     faulted: bool = False
     fault: str | None = None    # the fault kind that took the request
     expected_invalid: bool = False  # a test broke its signature on purpose
+    strict: str | None = None   # the error code the strict layer answered with
 
     @property
     def mutating(self):
@@ -158,8 +219,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         kind, gen = proxy._take_fault(call)
         if kind:
             call.faulted, call.fault = True, kind
+        refusal = None if kind else proxy._strict_refusal(call)
+        if refusal:
+            call.strict = refusal[0]
         proxy._record(call)
-        if kind in _ERRORS:
+        if refusal:
+            proxy._log(f"{call.action} {call.params.get('RouteTableId')}: strict: {refusal[0]}")
+            self._answer(call, 400, [("Content-Type", "text/xml;charset=UTF-8")],
+                         ec2_error_xml(*refusal))
+        elif kind in _ERRORS:
             status, code, message = _ERRORS[kind]
             self._answer(call, status, [("Content-Type", "text/xml;charset=UTF-8")],
                          ec2_error_xml(code, message))
@@ -214,6 +282,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._answer(call, 502, [("Content-Type", "text/xml;charset=UTF-8")],
                          ec2_error_xml("ProxyUpstreamError", f"upstream: {e}"))
             return
+        if status == 200 and call.action == "DescribeRouteTables":
+            data = proxy._strict_blackholes(data)
         self._answer(call, status, rheaders, data, reason)
 
     def _answer(self, call, status, headers, data, reason=None):
@@ -236,13 +306,16 @@ class Ec2Proxy:
     """Recording, fault-injecting proxy on 127.0.0.1:<free port> (self.url)."""
 
     def __init__(self, upstream_url, logdir, upstream_timeout=30, credentials=None,
-                 region=REGION, logname="ec2proxy.log"):
+                 region=REGION, logname="ec2proxy.log", strict=False, route_limit=50):
         self.upstream_url = upstream_url.rstrip("/")
         # access key id -> secret: the keys the test handed out (a shared dict)
         self.credentials = {} if credentials is None else credentials
         self.region = region
         self._up = urllib.parse.urlsplit(self.upstream_url)
         self.upstream_timeout = upstream_timeout
+        self.strict = strict
+        self.route_limit = route_limit
+        self._strict_client = None
         self.calls = []
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
@@ -322,6 +395,55 @@ class Ec2Proxy:
                     return
             except OSError:
                 return
+
+    # --- the strict layer: EC2's rules that moto does not enforce ---
+    def _upstream(self):
+        with self._lock:
+            if self._strict_client is None:
+                self._strict_client = boto3.client(
+                    "ec2", endpoint_url=self.upstream_url, region_name=self.region,
+                    aws_access_key_id="AKIDSTRICTLAYER", aws_secret_access_key="strict")
+            return self._strict_client
+
+    def _strict_refusal(self, call):
+        """(code, message) of EC2's answer to a route call it would refuse, else None."""
+        if not self.strict or call.action not in ("CreateRoute", "ReplaceRoute"):
+            return None
+        p = call.params
+        dst = p.get("DestinationCidrBlock") or p.get("DestinationIpv6CidrBlock")
+        try:
+            net = ipaddress.ip_network(dst or "", strict=False)
+            ec2 = self._upstream()
+            table = ec2.describe_route_tables(
+                RouteTableIds=[p.get("RouteTableId", "")])["RouteTables"][0]
+            vpc = ec2.describe_vpcs(VpcIds=[table["VpcId"]])["Vpcs"][0]
+            subnets = ec2.describe_subnets(
+                Filters=[{"Name": "vpc-id", "Values": [table["VpcId"]]}])["Subnets"]
+        except (ValueError, KeyError, IndexError, botocore.exceptions.BotoCoreError,
+                botocore.exceptions.ClientError):
+            return None  # moto answers what is malformed or unknown
+        return (strict_inside_vpc(net, vpc, subnets)
+                or (call.action == "CreateRoute"
+                    and strict_route_limit(net, table, self.route_limit)))
+
+    def _strict_blackholes(self, data):
+        """A DescribeRouteTables answer with EC2's state of routes to deleted interfaces."""
+        if not self.strict or b"<networkInterfaceId>" not in data:
+            return data
+        try:
+            enis = {e["NetworkInterfaceId"] for e in
+                    self._upstream().describe_network_interfaces()["NetworkInterfaces"]}
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError):
+            return data
+
+        def route(m):
+            item = m.group(0)
+            eni = re.search(rb"<networkInterfaceId>([^<]+)</networkInterfaceId>", item)
+            if not eni or eni.group(1).decode() in enis:
+                return item
+            return item.replace(b"<state>active</state>", b"<state>blackhole</state>")
+        return re.sub(rb"<item>(?:(?!<item>|</item>).)*<destination(?:Ipv6)?CidrBlock>"
+                      rb"(?:(?!<item>|</item>).)*</item>", route, data, flags=re.S)
 
     # --- records ---
     def _record(self, call):

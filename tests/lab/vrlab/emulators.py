@@ -85,8 +85,9 @@ class VerifiedMoto:
     def __init__(self, logdir, credentials):
         self.upstream = Moto(logdir)
         self.proc = self.upstream.proc
+        # strict: answers as EC2 does where moto is kinder (vrlab.ec2proxy)
         self.proxy = Ec2Proxy(self.upstream.url, logdir, credentials=credentials, region=REGION,
-                              logname="moto-proxy.log")
+                              logname="moto-proxy.log", strict=True)
         self.port, self.url = self.proxy.port, self.proxy.url
 
     client = Moto.client
@@ -143,9 +144,11 @@ class MetadataMock:
 
 
 class AwsWorld:
-    """The VPC of topology A, in moto, mirrored by the metadata mock."""
+    """The VPC of topology A, in moto, mirrored by the metadata mock. As in guide
+    A, the VPC is 10.1.0.0/23 so that the tunnel pool 10.1.2.0/24 lies outside
+    it: EC2 refuses a route inside a VPC CIDR block that is not a subnet's."""
 
-    def __init__(self, logdir, vpc_cidr="10.1.0.0/16", subnet_cidr="10.1.1.0/24",
+    def __init__(self, logdir, vpc_cidr="10.1.0.0/23", subnet_cidr="10.1.1.0/24",
                  instance_ip="10.1.1.2"):
         # access key id -> secret of every key handed out in this world
         self.credentials = {TEST_KEY_ID: TEST_SECRET}
