@@ -510,11 +510,13 @@ static void desire(struct agent *a, struct desired *d)
 			pfx_list_free(&acc);
 		}
 	}
-	/* until the plugins have resynced, what was programmed stays */
-	for (size_t i = 0; a->in_grace && i < a->nadopted; i++) {
+	/*
+	 * Until the plugins have resynced, an adopted route stays in the kernel so
+	 * that traffic survives a restart; it is only a candidate: no set element,
+	 * no VPC route, until a client claims its network under the policy.
+	 */
+	for (size_t i = 0; a->in_grace && i < a->nadopted; i++)
 		want_route(d, &a->adopted[i].dst, a->adopted[i].oif, a->adopted[i].dev);
-		want_remote(d, &a->adopted[i].dst);
-	}
 	routes_unique(d->routes, &d->nroutes);
 }
 
@@ -981,10 +983,23 @@ int state_adopt(struct agent *a)
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < n; i++) {
+		char s[PFX_STRLEN], dev[IF_NAMESIZE] = "?";
 		struct aroute *v;
 
 		if (all[i].protocol != RTNL_PROTO)
 			continue;
+		if (!policy_may_announce(a->cfg, &all[i].dst)) {
+			/* ours by its protocol, so ours to remove; never a candidate */
+			if (all[i].oif && !if_indextoname((unsigned)all[i].oif, dev))
+				snprintf(dev, sizeof(dev), "?");
+			r = rtnl_route_del(a->rt, &all[i].dst);
+			log_warnx("route %s dev %s (protocol vpcroute, ours) %s: no network the "
+				  "configuration allows contains it",
+				  pfx_format(&all[i].dst, s, sizeof(s)), dev,
+				  r < 0 ? "not adopted; removing it failed"
+					: "removed, not adopted");
+			continue;
+		}
 		v = realloc(a->adopted, (a->nadopted + 1) * sizeof(*v));
 		if (!v)
 			break;

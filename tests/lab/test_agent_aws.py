@@ -580,3 +580,40 @@ def test_strict_ec2_rules_reported(cloud):
     assert re.search(r"^PROBLEM +aws: the remote network 10\.1\.0\.0/25 lies inside the VPC's "
                      r"CIDR block 10\.1\.0\.0/23: EC2 refuses a VPC route there", d.stdout,
                      re.M), d.stdout
+
+
+def test_adoption_creates_nothing_until_claimed(cloud):
+    """Routes of our protocol found at start are candidates only (issue 20): one no
+    policy could allow is removed at once; the others stay in the kernel through
+    the grace period but make no VPC route until a client claims them; unclaimed
+    ones go when it ends."""
+    h = cloud.host
+    h.run("ip route add 10.99.0.0/16 dev eth0 proto 212")    # outside every policy
+    h.run("ip route add 192.168.7.0/24 dev tun0 proto 212")  # allowed, never claimed
+    h.run("ip route add 192.168.1.0/24 dev tun0 proto 212")  # allowed, claimed in the grace
+    a = cloud.agent(conf())
+    a.grace = 20
+    a.start()
+    a.wait_log(r"route 10\.99\.0\.0/16 dev eth0 \(protocol vpcroute, ours\) removed, not "
+               r"adopted: no network the configuration allows contains it")
+    a.wait_log(r"adopted 2 routes of ours from the kernel")
+    assert "10.99.0.0/16" not in h.run("ip route show proto 212").stdout
+    # the pool's route shows the planner has run with what is wanted
+    wait_for("the pool's VPC route", lambda: cloud.ours() == [POOL])
+    kernel = h.run("ip route show proto 212").stdout
+    assert "192.168.7.0/24" in kernel and "192.168.1.0/24" in kernel, kernel
+    # a client claims one candidate during the grace period: now it is wanted
+    p = FakePlugin(a.sock)
+    p.table["pi-home"] = {"cn": "pi-home", "networks": ["192.168.1.0/24"],
+                          "tunnel4": "100.64.0.2"}
+    p.connect()
+    wait_for("the claimed network's VPC route",
+             lambda: cloud.ours() == sorted([POOL, "192.168.1.0/24"]))
+    a.wait_log(r"grace period over", timeout=40)
+    wait_for("the unclaimed candidate removed",
+             lambda: "192.168.7.0/24" not in h.run("ip route show proto 212").stdout)
+    assert "192.168.1.0/24" in h.run("ip route show proto 212").stdout
+    created = [c.params.get("DestinationCidrBlock") for c in cloud.mutating()
+               if c.action in ("CreateRoute", "ReplaceRoute")]
+    assert "10.99.0.0/16" not in created and "192.168.7.0/24" not in created, created
+    assert cloud.ours() == sorted([POOL, "192.168.1.0/24"])
