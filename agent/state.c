@@ -9,6 +9,7 @@
 #include "agent.h"
 #include "cloud.h"
 #include "log.h"
+#include "metrics.h"
 #include "policy.h"
 
 /* Instances are allocated one by one: connections keep pointers to them. */
@@ -570,6 +571,8 @@ static void routes_apply(struct agent *a, const struct desired *d)
 		if (is_foreign(a, r))
 			continue; /* logged once, left alone */
 		e = rtnl_route_add(a->rt, &r->dst, r->oif);
+		if (e < 0)
+			metrics_inc(VM_ROUTE_FAILURES);
 		if (e == 0)
 			keep[nkeep++] = *r;
 		else if (have)
@@ -615,7 +618,8 @@ int state_apply(struct agent *a)
 	m.nat = a->cfg->nat;
 	m.nnat = a->cfg->nnat;
 	m.exempt = a->cfg->nat_exempt_tunnel;
-	r = nft_apply(a->nft, &m);
+	if ((r = nft_apply(a->nft, &m)) < 0)
+		metrics_inc(VM_SET_FAILURES);
 out:
 	free(d.routes);
 	free(d.acc);
@@ -710,6 +714,8 @@ int state_client_change(struct agent *a, const struct ainst *in, const struct ac
 		if ((ours && ours->oif == k->oif) || is_foreign(a, k))
 			continue;
 		e = rtnl_route_add(a->rt, &k->dst, k->oif);
+		if (e < 0)
+			metrics_inc(VM_ROUTE_FAILURES);
 		if (e == 0) {
 			if (ours)
 				routes_remove(a, &k->dst);
@@ -731,6 +737,7 @@ int state_client_change(struct agent *a, const struct ainst *in, const struct ac
 	desired_free(&now);
 	if (r < 0) {
 		/* e.g. the ruleset was flushed behind our back: rebuild it whole */
+		metrics_inc(VM_SET_FAILURES);
 		log_warnx("set element update failed (%s); rebuilding the table", strerror(-r));
 		r = state_apply(a);
 	}

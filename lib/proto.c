@@ -16,10 +16,11 @@
 #define ID_MAX ((json_int_t)1 << 53)
 
 static const char *const type_names[PROTO_TYPE_MAX] = {
-	[PROTO_HELLO] = "hello",   [PROTO_CONNECT] = "connect", [PROTO_DISCONNECT] = "disconnect",
-	[PROTO_LEARN] = "learn",   [PROTO_SYNC] = "sync",	[PROTO_TUNNEL] = "tunnel",
-	[PROTO_CLAIMS] = "claims", [PROTO_ACK] = "ack",		[PROTO_STATUS] = "status",
-	[PROTO_RELOAD] = "reload", [PROTO_REPORT] = "report",	[PROTO_POLICY] = "policy",
+	[PROTO_HELLO] = "hello",     [PROTO_CONNECT] = "connect", [PROTO_DISCONNECT] = "disconnect",
+	[PROTO_LEARN] = "learn",     [PROTO_SYNC] = "sync",	  [PROTO_TUNNEL] = "tunnel",
+	[PROTO_CLAIMS] = "claims",   [PROTO_ACK] = "ack",	  [PROTO_STATUS] = "status",
+	[PROTO_RELOAD] = "reload",   [PROTO_REPORT] = "report",	  [PROTO_POLICY] = "policy",
+	[PROTO_METRICS] = "metrics",
 };
 static const char *const role_names[] = { "server", "client", "ctl", NULL };
 static const char *const learn_names[] = { "add", "update", "delete", NULL };
@@ -148,6 +149,7 @@ static json_t *body_json(const struct proto_msg *m)
 		break;
 	case PROTO_STATUS:
 	case PROTO_RELOAD:
+	case PROTO_METRICS:
 		break;
 	case PROTO_REPORT:
 		if (!m->report.text || strlen(m->report.text) > PROTO_REPORT_MAX)
@@ -516,6 +518,7 @@ static int decode_body(struct dc *d, json_t *o, struct proto_msg *m)
 		return 0;
 	case PROTO_STATUS:
 	case PROTO_RELOAD:
+	case PROTO_METRICS:
 		if (only_keys(d, w, o, request_keys))
 			return -EINVAL;
 		if (!m->id)

@@ -37,6 +37,8 @@ enum proto_type {
 	PROTO_RELOAD, /* vpcroutectl: read the configuration again */
 	PROTO_REPORT, /* agent: one piece of a status answer */
 	PROTO_POLICY, /* agent <-> plugin: the configuration each runs */
+	/* vpcroutectl: the metrics (Prometheus text), as reports then an ack */
+	PROTO_METRICS,
 	PROTO_TYPE_MAX
 };
 
