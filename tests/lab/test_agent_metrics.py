@@ -189,3 +189,127 @@ def test_metrics_readable_by_status_group(lab, tmp_path):
         promtool_check(text)
     finally:
         shutil.rmtree(sockdir, ignore_errors=True)
+
+
+def http(connect, request, chunks=1):
+    """Sends request (bytes) in chunks, returns (status line, headers, body)."""
+    s = connect()
+    try:
+        step = max(1, len(request) // chunks)
+        for i in range(0, len(request), step):
+            s.sendall(request[i:i + step])
+        s.settimeout(10)
+        data = b""
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            data += b
+    finally:
+        s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    assert int(headers["Content-Length"]) == len(body)
+    return lines[0], headers, body.decode()
+
+
+def test_metrics_listener(lab, tmp_path):
+    """metrics.listen: GET /metrics over HTTP on a UNIX socket and on the lab
+    node's loopback, the same text as vpcroutectl metrics; anything else is
+    refused with a status, and a stalled client holds up nobody."""
+    import socket
+    host = tunnel_host(lab)
+    path = str(tmp_path / "metrics.sock")
+    conf = {"version": 1, "role": "server", "local_networks": ["10.1.1.0/24"],
+            "tunnel": {"pool": "10.1.2.0/24"}, "metrics": {"listen": path},
+            "clients": {"pi-home": {"allow": ["192.168.1.0/24"]}}}
+    a = Agent(host, str(tmp_path / "agent"), conf).start()
+    a.wait_log(r"metrics: serving GET /metrics on " + re.escape(path))
+    assert os.stat(path).st_mode & 0o777 == 0o666
+
+    def unix():
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(path)
+        return s
+
+    p = FakePlugin(a.sock).connect()
+    p.client("pi-home", ["192.168.1.0/24"], t4="10.1.2.10")
+    a.wait_log(r"client pi-home connected")
+    # a client that sends half a request and stalls
+    stalled = unix()
+    stalled.sendall(b"GET /metr")
+    line, headers, body = http(unix, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", chunks=5)
+    assert line == "HTTP/1.0 200 OK"
+    assert headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+    assert headers["Connection"] == "close"
+    samples, _ = parse(body)
+    assert samples[("vpcroute_clients", (("instance", "server"),))] == 1
+    assert samples[("vpcroute_admissions_total",
+                    (("outcome", "admitted"), ("rule", "none")))] == 1
+    # the same registry as the control socket's
+    ctl, _ = parse(scrape(a.sock))
+    assert {k: v for k, v in ctl.items() if "age_seconds" not in k[0]} == \
+        {k: v for k, v in samples.items() if "age_seconds" not in k[0]}
+    promtool_check(body)
+    for req, want in ((b"GET / HTTP/1.0\r\n\r\n", "404 Not Found"),
+                      (b"POST /metrics HTTP/1.0\r\n\r\n", "405 Method Not Allowed"),
+                      (b"GET /metrics HTTP/2.0\r\n\r\n", "505 HTTP Version Not Supported"),
+                      (b"GET /metrics HTTP/1.0\nHost: x\n\n", "400 Bad Request"),
+                      (b"GET /metrics HTTP/1.0\r\nX: " + b"a" * 3000 + b"\r\n\r\n",
+                       "431 Request Header Fields Too Large")):
+        assert http(unix, req)[0] == "HTTP/1.0 " + want, req[:40]
+    # more connections than the listener keeps: the oldest (the stalled one) goes
+    idle = [unix() for _ in range(8)]
+    stalled.settimeout(10)
+    assert stalled.recv(100) == b""
+    for s in idle:
+        s.close()
+    stalled.close()
+    a.stop()
+    assert not os.path.exists(path)
+
+    # loopback TCP inside the node; curl is the client
+    conf["metrics"]["listen"] = "127.0.0.1:9810"
+    a = Agent(host, str(tmp_path / "agent-tcp"), conf).start()
+    a.wait_log(r"metrics: serving GET /metrics on 127\.0\.0\.1:9810")
+    r = host.run(["curl", "-sS", "--fail", "http://127.0.0.1:9810/metrics"])
+    samples, _ = parse(r.stdout)
+    assert samples[("vpcroute_ec2_retries_total", ())] == 0
+    promtool_check(r.stdout)
+    r = host.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}",
+                  "http://127.0.0.1:9810/other"], check=False)
+    assert r.stdout == "404"
+    a.stop()
+
+    # a path that is not a socket is left alone, and the agent does not start
+    blocker = tmp_path / "not-a-socket"
+    blocker.write_text("mine\n")
+    conf["metrics"]["listen"] = str(blocker)
+    a = Agent(host, str(tmp_path / "agent-bad"), conf)
+    a.start(wait=False)
+    assert a.proc.wait(timeout=10) != 0
+    assert re.search(r"metrics\.listen .*not-a-socket: File exists", a.log_text())
+    assert blocker.read_text() == "mine\n"
+
+
+def test_metrics_listen_checked(tmp_path):
+    """A bad metrics.listen is refused by the loader, naming key and value."""
+    f = tmp_path / "c.conf"
+    for bad, why in (("localhost:9810", "localhost is not an IPv4 address"),
+                     ("127.0.0.1:0", "expected ADDRESS:PORT"),
+                     ("127.0.0.1:65536", "expected ADDRESS:PORT"),
+                     ("::1:9810", "is not an IPv4 address"),
+                     ("relative/path", "expected ADDRESS:PORT")):
+        f.write_text('{"version": 1, "role": "server", "tunnel": {"pool": "10.1.2.0/24"},\n'
+                     f' "local_networks": ["10.1.1.0/24"], "metrics": {{"listen": "{bad}"}}}}\n')
+        r = subprocess.run([built("agent/vpcroutectl"), "check-config", str(f)],
+                           capture_output=True, text=True, timeout=10)
+        assert r.returncode == 1, bad
+        assert r.stderr.startswith(f"{f}:2:") and f'metrics.listen: "{bad}": ' in r.stderr \
+            and why in r.stderr, r.stderr
+    f.write_text('{"version": 1, "role": "server", "tunnel": {"pool": "10.1.2.0/24"},\n'
+                 ' "local_networks": ["10.1.1.0/24"], "metrics": {"listen": "[::1]:9810"}}\n')
+    r = subprocess.run([built("agent/vpcroutectl"), "check-config", str(f)],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0 and '"listen": "[::1]:9810"' in r.stdout, r.stderr

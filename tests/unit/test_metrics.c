@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "metrics.h"
+#include "metrics_http.h"
 
 static char *render(long long now)
 {
@@ -177,6 +178,41 @@ static void test_long_label(void **state)
 	free(t);
 }
 
+static int parse(const char *s)
+{
+	return metrics_http_parse(s, strlen(s));
+}
+
+/* The listener's request parser: strict, a verdict as soon as one is due. */
+static void test_http_parse(void **state)
+{
+	char big[METRICS_HTTP_HEAD_MAX + 1];
+
+	assert_int_equal(parse("GET /metrics HTTP/1.0\r\n\r\n"), 200);
+	assert_int_equal(parse("GET /metrics?name[]=x HTTP/1.1\r\nHost: a\r\nAccept: */*\r\n\r\n"),
+			 200);
+	assert_int_equal(parse("GET /metrics HTTP/1.0\r\nHost: a\r\n"), 0);
+	assert_int_equal(parse(""), 0);
+	assert_int_equal(parse("GET /metricsx HTTP/1.0\r\n\r\n"), 404);
+	assert_int_equal(parse("GET / HTTP/1.0\r\n\r\n"), 404);
+	assert_int_equal(parse("HEAD /metrics HTTP/1.0\r\n\r\n"), 405);
+	assert_int_equal(parse("POST /metrics HTTP/1.0\r\n\r\n"), 405);
+	assert_int_equal(parse("GET /metrics HTTP/2.0\r\n\r\n"), 505);
+	assert_int_equal(parse("GET /metrics FTP/1.0\r\n\r\n"), 400);
+	assert_int_equal(parse("GET /metrics\r\n\r\n"), 400);
+	assert_int_equal(parse("GET  /metrics HTTP/1.0\r\n\r\n"), 400);
+	assert_int_equal(parse("GET /metrics HTTP/1.0\r\nno colon\r\n\r\n"), 400);
+	assert_int_equal(parse("GET /metrics HTTP/1.0\r\n: empty name\r\n\r\n"), 400);
+	/* bare LF, control bytes: refused before the head is complete */
+	assert_int_equal(parse("GET /metrics HTTP/1.0\n"), 400);
+	assert_int_equal(parse("GET /met\x01"), 400);
+	assert_int_equal(metrics_http_parse("GET /\0", 6), 400);
+	/* the size limit */
+	memset(big, 'a', sizeof(big));
+	assert_int_equal(metrics_http_parse(big, METRICS_HTTP_HEAD_MAX - 1), 0);
+	assert_int_equal(metrics_http_parse(big, METRICS_HTTP_HEAD_MAX), 431);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -187,6 +223,7 @@ int main(void)
 		cmocka_unit_test_setup(test_age, reset),
 		cmocka_unit_test_setup(test_admission, reset),
 		cmocka_unit_test_setup(test_long_label, reset),
+		cmocka_unit_test(test_http_parse),
 	};
 
 	return cmocka_run_group_tests_name("metrics", tests, NULL, reset);
