@@ -78,7 +78,8 @@ struct agent {
 	unsigned grace_s;
 	bool in_grace; /* adopted routes stay until the plugins had time to resync */
 	int epfd, sigfd, timerfd;
-	struct sock *sock; /* the control socket (sock.c) */
+	struct sock *sock;		   /* the control socket (sock.c) */
+	struct metrics_http *metrics_http; /* metrics.listen (metrics_http.c), NULL: none */
 	struct ainst **inst;
 	size_t ninst;
 	struct rtnl *rt;

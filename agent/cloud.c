@@ -33,6 +33,7 @@
 #include "ec2xml.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "planner.h"
 
 #define STR_MAX 256
@@ -579,6 +580,7 @@ void cloud_kick(struct cloud *c)
 			if (!strs_has(c->announced, c->nannounced, desc))
 				log_info("aws: dry run: would call %s", desc);
 		} else if ((w = ec2_bucket_wait(&c->bucket, conf(c)->max_calls_per_s, now))) {
+			metrics_inc(VM_EC2_BUDGET_WAITS);
 			arm(c, w);
 			return;
 		} else {
@@ -606,9 +608,10 @@ void cloud_kick(struct cloud *c)
 		withdraw_finish(c, &p);
 	if (c->dry_run)
 		announce(c, p.ops, p.nops);
-	else if (p.nops && (w = ec2_bucket_wait(&c->bucket, conf(c)->max_calls_per_s, now)))
+	else if (p.nops && (w = ec2_bucket_wait(&c->bucket, conf(c)->max_calls_per_s, now))) {
+		metrics_inc(VM_EC2_BUDGET_WAITS);
 		WAKE(w);
-	else if (p.nops)
+	} else if (p.nops)
 		r = start_op(c, &p.ops[0]);
 	commit_plan(c, &p);
 	if (c->cur != J_NONE || r < 0) {
@@ -695,6 +698,7 @@ static int tables_page(struct cloud *c, const char *body, size_t len, char *err,
 	c->paging = NULL;
 	c->npaging = 0;
 	c->tables_known = true;
+	metrics_stamp(VM_DRIFT_CHECK_AGE, now_ms());
 	plan_tables_sort(c->all, c->nall);
 	c->rtb_stale = false;
 	c->wd_read = c->wd_what != 0;
@@ -791,6 +795,12 @@ bad:
 	return -EINVAL;
 }
 
+/* The EC2 action of job j (the metrics' label). */
+static const char *job_action(const struct cloud *c, enum job j)
+{
+	return j == J_ROUTE ? plan_action(c->cur_op.kind) : job_actions[j];
+}
+
 static void on_ec2(void *arg, long status, const char *body, size_t len, const char *error)
 {
 	struct cloud *c = arg;
@@ -801,6 +811,8 @@ static void on_ec2(void *arg, long status, const char *body, size_t len, const c
 
 	c->cur = J_NONE;
 	if (status == 200) {
+		metrics_inc(VM_EC2_CALLS, job_action(c, j), "Success");
+		metrics_stamp(VM_EC2_SUCCESS_AGE, now);
 		if (ec2_ok(c, j, body, len) < 0)
 			ec2_backoff_fail(&c->backoff, now);
 		else
@@ -811,13 +823,18 @@ static void on_ec2(void *arg, long status, const char *body, size_t len, const c
 	if (j == J_DESCRIBE_RTB)
 		paging_drop(c);
 	ec2_error_of(status, body, len, error, &e);
+	metrics_inc(VM_EC2_CALLS, job_action(c, j), e.code);
 	switch (ec2_verdict(status, e.code, j == J_ROUTE)) {
 	case EC2_RETRY:
+		metrics_inc(VM_EC2_RETRIES);
+		if (ec2_throttled(e.code))
+			metrics_inc(VM_EC2_THROTTLES);
 		ec2_backoff_fail(&c->backoff, now);
 		in = (double)(c->backoff.retry_at - now) / 1000.0;
 		set_error(c, "%s: %s (%s); retry in %.1f s", c->cur_desc, e.code, e.message, in);
 		break;
 	case EC2_AUTH:
+		metrics_inc(VM_EC2_RETRIES);
 		ec2_backoff_fail(&c->backoff, now);
 		in = (double)(c->backoff.retry_at - now) / 1000.0;
 		set_error(c, "%s: %s (%s): check the %s credentials; retry in %.1f s", c->cur_desc,

@@ -12,6 +12,7 @@
 
 #include "agent.h"
 #include "log.h"
+#include "metrics.h"
 #include "sysctl.h"
 #include "loop.h"
 #include "policy.h"
@@ -28,6 +29,7 @@ static void sync_refused(const struct ainst *in, const char *cn, const char *why
 {
 	log_warnx_rl(&rl, "%s: client %s from the resync refused, not programmed: %s", in->name, cn,
 		     why);
+	metrics_admission(why);
 }
 
 /* A whole sync has arrived: the instance's table is what it said, as far
@@ -43,6 +45,7 @@ static void sync_commit(struct agent *a, struct ainst *in)
 	else
 		log_info("%s: table synchronised, %zu clients%s", in->name, in->n,
 			 r ? " (some refused by the policy)" : "");
+	metrics_add(VM_ADMISSIONS, r < 0 ? 0 : (double)in->n, "admitted", "none");
 }
 
 /* What the pending array holds for n clients: it grows by doubling. */
@@ -175,9 +178,11 @@ const char *dispatch(struct agent *a, struct peer *p, struct proto_msg *m)
 	case PROTO_CONNECT:
 		/* the agent is the authority: the same policy as the plugin */
 		if (state_admit(a, inst, &m->connect, why, whylen) < 0) {
+			metrics_admission(why);
 			log_warnx_rl(&rl, "%s: client %s refused: %s", name, m->connect.cn, why);
 			return why;
 		}
+		metrics_admission(NULL);
 		old = state_client_find(inst, m->connect.cn);
 		had = old && state_client_dup(&was, old) == 0;
 		if (state_client_set(inst, &m->connect) < 0) {

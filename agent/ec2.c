@@ -166,6 +166,14 @@ void ec2_error_of(long status, const char *body, size_t len, const char *error, 
 	}
 }
 
+bool ec2_throttled(const char *code)
+{
+	static const char *const throttled[] = { "RequestLimitExceeded", "Throttling",
+						 "ThrottlingException", NULL };
+
+	return among(code, throttled);
+}
+
 enum ec2_verdict ec2_verdict(long status, const char *code, bool route_call)
 {
 	static const char *const retry[] = {

@@ -69,5 +69,7 @@ enum ec2_verdict {
 void ec2_error_of(long status, const char *body, size_t len, const char *error,
 		  struct ec2_error *e);
 enum ec2_verdict ec2_verdict(long status, const char *code, bool route_call);
+/* Whether code is one of EC2's throttling errors (RequestLimitExceeded, ...). */
+bool ec2_throttled(const char *code);
 
 #endif

@@ -25,6 +25,7 @@
 #include "agent.h"
 #include "cloud.h"
 #include "log.h"
+#include "metrics_http.h"
 #include "sysctl.h"
 #include "watch.h"
 #include "loop.h"
@@ -182,6 +183,9 @@ int agent_reload(struct agent *a, char *err, size_t errlen)
 	if (strcmp(c->socket.path, a->cfg->socket.path))
 		log_warnx("reload: socket.path changed to %s; it takes effect after a restart",
 			  c->socket.path);
+	if (!c->metrics.listen != !a->cfg->metrics.listen ||
+	    (c->metrics.listen && strcmp(c->metrics.listen, a->cfg->metrics.listen)))
+		log_warnx("reload: metrics.listen changed; it takes effect after a restart");
 	cfg_free(a->cfg);
 	a->cfg = c;
 	a->cfg_gen++;
@@ -304,6 +308,8 @@ static int setup(struct agent *a, unsigned idle_s)
 		log_warnx("control socket %s: %s", a->cfg->socket.path, strerror(-r));
 		return -1;
 	}
+	if (metrics_http_open(a, a->epfd, &a->metrics_http) < 0)
+		return -1;
 	return 0;
 }
 
@@ -498,6 +504,7 @@ int main(int argc, char **argv)
 		withdraw_on_exit(&a);
 out:
 	sock_close(a.sock);
+	metrics_http_close(a.metrics_http);
 	if (a.flush_on_exit && a.rt && a.nft)
 		state_flush(&a);
 	state_free(&a);

@@ -28,6 +28,7 @@
 #include "agent.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 
 #define OUTQ_MAX	  256
 #define WRITERS_MAX	  192 /* connections of root, the OpenVPN user and group */
@@ -629,23 +630,39 @@ static void status_pump(struct sock *s, struct conn *c)
 		conn_close(s, c, "not reading its socket");
 }
 
-/* Starts sending the status; NULL, or the error for the ack at once. */
-static const char *send_status(struct sock *s, struct conn *c, uint64_t ref)
+/* Starts streaming text (malloc'd, taken over) as the answer to request ref;
+ * NULL, or the error for the ack at once. */
+static const char *stream_start(struct conn *c, char *text, uint64_t ref)
 {
-	json_t *j = status_json(s->a);
-
-	c->status.text = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
-	json_decref(j);
-	if (!c->status.text)
+	if (!text)
 		return "out of memory";
-	c->status.len = strlen(c->status.text);
+	c->status.text = text;
+	c->status.len = strlen(text);
 	c->status.off = 0;
 	c->status.ref = ref;
 	return NULL;
 }
 
+/* Starts sending the status. */
+static const char *send_status(struct sock *s, struct conn *c, uint64_t ref)
+{
+	json_t *j = status_json(s->a);
+	char *text = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
+
+	json_decref(j);
+	return stream_start(c, text, ref);
+}
+
+/* Starts sending the metrics (vpcroutectl metrics), streamed like the status. */
+static const char *send_metrics(struct sock *s, struct conn *c, uint64_t ref)
+{
+	if (metrics_collect(s->a) < 0)
+		return "out of memory";
+	return stream_start(c, metrics_render((long long)loop_now_ms(), NULL), ref);
+}
+
 /* A request of vpcroutectl (after its hello with role ctl); deferred: a
- * status (answered by status_pump) or a reload (by sock_reload_reply). */
+ * status or metrics (answered by status_pump) or a reload (by sock_reload_reply). */
 static const char deferred[] = "";
 
 static const char *ctl_request(struct sock *s, struct conn *c, const struct proto_msg *m)
@@ -653,6 +670,11 @@ static const char *ctl_request(struct sock *s, struct conn *c, const struct prot
 	switch (m->type) {
 	case PROTO_STATUS: {
 		const char *error = send_status(s, c, m->id);
+
+		return error ? error : deferred;
+	}
+	case PROTO_METRICS: {
+		const char *error = send_metrics(s, c, m->id);
 
 		return error ? error : deferred;
 	}
@@ -676,7 +698,7 @@ static const char *ctl_request(struct sock *s, struct conn *c, const struct prot
 		s->withdraw_pending |= m->withdraw.scope;
 		return deferred;
 	default:
-		return "vpcroutectl sends status, reload or withdraw only";
+		return "vpcroutectl sends status, metrics, reload or withdraw only";
 	}
 }
 

@@ -9,6 +9,7 @@
 #include "agent.h"
 #include "cloud.h"
 #include "log.h"
+#include "metrics.h"
 #include "policy.h"
 #include "watch.h"
 
@@ -738,10 +739,15 @@ static int routes_apply(struct agent *a, const struct desired *d)
 		}
 		e = route_try(a, w);
 		if (e == 0) {
+			/* ours, gone behind our back: put back */
+			if (!have && a->nroutes &&
+			    bsearch(w, a->routes, a->nroutes, sizeof(*w), route_dst_cmp))
+				metrics_inc(VM_KERNEL_REPAIRS, "route");
 			keep[nkeep++] = *w;
 		} else if (e == 1) {
 			foreign[nforeign++] = *w;
 		} else {
+			metrics_inc(VM_ROUTE_FAILURES);
 			if (have) { /* still ours, on its old device */
 				keep[nkeep] = *w;
 				keep[nkeep++].oif = have->oif;
@@ -791,6 +797,8 @@ int state_apply(struct agent *a)
 	/* the table as the kernel holds it: missing or changed, it is rebuilt */
 	if (nft_built(a->nft) && (r = nft_check(a->nft, NULL)) < 0)
 		log_warnx("nftables: reading table %s: %s", NFT_TABLE_FULLNAME, strerror(-r));
+	else if (!nft_built(a->nft) && nft_differs(a->nft))
+		metrics_inc(VM_KERNEL_REPAIRS, "nft_table");
 	m.local = a->cfg->local;
 	m.remote = d.remote;
 	m.acc = d.acc;
@@ -800,10 +808,12 @@ int state_apply(struct agent *a)
 	m.exempt = a->cfg->nat_exempt_tunnel;
 	r = nft_apply(a->nft, &m);
 	a->nft_err = r < 0 ? r : 0;
-	if (r < 0)
+	if (r < 0) {
+		metrics_inc(VM_SET_FAILURES);
 		watch_retry(a);
-	else
+	} else {
 		r = re;
+	}
 out:
 	free(d.routes);
 	free(d.acc);
@@ -916,6 +926,8 @@ int state_client_change(struct agent *a, const struct ainst *in, const struct ac
 		e = route_install(a, k);
 		if (e < 0 && !re)
 			re = e;
+		if (e < 0)
+			metrics_inc(VM_ROUTE_FAILURES);
 		if (e == 0) {
 			if (ours)
 				routes_remove(a, &k->dst);
@@ -937,6 +949,7 @@ int state_client_change(struct agent *a, const struct ainst *in, const struct ac
 	desired_free(&now);
 	if (r < 0) {
 		/* e.g. the ruleset was flushed behind our back: rebuild it whole */
+		metrics_inc(VM_SET_FAILURES);
 		log_warnx("set element update failed (%s); rebuilding the table", strerror(-r));
 		state_apply(a);
 		return a->nft_err ? a->nft_err : client_failed(a, new);

@@ -268,6 +268,19 @@ static int cmd_withdraw(const struct call *c)
 	return r;
 }
 
+/* The agent's metrics in the Prometheus text format, as the agent wrote them. */
+static int cmd_metrics(const struct call *c)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int r = client_request(c->target, PROTO_METRICS, &text, &len);
+
+	if (!r && text && fwrite(text, 1, len, stdout) != len)
+		r = CTL_EXIT_FAIL;
+	free(text);
+	return r;
+}
+
 /*
  * The CCD file the plugin would hand OpenVPN for a client that has no CCD
  * file of its own and connects with nothing else claimed: for those who
@@ -380,6 +393,15 @@ static const struct command commands[] = {
 		   "retired or replaced by another, before stopping it; not for a reboot or a "
 		   "restart, after which the agent takes its routes back. Only root may "
 		   "withdraw." },
+	{ .name = "metrics",
+	  .run = cmd_metrics,
+	  .help = "the agent's metrics, for Prometheus",
+	  .uses = USES_FILE | USES_SOCKET,
+	  .about = "Print the agent's counters and gauges in the Prometheus text exposition format "
+		   "(version 0.0.4), e.g. for node_exporter's textfile collector: vpcroutectl "
+		   "metrics > DIR/vpcroute.prom.$$ && mv DIR/vpcroute.prom.$$ DIR/vpcroute.prom. "
+		   "vpcroute-agent(8), METRICS, lists them. Root, the OpenVPN user or group, and "
+		   "members of socket.group may read them." },
 	{ .name = "ccd",
 	  .run = cmd_ccd,
 	  .help = "print the CCD file the policy gives client NAME",

@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -878,11 +881,83 @@ static int load_client_role(struct ld *l, struct cfg *c, json_t *root)
 	return 0;
 }
 
+int cfg_listen_addr(const char *s, struct sockaddr_storage *sa, unsigned *salen, char *why,
+		    size_t len)
+{
+	struct sockaddr_un *sun = (struct sockaddr_un *)sa;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)sa;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)sa;
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon = strrchr(s, ':'), *p;
+	unsigned long port = 0;
+	size_t n;
+
+	memset(sa, 0, sizeof(*sa));
+	if (s[0] == '/') {
+		if (strlen(s) >= sizeof(sun->sun_path)) {
+			snprintf(why, len, "the path is longer than %zu bytes",
+				 sizeof(sun->sun_path) - 1);
+			return -EINVAL;
+		}
+		sun->sun_family = AF_UNIX;
+		strcpy(sun->sun_path, s);
+		*salen = sizeof(*sun);
+		return 0;
+	}
+	n = colon ? (size_t)(colon - s) : 0;
+	for (p = colon ? colon + 1 : ""; *p >= '0' && *p <= '9' && port <= 65535; p++)
+		port = port * 10 + (unsigned long)(*p - '0');
+	if (!colon || !colon[1] || *p || !port || port > 65535 || !n || n >= sizeof(host)) {
+		snprintf(why, len,
+			 "expected ADDRESS:PORT (e.g. \"127.0.0.1:9810\") or an absolute path");
+		return -EINVAL;
+	}
+	memcpy(host, s, n);
+	host[n] = '\0';
+	if (host[0] == '[' && host[n - 1] == ']') {
+		host[n - 1] = '\0';
+		if (inet_pton(AF_INET6, host + 1, &s6->sin6_addr) == 1) {
+			s6->sin6_family = AF_INET6;
+			s6->sin6_port = htons((uint16_t)port);
+			*salen = sizeof(*s6);
+			return 0;
+		}
+	} else if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		*salen = sizeof(*s4);
+		return 0;
+	}
+	snprintf(why, len, "%s is not an IPv4 address nor an IPv6 address in brackets", host);
+	return -EINVAL;
+}
+
+static const char *const metrics_keys[] = { "listen", NULL };
+
+static int load_metrics(struct ld *l, struct cfg *c, json_t *root)
+{
+	json_t *m = json_object_get(root, "metrics");
+	struct sockaddr_storage sa;
+	char why[160];
+	unsigned salen;
+	int e;
+
+	if (!m)
+		return 0;
+	if (want(l, "metrics", m, JSON_OBJECT, "an object"))
+		return -EINVAL;
+	if ((e = check_keys(l, "metrics", m, metrics_keys)) ||
+	    (e = get_str(l, "metrics", m, "listen", false, &c->metrics.listen)))
+		return e;
+	if (c->metrics.listen && cfg_listen_addr(c->metrics.listen, &sa, &salen, why, sizeof(why)))
+		return fail(l, "metrics.listen", "\"%s\": %s", c->metrics.listen, why);
+	return 0;
+}
+
 static const char *const top_keys[] = {
-	"version",	 "role",     "socket",	       "local_networks",
-	"tunnel",	 "strict",   "clients",	       "default_client",
-	"accept_routes", "to_local", "from_local",     "nat",
-	"aws",		 "plugin",   "kernel_check_s", NULL
+	"version", "role",	     "socket",	       "local_networks", "tunnel",     "strict",
+	"clients", "default_client", "accept_routes",  "to_local",	 "from_local", "nat",
+	"aws",	   "plugin",	     "kernel_check_s", "metrics",	 NULL
 };
 static const char *const role_words[] = { "server", "client", NULL };
 static const char *const server_only[] = { "clients", "default_client", "strict", NULL };
@@ -923,7 +998,7 @@ static int load_root(struct ld *l, struct cfg *c, json_t *root)
 	else
 		e = load_client_role(l, c, root);
 	if (e || (e = load_nat(l, c, root)) || (e = load_aws(l, c, root)) ||
-	    (e = load_plugin(l, c, root)) ||
+	    (e = load_plugin(l, c, root)) || (e = load_metrics(l, c, root)) ||
 	    (e = get_uint(l, "", root, "kernel_check_s", 1, 86400, 30, &c->kernel_check_s)))
 		return e;
 	return 0;
@@ -1152,6 +1227,7 @@ void cfg_free(struct cfg *c)
 	free(c->socket.group);
 	free(c->socket.openvpn_user);
 	free(c->socket.openvpn_group);
+	free(c->metrics.listen);
 	pfx_list_free(&c->local);
 	for (size_t i = 0; i < c->nclients; i++)
 		client_free(&c->clients[i]);
@@ -1270,6 +1346,8 @@ json_t *cfg_to_json(const struct cfg *c)
 	set_opt_str(sock, "openvpn_user", c->socket.openvpn_user);
 	set_opt_str(sock, "openvpn_group", c->socket.openvpn_group);
 	json_object_set_new(o, "socket", sock);
+	if (c->metrics.listen)
+		json_object_set_new(o, "metrics", json_pack("{s:s}", "listen", c->metrics.listen));
 	json_object_set_new(o, "local_networks",
 			    c->local_auto ? json_string("auto") : pfx_list_json(&c->local));
 	if (c->role == CFG_ROLE_SERVER) {

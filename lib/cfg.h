@@ -90,6 +90,9 @@ struct cfg {
 		char *group;
 		char *openvpn_user, *openvpn_group;
 	} socket;
+	struct {
+		char *listen; /* NULL: none; "ADDRESS:PORT" or an absolute path */
+	} metrics;
 	bool local_auto; /* local_networks: "auto" (the VPC's CIDR blocks) */
 	struct pfx_list local;
 	bool has_pool, has_pool6;
@@ -146,5 +149,13 @@ const char *cfg_role_name(enum cfg_role r);
 
 /* Prints cfg_to_json(c), indented, and a newline: 0, or -ENOMEM or -EIO. */
 int cfg_print(FILE *f, const struct cfg *c);
+
+/*
+ * metrics.listen: "IPV4:PORT", "[IPV6]:PORT" or an absolute path (a UNIX
+ * socket) into *sa of *salen bytes. 0, or -EINVAL with why filled.
+ */
+struct sockaddr_storage;
+int cfg_listen_addr(const char *s, struct sockaddr_storage *sa, unsigned *salen, char *why,
+		    size_t len);
 
 #endif

@@ -324,6 +324,21 @@ void policy_reason_fit(const char *reason, char *out, size_t len)
 	snprintf(out, len, "%.*s...%s", (int)(len - 1 - tail - 3), reason, rule);
 }
 
+const char *policy_reason_rule(const char *reason, char *out, size_t len)
+{
+	const char *rule = strstr(reason, " (rule: ");
+	size_t n;
+
+	if (!rule || !len)
+		return NULL;
+	rule += strlen(" (rule: ");
+	n = strlen(rule);
+	if (!n || rule[n - 1] != ')')
+		return NULL;
+	snprintf(out, len, "%.*s", (int)(n - 1), rule);
+	return out;
+}
+
 bool policy_check_role(const struct cfg *cfg, const char *instance, enum proto_role role, char *why,
 		       size_t len)
 {

@@ -76,6 +76,8 @@ bool policy_check(const struct cfg *cfg, const char *instance, const struct prot
 
 /* reason cut to fit len (an ack's error), keeping its "(rule: ...)" end. */
 void policy_reason_fit(const char *reason, char *out, size_t len);
+/* The NAME of reason's "(rule: NAME)" end into out: out, or NULL when it has none. */
+const char *policy_reason_rule(const char *reason, char *out, size_t len);
 
 /*
  * A plugin's hello: its OpenVPN's role (server or client) must be the

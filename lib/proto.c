@@ -29,6 +29,7 @@ static const char *const type_names[PROTO_TYPE_MAX] = {
 	[PROTO_REPORT] = "report",
 	[PROTO_POLICY] = "policy",
 	[PROTO_WITHDRAW] = "withdraw",
+	[PROTO_METRICS] = "metrics",
 };
 /* indexed by enum proto_withdraw_scope */
 static const char *const scope_names[] = { "-", "ours", "unwanted", "all", NULL };
@@ -159,6 +160,7 @@ static json_t *body_json(const struct proto_msg *m)
 		break;
 	case PROTO_STATUS:
 	case PROTO_RELOAD:
+	case PROTO_METRICS:
 		break;
 	case PROTO_REPORT:
 		if (!m->report.text || strlen(m->report.text) > PROTO_REPORT_MAX)
@@ -534,6 +536,7 @@ static int decode_body(struct dc *d, json_t *o, struct proto_msg *m)
 		return 0;
 	case PROTO_STATUS:
 	case PROTO_RELOAD:
+	case PROTO_METRICS:
 		if (only_keys(d, w, o, request_keys))
 			return -EINVAL;
 		if (!m->id)

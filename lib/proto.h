@@ -38,6 +38,8 @@ enum proto_type {
 	PROTO_REPORT,	/* agent: one piece of a status answer */
 	PROTO_POLICY,	/* agent <-> plugin: the configuration each runs */
 	PROTO_WITHDRAW, /* vpcroutectl: remove our VPC routes now (retirement) */
+	/* vpcroutectl: the metrics (Prometheus text), as reports then an ack */
+	PROTO_METRICS,
 	PROTO_TYPE_MAX
 };
 

@@ -78,6 +78,27 @@ vr_metadata_mock() {
 		vr_die "building the metadata mock failed"
 }
 
+# promtool (the metrics tests check the agent's output with it), from Debian's
+# prometheus package, unpacked into tests/tools/bin: the package itself is not
+# installed, so no Prometheus service, user or data directory comes with it.
+vr_promtool() {
+	local top=$1 bin=$1/tests/tools/bin/promtool tmp
+	[[ -x $bin ]] && return 0
+	vr_log "unpacking promtool from Debian's prometheus package into tests/tools/bin"
+	tmp=$(mktemp -d)
+	if ! (cd "$tmp" && { apt-get download -q prometheus >/dev/null 2>&1 ||
+		{ apt-get update -q >/dev/null && apt-get download -q prometheus >/dev/null 2>&1; }; }); then
+		rm -rf "$tmp"
+		vr_die "apt-get download prometheus failed"
+	fi
+	if ! { dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/x" && mkdir -p "${bin%/*}" &&
+		install -m 0755 "$tmp/x/usr/bin/promtool" "$bin"; }; then
+		rm -rf "$tmp"
+		vr_die "unpacking promtool from the prometheus package failed"
+	fi
+	rm -rf "$tmp"
+}
+
 # Configure and build in a VPATH directory; $3... are configure arguments.
 vr_build() {
 	local top=$1 dir=$2

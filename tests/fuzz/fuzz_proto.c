@@ -80,6 +80,7 @@ static bool msg_equal(const struct proto_msg *a, const struct proto_msg *b)
 		       (!a->report.text || !strcmp(a->report.text, b->report.text));
 	case PROTO_STATUS:
 	case PROTO_RELOAD:
+	case PROTO_METRICS:
 		return true;
 	case PROTO_POLICY:
 		return a->policy.gen == b->policy.gen &&

@@ -6,6 +6,7 @@ status tells what the kernel holds (vpcroute-agent(8), "Keeping the kernel
 right")."""
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -78,6 +79,11 @@ def test_deleted_route_comes_back(host, tmp_path):
     until("routes installed", lambda: agent.routes() == ["172.16.9.0/24", "192.168.1.128/25"])
     host.run("ip route del 192.168.1.128/25")
     until("deleted route back", lambda: agent.routes() == ["172.16.9.0/24", "192.168.1.128/25"])
+    # counted as a repair in the metrics
+    m = subprocess.run([built("agent/vpcroutectl"), "-s", agent.sock, "metrics"],
+                       capture_output=True, text=True, timeout=10)
+    assert re.search(r'^vpcroute_kernel_repairs_total\{object="route"\} 1$', m.stdout, re.M), \
+        m.stdout + m.stderr
     # a stray route of our protocol that nothing wants goes; a foreign route is untouched
     host.run("ip route add 10.99.0.0/16 dev tun0 proto 212")
     host.run("ip route add 10.98.0.0/16 dev tun0 proto static")

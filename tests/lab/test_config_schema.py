@@ -77,6 +77,7 @@ OBJECTS = {
     "masq": SCHEMA["$defs"]["masquerade"],
     "aws": SCHEMA["properties"]["aws"],
     "plugin": SCHEMA["properties"]["plugin"],
+    "metrics": SCHEMA["properties"]["metrics"],
 }
 
 
@@ -133,6 +134,8 @@ COMMON = {
             "max_calls_per_s": 2.5},
     "plugin": {"fail_mode": "closed", "admission": "deferred", "defer_timeout_ms": 5000,
                "reconnect_max_ms": 5000, "queue_max": 1024},
+    "kernel_check_s": 30,
+    "metrics": {"listen": "127.0.0.1:9810"},
 }
 FULL_SERVER = {**COMMON, "role": "server", "local_networks": ["10.1.1.0/24"],
                "tunnel": {"pool": "10.1.2.0/24", "pool6": "fd00:2::/64"}, "strict": False,

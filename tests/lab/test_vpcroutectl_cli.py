@@ -14,7 +14,8 @@ BUILD = os.environ.get("VPCROUTE_BUILDDIR", TOP)
 CTL = os.path.join(BUILD, "agent", "vpcroutectl")
 AGENT = os.path.join(BUILD, "agent", "vpcroute-agent")
 EXAMPLES = os.path.join(TOP, "doc", "examples")
-COMMANDS = ["check-config", "status", "reload", "withdraw", "ccd", "plan", "doctor", "version"]
+COMMANDS = ["check-config", "status", "reload", "withdraw", "metrics", "ccd", "plan", "doctor",
+            "version"]
 
 
 def run(prog, *args):

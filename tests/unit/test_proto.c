@@ -244,6 +244,11 @@ static void test_ctl_messages(void **state)
 	m.type = PROTO_RELOAD;
 	roundtrip(&m, &out);
 	assert_int_equal(out.type, PROTO_RELOAD);
+	m.type = PROTO_METRICS;
+	roundtrip(&m, &out);
+	assert_int_equal(out.type, PROTO_METRICS);
+	assert_int_equal(out.id, 7);
+	expect_bad("{\"v\":1,\"type\":\"metrics\"}", "needs an \"id\"");
 	m.type = PROTO_REPORT;
 	m.id = 0;
 	m.report.ref = 7;
