@@ -7,7 +7,12 @@
 
 #include "ctl.h"
 
-/* Prints one line per finding and the count of problems: 0, or CTL_EXIT_FAIL on a problem. */
-int doctor(const struct ctl_target *t);
+#include <stdbool.h>
+
+/*
+ * Prints one line per finding and the count of problems, or with json one
+ * object (doc/doctor.schema.json): 0, or CTL_EXIT_FAIL on a problem.
+ */
+int doctor(const struct ctl_target *t, bool json);
 
 #endif

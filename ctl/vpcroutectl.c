@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/param.h>
+#include <unistd.h>
 
 #include "ccd.h"
 #include "cfg.h"
@@ -27,10 +28,10 @@
 #define HELP_WIDTH 76
 
 /* The options of the commands; each command names those it takes. */
-enum { OPT_QUIET = 1 << 0, OPT_JSON = 1 << 1 };
+enum { OPT_QUIET = 1 << 0, OPT_JSON = 1 << 1, OPT_CLIENTS = 1 << 2 };
 
 /* getopt values of long options: above any character, so never taken for one. */
-enum { LONG_HELP = 256, LONG_VERSION, LONG_JSON };
+enum { LONG_HELP = 256, LONG_VERSION, LONG_JSON, LONG_CLIENTS };
 
 static const struct {
 	unsigned flag;
@@ -40,7 +41,9 @@ static const struct {
 	const char *help;
 } option_defs[] = {
 	{ OPT_QUIET, 'q', NULL, 0, "print only the verdict, not the configuration" },
-	{ OPT_JSON, 0, "json", LONG_JSON, "print one JSON object (doc/status.schema.json)" },
+	{ OPT_JSON, 0, "json", LONG_JSON, "print one JSON object (doc/COMMAND.schema.json)" },
+	{ OPT_CLIENTS, 0, "clients", LONG_CLIENTS,
+	  "print only the names of the configured clients, one a line" },
 };
 
 /* One run of a command: where the agent is, the options given, the operands. */
@@ -80,15 +83,22 @@ static int print_version(void)
 static int cmd_check_config(const struct call *c)
 {
 	const char *path = c->argc ? c->argv[0] : c->target->config_path;
+	bool in = strcmp(path, "-") == 0;
 	char err[CFG_ERRLEN];
 	struct cfg *cfg;
 	int r;
 
-	if (cfg_load_file(path, &cfg, err, sizeof(err)) < 0) {
+	if ((in ? cfg_load_fd(STDIN_FILENO, "<stdin>", &cfg, err, sizeof(err))
+		: cfg_load_file(path, &cfg, err, sizeof(err))) < 0) {
 		fprintf(stderr, "%s\n", err);
 		return CTL_EXIT_FAIL;
 	}
-	if (!(c->opts & OPT_QUIET) && (r = cfg_print(stdout, cfg)) < 0) {
+	if (in)
+		path = "<stdin>";
+	if (c->opts & OPT_CLIENTS) {
+		for (size_t i = 0; i < cfg->nclients; i++)
+			printf("%s\n", cfg->clients[i].name);
+	} else if (!(c->opts & OPT_QUIET) && (r = cfg_print(stdout, cfg)) < 0) {
 		fprintf(stderr, "vpcroutectl: printing the configuration: %s\n", strerror(-r));
 		cfg_free(cfg);
 		return CTL_EXIT_FAIL;
@@ -113,16 +123,57 @@ static int cmd_status(const struct call *c)
 	return 0;
 }
 
+/* An array member of o, a new reference: an empty array when there is none. */
+static json_t *array_of(json_t *o, const char *key)
+{
+	json_t *a = json_object_get(o, key);
+
+	return json_is_array(a) ? json_incref(a) : json_array();
+}
+
+/*
+ * The plan (doc/plan.schema.json) from the status: the kernel's routes to add
+ * and to remove, the EC2 calls pending, and how many changes that makes.
+ */
+static json_t *plan_of(json_t *s)
+{
+	json_t *p = json_object_get(s, "plan"), *w = json_object_get(s, "aws"), *o;
+	json_t *add = array_of(p, "routes_to_add"), *del = array_of(p, "routes_to_remove"),
+	       *calls = array_of(w, "pending_calls");
+
+	o = json_pack(
+		"{s:I, s:o, s:o, s:o}", "changes",
+		(json_int_t)(json_array_size(add) + json_array_size(del) + json_array_size(calls)),
+		"routes_to_add", add, "routes_to_remove", del, "aws_calls", calls);
+	if (o && json_is_string(json_object_get(p, "error")))
+		json_object_set(o, "error", json_object_get(p, "error"));
+	return o;
+}
+
 static int cmd_plan(const struct call *c)
 {
-	json_t *s;
+	json_t *s, *p;
 	int r;
 
 	if ((r = client_status(c->target, &s)))
 		return r;
-	output_plan(s);
+	if (!(p = plan_of(s))) {
+		fprintf(stderr, "vpcroutectl: out of memory\n");
+		json_decref(s);
+		return CTL_EXIT_FAIL;
+	}
+	if (c->opts & OPT_JSON)
+		output_json(p);
+	else
+		output_plan(s);
+	/* what the agent cannot tell is a failure; what it would change, its own status */
+	if (json_object_get(p, "error"))
+		r = CTL_EXIT_FAIL;
+	else if (json_integer_value(json_object_get(p, "changes")))
+		r = CTL_EXIT_PENDING;
+	json_decref(p);
 	json_decref(s);
-	return 0;
+	return r;
 }
 
 static int cmd_reload(const struct call *c)
@@ -187,7 +238,7 @@ static int cmd_ccd(const struct call *c)
 
 static int cmd_doctor(const struct call *c)
 {
-	return doctor(c->target);
+	return doctor(c->target, c->opts & OPT_JSON);
 }
 
 static int cmd_version(const struct call *c)
@@ -200,16 +251,18 @@ static const struct command commands[] = {
 	{ .name = "check-config",
 	  .run = cmd_check_config,
 	  .help = "validate FILE and print it normalised",
-	  .opts = OPT_QUIET,
+	  .opts = OPT_QUIET | OPT_CLIENTS,
 	  .operands = "[FILE]",
 	  .max_args = 1,
 	  .uses = USES_FILE,
 	  .about = "Load and validate FILE (default: the configuration of -f) with the loader that "
 		   "the plugin and the agent share. A valid file is printed on stdout in "
 		   "normalised form, as JSON with every default filled in and the secrets hidden, "
-		   "followed by \"FILE: configuration valid\" on stderr. For an invalid one, one "
-		   "line names the file, line, column, key and value on stderr, and the exit "
-		   "status is 1." },
+		   "followed by \"FILE: configuration valid\" on stderr; with --clients, only "
+		   "the names of its clients are printed (the shells' completion of ccd reads "
+		   "them). FILE \"-\" is standard input, named <stdin> in messages. For an "
+		   "invalid file, one line names the file, line, column, key and value on stderr, "
+		   "and the exit status is 1." },
 	{ .name = "status",
 	  .run = cmd_status,
 	  .help = "what the agent holds: clients, routes, AWS",
@@ -240,12 +293,16 @@ static const struct command commands[] = {
 	{ .name = "plan",
 	  .run = cmd_plan,
 	  .help = "what the agent would change now",
+	  .opts = OPT_JSON,
 	  .uses = USES_FILE | USES_SOCKET,
 	  .about = "Print what the agent would change now, one line each: kernel routes to add or "
-		   "to remove and EC2 calls pending; or \"nothing to change\"." },
+		   "to remove and EC2 calls pending; or \"nothing to change\". The exit status is "
+		   "0 when there is nothing to change, 4 when there are changes pending and 1 "
+		   "when the agent cannot read the kernel's routes." },
 	{ .name = "doctor",
 	  .run = cmd_doctor,
 	  .help = "explain what is wrong with this host or the agent",
+	  .opts = OPT_JSON,
 	  .uses = USES_FILE | USES_SOCKET,
 	  .about = "Check this host and the agent, and print one line per finding (ok, note or "
 		   "PROBLEM), each explained in plain words with the way out, then the number of "
@@ -307,6 +364,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: vpcroutectl [-f FILE] [-s SOCKET] COMMAND [ARGS]\n\n");
 	print_option(f, 11, "-f FILE", file_help, file_socket_help);
 	print_option(f, 11, "-s SOCKET", socket_help, "");
+	print_option(f, 11, "-V", "print the version (as --version does)", "");
 	fprintf(f, "\ncommands:\n");
 	for (size_t i = 0; i < NCOMMANDS; i++) {
 		format_args(&commands[i], args, sizeof(args));
@@ -320,7 +378,8 @@ static void usage(FILE *f)
 	fprintf(f, "\nvpcroutectl help COMMAND, or vpcroutectl COMMAND --help, describes "
 		   "one command.\n\n"
 		   "exit status: 0 success, 1 invalid configuration, refused by the agent or\n"
-		   "(doctor) a problem found, 2 usage error, 3 the agent cannot be reached\n");
+		   "(doctor) a problem found, 2 usage error, 3 the agent cannot be reached,\n"
+		   "4 (plan) changes pending\n");
 }
 
 /* text, folded at spaces into lines of at most HELP_WIDTH columns */
@@ -556,7 +615,7 @@ int main(int argc, char **argv)
 	int ch;
 
 	opterr = 0; /* usage_error says it, in one line */
-	while ((ch = getopt_long(argc, argv, "+:f:s:h", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+:f:s:hV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'f':
 			t.config_path = optarg;
@@ -568,6 +627,7 @@ int main(int argc, char **argv)
 		case LONG_HELP:
 			usage(stdout);
 			return 0;
+		case 'V':
 		case LONG_VERSION:
 			return print_version();
 		default:
