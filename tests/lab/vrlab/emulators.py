@@ -143,10 +143,12 @@ class MetadataMock:
 
 
 class AwsWorld:
-    """The VPC of topology A, in moto, mirrored by the metadata mock."""
+    """The VPC of topology A, in moto, mirrored by the metadata mock. The instance's
+    security group lets OpenVPN in (openvpn: its protocol and port, as the lab's servers
+    listen: vrlab/openvpn.py), from anywhere, as the guides say to open it."""
 
     def __init__(self, logdir, vpc_cidr="10.1.0.0/16", subnet_cidr="10.1.1.0/24",
-                 instance_ip="10.1.1.2"):
+                 instance_ip="10.1.1.2", openvpn=("udp", 1194)):
         # access key id -> secret of every key handed out in this world
         self.credentials = {TEST_KEY_ID: TEST_SECRET}
         self.moto = VerifiedMoto(logdir, self.credentials)
@@ -158,6 +160,15 @@ class AwsWorld:
                                            AvailabilityZone=self.az)["Subnet"]["SubnetId"]
         self.rtb_id = ec2.create_route_table(VpcId=self.vpc_id)["RouteTable"]["RouteTableId"]
         ec2.associate_route_table(RouteTableId=self.rtb_id, SubnetId=self.subnet_id)
+        # the instance gets the VPC's default group (a group of its own given at launch,
+        # moto would keep on the ENI even after a test replaces the ENI's groups)
+        proto, port = openvpn
+        self.sg_id = ec2.describe_security_groups(Filters=[
+            {"Name": "vpc-id", "Values": [self.vpc_id]},
+            {"Name": "group-name", "Values": ["default"]}])["SecurityGroups"][0]["GroupId"]
+        ec2.authorize_security_group_ingress(GroupId=self.sg_id, IpPermissions=[
+            {"IpProtocol": proto, "FromPort": port, "ToPort": port,
+             "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "OpenVPN clients"}]}])
         image = ec2.describe_images()["Images"][0]["ImageId"]
         inst = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.nano",
                                  SubnetId=self.subnet_id,
