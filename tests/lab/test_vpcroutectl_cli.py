@@ -10,7 +10,8 @@ import subprocess
 
 import pytest
 
-TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.abspath(os.path.join(HERE, "..", ".."))
 BUILD = os.environ.get("VPCROUTE_BUILDDIR", TOP)
 CTL = os.path.join(BUILD, "agent", "vpcroutectl")
 AGENT = os.path.join(BUILD, "agent", "vpcroute-agent")
@@ -256,5 +257,39 @@ def test_zsh_completion_beside_bash():
     assert "check-config --clients" in text
     with open(os.path.join(TOP, "Makefile.am")) as f:
         assert "dist_zshcompletion_DATA = completion/_vpcroutectl" in f.read()
-    if shutil.which("zsh"):
-        subprocess.run(["zsh", "-n", path], check=True)
+    subprocess.run([zsh(), "-n", path], check=True)
+
+
+ZSH_COMPLETE = os.path.join(HERE, "vrlab", "zsh_complete.zsh")
+
+
+def zsh():
+    path = shutil.which("zsh")
+    if not path:
+        pytest.fail("zsh not installed (scripts/deps.sh installs it)")
+    return path
+
+
+def test_zsh_completion_offers(tmp_path):
+    """What zsh's completion system offers, through the function as installed."""
+    conf = tmp_path / "vpcroute.conf"
+    conf.write_text('{"version": 1, "role": "server", "local_networks": ["10.1.1.0/24"],'
+                    ' "tunnel": {"pool": "10.1.2.0/24"},'
+                    ' "clients": {"pi-home": {}, "pi-office": {}, "laptop": {}}}')
+
+    def offers(line):
+        r = subprocess.run([zsh(), "-f", ZSH_COMPLETE, os.path.join(TOP, "completion"),
+                            os.path.dirname(CTL), line], capture_output=True, text=True,
+                           timeout=30)
+        assert r.returncode == 0, r.stderr
+        return sorted(r.stdout.split())
+    assert offers("vpcroutectl ") == sorted(COMMANDS + ["help"])
+    assert offers("vpcroutectl st") == ["status"]
+    assert offers("vpcroutectl help ") == sorted(COMMANDS)
+    assert offers(f"vpcroutectl -f {conf} ccd ") == ["laptop", "pi-home", "pi-office"]
+    assert offers(f"vpcroutectl -f {conf} ccd pi-") == ["pi-home", "pi-office"]
+    assert offers(f"vpcroutectl -f {tmp_path}/nope.conf ccd ") == []
+    for cmd in ("status", "plan", "doctor"):
+        assert offers(f"vpcroutectl {cmd} --") == ["--help", "--json"]
+    assert offers("vpcroutectl check-config --") == ["--clients", "--help"]
+    assert "-V" in offers("vpcroutectl -")
