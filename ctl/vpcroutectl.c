@@ -41,7 +41,7 @@ static const struct {
 	const char *help;
 } option_defs[] = {
 	{ OPT_QUIET, 'q', NULL, 0, "print only the verdict, not the configuration" },
-	{ OPT_JSON, 0, "json", LONG_JSON, "print one JSON object (doc/COMMAND.schema.json)" },
+	{ OPT_JSON, 0, "json", LONG_JSON, "print one JSON object" },
 	{ OPT_CLIENTS, 0, "clients", LONG_CLIENTS,
 	  "print only the names of the configured clients, one a line" },
 };
@@ -418,7 +418,7 @@ static void command_usage(FILE *f, const struct command *cmd)
 	if (cmd->uses & USES_SOCKET)
 		print_option(f, 12, "-s SOCKET", socket_help, "");
 	for (size_t i = 0; i < NOPTIONS; i++) {
-		char name[32];
+		char name[32], more[64];
 
 		if (!(cmd->opts & option_defs[i].flag))
 			continue;
@@ -426,7 +426,11 @@ static void command_usage(FILE *f, const struct command *cmd)
 			snprintf(name, sizeof(name), "-%c", option_defs[i].short_name);
 		else
 			snprintf(name, sizeof(name), "--%s", option_defs[i].long_name);
-		print_option(f, 12, name, option_defs[i].help, "");
+		if (option_defs[i].flag == OPT_JSON) /* its shape, per command */
+			snprintf(more, sizeof(more), " (doc/%s.schema.json)", cmd->name);
+		else
+			more[0] = '\0';
+		print_option(f, 12, name, option_defs[i].help, more);
 	}
 	print_option(f, 12, "-h, --help", "print this help", "");
 }

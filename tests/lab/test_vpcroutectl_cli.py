@@ -77,7 +77,9 @@ def test_help_names_the_options_of_the_command():
     for cmd in ("plan", "doctor"):
         out = ctl("help", cmd).stdout
         assert out.startswith(f"usage: vpcroutectl [-f FILE] [-s SOCKET] {cmd} [--json]\n")
-        assert re.search(r"^  --json +print one JSON object", out, re.M), out
+        assert re.search(rf"^  --json +print one JSON object \(doc/{cmd}\.schema\.json\)$",
+                         out, re.M), out
+        assert os.path.exists(os.path.join(TOP, "doc", f"{cmd}.schema.json"))
     assert "4 when there are changes pending" in " ".join(ctl("help", "plan").stdout.split())
     # the help, even where the operands would be wrong
     assert ctl("ccd", "pi-home", "--help").stdout == ctl("help", "ccd").stdout
