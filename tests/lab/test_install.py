@@ -12,9 +12,9 @@ import pytest
 
 from vrlab.build import BUILD, TOP
 
-DOCS = ["README.md", "protocol.md", "status.schema.json", "doctor.schema.json",
-        "plan.schema.json", "guide-topology-a.md",
-        "guide-topology-b.md", "guide-topology-c.md", "troubleshooting.md"]
+DOCS = ["README.md", "architecture.md", "protocol.md", "status.schema.json",
+        "doctor.schema.json", "plan.schema.json", "guide-topology-a.md", "guide-topology-b.md",
+        "guide-topology-c.md", "troubleshooting.md"]
 EXAMPLES = ["topology-a-server.conf", "topology-a-pi.conf", "topology-b-ec2-client.conf",
             "topology-c-road-warriors.conf"]
 CCD_TEMPLATES = ["home-gateway", "branch-site", "road-warrior"]
