@@ -41,10 +41,11 @@ static void sync_commit(struct agent *a, struct ainst *in)
 
 	a->nft_ready = true;
 	if (r < 0)
-		log_warnx("%s: resync of %zu clients failed: out of memory", in->name, n);
+		log_warnx("%s: resync of %zu client%s failed: out of memory", in->name, n,
+			  n == 1 ? "" : "s");
 	else
-		log_info("%s: table synchronised, %zu clients%s", in->name, in->n,
-			 r ? " (some refused by the policy)" : "");
+		log_info("%s: table synchronised, %zu client%s%s", in->name, in->n,
+			 in->n == 1 ? "" : "s", r ? " (some refused by the policy)" : "");
 	metrics_add(VM_ADMISSIONS, r < 0 ? 0 : (double)in->n, "admitted", "none");
 }
 

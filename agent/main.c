@@ -48,7 +48,7 @@ static struct loop {
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: vpcroute-agent [-dnv] [-f FILE] [-g SECONDS] [--flush] [--dry-run]\n"
+		"usage: vpcroute-agent [-dnvV] [-f FILE] [-g SECONDS] [--flush] [--dry-run]\n"
 		"                      [--idle-timeout SECONDS]\n"
 		"\n"
 		"  -d          stay in the foreground and log to stderr\n"
@@ -58,6 +58,8 @@ static void usage(FILE *f)
 		"              (default 10)\n"
 		"  -n          check the configuration, print it normalised, and exit\n"
 		"  -v          verbose (debug) logging\n"
+		"  -V, --version\n"
+		"              print the version and exit\n"
 		"  --flush     on exit, remove the routes and the nftables table it owns,\n"
 		"              and (aws) its VPC routes\n"
 		"  --dry-run   make no EC2 API call that changes anything; log each call\n"
@@ -411,6 +413,7 @@ int main(int argc, char **argv)
 {
 	static const struct option longopts[] = { { "flush", no_argument, NULL, 'F' },
 						  { "help", no_argument, NULL, 'h' },
+						  { "version", no_argument, NULL, 'V' },
 						  { "dry-run", no_argument, NULL, 'D' },
 						  { "idle-timeout", required_argument, NULL, 'I' },
 						  { NULL, 0, NULL, 0 } };
@@ -419,7 +422,7 @@ int main(int argc, char **argv)
 	char err[CFG_ERRLEN], *end;
 	int foreground = 0, check = 0, verbose = 0, ch, rc;
 
-	while ((ch = getopt_long(argc, argv, "df:g:nvh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "df:g:nvVh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'd':
 			foreground = 1;
@@ -459,6 +462,9 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'V':
+			printf("vpcroute-agent %s\n", PACKAGE_VERSION);
 			return 0;
 		default:
 			usage(stderr);

@@ -1031,7 +1031,8 @@ int state_adopt(struct agent *a)
 			a->nroutes = a->nadopted;
 		}
 	}
-	log_info("adopted %zu routes of ours from the kernel", a->nadopted);
+	log_info("adopted %zu route%s of ours from the kernel", a->nadopted,
+		 a->nadopted == 1 ? "" : "s");
 	return 0;
 }
 

@@ -9,7 +9,7 @@
 #define CTL_DEFAULT_CONFIG VR_CONFDIR "/vpcroute.conf"
 
 /* vpcroutectl's exit statuses (vpcroutectl(8), EXIT STATUS); 0 is success. */
-enum { CTL_EXIT_FAIL = 1, CTL_EXIT_USAGE = 2, CTL_EXIT_UNREACHABLE = 3 };
+enum { CTL_EXIT_FAIL = 1, CTL_EXIT_USAGE = 2, CTL_EXIT_UNREACHABLE = 3, CTL_EXIT_PENDING = 4 };
 
 /* The agent's socket: socket_path, else socket.path of the configuration config_path. */
 struct ctl_target {

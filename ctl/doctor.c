@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cfg.h"
 #include "client.h"
@@ -19,6 +20,8 @@
 
 struct diag {
 	unsigned problems;
+	json_t *findings; /* --json: the findings, printed at the end; NULL: lines now */
+	bool colour;	  /* ok and PROBLEM in colour: a terminal, and no NO_COLOR */
 };
 
 static void say(struct diag *d, const char *level, const char *fmt, ...)
@@ -30,7 +33,25 @@ static void say(struct diag *d, const char *level, const char *fmt, ...)
 
 	if (strcmp(level, "PROBLEM") == 0)
 		d->problems++;
-	printf("%-8s ", level);
+	if (d->findings) {
+		char *msg = NULL;
+
+		va_start(ap, fmt);
+		if (vasprintf(&msg, fmt, ap) < 0)
+			msg = NULL;
+		va_end(ap);
+		/* "ok", "note", "problem" */
+		json_array_append_new(d->findings,
+				      json_pack("{s:s, s:s}", "level",
+						strcmp(level, "PROBLEM") ? level : "problem",
+						"message", msg ? msg : "(out of memory)"));
+		free(msg);
+		return;
+	}
+	if (d->colour && strcmp(level, "note"))
+		printf("\033[%sm%-8s\033[0m ", strcmp(level, "ok") ? "1;31" : "32", level);
+	else
+		printf("%-8s ", level);
 	va_start(ap, fmt);
 	vprintf(fmt, ap);
 	va_end(ap);
@@ -481,15 +502,20 @@ static void doctor_kernel(struct diag *d, json_t *s)
 		say(d, "ok", "nftables: table inet vpcroute built, as read from the kernel");
 }
 
-int doctor(const struct ctl_target *t)
+int doctor(const struct ctl_target *t, bool json)
 {
-	struct diag d = { 0 };
+	const char *no_colour = getenv("NO_COLOR");
+	struct diag d = { .colour = isatty(STDOUT_FILENO) && !(no_colour && *no_colour) };
 	char err[CFG_ERRLEN];
 	size_t i;
 	struct cfg *c = NULL;
 	json_t *s = NULL, *in, *f;
 	long fwd;
 
+	if (json && !(d.findings = json_array())) {
+		fprintf(stderr, "vpcroutectl: out of memory\n");
+		return CTL_EXIT_FAIL;
+	}
 	if (!t->socket_path && cfg_load_file(t->config_path, &c, err, sizeof(err)) < 0)
 		say(&d, "PROBLEM", "configuration: %s", err);
 	else if (c)
@@ -526,9 +552,10 @@ int doctor(const struct ctl_target *t)
 			    output_str(in, "name"));
 		else
 			say(&d, "ok",
-			    "OpenVPN instance %s: plugin connected, tunnel %s, %zu clients",
+			    "OpenVPN instance %s: plugin connected, tunnel %s, %zu client%s",
 			    output_str(in, "name"), output_str(in, "device"),
-			    json_array_size(json_object_get(in, "clients")));
+			    json_array_size(json_object_get(in, "clients")),
+			    json_array_size(json_object_get(in, "clients")) == 1 ? "" : "s");
 		if (json_is_string(json_object_get(in, "device")))
 			doctor_mtu(&d, output_str(in, "device"));
 	}
@@ -568,7 +595,18 @@ int doctor(const struct ctl_target *t)
 	    "not checked: network ACLs, the sources the security groups allow, and the home "
 	    "router's static route to the gateway");
 out:
-	printf("%u problem%s found\n", d.problems, d.problems == 1 ? "" : "s");
+	if (d.findings) {
+		json_t *o = json_pack("{s:I, s:o}", "problems", (json_int_t)d.problems, "findings",
+				      d.findings);
+
+		if (o)
+			output_json(o);
+		else
+			fprintf(stderr, "vpcroutectl: out of memory\n");
+		json_decref(o);
+	} else {
+		printf("%u problem%s found\n", d.problems, d.problems == 1 ? "" : "s");
+	}
 	json_decref(s);
 	cfg_free(c);
 	return d.problems ? CTL_EXIT_FAIL : 0;

@@ -10,8 +10,13 @@
 #include "cfg.h"
 #include "ctl.h"
 
-/* Prints one line per finding and the count of problems: 0, or CTL_EXIT_FAIL on a problem. */
-int doctor(const struct ctl_target *t);
+#include <stdbool.h>
+
+/*
+ * Prints one line per finding and the count of problems, or with json one
+ * object (doc/doctor.schema.json): 0, or CTL_EXIT_FAIL on a problem.
+ */
+int doctor(const struct ctl_target *t, bool json);
 
 /*
  * EC2's addressing rules that a configuration can break, one call of fn per

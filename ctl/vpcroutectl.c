@@ -18,6 +18,7 @@
 #include <net/if.h>
 #include <pwd.h>
 #include <sys/param.h>
+#include <unistd.h>
 
 #include "ccd.h"
 #include "cfg.h"
@@ -38,11 +39,20 @@ enum {
 	OPT_JSON = 1 << 1,
 	OPT_OFFLINE = 1 << 2,
 	OPT_UNWANTED = 1 << 3,
-	OPT_ALL = 1 << 4
+	OPT_ALL = 1 << 4,
+	OPT_CLIENTS = 1 << 5
 };
 
 /* getopt values of long options: above any character, so never taken for one. */
-enum { LONG_HELP = 256, LONG_VERSION, LONG_JSON, LONG_OFFLINE, LONG_UNWANTED, LONG_ALL };
+enum {
+	LONG_HELP = 256,
+	LONG_VERSION,
+	LONG_JSON,
+	LONG_OFFLINE,
+	LONG_UNWANTED,
+	LONG_ALL,
+	LONG_CLIENTS
+};
 
 static const struct {
 	unsigned flag;
@@ -52,12 +62,14 @@ static const struct {
 	const char *help;
 } option_defs[] = {
 	{ OPT_QUIET, 'q', NULL, 0, "print only the verdict, not the configuration" },
-	{ OPT_JSON, 0, "json", LONG_JSON, "print one JSON object (doc/status.schema.json)" },
+	{ OPT_JSON, 0, "json", LONG_JSON, "print one JSON object" },
 	{ OPT_OFFLINE, 0, "offline", LONG_OFFLINE,
 	  "skip the checks against this host (interfaces, users, groups)" },
 	{ OPT_UNWANTED, 0, "unwanted", LONG_UNWANTED,
 	  "only the routes status shows as \"ours, not wanted\"" },
 	{ OPT_ALL, 0, "all", LONG_ALL, "both: ours and \"ours, not wanted\"" },
+	{ OPT_CLIENTS, 0, "clients", LONG_CLIENTS,
+	  "print only the names of the configured clients, one a line" },
 };
 
 /* One run of a command: where the agent is, the options given, the operands. */
@@ -161,15 +173,22 @@ static void config_warning(void *ctx, bool problem, const char *text)
 static int cmd_check_config(const struct call *c)
 {
 	const char *path = c->argc ? c->argv[0] : c->target->config_path;
+	bool in = strcmp(path, "-") == 0;
 	char err[CFG_ERRLEN];
 	struct cfg *cfg;
 	int r;
 
-	if (cfg_load_file(path, &cfg, err, sizeof(err)) < 0) {
+	if ((in ? cfg_load_fd(STDIN_FILENO, "<stdin>", &cfg, err, sizeof(err))
+		: cfg_load_file(path, &cfg, err, sizeof(err))) < 0) {
 		fprintf(stderr, "%s\n", err);
 		return CTL_EXIT_FAIL;
 	}
-	if (!(c->opts & OPT_QUIET) && (r = cfg_print(stdout, cfg)) < 0) {
+	if (in)
+		path = "<stdin>";
+	if (c->opts & OPT_CLIENTS) {
+		for (size_t i = 0; i < cfg->nclients; i++)
+			printf("%s\n", cfg->clients[i].name);
+	} else if (!(c->opts & OPT_QUIET) && (r = cfg_print(stdout, cfg)) < 0) {
 		fprintf(stderr, "vpcroutectl: printing the configuration: %s\n", strerror(-r));
 		cfg_free(cfg);
 		return CTL_EXIT_FAIL;
@@ -198,16 +217,57 @@ static int cmd_status(const struct call *c)
 	return 0;
 }
 
+/* An array member of o, a new reference: an empty array when there is none. */
+static json_t *array_of(json_t *o, const char *key)
+{
+	json_t *a = json_object_get(o, key);
+
+	return json_is_array(a) ? json_incref(a) : json_array();
+}
+
+/*
+ * The plan (doc/plan.schema.json) from the status: the kernel's routes to add
+ * and to remove, the EC2 calls pending, and how many changes that makes.
+ */
+static json_t *plan_of(json_t *s)
+{
+	json_t *p = json_object_get(s, "plan"), *w = json_object_get(s, "aws"), *o;
+	json_t *add = array_of(p, "routes_to_add"), *del = array_of(p, "routes_to_remove"),
+	       *calls = array_of(w, "pending_calls");
+
+	o = json_pack(
+		"{s:I, s:o, s:o, s:o}", "changes",
+		(json_int_t)(json_array_size(add) + json_array_size(del) + json_array_size(calls)),
+		"routes_to_add", add, "routes_to_remove", del, "aws_calls", calls);
+	if (o && json_is_string(json_object_get(p, "error")))
+		json_object_set(o, "error", json_object_get(p, "error"));
+	return o;
+}
+
 static int cmd_plan(const struct call *c)
 {
-	json_t *s;
+	json_t *s, *p;
 	int r;
 
 	if ((r = client_status(c->target, &s)))
 		return r;
-	output_plan(s);
+	if (!(p = plan_of(s))) {
+		fprintf(stderr, "vpcroutectl: out of memory\n");
+		json_decref(s);
+		return CTL_EXIT_FAIL;
+	}
+	if (c->opts & OPT_JSON)
+		output_json(p);
+	else
+		output_plan(s);
+	/* what the agent cannot tell is a failure; what it would change, its own status */
+	if (json_object_get(p, "error"))
+		r = CTL_EXIT_FAIL;
+	else if (json_integer_value(json_object_get(p, "changes")))
+		r = CTL_EXIT_PENDING;
+	json_decref(p);
 	json_decref(s);
-	return 0;
+	return r;
 }
 
 static int cmd_reload(const struct call *c)
@@ -334,7 +394,7 @@ static int cmd_ccd(const struct call *c)
 
 static int cmd_doctor(const struct call *c)
 {
-	return doctor(c->target);
+	return doctor(c->target, c->opts & OPT_JSON);
 }
 
 static int cmd_version(const struct call *c)
@@ -347,16 +407,18 @@ static const struct command commands[] = {
 	{ .name = "check-config",
 	  .run = cmd_check_config,
 	  .help = "validate FILE and print it normalised",
-	  .opts = OPT_QUIET | OPT_OFFLINE,
+	  .opts = OPT_QUIET | OPT_OFFLINE | OPT_CLIENTS,
 	  .operands = "[FILE]",
 	  .max_args = 1,
 	  .uses = USES_FILE,
 	  .about = "Load and validate FILE (default: the configuration of -f) with the loader that "
 		   "the plugin and the agent share. A valid file is printed on stdout in "
 		   "normalised form, as JSON with every default filled in and the secrets hidden, "
-		   "followed by \"FILE: configuration valid\" on stderr. For an invalid one, one "
-		   "line names the file, line, column, key and value on stderr, and the exit "
-		   "status is 1. A valid file is also checked against this host: a "
+		   "followed by \"FILE: configuration valid\" on stderr; with --clients, only "
+		   "the names of its clients are printed (the shells' completion of ccd reads "
+		   "them). FILE \"-\" is standard input, named <stdin> in messages. For an "
+		   "invalid file, one line names the file, line, column, key and value on stderr, "
+		   "and the exit status is 1. A valid file is also checked against this host: a "
 		   "nat.masquerade out_interface, a socket.group, socket.openvpn_user or "
 		   "socket.openvpn_group that does not exist here is a warning on stderr (the exit "
 		   "status stays 0); --offline skips these checks, for a file meant for another "
@@ -416,12 +478,16 @@ static const struct command commands[] = {
 	{ .name = "plan",
 	  .run = cmd_plan,
 	  .help = "what the agent would change now",
+	  .opts = OPT_JSON,
 	  .uses = USES_FILE | USES_SOCKET,
 	  .about = "Print what the agent would change now, one line each: kernel routes to add or "
-		   "to remove and EC2 calls pending; or \"nothing to change\"." },
+		   "to remove and EC2 calls pending; or \"nothing to change\". The exit status is "
+		   "0 when there is nothing to change, 4 when there are changes pending and 1 "
+		   "when the agent cannot read the kernel's routes." },
 	{ .name = "doctor",
 	  .run = cmd_doctor,
 	  .help = "explain what is wrong with this host or the agent",
+	  .opts = OPT_JSON,
 	  .uses = USES_FILE | USES_SOCKET,
 	  .about = "Check this host and the agent, and print one line per finding (ok, note or "
 		   "PROBLEM), each explained in plain words with the way out, then the number of "
@@ -483,6 +549,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: vpcroutectl [-f FILE] [-s SOCKET] COMMAND [ARGS]\n\n");
 	print_option(f, 11, "-f FILE", file_help, file_socket_help);
 	print_option(f, 11, "-s SOCKET", socket_help, "");
+	print_option(f, 11, "-V", "print the version (as --version does)", "");
 	fprintf(f, "\ncommands:\n");
 	for (size_t i = 0; i < NCOMMANDS; i++) {
 		format_args(&commands[i], args, sizeof(args));
@@ -496,7 +563,8 @@ static void usage(FILE *f)
 	fprintf(f, "\nvpcroutectl help COMMAND, or vpcroutectl COMMAND --help, describes "
 		   "one command.\n\n"
 		   "exit status: 0 success, 1 invalid configuration, refused by the agent or\n"
-		   "(doctor) a problem found, 2 usage error, 3 the agent cannot be reached\n");
+		   "(doctor) a problem found, 2 usage error, 3 the agent cannot be reached,\n"
+		   "4 (plan) changes pending\n");
 }
 
 /* text, folded at spaces into lines of at most HELP_WIDTH columns */
@@ -535,7 +603,7 @@ static void command_usage(FILE *f, const struct command *cmd)
 	if (cmd->uses & USES_SOCKET)
 		print_option(f, 12, "-s SOCKET", socket_help, "");
 	for (size_t i = 0; i < NOPTIONS; i++) {
-		char name[32];
+		char name[32], more[64];
 
 		if (!(cmd->opts & option_defs[i].flag))
 			continue;
@@ -543,7 +611,11 @@ static void command_usage(FILE *f, const struct command *cmd)
 			snprintf(name, sizeof(name), "-%c", option_defs[i].short_name);
 		else
 			snprintf(name, sizeof(name), "--%s", option_defs[i].long_name);
-		print_option(f, 12, name, option_defs[i].help, "");
+		if (option_defs[i].flag == OPT_JSON) /* its shape, per command */
+			snprintf(more, sizeof(more), " (doc/%s.schema.json)", cmd->name);
+		else
+			more[0] = '\0';
+		print_option(f, 12, name, option_defs[i].help, more);
 	}
 	print_option(f, 12, "-h, --help", "print this help", "");
 }
@@ -706,7 +778,7 @@ int main(int argc, char **argv)
 	int ch;
 
 	opterr = 0; /* usage_error says it, in one line */
-	while ((ch = getopt_long(argc, argv, "+:f:s:h", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+:f:s:hV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'f':
 			t.config_path = optarg;
@@ -718,6 +790,7 @@ int main(int argc, char **argv)
 		case LONG_HELP:
 			usage(stdout);
 			return 0;
+		case 'V':
 		case LONG_VERSION:
 			return print_version();
 		default:

@@ -1122,6 +1122,45 @@ int cfg_load_buf(const char *name, const char *buf, size_t len, struct cfg **out
 	return 0;
 }
 
+/* Reads fd into buf until its end or cap bytes, whichever is first: 0 or -errno. */
+static int read_upto(int fd, char *buf, size_t cap, size_t *got)
+{
+	ssize_t n;
+
+	*got = 0;
+	while (*got < cap && (n = read(fd, buf + *got, cap - *got)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		*got += (size_t)n;
+	}
+	return 0;
+}
+
+int cfg_load_fd(int fd, const char *name, struct cfg **out, char *err, size_t errlen)
+{
+	size_t got, cap = CFG_MAX_SIZE + 1; /* one more byte tells a larger input */
+	char *buf = malloc(cap);
+	int r;
+
+	if (!buf) {
+		snprintf(err, errlen, "%s: out of memory", name);
+		return -ENOMEM;
+	}
+	if ((r = read_upto(fd, buf, cap, &got)) < 0)
+		snprintf(err, errlen, "%s: %s", name, strerror(-r));
+	else if (got == cap) {
+		snprintf(err, errlen, "%s: larger than %d bytes", name, CFG_MAX_SIZE);
+		r = -EFBIG;
+	} else {
+		r = cfg_load_buf(name, buf, got, out, err, errlen);
+	}
+	explicit_bzero(buf, got); /* it may hold a secret key */
+	free(buf);
+	return r;
+}
+
 /*
  * Only a regular file is read: opened without blocking (a FIFO would wait
  * for a writer forever), checked with fstat, and never more than
@@ -1131,7 +1170,6 @@ int cfg_load_file(const char *path, struct cfg **out, char *err, size_t errlen)
 {
 	struct stat st;
 	char *buf;
-	ssize_t n;
 	size_t got = 0, cap;
 	int fd, r;
 
@@ -1169,17 +1207,12 @@ int cfg_load_file(const char *path, struct cfg **out, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: out of memory", path);
 		return -ENOMEM;
 	}
-	while (got < cap && (n = read(fd, buf + got, cap - got)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			snprintf(err, errlen, "%s: %s", path, strerror(errno));
-			free(buf);
-			close(fd);
-			return r;
-		}
-		got += (size_t)n;
+	if ((r = read_upto(fd, buf, cap, &got)) < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(-r));
+		explicit_bzero(buf, got);
+		free(buf);
+		close(fd);
+		return r;
 	}
 	close(fd);
 	if (got == cap) {

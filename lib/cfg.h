@@ -127,6 +127,8 @@ struct cfg {
 int cfg_load_file(const char *path, struct cfg **out, char *err, size_t errlen);
 int cfg_load_buf(const char *name, const char *buf, size_t len, struct cfg **out, char *err,
 		 size_t errlen);
+/* From a pipe or a terminal (standard input): at most CFG_MAX_SIZE bytes, called name. */
+int cfg_load_fd(int fd, const char *name, struct cfg **out, char *err, size_t errlen);
 void cfg_free(struct cfg *c);
 /*
  * Forgets the aws section (keys, token, endpoints: the plugin needs none of

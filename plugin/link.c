@@ -524,8 +524,9 @@ static void resync(struct link *l)
 		l->q = built;
 		built = old;
 		if (l->announce)
-			qlog(l, LOG_INFO, "connected to the agent at %s; sent %zu clients", l->path,
-			     s.nadmitted + s.npending);
+			qlog(l, LOG_INFO, "connected to the agent at %s; sent %zu client%s",
+			     l->path, s.nadmitted + s.npending,
+			     s.nadmitted + s.npending == 1 ? "" : "s");
 		l->announce = false;
 	}
 	/* else: the queue overflowed meanwhile, and the loop builds it again */

@@ -308,8 +308,8 @@ static void tunnel_event(struct plugin *p, const char *const *envp, enum proto_t
 		return;
 	}
 	link_tunnel(p->link, &m);
-	plog(p, LOG_INFO, "tunnel %s on %s: %zu routes forwarded to the agent", names[ev],
-	     m.tunnel.dev, m.tunnel.routes.n);
+	plog(p, LOG_INFO, "tunnel %s on %s: %zu route%s forwarded to the agent", names[ev],
+	     m.tunnel.dev, m.tunnel.routes.n, m.tunnel.routes.n == 1 ? "" : "s");
 	proto_msg_free(&m);
 }
 

@@ -297,6 +297,13 @@ class LabRun:
         for node, agent in self.prod.agents.items():
             r.step(f"vpcroutectl status on {node} (vpcroutectl -f {agent.conf} status)",
                    lambda node=node: pf.status(node), lambda node=node: self.agent_logs(node))
+        r.section("vpcroutectl doctor")
+        for node, agent in self.prod.agents.items():
+            r.step(f"vpcroutectl doctor on {node}, in its namespace: no problem",
+                   lambda node=node: pf.doctor(node), lambda node=node: self.agent_logs(node))
+        r.step(f"vpcroutectl doctor on {d.instance} with IPv4 forwarding off (turned on again "
+               "after): that problem, exit 1", lambda: pf.doctor_forwarding_off(d.instance),
+               inst)
         for v in d.vpns:
             if isinstance(v, Server) and not v.plugin:
                 r.note(f"{v.node}: the outside world's own OpenVPN server ({v.name}), "

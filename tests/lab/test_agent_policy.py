@@ -136,7 +136,7 @@ def test_legitimate_client_still_works(setup):
                                "tunnel4": "100.64.0.10"}
     plugin.table["made-up"] = {"cn": "made-up", "networks": ["8.8.8.0/24"]}
     plugin.connect()
-    agent.wait_log(r"server: table synchronised, 1 clients \(some refused by the policy\)")
+    agent.wait_log(r"server: table synchronised, 1 client \(some refused by the policy\)")
     agent.wait_log(r"route 192\.168\.1\.0/25 dev tun0 added")
     assert agent.routes() == ["192.168.1.0/25"]
     assert "8.8.8.0/24" not in remote4(agent)

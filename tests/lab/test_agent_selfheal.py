@@ -164,6 +164,11 @@ def test_failed_install_not_acked_retried(host, tmp_path):
         "missing)\n" in r.stdout, r.stdout
     assert "192.168.1.128/25 [failed: 192.168.1.128/25: device tun9 is missing]\n" \
         in r.stdout, r.stdout
+    # changes pending: plan says so, and its exit status is 4 (vpcroutectl(8))
+    r = ctl("-s", agent.sock, "plan", "--json")
+    assert r.returncode == 4, r.stdout + r.stderr
+    plan = json.loads(r.stdout)
+    assert plan["routes_to_add"] == [{"destination": "192.168.1.128/25", "device": "tun9"}], plan
     agent.wait_log(r"retrying what failed", timeout=BOUND)
     host.run("ip link add tun9 type veth peer name tun9peer")
     host.run("ip link set tun9 up")

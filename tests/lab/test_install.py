@@ -13,7 +13,8 @@ import pytest
 from vrlab.build import BUILD, TOP
 
 DOCS = ["README.md", "architecture.md", "protocol.md", "status.schema.json",
-        "vpcroute.conf.schema.json", "guide-topology-a.md", "guide-topology-b.md",
+        "vpcroute.conf.schema.json", "doctor.schema.json", "plan.schema.json",
+        "guide-topology-a.md", "guide-topology-b.md",
         "guide-topology-c.md", "troubleshooting.md"]
 EXAMPLES = ["topology-a-server.conf", "topology-a-pi.conf", "topology-b-ec2-client.conf",
             "topology-c-road-warriors.conf"]
@@ -73,6 +74,7 @@ def expected_files(dirs):
         j(dirs["sysconfdir"], "iproute2", "rt_protos.d", "vpcroute.conf"),
         j(dirs["vr_confdir"], "vpcroute.conf.sample"),
         j(dirs["datadir"], "bash-completion", "completions", "vpcroutectl"),
+        j(dirs["datadir"], "zsh", "site-functions", "_vpcroutectl"),
     }
     want |= {j(dirs["mandir"], m) for m in MAN_PAGES}
     want |= {j(dirs["docdir"], d) for d in DOCS}

@@ -19,7 +19,7 @@ import pytest
 from vrlab import labstate, netns
 from vrlab.build import BUILD
 from vrlab.emulators import metadata_mock_path
-from vrlab.topologies import TOPOLOGIES
+from vrlab.topologies import TOPOLOGIES, Server
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEMO = os.path.join(HERE, "demo.py")
@@ -130,6 +130,18 @@ def test_check_proves_and_removes(lab_env, topology):
     # each agent's status, as vpcroutectl printed it
     for agent in desc.agents:
         assert_status_shows(out, agent)
+    # doctor is green in the healthy lab (the emulated security group lets OpenVPN in), on
+    # every agent's node; and red with one thing broken (forwarding off on the instance)
+    doctor = sections(out)["vpcroutectl doctor"][1:]
+    for agent in desc.agents:
+        assert any(re.match(rf"^  \u2714 vpcroutectl doctor on {agent.node}, in its namespace: "
+                            r"no problem \([\d.]+s\): 0 problems found$", ln)
+                   for ln in doctor), out
+    if any(isinstance(v, Server) and v.plugin and v.node == desc.instance for v in desc.vpns):
+        assert any("aws: the security groups let udp/1194 in" in ln for ln in doctor), out
+    assert re.search(rf"^  \u2714 vpcroutectl doctor on {desc.instance} with IPv4 forwarding "
+                     r"off .*: exit 1, 1 problem found$", out, re.M), out
+    assert re.search(r"^      PROBLEM +IPv4 forwarding is off", out, re.M), out
     if topology == "C":
         for rw in ("anna", "ben"):
             # the VPC host and the home host see the road warrior's tunnel address
@@ -212,6 +224,12 @@ def test_up_shell_down(lab_env, lab_up):
     r = lab(["shell", "home", "-c", "ping -n -c1 -W2 10.1.1.10"], lab_env)
     assert r.returncode == 0, r.stdout + r.stderr
     assert lab(["shell", "priv", "-c", "exit 7"], lab_env).returncode == 7
+    # the product's protocol name, in every node, whatever the host's name tables say
+    r = lab(["shell", "ec2", "-c", "ip route show proto vpcroute"], lab_env)
+    assert r.returncode == 0, r.stderr
+    assert [ln.split()[0] for ln in r.stdout.splitlines()] == \
+        list(TOPOLOGIES["A"].agents[0].routes), r.stdout
+    assert "proto vpcroute" in lab(["shell", "ec2", "-c", "ip route"], lab_env).stdout
     # vpcroutectl there talks to the node's agent, which holds what the
     # description says
     r = lab(["shell", "ec2", "-c", "vpcroutectl status --json"], lab_env)
@@ -269,3 +287,24 @@ def test_remains_of_a_killed_lab(lab_env, tmp_path):
     finally:
         for ns in _ns_of(f"{run}-"):
             netns._delete_ns(ns)
+
+
+def test_nodes_name_the_protocol():
+    """`ip route show proto vpcroute` in a lab node: the product's rt_protos.d, bound in the
+    node's own mount namespace; the host's /etc/iproute2 is neither read nor changed."""
+    with open("/proc/self/mountinfo") as f:
+        host_before = f.read().count("rt_protos")
+    with netns.Lab() as lab_:
+        _name_the_protocol(lab_.node("n"))
+    with open("/proc/self/mountinfo") as f:
+        assert f.read().count("rt_protos") == host_before
+
+
+def _name_the_protocol(node):
+    node.run("ip addr add 10.8.0.1/24 dev lo")
+    node.run("ip route add 10.9.0.0/16 dev lo proto 212")
+    assert node.run("ip route show proto vpcroute").stdout == "10.9.0.0/16 dev lo scope link \n"
+    assert "10.9.0.0/16 dev lo proto vpcroute scope link" in node.run("ip route").stdout
+    # the command's own exit status and pid, as with ip netns exec alone
+    r = node.run(["sh", "-c", "echo $$; exit 3"], check=False)
+    assert r.returncode == 3 and r.stderr == ""

@@ -79,10 +79,15 @@ def test_missing_file_and_usage(tmp_path):
 SCHEMA = os.path.join(TOP, "doc", "status.schema.json")
 
 
-def validate_status(doc):
+def validate(doc, schema="status"):
+    """doc against doc/SCHEMA.schema.json."""
     import jsonschema
-    with open(SCHEMA) as f:
+    with open(os.path.join(TOP, "doc", f"{schema}.schema.json")) as f:
         jsonschema.validate(doc, json.load(f))
+
+
+def validate_status(doc):
+    validate(doc, "status")
 
 
 def status_json(sock):
@@ -212,15 +217,25 @@ def test_doctor_explains(running):
     def doctor():
         # in the agent's namespace: the host checks read its /proc
         r = host.run([CTL, "-f", agent.conf, "doctor"], check=False)
+        j = host.run([CTL, "-f", agent.conf, "doctor", "--json"], check=False)
+        # the same findings as JSON, with the same verdict
+        doc = json.loads(j.stdout)
+        validate(doc, "doctor")
+        assert j.returncode == r.returncode
+        lines = [f"{f['level'].replace('problem', 'PROBLEM'):<8} {f['message']}"
+                 for f in doc["findings"]]
+        assert lines == r.stdout.splitlines()[:-1]
+        assert doc["problems"] == sum(f["level"] == "problem" for f in doc["findings"])
         return r.returncode, r.stdout
     from vrlab.sysctls import assert_agent_set
     assert_agent_set(host, "tun0")  # preset the other way by the fixture
     rc, out = doctor()
     assert rc == 0, out
     assert re.search(r"^ok +IPv4 forwarding is on$", out, re.M)
-    assert re.search(r"^ok +OpenVPN instance server: plugin connected, tunnel tun0, 1 clients$",
+    assert re.search(r"^ok +OpenVPN instance server: plugin connected, tunnel tun0, 1 client$",
                      out, re.M), out
     assert out.endswith("0 problems found\n")
+    assert "\033" not in out  # no colour in a pipe
     # what an administrator breaks, doctor names, with the way out
     host.run("sysctl -qw net.ipv4.ip_forward=0")
     host.run(["nft", "-f", "-"], input="""
@@ -238,17 +253,57 @@ table ip early {
                      r"rewrite tunnel traffic: masquerade in table ip early, chain post "
                      r"\(priority 0\)", out, re.M), out
     assert out.endswith("2 problems found\n")
+    # colour on a terminal, and only there; never with NO_COLOR
+    coloured = on_terminal(host, [CTL, "-f", agent.conf, "doctor"])
+    assert re.search(r"^\033\[1;31mPROBLEM \033\[0m IPv4 forwarding is off", coloured, re.M)
+    assert re.search(r"^\033\[32mok      \033\[0m vpcroute-agent", coloured, re.M), coloured
+    assert re.sub(r"\033\[[0-9;]*m", "", coloured).replace("\r\n", "\n") == out
+    assert "\033" not in on_terminal(host, [CTL, "-f", agent.conf, "doctor"], NO_COLOR="1")
     agent.stop()
     rc, out = doctor()
     assert rc == 1 and "vpcroute-agent does not answer" in out
 
 
+def on_terminal(host, argv, **env):
+    """What argv prints with a terminal as its stdout (the environment less NO_COLOR, plus env)."""
+    import pty
+    master, slave = pty.openpty()
+    environ = {k: v for k, v in os.environ.items() if k != "NO_COLOR"} | env
+    try:
+        subprocess.run(host.argv(argv), stdout=slave, stderr=subprocess.DEVNULL,
+                       stdin=subprocess.DEVNULL, env=environ, timeout=20)
+        os.close(slave)
+        slave = None
+        out = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the terminal's other side is closed and all is read
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        if slave is not None:
+            os.close(slave)
+        os.close(master)
+    return out.decode()
+
+
 def test_plan_shows_drift(running):
     agent, _ = running
     host = agent.host
-    plan = lambda: ctl("-s", agent.sock, "plan")  # noqa: E731
+    plan = lambda *a: ctl("-s", agent.sock, "plan", *a)  # noqa: E731
+
+    def plan_json():
+        r = plan("--json")
+        doc = json.loads(r.stdout)
+        validate(doc, "plan")
+        return r.returncode, doc
     r = plan()
     assert r.returncode == 0 and r.stdout == "nothing to change\n", r.stdout + r.stderr
+    assert plan_json() == (0, {"changes": 0, "routes_to_add": [], "routes_to_remove": [],
+                               "aws_calls": []})
     # behind the agent's back: its route deleted, a stray route of its protocol. The
     # agent repairs both at once (test_agent_selfheal.py), so it is stopped meanwhile,
     # and its plan is read in the pass of its loop that sees the change.

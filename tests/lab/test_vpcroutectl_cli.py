@@ -5,11 +5,13 @@ mistyped command, and the normalised configuration that it and `vpcroute-agent -
 No agent and no network namespace: these run the built programs on files alone."""
 import os
 import re
+import shutil
 import subprocess
 
 import pytest
 
-TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.abspath(os.path.join(HERE, "..", ".."))
 BUILD = os.environ.get("VPCROUTE_BUILDDIR", TOP)
 CTL = os.path.join(BUILD, "agent", "vpcroutectl")
 AGENT = os.path.join(BUILD, "agent", "vpcroute-agent")
@@ -70,9 +72,16 @@ def test_help_names_the_options_of_the_command():
     assert out.startswith("usage: vpcroutectl [-f FILE] [-s SOCKET] status [--json]\n")
     assert re.search(r"^  --json +print one JSON object", out, re.M), out
     out = ctl("help", "check-config").stdout
-    assert out.startswith("usage: vpcroutectl [-f FILE] check-config [-q] [--offline] [FILE]\n")
+    assert out.startswith("usage: vpcroutectl [-f FILE] check-config [-q] [--offline] [--clients] [FILE]\n")
     assert re.search(r"^  -q +print only the verdict", out, re.M) and "-s SOCKET" not in out
     assert ctl("help", "ccd").stdout.startswith("usage: vpcroutectl [-f FILE] ccd NAME\n")
+    for cmd in ("plan", "doctor"):
+        out = ctl("help", cmd).stdout
+        assert out.startswith(f"usage: vpcroutectl [-f FILE] [-s SOCKET] {cmd} [--json]\n")
+        assert re.search(rf"^  --json +print one JSON object \(doc/{cmd}\.schema\.json\)$",
+                         out, re.M), out
+        assert os.path.exists(os.path.join(TOP, "doc", f"{cmd}.schema.json"))
+    assert "4 when there are changes pending" in " ".join(ctl("help", "plan").stdout.split())
     # the help, even where the operands would be wrong
     assert ctl("ccd", "pi-home", "--help").stdout == ctl("help", "ccd").stdout
 
@@ -181,3 +190,129 @@ def test_check_config_warns_of_reserved_addresses(tmp_path):
                                "(DNS) of 10.1.1.0/24: EC2 reserves the first four and the last")
     assert "access rule to 10.1.1.255 is the broadcast address of 10.1.1.0/24" in lines[1]
     assert len(lines) == 3  # 10.1.1.4 is a host's
+
+
+def test_version_options():
+    version = ctl("version")
+    assert version.returncode == 0 and re.fullmatch(r"vpcroutectl \S+\n", version.stdout)
+    for opt in ("-V", "--version"):
+        r = ctl(opt)
+        assert (r.returncode, r.stdout, r.stderr) == (0, version.stdout, "")
+        r = run(AGENT, opt)
+        assert (r.returncode, r.stderr) == (0, "")
+        assert r.stdout == version.stdout.replace("vpcroutectl", "vpcroute-agent")
+    assert "-V" in ctl("--help").stdout and "--version" in run(AGENT, "--help").stdout
+
+
+def stdin_ctl(text, *args):
+    return subprocess.run([CTL, *args], input=text, capture_output=True, text=True, timeout=10)
+
+
+def test_check_config_reads_standard_input(tmp_path):
+    conf = os.path.join(EXAMPLES, "topology-a-server.conf")
+    with open(conf) as f:
+        text = f.read()
+    r = stdin_ctl(text, "check-config", "-")
+    assert r.returncode == 0 and r.stderr == "<stdin>: configuration valid\n", r.stderr
+    assert r.stdout == ctl("check-config", conf).stdout
+    # the errors name <stdin>, with line and column
+    r = stdin_ctl('{\n  "version": 1,\n  "role": "server",,\n}\n', "check-config", "-")
+    assert r.returncode == 1 and r.stdout == ""
+    assert re.fullmatch(r"<stdin>:3:20: .*\n", r.stderr), r.stderr
+    # bounded as a file is: 1 MiB
+    r = stdin_ctl(" " * (1024 * 1024 + 1), "check-config", "-q", "-")
+    assert (r.returncode, r.stderr) == (1, "<stdin>: larger than 1048576 bytes\n")
+    # a file named "-" is ./-
+    (tmp_path / "-").write_text(text)
+    r = subprocess.run([CTL, "check-config", "./-"], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=10, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0 and r.stderr == "./-: configuration valid\n"
+
+
+def client_names(path):
+    import json
+    with open(path) as f:
+        return sorted(json.load(f).get("clients", {}))
+
+
+@pytest.mark.parametrize("name", sorted(n for n in os.listdir(EXAMPLES) if n.endswith(".conf")))
+def test_check_config_lists_the_clients(name):
+    path = os.path.join(EXAMPLES, name)
+    r = ctl("check-config", "--clients", path)
+    assert r.returncode == 0 and r.stderr == f"{path}: configuration valid\n"
+    assert sorted(r.stdout.splitlines()) == client_names(path)
+
+
+def test_bash_completion_of_client_names(tmp_path):
+    conf = tmp_path / "vpcroute.conf"
+    conf.write_text('{"version": 1, "role": "server", "local_networks": ["10.1.1.0/24"],'
+                    ' "tunnel": {"pool": "10.1.2.0/24"},'
+                    ' "clients": {"pi-home": {}, "pi-office": {}, "laptop": {}}}')
+    script = os.path.join(TOP, "completion", "vpcroutectl")
+
+    def complete(*words):
+        quoted = " ".join(repr(w) for w in ["vpcroutectl", *words])
+        code = (f"PATH={os.path.dirname(CTL)}:$PATH; source {script}; COMP_WORDS=({quoted}); "
+                f"COMP_CWORD={len(words)}; _vpcroutectl; echo \"${{COMPREPLY[*]}}\"")
+        return sorted(subprocess.run(["bash", "-c", code], capture_output=True, text=True,
+                                     check=True).stdout.split())
+    assert complete("-f", str(conf), "ccd", "") == ["laptop", "pi-home", "pi-office"]
+    assert complete("-f", str(conf), "ccd", "pi-") == ["pi-home", "pi-office"]
+    assert complete("-f", str(tmp_path / "nope.conf"), "ccd", "") == []
+    for cmd in ("plan", "doctor", "status"):
+        assert complete(cmd, "--") == ["--help", "--json"]
+    assert complete("check-config", "--") == ["--clients", "--help", "--offline"]
+    assert "-V" in complete("-")
+
+
+def test_zsh_completion_beside_bash():
+    """The zsh function knows what the table knows: every command, each one's options."""
+    path = os.path.join(TOP, "completion", "_vpcroutectl")
+    with open(path) as f:
+        text = f.read()
+    assert text.startswith("#compdef vpcroutectl\n")
+    listed = re.findall(r"^\t\t'([a-z-]+):", text, re.M)
+    assert sorted(listed) == sorted(COMMANDS + ["help"])
+    for cmd in COMMANDS:
+        about = ctl("help", cmd).stdout
+        for opt in re.findall(r"^  (-[a-z]|--[a-z-]+) ", about, re.M):
+            assert re.search(rf"'{opt}\+?\[|{{[^}}]*{opt}[,}}]", text), (cmd, opt)
+    assert "check-config --clients" in text
+    with open(os.path.join(TOP, "Makefile.am")) as f:
+        assert "dist_zshcompletion_DATA = completion/_vpcroutectl" in f.read()
+    subprocess.run([zsh(), "-n", path], check=True)
+
+
+ZSH_COMPLETE = os.path.join(HERE, "vrlab", "zsh_complete.zsh")
+
+
+def zsh():
+    path = shutil.which("zsh")
+    if not path:
+        pytest.fail("zsh not installed (scripts/deps.sh installs it)")
+    return path
+
+
+def test_zsh_completion_offers(tmp_path):
+    """What zsh's completion system offers, through the function as installed."""
+    conf = tmp_path / "vpcroute.conf"
+    conf.write_text('{"version": 1, "role": "server", "local_networks": ["10.1.1.0/24"],'
+                    ' "tunnel": {"pool": "10.1.2.0/24"},'
+                    ' "clients": {"pi-home": {}, "pi-office": {}, "laptop": {}}}')
+
+    def offers(line):
+        r = subprocess.run([zsh(), "-f", ZSH_COMPLETE, os.path.join(TOP, "completion"),
+                            os.path.dirname(CTL), line], capture_output=True, text=True,
+                           timeout=30)
+        assert r.returncode == 0, r.stderr
+        return sorted(r.stdout.split())
+    assert offers("vpcroutectl ") == sorted(COMMANDS + ["help"])
+    assert offers("vpcroutectl st") == ["status"]
+    assert offers("vpcroutectl help ") == sorted(COMMANDS)
+    assert offers(f"vpcroutectl -f {conf} ccd ") == ["laptop", "pi-home", "pi-office"]
+    assert offers(f"vpcroutectl -f {conf} ccd pi-") == ["pi-home", "pi-office"]
+    assert offers(f"vpcroutectl -f {tmp_path}/nope.conf ccd ") == []
+    for cmd in ("status", "plan", "doctor"):
+        assert offers(f"vpcroutectl {cmd} --") == ["--help", "--json"]
+    assert offers("vpcroutectl check-config --") == ["--clients", "--help", "--offline"]
+    assert "-V" in offers("vpcroutectl -")

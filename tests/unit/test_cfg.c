@@ -417,12 +417,48 @@ static void test_file_kinds(void **state)
 	rmdir(dir);
 }
 
+/* Standard input and other streams: read to their end, bounded, named as the caller says. */
+static void test_load_fd(void **state)
+{
+	char path[512], big[] = "/tmp/vr-test-cfg-fd-XXXXXX", err[CFG_ERRLEN];
+	struct cfg *c = NULL;
+	int fd;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/doc/examples/topology-a-server.conf", srcdir());
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(cfg_load_fd(fd, "<stdin>", &c, err, sizeof(err)), 0);
+	close(fd);
+	assert_non_null(c);
+	assert_int_equal(c->role, CFG_ROLE_SERVER);
+	cfg_free(c);
+	c = NULL;
+
+	/* one byte more than a file may have: refused, by the name given */
+	fd = mkstemp(big);
+	assert_true(fd >= 0);
+	unlink(big);
+	assert_int_equal(ftruncate(fd, CFG_MAX_SIZE + 1), 0);
+	assert_int_equal(cfg_load_fd(fd, "<stdin>", &c, err, sizeof(err)), -EFBIG);
+	assert_string_equal(err, "<stdin>: larger than 1048576 bytes");
+	/* at its end: empty, the loader's own error with the name */
+	assert_true(cfg_load_fd(fd, "<stdin>", &c, err, sizeof(err)) < 0);
+	assert_true(strncmp(err, "<stdin>:", 8) == 0);
+	close(fd);
+	/* a descriptor that is not open */
+	assert_int_equal(cfg_load_fd(fd, "<stdin>", &c, err, sizeof(err)), -EBADF);
+	assert_string_equal(err, "<stdin>: Bad file descriptor");
+	assert_null(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_examples),    cmocka_unit_test(test_defaults_and_dump),
 		cmocka_unit_test(test_bad_configs), cmocka_unit_test(test_file_errors),
 		cmocka_unit_test(test_file_kinds),  cmocka_unit_test(test_annotations),
+		cmocka_unit_test(test_load_fd),
 	};
 
 	return cmocka_run_group_tests_name("cfg", tests, NULL, NULL);

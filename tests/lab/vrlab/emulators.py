@@ -146,10 +146,13 @@ class MetadataMock:
 class AwsWorld:
     """The VPC of topology A, in moto, mirrored by the metadata mock. As in guide
     A, the VPC is 10.1.0.0/23 so that the tunnel pool 10.1.2.0/24 lies outside
-    it: EC2 refuses a route inside a VPC CIDR block that is not a subnet's."""
+    it: EC2 refuses a route inside a VPC CIDR block that is not a subnet's. The
+    instance's security group lets OpenVPN in (openvpn: its protocol and port, as
+    the lab's servers listen: vrlab/openvpn.py), from anywhere, as the guides say
+    to open it."""
 
     def __init__(self, logdir, vpc_cidr="10.1.0.0/23", subnet_cidr="10.1.1.0/24",
-                 instance_ip="10.1.1.2"):
+                 instance_ip="10.1.1.2", openvpn=("udp", 1194)):
         # access key id -> secret of every key handed out in this world
         self.credentials = {TEST_KEY_ID: TEST_SECRET}
         self.moto = VerifiedMoto(logdir, self.credentials)
@@ -161,6 +164,15 @@ class AwsWorld:
                                            AvailabilityZone=self.az)["Subnet"]["SubnetId"]
         self.rtb_id = ec2.create_route_table(VpcId=self.vpc_id)["RouteTable"]["RouteTableId"]
         ec2.associate_route_table(RouteTableId=self.rtb_id, SubnetId=self.subnet_id)
+        # the instance gets the VPC's default group (a group of its own given at launch,
+        # moto would keep on the ENI even after a test replaces the ENI's groups)
+        proto, port = openvpn
+        self.sg_id = ec2.describe_security_groups(Filters=[
+            {"Name": "vpc-id", "Values": [self.vpc_id]},
+            {"Name": "group-name", "Values": ["default"]}])["SecurityGroups"][0]["GroupId"]
+        ec2.authorize_security_group_ingress(GroupId=self.sg_id, IpPermissions=[
+            {"IpProtocol": proto, "FromPort": port, "ToPort": port,
+             "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "OpenVPN clients"}]}])
         image = ec2.describe_images()["Images"][0]["ImageId"]
         inst = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.nano",
                                  SubnetId=self.subnet_id,

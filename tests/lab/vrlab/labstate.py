@@ -228,7 +228,7 @@ def shell(node, cmd=None):
     env.update(PATH=":".join(path), VR_LAB_NODE=node, VR_LAB_TOPOLOGY=str(topo),
                VR_LAB_WORK=st.get("work", ""))
     if cmd is not None:
-        argv = ["ip", "netns", "exec", ns, "bash", "-c", cmd]
+        argv = netns.exec_argv(ns, ["bash", "-c", cmd])
     else:
         d = os.path.join(st["work"], "shell", node)
         os.makedirs(d, exist_ok=True)
@@ -240,7 +240,7 @@ def shell(node, cmd=None):
               f"namespace {ns}; logs and configurations in {st.get('work')}"
               + ("; vpcroutectl talks to this node's agent" if wrap else "")
               + "\nexit (or Ctrl-D) leaves the node; the lab stays up", file=sys.stderr)
-        argv = ["ip", "netns", "exec", ns, "bash", "--rcfile", rc, "-i"]
+        argv = netns.exec_argv(ns, ["bash", "--rcfile", rc, "-i"])
     sys.stdout.flush()
     sys.stderr.flush()
     os.execvpe(argv[0], argv, env)

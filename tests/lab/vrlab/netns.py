@@ -15,6 +15,14 @@ import subprocess
 import time
 
 NETNS_DIR = "/run/netns"
+# The product's own names for iproute2 (vpcroute = 212), which the package installs in
+# /etc/iproute2/rt_protos.d: each command of a node sees this directory there instead of the
+# host's, by a bind mount in the mount namespace of its own that `ip netns exec` gives it.
+# So `ip route show proto vpcroute` works in every node, and prints "proto vpcroute" whether
+# or not the host names protocol 212; the host's /etc is never written.
+RT_PROTOS_D = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..",
+                                           "agent", "rt_protos.d"))
+_ETC_RT_PROTOS_D = "/etc/iproute2/rt_protos.d"
 _NAME_RE = re.compile(r"^vr-(\d+)-[0-9a-f]{4}-[a-z0-9]+$")
 _live_labs = []
 
@@ -76,6 +84,14 @@ class CommandError(RuntimeError):
     pass
 
 
+def exec_argv(ns, cmd):
+    """argv that runs cmd (a list) in namespace ns, with the product's iproute2 names (see
+    RT_PROTOS_D). The shell execs cmd: its pid is cmd's, as with `ip netns exec` alone."""
+    return ["ip", "netns", "exec", ns, "sh", "-c",
+            'mount --bind "$0" "$1" || { echo "vrlab: cannot bind $0 on $1" >&2; exit 125; }; '
+            'shift; exec "$@"', RT_PROTOS_D, _ETC_RT_PROTOS_D] + list(cmd)
+
+
 class Node:
     """One network namespace: a host, a router, a gateway."""
 
@@ -90,7 +106,7 @@ class Node:
     def argv(self, cmd):
         if isinstance(cmd, str):
             cmd = shlex.split(cmd)
-        return ["ip", "netns", "exec", self.ns] + list(cmd)
+        return exec_argv(self.ns, cmd)
 
     def run(self, cmd, check=True, timeout=30, **kw):
         r = subprocess.run(self.argv(cmd), capture_output=True, text=True, timeout=timeout, **kw)

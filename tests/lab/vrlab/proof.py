@@ -218,3 +218,31 @@ class Proof:
         summary = "; ".join(wrong) or (f"clients {', '.join(sorted(clients)) or 'none'}; "
                                        f"routes {', '.join(routes) or 'none'}")
         return Out(not wrong and table.returncode == 0, summary, lines)
+
+    def _doctor(self, node):
+        """node's `vpcroutectl doctor`, in node's namespace (it reads that /proc):
+        (exit status, its lines, the PROBLEM lines, the last line)."""
+        conf = self.p.agents[node].conf
+        res = self.topo[node].run([vpcroutectl(), "-f", conf, "doctor"], check=False,
+                                  timeout=30)
+        lines = res.stdout.rstrip().splitlines()
+        last = lines[-1] if lines else f"no output; {res.stderr.strip()}"
+        return res.returncode, lines, [ln for ln in lines if ln.startswith("PROBLEM")], last
+
+    def doctor(self, node):
+        """A healthy lab: `vpcroutectl doctor` on node exits 0, "0 problems found"."""
+        rc, lines, problems, last = self._doctor(node)
+        return Out(rc == 0 and not problems and last == "0 problems found",
+                   last if rc == 0 else f"exit {rc}: {last}", lines)
+
+    def doctor_forwarding_off(self, node):
+        """One thing broken on node (IPv4 forwarding off, which the agent sets only at start
+        and reload): doctor exits 1 and names it, one problem; then forwarding is on again."""
+        self.topo[node].sysctl("net.ipv4.ip_forward", 0)
+        try:
+            rc, lines, problems, last = self._doctor(node)
+        finally:
+            self.topo[node].sysctl("net.ipv4.ip_forward", 1)
+        named = [p for p in problems if "IPv4 forwarding is off" in p]
+        return Out(rc == 1 and len(problems) == 1 and bool(named),
+                   f"exit {rc}, {last}" + ("" if named else ", not the forwarding"), lines)
