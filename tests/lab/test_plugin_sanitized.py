@@ -21,10 +21,10 @@ from vrlab import topology as T
 from vrlab.build import TOP
 from vrlab.openvpn import OPENVPN, OpenVPN, server_lines
 from vrlab.product import SERVER_CONF, ProductA
+from vrlab.sanitizer import REPORT_RX, asan_runtime
 
 SAN_BUILD = os.path.abspath(os.environ.get("VPCROUTE_SAN_BUILDDIR",
                                            os.path.join(TOP, ".build", "clang")))
-REPORT_RX = re.compile(r"ERROR: \w+Sanitizer|runtime error:|WARNING: \w+Sanitizer")
 
 
 def sanitized_plugin():
@@ -36,15 +36,6 @@ def sanitized_plugin():
     if "__asan_report" not in syms or "__ubsan_handle" not in syms:
         raise AssertionError(f"{so} is not built with --enable-sanitizers")
     return so
-
-
-def asan_runtime():
-    rt = subprocess.run(["clang", "-print-file-name=libclang_rt.asan-x86_64.so"],
-                        capture_output=True, text=True, check=True).stdout.strip()
-    if not os.path.isabs(rt) or not os.path.exists(rt):
-        raise FileNotFoundError("clang's ASan runtime (libclang_rt.asan-x86_64.so) not found: "
-                                "install libclang-rt-14-dev")
-    return rt
 
 
 class SanitizedOpenVPN(OpenVPN):
@@ -159,7 +150,7 @@ def test_sanitized_plugin_in_a_daemon(prod):
     assert pid != prod.server.proc.pid
     assert mapped(pid, sanitized_plugin())
     # the agent hears from the daemon itself, on a connection of its own
-    prod.server_agent.wait_log(rf"server: plugin connected \(pid {pid}, server role\)")
+    prod.server_agent.wait_log(rf"server: plugin connected \(pid {pid} uid \d+, hello pid {pid}, server role\)")
     prod.start_client()
     wait_file_log(log, r"client pi-home admitted: announces 192\.168\.1\.128/25")
     prod.server_agent.wait_log(r"route 192\.168\.1\.128/25 dev tun0 added")
