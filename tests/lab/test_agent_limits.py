@@ -22,7 +22,9 @@ from vrlab.fakeplugin import FakePlugin
 # Writers: root and the user daemon; readers: the group nogroup; the socket is
 # 0666 so that everybody else reaches the agent, which refuses them itself.
 CONF = {"version": 1, "role": "server", "local_networks": ["192.168.255.0/24"],
-        "tunnel": {"pool": "100.64.0.0/16"}}
+        "tunnel": {"pool": "100.64.0.0/16"},
+        # the agent applies the admission policy itself: the plugins' clients are allowed
+        "clients": {"pi-home": {"allow": ["192.168.1.0/24"]}}}
 
 # A peer in another process, driven line by line on stdin:
 #   hold N       open N connections and keep them
