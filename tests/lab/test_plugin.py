@@ -342,8 +342,7 @@ def test_privileges_dropped(topo_a, pki, agent_kind):
 
 def test_client_mode_forwards_the_tunnel(dlab):
     """On the Pi the plugin hands the tunnel and the pushed routes to its agent
-    (the double records the events; the real client-role agent runs in
-    test_agent_topology_a.py)."""
+    (the double records the events; the real agent: the next test)."""
     pi_sock = str(dlab.tmp / "pi-agent.sock")
     pi_agent = AgentDouble(pi_sock)
     conf = dlab.tmp / "pi.conf"
@@ -373,6 +372,35 @@ def test_client_mode_forwards_the_tunnel(dlab):
         pi_agent.wait(lambda: pi_agent.of_type("tunnel")[-1]["event"] == "down",
                       what="down")
         assert "route-predown" in [m["event"] for m in pi_agent.of_type("tunnel")]
+    finally:
+        pi.stop()
+        pi_agent.stop()
+
+
+@pytest.mark.parametrize("agent_kind", ["real"])
+def test_client_mode_to_the_real_agent(plab):
+    """The same tunnel events, to a real client-role vpcroute-agent on the Pi:
+    it takes the tunnel (sysctls) and the pushed route, finds OpenVPN's own
+    route there and leaves it alone, and gets the tunnel again after a restart."""
+    conf = {"version": 1, "role": "client", "local_networks": ["192.168.1.0/24"]}
+    pi_agent = Agent(plab.topo.pi, str(plab.tmp / "pi-agent"), conf).start()
+    cert, key = plab.pki.issue("pi-home")
+    pi = OpenVPN(plab.topo.pi, str(plab.tmp / "pi-client"), "pi", client_lines(
+        plab.pki, cert, key, remote=T.EC2_PUBLIC,
+        extra=[f"plugin {plugin_so()} {pi_agent.conf}"])).start()
+    try:
+        pi.wait_up()
+        pi_agent.wait_log(r"\S+: plugin connected \(pid \d+ uid 0, hello pid \d+, client role\)")
+        pi_agent.wait_log(r"\S+: tunnel tun0 up, routes 10\.1\.1\.0/24")
+        pi_agent.wait_log(r"route 10\.1\.1\.0/24: a route of protocol \d+ is already there; "
+                          r"left alone")
+        assert pi_agent.routes() == []
+        # An agent restart gets the tunnel again, without a new event.
+        pi_agent.stop()
+        pi_agent.start()
+        pi_agent.wait_log(r"\S+: tunnel tun0 up, routes 10\.1\.1\.0/24")
+        pi.stop()
+        pi_agent.wait_log(r"\S+: tunnel tun0 going down")
     finally:
         pi.stop()
         pi_agent.stop()
