@@ -18,6 +18,7 @@ import time
 
 import pytest
 
+from vrlab import sanitizer
 from vrlab import topology as T
 from vrlab.agent import Agent
 from vrlab.agentdouble import AgentDouble
@@ -152,6 +153,9 @@ def dlab(topo_a, pki, tmp_path):
 def test_allowed_client_gets_policy(plab):
     pi = plab.client("pi-home")
     pi.wait_up()
+    if sanitizer.ACTIVE:  # the sanitizer build: OpenVPN runs with the ASan runtime
+        with open(f"/proc/{plab.server.proc.pid}/maps") as f:
+            assert os.path.realpath(sanitizer.asan_runtime()) in f.read()
     # The client got its fixed address and the pushed route.
     assert "inet 10.1.2.10/24" in plab.topo.pi.run("ip -4 addr show dev tun0").stdout
     assert "10.1.1.0/24 via 10.1.2.1 dev tun0" in plab.topo.pi.run("ip -4 route").stdout
