@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from vrlab import ec2proxy, netns  # noqa: E402
+from vrlab import ec2proxy, netns, sanitizer  # noqa: E402
 from vrlab.emulators import AwsWorld, metadata_mock_path  # noqa: E402
 from vrlab.pki import PKI  # noqa: E402
 from vrlab.topology import build_topology_a  # noqa: E402
@@ -92,6 +92,16 @@ def _root_check():
         if not shutil.which(tool) and not os.path.exists(f"/usr/sbin/{tool}"):
             pytest.exit(f"{tool} not found: run scripts/check, which installs it", returncode=2)
     netns.sweep_stale()
+
+
+@pytest.fixture(autouse=True)
+def _sanitizer_reports():
+    """On the sanitizer build (vrlab/sanitizer.py): any ASan/UBSan report a
+    process wrote while the test ran (its fixtures' teardown included) fails it."""
+    sanitizer.setup()
+    before = sanitizer.reports()
+    yield
+    sanitizer.check(before)
 
 
 @pytest.fixture(autouse=True)

@@ -21,10 +21,10 @@ from vrlab import topology as T
 from vrlab.build import TOP
 from vrlab.openvpn import OPENVPN, OpenVPN, server_lines
 from vrlab.product import SERVER_CONF, ProductA
+from vrlab.sanitizer import REPORT_RX, asan_runtime
 
 SAN_BUILD = os.path.abspath(os.environ.get("VPCROUTE_SAN_BUILDDIR",
                                            os.path.join(TOP, ".build", "clang")))
-REPORT_RX = re.compile(r"ERROR: \w+Sanitizer|runtime error:|WARNING: \w+Sanitizer")
 
 
 def sanitized_plugin():
@@ -36,15 +36,6 @@ def sanitized_plugin():
     if "__asan_report" not in syms or "__ubsan_handle" not in syms:
         raise AssertionError(f"{so} is not built with --enable-sanitizers")
     return so
-
-
-def asan_runtime():
-    rt = subprocess.run(["clang", "-print-file-name=libclang_rt.asan-x86_64.so"],
-                        capture_output=True, text=True, check=True).stdout.strip()
-    if not os.path.isabs(rt) or not os.path.exists(rt):
-        raise FileNotFoundError("clang's ASan runtime (libclang_rt.asan-x86_64.so) not found: "
-                                "install libclang-rt-14-dev")
-    return rt
 
 
 class SanitizedOpenVPN(OpenVPN):

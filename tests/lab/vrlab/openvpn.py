@@ -4,6 +4,8 @@ import os
 import re
 import time
 
+from . import sanitizer
+
 OPENVPN = "/usr/sbin/openvpn"
 
 
@@ -26,8 +28,10 @@ class OpenVPN:
 
     def start(self):
         open(self.log, "w").close()
-        self.proc = self.node.popen([OPENVPN, "--cd", self.dir, "--config", self.conf],
-                                    log=self.log)
+        with open(self.conf) as f:
+            argv = sanitizer.wrap_openvpn([OPENVPN, "--cd", self.dir, "--config", self.conf],
+                                          f.read())
+        self.proc = self.node.popen(argv, log=self.log)
         return self
 
     def stop(self):

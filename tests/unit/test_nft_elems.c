@@ -1,0 +1,257 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The nftables set element arithmetic of agent/nft.c, without a kernel:
+ * a model's elements (intervals with an exclusive end, sorted, without
+ * duplicates, per family and set), the difference of two element lists
+ * (what nft_apply sends), a client's change against the table's copy (what
+ * nft_update sends: elements in both add and del stay), and the sorted copy
+ * kept by insert/remove. nft.c is included for its static functions; it is
+ * not changed. No test here opens a netlink socket: a path that would send
+ * crashes on the empty struct nft, so "nothing to send" is checked too.
+ */
+#include "config.h"
+
+#include "../../agent/nft.c"
+
+#include "unit.h"
+
+static void quiet(int prio, const char *msg, void *ctx)
+{
+}
+
+static struct pfx_list list_of(const char *const *v)
+{
+	struct pfx_list l = { 0 };
+
+	for (; *v; v++)
+		assert_int_equal(pfx_list_add(&l, P(*v), 64), 0);
+	return l;
+}
+
+static struct elem elem_of(const char *net)
+{
+	struct pfx_list l = list_of((const char *[]){ net, NULL });
+	struct elist out = { 0 };
+	struct elem e;
+
+	assert_int_equal(prefix_elems(&l, fam_idx(l.v[0].family), &out), 0);
+	assert_int_equal(out.n, 1);
+	e = out.v[0];
+	free(out.v);
+	pfx_list_free(&l);
+	return e;
+}
+
+static void test_prefix_interval(void **state)
+{
+	struct elem e = elem_of("192.168.1.128/25");
+	static const uint8_t first[4] = { 192, 168, 1, 128 }, next[4] = { 192, 168, 2, 0 };
+
+	/* [first, last + 1): nftables' interval end is exclusive */
+	assert_memory_equal(e.key, first, 4);
+	assert_memory_equal(e.end, next, 4);
+	assert_false(e.open_end);
+	/* an interval reaching the top of the space has no end element */
+	e = elem_of("128.0.0.0/1");
+	assert_true(e.open_end);
+	e = elem_of("ffff::/16");
+	assert_true(e.open_end);
+	e = elem_of("fd00::/8");
+	assert_false(e.open_end);
+	assert_int_equal(e.end[0], 0xfe);
+}
+
+static void test_model_sorted_unique_per_family(void **state)
+{
+	struct nft_model m = { 0 };
+	struct elist el[2][S_NSETS] = { 0 };
+	struct nft_acc acc[4] = { 0 };
+
+	m.local = list_of((const char *[]){ "10.1.1.0/24", "fd00:1::/64", NULL });
+	m.remote = list_of((const char *[]){ "192.168.20.0/24", "192.168.1.128/25",
+					     "192.168.20.0/24", "2001:db8::/48", NULL });
+	/* an icmp rule, a tcp/22 rule twice, and one of mixed families (ignored) */
+	acc[0] = (struct nft_acc){ .src = pfx_of("10.1.1.0/24"),
+				   .dst = pfx_of("192.168.1.0/24"),
+				   .proto_lo = 1,
+				   .proto_hi = 1 };
+	acc[1] = (struct nft_acc){ .src = pfx_of("10.1.1.0/24"),
+				   .dst = pfx_of("192.168.1.140/32"),
+				   .proto_lo = 6,
+				   .proto_hi = 6,
+				   .ports = true,
+				   .port_lo = 22,
+				   .port_hi = 22 };
+	acc[2] = acc[1];
+	acc[3] = (struct nft_acc){ .src = pfx_of("10.1.1.0/24"), .dst = pfx_of("fd00:2::/64") };
+	m.acc = acc;
+	m.nacc = 4;
+	assert_int_equal(model_elems(&m, el), 0);
+
+	assert_int_equal(el[0][S_LOCAL].n, 1);
+	assert_int_equal(el[1][S_LOCAL].n, 1);
+	/* the duplicate is gone, the rest sorted */
+	assert_int_equal(el[0][S_REMOTE].n, 2);
+	assert_int_equal(el[0][S_REMOTE].v[0].key[2], 1);
+	assert_int_equal(el[0][S_REMOTE].v[1].key[2], 20);
+	assert_int_equal(el[1][S_REMOTE].n, 1);
+	/* with ports in "ports", without in "allow"; mixed families nowhere */
+	assert_int_equal(el[0][S_ALLOW].n, 1);
+	assert_int_equal(el[0][S_ALLOW].v[0].key[8], 1);
+	assert_int_equal(el[0][S_PORTS].n, 1);
+	{
+		const struct elem *p = &el[0][S_PORTS].v[0];
+		uint16_t lo, hi;
+
+		memcpy(&lo, p->key + 12, 2);
+		memcpy(&hi, p->end + 12, 2);
+		assert_int_equal(ntohs(lo), 22);
+		assert_int_equal(ntohs(hi), 22);
+		assert_int_equal(p->key[8], 6);
+		/* src and dst as ranges: first and last of each */
+		assert_int_equal(p->key[7], 140);
+		assert_int_equal(p->end[7], 140);
+		assert_int_equal(p->end[3], 255);
+	}
+	assert_int_equal(el[1][S_ALLOW].n + el[1][S_PORTS].n, 0);
+	for (int fi = 0; fi < 2; fi++)
+		for (int s = 0; s < S_NSETS; s++)
+			for (size_t i = 1; i < el[fi][s].n; i++)
+				assert_true(elem_cmp(&el[fi][s].v[i - 1], &el[fi][s].v[i]) < 0);
+	elists_free(el);
+	pfx_list_free(&m.local);
+	pfx_list_free(&m.remote);
+}
+
+static struct elist elist_of(const char *const *v)
+{
+	struct elist l = { 0 };
+
+	for (; *v; v++) {
+		struct elem e = elem_of(*v);
+
+		assert_int_equal(push(&l, &e), 0);
+	}
+	qsort(l.v, l.n, sizeof(*l.v), elem_cmp);
+	return l;
+}
+
+static void test_minus(void **state)
+{
+	struct elist a = elist_of((const char *[]){ "10.0.1.0/24", "10.0.2.0/24", "10.0.3.0/24",
+						    "10.0.9.0/24", NULL });
+	struct elist b = elist_of((const char *[]){ "10.0.0.0/24", "10.0.2.0/24", "10.0.9.0/24",
+						    "10.0.2.0/23", NULL });
+	struct elist d = { 0 }, e = { 0 }, none = { 0 };
+	struct elem x;
+
+	assert_int_equal(minus(&a, &b, &d), 0);
+	assert_int_equal(d.n, 2);
+	x = elem_of("10.0.1.0/24");
+	assert_int_equal(elem_cmp(&d.v[0], &x), 0);
+	x = elem_of("10.0.3.0/24");
+	assert_int_equal(elem_cmp(&d.v[1], &x), 0);
+	/* same start, other end: another element */
+	free(d.v);
+	d = (struct elist){ 0 };
+	assert_int_equal(minus(&b, &a, &d), 0);
+	assert_int_equal(d.n, 2);
+	/* a - a and a - nothing */
+	assert_int_equal(minus(&a, &a, &e), 0);
+	assert_int_equal(e.n, 0);
+	assert_int_equal(minus(&a, &none, &e), 0);
+	assert_int_equal(e.n, a.n);
+	free(a.v);
+	free(b.v);
+	free(d.v);
+	free(e.v);
+}
+
+static void test_insert_remove_sorted(void **state)
+{
+	struct elist l = { 0 };
+	const char *nets[] = { "10.0.5.0/24", "10.0.1.0/24", "10.0.9.0/24", "10.0.3.0/24",
+			       "10.0.7.0/24" };
+	struct elem e;
+
+	for (size_t i = 0; i < 5; i++) {
+		e = elem_of(nets[i]);
+		assert_false(has_elem(&l, &e));
+		assert_int_equal(elist_insert(&l, &e), 0);
+		assert_true(has_elem(&l, &e));
+	}
+	for (size_t i = 1; i < l.n; i++)
+		assert_true(elem_cmp(&l.v[i - 1], &l.v[i]) < 0);
+	e = elem_of("10.0.5.0/24");
+	elist_remove(&l, &e);
+	assert_int_equal(l.n, 4);
+	assert_false(has_elem(&l, &e));
+	elist_remove(&l, &e); /* not there: nothing */
+	assert_int_equal(l.n, 4);
+	e = elem_of("10.0.9.0/24"); /* the last */
+	elist_remove(&l, &e);
+	e = elem_of("10.0.1.0/24"); /* the first */
+	elist_remove(&l, &e);
+	assert_int_equal(l.n, 2);
+	assert_int_equal(l.v[0].key[2], 3);
+	assert_int_equal(l.v[1].key[2], 7);
+	free(l.v);
+}
+
+/* A table "built" from m, as nft_apply leaves its copy; no socket. */
+static struct nft *built_from(const struct nft_model *m)
+{
+	struct nft *n = calloc(1, sizeof(*n));
+
+	assert_non_null(n);
+	assert_int_equal(model_elems(m, n->cur), 0);
+	n->built = true;
+	return n;
+}
+
+static void test_update_nothing_to_send(void **state)
+{
+	struct nft_model m = { 0 }, add = { 0 }, del = { 0 };
+	struct elist el[2][S_NSETS] = { 0 };
+	struct nft *n;
+	size_t changes = 99;
+
+	log_set_sink(quiet, NULL);
+	m.remote = list_of((const char *[]){ "192.168.1.128/25", "192.168.20.0/24", NULL });
+	n = built_from(&m);
+	/* the same model again: no element changes (and nothing is sent) */
+	assert_int_equal(model_elems(&m, el), 0);
+	assert_int_equal(update_elems(n, el, &changes), 0);
+	assert_int_equal(changes, 0);
+	elists_free(el);
+	/* a client change: adding what is there, removing what is not, and a
+	 * network in both add and del, there or not (it stays as it is) */
+	add.remote = list_of(
+		(const char *[]){ "192.168.1.128/25", "172.16.0.0/12", "192.168.20.0/24", NULL });
+	del.remote = list_of(
+		(const char *[]){ "10.9.0.0/16", "172.16.0.0/12", "192.168.20.0/24", NULL });
+	assert_int_equal(nft_update(n, &add, &del), 0);
+	assert_int_equal(n->cur[0][S_REMOTE].n, 2);
+	/* before the table is built: -EAGAIN, the copy untouched */
+	n->built = false;
+	assert_int_equal(nft_update(n, &add, &del), -EAGAIN);
+	assert_int_equal(n->cur[0][S_REMOTE].n, 2);
+	elists_free(n->cur);
+	free(n);
+	pfx_list_free(&m.remote);
+	pfx_list_free(&add.remote);
+	pfx_list_free(&del.remote);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_prefix_interval),
+		cmocka_unit_test(test_model_sorted_unique_per_family),
+		cmocka_unit_test(test_minus),
+		cmocka_unit_test(test_insert_remove_sorted),
+		cmocka_unit_test(test_update_nothing_to_send),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
