@@ -47,6 +47,12 @@ json_t *status_json(struct agent *a)
 	return json_object();
 }
 
+/* so are the gauges the metrics take from it (metrics_collect.c) */
+int metrics_collect(struct agent *a)
+{
+	return 0;
+}
+
 enum { OVPN_UID = 1000, OVPN_GID = 3000, GROUP_GID = 2000 };
 
 struct bench {
