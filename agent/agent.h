@@ -18,11 +18,9 @@
 #include "proto.h"
 #include "rtnl.h"
 
+/* A client as the agent holds it: what its plugin said, and since when. */
 struct aclient {
-	char cn[CN_MAX + 1];
-	struct pfx_list nets;
-	bool has_t4, has_t6;
-	struct pfx t4, t6;
+	struct proto_client pc;
 	time_t since; /* connect, or the plugin's last resync */
 };
 

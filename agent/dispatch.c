@@ -188,7 +188,7 @@ const char *dispatch(struct agent *a, struct peer *p, struct proto_msg *m)
 		had = old && state_client_dup(&was, old) == 0;
 		if (state_client_set(inst, &m->connect) < 0) {
 			if (had)
-				pfx_list_free(&was.nets);
+				pfx_list_free(&was.pc.nets);
 			return "out of memory";
 		}
 		describe_nets(&m->connect.nets, nets, sizeof(nets));
@@ -196,7 +196,7 @@ const char *dispatch(struct agent *a, struct peer *p, struct proto_msg *m)
 		r = state_client_change(a, inst, had ? &was : NULL,
 					state_client_find(inst, m->connect.cn));
 		if (had)
-			pfx_list_free(&was.nets);
+			pfx_list_free(&was.pc.nets);
 		*changed = true;
 		if (r < 0 && a->cfg->plugin.admission != CFG_ADMIT_DEFERRED) {
 			/* admitted already: it stays, shown failed, retried (watch.c) */
@@ -221,7 +221,7 @@ const char *dispatch(struct agent *a, struct peer *p, struct proto_msg *m)
 		state_client_del(inst, m->disconnect.cn);
 		log_info("%s: client %s disconnected", name, m->disconnect.cn);
 		state_client_change(a, inst, &was, NULL);
-		pfx_list_free(&was.nets);
+		pfx_list_free(&was.pc.nets);
 		*changed = true;
 		return NULL;
 	case PROTO_LEARN:

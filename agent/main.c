@@ -146,14 +146,7 @@ static void cloud_reconfigure(struct agent *a)
 bool agent_client_allowed(const struct agent *a, const struct ainst *in, const struct aclient *c,
 			  char *why, size_t len)
 {
-	struct proto_client pc = { .nets = c->nets,
-				   .has_tunnel4 = c->has_t4,
-				   .has_tunnel6 = c->has_t6,
-				   .tunnel4 = c->t4,
-				   .tunnel6 = c->t6 };
-
-	snprintf(pc.cn, sizeof(pc.cn), "%s", c->cn);
-	return policy_check(a->cfg, in->name, &pc, NULL, why, len);
+	return policy_check(a->cfg, in->name, &c->pc, NULL, why, len);
 }
 
 /* The clients connected under the previous configuration that this one
@@ -169,7 +162,7 @@ static void reload_recheck(struct agent *a)
 				log_warnx("reload: %s: client %s, connected under the previous "
 					  "configuration, is not allowed by the new one: %s; it "
 					  "stays connected until it disconnects",
-					  a->inst[i]->name, a->inst[i]->c[k].cn, why);
+					  a->inst[i]->name, a->inst[i]->c[k].pc.cn, why);
 }
 
 int agent_reload(struct agent *a, char *err, size_t errlen)

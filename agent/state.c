@@ -38,19 +38,16 @@ struct ainst *state_inst(struct agent *a, const char *name, enum proto_role role
 
 static void client_clear(struct aclient *c)
 {
-	pfx_list_free(&c->nets);
+	pfx_list_free(&c->pc.nets);
 }
 
 int state_client_copy(struct aclient *dst, const struct proto_client *src)
 {
 	memset(dst, 0, sizeof(*dst));
-	snprintf(dst->cn, sizeof(dst->cn), "%s", src->cn);
-	dst->has_t4 = src->has_tunnel4;
-	dst->t4 = src->tunnel4;
-	dst->has_t6 = src->has_tunnel6;
-	dst->t6 = src->tunnel6;
+	dst->pc = *src;
+	dst->pc.nets = (struct pfx_list){ 0 }; /* a copy of its own */
 	for (size_t i = 0; i < src->nets.n; i++)
-		if (pfx_list_add(&dst->nets, &src->nets.v[i], PROTO_MAX_NETS) == -ENOMEM)
+		if (pfx_list_add(&dst->pc.nets, &src->nets.v[i], PROTO_MAX_NETS) == -ENOMEM)
 			return -ENOMEM;
 	return 0;
 }
@@ -60,12 +57,12 @@ static int host_add(struct policy_host *h, const struct aclient *c, const char *
 {
 	int r = 0;
 
-	for (size_t k = 0; r == 0 && k < c->nets.n; k++)
-		r = policy_host_add_net(h, &c->nets.v[k], c->cn, instance, seq);
-	if (r == 0 && c->has_t4)
-		r = policy_host_add_addr(h, &c->t4, c->cn, instance, seq);
-	if (r == 0 && c->has_t6)
-		r = policy_host_add_addr(h, &c->t6, c->cn, instance, seq);
+	for (size_t k = 0; r == 0 && k < c->pc.nets.n; k++)
+		r = policy_host_add_net(h, &c->pc.nets.v[k], c->pc.cn, instance, seq);
+	if (r == 0 && c->pc.has_tunnel4)
+		r = policy_host_add_addr(h, &c->pc.tunnel4, c->pc.cn, instance, seq);
+	if (r == 0 && c->pc.has_tunnel6)
+		r = policy_host_add_addr(h, &c->pc.tunnel6, c->pc.cn, instance, seq);
 	return r;
 }
 
@@ -78,18 +75,6 @@ static int host_of(struct agent *a, const struct ainst *skip, struct policy_host
 		for (size_t j = 0; r == 0 && a->inst[i] != skip && j < a->inst[i]->n; j++)
 			r = host_add(h, &a->inst[i]->c[j], a->inst[i]->name, 0);
 	return r;
-}
-
-static struct proto_client as_proto(const struct aclient *c)
-{
-	struct proto_client pc = { .nets = c->nets,
-				   .has_tunnel4 = c->has_t4,
-				   .tunnel4 = c->t4,
-				   .has_tunnel6 = c->has_t6,
-				   .tunnel6 = c->t6 };
-
-	memcpy(pc.cn, c->cn, sizeof(pc.cn));
-	return pc;
 }
 
 static bool role_refused(const struct ainst *in, char *why, size_t len)
@@ -112,9 +97,11 @@ static bool walk_clients(const void *ctx, bool addrs, policy_walk_fn fn, void *a
 			const struct aclient *c = &a->inst[i]->c[j];
 			const char *in = a->inst[i]->name;
 
-			if ((!addrs && fn(c->nets.v, c->nets.n, c->cn, in, arg)) ||
-			    (addrs && c->has_t4 && fn(&c->t4, 1, c->cn, in, arg)) ||
-			    (addrs && c->has_t6 && fn(&c->t6, 1, c->cn, in, arg)))
+			if ((!addrs && fn(c->pc.nets.v, c->pc.nets.n, c->pc.cn, in, arg)) ||
+			    (addrs && c->pc.has_tunnel4 &&
+			     fn(&c->pc.tunnel4, 1, c->pc.cn, in, arg)) ||
+			    (addrs && c->pc.has_tunnel6 &&
+			     fn(&c->pc.tunnel6, 1, c->pc.cn, in, arg)))
 				return true;
 		}
 	return false;
@@ -183,7 +170,7 @@ ssize_t state_sync_install(struct agent *a, struct ainst *in,
 	policy_host_init(&h);
 	if (role_refused(in, why, sizeof(why))) {
 		for (size_t i = 0; i < n; i++)
-			refused(in, in->pend[i].cn, why);
+			refused(in, in->pend[i].pc.cn, why);
 		r = (ssize_t)n;
 		goto out;
 	}
@@ -194,7 +181,7 @@ ssize_t state_sync_install(struct agent *a, struct ainst *in,
 		goto out;
 	/* one entry per name: the last one */
 	for (size_t i = 0; i < n; i++)
-		ref[i] = (struct pend_ref){ in->pend[i].cn, i };
+		ref[i] = (struct pend_ref){ in->pend[i].pc.cn, i };
 	if (n)
 		qsort(ref, n, sizeof(*ref), pend_cmp);
 	for (size_t i = 0; i + 1 < n; i++)
@@ -211,19 +198,18 @@ ssize_t state_sync_install(struct agent *a, struct ainst *in,
 	view.out = out;
 	for (size_t i = 0; i < n; i++) {
 		struct aclient *p = &in->pend[i];
-		struct proto_client pc = as_proto(p);
 
 		if (out[i + 1])
 			continue;
 		view.cur = i + 1;
-		if (!policy_check(a->cfg, in->name, &pc, &h, why, sizeof(why))) {
+		if (!policy_check(a->cfg, in->name, &p->pc, &h, why, sizeof(why))) {
 			out[i + 1] = true;
-			refused(in, p->cn, why);
+			refused(in, p->pc.cn, why);
 			nrefused++;
 			continue;
 		}
 		in->c[in->n] = *p; /* the networks move over */
-		p->nets = (struct pfx_list){ 0 };
+		p->pc.nets = (struct pfx_list){ 0 };
 		in->c[in->n++].since = time(NULL);
 	}
 	r = (ssize_t)nrefused;
@@ -242,7 +228,7 @@ int state_client_set(struct ainst *in, const struct proto_client *c)
 	struct aclient *v;
 
 	for (size_t i = 0; i < in->n; i++)
-		if (strcmp(in->c[i].cn, c->cn) == 0) {
+		if (strcmp(in->c[i].pc.cn, c->cn) == 0) {
 			time_t since = in->c[i].since;
 			int r;
 
@@ -264,7 +250,7 @@ int state_client_set(struct ainst *in, const struct proto_client *c)
 struct aclient *state_client_find(struct ainst *in, const char *cn)
 {
 	for (size_t i = 0; i < in->n; i++)
-		if (strcmp(in->c[i].cn, cn) == 0)
+		if (strcmp(in->c[i].pc.cn, cn) == 0)
 			return &in->c[i];
 	return NULL;
 }
@@ -272,10 +258,10 @@ struct aclient *state_client_find(struct ainst *in, const char *cn)
 int state_client_dup(struct aclient *dst, const struct aclient *src)
 {
 	*dst = *src;
-	dst->nets.v = NULL;
-	dst->nets.n = 0;
-	for (size_t i = 0; i < src->nets.n; i++)
-		if (pfx_list_add(&dst->nets, &src->nets.v[i], PROTO_MAX_NETS) == -ENOMEM)
+	dst->pc.nets.v = NULL;
+	dst->pc.nets.n = 0;
+	for (size_t i = 0; i < src->pc.nets.n; i++)
+		if (pfx_list_add(&dst->pc.nets, &src->pc.nets.v[i], PROTO_MAX_NETS) == -ENOMEM)
 			return -ENOMEM;
 	return 0;
 }
@@ -283,7 +269,7 @@ int state_client_dup(struct aclient *dst, const struct aclient *src)
 bool state_client_del(struct ainst *in, const char *cn)
 {
 	for (size_t i = 0; i < in->n; i++)
-		if (strcmp(in->c[i].cn, cn) == 0) {
+		if (strcmp(in->c[i].pc.cn, cn) == 0) {
 			client_clear(&in->c[i]);
 			in->c[i] = in->c[--in->n];
 			return true;
@@ -446,21 +432,21 @@ static void client_contrib(const struct cfg *c, const struct aclient *cl, int oi
 			   struct desired *d)
 {
 	static const struct cfg_client none;
-	const struct cfg_client *pol = cfg_client_find(c, cl->cn);
+	const struct cfg_client *pol = cfg_client_find(c, cl->pc.cn);
 	struct pfx_list own = { 0 };
 
 	if (!pol)
 		pol = &none;
-	for (size_t k = 0; k < cl->nets.n; k++) {
+	for (size_t k = 0; k < cl->pc.nets.n; k++) {
 		if (dev[0])
-			want_route(d, &cl->nets.v[k], oif, dev);
-		want_remote(d, &cl->nets.v[k]);
-		pfx_list_add(&own, &cl->nets.v[k], SIZE_MAX);
+			want_route(d, &cl->pc.nets.v[k], oif, dev);
+		want_remote(d, &cl->pc.nets.v[k]);
+		pfx_list_add(&own, &cl->pc.nets.v[k], SIZE_MAX);
 	}
-	if (cl->has_t4)
-		pfx_list_add(&own, &cl->t4, SIZE_MAX);
-	if (cl->has_t6)
-		pfx_list_add(&own, &cl->t6, SIZE_MAX);
+	if (cl->pc.has_tunnel4)
+		pfx_list_add(&own, &cl->pc.tunnel4, SIZE_MAX);
+	if (cl->pc.has_tunnel6)
+		pfx_list_add(&own, &cl->pc.tunnel6, SIZE_MAX);
 	want_access(d, &own, &c->local, &pol->to_local);
 	want_access(d, &c->local, &own, &pol->from_local);
 	pfx_list_free(&own);
@@ -858,8 +844,8 @@ static void routes_remove(struct agent *a, const struct pfx *dst)
 /* Why one of c's routes could not be installed (the first), or 0. */
 static int client_failed(const struct agent *a, const struct aclient *c)
 {
-	for (size_t i = 0; c && i < c->nets.n; i++) {
-		int e = state_route_failed(a, &c->nets.v[i], NULL);
+	for (size_t i = 0; c && i < c->pc.nets.n; i++) {
+		int e = state_route_failed(a, &c->pc.nets.v[i], NULL);
 
 		if (e)
 			return e;
@@ -874,7 +860,7 @@ int state_client_change(struct agent *a, const struct ainst *in, const struct ac
 	struct nft_model add = { 0 }, del = { 0 };
 	int oif = in->dev[0] ? (int)if_nametoindex(in->dev) : 0, r, re = 0;
 
-	const struct cfg_client *pol = old ? cfg_client_find(a->cfg, old->cn) : NULL;
+	const struct cfg_client *pol = old ? cfg_client_find(a->cfg, old->pc.cn) : NULL;
 
 	/* anything but a steady server: the whole picture is recomputed; so
 	 * when the client leaves elements its from_local rules share with
@@ -969,15 +955,15 @@ size_t state_claims(struct agent *a, struct proto_claim **out)
 		for (size_t j = 0; j < a->inst[i]->n; j++) {
 			const struct aclient *c = &a->inst[i]->c[j];
 
-			for (size_t k = 0; k < c->nets.n; k++) {
+			for (size_t k = 0; k < c->pc.nets.n; k++) {
 				if (!grow((void **)&v, n, &cap, sizeof(*v), &err)) {
 					free(v);
 					*out = NULL;
 					return 0;
 				}
 				memset(&v[n], 0, sizeof(v[n]));
-				v[n].net = c->nets.v[k];
-				snprintf(v[n].cn, sizeof(v[n].cn), "%s", c->cn);
+				v[n].net = c->pc.nets.v[k];
+				snprintf(v[n].cn, sizeof(v[n].cn), "%s", c->pc.cn);
 				snprintf(v[n].instance, sizeof(v[n].instance), "%s",
 					 a->inst[i]->name);
 				n++;

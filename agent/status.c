@@ -37,8 +37,8 @@ static void client_state(json_t *o, const struct aclient *c, json_t *byroute)
 	json_t *err = json_null();
 	char s[PFX_STRLEN];
 
-	for (size_t i = 0; i < c->nets.n; i++) {
-		json_t *r = json_object_get(byroute, pfx_format(&c->nets.v[i], s, sizeof(s)));
+	for (size_t i = 0; i < c->pc.nets.n; i++) {
+		json_t *r = json_object_get(byroute, pfx_format(&c->pc.nets.v[i], s, sizeof(s)));
 		const char *rs = json_string_value(json_object_get(r, "state"));
 
 		if (!r) {
@@ -62,14 +62,16 @@ static json_t *client_json(const struct aclient *c, json_t *byroute)
 	json_t *o = json_object();
 	char s[PFX_STRLEN];
 
-	json_object_set_new(o, "cn", json_string(c->cn));
-	json_object_set_new(o, "networks", prefixes(&c->nets));
+	json_object_set_new(o, "cn", json_string(c->pc.cn));
+	json_object_set_new(o, "networks", prefixes(&c->pc.nets));
 	json_object_set_new(o, "tunnel4",
-			    c->has_t4 ? json_string(pfx_format_addr(&c->t4, s, sizeof(s)))
-				      : json_null());
+			    c->pc.has_tunnel4
+				    ? json_string(pfx_format_addr(&c->pc.tunnel4, s, sizeof(s)))
+				    : json_null());
 	json_object_set_new(o, "tunnel6",
-			    c->has_t6 ? json_string(pfx_format_addr(&c->t6, s, sizeof(s)))
-				      : json_null());
+			    c->pc.has_tunnel6
+				    ? json_string(pfx_format_addr(&c->pc.tunnel6, s, sizeof(s)))
+				    : json_null());
 	json_object_set_new(o, "since", json_integer((json_int_t)c->since));
 	client_state(o, c, byroute);
 	return o;

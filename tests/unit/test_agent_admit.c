@@ -194,9 +194,10 @@ static void test_sync(void **state)
 	assert_int_equal(w->p[0].inst->n, 3);
 	assert_non_null(find(w, 0, "a"));
 	assert_null(find(w, 0, "made-up"));
-	assert_string_equal(pfx_format(&find(w, 0, "pi-home")->nets.v[0], s, sizeof(s)),
+	assert_string_equal(pfx_format(&find(w, 0, "pi-home")->pc.nets.v[0], s, sizeof(s)),
 			    "192.168.1.0/25");
-	assert_string_equal(pfx_format(&find(w, 0, "b")->nets.v[0], s, sizeof(s)), "172.18.0.0/16");
+	assert_string_equal(pfx_format(&find(w, 0, "b")->pc.nets.v[0], s, sizeof(s)),
+			    "172.18.0.0/16");
 	/* the first of two overlapping clients wins, a refused one blocks nobody */
 	v = calloc(3, sizeof(*v));
 	v[0] = client_of("a", "172.16.0.0/16", NULL);
