@@ -620,6 +620,7 @@ static void status_pump(struct sock *s, struct conn *c)
 	const char *error = NULL;
 
 	m.report.ref = c->status.ref;
+	m.version = c->version; /* a vpcroutectl of version 1 reads version 1 */
 	for (int i = 0; i < MSGS_PER_PASS && off < len && !c->nout; i++) {
 		size_t k = len - off < PROTO_REPORT_MAX ? len - off : PROTO_REPORT_MAX;
 		ssize_t sent;
