@@ -16,8 +16,9 @@
  * the generation it holds, merged; a snapshot when it holds none (after
  * hello), asked for one (a gap), speaks version 1, or is further behind
  * than the log reaches. Flow control: a peer whose socket is full gets
- * nothing more of the claims until its queue has drained, and then one
- * merged delta (or a snapshot) for everything it missed; the queue is
+ * nothing more of the claims while more than CLAIMS_QUEUE_LOW waits in its
+ * queue, and then one merged delta (or a snapshot) for everything it
+ * missed; the queue is
  * bounded by bytes (OUTQ_BYTES_MAX: beyond it the peer's requests wait in
  * its socket); a peer is closed only when it has read nothing for STALL_MS.
  */
@@ -51,10 +52,11 @@
 #define ACCEPT_BACKOFF_MS 250 /* pause of accept when out of descriptors */
 
 /* flow control (vpcroute-agent(8), "Flow control") and the claims' log */
-#define OUTQ_BYTES_MAX (1 << 20) /* queued for one peer: beyond, its requests wait */
-#define STALL_MS       30000	 /* a peer that reads nothing for so long is closed */
-#define PEER_SNDBUF    (2 << 20) /* bytes in flight to one peer, in the kernel */
-#define CLAIMS_LOG_MIN 1024	 /* changes kept for deltas, at least (else the table size) */
+#define OUTQ_BYTES_MAX	 (1 << 20)  /* queued for one peer: beyond, its requests wait */
+#define STALL_MS	 30000	    /* a peer that reads nothing for so long is closed */
+#define PEER_SNDBUF	 (2 << 20)  /* bytes in flight to one peer, in the kernel */
+#define CLAIMS_LOG_MIN	 1024	    /* changes kept for deltas, at least (else the table size) */
+#define CLAIMS_QUEUE_LOW (64 << 10) /* claims wait while more is queued for the peer */
 
 struct conn {
 	struct watcher w; /* first: the loop hands its address back */
@@ -588,8 +590,7 @@ static void flush_out(struct sock *s, struct conn *c)
 		c->out_ms = loop_now_ms();
 	want_out(s, c);
 	/* drained: what the claims did meanwhile, merged */
-	if (!c->nout)
-		claims_pump(s, c);
+	claims_pump(s, c);
 }
 
 static bool ack(struct sock *s, struct conn *c, uint64_t ref, const char *error)
@@ -812,15 +813,16 @@ static int claims_merge(struct sock *s, uint64_t base, struct claimset *add, str
 
 /*
  * The claims that changed since the generation c holds, once its queue is
- * empty (until then, changes only accumulate in the log): one merged delta,
- * or a snapshot.
+ * short (until then, changes only accumulate in the log): one merged delta,
+ * or a snapshot. A peer that reads slowly but steadily still gets them.
  */
 static void claims_pump(struct sock *s, struct conn *c)
 {
 	struct claimset add, del;
 	bool ok;
 
-	if (c->dead || !c->p.inst || c->ctl || c->nout || c->claims_gen == s->a->claims_gen)
+	if (c->dead || !c->p.inst || c->ctl || c->outq_bytes > CLAIMS_QUEUE_LOW ||
+	    c->claims_gen == s->a->claims_gen)
 		return;
 	claimset_init(&add);
 	claimset_init(&del);
