@@ -9,8 +9,9 @@ build speaks). Then one more client connects, CHANGES times; the claims
 messages the watcher receives for each change are recorded, and
 bench/claims_decode (of the --after build) times decoding and applying them
 as the plugin's link thread does. Prints JSON and a table: claims bytes and
-messages per change, and plugin-side decode+apply time per change, for each
-N and each build.
+messages per change, plugin-side decode+apply time per change, and the
+agent's CPU time per change (all of it: routes and nftables included, at
+10 ms resolution over the changes), for each N and each build.
 
     bench/claims.py --before BUILD_OF_MAIN --after .build/gcc [--sizes 1000,10000]   (root)
 
@@ -113,6 +114,13 @@ def run_one(n, changes, work):
             ack_all({plugin.client(f"c{i}", [net(i)]) for i in range(first, min(n, first + 50))})
             drain()
         until(n)
+
+        def cpu_s():
+            """The agent's CPU time (ip netns exec execs it: the same pid)."""
+            f = open(f"/proc/{agent.proc.pid}/stat").read().rsplit(")", 1)[1].split()
+            return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+        cpu0 = cpu_s()
         for k in range(changes):
             i = n + k
             rep["msgs"] = []
@@ -123,10 +131,12 @@ def run_one(n, changes, work):
                 for d in rep["msgs"]:
                     f.write(struct.pack("<I", len(d)) + d)
             files.append(path)
+        cpu = cpu_s() - cpu0
         plugin.close()
         w.close()
         agent.stop()
-    return {"protocol_version": version, "files": files}
+    return {"protocol_version": version, "files": files,
+            "agent_cpu_ms_per_change": round(cpu * 1000 / changes, 2)}
 
 
 def measure(build, after, n, changes, work):
@@ -138,6 +148,7 @@ def measure(build, after, n, changes, work):
                        check=True, capture_output=True, text=True)
     res = json.loads(d.stdout)
     res["protocol_version"] = one["protocol_version"]
+    res["agent_cpu_ms_per_change"] = one["agent_cpu_ms_per_change"]
     return res
 
 
@@ -165,11 +176,12 @@ def main():
                                for k, b in builds.items()}
         print(json.dumps({str(n): res["runs"][str(n)]}), file=sys.stderr, flush=True)
     print(json.dumps(res, indent=2))
-    print(f"{'claims':>8} {'build':>7} {'v':>2} {'bytes/change':>13} {'decode us/change':>17}")
+    print(f"{'claims':>8} {'build':>7} {'v':>2} {'bytes/change':>13} {'decode us/change':>17} "
+          f"{'agent cpu ms/change':>20}")
     for n, r in res["runs"].items():
         for k, x in r.items():
             print(f"{n:>8} {k:>7} {x['protocol_version']:>2} {x['bytes_per_change_mean']:>13} "
-                  f"{x['decode_apply_us_per_change_p50']:>17}")
+                  f"{x['decode_apply_us_per_change_p50']:>17} {x['agent_cpu_ms_per_change']:>20}")
 
 
 if __name__ == "__main__":
