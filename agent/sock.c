@@ -664,7 +664,7 @@ static void status_pump(struct sock *s, struct conn *c)
 	c->status.text = NULL;
 	want_out(s, c);
 	if (!ack(s, c, c->status.ref, error))
-		conn_close(s, c, "not reading its socket");
+		conn_close(s, c, "out of memory for its queue");
 }
 
 /* Starts sending the status; NULL, or the error for the ack at once. */
@@ -720,11 +720,11 @@ void sock_reload_reply(struct sock *s, const char *error)
 			continue;
 		c->reload_wait = false;
 		if (!ack(s, c, c->reload_ref, error))
-			conn_close(s, c, "not reading its socket");
+			conn_close(s, c, "out of memory for its queue");
 	}
 }
 
-/* The configuration the agent runs, for one plugin: false when it is too far behind. */
+/* The configuration the agent runs, for one plugin: false when out of memory. */
 static bool send_policy(struct sock *s, struct conn *c)
 {
 	struct proto_msg m = { .type = PROTO_POLICY };
@@ -738,7 +738,7 @@ void sock_broadcast_policy(struct sock *s)
 {
 	for (struct conn *c = s ? s->conns : NULL; c; c = c->next)
 		if (!c->dead && c->p.inst && !send_policy(s, c))
-			conn_close(s, c, "not reading its socket");
+			conn_close(s, c, "out of memory for its queue");
 }
 
 /* Every plugin gets the host's claims: at most once per CLAIMS_DELAY_MS. */
