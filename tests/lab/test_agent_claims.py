@@ -175,3 +175,24 @@ def test_delta_bytes_per_change_do_not_grow(host, tmp_path):
     assert w.claims == want(0, 10000) | want(20000, 2)
     plugin.close()
     agent.stop()
+
+
+def test_peer_that_reads_nothing_is_closed_after_30_s(host, tmp_path):
+    """A plugin whose queue does not move for 30 s is closed, and only then:
+    the documented stall bound (vpcroute-agent(8), Flow control). A plugin
+    of version 1 gets a snapshot per generation, so its socket fills."""
+    agent = Agent(host, str(tmp_path / "agent"), dict(CONF)).start()
+    plugin = FakePlugin(agent.sock).connect()
+    plugin.drain(0.2)
+    w = Watcher(agent.sock, "stuck", 1)  # and never reads again
+    for first in range(0, 3000, 50):
+        burst(plugin, first, 50)
+        time.sleep(0.06)  # one generation each, not a measurement
+    agent.wait_log(r"stuck: connection closed \(read nothing for 30 s\)", timeout=90)
+    log = agent.log_text(since_start=True)
+    assert log.count("connection closed") == 1, log[-3000:]
+    # the others are served on
+    burst(plugin, 3000, 1)
+    w.s.close()
+    plugin.close()
+    agent.stop()
