@@ -9,6 +9,18 @@
  * plugin is closed after idle_s seconds of silence; accept backs off when
  * the process runs out of descriptors; every peer is read at most
  * MSGS_PER_PASS messages per wake-up.
+ *
+ * Claims go out as deltas (doc/protocol.md, "claims"): each broadcast
+ * compares the host's claims with the table last published, logs what
+ * changed under a new generation, and sends each plugin what changed since
+ * the generation it holds, merged; a snapshot when it holds none (after
+ * hello), asked for one (a gap), speaks version 1, or is further behind
+ * than the log reaches. Flow control: a peer whose socket is full gets
+ * nothing more of the claims while more than CLAIMS_QUEUE_LOW waits in its
+ * queue, and then one merged delta (or a snapshot) for everything it
+ * missed; the queue is
+ * bounded by bytes (OUTQ_BYTES_MAX: beyond it the peer's requests wait in
+ * its socket); a peer is closed only when it has read nothing for STALL_MS.
  */
 #include "config.h"
 
@@ -26,11 +38,11 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "claimset.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
 
-#define OUTQ_MAX	  256
 #define WRITERS_MAX	  192 /* connections of root, the OpenVPN user and group */
 #define READERS_MAX	  64  /* connections of the socket's group */
 #define PER_UID_MAX	  32  /* connections of any one uid but root */
@@ -39,6 +51,13 @@
 #define MSGS_PER_PASS	  16 /* messages read from one peer per wake-up */
 #define ACCEPTS_PER_PASS  32
 #define ACCEPT_BACKOFF_MS 250 /* pause of accept when out of descriptors */
+
+/* flow control (vpcroute-agent(8), "Flow control") and the claims' log */
+#define OUTQ_BYTES_MAX	 (1 << 20)  /* queued for one peer: beyond, its requests wait */
+#define STALL_MS	 30000	    /* a peer that reads nothing for so long is closed */
+#define PEER_SNDBUF	 (2 << 20)  /* bytes in flight to one peer, in the kernel */
+#define CLAIMS_LOG_MIN	 1024	    /* changes kept for deltas, at least (else the table size) */
+#define CLAIMS_QUEUE_LOW (64 << 10) /* claims wait while more is queued for the peer */
 
 struct conn {
 	struct watcher w; /* first: the loop hands its address back */
@@ -60,8 +79,19 @@ struct conn {
 	struct {
 		char *buf;
 		size_t len;
-	} outq[OUTQ_MAX];
-	size_t nout;
+	} * outq;
+	size_t nout, capout;
+	size_t outq_bytes;
+	uint64_t out_ms;     /* the queue last moved (or began); stalled after STALL_MS */
+	unsigned version;    /* of the peer's messages (its hello); 0: none yet */
+	uint64_t claims_gen; /* the claims it holds once it read its queue; 0: none */
+};
+
+/* One change of the claims, made by generation gen. */
+struct claims_change {
+	uint64_t gen;
+	bool add;
+	struct proto_claim c;
 };
 
 struct sock {
@@ -81,6 +111,12 @@ struct sock {
 	uid_t ovpn_uid;
 	gid_t ovpn_gid, group_gid;
 	struct log_rl rl_refused, rl_bad;
+	/* the claims as last published (generation a->claims_gen), and the
+	 * changes that led there from generation log_from */
+	struct claimset pub;
+	struct claims_change *log;
+	size_t loghead, nlog, caplog;
+	uint64_t log_from;
 };
 
 static void on_listen(struct watcher *w, uint32_t events);
@@ -172,6 +208,10 @@ int sock_open(struct agent *a, int epfd, unsigned idle_s, struct sock **out)
 		return -ENOMEM;
 	s->a = a;
 	s->epfd = epfd;
+	claimset_init(&s->pub);
+	if (!a->claims_gen)
+		a->claims_gen = 1; /* an empty table; 0 is "none" for a peer */
+	s->log_from = a->claims_gen;
 	s->idle_ms = (uint64_t)idle_s * 1000;
 	s->rl_refused = (struct log_rl)LOG_RL_INIT(5, 1);
 	s->rl_bad = (struct log_rl)LOG_RL_INIT(5, 1);
@@ -319,6 +359,9 @@ static void admit(struct sock *s, int fd)
 		close(fd);
 		return;
 	}
+	/* room for a burst of claims in the kernel: root may pass net.core.wmem_max */
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &(int){ PEER_SNDBUF }, sizeof(int)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &(int){ PEER_SNDBUF }, sizeof(int));
 	c->w = (struct watcher){ .fd = fd, .fn = on_conn, .ctx = s };
 	c->p.pid = cred.pid;
 	c->p.uid = cred.uid;
@@ -384,7 +427,9 @@ static void conn_close(struct sock *s, struct conn *c, const char *why)
 	}
 	for (size_t i = 0; i < c->nout; i++)
 		free(c->outq[i].buf);
-	c->nout = 0;
+	free(c->outq);
+	c->outq = NULL;
+	c->nout = c->capout = c->outq_bytes = 0;
 	free(c->status.text);
 	c->status.text = NULL;
 }
@@ -413,6 +458,16 @@ static void on_timer(struct watcher *w, uint32_t events)
 	}
 	if (s->accept_resume)
 		next = s->accept_resume;
+	for (struct conn *c = s->conns; c; c = c->next) {
+		if (c->dead || !c->nout)
+			continue;
+		if (now - c->out_ms >= STALL_MS) {
+			conn_close(s, c, "read nothing for 30 s");
+			continue;
+		}
+		if (!next || c->out_ms + STALL_MS < next)
+			next = c->out_ms + STALL_MS;
+	}
 	for (struct conn *c = s->conns; s->idle_ms && c; c = c->next) {
 		if (c->dead || !idle_limited(c))
 			continue;
@@ -456,36 +511,62 @@ void sock_close(struct sock *s)
 	close(s->claims_w.fd);
 	close(s->timer_w.fd);
 	unlink(s->path);
+	claimset_free(&s->pub);
+	free(s->log);
 	free(s);
+}
+
+/* The peer's requests wait in its socket while its answers fill the queue. */
+static bool outq_full(const struct conn *c)
+{
+	return c->outq_bytes > OUTQ_BYTES_MAX;
 }
 
 static void want_out(struct sock *s, struct conn *c)
 {
 	/* while a status goes out, the peer's next request waits in its socket */
 	watcher_mod(s->epfd, &c->w,
-		    (c->status.text ? 0 : EPOLLIN) | (c->nout || c->status.text ? EPOLLOUT : 0));
+		    (c->status.text || outq_full(c) ? 0 : EPOLLIN) |
+			    (c->nout || c->status.text ? EPOLLOUT : 0));
 }
 
-/* Sends an encoded message now, or queues it; false when the peer is too far behind. */
+/* Sends an encoded message now, or queues it; false when out of memory. */
 static bool send_buf(struct sock *s, struct conn *c, const char *buf, size_t n)
 {
 	if (!c->nout && send(c->w.fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)n)
 		return true;
-	if (c->nout == OUTQ_MAX)
-		return false;
+	if (c->nout == c->capout) {
+		size_t cap = c->capout ? c->capout * 2 : 16;
+		void *q = realloc(c->outq, cap * sizeof(*c->outq));
+
+		if (!q)
+			return false;
+		c->outq = q;
+		c->capout = cap;
+	}
 	c->outq[c->nout].buf = malloc(n);
 	if (!c->outq[c->nout].buf)
 		return false;
 	memcpy(c->outq[c->nout].buf, buf, n);
 	c->outq[c->nout++].len = n;
+	c->outq_bytes += n;
+	if (c->nout == 1) {
+		c->out_ms = loop_now_ms();
+		timer_arm(s, c->out_ms + STALL_MS);
+	}
 	want_out(s, c);
 	return true;
 }
 
-static bool send_msg(struct sock *s, struct conn *c, const struct proto_msg *m)
+static bool send_msg(struct sock *s, struct conn *c, const struct proto_msg *msg)
 {
 	char buf[PROTO_MAX_MSG];
-	int n = proto_encode(m, buf, sizeof(buf));
+	struct proto_msg v = *msg, *m = &v;
+	int n;
+
+	/* a peer of an older version is answered in its version */
+	v.version = c->version;
+	n = proto_encode(m, buf, sizeof(buf));
 
 	if (n < 0) {
 		log_warnx("%s: cannot encode %s: %s", c->p.name, proto_type_name(m->type),
@@ -495,6 +576,8 @@ static bool send_msg(struct sock *s, struct conn *c, const struct proto_msg *m)
 	return send_buf(s, c, buf, (size_t)n);
 }
 
+static void claims_pump(struct sock *s, struct conn *c);
+
 static void flush_out(struct sock *s, struct conn *c)
 {
 	size_t i = 0;
@@ -502,11 +585,16 @@ static void flush_out(struct sock *s, struct conn *c)
 	for (; i < c->nout; i++) {
 		if (send(c->w.fd, c->outq[i].buf, c->outq[i].len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
 			break;
+		c->outq_bytes -= c->outq[i].len;
 		free(c->outq[i].buf);
 	}
 	memmove(c->outq, c->outq + i, (c->nout - i) * sizeof(c->outq[0]));
 	c->nout -= i;
+	if (i)
+		c->out_ms = loop_now_ms();
 	want_out(s, c);
+	/* drained: what the claims did meanwhile, merged */
+	claims_pump(s, c);
 }
 
 static bool ack(struct sock *s, struct conn *c, uint64_t ref, const char *error)
@@ -520,54 +608,6 @@ static bool ack(struct sock *s, struct conn *c, uint64_t ref, const char *error)
 	if (error)
 		snprintf(m.ack.error, sizeof(m.ack.error), "%s", error);
 	return send_msg(s, c, &m);
-}
-
-struct encoded {
-	char *buf;
-	size_t len;
-};
-
-/*
- * The claims as messages that each fit PROTO_MAX_MSG: chunks start at the
- * protocol's cap and are halved until they encode.
- */
-static size_t encode_claims(struct agent *a, const struct proto_claim *v, size_t n,
-			    struct encoded **out)
-{
-	struct proto_msg m = { .type = PROTO_CLAIMS };
-	struct encoded *e = NULL;
-	size_t ne = 0, i = 0;
-	char buf[PROTO_MAX_MSG];
-
-	m.claims.gen = a->claims_gen;
-	do {
-		size_t k = n - i < PROTO_MAX_CLIENTS * 4 ? n - i : PROTO_MAX_CLIENTS * 4;
-		struct encoded *w;
-		int len;
-
-		for (;;) {
-			m.claims.v = n ? (struct proto_claim *)(v + i) : NULL;
-			m.claims.n = k;
-			m.claims.more = i + k < n;
-			len = proto_encode(&m, buf, sizeof(buf));
-			if (len != -EMSGSIZE || k == 1)
-				break;
-			k /= 2;
-		}
-		w = len > 0 ? realloc(e, (ne + 1) * sizeof(*e)) : NULL;
-		if (!w || !(w[ne].buf = malloc((size_t)len))) {
-			log_warnx("%s: cannot encode the claims", __func__);
-			if (w)
-				e = w;
-			break;
-		}
-		e = w;
-		memcpy(e[ne].buf, buf, (size_t)len);
-		e[ne++].len = (size_t)len;
-		i += k;
-	} while (i < n);
-	*out = e;
-	return ne;
 }
 
 /*
@@ -585,6 +625,7 @@ static void status_pump(struct sock *s, struct conn *c)
 	const char *error = NULL;
 
 	m.report.ref = c->status.ref;
+	m.version = c->version; /* a vpcroutectl of version 1 reads version 1 */
 	for (int i = 0; i < MSGS_PER_PASS && off < len && !c->nout; i++) {
 		size_t k = len - off < PROTO_REPORT_MAX ? len - off : PROTO_REPORT_MAX;
 		ssize_t sent;
@@ -627,7 +668,7 @@ static void status_pump(struct sock *s, struct conn *c)
 	c->status.text = NULL;
 	want_out(s, c);
 	if (!ack(s, c, c->status.ref, error))
-		conn_close(s, c, "not reading its socket");
+		conn_close(s, c, "out of memory for its queue");
 }
 
 /* Starts streaming text (malloc'd, taken over) as the answer to request ref;
@@ -753,11 +794,11 @@ void sock_reload_reply(struct sock *s, const char *error)
 			continue;
 		c->reload_wait = false;
 		if (!ack(s, c, c->reload_ref, error))
-			conn_close(s, c, "not reading its socket");
+			conn_close(s, c, "out of memory for its queue");
 	}
 }
 
-/* The configuration the agent runs, for one plugin: false when it is too far behind. */
+/* The configuration the agent runs, for one plugin: false when out of memory. */
 static bool send_policy(struct sock *s, struct conn *c)
 {
 	struct proto_msg m = { .type = PROTO_POLICY };
@@ -771,7 +812,7 @@ void sock_broadcast_policy(struct sock *s)
 {
 	for (struct conn *c = s ? s->conns : NULL; c; c = c->next)
 		if (!c->dead && c->p.inst && !send_policy(s, c))
-			conn_close(s, c, "not reading its socket");
+			conn_close(s, c, "out of memory for its queue");
 }
 
 /* Every plugin gets the host's claims: at most once per CLAIMS_DELAY_MS. */
@@ -785,32 +826,185 @@ void sock_broadcast_claims(struct sock *s)
 	timerfd_settime(s->claims_w.fd, 0, &its, NULL);
 }
 
+/*
+ * Sends claims as messages that each fit PROTO_MAX_MSG, sized by
+ * proto_claim_size: a snapshot (delta false: add holds the table) or a
+ * delta from base. False when out of memory.
+ */
+static bool claims_send(struct sock *s, struct conn *c, bool delta, uint64_t base,
+			const struct proto_claim *add, size_t nadd, const struct proto_claim *del,
+			size_t ndel)
+{
+	struct proto_msg m = { .type = PROTO_CLAIMS };
+	size_t ia = 0, id = 0;
+
+	m.claims.gen = s->a->claims_gen;
+	m.claims.delta = delta;
+	m.claims.base = base;
+	do {
+		size_t room = PROTO_MAX_MSG - PROTO_CLAIMS_FRAME, na = 0, nd = 0, k;
+
+		while (ia + na < nadd && na < PROTO_MAX_CLAIMS &&
+		       (k = proto_claim_size(&add[ia + na]) + 1) <= room) {
+			room -= k;
+			na++;
+		}
+		while (na == nadd - ia && id + nd < ndel && na + nd < PROTO_MAX_CLAIMS &&
+		       (k = proto_claim_size(&del[id + nd]) + 1) <= room) {
+			room -= k;
+			nd++;
+		}
+		m.claims.v = na ? (struct proto_claim *)add + ia : NULL;
+		m.claims.n = na;
+		m.claims.del = nd ? (struct proto_claim *)del + id : NULL;
+		m.claims.ndel = nd;
+		ia += na;
+		id += nd;
+		m.claims.more = ia < nadd || id < ndel;
+		if (!send_msg(s, c, &m))
+			return false;
+	} while (m.claims.more);
+	return true;
+}
+
+/*
+ * What changed from generation base to now, merged: a claim added and
+ * removed again is in neither set, one removed and added again too.
+ */
+static int claims_merge(struct sock *s, uint64_t base, struct claimset *add, struct claimset *del)
+{
+	for (size_t i = s->loghead; i < s->nlog; i++) {
+		const struct claims_change *ch = &s->log[i];
+		struct claimset *same = ch->add ? add : del, *other = ch->add ? del : add;
+
+		if (ch->gen <= base)
+			continue;
+		if (!claimset_del(other, &ch->c) && claimset_add(same, &ch->c) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/*
+ * The claims that changed since the generation c holds, once its queue is
+ * short (until then, changes only accumulate in the log): one merged delta,
+ * or a snapshot. A peer that reads slowly but steadily still gets them.
+ */
+static void claims_pump(struct sock *s, struct conn *c)
+{
+	struct claimset add, del;
+	bool ok;
+
+	if (c->dead || !c->p.inst || c->ctl || c->outq_bytes > CLAIMS_QUEUE_LOW ||
+	    c->claims_gen == s->a->claims_gen)
+		return;
+	claimset_init(&add);
+	claimset_init(&del);
+	if (c->version >= 2 && c->claims_gen && c->claims_gen >= s->log_from &&
+	    claims_merge(s, c->claims_gen, &add, &del) == 0 && add.n + del.n < s->pub.n + 1)
+		ok = claims_send(s, c, true, c->claims_gen, add.v, add.n, del.v, del.n);
+	else
+		ok = claims_send(s, c, false, 0, s->pub.v, s->pub.n, NULL, 0);
+	claimset_free(&add);
+	claimset_free(&del);
+	if (!ok) {
+		conn_close(s, c, "out of memory for its claims");
+		return;
+	}
+	c->claims_gen = s->a->claims_gen;
+}
+
+static int log_change(struct sock *s, bool add, const struct proto_claim *c)
+{
+	if (s->nlog == s->caplog) {
+		size_t cap = s->caplog ? s->caplog * 2 : 64;
+		struct claims_change *v = realloc(s->log, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		s->log = v;
+		s->caplog = cap;
+	}
+	s->log[s->nlog++] = (struct claims_change){ .gen = s->a->claims_gen, .add = add, .c = *c };
+	return 0;
+}
+
+/* Forgets the oldest generations while the log holds more changes than a snapshot would. */
+static void log_trim(struct sock *s)
+{
+	size_t keep = s->pub.n > CLAIMS_LOG_MIN ? s->pub.n : CLAIMS_LOG_MIN;
+
+	while (s->nlog - s->loghead > keep) {
+		uint64_t g = s->log[s->loghead].gen;
+
+		while (s->loghead < s->nlog && s->log[s->loghead].gen == g)
+			s->loghead++;
+		s->log_from = g;
+	}
+	if (s->loghead > s->nlog / 2) {
+		memmove(s->log, s->log + s->loghead, (s->nlog - s->loghead) * sizeof(*s->log));
+		s->nlog -= s->loghead;
+		s->loghead = 0;
+	}
+}
+
+/*
+ * The host's claims against the table last published: what changed is
+ * logged under a new generation (none when nothing did), and each plugin
+ * is sent its share.
+ */
+static void claims_publish(struct sock *s)
+{
+	struct agent *a = s->a;
+	struct claimset next;
+	struct proto_claim *v;
+	size_t n, from = s->nlog;
+	bool oom = false;
+
+	n = state_claims(a, &v);
+	claimset_init(&next);
+	for (size_t i = 0; i < n && !oom; i++)
+		oom = claimset_add(&next, &v[i]) < 0;
+	free(v);
+	if (oom) {
+		log_warnx("%s: out of memory; trying again", __func__);
+		claimset_free(&next);
+		sock_broadcast_claims(s);
+		return;
+	}
+	a->claims_gen++;
+	for (size_t i = 0; i < s->pub.n && !oom; i++)
+		if (!claimset_find(&next, &s->pub.v[i]))
+			oom = log_change(s, false, &s->pub.v[i]) < 0;
+	for (size_t i = 0; i < next.n && !oom; i++)
+		if (!claimset_find(&s->pub, &next.v[i]))
+			oom = log_change(s, true, &next.v[i]) < 0;
+	if (oom) {
+		/* nothing of this generation can be told as a delta: snapshots */
+		log_warnx("%s: out of memory; the plugins get the whole claims table", __func__);
+		s->nlog = s->loghead = 0;
+		s->log_from = a->claims_gen;
+	} else if (s->nlog == from) {
+		a->claims_gen--; /* nothing changed */
+		claimset_free(&next);
+		return;
+	}
+	claimset_free(&s->pub);
+	s->pub = next;
+	log_trim(s);
+	for (struct conn *c = s->conns; c; c = c->next)
+		claims_pump(s, c);
+}
+
 static void on_claims(struct watcher *w, uint32_t events)
 {
 	struct sock *s = w->ctx;
-	struct agent *a = s->a;
-	struct proto_claim *v;
-	struct encoded *e;
-	size_t n, ne;
 	uint64_t x;
 
 	if (read(w->fd, &x, sizeof(x)) <= 0)
 		return;
-	n = state_claims(a, &v);
 	s->claims_pending = false;
-	a->claims_gen++;
-	ne = encode_claims(a, v, n, &e);
-	for (struct conn *c = s->conns; c; c = c->next) {
-		for (size_t i = 0; !c->dead && c->p.inst && i < ne; i++)
-			if (!send_buf(s, c, e[i].buf, e[i].len)) {
-				conn_close(s, c, "not reading its socket");
-				break;
-			}
-	}
-	for (size_t i = 0; i < ne; i++)
-		free(e[i].buf);
-	free(e);
-	free(v);
+	claims_publish(s);
 }
 
 /* At most MSGS_PER_PASS messages: the loop serves the other peers, then
@@ -832,6 +1026,7 @@ static void receive(struct sock *s, struct conn *c)
 		}
 		c->active_ms = loop_now_ms();
 		c->p.changed = false;
+		m.version = 0;
 		if (n > PROTO_MAX_MSG) {
 			snprintf(err, sizeof(err), "message of %zd bytes exceeds %d", n,
 				 PROTO_MAX_MSG);
@@ -847,6 +1042,10 @@ static void receive(struct sock *s, struct conn *c)
 				snprintf(c->p.name, sizeof(c->p.name), "vpcroutectl pid %d",
 					 c->p.pid);
 			}
+		} else if (m.type == PROTO_SNAPSHOT && !c->ctl) {
+			/* a plugin that lost track of the claims: the whole table, next */
+			error = c->p.inst ? NULL : "snapshot: only after hello";
+			c->claims_gen = 0;
 		} else if (c->ctl) {
 			error = ctl_request(s, c, &m);
 			proto_msg_free(&m);
@@ -863,6 +1062,8 @@ static void receive(struct sock *s, struct conn *c)
 			error = dispatch(s->a, &c->p, &m);
 			proto_msg_free(&m);
 		}
+		if (m.version)
+			c->version = m.version; /* answered in its version */
 		if (error && m.id == 0)
 			log_warnx_rl(&s->rl_bad, "%s: bad message: %s", c->p.name, error);
 		c->errors = error ? c->errors + 1 : 0;
@@ -875,9 +1076,13 @@ static void receive(struct sock *s, struct conn *c)
 		    (!error && m.type == PROTO_HELLO && c->p.inst && !send_policy(s, c))) {
 			conn_close(s, c,
 				   c->errors >= ERRORS_MAX ? "too many bad messages"
-							   : "not reading its socket");
+							   : "out of memory for its queue");
 			return;
 		}
+		/* a plugin gets the claims after its hello, or after it asked again */
+		claims_pump(s, c);
+		if (outq_full(c))
+			break; /* its answers wait for it: so do its requests (want_out) */
 	}
 }
 

@@ -30,6 +30,7 @@ static const char *const type_names[PROTO_TYPE_MAX] = {
 	[PROTO_POLICY] = "policy",
 	[PROTO_WITHDRAW] = "withdraw",
 	[PROTO_METRICS] = "metrics",
+	[PROTO_SNAPSHOT] = "snapshot",
 };
 /* indexed by enum proto_withdraw_scope */
 static const char *const scope_names[] = { "-", "ours", "unwanted", "all", NULL };
@@ -77,7 +78,43 @@ static json_t *client_json(const struct proto_client *c)
 	return o;
 }
 
-static json_t *body_json(const struct proto_msg *m)
+static json_t *claims_json(const struct proto_claim *v, size_t n)
+{
+	json_t *a = json_array();
+	char s[PFX_STRLEN];
+
+	for (size_t i = 0; a && i < n; i++)
+		if (json_array_append_new(a, json_pack("{s:s, s:s, s:s}", "net",
+						       pfx_format(&v[i].net, s, sizeof(s)), "cn",
+						       v[i].cn, "instance", v[i].instance)))
+			return json_decref(a), NULL;
+	return a;
+}
+
+/* Bytes of s as a JSON string without its quotes, as jansson writes it. */
+static size_t escaped_len(const char *s)
+{
+	size_t n = 0;
+
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		n += *p == '"' || *p == '\\' || *p == '\b' || *p == '\f' || *p == '\n' ||
+				     *p == '\r' || *p == '\t'
+			     ? 2
+		     : *p < 0x20 ? 6
+				 : 1;
+	return n;
+}
+
+size_t proto_claim_size(const struct proto_claim *c)
+{
+	char s[PFX_STRLEN];
+
+	/* {"net":"N","cn":"C","instance":"I"} */
+	return 32 + strlen(pfx_format(&c->net, s, sizeof(s))) + escaped_len(c->cn) +
+	       escaped_len(c->instance);
+}
+
+static json_t *body_json(const struct proto_msg *m, unsigned version)
 {
 	json_t *o = json_object(), *a;
 
@@ -136,21 +173,30 @@ static json_t *body_json(const struct proto_msg *m)
 		}
 		break;
 	case PROTO_CLAIMS:
-		if (m->claims.n > PROTO_MAX_CLIENTS * 4 || !(a = json_array()))
+		if (m->claims.n + m->claims.ndel > PROTO_MAX_CLAIMS ||
+		    m->claims.gen > (uint64_t)ID_MAX ||
+		    (m->claims.delta && (m->claims.base >= m->claims.gen || version < 2)) ||
+		    (!m->claims.delta && m->claims.ndel))
 			goto err;
 		json_object_set_new(o, "gen", json_integer((json_int_t)m->claims.gen));
-		json_object_set_new(o, "claims", a);
-		for (size_t i = 0; i < m->claims.n; i++) {
-			const struct proto_claim *c = &m->claims.v[i];
-			char s[PFX_STRLEN];
-
-			if (json_array_append_new(a,
-						  json_pack("{s:s, s:s, s:s}", "net",
-							    pfx_format(&c->net, s, sizeof(s)), "cn",
-							    c->cn, "instance", c->instance)))
+		if (m->claims.delta) {
+			json_object_set_new(o, "base", json_integer((json_int_t)m->claims.base));
+			if (!(a = claims_json(m->claims.v, m->claims.n)))
 				goto err;
+			json_object_set_new(o, "add", a);
+			if (!(a = claims_json(m->claims.del, m->claims.ndel)))
+				goto err;
+			json_object_set_new(o, "del", a);
+		} else {
+			if (!(a = claims_json(m->claims.v, m->claims.n)))
+				goto err;
+			json_object_set_new(o, "claims", a);
 		}
 		json_object_set_new(o, "more", json_boolean(m->claims.more));
+		break;
+	case PROTO_SNAPSHOT:
+		if (version < 2)
+			goto err;
 		break;
 	case PROTO_ACK:
 		json_object_set_new(o, "ref", json_integer((json_int_t)m->ack.ref));
@@ -194,12 +240,15 @@ int proto_encode(const struct proto_msg *m, char *buf, size_t len)
 	json_t *o;
 	size_t n;
 
-	if (m->type >= PROTO_TYPE_MAX || (json_int_t)m->id >= ID_MAX)
+	unsigned version = m->version ? m->version : PROTO_VERSION;
+
+	if (m->type >= PROTO_TYPE_MAX || (json_int_t)m->id >= ID_MAX ||
+	    version < PROTO_VERSION_MIN || version > PROTO_VERSION)
 		return -EINVAL;
-	o = body_json(m);
+	o = body_json(m, version);
 	if (!o)
 		return -EINVAL;
-	json_object_set_new(o, "v", json_integer(PROTO_VERSION));
+	json_object_set_new(o, "v", json_integer(version));
 	json_object_set_new(o, "type", json_string(type_names[m->type]));
 	if (m->id)
 		json_object_set_new(o, "id", json_integer((json_int_t)m->id));
@@ -392,12 +441,49 @@ static const char *const tunnel_keys[] = { "v",		  "type",   "id",
 					   "remote",	  "routes", "listen_proto",
 					   "listen_port", NULL };
 static const char *const claims_keys[] = { "v", "type", "id", "gen", "claims", "more", NULL };
+static const char *const delta_keys[] = { "v",	 "type", "id",	 "gen", "base",
+					  "add", "del",	 "more", NULL };
 static const char *const claim_keys[] = { "net", "cn", "instance", NULL };
 static const char *const ack_keys[] = { "v", "type", "id", "ref", "ok", "error", NULL };
 static const char *const request_keys[] = { "v", "type", "id", NULL };
 static const char *const report_keys[] = { "v", "type", "id", "ref", "text", NULL };
 static const char *const policy_keys[] = { "v", "type", "id", "gen", "digest", NULL };
 static const char *const withdraw_keys[] = { "v", "type", "id", "scope", NULL };
+
+/* An array of claim objects under key; with `before` claims elsewhere in the message. */
+static int claims_member(struct dc *d, json_t *o, const char *key, size_t before,
+			 struct proto_claim **out, size_t *n)
+{
+	json_t *a = json_object_get(o, key);
+	char e[PFX_ERRLEN];
+	const char *s;
+
+	if (!a || !json_is_array(a))
+		return bad(d, "claims: \"%s\" must be an array", key);
+	if (before + json_array_size(a) > PROTO_MAX_CLAIMS)
+		return bad(d, "claims: more than %d claims", PROTO_MAX_CLAIMS);
+	*out = calloc(json_array_size(a) + 1, sizeof(**out));
+	if (!*out)
+		return -ENOMEM;
+	for (size_t i = 0; i < json_array_size(a); i++) {
+		json_t *c = json_array_get(a, i);
+		struct proto_claim *cl = &(*out)[i];
+		char where[48];
+
+		snprintf(where, sizeof(where), "%s[%zu]", key, i);
+		if (!json_is_object(c))
+			return bad(d, "%s: not an object", where);
+		if (only_keys(d, where, c, claim_keys) || cn_member(d, where, c, cl->cn) ||
+		    str_member(d, where, c, "net", true, JGET_ANYLEN, &s))
+			return -EINVAL;
+		if (pfx_parse(s, 0, &cl->net, e, sizeof(e)) < 0)
+			return bad(d, "%s: \"net\": %s", where, e);
+		if (copy_member(d, where, c, "instance", cl->instance, sizeof(cl->instance)))
+			return -EINVAL;
+		(*n)++;
+	}
+	return 0;
+}
 
 static int decode_body(struct dc *d, json_t *o, struct proto_msg *m)
 {
@@ -487,36 +573,28 @@ static int decode_body(struct dc *d, json_t *o, struct proto_msg *m)
 		}
 		return nets_member(d, w, o, "routes", &m->tunnel.routes);
 	case PROTO_CLAIMS:
-		if (only_keys(d, w, o, claims_keys) || uint_member(d, w, o, "gen", ID_MAX, &u) ||
+		m->claims.delta = json_object_get(o, "base") != NULL;
+		if (m->claims.delta && m->version < 2)
+			return bad(d, "claims: \"base\" needs protocol version 2");
+		if (only_keys(d, w, o, m->claims.delta ? delta_keys : claims_keys) ||
+		    uint_member(d, w, o, "gen", ID_MAX, &u) ||
 		    bool_member(d, w, o, "more", &m->claims.more))
 			return -EINVAL;
 		m->claims.gen = u;
-		a = json_object_get(o, "claims");
-		if (!a || !json_is_array(a))
-			return bad(d, "claims: \"claims\" must be an array");
-		if (json_array_size(a) > PROTO_MAX_CLIENTS * 4)
-			return bad(d, "claims: more than %d claims", PROTO_MAX_CLIENTS * 4);
-		m->claims.v = calloc(json_array_size(a) + 1, sizeof(*m->claims.v));
-		if (!m->claims.v)
-			return -ENOMEM;
-		for (size_t i = 0; i < json_array_size(a); i++) {
-			json_t *c = json_array_get(a, i);
-			struct proto_claim *cl = &m->claims.v[i];
-			char where[48];
-
-			snprintf(where, sizeof(where), "claims[%zu]", i);
-			if (!json_is_object(c))
-				return bad(d, "%s: not an object", where);
-			if (only_keys(d, where, c, claim_keys) || cn_member(d, where, c, cl->cn) ||
-			    str_member(d, where, c, "net", true, JGET_ANYLEN, &s))
-				return -EINVAL;
-			if (pfx_parse(s, 0, &cl->net, e, sizeof(e)) < 0)
-				return bad(d, "%s: \"net\": %s", where, e);
-			if (copy_member(d, where, c, "instance", cl->instance,
-					sizeof(cl->instance)))
-				return -EINVAL;
-			m->claims.n++;
-		}
+		if (!m->claims.delta)
+			return claims_member(d, o, "claims", 0, &m->claims.v, &m->claims.n);
+		if (uint_member(d, w, o, "base", ID_MAX, &m->claims.base))
+			return -EINVAL;
+		if (m->claims.base >= m->claims.gen)
+			return bad(d, "claims: \"base\" must be below \"gen\"");
+		if ((k = claims_member(d, o, "add", 0, &m->claims.v, &m->claims.n)))
+			return k;
+		return claims_member(d, o, "del", m->claims.n, &m->claims.del, &m->claims.ndel);
+	case PROTO_SNAPSHOT:
+		if (only_keys(d, w, o, request_keys))
+			return -EINVAL;
+		if (m->version < 2)
+			return bad(d, "snapshot: needs protocol version 2");
 		return 0;
 	case PROTO_ACK:
 		if (only_keys(d, w, o, ack_keys) || uint_member(d, w, o, "ref", ID_MAX, &u) ||
@@ -597,10 +675,13 @@ int proto_decode(const char *buf, size_t len, struct proto_msg *m, char *err, si
 		goto out;
 	}
 	v = json_object_get(o, "v");
-	if (!v || !json_is_integer(v) || json_integer_value(v) != PROTO_VERSION) {
-		bad(&d, "unsupported protocol version (this side speaks %d)", PROTO_VERSION);
+	if (!v || !json_is_integer(v) || json_integer_value(v) < PROTO_VERSION_MIN ||
+	    json_integer_value(v) > PROTO_VERSION) {
+		bad(&d, "unsupported protocol version (this side speaks %d to %d)",
+		    PROTO_VERSION_MIN, PROTO_VERSION);
 		goto out;
 	}
+	m->version = (unsigned)json_integer_value(v);
 	if (str_member(&d, "message", o, "type", true, JGET_ANYLEN, &t))
 		goto out;
 	for (m->type = 0; m->type < PROTO_TYPE_MAX; m->type++)
@@ -643,8 +724,9 @@ void proto_msg_free(struct proto_msg *m)
 		break;
 	case PROTO_CLAIMS:
 		free(m->claims.v);
-		m->claims.v = NULL;
-		m->claims.n = 0;
+		free(m->claims.del);
+		m->claims.v = m->claims.del = NULL;
+		m->claims.n = m->claims.ndel = 0;
 		break;
 	case PROTO_REPORT:
 		free(m->report.text);

@@ -15,10 +15,14 @@
 #include "digest.h"
 #include "pfx.h"
 
-#define PROTO_VERSION	   1
-#define PROTO_MAX_MSG	   65536
-#define PROTO_MAX_NETS	   256 /* networks of one client, routes of one tunnel */
-#define PROTO_MAX_CLIENTS  512 /* clients in one sync or claims message */
+#define PROTO_VERSION	  2 /* what this side writes */
+#define PROTO_VERSION_MIN 1 /* the oldest it reads: a plugin of version 1 gets snapshots */
+#define PROTO_MAX_MSG	  65536
+#define PROTO_MAX_NETS	  256  /* networks of one client, routes of one tunnel */
+#define PROTO_MAX_CLIENTS 512  /* clients in one sync message */
+#define PROTO_MAX_CLAIMS  2048 /* claims in one claims message (added and removed) */
+/* Bytes of a claims message besides its claims and their commas, at most. */
+#define PROTO_CLAIMS_FRAME 160
 #define PROTO_INSTANCE_MAX 64
 #define PROTO_ERROR_MAX	   256
 #define PROTO_ERRLEN	   256
@@ -40,6 +44,7 @@ enum proto_type {
 	PROTO_WITHDRAW, /* vpcroutectl: remove our VPC routes now (retirement) */
 	/* vpcroutectl: the metrics (Prometheus text), as reports then an ack */
 	PROTO_METRICS,
+	PROTO_SNAPSHOT, /* plugin (version 2): send me the whole claims table */
 	PROTO_TYPE_MAX
 };
 
@@ -76,6 +81,8 @@ struct proto_claim {
 
 struct proto_msg {
 	enum proto_type type;
+	/* decoded: the message's "v"; to encode: the version to write, 0 for PROTO_VERSION */
+	unsigned version;
 	uint64_t id; /* request id; 0 for none */
 	union {
 		struct {
@@ -107,11 +114,21 @@ struct proto_msg {
 			enum proto_transport { PROTO_UDP = 1, PROTO_TCP } listen_proto;
 			uint16_t listen_port;
 		} tunnel;
+		/*
+		 * A snapshot (delta false): v holds (a chunk of) the whole table
+		 * of generation gen. A delta (version 2): what changed from
+		 * generation base to gen, v the claims added and del those
+		 * removed; no claim is in both.
+		 */
 		struct {
 			uint64_t gen;
 			struct proto_claim *v;
 			size_t n;
 			bool more;
+			bool delta;
+			uint64_t base;
+			struct proto_claim *del;
+			size_t ndel;
 		} claims;
 		struct {
 			uint64_t ref;
@@ -144,5 +161,8 @@ int proto_decode(const char *buf, size_t len, struct proto_msg *m, char *err, si
 void proto_msg_free(struct proto_msg *m);
 
 const char *proto_type_name(enum proto_type t);
+
+/* The exact bytes of claim c in an encoded claims message (without a comma). */
+size_t proto_claim_size(const struct proto_claim *c);
 
 #endif

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "claimset.h"
 #include "digest.h"
 #include "link.h"
 #include "policy.h"
@@ -23,6 +24,7 @@
 #define LOG_RING   64
 #define BACKOFF_MS 100
 #define SYNC_CHUNK 64
+#define SNDBUF	   (1 << 20) /* bytes in flight to the agent (within net.core.wmem_max) */
 /* a file whose digest is not the agent's is read again this often, at
  * POLICY_RETRY_MS, doubling */
 #define POLICY_TRIES	8
@@ -93,9 +95,16 @@ struct link {
 	struct proto_msg tunnel;
 	bool has_tunnel;
 
-	/* the agent's view of the host */
-	struct proto_claim *claims, *partial;
-	size_t nclaims, npartial;
+	/*
+	 * The agent's view of the host: the claims of generation claims_gen
+	 * (0: none), kept current by deltas; a snapshot is collected in
+	 * partial. After a gap (a delta from another generation) the thread
+	 * asks for a snapshot (claims_ask: the request is owed) and ignores
+	 * deltas until it arrives (claims_wait).
+	 */
+	struct claimset claims, partial;
+	uint64_t claims_gen;
+	bool claims_ask, claims_wait;
 
 	struct logline logs[LOG_RING];
 	size_t nlogs, lost_logs;
@@ -276,6 +285,7 @@ static void enqueue(struct link *l, const struct proto_msg *m)
 	if (l->q.len >= l->queue_max) {
 		queue_clear(&l->q);
 		l->resync = true;
+		l->claims_ask = l->claims_wait; /* a request for claims was dropped too */
 		qlog(l, LOG_WARNING,
 		     "agent is not reading: %u queued messages dropped, will resend the client "
 		     "table",
@@ -287,6 +297,7 @@ static void enqueue(struct link *l, const struct proto_msg *m)
 	if (r == -ENOMEM) {
 		queue_clear(&l->q);
 		l->resync = true;
+		l->claims_ask = l->claims_wait;
 		qlog(l, LOG_ERR,
 		     "out of memory queueing for the agent; will resend the client table");
 	} else if (r < 0) {
@@ -322,6 +333,8 @@ struct link *link_new(const char *path, const char *instance, enum proto_role ro
 	l->fd = -1;
 	l->wake = -1;
 	l->next_id = 1;
+	claimset_init(&l->claims);
+	claimset_init(&l->partial);
 	pthread_mutex_init(&l->mu, NULL);
 	pthread_mutex_lock(&links_mu);
 	l->next = links;
@@ -339,6 +352,8 @@ static int try_connect(struct link *l)
 	if (fd < 0)
 		return -errno;
 	strcpy(sun.sun_path, l->path);
+	/* room for a burst of requests in the kernel while the agent is busy */
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &(int){ SNDBUF }, sizeof(int));
 	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 && errno != EINPROGRESS) {
 		int e = -errno;
 
@@ -555,6 +570,13 @@ static int record_ack(struct link *l, const struct proto_msg *m)
 {
 	struct entry *e;
 
+	if (!m->ack.ref && !m->ack.ok && strstr(m->ack.error, "unsupported protocol version")) {
+		qlog(l, LOG_ERR,
+		     "the agent at %s does not speak protocol version %d (%s): run the "
+		     "vpcroute-agent of this plugin's release; reconnecting",
+		     l->path, PROTO_VERSION, m->ack.error);
+		return -EPROTO;
+	}
 	if (m->ack.ref && m->ack.ref == l->hello_id && !m->ack.ok) {
 		qlog(l, LOG_WARNING, "agent refused this plugin: %s; reconnecting", m->ack.error);
 		return -ECONNREFUSED;
@@ -580,22 +602,62 @@ static int record_ack(struct link *l, const struct proto_msg *m)
 	return 0;
 }
 
+/* With the lock held: the replica is lost; the thread asks for the whole table. */
+static void claims_gap(struct link *l, const char *why)
+{
+	if (!l->claims_wait)
+		qlog(l, LOG_WARNING, "claims: %s; asking the agent for the whole table", why);
+	claimset_clear(&l->partial);
+	l->claims_ask = l->claims_wait = true;
+	wake(l);
+}
+
+/*
+ * A claims message, with the lock held: a snapshot's chunks are collected
+ * and replace the replica at the last one; a delta is applied at once, in
+ * O(claims it carries), when it starts from the generation held.
+ */
 static int take_claims(struct link *l, struct proto_msg *m)
 {
-	struct proto_claim *v = realloc(l->partial, (l->npartial + m->claims.n + 1) * sizeof(*v));
+	const struct proto_claim *v = m->claims.v;
+	int r = 0;
 
-	if (!v)
-		return -ENOMEM;
-	memcpy(v + l->npartial, m->claims.v, m->claims.n * sizeof(*v));
-	l->partial = v;
-	l->npartial += m->claims.n;
-	if (!m->claims.more) {
-		free(l->claims);
-		l->claims = l->partial;
-		l->nclaims = l->npartial;
-		l->partial = NULL;
-		l->npartial = 0;
+	if (!m->claims.delta) {
+		for (size_t i = 0; i < m->claims.n && r >= 0; i++)
+			r = claimset_add(&l->partial, &v[i]);
+		if (r < 0) {
+			claims_gap(l, "out of memory");
+			return 0;
+		}
+		if (!m->claims.more) {
+			struct claimset t = l->claims;
+
+			l->claims = l->partial;
+			l->partial = t;
+			claimset_clear(&l->partial);
+			l->claims_gen = m->claims.gen;
+			l->claims_wait = l->claims_ask = false;
+		}
+		return 0;
 	}
+	if (l->claims_wait)
+		return 0; /* a snapshot is on its way */
+	if (!l->claims_gen || m->claims.base != l->claims_gen) {
+		char why[96];
+
+		snprintf(why, sizeof(why), "a change from generation %llu, this plugin holds %llu",
+			 (unsigned long long)m->claims.base, (unsigned long long)l->claims_gen);
+		claims_gap(l, why);
+		return 0;
+	}
+	for (size_t i = 0; i < m->claims.ndel; i++)
+		claimset_del(&l->claims, &m->claims.del[i]);
+	for (size_t i = 0; i < m->claims.n && r >= 0; i++)
+		r = claimset_add(&l->claims, &v[i]);
+	if (r < 0)
+		claims_gap(l, "out of memory");
+	else if (!m->claims.more)
+		l->claims_gen = m->claims.gen;
 	return 0;
 }
 
@@ -851,6 +913,9 @@ static void attach(struct link *l, int fd)
 	l->announce = true;
 	queue_clear(&l->q);
 	l->resync = true;
+	/* the agent sends the whole claims table after hello */
+	l->claims_ask = false;
+	l->claims_wait = true;
 	pthread_mutex_unlock(&l->mu);
 }
 
@@ -862,9 +927,9 @@ static void disconnect(struct link *l, int why, unsigned pause_ms)
 	l->connected = false;
 	l->resync = false;
 	queue_clear(&l->q);
-	free(l->partial); /* a claims table cut short */
-	l->partial = NULL;
-	l->npartial = 0;
+	claimset_clear(&l->partial); /* a claims table cut short */
+	l->claims_gen = 0;
+	l->claims_ask = false;
 	if (pause_ms)
 		qlog(l, LOG_WARNING, "lost the agent at %s: %s; reconnecting in %u ms", l->path,
 		     strerror(-why), pause_ms);
@@ -976,6 +1041,13 @@ static void *link_main(void *arg)
 			resync(l);
 			pthread_mutex_lock(&l->mu);
 		}
+		if (l->claims_ask && !l->resync) {
+			/* after a gap: the whole claims table, please */
+			struct proto_msg ask = { .type = PROTO_SNAPSHOT };
+
+			l->claims_ask = false;
+			enqueue(l, &ask);
+		}
 		r = send_queue(l);
 		if (l->q.len)
 			p[1].events |= POLLOUT;
@@ -1023,9 +1095,9 @@ int link_start(struct link *l)
 		l->connected = false;
 		l->resync = false;
 		queue_clear(&l->q);
-		free(l->partial);
-		l->partial = NULL;
-		l->npartial = 0;
+		claimset_clear(&l->partial);
+		l->claims_gen = 0;
+		l->claims_ask = false;
 		pthread_mutex_unlock(&l->mu);
 		l->pid = 0;
 	}
@@ -1081,8 +1153,8 @@ void link_free(struct link *l)
 	free(l->tab);
 	if (l->has_tunnel)
 		proto_msg_free(&l->tunnel);
-	free(l->claims);
-	free(l->partial);
+	claimset_free(&l->claims);
+	claimset_free(&l->partial);
 	cfg_free(cfg_unref(l->cfg));
 	free(l->cfg_path);
 	pthread_mutex_destroy(&l->mu);
@@ -1225,7 +1297,7 @@ void link_view(struct link *l, link_view_fn fn, void *ctx)
 	if (peers)
 		for (; n < l->ntab; n++)
 			peers[n] = l->tab[n].c;
-	fn(l->claims, l->nclaims, peers, n, ctx);
+	fn(l->claims.v, l->claims.n, peers, n, ctx);
 	pthread_mutex_unlock(&l->mu);
 	free(peers);
 }

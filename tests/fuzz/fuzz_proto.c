@@ -3,7 +3,9 @@
  * libFuzzer target: the protocol decoder. Property: what decodes encodes,
  * and decoding that encoding gives the same message, field by field (decode
  * -> encode -> decode is the identity); encoding it again gives the same
- * bytes. abort() on any violation.
+ * bytes, in the message's own version. For claims, proto_claim_size is
+ * exact: the message is as long as its frame plus its claims and commas.
+ * abort() on any violation.
  */
 #include "config.h"
 
@@ -30,9 +32,18 @@ static bool client_equal(const struct proto_client *a, const struct proto_client
 	       pfx_list_equal(&a->nets, &b->nets);
 }
 
+static bool claims_equal(const struct proto_claim *a, const struct proto_claim *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!pfx_equal(&a[i].net, &b[i].net) || strcmp(a[i].cn, b[i].cn) ||
+		    strcmp(a[i].instance, b[i].instance))
+			return false;
+	return true;
+}
+
 static bool msg_equal(const struct proto_msg *a, const struct proto_msg *b)
 {
-	if (a->type != b->type || a->id != b->id)
+	if (a->type != b->type || a->id != b->id || a->version != b->version)
 		return false;
 	switch (a->type) {
 	case PROTO_HELLO:
@@ -63,14 +74,12 @@ static bool msg_equal(const struct proto_msg *a, const struct proto_msg *b)
 		       a->tunnel.listen_proto == b->tunnel.listen_proto &&
 		       a->tunnel.listen_port == b->tunnel.listen_port;
 	case PROTO_CLAIMS:
-		if (a->claims.gen != b->claims.gen || a->claims.n != b->claims.n ||
-		    a->claims.more != b->claims.more)
-			return false;
-		for (size_t i = 0; i < a->claims.n; i++)
-			if (!pfx_equal(&a->claims.v[i].net, &b->claims.v[i].net) ||
-			    strcmp(a->claims.v[i].cn, b->claims.v[i].cn) ||
-			    strcmp(a->claims.v[i].instance, b->claims.v[i].instance))
-				return false;
+		return a->claims.gen == b->claims.gen && a->claims.n == b->claims.n &&
+		       a->claims.more == b->claims.more && a->claims.delta == b->claims.delta &&
+		       a->claims.base == b->claims.base && a->claims.ndel == b->claims.ndel &&
+		       claims_equal(a->claims.v, b->claims.v, a->claims.n) &&
+		       claims_equal(a->claims.del, b->claims.del, a->claims.ndel);
+	case PROTO_SNAPSHOT:
 		return true;
 	case PROTO_ACK:
 		return a->ack.ref == b->ack.ref && a->ack.ok == b->ack.ok &&
@@ -90,6 +99,26 @@ static bool msg_equal(const struct proto_msg *a, const struct proto_msg *b)
 	default:
 		return false;
 	}
+}
+
+/* The encoded length of claims message m, computed: what the agent sizes chunks by. */
+static size_t claims_size(const struct proto_msg *m)
+{
+	static char frame[PROTO_MAX_MSG];
+	struct proto_msg e = *m;
+	size_t n;
+	int k;
+
+	e.claims.n = e.claims.ndel = 0;
+	k = proto_encode(&e, frame, sizeof(frame));
+	if (k <= 0 || k > PROTO_CLAIMS_FRAME)
+		abort(); /* the frame alone always encodes, within its bound */
+	n = (size_t)k;
+	for (size_t i = 0; i < m->claims.n; i++)
+		n += proto_claim_size(&m->claims.v[i]) + (i > 0);
+	for (size_t i = 0; i < m->claims.ndel; i++)
+		n += proto_claim_size(&m->claims.del[i]) + (i > 0);
+	return n;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -115,6 +144,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		n2 = proto_encode(&m2, out2, sizeof(out2));
 		if (n2 != n || memcmp(out, out2, (size_t)n))
 			abort(); /* one message, one encoding */
+		if (m.type == PROTO_CLAIMS && claims_size(&m) != (size_t)n)
+			abort(); /* sizes computed right */
 		proto_msg_free(&m2);
 	}
 	proto_msg_free(&m);

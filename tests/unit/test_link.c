@@ -950,6 +950,154 @@ static void test_claims(void **state)
 	close(fd);
 }
 
+/* Sends the claims of generation gen whole (delta false) or as a delta from base. */
+static void dbl_claims(int fd, bool delta, uint64_t base, uint64_t gen, struct proto_claim *add,
+		       size_t nadd, struct proto_claim *del, size_t ndel, bool more)
+{
+	struct proto_msg m = { .type = PROTO_CLAIMS };
+
+	m.claims.gen = gen;
+	m.claims.delta = delta;
+	m.claims.base = base;
+	m.claims.v = add;
+	m.claims.n = nadd;
+	m.claims.del = del;
+	m.claims.ndel = ndel;
+	m.claims.more = more;
+	dbl_send(fd, &m);
+}
+
+static struct proto_claim mkclaim(const char *net, const char *cn, const char *instance)
+{
+	struct proto_claim c = { .net = pfx_of(net) };
+
+	snprintf(c.cn, sizeof(c.cn), "%s", cn);
+	snprintf(c.instance, sizeof(c.instance), "%s", instance);
+	return c;
+}
+
+/* Whether link_view shows claim "net=cn@instance". */
+static bool has_claim(struct link *l, const char *want)
+{
+	struct view v;
+	char pad[600];
+
+	link_view(l, view_all, &v);
+	snprintf(pad, sizeof(pad), " %s ", v.claims);
+	for (char *p = pad; *p; p++)
+		if (*p == ' ' && strncmp(p + 1, want, strlen(want)) == 0 &&
+		    p[1 + strlen(want)] == ' ')
+			return true;
+	return false;
+}
+
+/* The next message of the link is the connect of cn: it sent nothing before it. */
+static void expect_next_is_connect(struct link *l, int fd, const char *cn)
+{
+	struct proto_client c = client(cn, NULL);
+
+	link_client_connect(l, &c, false);
+	dbl_expect_connect(fd, 0, cn);
+}
+
+/* Deltas change the replica in place, a chunked one too; the link asks for nothing. */
+static void test_claims_delta(void **state)
+{
+	struct proto_claim a = mkclaim("192.168.1.0/24", "alpha", "unit"),
+			   b = mkclaim("192.168.2.0/24", "bravo", "other"),
+			   c = mkclaim("192.168.3.0/24", "charlie", "other"),
+			   d = mkclaim("2001:db8::/48", "delta", "unit"),
+			   e = mkclaim("192.168.5.0/24", "echo", "other"), snap[3] = { a, b, c };
+	struct view seen;
+	int fd;
+	struct link *l = started(1024, 400, &fd);
+
+	dbl_claims(fd, false, 0, 1, snap, 3, NULL, 0, false);
+	EVENTUALLY(nclaims(l, &seen) == 3);
+	/* generation 1 -> 2: d added, b removed */
+	dbl_claims(fd, true, 1, 2, &d, 1, &b, 1, false);
+	EVENTUALLY(has_claim(l, "2001:db8::/48=delta@unit"));
+	assert_false(has_claim(l, "192.168.2.0/24=bravo@other"));
+	assert_int_equal(nclaims(l, &seen), 3);
+	/* 2 -> 3 in two chunks: e added, then a removed */
+	dbl_claims(fd, true, 2, 3, &e, 1, NULL, 0, true);
+	dbl_claims(fd, true, 2, 3, NULL, 0, &a, 1, false);
+	EVENTUALLY(!has_claim(l, "192.168.1.0/24=alpha@unit"));
+	assert_true(has_claim(l, "192.168.5.0/24=echo@other"));
+	assert_true(has_claim(l, "192.168.3.0/24=charlie@other"));
+	assert_true(has_claim(l, "2001:db8::/48=delta@unit"));
+	assert_int_equal(nclaims(l, &seen), 3);
+	/* 3 -> 4: a removal of what is not there changes nothing; b comes back */
+	dbl_claims(fd, true, 3, 4, &b, 1, &a, 1, false);
+	EVENTUALLY(has_claim(l, "192.168.2.0/24=bravo@other"));
+	assert_int_equal(nclaims(l, &seen), 4);
+	pthread_mutex_lock(&l->mu);
+	assert_int_equal(l->claims_gen, 4);
+	pthread_mutex_unlock(&l->mu);
+	/* every delta started from the generation held: no request for a snapshot */
+	expect_next_is_connect(l, fd, "zulu");
+	link_free(l);
+	close(fd);
+}
+
+/*
+ * A delta from a generation the link does not hold (a message lost): the
+ * link asks for the whole table once, ignores deltas until it comes, and
+ * follows deltas from it.
+ */
+static void test_claims_gap(void **state)
+{
+	struct proto_claim a = mkclaim("192.168.1.0/24", "alpha", "unit"),
+			   x = mkclaim("192.168.8.0/24", "xray", "other"),
+			   y = mkclaim("192.168.9.0/24", "yankee", "other"), snap[3] = { a, x, y };
+	struct proto_msg m;
+	struct view seen;
+	int fd;
+	struct link *l = started(1024, 400, &fd);
+
+	dbl_claims(fd, false, 0, 1, &a, 1, NULL, 0, false);
+	EVENTUALLY(nclaims(l, &seen) == 1);
+	/* generations 2 to 5 never arrived */
+	dbl_claims(fd, true, 5, 6, &x, 1, NULL, 0, false);
+	dbl_expect(fd, PROTO_SNAPSHOT, &m);
+	assert_int_equal(m.version, PROTO_VERSION);
+	EVENTUALLY(logged(l, "claims: a change from generation 5, this plugin holds 1; asking "
+			     "the agent for the whole table"));
+	/* while the snapshot is on its way, deltas are not applied, nor asked about again */
+	dbl_claims(fd, true, 6, 7, &y, 1, NULL, 0, false);
+	assert_true(has_claim(l, "192.168.1.0/24=alpha@unit"));
+	dbl_claims(fd, false, 0, 7, snap, 2, NULL, 0, true);
+	dbl_claims(fd, false, 0, 7, snap + 2, 1, NULL, 0, false);
+	EVENTUALLY(nclaims(l, &seen) == 3);
+	assert_true(has_claim(l, "192.168.9.0/24=yankee@other"));
+	dbl_claims(fd, true, 7, 8, NULL, 0, &a, 1, false);
+	EVENTUALLY(nclaims(l, &seen) == 2);
+	assert_false(has_claim(l, "192.168.1.0/24=alpha@unit"));
+	assert_int_equal(nlogged(l, "asking the agent for the whole table"), 1);
+	expect_next_is_connect(l, fd, "zulu");
+	link_free(l);
+	close(fd);
+}
+
+/* An agent of an older protocol version refuses this plugin's messages: said clearly. */
+static void test_old_agent(void **state)
+{
+	struct proto_msg m = { .type = PROTO_ACK, .version = 1 };
+	char cns[64];
+	int fd;
+	struct link *l = started(1024, 400, &fd);
+
+	snprintf(m.ack.error, sizeof(m.ack.error),
+		 "unsupported protocol version (this side speaks 1)");
+	dbl_send(fd, &m);
+	EVENTUALLY(logged(l, "does not speak protocol version 2"));
+	close(fd);
+	fd = dbl_accept();
+	dbl_expect_resync(fd, getpid(), cns, sizeof(cns));
+	link_free(l);
+	close(fd);
+}
+
 /* An agent that sends what only a plugin sends: the link reconnects. */
 static void test_unexpected_message(void **state)
 {
@@ -1215,6 +1363,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hello_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_change_during_resync, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_claims, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_claims_delta, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_claims_gap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_old_agent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unexpected_message, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tunnel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_log_ring, setup, teardown),

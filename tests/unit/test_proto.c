@@ -148,7 +148,8 @@ static void test_rejects(void **state)
 	expect_bad("", "not JSON");
 	expect_bad("[1]", "not a JSON object");
 	expect_bad("{\"type\":\"hello\"}", "version");
-	expect_bad("{\"v\":2,\"type\":\"hello\"}", "version");
+	expect_bad("{\"v\":3,\"type\":\"hello\"}", "version");
+	expect_bad("{\"v\":0,\"type\":\"hello\"}", "version");
 	expect_bad("{\"v\":1,\"type\":\"nope\"}", "unknown message type");
 	expect_bad("{\"v\":1,\"type\":\"disconnect\",\"cn\":\"../../etc/x\"}", "starts with '.'");
 	expect_bad("{\"v\":1,\"type\":\"disconnect\",\"cn\":\"a/../../x\"}", "'/'");
@@ -196,7 +197,16 @@ static void test_policy(void **state)
 	assert_true(n > 0);
 	buf[n] = '\0';
 	assert_string_equal(buf, "{\"gen\":9007199254740992,\"digest\":\"" SHA_ABC
-				 "\",\"v\":1,\"type\":\"policy\"}");
+				 "\",\"v\":2,\"type\":\"policy\"}");
+	/* to a peer of version 1, in version 1 */
+	m.version = 1;
+	n = proto_encode(&m, buf, sizeof(buf));
+	assert_true(n > 0);
+	buf[n] = '\0';
+	assert_non_null(strstr(buf, "\"v\":1,"));
+	m.version = 3;
+	assert_int_equal(proto_encode(&m, buf, sizeof(buf)), -EINVAL);
+	m.version = 0;
 	roundtrip(&m, &d);
 	assert_int_equal(d.type, PROTO_POLICY);
 	assert_int_equal(d.id, 0);
@@ -343,6 +353,175 @@ static void test_caps(void **state)
 	assert_int_equal(proto_encode(&m, small, sizeof(small)), -EINVAL);
 }
 
+static struct proto_claim claim(const char *net, const char *cn, const char *instance)
+{
+	struct proto_claim c = { .net = pfx_of(net) };
+
+	snprintf(c.cn, sizeof(c.cn), "%s", cn);
+	snprintf(c.instance, sizeof(c.instance), "%s", instance);
+	return c;
+}
+
+/* A delta: the claims added and removed from generation base to gen. */
+static void test_claims_delta(void **state)
+{
+	struct proto_claim add[2] = { claim("192.168.1.0/24", "a", "server"),
+				      claim("2001:db8::/48", "b", "tcp") },
+			   del[1] = { claim("192.168.9.0/24", "z", "server") };
+	struct proto_msg m = { .type = PROTO_CLAIMS }, d;
+	char buf[PROTO_MAX_MSG], e[PROTO_ERRLEN];
+	int n;
+
+	m.claims.gen = 8;
+	m.claims.delta = true;
+	m.claims.base = 7;
+	m.claims.v = add;
+	m.claims.n = 2;
+	m.claims.del = del;
+	m.claims.ndel = 1;
+	m.claims.more = true;
+	n = proto_encode(&m, buf, sizeof(buf));
+	assert_true(n > 0);
+	buf[n] = '\0';
+	assert_string_equal(buf,
+			    "{\"gen\":8,\"base\":7,\"add\":[{\"net\":\"192.168.1.0/24\",\"cn\":"
+			    "\"a\",\"instance\":\"server\"},{\"net\":\"2001:db8::/48\",\"cn\":"
+			    "\"b\",\"instance\":\"tcp\"}],\"del\":[{\"net\":\"192.168.9.0/24\","
+			    "\"cn\":\"z\",\"instance\":\"server\"}],\"more\":true,\"v\":2,"
+			    "\"type\":\"claims\"}");
+	roundtrip(&m, &d);
+	assert_true(d.claims.delta);
+	assert_int_equal(d.version, 2);
+	assert_int_equal(d.claims.gen, 8);
+	assert_int_equal(d.claims.base, 7);
+	assert_int_equal(d.claims.n, 2);
+	assert_int_equal(d.claims.ndel, 1);
+	assert_true(d.claims.more);
+	assert_string_equal(d.claims.v[1].cn, "b");
+	assert_string_equal(d.claims.v[1].instance, "tcp");
+	assert_string_equal(d.claims.del[0].cn, "z");
+	assert_true(pfx_equal(&d.claims.del[0].net, &del[0].net));
+	proto_msg_free(&d);
+	assert_null(d.claims.del);
+	/* an empty delta (nothing but a new generation) is one too */
+	m.claims.n = m.claims.ndel = 0;
+	m.claims.more = false;
+	roundtrip(&m, &d);
+	assert_true(d.claims.delta);
+	assert_int_equal(d.claims.n + d.claims.ndel, 0);
+	proto_msg_free(&d);
+
+	/* the encoder keeps to the decoder's rules */
+	m.claims.base = 8;
+	assert_int_equal(proto_encode(&m, buf, sizeof(buf)), -EINVAL);
+	m.claims.base = 7;
+	m.version = 1; /* a plugin of version 1 knows snapshots only */
+	assert_int_equal(proto_encode(&m, buf, sizeof(buf)), -EINVAL);
+	m.version = 0;
+	m.claims.delta = false;
+	m.claims.ndel = 1;
+	assert_int_equal(proto_encode(&m, buf, sizeof(buf)), -EINVAL);
+
+	/* a snapshot keeps version 1's form, in either version */
+	m.claims.ndel = 0;
+	m.claims.n = 1;
+	m.version = 1;
+	n = proto_encode(&m, buf, sizeof(buf));
+	assert_true(n > 0);
+	assert_int_equal(proto_decode(buf, (size_t)n, &d, e, sizeof(e)), 0);
+	assert_int_equal(d.version, 1);
+	assert_false(d.claims.delta);
+	assert_int_equal(d.claims.n, 1);
+	proto_msg_free(&d);
+
+	expect_bad("{\"v\":1,\"type\":\"claims\",\"gen\":2,\"base\":1,\"add\":[],\"del\":[],"
+		   "\"more\":false}",
+		   "needs protocol version 2");
+	expect_bad("{\"v\":2,\"type\":\"claims\",\"gen\":2,\"base\":2,\"add\":[],\"del\":[],"
+		   "\"more\":false}",
+		   "below \"gen\"");
+	expect_bad("{\"v\":2,\"type\":\"claims\",\"gen\":2,\"base\":1,\"add\":[],"
+		   "\"more\":false}",
+		   "\"del\" must be an array");
+	expect_bad("{\"v\":2,\"type\":\"claims\",\"gen\":2,\"base\":1,\"add\":[],\"del\":[],"
+		   "\"claims\":[],\"more\":false}",
+		   "unknown key");
+	expect_bad("{\"v\":2,\"type\":\"claims\",\"gen\":2,\"base\":-1,\"add\":[],\"del\":[],"
+		   "\"more\":false}",
+		   "\"base\"");
+	expect_bad("{\"v\":2,\"type\":\"claims\",\"gen\":2,\"base\":1,\"add\":[],\"del\":[{"
+		   "\"net\":\"10.0.0.1/8\",\"cn\":\"a\",\"instance\":\"s\"}],\"more\":false}",
+		   "del[0]");
+	expect_bad("{\"v\":2,\"type\":\"claims\",\"gen\":2,\"add\":[],\"del\":[],"
+		   "\"more\":false}",
+		   "unknown key");
+}
+
+/* A plugin that lost track of the claims asks for the whole table. */
+static void test_snapshot_request(void **state)
+{
+	struct proto_msg m = { .type = PROTO_SNAPSHOT }, d;
+	char buf[64];
+
+	roundtrip(&m, &d);
+	assert_int_equal(d.type, PROTO_SNAPSHOT);
+	assert_string_equal(proto_type_name(PROTO_SNAPSHOT), "snapshot");
+	m.version = 1;
+	assert_int_equal(proto_encode(&m, buf, sizeof(buf)), -EINVAL);
+	expect_bad("{\"v\":1,\"type\":\"snapshot\"}", "needs protocol version 2");
+	expect_bad("{\"v\":2,\"type\":\"snapshot\",\"gen\":1}", "unknown key");
+}
+
+/*
+ * proto_claim_size is exact, escapes included, and PROTO_CLAIMS_FRAME holds
+ * the rest of the largest message: the agent sizes chunks without trying.
+ */
+static void test_claim_size(void **state)
+{
+	struct proto_claim c[] = {
+		claim("0.0.0.0/0", "a", ""),
+		claim("192.168.100.128/25", "pi-home.example@x", "server"),
+		claim("2001:db8:ffff:ffff:ffff:ffff:ffff:0/112", "b",
+		      "q\"uo\\te\n\t\x01\x1f/caf\u00e9"),
+	};
+	struct proto_msg m = { .type = PROTO_CLAIMS };
+	static struct proto_claim many[PROTO_MAX_CLAIMS];
+	char buf[PROTO_MAX_MSG];
+	size_t room = PROTO_MAX_MSG - PROTO_CLAIMS_FRAME, k = 0;
+	int empty, n;
+
+	m.claims.gen = 5;
+	empty = proto_encode(&m, buf, sizeof(buf));
+	assert_true(empty > 0);
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		m.claims.v = &c[i];
+		m.claims.n = 1;
+		n = proto_encode(&m, buf, sizeof(buf));
+		assert_true(n > 0);
+		assert_int_equal((size_t)(n - empty), proto_claim_size(&c[i]));
+	}
+	/* the largest frame: every number at its maximum, an id, empty lists */
+	m = (struct proto_msg){ .type = PROTO_CLAIMS, .id = 9007199254740991ull };
+	m.claims.gen = 9007199254740992ull;
+	m.claims.base = 9007199254740991ull;
+	m.claims.delta = true;
+	n = proto_encode(&m, buf, sizeof(buf));
+	assert_true(n > 0 && n <= PROTO_CLAIMS_FRAME);
+	/* filled by the sizes, a message fits */
+	for (; k < PROTO_MAX_CLAIMS; k++) {
+		many[k] =
+			claim("2001:db8:ffff:ffff:ffff:ffff:ffff:0/112", "a-rather-long-name", "i");
+		if (proto_claim_size(&many[k]) + 1 > room)
+			break;
+		room -= proto_claim_size(&many[k]) + 1;
+	}
+	m.claims.v = many;
+	m.claims.n = k;
+	n = proto_encode(&m, buf, sizeof(buf));
+	assert_true(n > 0);
+	assert_true(PROTO_MAX_MSG - n < 100); /* and nearly fills it */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -353,6 +532,9 @@ int main(void)
 		cmocka_unit_test(test_ctl_messages),
 		cmocka_unit_test(test_policy),
 		cmocka_unit_test(test_withdraw),
+		cmocka_unit_test(test_claims_delta),
+		cmocka_unit_test(test_snapshot_request),
+		cmocka_unit_test(test_claim_size),
 	};
 
 	return cmocka_run_group_tests_name("proto", tests, NULL, NULL);
