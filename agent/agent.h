@@ -92,6 +92,7 @@ struct agent {
 	size_t nfailed;
 	int nft_err;	     /* the last nftables apply's error, 0 */
 	struct watch *watch; /* kernel notifications and periodic checks (watch.c) */
+	bool retry_wanted; /* something could not be programmed: the loop asks the watch to retry */
 	uint64_t claims_gen;
 	uint64_t cfg_gen; /* 1 at start, one more at each successful reload */
 	bool nft_ready;

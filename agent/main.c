@@ -342,7 +342,14 @@ static int run(struct agent *a)
 	struct epoll_event evs[32];
 
 	while (!loop.stop) {
-		int n = epoll_wait(a->epfd, evs, 32, -1);
+		int n;
+
+		/* what the core could not program is retried by the watch, with back-off */
+		if (a->retry_wanted) {
+			a->retry_wanted = false;
+			watch_retry(a);
+		}
+		n = epoll_wait(a->epfd, evs, 32, -1);
 
 		if (n < 0 && errno != EINTR) {
 			log_warn("epoll_wait");

@@ -11,7 +11,6 @@
 #include "log.h"
 #include "metrics.h"
 #include "policy.h"
-#include "watch.h"
 
 /* Instances are allocated one by one: connections keep pointers to them. */
 struct ainst *state_inst(struct agent *a, const char *name, enum proto_role role)
@@ -679,7 +678,7 @@ static int routes_apply(struct agent *a, const struct desired *d)
 		free(keep);
 		free(foreign);
 		free(failed);
-		watch_retry(a);
+		a->retry_wanted = true; /* the loop hands it to the watch */
 		return r;
 	}
 	/* ours that are no longer wanted go first; those the kernel dropped
@@ -757,7 +756,7 @@ static int routes_apply(struct agent *a, const struct desired *d)
 	a->routes = keep; /* sorted: d's order */
 	a->nroutes = nkeep;
 	if (a->nfailed)
-		watch_retry(a);
+		a->retry_wanted = true; /* the loop hands it to the watch */
 	return first;
 }
 
@@ -796,7 +795,7 @@ int state_apply(struct agent *a)
 	a->nft_err = r < 0 ? r : 0;
 	if (r < 0) {
 		metrics_inc(VM_SET_FAILURES);
-		watch_retry(a);
+		a->retry_wanted = true; /* the loop hands it to the watch */
 	} else {
 		r = re;
 	}
@@ -941,7 +940,7 @@ int state_client_change(struct agent *a, const struct ainst *in, const struct ac
 		return a->nft_err ? a->nft_err : client_failed(a, new);
 	}
 	if (re)
-		watch_retry(a);
+		a->retry_wanted = true; /* the loop hands it to the watch */
 	return re;
 }
 

@@ -10,7 +10,6 @@
 #include "agent.h"
 #include "cloud.h"
 #include "sysctl.h"
-#include "watch.h"
 
 /* The routes "added", the latest 64, for tests to look at. */
 static struct pfx stub_added[64];
@@ -66,9 +65,6 @@ const char *nft_differs(const struct nft *n)
 	return NULL;
 }
 
-void watch_retry(struct agent *a)
-{
-}
 
 void sysctl_tunnel(const char *dev)
 {
