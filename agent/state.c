@@ -468,32 +468,39 @@ static void desire(struct agent *a, struct desired *d)
 				client_contrib(c, &in->c[j], oif, in->dev, d);
 		} else if (in->role == PROTO_ROLE_CLIENT && c->role == CFG_ROLE_CLIENT &&
 			   in->tun_up) {
-			struct pfx_list acc = { 0 };
+			/* the pushed routes, then the networks the server reaches
+			 * without pushing them (tunnel_networks): one rule for both */
+			struct pfx_list acc = { 0 }, cand = { 0 };
+			size_t npushed = in->routes.n;
 
-			for (size_t k = 0; k < in->routes.n; k++) {
+			for (size_t k = 0; k < in->routes.n && !d->err; k++)
+				d->err = pfx_list_add(&cand, &in->routes.v[k], SIZE_MAX);
+			for (size_t k = 0; k < c->tunnel_networks.n && !d->err; k++)
+				d->err = pfx_list_add(&cand, &c->tunnel_networks.v[k], SIZE_MAX);
+			for (size_t k = 0; k < cand.n; k++) {
 				bool inside = false;
 
-				if (!policy_route_accepted(c, &in->routes.v[k]))
+				if (!policy_route_accepted(c, &cand.v[k]))
 					continue;
 				/* nested routes: the outer one covers the sets */
-				for (size_t o = 0; o < in->routes.n && !inside; o++)
-					inside = o != k &&
-						 policy_route_accepted(c, &in->routes.v[o]) &&
-						 pfx_contains(&in->routes.v[o], &in->routes.v[k]) &&
-						 (!pfx_equal(&in->routes.v[o], &in->routes.v[k]) ||
-						  o < k);
+				for (size_t o = 0; o < cand.n && !inside; o++)
+					inside = o != k && policy_route_accepted(c, &cand.v[o]) &&
+						 pfx_contains(&cand.v[o], &cand.v[k]) &&
+						 (!pfx_equal(&cand.v[o], &cand.v[k]) || o < k);
 				if (inside)
 					continue;
-				/* after OpenVPN's own route-up: a route it installed
-				 * is then found and left alone, not raced */
-				if (in->dev[0] && in->route_up)
-					want_route(d, &in->routes.v[k], oif, in->dev);
-				want_remote(d, &in->routes.v[k]);
-				pfx_list_add(&acc, &in->routes.v[k], SIZE_MAX);
+				/* a pushed route after OpenVPN's own route-up: one it
+				 * installed is then found and left alone, not raced;
+				 * OpenVPN never installs a tunnel network */
+				if (in->dev[0] && (in->route_up || k >= npushed))
+					want_route(d, &cand.v[k], oif, in->dev);
+				want_remote(d, &cand.v[k]);
+				pfx_list_add(&acc, &cand.v[k], SIZE_MAX);
 			}
 			want_access(d, &acc, &c->local, &c->to_local);
 			want_access(d, &c->local, &acc, &c->from_local);
 			pfx_list_free(&acc);
+			pfx_list_free(&cand);
 		}
 	}
 	/*

@@ -862,6 +862,7 @@ static int load_client_role(struct ld *l, struct cfg *c, json_t *root)
 	int e;
 
 	if ((e = get_pfx_list(l, "", root, "accept_routes", &c->accept_routes)) ||
+	    (e = get_pfx_list(l, "", root, "tunnel_networks", &c->tunnel_networks)) ||
 	    (e = get_access(l, "", root, "from_local", CFG_ACCESS_ALL, &c->from_local)) ||
 	    (e = get_access(l, "", root, "to_local", CFG_ACCESS_NONE, &c->to_local)))
 		return e;
@@ -871,6 +872,22 @@ static int load_client_role(struct ld *l, struct cfg *c, json_t *root)
 				    "%s overlaps the local network %s",
 				    pfx_format(&c->accept_routes.v[i], a, sizeof(a)),
 				    pfx_format(o, b, sizeof(b)));
+	/* the same rule as a pushed route's (policy_route_accepted) */
+	for (size_t i = 0; i < c->tunnel_networks.n; i++) {
+		const struct pfx *x = &c->tunnel_networks.v[i];
+		char why[160];
+
+		if (x->len == 0)
+			return fail(l, elem(p, "tunnel_networks", i),
+				    "%s is a default route, never announced",
+				    pfx_format(x, a, sizeof(a)));
+		if (policy_net_reserved(c, x, why, sizeof(why)))
+			return fail(l, elem(p, "tunnel_networks", i), "%s", why);
+		if (!policy_route_accepted(c, x))
+			return fail(l, elem(p, "tunnel_networks", i),
+				    "%s is outside the accepted routes (accept_routes)",
+				    pfx_format(x, a, sizeof(a)));
+	}
 	if (c->accept_routes.n &&
 	    (e = check_rules_inside(l, "", "from_local", &c->from_local, &c->accept_routes, NULL,
 				    "the accepted routes (accept_routes)")))
@@ -954,14 +971,28 @@ static int load_metrics(struct ld *l, struct cfg *c, json_t *root)
 	return 0;
 }
 
-static const char *const top_keys[] = {
-	"version", "role",	     "socket",	       "local_networks", "tunnel",     "strict",
-	"clients", "default_client", "accept_routes",  "to_local",	 "from_local", "nat",
-	"aws",	   "plugin",	     "kernel_check_s", "metrics",	 NULL
-};
+static const char *const top_keys[] = { "version",
+					"role",
+					"socket",
+					"local_networks",
+					"tunnel",
+					"strict",
+					"clients",
+					"default_client",
+					"accept_routes",
+					"to_local",
+					"from_local",
+					"nat",
+					"aws",
+					"plugin",
+					"kernel_check_s",
+					"metrics",
+					"tunnel_networks",
+					NULL };
 static const char *const role_words[] = { "server", "client", NULL };
 static const char *const server_only[] = { "clients", "default_client", "strict", NULL };
-static const char *const client_only[] = { "accept_routes", "to_local", "from_local", NULL };
+static const char *const client_only[] = { "accept_routes", "tunnel_networks", "to_local",
+					   "from_local", NULL };
 
 static int load_root(struct ld *l, struct cfg *c, json_t *root)
 {
@@ -1270,6 +1301,7 @@ void cfg_free(struct cfg *c)
 		free(c->default_client);
 	}
 	pfx_list_free(&c->accept_routes);
+	pfx_list_free(&c->tunnel_networks);
 	access_free(&c->to_local);
 	access_free(&c->from_local);
 	for (size_t i = 0; i < c->nnat; i++)
@@ -1399,6 +1431,7 @@ json_t *cfg_to_json(const struct cfg *c)
 			json_object_set_new(o, "default_client", client_json(c->default_client));
 	} else {
 		json_object_set_new(o, "accept_routes", pfx_list_json(&c->accept_routes));
+		json_object_set_new(o, "tunnel_networks", pfx_list_json(&c->tunnel_networks));
 		json_object_set_new(o, "to_local", access_json(&c->to_local));
 		json_object_set_new(o, "from_local", access_json(&c->from_local));
 	}

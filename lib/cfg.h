@@ -104,6 +104,9 @@ struct cfg {
 	struct cfg_client *default_client; /* NULL: none */
 	/* client role */
 	struct pfx_list accept_routes; /* empty: accept all pushed routes */
+	/* reachable through the tunnel although the server does not push them
+	 * (a branch's own VPN-client pool): routed like accepted pushed routes */
+	struct pfx_list tunnel_networks;
 	struct cfg_access to_local, from_local;
 	/* both */
 	struct cfg_nat *nat;

@@ -366,6 +366,8 @@ bool policy_may_announce(const struct cfg *cfg, const struct pfx *p)
 	if (p->len == 0)
 		return false;
 	if (cfg->role == CFG_ROLE_CLIENT) {
+		/* covers tunnel_networks too: the loader keeps them inside
+		 * accept_routes and off the local networks */
 		if (cfg->accept_routes.n)
 			return pfx_list_contains(&cfg->accept_routes, p);
 		return !pfx_list_overlap(&cfg->local, p);

@@ -143,7 +143,8 @@ FULL_SERVER = {**COMMON, "role": "server", "local_networks": ["10.1.1.0/24"],
                "default_client": {"push_routes": ["10.1.0.0/16"], "to_local": True,
                                   "from_local": False}}
 FULL_CLIENT = {**COMMON, "role": "client", "local_networks": ["192.168.1.0/24"],
-               "accept_routes": ["10.1.0.0/16"], "to_local": [{"to": "192.168.1.0/24"}],
+               "accept_routes": ["10.1.0.0/16"], "tunnel_networks": ["10.1.8.0/24"],
+               "to_local": [{"to": "192.168.1.0/24"}],
                "from_local": [{"to": "10.1.1.0/24", "proto": "icmp"}]}
 
 

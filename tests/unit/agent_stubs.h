@@ -33,8 +33,16 @@ int rtnl_dump(struct rtnl *r, struct rtnl_route **out, size_t *n)
 	return 0;
 }
 
+/* The last model applied: its remote networks and access rules. */
+static struct pfx stub_remote[64];
+static size_t stub_nremote, stub_nacc;
+
 int nft_apply(struct nft *n, const struct nft_model *m)
 {
+	stub_nremote = m->remote.n;
+	for (size_t i = 0; i < m->remote.n && i < 64; i++)
+		stub_remote[i] = m->remote.v[i];
+	stub_nacc = m->nacc;
 	return 0;
 }
 
@@ -64,7 +72,6 @@ const char *nft_differs(const struct nft *n)
 {
 	return NULL;
 }
-
 
 void sysctl_tunnel(const char *dev)
 {

@@ -274,13 +274,67 @@ static void test_pushed_routes(void **state)
 	cfg_free(c.a.cfg);
 }
 
+/* Client role: the networks the server reaches without pushing them
+ * (tunnel_networks) are routed, exempted and filtered like accepted pushed
+ * routes once the tunnel is up, before and after OpenVPN's route-up; never
+ * while it is down. */
+static void test_tunnel_networks(void **state)
+{
+	static const char cli[] =
+		"{\"version\":1,\"role\":\"client\",\"local_networks\":[\"10.1.1.0/24\"],"
+		"\"accept_routes\":[\"192.168.0.0/16\",\"10.100.0.0/16\"],"
+		"\"tunnel_networks\":[\"10.100.8.0/24\",\"192.168.0.128/25\"]}";
+	struct world c = { .a.nft_ready = true };
+	struct proto_msg m = { .type = PROTO_TUNNEL };
+	struct pfx p = pfx_of("192.168.0.0/24");
+	char why[PROTO_ERROR_MAX], err[CFG_ERRLEN], s[PFX_STRLEN], all[256] = "";
+
+	log_set_sink(quiet, NULL);
+	assert_int_equal(cfg_load_buf("c.conf", cli, sizeof(cli) - 1, &c.a.cfg, err, sizeof(err)),
+			 0);
+	hello(&c, 0, "branch", PROTO_ROLE_CLIENT, NULL);
+	/* nothing before the tunnel is up */
+	stub_nadded = 0;
+	stub_nremote = 0;
+	assert_int_equal(state_apply(&c.a), 0);
+	assert_int_equal(stub_nadded, 0);
+	assert_int_equal(stub_nremote, 0);
+
+	/* up: the tunnel network gets its route at once; the pushed route
+	 * (which covers the other) waits for OpenVPN's route-up */
+	m.tunnel.event = PROTO_TUNNEL_UP;
+	snprintf(m.tunnel.dev, sizeof(m.tunnel.dev), "lo"); /* exists in every namespace */
+	assert_int_equal(pfx_list_add(&m.tunnel.routes, &p, PROTO_MAX_NETS), 0);
+	assert_null(send_msg(&c, 0, &m, why, sizeof(why)));
+	assert_int_equal(stub_nadded, 1);
+	assert_string_equal(pfx_format(&stub_added[0], s, sizeof(s)), "10.100.8.0/24");
+	assert_int_equal(stub_nremote, 2);
+	for (size_t i = 0; i < stub_nremote; i++)
+		snprintf(all + strlen(all), sizeof(all) - strlen(all), "%s ",
+			 pfx_format(&stub_remote[i], s, sizeof(s)));
+	assert_string_equal(all, "192.168.0.0/24 10.100.8.0/24 ");
+	assert_int_equal(stub_nacc, 2); /* from_local (default all) to both */
+
+	stub_nadded = 0;
+	m.tunnel.event = PROTO_TUNNEL_ROUTE_UP;
+	assert_null(send_msg(&c, 0, &m, why, sizeof(why)));
+	all[0] = 0;
+	for (size_t i = 0; i < stub_nadded && i < 64; i++)
+		snprintf(all + strlen(all), sizeof(all) - strlen(all), "%s ",
+			 pfx_format(&stub_added[i], s, sizeof(s)));
+	assert_non_null(strstr(all, "192.168.0.0/24 "));
+	assert_null(strstr(all, "192.168.0.128/25")); /* covered by the pushed route */
+	proto_msg_free(&m);
+	state_free(&c.a);
+	cfg_free(c.a.cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_connect),
-		cmocka_unit_test(test_sync),
-		cmocka_unit_test(test_roles),
-		cmocka_unit_test(test_pushed_routes),
+		cmocka_unit_test(test_connect),		cmocka_unit_test(test_sync),
+		cmocka_unit_test(test_roles),		cmocka_unit_test(test_pushed_routes),
+		cmocka_unit_test(test_tunnel_networks),
 	};
 
 	return cmocka_run_group_tests_name("agent admission", tests, NULL, NULL);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cfg.h"
+#include "policy.h"
 
 static const char *srcdir(void)
 {
@@ -117,6 +118,32 @@ static void test_defaults_and_dump(void **state)
 	cfg_free(c2);
 }
 
+/* Client role: networks reached through the tunnel that the server does not
+ * push are loaded, dumped, and the planner may own their VPC routes. */
+static void test_tunnel_networks(void **state)
+{
+	const char *t = "{\"version\":1,\"role\":\"client\",\"local_networks\":[\"10.1.1.0/24\"],"
+			"\"accept_routes\":[\"192.168.0.0/16\",\"10.100.0.0/16\"],"
+			"\"tunnel_networks\":[\"10.100.8.0/24\"]}";
+	char err[CFG_ERRLEN], s[PFX_STRLEN], *dump;
+	struct pfx in = { 0 };
+	struct cfg *c;
+	json_t *j;
+
+	if (cfg_load_buf("t.conf", t, strlen(t), &c, err, sizeof(err)))
+		fail_msg("%s", err);
+	assert_int_equal(pfx_parse("10.100.8.0/24", 0, &in, err, sizeof(err)), 0);
+	assert_int_equal(c->tunnel_networks.n, 1);
+	assert_string_equal(pfx_format(&c->tunnel_networks.v[0], s, sizeof(s)), "10.100.8.0/24");
+	assert_true(policy_may_announce(c, &in)); /* the planner may own its VPC route */
+	j = cfg_to_json(c);
+	dump = json_dumps(json_object_get(j, "tunnel_networks"), JSON_COMPACT);
+	assert_string_equal(dump, "[\"10.100.8.0/24\"]");
+	free(dump);
+	json_decref(j);
+	cfg_free(c);
+}
+
 /* Each bad config yields one line naming file:line:col, the key path and the value. */
 struct bad {
 	const char *text;
@@ -180,6 +207,23 @@ static const struct bad bads[] = {
 	{ "{" SRV ",\"default_client\":{\"iroutes\":[\"192.168.1.0/24\"]}}",
 	  "default_client.iroutes: the default entry cannot announce" },
 	{ "{" SRV ",\"accept_routes\":[]}", "accept_routes: only valid with \"role\": \"client\"" },
+	/* tunnel_networks: like a pushed route, never a local network, inside accept_routes */
+	{ "{" SRV ",\"tunnel_networks\":[\"10.100.8.0/24\"]}",
+	  "tunnel_networks: only valid with \"role\": \"client\"" },
+	{ "{\"version\":1,\"role\":\"client\",\"local_networks\":[\"192.168.1.0/"
+	  "24\"],\"tunnel_networks\":[\"192.168.0.0/16\"]}",
+	  "t.conf:1:85: tunnel_networks[0]: 192.168.0.0/16 overlaps the local network "
+	  "192.168.1.0/24" },
+	{ "{\"version\":1,\"role\":\"client\",\"local_networks\":[\"192.168.1.0/"
+	  "24\"],\"accept_routes\":[\"10.1.0.0/16\"],\"tunnel_networks\":[\"10.1.8.0/24\","
+	  "\"10.100.8.0/24\"]}",
+	  "tunnel_networks[1]: 10.100.8.0/24 is outside the accepted routes (accept_routes)" },
+	{ "{\"version\":1,\"role\":\"client\",\"local_networks\":[\"192.168.1.0/"
+	  "24\"],\"tunnel_networks\":[\"0.0.0.0/0\"]}",
+	  "tunnel_networks[0]: 0.0.0.0/0 is a default route" },
+	{ "{\"version\":1,\"role\":\"client\",\"local_networks\":[\"192.168.1.0/"
+	  "24\"],\"tunnel_networks\":\"10.100.8.0/24\"}",
+	  "tunnel_networks: expected an array of prefixes" },
 	{ "{\"version\":1,\"role\":\"client\",\"local_networks\":[\"192.168.1.0/"
 	  "24\"],\"tunnel\":{\"pool\":\"10.1.2.0/24\"}}",
 	  "tunnel: only valid with \"role\": \"server\"" },
@@ -458,7 +502,7 @@ int main(void)
 		cmocka_unit_test(test_examples),    cmocka_unit_test(test_defaults_and_dump),
 		cmocka_unit_test(test_bad_configs), cmocka_unit_test(test_file_errors),
 		cmocka_unit_test(test_file_kinds),  cmocka_unit_test(test_annotations),
-		cmocka_unit_test(test_load_fd),
+		cmocka_unit_test(test_load_fd),	    cmocka_unit_test(test_tunnel_networks),
 	};
 
 	return cmocka_run_group_tests_name("cfg", tests, NULL, NULL);
