@@ -260,6 +260,12 @@ def _home(pi_what):
     return hosts, links
 
 
+# Topology B's road warrior: a laptop of the branch, an OpenVPN client of the
+# branch server (its address in the branch's pool, which the server never
+# pushes: the instance reaches it through tunnel_networks)
+_BRANCH_RW, _BRANCH_RW_CN = "laptop", "branch-laptop"
+
+
 def _network_a(pi_what, ec2_role, inet_what, warriors=()):
     home_hosts, home_links = _home(pi_what)
     vpc_hosts, vpc_links = _vpc_side(ec2_role)
@@ -273,17 +279,24 @@ def _network_a(pi_what, ec2_role, inet_what, warriors=()):
 
 def _network_b():
     vpc_hosts, vpc_links = _vpc_side("OpenVPN client, vpcroute client role")
+    laptop, laptop_link = road_warrior_host(
+        _BRANCH_RW, 1, f": OpenVPN client {_BRANCH_RW_CN} of the branch server, no vpcroute")
     hosts = (
         Host("bhost", f"branch LAN host {BRANCH_HOST_IP}", label="branch host",
              addrs=(("eth0", f"{BRANCH_HOST_IP}/24"),), routes=(("default", BRANCH_GW_IP),)),
         Host("bgw", f"branch gateway {BRANCH_GW_WAN}: OpenVPN server (not vpcroute), pushes "
-             f"{BRANCH_LAN}", addrs=(("lan", f"{BRANCH_GW_IP}/24"), ("wan", f"{BRANCH_GW_WAN}/24")),
+             f"{BRANCH_LAN} and the VPC to its clients (the instance and the branch's road "
+             f"warriors, pool {BRANCH_POOL})",
+             addrs=(("lan", f"{BRANCH_GW_IP}/24"), ("wan", f"{BRANCH_GW_WAN}/24")),
              routes=(("default", INET_HOME),), router=True),
-        _inet("the internet between the branch and the VPC"),
+        _inet("the internet between the branch, its road warrior and the VPC",
+              extra_addrs=((RW_BRIDGE, f"{RW_NET_GW}/24"),),
+              bridges={RW_BRIDGE: (laptop_link.b_if,)}),
         *vpc_hosts,
+        laptop,
     )
     return Network(hosts, (Link("bhost", "eth0", "bgw", "lan"),
-                           Link("bgw", "wan", "inet", "to-home"), *vpc_links))
+                           Link("bgw", "wan", "inet", "to-home"), *vpc_links, laptop_link))
 
 
 # --- the three topologies -----------------------------------------------------------
@@ -319,24 +332,34 @@ A = Topology(
     ),
 )
 
+_LAPTOP = Tunnel(_BRANCH_RW)
 B = Topology(
     name="B",
-    title="EC2 instance (OpenVPN client) of a branch office server that pushes its LAN",
+    title="EC2 instance (OpenVPN client) of a branch office server that pushes its LAN, and the "
+          "branch's road warrior",
     network=_network_b(),
+    # the pool's kernel route is the tunnel's own (OpenVPN's "topology subnet"): left alone
     agents=(Agent("ec2", "topology-b-ec2-client.conf", routes=(BRANCH_LAN,)),),
     vpns=(Server("branch", "bgw", local=BRANCH_GW_WAN, public=BRANCH_GW_WAN, pool=BRANCH_POOL,
-                 push=(BRANCH_LAN, BRANCH_NOT_ACCEPTED), routes=(VPC_CIDR,),
+                 push=(BRANCH_LAN, BRANCH_NOT_ACCEPTED, VPC_CIDR), routes=(VPC_CIDR,),
                  iroutes={BRANCH_CLIENT_CN: (VPC_CIDR,)}),
-          Client("ec2", BRANCH_CLIENT_CN, "branch", plugin="branch", options=("route-noexec",))),
+          Client("ec2", BRANCH_CLIENT_CN, "branch", plugin="branch", options=("route-noexec",)),
+          Client(_BRANCH_RW, _BRANCH_RW_CN, "branch")),
     by_hand=(),
     instance="ec2",
-    vpc_routes=(BRANCH_LAN,),
+    vpc_routes=(BRANCH_LAN, BRANCH_POOL),
     nft="exemptions, masquerade, forward filter",
     connectivity=(
         Ping("priv", "bhost"),
         Ping("bhost", "priv"),
         Tcp("priv", "bhost", 445, KEPT, "TCP, source kept (NAT exemption)"),
         Tcp("bhost", "priv", 5432, KEPT),
+        Ping(_BRANCH_RW, "priv", f"ping (branch pool {BRANCH_POOL}: tunnel_networks)",
+             src_addr=_LAPTOP),
+        Ping("priv", _BRANCH_RW, "ping, back to the branch's road warrior", addr=_LAPTOP),
+        Tcp(_BRANCH_RW, "priv", 8080, KEPT, "TCP, source kept (the branch pool address)",
+            src_addr=_LAPTOP),
+        Tcp("priv", _BRANCH_RW, 22, KEPT, addr=_LAPTOP),
         _INTERNET,
         NoRoute("ec2", BRANCH_NOT_ACCEPTED, f"pushed {BRANCH_NOT_ACCEPTED}",
                 "outside accept_routes: left alone"),
