@@ -91,6 +91,7 @@ static bool cfg_eq(const struct cfg *a, const struct cfg *b)
 		return false;
 	if (a->role == CFG_ROLE_CLIENT &&
 	    (!pfx_list_equal(&a->accept_routes, &b->accept_routes) ||
+	     !pfx_list_equal(&a->tunnel_networks, &b->tunnel_networks) ||
 	     !access_eq(&a->to_local, &b->to_local) || !access_eq(&a->from_local, &b->from_local)))
 		return false;
 	if (a->nnat != b->nnat || a->nat_exempt_tunnel != b->nat_exempt_tunnel)
