@@ -156,8 +156,10 @@ json_t *state_routes_json(struct agent *a, json_t **missing);
 /* Everything claimed on this host, for the plugins. */
 size_t state_claims(struct agent *a, struct proto_claim **out);
 void state_end_grace(struct agent *a);
-/* What a reconcile would change in the kernel's routes now (for the status). */
-json_t *state_plan(struct agent *a);
+/* What a reconcile would change in the kernel's routes now (for the status);
+ * read: the table as nft_check read it for the same status (NULL: it could
+ * not be read), so that one status reads the table once. */
+json_t *state_plan(struct agent *a, const json_t *read);
 /* local_networks "auto": takes the VPC's CIDR blocks once known; true when
  * they changed (and, with apply, reconciles). */
 bool state_local_auto(struct agent *a, bool apply);

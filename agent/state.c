@@ -1195,12 +1195,12 @@ static json_t *dev_json(const struct aroute *r)
  * that are not wanted (or on another device), and the nftables table when
  * it is missing or differs from what was applied.
  */
-json_t *state_plan(struct agent *a)
+json_t *state_plan(struct agent *a, const json_t *read)
 {
 	struct desired d = { 0 };
 	struct rtnl_route *k = NULL;
 	size_t nk = 0;
-	json_t *add = json_array(), *del = json_array(), *o = json_object(), *read = NULL;
+	json_t *add = json_array(), *del = json_array(), *o = json_object();
 	char s[PFX_STRLEN];
 
 	desire(a, &d);
@@ -1243,7 +1243,7 @@ json_t *state_plan(struct agent *a)
 				    json_sprintf("rebuild the table: %s", nft_differs(a->nft)));
 	else if (!nft_built(a->nft))
 		json_object_set_new(o, "nftables", json_string("build the table"));
-	else if (nft_check(a->nft, &read) < 0)
+	else if (!read)
 		json_object_set_new(o, "nftables", json_string("cannot read the table"));
 	else if (json_is_string(json_object_get(read, "differs")))
 		json_object_set_new(
@@ -1252,7 +1252,6 @@ json_t *state_plan(struct agent *a)
 				     json_string_value(json_object_get(read, "differs"))));
 	else
 		json_object_set_new(o, "nftables", json_null());
-	json_decref(read);
 	return o;
 }
 
