@@ -1261,7 +1261,8 @@ json_t *state_routes_json(struct agent *a, json_t **missing)
 	struct rtnl_route *k = NULL;
 	size_t nk = 0;
 	json_t *out = json_array();
-	char s[PFX_STRLEN], dev[IF_NAMESIZE];
+	char s[PFX_STRLEN], dev[IF_NAMESIZE] = "";
+	int devof = 0; /* dev names devof: one lookup (socket, ioctl) per device, not per route */
 
 	*missing = json_array();
 	desire(a, &d);
@@ -1279,13 +1280,16 @@ json_t *state_routes_json(struct agent *a, json_t **missing)
 
 		if (k[j].protocol != RTNL_PROTO)
 			continue;
+		if (k[j].oif != devof) {
+			devof = k[j].oif;
+			if (!if_indextoname((unsigned)devof, dev))
+				dev[0] = 0;
+		}
 		json_array_append_new(
-			out,
-			json_pack("{s:s, s:o, s:s}", "destination",
-				  pfx_format(&x.dst, s, sizeof(s)), "device",
-				  if_indextoname((unsigned)k[j].oif, dev) ? json_string(dev)
-									  : json_null(),
-				  "state", w && w->oif == k[j].oif ? "installed" : "not wanted"));
+			out, json_pack("{s:s, s:o, s:s}", "destination",
+				       pfx_format(&x.dst, s, sizeof(s)), "device",
+				       dev[0] ? json_string(dev) : json_null(), "state",
+				       w && w->oif == k[j].oif ? "installed" : "not wanted"));
 	}
 	/* wanted, neither there nor left to another protocol's route */
 	for (size_t i = 0; i < d.nroutes; i++) {
