@@ -90,7 +90,14 @@ struct agent {
 	size_t nforeign;
 	struct afail *failed; /* wanted routes the last pass could not install */
 	size_t nfailed;
-	int nft_err;	     /* the last nftables apply's error, 0 */
+	int nft_err; /* the last nftables apply's error, 0 */
+	/* kernel route changes a reconcile left for the following loop passes
+	 * (state_continue, at most STATE_ROUTES_PER_PASS each): deletions
+	 * first, then additions, both sorted by destination */
+	struct pfx *todo_del;
+	size_t ntodo_del;
+	struct aroute *todo;
+	size_t ntodo;
 	struct watch *watch; /* kernel notifications and periodic checks (watch.c) */
 	bool retry_wanted; /* something could not be programmed: the loop asks the watch to retry */
 	uint64_t claims_gen;
@@ -121,8 +128,17 @@ int state_client_dup(struct aclient *dst, const struct aclient *src);
 void state_free(struct agent *a);
 /* Drops a sync that was cut short. */
 void state_sync_abort(struct ainst *in);
-/* Recomputes what the kernel should hold and makes it so. */
+/* Kernel route changes (requests with an ACK) per loop pass. */
+#define STATE_ROUTES_PER_PASS 256
+/* Recomputes what the kernel should hold and makes it so: the nftables
+ * table at once (one transaction), the routes STATE_ROUTES_PER_PASS at a
+ * time; the rest is left to state_continue. */
 int state_apply(struct agent *a);
+/* True while route changes are left for the following loop passes. */
+bool state_busy(const struct agent *a);
+/* Makes the next STATE_ROUTES_PER_PASS of them (main.c's loop, without
+ * waiting, while state_busy). */
+void state_continue(struct agent *a);
 /*
  * One client of in came (old NULL), went (new NULL) or changed: only its
  * routes and set elements are touched, when the agent is steady; otherwise
@@ -140,8 +156,10 @@ json_t *state_routes_json(struct agent *a, json_t **missing);
 /* Everything claimed on this host, for the plugins. */
 size_t state_claims(struct agent *a, struct proto_claim **out);
 void state_end_grace(struct agent *a);
-/* What a reconcile would change in the kernel's routes now (for the status). */
-json_t *state_plan(struct agent *a);
+/* What a reconcile would change in the kernel's routes now (for the status);
+ * read: the table as nft_check read it for the same status (NULL: it could
+ * not be read), so that one status reads the table once. */
+json_t *state_plan(struct agent *a, const json_t *read);
 /* local_networks "auto": takes the VPC's CIDR blocks once known; true when
  * they changed (and, with apply, reconciles). */
 bool state_local_auto(struct agent *a, bool apply);

@@ -349,7 +349,10 @@ static int run(struct agent *a)
 			a->retry_wanted = false;
 			watch_retry(a);
 		}
-		n = epoll_wait(a->epfd, evs, 32, -1);
+		/* a large reconcile goes on between the events, a bounded part per pass */
+		if (state_busy(a))
+			state_continue(a);
+		n = epoll_wait(a->epfd, evs, 32, state_busy(a) ? 0 : -1);
 
 		if (n < 0 && errno != EINTR) {
 			log_warn("epoll_wait");

@@ -588,10 +588,11 @@ static void flush_out(struct sock *s, struct conn *c)
 		c->outq_bytes -= c->outq[i].len;
 		free(c->outq[i].buf);
 	}
-	memmove(c->outq, c->outq + i, (c->nout - i) * sizeof(c->outq[0]));
-	c->nout -= i;
-	if (i)
+	if (i) { /* outq may be NULL with nothing queued */
+		memmove(c->outq, c->outq + i, (c->nout - i) * sizeof(c->outq[0]));
+		c->nout -= i;
 		c->out_ms = loop_now_ms();
+	}
 	want_out(s, c);
 	/* drained: what the claims did meanwhile, merged */
 	claims_pump(s, c);

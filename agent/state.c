@@ -305,6 +305,11 @@ void state_free(struct agent *a)
 	free(a->adopted);
 	free(a->foreign);
 	free(a->failed);
+	free(a->todo_del);
+	free(a->todo);
+	a->todo_del = NULL;
+	a->todo = NULL;
+	a->ntodo_del = a->ntodo = 0;
 	a->inst = NULL;
 	a->ninst = 0;
 }
@@ -657,36 +662,208 @@ static const struct rtnl_route *kernel_foreign(const struct rtnl_route *k, size_
 	return NULL;
 }
 
+/* Our routes are kept sorted by destination: insert or remove one. */
+static void routes_insert(struct agent *a, const struct aroute *r)
+{
+	struct aroute *v = realloc(a->routes, (a->nroutes + 1) * sizeof(*v));
+	size_t i = 0;
+
+	if (!v)
+		return;
+	a->routes = v;
+	while (i < a->nroutes && pfx_cmp(&v[i].dst, &r->dst) < 0)
+		i++;
+	memmove(v + i + 1, v + i, (a->nroutes - i) * sizeof(*v));
+	v[i] = *r;
+	a->nroutes++;
+}
+
+static void routes_remove(struct agent *a, const struct pfx *dst)
+{
+	struct aroute key = { .dst = *dst }, *x;
+
+	x = a->nroutes ? bsearch(&key, a->routes, a->nroutes, sizeof(key), route_dst_cmp) : NULL;
+	if (!x)
+		return;
+	memmove(x, x + 1, (size_t)(a->routes + a->nroutes - (x + 1)) * sizeof(*x));
+	a->nroutes--;
+}
+
+/* --- route changes left for the following loop passes --- */
+
+static int pfx_only_cmp(const void *x, const void *y)
+{
+	return pfx_cmp(x, y);
+}
+
+bool state_busy(const struct agent *a)
+{
+	return a->ntodo_del || a->ntodo;
+}
+
+/* Forgets the queued deletion and addition of dst (a client changed it at once). */
+static void todo_drop(struct agent *a, const struct pfx *dst)
+{
+	struct aroute key = { .dst = *dst }, *x;
+	struct pfx *p;
+
+	p = a->ntodo_del ? bsearch(dst, a->todo_del, a->ntodo_del, sizeof(*p), pfx_only_cmp) : NULL;
+	if (p) {
+		memmove(p, p + 1, (size_t)(a->todo_del + a->ntodo_del - (p + 1)) * sizeof(*p));
+		a->ntodo_del--;
+	}
+	x = a->ntodo ? bsearch(&key, a->todo, a->ntodo, sizeof(key), route_dst_cmp) : NULL;
+	if (x) {
+		memmove(x, x + 1, (size_t)(a->todo + a->ntodo - (x + 1)) * sizeof(*x));
+		a->ntodo--;
+	}
+}
+
+/* a->routes and add (both sorted by destination) as one sorted list; add
+ * wins for a destination in both. -ENOMEM leaves a->routes as it was. */
+static int routes_merge(struct agent *a, const struct aroute *add, size_t nadd)
+{
+	struct aroute *v;
+	size_t i = 0, j = 0, n = 0;
+
+	if (!nadd)
+		return 0;
+	if (!(v = malloc((a->nroutes + nadd) * sizeof(*v))))
+		return -ENOMEM;
+	while (i < a->nroutes || j < nadd) {
+		int c = i == a->nroutes ? 1
+			: j == nadd	? -1
+					: pfx_cmp(&a->routes[i].dst, &add[j].dst);
+
+		if (c < 0) {
+			v[n++] = a->routes[i++];
+		} else {
+			if (c == 0)
+				i++;
+			v[n++] = add[j++];
+		}
+	}
+	free(a->routes);
+	a->routes = v;
+	a->nroutes = n;
+	return 0;
+}
+
+/*
+ * Makes at most budget of the queued kernel route changes, deletions
+ * first. Our routes, the failed and the foreign ones follow. Returns the
+ * first error of a route that could not be installed, or 0.
+ */
+static int routes_step(struct agent *a, size_t budget)
+{
+	size_t done = 0, ndel, nadd = 0, i;
+	struct aroute *added;
+	int first = 0;
+
+	for (ndel = 0; ndel < a->ntodo_del && done < budget; ndel++, done++)
+		rtnl_route_del(a->rt, &a->todo_del[ndel]);
+	memmove(a->todo_del, a->todo_del + ndel, (a->ntodo_del - ndel) * sizeof(*a->todo_del));
+	a->ntodo_del -= ndel;
+	added = malloc((budget + 1) * sizeof(*added));
+	if (!added) {
+		log_warnx("%s: out of memory", __func__);
+		return -ENOMEM;
+	}
+	for (i = 0; i < a->ntodo && done < budget; i++, done++) {
+		const struct aroute *w = &a->todo[i];
+		int e = route_install(a, w);
+
+		if (e == 0) {
+			added[nadd++] = *w;
+		} else if (e == 1) {
+			note_foreign(a, w);
+		} else {
+			metrics_inc(VM_ROUTE_FAILURES);
+			if (!first)
+				first = e;
+		}
+	}
+	if (routes_merge(a, added, nadd) < 0)
+		log_warnx("%s: out of memory", __func__);
+	free(added);
+	memmove(a->todo, a->todo + i, (a->ntodo - i) * sizeof(*a->todo));
+	a->ntodo -= i;
+	if (a->nfailed && !state_busy(a))
+		a->retry_wanted = true; /* the loop hands it to the watch */
+	return first;
+}
+
+void state_continue(struct agent *a)
+{
+	routes_step(a, STATE_ROUTES_PER_PASS);
+}
+
+/* The queued routes of client c, installed now (its acknowledgement says
+ * they are in). */
+static void todo_client(struct agent *a, const struct aclient *c)
+{
+	for (size_t k = 0; c && k < c->pc.nets.n; k++) {
+		struct aroute key = { .dst = c->pc.nets.v[k] }, w, *x;
+		int e;
+
+		x = a->ntodo ? bsearch(&key, a->todo, a->ntodo, sizeof(key), route_dst_cmp) : NULL;
+		if (!x)
+			continue;
+		w = *x;
+		todo_drop(a, &w.dst);
+		e = route_install(a, &w);
+		if (e == 0) {
+			routes_remove(a, &w.dst);
+			routes_insert(a, &w);
+		} else if (e == 1) {
+			note_foreign(a, &w);
+		} else {
+			metrics_inc(VM_ROUTE_FAILURES);
+			a->retry_wanted = true;
+		}
+	}
+}
+
 /*
  * Makes our kernel routes equal to d's (sorted by destination), compared
  * with the kernel's routes as read now, not with what we installed before:
  * a route deleted behind our back is added again. A route of another
- * protocol to the same destination wins (logged once). Returns the first
- * error of a route that could not be installed, or 0.
+ * protocol to the same destination wins (logged once). The changes are
+ * queued (replacing what an earlier pass left) and the first
+ * STATE_ROUTES_PER_PASS made now; state_continue makes the rest. Returns
+ * the first error of a route that could not be installed now, or 0.
  */
 static int routes_apply(struct agent *a, const struct desired *d)
 {
-	struct aroute *keep = malloc((d->nroutes + 1) * sizeof(*keep)), *foreign;
+	struct aroute *keep = malloc((d->nroutes + 1) * sizeof(*keep)), *foreign, *todo;
 	struct afail *failed = malloc((d->nroutes + 1) * sizeof(*failed));
+	struct pfx *dels;
 	struct rtnl_route *k = NULL;
-	size_t nkeep = 0, nk = 0, nforeign = 0, nfailed = 0;
-	int first = 0, r;
+	size_t nkeep = 0, nk = 0, nforeign = 0, nfailed = 0, ntodo = 0, ndels = 0;
+	int r;
 
 	foreign = malloc((d->nroutes + 1) * sizeof(*foreign));
-	if (!keep || !foreign || !failed) {
+	todo = malloc((d->nroutes + 1) * sizeof(*todo));
+	if (!keep || !foreign || !failed || !todo) {
 		free(keep);
 		free(foreign);
 		free(failed);
+		free(todo);
 		log_warnx("%s: out of memory", __func__);
 		return -ENOMEM;
 	}
-	if ((r = kernel_routes(a, &k, &nk)) < 0) {
-		log_warnx("reading the kernel's routes: %s", strerror(-r));
+	if ((r = kernel_routes(a, &k, &nk)) < 0 || !(dels = malloc((nk + 1) * sizeof(*dels)))) {
+		if (r < 0)
+			log_warnx("reading the kernel's routes: %s", strerror(-r));
+		else
+			log_warnx("%s: out of memory", __func__);
+		free(k);
 		free(keep);
 		free(foreign);
 		free(failed);
+		free(todo);
 		a->retry_wanted = true; /* the loop hands it to the watch */
-		return r;
+		return r < 0 ? r : -ENOMEM;
 	}
 	/* ours that are no longer wanted go first; those the kernel dropped
 	 * with their device are only logged */
@@ -707,13 +884,14 @@ static int routes_apply(struct agent *a, const struct desired *d)
 		    (d->nroutes &&
 		     bsearch(&x, d->routes, d->nroutes, sizeof(*d->routes), route_dst_cmp)))
 			continue;
-		rtnl_route_del(a->rt, &x.dst);
+		if (!ndels || !pfx_equal(&dels[ndels - 1], &x.dst)) /* k is sorted */
+			dels[ndels++] = x.dst;
 	}
 	for (size_t i = 0; i < d->nroutes; i++) {
 		const struct aroute *w = &d->routes[i];
 		const struct rtnl_route *have = kernel_find(k, nk, &w->dst), *other;
+		const struct afail *f;
 		char s[PFX_STRLEN];
-		int e;
 
 		if (have && have->protocol != RTNL_PROTO)
 			have = NULL;
@@ -729,27 +907,18 @@ static int routes_apply(struct agent *a, const struct desired *d)
 			foreign[nforeign++] = *w;
 			continue;
 		}
-		e = route_try(a, w);
-		if (e == 0) {
+		if (have) { /* still ours, on its old device, until it is moved */
+			keep[nkeep] = *w;
+			keep[nkeep++].oif = have->oif;
+		} else if (a->nroutes &&
+			   bsearch(w, a->routes, a->nroutes, sizeof(*w), route_dst_cmp)) {
 			/* ours, gone behind our back: put back */
-			if (!have && a->nroutes &&
-			    bsearch(w, a->routes, a->nroutes, sizeof(*w), route_dst_cmp))
-				metrics_inc(VM_KERNEL_REPAIRS, "route");
-			keep[nkeep++] = *w;
-		} else if (e == 1) {
-			foreign[nforeign++] = *w;
-		} else {
-			metrics_inc(VM_ROUTE_FAILURES);
-			if (have) { /* still ours, on its old device */
-				keep[nkeep] = *w;
-				keep[nkeep++].oif = have->oif;
-			}
-			if (!first)
-				first = e;
-			failed[nfailed].dst = w->dst;
-			failed[nfailed].err = e;
-			memcpy(failed[nfailed++].dev, w->dev, sizeof(w->dev));
+			metrics_inc(VM_KERNEL_REPAIRS, "route");
 		}
+		/* a failure stays shown until its next try */
+		if ((f = fail_find(a, &w->dst)))
+			failed[nfailed++] = *f;
+		todo[ntodo++] = *w;
 	}
 	/* in d's order: sorted; failures of routes no longer wanted are gone */
 	free(a->failed);
@@ -762,9 +931,13 @@ static int routes_apply(struct agent *a, const struct desired *d)
 	free(a->routes);
 	a->routes = keep; /* sorted: d's order */
 	a->nroutes = nkeep;
-	if (a->nfailed)
-		a->retry_wanted = true; /* the loop hands it to the watch */
-	return first;
+	free(a->todo_del);
+	a->todo_del = dels;
+	a->ntodo_del = ndels;
+	free(a->todo);
+	a->todo = todo;
+	a->ntodo = ntodo;
+	return routes_step(a, STATE_ROUTES_PER_PASS);
 }
 
 int state_apply(struct agent *a)
@@ -820,33 +993,6 @@ static void desired_free(struct desired *d)
 	pfx_list_free(&d->remote);
 }
 
-/* Our routes are kept sorted by destination: insert or remove one. */
-static void routes_insert(struct agent *a, const struct aroute *r)
-{
-	struct aroute *v = realloc(a->routes, (a->nroutes + 1) * sizeof(*v));
-	size_t i = 0;
-
-	if (!v)
-		return;
-	a->routes = v;
-	while (i < a->nroutes && pfx_cmp(&v[i].dst, &r->dst) < 0)
-		i++;
-	memmove(v + i + 1, v + i, (a->nroutes - i) * sizeof(*v));
-	v[i] = *r;
-	a->nroutes++;
-}
-
-static void routes_remove(struct agent *a, const struct pfx *dst)
-{
-	struct aroute key = { .dst = *dst }, *x;
-
-	x = a->nroutes ? bsearch(&key, a->routes, a->nroutes, sizeof(key), route_dst_cmp) : NULL;
-	if (!x)
-		return;
-	memmove(x, x + 1, (size_t)(a->routes + a->nroutes - (x + 1)) * sizeof(*x));
-	a->nroutes--;
-}
-
 /* Why one of c's routes could not be installed (the first), or 0. */
 static int client_failed(const struct agent *a, const struct aclient *c)
 {
@@ -874,6 +1020,7 @@ int state_client_change(struct agent *a, const struct ainst *in, const struct ac
 	if (a->in_grace || !a->nft_ready || !nft_built(a->nft) || in->role != PROTO_ROLE_SERVER ||
 	    a->cfg->role != CFG_ROLE_SERVER || (pol && pol->from_local.kind == CFG_ACCESS_RULES)) {
 		state_apply(a);
+		todo_client(a, new);
 		return a->nft_err ? a->nft_err : client_failed(a, new);
 	}
 	if (old)
@@ -883,7 +1030,9 @@ int state_client_change(struct agent *a, const struct ainst *in, const struct ac
 	if (was.err || now.err) {
 		desired_free(&was);
 		desired_free(&now);
-		return state_apply(a);
+		r = state_apply(a);
+		todo_client(a, new);
+		return r < 0 ? r : client_failed(a, new);
 	}
 	routes_unique(was.routes, &was.nroutes);
 	routes_unique(now.routes, &now.nroutes);
@@ -896,6 +1045,8 @@ int state_client_change(struct agent *a, const struct ainst *in, const struct ac
 			a->nroutes ? bsearch(k, a->routes, a->nroutes, sizeof(*k), route_dst_cmp)
 				   : NULL;
 
+		if (!still)
+			todo_drop(a, &k->dst);
 		if (!still && ours && rtnl_route_del(a->rt, &k->dst) == 0)
 			routes_remove(a, &k->dst);
 		if (!still)
@@ -913,6 +1064,7 @@ int state_client_change(struct agent *a, const struct ainst *in, const struct ac
 				   : NULL;
 		int e;
 
+		todo_drop(a, &k->dst); /* made now, not in a later pass */
 		if ((ours && ours->oif == k->oif && k->oif) || is_foreign(a, k))
 			continue;
 		e = route_install(a, k);
@@ -944,6 +1096,7 @@ int state_client_change(struct agent *a, const struct ainst *in, const struct ac
 		metrics_inc(VM_SET_FAILURES);
 		log_warnx("set element update failed (%s); rebuilding the table", strerror(-r));
 		state_apply(a);
+		todo_client(a, new);
 		return a->nft_err ? a->nft_err : client_failed(a, new);
 	}
 	if (re)
@@ -1049,12 +1202,12 @@ static json_t *dev_json(const struct aroute *r)
  * that are not wanted (or on another device), and the nftables table when
  * it is missing or differs from what was applied.
  */
-json_t *state_plan(struct agent *a)
+json_t *state_plan(struct agent *a, const json_t *read)
 {
 	struct desired d = { 0 };
 	struct rtnl_route *k = NULL;
 	size_t nk = 0;
-	json_t *add = json_array(), *del = json_array(), *o = json_object(), *read = NULL;
+	json_t *add = json_array(), *del = json_array(), *o = json_object();
 	char s[PFX_STRLEN];
 
 	desire(a, &d);
@@ -1097,7 +1250,7 @@ json_t *state_plan(struct agent *a)
 				    json_sprintf("rebuild the table: %s", nft_differs(a->nft)));
 	else if (!nft_built(a->nft))
 		json_object_set_new(o, "nftables", json_string("build the table"));
-	else if (nft_check(a->nft, &read) < 0)
+	else if (!read)
 		json_object_set_new(o, "nftables", json_string("cannot read the table"));
 	else if (json_is_string(json_object_get(read, "differs")))
 		json_object_set_new(
@@ -1106,7 +1259,6 @@ json_t *state_plan(struct agent *a)
 				     json_string_value(json_object_get(read, "differs"))));
 	else
 		json_object_set_new(o, "nftables", json_null());
-	json_decref(read);
 	return o;
 }
 
@@ -1116,7 +1268,8 @@ json_t *state_routes_json(struct agent *a, json_t **missing)
 	struct rtnl_route *k = NULL;
 	size_t nk = 0;
 	json_t *out = json_array();
-	char s[PFX_STRLEN], dev[IF_NAMESIZE];
+	char s[PFX_STRLEN], dev[IF_NAMESIZE] = "";
+	int devof = 0; /* dev names devof: one lookup (socket, ioctl) per device, not per route */
 
 	*missing = json_array();
 	desire(a, &d);
@@ -1134,13 +1287,16 @@ json_t *state_routes_json(struct agent *a, json_t **missing)
 
 		if (k[j].protocol != RTNL_PROTO)
 			continue;
+		if (k[j].oif != devof) {
+			devof = k[j].oif;
+			if (!if_indextoname((unsigned)devof, dev))
+				dev[0] = 0;
+		}
 		json_array_append_new(
-			out,
-			json_pack("{s:s, s:o, s:s}", "destination",
-				  pfx_format(&x.dst, s, sizeof(s)), "device",
-				  if_indextoname((unsigned)k[j].oif, dev) ? json_string(dev)
-									  : json_null(),
-				  "state", w && w->oif == k[j].oif ? "installed" : "not wanted"));
+			out, json_pack("{s:s, s:o, s:s}", "destination",
+				       pfx_format(&x.dst, s, sizeof(s)), "device",
+				       dev[0] ? json_string(dev) : json_null(), "state",
+				       w && w->oif == k[j].oif ? "installed" : "not wanted"));
 	}
 	/* wanted, neither there nor left to another protocol's route */
 	for (size_t i = 0; i < d.nroutes; i++) {
@@ -1198,6 +1354,9 @@ bool state_local_auto(struct agent *a, bool apply)
 
 int state_flush(struct agent *a)
 {
+	for (size_t i = 0; i < a->ntodo_del; i++)
+		rtnl_route_del(a->rt, &a->todo_del[i]);
+	a->ntodo_del = a->ntodo = 0; /* what is left was never installed */
 	for (size_t i = 0; i < a->nroutes; i++)
 		rtnl_route_del(a->rt, &a->routes[i].dst);
 	a->nroutes = 0;

@@ -198,7 +198,6 @@ json_t *status_json(struct agent *a)
 					    nft_differs(a->nft) ? json_string(nft_differs(a->nft))
 								: json_null());
 		json_object_set(nft, "set_elements", json_object_get(read, "set_elements"));
-		json_decref(read);
 	}
 	json_object_set_new(nft, "error",
 			    a->nft_err ? json_string(strerror(-a->nft_err)) : json_null());
@@ -218,7 +217,8 @@ json_t *status_json(struct agent *a)
 	} else {
 		json_object_set_new(o, "foreign_nat", json_null());
 	}
-	json_object_set_new(o, "plan", state_plan(a));
+	json_object_set_new(o, "plan", state_plan(a, read)); /* the table read once */
+	json_decref(read);
 	json_object_set_new(o, "aws", a->cloud ? cloud_status(a->cloud) : json_null());
 	return o;
 }

@@ -60,18 +60,23 @@ static void hello(struct world *w, int i, const char *instance, enum proto_role 
 			 expect ? expect : "(ok)");
 }
 
-static struct world *world(void)
+static struct world *world_of(const char *text)
 {
 	struct world *w = calloc(1, sizeof(*w));
 	char err[CFG_ERRLEN];
 
 	log_set_sink(quiet, NULL);
 	w->a.nft_ready = true;
-	if (cfg_load_buf("t.conf", conf, sizeof(conf) - 1, &w->a.cfg, err, sizeof(err)))
+	if (cfg_load_buf("t.conf", text, strlen(text), &w->a.cfg, err, sizeof(err)))
 		fail_msg("%s", err);
 	hello(w, 0, "server", PROTO_ROLE_SERVER, NULL);
 	hello(w, 1, "server-tcp", PROTO_ROLE_SERVER, NULL);
 	return w;
+}
+
+static struct world *world(void)
+{
+	return world_of(conf);
 }
 
 static void world_free(struct world *w)
@@ -216,6 +221,82 @@ static void test_sync(void **state)
 	world_free(w);
 }
 
+/* host i of 172.16.0.0/12, as a /32 */
+static struct proto_client host(size_t i)
+{
+	char cn[16], net[32];
+
+	snprintf(cn, sizeof(cn), "h%zu", i);
+	snprintf(net, sizeof(net), "172.16.%zu.%zu/32", i >> 8 & 255, i & 255);
+	return client_of(cn, net, NULL);
+}
+
+/*
+ * A large sync installs its routes STATE_ROUTES_PER_PASS per call, the loop
+ * (state_continue) the rest; a connect meanwhile gets its route at once, and
+ * a client that leaves before its route went in never gets it.
+ */
+static void test_routes_per_pass(void **state)
+{
+	static const char open[] =
+		"{\"version\":1,\"role\":\"server\",\"local_networks\":[\"10.1.1.0/24\"],"
+		"\"tunnel\":{\"pool\":\"10.1.2.0/24\"},"
+		"\"default_client\":{\"allow\":[\"172.16.0.0/12\"]}}";
+	const size_t n = 1000, per = STATE_ROUTES_PER_PASS;
+	struct world *w = world_of(open);
+	struct proto_msg m = { .type = PROTO_TUNNEL };
+	char why[PROTO_ERROR_MAX], s[PFX_STRLEN];
+	size_t before, passes = 0;
+
+	m.tunnel.event = PROTO_TUNNEL_UP;
+	snprintf(m.tunnel.dev, sizeof(m.tunnel.dev), "lo"); /* in every namespace */
+	assert_null(send_msg(w, 0, &m, why, sizeof(why)));
+	assert_false(state_busy(&w->a));
+	before = stub_nadded;
+	for (size_t i = 0; i < n; i += 500) {
+		struct proto_msg sm = { .type = PROTO_SYNC };
+
+		sm.sync.clients = calloc(500, sizeof(*sm.sync.clients));
+		for (size_t k = 0; k < 500; k++)
+			sm.sync.clients[k] = host(i + k);
+		sm.sync.n = 500;
+		sm.sync.more = i + 500 < n;
+		assert_null(send_msg(w, 0, &sm, why, sizeof(why)));
+		proto_msg_free(&sm);
+	}
+	/* the sync's commit: one pass's worth, the rest left */
+	assert_int_equal(w->p[0].inst->n, n);
+	assert_int_equal(stub_nadded - before, per);
+	assert_int_equal(w->a.nroutes, per);
+	assert_true(state_busy(&w->a));
+	/* a connect in the meantime: its route is in when it is acknowledged */
+	assert_null(peer_connect(w, 0, "late", "172.31.0.1/32", NULL, why, sizeof(why)));
+	assert_string_equal(pfx_format(&stub_added[(stub_nadded - 1) % 64], s, sizeof(s)),
+			    "172.31.0.1/32");
+	/* a queued client leaves: its route never goes in */
+	{
+		struct proto_msg dm = { .type = PROTO_DISCONNECT };
+
+		snprintf(dm.disconnect.cn, sizeof(dm.disconnect.cn), "h%zu", n - 1);
+		assert_null(send_msg(w, 0, &dm, why, sizeof(why)));
+	}
+	before = stub_nadded;
+	while (state_busy(&w->a)) {
+		size_t was = stub_nadded;
+
+		state_continue(&w->a);
+		assert_true(stub_nadded - was <= per);
+		passes++;
+	}
+	assert_int_equal(stub_nadded - before, n - per - 1);
+	assert_int_equal(passes, (n - per - 1 + per - 1) / per);
+	/* ours: every host but the one that left, and the late one */
+	assert_int_equal(w->a.nroutes, n);
+	for (size_t i = 1; i < w->a.nroutes; i++)
+		assert_true(pfx_cmp(&w->a.routes[i - 1].dst, &w->a.routes[i].dst) < 0);
+	world_free(w);
+}
+
 static void test_roles(void **state)
 {
 	static const char cli[] =
@@ -333,8 +414,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_connect),		cmocka_unit_test(test_sync),
-		cmocka_unit_test(test_roles),		cmocka_unit_test(test_pushed_routes),
-		cmocka_unit_test(test_tunnel_networks),
+		cmocka_unit_test(test_routes_per_pass), cmocka_unit_test(test_roles),
+		cmocka_unit_test(test_pushed_routes),	cmocka_unit_test(test_tunnel_networks),
 	};
 
 	return cmocka_run_group_tests_name("agent admission", tests, NULL, NULL);

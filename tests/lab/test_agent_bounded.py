@@ -1,0 +1,97 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Bounded work per loop pass (issue 11, item 3): a large sync is acknowledged
+and its routes go in a bounded number per pass; a status and a connect asked
+meanwhile are answered while routes of the sync are still missing, a
+connect's ack means its own route is in, and the end state is exactly the
+wanted routes and set elements. Order of answers and contents, not time."""
+import json
+import signal
+import socket
+import time
+
+import pytest
+
+from vrlab.agent import Agent, tunnel_host
+from vrlab.fakeplugin import FakePlugin
+
+N = 20000
+CONF = {"version": 1, "role": "server", "local_networks": ["192.168.255.0/24"],
+        "tunnel": {"pool": "100.64.0.0/10"},
+        "default_client": {"allow": ["10.0.0.0/8", "172.16.0.0/12"], "to_local": True}}
+
+
+def host_net(i):
+    return f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}/32"
+
+
+def answer(s, ref, timeout=120):
+    """The messages up to the ack of ref (report texts joined), and the ack."""
+    s.settimeout(timeout)
+    text = []
+    while True:
+        m = json.loads(s.recv(1 << 20))
+        if m.get("ref") == ref and m.get("type") == "report":
+            text.append(m["text"])
+        if m.get("type") == "ack" and m.get("ref") == ref:
+            return "".join(text), m
+
+
+@pytest.fixture
+def agent(lab, tmp_path):
+    node = tunnel_host(lab)
+    a = Agent(node, str(tmp_path / "agent"), dict(CONF), grace=0).start()
+    yield a
+    a.stop()
+
+
+def test_large_sync_leaves_room_for_status_and_connects(agent):
+    big = FakePlugin(agent.sock, instance="big").connect()
+    small = FakePlugin(agent.sock, instance="small").connect()
+    big.drain(0.2)
+    small.drain(0.2)
+    ctl = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    ctl.connect(agent.sock)
+    ctl.send(json.dumps({"v": 1, "type": "hello", "id": 1, "role": "ctl", "pid": 1,
+                         "instance": "t"}).encode())
+    answer(ctl, 1)
+
+    clients = [{"cn": f"c{i}", "networks": [host_net(i)]} for i in range(N)]
+    for i in range(0, N, 64):
+        last = big.send({"type": "sync", "clients": clients[i:i + 64], "more": i + 64 < N},
+                        ack=i + 64 >= N)
+    _, ack = answer(big.s, last)
+    assert ack["ok"], ack
+
+    # right after the sync's ack: its routes are still going in
+    ref = small.client("s0", ["172.16.0.1/32"])
+    _, cack = answer(small.s, ref)
+    assert cack["ok"], cack
+    # the connect's ack means its own route is in
+    assert "172.16.0.1" in agent.node.run(["ip", "route", "show", "172.16.0.1/32",
+                                           "proto", "212"]).stdout
+    ctl.send(json.dumps({"v": 1, "type": "status", "id": 2}).encode())
+    text, sack = answer(ctl, 2)
+    assert sack["ok"], sack
+    st = json.loads(text)
+    pending = st["plan"]["routes_to_add"]
+    # answered before the sync's routes were all in (the old agent answered
+    # only after the last one)
+    assert 0 < len(pending) < N, len(pending)
+    assert all(p["destination"].startswith("10.") for p in pending)
+
+    want = sorted([host_net(i).split("/")[0] for i in range(N)] + ["172.16.0.1"])
+    deadline = time.time() + 300
+    while agent.routes() != want:
+        assert time.time() < deadline, "the sync's routes never completed"
+        time.sleep(0.5)
+    done = agent.dump()
+    assert len(done["routes"]) == N + 1
+    assert done["nftables"], "no table built"
+    # the same as a reconcile from scratch would make
+    agent.send_signal(signal.SIGHUP)
+    agent.wait_log(r"configuration .* reloaded")
+    ctl.send(json.dumps({"v": 1, "type": "status", "id": 3}).encode())
+    text, _ = answer(ctl, 3)
+    assert json.loads(text)["plan"]["routes_to_add"] == []
+    assert agent.dump() == done
+    assert "172.16.0.1" in json.dumps(done["nftables"])
