@@ -99,8 +99,10 @@ class Watcher:
 
 def burst(plugin, first, n):
     """n connects pipelined, then every acknowledgement read."""
-    ids = {plugin.client(f"c{i}", [net(i)]) for i in range(first, first + n)}
+    # sends may block while the agent works through the burst (slowly under the
+    # sanitizers): a bound for that too, not drain()'s 0.2 s
     plugin.s.settimeout(60)
+    ids = {plugin.client(f"c{i}", [net(i)]) for i in range(first, first + n)}
     while ids:
         m = json.loads(plugin.s.recv(1 << 17))
         if m.get("type") == "ack":
