@@ -78,6 +78,8 @@ int nft_report_foreign_nat(struct nft *n);
 struct nft_foreign {
 	char action[32]; /* masquerade, snat, MASQUERADE (iptables), ... */
 	char family[8], table[64], chain[64];
+	char rule[256]; /* the rule's text as nft shows it, as far as it decodes */
+	uint64_t handle;
 	int32_t prio;
 	bool before; /* runs before our exemptions */
 };

@@ -210,10 +210,12 @@ json_t *status_json(struct agent *a)
 
 		for (size_t i = 0; i < nfn; i++)
 			json_array_append_new(
-				fa, json_pack("{s:s, s:s, s:s, s:s, s:i, s:b}", "action",
-					      fn[i].action, "family", fn[i].family, "table",
-					      fn[i].table, "chain", fn[i].chain, "priority",
-					      (int)fn[i].prio, "before_exemptions", fn[i].before));
+				fa,
+				json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:s, s:b}", "action",
+					  fn[i].action, "family", fn[i].family, "table",
+					  fn[i].table, "chain", fn[i].chain, "priority",
+					  (int)fn[i].prio, "handle", (json_int_t)fn[i].handle,
+					  "rule", fn[i].rule, "before_exemptions", fn[i].before));
 		json_object_set_new(o, "foreign_nat", fa);
 	} else {
 		json_object_set_new(o, "foreign_nat", json_null());
