@@ -349,7 +349,7 @@ static int run(struct agent *a)
 			a->retry_wanted = false;
 			watch_retry(a);
 		}
-		n = epoll_wait(a->epfd, evs, 32, -1);
+		n = epoll_wait(a->epfd, evs, 32, status_summary_wait(a));
 
 		if (n < 0 && errno != EINTR) {
 			log_warn("epoll_wait");
@@ -368,7 +368,9 @@ static int run(struct agent *a)
 		}
 		serve_withdraw(a);
 		sock_reap(a->sock);
+		status_log_summary(a, false);
 	}
+	status_log_summary(a, true);
 	return 0;
 }
 

@@ -73,6 +73,8 @@ struct nft {
 	/* foreign NAT rules found by the last scan */
 	struct nft_foreign *foreign;
 	size_t nforeign;
+	/* set elements added and removed since nft_take_counts */
+	size_t n_added, n_removed;
 };
 
 static int fam_idx(int family)
@@ -810,6 +812,11 @@ static int update_elems(struct nft *n, struct elist el[2][S_NSETS], size_t *chan
 	r = send_delta(n, del, add);
 	if (r)
 		n->built = false; /* the table may have changed under us: rebuild next */
+	for (int fi = 0; fi < 2 && !r; fi++)
+		for (int s = 0; s < S_NSETS; s++) {
+			n->n_added += add[fi][s].n;
+			n->n_removed += del[fi][s].n;
+		}
 out:
 	elists_free(add);
 	elists_free(del);
@@ -928,6 +935,11 @@ int nft_update(struct nft *n, const struct nft_model *add, const struct nft_mode
 			for (size_t i = 0; i < ins[fi][s].n && !r; i++)
 				r = elist_insert(&n->cur[fi][s], &ins[fi][s].v[i]);
 		}
+	for (int fi = 0; fi < 2 && !r; fi++)
+		for (int s = 0; s < S_NSETS; s++) {
+			n->n_added += ins[fi][s].n;
+			n->n_removed += rem[fi][s].n;
+		}
 	if (r == 0)
 		log_debug("nftables: %zu set elements changed", changes);
 	else
@@ -972,6 +984,13 @@ json_t *nft_elements_json(const struct nft *n)
 			json_object_set_new(o, name, json_integer((json_int_t)n->cur[fi][s].n));
 		}
 	return o;
+}
+
+void nft_take_counts(struct nft *n, size_t *added, size_t *removed)
+{
+	*added = n->n_added;
+	*removed = n->n_removed;
+	n->n_added = n->n_removed = 0;
 }
 
 /* --- foreign NAT rules --- */

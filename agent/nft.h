@@ -84,6 +84,8 @@ struct nft_foreign {
 	bool before; /* runs before our exemptions */
 };
 
+/* Set elements added and removed since the last call (for the log's summary). */
+void nft_take_counts(struct nft *n, size_t *added, size_t *removed);
 /* Scans again without logging; *out stays valid until the next scan. */
 int nft_scan_foreign_nat(struct nft *n, const struct nft_foreign **out, size_t *count);
 /*
