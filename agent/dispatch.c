@@ -281,7 +281,9 @@ const char *dispatch(struct agent *a, struct peer *p, struct proto_msg *m)
 		snprintf(inst->plugin_digest, sizeof(inst->plugin_digest), "%s", m->policy.digest);
 		if (strcmp(m->policy.digest, a->cfg->digest))
 			log_warnx("%s: the plugin runs configuration sha256 %.16s..., the agent "
-				  "%.16s... (generation %llu): they may admit differently",
+				  "%.16s... (generation %llu): they may admit differently; reload "
+				  "the agent (vpcroutectl reload) or restart OpenVPN so both run "
+				  "the same file",
 				  name, m->policy.digest, a->cfg->digest,
 				  (unsigned long long)a->cfg_gen);
 		else if (m->policy.gen) /* 0: before our policy reached it */

@@ -161,7 +161,8 @@ static void reload_recheck(struct agent *a)
 						  sizeof(why)))
 				log_warnx("reload: %s: client %s, connected under the previous "
 					  "configuration, is not allowed by the new one: %s; it "
-					  "stays connected until it disconnects",
+					  "stays connected until it disconnects (kill it through "
+					  "OpenVPN's management interface to end it now)",
 					  a->inst[i]->name, a->inst[i]->c[k].pc.cn, why);
 }
 
@@ -176,11 +177,13 @@ int agent_reload(struct agent *a, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	if (strcmp(c->socket.path, a->cfg->socket.path))
-		log_warnx("reload: socket.path changed to %s; it takes effect after a restart",
+		log_warnx("reload: socket.path changed to %s; it takes effect after a restart "
+			  "(systemctl restart vpcroute-agent)",
 			  c->socket.path);
 	if (!c->metrics.listen != !a->cfg->metrics.listen ||
 	    (c->metrics.listen && strcmp(c->metrics.listen, a->cfg->metrics.listen)))
-		log_warnx("reload: metrics.listen changed; it takes effect after a restart");
+		log_warnx("reload: metrics.listen changed; it takes effect after a restart "
+			  "(systemctl restart vpcroute-agent)");
 	cfg_free(a->cfg);
 	a->cfg = c;
 	a->cfg_gen++;

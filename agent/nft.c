@@ -219,8 +219,10 @@ static int batch_commit(struct nft *n, const char *what)
 		mnl_cb_run2(rbuf, (size_t)got, 0, n->portid, NULL, &a, ctl, NLMSG_MIN_TYPE);
 	}
 	if (a.err) {
-		log_warnx("nftables %s failed, nothing applied: %s%s%s", what, strerror(-a.err),
-			  a.text[0] ? ": " : "", a.text);
+		log_warnx("nftables %s failed, nothing applied: %s%s%s; check that nf_tables is "
+			  "available (nft list tables) and see troubleshooting.md, \"Traffic is "
+			  "dropped although the policy allows it\"",
+			  what, strerror(-a.err), a.text[0] ? ": " : "", a.text);
 		return a.err;
 	}
 	return 0;
@@ -743,7 +745,8 @@ static int build_all(struct nft *n, const struct nft_model *m, struct elist el[2
 	}
 	if (r) {
 		mnl_nlmsg_batch_stop(n->b);
-		log_warnx("nftables: the table does not fit one batch");
+		log_warnx("nftables: the table does not fit one batch: aggregate local_networks "
+			  "and nat rules into fewer, larger networks");
 		return r;
 	}
 	r = batch_commit(n, "table " NFT_TABLE);
@@ -1592,7 +1595,9 @@ int nft_check(struct nft *n, json_t **read)
 	}
 	if (!why[0] || !n->built)
 		return !why[0];
-	log_warnx("nftables: table " NFT_TABLE_FULLNAME " changed from outside (%s): rebuilding it",
+	log_warnx("nftables: table " NFT_TABLE_FULLNAME
+		  " changed from outside (%s): rebuilding it; keep your own rules in a table of "
+		  "your own (vpcroute-agent(8), WHAT IT OWNS)",
 		  why);
 	snprintf(n->differs, sizeof(n->differs), "%s", why);
 	n->built = false;

@@ -165,8 +165,11 @@ int rtnl_route_add(struct rtnl *r, const struct pfx *dst, int oif)
 		return 0;
 	}
 fail:
-	log_warnx("route %s dev %s: %s%s%s", pfx_format(dst, s, sizeof(s)), dev, strerror(-e),
-		  msg ? ": " : "", msg ? msg : "");
+	log_warnx("route %s dev %s: %s%s%s; retried with back-off, shown failed in vpcroutectl "
+		  "status: check the device (ip link show %s) and see troubleshooting.md, \"Routes "
+		  "do not appear at all\"",
+		  pfx_format(dst, s, sizeof(s)), dev, strerror(-e), msg ? ": " : "", msg ? msg : "",
+		  dev);
 	return e;
 }
 
@@ -199,8 +202,10 @@ int rtnl_route_del(struct rtnl *r, const struct pfx *dst)
 		r->counts.gone++;
 		return 0;
 	}
-	log_warnx("removing route %s: %s%s%s", pfx_format(dst, s, sizeof(s)), strerror(-e),
-		  msg ? ": " : "", msg ? msg : "");
+	log_warnx("removing route %s: %s%s%s; if it stays, remove it by hand: ip route del %s "
+		  "proto %d",
+		  pfx_format(dst, s, sizeof(s)), strerror(-e), msg ? ": " : "", msg ? msg : "", s,
+		  RTNL_PROTO);
 	return e;
 }
 
