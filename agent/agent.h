@@ -200,6 +200,12 @@ bool agent_client_allowed(const struct agent *a, const struct ainst *in, const s
 
 /* status.c: what vpcroutectl status shows (doc/status.schema.json) */
 json_t *status_json(struct agent *a);
+/* status.c: the log's summary of changes (clients, routes, set elements) at
+ * most once a second, or now; the epoll timeout until it is due (-1: none). */
+void status_log_summary(struct agent *a, bool now);
+int status_summary_wait(struct agent *a);
+/* dispatch.c: clients connected and disconnected since the last call */
+void dispatch_take_counts(unsigned long *connected, unsigned long *disconnected);
 
 /* main.c: SIGHUP and vpcroutectl reload; err filled on failure */
 int agent_reload(struct agent *a, char *err, size_t errlen);

@@ -259,7 +259,8 @@ static void commit_plan(struct cloud *c, struct plan *p)
 
 		if (!x->reported)
 			log_warnx("aws: conflict: route table %s sends %s to %s %s, not to us; "
-				  "left alone (aws.takeover is off)",
+				  "left alone (aws.takeover is off): delete that route, or set "
+				  "aws.takeover to true",
 				  x->table, pfx_format(&x->dst, d, sizeof(d)), x->kind, x->target);
 	}
 	for (size_t i = 0; i < p->book.nunwanted; i++) {

@@ -17,6 +17,16 @@
 #include "loop.h"
 #include "policy.h"
 
+/* for the log's summary (status_log_summary) */
+static unsigned long n_connected, n_disconnected;
+
+void dispatch_take_counts(unsigned long *connected, unsigned long *disconnected)
+{
+	*connected = n_connected;
+	*disconnected = n_disconnected;
+	n_connected = n_disconnected = 0;
+}
+
 #define SYNC_MAX 100000
 /* how long an instance name stays its last owner's after its plugin went */
 #define INST_GRACE_S 120
@@ -192,7 +202,8 @@ const char *dispatch(struct agent *a, struct peer *p, struct proto_msg *m)
 			return "out of memory";
 		}
 		describe_nets(&m->connect.nets, nets, sizeof(nets));
-		log_info("%s: client %s connected, announces %s", name, m->connect.cn, nets);
+		log_debug("%s: client %s connected, announces %s", name, m->connect.cn, nets);
+		n_connected++;
 		r = state_client_change(a, inst, had ? &was : NULL,
 					state_client_find(inst, m->connect.cn));
 		if (had)
@@ -219,7 +230,8 @@ const char *dispatch(struct agent *a, struct peer *p, struct proto_msg *m)
 		if (!old || state_client_dup(&was, old) < 0)
 			return NULL;
 		state_client_del(inst, m->disconnect.cn);
-		log_info("%s: client %s disconnected", name, m->disconnect.cn);
+		log_debug("%s: client %s disconnected", name, m->disconnect.cn);
+		n_disconnected++;
 		state_client_change(a, inst, &was, NULL);
 		pfx_list_free(&was.pc.nets);
 		*changed = true;
@@ -269,7 +281,9 @@ const char *dispatch(struct agent *a, struct peer *p, struct proto_msg *m)
 		snprintf(inst->plugin_digest, sizeof(inst->plugin_digest), "%s", m->policy.digest);
 		if (strcmp(m->policy.digest, a->cfg->digest))
 			log_warnx("%s: the plugin runs configuration sha256 %.16s..., the agent "
-				  "%.16s... (generation %llu): they may admit differently",
+				  "%.16s... (generation %llu): they may admit differently; reload "
+				  "the agent (vpcroutectl reload) or restart OpenVPN so both run "
+				  "the same file",
 				  name, m->policy.digest, a->cfg->digest,
 				  (unsigned long long)a->cfg_gen);
 		else if (m->policy.gen) /* 0: before our policy reached it */

@@ -161,7 +161,8 @@ static void reload_recheck(struct agent *a)
 						  sizeof(why)))
 				log_warnx("reload: %s: client %s, connected under the previous "
 					  "configuration, is not allowed by the new one: %s; it "
-					  "stays connected until it disconnects",
+					  "stays connected until it disconnects (kill it through "
+					  "OpenVPN's management interface to end it now)",
 					  a->inst[i]->name, a->inst[i]->c[k].pc.cn, why);
 }
 
@@ -176,11 +177,13 @@ int agent_reload(struct agent *a, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	if (strcmp(c->socket.path, a->cfg->socket.path))
-		log_warnx("reload: socket.path changed to %s; it takes effect after a restart",
+		log_warnx("reload: socket.path changed to %s; it takes effect after a restart "
+			  "(systemctl restart vpcroute-agent)",
 			  c->socket.path);
 	if (!c->metrics.listen != !a->cfg->metrics.listen ||
 	    (c->metrics.listen && strcmp(c->metrics.listen, a->cfg->metrics.listen)))
-		log_warnx("reload: metrics.listen changed; it takes effect after a restart");
+		log_warnx("reload: metrics.listen changed; it takes effect after a restart "
+			  "(systemctl restart vpcroute-agent)");
 	cfg_free(a->cfg);
 	a->cfg = c;
 	a->cfg_gen++;
@@ -349,10 +352,11 @@ static int run(struct agent *a)
 			a->retry_wanted = false;
 			watch_retry(a);
 		}
-		/* a large reconcile goes on between the events, a bounded part per pass */
+		/* a large reconcile goes on between the events, a bounded part per pass;
+		 * otherwise wait, until the next change summary is due */
 		if (state_busy(a))
 			state_continue(a);
-		n = epoll_wait(a->epfd, evs, 32, state_busy(a) ? 0 : -1);
+		n = epoll_wait(a->epfd, evs, 32, state_busy(a) ? 0 : status_summary_wait(a));
 
 		if (n < 0 && errno != EINTR) {
 			log_warn("epoll_wait");
@@ -371,7 +375,9 @@ static int run(struct agent *a)
 		}
 		serve_withdraw(a);
 		sock_reap(a->sock);
+		status_log_summary(a, false);
 	}
+	status_log_summary(a, true);
 	return 0;
 }
 

@@ -274,7 +274,9 @@ int metrics_http_open(struct agent *a, int epfd, struct metrics_http **out)
 	return 0;
 fail:
 	e = -errno;
-	log_warnx("metrics.listen %s: %s", listen_on, strerror(errno));
+	log_warnx("metrics.listen %s: %s; choose a free ADDRESS:PORT (or a free path) in "
+		  "metrics.listen",
+		  listen_on, strerror(errno));
 	if (h->lw.fd >= 0)
 		close(h->lw.fd);
 	if (h->tw.fd >= 0)

@@ -3,6 +3,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +27,7 @@
 
 #include "log.h"
 #include "nft.h"
+#include "nft_rule.h"
 #include "nl.h"
 
 _Static_assert(NFT_PRIO_SRCNAT == NF_IP_PRI_NAT_SRC, "srcnat is priority 100");
@@ -71,6 +74,8 @@ struct nft {
 	/* foreign NAT rules found by the last scan */
 	struct nft_foreign *foreign;
 	size_t nforeign;
+	/* set elements added and removed since nft_take_counts */
+	size_t n_added, n_removed;
 };
 
 static int fam_idx(int family)
@@ -215,8 +220,10 @@ static int batch_commit(struct nft *n, const char *what)
 		mnl_cb_run2(rbuf, (size_t)got, 0, n->portid, NULL, &a, ctl, NLMSG_MIN_TYPE);
 	}
 	if (a.err) {
-		log_warnx("nftables %s failed, nothing applied: %s%s%s", what, strerror(-a.err),
-			  a.text[0] ? ": " : "", a.text);
+		log_warnx("nftables %s failed, nothing applied: %s%s%s; check that nf_tables is "
+			  "available (nft list tables) and see troubleshooting.md, \"Traffic is "
+			  "dropped although the policy allows it\"",
+			  what, strerror(-a.err), a.text[0] ? ": " : "", a.text);
 		return a.err;
 	}
 	return 0;
@@ -739,7 +746,8 @@ static int build_all(struct nft *n, const struct nft_model *m, struct elist el[2
 	}
 	if (r) {
 		mnl_nlmsg_batch_stop(n->b);
-		log_warnx("nftables: the table does not fit one batch");
+		log_warnx("nftables: the table does not fit one batch: aggregate local_networks "
+			  "and nat rules into fewer, larger networks");
 		return r;
 	}
 	r = batch_commit(n, "table " NFT_TABLE);
@@ -808,6 +816,11 @@ static int update_elems(struct nft *n, struct elist el[2][S_NSETS], size_t *chan
 	r = send_delta(n, del, add);
 	if (r)
 		n->built = false; /* the table may have changed under us: rebuild next */
+	for (int fi = 0; fi < 2 && !r; fi++)
+		for (int s = 0; s < S_NSETS; s++) {
+			n->n_added += add[fi][s].n;
+			n->n_removed += del[fi][s].n;
+		}
 out:
 	elists_free(add);
 	elists_free(del);
@@ -926,6 +939,11 @@ int nft_update(struct nft *n, const struct nft_model *add, const struct nft_mode
 			for (size_t i = 0; i < ins[fi][s].n && !r; i++)
 				r = elist_insert(&n->cur[fi][s], &ins[fi][s].v[i]);
 		}
+	for (int fi = 0; fi < 2 && !r; fi++)
+		for (int s = 0; s < S_NSETS; s++) {
+			n->n_added += ins[fi][s].n;
+			n->n_removed += rem[fi][s].n;
+		}
 	if (r == 0)
 		log_debug("nftables: %zu set elements changed", changes);
 	else
@@ -970,6 +988,13 @@ json_t *nft_elements_json(const struct nft *n)
 			json_object_set_new(o, name, json_integer((json_int_t)n->cur[fi][s].n));
 		}
 	return o;
+}
+
+void nft_take_counts(struct nft *n, size_t *added, size_t *removed)
+{
+	*added = n->n_added;
+	*removed = n->n_removed;
+	n->n_added = n->n_removed = 0;
 }
 
 /* --- foreign NAT rules --- */
@@ -1076,7 +1101,10 @@ static int rule_cb(const struct nlmsghdr *nlh, void *data)
 			continue;
 		f->reported++;
 		struct nft_foreign *w = realloc(f->found, (f->nfound + 1) * sizeof(*w));
+		char text[sizeof(w->rule)];
+		uint64_t handle = nftnl_rule_get_u64(r, NFTNL_RULE_HANDLE);
 
+		nft_rule_text(r, c->family, text, sizeof(text));
 		if (w) {
 			f->found = w;
 			memset(&w[f->nfound], 0, sizeof(*w));
@@ -1085,23 +1113,30 @@ static int rule_cb(const struct nlmsghdr *nlh, void *data)
 				 family_name(c->family));
 			snprintf(w[f->nfound].table, sizeof(w->table), "%s", c->table);
 			snprintf(w[f->nfound].chain, sizeof(w->chain), "%s", c->chain);
+			snprintf(w[f->nfound].rule, sizeof(w->rule), "%s", text);
+			w[f->nfound].handle = handle;
 			w[f->nfound].prio = c->prio;
 			w[f->nfound++].before = c->prio < NFT_PRIO_EXEMPT;
 		}
 		if (f->quiet)
 			break;
 		if (c->prio < NFT_PRIO_EXEMPT)
-			log_warnx("foreign NAT rule: %s in table %s %s, chain %s (priority %d) "
-				  "runs before "
-				  "vpcroute's exemptions (priority %d) and can rewrite tunnel "
-				  "traffic",
-				  what, family_name(c->family), c->table, c->chain, c->prio,
-				  NFT_PRIO_EXEMPT);
+			log_warnx(
+				"foreign NAT rule in table %s %s, chain %s (priority %d), handle "
+				"%llu: '%s' runs before vpcroute's exemptions (priority %d) and "
+				"can "
+				"rewrite tunnel traffic: give that chain a priority of %d or more, "
+				"or exempt the tunnel networks in the rule (see "
+				"vpcroute-agent(8), LOGGING)",
+				family_name(c->family), c->table, c->chain, c->prio,
+				(unsigned long long)handle, text, NFT_PRIO_EXEMPT, NFT_PRIO_EXEMPT);
 		else
-			log_info("foreign NAT rule: %s in table %s %s, chain %s (priority %d) runs "
-				 "after "
-				 "vpcroute's exemptions: tunnel traffic keeps its addresses",
-				 what, family_name(c->family), c->table, c->chain, c->prio);
+			log_info(
+				"foreign NAT rule in table %s %s, chain %s (priority %d), handle "
+				"%llu: '%s' runs after vpcroute's exemptions: tunnel traffic keeps "
+				"its addresses",
+				family_name(c->family), c->table, c->chain, c->prio,
+				(unsigned long long)handle, text);
 		break;
 	}
 out:
@@ -1356,7 +1391,9 @@ int nft_check(struct nft *n, json_t **read)
 	}
 	if (!why[0] || !n->built)
 		return !why[0];
-	log_warnx("nftables: table " NFT_TABLE_FULLNAME " changed from outside (%s): rebuilding it",
+	log_warnx("nftables: table " NFT_TABLE_FULLNAME
+		  " changed from outside (%s): rebuilding it; keep your own rules in a table of "
+		  "your own (vpcroute-agent(8), WHAT IT OWNS)",
 		  why);
 	snprintf(n->differs, sizeof(n->differs), "%s", why);
 	n->built = false;

@@ -78,10 +78,14 @@ int nft_report_foreign_nat(struct nft *n);
 struct nft_foreign {
 	char action[32]; /* masquerade, snat, MASQUERADE (iptables), ... */
 	char family[8], table[64], chain[64];
+	char rule[256]; /* the rule's text as nft shows it, as far as it decodes */
+	uint64_t handle;
 	int32_t prio;
 	bool before; /* runs before our exemptions */
 };
 
+/* Set elements added and removed since the last call (for the log's summary). */
+void nft_take_counts(struct nft *n, size_t *added, size_t *removed);
 /* Scans again without logging; *out stays valid until the next scan. */
 int nft_scan_foreign_nat(struct nft *n, const struct nft_foreign **out, size_t *count);
 /*

@@ -21,6 +21,7 @@ struct rtnl {
 	unsigned portid;
 	unsigned seq;
 	char buf[65536];
+	struct rtnl_counts counts; /* since rtnl_take_counts */
 };
 
 struct rtnl *rtnl_open(char *err, size_t errlen)
@@ -134,7 +135,8 @@ int rtnl_route_add(struct rtnl *r, const struct pfx *dst, int oif)
 	if_indextoname((unsigned)oif, dev);
 	e = transact(r, route_msg(r, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, dst, oif), &msg);
 	if (e == 0) {
-		log_info("route %s dev %s added", pfx_format(dst, s, sizeof(s)), dev);
+		log_debug("route %s dev %s added", pfx_format(dst, s, sizeof(s)), dev);
+		r->counts.added++;
 		return 0;
 	}
 	if (e != -EEXIST)
@@ -158,13 +160,23 @@ int rtnl_route_add(struct rtnl *r, const struct pfx *dst, int oif)
 		return 0; /* ours, as it should be */
 	e = transact(r, route_msg(r, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, dst, oif), &msg);
 	if (e == 0) {
-		log_info("route %s moved to dev %s", pfx_format(dst, s, sizeof(s)), dev);
+		log_debug("route %s moved to dev %s", pfx_format(dst, s, sizeof(s)), dev);
+		r->counts.moved++;
 		return 0;
 	}
 fail:
-	log_warnx("route %s dev %s: %s%s%s", pfx_format(dst, s, sizeof(s)), dev, strerror(-e),
-		  msg ? ": " : "", msg ? msg : "");
+	log_warnx("route %s dev %s: %s%s%s; retried with back-off, shown failed in vpcroutectl "
+		  "status: check the device (ip link show %s) and see troubleshooting.md, \"Routes "
+		  "do not appear at all\"",
+		  pfx_format(dst, s, sizeof(s)), dev, strerror(-e), msg ? ": " : "", msg ? msg : "",
+		  dev);
 	return e;
+}
+
+void rtnl_take_counts(struct rtnl *r, struct rtnl_counts *c)
+{
+	*c = r->counts;
+	memset(&r->counts, 0, sizeof(r->counts));
 }
 
 unsigned rtnl_portid(const struct rtnl *r)
@@ -181,15 +193,19 @@ int rtnl_route_del(struct rtnl *r, const struct pfx *dst)
 	/* the kernel matches rtm_protocol on delete: only ours can go */
 	e = transact(r, route_msg(r, RTM_DELROUTE, 0, dst, 0), &msg);
 	if (e == 0) {
-		log_info("route %s removed", pfx_format(dst, s, sizeof(s)));
+		log_debug("route %s removed", pfx_format(dst, s, sizeof(s)));
+		r->counts.removed++;
 		return 0;
 	}
 	if (e == -ESRCH) {
-		log_info("route %s already gone (with its device)", pfx_format(dst, s, sizeof(s)));
+		log_debug("route %s already gone (with its device)", pfx_format(dst, s, sizeof(s)));
+		r->counts.gone++;
 		return 0;
 	}
-	log_warnx("removing route %s: %s%s%s", pfx_format(dst, s, sizeof(s)), strerror(-e),
-		  msg ? ": " : "", msg ? msg : "");
+	log_warnx("removing route %s: %s%s%s; if it stays, remove it by hand: ip route del %s "
+		  "proto %d",
+		  pfx_format(dst, s, sizeof(s)), strerror(-e), msg ? ": " : "", msg ? msg : "", s,
+		  RTNL_PROTO);
 	return e;
 }
 

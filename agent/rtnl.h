@@ -33,6 +33,11 @@ void rtnl_close(struct rtnl *r);
 int rtnl_route_add(struct rtnl *r, const struct pfx *dst, int oif);
 /* Removes our route to dst; a route of another protocol is never removed. */
 int rtnl_route_del(struct rtnl *r, const struct pfx *dst);
+/* Routes changed since the last call (for the log's summary); resets them. */
+struct rtnl_counts {
+	unsigned long added, moved, removed, gone;
+};
+void rtnl_take_counts(struct rtnl *r, struct rtnl_counts *c);
 /* Every main-table route of any type (both families); caller frees *out. */
 int rtnl_dump(struct rtnl *r, struct rtnl_route **out, size_t *n);
 /* The netlink port of our requests: the kernel's notifications of our own

@@ -140,7 +140,9 @@ void sock_configure(struct sock *s, const struct cfg *c)
 			s->has_ovpn_uid = true;
 			s->ovpn_uid = pw->pw_uid;
 		} else {
-			log_warnx("socket.openvpn_user %s: no such user", c->socket.openvpn_user);
+			log_warnx("socket.openvpn_user %s: no such user; name OpenVPN's user "
+				  "option's user",
+				  c->socket.openvpn_user);
 		}
 	}
 	if (c->socket.openvpn_group) {
@@ -148,7 +150,8 @@ void sock_configure(struct sock *s, const struct cfg *c)
 			s->has_ovpn_gid = true;
 			s->ovpn_gid = g->gr_gid;
 		} else {
-			log_warnx("socket.openvpn_group %s: no such group",
+			log_warnx("socket.openvpn_group %s: no such group; name OpenVPN's group "
+				  "option's group",
 				  c->socket.openvpn_group);
 		}
 	}
@@ -159,7 +162,9 @@ void sock_configure(struct sock *s, const struct cfg *c)
 			if (chown(s->path, 0, g->gr_gid) < 0)
 				log_warn("socket group %s", c->socket.group);
 		} else {
-			log_warnx("socket group %s: no such group", c->socket.group);
+			log_warnx("socket group %s: no such group; create it (groupadd --system "
+				  "%s) or fix socket.group",
+				  c->socket.group, c->socket.group);
 		}
 	}
 	if (chmod(s->path, c->socket.mode) < 0)
@@ -179,13 +184,17 @@ int sock_open(struct agent *a, int epfd, unsigned idle_s, struct sock **out)
 	/* a stale socket is removed; a live one, or anything else, is not */
 	if (lstat(c->socket.path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
-			log_warnx("%s exists and is not a socket; not removing it", c->socket.path);
+			log_warnx("%s exists and is not a socket; not removing it: move it away or "
+				  "set another socket.path",
+				  c->socket.path);
 			return -EEXIST;
 		}
 		fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 		if (fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
 			close(fd);
-			log_warnx("another vpcroute-agent is listening on %s", c->socket.path);
+			log_warnx("another vpcroute-agent is listening on %s: stop it, or give "
+				  "this one another socket.path",
+				  c->socket.path);
 			return -EADDRINUSE;
 		}
 		if (fd >= 0)
@@ -323,7 +332,8 @@ static void admit(struct sock *s, int fd)
 	if (cls < 0) {
 		log_warnx_rl(&s->rl_refused,
 			     "refused a connection from pid %d uid %u gid %u: not root, nor the "
-			     "OpenVPN user or group, nor the socket's group",
+			     "OpenVPN user or group, nor the socket's group: add that user to "
+			     "socket.group to let it read the status",
 			     cred.pid, cred.uid, cred.gid);
 		close(fd);
 		return;
@@ -340,17 +350,19 @@ static void admit(struct sock *s, int fd)
 	if (cls == PEER_READONLY ? readers >= READERS_MAX : writers >= WRITERS_MAX) {
 		log_warnx_rl(&s->rl_refused,
 			     "refused a connection from pid %d uid %u: the %d connections for "
-			     "%s peers are in use",
+			     "%s peers are in use: close idle vpcroutectl clients "
+			     "(vpcroute-agent(8), Limits)",
 			     cred.pid, cred.uid, cls == PEER_READONLY ? READERS_MAX : WRITERS_MAX,
 			     cls == PEER_READONLY ? "read-only" : "writer");
 		close(fd);
 		return;
 	}
 	if (cred.uid != 0 && same_uid >= PER_UID_MAX) {
-		log_warnx_rl(&s->rl_refused,
-			     "refused a connection from pid %d uid %u: that uid has %d connections "
-			     "already",
-			     cred.pid, cred.uid, PER_UID_MAX);
+		log_warnx_rl(
+			&s->rl_refused,
+			"refused a connection from pid %d uid %u: that uid has %d connections "
+			"already: close that user's idle connections (vpcroute-agent(8), Limits)",
+			cred.pid, cred.uid, PER_UID_MAX);
 		close(fd);
 		return;
 	}

@@ -598,7 +598,8 @@ static int route_try(struct agent *a, const struct aroute *r)
 		return rtnl_route_add(a->rt, &r->dst, r->oif);
 	/* logged once per failure, not once per retry */
 	if (state_route_failed(a, &r->dst, NULL) != -ENODEV)
-		log_warnx("route %s: device %s is missing; retried when it appears",
+		log_warnx("route %s: device %s is missing; retried when it appears: check that "
+			  "OpenVPN's tunnel is up (ip link show)",
 			  pfx_format(&r->dst, s, sizeof(s)), r->dev);
 	return -ENODEV;
 }
@@ -854,7 +855,10 @@ static int routes_apply(struct agent *a, const struct desired *d)
 	}
 	if ((r = kernel_routes(a, &k, &nk)) < 0 || !(dels = malloc((nk + 1) * sizeof(*dels)))) {
 		if (r < 0)
-			log_warnx("reading the kernel's routes: %s", strerror(-r));
+			log_warnx("reading the kernel's routes: %s; check that the agent runs as "
+				  "root "
+				  "or with CAP_NET_ADMIN",
+				  strerror(-r));
 		else
 			log_warnx("%s: out of memory", __func__);
 		free(k);
@@ -961,7 +965,9 @@ int state_apply(struct agent *a)
 	}
 	/* the table as the kernel holds it: missing or changed, it is rebuilt */
 	if (nft_built(a->nft) && (r = nft_check(a->nft, NULL)) < 0)
-		log_warnx("nftables: reading table %s: %s", NFT_TABLE_FULLNAME, strerror(-r));
+		log_warnx("nftables: reading table %s: %s; check that nf_tables is available (nft "
+			  "list tables)",
+			  NFT_TABLE_FULLNAME, strerror(-r));
 	else if (!nft_built(a->nft) && nft_differs(a->nft))
 		metrics_inc(VM_KERNEL_REPAIRS, "nft_table");
 	m.local = a->cfg->local;
@@ -1152,7 +1158,8 @@ int state_adopt(struct agent *a)
 				snprintf(dev, sizeof(dev), "?");
 			r = rtnl_route_del(a->rt, &all[i].dst);
 			log_warnx("route %s dev %s (protocol vpcroute, ours) %s: no network the "
-				  "configuration allows contains it",
+				  "configuration allows contains it; allow the network in the "
+				  "configuration if it is to stay",
 				  pfx_format(&all[i].dst, s, sizeof(s)), dev,
 				  r < 0 ? "not adopted; removing it failed"
 					: "removed, not adopted");

@@ -7,11 +7,13 @@
 
 #include <net/if.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <string.h>
 
 #include "agent.h"
 #include "cloud.h"
+#include "log.h"
 #include "policy.h"
 
 static json_t *prefixes(const struct pfx_list *l)
@@ -209,10 +211,12 @@ json_t *status_json(struct agent *a)
 
 		for (size_t i = 0; i < nfn; i++)
 			json_array_append_new(
-				fa, json_pack("{s:s, s:s, s:s, s:s, s:i, s:b}", "action",
-					      fn[i].action, "family", fn[i].family, "table",
-					      fn[i].table, "chain", fn[i].chain, "priority",
-					      (int)fn[i].prio, "before_exemptions", fn[i].before));
+				fa,
+				json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:s, s:b}", "action",
+					  fn[i].action, "family", fn[i].family, "table",
+					  fn[i].table, "chain", fn[i].chain, "priority",
+					  (int)fn[i].prio, "handle", (json_int_t)fn[i].handle,
+					  "rule", fn[i].rule, "before_exemptions", fn[i].before));
 		json_object_set_new(o, "foreign_nat", fa);
 	} else {
 		json_object_set_new(o, "foreign_nat", json_null());
@@ -221,4 +225,90 @@ json_t *status_json(struct agent *a)
 	json_decref(read);
 	json_object_set_new(o, "aws", a->cloud ? cloud_status(a->cloud) : json_null());
 	return o;
+}
+
+/*
+ * The log's periodic summary: what changed since the last one (clients,
+ * kernel routes, set elements), one info line at most every
+ * SUMMARY_INTERVAL_MS instead of a line per route (those are debug).
+ */
+#define SUMMARY_INTERVAL_MS 1000
+
+static struct {
+	unsigned long connected, disconnected;
+	struct rtnl_counts k;
+	size_t added, removed;
+	struct timespec last;
+} sum;
+
+static bool summary_collect(struct agent *a)
+{
+	struct rtnl_counts k = { 0 };
+	unsigned long c = 0, d = 0;
+	size_t ea = 0, er = 0;
+
+	dispatch_take_counts(&c, &d);
+	if (a->rt)
+		rtnl_take_counts(a->rt, &k);
+	if (a->nft)
+		nft_take_counts(a->nft, &ea, &er);
+	sum.connected += c;
+	sum.disconnected += d;
+	sum.k.added += k.added;
+	sum.k.moved += k.moved;
+	sum.k.removed += k.removed;
+	sum.k.gone += k.gone;
+	sum.added += ea;
+	sum.removed += er;
+	return sum.connected || sum.disconnected || sum.k.added || sum.k.moved || sum.k.removed ||
+	       sum.k.gone || sum.added || sum.removed;
+}
+
+static long summary_ms_since(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - sum.last.tv_sec) * 1000L + (t.tv_nsec - sum.last.tv_nsec) / 1000000L;
+}
+
+static void summary_part(char *buf, size_t size, size_t *pos, const char *what, unsigned long n)
+{
+	int w;
+
+	if (!n || *pos >= size)
+		return;
+	w = snprintf(buf + *pos, size - *pos, "%s%lu %s", *pos ? ", " : "", n, what);
+	if (w > 0)
+		*pos += (size_t)w;
+}
+
+void status_log_summary(struct agent *a, bool now)
+{
+	char line[512];
+	size_t pos = 0;
+
+	if (!summary_collect(a) || (!now && summary_ms_since() < SUMMARY_INTERVAL_MS))
+		return;
+	summary_part(line, sizeof(line), &pos, "clients connected", sum.connected);
+	summary_part(line, sizeof(line), &pos, "clients disconnected", sum.disconnected);
+	summary_part(line, sizeof(line), &pos, "kernel routes added", sum.k.added);
+	summary_part(line, sizeof(line), &pos, "kernel routes moved", sum.k.moved);
+	summary_part(line, sizeof(line), &pos, "kernel routes removed", sum.k.removed);
+	summary_part(line, sizeof(line), &pos, "kernel routes gone with their device", sum.k.gone);
+	summary_part(line, sizeof(line), &pos, "nftables elements added", sum.added);
+	summary_part(line, sizeof(line), &pos, "nftables elements removed", sum.removed);
+	log_info("changes: %s (each one at debug, -v)", line);
+	memset(&sum, 0, sizeof(sum));
+	clock_gettime(CLOCK_MONOTONIC, &sum.last);
+}
+
+int status_summary_wait(struct agent *a)
+{
+	long left;
+
+	if (!summary_collect(a))
+		return -1;
+	left = SUMMARY_INTERVAL_MS - summary_ms_since();
+	return left < 0 ? 0 : (int)left;
 }

@@ -26,7 +26,7 @@ int sysctl_ensure(const char *key, const char *value)
 			*p = '/';
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
-		log_warn("sysctl %s", key);
+		log_warn("sysctl %s (set it with sysctl -w, or run the agent as root)", key);
 		return -errno;
 	}
 	n = read(fd, cur, sizeof(cur) - 1);
@@ -41,7 +41,8 @@ int sysctl_ensure(const char *key, const char *value)
 	if (pwrite(fd, value, strlen(value), 0) < 0) {
 		int e = -errno;
 
-		log_warn("sysctl %s=%s", key, value);
+		log_warn("sysctl %s=%s (set it with sysctl -w, or run the agent as root)", key,
+			 value);
 		close(fd);
 		return e;
 	}

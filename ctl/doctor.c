@@ -565,19 +565,22 @@ int doctor(const struct ctl_target *t, bool json)
 		if (json_is_true(json_object_get(f, "before_exemptions")))
 			say(&d, "PROBLEM",
 			    "a foreign NAT rule runs before vpcroute's exemptions and can rewrite "
-			    "tunnel traffic: %s in table %s %s, chain %s (priority %lld). Give "
-			    "that chain a priority of %lld or more (srcnat is 100), or exempt the "
-			    "tunnel networks in it.",
-			    output_str(f, "action"), output_str(f, "family"),
-			    output_str(f, "table"), output_str(f, "chain"),
+			    "tunnel traffic: '%s' in table %s %s, chain %s (priority %lld), "
+			    "handle %lld. Give that chain a priority of %lld or more (srcnat is "
+			    "100), or exempt the tunnel networks in it.",
+			    output_str(f, "rule"), output_str(f, "family"), output_str(f, "table"),
+			    output_str(f, "chain"),
 			    (long long)json_integer_value(json_object_get(f, "priority")),
+			    (long long)json_integer_value(json_object_get(f, "handle")),
 			    (long long)json_integer_value(json_object_get(
 				    json_object_get(s, "nftables"), "exempt_priority")));
 		else
 			say(&d, "ok",
-			    "foreign NAT rule %s in %s %s, chain %s runs after the exemptions",
-			    output_str(f, "action"), output_str(f, "family"),
-			    output_str(f, "table"), output_str(f, "chain"));
+			    "foreign NAT rule '%s' in %s %s, chain %s, handle %lld runs after the "
+			    "exemptions",
+			    output_str(f, "rule"), output_str(f, "family"), output_str(f, "table"),
+			    output_str(f, "chain"),
+			    (long long)json_integer_value(json_object_get(f, "handle")));
 	}
 	json_array_foreach(json_object_get(s, "routes_left_to_others"), i, f)
 	{

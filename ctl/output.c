@@ -191,6 +191,17 @@ void output_status(json_t *s)
 		printf(" %s %lld", key, (long long)json_integer_value(v));
 	}
 	putchar('\n');
+	json_array_foreach(json_object_get(s, "foreign_nat"), i, v)
+	{
+		printf("foreign NAT rule in %s %s, chain %s (priority %lld), handle %lld: %s%s\n",
+		       output_str(v, "family"), output_str(v, "table"), output_str(v, "chain"),
+		       (long long)json_integer_value(json_object_get(v, "priority")),
+		       (long long)json_integer_value(json_object_get(v, "handle")),
+		       output_str(v, "rule"),
+		       json_is_true(json_object_get(v, "before_exemptions"))
+			       ? " (runs before the exemptions: can rewrite tunnel traffic)"
+			       : "");
+	}
 	if (json_is_object(json_object_get(s, "aws")))
 		print_aws(json_object_get(s, "aws"));
 	else

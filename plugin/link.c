@@ -1021,8 +1021,10 @@ static void *link_main(void *arg)
 				if (fd != last_err) {
 					pthread_mutex_lock(&l->mu);
 					qlog(l, LOG_WARNING,
-					     "cannot reach the agent at %s: %s (retrying)", l->path,
-					     strerror(-fd));
+					     "cannot reach the agent at %s: %s (retrying): is "
+					     "vpcroute-agent running? see troubleshooting.md, "
+					     "\"The agent is unreachable\"",
+					     l->path, strerror(-fd));
 					pthread_mutex_unlock(&l->mu);
 					last_err = fd;
 				}

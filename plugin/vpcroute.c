@@ -274,7 +274,8 @@ static int client_connect_defer(struct plugin *p, const struct cfg *c,
 	else
 		plog(p, LOG_WARNING,
 		     "client %s admitted without an answer from the agent within %u ms "
-		     "(plugin.fail_mode open)",
+		     "(plugin.fail_mode open): check the agent's log (journalctl -u "
+		     "vpcroute-agent)",
 		     pc->cn, c->plugin.defer_timeout_ms);
 	return OPENVPN_PLUGIN_FUNC_SUCCESS;
 }

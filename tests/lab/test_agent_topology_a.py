@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Topology A end to end with vpcroute-agent and vpcroute.so on both sides."""
 import json
+import os
 import re
 import signal
 import subprocess
@@ -122,6 +123,8 @@ table ip foreign {
     chain admin_post {
         type nat hook postrouting priority 110; policy accept;
         oifname "eth0" masquerade
+        oifname "eth1" ip saddr 10.7.0.0/16 masquerade
+        oifname "eth2" snat to 10.1.1.9
     }
     chain early_post {
         type nat hook postrouting priority 0; policy accept;
@@ -137,12 +140,39 @@ table ip foreign {
     assert snapshot(ec2) == before
     # The foreign NAT rules are reported, and told apart by when they run.
     log = prod.server_agent.log_text()
-    assert ("foreign NAT rule: MASQUERADE (iptables) in table ip nat, chain POSTROUTING "
-            "(priority 100) runs after vpcroute's exemptions") in log
-    assert ("foreign NAT rule: masquerade in table ip foreign, chain admin_post (priority 110) "
-            "runs after") in log
-    assert ("foreign NAT rule: masquerade in table ip foreign, chain early_post (priority 0) "
-            "runs before vpcroute's exemptions (priority 50) and can rewrite tunnel traffic") in log
+    handles = {m.group(1): int(m.group(2)) for m in re.finditer(
+        r"(?m)^\s+(.*?) # handle (\d+)$",
+        ec2.run("nft -a list chain ip foreign admin_post").stdout)}
+    assert ('foreign NAT rule in table ip nat, chain POSTROUTING (priority 100), handle ') in log
+    assert re.search(r'foreign NAT rule in table ip nat, chain POSTROUTING \(priority 100\), '
+                     r'handle \d+: \'oifname "eth0" ip saddr 10\.1\.1\.0/24 counter xt target '
+                     r'"MASQUERADE"\' runs after vpcroute\'s exemptions', log)
+    # Two masquerade rules on different interfaces are two different lines,
+    # each naming its interface and handle.
+    for text in ('oifname "eth0" masquerade', 'oifname "eth1" ip saddr 10.7.0.0/16 masquerade',
+                 'oifname "eth2" snat to 10.1.1.9'):
+        assert (f"foreign NAT rule in table ip foreign, chain admin_post (priority 110), "
+                f"handle {handles[text]}: '{text}' runs after") in log
+    assert ("foreign NAT rule in table ip foreign, chain early_post (priority 0), handle ") in log
+    assert ("'ip saddr 10.9.0.0/16 masquerade' runs before vpcroute's exemptions (priority 50) "
+            "and can rewrite tunnel traffic: give that chain a priority of 50 or more") in log
+    st = json.loads(subprocess.run([built("agent/vpcroutectl"), "-s", prod.server_agent.sock,
+                                    "status", "--json"], capture_output=True, text=True,
+                                   check=True).stdout)
+    import jsonschema
+    with open(os.path.join(os.path.dirname(__file__), "..", "..", "doc",
+                           "status.schema.json")) as f:
+        jsonschema.validate(st, json.load(f))
+    rules = {(f["chain"], f["rule"]): f["handle"] for f in st["foreign_nat"]}
+    for text in ('oifname "eth0" masquerade', 'oifname "eth1" ip saddr 10.7.0.0/16 masquerade',
+                 'oifname "eth2" snat to 10.1.1.9'):
+        assert rules[("admin_post", text)] == handles[text]
+    text = subprocess.run([built("agent/vpcroutectl"), "-s", prod.server_agent.sock, "status"],
+                          capture_output=True, text=True, check=True).stdout
+    eth1 = 'oifname "eth1" ip saddr 10.7.0.0/16 masquerade'
+    assert (f"foreign NAT rule in ip foreign, chain admin_post (priority 110), handle "
+            f"{handles[eth1]}: {eth1}\n") in text
+    assert ("foreign NAT rule in ip foreign, chain early_post (priority 0), handle ") in text
     prod.server_agent.send_signal(signal.SIGHUP)
     prod.server_agent.wait_log(r"configuration .* reloaded")
     assert snapshot(ec2) == before

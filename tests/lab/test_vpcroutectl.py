@@ -250,8 +250,8 @@ table ip early {
     assert rc == 1
     assert re.search(r"^PROBLEM +IPv4 forwarding is off \(net\.ipv4\.ip_forward=0\)", out, re.M)
     assert re.search(r"^PROBLEM +a foreign NAT rule runs before vpcroute's exemptions and can "
-                     r"rewrite tunnel traffic: masquerade in table ip early, chain post "
-                     r"\(priority 0\)", out, re.M), out
+                     r"rewrite tunnel traffic: 'oifname \"eth0\" masquerade' in table ip early, "
+                     r"chain post \(priority 0\), handle \d+\. Give that chain", out, re.M), out
     assert out.endswith("2 problems found\n")
     # colour on a terminal, and only there; never with NO_COLOR
     coloured = on_terminal(host, [CTL, "-f", agent.conf, "doctor"])
