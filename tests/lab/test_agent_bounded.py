@@ -13,15 +13,9 @@ import pytest
 
 from vrlab.agent import Agent, tunnel_host
 from vrlab.fakeplugin import FakePlugin
+from vrlab.scale import CONF, host_net
 
 N = 20000
-CONF = {"version": 1, "role": "server", "local_networks": ["192.168.255.0/24"],
-        "tunnel": {"pool": "100.64.0.0/10"},
-        "default_client": {"allow": ["10.0.0.0/8", "172.16.0.0/12"], "to_local": True}}
-
-
-def host_net(i):
-    return f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}/32"
 
 
 def answer(s, ref, timeout=120):
