@@ -148,18 +148,23 @@ int state_client_change(struct agent *a, const struct ainst *in, const struct ac
 			const struct aclient *new);
 /* Why the route to dst could not be installed: -errno, or 0. */
 int state_route_failed(const struct agent *a, const struct pfx *dst, const char **dev);
-/* For the status, as the kernel holds them now: our routes there, each
+/* What is wanted and the kernel's routes, read once for one status (a
+ * route dump); NULL when the kernel's routes cannot be read. */
+struct state_view;
+struct state_view *state_view_read(struct agent *a);
+void state_view_free(struct state_view *v);
+/* For the status, as the kernel holds them now (v): our routes there, each
  * "installed" (as wanted) or "not wanted"; and in *missing the wanted ones
  * that are not there, "missing" or "failed" (with "error"). NULL when the
  * kernel's routes cannot be read. */
-json_t *state_routes_json(struct agent *a, json_t **missing);
+json_t *state_routes_json(struct agent *a, const struct state_view *v, json_t **missing);
 /* Everything claimed on this host, for the plugins. */
 size_t state_claims(struct agent *a, struct proto_claim **out);
 void state_end_grace(struct agent *a);
 /* What a reconcile would change in the kernel's routes now (for the status);
  * read: the table as nft_check read it for the same status (NULL: it could
  * not be read), so that one status reads the table once. */
-json_t *state_plan(struct agent *a, const json_t *read);
+json_t *state_plan(struct agent *a, const struct state_view *v, const json_t *read);
 /* local_networks "auto": takes the VPC's CIDR blocks once known; true when
  * they changed (and, with apply, reconciles). */
 bool state_local_auto(struct agent *a, bool apply);

@@ -1209,22 +1209,50 @@ static json_t *dev_json(const struct aroute *r)
  * that are not wanted (or on another device), and the nftables table when
  * it is missing or differs from what was applied.
  */
-json_t *state_plan(struct agent *a, const json_t *read)
+struct state_view {
+	struct desired d;
+	struct rtnl_route *k;
+	size_t nk;
+};
+
+struct state_view *state_view_read(struct agent *a)
 {
-	struct desired d = { 0 };
-	struct rtnl_route *k = NULL;
-	size_t nk = 0;
-	json_t *add = json_array(), *del = json_array(), *o = json_object();
+	struct state_view *v = calloc(1, sizeof(*v));
+
+	if (!v)
+		return NULL;
+	desire(a, &v->d);
+	if (v->d.err || kernel_routes(a, &v->k, &v->nk) < 0) {
+		state_view_free(v);
+		return NULL;
+	}
+	return v;
+}
+
+void state_view_free(struct state_view *v)
+{
+	if (!v)
+		return;
+	free(v->k);
+	desired_free(&v->d);
+	free(v);
+}
+
+json_t *state_plan(struct agent *a, const struct state_view *v, const json_t *read)
+{
+	json_t *add, *del, *o = json_object();
 	char s[PFX_STRLEN];
 
-	desire(a, &d);
-	if (d.err || kernel_routes(a, &k, &nk) < 0) {
-		desired_free(&d);
-		json_decref(add);
-		json_decref(del);
+	if (!v) {
 		json_object_set_new(o, "error", json_string("cannot read the kernel's routes"));
 		return o;
 	}
+	const struct desired d = v->d;
+	const struct rtnl_route *k = v->k;
+	size_t nk = v->nk;
+
+	add = json_array();
+	del = json_array();
 	for (size_t i = 0; i < d.nroutes; i++) {
 		const struct aroute *r = &d.routes[i];
 		const struct rtnl_route *have = kernel_find(k, nk, &r->dst);
@@ -1245,8 +1273,6 @@ json_t *state_plan(struct agent *a, const json_t *read)
 		if (k[j].protocol == RTNL_PROTO && (!w || w->oif != x.oif))
 			json_array_append_new(del, json_string(pfx_format(&x.dst, s, sizeof(s))));
 	}
-	free(k);
-	desired_free(&d);
 	json_object_set_new(o, "routes_to_add", add);
 	json_object_set_new(o, "routes_to_remove", del);
 	if (!a->nft_ready)
@@ -1269,22 +1295,20 @@ json_t *state_plan(struct agent *a, const json_t *read)
 	return o;
 }
 
-json_t *state_routes_json(struct agent *a, json_t **missing)
+json_t *state_routes_json(struct agent *a, const struct state_view *v, json_t **missing)
 {
-	struct desired d = { 0 };
-	struct rtnl_route *k = NULL;
-	size_t nk = 0;
-	json_t *out = json_array();
+	json_t *out;
 	char s[PFX_STRLEN], dev[IF_NAMESIZE] = "";
 	int devof = 0; /* dev names devof: one lookup (socket, ioctl) per device, not per route */
 
 	*missing = json_array();
-	desire(a, &d);
-	if (d.err || kernel_routes(a, &k, &nk) < 0) {
-		desired_free(&d);
-		json_decref(out);
+	if (!v)
 		return NULL;
-	}
+	const struct desired d = v->d;
+	const struct rtnl_route *k = v->k;
+	size_t nk = v->nk;
+
+	out = json_array();
 	/* ours in the kernel: wanted there (installed), or not */
 	for (size_t j = 0; j < nk; j++) {
 		struct aroute x = { .dst = k[j].dst };
@@ -1325,8 +1349,6 @@ json_t *state_routes_json(struct agent *a, json_t **missing)
 						dev_json(r), "state", e ? "failed" : "missing",
 						"error", why[0] ? json_string(why) : json_null()));
 	}
-	free(k);
-	desired_free(&d);
 	return out;
 }
 

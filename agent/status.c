@@ -96,8 +96,9 @@ static json_t *policy_json(const struct agent *a, const struct ainst *in)
 
 json_t *status_json(struct agent *a)
 {
+	struct state_view *view = state_view_read(a); /* one route dump for the whole status */
 	json_t *o = json_object(), *insts = json_array(), *missing,
-	       *routes = state_routes_json(a, &missing), *foreign = json_array(),
+	       *routes = state_routes_json(a, view, &missing), *foreign = json_array(),
 	       *nft = json_object(), *byroute = json_object(), *r, *read;
 	char s[PFX_STRLEN];
 	size_t ri;
@@ -221,8 +222,9 @@ json_t *status_json(struct agent *a)
 	} else {
 		json_object_set_new(o, "foreign_nat", json_null());
 	}
-	json_object_set_new(o, "plan", state_plan(a, read)); /* the table read once */
+	json_object_set_new(o, "plan", state_plan(a, view, read)); /* the table read once */
 	json_decref(read);
+	state_view_free(view);
 	json_object_set_new(o, "aws", a->cloud ? cloud_status(a->cloud) : json_null());
 	return o;
 }
