@@ -69,6 +69,39 @@ struct afail {
 
 struct watch;
 
+/*
+ * The client changes of one loop pass, programmed together: one nftables
+ * transaction and one pass over the routes (state_batch_commit). The
+ * clients touched, each as it was before the batch's first change to it,
+ * and the messages whose acknowledgements wait for the commit (dispatch.c).
+ */
+#define BATCH_MAX    64	  /* messages in one batch */
+#define BATCH_MAX_US 1000 /* reading time of one batch */
+
+struct batch_touch {
+	struct ainst *in;
+	char cn[CN_MAX + 1];
+	bool had; /* was: the client before the batch */
+	struct aclient was;
+};
+
+struct batch_wait {
+	struct ainst *in;
+	char cn[CN_MAX + 1];
+	bool connect;
+	const void *tag; /* its peer; NULL once the peer went */
+	uint64_t ref;
+	char error[PROTO_ERROR_MAX]; /* its answer, "" for success */
+};
+
+struct batch {
+	struct batch_touch *t;
+	size_t nt, capt;
+	struct batch_wait *w;
+	size_t nw, capw;
+	uint64_t started_us; /* the first change's arrival */
+};
+
 struct agent {
 	struct cfg *cfg;
 	const char *cfg_path;
@@ -105,7 +138,8 @@ struct agent {
 	bool nft_ready;
 	struct cloud *cloud; /* NULL without the aws section */
 	time_t started;
-	bool dry_run; /* no EC2 call that changes anything */
+	bool dry_run;	    /* no EC2 call that changes anything */
+	struct batch batch; /* client changes not yet programmed */
 };
 
 /* state.c */
@@ -140,12 +174,22 @@ bool state_busy(const struct agent *a);
  * waiting, while state_busy). */
 void state_continue(struct agent *a);
 /*
- * One client of in came (old NULL), went (new NULL) or changed: only its
- * routes and set elements are touched, when the agent is steady; otherwise
- * the same as state_apply.
+ * Client cn of in is about to change (connect, disconnect): remembered as
+ * it is now, unless the batch holds it already. 0 or -ENOMEM.
  */
-int state_client_change(struct agent *a, const struct ainst *in, const struct aclient *old,
-			const struct aclient *new);
+int state_batch_touch(struct agent *a, struct ainst *in, const char *cn);
+/* Whether the batch is to be committed now (BATCH_MAX, BATCH_MAX_US). */
+bool state_batch_due(const struct agent *a);
+/*
+ * Programs every client the batch touched, from what it was to what it is
+ * now: their routes and set elements only, in one nftables transaction,
+ * when the agent is steady; otherwise the same as state_apply. Empties the
+ * touched list. Returns the nftables error, or 0: a client's own routes
+ * are told by state_client_failed.
+ */
+int state_batch_commit(struct agent *a);
+/* Why one of c's routes could not be installed (the first), or 0. */
+int state_client_failed(const struct agent *a, const struct aclient *c);
 /* Why the route to dst could not be installed: -errno, or 0. */
 int state_route_failed(const struct agent *a, const struct pfx *dst, const char **dev);
 /* What is wanted and the kernel's routes, read once for one status (a
@@ -195,8 +239,18 @@ struct peer {
 };
 
 /* dispatch.c: handles one message of a writer peer (a plugin), programming
- * what it changes before it returns; returns the error for the ack, or NULL. */
+ * what it changes before it returns; returns the error for the ack, or NULL,
+ * or dispatch_batched: a connect or disconnect waits in the batch, its
+ * acknowledgement comes from dispatch_commit. */
+extern const char dispatch_batched[];
 const char *dispatch(struct agent *a, struct peer *p, struct proto_msg *m);
+/* Programs the batch (state_batch_commit) and answers each message it
+ * carried, in order: done(ctx, tag, ref, error or NULL). With deferred
+ * admission a connect whose programming failed is refused and forgotten. */
+typedef void (*dispatch_done_fn)(void *ctx, const void *tag, uint64_t ref, const char *error);
+void dispatch_commit(struct agent *a, dispatch_done_fn done, void *ctx);
+/* The peer tag went away: its messages in the batch get no answer. */
+void dispatch_forget(struct agent *a, const void *tag);
 
 /* main.c: whether the configuration in effect allows connected client c of
  * in (lib/policy.c's policy_check); why filled when not. */
@@ -242,6 +296,10 @@ void sock_reload_reply(struct sock *s, const char *error);
 unsigned sock_withdraw_requested(struct sock *s);
 bool sock_withdraw_waiting(const struct sock *s);
 void sock_withdraw_reply(struct sock *s, const char *text, const char *error);
+/* Programs the client changes the batch holds and acknowledges them
+ * (dispatch_commit): at the end of each loop pass, and before anything that
+ * must see them. */
+void sock_commit(struct sock *s);
 /* Frees the connections closed during the last event batch. */
 void sock_reap(struct sock *s);
 /* Closes every connection and the socket, and removes its path. */

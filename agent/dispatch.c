@@ -86,6 +86,82 @@ static int sync_add(struct ainst *in, const struct proto_msg *m)
 	return 0;
 }
 
+const char dispatch_batched[] = "(batched)";
+
+/* The acknowledgement of message ref of peer p waits for the batch. */
+static const char *batch_wait(struct agent *a, const struct peer *p, uint64_t ref, struct ainst *in,
+			      const char *cn, bool connect)
+{
+	struct batch *b = &a->batch;
+	struct batch_wait *w;
+
+	if (b->nw == b->capw) {
+		size_t cap = b->capw ? b->capw * 2 : BATCH_MAX;
+
+		if (!(w = realloc(b->w, cap * sizeof(*w))))
+			return "out of memory"; /* the change is programmed with the batch */
+		b->w = w;
+		b->capw = cap;
+	}
+	w = &b->w[b->nw++];
+	memset(w, 0, sizeof(*w));
+	w->in = in;
+	snprintf(w->cn, sizeof(w->cn), "%s", cn);
+	w->connect = connect;
+	w->tag = p;
+	w->ref = ref;
+	return dispatch_batched;
+}
+
+void dispatch_forget(struct agent *a, const void *tag)
+{
+	for (size_t i = 0; i < a->batch.nw; i++)
+		if (a->batch.w[i].tag == tag)
+			a->batch.w[i].tag = NULL;
+}
+
+void dispatch_commit(struct agent *a, dispatch_done_fn done, void *ctx)
+{
+	struct batch *b = &a->batch;
+	bool refused = false;
+	int r;
+
+	if (!b->nt && !b->nw)
+		return;
+	r = state_batch_commit(a);
+	/* each connect's answer, from what the kernel got (a client
+	 * connected twice in the batch gets the same answer twice) */
+	for (size_t i = 0; i < b->nw; i++) {
+		struct batch_wait *w = &b->w[i];
+		const struct aclient *c = w->connect ? state_client_find(w->in, w->cn) : NULL;
+		int e = !c ? 0 : r < 0 ? r : state_client_failed(a, c);
+
+		if (!e)
+			continue;
+		if (a->cfg->plugin.admission != CFG_ADMIT_DEFERRED) {
+			/* admitted already: it stays, shown failed, retried (watch.c) */
+			log_warnx("%s: client %s admitted but not programmed: %s; retrying",
+				  w->in->name, w->cn, strerror(-e));
+			continue;
+		}
+		snprintf(w->error, sizeof(w->error), "programming client %s failed: %s", w->cn,
+			 strerror(-e));
+		log_warnx("%s: %s", w->in->name, w->error);
+	}
+	/* deferred admission: not in the kernel, so not acknowledged, and not
+	 * claimed; whatever of them went in is taken out before the answers */
+	for (size_t i = 0; i < b->nw; i++)
+		if (b->w[i].error[0])
+			refused |= state_client_del(b->w[i].in, b->w[i].cn);
+	if (refused)
+		state_apply(a);
+	for (size_t i = 0; i < b->nw; i++)
+		if (b->w[i].tag)
+			done(ctx, b->w[i].tag, b->w[i].ref,
+			     b->w[i].error[0] ? b->w[i].error : NULL);
+	b->nw = 0;
+}
+
 /* "nothing", or the networks separated by spaces, for the log. */
 static const char *describe_nets(const struct pfx_list *l, char *buf, size_t len)
 {
@@ -101,9 +177,6 @@ const char *dispatch(struct agent *a, struct peer *p, struct proto_msg *m)
 	char *name = p->name, *why = p->why;
 	size_t namelen = sizeof(p->name), whylen = sizeof(p->why);
 	bool *changed = &p->changed;
-	struct aclient *old, was;
-	bool had;
-	int r;
 	char nets[512];
 
 	if (m->type != PROTO_HELLO && !inst)
@@ -194,48 +267,24 @@ const char *dispatch(struct agent *a, struct peer *p, struct proto_msg *m)
 			return why;
 		}
 		metrics_admission(NULL);
-		old = state_client_find(inst, m->connect.cn);
-		had = old && state_client_dup(&was, old) == 0;
-		if (state_client_set(inst, &m->connect) < 0) {
-			if (had)
-				pfx_list_free(&was.pc.nets);
+		if (state_batch_touch(a, inst, m->connect.cn) < 0 ||
+		    state_client_set(inst, &m->connect) < 0)
 			return "out of memory";
-		}
 		describe_nets(&m->connect.nets, nets, sizeof(nets));
 		log_debug("%s: client %s connected, announces %s", name, m->connect.cn, nets);
 		n_connected++;
-		r = state_client_change(a, inst, had ? &was : NULL,
-					state_client_find(inst, m->connect.cn));
-		if (had)
-			pfx_list_free(&was.pc.nets);
 		*changed = true;
-		if (r < 0 && a->cfg->plugin.admission != CFG_ADMIT_DEFERRED) {
-			/* admitted already: it stays, shown failed, retried (watch.c) */
-			log_warnx("%s: client %s admitted but not programmed: %s; retrying", name,
-				  m->connect.cn, strerror(-r));
-			return NULL;
-		}
-		if (r < 0) {
-			/* not in the kernel: not acknowledged, and not claimed */
-			state_client_del(inst, m->connect.cn);
-			state_apply(a);
-			snprintf(why, whylen, "programming client %s failed: %s", m->connect.cn,
-				 strerror(-r));
-			log_warnx("%s: %s", name, why);
-			return why;
-		}
-		return NULL;
+		return batch_wait(a, p, m->id, inst, m->connect.cn, true);
 	case PROTO_DISCONNECT:
-		old = state_client_find(inst, m->disconnect.cn);
-		if (!old || state_client_dup(&was, old) < 0)
+		if (!state_client_find(inst, m->disconnect.cn))
 			return NULL;
+		if (state_batch_touch(a, inst, m->disconnect.cn) < 0)
+			return "out of memory";
 		state_client_del(inst, m->disconnect.cn);
 		log_debug("%s: client %s disconnected", name, m->disconnect.cn);
 		n_disconnected++;
-		state_client_change(a, inst, &was, NULL);
-		pfx_list_free(&was.pc.nets);
 		*changed = true;
-		return NULL;
+		return batch_wait(a, p, m->id, inst, m->disconnect.cn, false);
 	case PROTO_LEARN:
 		return NULL; /* the connect carries what is needed */
 	case PROTO_TUNNEL: {

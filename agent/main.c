@@ -367,6 +367,8 @@ static int run(struct agent *a)
 
 			w->fn(w, evs[i].events);
 		}
+		/* the client changes of this pass: one commit, then their acks */
+		sock_commit(a->sock);
 		if (sock_reload_requested(a->sock)) {
 			char err[CFG_ERRLEN];
 
@@ -377,6 +379,7 @@ static int run(struct agent *a)
 		sock_reap(a->sock);
 		status_log_summary(a, false);
 	}
+	sock_commit(a->sock);
 	status_log_summary(a, true);
 	return 0;
 }
@@ -410,6 +413,7 @@ static void withdraw_on_exit(struct agent *a)
 
 			w->fn(w, evs[i].events);
 		}
+		sock_commit(a->sock);
 		sock_reap(a->sock);
 	}
 	if (!cloud_withdraw_done(a->cloud))

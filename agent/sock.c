@@ -430,6 +430,7 @@ static void conn_close(struct sock *s, struct conn *c, const char *why)
 	close(c->w.fd);
 	c->w.fd = -1;
 	c->dead = true;
+	dispatch_forget(s->a, &c->p); /* its changes in the batch stay, unanswered */
 	if (c->p.inst && c->p.inst->owner == &c->p) {
 		/* its instance keeps its clients and its owner, for a while
 		 * (dispatch.c); a sync cut short is dropped */
@@ -1009,6 +1010,27 @@ static void claims_publish(struct sock *s)
 		claims_pump(s, c);
 }
 
+/* The answer to a message the batch carried, once it is programmed. */
+static void batch_done(void *ctx, const void *tag, uint64_t ref, const char *error)
+{
+	struct sock *s = ctx;
+	struct conn *c = (struct conn *)((const char *)tag - offsetof(struct conn, p));
+
+	if (c->dead)
+		return;
+	if (!ack(s, c, ref, error)) {
+		conn_close(s, c, "out of memory for its queue");
+		return;
+	}
+	claims_pump(s, c);
+}
+
+void sock_commit(struct sock *s)
+{
+	if (s)
+		dispatch_commit(s->a, batch_done, s);
+}
+
 static void on_claims(struct watcher *w, uint32_t events)
 {
 	struct sock *s = w->ctx;
@@ -1017,6 +1039,7 @@ static void on_claims(struct watcher *w, uint32_t events)
 	if (read(w->fd, &x, sizeof(x)) <= 0)
 		return;
 	s->claims_pending = false;
+	sock_commit(s); /* the claims say what the kernel holds */
 	claims_publish(s);
 }
 
@@ -1060,6 +1083,7 @@ static void receive(struct sock *s, struct conn *c)
 			error = c->p.inst ? NULL : "snapshot: only after hello";
 			c->claims_gen = 0;
 		} else if (c->ctl) {
+			sock_commit(s); /* a status sees what the changes before it made */
 			error = ctl_request(s, c, &m);
 			proto_msg_free(&m);
 			if (error == deferred) {
@@ -1072,18 +1096,32 @@ static void receive(struct sock *s, struct conn *c)
 			error = "this peer may only read the status (hello with role ctl)";
 			proto_msg_free(&m);
 		} else {
+			/* connects and disconnects are programmed together, at the
+			 * end of the pass (or when the batch is full); anything else
+			 * comes after what the batch holds */
+			if (m.type != PROTO_CONNECT && m.type != PROTO_DISCONNECT &&
+			    m.type != PROTO_LEARN)
+				sock_commit(s);
 			error = dispatch(s->a, &c->p, &m);
 			proto_msg_free(&m);
 		}
 		if (m.version)
 			c->version = m.version; /* answered in its version */
+		if (c->p.changed)
+			sock_broadcast_claims(s);
+		if (error == dispatch_batched) {
+			/* acknowledged after the commit that programs it (batch_done):
+			 * deferred admission relies on it */
+			c->errors = 0;
+			if (state_batch_due(s->a))
+				sock_commit(s);
+			if (c->dead || outq_full(c))
+				return;
+			continue;
+		}
 		if (error && m.id == 0)
 			log_warnx_rl(&s->rl_bad, "%s: bad message: %s", c->p.name, error);
 		c->errors = error ? c->errors + 1 : 0;
-		/* dispatch programmed the change before the acknowledgement goes out:
-		 * deferred admission relies on it */
-		if (c->p.changed)
-			sock_broadcast_claims(s);
 		if (!ack(s, c, m.id, error) || c->errors >= ERRORS_MAX ||
 		    /* a plugin learns the configuration the agent runs after its hello */
 		    (!error && m.type == PROTO_HELLO && c->p.inst && !send_policy(s, c))) {

@@ -12,6 +12,8 @@
 #include "metrics.h"
 #include "policy.h"
 
+static void batch_untouch(struct batch *b);
+
 /* Instances are allocated one by one: connections keep pointers to them. */
 struct ainst *state_inst(struct agent *a, const char *name, enum proto_role role)
 {
@@ -307,6 +309,10 @@ void state_free(struct agent *a)
 	free(a->failed);
 	free(a->todo_del);
 	free(a->todo);
+	batch_untouch(&a->batch);
+	free(a->batch.t);
+	free(a->batch.w);
+	a->batch = (struct batch){ 0 };
 	a->todo_del = NULL;
 	a->todo = NULL;
 	a->ntodo_del = a->ntodo = 0;
@@ -999,8 +1005,7 @@ static void desired_free(struct desired *d)
 	pfx_list_free(&d->remote);
 }
 
-/* Why one of c's routes could not be installed (the first), or 0. */
-static int client_failed(const struct agent *a, const struct aclient *c)
+int state_client_failed(const struct agent *a, const struct aclient *c)
 {
 	for (size_t i = 0; c && i < c->pc.nets.n; i++) {
 		int e = state_route_failed(a, &c->pc.nets.v[i], NULL);
@@ -1011,37 +1016,132 @@ static int client_failed(const struct agent *a, const struct aclient *c)
 	return 0;
 }
 
-int state_client_change(struct agent *a, const struct ainst *in, const struct aclient *old,
-			const struct aclient *new)
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+int state_batch_touch(struct agent *a, struct ainst *in, const char *cn)
+{
+	struct batch *b = &a->batch;
+	struct batch_touch *t;
+	const struct aclient *c;
+	int err = 0;
+
+	for (size_t i = 0; i < b->nt; i++)
+		if (b->t[i].in == in && strcmp(b->t[i].cn, cn) == 0)
+			return 0;
+	if (!grow((void **)&b->t, b->nt, &b->capt, sizeof(*b->t), &err))
+		return err;
+	if (!b->nt && !b->nw)
+		b->started_us = now_us();
+	t = &b->t[b->nt];
+	memset(t, 0, sizeof(*t));
+	t->in = in;
+	snprintf(t->cn, sizeof(t->cn), "%s", cn);
+	if ((c = state_client_find(in, cn))) {
+		if (state_client_dup(&t->was, c) < 0) {
+			client_clear(&t->was);
+			return -ENOMEM;
+		}
+		t->had = true;
+	}
+	b->nt++;
+	return 0;
+}
+
+bool state_batch_due(const struct agent *a)
+{
+	const struct batch *b = &a->batch;
+
+	return (b->nt || b->nw) && (b->nt >= BATCH_MAX || b->nw >= BATCH_MAX ||
+				    now_us() - b->started_us >= BATCH_MAX_US);
+}
+
+static void batch_untouch(struct batch *b)
+{
+	for (size_t i = 0; i < b->nt; i++)
+		client_clear(&b->t[i].was);
+	b->nt = 0;
+}
+
+/* The touched clients' routes (sorted, unique) and elements, before and now. */
+static bool batch_contrib(struct agent *a, struct desired *was, struct desired *now)
+{
+	const struct batch *b = &a->batch;
+	const struct ainst *in = NULL;
+	int oif = 0;
+
+	for (size_t i = 0; i < b->nt; i++) {
+		const struct batch_touch *t = &b->t[i];
+		const struct aclient *c = state_client_find(t->in, t->cn);
+
+		if (t->in != in) { /* one lookup per instance */
+			in = t->in;
+			oif = in->dev[0] ? (int)if_nametoindex(in->dev) : 0;
+		}
+		if (t->had)
+			client_contrib(a->cfg, &t->was, oif, in->dev, was);
+		if (c)
+			client_contrib(a->cfg, c, oif, in->dev, now);
+	}
+	if (was->err || now->err)
+		return false;
+	routes_unique(was->routes, &was->nroutes);
+	routes_unique(now->routes, &now->nroutes);
+	return true;
+}
+
+/* Anything but a steady server is recomputed whole; so is a client that
+ * leaves elements its from_local rules share with other clients (local
+ * network -> rule destination). */
+static bool batch_steady(const struct agent *a)
+{
+	const struct batch *b = &a->batch;
+
+	if (a->in_grace || !a->nft_ready || !nft_built(a->nft) || a->cfg->role != CFG_ROLE_SERVER)
+		return false;
+	for (size_t i = 0; i < b->nt; i++) {
+		const struct cfg_client *pol =
+			b->t[i].had ? cfg_client_find(a->cfg, b->t[i].cn) : NULL;
+
+		if (b->t[i].in->role != PROTO_ROLE_SERVER ||
+		    (pol && pol->from_local.kind == CFG_ACCESS_RULES))
+			return false;
+	}
+	return true;
+}
+
+/* The whole picture, then the touched clients' queued routes at once
+ * (their acknowledgements say they are in). */
+static int batch_whole(struct agent *a)
+{
+	const struct batch *b = &a->batch;
+
+	state_apply(a);
+	for (size_t i = 0; i < b->nt; i++)
+		todo_client(a, state_client_find(b->t[i].in, b->t[i].cn));
+	return a->nft_err;
+}
+
+int state_batch_commit(struct agent *a)
 {
 	struct desired was = { 0 }, now = { 0 };
 	struct nft_model add = { 0 }, del = { 0 };
-	int oif = in->dev[0] ? (int)if_nametoindex(in->dev) : 0, r, re = 0;
+	int r, re = 0;
 
-	const struct cfg_client *pol = old ? cfg_client_find(a->cfg, old->pc.cn) : NULL;
-
-	/* anything but a steady server: the whole picture is recomputed; so
-	 * when the client leaves elements its from_local rules share with
-	 * other clients (local network -> rule destination) */
-	if (a->in_grace || !a->nft_ready || !nft_built(a->nft) || in->role != PROTO_ROLE_SERVER ||
-	    a->cfg->role != CFG_ROLE_SERVER || (pol && pol->from_local.kind == CFG_ACCESS_RULES)) {
-		state_apply(a);
-		todo_client(a, new);
-		return a->nft_err ? a->nft_err : client_failed(a, new);
-	}
-	if (old)
-		client_contrib(a->cfg, old, oif, in->dev, &was);
-	if (new)
-		client_contrib(a->cfg, new, oif, in->dev, &now);
-	if (was.err || now.err) {
+	if (!a->batch.nt)
+		return 0;
+	if (!batch_steady(a) || !batch_contrib(a, &was, &now)) {
 		desired_free(&was);
 		desired_free(&now);
-		r = state_apply(a);
-		todo_client(a, new);
-		return r < 0 ? r : client_failed(a, new);
+		r = batch_whole(a);
+		batch_untouch(&a->batch);
+		return r;
 	}
-	routes_unique(was.routes, &was.nroutes);
-	routes_unique(now.routes, &now.nroutes);
 	for (size_t i = 0; i < was.nroutes; i++) {
 		const struct aroute *k = &was.routes[i];
 		const struct aroute *still =
@@ -1101,13 +1201,14 @@ int state_client_change(struct agent *a, const struct ainst *in, const struct ac
 		/* e.g. the ruleset was flushed behind our back: rebuild it whole */
 		metrics_inc(VM_SET_FAILURES);
 		log_warnx("set element update failed (%s); rebuilding the table", strerror(-r));
-		state_apply(a);
-		todo_client(a, new);
-		return a->nft_err ? a->nft_err : client_failed(a, new);
+		r = batch_whole(a);
+		batch_untouch(&a->batch);
+		return r;
 	}
+	batch_untouch(&a->batch);
 	if (re)
 		a->retry_wanted = true; /* the loop hands it to the watch */
-	return re;
+	return 0;
 }
 
 size_t state_claims(struct agent *a, struct proto_claim **out)

@@ -3,9 +3,12 @@
  * libFuzzer target: the agent's message handler (agent/dispatch.c with the
  * real state model), the kernel replaced by stubs that accept everything.
  * The input is a sequence of messages separated by NUL bytes; the first
- * byte of each picks one of four peers (three writers, one root). After every message the claims
- * must be disjoint: the agent is the host-wide authority on who announces
- * what, whatever the peers send.
+ * byte of each picks one of four peers (three writers, one root); its bit 2
+ * commits the batch of connects and disconnects before the message, as the
+ * loop does at the end of a pass (and at the end of the input). After every
+ * message the claims must be disjoint: the agent is the host-wide authority
+ * on who announces what, whatever the peers send. Every message the batch
+ * carried is answered once, by its own peer.
  */
 #include "config.h"
 
@@ -29,6 +32,17 @@ static const char conf[] =
 
 static void quiet(int prio, const char *msg, void *ctx)
 {
+}
+
+static size_t waiting;
+
+static void answered(void *ctx, const void *tag, uint64_t ref, const char *error)
+{
+	const struct peer *peer = ctx;
+
+	if (!waiting || (const struct peer *)tag < peer || (const struct peer *)tag >= peer + 4)
+		__builtin_trap();
+	waiting--;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -56,9 +70,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (len > 1) {
 			int p = data[pos] & 3;
 
+			if (data[pos] & 4)
+				dispatch_commit(&a, answered, peer);
 			if (proto_decode((const char *)data + pos + 1, len - 1, &m, err,
 					 sizeof(err)) == 0) {
-				dispatch(&a, &peer[p], &m);
+				waiting += dispatch(&a, &peer[p], &m) == dispatch_batched;
 				proto_msg_free(&m);
 			}
 		}
@@ -73,6 +89,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					__builtin_trap();
 		free(c);
 	}
+	dispatch_commit(&a, answered, peer);
+	if (waiting)
+		__builtin_trap();
 	state_free(&a);
 	cfg_free(a.cfg);
 	return 0;

@@ -7,6 +7,10 @@
 #ifndef VR_TEST_AGENT_STUBS_H
 #define VR_TEST_AGENT_STUBS_H
 
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "agent.h"
 #include "cloud.h"
 #include "sysctl.h"
@@ -14,23 +18,64 @@
 /* The routes "added", the latest 64, for tests to look at. */
 static struct pfx stub_added[64];
 static size_t stub_nadded;
+/* The kernel's routes (ours), as the stubs keep them; cleared by tests. */
+static struct rtnl_route *stub_kernel;
+static size_t stub_nkernel;
+/* How many nftables transactions were made; what they return. */
+static unsigned stub_nft_commits;
+static int stub_nft_err;
+/* Called at each nftables transaction, for tests to look at the world then. */
+static void (*stub_nft_hook)(void);
+
+static struct rtnl_route *stub_kernel_find(const struct pfx *dst)
+{
+	for (size_t i = 0; i < stub_nkernel; i++)
+		if (pfx_equal(&stub_kernel[i].dst, dst))
+			return &stub_kernel[i];
+	return NULL;
+}
 
 int rtnl_route_add(struct rtnl *r, const struct pfx *dst, int oif)
 {
+	struct rtnl_route *k = stub_kernel_find(dst);
+
 	stub_added[stub_nadded++ % 64] = *dst;
+	if (!k) {
+		k = realloc(stub_kernel, (stub_nkernel + 1) * sizeof(*k));
+		if (!k)
+			return -ENOMEM;
+		stub_kernel = k;
+		k += stub_nkernel++;
+	}
+	*k = (struct rtnl_route){ .dst = *dst, .oif = oif, .protocol = RTNL_PROTO };
 	return 0;
 }
 
 int rtnl_route_del(struct rtnl *r, const struct pfx *dst)
 {
+	struct rtnl_route *k = stub_kernel_find(dst);
+
+	if (k)
+		*k = stub_kernel[--stub_nkernel];
 	return 0;
 }
 
 int rtnl_dump(struct rtnl *r, struct rtnl_route **out, size_t *n)
 {
-	*out = NULL;
-	*n = 0;
+	*out = stub_nkernel ? malloc(stub_nkernel * sizeof(**out)) : NULL;
+	if (stub_nkernel && !*out)
+		return -ENOMEM;
+	if (stub_nkernel)
+		memcpy(*out, stub_kernel, stub_nkernel * sizeof(**out));
+	*n = stub_nkernel;
 	return 0;
+}
+
+static inline void stub_kernel_clear(void)
+{
+	free(stub_kernel);
+	stub_kernel = NULL;
+	stub_nkernel = 0;
 }
 
 /* The last model applied: its remote networks and access rules. */
@@ -39,6 +84,11 @@ static size_t stub_nremote, stub_nacc;
 
 int nft_apply(struct nft *n, const struct nft_model *m)
 {
+	stub_nft_commits++;
+	if (stub_nft_hook)
+		stub_nft_hook();
+	if (stub_nft_err)
+		return stub_nft_err;
 	stub_nremote = m->remote.n;
 	for (size_t i = 0; i < m->remote.n && i < 64; i++)
 		stub_remote[i] = m->remote.v[i];
@@ -53,7 +103,10 @@ int nft_flush(struct nft *n)
 
 int nft_update(struct nft *n, const struct nft_model *add, const struct nft_model *del)
 {
-	return 0;
+	stub_nft_commits++;
+	if (stub_nft_hook)
+		stub_nft_hook();
+	return stub_nft_err;
 }
 
 bool nft_built(const struct nft *n)

@@ -30,18 +30,46 @@ struct world {
 	struct peer p[2]; /* two plugins, as root (the class is sock.c's business) */
 };
 
-/* One message of plugin i; the error is copied into why. */
+/* The answers of a commit, in order. */
+struct answers {
+	size_t n;
+	const void *tag[BATCH_MAX * 2];
+	uint64_t ref[BATCH_MAX * 2];
+	char error[BATCH_MAX * 2][PROTO_ERROR_MAX]; /* "" for success */
+};
+
+static void answered(void *ctx, const void *tag, uint64_t ref, const char *error)
+{
+	struct answers *a = ctx;
+
+	assert_true(a->n < BATCH_MAX * 2);
+	a->tag[a->n] = tag;
+	a->ref[a->n] = ref;
+	snprintf(a->error[a->n++], PROTO_ERROR_MAX, "%s", error ? error : "");
+}
+
+/* One message of plugin i, committed at once (as the loop would at the end
+ * of a pass with nothing else in it); the error is copied into why. */
 static const char *send_msg(struct world *w, int i, struct proto_msg *m, char *why, size_t len)
 {
 	struct peer *p = &w->p[i];
+	struct answers ans = { 0 };
 	const char *e;
 
 	p->pid = 100 + i;
 	if (!p->name[0])
 		snprintf(p->name, sizeof(p->name), "pid %d", (int)p->pid);
 	e = dispatch(&w->a, p, m);
-	if (e && why)
+	if (e == dispatch_batched) {
+		dispatch_commit(&w->a, answered, &ans);
+		assert_int_equal(ans.n, 1);
+		assert_ptr_equal(ans.tag[0], p);
+		e = ans.error[0][0] ? ans.error[0] : NULL;
+	}
+	if (e && why) {
 		snprintf(why, len, "%s", e);
+		e = why;
+	}
 	return e;
 }
 
@@ -84,6 +112,7 @@ static void world_free(struct world *w)
 	state_free(&w->a);
 	cfg_free(w->a.cfg);
 	free(w);
+	stub_kernel_clear();
 }
 
 static struct proto_client client_of(const char *cn, const char *net, const char *t4)
@@ -320,6 +349,7 @@ static void test_roles(void **state)
 	assert_non_null(strstr(why, "(rule: role)"));
 	state_free(&c.a);
 	cfg_free(c.a.cfg);
+	stub_kernel_clear();
 }
 
 /* Client role: of the routes the server pushes, only what the policy
@@ -353,6 +383,7 @@ static void test_pushed_routes(void **state)
 	proto_msg_free(&m);
 	state_free(&c.a);
 	cfg_free(c.a.cfg);
+	stub_kernel_clear();
 }
 
 /* Client role: the networks the server reaches without pushing them
@@ -408,6 +439,7 @@ static void test_tunnel_networks(void **state)
 	proto_msg_free(&m);
 	state_free(&c.a);
 	cfg_free(c.a.cfg);
+	stub_kernel_clear();
 }
 
 int main(void)

@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <fcntl.h>
+#include <stdarg.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -56,6 +57,7 @@ int metrics_collect(struct agent *a)
 enum { OVPN_UID = 1000, OVPN_GID = 3000, GROUP_GID = 2000 };
 
 struct bench {
+	struct agent a; /* a server whose clients announce hosts of 172.16.0.0/12 */
 	struct sock *s;
 	int peers[512]; /* the peers' ends */
 	size_t npeers;
@@ -63,6 +65,25 @@ struct bench {
 
 static void quiet(int prio, const char *msg, void *ctx)
 {
+}
+
+static const char conf_immediate[] =
+	"{\"version\":1,\"role\":\"server\",\"local_networks\":[\"10.1.1.0/24\"],"
+	"\"tunnel\":{\"pool\":\"10.1.2.0/24\"},"
+	"\"default_client\":{\"allow\":[\"172.16.0.0/12\"],\"to_local\":true}}";
+static const char conf_deferred[] =
+	"{\"version\":1,\"role\":\"server\",\"local_networks\":[\"10.1.1.0/24\"],"
+	"\"tunnel\":{\"pool\":\"10.1.2.0/24\"},\"plugin\":{\"admission\":\"deferred\"},"
+	"\"default_client\":{\"allow\":[\"172.16.0.0/12\"],\"to_local\":true}}";
+
+static void agent_conf(struct agent *a, const char *text)
+{
+	char err[CFG_ERRLEN];
+
+	cfg_free(a->cfg);
+	a->cfg = NULL;
+	if (cfg_load_buf("t.conf", text, strlen(text), &a->cfg, err, sizeof(err)))
+		fail_msg("%s", err);
 }
 
 static int setup(void **state)
@@ -88,6 +109,10 @@ static int setup(void **state)
 	s->ovpn_gid = OVPN_GID;
 	s->group_gid = GROUP_GID;
 	b->s = s;
+	b->a.nft_ready = true;
+	b->a.claims_gen = 1;
+	agent_conf(&b->a, conf_immediate);
+	s->a = &b->a;
 	*state = b;
 	return 0;
 }
@@ -102,7 +127,14 @@ static int teardown(void **state)
 	sock_reap(s);
 	close(s->timer_w.fd);
 	close(s->epfd);
+	claimset_free(&s->pub);
+	free(s->log);
 	free(s);
+	state_free(&b->a);
+	cfg_free(b->a.cfg);
+	stub_kernel_clear();
+	stub_nft_err = 0;
+	stub_nft_hook = NULL;
 	for (size_t i = 0; i < b->npeers; i++)
 		close(b->peers[i]);
 	free(b);
@@ -267,6 +299,227 @@ static void test_no_idle_limit(void **state)
 	assert_int_equal(live(b->s), 1);
 }
 
+/* --- the batch: one commit for the changes of a pass, acks after it --- */
+
+static int peer_fd; /* the plugin's end, for the hook */
+static bool answered_before_commit;
+
+/* At the nftables commit: nothing may have been acknowledged yet. */
+static void at_commit(void)
+{
+	char b;
+
+	answered_before_commit |= recv(peer_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
+static void peer_send(int fd, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	assert_int_equal(send(fd, buf, (size_t)n, 0), n);
+}
+
+/* The acks the peer has been sent, in order: refs and whether ok (the
+ * other messages skipped); how many. */
+static size_t peer_acks(int fd, uint64_t *ref, bool *ok, char (*error)[PROTO_ERROR_MAX], size_t max)
+{
+	char buf[PROTO_MAX_MSG];
+	size_t n = 0;
+	ssize_t got;
+
+	while ((got = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
+		json_t *m = json_loadb(buf, (size_t)got, 0, NULL);
+
+		assert_non_null(m);
+		if (strcmp(json_string_value(json_object_get(m, "type")), "ack") == 0) {
+			assert_true(n < max);
+			ref[n] = (uint64_t)json_integer_value(json_object_get(m, "ref"));
+			ok[n] = json_is_true(json_object_get(m, "ok"));
+			snprintf(error[n], PROTO_ERROR_MAX, "%s",
+				 json_string_value(json_object_get(m, "error"))
+					 ? json_string_value(json_object_get(m, "error"))
+					 : "");
+			n++;
+		}
+		json_decref(m);
+	}
+	return n;
+}
+
+/* A plugin of instance "server", after its hello and its tunnel (dev lo). */
+static struct conn *plugin_up(struct bench *b)
+{
+	uint64_t ref[4];
+	bool ok[4];
+	char error[4][PROTO_ERROR_MAX];
+	struct conn *c;
+	int fd;
+
+	assert_true(connect_as(b, OVPN_UID, OVPN_GID));
+	c = b->s->conns;
+	fd = b->peers[b->npeers - 1];
+	peer_send(fd, "{\"v\":2,\"type\":\"hello\",\"id\":1,\"role\":\"server\",\"pid\":1,"
+		      "\"instance\":\"server\"}");
+	peer_send(fd, "{\"v\":2,\"type\":\"tunnel\",\"id\":2,\"event\":\"up\",\"dev\":\"lo\","
+		      "\"routes\":[]}");
+	on_conn(&c->w, EPOLLIN);
+	assert_int_equal(peer_acks(fd, ref, ok, error, 4), 2);
+	assert_true(ok[0] && ok[1]);
+	return c;
+}
+
+static void peer_connect(int fd, unsigned id, unsigned host)
+{
+	peer_send(fd,
+		  "{\"v\":2,\"type\":\"connect\",\"id\":%u,\"client\":{\"cn\":\"h%u\","
+		  "\"networks\":[\"172.16.0.%u/32\"]}}",
+		  id, host, host);
+}
+
+/*
+ * The connects and disconnects of one pass are programmed by one nftables
+ * transaction and acknowledged after it, each once and in order; the
+ * kernel ends with exactly the clients that stayed.
+ */
+static void test_batch_acks_after_commit(void **state)
+{
+	struct bench *b = *state;
+	struct conn *c = plugin_up(b);
+	int fd = b->peers[b->npeers - 1];
+	unsigned commits;
+	uint64_t ref[16];
+	bool ok[16];
+	char error[16][PROTO_ERROR_MAX];
+
+	for (unsigned i = 0; i < 5; i++)
+		peer_connect(fd, 10 + i, i + 1);
+	peer_send(fd, "{\"v\":2,\"type\":\"disconnect\",\"id\":15,\"cn\":\"h1\"}");
+	commits = stub_nft_commits;
+	on_conn(&c->w, EPOLLIN);
+	/* read, admitted, held: nothing in the kernel, nothing answered */
+	assert_int_equal(b->a.batch.nw, 6);
+	assert_int_equal(stub_nkernel, 0);
+	assert_int_equal(stub_nft_commits, commits);
+	assert_int_equal(peer_acks(fd, ref, ok, error, 16), 0);
+
+	peer_fd = fd;
+	answered_before_commit = false;
+	stub_nft_hook = at_commit;
+	sock_commit(b->s);
+	assert_int_equal(stub_nft_commits, commits + 1);
+	assert_false(answered_before_commit);
+	assert_int_equal(peer_acks(fd, ref, ok, error, 16), 6);
+	for (unsigned i = 0; i < 6; i++) {
+		assert_int_equal(ref[i], 10 + i);
+		assert_true(ok[i]);
+	}
+	/* h1 came and went within the batch: never in the kernel */
+	assert_int_equal(stub_nkernel, 4);
+	for (unsigned i = 2; i <= 5; i++) {
+		char net[32];
+		struct pfx p;
+
+		snprintf(net, sizeof(net), "172.16.0.%u/32", i);
+		p = pfx_of(net);
+		assert_non_null(stub_kernel_find(&p));
+	}
+	assert_int_equal(b->a.nroutes, 4);
+	/* nothing left to commit */
+	sock_commit(b->s);
+	assert_int_equal(stub_nft_commits, commits + 1);
+}
+
+/* A batch is committed when it is full, before the end of the pass. */
+static void test_batch_bounded(void **state)
+{
+	struct bench *b = *state;
+	struct conn *c = plugin_up(b);
+	int fd = b->peers[b->npeers - 1];
+	unsigned commits = stub_nft_commits;
+	uint64_t ref[BATCH_MAX * 2];
+	bool ok[BATCH_MAX * 2];
+	char error[BATCH_MAX * 2][PROTO_ERROR_MAX];
+
+	for (unsigned i = 0; i < BATCH_MAX + 8; i++)
+		peer_connect(fd, 100 + i, i + 1);
+	/* MSGS_PER_PASS a wake-up, as the loop calls it */
+	while (has_input(c))
+		on_conn(&c->w, EPOLLIN);
+	assert_int_equal(stub_nft_commits, commits + 1); /* the full one */
+	assert_int_equal(peer_acks(fd, ref, ok, error, BATCH_MAX * 2), BATCH_MAX);
+	sock_commit(b->s); /* the end of the pass */
+	assert_int_equal(stub_nft_commits, commits + 2);
+	assert_int_equal(peer_acks(fd, ref, ok, error, BATCH_MAX * 2), 8);
+	assert_int_equal(ref[7], 100 + BATCH_MAX + 7);
+	assert_int_equal(stub_nkernel, BATCH_MAX + 8);
+}
+
+/*
+ * Deferred admission: a commit that fails refuses every connect it carried,
+ * and leaves nothing of them behind (kernel, claims); the next one works.
+ */
+static void test_batch_failed_commit_refuses_all(void **state)
+{
+	struct bench *b = *state;
+	struct conn *c;
+	int fd;
+	uint64_t ref[16];
+	bool ok[16];
+	char error[16][PROTO_ERROR_MAX];
+	struct proto_claim *claims;
+
+	agent_conf(&b->a, conf_deferred);
+	c = plugin_up(b);
+	fd = b->peers[b->npeers - 1];
+	for (unsigned i = 0; i < 3; i++)
+		peer_connect(fd, 10 + i, i + 1);
+	on_conn(&c->w, EPOLLIN);
+	stub_nft_err = -EIO;
+	sock_commit(b->s);
+	assert_int_equal(peer_acks(fd, ref, ok, error, 16), 3);
+	for (unsigned i = 0; i < 3; i++) {
+		char want[64];
+
+		assert_int_equal(ref[i], 10 + i);
+		assert_false(ok[i]);
+		snprintf(want, sizeof(want), "programming client h%u failed", i + 1);
+		assert_non_null(strstr(error[i], want));
+	}
+	assert_int_equal(c->p.inst->n, 0);
+	assert_int_equal(state_claims(&b->a, &claims), 0);
+	free(claims);
+	assert_int_equal(stub_nkernel, 0);
+
+	stub_nft_err = 0;
+	peer_connect(fd, 20, 7);
+	on_conn(&c->w, EPOLLIN);
+	sock_commit(b->s);
+	assert_int_equal(peer_acks(fd, ref, ok, error, 16), 1);
+	assert_true(ok[0]);
+	assert_int_equal(c->p.inst->n, 1);
+	assert_int_equal(stub_nkernel, 1);
+}
+
+/* A peer that goes while its changes wait: they are programmed, not answered. */
+static void test_batch_peer_gone(void **state)
+{
+	struct bench *b = *state;
+	struct conn *c = plugin_up(b);
+	int fd = b->peers[b->npeers - 1];
+
+	peer_connect(fd, 10, 1);
+	on_conn(&c->w, EPOLLIN);
+	conn_close(b->s, c, "test");
+	sock_commit(b->s);
+	assert_int_equal(stub_nkernel, 1);
+	sock_reap(b->s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -276,6 +529,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_writer_budget, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_idle_limit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_acks_after_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_bounded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_failed_commit_refuses_all, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_batch_peer_gone, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
