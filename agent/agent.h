@@ -164,14 +164,15 @@ void state_free(struct agent *a);
 void state_sync_abort(struct ainst *in);
 /* Kernel route changes (requests with an ACK) per loop pass. */
 #define STATE_ROUTES_PER_PASS 256
-/* Recomputes what the kernel should hold and makes it so: the nftables
- * table at once (one transaction), the routes STATE_ROUTES_PER_PASS at a
- * time; the rest is left to state_continue. */
+/* Recomputes what the kernel should hold and makes it so: the routes
+ * STATE_ROUTES_PER_PASS at a time, the nftables set elements in
+ * transactions of about 20 ms (nft_apply; a table built or rebuilt goes in
+ * whole, at once); the rest is left to state_continue. */
 int state_apply(struct agent *a);
-/* True while route changes are left for the following loop passes. */
+/* True while route or set element changes are left for the following loop passes. */
 bool state_busy(const struct agent *a);
-/* Makes the next STATE_ROUTES_PER_PASS of them (main.c's loop, without
- * waiting, while state_busy). */
+/* Makes the next STATE_ROUTES_PER_PASS routes and one element transaction
+ * of them (main.c's loop, without waiting, while state_busy). */
 void state_continue(struct agent *a);
 /*
  * Client cn of in is about to change (connect, disconnect): remembered as

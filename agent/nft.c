@@ -32,7 +32,12 @@
 
 _Static_assert(NFT_PRIO_SRCNAT == NF_IP_PRI_NAT_SRC, "srcnat is priority 100");
 
-#define BATCH_SIZE    (16u << 20)
+#define BATCH_SIZE (16u << 20)
+/* element changes: one transaction should take about this long; the
+ * number of elements per transaction adapts between these bounds */
+#define NFT_PASS_US   20000
+#define NFT_CHUNK_MIN 64
+#define NFT_CHUNK_MAX 65536
 #define ELEMS_PER_MSG 256
 #define KEY_MAX	      40
 
@@ -76,6 +81,13 @@ struct nft {
 	size_t nforeign;
 	/* set elements added and removed since nft_take_counts */
 	size_t n_added, n_removed;
+	/* element changes left for the following loop passes (nft_continue):
+	 * the sets as they are to be; cur is what the kernel holds */
+	bool busy;
+	struct elist want[2][S_NSETS];
+	struct elem resume[2][2][S_NSETS]; /* per phase: the sets are equal below it */
+	bool resumed[2][2][S_NSETS];
+	size_t chunk; /* elements per transaction, adapted to NFT_PASS_US */
 };
 
 static int fam_idx(int family)
@@ -123,6 +135,7 @@ struct nft *nft_open(char *err, size_t errlen)
 	mnl_socket_setsockopt(n->nl, NETLINK_CAP_ACK, &one, sizeof(one));
 	n->portid = mnl_socket_get_portid(n->nl);
 	n->seq = (uint32_t)time(NULL);
+	n->chunk = 1024;
 	return n;
 }
 
@@ -131,8 +144,10 @@ void nft_close(struct nft *n)
 	if (!n)
 		return;
 	for (int f = 0; f < 2; f++)
-		for (int s = 0; s < S_NSETS; s++)
+		for (int s = 0; s < S_NSETS; s++) {
 			free(n->cur[f][s].v);
+			free(n->want[f][s].v);
+		}
 	if (n->nl)
 		mnl_socket_close(n->nl);
 	free(n->nat_sig);
@@ -799,29 +814,178 @@ static int send_delta(struct nft *n, struct elist del[2][S_NSETS], struct elist 
 	return batch_commit(n, "set elements");
 }
 
-static int update_elems(struct nft *n, struct elist el[2][S_NSETS], size_t *changes)
+static uint64_t now_us(void)
 {
-	struct elist add[2][S_NSETS] = { 0 }, del[2][S_NSETS] = { 0 };
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* The order of the passes: permissions are withdrawn before membership,
+ * membership is granted before permissions; so a network between two
+ * passes is never allowed more than before and after. */
+static const int del_order[S_NSETS] = { S_PORTS, S_ALLOW, S_REMOTE, S_LOCAL };
+static const int add_order[S_NSETS] = { S_LOCAL, S_REMOTE, S_ALLOW, S_PORTS };
+
+/* The first element of l not below e. */
+static size_t lower(const struct elist *l, const struct elem *e)
+{
+	size_t lo = 0, hi = l->n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (elem_cmp(&l->v[mid], e) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * Up to *budget elements of a not in b (both sorted), from where the last
+ * pass of this phase stopped (elements below it are in both); pushed to
+ * out. Returns whether the set is done for this phase.
+ */
+static int next_minus(struct nft *n, int phase, int fi, int set, const struct elist *a,
+		      const struct elist *b, size_t *budget, struct elist *out, bool *done)
+{
+	size_t i = n->resumed[phase][fi][set] ? lower(a, &n->resume[phase][fi][set]) : 0;
+	size_t j = n->resumed[phase][fi][set] ? lower(b, &n->resume[phase][fi][set]) : 0;
+
+	*done = false;
+	for (; i < a->n; i++) {
+		while (j < b->n && elem_cmp(&b->v[j], &a->v[i]) < 0)
+			j++;
+		if (j < b->n && elem_cmp(&b->v[j], &a->v[i]) == 0)
+			continue;
+		if (!*budget) {
+			n->resume[phase][fi][set] = a->v[i];
+			n->resumed[phase][fi][set] = true;
+			return 0;
+		}
+		if (push(out, &a->v[i]))
+			return -ENOMEM;
+		--*budget;
+	}
+	*done = true;
+	return 0;
+}
+
+/* cur without del, with add (all sorted), in one pass. */
+static int cur_merge(struct elist *cur, const struct elist *del, const struct elist *add)
+{
+	struct elist out = { 0 };
+	size_t i = 0, d = 0, k = 0;
+
+	if (!del->n && !add->n)
+		return 0;
+	out.cap = cur->n + add->n + 1;
+	if (!(out.v = malloc(out.cap * sizeof(*out.v))))
+		return -ENOMEM;
+	while (i < cur->n || k < add->n) {
+		if (i < cur->n && (k == add->n || elem_cmp(&cur->v[i], &add->v[k]) <= 0)) {
+			while (d < del->n && elem_cmp(&del->v[d], &cur->v[i]) < 0)
+				d++;
+			if (!(d < del->n && elem_cmp(&del->v[d], &cur->v[i]) == 0))
+				out.v[out.n++] = cur->v[i];
+			if (k < add->n && elem_cmp(&cur->v[i], &add->v[k]) == 0)
+				k++; /* there already */
+			i++;
+		} else {
+			out.v[out.n++] = add->v[k++];
+		}
+	}
+	free(cur->v);
+	*cur = out;
+	return 0;
+}
+
+static void step_end(struct nft *n)
+{
+	n->busy = false;
+	elists_free(n->want);
+	memset(n->resumed, 0, sizeof(n->resumed));
+}
+
+/*
+ * One transaction of at most n->chunk element changes towards want:
+ * removals first, then additions, in the orders above. The chunk adapts so
+ * that a transaction takes about NFT_PASS_US. Returns 0 or -errno (then
+ * the table is rebuilt whole at the next apply).
+ */
+/* The next transaction's changes, n->chunk at most: removals first, then
+ * additions, in the orders above; done when nothing is left after them. */
+static int step_select(struct nft *n, struct elist del[2][S_NSETS], struct elist add[2][S_NSETS],
+		       size_t *changes, bool *done)
+{
+	size_t budget = n->chunk;
+	bool d;
 	int r = 0;
 
-	*changes = 0;
+	*done = true;
+	for (int k = 0; k < S_NSETS && !r && *done; k++)
+		for (int fi = 0; fi < 2 && !r && *done; fi++) {
+			int set = del_order[k];
+
+			r = next_minus(n, 0, fi, set, &n->cur[fi][set], &n->want[fi][set], &budget,
+				       &del[fi][set], &d);
+			*done = d;
+		}
+	for (int k = 0; k < S_NSETS && !r && *done; k++)
+		for (int fi = 0; fi < 2 && !r && *done; fi++) {
+			int set = add_order[k];
+
+			r = next_minus(n, 1, fi, set, &n->want[fi][set], &n->cur[fi][set], &budget,
+				       &add[fi][set], &d);
+			*done = d;
+		}
+	*changes = n->chunk - budget;
+	return r;
+}
+
+static int step(struct nft *n)
+{
+	struct elist add[2][S_NSETS] = { 0 }, del[2][S_NSETS] = { 0 };
+	size_t changes;
+	bool done;
+	uint64_t t0;
+	int r = step_select(n, del, add, &changes, &done);
+
+	if (r || !changes)
+		goto out;
+	t0 = now_us();
+	r = send_delta(n, del, add);
+	if (r == 0) {
+		uint64_t took = now_us() - t0 + 1;
+
+		double f = (double)NFT_PASS_US / (double)took;
+
+		/* full chunks adapt it towards NFT_PASS_US a transaction, by
+		 * at most a factor of 2 a pass */
+		if (!done)
+			n->chunk = (size_t)((double)n->chunk * (f < 0.5 ? 0.5 : f > 2 ? 2 : f));
+		if (n->chunk < NFT_CHUNK_MIN)
+			n->chunk = NFT_CHUNK_MIN;
+		if (n->chunk > NFT_CHUNK_MAX)
+			n->chunk = NFT_CHUNK_MAX;
+	}
 	for (int fi = 0; fi < 2 && !r; fi++)
 		for (int s = 0; s < S_NSETS && !r; s++) {
-			r = minus(&el[fi][s], &n->cur[fi][s], &add[fi][s]);
-			r = r ? r : minus(&n->cur[fi][s], &el[fi][s], &del[fi][s]);
-			*changes += add[fi][s].n + del[fi][s].n;
-		}
-	if (r || !*changes)
-		goto out;
-	r = send_delta(n, del, add);
-	if (r)
-		n->built = false; /* the table may have changed under us: rebuild next */
-	for (int fi = 0; fi < 2 && !r; fi++)
-		for (int s = 0; s < S_NSETS; s++) {
+			r = cur_merge(&n->cur[fi][s], &del[fi][s], &add[fi][s]);
 			n->n_added += add[fi][s].n;
 			n->n_removed += del[fi][s].n;
 		}
+	if (r == 0)
+		log_debug("nftables: %zu set elements changed%s", changes,
+			  done ? "" : "; more in the next loop pass");
 out:
+	if (r || done)
+		step_end(n);
+	if (r)
+		n->built = false; /* the table may have changed under us: rebuild next */
 	elists_free(add);
 	elists_free(del);
 	return r;
@@ -831,7 +995,6 @@ int nft_apply(struct nft *n, const struct nft_model *m)
 {
 	struct elist el[2][S_NSETS] = { 0 };
 	char *sig = nat_signature(m);
-	size_t changes = 0;
 	int r;
 
 	if (!sig || (r = model_elems(m, el)) < 0) {
@@ -839,30 +1002,58 @@ int nft_apply(struct nft *n, const struct nft_model *m)
 		elists_free(el);
 		return -ENOMEM;
 	}
-	if (!n->built || strcmp(sig, n->nat_sig)) {
-		r = build_all(n, m, el);
-		if (r == 0) {
-			log_info("nftables: table inet %s built (%zu local, %zu remote networks, "
-				 "%zu NAT rules)",
-				 NFT_TABLE, el[0][S_LOCAL].n + el[1][S_LOCAL].n,
-				 el[0][S_REMOTE].n + el[1][S_REMOTE].n, m->nnat);
-			n->built = true;
-		}
-	} else {
-		r = update_elems(n, el, &changes);
-		if (r == 0 && changes)
-			log_debug("nftables: %zu set elements changed", changes);
+	if (n->built && strcmp(sig, n->nat_sig) == 0) {
+		/* the elements that differ, n->chunk per loop pass */
+		free(sig);
+		step_end(n);
+		memcpy(n->want, el, sizeof(el));
+		n->busy = true;
+		return step(n);
 	}
+	/* the whole table, atomically: never a moment with part of the policy */
+	step_end(n);
+	r = build_all(n, m, el);
 	if (r) {
 		free(sig);
 		elists_free(el);
 		return r;
 	}
+	log_info("nftables: table inet %s built (%zu local, %zu remote networks, %zu NAT rules)",
+		 NFT_TABLE, el[0][S_LOCAL].n + el[1][S_LOCAL].n,
+		 el[0][S_REMOTE].n + el[1][S_REMOTE].n, m->nnat);
+	n->built = true;
 	free(n->nat_sig);
 	n->nat_sig = sig;
 	elists_free(n->cur);
 	memcpy(n->cur, el, sizeof(el));
 	return 0;
+}
+
+bool nft_busy(const struct nft *n)
+{
+	return n->busy;
+}
+
+int nft_continue(struct nft *n)
+{
+	return n->busy ? step(n) : 0;
+}
+
+size_t nft_pending(const struct nft *n)
+{
+	size_t left = 0;
+
+	for (int fi = 0; n->busy && fi < 2; fi++)
+		for (int s = 0; s < S_NSETS; s++) {
+			struct elist x = { 0 }, y = { 0 };
+
+			if (minus(&n->want[fi][s], &n->cur[fi][s], &x) == 0 &&
+			    minus(&n->cur[fi][s], &n->want[fi][s], &y) == 0)
+				left += x.n + y.n;
+			free(x.v);
+			free(y.v);
+		}
+	return left;
 }
 
 bool nft_built(const struct nft *n)
@@ -949,6 +1140,18 @@ int nft_update(struct nft *n, const struct nft_model *add, const struct nft_mode
 	else
 		n->built = false; /* the copy is unsure now: the next apply rebuilds */
 out:
+	/* a load in progress goes on towards what this change made */
+	for (int fi = 0; fi < 2 && !r && n->busy; fi++)
+		for (int s = 0; s < S_NSETS && !r; s++) {
+			for (size_t i = 0; i < de[fi][s].n; i++)
+				if (!has_elem(&ae[fi][s], &de[fi][s].v[i]))
+					elist_remove(&n->want[fi][s], &de[fi][s].v[i]);
+			for (size_t i = 0; i < ae[fi][s].n && !r; i++)
+				if (!has_elem(&n->want[fi][s], &ae[fi][s].v[i]))
+					r = elist_insert(&n->want[fi][s], &ae[fi][s].v[i]);
+		}
+	if (r)
+		step_end(n);
 	elists_free(ae);
 	elists_free(de);
 	elists_free(ins);
@@ -969,6 +1172,7 @@ int nft_flush(struct nft *n)
 	}
 	r = batch_commit(n, "flush");
 	if (r == 0) {
+		step_end(n);
 		n->built = false;
 		elists_free(n->cur);
 		log_info("nftables: table inet %s removed", NFT_TABLE);

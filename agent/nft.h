@@ -55,13 +55,24 @@ struct nft *nft_open(char *err, size_t errlen);
 void nft_close(struct nft *n);
 /*
  * Makes the table equal to m: the first time (or when the NAT part changes)
- * by replacing the whole table atomically, then by adding and removing set
- * elements. On failure nothing of the batch is applied.
+ * by replacing the whole table atomically (one transaction, whatever its
+ * size); then by adding and removing set elements, in transactions of a
+ * bounded size (about 20 ms of the kernel's time each): the first now, the
+ * others by nft_continue while nft_busy. On failure nothing of that
+ * transaction is applied.
  */
 int nft_apply(struct nft *n, const struct nft_model *m);
+/* True while element changes of the last nft_apply are left. */
+bool nft_busy(const struct nft *n);
+/* The next transaction of them: 0 or -errno (the next apply rebuilds). */
+int nft_continue(struct nft *n);
+/* How many element changes are left (for the status). */
+size_t nft_pending(const struct nft *n);
 /*
  * Adds add's remote and access elements and removes del's (elements in both
- * stay): the change one client makes. -EAGAIN before the table is built.
+ * stay): the change of a batch of clients, in one transaction, at once (a
+ * load in progress goes on towards the result). -EAGAIN before the table
+ * is built.
  */
 int nft_update(struct nft *n, const struct nft_model *add, const struct nft_model *del);
 bool nft_built(const struct nft *n);

@@ -705,7 +705,7 @@ static int pfx_only_cmp(const void *x, const void *y)
 
 bool state_busy(const struct agent *a)
 {
-	return a->ntodo_del || a->ntodo;
+	return a->ntodo_del || a->ntodo || (a->nft && nft_busy(a->nft));
 }
 
 /* Forgets the queued deletion and addition of dst (a client changed it at once). */
@@ -802,7 +802,14 @@ static int routes_step(struct agent *a, size_t budget)
 
 void state_continue(struct agent *a)
 {
+	int r;
+
 	routes_step(a, STATE_ROUTES_PER_PASS);
+	if (a->nft && nft_busy(a->nft) && (r = nft_continue(a->nft)) < 0) {
+		a->nft_err = r;
+		metrics_inc(VM_SET_FAILURES);
+		a->retry_wanted = true; /* the loop hands it to the watch: a rebuild */
+	}
 }
 
 /* The queued routes of client c, installed now (its acknowledgement says
@@ -1384,6 +1391,11 @@ json_t *state_plan(struct agent *a, const struct state_view *v, const json_t *re
 				    json_sprintf("rebuild the table: %s", nft_differs(a->nft)));
 	else if (!nft_built(a->nft))
 		json_object_set_new(o, "nftables", json_string("build the table"));
+	else if (nft_busy(a->nft))
+		json_object_set_new(o, "nftables",
+				    json_sprintf("%zu set element changes left, made in the "
+						 "following loop passes",
+						 nft_pending(a->nft)));
 	else if (!read)
 		json_object_set_new(o, "nftables", json_string("cannot read the table"));
 	else if (json_is_string(json_object_get(read, "differs")))

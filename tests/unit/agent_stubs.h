@@ -114,6 +114,21 @@ bool nft_built(const struct nft *n)
 	return true;
 }
 
+bool nft_busy(const struct nft *n)
+{
+	return false;
+}
+
+int nft_continue(struct nft *n)
+{
+	return 0;
+}
+
+size_t nft_pending(const struct nft *n)
+{
+	return 0;
+}
+
 int nft_check(struct nft *n, json_t **read)
 {
 	if (read)

@@ -212,18 +212,18 @@ static struct nft *built_from(const struct nft_model *m)
 static void test_update_nothing_to_send(void **state)
 {
 	struct nft_model m = { 0 }, add = { 0 }, del = { 0 };
-	struct elist el[2][S_NSETS] = { 0 };
 	struct nft *n;
-	size_t changes = 99;
 
 	log_set_sink(quiet, NULL);
 	m.remote = list_of((const char *[]){ "192.168.1.128/25", "192.168.20.0/24", NULL });
 	n = built_from(&m);
 	/* the same model again: no element changes (and nothing is sent) */
-	assert_int_equal(model_elems(&m, el), 0);
-	assert_int_equal(update_elems(n, el, &changes), 0);
-	assert_int_equal(changes, 0);
-	elists_free(el);
+	n->nat_sig = nat_signature(&m);
+	n->chunk = NFT_CHUNK_MIN;
+	assert_int_equal(nft_apply(n, &m), 0);
+	assert_false(n->busy);
+	assert_int_equal(n->cur[0][S_REMOTE].n, 2);
+	free(n->nat_sig);
 	/* a client change: adding what is there, removing what is not, and a
 	 * network in both add and del, there or not (it stays as it is) */
 	add.remote = list_of(
@@ -243,6 +243,117 @@ static void test_update_nothing_to_send(void **state)
 	pfx_list_free(&del.remote);
 }
 
+/* client i's /32 and its allow element to 10.1.1.0/24 */
+static void model_hosts(struct nft_model *m, size_t from, size_t to, size_t step)
+{
+	*m = (struct nft_model){ 0 };
+	m->acc = calloc(to, sizeof(*m->acc));
+	assert_non_null(m->acc);
+	for (size_t i = from; i < to; i += step) {
+		struct pfx h = { .family = AF_INET,
+				 .len = 32,
+				 .addr = { 172, 16, i >> 8, i & 255 } };
+
+		assert_int_equal(pfx_list_add(&m->remote, &h, SIZE_MAX), 0);
+		m->acc[m->nacc++] = (struct nft_acc){
+			.src = h, .dst = pfx_of("10.1.1.0/24"), .proto_lo = 0, .proto_hi = 255
+		};
+	}
+}
+
+/*
+ * A large change goes in chunks: none larger than the chunk, every removal
+ * (permissions before membership) before any addition (membership before
+ * permissions), and at the end the copy is exactly the model; a client
+ * change in the middle (nft_update's bookkeeping) is kept by the rest.
+ */
+static void test_chunks(void **state)
+{
+	struct nft_model was, now;
+	struct nft *n;
+	struct elist want[2][S_NSETS] = { 0 };
+	size_t chunks = 0;
+	bool adding = false, done = false, del_remote = false, add_allow = false;
+
+	model_hosts(&was, 0, 1000, 2); /* the even hosts */
+	model_hosts(&now, 0, 1000, 3); /* every third */
+	n = built_from(&was);
+	assert_int_equal(model_elems(&now, n->want), 0);
+	assert_int_equal(model_elems(&now, want), 0);
+	n->busy = true;
+	n->chunk = NFT_CHUNK_MIN;
+	while (!done) {
+		struct elist add[2][S_NSETS] = { 0 }, del[2][S_NSETS] = { 0 };
+		size_t changes, nd = 0, na = 0;
+
+		assert_int_equal(step_select(n, del, add, &changes, &done), 0);
+		for (int s = 0; s < S_NSETS; s++) {
+			nd += del[0][s].n;
+			na += add[0][s].n;
+		}
+		assert_int_equal(nd + na, changes);
+		assert_true(changes <= NFT_CHUNK_MIN);
+		assert_true(!adding || nd == 0);
+		adding |= na > 0;
+		/* removals: allow before remote; additions: remote before allow */
+		assert_true(!del_remote || !del[0][S_ALLOW].n);
+		assert_true(!add_allow || !add[0][S_REMOTE].n);
+		del_remote |= del[0][S_REMOTE].n > 0;
+		add_allow |= add[0][S_ALLOW].n > 0;
+		for (int s = 0; s < S_NSETS; s++)
+			assert_int_equal(cur_merge(&n->cur[0][s], &del[0][s], &add[0][s]), 0);
+		if (chunks == 3) {
+			/* a client change meanwhile, already made: host 1 (odd,
+			 * not wanted) came, host 3 (wanted, in) went */
+			struct nft_model a = { 0 }, d = { 0 };
+
+			model_hosts(&a, 1, 2, 1);
+			model_hosts(&d, 3, 4, 1);
+			for (size_t i = 0; i < a.remote.n; i++) {
+				struct elist x = { 0 };
+
+				assert_int_equal(prefix_elems(&a.remote, 0, &x), 0);
+				assert_int_equal(elist_insert(&n->want[0][S_REMOTE], &x.v[0]), 0);
+				assert_int_equal(elist_insert(&want[0][S_REMOTE], &x.v[0]), 0);
+				assert_int_equal(elist_insert(&n->cur[0][S_REMOTE], &x.v[0]), 0);
+				free(x.v);
+			}
+			for (size_t i = 0; i < d.remote.n; i++) {
+				struct elist x = { 0 };
+
+				assert_int_equal(prefix_elems(&d.remote, 0, &x), 0);
+				elist_remove(&n->want[0][S_REMOTE], &x.v[0]);
+				elist_remove(&want[0][S_REMOTE], &x.v[0]);
+				elist_remove(&n->cur[0][S_REMOTE], &x.v[0]);
+				free(x.v);
+			}
+			pfx_list_free(&a.remote);
+			pfx_list_free(&d.remote);
+			free(a.acc);
+			free(d.acc);
+		}
+		chunks++;
+		elists_free(add);
+		elists_free(del);
+	}
+	/* 500 even hosts, 334 every third, 167 in both: (333 + 167) * 2 changes */
+	assert_true(chunks >= 1000 / NFT_CHUNK_MIN);
+	assert_true(del_remote && add_allow);
+	for (int s = 0; s < S_NSETS; s++) {
+		assert_int_equal(n->cur[0][s].n, want[0][s].n);
+		for (size_t i = 0; i < want[0][s].n; i++)
+			assert_int_equal(elem_cmp(&n->cur[0][s].v[i], &want[0][s].v[i]), 0);
+	}
+	elists_free(want);
+	elists_free(n->want);
+	elists_free(n->cur);
+	free(n);
+	pfx_list_free(&was.remote);
+	pfx_list_free(&now.remote);
+	free(was.acc);
+	free(now.acc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -251,6 +362,7 @@ int main(void)
 		cmocka_unit_test(test_minus),
 		cmocka_unit_test(test_insert_remove_sorted),
 		cmocka_unit_test(test_update_nothing_to_send),
+		cmocka_unit_test(test_chunks),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
