@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Bounded work per loop pass (issue 11, item 3): a large sync is acknowledged
-and its routes go in a bounded number per pass; a status and a connect asked
-meanwhile are answered while routes of the sync are still missing, a
-connect's ack means its own route is in, and the end state is exactly the
-wanted routes and set elements. Order of answers and contents, not time."""
+and its routes and set elements go in a bounded number per pass; a status
+and a connect asked meanwhile are answered while routes of the sync are
+still missing, a connect's ack means its own route is in, and the end state
+is exactly the wanted routes and set elements: the same table as an agent
+that builds it whole at start. Order of answers and contents, not time."""
 import json
 import signal
 import socket
@@ -75,8 +76,14 @@ def test_large_sync_leaves_room_for_status_and_connects(agent):
 
     want = sorted([host_net(i).split("/")[0] for i in range(N)] + ["172.16.0.1"])
     deadline = time.time() + 300
-    while agent.routes() != want:
-        assert time.time() < deadline, "the sync's routes never completed"
+    ref = 3
+    while True:
+        assert time.time() < deadline, "the sync's routes and elements never completed"
+        ctl.send(json.dumps({"v": 1, "type": "status", "id": ref}).encode())
+        plan = json.loads(answer(ctl, ref)[0])["plan"]
+        ref += 1
+        if agent.routes() == want and plan["nftables"] is None:
+            break
         time.sleep(0.5)
     done = agent.dump()
     assert len(done["routes"]) == N + 1
@@ -84,8 +91,29 @@ def test_large_sync_leaves_room_for_status_and_connects(agent):
     # the same as a reconcile from scratch would make
     agent.send_signal(signal.SIGHUP)
     agent.wait_log(r"configuration .* reloaded")
-    ctl.send(json.dumps({"v": 1, "type": "status", "id": 3}).encode())
-    text, _ = answer(ctl, 3)
+    ctl.send(json.dumps({"v": 1, "type": "status", "id": ref}).encode())
+    text, _ = answer(ctl, ref)
     assert json.loads(text)["plan"]["routes_to_add"] == []
     assert agent.dump() == done
     assert "172.16.0.1" in json.dumps(done["nftables"])
+    remote = set(json.dumps(e) for e in agent.set_elements("remote4"))
+    assert len(remote) == N + 2  # the hosts, the late one, the pool
+    assert json.dumps(host_net(N - 1).split("/")[0]) in remote
+
+    # the table an agent builds whole from the same clients (at start, one
+    # transaction) is the one the passes made
+    agent.kill9()
+    agent.grace = 5
+    agent.start()
+    big = FakePlugin(agent.sock, instance="big").connect()
+    small = FakePlugin(agent.sock, instance="small").connect()
+    small.client_acked("s0", ["172.16.0.1/32"])
+    for i in range(0, N, 64):
+        last = big.send({"type": "sync", "clients": clients[i:i + 64], "more": i + 64 < N},
+                        ack=i + 64 >= N)
+    assert answer(big.s, last)[1]["ok"]
+    agent.wait_log("nftables: table inet vpcroute built")
+    deadline = time.time() + 120
+    while agent.dump() != done:
+        assert time.time() < deadline, "the rebuilt table differs"
+        time.sleep(0.5)
