@@ -12,6 +12,7 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 
+#include "ifcache.h"
 #include "log.h"
 #include "nl.h"
 #include "rtnl.h"
@@ -132,7 +133,8 @@ int rtnl_route_add(struct rtnl *r, const struct pfx *dst, int oif)
 	const char *msg;
 	int e;
 
-	if_indextoname((unsigned)oif, dev);
+	if (!ifc_name((unsigned)oif, dev))
+		snprintf(dev, sizeof(dev), "?");
 	e = transact(r, route_msg(r, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, dst, oif), &msg);
 	if (e == 0) {
 		log_debug("route %s dev %s added", pfx_format(dst, s, sizeof(s)), dev);

@@ -8,6 +8,7 @@
 
 #include "agent.h"
 #include "cloud.h"
+#include "ifcache.h"
 #include "log.h"
 #include "metrics.h"
 #include "policy.h"
@@ -472,7 +473,7 @@ static void desire(struct agent *a, struct desired *d)
 		want_remote(d, &c->pool6);
 	for (size_t i = 0; i < a->ninst; i++) {
 		struct ainst *in = a->inst[i];
-		int oif = in->dev[0] ? (int)if_nametoindex(in->dev) : 0;
+		int oif = in->dev[0] ? (int)ifc_index(in->dev) : 0;
 
 		if (in->role == PROTO_ROLE_SERVER && c->role == CFG_ROLE_SERVER) {
 			for (size_t j = 0; j < in->n; j++)
@@ -1088,7 +1089,7 @@ static bool batch_contrib(struct agent *a, struct desired *was, struct desired *
 
 		if (t->in != in) { /* one lookup per instance */
 			in = t->in;
-			oif = in->dev[0] ? (int)if_nametoindex(in->dev) : 0;
+			oif = in->dev[0] ? (int)ifc_index(in->dev) : 0;
 		}
 		if (t->had)
 			client_contrib(a->cfg, &t->was, oif, in->dev, was);
@@ -1262,7 +1263,7 @@ int state_adopt(struct agent *a)
 			continue;
 		if (!policy_may_announce(a->cfg, &all[i].dst)) {
 			/* ours by its protocol, so ours to remove; never a candidate */
-			if (all[i].oif && !if_indextoname((unsigned)all[i].oif, dev))
+			if (all[i].oif && !ifc_name((unsigned)all[i].oif, dev))
 				snprintf(dev, sizeof(dev), "?");
 			r = rtnl_route_del(a->rt, &all[i].dst);
 			log_warnx("route %s dev %s (protocol vpcroute, ours) %s: no network the "
@@ -1279,7 +1280,7 @@ int state_adopt(struct agent *a)
 		a->adopted = v;
 		memset(&v[a->nadopted], 0, sizeof(*v));
 		v[a->nadopted].dst = all[i].dst;
-		if (!if_indextoname((unsigned)all[i].oif, v[a->nadopted].dev))
+		if (!ifc_name((unsigned)all[i].oif, v[a->nadopted].dev))
 			v[a->nadopted].dev[0] = '\0';
 		v[a->nadopted++].oif = all[i].oif;
 	}
@@ -1433,7 +1434,7 @@ json_t *state_routes_json(struct agent *a, const struct state_view *v, json_t **
 			continue;
 		if (k[j].oif != devof) {
 			devof = k[j].oif;
-			if (!if_indextoname((unsigned)devof, dev))
+			if (!ifc_name((unsigned)devof, dev))
 				dev[0] = 0;
 		}
 		json_array_append_new(

@@ -37,11 +37,12 @@ struct watch_filter {
 
 /* What one datagram of notifications touched. */
 struct watch_hits {
-	bool routes;  /* a route of ours changed, or some route went away */
-	bool nft;     /* our table, its chains, sets, elements or rules */
-	bool links;   /* a device we route through came, went or changed */
-	unsigned own; /* notifications of our own changes, ignored */
-	unsigned bad; /* malformed messages, skipped */
+	bool routes;	    /* a route of ours changed, or some route went away */
+	bool nft;	    /* our table, its chains, sets, elements or rules */
+	bool links;	    /* a device we route through came, went or changed */
+	unsigned link_msgs; /* notifications of any device (names and indexes may have changed) */
+	unsigned own;	    /* notifications of our own changes, ignored */
+	unsigned bad;	    /* malformed messages, skipped */
 };
 
 /* Adds what the messages in buf touch to *h. Never trusts a length. */

@@ -77,6 +77,7 @@ static void decode_link(const struct watch_filter *f, const struct nlmsghdr *nlh
 		h->bad++;
 		return;
 	}
+	h->link_msgs++;
 	name = attr_str(attr_get(nlh, sizeof(*ifi), IFLA_IFNAME));
 	if (name && f->our_dev && f->our_dev(f->arg, name))
 		h->links = true;

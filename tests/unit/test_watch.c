@@ -13,6 +13,8 @@
 
 #include "unit.h"
 
+#include "ifcache.h"
+
 #include "watch.h"
 
 #define OWN 4242
@@ -136,8 +138,40 @@ static void test_links(void **state)
 	(void)state;
 	link_msg(&b, RTM_NEWLINK, "eth7");
 	assert_false(decode(NETLINK_ROUTE, &b).links);
+	/* any device's notification: the interface cache is forgotten */
+	assert_int_equal(decode(NETLINK_ROUTE, &b).link_msgs, 1);
 	link_msg(&b, RTM_DELLINK, "tun0");
 	assert_true(decode(NETLINK_ROUTE, &b).links);
+	assert_int_equal(decode(NETLINK_ROUTE, &b).link_msgs, 2);
+}
+
+/* Devices are looked up once until forgotten; a missing one is never
+ * remembered. lo is in every network namespace. */
+static void test_ifcache(void **state)
+{
+	unsigned long h0, m0, h, m;
+	unsigned lo = if_nametoindex("lo");
+	char name[IF_NAMESIZE];
+
+	(void)state;
+	assert_true(lo > 0);
+	ifc_forget();
+	ifc_counts(&h0, &m0);
+	assert_int_equal(ifc_index("lo"), lo);
+	assert_int_equal(ifc_index("lo"), lo);
+	assert_string_equal(ifc_name(lo, name), "lo");
+	ifc_counts(&h, &m);
+	assert_int_equal(m - m0, 1);
+	assert_int_equal(h - h0, 2);
+	assert_int_equal(ifc_index("vr-no-such-dev"), 0);
+	assert_int_equal(ifc_index("vr-no-such-dev"), 0);
+	assert_null(ifc_name(0x7ffffff0u, name));
+	ifc_counts(&h, &m);
+	assert_int_equal(m - m0, 4);
+	ifc_forget();
+	assert_int_equal(ifc_index("lo"), lo);
+	ifc_counts(&h, &m);
+	assert_int_equal(m - m0, 5);
 }
 
 static void test_nft(void **state)
@@ -192,9 +226,8 @@ static void test_malformed(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_routes),
-		cmocka_unit_test(test_links),
-		cmocka_unit_test(test_nft),
+		cmocka_unit_test(test_routes),	  cmocka_unit_test(test_links),
+		cmocka_unit_test(test_ifcache),	  cmocka_unit_test(test_nft),
 		cmocka_unit_test(test_malformed),
 	};
 
