@@ -291,13 +291,17 @@ static void set_name(char *buf, size_t len, int fi, int set)
 	snprintf(buf, len, "%s%d", set_base[set], fi ? 6 : 4);
 }
 
-static int put_set(struct nft *n, const char *name, int fi, int fields)
+/* A set of addresses (fields 1) or of concatenated ones (3: src . dst .
+ * protocol, 4: and port), with flags (NFT_SET_INTERVAL: prefixes and
+ * ranges; 0: exact keys, a hash set). */
+static int put_set_flags(struct nft *n, const char *name, int fi, int fields, uint32_t flags)
 {
 	struct nftnl_set *s = set_obj(name);
 	uint32_t t = fi ? TYPE_IP6ADDR : TYPE_IPADDR;
 	struct nlmsghdr *nlh;
 
-	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_INTERVAL | (fields > 1 ? NFT_SET_CONCAT : 0));
+	nftnl_set_set_u32(s, NFTNL_SET_FLAGS,
+			  flags | (fields > 1 && (flags & NFT_SET_INTERVAL) ? NFT_SET_CONCAT : 0));
 	nftnl_set_set_u32(s, NFTNL_SET_ID, ++n->set_id);
 	if (fields == 1) {
 		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, t);
@@ -321,7 +325,13 @@ static int put_set(struct nft *n, const char *name, int fi, int fields)
 	return next(n);
 }
 
-/* Adds or removes elements, ELEMS_PER_MSG per message. */
+static int put_set(struct nft *n, const char *name, int fi, int fields)
+{
+	return put_set_flags(n, name, fi, fields, NFT_SET_INTERVAL);
+}
+
+/* Adds or removes elements, ELEMS_PER_MSG per message (an element with
+ * open_end and without concat is its key alone). */
 static int put_elems(struct nft *n, uint16_t type, const char *name, size_t klen, bool concat,
 		     const struct elem *v, size_t count)
 {
