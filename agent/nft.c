@@ -48,8 +48,12 @@ _Static_assert(NFT_PRIO_SRCNAT == NF_IP_PRI_NAT_SRC, "srcnat is priority 100");
 #define TYPE_INET_SERVICE  13
 #define TYPE_BITS	   6
 
-enum { S_LOCAL, S_REMOTE, S_ALLOW, S_PORTS, S_NSETS };
-static const char *const set_base[S_NSETS] = { "local", "remote", "allow", "ports" };
+/* remote: the remote networks that are prefixes (an interval set); host:
+ * those that are single addresses, in a hash set (a change costs the
+ * kernel O(1), not O(set size): bench/nft_sets); allow, ports:
+ * concatenated intervals. Every set before S_ALLOW holds plain addresses. */
+enum { S_LOCAL, S_REMOTE, S_HOST, S_ALLOW, S_PORTS, S_NSETS };
+static const char *const set_base[S_NSETS] = { "local", "remote", "remote_host", "allow", "ports" };
 
 /* One logical element: an interval, or a range of concatenated fields. */
 struct elem {
@@ -105,6 +109,7 @@ static size_t key_len(int fi, int set)
 	switch (set) {
 	case S_LOCAL:
 	case S_REMOTE:
+	case S_HOST:
 		return alen(fi);
 	case S_ALLOW:
 		return 2 * alen(fi) + 4;
@@ -609,20 +614,29 @@ static int push(struct elist *l, const struct elem *e)
 	return 0;
 }
 
-static int prefix_elems(const struct pfx_list *pl, int fi, struct elist *out)
+/* The networks of family fi as intervals in prefixes; with hosts, the
+ * single addresses go there instead (their key alone: a hash set). */
+static int remote_elems(const struct pfx_list *pl, int fi, struct elist *prefixes,
+			struct elist *hosts)
 {
 	for (size_t i = 0; i < pl->n; i++) {
 		const struct pfx *p = &pl->v[i];
 		struct elem e = { 0 };
+		bool host = hosts && p->len == pfx_addrlen(p) * 8;
 
 		if (fam_idx(p->family) != fi)
 			continue;
 		first_last(p, e.key, e.end);
-		e.open_end = !incr(e.end, alen(fi));
-		if (push(out, &e))
+		e.open_end = host || !incr(e.end, alen(fi));
+		if (push(host ? hosts : prefixes, &e))
 			return -ENOMEM;
 	}
 	return 0;
+}
+
+static int prefix_elems(const struct pfx_list *pl, int fi, struct elist *out)
+{
+	return remote_elems(pl, fi, out, NULL);
 }
 
 static int acc_elems(const struct nft_model *m, int fi, int set, struct elist *out)
@@ -658,7 +672,7 @@ static int model_elems(const struct nft_model *m, struct elist out[2][S_NSETS])
 
 	for (int fi = 0; fi < 2 && !r; fi++) {
 		r = prefix_elems(&m->local, fi, &out[fi][S_LOCAL]);
-		r = r ? r : prefix_elems(&m->remote, fi, &out[fi][S_REMOTE]);
+		r = r ? r : remote_elems(&m->remote, fi, &out[fi][S_REMOTE], &out[fi][S_HOST]);
 		r = r ? r : acc_elems(m, fi, S_ALLOW, &out[fi][S_ALLOW]);
 		r = r ? r : acc_elems(m, fi, S_PORTS, &out[fi][S_PORTS]);
 		for (int s = 0; s < S_NSETS; s++) {
@@ -726,10 +740,11 @@ static int build_all(struct nft *n, const struct nft_model *m, struct elist el[2
 
 		for (int s = 0; s < S_NSETS && !r; s++) {
 			set_name(name, sizeof(name), fi, s);
-			r = put_set(n, name, fi,
-				    s == S_LOCAL || s == S_REMOTE ? 1
-				    : s == S_ALLOW		  ? 3
-								  : 4);
+			r = s == S_HOST ? put_set_flags(n, name, fi, 1, 0)
+					: put_set(n, name, fi,
+						  s == S_LOCAL || s == S_REMOTE ? 1
+						  : s == S_ALLOW		? 3
+										: 4);
 			r = r ? r
 			      : put_elems(n, NFT_MSG_NEWSETELEM, name, key_len(fi, s), s >= S_ALLOW,
 					  el[fi][s].v, el[fi][s].n);
@@ -750,6 +765,8 @@ static int build_all(struct nft *n, const struct nft_model *m, struct elist el[2
 		if (m->exempt) {
 			r = r ? r : rule_exempt(n, fi, S_LOCAL, S_REMOTE);
 			r = r ? r : rule_exempt(n, fi, S_REMOTE, S_LOCAL);
+			r = r ? r : rule_exempt(n, fi, S_LOCAL, S_HOST);
+			r = r ? r : rule_exempt(n, fi, S_HOST, S_LOCAL);
 		}
 		for (size_t i = 0; i < m->nnat && !r; i++) {
 			const struct pfx_list *s = &m->nat[i].sources;
@@ -768,6 +785,8 @@ static int build_all(struct nft *n, const struct nft_model *m, struct elist el[2
 		r = r ? r : rule_access(n, fi, S_ALLOW);
 		r = r ? r : rule_drop(n, fi, S_REMOTE, S_LOCAL);
 		r = r ? r : rule_drop(n, fi, S_LOCAL, S_REMOTE);
+		r = r ? r : rule_drop(n, fi, S_HOST, S_LOCAL);
+		r = r ? r : rule_drop(n, fi, S_LOCAL, S_HOST);
 	}
 	if (r) {
 		mnl_nlmsg_batch_stop(n->b);
@@ -835,8 +854,8 @@ static uint64_t now_us(void)
 /* The order of the passes: permissions are withdrawn before membership,
  * membership is granted before permissions; so a network between two
  * passes is never allowed more than before and after. */
-static const int del_order[S_NSETS] = { S_PORTS, S_ALLOW, S_REMOTE, S_LOCAL };
-static const int add_order[S_NSETS] = { S_LOCAL, S_REMOTE, S_ALLOW, S_PORTS };
+static const int del_order[S_NSETS] = { S_PORTS, S_ALLOW, S_HOST, S_REMOTE, S_LOCAL };
+static const int add_order[S_NSETS] = { S_LOCAL, S_REMOTE, S_HOST, S_ALLOW, S_PORTS };
 
 /* The first element of l not below e. */
 static size_t lower(const struct elist *l, const struct elem *e)
@@ -1030,7 +1049,8 @@ int nft_apply(struct nft *n, const struct nft_model *m)
 	}
 	log_info("nftables: table inet %s built (%zu local, %zu remote networks, %zu NAT rules)",
 		 NFT_TABLE, el[0][S_LOCAL].n + el[1][S_LOCAL].n,
-		 el[0][S_REMOTE].n + el[1][S_REMOTE].n, m->nnat);
+		 el[0][S_REMOTE].n + el[1][S_REMOTE].n + el[0][S_HOST].n + el[1][S_HOST].n,
+		 m->nnat);
 	n->built = true;
 	free(n->nat_sig);
 	n->nat_sig = sig;

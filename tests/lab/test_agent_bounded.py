@@ -96,9 +96,10 @@ def test_large_sync_leaves_room_for_status_and_connects(agent):
     assert json.loads(text)["plan"]["routes_to_add"] == []
     assert agent.dump() == done
     assert "172.16.0.1" in json.dumps(done["nftables"])
-    remote = set(json.dumps(e) for e in agent.set_elements("remote4"))
-    assert len(remote) == N + 2  # the hosts, the late one, the pool
-    assert json.dumps(host_net(N - 1).split("/")[0]) in remote
+    # single addresses in the hash set, prefixes (the pool) in the interval set
+    hosts = set(agent.set_elements("remote_host4"))
+    assert hosts == set(want), len(hosts)
+    assert [e["prefix"]["addr"] for e in agent.set_elements("remote4")] == ["100.64.0.0"]
 
     # the table an agent builds whole from the same clients (at start, one
     # transaction) is the one the passes made

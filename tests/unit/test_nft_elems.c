@@ -69,7 +69,8 @@ static void test_model_sorted_unique_per_family(void **state)
 
 	m.local = list_of((const char *[]){ "10.1.1.0/24", "fd00:1::/64", NULL });
 	m.remote = list_of((const char *[]){ "192.168.20.0/24", "192.168.1.128/25",
-					     "192.168.20.0/24", "2001:db8::/48", NULL });
+					     "192.168.20.0/24", "2001:db8::/48", "192.168.30.7/32",
+					     "2001:db8:1::7/128", NULL });
 	/* an icmp rule, a tcp/22 rule twice, and one of mixed families (ignored) */
 	acc[0] = (struct nft_acc){ .src = pfx_of("10.1.1.0/24"),
 				   .dst = pfx_of("192.168.1.0/24"),
@@ -95,6 +96,11 @@ static void test_model_sorted_unique_per_family(void **state)
 	assert_int_equal(el[0][S_REMOTE].v[0].key[2], 1);
 	assert_int_equal(el[0][S_REMOTE].v[1].key[2], 20);
 	assert_int_equal(el[1][S_REMOTE].n, 1);
+	/* single addresses: the hash set, their key alone */
+	assert_int_equal(el[0][S_HOST].n, 1);
+	assert_int_equal(el[0][S_HOST].v[0].key[3], 7);
+	assert_true(el[0][S_HOST].v[0].open_end);
+	assert_int_equal(el[1][S_HOST].n, 1);
 	/* with ports in "ports", without in "allow"; mixed families nowhere */
 	assert_int_equal(el[0][S_ALLOW].n, 1);
 	assert_int_equal(el[0][S_ALLOW].v[0].key[8], 1);
@@ -295,10 +301,10 @@ static void test_chunks(void **state)
 		assert_true(changes <= NFT_CHUNK_MIN);
 		assert_true(!adding || nd == 0);
 		adding |= na > 0;
-		/* removals: allow before remote; additions: remote before allow */
+		/* removals: allow before the hosts; additions: hosts before allow */
 		assert_true(!del_remote || !del[0][S_ALLOW].n);
-		assert_true(!add_allow || !add[0][S_REMOTE].n);
-		del_remote |= del[0][S_REMOTE].n > 0;
+		assert_true(!add_allow || !add[0][S_HOST].n);
+		del_remote |= del[0][S_HOST].n > 0;
 		add_allow |= add[0][S_ALLOW].n > 0;
 		for (int s = 0; s < S_NSETS; s++)
 			assert_int_equal(cur_merge(&n->cur[0][s], &del[0][s], &add[0][s]), 0);
@@ -312,19 +318,19 @@ static void test_chunks(void **state)
 			for (size_t i = 0; i < a.remote.n; i++) {
 				struct elist x = { 0 };
 
-				assert_int_equal(prefix_elems(&a.remote, 0, &x), 0);
-				assert_int_equal(elist_insert(&n->want[0][S_REMOTE], &x.v[0]), 0);
-				assert_int_equal(elist_insert(&want[0][S_REMOTE], &x.v[0]), 0);
-				assert_int_equal(elist_insert(&n->cur[0][S_REMOTE], &x.v[0]), 0);
+				assert_int_equal(remote_elems(&a.remote, 0, NULL, &x), 0);
+				assert_int_equal(elist_insert(&n->want[0][S_HOST], &x.v[0]), 0);
+				assert_int_equal(elist_insert(&want[0][S_HOST], &x.v[0]), 0);
+				assert_int_equal(elist_insert(&n->cur[0][S_HOST], &x.v[0]), 0);
 				free(x.v);
 			}
 			for (size_t i = 0; i < d.remote.n; i++) {
 				struct elist x = { 0 };
 
-				assert_int_equal(prefix_elems(&d.remote, 0, &x), 0);
-				elist_remove(&n->want[0][S_REMOTE], &x.v[0]);
-				elist_remove(&want[0][S_REMOTE], &x.v[0]);
-				elist_remove(&n->cur[0][S_REMOTE], &x.v[0]);
+				assert_int_equal(remote_elems(&d.remote, 0, NULL, &x), 0);
+				elist_remove(&n->want[0][S_HOST], &x.v[0]);
+				elist_remove(&want[0][S_HOST], &x.v[0]);
+				elist_remove(&n->cur[0][S_HOST], &x.v[0]);
 				free(x.v);
 			}
 			pfx_list_free(&a.remote);
