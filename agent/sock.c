@@ -48,7 +48,8 @@
 #define PER_UID_MAX	  32  /* connections of any one uid but root */
 #define ERRORS_MAX	  16
 #define CLAIMS_DELAY_MS	  50
-#define MSGS_PER_PASS	  16 /* messages read from one peer per wake-up */
+#define MSGS_PER_PASS	  16	    /* messages read from one peer per wake-up */
+#define STATUS_PASS_BYTES (4 << 20) /* of a status sent per wake-up, as far as the peer reads */
 #define ACCEPTS_PER_PASS  32
 #define ACCEPT_BACKOFF_MS 250 /* pause of accept when out of descriptors */
 
@@ -627,9 +628,9 @@ static bool ack(struct sock *s, struct conn *c, uint64_t ref, const char *error)
 /*
  * The status as report messages answering request c->status.ref: the JSON
  * text cut at UTF-8 character boundaries into pieces that encode within
- * PROTO_MAX_MSG, at most MSGS_PER_PASS of them per wake-up and only as fast
- * as the peer reads them (a status of any size neither holds the loop nor
- * fills the queue), then the ack. The peer's next request waits until then.
+ * PROTO_MAX_MSG, at most STATUS_PASS_BYTES of them per wake-up and only as
+ * fast as the peer reads them (a status of any size neither holds the loop
+ * nor fills the queue), then the ack. The peer's next request waits until then.
  */
 static void status_pump(struct sock *s, struct conn *c)
 {
@@ -640,7 +641,7 @@ static void status_pump(struct sock *s, struct conn *c)
 
 	m.report.ref = c->status.ref;
 	m.version = c->version; /* a vpcroutectl of version 1 reads version 1 */
-	for (int i = 0; i < MSGS_PER_PASS && off < len && !c->nout; i++) {
+	for (size_t sent_bytes = 0; sent_bytes < STATUS_PASS_BYTES && off < len && !c->nout;) {
 		size_t k = len - off < PROTO_REPORT_MAX ? len - off : PROTO_REPORT_MAX;
 		ssize_t sent;
 		int n;
@@ -672,6 +673,7 @@ static void status_pump(struct sock *s, struct conn *c)
 		}
 		c->active_ms = loop_now_ms();
 		off += k;
+		sent_bytes += k;
 	}
 	c->status.off = off;
 	if (off < len && !error) {
