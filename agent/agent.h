@@ -102,6 +102,17 @@ struct batch {
 	uint64_t started_us; /* the first change's arrival */
 };
 
+/* A client whose claims may have changed since they were last published,
+ * with its networks as they were then (state_batch_touch records it; the
+ * claims broadcast, sock.c, takes the list). */
+#define CLAIMS_DIRTY_MAX 256 /* beyond: the broadcast compares everything */
+
+struct claims_dirty {
+	struct ainst *in;
+	char cn[CN_MAX + 1];
+	struct pfx_list was;
+};
+
 struct agent {
 	struct cfg *cfg;
 	const char *cfg_path;
@@ -140,6 +151,11 @@ struct agent {
 	time_t started;
 	bool dry_run;	    /* no EC2 call that changes anything */
 	struct batch batch; /* client changes not yet programmed */
+	/* since the claims were last published: the clients changed one by
+	 * one, or (claims_full) something else changed */
+	struct claims_dirty *dirty;
+	size_t ndirty, capdirty;
+	bool claims_full;
 };
 
 /* state.c */
@@ -179,6 +195,8 @@ void state_continue(struct agent *a);
  * it is now, unless the batch holds it already. 0 or -ENOMEM.
  */
 int state_batch_touch(struct agent *a, struct ainst *in, const char *cn);
+/* Forgets the list of clients changed since the claims were published. */
+void state_dirty_clear(struct agent *a);
 /* Whether the batch is to be committed now (BATCH_MAX, BATCH_MAX_US). */
 bool state_batch_due(const struct agent *a);
 /*
@@ -285,7 +303,8 @@ int sock_open(struct agent *a, int epfd, unsigned idle_s, struct sock **out);
 void sock_configure(struct sock *s, const struct cfg *c);
 /* Tells every plugin the configuration the agent runs (a policy message). */
 void sock_broadcast_policy(struct sock *s);
-/* Schedules a claims broadcast to every plugin (coalesced). */
+/* Schedules a claims broadcast to every plugin (coalesced), which compares
+ * every claim (the changes of a batch are compared client by client). */
 void sock_broadcast_claims(struct sock *s);
 /* True when a peer asked for a reload since the last sock_reload_reply. */
 bool sock_reload_requested(const struct sock *s);

@@ -832,7 +832,7 @@ void sock_broadcast_policy(struct sock *s)
 }
 
 /* Every plugin gets the host's claims: at most once per CLAIMS_DELAY_MS. */
-void sock_broadcast_claims(struct sock *s)
+static void claims_schedule(struct sock *s)
 {
 	struct itimerspec its = { .it_value.tv_nsec = CLAIMS_DELAY_MS * 1000000L };
 
@@ -840,6 +840,12 @@ void sock_broadcast_claims(struct sock *s)
 		return;
 	s->claims_pending = true;
 	timerfd_settime(s->claims_w.fd, 0, &its, NULL);
+}
+
+void sock_broadcast_claims(struct sock *s)
+{
+	s->a->claims_full = true;
+	claims_schedule(s);
 }
 
 /*
@@ -964,49 +970,112 @@ static void log_trim(struct sock *s)
 	}
 }
 
+/* A claim of client cn of instance in. */
+static struct proto_claim claim_of(const struct ainst *in, const char *cn, const struct pfx *net)
+{
+	struct proto_claim c;
+
+	memset(&c, 0, sizeof(c));
+	c.net = *net;
+	memcpy(c.cn, cn, sizeof(c.cn));
+	memcpy(c.instance, in->name, sizeof(c.instance));
+	return c;
+}
+
 /*
- * The host's claims against the table last published: what changed is
- * logged under a new generation (none when nothing did), and each plugin
- * is sent its share.
+ * The clients changed one by one since the last publication (a->dirty):
+ * their claims then and now, against the table last published; what
+ * changed is applied to it and logged. O(changes), not O(claims). 0, or
+ * -ENOMEM (then the log may miss some: the caller falls back to snapshots).
  */
-static void claims_publish(struct sock *s)
+static int claims_dirty(struct sock *s)
 {
 	struct agent *a = s->a;
+	int r = 0;
+
+	for (size_t i = 0; i < a->ndirty && !r; i++) {
+		const struct claims_dirty *d = &a->dirty[i];
+		const struct aclient *cur = state_client_find(d->in, d->cn);
+
+		for (size_t k = 0; k < d->was.n && !r; k++) {
+			struct proto_claim c = claim_of(d->in, d->cn, &d->was.v[k]);
+			bool still = false;
+
+			for (size_t j = 0; cur && j < cur->pc.nets.n && !still; j++)
+				still = pfx_equal(&cur->pc.nets.v[j], &c.net);
+			if (!still && claimset_del(&s->pub, &c))
+				r = log_change(s, false, &c);
+		}
+		for (size_t k = 0; cur && k < cur->pc.nets.n && !r; k++) {
+			struct proto_claim c = claim_of(d->in, d->cn, &cur->pc.nets.v[k]);
+
+			if (!claimset_find(&s->pub, &c))
+				r = claimset_add(&s->pub, &c) < 0 ? -ENOMEM
+								  : log_change(s, true, &c);
+		}
+	}
+	return r;
+}
+
+/* The host's claims against the table last published, compared whole:
+ * 0, -EAGAIN (out of memory, nothing changed) or -ENOMEM (the log may miss
+ * some). */
+static int claims_all(struct sock *s)
+{
 	struct claimset next;
 	struct proto_claim *v;
-	size_t n, from = s->nlog;
+	size_t n = state_claims(s->a, &v);
 	bool oom = false;
 
-	n = state_claims(a, &v);
 	claimset_init(&next);
 	for (size_t i = 0; i < n && !oom; i++)
 		oom = claimset_add(&next, &v[i]) < 0;
 	free(v);
 	if (oom) {
-		log_warnx("%s: out of memory; trying again", __func__);
 		claimset_free(&next);
-		sock_broadcast_claims(s);
-		return;
+		return -EAGAIN;
 	}
-	a->claims_gen++;
 	for (size_t i = 0; i < s->pub.n && !oom; i++)
 		if (!claimset_find(&next, &s->pub.v[i]))
 			oom = log_change(s, false, &s->pub.v[i]) < 0;
 	for (size_t i = 0; i < next.n && !oom; i++)
 		if (!claimset_find(&s->pub, &next.v[i]))
 			oom = log_change(s, true, &next.v[i]) < 0;
-	if (oom) {
+	claimset_free(&s->pub);
+	s->pub = next;
+	return oom ? -ENOMEM : 0;
+}
+
+/*
+ * The host's claims against the table last published: what changed is
+ * logged under a new generation (none when nothing did), and each plugin
+ * is sent its share. Client by client when only connects and disconnects
+ * changed them since (a->dirty), else compared whole.
+ */
+static void claims_publish(struct sock *s)
+{
+	struct agent *a = s->a;
+	size_t from = s->nlog;
+	int r;
+
+	a->claims_gen++;
+	r = a->claims_full ? claims_all(s) : claims_dirty(s);
+	if (r == -EAGAIN) {
+		a->claims_gen--;
+		log_warnx("%s: out of memory; trying again", __func__);
+		claims_schedule(s);
+		return;
+	}
+	state_dirty_clear(a);
+	if (r < 0) {
 		/* nothing of this generation can be told as a delta: snapshots */
 		log_warnx("%s: out of memory; the plugins get the whole claims table", __func__);
 		s->nlog = s->loghead = 0;
 		s->log_from = a->claims_gen;
 	} else if (s->nlog == from) {
 		a->claims_gen--; /* nothing changed */
-		claimset_free(&next);
 		return;
 	}
-	claimset_free(&s->pub);
-	s->pub = next;
 	log_trim(s);
 	for (struct conn *c = s->conns; c; c = c->next)
 		claims_pump(s, c);
@@ -1109,8 +1178,10 @@ static void receive(struct sock *s, struct conn *c)
 		}
 		if (m.version)
 			c->version = m.version; /* answered in its version */
-		if (c->p.changed)
+		if (c->p.changed && error != dispatch_batched)
 			sock_broadcast_claims(s);
+		else if (c->p.changed)
+			claims_schedule(s); /* the batch lists the clients it changed */
 		if (error == dispatch_batched) {
 			/* acknowledged after the commit that programs it (batch_done):
 			 * deferred admission relies on it */

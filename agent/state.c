@@ -314,6 +314,10 @@ void state_free(struct agent *a)
 	free(a->batch.t);
 	free(a->batch.w);
 	a->batch = (struct batch){ 0 };
+	state_dirty_clear(a);
+	free(a->dirty);
+	a->dirty = NULL;
+	a->capdirty = 0;
 	a->todo_del = NULL;
 	a->todo = NULL;
 	a->ntodo_del = a->ntodo = 0;
@@ -1032,6 +1036,37 @@ static uint64_t now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
+/* Client cn of in (c as it is now, NULL: none) changes: the claims
+ * broadcast compares it, unless it is in the list already (it has not
+ * been published since) or the list is full (then everything). */
+static void dirty_add(struct agent *a, struct ainst *in, const char *cn, const struct aclient *c)
+{
+	struct claims_dirty *d;
+	int err = 0;
+
+	if (a->claims_full)
+		return;
+	for (size_t i = 0; i < a->ndirty; i++)
+		if (a->dirty[i].in == in && strcmp(a->dirty[i].cn, cn) == 0)
+			return;
+	if (a->ndirty >= CLAIMS_DIRTY_MAX ||
+	    !grow((void **)&a->dirty, a->ndirty, &a->capdirty, sizeof(*a->dirty), &err)) {
+		state_dirty_clear(a);
+		a->claims_full = true;
+		return;
+	}
+	d = &a->dirty[a->ndirty++];
+	memset(d, 0, sizeof(*d));
+	d->in = in;
+	snprintf(d->cn, sizeof(d->cn), "%s", cn);
+	for (size_t i = 0; c && i < c->pc.nets.n; i++)
+		if (pfx_list_add(&d->was, &c->pc.nets.v[i], PROTO_MAX_NETS) == -ENOMEM) {
+			state_dirty_clear(a);
+			a->claims_full = true;
+			return;
+		}
+}
+
 int state_batch_touch(struct agent *a, struct ainst *in, const char *cn)
 {
 	struct batch *b = &a->batch;
@@ -1058,7 +1093,16 @@ int state_batch_touch(struct agent *a, struct ainst *in, const char *cn)
 		t->had = true;
 	}
 	b->nt++;
+	dirty_add(a, in, cn, c);
 	return 0;
+}
+
+void state_dirty_clear(struct agent *a)
+{
+	for (size_t i = 0; i < a->ndirty; i++)
+		pfx_list_free(&a->dirty[i].was);
+	a->ndirty = 0;
+	a->claims_full = false;
 }
 
 bool state_batch_due(const struct agent *a)

@@ -505,6 +505,66 @@ static void test_batch_failed_commit_refuses_all(void **state)
 	assert_int_equal(stub_nkernel, 1);
 }
 
+/* The published claims are exactly the host's. */
+static void assert_published(struct bench *b)
+{
+	struct proto_claim *v;
+	size_t n = state_claims(&b->a, &v);
+
+	assert_int_equal(b->s->pub.n, n);
+	for (size_t i = 0; i < n; i++)
+		assert_non_null(claimset_find(&b->s->pub, &v[i]));
+	free(v);
+	assert_int_equal(b->a.ndirty, 0);
+	assert_false(b->a.claims_full);
+}
+
+/*
+ * Connects and disconnects are published client by client (no comparison
+ * of every claim), anything else whole; either way the published table is
+ * the host's claims, and each change is logged once.
+ */
+static void test_claims_client_by_client(void **state)
+{
+	struct bench *b = *state;
+	struct conn *c = plugin_up(b);
+	int fd = b->peers[b->npeers - 1];
+	size_t nlog;
+
+	claims_publish(b->s); /* the hello's */
+	assert_published(b);
+	for (unsigned i = 0; i < 5; i++)
+		peer_connect(fd, 10 + i, i + 1);
+	on_conn(&c->w, EPOLLIN);
+	sock_commit(b->s);
+	assert_int_equal(b->a.ndirty, 5);
+	assert_false(b->a.claims_full);
+	nlog = b->s->nlog;
+	claims_publish(b->s);
+	assert_int_equal(b->s->nlog - nlog, 5);
+	assert_published(b);
+	/* h1 leaves, h2 moves to another address, h9 comes and goes */
+	peer_send(fd, "{\"v\":2,\"type\":\"disconnect\",\"id\":20,\"cn\":\"h1\"}");
+	peer_send(fd, "{\"v\":2,\"type\":\"connect\",\"id\":21,\"client\":{\"cn\":\"h2\","
+		      "\"networks\":[\"172.16.1.2/32\"]}}");
+	peer_connect(fd, 22, 9);
+	peer_send(fd, "{\"v\":2,\"type\":\"disconnect\",\"id\":23,\"cn\":\"h9\"}");
+	on_conn(&c->w, EPOLLIN);
+	sock_commit(b->s);
+	nlog = b->s->nlog;
+	claims_publish(b->s);
+	assert_int_equal(b->s->nlog - nlog, 3); /* h1 out, h2 out and in */
+	assert_published(b);
+	/* a sync: compared whole */
+	peer_send(fd, "{\"v\":2,\"type\":\"sync\",\"id\":30,\"clients\":[{\"cn\":\"h3\","
+		      "\"networks\":[\"172.16.0.3/32\"]}],\"more\":false}");
+	on_conn(&c->w, EPOLLIN);
+	assert_true(b->a.claims_full);
+	claims_publish(b->s);
+	assert_published(b);
+	assert_int_equal(b->s->pub.n, 1);
+}
+
 /* A peer that goes while its changes wait: they are programmed, not answered. */
 static void test_batch_peer_gone(void **state)
 {
@@ -534,6 +594,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_batch_failed_commit_refuses_all, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_batch_peer_gone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_claims_client_by_client, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
