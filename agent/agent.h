@@ -100,6 +100,7 @@ struct batch {
 	struct batch_wait *w;
 	size_t nw, capw;
 	uint64_t started_us; /* the first change's arrival */
+	uint64_t max_us;     /* its reading time, 0: BATCH_MAX_US (tests set it) */
 };
 
 /* A client whose claims may have changed since they were last published,

@@ -313,7 +313,7 @@ void state_free(struct agent *a)
 	batch_untouch(&a->batch);
 	free(a->batch.t);
 	free(a->batch.w);
-	a->batch = (struct batch){ 0 };
+	a->batch = (struct batch){ .max_us = a->batch.max_us };
 	state_dirty_clear(a);
 	free(a->dirty);
 	a->dirty = NULL;
@@ -1109,8 +1109,9 @@ bool state_batch_due(const struct agent *a)
 {
 	const struct batch *b = &a->batch;
 
-	return (b->nt || b->nw) && (b->nt >= BATCH_MAX || b->nw >= BATCH_MAX ||
-				    now_us() - b->started_us >= BATCH_MAX_US);
+	return (b->nt || b->nw) &&
+	       (b->nt >= BATCH_MAX || b->nw >= BATCH_MAX ||
+		now_us() - b->started_us >= (b->max_us ? b->max_us : BATCH_MAX_US));
 }
 
 static void batch_untouch(struct batch *b)

@@ -14,8 +14,9 @@ class AgentError(RuntimeError):
 
 
 class Agent:
-    def __init__(self, node, workdir, conf, grace=0, extra=(), env=None):
+    def __init__(self, node, workdir, conf, grace=0, extra=(), env=None, verbose=True):
         self.node = node
+        self.verbose = verbose  # -v: debug lines (each route, element, client)
         self.env = dict(env or {})
         self.dir = workdir
         os.makedirs(workdir, exist_ok=True)
@@ -36,7 +37,8 @@ class Agent:
 
     def start(self, wait=True):
         self.mark = len(self.log_text()) if os.path.exists(self.log) else 0
-        self.proc = self.node.popen([built("agent/vpcroute-agent"), "-d", "-v", "-g",
+        self.proc = self.node.popen([built("agent/vpcroute-agent"), "-d",
+                                     *(["-v"] if self.verbose else []), "-g",
                                      str(self.grace), "-f", self.conf, *self.extra], log=self.log,
                                     env=self.environment())
         if wait:
