@@ -1295,14 +1295,20 @@ size_t state_claims(struct agent *a, struct proto_claim **out)
 int state_adopt(struct agent *a)
 {
 	struct rtnl_route *all;
+	struct aroute *v;
 	size_t n;
 	int r = rtnl_dump(a->rt, &all, &n);
 
 	if (r < 0)
 		return r;
+	/* one allocation for all: not one copy per route */
+	if (!(v = realloc(a->adopted, (a->nadopted + n + 1) * sizeof(*v)))) {
+		free(all);
+		return -ENOMEM;
+	}
+	a->adopted = v;
 	for (size_t i = 0; i < n; i++) {
 		char s[PFX_STRLEN], dev[IF_NAMESIZE] = "?";
-		struct aroute *v;
 
 		if (all[i].protocol != RTNL_PROTO)
 			continue;
@@ -1319,10 +1325,7 @@ int state_adopt(struct agent *a)
 					: "removed, not adopted");
 			continue;
 		}
-		v = realloc(a->adopted, (a->nadopted + 1) * sizeof(*v));
-		if (!v)
-			break;
-		a->adopted = v;
+		v = a->adopted; /* room for all of them, made above */
 		memset(&v[a->nadopted], 0, sizeof(*v));
 		v[a->nadopted].dst = all[i].dst;
 		if (!ifc_name((unsigned)all[i].oif, v[a->nadopted].dev))
