@@ -198,3 +198,52 @@ def test_peer_that_reads_nothing_is_closed_after_30_s(host, tmp_path):
     w.s.close()
     plugin.close()
     agent.stop()
+
+
+def test_burst_ends_with_exactly_the_wanted_kernel_and_claims(host, tmp_path):
+    """Connects and disconnects pipelined (the agent programs what it reads in
+    one loop pass together, one nftables transaction, and acknowledges each
+    after it): the kernel ends with exactly the clients that stayed (routes,
+    set elements) and a plugin's claims replica with exactly their claims;
+    the same kernel as an agent that builds it whole at start."""
+    agent = Agent(host, str(tmp_path / "agent"), dict(CONF), grace=0).start()
+    plugin = FakePlugin(agent.sock).connect()
+    plugin.drain(0.2)
+    w = Watcher(agent.sock, "watch", 2)
+    w.until(set())
+    plugin.s.settimeout(60)
+    ids = {plugin.client(f"c{i}", [net(i)]) for i in range(600)}
+    # every third goes again, in the same stream, some right after connecting
+    for i in range(0, 600, 3):
+        del plugin.table[f"c{i}"]
+        ids.add(plugin.send({"type": "disconnect", "cn": f"c{i}"}))
+    # and one comes back with another network
+    ids.add(plugin.client("c3", [net(1003)]))
+    while ids:
+        m = json.loads(plugin.s.recv(1 << 17))
+        if m.get("type") == "ack":
+            assert m["ok"], m
+            ids.discard(m["ref"])
+    stay = [i for i in range(600) if i % 3] + [1003]
+    want_routes = sorted(net(i) for i in stay)
+    assert agent.routes() == want_routes
+    remote = sorted(f'{e["prefix"]["addr"]}/{e["prefix"]["len"]}'
+                    for e in agent.set_elements("remote4") if "prefix" in e)
+    assert remote == sorted(want_routes + ["100.64.0.0/16"])
+    w.until({(net(i), f"c{i}" if i != 1003 else "c3", "server") for i in stay})
+    done = agent.dump()
+
+    # an agent started afresh with the same clients builds the same kernel
+    w.s.close()
+    agent.kill9()
+    plugin.close()
+    agent.grace = 3
+    agent.start()
+    plugin.connect()
+    agent.wait_log(r"nftables: table inet vpcroute built")
+    deadline = time.time() + 60
+    while agent.dump() != done:
+        assert time.time() < deadline, "the table built whole differs"
+        time.sleep(0.2)
+    plugin.close()
+    agent.stop()
