@@ -299,7 +299,7 @@ class _NoAws:
 def lab_configurations():
     """(id, dict): each topology's agent configurations as the lab writes them (with and
     without the emulated AWS), product.SERVER_CONF, and the literal configurations of the
-    lab's test modules."""
+    lab's test modules and of its shared vrlab modules."""
     out = []
     for t in TOPOLOGIES.values():
         for a in t.agents:
@@ -308,7 +308,9 @@ def lab_configurations():
             product.Product._adapt(_NoAws(), conf)
             out.append((f"{t.name}-{a.node}", conf))
     out.append(("product.SERVER_CONF", product.SERVER_CONF))
-    for path in sorted(glob.glob(os.path.join(TOP, "tests", "lab", "test_*.py"))):
+    modules = glob.glob(os.path.join(TOP, "tests", "lab", "test_*.py"))
+    modules += glob.glob(os.path.join(TOP, "tests", "lab", "vrlab", "*.py"))
+    for path in sorted(modules):
         with open(path) as f:
             tree = ast.parse(f.read())
         for node in tree.body:
