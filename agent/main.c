@@ -508,8 +508,11 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	/* detach only once everything is set up, so that failures reach the caller */
-	if (!foreground && daemon(0, 0) < 0)
-		fatal("daemon");
+	if (!foreground && daemon(0, 0) < 0) {
+		log_warn("daemon");
+		rc = 1;
+		goto out;
+	}
 	sd_notify_msg("READY=1");
 	if (a.cloud)
 		cloud_kick(a.cloud);
