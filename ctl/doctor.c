@@ -306,10 +306,12 @@ static void doctor_aws_route(struct diag *d, json_t *t, json_t *r)
 	else if (strcmp(st, "ours, not wanted") == 0)
 		say(d, "note",
 		    "aws: route table %s sends %s to this instance, but no policy allows that "
-		    "network: ours, not wanted. The agent never removes it by itself (it may be an "
-		    "administrator's route through this instance); if it is a leftover of an "
-		    "earlier run, remove it with `vpcroutectl withdraw --unwanted`.",
-		    id, dst);
+		    "network: ours, not wanted (a leftover of an earlier run). The agent "
+		    "withdraws it in %llds (aws.withdraw_grace_s from when it first saw it) unless "
+		    "a policy allows it by then; `vpcroutectl withdraw --unwanted` removes it now. "
+		    "A route through this instance that must stay needs a default route or another "
+		    "target.",
+		    id, dst, (long long)json_integer_value(json_object_get(r, "withdraw_in_s")));
 }
 
 static void doctor_aws(struct diag *d, json_t *w)
