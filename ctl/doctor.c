@@ -156,7 +156,7 @@ static void say_reserved(const struct pfx *a, const char *what, const struct pfx
 			 "every subnet, so if %s is a subnet no host has that address",
 			 what, pfx_format_addr(a, x, sizeof(x)), which[k],
 			 pfx_format(&subnets->v[i], s, sizeof(s)), s);
-		fn(ctx, false, text);
+		fn(ctx, false, NULL, text);
 		return;
 	}
 }
@@ -168,8 +168,8 @@ static void rules_reserved(const struct cfg_access *ac, const char *what,
 		say_reserved(&ac->rules[i].to, what, subnets, fn, ctx);
 }
 
-static void say_inside(const struct pfx *p, const char *what, const struct pfx_list *blocks,
-		       doctor_finding_fn *fn, void *ctx)
+static void say_inside(const struct pfx *p, const char *what, const char *key,
+		       const struct pfx_list *blocks, doctor_finding_fn *fn, void *ctx)
 {
 	char text[512], n[PFX_STRLEN], b[PFX_STRLEN];
 	const struct pfx *o = pfx_list_overlap(blocks, p);
@@ -182,7 +182,7 @@ static void say_inside(const struct pfx *p, const char *what, const struct pfx_l
 		 "addresses. Use a network outside every block of the VPC (guide A: VPC "
 		 "10.1.0.0/23, tunnel pool 10.1.2.0/24).",
 		 what, pfx_format(p, n, sizeof(n)), pfx_format(o, b, sizeof(b)));
-	fn(ctx, true, text);
+	fn(ctx, true, key, text);
 }
 
 void doctor_addressing(const struct cfg *c, const struct pfx_list *blocks,
@@ -190,13 +190,13 @@ void doctor_addressing(const struct cfg *c, const struct pfx_list *blocks,
 {
 	struct pfx_list subnets = { 0 };
 	struct pfx *v;
-	char what[128];
+	char what[128], key[160];
 
 	if (blocks) {
 		if (c && c->has_pool)
-			say_inside(&c->pool, "the tunnel pool", blocks, fn, ctx);
+			say_inside(&c->pool, "the tunnel pool", "tunnel.pool", blocks, fn, ctx);
 		if (c && c->has_pool6)
-			say_inside(&c->pool6, "the tunnel pool", blocks, fn, ctx);
+			say_inside(&c->pool6, "the tunnel pool", "tunnel.pool6", blocks, fn, ctx);
 		for (size_t i = 0; c && i <= c->nclients; i++) {
 			const struct cfg_client *k =
 				i < c->nclients ? &c->clients[i] : c->default_client;
@@ -204,12 +204,19 @@ void doctor_addressing(const struct cfg *c, const struct pfx_list *blocks,
 			for (size_t j = 0; k && j < k->iroutes.n; j++) {
 				snprintf(what, sizeof(what), "client %s: iroute",
 					 k->name ? k->name : "default");
-				say_inside(&k->iroutes.v[j], what, blocks, fn, ctx);
+				if (k->name)
+					snprintf(key, sizeof(key), "clients.%s.iroutes[%zu]",
+						 k->name, j);
+				else
+					snprintf(key, sizeof(key), "default_client.iroutes[%zu]",
+						 j);
+				say_inside(&k->iroutes.v[j], what, key, blocks, fn, ctx);
 			}
 		}
 		for (size_t i = 0; wanted && i < wanted->n; i++)
 			if (!c || !c->has_pool || !pfx_equal(&wanted->v[i], &c->pool))
-				say_inside(&wanted->v[i], "the remote network", blocks, fn, ctx);
+				say_inside(&wanted->v[i], "the remote network", NULL, blocks, fn,
+					   ctx);
 	}
 	if (!c)
 		return;
@@ -244,8 +251,9 @@ struct doctor_ctx {
 	struct diag *d;
 };
 
-static void doctor_finding(void *ctx, bool problem, const char *text)
+static void doctor_finding(void *ctx, bool problem, const char *key, const char *text)
 {
+	(void)key;
 	say(((struct doctor_ctx *)ctx)->d, problem ? "PROBLEM" : "note", "aws: %s", text);
 }
 
