@@ -311,15 +311,23 @@ static void doctor_aws_route(struct diag *d, json_t *t, json_t *r)
 		    "aws: route table %s: EC2 refused the route for %s: %s. The agent tries "
 		    "again at the next drift check.",
 		    id, dst, output_str(r, "error"));
-	else if (strcmp(st, "ours, not wanted") == 0)
+	else if (strcmp(st, "ours, not wanted") == 0) {
+		char when[96] = "at the next drift check (its DeleteRoute failed)";
+		json_t *in = json_object_get(r, "withdraw_in_s");
+
+		if (json_is_integer(in))
+			snprintf(when, sizeof(when),
+				 "in %llds (aws.withdraw_grace_s from when it first saw it)",
+				 (long long)json_integer_value(in));
 		say(d, "note",
 		    "aws: route table %s sends %s to this instance, but no policy allows that "
 		    "network: ours, not wanted (a leftover of an earlier run). The agent "
-		    "withdraws it in %llds (aws.withdraw_grace_s from when it first saw it) unless "
-		    "a policy allows it by then; `vpcroutectl withdraw --unwanted` removes it now. "
+		    "withdraws it %s unless a policy allows it by then; `vpcroutectl withdraw "
+		    "--unwanted` removes it now. "
 		    "A route through this instance that must stay needs a default route or another "
 		    "target.",
-		    id, dst, (long long)json_integer_value(json_object_get(r, "withdraw_in_s")));
+		    id, dst, when);
+	}
 }
 
 static void doctor_aws(struct diag *d, json_t *w)
