@@ -270,10 +270,11 @@ static void commit_plan(struct cloud *c, struct plan *p)
 		if (!x->reported)
 			log_warnx(
 				"aws: ours, not wanted: route table %s sends %s to this instance "
-				"(%s), a network no policy allows; left alone, since an "
-				"administrator may have made it. If it is a leftover of an earlier "
-				"run, remove it with `vpcroutectl withdraw --unwanted`",
-				x->table, pfx_format(&x->dst, d, sizeof(d)), x->target);
+				"(%s), a network no policy allows (a leftover of an earlier run?); "
+				"withdrawn after aws.withdraw_grace_s (%us) unless a policy allows "
+				"it by then. To remove it now: `vpcroutectl withdraw --unwanted`",
+				x->table, pfx_format(&x->dst, d, sizeof(d)), x->target,
+				conf(c)->withdraw_grace_s);
 	}
 	plan_commit(&c->book, p);
 }
@@ -1005,7 +1006,9 @@ static json_t *str_or_null(const char *s)
 	return s && s[0] ? json_string(s) : json_null();
 }
 
-static json_t *table_status(const struct cloud *c, const struct ec2_rtb *tb)
+/* tb as the planner sees it now: book is the bookkeeping of its plan at now. */
+static json_t *table_status(const struct cloud *c, const struct ec2_rtb *tb,
+			    const struct plan_book *book, long long now)
 {
 	json_t *jt = json_object(), *routes = json_array();
 	char d[PFX_STRLEN];
@@ -1036,20 +1039,29 @@ static json_t *table_status(const struct cloud *c, const struct ec2_rtb *tb)
 	}
 	for (size_t i = 0; i < tb->nroutes; i++) {
 		const struct ec2_route *r = &tb->routes[i];
+		const struct plan_gone *g = plan_book_find(book, &r->dst);
+		long long due = g ? g->since + conf(c)->withdraw_grace_s * MS : 0;
+		struct plan_in in = { .cfg = config(c),
+				      .eni = c->s.eni,
+				      .want = c->want,
+				      .nwant = c->nwant,
+				      .book = book };
 		json_t *jr;
-
-		const char *st = "withdrawing";
 
 		if (!plan_route_ours(r, c->s.eni) || plan_want_find(c->want, c->nwant, &r->dst) ||
 		    !r->dst.len)
 			continue;
-		if (!plan_book_find(&c->book, &r->dst) && !plan_may_own(config(c), &r->dst))
-			st = "ours, not wanted";
 		jr = json_object();
 		json_object_set_new(jr, "destination",
 				    json_string(pfx_format(&r->dst, d, sizeof(d))));
-		json_object_set_new(jr, "state", json_string(st));
+		json_object_set_new(
+			jr, "state",
+			json_string(plan_unwanted(&in, r) ? "ours, not wanted" : "withdrawing"));
 		json_object_set_new(jr, "target", json_string(r->target));
+		if (g) /* the planner's grace; none for a call that failed */
+			json_object_set_new(
+				jr, "withdraw_in_s",
+				json_integer(due > now ? (due - now + MS - 1) / MS : 0));
 		json_array_append_new(routes, jr);
 	}
 	json_object_set_new(jt, "routes", routes);
@@ -1106,7 +1118,7 @@ json_t *cloud_status(const struct cloud *c)
 						   : "off"));
 	for (size_t t = 0; c->tables_known && t < c->nall; t++)
 		if (plan_table_used(conf(c), c->s.vpc, &c->all[t]))
-			json_array_append_new(tables, table_status(c, &c->all[t]));
+			json_array_append_new(tables, table_status(c, &c->all[t], &p.book, now));
 	json_object_set_new(o, "route_tables", tables);
 	json_object_set_new(o, "security_groups",
 			    c->sg_known || c->sg_error[0] ? groups_status(c) : json_null());

@@ -174,11 +174,16 @@ static int conflict_cmp(const void *x, const void *y)
 	return r ? r : strcmp(a->target, b->target);
 }
 
+/* No policy allows it, and the agent did not want it since it started. */
+static bool stray(const struct cfg *k, const struct plan_gone *g, const struct pfx *dst)
+{
+	return dst->len > 0 && (!g || g->unwanted) && !plan_may_own(k, dst);
+}
+
 bool plan_unwanted(const struct plan_in *in, const struct ec2_route *r)
 {
-	return plan_route_ours(r, in->eni) && r->dst.len > 0 &&
-	       !plan_want_find(in->want, in->nwant, &r->dst) &&
-	       !plan_book_find(in->book, &r->dst) && !plan_may_own(in->cfg, &r->dst);
+	return plan_route_ours(r, in->eni) && !plan_want_find(in->want, in->nwant, &r->dst) &&
+	       stray(in->cfg, plan_book_find(in->book, &r->dst), &r->dst);
 }
 
 /* --- the plan --- */
@@ -246,7 +251,8 @@ static int plan_additions(const struct plan_in *in, struct plan *p)
 }
 
 /* Withdrawals: ours but unwanted, once unwanted for the grace period. A
- * network that is not in the bookkeeping yet starts its grace now. */
+ * network that is not in the bookkeeping yet (found at start, or a leftover
+ * no policy allows) starts its grace now. */
 static int plan_withdrawals(const struct plan_in *in, struct plan *p)
 {
 	const struct plan_book *b = in->book;
@@ -274,21 +280,24 @@ static int plan_withdrawals(const struct plan_in *in, struct plan *p)
 			    plan_want_find(in->want, in->nwant, &rt->dst) ||
 			    failed_has(in, tb->id, &rt->dst))
 				continue;
-			if ((g = plan_book_find(b, &rt->dst))) {
-				seen[g - b->gone] = true;
-				x.since = g->since;
-			} else if (!plan_may_own(in->cfg, &rt->dst)) {
-				/* to our interface, but maybe not of our making: reported only */
+			g = plan_book_find(b, &rt->dst);
+			if (!g && !rt->dst.len)
+				continue; /* a default route: never ours */
+			if (stray(in->cfg, g, &rt->dst)) {
+				/* to our interface for a network no policy allows: reported
+				 * once, withdrawn like the others after its grace */
 				struct plan_conflict u = { .dst = rt->dst };
 
-				if (!rt->dst.len)
-					continue; /* a default route: never ours */
 				snprintf(u.table, sizeof(u.table), "%s", tb->id);
 				snprintf(u.kind, sizeof(u.kind), "%s", rt->kind);
 				snprintf(u.target, sizeof(u.target), "%s", rt->target);
 				if (PUSH(p->book.unwanted, p->book.nunwanted, u) < 0)
 					goto out;
-				continue;
+				x.unwanted = true;
+			}
+			if (g) {
+				seen[g - b->gone] = true;
+				x.since = g->since;
 			} else if (PUSH(fresh, nfresh, x) < 0) {
 				goto out;
 			}
@@ -375,8 +384,8 @@ static int plan_withdraw_now(const struct plan_in *in, struct plan *p)
 		for (size_t i = 0; i < tb->nroutes; i++) {
 			const struct ec2_route *rt = &tb->routes[i];
 			struct plan_op o = { .kind = PLAN_DELETE, .table = t, .dst = rt->dst };
-			bool mine = plan_may_own(in->cfg, &rt->dst) ||
-				    plan_book_find(in->book, &rt->dst);
+			const struct plan_gone *g = plan_book_find(in->book, &rt->dst);
+			bool mine = plan_may_own(in->cfg, &rt->dst) || (g && !g->unwanted);
 
 			if (!plan_route_ours(rt, in->eni) || !rt->dst.len ||
 			    failed_has(in, tb->id, &rt->dst))
@@ -434,15 +443,17 @@ int plan_book_gone(struct plan_book *b, const struct pfx *dst, long long now)
 	size_t at = plan_pfx_pos(b->gone, b->ngone, sizeof(*b->gone), dst);
 	struct plan_gone *v;
 
-	if (at < b->ngone && pfx_equal(&b->gone[at].dst, dst))
+	if (at < b->ngone && pfx_equal(&b->gone[at].dst, dst)) {
+		if (b->gone[at].unwanted) /* claimed since: a grace of its own from now */
+			b->gone[at] = (struct plan_gone){ .dst = *dst, .since = now };
 		return 0; /* its grace runs already */
+	}
 	v = realloc(b->gone, (b->ngone + 1) * sizeof(*v));
 	if (!v)
 		return -ENOMEM;
 	b->gone = v;
 	memmove(v + at + 1, v + at, (b->ngone - at) * sizeof(*v));
-	v[at].dst = *dst;
-	v[at].since = now;
+	v[at] = (struct plan_gone){ .dst = *dst, .since = now };
 	b->ngone++;
 	return 0;
 }

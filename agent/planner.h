@@ -32,6 +32,7 @@ struct plan_want {
 struct plan_gone {
 	struct pfx dst;
 	long long since;
+	bool unwanted; /* found to us for a network no policy allows (plan_unwanted) */
 };
 
 /* A route change that failed for a reason that retrying will not fix. */
@@ -110,7 +111,9 @@ void plan_commit(struct plan_book *book, struct plan *p);
 void plan_free(struct plan *p);
 void plan_book_free(struct plan_book *b);
 
-/* A network became unwanted at now: its grace period starts (book stays sorted). */
+/* A network became unwanted at now: its grace period starts (book stays
+ * sorted), unless it runs already; one that was "ours, not wanted" (so the
+ * agent wanted it in between) starts a new one. */
 int plan_book_gone(struct plan_book *b, const struct pfx *dst, long long now);
 const struct plan_gone *plan_book_find(const struct plan_book *b, const struct pfx *dst);
 
@@ -142,9 +145,11 @@ bool plan_route_dead(const struct ec2_route *r);
 /*
  * Whether a route of a used table is "ours, not wanted": to our interface, for
  * a network that no policy allows (not plan_may_own), that is not wanted and
- * whose grace is not running, never a default route. The agent cannot tell
- * such a route from one an administrator made through this instance, so it
- * only reports it; PLAN_WITHDRAW_UNWANTED removes it on request.
+ * was not wanted since the agent started (no grace of a network it wanted),
+ * never a default route: the leftover an earlier agent made for an adopted
+ * route. It is reported once and withdrawn like any other once it has been
+ * seen unwanted for the grace period (timed from the first plan that saw it);
+ * PLAN_WITHDRAW_UNWANTED removes it at once.
  */
 bool plan_unwanted(const struct plan_in *in, const struct ec2_route *r);
 

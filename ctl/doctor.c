@@ -156,7 +156,7 @@ static void say_reserved(const struct pfx *a, const char *what, const struct pfx
 			 "every subnet, so if %s is a subnet no host has that address",
 			 what, pfx_format_addr(a, x, sizeof(x)), which[k],
 			 pfx_format(&subnets->v[i], s, sizeof(s)), s);
-		fn(ctx, false, text);
+		fn(ctx, false, NULL, text);
 		return;
 	}
 }
@@ -168,8 +168,8 @@ static void rules_reserved(const struct cfg_access *ac, const char *what,
 		say_reserved(&ac->rules[i].to, what, subnets, fn, ctx);
 }
 
-static void say_inside(const struct pfx *p, const char *what, const struct pfx_list *blocks,
-		       doctor_finding_fn *fn, void *ctx)
+static void say_inside(const struct pfx *p, const char *what, const char *key,
+		       const struct pfx_list *blocks, doctor_finding_fn *fn, void *ctx)
 {
 	char text[512], n[PFX_STRLEN], b[PFX_STRLEN];
 	const struct pfx *o = pfx_list_overlap(blocks, p);
@@ -182,7 +182,7 @@ static void say_inside(const struct pfx *p, const char *what, const struct pfx_l
 		 "addresses. Use a network outside every block of the VPC (guide A: VPC "
 		 "10.1.0.0/23, tunnel pool 10.1.2.0/24).",
 		 what, pfx_format(p, n, sizeof(n)), pfx_format(o, b, sizeof(b)));
-	fn(ctx, true, text);
+	fn(ctx, true, key, text);
 }
 
 void doctor_addressing(const struct cfg *c, const struct pfx_list *blocks,
@@ -190,13 +190,13 @@ void doctor_addressing(const struct cfg *c, const struct pfx_list *blocks,
 {
 	struct pfx_list subnets = { 0 };
 	struct pfx *v;
-	char what[128];
+	char what[128], key[160];
 
 	if (blocks) {
 		if (c && c->has_pool)
-			say_inside(&c->pool, "the tunnel pool", blocks, fn, ctx);
+			say_inside(&c->pool, "the tunnel pool", "tunnel.pool", blocks, fn, ctx);
 		if (c && c->has_pool6)
-			say_inside(&c->pool6, "the tunnel pool", blocks, fn, ctx);
+			say_inside(&c->pool6, "the tunnel pool", "tunnel.pool6", blocks, fn, ctx);
 		for (size_t i = 0; c && i <= c->nclients; i++) {
 			const struct cfg_client *k =
 				i < c->nclients ? &c->clients[i] : c->default_client;
@@ -204,12 +204,19 @@ void doctor_addressing(const struct cfg *c, const struct pfx_list *blocks,
 			for (size_t j = 0; k && j < k->iroutes.n; j++) {
 				snprintf(what, sizeof(what), "client %s: iroute",
 					 k->name ? k->name : "default");
-				say_inside(&k->iroutes.v[j], what, blocks, fn, ctx);
+				if (k->name)
+					snprintf(key, sizeof(key), "clients.%s.iroutes[%zu]",
+						 k->name, j);
+				else
+					snprintf(key, sizeof(key), "default_client.iroutes[%zu]",
+						 j);
+				say_inside(&k->iroutes.v[j], what, key, blocks, fn, ctx);
 			}
 		}
 		for (size_t i = 0; wanted && i < wanted->n; i++)
 			if (!c || !c->has_pool || !pfx_equal(&wanted->v[i], &c->pool))
-				say_inside(&wanted->v[i], "the remote network", blocks, fn, ctx);
+				say_inside(&wanted->v[i], "the remote network", NULL, blocks, fn,
+					   ctx);
 	}
 	if (!c)
 		return;
@@ -244,8 +251,9 @@ struct doctor_ctx {
 	struct diag *d;
 };
 
-static void doctor_finding(void *ctx, bool problem, const char *text)
+static void doctor_finding(void *ctx, bool problem, const char *key, const char *text)
 {
+	(void)key;
 	say(((struct doctor_ctx *)ctx)->d, problem ? "PROBLEM" : "note", "aws: %s", text);
 }
 
@@ -303,13 +311,23 @@ static void doctor_aws_route(struct diag *d, json_t *t, json_t *r)
 		    "aws: route table %s: EC2 refused the route for %s: %s. The agent tries "
 		    "again at the next drift check.",
 		    id, dst, output_str(r, "error"));
-	else if (strcmp(st, "ours, not wanted") == 0)
+	else if (strcmp(st, "ours, not wanted") == 0) {
+		char when[96] = "at the next drift check (its DeleteRoute failed)";
+		json_t *in = json_object_get(r, "withdraw_in_s");
+
+		if (json_is_integer(in))
+			snprintf(when, sizeof(when),
+				 "in %llds (aws.withdraw_grace_s from when it first saw it)",
+				 (long long)json_integer_value(in));
 		say(d, "note",
 		    "aws: route table %s sends %s to this instance, but no policy allows that "
-		    "network: ours, not wanted. The agent never removes it by itself (it may be an "
-		    "administrator's route through this instance); if it is a leftover of an "
-		    "earlier run, remove it with `vpcroutectl withdraw --unwanted`.",
-		    id, dst);
+		    "network: ours, not wanted (a leftover of an earlier run). The agent "
+		    "withdraws it %s unless a policy allows it by then; `vpcroutectl withdraw "
+		    "--unwanted` removes it now. "
+		    "A route through this instance that must stay needs a default route or another "
+		    "target.",
+		    id, dst, when);
+	}
 }
 
 static void doctor_aws(struct diag *d, json_t *w)

@@ -65,8 +65,16 @@ static void print_aws(json_t *w)
 			printf("    (no remote network)\n");
 		json_array_foreach(json_object_get(t, "routes"), k, r)
 		{
-			printf("    %-20s %-13s %s", output_str(r, "destination"),
-			       output_str(r, "state"), output_str(r, "target"));
+			char st[64];
+
+			snprintf(st, sizeof(st), "%s", output_str(r, "state"));
+			if (json_is_integer(json_object_get(r, "withdraw_in_s")))
+				snprintf(st + strlen(st), sizeof(st) - strlen(st),
+					 " \u2014 withdrawn in %llds",
+					 (long long)json_integer_value(
+						 json_object_get(r, "withdraw_in_s")));
+			printf("    %-20s %-13s %s", output_str(r, "destination"), st,
+			       output_str(r, "target"));
 			if (json_is_string(json_object_get(r, "target_state")) &&
 			    strcmp(output_str(r, "target_state"), "active"))
 				printf(" (%s)", output_str(r, "target_state"));

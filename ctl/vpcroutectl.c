@@ -25,6 +25,8 @@
 #include "client.h"
 #include "ctl.h"
 #include "doctor.h"
+#include "jpos.h"
+#include "metadata.h"
 #include "output.h"
 #include "policy.h"
 #include "strdist.h"
@@ -32,6 +34,8 @@
 #define HELP_WIDTH 76
 /* a withdraw waits for EC2: its pacing and back-off (up to 120 s per retry) */
 #define WITHDRAW_TIMEOUT_S 300
+/* check-config: each request to the instance metadata (off EC2 it never answers) */
+#define METADATA_TIMEOUT_MS 1000
 
 /* The options of the commands; each command names those it takes. */
 enum {
@@ -64,7 +68,7 @@ static const struct {
 	{ OPT_QUIET, 'q', NULL, 0, "print only the verdict, not the configuration" },
 	{ OPT_JSON, 0, "json", LONG_JSON, "print one JSON object" },
 	{ OPT_OFFLINE, 0, "offline", LONG_OFFLINE,
-	  "skip the checks against this host (interfaces, users, groups)" },
+	  "skip the checks against this host (interfaces, users, groups, VPC)" },
 	{ OPT_UNWANTED, 0, "unwanted", LONG_UNWANTED,
 	  "only the routes status shows as \"ours, not wanted\"" },
 	{ OPT_ALL, 0, "all", LONG_ALL, "both: ours and \"ours, not wanted\"" },
@@ -163,41 +167,89 @@ static unsigned host_warnings(const char *path, const struct cfg *cfg)
 	return n;
 }
 
-/* check-config's advice on EC2's addressing rules: a warning on stderr. */
-static void config_warning(void *ctx, bool problem, const char *text)
+/* The configuration's text, for the lines of its keys. */
+struct config_text {
+	const char *path;
+	const char *text;
+	size_t len;
+	bool vpc; /* the VPC's blocks came from this host's metadata */
+};
+
+/* check-config's advice on EC2's addressing rules: a warning on stderr,
+ * FILE:LINE:COL when it is about one key. */
+static void config_warning(void *ctx, bool problem, const char *key, const char *text)
 {
+	const struct config_text *t = ctx;
+	int line, col;
+
 	(void)problem;
-	fprintf(stderr, "%s: warning: %s\n", (const char *)ctx, text);
+	if (!key)
+		fprintf(stderr, "%s: warning: %s\n", t->path, text);
+	else if (jpos_find(t->text, t->len, key, &line, &col) == 0)
+		fprintf(stderr, "%s:%d:%d: warning: %s: %s%s\n", t->path, line, col, key, text,
+			t->vpc ? " (This host's VPC, from the instance metadata; --offline skips "
+				 "this check, for a file meant for another host.)"
+			       : "");
+	else
+		fprintf(stderr, "%s: warning: %s: %s\n", t->path, key, text);
+}
+
+/* EC2's addressing rules, against this host's VPC unless offline. */
+static void addressing_warnings(struct config_text *t, const struct cfg *cfg, bool offline)
+{
+	struct pfx_list blocks = { 0 };
+	char why[256];
+	int r = offline ? 1
+			: metadata_vpc_blocks(&cfg->aws, METADATA_TIMEOUT_MS, &blocks, why,
+					      sizeof(why));
+
+	if (r < 0)
+		fprintf(stderr,
+			"%s: note: the instance metadata did not answer (%s): the tunnel pools "
+			"and iroutes are not checked against the VPC's CIDR blocks\n",
+			t->path, why);
+	t->vpc = r == 0;
+	doctor_addressing(cfg, r == 0 ? &blocks : NULL, NULL, config_warning, t);
+	pfx_list_free(&blocks);
 }
 
 static int cmd_check_config(const struct call *c)
 {
 	const char *path = c->argc ? c->argv[0] : c->target->config_path;
 	bool in = strcmp(path, "-") == 0;
-	char err[CFG_ERRLEN];
-	struct cfg *cfg;
+	char err[CFG_ERRLEN], *text;
+	struct config_text t;
+	struct cfg *cfg = NULL;
+	size_t len;
 	int r;
 
-	if ((in ? cfg_load_fd(STDIN_FILENO, "<stdin>", &cfg, err, sizeof(err))
-		: cfg_load_file(path, &cfg, err, sizeof(err))) < 0) {
+	if (in)
+		path = "<stdin>";
+	r = in ? cfg_read_fd(STDIN_FILENO, path, &text, &len, err, sizeof(err))
+	       : cfg_read_file(path, &text, &len, err, sizeof(err));
+	if (r == 0 && (r = cfg_load_buf(path, text, len, &cfg, err, sizeof(err))) < 0)
+		cfg_text_free(text, len);
+	if (r < 0) {
 		fprintf(stderr, "%s\n", err);
 		return CTL_EXIT_FAIL;
 	}
-	if (in)
-		path = "<stdin>";
 	if (c->opts & OPT_CLIENTS) {
 		for (size_t i = 0; i < cfg->nclients; i++)
 			printf("%s\n", cfg->clients[i].name);
 	} else if (!(c->opts & OPT_QUIET) && (r = cfg_print(stdout, cfg)) < 0) {
 		fprintf(stderr, "vpcroutectl: printing the configuration: %s\n", strerror(-r));
+		cfg_text_free(text, len);
 		cfg_free(cfg);
 		return CTL_EXIT_FAIL;
 	}
+	fflush(stdout);
 	if (!(c->opts & OPT_OFFLINE))
 		host_warnings(path, cfg);
+	t = (struct config_text){ .path = path, .text = text, .len = len };
 	if (cfg->aws.enabled)
-		doctor_addressing(cfg, NULL, NULL, config_warning, (void *)path);
+		addressing_warnings(&t, cfg, c->opts & OPT_OFFLINE);
 	fprintf(stderr, "%s: configuration valid\n", path);
+	cfg_text_free(text, len);
 	cfg_free(cfg);
 	return 0;
 }
@@ -421,8 +473,12 @@ static const struct command commands[] = {
 		   "and the exit status is 1. A valid file is also checked against this host: a "
 		   "nat.masquerade out_interface, a socket.group, socket.openvpn_user or "
 		   "socket.openvpn_group that does not exist here is a warning on stderr (the exit "
-		   "status stays 0); --offline skips these checks, for a file meant for another "
-		   "host." },
+		   "status stays 0); with the aws section, so is a tunnel pool or a client's "
+		   "iroutes inside one of the CIDR blocks of this host's VPC, asked of the "
+		   "instance metadata at the agent's endpoint (aws.imds_endpoint, "
+		   "AWS_EC2_METADATA_SERVICE_ENDPOINT), one second per request at most; when it "
+		   "does not answer, one note says so. --offline skips these checks, for a file "
+		   "meant for another host." },
 	{ .name = "status",
 	  .run = cmd_status,
 	  .help = "what the agent holds: clients, routes, AWS",
@@ -449,8 +505,8 @@ static const struct command commands[] = {
 		   "route), and print each call and each failure; the exit status is 1 when one "
 		   "failed. With --unwanted, only the routes that status shows as \"ours, not "
 		   "wanted\" (to this instance, for a network no policy allows: a leftover of an "
-		   "earlier run, or an administrator's own route, which is why the agent never "
-		   "removes them by itself); with --all, both. The agent keeps running, and "
+		   "earlier run, which the agent withdraws by itself after aws.withdraw_grace_s; "
+		   "this removes them now); with --all, both. The agent keeps running, and "
 		   "creates no VPC route until the next reload. Use it when the instance is "
 		   "retired or replaced by another, before stopping it; not for a reboot or a "
 		   "restart, after which the agent takes its routes back. Only root may "

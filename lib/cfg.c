@@ -1169,7 +1169,7 @@ static int read_upto(int fd, char *buf, size_t cap, size_t *got)
 	return 0;
 }
 
-int cfg_load_fd(int fd, const char *name, struct cfg **out, char *err, size_t errlen)
+int cfg_read_fd(int fd, const char *name, char **text, size_t *len, char *err, size_t errlen)
 {
 	size_t got, cap = CFG_MAX_SIZE + 1; /* one more byte tells a larger input */
 	char *buf = malloc(cap);
@@ -1179,16 +1179,17 @@ int cfg_load_fd(int fd, const char *name, struct cfg **out, char *err, size_t er
 		snprintf(err, errlen, "%s: out of memory", name);
 		return -ENOMEM;
 	}
-	if ((r = read_upto(fd, buf, cap, &got)) < 0)
+	if ((r = read_upto(fd, buf, cap, &got)) < 0) {
 		snprintf(err, errlen, "%s: %s", name, strerror(-r));
-	else if (got == cap) {
+	} else if (got == cap) {
 		snprintf(err, errlen, "%s: larger than %d bytes", name, CFG_MAX_SIZE);
 		r = -EFBIG;
 	} else {
-		r = cfg_load_buf(name, buf, got, out, err, errlen);
+		*text = buf;
+		*len = got;
+		return 0;
 	}
-	explicit_bzero(buf, got); /* it may hold a secret key */
-	free(buf);
+	cfg_text_free(buf, got);
 	return r;
 }
 
@@ -1197,7 +1198,7 @@ int cfg_load_fd(int fd, const char *name, struct cfg **out, char *err, size_t er
  * for a writer forever), checked with fstat, and never more than
  * CFG_MAX_SIZE bytes, even if it grows while it is read.
  */
-int cfg_load_file(const char *path, struct cfg **out, char *err, size_t errlen)
+int cfg_read_file(const char *path, char **text, size_t *len, char *err, size_t errlen)
 {
 	struct stat st;
 	char *buf;
@@ -1240,20 +1241,51 @@ int cfg_load_file(const char *path, struct cfg **out, char *err, size_t errlen)
 	}
 	if ((r = read_upto(fd, buf, cap, &got)) < 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(-r));
-		explicit_bzero(buf, got);
-		free(buf);
+		cfg_text_free(buf, got);
 		close(fd);
 		return r;
 	}
 	close(fd);
 	if (got == cap) {
 		snprintf(err, errlen, "%s: changed while it was read", path);
-		free(buf);
+		cfg_text_free(buf, got);
 		return -EAGAIN;
 	}
-	r = cfg_load_buf(path, buf, got, out, err, errlen);
-	explicit_bzero(buf, got); /* it may hold a secret key */
-	free(buf);
+	*text = buf;
+	*len = got;
+	return 0;
+}
+
+void cfg_text_free(char *text, size_t len)
+{
+	if (text)
+		explicit_bzero(text, len); /* it may hold a secret key */
+	free(text);
+}
+
+int cfg_load_fd(int fd, const char *name, struct cfg **out, char *err, size_t errlen)
+{
+	char *text;
+	size_t len;
+	int r;
+
+	if ((r = cfg_read_fd(fd, name, &text, &len, err, errlen)) < 0)
+		return r;
+	r = cfg_load_buf(name, text, len, out, err, errlen);
+	cfg_text_free(text, len);
+	return r;
+}
+
+int cfg_load_file(const char *path, struct cfg **out, char *err, size_t errlen)
+{
+	char *text;
+	size_t len;
+	int r;
+
+	if ((r = cfg_read_file(path, &text, &len, err, errlen)) < 0)
+		return r;
+	r = cfg_load_buf(path, text, len, out, err, errlen);
+	cfg_text_free(text, len);
 	return r;
 }
 

@@ -132,6 +132,14 @@ int cfg_load_buf(const char *name, const char *buf, size_t len, struct cfg **out
 		 size_t errlen);
 /* From a pipe or a terminal (standard input): at most CFG_MAX_SIZE bytes, called name. */
 int cfg_load_fd(int fd, const char *name, struct cfg **out, char *err, size_t errlen);
+/*
+ * The text cfg_load_file and cfg_load_fd load, for a caller that needs it
+ * too (check-config names lines): 0 and *text (malloc'd, len bytes), or a
+ * negative errno with err filled. Freed with cfg_text_free, which wipes it.
+ */
+int cfg_read_file(const char *path, char **text, size_t *len, char *err, size_t errlen);
+int cfg_read_fd(int fd, const char *name, char **text, size_t *len, char *err, size_t errlen);
+void cfg_text_free(char *text, size_t len);
 void cfg_free(struct cfg *c);
 /*
  * Forgets the aws section (keys, token, endpoints: the plugin needs none of

@@ -381,23 +381,21 @@ static void test_only_what_the_agent_could_have_made(void **state)
 	struct plan p;
 
 	main_table(f, routes);
+	/* one the agent wanted before is its own, whatever it is */
+	assert_int_equal(plan_book_gone(&f->book, P("172.16.0.0/16"), T0), 0);
 	plan(f, T0 + GRACE, &p);
+	assert_int_equal(p.book.nunwanted, 0); /* "withdrawing", not "ours, not wanted" */
 	plan_commit(&f->book, &p);
 	plan_free(&p);
 	plan(f, T0 + 2 * GRACE, &p);
-	assert_int_equal(p.nops, 1);
-	assert_op(f, &p, 0, PLAN_DELETE, "rtb-main", "192.168.2.0/25");
+	assert_int_equal(p.nops, 2);
+	assert_op(f, &p, 0, PLAN_DELETE, "rtb-main", "172.16.0.0/16");
+	assert_op(f, &p, 1, PLAN_DELETE, "rtb-main", "192.168.2.0/25");
 	plan_free(&p);
 	assert_false(plan_may_own(f->cfg, P("172.16.0.0/16")));
 	assert_true(plan_may_own(f->cfg, P("10.8.0.0/24")));
 	assert_true(plan_may_own(f->cfg, P("fd00:8::/64")));
 	assert_false(plan_may_own(f->cfg, P("10.8.0.0/16")));
-	/* one the agent wanted before is its own, whatever it is */
-	assert_int_equal(plan_book_gone(&f->book, P("172.16.0.0/16"), T0), 0);
-	plan(f, T0 + 2 * GRACE, &p);
-	assert_int_equal(p.nops, 2);
-	assert_op(f, &p, 0, PLAN_DELETE, "rtb-main", "172.16.0.0/16");
-	plan_free(&p);
 }
 
 static void test_client_role_may_own(void **state)
@@ -600,6 +598,24 @@ static void test_withdraw_ours(void **state)
 	plan_free(&p);
 }
 
+static bool unwanted_in(const struct fix *f, const struct plan_book *book, const char *dst)
+{
+	return plan_unwanted(&(struct plan_in){ .cfg = f->cfg,
+						.eni = ENI,
+						.want = f->want,
+						.nwant = f->nwant,
+						.book = book },
+			     plan_route_find(&f->tables[0], P(dst)));
+}
+
+static bool deletes(const struct plan *p, const char *dst)
+{
+	for (size_t i = 0; i < p->nops; i++)
+		if (p->ops[i].kind == PLAN_DELETE && pfx_equal(&p->ops[i].dst, P(dst)))
+			return true;
+	return false;
+}
+
 static void test_withdraw_unwanted(void **state)
 {
 	struct fix *f = *state;
@@ -616,15 +632,34 @@ static void test_withdraw_unwanted(void **state)
 	assert_int_equal(p.nops, 3); /* never the default route */
 	assert_op(f, &p, 0, PLAN_DELETE, "rtb-main", "172.16.0.0/12");
 	plan_free(&p);
+	/* with its grace running: still only on request, never by scope ours */
+	f->withdraw = 0;
+	plan(f, T0, &p);
+	plan_commit(&f->book, &p);
+	plan_free(&p);
+	f->withdraw = PLAN_WITHDRAW_OURS;
+	plan(f, T0 + 1, &p);
+	assert_int_equal(p.nops, 2);
+	assert_false(deletes(&p, "172.16.0.0/12"));
+	plan_free(&p);
+	f->withdraw = PLAN_WITHDRAW_UNWANTED;
+	plan(f, T0 + 1, &p);
+	assert_int_equal(p.nops, 1);
+	assert_op(f, &p, 0, PLAN_DELETE, "rtb-main", "172.16.0.0/12");
+	plan_free(&p);
 }
 
-/* Ours, not wanted: reported (once), never withdrawn on its own. */
-static void test_unwanted_reported_not_removed(void **state)
+/* Ours, not wanted (the leftover of an adopted route no policy allows):
+ * reported once, withdrawn once seen unwanted for the grace period. */
+static void test_unwanted_withdrawn_after_grace(void **state)
 {
 	struct fix *f = *state;
 	struct plan p;
 
 	ours_everywhere(f);
+	assert_true(unwanted_in(f, &f->book, "172.16.0.0/12"));
+	assert_false(unwanted_in(f, &f->book, "192.168.2.0/25")); /* may be ours */
+	assert_false(unwanted_in(f, &f->book, "0.0.0.0/0"));
 	plan(f, T0, &p);
 	assert_int_equal(p.nops, 1);
 	assert_op(f, &p, 0, PLAN_CREATE, "rtb-main", "10.8.0.0/24");
@@ -632,26 +667,106 @@ static void test_unwanted_reported_not_removed(void **state)
 	assert_string_equal(p.book.unwanted[0].table, "rtb-main");
 	assert_true(pfx_equal(&p.book.unwanted[0].dst, P("172.16.0.0/12")));
 	assert_false(p.book.unwanted[0].reported);
-	assert_true(plan_unwanted(&(struct plan_in){ .cfg = f->cfg,
-						     .eni = ENI,
-						     .want = f->want,
-						     .nwant = f->nwant,
-						     .book = &f->book },
-				  plan_route_find(&f->tables[0], P("172.16.0.0/12"))));
+	/* its grace runs from when it was first seen */
+	assert_true(plan_book_find(&p.book, P("172.16.0.0/12"))->since == T0);
+	assert_true(plan_book_find(&p.book, P("172.16.0.0/12"))->unwanted);
+	assert_false(plan_book_find(&p.book, P("192.168.2.0/25"))->unwanted);
+	assert_null(plan_book_find(&p.book, P("0.0.0.0/0")));
+	assert_true(p.next_due == T0 + GRACE);
+	assert_true(unwanted_in(f, &p.book, "172.16.0.0/12"));
+	plan_commit(&f->book, &p);
+	plan_free(&p);
+	plan(f, T0 + GRACE - 1, &p);
+	assert_false(deletes(&p, "172.16.0.0/12"));
+	assert_int_equal(p.book.nunwanted, 1);
+	assert_true(p.book.unwanted[0].reported); /* reported once */
+	assert_true(plan_book_find(&p.book, P("172.16.0.0/12"))->since == T0);
+	plan_commit(&f->book, &p);
+	plan_free(&p);
+	plan(f, T0 + GRACE, &p);
+	assert_true(deletes(&p, "172.16.0.0/12"));
+	assert_true(deletes(&p, "192.168.2.0/25"));
+	assert_false(deletes(&p, "0.0.0.0/0"));	  /* never a default route */
+	assert_false(deletes(&p, "10.1.0.0/16")); /* nor a route elsewhere */
+	assert_true(p.next_due == 0);
+	plan_free(&p);
+	/* after a withdraw: nothing is created, the withdrawals go on */
+	f->no_additions = true;
+	plan(f, T0 + GRACE, &p);
+	assert_true(deletes(&p, "172.16.0.0/12"));
+	for (size_t i = 0; i < p.nops; i++)
+		assert_int_equal(p.ops[i].kind, PLAN_DELETE);
+	plan_free(&p);
+}
+
+/* A network no policy allows, sent to another interface: never ours. */
+static void test_unwanted_never_another_target(void **state)
+{
+	struct fix *f = *state;
+	static const char *const routes[] = { "172.16.0.0/12",
+					      "networkInterfaceId",
+					      OTHER,
+					      "172.17.0.0/16",
+					      "instanceId",
+					      "i-0123",
+					      "172.18.0.0/16",
+					      "gatewayId",
+					      ENI,
+					      NULL };
+	struct plan p;
+
+	main_table(f, routes);
+	plan(f, T0, &p);
+	assert_int_equal(p.book.nunwanted, 0);
+	assert_int_equal(p.book.ngone, 0);
 	plan_commit(&f->book, &p);
 	plan_free(&p);
 	plan(f, T0 + 100 * GRACE, &p);
-	/* 192.168.2.0/25 goes after its grace; 172.16.0.0/12 stays */
-	for (size_t i = 0; i < p.nops; i++)
-		assert_false(pfx_equal(&p.ops[i].dst, P("172.16.0.0/12")));
-	assert_int_equal(p.book.nunwanted, 1);
-	assert_true(p.book.unwanted[0].reported);
+	assert_int_equal(p.nops, 0);
 	plan_free(&p);
-	/* after a withdraw: nothing is created */
-	f->no_additions = true;
+}
+
+/* Wanted during its grace (a reload allows it, a client claims it): the
+ * grace is cancelled; unwanted again, a new one starts. */
+static void test_unwanted_claim_cancels_grace(void **state)
+{
+	struct fix *f = *state;
+	static const char *const routes[] = { "172.16.0.0/12", "networkInterfaceId", ENI, NULL };
+	struct plan p;
+
+	main_table(f, routes);
 	plan(f, T0, &p);
-	for (size_t i = 0; i < p.nops; i++)
-		assert_int_equal(p.ops[i].kind, PLAN_DELETE);
+	assert_true(plan_book_find(&p.book, P("172.16.0.0/12"))->unwanted);
+	plan_commit(&f->book, &p);
+	plan_free(&p);
+	want(f, "172.16.0.0/12");
+	plan(f, T0 + GRACE, &p);
+	assert_int_equal(p.nops, 0);
+	assert_int_equal(p.book.ngone, 0); /* forgotten */
+	assert_int_equal(p.book.nunwanted, 0);
+	plan_commit(&f->book, &p);
+	plan_free(&p);
+	/* unwanted again, no longer allowed: its grace starts again when seen */
+	f->nwant = 0;
+	plan(f, T0 + GRACE + 10, &p);
+	assert_int_equal(p.nops, 0);
+	assert_true(p.next_due == T0 + 2 * GRACE + 10);
+	assert_int_equal(p.book.nunwanted, 1);
+	assert_false(p.book.unwanted[0].reported);
+	plan_commit(&f->book, &p);
+	plan_free(&p);
+	/* claimed and let go between two plans: its grace runs from the release */
+	assert_int_equal(plan_book_gone(&f->book, P("172.16.0.0/12"), T0 + GRACE + 20), 0);
+	assert_false(plan_book_find(&f->book, P("172.16.0.0/12"))->unwanted);
+	assert_false(unwanted_in(f, &f->book, "172.16.0.0/12"));
+	plan(f, T0 + 2 * GRACE + 10, &p);
+	assert_int_equal(p.nops, 0);
+	assert_true(p.next_due == T0 + 2 * GRACE + 20);
+	assert_int_equal(p.book.nunwanted, 0); /* one it wanted: "withdrawing" */
+	plan_free(&p);
+	plan(f, T0 + 2 * GRACE + 20, &p);
+	assert_int_equal(p.nops, 1);
+	assert_op(f, &p, 0, PLAN_DELETE, "rtb-main", "172.16.0.0/12");
 	plan_free(&p);
 }
 
@@ -708,8 +823,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_blackhole_replaced, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_withdraw_ours, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_withdraw_unwanted, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unwanted_reported_not_removed, setup,
+		cmocka_unit_test_setup_teardown(test_unwanted_withdrawn_after_grace, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_unwanted_never_another_target, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_unwanted_claim_cancels_grace, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tables_unknown, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_book_sorted, setup, teardown),
 	};
