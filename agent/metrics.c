@@ -89,7 +89,8 @@ static const struct def defs[VM_COUNT] = {
 	[VM_VPC_ROUTES] = { "vpcroute_vpc_routes",
 			    GAUGE,
 			    "Wanted VPC routes in the route tables in use, by state (ours, "
-			    "missing, conflict, to_take_over, blackhole, withdrawing).",
+			    "missing, conflict, to_take_over, blackhole, withdrawing, "
+			    "ours_not_wanted).",
 			    { "state" } },
 	[VM_SOURCE_DEST_CHECK] = { "vpcroute_source_dest_check",
 				   GAUGE,

@@ -102,11 +102,15 @@ static void aws(json_t *st)
 			char state[METRICS_LABEL_MAX];
 			const char *s = json_string_value(json_object_get(r, "state"));
 
-			/* "to take over" -> to_take_over */
-			snprintf(state, sizeof(state), "%s", s ? s : "unknown");
-			for (char *p = state; *p; p++)
-				if (*p == ' ')
-					*p = '_';
+			/* "to take over" -> to_take_over, "ours, not wanted" -> ours_not_wanted */
+			size_t n = 0;
+
+			for (const char *p = s ? s : "unknown"; *p && n + 1 < sizeof(state); p++)
+				if (*p != ' ' && *p != ',')
+					state[n++] = *p;
+				else if (n && state[n - 1] != '_')
+					state[n++] = '_';
+			state[n] = '\0';
 			metrics_add(VM_VPC_ROUTES, 1, state);
 		}
 	}

@@ -496,6 +496,8 @@ def test_unwanted_withdrawn_after_grace(cloud):
     d = ctl(a, "doctor")
     assert re.search(r"10\.99\.0\.0/16 to this instance, but no policy allows that network: "
                      r"ours, not wanted .*withdraws it in \d+s", d.stdout), d.stdout
+    m = ctl(a, "metrics").stdout
+    assert re.search(r'^vpcroute_vpc_routes\{state="ours_not_wanted"\} [1-9]', m, re.M), m
     # during the grace a reload allows 10.98.0.0/16 and a client claims it
     config["default_client"]["allow"].append("10.98.0.0/16")
     with open(a.conf, "w") as f:
