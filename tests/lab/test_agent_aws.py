@@ -242,7 +242,7 @@ def test_drift_repaired_foreign_routes_untouched(cloud):
 
 
 def test_faults_backoff_budget_and_convergence(cloud):
-    a = cloud.agent(conf()).start()
+    a = cloud.agent(conf(max_calls_burst=4)).start()
     a.wait_log(r"route tables described", timeout=20)
     cloud.proxy.set_fault("throttle", actions={"CreateRoute"})
     p = FakePlugin(a.sock).connect()
@@ -267,14 +267,15 @@ def test_faults_backoff_budget_and_convergence(cloud):
     want = sorted([POOL] + nets)
     wait_for("convergence", lambda: cloud.ours() == want and cloud.ours(cloud.main_rtb()) == want,
              timeout=120, interval=1)
-    # never above the budget: 2 calls/s sustained, a bucket of 2, faulted
-    # calls included (the proxy's clock, so allow one call of skew)
+    # never above the budget: 2 calls/s sustained, a bucket of 4
+    # (aws.max_calls_burst), faulted calls included (the proxy's clock, so
+    # allow one call of skew)
     times = sorted(c.time for c in cloud.mutating(since=t0))
     assert len(times) >= 2 * len(want)
     for i, start in enumerate(times):
         for window in (1.0, 5.0, 20.0):
             n = sum(1 for t in times[i:] if t < start + window)
-            assert n <= 2 + 2 * window + 1, (window, n, times)
+            assert n <= 4 + 2 * window + 1, (window, n, times)
     delays = [float(x) for x in re.findall(r"; retry in ([\d.]+) s", a.log_text())]
     assert len(delays) >= 3 and max(delays) > 2 * min(delays), delays
 
