@@ -233,24 +233,31 @@ void cloud_want_change(struct cloud *c, const struct pfx_list *del, const struct
 
 /* --- the planner's input, and what it said --- */
 
+/* What the planner reads, as of now. */
+static void plan_input(const struct cloud *c, long long now, struct plan_in *in)
+{
+	*in = (struct plan_in){ .cfg = config(c),
+				.vpc = c->s.vpc,
+				.eni = c->s.eni,
+				.want = c->want,
+				.nwant = c->nwant,
+				.tables_known = c->tables_known,
+				.tables = c->all,
+				.ntables = c->nall,
+				.book = &c->book,
+				.failed = c->failed,
+				.nfailed = c->nfailed,
+				.now = now,
+				.withdraw = c->wd_what,
+				.no_additions = c->retired,
+				.vpc_cidrs = cloud_vpc_cidrs(c) };
+}
+
 static int make_plan(const struct cloud *c, long long now, struct plan *p)
 {
-	struct plan_in in = { .cfg = config(c),
-			      .vpc = c->s.vpc,
-			      .eni = c->s.eni,
-			      .want = c->want,
-			      .nwant = c->nwant,
-			      .tables_known = c->tables_known,
-			      .tables = c->all,
-			      .ntables = c->nall,
-			      .book = &c->book,
-			      .failed = c->failed,
-			      .nfailed = c->nfailed,
-			      .now = now,
-			      .withdraw = c->wd_what,
-			      .no_additions = c->retired,
-			      .vpc_cidrs = cloud_vpc_cidrs(c) };
+	struct plan_in in;
 
+	plan_input(c, now, &in);
 	return plan_make(&in, p);
 }
 
@@ -346,12 +353,9 @@ static void strs_add(char ***v, size_t *n, const char *s)
 /* The tables near their quota once p is done (plan_quota_check). */
 static int quota_of(const struct cloud *c, const struct plan *p, struct plan_quota **q, size_t *n)
 {
-	struct plan_in in = { .cfg = config(c),
-			      .vpc = c->s.vpc,
-			      .tables_known = c->tables_known,
-			      .tables = c->all,
-			      .ntables = c->nall };
+	struct plan_in in;
 
+	plan_input(c, now_ms(), &in);
 	return plan_quota_check(&in, p, q, n);
 }
 
@@ -359,17 +363,23 @@ static int quota_of(const struct cloud *c, const struct plan *p, struct plan_quo
 static void quota_describe(const struct cloud *c, const struct plan_quota *q, char *buf, size_t len)
 {
 	const char *fam = q->family == AF_INET6 ? "IPv6" : "IPv4";
-	char after[64] = "";
+	char after[64] = "", over[192] = ": near the limit";
 
 	if (q->after != q->routes)
 		snprintf(after, sizeof(after), " (%zu once the pending calls are made)", q->after);
+	if (q->left_out)
+		snprintf(over, sizeof(over),
+			 ": %zu more wanted route%s not fit, so the agent does not ask for %s (EC2 "
+			 "would refuse: RouteLimitExceeded)",
+			 q->left_out, q->left_out == 1 ? " does" : "s do",
+			 q->left_out == 1 ? "it" : "them");
+	else if (q->over)
+		snprintf(over, sizeof(over), ": more than that");
 	snprintf(buf, len,
 		 "route table %s holds %zu %s routes%s of the %u EC2 allows (aws.route_quota)%s; "
 		 "announce client networks as one route with aws.summaries, or ask AWS for more "
 		 "(quota \"Routes per route table\") and raise aws.route_quota",
-		 c->all[q->table].id, q->routes, fam, after, q->quota,
-		 q->over ? ": more than that, so EC2 refuses some routes (RouteLimitExceeded)"
-			 : ": near the limit");
+		 c->all[q->table].id, q->routes, fam, after, q->quota, over);
 }
 
 /* The tables near their quota after plan p: logged once per table, family
@@ -1070,10 +1080,19 @@ static json_t *str_or_null(const char *s)
 	return s && s[0] ? json_string(s) : json_null();
 }
 
-/* want: the wanted networks as the VPC sees them (plan_want_summarize) */
-static json_t *table_status(const struct cloud *c, const struct ec2_rtb *tb,
-			    const struct plan_want *want, size_t nwant)
+/* A missing route that plan p does not create: the quota leaves it out
+ * (plan_quota_check). */
+static bool left_out(const struct cloud *c, const struct plan *p, size_t t, const struct pfx *dst)
 {
+	return !c->retired && !c->wd_what && !plan_has_op(p, t, dst);
+}
+
+/* Table t; want: the wanted networks as the VPC sees them
+ * (plan_want_summarize); p: the plan of now. */
+static json_t *table_status(const struct cloud *c, size_t t, const struct plan_want *want,
+			    size_t nwant, const struct plan *p)
+{
+	const struct ec2_rtb *tb = &c->all[t];
 	json_t *jt = json_object(), *routes = json_array();
 	char d[PFX_STRLEN];
 
@@ -1083,12 +1102,13 @@ static json_t *table_status(const struct cloud *c, const struct ec2_rtb *tb,
 		const struct ec2_route *r = plan_route_find(tb, &want[i].dst);
 		const struct plan_failed *f = failed_find(c, tb->id, &want[i].dst);
 		json_t *jr = json_object();
-		const char *st = r && plan_route_ours(r, c->s.eni) ? "ours"
-				 : f				   ? "failed"
-				 : !r				   ? "missing"
-				 : plan_route_dead(r)		   ? "to replace"
-				 : conf(c)->takeover		   ? "to take over"
-								   : "conflict";
+		const char *st = r && plan_route_ours(r, c->s.eni)	 ? "ours"
+				 : f					 ? "failed"
+				 : !r && left_out(c, p, t, &want[i].dst) ? "over quota"
+				 : !r					 ? "missing"
+				 : plan_route_dead(r)			 ? "to replace"
+				 : conf(c)->takeover			 ? "to take over"
+									 : "conflict";
 
 		json_object_set_new(jr, "destination",
 				    json_string(pfx_format(&want[i].dst, d, sizeof(d))));
@@ -1235,7 +1255,7 @@ json_t *cloud_status(const struct cloud *c)
 
 		if (!plan_table_used(conf(c), c->s.vpc, &c->all[t]))
 			continue;
-		jt = table_status(c, &c->all[t], sw, nsw);
+		jt = table_status(c, t, sw, nsw, &p);
 		json_object_set_new(jt, "route_quota", quota_status(c, t, q, nq));
 		json_array_append_new(tables, jt);
 	}

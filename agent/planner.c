@@ -214,6 +214,50 @@ static void mark_reported(struct plan_conflict *v, size_t n, const struct plan_c
 		v[i].reported = nold && bsearch(&v[i], old, nold, sizeof(*v), conflict_cmp);
 }
 
+/* --- the route quota: what it leaves room for --- */
+
+static bool quota_counts(const struct ec2_route *r, int family)
+{
+	return r->dst.family == family && strcmp(r->origin, "EnableVgwRoutePropagation") != 0;
+}
+
+static size_t quota_used(const struct ec2_rtb *tb, int family)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < tb->nroutes; i++)
+		n += quota_counts(&tb->routes[i], family);
+	return n;
+}
+
+/* room[0] IPv4, room[1] IPv6: how many more routes the table takes. */
+static void quota_room(const struct cfg *k, const struct ec2_rtb *tb, size_t room[2])
+{
+	size_t q = k->aws.route_quota, v4 = quota_used(tb, AF_INET), v6 = quota_used(tb, AF_INET6);
+
+	room[0] = v4 < q ? q - v4 : 0;
+	room[1] = v6 < q ? q - v6 : 0;
+}
+
+/* A route for dst takes a place, if there is one. */
+static bool quota_take(size_t room[2], const struct pfx *dst)
+{
+	size_t *r = &room[dst->family == AF_INET6];
+
+	if (!*r)
+		return false;
+	--*r;
+	return true;
+}
+
+bool plan_has_op(const struct plan *p, size_t table, const struct pfx *dst)
+{
+	for (size_t i = 0; p && i < p->nops; i++)
+		if (p->ops[i].table == table && pfx_equal(&p->ops[i].dst, dst))
+			return true;
+	return false;
+}
+
 /* Additions: each wanted network missing from a table, or (takeover) sent
  * elsewhere; what is sent elsewhere without takeover is a conflict. */
 static int plan_additions(const struct plan_in *in, struct plan *p)
@@ -224,9 +268,11 @@ static int plan_additions(const struct plan_in *in, struct plan *p)
 		return 0;
 	for (size_t t = 0; t < in->ntables; t++) {
 		const struct ec2_rtb *tb = &in->tables[t];
+		size_t room[2];
 
 		if (!plan_table_used(w, in->vpc, tb))
 			continue;
+		quota_room(in->cfg, tb, room);
 		for (size_t i = 0; i < in->nwant; i++) {
 			const struct pfx *dst = &in->want[i].dst;
 			const struct ec2_route *r = plan_route_find(tb, dst);
@@ -235,6 +281,8 @@ static int plan_additions(const struct plan_in *in, struct plan *p)
 
 			if (failed_has(in, tb->id, dst) || (r && plan_route_ours(r, in->eni)))
 				continue;
+			if (!r && !quota_take(room, dst))
+				continue; /* EC2 would refuse it (plan_quota_check) */
 			if (!r || w->takeover || plan_route_dead(r)) {
 				o.kind = r ? PLAN_REPLACE : PLAN_CREATE;
 				if (r && plan_route_dead(r))
@@ -467,21 +515,39 @@ static int summarized(const struct plan_in *in, struct plan_in *eff, struct plan
 	return 0;
 }
 
-/* --- the route quota --- */
+/* --- the route quota: what is near it --- */
 
-static bool quota_counts(const struct ec2_route *r, int family)
+/* The wanted networks of family missing from table t that p does not
+ * create: what the quota left out. */
+static size_t left_out(const struct plan_in *in, const struct plan *p, size_t t, int family)
 {
-	return r->dst.family == family && strcmp(r->origin, "EnableVgwRoutePropagation") != 0;
+	const struct ec2_rtb *tb = &in->tables[t];
+	size_t n = 0;
+
+	if (in->withdraw || in->no_additions)
+		return 0;
+	for (size_t i = 0; i < in->nwant; i++) {
+		const struct pfx *dst = &in->want[i].dst;
+
+		n += dst->family == family && !plan_route_find(tb, dst) &&
+		     !failed_has(in, tb->id, dst) && !plan_has_op(p, t, dst);
+	}
+	return n;
 }
 
-int plan_quota_check(const struct plan_in *in, const struct plan *p, struct plan_quota **out,
+int plan_quota_check(const struct plan_in *orig, const struct plan *p, struct plan_quota **out,
 		     size_t *nout)
 {
 	static const int families[] = { AF_INET, AF_INET6 };
-	unsigned quota = in->cfg->aws.route_quota;
+	unsigned quota = orig->cfg->aws.route_quota;
+	struct plan_want *sum;
+	struct plan_in eff;
+	const struct plan_in *in = &eff;
 
 	*out = NULL;
 	*nout = 0;
+	if (summarized(orig, &eff, &sum) < 0)
+		return -ENOMEM;
 	for (size_t t = 0; in->tables_known && t < in->ntables; t++) {
 		const struct ec2_rtb *tb = &in->tables[t];
 
@@ -491,8 +557,7 @@ int plan_quota_check(const struct plan_in *in, const struct plan *p, struct plan
 			struct plan_quota q = { .table = t, .family = families[f], .quota = quota };
 			size_t add = 0, del = 0;
 
-			for (size_t i = 0; i < tb->nroutes; i++)
-				q.routes += quota_counts(&tb->routes[i], q.family);
+			q.routes = quota_used(tb, q.family);
 			for (size_t i = 0; p && i < p->nops; i++) {
 				const struct plan_op *o = &p->ops[i];
 
@@ -502,18 +567,21 @@ int plan_quota_check(const struct plan_in *in, const struct plan *p, struct plan
 				del += o->kind == PLAN_DELETE;
 			}
 			q.after = q.routes + add > del ? q.routes + add - del : 0;
-			q.over = q.after > quota;
+			q.left_out = left_out(in, p, t, q.family);
+			q.over = q.after > quota || q.left_out;
 			if ((q.routes > q.after ? q.routes : q.after) * 100 <
 			    (size_t)quota * PLAN_QUOTA_NEAR_PCT)
 				continue;
 			if (PUSH(*out, *nout, q) < 0) {
 				free(*out);
+				free(sum);
 				*out = NULL;
 				*nout = 0;
 				return -ENOMEM;
 			}
 		}
 	}
+	free(sum);
 	return 0;
 }
 

@@ -179,15 +179,19 @@ int plan_want_summarize(const struct cfg *k, const struct pfx_list *vpc_cidrs,
  * counts it): the routes of one family in a used table, as described,
  * every route but those propagated from a virtual private gateway (EC2
  * counts those apart; routes to prefix lists are not described here).
+ * plan_make asks for no CreateRoute that the quota leaves no room for (EC2
+ * would refuse it: RouteLimitExceeded); such a wanted network is "left
+ * out" until routes go or the quota is raised.
  */
 #define PLAN_QUOTA_NEAR_PCT 80 /* "near": at least this share of the quota */
 struct plan_quota {
-	size_t table;	/* index into plan_in.tables */
-	int family;	/* AF_INET, AF_INET6 */
-	size_t routes;	/* as described */
-	size_t after;	/* once the plan's calls are made */
-	unsigned quota; /* aws.route_quota */
-	bool over;	/* after > quota: EC2 refuses some of the plan's CreateRoute */
+	size_t table;	 /* index into plan_in.tables */
+	int family;	 /* AF_INET, AF_INET6 */
+	size_t routes;	 /* as described */
+	size_t after;	 /* once the plan's calls are made */
+	size_t left_out; /* wanted networks missing that the quota leaves out */
+	unsigned quota;	 /* aws.route_quota */
+	bool over;	 /* left out, or more routes than the quota */
 };
 /*
  * The used tables and families that hold, or will hold once p is done, at
@@ -196,6 +200,8 @@ struct plan_quota {
  */
 int plan_quota_check(const struct plan_in *in, const struct plan *p, struct plan_quota **out,
 		     size_t *nout);
+/* Whether p has a call for dst in table (index into plan_in.tables). */
+bool plan_has_op(const struct plan *p, size_t table, const struct pfx *dst);
 
 /* Sorts each table's routes by destination, for the lookups below. */
 void plan_tables_sort(struct ec2_rtb *t, size_t n);

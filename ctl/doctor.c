@@ -298,6 +298,13 @@ static void doctor_aws_route(struct diag *d, json_t *t, json_t *r)
 		    "aws: route table %s sends %s to %s, which is gone (blackhole: a replaced "
 		    "instance); the agent replaces it with a route to this instance",
 		    id, dst, output_str(r, "target"));
+	else if (strcmp(st, "over quota") == 0)
+		say(d, "PROBLEM",
+		    "aws: route table %s has no route for %s: the table holds as many routes as "
+		    "aws.route_quota allows, so the agent does not ask EC2 for it. Announce the "
+		    "client networks as one route with aws.summaries, or have the quota raised "
+		    "and set aws.route_quota.",
+		    id, dst);
 	else if (strcmp(st, "failed") == 0)
 		say(d, "PROBLEM",
 		    "aws: route table %s: EC2 refused the route for %s: %s. The agent tries "

@@ -86,8 +86,8 @@ def test_many_clients_one_route_per_table(cloud):
     assert status(a)["aws"]["summaries"][0]["state"] == "idle"
 
 
-def test_route_quota_warned(cloud):
-    # a quota of 4: the local route, the pool and two clients make 4, a third 5
+def test_route_quota_warned_and_kept(cloud):
+    # a quota of 4: the local route, the pool and two clients make 4
     a = cloud.agent(conf(route_quota=4)).start()
     a.wait_log(r"route tables described", timeout=20)
     p = FakePlugin(a.sock).connect()
@@ -99,15 +99,28 @@ def test_route_quota_warned(cloud):
     (t,) = [t for t in status(a)["aws"]["route_tables"] if t["id"] == cloud.world.rtb_id]
     assert t["route_quota"]["ipv4"] == 4 and not t["route_quota"]["over"]
     assert "near the limit" in t["route_quota"]["warning"]
+    # a third does not fit: no call for it (EC2 would refuse it), reported
+    since = cloud.proxy.calls[-1].time
     p.client("site2", ["192.168.2.0/24"], t4="100.64.1.4")
-    a.wait_log(rf"route table {cloud.world.rtb_id} holds \d+ IPv4 routes.*: more than that, "
-               r"so EC2 refuses some routes", timeout=20)
-    wait_for("routes", lambda: len(cloud.ours()) == 4)
+    a.wait_log(rf"route table {cloud.world.rtb_id} holds 4 IPv4 routes of the 4 EC2 allows "
+               r"\(aws.route_quota\): 1 more wanted route does not fit, so the agent does not "
+               r"ask for it", timeout=20)
+    wait_for("the kernel route", lambda: "192.168.2.0/24" in a.routes())
+    (t,) = [t for t in status(a)["aws"]["route_tables"] if t["id"] == cloud.world.rtb_id]
+    assert t["route_quota"]["over"]
+    assert {r["destination"]: r["state"] for r in t["routes"]}["192.168.2.0/24"] == "over quota"
+    assert [c for c in cloud.mutating() if c.time > since] == []
+    assert len(cloud.ours()) == 3
     r = cloud.host.run([built("agent/vpcroutectl"), "-s", a.sock, "doctor"], check=False)
     assert r.returncode == 1
-    assert re.search(rf"^PROBLEM +aws: route table {cloud.world.rtb_id} holds 5 IPv4 routes of "
-                     r"the 4 EC2 allows", r.stdout, re.M), r.stdout
+    assert re.search(rf"^PROBLEM +aws: route table {cloud.world.rtb_id} has no route for "
+                     r"192\.168\.2\.0/24: the table holds as many routes as aws.route_quota "
+                     r"allows", r.stdout, re.M), r.stdout
     # logged once per table and state, not at every turn
     text = a.log_text()
     assert len(re.findall(rf"route table {cloud.world.rtb_id} holds .*near the limit",
                           text)) == 1, text
+    # a client goes: its route is withdrawn after the grace, the third takes its place
+    p.send({"type": "disconnect", "cn": "site0"})
+    wait_for("room", lambda: "192.168.2.0/24" in cloud.ours() and
+             "192.168.0.0/24" not in cloud.ours(), timeout=20)

@@ -906,8 +906,9 @@ static void fill(struct ec2_rtb *t, size_t n, bool v6, const char *origin)
 	}
 }
 
-/* What plan_quota_check reads: the configuration and the tables. */
-static void quota_in(const struct fix *f, struct plan_in *in)
+/* What plan_quota_check reads: the configuration, the tables, the wanted
+ * networks (f->want as it is at each call: plan() sorts it). */
+static void quota_in(struct fix *f, struct plan_in *in)
 {
 	memset(in, 0, sizeof(*in));
 	in->cfg = f->cfg;
@@ -915,6 +916,14 @@ static void quota_in(const struct fix *f, struct plan_in *in)
 	in->tables_known = true;
 	in->tables = f->tables;
 	in->ntables = f->ntables;
+	in->want = f->want;
+}
+
+static int quota_check(const struct fix *f, struct plan_in *in, const struct plan *p,
+		       struct plan_quota **q, size_t *n)
+{
+	in->nwant = f->nwant;
+	return plan_quota_check(in, p, q, n);
 }
 
 static void test_quota_near_and_over(void **state)
@@ -940,7 +949,7 @@ static void test_quota_near_and_over(void **state)
 	want_sites(f, 4);
 	plan(f, T0, &p);
 	quota_in(f, &in);
-	assert_int_equal(plan_quota_check(&in, &p, &q, &nq), 0);
+	assert_int_equal(quota_check(f, &in, &p, &q, &nq), 0);
 	/* IPv4: 35 now, 39 after: below 80 % of 50; IPv6 45: near */
 	assert_int_equal(nq, 1);
 	assert_int_equal(q[0].table, 0);
@@ -954,7 +963,7 @@ static void test_quota_near_and_over(void **state)
 	f->nwant = 0;
 	want_sites(f, 5);
 	plan(f, T0, &p);
-	assert_int_equal(plan_quota_check(&in, &p, &q, &nq), 0);
+	assert_int_equal(quota_check(f, &in, &p, &q, &nq), 0);
 	assert_int_equal(nq, 2);
 	assert_int_equal(q[0].family, AF_INET);
 	assert_int_equal(q[0].routes, 35);
@@ -962,7 +971,7 @@ static void test_quota_near_and_over(void **state)
 	assert_int_equal(q[0].quota, 50);
 	assert_false(q[0].over);
 	free(q);
-	assert_int_equal(plan_quota_check(&in, NULL, &q, &nq), 0);
+	assert_int_equal(quota_check(f, &in, NULL, &q, &nq), 0);
 	assert_int_equal(nq, 1);
 	free(q);
 	plan_free(&p);
@@ -970,25 +979,37 @@ static void test_quota_near_and_over(void **state)
 	f->nwant = 0;
 	want_sites(f, 15);
 	plan(f, T0, &p);
-	assert_int_equal(plan_quota_check(&in, &p, &q, &nq), 0);
+	assert_int_equal(quota_check(f, &in, &p, &q, &nq), 0);
 	assert_int_equal(q[0].after, 50);
 	assert_false(q[0].over);
 	free(q);
 	plan_free(&p);
-	/* 16: 51, over */
+	assert_int_equal(q[0].left_out, 0);
+	/* 16: one does not fit, and is not asked for (EC2 would refuse it) */
 	f->nwant = 0;
 	want_sites(f, 16);
 	plan(f, T0, &p);
-	assert_int_equal(plan_quota_check(&in, &p, &q, &nq), 0);
+	assert_int_equal(p.nops, 31); /* 15 in rtb-main, 16 in rtb-sub */
+	assert_false(plan_has_op(&p, 0, P("192.168.15.0/24")));
+	assert_true(plan_has_op(&p, 0, P("192.168.14.0/24")));
+	assert_true(plan_has_op(&p, 1, P("192.168.15.0/24")));
+	assert_int_equal(quota_check(f, &in, &p, &q, &nq), 0);
 	assert_int_equal(nq, 2);
-	assert_int_equal(q[0].after, 51);
+	assert_int_equal(q[0].after, 50);
+	assert_int_equal(q[0].left_out, 1);
 	assert_true(q[0].over);
 	free(q);
+	plan_free(&p);
+	/* a route of the table goes: room for it */
+	plan_route_unset(&f->tables[0], P("172.31.0.0/24"));
+	plan(f, T0, &p);
+	assert_int_equal(p.nops, 32);
+	assert_true(plan_has_op(&p, 0, P("192.168.15.0/24")));
 	plan_free(&p);
 	/* a raised quota (aws.route_quota 100): nothing near */
 	f->cfg->aws.route_quota = 100;
 	plan(f, T0, &p);
-	assert_int_equal(plan_quota_check(&in, &p, &q, &nq), 0);
+	assert_int_equal(quota_check(f, &in, &p, &q, &nq), 0);
 	assert_int_equal(nq, 0);
 	assert_null(q);
 	plan_free(&p);
@@ -1009,17 +1030,19 @@ static void test_quota_with_summary(void **state)
 	plan(f, T0, &p);
 	assert_int_equal(p.nops, 2);
 	quota_in(f, &in);
-	assert_int_equal(plan_quota_check(&in, &p, &q, &nq), 0);
+	assert_int_equal(quota_check(f, &in, &p, &q, &nq), 0);
 	assert_int_equal(nq, 0);
 	plan_free(&p);
-	/* without: 100 routes per table, over the quota in both */
+	/* without: 100 routes per table; 49 fit next to the local route, the
+	 * quota leaves 51 out in each, and no call is made for them */
 	f->cfg->aws.summaries.n = 0;
 	plan(f, T0, &p);
-	assert_int_equal(p.nops, 200);
-	assert_int_equal(plan_quota_check(&in, &p, &q, &nq), 0);
+	assert_int_equal(p.nops, 98);
+	assert_int_equal(quota_check(f, &in, &p, &q, &nq), 0);
 	assert_int_equal(nq, 2);
 	assert_true(q[0].over && q[1].over);
-	assert_int_equal(q[1].after, 101);
+	assert_int_equal(q[1].after, 50);
+	assert_int_equal(q[1].left_out, 51);
 	free(q);
 	f->cfg->aws.summaries.n = 2;
 	plan_free(&p);
