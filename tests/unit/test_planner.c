@@ -982,9 +982,9 @@ static void test_quota_near_and_over(void **state)
 	assert_int_equal(quota_check(f, &in, &p, &q, &nq), 0);
 	assert_int_equal(q[0].after, 50);
 	assert_false(q[0].over);
+	assert_int_equal(q[0].left_out, 0);
 	free(q);
 	plan_free(&p);
-	assert_int_equal(q[0].left_out, 0);
 	/* 16: one does not fit, and is not asked for (EC2 would refuse it) */
 	f->nwant = 0;
 	want_sites(f, 16);
