@@ -1080,11 +1080,34 @@ static json_t *str_or_null(const char *s)
 	return s && s[0] ? json_string(s) : json_null();
 }
 
-/* A missing route that plan p does not create: the quota leaves it out
- * (plan_quota_check). */
-static bool left_out(const struct cloud *c, const struct plan *p, size_t t, const struct pfx *dst)
+static int pfx_cmp_v(const void *a, const void *b)
 {
-	return !c->retired && !c->wd_what && !plan_has_op(p, t, dst);
+	return pfx_cmp(a, b);
+}
+
+/* The destinations of p's calls in table t, sorted: *n of them, NULL when
+ * none (or out of memory: then nothing is shown as left out). */
+static struct pfx *op_dsts(const struct plan *p, size_t t, size_t *n)
+{
+	struct pfx *v = p->nops ? malloc(p->nops * sizeof(*v)) : NULL;
+
+	*n = 0;
+	for (size_t i = 0; v && i < p->nops; i++)
+		if (p->ops[i].table == t)
+			v[(*n)++] = p->ops[i].dst;
+	if (*n)
+		qsort(v, *n, sizeof(*v), pfx_cmp_v);
+	return v;
+}
+
+/* A missing route that the plan does not create (ops: op_dsts): the quota
+ * leaves it out (plan_quota_check). */
+static bool left_out(const struct cloud *c, const struct pfx *ops, size_t nops,
+		     const struct pfx *dst)
+{
+	size_t i = plan_pfx_pos(ops, nops, sizeof(*ops), dst);
+
+	return !c->retired && !c->wd_what && !(i < nops && pfx_equal(&ops[i], dst));
 }
 
 /* Table t; want: the wanted networks as the VPC sees them
@@ -1095,6 +1118,8 @@ static json_t *table_status(const struct cloud *c, size_t t, const struct plan_w
 	const struct ec2_rtb *tb = &c->all[t];
 	json_t *jt = json_object(), *routes = json_array();
 	char d[PFX_STRLEN];
+	size_t nops;
+	struct pfx *ops = op_dsts(p, t, &nops);
 
 	json_object_set_new(jt, "id", json_string(tb->id));
 	json_object_set_new(jt, "main", json_boolean(tb->main));
@@ -1102,13 +1127,14 @@ static json_t *table_status(const struct cloud *c, size_t t, const struct plan_w
 		const struct ec2_route *r = plan_route_find(tb, &want[i].dst);
 		const struct plan_failed *f = failed_find(c, tb->id, &want[i].dst);
 		json_t *jr = json_object();
-		const char *st = r && plan_route_ours(r, c->s.eni)	 ? "ours"
-				 : f					 ? "failed"
-				 : !r && left_out(c, p, t, &want[i].dst) ? "over quota"
-				 : !r					 ? "missing"
-				 : plan_route_dead(r)			 ? "to replace"
-				 : conf(c)->takeover			 ? "to take over"
-									 : "conflict";
+		const char *st = r && plan_route_ours(r, c->s.eni) ? "ours"
+				 : f				   ? "failed"
+				 : !r && (ops || !p->nops) && left_out(c, ops, nops, &want[i].dst)
+					 ? "over quota"
+				 : !r		      ? "missing"
+				 : plan_route_dead(r) ? "to replace"
+				 : conf(c)->takeover  ? "to take over"
+						      : "conflict";
 
 		json_object_set_new(jr, "destination",
 				    json_string(pfx_format(&want[i].dst, d, sizeof(d))));
@@ -1140,6 +1166,7 @@ static json_t *table_status(const struct cloud *c, size_t t, const struct plan_w
 		json_array_append_new(routes, jr);
 	}
 	json_object_set_new(jt, "routes", routes);
+	free(ops);
 	return jt;
 }
 

@@ -518,8 +518,9 @@ static int summarized(const struct plan_in *in, struct plan_in *eff, struct plan
 /* --- the route quota: what is near it --- */
 
 /* The wanted networks of family missing from table t that p does not
- * create: what the quota left out. */
-static size_t left_out(const struct plan_in *in, const struct plan *p, size_t t, int family)
+ * create (creates: p's CreateRoute calls there): what the quota left out.
+ * Each CreateRoute of plan_additions is for such a network. */
+static size_t left_out(const struct plan_in *in, size_t t, int family, size_t creates)
 {
 	const struct ec2_rtb *tb = &in->tables[t];
 	size_t n = 0;
@@ -530,9 +531,9 @@ static size_t left_out(const struct plan_in *in, const struct plan *p, size_t t,
 		const struct pfx *dst = &in->want[i].dst;
 
 		n += dst->family == family && !plan_route_find(tb, dst) &&
-		     !failed_has(in, tb->id, dst) && !plan_has_op(p, t, dst);
+		     !failed_has(in, tb->id, dst);
 	}
-	return n;
+	return n > creates ? n - creates : 0;
 }
 
 int plan_quota_check(const struct plan_in *orig, const struct plan *p, struct plan_quota **out,
@@ -567,7 +568,7 @@ int plan_quota_check(const struct plan_in *orig, const struct plan *p, struct pl
 				del += o->kind == PLAN_DELETE;
 			}
 			q.after = q.routes + add > del ? q.routes + add - del : 0;
-			q.left_out = left_out(in, p, t, q.family);
+			q.left_out = left_out(in, t, q.family, add);
 			q.over = q.after > quota || q.left_out;
 			if ((q.routes > q.after ? q.routes : q.after) * 100 <
 			    (size_t)quota * PLAN_QUOTA_NEAR_PCT)
