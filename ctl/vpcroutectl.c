@@ -170,6 +170,19 @@ static void config_warning(void *ctx, bool problem, const char *text)
 	fprintf(stderr, "%s: warning: %s\n", (const char *)ctx, text);
 }
 
+/* aws.summaries that no client's network can lie in: never used. */
+static void summaries_warnings(const char *path, const struct cfg *cfg)
+{
+	char s[PFX_STRLEN];
+
+	for (size_t i = 0; i < cfg->aws.summaries.n; i++)
+		if (!policy_may_announce_within(cfg, &cfg->aws.summaries.v[i]))
+			fprintf(stderr,
+				"%s: warning: aws.summaries[%zu]: no network a client may announce "
+				"lies inside %s: it is never used\n",
+				path, i, pfx_format(&cfg->aws.summaries.v[i], s, sizeof(s)));
+}
+
 static int cmd_check_config(const struct call *c)
 {
 	const char *path = c->argc ? c->argv[0] : c->target->config_path;
@@ -197,6 +210,7 @@ static int cmd_check_config(const struct call *c)
 		host_warnings(path, cfg);
 	if (cfg->aws.enabled)
 		doctor_addressing(cfg, NULL, NULL, config_warning, (void *)path);
+	summaries_warnings(path, cfg);
 	fprintf(stderr, "%s: configuration valid\n", path);
 	cfg_free(cfg);
 	return 0;

@@ -7,6 +7,7 @@ the kernel keeps a route per client. The summary is withdrawn after the
 grace period once its last client goes. A table near its quota is reported
 in the log, the status and doctor.
 """
+import json
 import re
 import subprocess
 
@@ -55,7 +56,10 @@ def test_many_clients_one_route_per_table(cloud):
                   for c in creates) == sorted((t, d) for t in (cloud.world.rtb_id, main)
                                               for d in want)
     assert not [c for c in cloud.world.moto.proxy.calls if c.strict], "EC2 would refuse a call"
-    st = status(a)["aws"]
+    # the agent's view follows EC2's answers
+    st = wait_for("all ours in the status", lambda: (lambda s: all(
+        r["state"] == "ours" for t in s["route_tables"] for r in t["routes"]) and s)(
+        status(a)["aws"]))
     assert st["summaries"] == [{"prefix": SUMMARY, "networks": n, "state": "announced"}]
     for t in st["route_tables"]:
         assert {r["destination"]: r["state"] for r in t["routes"]} == {d: "ours" for d in want}
@@ -96,8 +100,13 @@ def test_route_quota_warned_and_kept(cloud):
     a.wait_log(rf"aws: route table {cloud.world.rtb_id} holds \d+ IPv4 routes.* of the 4 EC2 "
                r"allows \(aws.route_quota\): near the limit", timeout=20)
     wait_for("routes", lambda: len(cloud.ours()) == 3)
-    (t,) = [t for t in status(a)["aws"]["route_tables"] if t["id"] == cloud.world.rtb_id]
-    assert t["route_quota"]["ipv4"] == 4 and not t["route_quota"]["over"]
+
+    def table():
+        (t,) = [t for t in status(a)["aws"]["route_tables"] if t["id"] == cloud.world.rtb_id]
+        return t
+    # the agent's view follows EC2's answers
+    t = wait_for("the agent's count", lambda: table()["route_quota"]["ipv4"] == 4 and table())
+    assert not t["route_quota"]["over"]
     assert "near the limit" in t["route_quota"]["warning"]
     # a third does not fit: no call for it (EC2 would refuse it), reported
     since = cloud.proxy.calls[-1].time
@@ -106,7 +115,7 @@ def test_route_quota_warned_and_kept(cloud):
                r"\(aws.route_quota\): 1 more wanted route does not fit, so the agent does not "
                r"ask for it", timeout=20)
     wait_for("the kernel route", lambda: "192.168.2.0/24" in a.routes())
-    (t,) = [t for t in status(a)["aws"]["route_tables"] if t["id"] == cloud.world.rtb_id]
+    t = table()
     assert t["route_quota"]["over"]
     assert {r["destination"]: r["state"] for r in t["routes"]}["192.168.2.0/24"] == "over quota"
     assert [c for c in cloud.mutating() if c.time > since] == []
@@ -124,3 +133,28 @@ def test_route_quota_warned_and_kept(cloud):
     p.send({"type": "disconnect", "cn": "site0"})
     wait_for("room", lambda: "192.168.2.0/24" in cloud.ours() and
              "192.168.0.0/24" not in cloud.ours(), timeout=20)
+
+
+def test_check_config_shows_summaries(tmp_path):
+    """check-config prints the summaries, and warns of one no client network can lie in."""
+    c = conf(summaries=[SUMMARY, "10.200.0.0/16"], route_quota=100, max_calls_burst=20)
+    c["aws"]["enabled"] = True
+    path = tmp_path / "vpcroute.conf"
+    path.write_text(json.dumps(c))
+    r = subprocess.run([built("agent/vpcroutectl"), "check-config", "--offline", str(path)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    aws = json.loads(r.stdout)["aws"]
+    assert aws["summaries"] == [SUMMARY, "10.200.0.0/16"]
+    assert aws["route_quota"] == 100 and aws["max_calls_burst"] == 20
+    assert ("warning: aws.summaries[1]: no network a client may announce lies inside "
+            "10.200.0.0/16: it is never used") in r.stderr, r.stderr
+    assert "aws.summaries[0]" not in r.stderr
+    # one on a local network: refused with its place in the file
+    c["local_networks"] = ["10.200.7.0/24"]
+    path.write_text(json.dumps(c, indent=2))
+    r = subprocess.run([built("agent/vpcroutectl"), "check-config", "--offline", str(path)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0
+    assert re.search(r"vpcroute.conf:\d+:\d+: aws.summaries\[1\]: 10\.200\.0\.0/16 overlaps "
+                     r"the local network 10\.200\.7\.0/24 \(local_networks\)", r.stderr), r.stderr

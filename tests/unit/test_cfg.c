@@ -158,6 +158,13 @@ static void test_aws_summaries(void **state)
 	assert_true(policy_check(c, "i", &pc, NULL, err, sizeof(err)));
 	assert_int_equal(pfx_parse("192.168.0.0/15", 0, &nets[0], err, sizeof(err)), 0);
 	assert_true(policy_check(c, "i", &pc, NULL, err, sizeof(err)));
+	/* what a summary can stand for: networks a client may announce inside it */
+	assert_true(policy_may_announce_within(c, &c->aws.summaries.v[0]));
+	assert_false(policy_may_announce_within(c, &c->aws.summaries.v[1])); /* fd00:1::/48 */
+	assert_int_equal(pfx_parse("172.0.0.0/8", 0, &nets[0], err, sizeof(err)), 0);
+	assert_true(policy_may_announce_within(c, &nets[0]));
+	assert_int_equal(pfx_parse("10.200.0.0/16", 0, &nets[0], err, sizeof(err)), 0);
+	assert_false(policy_may_announce_within(c, &nets[0]));
 	cfg_free(c);
 	/* the defaults */
 	assert_int_equal(cfg_load_buf("t.conf", d, strlen(d), &c, err, sizeof(err)), 0);
