@@ -306,6 +306,13 @@ static void doctor_aws_route(struct diag *d, json_t *t, json_t *r)
 		    "aws: route table %s sends %s to %s, which is gone (blackhole: a replaced "
 		    "instance); the agent replaces it with a route to this instance",
 		    id, dst, output_str(r, "target"));
+	else if (strcmp(st, "over quota") == 0)
+		say(d, "PROBLEM",
+		    "aws: route table %s has no route for %s: the table holds as many routes as "
+		    "aws.route_quota allows, so the agent does not ask EC2 for it. Announce the "
+		    "client networks as one route with aws.summaries, or have the quota raised "
+		    "and set aws.route_quota.",
+		    id, dst);
 	else if (strcmp(st, "failed") == 0)
 		say(d, "PROBLEM",
 		    "aws: route table %s: EC2 refused the route for %s: %s. The agent tries "
@@ -327,6 +334,39 @@ static void doctor_aws_route(struct diag *d, json_t *t, json_t *r)
 		    "A route through this instance that must stay needs a default route or another "
 		    "target.",
 		    id, dst, when);
+	}
+}
+
+/* A table near or past its route quota (aws.route_quota). */
+static void doctor_aws_quota(struct diag *d, json_t *t)
+{
+	json_t *q = json_object_get(t, "route_quota");
+
+	if (json_is_string(json_object_get(q, "warning")))
+		say(d, json_is_true(json_object_get(q, "over")) ? "PROBLEM" : "note", "aws: %s",
+		    output_str(q, "warning"));
+}
+
+/* aws.summaries: what each one stands for, and those the VPC's blocks rule out. */
+static void doctor_aws_summaries(struct diag *d, json_t *w)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(json_object_get(w, "summaries"), i, v)
+	{
+		long long n = (long long)json_integer_value(json_object_get(v, "networks"));
+
+		if (json_is_string(json_object_get(v, "vpc_cidr_block")))
+			say(d, "PROBLEM",
+			    "aws: the summary %s overlaps the VPC's CIDR block %s, so it is not "
+			    "used: each network inside it gets its own route. Remove it from "
+			    "aws.summaries or make it smaller.",
+			    output_str(v, "prefix"), output_str(v, "vpc_cidr_block"));
+		else if (n)
+			say(d, "ok",
+			    "aws: the summary %s stands for %lld network%s, one route per table",
+			    output_str(v, "prefix"), n, n == 1 ? "" : "s");
 	}
 }
 
@@ -396,7 +436,9 @@ static void doctor_aws(struct diag *d, json_t *w)
 		if (ok)
 			say(d, "ok", "aws: route table %s sends %u network%s to this instance",
 			    output_str(t, "id"), ok, ok == 1 ? "" : "s");
+		doctor_aws_quota(d, t);
 	}
+	doctor_aws_summaries(d, w);
 	if (json_is_true(json_object_get(w, "withdrawn")))
 		say(d, "PROBLEM",
 		    "aws: the VPC routes were withdrawn (vpcroutectl withdraw) and the agent "

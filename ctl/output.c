@@ -43,6 +43,25 @@ static void print_when(json_int_t t)
 		fputs("?", stdout);
 }
 
+/* aws.summaries, each with what it stands for. */
+static void print_summaries(json_t *a)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(a, i, v)
+	{
+		long long n = (long long)json_integer_value(json_object_get(v, "networks"));
+
+		printf("  summary %s: %s, %lld network%s inside", output_str(v, "prefix"),
+		       output_str(v, "state"), n, n == 1 ? "" : "s");
+		if (json_is_string(json_object_get(v, "vpc_cidr_block")))
+			printf(" (overlaps the VPC's block %s: each network gets its own route)",
+			       output_str(v, "vpc_cidr_block"));
+		putchar('\n');
+	}
+}
+
 static void print_aws(json_t *w)
 {
 	json_t *t, *r, *c = json_object_get(w, "credentials");
@@ -57,10 +76,19 @@ static void print_aws(json_t *w)
 	       output_str(c, "source"), json_object_get(c, "role") ? ", role " : "",
 	       json_object_get(c, "role") ? output_str(c, "role") : "");
 	printf("  source/dest check: %s\n", output_str(w, "source_dest_check"));
+	print_summaries(json_object_get(w, "summaries"));
 	json_array_foreach(json_object_get(w, "route_tables"), i, t)
 	{
-		printf("  route table %s%s:\n", output_str(t, "id"),
-		       json_is_true(json_object_get(t, "main")) ? " (main)" : "");
+		json_t *q = json_object_get(t, "route_quota");
+
+		printf("  route table %s%s, %lld IPv4 and %lld IPv6 routes of %lld allowed:\n",
+		       output_str(t, "id"),
+		       json_is_true(json_object_get(t, "main")) ? " (main)" : "",
+		       (long long)json_integer_value(json_object_get(q, "ipv4")),
+		       (long long)json_integer_value(json_object_get(q, "ipv6")),
+		       (long long)json_integer_value(json_object_get(q, "limit")));
+		if (json_is_string(json_object_get(q, "warning")))
+			printf("    WARNING: %s\n", output_str(q, "warning"));
 		if (!json_array_size(json_object_get(t, "routes")))
 			printf("    (no remote network)\n");
 		json_array_foreach(json_object_get(t, "routes"), k, r)

@@ -213,6 +213,19 @@ static void addressing_warnings(struct config_text *t, const struct cfg *cfg, bo
 	pfx_list_free(&blocks);
 }
 
+/* aws.summaries that no client's network can lie in: never used. */
+static void summaries_warnings(const char *path, const struct cfg *cfg)
+{
+	char s[PFX_STRLEN];
+
+	for (size_t i = 0; i < cfg->aws.summaries.n; i++)
+		if (!policy_may_announce_within(cfg, &cfg->aws.summaries.v[i]))
+			fprintf(stderr,
+				"%s: warning: aws.summaries[%zu]: no network a client may announce "
+				"lies inside %s: it is never used\n",
+				path, i, pfx_format(&cfg->aws.summaries.v[i], s, sizeof(s)));
+}
+
 static int cmd_check_config(const struct call *c)
 {
 	const char *path = c->argc ? c->argv[0] : c->target->config_path;
@@ -248,6 +261,7 @@ static int cmd_check_config(const struct call *c)
 	t = (struct config_text){ .path = path, .text = text, .len = len };
 	if (cfg->aws.enabled)
 		addressing_warnings(&t, cfg, c->opts & OPT_OFFLINE);
+	summaries_warnings(path, cfg);
 	fprintf(stderr, "%s: configuration valid\n", path);
 	cfg_text_free(text, len);
 	cfg_free(cfg);

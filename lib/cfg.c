@@ -710,6 +710,9 @@ static const char *const aws_keys[] = { "enabled",
 					"withdraw_grace_s",
 					"drift_check_s",
 					"max_calls_per_s",
+					"max_calls_burst",
+					"summaries",
+					"route_quota",
 					NULL };
 
 bool cfg_valid_region(const char *s)
@@ -736,6 +739,34 @@ bool cfg_valid_url(const char *s)
 	return (strncmp(s, "http://", 7) == 0 && s[7]) || (strncmp(s, "https://", 8) == 0 && s[8]);
 }
 
+/*
+ * aws.summaries: disjoint prefixes, none a default route, none overlapping
+ * a local network or a tunnel pool (policy_net_reserved: a summary there
+ * would send the VPC's own traffic, or the tunnel's, to this instance).
+ */
+static int load_summaries(struct ld *l, struct cfg *c, json_t *a)
+{
+	char p[PATH_LEN], why[CFG_ERRLEN], s[PFX_STRLEN];
+	const char *rule;
+	int e;
+
+	if ((e = get_pfx_list(l, "aws", a, "summaries", &c->aws.summaries)))
+		return e;
+	if (c->aws.summaries.n > 50)
+		return fail(l, "aws.summaries", "more than 50 summaries");
+	for (size_t i = 0; i < c->aws.summaries.n; i++) {
+		const struct pfx *x = &c->aws.summaries.v[i];
+
+		elem(p, "aws.summaries", i);
+		if (!x->len)
+			return fail(l, p, "%s is a default route, never a summary",
+				    pfx_format(x, s, sizeof(s)));
+		if ((rule = policy_net_reserved(c, x, why, sizeof(why))))
+			return fail(l, p, "%s (%s)", why, rule);
+	}
+	return 0;
+}
+
 static int load_aws(struct ld *l, struct cfg *c, json_t *root)
 {
 	json_t *a = json_object_get(root, "aws"), *v;
@@ -747,6 +778,8 @@ static int load_aws(struct ld *l, struct cfg *c, json_t *root)
 	w->withdraw_grace_s = 300;
 	w->drift_check_s = 60;
 	w->max_calls_per_s = 2.0;
+	w->max_calls_burst = 10;
+	w->route_quota = 50;
 	w->route_tables_auto = true;
 	if (!a)
 		goto check_auto;
@@ -764,7 +797,10 @@ static int load_aws(struct ld *l, struct cfg *c, json_t *root)
 			  &w->disable_source_dest_check)) ||
 	    (e = get_bool(l, "aws", a, "takeover", false, &w->takeover)) ||
 	    (e = get_uint(l, "aws", a, "withdraw_grace_s", 0, 86400, 300, &w->withdraw_grace_s)) ||
-	    (e = get_uint(l, "aws", a, "drift_check_s", 10, 86400, 60, &w->drift_check_s)))
+	    (e = get_uint(l, "aws", a, "drift_check_s", 10, 86400, 60, &w->drift_check_s)) ||
+	    (e = get_uint(l, "aws", a, "max_calls_burst", 1, 200, 10, &w->max_calls_burst)) ||
+	    (e = get_uint(l, "aws", a, "route_quota", 1, 1000, 50, &w->route_quota)) ||
+	    (e = load_summaries(l, c, a)))
 		return e;
 	if (w->region && !cfg_valid_region(w->region))
 		return fail(l, "aws.region", "\"%s\" is not an AWS region name", w->region);
@@ -1310,6 +1346,7 @@ void cfg_drop_secrets(struct cfg *c)
 	for (size_t i = 0; i < c->aws.nroute_tables; i++)
 		free(c->aws.route_tables[i]);
 	free(c->aws.route_tables);
+	pfx_list_free(&c->aws.summaries);
 	memset(&c->aws, 0, sizeof(c->aws));
 	c->aws.enabled = enabled;
 }
@@ -1504,6 +1541,9 @@ json_t *cfg_to_json(const struct cfg *c)
 	json_object_set_new(aws, "withdraw_grace_s", json_integer(c->aws.withdraw_grace_s));
 	json_object_set_new(aws, "drift_check_s", json_integer(c->aws.drift_check_s));
 	json_object_set_new(aws, "max_calls_per_s", json_real(c->aws.max_calls_per_s));
+	json_object_set_new(aws, "max_calls_burst", json_integer(c->aws.max_calls_burst));
+	json_object_set_new(aws, "summaries", pfx_list_json(&c->aws.summaries));
+	json_object_set_new(aws, "route_quota", json_integer(c->aws.route_quota));
 	json_object_set_new(o, "aws", aws);
 	json_object_set_new(plugin, "fail_mode", json_string(fail_words[c->plugin.fail_mode]));
 	json_object_set_new(plugin, "admission", json_string(admission_words[c->plugin.admission]));

@@ -78,6 +78,12 @@ struct cfg_aws {
 	unsigned withdraw_grace_s;
 	unsigned drift_check_s;
 	double max_calls_per_s;
+	unsigned max_calls_burst; /* mutating calls made at once before pacing */
+	/* announced to the VPC instead of each wanted network inside one
+	 * (vpcroute.conf(5), "summaries"): disjoint, off the local networks
+	 * and the tunnel pools */
+	struct pfx_list summaries;
+	unsigned route_quota; /* routes per route table that EC2 allows */
 };
 
 struct cfg {

@@ -383,6 +383,22 @@ bool policy_may_announce(const struct cfg *cfg, const struct pfx *p)
 	return false;
 }
 
+bool policy_may_announce_within(const struct cfg *cfg, const struct pfx *s)
+{
+	if (cfg->role == CFG_ROLE_CLIENT)
+		return cfg->accept_routes.n ? pfx_list_overlap(&cfg->accept_routes, s) != NULL
+					    : !pfx_list_contains(&cfg->local, s);
+	if ((cfg->has_pool && pfx_overlaps(&cfg->pool, s)) ||
+	    (cfg->has_pool6 && pfx_overlaps(&cfg->pool6, s)))
+		return true;
+	if (cfg->default_client && pfx_list_overlap(allowed(cfg->default_client), s))
+		return true;
+	for (size_t i = 0; i < cfg->nclients; i++)
+		if (pfx_list_overlap(allowed(&cfg->clients[i]), s))
+			return true;
+	return false;
+}
+
 /* "clients.NAME", "default_client" or "clients.*" (no entry at all). */
 static const char *pol_name(const struct cfg *cfg, const struct cfg_client *pol, char *buf,
 			    size_t len)

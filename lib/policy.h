@@ -107,6 +107,13 @@ bool policy_route_accepted(const struct cfg *cfg, const struct pfx *r);
  * the local networks when that is empty. Never a default route (/0).
  */
 bool policy_may_announce(const struct cfg *cfg, const struct pfx *p);
+/*
+ * Whether some network policy_may_announce allows can lie inside s (an
+ * aws.summaries prefix that holds none is never used): a pool or an allowed
+ * network that overlaps s; client role: accept_routes overlapping s, or, when
+ * that is empty, s not inside the local networks.
+ */
+bool policy_may_announce_within(const struct cfg *cfg, const struct pfx *s);
 
 /* --- the plugin's decision: the proposed client from policy and CCD --- */
 

@@ -110,7 +110,9 @@ static bool cfg_eq(const struct cfg *a, const struct cfg *b)
 	    x->route_tables_auto != y->route_tables_auto || x->nroute_tables != y->nroute_tables ||
 	    x->disable_source_dest_check != y->disable_source_dest_check ||
 	    x->takeover != y->takeover || x->withdraw_grace_s != y->withdraw_grace_s ||
-	    x->drift_check_s != y->drift_check_s || x->max_calls_per_s != y->max_calls_per_s)
+	    x->drift_check_s != y->drift_check_s || x->max_calls_per_s != y->max_calls_per_s ||
+	    x->max_calls_burst != y->max_calls_burst || x->route_quota != y->route_quota ||
+	    !pfx_list_equal(&x->summaries, &y->summaries))
 		return false;
 	for (size_t i = 0; i < x->nroute_tables; i++)
 		if (strcmp(x->route_tables[i], y->route_tables[i]))
