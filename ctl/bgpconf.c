@@ -140,6 +140,7 @@ static void bird(FILE *f, const struct bgpconf *p, const struct cfg *c)
 		"\thold time %u;\n"
 		"\tkeepalive time %u;\n"
 		"\tconnect retry time 5;\n"
+		"\terror wait time 5, 60;\n"
 		"\t# a dead instance's routes leave at once, not after a restart time\n"
 		"\tgraceful restart off;\n"
 		"\tbfd on;\n"

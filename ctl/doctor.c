@@ -459,7 +459,7 @@ static void doctor_bgp(struct diag *d, const char *path, unsigned kernel_routes)
 		if (d->bgp)
 			json_array_append_new(
 				json_object_get(d->bgp, "sessions"),
-				json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:s?}", "name",
+				json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:s*}", "name",
 					  b->name, "state", b->state, "bgp_state", b->bgp_state,
 					  "neighbor", b->neighbor, "neighbor_as",
 					  (json_int_t)b->neighbor_as, "local_as",
@@ -473,11 +473,12 @@ static void doctor_bgp(struct diag *d, const char *path, unsigned kernel_routes)
 			    "bgp: session %s with %s (AS %llu) established, %llu route%s exported",
 			    b->name, b->neighbor, b->neighbor_as, b->exported,
 			    b->exported == 1 ? "" : "s");
-			if (b->exported != kernel_routes)
+			/* the pools come on top of the kernel routes of protocol 212 */
+			if (b->exported < kernel_routes)
 				say(d, "note",
-				    "bgp: session %s exports %llu route%s, the kernel holds %u of "
-				    "protocol vpcroute: check the export filter (krt_source = 212) "
-				    "of `vpcroutectl bgp-config`",
+				    "bgp: session %s exports %llu route%s, fewer than the %u the "
+				    "agent installed (protocol vpcroute): check the export filter "
+				    "(krt_source = 212) of `vpcroutectl bgp-config`",
 				    b->name, b->exported, b->exported == 1 ? "" : "s",
 				    kernel_routes);
 		} else {
