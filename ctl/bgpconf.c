@@ -174,52 +174,50 @@ static void frr_entry(FILE *f, const char *list, unsigned seq, const char *actio
 	fputc('\n', f);
 }
 
+/* Entries of list l of family fam; pools exactly, the rest with longer prefixes. */
+static void frr_list(FILE *f, const struct cfg *c, const struct pfx_list *l, int fam,
+		     const char *action, unsigned *seq)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		bool pool = (c->has_pool && pfx_equal(&l->v[i], &c->pool)) ||
+			    (c->has_pool6 && pfx_equal(&l->v[i], &c->pool6));
+
+		if (l->v[i].family == fam)
+			frr_entry(f, fam == AF_INET ? "VPCROUTE4" : "VPCROUTE6", ++*seq * 5, action,
+				  &l->v[i], !pool);
+	}
+}
+
 static int frr(FILE *f, const struct bgpconf *p, const struct cfg *c)
 {
 	struct pfx_list nets = { 0 };
-	unsigned seq4 = 0, seq6 = 0;
 	char a[PFX_STRLEN];
 	int e;
 
-	if (c->role == CFG_ROLE_SERVER) {
-		if ((e = policy_announceable(c, &nets)) < 0)
-			return e;
-		for (size_t i = 0; i < nets.n; i++) {
-			bool v4 = nets.v[i].family == AF_INET;
-			bool pool = (c->has_pool && pfx_equal(&nets.v[i], &c->pool)) ||
-				    (c->has_pool6 && pfx_equal(&nets.v[i], &c->pool6));
+	/* server role: the networks policy_may_announce covers; client role:
+	 * what policy_route_accepted lets the agent route */
+	if (c->role == CFG_ROLE_SERVER && (e = policy_announceable(c, &nets)) < 0)
+		return e;
+	for (int fam = AF_INET; fam; fam = fam == AF_INET ? AF_INET6 : 0) {
+		const char *v = fam == AF_INET ? "" : "v6", *name = fam == AF_INET ? "4" : "6";
+		unsigned seq = 0;
 
-			frr_entry(f, v4 ? "VPCROUTE4" : "VPCROUTE6", (v4 ? ++seq4 : ++seq6) * 5,
-				  "permit", &nets.v[i], !pool);
-		}
-	} else {
-		/* client role: what policy_route_accepted lets the agent route */
-		for (size_t i = 0; i < c->accept_routes.n; i++) {
-			bool v4 = c->accept_routes.v[i].family == AF_INET;
-
-			frr_entry(f, v4 ? "VPCROUTE4" : "VPCROUTE6", (v4 ? ++seq4 : ++seq6) * 5,
-				  "permit", &c->accept_routes.v[i], true);
-		}
-		if (!c->accept_routes.n) {
-			for (size_t i = 0; i < c->local.n; i++) {
-				bool v4 = c->local.v[i].family == AF_INET;
-
-				frr_entry(f, v4 ? "VPCROUTE4" : "VPCROUTE6",
-					  (v4 ? ++seq4 : ++seq6) * 5, "deny", &c->local.v[i], true);
-			}
+		if (c->role == CFG_ROLE_SERVER) {
+			frr_list(f, c, &nets, fam, "permit", &seq);
+		} else if (c->accept_routes.n) {
+			frr_list(f, c, &c->accept_routes, fam, "permit", &seq);
+		} else {
+			frr_list(f, c, &c->local, fam, "deny", &seq);
 			/* ge 1: never the default route */
-			fprintf(f, "ip prefix-list VPCROUTE4 seq %u permit 0.0.0.0/0 ge 1 le 32\n",
-				++seq4 * 5);
-			fprintf(f, "ipv6 prefix-list VPCROUTE6 seq %u permit ::/0 ge 1 le 128\n",
-				++seq6 * 5);
+			fprintf(f, "ip%s prefix-list VPCROUTE%s seq %u permit %s ge 1 le %d\n", v,
+				name, ++seq * 5, fam == AF_INET ? "0.0.0.0/0" : "::/0",
+				fam == AF_INET ? 32 : 128);
 		}
+		/* an empty list would permit nothing: say so rather than leave it undefined */
+		if (!seq)
+			fprintf(f, "ip%s prefix-list VPCROUTE%s seq 5 deny any\n", v, name);
 	}
 	pfx_list_free(&nets);
-	/* an empty list would permit nothing; say so rather than leave it undefined */
-	if (!seq4)
-		fprintf(f, "ip prefix-list VPCROUTE4 seq 5 deny any\n");
-	if (!seq6)
-		fprintf(f, "ipv6 prefix-list VPCROUTE6 seq 5 deny any\n");
 	fprintf(f,
 		"!\n"
 		"route-map VPCROUTE-OUT permit 10\n"
@@ -300,6 +298,6 @@ int bgpconf_print(FILE *f, const struct bgpconf *p, const struct cfg *c, const c
 		bird(f, p, c);
 		return 0;
 	}
-	fprintf(f, "!\nfrr defaults traditional\n");
+	fprintf(f, "!\n");
 	return frr(f, p, c);
 }
