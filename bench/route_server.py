@@ -18,13 +18,17 @@ fabric. Measured, RUNS times each, and printed as JSON (p50 and max, ms):
 - disconnect: from the client's stop to the fabric's route gone (OpenVPN's
   server notices the client's exit first), and kernel_to_fabric_gone: from
   the agent's kernel route gone to the fabric's;
-then once: instance failure, from BIRD frozen on the instance (no answer, its
-TCP session left open, as when the instance dies) to every route gone at
-the fabric (the route server's BFD). And the agent's EC2 calls over the
-whole run: mutating ones (the one ModifyNetworkInterfaceAttribute of the
-start) and route-table ones (0). The comparison: issue 14's target, the
-route at the route server within 1 s of the (re)connect, and 0 mutating
-calls per connect.
+then once, with a second server B (vrlab/routeserver.py, RouteServerAB) and
+the client listing A then B: A dies (BIRD frozen, its TCP session left open,
+as when the instance dies; OpenVPN and the agent killed), and from then:
+A's routes gone at the fabric (the route server's BFD), the client's route
+at B (OpenVPN's timers in the lab: ping-restart 2 s, server-poll-timeout 1
+s), B's route at the fabric after B's kernel route (the reconnect at B to the
+route), and the whole outage. And A's agent's EC2 calls over the whole run:
+mutating ones (the one ModifyNetworkInterfaceAttribute of the start) and
+route-table ones (0). The comparison: issue 14's target, the route at the
+route server within 1 s of the (re)connect, and 0 mutating calls per
+connect or failover.
 
     bench/route_server.py [--runs 5]   (root, after a build)
 """
@@ -45,7 +49,7 @@ from vrlab import netns, topology as T  # noqa: E402
 from vrlab.bird import BFD_MS, HOLD_S, fabric_routes  # noqa: E402
 from vrlab.emulators import AwsWorld  # noqa: E402
 from vrlab.pki import PKI  # noqa: E402
-from vrlab.routeserver import ROUTE_CALLS, RouteServerA, wait_for  # noqa: E402
+from vrlab.routeserver import EC2_B_IP, ROUTE_CALLS, RouteServerAB, wait_for  # noqa: E402
 
 
 class Watch:
@@ -55,26 +59,29 @@ class Watch:
 
     def __init__(self, rsa, work):
         self.logs = {}
-        for node in (rsa.topo.ec2, rsa.topo.vpc):
+        for node in (rsa.topo.ec2, rsa.topo.ec2b, rsa.topo.vpc):
             self.logs[node.name] = os.path.join(work, f"monitor-{node.name}.log")
             node.popen(["ip", "-ts", "monitor", "route"], log=self.logs[node.name])
         time.sleep(0.3)  # subscribed
 
     def events(self, node):
-        """[(time, added)] of the route to the home network on node."""
+        """[(time, added, the rest of the line)] of the route to the home
+        network on node."""
         out = []
         with open(self.logs[node]) as f:
             for line in f:
-                m = re.match(r"\[(\S+)\] (Deleted )?" + re.escape(T.LAN_ANNOUNCED) + " ", line)
+                m = re.match(r"\[(\S+)\] (Deleted )?" + re.escape(T.LAN_ANNOUNCED) + " (.*)",
+                             line)
                 if m:
                     out.append((datetime.datetime.fromisoformat(m.group(1)).timestamp(),
-                                not m.group(2)))
+                                not m.group(2), m.group(3)))
         return out
 
-    def when(self, node, since, added, timeout=30):
+    def when(self, node, since, added, via="", timeout=30):
         deadline = time.time() + timeout
         while time.time() < deadline:
-            hit = next((t for t, a in self.events(node) if t >= since and a == added), None)
+            hit = next((t for t, a, rest in self.events(node)
+                        if t >= since and a == added and via in rest), None)
             if hit:
                 return hit
             time.sleep(0.01)
@@ -98,7 +105,7 @@ def main():
         pki = PKI(os.path.join(work, "pki"))
         pki.server = pki.issue("server", server=True)
         world = AwsWorld(work)
-        rsa = RouteServerA(topo, pki, work, world)
+        rsa = RouteServerAB(topo, pki, work, world)
         try:
             rsa.up()
             watch = Watch(rsa, work)
@@ -115,11 +122,17 @@ def main():
                 fab = watch.when("vpc", t0, False)
                 disconnect.append((fab - t0) * 1000)
                 k2f_gone.append((fab - kern) * 1000)
-            rsa.prod.start_client()
+            rsa.start_client()  # A, then B as its remotes
             wait_for("the route", lambda: T.LAN_ANNOUNCED in fabric_routes(topo.vpc))
             t0 = time.time()
-            rsa.ec2_bird.freeze()
-            failure = (watch.when("vpc", t0, False) - t0) * 1000
+            rsa.kill_a()
+            gone = watch.when("vpc", t0, False)
+            at_b = watch.when("ec2b", t0, True)
+            via_b = watch.when("vpc", t0, True, via=f"via {EC2_B_IP} ")
+            failover = {"a_routes_gone_ms": round((gone - t0) * 1000, 1),
+                        "client_at_b_ms": round((at_b - t0) * 1000, 1),
+                        "kernel_b_to_fabric_ms": round((via_b - at_b) * 1000, 2),
+                        "outage_ms": round((via_b - t0) * 1000, 1)}
             calls = rsa.agent_calls()
         finally:
             rsa.close()
@@ -128,13 +141,13 @@ def main():
            "timers": {"bfd_ms": BFD_MS, "bfd_multiplier": 3, "hold_s": HOLD_S},
            "connect": summary(connect), "kernel_to_fabric": summary(k2f),
            "disconnect": summary(disconnect), "kernel_to_fabric_gone": summary(k2f_gone),
-           "instance_failure_ms": round(failure, 1),
+           "failover_a_to_b": failover,
            "agent_ec2_calls": {"total": len(calls),
                                "mutating": sorted(c for c in calls
                                                   if not c.startswith("Describe")),
                                "route_table": sum(c in ROUTE_CALLS for c in calls)},
            "comparison": {"target_connect_to_route_ms": 1000,
-                          "target_mutating_calls_per_connect": 0}}
+                          "target_mutating_calls_per_failover": 0}}
     print(json.dumps(res, indent=2))
 
 

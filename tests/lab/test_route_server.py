@@ -18,7 +18,8 @@ import pytest
 from vrlab import topology as T
 from vrlab.bird import PEER_ASN, RS_ASN, fabric_routes
 from vrlab.build import TOP, built
-from vrlab.routeserver import ROUTE_CALLS, RouteServerA, wait_for
+from vrlab.routeserver import (EC2_B_IP, POOL_B, ROUTE_CALLS, RouteServerA, RouteServerAB,
+                               wait_for)
 
 @pytest.fixture
 def rsa(topo_a, pki, tmp_path, aws):
@@ -119,3 +120,37 @@ def test_doctor_reports_a_session_down(rsa):
                      check=False)
     assert r.returncode == 1
     assert f"bgp: cannot read BIRD's sessions (cannot connect to {rsa.ec2_bird.sock}" in r.stdout
+
+
+@pytest.fixture
+def rsab(topo_a, pki, tmp_path, aws):
+    r = RouteServerAB(topo_a, pki, str(tmp_path), aws)
+    yield r
+    r.close()
+
+
+def test_failover_to_b_follows_the_client(rsab):
+    """Two servers: A dies, the client reconnects to B, the VPC follows it
+    through BGP alone."""
+    topo = rsab.topo
+    rsab.up()
+    wait_for("both pools at the fabric", lambda: fabric_routes(topo.vpc)
+             == {T.POOL: T.EC2_IP, POOL_B: EC2_B_IP})
+    rsab.start_client()
+    wait_for("the home network via A",
+             lambda: fabric_routes(topo.vpc).get(T.LAN_ANNOUNCED) == T.EC2_IP)
+    assert topo.priv.ping(T.HOME_IP, count=2)
+    assert rsab.b_agent.routes() == []  # B announces nothing of the client's
+
+    rsab.kill_a()
+    # A's routes leave with its BFD session; the client comes back through B
+    wait_for("A's routes gone", lambda: T.POOL not in fabric_routes(topo.vpc))
+    wait_for("the home network via B",
+             lambda: fabric_routes(topo.vpc).get(T.LAN_ANNOUNCED) == EC2_B_IP, timeout=30)
+    assert fabric_routes(topo.vpc) == {POOL_B: EC2_B_IP, T.LAN_ANNOUNCED: EC2_B_IP}
+    assert rsab.b_agent.routes() == [T.LAN_ANNOUNCED]
+    assert topo.priv.ping(T.HOME_IP, count=2)
+    assert topo.home.ping(T.PRIV_IP, count=2)
+    assert rsab.rs.sessions()["peer1"][1] == "Error: BFD session down"
+    calls = rsab.agent_calls()
+    assert not ROUTE_CALLS & set(calls), calls

@@ -122,11 +122,12 @@ class Bird:
                 found[name][1] = m.group(1)
         return {k: tuple(v) for k, v in found.items()}
 
-    def wait_established(self, timeout=15):
+    def wait_established(self, names=None, timeout=15):
+        """Until the BGP protocols named (default: all) are established."""
         deadline = time.time() + timeout
         while True:
             s = self.sessions()
-            if s and all(v[0] == "Established" for v in s.values()):
+            if s and all(s.get(n, ("",))[0] == "Established" for n in (names or s)):
                 return s
             if time.time() > deadline:
                 raise BirdError(f"bird on {self.node.name}: not established within "
