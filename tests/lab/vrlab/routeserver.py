@@ -23,6 +23,8 @@ from . import topology as T
 from .bird import BFD_MS, HOLD_S, PEER_ASN, RS_ASN, Bird, route_server_conf
 from .build import built, plugin_so
 from .agent import Agent
+from . import sanitizer
+from .openvpn import OPENVPN as OPENVPN_BIN
 from .openvpn import OpenVPN, server_lines
 from .product import ProductA, example, net_mask
 
@@ -83,6 +85,27 @@ class RouteServerA:
             self.rs.stop()
 
 
+class RestartingClient(OpenVPN):
+    """An OpenVPN client that restarts (SIGUSR1: ping-restart, then
+    server-poll-timeout) to fail over. OpenVPN 2.6 never frees one allocation
+    of its own at each such restart (the report's stack is OpenVPN's alone,
+    nothing of vpcroute.so), so on the sanitizer build LeakSanitizer reports
+    every client that restarts: leak detection is off for this one process;
+    ASan's and UBSan's other checks stay on, and every other test checks the
+    plugin's leaks."""
+
+    def start(self):
+        open(self.log, "w").close()
+        with open(self.conf) as f:
+            argv = sanitizer.wrap_openvpn([OPENVPN_BIN, "--cd", self.dir, "--config", self.conf],
+                                          f.read())
+        if argv[0] == "env":
+            opts = os.environ.get("ASAN_OPTIONS", "")
+            argv = [argv[0], f"ASAN_OPTIONS={opts}:detect_leaks=0", *argv[1:]]
+        self.proc = self.node.popen(argv, log=self.log)
+        return self
+
+
 class RouteServerAB(RouteServerA):
     """RouteServerA and server B; the Pi's client fails over from A to B."""
 
@@ -132,8 +155,8 @@ class RouteServerAB(RouteServerA):
         lines = self.prod.vpn_lines(self.prod.desc.vpn("pi")) + [
             f"remote {EC2_B_PUBLIC} 1194", "server-poll-timeout 1", 'pull-filter ignore "ping"',
             "ping 1", "ping-restart 2"]
-        vpn = self.prod.vpns["pi"] = OpenVPN(self.topo.pi, os.path.join(self.dir, "pi"), "pi",
-                                             lines)
+        vpn = self.prod.vpns["pi"] = RestartingClient(self.topo.pi,
+                                                      os.path.join(self.dir, "pi"), "pi", lines)
         vpn.start().wait_up()
         return vpn
 
