@@ -88,6 +88,10 @@ def test_routes_come_from_bgp_and_leave_with_the_session(rsa):
                                     "status", "--json"], capture_output=True, text=True,
                                    check=True).stdout)
     assert st["aws"]["routes"] == "route-server" and st["aws"]["route_tables"] == []
+    text = subprocess.run([built("agent/vpcroutectl"), "-s", prod.server_agent.sock, "status"],
+                          capture_output=True, text=True, check=True).stdout
+    assert ("  VPC routes: announced by the BGP daemon to VPC Route Server (aws.routes "
+            "\"route-server\"), no route-table call\n") in text
 
     # the instance dies (its BIRD stops answering, its TCP session is left
     # open): the route server's BFD notices, and every route goes
