@@ -13,8 +13,9 @@ fabric. Measured, RUNS times each, and printed as JSON (p50 and max, ms):
   network (TLS handshake, the plugin, the agent, BIRD's netlink, BGP);
 - kernel_to_fabric: from the agent's kernel route (protocol 212) on the
   instance to the fabric's route: what BGP adds to the agent (BIRD hears the
-  route by netlink at once: below the monitors' precision, a fraction of a
-  ms either way, since each stamps a notification when it prints it);
+  route by netlink at once: below the monitors' precision, which is a
+  fraction of a ms, a few ms on a loaded machine, either way, since each
+  stamps a notification when it prints it);
 - disconnect: from the client's stop to the fabric's route gone (OpenVPN's
   server notices the client's exit first), and kernel_to_fabric_gone: from
   the agent's kernel route gone to the fabric's;
