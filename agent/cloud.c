@@ -662,6 +662,11 @@ void cloud_kick(struct cloud *c)
 			goto started;
 		}
 	}
+	if (conf(c)->routes != CFG_ROUTES_API) {
+		/* route-server, off: the route tables are not ours to read or change */
+		c->rtb_stale = false;
+		c->wd_what = 0;
+	}
 	if (c->rtb_stale) {
 		r = describe_tables(c);
 		goto started;
@@ -670,6 +675,8 @@ void cloud_kick(struct cloud *c)
 		r = describe_groups(c);
 		goto started;
 	}
+	if (conf(c)->routes != CFG_ROUTES_API)
+		goto idle;
 	if (make_plan(c, now, &p) < 0) {
 		r = -ENOMEM;
 		goto started;
@@ -692,6 +699,7 @@ void cloud_kick(struct cloud *c)
 		goto started;
 	}
 	plan_free(&p);
+idle:
 	WAKE(c->next_drift);
 	if (!c->s.creds_fixed && c->s.creds_refresh)
 		WAKE(c->s.creds_refresh);
@@ -1267,6 +1275,7 @@ json_t *cloud_status(const struct cloud *c)
 	if (quota_of(c, &p, &q, &nq) < 0)
 		nq = 0;
 	json_object_set_new(o, "dry_run", json_boolean(c->dry_run));
+	json_object_set_new(o, "routes", json_string(cfg_routes_name(conf(c)->routes)));
 	json_object_set_new(o, "region", str_or_null(c->s.region));
 	json_object_set_new(o, "region_source", json_string(c->s.region_src));
 	json_object_set_new(o, "endpoint", str_or_null(c->s.endpoint));

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bird.h"
 #include "cfg.h"
 #include "client.h"
 #include "doctor.h"
@@ -22,6 +23,7 @@ struct diag {
 	unsigned problems;
 	json_t *findings; /* --json: the findings, printed at the end; NULL: lines now */
 	bool colour;	  /* ok and PROBLEM in colour: a terminal, and no NO_COLOR */
+	json_t *bgp;	  /* --json, route-server mode: the BGP daemon's sessions */
 };
 
 static void say(struct diag *d, const char *level, const char *fmt, ...)
@@ -372,7 +374,8 @@ static void doctor_aws_summaries(struct diag *d, json_t *w)
 
 static void doctor_aws(struct diag *d, json_t *w)
 {
-	const char *sdc = output_str(w, "source_dest_check"), *err = output_str(w, "last_error");
+	const char *sdc = output_str(w, "source_dest_check"), *err = output_str(w, "last_error"),
+		   *mode = output_str(w, "routes");
 	json_t *t, *r;
 	size_t i, k;
 
@@ -396,6 +399,13 @@ static void doctor_aws(struct diag *d, json_t *w)
 	else
 		say(d, "note", "aws: the source/dest check of %s is not known yet",
 		    output_str(w, "network_interface"));
+	if (strcmp(mode, "route-server") == 0 || strcmp(mode, "off") == 0) {
+		say(d, "note", "aws: routes \"%s\": the agent makes no route-table call; %s", mode,
+		    strcmp(mode, "off") ? "the BGP daemon announces the routes to VPC Route Server"
+					: "someone else must route the remote networks to this "
+					  "instance");
+		goto errors;
+	}
 	if (!json_array_size(json_object_get(w, "route_tables")))
 		say(d, "PROBLEM",
 		    "aws: no VPC route table to program: with route_tables \"auto\" the VPC's main "
@@ -444,8 +454,93 @@ static void doctor_aws(struct diag *d, json_t *w)
 		    "aws: the VPC routes were withdrawn (vpcroutectl withdraw) and the agent "
 		    "creates none until `vpcroutectl reload`: hosts in the VPC cannot reach the "
 		    "remote networks through this instance");
+errors:
 	if (json_is_string(json_object_get(w, "last_error")))
 		say(d, "note", "aws: the last EC2 or metadata error: %s", err);
+}
+
+/*
+ * Route-server mode: each BGP session of the daemon, read from BIRD's control
+ * socket, and how many routes it exports (the kernel routes of protocol 212).
+ */
+static void doctor_bgp(struct diag *d, const char *path, unsigned kernel_routes)
+{
+	struct bird_sessions ss = { 0 };
+	char err[BIRD_ERRLEN], *reply = NULL;
+	json_t *sessions = json_array();
+	unsigned up = 0;
+	size_t len;
+
+	if (d->findings)
+		d->bgp = json_pack("{s:s, s:o}", "socket", path, "sessions", sessions);
+	else
+		json_decref(sessions);
+	if (bird_query(path, "show protocols all", 5000, &reply, &len, err, sizeof(err)) < 0) {
+		say(d, "PROBLEM",
+		    "bgp: cannot read BIRD's sessions (%s): nothing announces this instance's "
+		    "networks to VPC Route Server. Is bird running (systemctl status bird), with "
+		    "the configuration of `vpcroutectl bgp-config`? Another control socket is "
+		    "aws.bgp_socket.",
+		    err);
+		return;
+	}
+	if (bird_parse_protocols(reply, len, &ss, err, sizeof(err)) < 0) {
+		say(d, "PROBLEM", "bgp: %s: BIRD's reply to \"show protocols all\": %s", path, err);
+		goto out;
+	}
+	if (!ss.n)
+		say(d, "PROBLEM",
+		    "bgp: BIRD (%s) has no BGP protocol: nothing announces this instance's "
+		    "networks; configure the route-server endpoints as peers (vpcroutectl "
+		    "bgp-config)",
+		    path);
+	for (size_t i = 0; i < ss.n; i++) {
+		const struct bird_session *b = &ss.v[i];
+		bool est = strcmp(b->bgp_state, "Established") == 0;
+
+		if (d->bgp)
+			json_array_append_new(
+				json_object_get(d->bgp, "sessions"),
+				json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:s*}", "name",
+					  b->name, "state", b->state, "bgp_state", b->bgp_state,
+					  "neighbor", b->neighbor, "neighbor_as",
+					  (json_int_t)b->neighbor_as, "local_as",
+					  (json_int_t)b->local_as, "exported",
+					  (json_int_t)b->exported, "imported",
+					  (json_int_t)b->imported, "last_error",
+					  b->last_error[0] ? b->last_error : NULL));
+		if (est) {
+			up++;
+			say(d, "ok",
+			    "bgp: session %s with %s (AS %llu) established, %llu route%s exported",
+			    b->name, b->neighbor, b->neighbor_as, b->exported,
+			    b->exported == 1 ? "" : "s");
+			/* the pools come on top of the kernel routes of protocol 212 */
+			if (b->exported < kernel_routes)
+				say(d, "note",
+				    "bgp: session %s exports %llu route%s, fewer than the %u the "
+				    "agent installed (protocol vpcroute): check the export filter "
+				    "(krt_source = 212) of `vpcroutectl bgp-config`",
+				    b->name, b->exported, b->exported == 1 ? "" : "s",
+				    kernel_routes);
+		} else {
+			say(d, "PROBLEM",
+			    "bgp: session %s with %s (AS %llu) is %s (%s)%s%s: the route server "
+			    "endpoint behind it does not hear this instance's networks. Check "
+			    "the route server peer's address and ASN, and the security groups "
+			    "(TCP 179, UDP 3784 for BFD)",
+			    b->name, b->neighbor[0] ? b->neighbor : "?", b->neighbor_as,
+			    b->bgp_state[0] ? b->bgp_state : "not established", b->state,
+			    b->last_error[0] ? "; last error: " : "", b->last_error);
+		}
+	}
+	if (ss.n && !up)
+		say(d, "PROBLEM",
+		    "bgp: no session established: the VPC route tables lose this instance's "
+		    "networks");
+out:
+	bird_sessions_free(&ss);
+	free(reply);
 }
 
 /* Whether the interface's security groups let OpenVPN's port in (from anywhere). */
@@ -490,6 +585,18 @@ static void doctor_groups(struct diag *d, json_t *s)
 			    (long long)json_integer_value(json_object_get(l, "port")),
 			    output_str(in, "name"));
 	}
+}
+
+/* The kernel routes of protocol vpcroute that the agent wants, as it read them. */
+static unsigned kernel_routes(json_t *s)
+{
+	unsigned n = 0;
+	json_t *r;
+	size_t i;
+
+	json_array_foreach(json_object_get(s, "routes"), i, r) n +=
+		strcmp(output_str(r, "state"), "not wanted") != 0;
+	return n;
 }
 
 /* What the kernel holds now against what the agent wants: routes, clients, table. */
@@ -651,6 +758,11 @@ int doctor(const struct ctl_target *t, bool json)
 	}
 	if (json_is_object(json_object_get(s, "aws"))) {
 		doctor_aws(&d, json_object_get(s, "aws"));
+		if (strcmp(output_str(json_object_get(s, "aws"), "routes"), "route-server") == 0)
+			doctor_bgp(&d,
+				   c && c->aws.bgp_socket ? c->aws.bgp_socket
+							  : CFG_DEFAULT_BGP_SOCKET,
+				   kernel_routes(s));
 		doctor_aws_addressing(&d, json_object_get(s, "aws"), c);
 		doctor_groups(&d, s);
 	}
@@ -659,8 +771,8 @@ int doctor(const struct ctl_target *t, bool json)
 	    "router's static route to the gateway");
 out:
 	if (d.findings) {
-		json_t *o = json_pack("{s:I, s:o}", "problems", (json_int_t)d.problems, "findings",
-				      d.findings);
+		json_t *o = json_pack("{s:I, s:o, s:o*}", "problems", (json_int_t)d.problems,
+				      "findings", d.findings, "bgp", d.bgp);
 
 		if (o)
 			output_json(o);

@@ -77,6 +77,11 @@ static void print_aws(json_t *w)
 	       json_object_get(c, "role") ? output_str(c, "role") : "");
 	printf("  source/dest check: %s\n", output_str(w, "source_dest_check"));
 	print_summaries(json_object_get(w, "summaries"));
+	if (strcmp(output_str(w, "routes"), "route-server") == 0)
+		printf("  VPC routes: announced by the BGP daemon to VPC Route Server "
+		       "(aws.routes \"route-server\"), no route-table call\n");
+	else if (strcmp(output_str(w, "routes"), "off") == 0)
+		printf("  VPC routes: not made by vpcroute (aws.routes \"off\")\n");
 	json_array_foreach(json_object_get(w, "route_tables"), i, t)
 	{
 		json_t *q = json_object_get(t, "route_quota");

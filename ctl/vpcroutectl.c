@@ -20,6 +20,7 @@
 #include <sys/param.h>
 #include <unistd.h>
 
+#include "bgpconf.h"
 #include "ccd.h"
 #include "cfg.h"
 #include "client.h"
@@ -44,7 +45,17 @@ enum {
 	OPT_OFFLINE = 1 << 2,
 	OPT_UNWANTED = 1 << 3,
 	OPT_ALL = 1 << 4,
-	OPT_CLIENTS = 1 << 5
+	OPT_CLIENTS = 1 << 5,
+	/* bgp-config's, each with a value */
+	OPT_DAEMON = 1 << 6,
+	OPT_ASN = 1 << 7,
+	OPT_PEER_ASN = 1 << 8,
+	OPT_PEER = 1 << 9,
+	OPT_BFD_MS = 1 << 10,
+	OPT_HOLD = 1 << 11,
+	OPT_ROUTER_ID = 1 << 12,
+	OPT_BGP = OPT_DAEMON | OPT_ASN | OPT_PEER_ASN | OPT_PEER | OPT_BFD_MS | OPT_HOLD |
+		  OPT_ROUTER_ID
 };
 
 /* getopt values of long options: above any character, so never taken for one. */
@@ -55,7 +66,14 @@ enum {
 	LONG_OFFLINE,
 	LONG_UNWANTED,
 	LONG_ALL,
-	LONG_CLIENTS
+	LONG_CLIENTS,
+	LONG_DAEMON,
+	LONG_ASN,
+	LONG_PEER_ASN,
+	LONG_PEER,
+	LONG_BFD_MS,
+	LONG_HOLD,
+	LONG_ROUTER_ID
 };
 
 static const struct {
@@ -64,16 +82,28 @@ static const struct {
 	const char *long_name; /* NULL: none */
 	int long_val;
 	const char *help;
+	const char *arg; /* its value's name (--name=ARG); NULL: a flag */
 } option_defs[] = {
-	{ OPT_QUIET, 'q', NULL, 0, "print only the verdict, not the configuration" },
-	{ OPT_JSON, 0, "json", LONG_JSON, "print one JSON object" },
+	{ OPT_QUIET, 'q', NULL, 0, "print only the verdict, not the configuration", NULL },
+	{ OPT_JSON, 0, "json", LONG_JSON, "print one JSON object", NULL },
 	{ OPT_OFFLINE, 0, "offline", LONG_OFFLINE,
-	  "skip the checks against this host (interfaces, users, groups, VPC)" },
+	  "skip the checks against this host (interfaces, users, groups, VPC)", NULL },
 	{ OPT_UNWANTED, 0, "unwanted", LONG_UNWANTED,
-	  "only the routes status shows as \"ours, not wanted\"" },
-	{ OPT_ALL, 0, "all", LONG_ALL, "both: ours and \"ours, not wanted\"" },
+	  "only the routes status shows as \"ours, not wanted\"", NULL },
+	{ OPT_ALL, 0, "all", LONG_ALL, "both: ours and \"ours, not wanted\"", NULL },
 	{ OPT_CLIENTS, 0, "clients", LONG_CLIENTS,
-	  "print only the names of the configured clients, one a line" },
+	  "print only the names of the configured clients, one a line", NULL },
+	{ OPT_ASN, 0, "asn", LONG_ASN,
+	  "this instance's AS number (the route server peer's PeerAsn)", "N" },
+	{ OPT_PEER_ASN, 0, "peer-asn", LONG_PEER_ASN,
+	  "the route server's AS number (its AmazonSideAsn)", "N" },
+	{ OPT_PEER, 0, "peer", LONG_PEER,
+	  "a route server endpoint's address (up to 8: one --peer each)", "ADDR" },
+	{ OPT_DAEMON, 0, "daemon", LONG_DAEMON, "bird (BIRD 2, the default) or frr", "NAME" },
+	{ OPT_BFD_MS, 0, "bfd-ms", LONG_BFD_MS, "BFD interval, 10-10000 (default 300)", "MS" },
+	{ OPT_HOLD, 0, "hold", LONG_HOLD, "BGP hold time, 3-65535 (default 30)", "S" },
+	{ OPT_ROUTER_ID, 0, "router-id", LONG_ROUTER_ID,
+	  "the BGP router id (default: the daemon's choice)", "ADDR" },
 };
 
 /* One run of a command: where the agent is, the options given, the operands. */
@@ -82,6 +112,11 @@ struct call {
 	unsigned opts;
 	int argc;
 	char **argv;
+	/* the options with a value, in the order given */
+	struct {
+		const char *name, *value;
+	} vals[32];
+	size_t nvals;
 };
 
 /* Which of the global options a command reads. */
@@ -96,6 +131,7 @@ struct command {
 	int min_args, max_args;
 	unsigned uses;	   /* USES_* */
 	const char *about; /* more, for `help NAME` and `NAME --help` */
+	const char *brief; /* its options in the list of commands, instead of each one */
 };
 
 static const char file_help[] = "configuration (default " CTL_DEFAULT_CONFIG ")",
@@ -463,6 +499,48 @@ static int cmd_doctor(const struct call *c)
 	return doctor(c->target, c->opts & OPT_JSON);
 }
 
+static int cmd_bgp_config(const struct call *c)
+{
+	struct bgpconf p = { .daemon = BGPCONF_BIRD, .bfd_ms = 300, .hold_s = 30 };
+	const char *why;
+	char err[CFG_ERRLEN];
+	struct cfg *cfg;
+	int r;
+
+	for (size_t i = 0; i < c->nvals; i++)
+		if ((why = bgpconf_set(&p, c->vals[i].name, c->vals[i].value))) {
+			fprintf(stderr, "vpcroutectl bgp-config: --%s=%s: %s\n", c->vals[i].name,
+				c->vals[i].value, why);
+			return CTL_EXIT_USAGE;
+		}
+	if (!p.asn || !p.peer_asn || !p.npeers) {
+		fprintf(stderr,
+			"vpcroutectl bgp-config: --%s missing; see \"vpcroutectl bgp-config "
+			"--help\"\n",
+			!p.asn	      ? "asn"
+			: !p.peer_asn ? "peer-asn"
+				      : "peer");
+		return CTL_EXIT_USAGE;
+	}
+	if (cfg_load_file(c->target->config_path, &cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		return CTL_EXIT_FAIL;
+	}
+	if (cfg->aws.routes != CFG_ROUTES_ROUTE_SERVER)
+		fprintf(stderr,
+			"vpcroutectl bgp-config: warning: %s has aws.routes \"%s\": set it to "
+			"\"route-server\", or the agent and the route server both route the "
+			"networks\n",
+			c->target->config_path, cfg_routes_name(cfg->aws.routes));
+	r = bgpconf_print(stdout, &p, cfg, c->target->config_path);
+	cfg_free(cfg);
+	if (r < 0) {
+		fprintf(stderr, "vpcroutectl bgp-config: %s\n", strerror(-r));
+		return CTL_EXIT_FAIL;
+	}
+	return 0;
+}
+
 static int cmd_version(const struct call *c)
 {
 	(void)c;
@@ -564,6 +642,23 @@ static const struct command commands[] = {
 		   "problems found. The exit status is 1 when there is a problem (an agent that "
 		   "does not answer is one). Run it on the agent's host, in its network "
 		   "namespace." },
+	{ .name = "bgp-config",
+	  .run = cmd_bgp_config,
+	  .help = "print a BGP daemon's configuration for VPC Route Server",
+	  .opts = OPT_BGP,
+	  .brief = " --asn=N --peer-asn=N --peer=ADDR...",
+	  .uses = USES_FILE,
+	  .about = "Print the configuration of a BGP daemon, BIRD 2 (the default) or FRR, that "
+		   "announces this instance's networks to the endpoints of a VPC Route Server, "
+		   "with BFD, for aws.routes \"route-server\" (doc/guide-route-server.md). BIRD "
+		   "announces exactly the kernel routes of protocol 212 (those the agent "
+		   "installs) and the tunnel pools of the configuration (-f) while OpenVPN's "
+		   "tunnel is up; FRR, which cannot tell a kernel route's protocol, announces "
+		   "the kernel and connected routes inside the networks the configuration "
+		   "allows. Neither imports a route or writes one to the kernel. --asn, "
+		   "--peer-asn and at least one --peer are required. Save it as "
+		   "/etc/bird/bird.conf (BIRD) or add it to /etc/frr/frr.conf (FRR, with bgpd "
+		   "and bfdd on)." },
 	{ .name = "version",
 	  .run = cmd_version,
 	  .help = "print the version",
@@ -583,16 +678,21 @@ static const struct command *find_command(const char *name)
 
 /* --- usage and help, from the table --- */
 
-/* "[-q] [FILE]": a command's options and operands. */
-static void format_args(const struct command *cmd, char *buf, size_t len)
+/* "[-q] [FILE]": a command's options and operands (brief: as the list of commands shows them). */
+static void format_args(const struct command *cmd, bool brief, char *buf, size_t len)
 {
 	size_t n = 0;
 
 	buf[0] = '\0';
-	for (size_t i = 0; i < NOPTIONS; i++) {
+	if (brief && cmd->brief)
+		n = (size_t)snprintf(buf, len, "%s", cmd->brief);
+	for (size_t i = 0; i < NOPTIONS && !(brief && cmd->brief); i++) {
 		if (!(cmd->opts & option_defs[i].flag))
 			continue;
-		if (option_defs[i].short_name)
+		if (option_defs[i].arg)
+			n += (size_t)snprintf(buf + n, len - n, " [--%s=%s]",
+					      option_defs[i].long_name, option_defs[i].arg);
+		else if (option_defs[i].short_name)
 			n += (size_t)snprintf(buf + n, len - n, " [-%c]",
 					      option_defs[i].short_name);
 		else
@@ -613,7 +713,7 @@ static void print_option(FILE *f, int width, const char *name, const char *help,
 
 static void usage(FILE *f)
 {
-	char args[64], syn[96];
+	char args[256], syn[288];
 	int width = 0;
 
 	fprintf(f, "usage: vpcroutectl [-f FILE] [-s SOCKET] COMMAND [ARGS]\n\n");
@@ -622,11 +722,11 @@ static void usage(FILE *f)
 	print_option(f, 11, "-V", "print the version (as --version does)", "");
 	fprintf(f, "\ncommands:\n");
 	for (size_t i = 0; i < NCOMMANDS; i++) {
-		format_args(&commands[i], args, sizeof(args));
+		format_args(&commands[i], true, args, sizeof(args));
 		width = MAX(width, (int)(strlen(commands[i].name) + strlen(args)));
 	}
 	for (size_t i = 0; i < NCOMMANDS; i++) {
-		format_args(&commands[i], args, sizeof(args));
+		format_args(&commands[i], true, args, sizeof(args));
 		snprintf(syn, sizeof(syn), "%s%s", commands[i].name, args);
 		fprintf(f, "  %-*s  %s\n", width, syn, commands[i].help);
 	}
@@ -660,24 +760,32 @@ static void print_folded(FILE *f, const char *text)
 
 static void command_usage(FILE *f, const struct command *cmd)
 {
-	char args[64];
+	char args[256];
+	int w = 12;
 
-	format_args(cmd, args, sizeof(args));
+	format_args(cmd, false, args, sizeof(args));
+	for (size_t i = 0; i < NOPTIONS; i++)
+		if ((cmd->opts & option_defs[i].flag) && option_defs[i].arg)
+			w = MAX(w, (int)(strlen(option_defs[i].long_name) +
+					 strlen(option_defs[i].arg) + 5));
 	fprintf(f, "usage: vpcroutectl%s%s %s%s\n\n", cmd->uses & USES_FILE ? " [-f FILE]" : "",
 		cmd->uses & USES_SOCKET ? " [-s SOCKET]" : "", cmd->name, args);
 	print_folded(f, cmd->about);
 	fputc('\n', f);
 	if (cmd->uses & USES_FILE)
-		print_option(f, 12, "-f FILE", file_help,
+		print_option(f, w, "-f FILE", file_help,
 			     cmd->uses & USES_SOCKET ? file_socket_help : "");
 	if (cmd->uses & USES_SOCKET)
-		print_option(f, 12, "-s SOCKET", socket_help, "");
+		print_option(f, w, "-s SOCKET", socket_help, "");
 	for (size_t i = 0; i < NOPTIONS; i++) {
 		char name[32], more[64];
 
 		if (!(cmd->opts & option_defs[i].flag))
 			continue;
-		if (option_defs[i].short_name)
+		if (option_defs[i].arg)
+			snprintf(name, sizeof(name), "--%s=%s", option_defs[i].long_name,
+				 option_defs[i].arg);
+		else if (option_defs[i].short_name)
 			snprintf(name, sizeof(name), "-%c", option_defs[i].short_name);
 		else
 			snprintf(name, sizeof(name), "--%s", option_defs[i].long_name);
@@ -685,9 +793,9 @@ static void command_usage(FILE *f, const struct command *cmd)
 			snprintf(more, sizeof(more), " (doc/%s.schema.json)", cmd->name);
 		else
 			more[0] = '\0';
-		print_option(f, 12, name, option_defs[i].help, more);
+		print_option(f, w, name, option_defs[i].help, more);
 	}
-	print_option(f, 12, "-h, --help", "print this help", "");
+	print_option(f, w, "-h, --help", "print this help", "");
 }
 
 /* --- usage errors: one line, naming what is wrong, with the way to the help --- */
@@ -813,7 +921,9 @@ static int run(const struct command *cmd, const struct ctl_target *t, int argc, 
 		if (option_defs[i].short_name)
 			shortopts[nshort++] = (char)option_defs[i].short_name;
 		if (option_defs[i].long_name)
-			longopts[nlong++] = (struct option){ option_defs[i].long_name, no_argument,
+			longopts[nlong++] = (struct option){ option_defs[i].long_name,
+							     option_defs[i].arg ? required_argument
+										: no_argument,
 							     NULL, option_defs[i].long_val };
 	}
 	longopts[nlong] = (struct option){ "help", no_argument, NULL, LONG_HELP };
@@ -825,9 +935,18 @@ static int run(const struct command *cmd, const struct ctl_target *t, int argc, 
 		}
 		if (ch == '?' || ch == ':')
 			return bad_option(cmd, ch, argv, longopts);
-		for (size_t i = 0; i < NOPTIONS; i++)
-			if (ch == option_defs[i].short_name || ch == option_defs[i].long_val)
-				c.opts |= option_defs[i].flag;
+		for (size_t i = 0; i < NOPTIONS; i++) {
+			if (ch != option_defs[i].short_name && ch != option_defs[i].long_val)
+				continue;
+			c.opts |= option_defs[i].flag;
+			if (!option_defs[i].arg)
+				continue;
+			if (c.nvals >= sizeof(c.vals) / sizeof(c.vals[0]))
+				return usage_error(cmd, "more than %zu options with a value",
+						   sizeof(c.vals) / sizeof(c.vals[0]));
+			c.vals[c.nvals].name = option_defs[i].long_name;
+			c.vals[c.nvals++].value = optarg;
+		}
 	}
 	c.argc = argc - optind;
 	c.argv = argv + optind;

@@ -713,7 +713,15 @@ static const char *const aws_keys[] = { "enabled",
 					"max_calls_burst",
 					"summaries",
 					"route_quota",
+					"routes",
+					"bgp_socket",
 					NULL };
+static const char *const routes_words[] = { "api", "route-server", "off", NULL };
+
+const char *cfg_routes_name(enum cfg_routes r)
+{
+	return routes_words[r];
+}
 
 bool cfg_valid_region(const char *s)
 {
@@ -771,8 +779,9 @@ static int load_aws(struct ld *l, struct cfg *c, json_t *root)
 {
 	json_t *a = json_object_get(root, "aws"), *v;
 	struct cfg_aws *w = &c->aws;
+	struct sockaddr_un sun;
 	char p[PATH_LEN];
-	int e;
+	int e, routes;
 
 	w->disable_source_dest_check = true;
 	w->withdraw_grace_s = 300;
@@ -800,8 +809,15 @@ static int load_aws(struct ld *l, struct cfg *c, json_t *root)
 	    (e = get_uint(l, "aws", a, "drift_check_s", 10, 86400, 60, &w->drift_check_s)) ||
 	    (e = get_uint(l, "aws", a, "max_calls_burst", 1, 200, 10, &w->max_calls_burst)) ||
 	    (e = get_uint(l, "aws", a, "route_quota", 1, 1000, 50, &w->route_quota)) ||
-	    (e = load_summaries(l, c, a)))
+	    (e = load_summaries(l, c, a)) ||
+	    (e = get_enum(l, "aws", a, "routes", routes_words, CFG_ROUTES_API, &routes)) ||
+	    (e = get_str(l, "aws", a, "bgp_socket", false, &w->bgp_socket)))
 		return e;
+	w->routes = routes;
+	if (w->bgp_socket && w->bgp_socket[0] != '/')
+		return fail(l, "aws.bgp_socket", "\"%s\" is not an absolute path", w->bgp_socket);
+	if (w->bgp_socket && strlen(w->bgp_socket) >= sizeof(sun.sun_path))
+		return fail(l, "aws.bgp_socket", "longer than %zu bytes", sizeof(sun.sun_path) - 1);
 	if (w->region && !cfg_valid_region(w->region))
 		return fail(l, "aws.region", "\"%s\" is not an AWS region name", w->region);
 	if (w->endpoint && !cfg_valid_url(w->endpoint))
@@ -1343,6 +1359,7 @@ void cfg_drop_secrets(struct cfg *c)
 	free(c->aws.region);
 	free(c->aws.endpoint);
 	free(c->aws.imds_endpoint);
+	free(c->aws.bgp_socket);
 	for (size_t i = 0; i < c->aws.nroute_tables; i++)
 		free(c->aws.route_tables[i]);
 	free(c->aws.route_tables);
@@ -1544,6 +1561,10 @@ json_t *cfg_to_json(const struct cfg *c)
 	json_object_set_new(aws, "max_calls_burst", json_integer(c->aws.max_calls_burst));
 	json_object_set_new(aws, "summaries", pfx_list_json(&c->aws.summaries));
 	json_object_set_new(aws, "route_quota", json_integer(c->aws.route_quota));
+	json_object_set_new(aws, "routes", json_string(cfg_routes_name(c->aws.routes)));
+	json_object_set_new(
+		aws, "bgp_socket",
+		json_string(c->aws.bgp_socket ? c->aws.bgp_socket : CFG_DEFAULT_BGP_SOCKET));
 	json_object_set_new(o, "aws", aws);
 	json_object_set_new(plugin, "fail_mode", json_string(fail_words[c->plugin.fail_mode]));
 	json_object_set_new(plugin, "admission", json_string(admission_words[c->plugin.admission]));

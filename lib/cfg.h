@@ -23,6 +23,9 @@
 enum cfg_role { CFG_ROLE_SERVER, CFG_ROLE_CLIENT };
 enum cfg_fail_mode { CFG_FAIL_CLOSED, CFG_FAIL_OPEN };
 enum cfg_admission { CFG_ADMIT_IMMEDIATE, CFG_ADMIT_DEFERRED };
+/* aws.routes: who puts the remote networks into the VPC route tables */
+enum cfg_routes { CFG_ROUTES_API, CFG_ROUTES_ROUTE_SERVER, CFG_ROUTES_OFF };
+#define CFG_DEFAULT_BGP_SOCKET "/run/bird/bird.ctl"
 
 /* A port range; a single port has lo == hi. */
 struct cfg_ports {
@@ -84,6 +87,8 @@ struct cfg_aws {
 	 * and the tunnel pools */
 	struct pfx_list summaries;
 	unsigned route_quota; /* routes per route table that EC2 allows */
+	enum cfg_routes routes;
+	char *bgp_socket; /* the BGP daemon's control socket (doctor, route-server mode) */
 };
 
 struct cfg {
@@ -152,6 +157,8 @@ void cfg_free(struct cfg *c);
  * it), the secrets overwritten before they are freed; aws.enabled stays.
  */
 void cfg_drop_secrets(struct cfg *c);
+/* aws.routes as the configuration spells it: "api", "route-server", "off" */
+const char *cfg_routes_name(enum cfg_routes r);
 
 /* Policy of a client: its own entry, else the default entry, else NULL. */
 const struct cfg_client *cfg_client_find(const struct cfg *c, const char *name);

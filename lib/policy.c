@@ -399,6 +399,26 @@ bool policy_may_announce_within(const struct cfg *cfg, const struct pfx *s)
 	return false;
 }
 
+int policy_announceable(const struct cfg *cfg, struct pfx_list *out)
+{
+	const struct pfx_list *l;
+	int e = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (cfg->has_pool)
+		e = pfx_list_add(out, &cfg->pool, SIZE_MAX);
+	if (!e && cfg->has_pool6)
+		e = pfx_list_add(out, &cfg->pool6, SIZE_MAX);
+	for (size_t i = 0; !e && i <= cfg->nclients; i++) {
+		l = allowed(i < cfg->nclients ? &cfg->clients[i] : cfg->default_client);
+		for (size_t k = 0; !e && k < l->n; k++)
+			e = pfx_list_add(out, &l->v[k], SIZE_MAX); /* each once */
+	}
+	if (e)
+		pfx_list_free(out);
+	return e;
+}
+
 /* "clients.NAME", "default_client" or "clients.*" (no entry at all). */
 static const char *pol_name(const struct cfg *cfg, const struct cfg_client *pol, char *buf,
 			    size_t len)

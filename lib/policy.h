@@ -115,6 +115,14 @@ bool policy_may_announce(const struct cfg *cfg, const struct pfx *p);
  */
 bool policy_may_announce_within(const struct cfg *cfg, const struct pfx *s);
 
+/*
+ * Server role: the networks policy_may_announce covers, as a list (the
+ * pools, then each client's allow, else its iroutes, the default entry
+ * included; each prefix once). For a daemon that filters by prefix. 0 or
+ * -ENOMEM; out is the caller's to free with pfx_list_free.
+ */
+int policy_announceable(const struct cfg *cfg, struct pfx_list *out);
+
 /* --- the plugin's decision: the proposed client from policy and CCD --- */
 
 struct admission {

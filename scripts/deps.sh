@@ -9,6 +9,7 @@ VR_APT_PACKAGES=(
 	curl procps lcov zsh
 	clang libclang-rt-14-dev clang-format man-db groff-base
 	python3 python3-pip python3-venv git ca-certificates
+	bird2 # the lab's BGP daemons (aws.routes "route-server"), never a build dependency
 )
 
 # --- the libraries vpcroute builds against: debian/control's Build-Depends, the one
