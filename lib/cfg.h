@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "digest.h"
+#include "dnsname.h"
 #include "pfx.h"
 
 #define CFG_VERSION	   1
@@ -31,7 +32,8 @@ struct cfg_ports {
 
 /* One rule of an access list: destination, protocol (0: any), ports. */
 struct cfg_rule {
-	struct pfx to;
+	struct pfx to; /* unset (family 0) when to_name is */
+	char *to_name; /* a host name the agent resolves (lower case, no final dot), or NULL */
 	uint8_t proto;
 	struct cfg_ports *ports;
 	size_t nports;
@@ -127,6 +129,13 @@ struct cfg {
 		unsigned queue_max;
 	} plugin;
 	unsigned kernel_check_s; /* the agent's full diff against the kernel */
+	/* the resolver of rules' host names (agent/dns.c) */
+	struct {
+		unsigned min_ttl_s, max_ttl_s;	   /* a record's TTL is kept within these */
+		unsigned timeout_ms;		   /* per query and server */
+		char (*servers)[DNSSERVER_STRLEN]; /* normalised; none: /etc/resolv.conf */
+		size_t nservers;
+	} dns;
 };
 
 /*

@@ -1,0 +1,250 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Rules by host name (issue 17, item 1): a to_local rule names a service
+("svc.vr.test") instead of an address; the agent resolves it with c-ares from
+its loop, against a DNS server inside the lab (dnsmasq, its own namespace,
+its own configuration and hosts file in the test's temporary directory, a
+TTL of 1 s), and the forward filter follows the name when it moves from one
+"load balancer" to the other. DNS down: the last addresses stay. A name that
+never resolves, or resolves outside the local networks, allows nothing and
+blocks nothing else.
+
+  home (192.168.1.10) --tun0-- gw (agent) --br0 10.0.0.1/24-- lb1 10.0.0.11
+                                                             lb2 10.0.0.12
+                                                             dns 10.0.0.53
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from vrlab.agent import Agent
+from vrlab.build import built
+from vrlab.fakeplugin import FakePlugin
+from vrlab.probe import TcpServer, tcp_connect
+
+TTL = 1          # the records' TTL (dnsmasq local-ttl)
+MAX_TTL = 2      # dns.max_ttl_s
+# the filter follows a move within the TTL and this much more: the lookup
+# (timeout_ms 300, 2 tries) and a loop pass; a functional bound, not a figure
+SLACK = 6
+
+pytestmark = pytest.mark.netns
+
+
+def dnsmasq_bin():
+    return shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
+
+
+class Dns:
+    """dnsmasq in node, answering for vr.test from work/hosts only."""
+
+    def __init__(self, node, work, addr):
+        self.node, self.work, self.addr = node, work, addr
+        self.hosts = os.path.join(work, "hosts")
+        self.conf = os.path.join(work, "dnsmasq.conf")
+        self.log = os.path.join(work, "dnsmasq.log")
+        with open(self.conf, "w") as f:
+            f.write("\n".join([
+                "no-hosts", "no-resolv", "no-poll", f"addn-hosts={self.hosts}",
+                f"local-ttl={TTL}", "local=/vr.test/", f"listen-address={addr}",
+                "bind-interfaces", "port=53", "user=root", "group=root", "pid-file=",
+                "cache-size=0", "log-queries", f"log-facility={self.log}", ""]))
+        self.proc = None
+
+    def records(self, recs):
+        tmp = self.hosts + ".new"
+        with open(tmp, "w") as f:
+            for addr, name in recs:
+                f.write(f"{addr} {name}\n")
+        os.replace(tmp, self.hosts)
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGHUP)  # dnsmasq reads addn-hosts again
+
+    def start(self):
+        self.proc = self.node.popen([dnsmasq_bin(), "-k", f"--conf-file={self.conf}"])
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            r = self.node.run(["ss", "-lnu", f"src {self.addr}:53"], check=False)
+            if f"{self.addr}:53" in r.stdout:
+                return self
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise RuntimeError("dnsmasq did not start: " + open(self.log).read()
+                           if os.path.exists(self.log) else "dnsmasq did not start")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(5)
+
+
+def build(lab):
+    gw, home = lab.node("gw"), lab.node("home")
+    lab.link(gw, "tun0", home, "eth0")
+    gw.run("ip link add br0 type bridge")
+    gw.run("ip link set br0 up")
+    gw.run("ip addr add 10.0.0.1/24 dev br0")
+    gw.run("ip addr add 100.64.0.1/32 dev tun0")
+    gw.sysctl("net.ipv4.ip_forward", 1)
+    home.run("ip addr add 192.168.1.10/24 dev eth0")
+    home.run("ip route add 100.64.0.1/32 dev eth0")
+    home.run("ip route add default via 100.64.0.1")
+    hosts = {}
+    for name, addr in (("lb1", "10.0.0.11"), ("lb2", "10.0.0.12"), ("dns", "10.0.0.53")):
+        n = lab.node(name)
+        lab.link(gw, f"p{name}", n, "eth0")
+        gw.run(f"ip link set p{name} master br0")
+        n.run(f"ip addr add {addr}/24 dev eth0")
+        n.run("ip route add default via 10.0.0.1")
+        hosts[name] = n
+    return gw, home, hosts
+
+
+CONF = {
+    "version": 1, "role": "server", "local_networks": ["10.0.0.0/24"],
+    "tunnel": {"pool": "100.64.0.0/16"}, "strict": True,
+    "clients": {"pi-home": {
+        "iroutes": ["192.168.1.0/24"], "address": "100.64.0.10",
+        "to_local": [
+            {"to": "svc.vr.test", "proto": "tcp", "ports": [80]},
+            # NXDOMAIN for ever: allows nothing, blocks nothing else
+            {"to": "never.vr.test"},
+            # resolves outside the local networks: not allowed whatever DNS says
+            {"to": "Outside.VR.test."},
+        ]}},
+    "dns": {"servers": ["10.0.0.53"], "min_ttl_s": 1, "max_ttl_s": MAX_TTL,
+            "timeout_ms": 300},
+}
+
+
+@pytest.fixture
+def setup(lab):
+    work = tempfile.mkdtemp(prefix="vr-dns-")
+    gw, home, hosts = build(lab)
+    dns = Dns(hosts["dns"], work, "10.0.0.53")
+    dns.records([("10.0.0.11", "svc.vr.test"), ("172.16.0.9", "outside.vr.test")])
+    dns.start()
+    servers = [TcpServer(hosts[n], a, 80, os.path.join(work, f"{n}.log"))
+               for n, a in (("lb1", "10.0.0.11"), ("lb2", "10.0.0.12"))]
+    agent = Agent(gw, os.path.join(work, "agent"), json.loads(json.dumps(CONF)), grace=0).start()
+    plugin = FakePlugin(agent.sock).connect(dev="tun0")
+    ack = plugin.client_acked("pi-home", ["192.168.1.0/24"], "100.64.0.10")
+    assert ack["ok"], ack
+    yield gw, home, dns, agent
+    plugin.close()
+    agent.stop()
+    for s in servers:
+        s.stop()
+    dns.stop()
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def status(agent):
+    r = subprocess.run([built("agent/vpcroutectl"), "-s", agent.sock, "status", "--json"],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def names(agent):
+    return {n["name"]: n for n in status(agent)["dns"]["names"]}
+
+
+def allowed(agent):
+    """The destinations of the allow and ports sets (IPv4)."""
+    out = set()
+    for s in ("allow4", "ports4"):
+        for e in agent.set_elements(s) or []:
+            out.add(json.dumps(e, sort_keys=True))
+    return "\n".join(sorted(out))
+
+
+def wait(pred, timeout, step=0.1):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
+
+
+def test_name_moves_and_dns_down(setup):
+    gw, home, dns, agent = setup
+    # the first answer: svc -> lb1; only lb1 on port 80 is allowed
+    assert wait(lambda: names(agent)["svc.vr.test"]["addresses"] == ["10.0.0.11"], 10), \
+        names(agent)
+    assert wait(lambda: tcp_connect(home, "10.0.0.11", 80, 1) == "192.168.1.10", 5)
+    assert tcp_connect(home, "10.0.0.12", 80, 1) is None
+    n = names(agent)
+    assert n["svc.vr.test"]["state"] == "resolved" and n["svc.vr.test"]["ttl_s"] == TTL
+    assert n["svc.vr.test"]["error"] is None
+    assert n["never.vr.test"]["state"] == "unresolved" and n["never.vr.test"]["error"]
+    assert n["never.vr.test"]["addresses"] == []
+    # the DNS answer outside local_networks is shown, but never reaches the sets
+    assert n["outside.vr.test"]["addresses"] == ["172.16.0.9"]
+    assert "172.16.0.9" not in allowed(agent)
+    assert "10.0.0.11" in allowed(agent)
+
+    # the name moves to lb2: the filter follows within the TTL (+ slack)
+    dns.records([("10.0.0.12", "svc.vr.test"), ("172.16.0.9", "outside.vr.test")])
+    t0 = time.time()
+    assert wait(lambda: "10.0.0.12" in allowed(agent) and "10.0.0.11" not in allowed(agent),
+                MAX_TTL + SLACK, 0.05), (allowed(agent), names(agent))
+    print(f"filter followed the move in {time.time() - t0:.2f} s (TTL {TTL} s)")
+    assert tcp_connect(home, "10.0.0.12", 80, 2) == "192.168.1.10"
+    # no new connection to the old address, now or after a few more lookups
+    assert tcp_connect(home, "10.0.0.11", 80, 1) is None
+    agent.wait_log(r"dns: svc\.vr\.test: addresses now 10\.0\.0\.12/32 \(were 10\.0\.0\.11/32")
+    time.sleep(MAX_TTL + 0.5)
+    assert "10.0.0.11" not in allowed(agent)
+    assert tcp_connect(home, "10.0.0.11", 80, 1) is None
+
+    # DNS down: the lookups fail, the last addresses stay, one warning per name
+    dns.stop()
+    assert wait(lambda: names(agent)["svc.vr.test"]["failures"] >= 3, 30), names(agent)
+    n = names(agent)["svc.vr.test"]
+    assert n["state"] == "failing" and n["addresses"] == ["10.0.0.12"] and n["error"], n
+    assert n["error_at"] and n["resolved_at"]
+    assert "10.0.0.12" in allowed(agent)
+    assert tcp_connect(home, "10.0.0.12", 80, 2) == "192.168.1.10"
+    assert tcp_connect(home, "10.0.0.11", 80, 1) is None
+    log = agent.log_text(since_start=True)
+    assert log.count("dns: svc.vr.test: lookup failed") == 1, log[-3000:]
+    assert "keeping its last addresses: 10.0.0.12/32" in log
+    # the metrics count both kinds of lookups and the names per state
+    r = subprocess.run([built("agent/vpcroutectl"), "-s", agent.sock, "metrics"],
+                       capture_output=True, text=True, timeout=20)
+    assert 'vpcroute_dns_lookups_total{result="ok"}' in r.stdout
+    assert 'vpcroute_dns_lookups_total{result="failed"}' in r.stdout
+    assert 'vpcroute_dns_names{state="failing"} 2' in r.stdout, r.stdout
+    assert 'vpcroute_dns_names{state="unresolved"} 1' in r.stdout, r.stdout
+
+    # DNS back: the name resolves again
+    dns.start()
+    agent.wait_log(r"dns: svc\.vr\.test resolves again", timeout=40)
+    assert wait(lambda: names(agent)["svc.vr.test"]["state"] == "resolved", 10)
+
+
+def test_reload_keeps_and_drops_names(setup):
+    gw, home, dns, agent = setup
+    assert wait(lambda: names(agent)["svc.vr.test"]["addresses"] == ["10.0.0.11"], 10)
+    conf = json.loads(json.dumps(CONF))
+    conf["socket"] = {"path": agent.sock}
+    rules = conf["clients"]["pi-home"]["to_local"]
+    rules[:] = [rules[0]]
+    with open(agent.conf, "w") as f:
+        json.dump(conf, f)
+    agent.send_signal(signal.SIGHUP)
+    agent.wait_log(r"configuration .* reloaded")
+    n = names(agent)
+    assert sorted(n) == ["svc.vr.test"], n
+    # the name that stays kept its addresses through the reload
+    assert n["svc.vr.test"]["addresses"] == ["10.0.0.11"]
+    assert tcp_connect(home, "10.0.0.11", 80, 2) == "192.168.1.10"
