@@ -1657,7 +1657,10 @@ json_t *cfg_to_json(const struct cfg *c)
 
 		for (size_t i = 0; i < c->dns.nservers; i++)
 			json_array_append_new(sv, json_string(c->dns.servers[i]));
-		json_object_set_new(d, "servers", sv);
+		if (c->dns.nservers) /* none: the system's resolver configuration */
+			json_object_set_new(d, "servers", sv);
+		else
+			json_decref(sv);
 		json_object_set_new(d, "min_ttl_s", json_integer(c->dns.min_ttl_s));
 		json_object_set_new(d, "max_ttl_s", json_integer(c->dns.max_ttl_s));
 		json_object_set_new(d, "timeout_ms", json_integer(c->dns.timeout_ms));

@@ -36,7 +36,8 @@ static bool access_eq(const struct cfg_access *a, const struct cfg_access *b)
 	for (size_t i = 0; i < a->nrules; i++) {
 		const struct cfg_rule *x = &a->rules[i], *y = &b->rules[i];
 
-		if (!pfx_equal(&x->to, &y->to) || x->proto != y->proto || x->nports != y->nports)
+		if (!pfx_equal(&x->to, &y->to) || !str_eq(x->to_name, y->to_name) ||
+		    x->proto != y->proto || x->nports != y->nports)
 			return false;
 		for (size_t j = 0; j < x->nports; j++)
 			if (x->ports[j].lo != y->ports[j].lo || x->ports[j].hi != y->ports[j].hi)
@@ -116,6 +117,12 @@ static bool cfg_eq(const struct cfg *a, const struct cfg *b)
 		return false;
 	for (size_t i = 0; i < x->nroute_tables; i++)
 		if (strcmp(x->route_tables[i], y->route_tables[i]))
+			return false;
+	if (a->dns.min_ttl_s != b->dns.min_ttl_s || a->dns.max_ttl_s != b->dns.max_ttl_s ||
+	    a->dns.timeout_ms != b->dns.timeout_ms || a->dns.nservers != b->dns.nservers)
+		return false;
+	for (size_t i = 0; i < a->dns.nservers; i++)
+		if (strcmp(a->dns.servers[i], b->dns.servers[i]))
 			return false;
 	return a->plugin.fail_mode == b->plugin.fail_mode &&
 	       a->plugin.admission == b->plugin.admission &&
