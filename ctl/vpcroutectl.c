@@ -293,7 +293,9 @@ static json_t *array_of(json_t *o, const char *key)
 
 /*
  * The plan (doc/plan.schema.json) from the status: the kernel's routes to add
- * and to remove, the EC2 calls pending, and how many changes that makes.
+ * and to remove, the EC2 calls pending, and how many changes that makes; the
+ * rules' host names as last resolved (no change of their own: a lookup that
+ * moves a name changes the sets when it comes).
  */
 static json_t *plan_of(json_t *s)
 {
@@ -307,6 +309,11 @@ static json_t *plan_of(json_t *s)
 		"routes_to_add", add, "routes_to_remove", del, "aws_calls", calls);
 	if (o && json_is_string(json_object_get(p, "error")))
 		json_object_set(o, "error", json_object_get(p, "error"));
+	/* the rules' host names (when there are some): what the sets follow, and when
+	 * they are looked up next */
+	if (o && json_array_size(json_object_get(json_object_get(s, "dns"), "names")))
+		json_object_set(o, "dns_names",
+				json_object_get(json_object_get(s, "dns"), "names"));
 	return o;
 }
 

@@ -14,6 +14,7 @@ blocks nothing else.
 """
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -145,11 +146,26 @@ def setup(lab):
     shutil.rmtree(work, ignore_errors=True)
 
 
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def ctl(agent, *args):
+    return agent.node.run([built("agent/vpcroutectl"), "-s", agent.sock, *args], check=False,
+                          timeout=20)
+
+
+def validate(doc, schema):
+    import jsonschema
+    with open(os.path.join(TOP, "doc", f"{schema}.schema.json")) as f:
+        jsonschema.validate(doc, json.load(f))
+
+
 def status(agent):
-    r = subprocess.run([built("agent/vpcroutectl"), "-s", agent.sock, "status", "--json"],
-                       capture_output=True, text=True, timeout=20)
+    r = ctl(agent, "status", "--json")
     assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)
+    doc = json.loads(r.stdout)
+    validate(doc, "status")
+    return doc
 
 
 def names(agent):
@@ -191,6 +207,19 @@ def test_name_moves_and_dns_down(setup):
     assert n["outside.vr.test"]["addresses"] == ["172.16.0.9"]
     assert "172.16.0.9" not in allowed(agent)
     assert "10.0.0.11" in allowed(agent)
+    # doctor names the name that does not resolve; plan and status show the names
+    r = ctl(agent, "doctor")
+    assert re.search(r"PROBLEM +dns: the rules' host name never\.vr\.test does not resolve "
+                     r"\(Domain name not found\): nothing is allowed", r.stdout), r.stdout
+    assert "dns: 2 host names of the rules resolved" in r.stdout, r.stdout
+    r = ctl(agent, "plan", "--json")
+    plan = json.loads(r.stdout)
+    validate(plan, "plan")
+    assert {n["name"] for n in plan["dns_names"]} == {"svc.vr.test", "never.vr.test",
+                                                      "outside.vr.test"}
+    r = ctl(agent, "status")
+    assert "svc.vr.test -> 10.0.0.11 [resolved, TTL 1 s" in r.stdout, r.stdout
+    assert "never.vr.test -> (none) [unresolved" in r.stdout, r.stdout
 
     # the name moves to lb2: the filter follows within the TTL (+ slack)
     dns.records([("10.0.0.12", "svc.vr.test"), ("172.16.0.9", "outside.vr.test")])
@@ -217,10 +246,12 @@ def test_name_moves_and_dns_down(setup):
     assert tcp_connect(home, "10.0.0.11", 80, 1) is None
     log = agent.log_text(since_start=True)
     assert log.count("dns: svc.vr.test: lookup failed") == 1, log[-3000:]
+    r = ctl(agent, "doctor")
+    assert re.search(r"PROBLEM +dns: lookups of svc\.vr\.test fail", r.stdout), r.stdout
+    assert "its last addresses (10.0.0.12) stay allowed" in r.stdout, r.stdout
     assert "keeping its last addresses: 10.0.0.12/32" in log
     # the metrics count both kinds of lookups and the names per state
-    r = subprocess.run([built("agent/vpcroutectl"), "-s", agent.sock, "metrics"],
-                       capture_output=True, text=True, timeout=20)
+    r = ctl(agent, "metrics")
     assert 'vpcroute_dns_lookups_total{result="ok"}' in r.stdout
     assert 'vpcroute_dns_lookups_total{result="failed"}' in r.stdout
     assert 'vpcroute_dns_names{state="failing"} 2' in r.stdout, r.stdout
