@@ -136,9 +136,12 @@ static int pfx_sort_cmp(const void *x, const void *y)
 	return pfx_cmp(x, y);
 }
 
-/* The addresses (and the smallest TTL) of one answer: 0, or -ENOMEM. */
+/* The addresses (and the smallest TTL) of one answer, sorted, each once,
+ * the first DNS_ADDRS_MAX: 0, or -ENOMEM. */
 static int answer_addrs(const struct ares_addrinfo *ai, struct pfx_list *out, int *ttl)
 {
+	size_t cap = 0, w = 0;
+
 	*ttl = -1;
 	for (const struct ares_addrinfo_node *n = ai ? ai->nodes : NULL; n; n = n->ai_next) {
 		struct pfx p = { 0 };
@@ -157,17 +160,27 @@ static int answer_addrs(const struct ares_addrinfo *ai, struct pfx_list *out, in
 		}
 		if (*ttl < 0 || n->ai_ttl < *ttl)
 			*ttl = n->ai_ttl;
-		if (pfx_list_contains(out, &p) || out->n >= DNS_ADDRS_MAX)
-			continue;
-		if (pfx_list_add(out, &p, DNS_ADDRS_MAX) < 0)
-			return -ENOMEM;
+		if (out->n == cap) {
+			struct pfx *v = realloc(out->v, (cap ? cap * 2 : 8) * sizeof(*v));
+
+			if (!v)
+				return -ENOMEM;
+			out->v = v;
+			cap = cap ? cap * 2 : 8;
+		}
+		out->v[out->n++] = p;
 	}
 	/* a CNAME on the way expires too */
 	for (const struct ares_addrinfo_cname *c = ai ? ai->cnames : NULL; c; c = c->next)
 		if (*ttl < 0 || c->ttl < *ttl)
 			*ttl = c->ttl;
+	/* sorted, each once, then cut: the same records give the same addresses in any order */
 	if (out->n)
 		qsort(out->v, out->n, sizeof(*out->v), pfx_sort_cmp);
+	for (size_t i = 0; i < out->n; i++)
+		if (!w || !pfx_equal(&out->v[w - 1], &out->v[i]))
+			out->v[w++] = out->v[i];
+	out->n = w < DNS_ADDRS_MAX ? w : DNS_ADDRS_MAX;
 	return 0;
 }
 
@@ -207,16 +220,16 @@ static void lookup_done(void *arg, int status, int timeouts, struct ares_addrinf
 		e->error_at = time(NULL);
 		schedule(e, now, retry_s(d, e->failures));
 		metrics_inc(VM_DNS_LOOKUPS, "failed");
-		/* once when it starts failing; then rate-limited */
+		if (e->addrs.n)
+			snprintf(now_s, sizeof(now_s), "keeping its last addresses: %s",
+				 addrs_text(&e->addrs, was, sizeof(was)));
+		else
+			snprintf(now_s, sizeof(now_s), "nothing is allowed for it yet");
+		/* once when it starts failing; then at most every 10 minutes */
 		log_warnx_rl(&e->rl,
-			     "dns: %s: lookup failed (%s); %s%s; retrying in %u s (vpcroutectl "
+			     "dns: %s: lookup failed (%s); %s; retrying in %u s (vpcroutectl "
 			     "status shows the names)",
-			     e->name, e->error,
-			     e->addrs.n ? "keeping its last addresses: "
-					: "nothing is allowed for it "
-					  "yet",
-			     e->addrs.n ? addrs_text(&e->addrs, was, sizeof(was)) : "",
-			     retry_s(d, e->failures));
+			     e->name, e->error, now_s, retry_s(d, e->failures));
 		return;
 	}
 	metrics_inc(VM_DNS_LOOKUPS, "ok");
