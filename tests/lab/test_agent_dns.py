@@ -140,7 +140,8 @@ def setup(lab):
     work = tempfile.mkdtemp(prefix="vr-dns-")
     gw, home, hosts = build(lab)
     dns = Dns(hosts["dns"], work, "10.0.0.53")
-    dns.records([("10.0.0.11", "svc.vr.test"), ("172.16.0.9", "outside.vr.test")])
+    dns.records([("10.0.0.11", "svc.vr.test"), ("fd00:1::11", "svc.vr.test"),
+                 ("172.16.0.9", "outside.vr.test")])
     dns.start()
     servers = [TcpServer(hosts[n], a, 80, os.path.join(work, f"{n}.log"))
                for n, a in (("lb1", "10.0.0.11"), ("lb2", "10.0.0.12"))]
@@ -204,9 +205,9 @@ def wait(pred, timeout, step=0.1):
 
 def test_name_moves_and_dns_down(setup):
     gw, home, dns, agent = setup
-    # the first answer: svc -> lb1; only lb1 on port 80 is allowed
-    assert wait(lambda: names(agent)["svc.vr.test"]["addresses"] == ["10.0.0.11"], 10), \
-        names(agent)
+    # the first answer (A and AAAA): svc -> lb1; only lb1 on port 80 is allowed
+    assert wait(lambda: names(agent)["svc.vr.test"]["addresses"] == ["10.0.0.11", "fd00:1::11"],
+                10), names(agent)
     assert wait(lambda: tcp_connect(home, "10.0.0.11", 80, 1) == "192.168.1.10", 5)
     assert tcp_connect(home, "10.0.0.12", 80, 1) is None
     n = names(agent)
@@ -229,7 +230,7 @@ def test_name_moves_and_dns_down(setup):
     assert {n["name"] for n in plan["dns_names"]} == {"svc.vr.test", "never.vr.test",
                                                       "outside.vr.test"}
     r = ctl(agent, "status")
-    assert "svc.vr.test -> 10.0.0.11 [resolved, TTL 1 s" in r.stdout, r.stdout
+    assert "svc.vr.test -> 10.0.0.11, fd00:1::11 [resolved, TTL 1 s" in r.stdout, r.stdout
     assert "never.vr.test -> (none) [unresolved" in r.stdout, r.stdout
 
     # the name moves to lb2: the filter follows within the TTL (+ slack)
@@ -241,12 +242,13 @@ def test_name_moves_and_dns_down(setup):
     assert tcp_connect(home, "10.0.0.12", 80, 2) == "192.168.1.10"
     # no new connection to the old address, now or after a few more lookups
     assert tcp_connect(home, "10.0.0.11", 80, 1) is None
-    agent.wait_log(r"dns: svc\.vr\.test: addresses now 10\.0\.0\.12/32 \(were 10\.0\.0\.11/32")
+    agent.wait_log(r"dns: svc\.vr\.test: addresses now 10\.0\.0\.12/32 \(were 10\.0\.0\.11/32, "
+                   r"fd00:1::11/128")
     # one transaction: the old address's elements out and the new one's in (2 sources
     # of the client x 1 address, each way), in the same batch
     def first_change():
         log = agent.log_text(since_start=True)
-        move = log[log.index("dns: svc.vr.test: addresses now 10.0.0.12/32"):]
+        move = log[log.index("dns: svc.vr.test: addresses now 10.0.0.12/32 "):]
         return re.search(r"nftables: (\d+) set elements changed", move)
     m = wait(first_change, 5)
     assert m and m.group(1) == "4", agent.log_text(since_start=True)[-3000:]
@@ -286,7 +288,8 @@ def test_name_moves_and_dns_down(setup):
 
 def test_reload_keeps_and_drops_names(setup):
     gw, home, dns, agent = setup
-    assert wait(lambda: names(agent)["svc.vr.test"]["addresses"] == ["10.0.0.11"], 10)
+    assert wait(lambda: names(agent)["svc.vr.test"]["addresses"] == ["10.0.0.11", "fd00:1::11"],
+                10)
     conf = json.loads(json.dumps(CONF))
     conf["socket"] = {"path": agent.sock}
     rules = conf["clients"]["pi-home"]["to_local"]
@@ -298,5 +301,5 @@ def test_reload_keeps_and_drops_names(setup):
     n = names(agent)
     assert sorted(n) == ["svc.vr.test"], n
     # the name that stays kept its addresses through the reload
-    assert n["svc.vr.test"]["addresses"] == ["10.0.0.11"]
+    assert n["svc.vr.test"]["addresses"] == ["10.0.0.11", "fd00:1::11"]
     assert tcp_connect(home, "10.0.0.11", 80, 2) == "192.168.1.10"
