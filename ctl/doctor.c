@@ -165,7 +165,8 @@ static void rules_reserved(const struct cfg_access *ac, const char *what,
 			   const struct pfx_list *subnets, doctor_finding_fn *fn, void *ctx)
 {
 	for (size_t i = 0; ac->kind == CFG_ACCESS_RULES && i < ac->nrules; i++)
-		say_reserved(&ac->rules[i].to, what, subnets, fn, ctx);
+		if (!ac->rules[i].to_name) /* a name's addresses are the resolver's */
+			say_reserved(&ac->rules[i].to, what, subnets, fn, ctx);
 }
 
 static void say_inside(const struct pfx *p, const char *what, const char *key,
