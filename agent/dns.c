@@ -316,66 +316,6 @@ static void on_timer(struct watcher *w, uint32_t events)
 
 /* --- configuration --- */
 
-static int add_name(const char ***v, size_t *n, size_t *cap, const char *name)
-{
-	if (*n == *cap) {
-		size_t nc = *cap ? *cap * 2 : 16;
-		const char **w = realloc(*v, nc * sizeof(*w));
-
-		if (!w)
-			return -ENOMEM;
-		*v = w;
-		*cap = nc;
-	}
-	(*v)[(*n)++] = name;
-	return 0;
-}
-
-static int access_names(const struct cfg_access *acc, const char ***v, size_t *n, size_t *cap)
-{
-	for (size_t i = 0; acc->kind == CFG_ACCESS_RULES && i < acc->nrules; i++)
-		if (acc->rules[i].to_name && add_name(v, n, cap, acc->rules[i].to_name) < 0)
-			return -ENOMEM;
-	return 0;
-}
-
-static int str_ptr_cmp(const void *x, const void *y)
-{
-	return strcmp(*(const char *const *)x, *(const char *const *)y);
-}
-
-int dns_cfg_names(const struct cfg *c, const char ***out, size_t *n)
-{
-	const char **v = NULL;
-	size_t cap = 0, w = 0;
-	int r = 0;
-
-	*n = 0;
-	for (size_t i = 0; !r && i < c->nclients; i++) {
-		r = access_names(&c->clients[i].to_local, &v, n, &cap);
-		r = r ? r : access_names(&c->clients[i].from_local, &v, n, &cap);
-	}
-	if (!r && c->default_client) {
-		r = access_names(&c->default_client->to_local, &v, n, &cap);
-		r = r ? r : access_names(&c->default_client->from_local, &v, n, &cap);
-	}
-	r = r ? r : access_names(&c->to_local, &v, n, &cap);
-	r = r ? r : access_names(&c->from_local, &v, n, &cap);
-	if (r) {
-		free(v);
-		*n = 0;
-		return r;
-	}
-	if (*n)
-		qsort(v, *n, sizeof(*v), str_ptr_cmp);
-	for (size_t i = 0; i < *n; i++)
-		if (!w || strcmp(v[w - 1], v[i]))
-			v[w++] = v[i];
-	*n = w;
-	*out = v;
-	return 0;
-}
-
 static void servers_csv(const struct cfg *c, char *buf, size_t len)
 {
 	size_t pos = 0;
@@ -457,7 +397,7 @@ int dns_configure(struct dns *d, const struct cfg *c, char *err, size_t len)
 	bool reopen;
 	int r;
 
-	if ((r = dns_cfg_names(c, &names, &n)) < 0) {
+	if ((r = cfg_host_names(c, &names, &n)) < 0) {
 		snprintf(err, len, "dns: out of memory");
 		return r;
 	}

@@ -83,8 +83,4 @@ bool dns_take_changed(struct dns *d);
 /* The "dns" object of the status (doc/status.schema.json). */
 json_t *dns_status_json(const struct dns *d);
 
-/* The distinct host names of c's rules, normalised, sorted, each once:
- * a malloc'd array of pointers into c (free the array only); -ENOMEM. */
-int dns_cfg_names(const struct cfg *c, const char ***out, size_t *n);
-
 #endif

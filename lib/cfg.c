@@ -1490,6 +1490,69 @@ const char *cfg_role_name(enum cfg_role r)
 	return role_words[r];
 }
 
+/* --- the host names of the rules (agent/dns.c resolves them) --- */
+
+static int add_name(const char ***v, size_t *n, size_t *cap, const char *name)
+{
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 16;
+		const char **w = realloc(*v, nc * sizeof(*w));
+
+		if (!w)
+			return -ENOMEM;
+		*v = w;
+		*cap = nc;
+	}
+	(*v)[(*n)++] = name;
+	return 0;
+}
+
+static int access_names(const struct cfg_access *acc, const char ***v, size_t *n, size_t *cap)
+{
+	for (size_t i = 0; acc->kind == CFG_ACCESS_RULES && i < acc->nrules; i++)
+		if (acc->rules[i].to_name && add_name(v, n, cap, acc->rules[i].to_name) < 0)
+			return -ENOMEM;
+	return 0;
+}
+
+static int str_ptr_cmp(const void *x, const void *y)
+{
+	return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+int cfg_host_names(const struct cfg *c, const char ***out, size_t *n)
+{
+	const char **v = NULL;
+	size_t cap = 0, w = 0;
+	int r = 0;
+
+	*n = 0;
+	*out = NULL;
+	for (size_t i = 0; !r && i < c->nclients; i++) {
+		r = access_names(&c->clients[i].to_local, &v, n, &cap);
+		r = r ? r : access_names(&c->clients[i].from_local, &v, n, &cap);
+	}
+	if (!r && c->default_client) {
+		r = access_names(&c->default_client->to_local, &v, n, &cap);
+		r = r ? r : access_names(&c->default_client->from_local, &v, n, &cap);
+	}
+	r = r ? r : access_names(&c->to_local, &v, n, &cap);
+	r = r ? r : access_names(&c->from_local, &v, n, &cap);
+	if (r) {
+		free(v);
+		*n = 0;
+		return r;
+	}
+	if (*n)
+		qsort(v, *n, sizeof(*v), str_ptr_cmp);
+	for (size_t i = 0; i < *n; i++)
+		if (!w || strcmp(v[w - 1], v[i]))
+			v[w++] = v[i];
+	*n = w;
+	*out = v;
+	return 0;
+}
+
 /* --- normalised dump --- */
 
 static json_t *pfx_list_json(const struct pfx_list *l)

@@ -165,6 +165,11 @@ void cfg_drop_secrets(struct cfg *c);
 /* Policy of a client: its own entry, else the default entry, else NULL. */
 const struct cfg_client *cfg_client_find(const struct cfg *c, const char *name);
 
+/* The distinct host names of the rules (their "to"), normalised, sorted, each
+ * once: a malloc'd array of pointers into c (free the array only; NULL when
+ * none); 0 or -ENOMEM. */
+int cfg_host_names(const struct cfg *c, const char ***out, size_t *n);
+
 /* An AWS region name such as us-east-1 (shape only). */
 bool cfg_valid_region(const char *s);
 /* An http:// or https:// URL with something after the scheme. */

@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import tempfile
 import time
 
@@ -221,3 +222,30 @@ def test_reload_keeps_and_drops_names(setup):
     # the name that stays kept its addresses through the reload
     assert n["svc.vr.test"]["addresses"] == ["10.0.0.11", "fd00:1::11"]
     assert tcp_connect(home, "10.0.0.11", 80, 2) == "192.168.1.10"
+
+
+def test_check_config_warns_without_dns_servers(tmp_path):
+    """Names in rules, no dns.servers and no nameserver in /etc/resolv.conf: a
+    warning. The resolv.conf is the test's, bound over the host's in a mount
+    namespace of its own (the host's file is never read nor changed)."""
+    conf = json.loads(json.dumps(CONF))
+    del conf["dns"]["servers"]
+    path = tmp_path / "vpcroute.conf"
+    path.write_text(json.dumps(conf))
+    empty, one = tmp_path / "resolv-empty", tmp_path / "resolv-one"
+    empty.write_text("search example.com\n")
+    one.write_text("nameserver 10.0.0.2\n")
+
+    def check(resolv, *args):
+        r = subprocess.run(["unshare", "-m", "sh", "-c",
+                            'mount --bind "$0" /etc/resolv.conf && exec "$@"', str(resolv),
+                            built("agent/vpcroutectl"), "check-config", "-q", *args, str(path)],
+                           capture_output=True, text=True, timeout=20)
+        assert r.returncode == 0, r.stderr
+        return r.stderr
+
+    err = check(empty)
+    assert ("warning: the rules name hosts (never.vr.test, ...) but dns.servers is not set "
+            "and /etc/resolv.conf names no nameserver") in err, err
+    assert "warning" not in check(one)
+    assert "warning" not in check(empty, "--offline")

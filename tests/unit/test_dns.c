@@ -245,7 +245,7 @@ static void test_configure(void **state)
 
 	assert_true(epfd >= 0);
 	log_set_sink(count, NULL);
-	assert_int_equal(dns_cfg_names(c1, &names, &n), 0);
+	assert_int_equal(cfg_host_names(c1, &names, &n), 0);
 	assert_int_equal(n, 3); /* the default entry's too, in lower case */
 	assert_string_equal(names[0], "a.example");
 	assert_string_equal(names[1], "b.example");
