@@ -5,7 +5,8 @@
  * rules, NAT, aws and plugin settings, all of it) to a text that loads again
  * to the same configuration: load -> dump -> load gives an equal struct cfg
  * (secrets and the file name aside: the dump never prints secrets), and its
- * dump is the same. abort() on any violation.
+ * dump is the same; the rules' host names (cfg_host_names) are valid names in
+ * normal form, sorted, each once. abort() on any violation.
  */
 #include "config.h"
 
@@ -158,6 +159,22 @@ static void check_roundtrip(const struct cfg *c)
 	json_decref(j);
 }
 
+/* The rules' host names: each a valid name in normal form, sorted, once. */
+static void check_host_names(const struct cfg *c)
+{
+	char norm[DNSNAME_MAX + 1], why[256];
+	const char **v;
+	size_t n;
+
+	if (cfg_host_names(c, &v, &n) < 0)
+		abort();
+	for (size_t i = 0; i < n; i++)
+		if (!dnsname_valid(v[i], norm, why, sizeof(why)) || strcmp(norm, v[i]) ||
+		    (i && strcmp(v[i - 1], v[i]) >= 0))
+			abort();
+	free(v);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char err[CFG_ERRLEN];
@@ -165,6 +182,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (cfg_load_buf("fuzz.conf", (const char *)data, size, &c, err, sizeof(err)) == 0) {
 		check_roundtrip(c);
+		check_host_names(c);
 		cfg_free(c);
 	} else if (!memchr(err, '\0', sizeof(err))) {
 		abort(); /* error text must be terminated */
