@@ -238,6 +238,7 @@ static void test_configure(void **state)
 	const char **names;
 	struct dns_entry *a;
 	struct pfx p = pfx_of("10.0.0.7");
+	bool b_on;
 	char err[256];
 	struct dns *d;
 	size_t n;
@@ -259,18 +260,21 @@ static void test_configure(void **state)
 	assert_string_equal(d->servers, "127.0.0.1:9");
 	a = entry(d, "a.example");
 	assert_non_null(a);
-	assert_true(a->in_flight); /* looked up at once */
+	/* looked up at once (on its way, or already failed where loopback is down) */
+	assert_true(a->in_flight || a->failures);
 	assert_null(dns_table_addrs(dns_table(d), "nothing.example"));
 	assert_int_equal(pfx_list_add(&a->addrs, &p, 8), 0);
 	assert_ptr_equal(dns_table_addrs(dns_table(d), "a.example"), &a->addrs);
-	/* a reload: a stays with its address, b goes (its lookup still on), c comes */
+	/* a reload: a stays with its address, b goes (freed by its callback when its
+	 * lookup is still on), c comes */
+	b_on = entry(d, "b.example")->in_flight;
 	assert_int_equal(dns_configure(d, c2, err, sizeof(err)), 0);
 	assert_int_equal(d->t.n, 3);
 	assert_ptr_equal(entry(d, "a.example"), a);
 	assert_string_equal(addrs(&a->addrs), "10.0.0.7/32");
 	assert_null(entry(d, "b.example"));
 	assert_non_null(entry(d, "c.example"));
-	assert_int_equal(d->inflight_dropped, 1);
+	assert_int_equal(d->inflight_dropped, b_on ? 1 : 0);
 	j = dns_status_json(d);
 	assert_int_equal(json_array_size(json_object_get(j, "names")), 3);
 	assert_string_equal(json_string_value(json_object_get(
@@ -282,7 +286,7 @@ static void test_configure(void **state)
 	assert_ptr_equal(entry(d, "a.example"), a);
 	assert_int_equal(d->inflight_dropped, 0); /* b freed by its callback */
 	assert_string_equal(d->servers, "127.0.0.1:19");
-	assert_true(a->in_flight);
+	assert_true(a->in_flight || a->failures);
 	assert_string_equal(addrs(&a->addrs), "10.0.0.7/32");
 	dns_close(d);
 	cfg_free(c1);
