@@ -108,6 +108,18 @@ static const struct def defs[VM_COUNT] = {
 				 "Seconds since the last successful EC2 call; absent before the "
 				 "first.",
 				 { NULL } },
+	[VM_DNS_LOOKUPS] = { "vpcroute_dns_lookups_total",
+			     COUNTER,
+			     "Lookups of the rules' host names (A and AAAA), by result (ok, "
+			     "failed).",
+			     { "result" } },
+	[VM_DNS_NAMES] = { "vpcroute_dns_names",
+			   GAUGE,
+			   "The rules' host names by state: resolved, failing (the last "
+			   "lookup failed; its last addresses are kept), unresolved (never "
+			   "resolved: nothing allowed for it), pending (first lookup on its "
+			   "way).",
+			   { "state" } },
 };
 
 struct series {

@@ -118,6 +118,24 @@ static void aws(json_t *st)
 		metrics_set(VM_SOURCE_DEST_CHECK, strcmp(sdc, "on") == 0);
 }
 
+static void dns(json_t *st)
+{
+	static const char *const states[] = { "resolved", "failing", "unresolved", "pending" };
+	json_t *n;
+	size_t i;
+
+	metrics_clear(VM_DNS_NAMES);
+	for (i = 0; i < sizeof(states) / sizeof(states[0]); i++)
+		metrics_set(VM_DNS_NAMES, 0, states[i]);
+	json_array_foreach(json_object_get(json_object_get(st, "dns"), "names"), i, n)
+	{
+		const char *s = json_string_value(json_object_get(n, "state"));
+
+		if (s)
+			metrics_add(VM_DNS_NAMES, 1, s);
+	}
+}
+
 int metrics_collect(struct agent *a)
 {
 	json_t *st = status_json(a);
@@ -128,6 +146,7 @@ int metrics_collect(struct agent *a)
 	routes(st);
 	sets(st);
 	aws(st);
+	dns(st);
 	json_decref(st);
 	return 0;
 }

@@ -167,7 +167,8 @@ static void rules_reserved(const struct cfg_access *ac, const char *what,
 			   const struct pfx_list *subnets, doctor_finding_fn *fn, void *ctx)
 {
 	for (size_t i = 0; ac->kind == CFG_ACCESS_RULES && i < ac->nrules; i++)
-		say_reserved(&ac->rules[i].to, what, subnets, fn, ctx);
+		if (!ac->rules[i].to_name) /* a name's addresses are the resolver's */
+			say_reserved(&ac->rules[i].to, what, subnets, fn, ctx);
 }
 
 static void say_inside(const struct pfx *p, const char *what, const char *key,
@@ -669,6 +670,51 @@ static void doctor_kernel(struct diag *d, json_t *s)
 		say(d, "ok", "nftables: table inet vpcroute built, as read from the kernel");
 }
 
+/* The rules' host names: one that does not resolve allows nothing. */
+static void doctor_dns(struct diag *d, json_t *s)
+{
+	json_t *n;
+	unsigned ok = 0;
+	size_t i;
+
+	json_array_foreach(json_object_get(json_object_get(s, "dns"), "names"), i, n)
+	{
+		const char *st = output_str(n, "state");
+		char addrs[512] = "";
+		size_t pos = 0, k;
+		json_t *a;
+
+		json_array_foreach(json_object_get(n, "addresses"), k, a)
+		{
+			const char *x = json_string_value(a);
+
+			if (pos < sizeof(addrs))
+				pos += (size_t)snprintf(addrs + pos, sizeof(addrs) - pos, "%s%s",
+							k ? ", " : "", x ? x : "?");
+		}
+		if (strcmp(st, "unresolved") == 0)
+			say(d, "PROBLEM",
+			    "dns: the rules' host name %s does not resolve (%s): nothing is "
+			    "allowed "
+			    "for it until it does. Check the name, and that the DNS servers "
+			    "(dns.servers, else /etc/resolv.conf) answer for it.",
+			    output_str(n, "name"), output_str(n, "error"));
+		else if (strcmp(st, "failing") == 0)
+			say(d, "PROBLEM",
+			    "dns: lookups of %s fail (%s, %lld in a row): its last addresses (%s) "
+			    "stay allowed until it resolves again",
+			    output_str(n, "name"), output_str(n, "error"),
+			    (long long)json_integer_value(json_object_get(n, "failures")), addrs);
+		else if (strcmp(st, "pending") == 0)
+			say(d, "note", "dns: %s: its first lookup is on its way",
+			    output_str(n, "name"));
+		else
+			ok++;
+	}
+	if (ok)
+		say(d, "ok", "dns: %u host name%s of the rules resolved", ok, ok == 1 ? "" : "s");
+}
+
 int doctor(const struct ctl_target *t, bool json)
 {
 	const char *no_colour = getenv("NO_COLOR");
@@ -727,6 +773,7 @@ int doctor(const struct ctl_target *t, bool json)
 			doctor_mtu(&d, output_str(in, "device"));
 	}
 	doctor_kernel(&d, s);
+	doctor_dns(&d, s);
 	json_array_foreach(json_object_get(s, "foreign_nat"), i, f)
 	{
 		if (json_is_true(json_object_get(f, "before_exemptions")))

@@ -144,6 +144,31 @@ static void print_plugin_policy(json_t *s, json_t *pp)
 		       (long long)json_integer_value(json_object_get(s, "config_generation")));
 }
 
+/* One line per host name of the rules: its addresses, state and next lookup. */
+static void output_dns_names(json_t *names, const char *indent)
+{
+	json_t *n, *a;
+	size_t i, k;
+
+	json_array_foreach(names, i, n)
+	{
+		printf("%s%s ->", indent, output_str(n, "name"));
+		json_array_foreach(json_object_get(n, "addresses"), k, a) printf(
+			"%s %s", k ? "," : "", json_string_value(a) ? json_string_value(a) : "?");
+		if (!json_array_size(json_object_get(n, "addresses")))
+			printf(" (none)");
+		printf(" [%s", output_str(n, "state"));
+		if (json_is_integer(json_object_get(n, "ttl_s")))
+			printf(", TTL %lld s",
+			       (long long)json_integer_value(json_object_get(n, "ttl_s")));
+		printf(", next lookup in %lld s",
+		       (long long)json_integer_value(json_object_get(n, "next_lookup_in_s")));
+		if (json_is_string(json_object_get(n, "error")))
+			printf(", last error: %s", output_str(n, "error"));
+		printf("]\n");
+	}
+}
+
 void output_status(json_t *s)
 {
 	json_t *in, *c, *r, *sets = json_object_get(json_object_get(s, "nftables"), "set_elements");
@@ -243,6 +268,10 @@ void output_status(json_t *s)
 			       ? " (runs before the exemptions: can rewrite tunnel traffic)"
 			       : "");
 	}
+	if (json_array_size(json_object_get(json_object_get(s, "dns"), "names"))) {
+		printf("host names of the rules:\n");
+		output_dns_names(json_object_get(json_object_get(s, "dns"), "names"), "  ");
+	}
 	if (json_is_object(json_object_get(s, "aws")))
 		print_aws(json_object_get(s, "aws"));
 	else
@@ -278,6 +307,7 @@ void output_plan(json_t *s)
 	}
 	if (!n)
 		printf("nothing to change\n");
+	output_dns_names(json_object_get(json_object_get(s, "dns"), "names"), "dns: ");
 }
 
 void output_json(json_t *j)

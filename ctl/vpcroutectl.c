@@ -87,7 +87,8 @@ static const struct {
 	{ OPT_QUIET, 'q', NULL, 0, "print only the verdict, not the configuration", NULL },
 	{ OPT_JSON, 0, "json", LONG_JSON, "print one JSON object", NULL },
 	{ OPT_OFFLINE, 0, "offline", LONG_OFFLINE,
-	  "skip the checks against this host (interfaces, users, groups, VPC)", NULL },
+	  "skip the checks against this host (interfaces, users, groups, VPC, DNS servers)",
+	  NULL },
 	{ OPT_UNWANTED, 0, "unwanted", LONG_UNWANTED,
 	  "only the routes status shows as \"ours, not wanted\"", NULL },
 	{ OPT_ALL, 0, "all", LONG_ALL, "both: ours and \"ours, not wanted\"", NULL },
@@ -159,6 +160,22 @@ static void interface_names(char *buf, size_t len)
 		if_freenameindex(ifs);
 }
 
+/* Whether /etc/resolv.conf has a "nameserver" line (where the agent's resolver
+ * looks when dns.servers is not set). */
+static bool resolv_conf_has_server(void)
+{
+	FILE *f = fopen("/etc/resolv.conf", "re");
+	char line[512];
+	bool found = false;
+
+	while (f && !found && fgets(line, sizeof(line), f))
+		found = strncmp(line, "nameserver", 10) == 0 &&
+			(line[10] == ' ' || line[10] == '\t');
+	if (f)
+		fclose(f);
+	return found;
+}
+
 /*
  * What the configuration names that this host does not have: warnings, for
  * the file may be meant for another host (check-config --offline skips them).
@@ -188,6 +205,22 @@ static unsigned host_warnings(const char *path, const struct cfg *cfg)
 			"host (it has %s); name the interface to the outside%s\n",
 			path, i, cfg->nat[i].out_interface, *names ? names : "none", skip);
 		n++;
+	}
+	if (!cfg->dns.nservers && !resolv_conf_has_server()) {
+		const char **hosts = NULL;
+		size_t nh = 0;
+
+		if (cfg_host_names(cfg, &hosts, &nh) == 0 && nh) {
+			fprintf(stderr,
+				"%s: warning: the rules name hosts (%s%s) but dns.servers is not "
+				"set "
+				"and /etc/resolv.conf names no nameserver: the agent's lookups go "
+				"to "
+				"127.0.0.1; set dns.servers (in a VPC: its base address + 2)%s\n",
+				path, hosts[0], nh > 1 ? ", ..." : "", skip);
+			n++;
+		}
+		free(hosts);
 	}
 	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
 		if (!ids[i].name ||
@@ -329,7 +362,9 @@ static json_t *array_of(json_t *o, const char *key)
 
 /*
  * The plan (doc/plan.schema.json) from the status: the kernel's routes to add
- * and to remove, the EC2 calls pending, and how many changes that makes.
+ * and to remove, the EC2 calls pending, and how many changes that makes; the
+ * rules' host names as last resolved (no change of their own: a lookup that
+ * moves a name changes the sets when it comes).
  */
 static json_t *plan_of(json_t *s)
 {
@@ -343,6 +378,11 @@ static json_t *plan_of(json_t *s)
 		"routes_to_add", add, "routes_to_remove", del, "aws_calls", calls);
 	if (o && json_is_string(json_object_get(p, "error")))
 		json_object_set(o, "error", json_object_get(p, "error"));
+	/* the rules' host names (when there are some): what the sets follow, and when
+	 * they are looked up next */
+	if (o && json_array_size(json_object_get(json_object_get(s, "dns"), "names")))
+		json_object_set(o, "dns_names",
+				json_object_get(json_object_get(s, "dns"), "names"));
 	return o;
 }
 
@@ -564,7 +604,9 @@ static const struct command commands[] = {
 		   "invalid file, one line names the file, line, column, key and value on stderr, "
 		   "and the exit status is 1. A valid file is also checked against this host: a "
 		   "nat.masquerade out_interface, a socket.group, socket.openvpn_user or "
-		   "socket.openvpn_group that does not exist here is a warning on stderr (the exit "
+		   "socket.openvpn_group that does not exist here, or rules that name hosts with "
+		   "no DNS server in dns.servers nor /etc/resolv.conf, is a warning on stderr (the "
+		   "exit "
 		   "status stays 0); with the aws section, so is a tunnel pool or a client's "
 		   "iroutes inside one of the CIDR blocks of this host's VPC, asked of the "
 		   "instance metadata at the agent's endpoint (aws.imds_endpoint, "

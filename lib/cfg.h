@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "digest.h"
+#include "dnsname.h"
 #include "pfx.h"
 
 #define CFG_VERSION	   1
@@ -34,7 +35,8 @@ struct cfg_ports {
 
 /* One rule of an access list: destination, protocol (0: any), ports. */
 struct cfg_rule {
-	struct pfx to;
+	struct pfx to; /* unset (family 0) when to_name is */
+	char *to_name; /* a host name the agent resolves (lower case, no final dot), or NULL */
 	uint8_t proto;
 	struct cfg_ports *ports;
 	size_t nports;
@@ -132,6 +134,13 @@ struct cfg {
 		unsigned queue_max;
 	} plugin;
 	unsigned kernel_check_s; /* the agent's full diff against the kernel */
+	/* the resolver of rules' host names (agent/dns.c) */
+	struct {
+		unsigned min_ttl_s, max_ttl_s;	   /* a record's TTL is kept within these */
+		unsigned timeout_ms;		   /* per query and server */
+		char (*servers)[DNSSERVER_STRLEN]; /* normalised; none: /etc/resolv.conf */
+		size_t nservers;
+	} dns;
 };
 
 /*
@@ -162,6 +171,11 @@ const char *cfg_routes_name(enum cfg_routes r);
 
 /* Policy of a client: its own entry, else the default entry, else NULL. */
 const struct cfg_client *cfg_client_find(const struct cfg *c, const char *name);
+
+/* The distinct host names of the rules (their "to"), normalised, sorted, each
+ * once: a malloc'd array of pointers into c (free the array only; NULL when
+ * none); 0 or -ENOMEM. */
+int cfg_host_names(const struct cfg *c, const char ***out, size_t *n);
 
 /* An AWS region name such as us-east-1 (shape only). */
 bool cfg_valid_region(const char *s);

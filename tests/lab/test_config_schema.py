@@ -78,6 +78,7 @@ OBJECTS = {
     "aws": SCHEMA["properties"]["aws"],
     "plugin": SCHEMA["properties"]["plugin"],
     "metrics": SCHEMA["properties"]["metrics"],
+    "dns": SCHEMA["properties"]["dns"],
 }
 
 
@@ -118,7 +119,7 @@ def test_schema_and_loader_tables_agree():
 RULE = {"to": "192.168.1.5", "proto": "tcp", "ports": [22, "8000-8080"]}
 CLIENT = {"allow": ["192.168.1.0/24"], "iroutes": ["192.168.1.128/25"], "address": "10.1.2.10",
           "address6": "fd00:2::10", "push_routes": ["10.1.1.0/24"], "to_local": True,
-          "from_local": [RULE]}
+          "from_local": [RULE, {"to": "nas.home.arpa", "proto": "udp", "ports": [53]}]}
 COMMON = {
     "version": 1,
     "socket": {"path": "/run/vpcroute/test.sock", "mode": "0660", "group": "root",
@@ -138,6 +139,8 @@ COMMON = {
                "reconnect_max_ms": 5000, "queue_max": 1024},
     "kernel_check_s": 30,
     "metrics": {"listen": "127.0.0.1:9810"},
+    "dns": {"servers": ["10.1.1.2", "[fd00:1::53]:5353"], "min_ttl_s": 5, "max_ttl_s": 300,
+            "timeout_ms": 2000},
 }
 FULL_SERVER = {**COMMON, "role": "server", "local_networks": ["10.1.1.0/24"],
                "tunnel": {"pool": "10.1.2.0/24", "pool6": "fd00:2::/64"}, "strict": False,
