@@ -59,6 +59,17 @@ struct cfg_client {
 	struct cfg_access from_local; /* local networks -> client's networks */
 };
 
+/*
+ * One IPsec peer (ipsec.peers), keyed by the address of its tunnel end as
+ * the kernel's XFRM tables name it: pol.name is that key, pol.allow what it
+ * may announce (its remote networks), pol.to_local and pol.from_local the
+ * forward filter, as for an OpenVPN client; the rest of pol is unused.
+ */
+struct cfg_peer {
+	struct pfx addr; /* a host prefix */
+	struct cfg_client pol;
+};
+
 struct cfg_nat {
 	struct pfx_list sources;
 	char out_interface[IF_NAMESIZE];
@@ -109,6 +120,8 @@ struct cfg {
 	struct pfx_list tunnel_networks;
 	struct cfg_access to_local, from_local;
 	/* both */
+	struct cfg_peer *peers; /* ipsec.peers */
+	size_t npeers;
 	struct cfg_nat *nat;
 	size_t nnat;
 	bool nat_exempt_tunnel;
@@ -141,6 +154,9 @@ void cfg_drop_secrets(struct cfg *c);
 
 /* Policy of a client: its own entry, else the default entry, else NULL. */
 const struct cfg_client *cfg_client_find(const struct cfg *c, const char *name);
+
+/* The ipsec.peers entry of the peer at addr (a host prefix), or NULL. */
+const struct cfg_peer *cfg_peer_find(const struct cfg *c, const struct pfx *addr);
 
 /* An AWS region name such as us-east-1 (shape only). */
 bool cfg_valid_region(const char *s);
