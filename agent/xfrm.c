@@ -185,8 +185,11 @@ bool xfrm_read(struct xfrm *x)
 			continue;
 		if (got <= 0)
 			break;
-		if (from.nl_pid != 0) /* root may send to the groups: only the kernel counts */
+		if (from.nl_pid != 0) { /* root may send to the groups: only the kernel counts */
+			log_debug("xfrm: a message from netlink port %u, not the kernel, ignored",
+				  from.nl_pid);
 			continue;
+		}
 		bad += xfrm_decode(x->buf, (size_t)got, on_note, &n);
 	}
 	if (bad)

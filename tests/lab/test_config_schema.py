@@ -78,6 +78,8 @@ OBJECTS = {
     "aws": SCHEMA["properties"]["aws"],
     "plugin": SCHEMA["properties"]["plugin"],
     "metrics": SCHEMA["properties"]["metrics"],
+    "ipsec": SCHEMA["properties"]["ipsec"],
+    "peer": SCHEMA["$defs"]["peer"],
 }
 
 
@@ -136,6 +138,9 @@ COMMON = {
                "reconnect_max_ms": 5000, "queue_max": 1024},
     "kernel_check_s": 30,
     "metrics": {"listen": "127.0.0.1:9810"},
+    "ipsec": {"peers": {"203.0.113.7": {"allow": ["192.168.99.0/24"], "to_local": True,
+                                        "from_local": [{"to": "192.168.99.10", "proto": "icmp"}]},
+                        "2001:db8::7": {"allow": ["fd00:99::/48"]}}},
 }
 FULL_SERVER = {**COMMON, "role": "server", "local_networks": ["10.1.1.0/24"],
                "tunnel": {"pool": "10.1.2.0/24", "pool6": "fd00:2::/64"}, "strict": False,
