@@ -4,7 +4,9 @@
  * first, then the policies and SAs dumped, so that no change falls in
  * between; messages not from the kernel are dropped. A lost notification
  * (ENOBUFS) starts the dump again. Read only: the agent sends nothing but
- * dump requests.
+ * dump requests. The kernel sends each SA with its keys: only addresses,
+ * SPI, protocol, mode and reqid are kept, and the buffer is cleared after
+ * each datagram.
  */
 #include "config.h"
 
@@ -80,6 +82,7 @@ static int dump_one(struct xfrm *x, uint16_t type, struct xfrm_tab *t)
 		if (from.nl_pid != 0)
 			continue; /* not the kernel */
 		bad += xfrm_decode(x->buf, (size_t)got, on_dump, &d);
+		explicit_bzero(x->buf, (size_t)got); /* an SA's keys come with it */
 	}
 	if (bad)
 		log_warnx("xfrm: %u malformed messages in the kernel's answer skipped", bad);
@@ -191,6 +194,7 @@ bool xfrm_read(struct xfrm *x)
 			continue;
 		}
 		bad += xfrm_decode(x->buf, (size_t)got, on_note, &n);
+		explicit_bzero(x->buf, (size_t)got); /* an SA's keys come with it */
 	}
 	if (bad)
 		log_warnx("xfrm: %u malformed notifications skipped", bad);

@@ -16,7 +16,7 @@ import tempfile
 
 import pytest
 
-from vrlab.agent import Agent, tunnel_host
+from vrlab.agent import Agent, settles, tunnel_host
 from vrlab.build import built
 
 CONF = {"version": 1, "role": "client", "local_networks": ["10.0.0.0/16"],
@@ -26,15 +26,6 @@ CONF = {"version": 1, "role": "client", "local_networks": ["10.0.0.0/16"],
 def policy(node, dst, peer):
     node.run(f"ip xfrm policy add src 10.0.0.0/16 dst {dst} dir out "
              f"tmpl src 198.51.100.1 dst {peer} proto esp mode tunnel reqid 1")
-
-
-def status(agent):
-    return agent.status()
-
-
-def tunnels(agent):
-    return sorted((t["peer"], t["network"], t["sa"], t["state"])
-                  for t in status(agent)["ipsec"]["tunnels"])
 
 
 def remote4(agent):
@@ -53,35 +44,25 @@ def gw(lab):
     shutil.rmtree(work, ignore_errors=True)
 
 
-def wait_for(fn, want, timeout=5):
-    import time
-    deadline = time.time() + timeout
-    while True:
-        got = fn()
-        if got == want or time.time() > deadline:
-            return got
-        time.sleep(0.05)
-
-
 def test_policies_learned_from_dump_and_notifications(gw):
     host, agent = gw
-    assert status(agent)["ipsec"]["xfrm"] is True
-    assert tunnels(agent) == [("203.0.113.7", "192.168.99.0/24", False, "no SA")]
+    assert agent.status()["ipsec"]["xfrm"] is True
+    assert agent.tunnels() == [("203.0.113.7", "192.168.99.0/24", False, "no SA")]
     # added and removed behind its back: followed
     policy(host, "172.16.0.0/12", "203.0.113.99")
     want = [("203.0.113.7", "192.168.99.0/24", False, "no SA"),
             ("203.0.113.99", "172.16.0.0/12", False, "no SA")]
-    assert wait_for(lambda: tunnels(agent), want) == want
+    assert settles(agent.tunnels, want) == want
     host.run("ip xfrm policy delete src 10.0.0.0/16 dst 192.168.99.0/24 dir out")
     want = [("203.0.113.99", "172.16.0.0/12", False, "no SA")]
-    assert wait_for(lambda: tunnels(agent), want) == want
+    assert settles(agent.tunnels, want) == want
     # an inbound policy and a transport-mode one are no tunnels
     host.run("ip xfrm policy add src 192.168.99.0/24 dst 10.0.0.0/16 dir in "
              "tmpl src 203.0.113.7 dst 198.51.100.1 proto esp mode tunnel reqid 1")
     host.run("ip xfrm policy add src 10.0.0.5/32 dst 203.0.113.9/32 dir out "
              "tmpl src 10.0.0.5 dst 203.0.113.9 proto esp mode transport")
     host.run("ip xfrm policy flush")
-    assert wait_for(lambda: tunnels(agent), []) == []
+    assert settles(agent.tunnels, []) == []
     # without an SA nothing is announced: no remote network, no claim
     assert remote4(agent) == []
     # the IKE daemon's policies are read, never changed
@@ -93,11 +74,11 @@ def test_restart_resyncs_from_dump(gw):
     policy(host, "192.168.98.0/24", "203.0.113.7")
     want = [("203.0.113.7", "192.168.98.0/24", False, "no SA"),
             ("203.0.113.7", "192.168.99.0/24", False, "no SA")]
-    assert wait_for(lambda: tunnels(agent), want) == want
+    assert settles(agent.tunnels, want) == want
     agent.kill9()
     host.run("ip xfrm policy delete src 10.0.0.0/16 dst 192.168.98.0/24 dir out")
     agent.start()
-    assert tunnels(agent) == [("203.0.113.7", "192.168.99.0/24", False, "no SA")]
+    assert agent.tunnels() == [("203.0.113.7", "192.168.99.0/24", False, "no SA")]
 
 
 XFRM_MSG_NEWSA = 0x10
@@ -133,7 +114,7 @@ def test_messages_not_from_the_kernel_ignored(gw):
               " pass\n")
     host.run(["python3", "-c", script, forged_newsa().hex()])
     agent.wait_log(r"xfrm: a message from netlink port \d+, not the kernel, ignored")
-    assert tunnels(agent) == [("203.0.113.7", "192.168.99.0/24", False, "no SA")]
+    assert agent.tunnels() == [("203.0.113.7", "192.168.99.0/24", False, "no SA")]
     assert remote4(agent) == []
     assert host.run("ip xfrm state").stdout.strip() == ""
 

@@ -50,6 +50,13 @@ static void attr(struct buf *b, uint16_t type, const void *p, size_t n)
 	put(b, tmp, NLA_HDRLEN + n);
 }
 
+/* Overwrites n bytes at offset off of the current message's payload (the
+ * message may sit at an offset a struct pointer could not be aligned to). */
+static void patch(struct buf *b, size_t off, const void *v, size_t n)
+{
+	memcpy(b->b + b->msg + NLMSG_HDRLEN + off, v, n);
+}
+
 static void end(struct buf *b)
 {
 	((struct nlmsghdr *)(b->b + b->msg))->nlmsg_len = (uint32_t)(b->len - b->msg);
@@ -344,7 +351,6 @@ static void test_ipv6_and_block(void **state)
 {
 	struct seen s = { 0 };
 	struct buf b = { 0 };
-	struct xfrm_userpolicy_info *pi;
 
 	(void)state;
 	policy(&b, XFRM_MSG_NEWPOLICY, 0x121, XFRM_POLICY_OUT, "2001:db8:a::", 48,
@@ -352,8 +358,8 @@ static void test_ipv6_and_block(void **state)
 	sa(&b, XFRM_MSG_NEWSA, "2001:db8::2", 0x10, XFRM_MODE_TUNNEL, 3);
 	/* a block policy is no tunnel */
 	out_tunnel(&b, 0x129, "192.168.99.0", 24, "203.0.113.7", 0);
-	pi = (void *)(b.b + b.msg + NLMSG_HDRLEN);
-	pi->action = XFRM_POLICY_BLOCK;
+	patch(&b, offsetof(struct xfrm_userpolicy_info, action), &(uint8_t){ XFRM_POLICY_BLOCK },
+	      1);
 	assert_int_equal(feed(&s, &b), 0);
 	assert_string_equal(tunnels(&s), "2001:db8::2 2001:db8:b::/48 sa");
 	xfrm_tab_free(&s.tab);
@@ -363,7 +369,6 @@ static void test_malformed(void **state)
 {
 	struct seen s = { 0 };
 	struct buf b = { 0 };
-	struct xfrm_userpolicy_info *pi;
 	struct nlmsgerr e = { .error = -EPERM };
 
 	(void)state;
@@ -372,8 +377,7 @@ static void test_malformed(void **state)
 	assert_int_equal(feed(&s, &b), 1);
 	/* an unknown family */
 	out_tunnel(&b, 0x101, "192.168.99.0", 24, "203.0.113.7", 0);
-	pi = (void *)(b.b + b.msg + NLMSG_HDRLEN);
-	pi->sel.family = 99;
+	patch(&b, offsetof(struct xfrm_userpolicy_info, sel.family), &(uint16_t){ 99 }, 2);
 	assert_int_equal(feed(&s, &b), 1);
 	/* a payload shorter than its struct */
 	msg(&b, XFRM_MSG_NEWSA);
@@ -454,8 +458,8 @@ static void test_kernel_bytes(void **state)
 					     "kernel-policy-del", "kernel-policy-flush" };
 	static const char *const want[] = {
 		"203.0.113.7 192.168.99.0/24 nosa; 2001:db8::2 2001:db8:b::/48 nosa",
-		"203.0.113.7 192.168.99.0/24 nosa; 203.0.113.8 172.16.0.0/12 nosa; 2001:db8::2 "
-		"2001:db8:b::/48 nosa",
+		("203.0.113.7 192.168.99.0/24 nosa; 203.0.113.8 172.16.0.0/12 nosa; 2001:db8::2 "
+		 "2001:db8:b::/48 nosa"),
 		"203.0.113.7 192.168.99.0/24 nosa; 2001:db8::2 2001:db8:b::/48 nosa",
 		"",
 	};

@@ -135,9 +135,24 @@ class Agent:
             jsonschema.validate(doc, json.load(f))
         return doc
 
+    def tunnels(self):
+        """The IPsec tunnels of its status: (peer, network, SA, state), sorted."""
+        return sorted((t["peer"], t["network"], t["sa"], t["state"])
+                      for t in self.status()["ipsec"]["tunnels"])
+
     def table(self):
         r = self.node.run(["nft", "list", "table", "inet", "vpcroute"], check=False)
         return r.stdout if r.returncode == 0 else None
+
+
+def settles(fn, want, timeout=10):
+    """fn() once it returns want, or its last value after timeout seconds."""
+    deadline = time.time() + timeout
+    while True:
+        got = fn()
+        if got == want or time.time() > deadline:
+            return got
+        time.sleep(0.05)
 
 
 def _normalised(o):
