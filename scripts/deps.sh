@@ -9,6 +9,9 @@ VR_APT_PACKAGES=(
 	curl procps lcov zsh
 	clang libclang-rt-14-dev clang-format man-db groff-base
 	python3 python3-pip python3-venv git ca-certificates
+	# the IPsec lab's VM (scripts/ipsec-vm: virtme-ng from tests/requirements.txt
+	# boots Debian's kernel, fetched there with apt-get download, over this userspace)
+	qemu-system-x86 busybox-static kmod
 )
 
 # --- the libraries vpcroute builds against: debian/control's Build-Depends, the one
