@@ -61,6 +61,7 @@ static struct agent *agent_new(void)
 
 	log_set_sink(quiet, NULL);
 	a->nft_ready = true;
+	a->cloud = (struct cloud *)&dummy; /* the stubs' cloud_want_set records */
 	if (cfg_load_buf("t.conf", conf, strlen(conf), &a->cfg, err, sizeof(err)))
 		fail_msg("%s", err);
 	assert_int_equal(ipsec_open(a), 0);
@@ -147,6 +148,10 @@ static void test_admitted_with_sa(void **state)
 	/* the pool, then the peer's network: VPC routes and NAT exemption */
 	assert_string_equal(remote(), "10.9.0.0/24 192.168.99.0/24 ");
 	assert_int_equal(stub_nacc, 1); /* to_local by default: its network -> 10.0.0.0/16 */
+	/* and the VPC routes wanted: the same networks (the cloud's planner takes
+	 * it from there, its grace period included) */
+	assert_int_equal(stub_ncloud, 2);
+	assert_true(pfx_equal(&stub_cloud[1], P("192.168.99.0/24")));
 	n = state_claims(a, &c);
 	assert_int_equal(n, 1);
 	assert_string_equal(c[0].cn, "203.0.113.7");
@@ -163,6 +168,7 @@ static void test_admitted_with_sa(void **state)
 	sa(false, "203.0.113.7", 0x1001);
 	assert_true(ipsec_update(a));
 	assert_string_equal(remote(), "10.9.0.0/24 ");
+	assert_int_equal(stub_ncloud, 1);
 	n = state_claims(a, &c);
 	assert_int_equal(n, 0);
 	free(c);
