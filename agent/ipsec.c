@@ -200,6 +200,7 @@ bool ipsec_update(struct agent *a)
 	}
 	if (!n && !a->ntunnels && !a->nrefused) {
 		free(t);
+		t = NULL;
 		for (size_t i = 0; i < a->ninst; i++)
 			if (a->inst[i]->ipsec && a->inst[i]->n)
 				goto go; /* a reload may still have something to drop */
