@@ -12,6 +12,9 @@ VR_APT_PACKAGES=(
 	# the IPsec lab's VM (scripts/ipsec-vm: virtme-ng from tests/requirements.txt
 	# boots Debian's kernel, fetched there with apt-get download, over this userspace)
 	qemu-system-x86 busybox-static kmod
+	# the IKE daemon that lab runs (one per gateway, private configuration):
+	# libreswan, seed 003's; Debian's strongswan-charon conflicts with it
+	libreswan libnss3-tools
 )
 
 # --- the libraries vpcroute builds against: debian/control's Build-Depends, the one

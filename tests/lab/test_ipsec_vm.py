@@ -14,7 +14,9 @@ with its true source. A foreign MASQUERADE on A's WAN (the recipe's NAT to
 the internet) rewrites the source before the IPsec policy is matched: without
 the agent the tunnel carries nothing, with it the exemption holds."""
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -116,6 +118,13 @@ def gw(vpcs):
     shutil.rmtree(work, ignore_errors=True)
 
 
+def start(agent):
+    """The agent started; under software emulation its first start (the
+    kernel modules nftables loads) can take more than the usual 10 s."""
+    agent.start(wait=False)
+    agent.wait_log(r"listening on ", timeout=90)
+
+
 def seen_true_source(hb):
     out = hb.run("nft -j list table inet seen").stdout
     for o in json.loads(out)["nftables"]:
@@ -131,7 +140,7 @@ def test_tunnel_up_exempt_from_foreign_nat(gw):
     # matches, the packet leaves in clear and B drops it
     assert not ha.ping(B_HOST, count=2, timeout=1)
     assert seen_true_source(hb) == 0
-    agent.start()
+    start(agent)
     assert agent.tunnels() == [(B_PUB, B_NET, True, "up")]
     assert agent.set_prefixes("remote4") == [B_NET]
     assert ha.ping(B_HOST, count=3)
@@ -142,7 +151,7 @@ def test_tunnel_up_exempt_from_foreign_nat(gw):
 
 def test_sa_gone_and_back(gw):
     a, b, ha, hb, agent = gw
-    agent.start()
+    start(agent)
     assert agent.tunnels() == [(B_PUB, B_NET, True, "up")]
     # the IKE daemon tears the outbound SA down (DPD, a restart): withdrawn
     sh(a, sa(A_PUB, B_PUB, "0x100", verb="delete"))
@@ -163,7 +172,7 @@ def test_forbidden_network_gets_nothing(gw):
     # the peer's IKE configuration also tunnels 172.16.0.0/12, which ipsec.peers does not allow
     a.run(f"ip xfrm policy add src {A_NET} dst 172.16.0.0/12 dir out "
           f"tmpl src {A_PUB} dst {B_PUB} proto esp mode tunnel reqid 1")
-    agent.start()
+    start(agent)
     got = {t["network"]: t for t in agent.status()["ipsec"]["tunnels"]}
     assert got[B_NET]["state"] == "up"
     assert got["172.16.0.0/12"]["state"] == "refused"
@@ -175,11 +184,11 @@ def test_forbidden_network_gets_nothing(gw):
 
 def test_kill9_resyncs_from_dump(gw):
     a, b, ha, hb, agent = gw
-    agent.start()
+    start(agent)
     assert agent.tunnels() == [(B_PUB, B_NET, True, "up")]
     before = agent.dump()
     agent.kill9()
-    agent.start()
+    start(agent)
     assert agent.tunnels() == [(B_PUB, B_NET, True, "up")]
     assert agent.dump() == before
     assert ha.ping(B_HOST, count=2)
@@ -235,35 +244,48 @@ def charon(node, d, me, peer, mine, theirs, start):
     """strongSwan's charon in node with its own configuration, run directory
     (a private /run: the pid file) and control socket under d; loads its
     connection with swanctl."""
-    import os
     os.makedirs(d, exist_ok=True)
     with open(f"{d}/strongswan.conf", "w") as f:
         f.write(STRONGSWAN_CONF.format(d=d))
     with open(f"{d}/swanctl.conf", "w") as f:
         f.write(SWANCTL_CONF.format(me=me, peer=peer, mine=mine, theirs=theirs, start=start))
-    node.popen(["unshare", "-m", "sh", "-c", f"mount -t tmpfs tmpfs /run && "
-                f"STRONGSWAN_CONF={d}/strongswan.conf exec /usr/lib/ipsec/charon"],
-               log=f"{d}/stderr.log")
-    for _ in range(100):
+    p = node.popen(["unshare", "-m", "sh", "-c", f"mount -t tmpfs tmpfs /run && "
+                    f"STRONGSWAN_CONF={d}/strongswan.conf exec /usr/lib/ipsec/charon"],
+                   log=f"{d}/stderr.log")
+    deadline = time.time() + 30
+    while time.time() < deadline and p.poll() is None:
         r = node.run(["swanctl", "--load-all", "--uri", f"unix://{d}/charon.vici", "--file",
                       f"{d}/swanctl.conf"], check=False)
         if r.returncode == 0:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"swanctl --load-all: {r.stderr}")
+            return p
+        time.sleep(0.2)
+    raise AssertionError(f"charon in {node.name} did not start: "
+                         + open(f"{d}/stderr.log", errors="replace").read()[-2000:])
 
 
+def stop(procs):
+    """The daemons a test started, stopped (they hold the IKE ports)."""
+    for p in procs:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+    for p in procs:
+        p.wait(30)
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/lib/ipsec/charon"),
+                    reason="strongSwan's charon is not installed (Debian's strongswan-charon "
+                    "conflicts with libreswan, which scripts/deps.sh installs)")
 def test_strongswan_tunnel(gw):
-    """Last in this file: it replaces both ends' hand-made SAs by strongSwan's."""
+    """It replaces both ends' hand-made SAs by strongSwan's."""
     a, b, ha, hb, agent = gw
     sh(a, "ip xfrm policy flush", "ip xfrm state flush")
     sh(b, "ip xfrm policy flush", "ip xfrm state flush")
-    work = tempfile.mkdtemp(prefix="vr-strongswan-")
+    work, daemons = tempfile.mkdtemp(prefix="vr-strongswan-"), []
     try:
-        charon(b, f"{work}/b", B_PUB, A_PUB, B_NET, A_NET, "none")
-        agent.start()
+        daemons.append(charon(b, f"{work}/b", B_PUB, A_PUB, B_NET, A_NET, "none"))
+        start(agent)
         assert agent.tunnels() == []
-        charon(a, f"{work}/a", A_PUB, B_PUB, A_NET, B_NET, "start")
+        daemons.append(charon(a, f"{work}/a", A_PUB, B_PUB, A_NET, B_NET, "start"))
         want = [(B_PUB, B_NET, True, "up")]
         assert settles(agent.tunnels, want, timeout=60) == want, \
             open(f"{work}/a/charon.log").read()[-3000:]
@@ -281,4 +303,73 @@ def test_strongswan_tunnel(gw):
         assert settles(agent.tunnels, want, timeout=60) == want
         assert ha.ping(B_HOST, count=2)
     finally:
+        stop(daemons)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# --- the same tunnel set up by libreswan (pluto), seed 003's daemon ---
+
+LIBRESWAN_CONF = """config setup
+	logfile={d}/pluto.log
+
+conn peer
+	authby=secret
+	ikev2=yes
+	left={me}
+	leftid={me}
+	leftsubnet={mine}
+	right={peer}
+	rightid={peer}
+	rightsubnet={theirs}
+	auto=add
+"""
+
+
+def pluto(node, d, me, peer, mine, theirs):
+    """libreswan's pluto in node with its own --config, --rundir, --nssdir and
+    secrets under d; its connection added and pluto listening."""
+    os.makedirs(f"{d}/nss")
+    os.makedirs(f"{d}/run")
+    with open(f"{d}/ipsec.conf", "w") as f:
+        f.write(LIBRESWAN_CONF.format(d=d, me=me, peer=peer, mine=mine, theirs=theirs))
+    with open(f"{d}/ipsec.secrets", "w") as f:
+        f.write(f'{me} {peer} : PSK "the lab\'s pre-shared key, 32 bytes or more"\n')
+    node.run(["certutil", "-N", "-d", f"sql:{d}/nss", "--empty-password"])
+    p = node.popen(["/usr/libexec/ipsec/pluto", "--config", f"{d}/ipsec.conf", "--rundir",
+                    f"{d}/run", "--nssdir", f"{d}/nss", "--secretsfile", f"{d}/ipsec.secrets",
+                    "--nofork"], log=f"{d}/stderr.log")
+    deadline = time.time() + 30
+    while True:
+        r = node.run(["ipsec", "addconn", "--config", f"{d}/ipsec.conf", "--ctlsocket",
+                      f"{d}/run/pluto.ctl", "peer"], check=False)
+        if r.returncode == 0:
+            break
+        if time.time() > deadline or p.poll() is not None:
+            raise AssertionError(f"pluto in {node.name} did not start: "
+                                 + open(f"{d}/stderr.log", errors="replace").read()[-2000:])
+        time.sleep(0.2)
+    node.run(["ipsec", "whack", "--rundir", f"{d}/run", "--listen"])
+    return p
+
+
+def test_libreswan_tunnel(gw):
+    """Seed 003's daemon; like the strongSwan test, it replaces both ends' SAs."""
+    a, b, ha, hb, agent = gw
+    sh(a, "ip xfrm policy flush", "ip xfrm state flush")
+    sh(b, "ip xfrm policy flush", "ip xfrm state flush")
+    work, daemons = tempfile.mkdtemp(prefix="vr-libreswan-"), []
+    try:
+        daemons.append(pluto(b, f"{work}/b", B_PUB, A_PUB, B_NET, A_NET))
+        daemons.append(pluto(a, f"{work}/a", A_PUB, B_PUB, A_NET, B_NET))
+        start(agent)
+        a.run(["ipsec", "whack", "--rundir", f"{work}/a/run", "--initiate", "--name", "peer"],
+              timeout=60)
+        want = [(B_PUB, B_NET, True, "up")]
+        assert settles(agent.tunnels, want, timeout=60) == want, \
+            open(f"{work}/a/pluto.log").read()[-3000:]
+        assert agent.set_prefixes("remote4") == [B_NET]
+        assert ha.ping(B_HOST, count=2)
+        assert seen_true_source(hb) > 0
+    finally:
+        stop(daemons)
         shutil.rmtree(work, ignore_errors=True)
