@@ -52,6 +52,9 @@ struct ainst {
 	/* the configuration its plugin said it runs (a policy message); "": none */
 	uint64_t plugin_gen;
 	char plugin_digest[DIGEST_HEXLEN];
+	/* the kernel's IPsec tunnels (ipsec.c), named POLICY_IPSEC_INSTANCE:
+	 * its clients are the peers (cn: the address), no plugin */
+	bool ipsec;
 };
 
 /* A route we installed (or adopted at start). */
@@ -69,6 +72,14 @@ struct afail {
 };
 
 struct watch;
+struct xfrm;
+struct xfrm_tunnel;
+
+/* A tunnel's network the policy refused (ipsec.c), for the log and status. */
+struct arefusal {
+	struct pfx peer, net;
+	char *why;
+};
 
 /*
  * The client changes of one loop pass, programmed together: one nftables
@@ -152,6 +163,12 @@ struct agent {
 	struct cloud *cloud;	       /* NULL without the aws section */
 	struct dns *dns;	       /* the resolver of the rules' host names (dns.c) */
 	const struct dns_table *names; /* its table (NULL: none); state.c reads it */
+	/* IPsec (ipsec.c): the kernel's XFRM tables, NULL when unreadable */
+	struct xfrm *xfrm;
+	struct xfrm_tunnel *tunnels; /* as last read: sorted by peer, network */
+	size_t ntunnels;
+	struct arefusal *refused; /* tunnels with an SA whose network is refused */
+	size_t nrefused;
 	time_t started;
 	bool dry_run;	    /* no EC2 call that changes anything */
 	struct batch batch; /* client changes not yet programmed */
@@ -225,6 +242,10 @@ void state_view_free(struct state_view *v);
  * that are not there, "missing" or "failed" (with "error"). NULL when the
  * kernel's routes cannot be read. */
 json_t *state_routes_json(struct agent *a, const struct state_view *v, json_t **missing);
+/* The admission policy for IPsec peer (lib/policy.h's policy_check_peer)
+ * against every holder's networks: 0, or -EPERM with why naming the rule. */
+int state_peer_admit(struct agent *a, const struct pfx *peer, const struct proto_client *c,
+		     char *why, size_t len);
 /* Everything claimed on this host, for the plugins. */
 size_t state_claims(struct agent *a, struct proto_claim **out);
 void state_end_grace(struct agent *a);
@@ -279,6 +300,19 @@ void dispatch_forget(struct agent *a, const void *tag);
  * in (lib/policy.c's policy_check); why filled when not. */
 bool agent_client_allowed(const struct agent *a, const struct ainst *in, const struct aclient *c,
 			  char *why, size_t len);
+
+/*
+ * ipsec.c: the tunnels the kernel's XFRM tables hold (xfrm.h) become peers of
+ * the instance POLICY_IPSEC_INSTANCE, each network of a tunnel with a live
+ * SA admitted by the policy (ipsec.peers) or refused and reported; the
+ * kernel, the nftables table and the VPC routes follow (state_apply).
+ */
+int ipsec_open(struct agent *a);
+/* The tunnels again (a notification, a reload): true when peers changed. */
+bool ipsec_update(struct agent *a);
+void ipsec_close(struct agent *a);
+/* For the status: the tunnels, their SA, admission and refusal. */
+json_t *ipsec_status_json(const struct agent *a);
 
 /* status.c: what vpcroutectl status shows (doc/status.schema.json) */
 json_t *status_json(struct agent *a);

@@ -28,6 +28,7 @@
 #include "metrics_http.h"
 #include "sysctl.h"
 #include "watch.h"
+#include "xfrm.h"
 #include "loop.h"
 #include "policy.h"
 #include "planner.h"
@@ -42,7 +43,7 @@
 static struct loop {
 	struct agent *a;
 	bool stop;
-	struct watcher sig, grace, http, cloud, watch;
+	struct watcher sig, grace, http, cloud, watch, xfrm;
 } loop;
 
 static void usage(FILE *f)
@@ -146,7 +147,13 @@ static void cloud_reconfigure(struct agent *a)
 bool agent_client_allowed(const struct agent *a, const struct ainst *in, const struct aclient *c,
 			  char *why, size_t len)
 {
-	return policy_check(a->cfg, in->name, &c->pc, NULL, why, len);
+	struct pfx peer;
+
+	if (!in->ipsec)
+		return policy_check(a->cfg, in->name, &c->pc, NULL, why, len);
+	if (pfx_addr_parse(c->pc.cn, &peer) < 0)
+		peer = (struct pfx){ 0 };
+	return policy_check_peer(a->cfg, &peer, &c->pc, NULL, why, len);
 }
 
 /* The clients connected under the previous configuration that this one
@@ -156,7 +163,7 @@ static void reload_recheck(struct agent *a)
 	char why[POLICY_REASON_MAX];
 
 	for (size_t i = 0; i < a->ninst; i++)
-		for (size_t k = 0; k < a->inst[i]->n; k++)
+		for (size_t k = 0; !a->inst[i]->ipsec && k < a->inst[i]->n; k++)
 			if (!agent_client_allowed(a, a->inst[i], &a->inst[i]->c[k], why,
 						  sizeof(why)))
 				log_warnx("reload: %s: client %s, connected under the previous "
@@ -192,6 +199,7 @@ int agent_reload(struct agent *a, char *err, size_t errlen)
 	if (dns_configure(a->dns, c, err, errlen) < 0)
 		log_warnx("reload: %s; the names keep their last addresses", err);
 	state_local_auto(a, false);
+	ipsec_update(a); /* ipsec.peers may admit or refuse other networks */
 	state_apply(a);
 	if (a->sock)
 		sock_configure(a->sock, c);
@@ -237,6 +245,14 @@ static void on_grace(struct watcher *w, uint32_t events)
 static void on_watch(struct watcher *w, uint32_t events)
 {
 	watch_event(w->ctx);
+}
+
+static void on_xfrm(struct watcher *w, uint32_t events)
+{
+	struct agent *a = w->ctx;
+
+	if (xfrm_read(a->xfrm))
+		ipsec_update(a);
 }
 
 static int setup(struct agent *a, unsigned idle_s)
@@ -300,6 +316,15 @@ static int setup(struct agent *a, unsigned idle_s)
 		return -1;
 	}
 	a->names = dns_table(a->dns);
+	/* the kernel's IPsec tunnels, dumped once subscribed; without XFRM
+	 * (no CONFIG_XFRM_USER) the agent goes on for OpenVPN */
+	if (ipsec_open(a) == 0) {
+		loop.xfrm = (struct watcher){ .fd = xfrm_fd(a->xfrm), .fn = on_xfrm, .ctx = a };
+		if (watcher_add(a->epfd, &loop.xfrm, EPOLLIN) < 0) {
+			log_warn("event loop setup");
+			return -1;
+		}
+	}
 	if ((r = state_adopt(a)) < 0)
 		log_warnx("reading our routes: %s", strerror(-r));
 	sysctl_host(a->cfg);
@@ -308,7 +333,8 @@ static int setup(struct agent *a, unsigned idle_s)
 		timerfd_settime(a->timerfd, 0, &its, NULL);
 	else
 		a->nft_ready = true;
-	state_apply(a);
+	if (!ipsec_update(a))
+		state_apply(a);
 	if ((r = nft_report_foreign_nat(a->nft)) < 0)
 		log_warnx("looking for foreign NAT rules: %s", strerror(-r));
 	if ((r = sock_open(a, a->epfd, idle_s, &a->sock)) < 0) {
@@ -543,6 +569,7 @@ out:
 	if (a.flush_on_exit && a.rt && a.nft)
 		state_flush(&a);
 	state_free(&a);
+	ipsec_close(&a);
 	watch_close(a.watch);
 	a.names = NULL;
 	dns_close(a.dns);

@@ -127,6 +127,21 @@ int state_admit(struct agent *a, const struct ainst *in, const struct proto_clie
 	return -EPERM;
 }
 
+int state_peer_admit(struct agent *a, const struct pfx *peer, const struct proto_client *c,
+		     char *why, size_t len)
+{
+	char full[POLICY_REASON_MAX];
+	struct policy_host h;
+
+	policy_host_init(&h);
+	h.walk = walk_clients;
+	h.walk_ctx = a;
+	if (policy_check_peer(a->cfg, peer, c, &h, full, sizeof(full)))
+		return 0;
+	policy_reason_fit(full, why, len);
+	return -EPERM;
+}
+
 /* A sync's clients in order: the later one of two with one name stands. */
 struct pend_ref {
 	const char *cn;
@@ -472,6 +487,22 @@ static void want_access(struct desired *d, const struct pfx_list *srcs, const st
 	}
 }
 
+/* What one IPsec peer adds: its networks as remote networks (VPC routes,
+ * NAT exemption) and its forward filter; no kernel route, the XFRM policy
+ * takes the packets. */
+static void peer_contrib(const struct cfg *c, const struct aclient *cl, struct desired *d)
+{
+	const struct cfg_peer *pe;
+	struct pfx addr;
+
+	if (pfx_addr_parse(cl->pc.cn, &addr) < 0 || !(pe = cfg_peer_find(c, &addr)))
+		return; /* ipsec.c admits only configured peers; a reload re-admits */
+	for (size_t k = 0; k < cl->pc.nets.n; k++)
+		want_remote(d, &cl->pc.nets.v[k]);
+	want_access(d, &cl->pc.nets, &c->local, &pe->pol.to_local);
+	want_access(d, &c->local, &cl->pc.nets, &pe->pol.from_local);
+}
+
 /* What one client of a server-role instance adds: routes (once its tunnel
  * device is named; oif 0 when that device is missing), remote, access. */
 static void client_contrib(const struct cfg *c, const struct aclient *cl, int oif, const char *dev,
@@ -511,7 +542,10 @@ static void desire(struct agent *a, struct desired *d)
 		struct ainst *in = a->inst[i];
 		int oif = in->dev[0] ? (int)ifc_index(in->dev) : 0;
 
-		if (in->role == PROTO_ROLE_SERVER && c->role == CFG_ROLE_SERVER) {
+		if (in->ipsec) {
+			for (size_t j = 0; j < in->n; j++)
+				peer_contrib(c, &in->c[j], d);
+		} else if (in->role == PROTO_ROLE_SERVER && c->role == CFG_ROLE_SERVER) {
 			for (size_t j = 0; j < in->n; j++)
 				client_contrib(c, &in->c[j], oif, in->dev, d);
 		} else if (in->role == PROTO_ROLE_CLIENT && c->role == CFG_ROLE_CLIENT &&

@@ -127,7 +127,12 @@ json_t *status_json(struct agent *a)
 				    json_pack("{s:s}", "state", "left to another protocol"));
 	for (size_t i = 0; i < a->ninst; i++) {
 		const struct ainst *in = a->inst[i];
-		json_t *j = json_object(), *clients = json_array();
+		json_t *j, *clients;
+
+		if (in->ipsec)
+			continue; /* "ipsec" below */
+		j = json_object();
+		clients = json_array();
 
 		json_object_set_new(j, "name", json_string(in->name));
 		json_object_set_new(j, "role", json_string(role_name(in->role)));
@@ -163,6 +168,7 @@ json_t *status_json(struct agent *a)
 		json_array_append_new(insts, j);
 	}
 	json_object_set_new(o, "instances", insts);
+	json_object_set_new(o, "ipsec", ipsec_status_json(a));
 	json_decref(byroute);
 	json_object_set_new(o, "routes", routes ? routes : json_array());
 	json_object_set_new(o, "routes_missing", missing);

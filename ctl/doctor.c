@@ -715,6 +715,62 @@ static void doctor_dns(struct diag *d, json_t *s)
 		say(d, "ok", "dns: %u host name%s of the rules resolved", ok, ok == 1 ? "" : "s");
 }
 
+/* The IPsec tunnels (status "ipsec") against ipsec.peers (c, NULL when the
+ * configuration could not be read). */
+static void doctor_ipsec(struct diag *d, json_t *s, const struct cfg *c)
+{
+	json_t *ip = json_object_get(s, "ipsec"), *t;
+	char a[PFX_STRLEN];
+	size_t i;
+
+	if (!json_is_object(ip))
+		return;
+	if (!json_is_true(json_object_get(ip, "xfrm"))) {
+		if (c && c->npeers)
+			say(d, "PROBLEM",
+			    "ipsec.peers is set, but the agent cannot read the kernel's XFRM "
+			    "tables "
+			    "(no CONFIG_XFRM_USER?): no IPsec tunnel is followed");
+		return;
+	}
+	json_array_foreach(json_object_get(ip, "tunnels"), i, t)
+	{
+		const char *st = output_str(t, "state");
+
+		if (strcmp(st, "up") == 0)
+			say(d, "ok", "IPsec tunnel to %s for %s is up and routed",
+			    output_str(t, "peer"), output_str(t, "network"));
+		else if (strcmp(st, "refused") == 0)
+			say(d, "PROBLEM",
+			    "IPsec tunnel to %s for %s is ignored: %s. Nothing is routed to it; "
+			    "allow the network in ipsec.peers, or change the IKE daemon's "
+			    "connection (the agent never changes its policies)",
+			    output_str(t, "peer"), output_str(t, "network"),
+			    output_str(t, "refusal"));
+		else
+			say(d, "note",
+			    "IPsec policy to %s for %s has no SA: the IKE daemon has not brought "
+			    "the tunnel up (ipsec status, swanctl --list-sas); nothing is routed "
+			    "to it until it does",
+			    output_str(t, "peer"), output_str(t, "network"));
+	}
+	for (size_t k = 0; c && k < c->npeers; k++) {
+		bool seen = false;
+
+		pfx_format_addr(&c->peers[k].addr, a, sizeof(a));
+		json_array_foreach(json_object_get(ip, "tunnels"), i, t)
+		{
+			seen = seen || strcmp(output_str(t, "peer"), a) == 0;
+		}
+		if (!seen)
+			say(d, "PROBLEM",
+			    "ipsec.peers.%s: the kernel has no tunnel-mode policy to %s: the IKE "
+			    "daemon has not loaded that connection (ipsec auto --add / swanctl "
+			    "--load-conns), or names the peer by another address",
+			    c->peers[k].pol.name, a);
+	}
+}
+
 int doctor(const struct ctl_target *t, bool json)
 {
 	const char *no_colour = getenv("NO_COLOR");
@@ -751,7 +807,9 @@ int doctor(const struct ctl_target *t, bool json)
 	}
 	say(&d, "ok", "vpcroute-agent %s answers (pid %lld, %s role)", output_str(s, "version"),
 	    (long long)json_integer_value(json_object_get(s, "pid")), output_str(s, "role"));
-	if (!json_array_size(json_object_get(s, "instances")))
+	if (!json_array_size(json_object_get(s, "instances")) && c && c->npeers)
+		say(&d, "note", "no OpenVPN instance has connected (this host has IPsec peers)");
+	else if (!json_array_size(json_object_get(s, "instances")))
 		say(&d, "PROBLEM",
 		    "no OpenVPN instance has connected: is \"plugin %s/vpcroute.so CONFIG\" in "
 		    "its configuration, and can its user reach the socket?",
@@ -774,6 +832,7 @@ int doctor(const struct ctl_target *t, bool json)
 	}
 	doctor_kernel(&d, s);
 	doctor_dns(&d, s);
+	doctor_ipsec(&d, s, c);
 	json_array_foreach(json_object_get(s, "foreign_nat"), i, f)
 	{
 		if (json_is_true(json_object_get(f, "before_exemptions")))

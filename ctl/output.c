@@ -169,6 +169,34 @@ static void output_dns_names(json_t *names, const char *indent)
 	}
 }
 
+/* The IPsec tunnels the agent read from the kernel's XFRM tables. */
+static void output_ipsec(json_t *ip)
+{
+	json_t *t;
+	size_t i;
+
+	if (!json_is_object(ip) || (json_is_true(json_object_get(ip, "xfrm")) &&
+				    !json_array_size(json_object_get(ip, "tunnels"))))
+		return;
+	if (!json_is_true(json_object_get(ip, "xfrm"))) {
+		printf("IPsec tunnels: the kernel's XFRM tables cannot be read\n");
+		return;
+	}
+	printf("IPsec tunnels (from the kernel's XFRM tables):\n");
+	printf("  %-24s %-19s %-19s %-12s %s\n", "PEER", "NETWORK", "SINCE", "STATE", "LOCAL");
+	json_array_foreach(json_object_get(ip, "tunnels"), i, t)
+	{
+		printf("  %-24s %-19s ", output_str(t, "peer"), output_str(t, "network"));
+		if (json_is_integer(json_object_get(t, "since")))
+			print_when(json_integer_value(json_object_get(t, "since")));
+		else
+			printf("%-19s", "-");
+		printf(" %-12s %s\n", output_str(t, "state"), output_str(t, "local_network"));
+		if (json_is_string(json_object_get(t, "refusal")))
+			printf("    REFUSED: %s\n", output_str(t, "refusal"));
+	}
+}
+
 void output_status(json_t *s)
 {
 	json_t *in, *c, *r, *sets = json_object_get(json_object_get(s, "nftables"), "set_elements");
@@ -222,6 +250,7 @@ void output_status(json_t *s)
 			putchar('\n');
 		}
 	}
+	output_ipsec(json_object_get(s, "ipsec"));
 	printf("kernel routes (proto vpcroute): ");
 	if (!json_array_size(json_object_get(s, "routes")))
 		printf("%s", json_is_string(json_object_get(s, "routes_error"))

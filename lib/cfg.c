@@ -489,6 +489,35 @@ static int load_client(struct ld *l, struct cfg *c, const char *path, const char
 	return 0;
 }
 
+static const char *const peer_keys[] = { "allow", "to_local", "from_local", NULL };
+
+/* ipsec.peers.ADDR: like a client, without tunnel addresses, iroutes or
+ * pushed routes (the IKE daemon's configuration says what is tunnelled). */
+static int load_peer(struct ld *l, struct cfg *c, const char *path, const char *name, json_t *obj,
+		     struct cfg_peer *pe)
+{
+	char p[PATH_LEN];
+	int e;
+
+	if (pfx_addr_parse(name, &pe->addr) < 0)
+		return fail(l, path,
+			    "\"%s\" is not an address: a peer is named by the IPv4 or IPv6 "
+			    "address of its tunnel end",
+			    name);
+	if (want(l, path, obj, JSON_OBJECT, "a peer object"))
+		return -EINVAL;
+	if ((e = check_keys(l, path, obj, peer_keys)))
+		return e;
+	if (!json_object_get(obj, "allow"))
+		return fail(l, path,
+			    "missing required key \"allow\" (the networks it may announce)");
+	if ((e = load_client(l, c, path, name, obj, false, &pe->pol)))
+		return e;
+	if (!pe->pol.allow.n)
+		return fail(l, child(p, path, "allow"), "must name at least one network");
+	return 0;
+}
+
 static void client_free(struct cfg_client *cl)
 {
 	free(cl->name);
@@ -572,6 +601,47 @@ static int load_clients(struct ld *l, struct cfg *c, json_t *root)
 		if (!c->default_client)
 			return -ENOMEM;
 		return load_client(l, c, "default_client", "(default)", v, true, c->default_client);
+	}
+	return 0;
+}
+
+static const char *const ipsec_keys[] = { "peers", NULL };
+
+static int load_ipsec(struct ld *l, struct cfg *c, json_t *root)
+{
+	json_t *ipsec = json_object_get(root, "ipsec"), *peers, *v;
+	char p[PATH_LEN], a[PFX_STRLEN];
+	const char *name;
+	int e;
+
+	if (!ipsec)
+		return 0;
+	if (want(l, "ipsec", ipsec, JSON_OBJECT, "an object"))
+		return -EINVAL;
+	if ((e = check_keys(l, "ipsec", ipsec, ipsec_keys)))
+		return e;
+	if (!(peers = json_object_get(ipsec, "peers")))
+		return 0;
+	if (want(l, "ipsec.peers", peers, JSON_OBJECT, "an object of peers by address"))
+		return -EINVAL;
+	c->peers = calloc(json_object_size(peers) + 1, sizeof(*c->peers));
+	if (!c->peers)
+		return -ENOMEM;
+	json_object_foreach(peers, name, v)
+	{
+		struct cfg_peer *pe = &c->peers[c->npeers];
+
+		if (jget_annotation(name) && !json_is_object(v))
+			continue;
+		child(p, "ipsec.peers", name);
+		c->npeers++;
+		if ((e = load_peer(l, c, p, name, v, pe)))
+			return e;
+		for (size_t j = 0; j + 1 < c->npeers; j++)
+			if (pfx_equal(&c->peers[j].addr, &pe->addr))
+				return fail(l, p, "%s is already the peer \"%s\"",
+					    pfx_format_addr(&pe->addr, a, sizeof(a)),
+					    c->peers[j].pol.name);
 	}
 	return 0;
 }
@@ -1136,6 +1206,7 @@ static const char *const top_keys[] = { "version",
 					"metrics",
 					"tunnel_networks",
 					"dns",
+					"ipsec",
 					NULL };
 static const char *const role_words[] = { "server", "client", NULL };
 static const char *const server_only[] = { "clients", "default_client", "strict", NULL };
@@ -1176,8 +1247,9 @@ static int load_root(struct ld *l, struct cfg *c, json_t *root)
 		e = load_clients(l, c, root);
 	else
 		e = load_client_role(l, c, root);
-	if (e || (e = load_nat(l, c, root)) || (e = load_aws(l, c, root)) ||
-	    (e = load_plugin(l, c, root)) || (e = load_metrics(l, c, root)) ||
+	if (e || (e = load_ipsec(l, c, root)) || (e = load_nat(l, c, root)) ||
+	    (e = load_aws(l, c, root)) || (e = load_plugin(l, c, root)) ||
+	    (e = load_metrics(l, c, root)) ||
 	    (e = get_uint(l, "", root, "kernel_check_s", 1, 86400, 30, &c->kernel_check_s)) ||
 	    (e = load_dns(l, c, root)))
 		return e;
@@ -1483,6 +1555,9 @@ void cfg_free(struct cfg *c)
 		client_free(c->default_client);
 		free(c->default_client);
 	}
+	for (size_t i = 0; i < c->npeers; i++)
+		client_free(&c->peers[i].pol);
+	free(c->peers);
 	pfx_list_free(&c->accept_routes);
 	pfx_list_free(&c->tunnel_networks);
 	access_free(&c->to_local);
@@ -1500,6 +1575,14 @@ const struct cfg_client *cfg_client_find(const struct cfg *c, const char *name)
 		if (strcmp(c->clients[i].name, name) == 0)
 			return &c->clients[i];
 	return c->strict ? NULL : c->default_client;
+}
+
+const struct cfg_peer *cfg_peer_find(const struct cfg *c, const struct pfx *addr)
+{
+	for (size_t i = 0; i < c->npeers; i++)
+		if (pfx_equal(&c->peers[i].addr, addr))
+			return &c->peers[i];
+	return NULL;
 }
 
 const char *cfg_role_name(enum cfg_role r)
@@ -1683,6 +1766,18 @@ json_t *cfg_to_json(const struct cfg *c)
 		json_object_set_new(o, "tunnel_networks", pfx_list_json(&c->tunnel_networks));
 		json_object_set_new(o, "to_local", access_json(&c->to_local));
 		json_object_set_new(o, "from_local", access_json(&c->from_local));
+	}
+	if (c->npeers) {
+		json_t *peers = json_object();
+
+		for (size_t i = 0; i < c->npeers; i++)
+			json_object_set_new(
+				peers, c->peers[i].pol.name,
+				json_pack("{s:o, s:o, s:o}", "allow",
+					  pfx_list_json(&c->peers[i].pol.allow), "to_local",
+					  access_json(&c->peers[i].pol.to_local), "from_local",
+					  access_json(&c->peers[i].pol.from_local)));
+		json_object_set_new(o, "ipsec", json_pack("{s:o}", "peers", peers));
 	}
 	for (size_t i = 0; i < c->nnat; i++) {
 		json_t *m = json_object();

@@ -64,6 +64,17 @@ struct cfg_client {
 	struct cfg_access from_local; /* local networks -> client's networks */
 };
 
+/*
+ * One IPsec peer (ipsec.peers), keyed by the address of its tunnel end as
+ * the kernel's XFRM tables name it: pol.name is that key, pol.allow what it
+ * may announce (its remote networks), pol.to_local and pol.from_local the
+ * forward filter, as for an OpenVPN client; the rest of pol is unused.
+ */
+struct cfg_peer {
+	struct pfx addr; /* a host prefix */
+	struct cfg_client pol;
+};
+
 struct cfg_nat {
 	struct pfx_list sources;
 	char out_interface[IF_NAMESIZE];
@@ -122,6 +133,8 @@ struct cfg {
 	struct pfx_list tunnel_networks;
 	struct cfg_access to_local, from_local;
 	/* both */
+	struct cfg_peer *peers; /* ipsec.peers */
+	size_t npeers;
 	struct cfg_nat *nat;
 	size_t nnat;
 	bool nat_exempt_tunnel;
@@ -176,6 +189,8 @@ const struct cfg_client *cfg_client_find(const struct cfg *c, const char *name);
  * once: a malloc'd array of pointers into c (free the array only; NULL when
  * none); 0 or -ENOMEM. */
 int cfg_host_names(const struct cfg *c, const char ***out, size_t *n);
+/* The ipsec.peers entry of the peer at addr (a host prefix), or NULL. */
+const struct cfg_peer *cfg_peer_find(const struct cfg *c, const struct pfx *addr);
 
 /* An AWS region name such as us-east-1 (shape only). */
 bool cfg_valid_region(const char *s);

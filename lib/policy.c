@@ -342,6 +342,11 @@ const char *policy_reason_rule(const char *reason, char *out, size_t len)
 bool policy_check_role(const struct cfg *cfg, const char *instance, enum proto_role role, char *why,
 		       size_t len)
 {
+	if (role != PROTO_ROLE_CTL && strcmp(instance, POLICY_IPSEC_INSTANCE) == 0)
+		return say(why, len,
+			   "instance %s: the name is the agent's, for the kernel's IPsec tunnels; "
+			   "name the OpenVPN instance otherwise (rule: instance)",
+			   instance);
 	if (role == PROTO_ROLE_CTL || (role == PROTO_ROLE_SERVER) == (cfg->role == CFG_ROLE_SERVER))
 		return true;
 	return say(why, len,
@@ -468,15 +473,69 @@ static bool check_cn(const char *cn, char *why, size_t len)
 	return true;
 }
 
+/* The holder o, for a refusal: "client CN of INSTANCE" or "peer ADDR". */
+static const char *holder(const struct policy_entry *o, char *buf, size_t len)
+{
+	if (strcmp(o->instance, POLICY_IPSEC_INSTANCE) == 0)
+		snprintf(buf, len, "IPsec peer %s", o->cn);
+	else
+		snprintf(buf, len, "client %s of %s", o->cn, o->instance);
+	return buf;
+}
+
+/*
+ * The networks part of the rule, the same for OpenVPN clients and IPsec
+ * peers: each of c's networks inside allow (the rule polname.allow), not
+ * overlapping another of its own, the local networks or the pools, nor a
+ * network another holder has. who: "client" or "IPsec peer".
+ */
+static bool check_nets(const struct cfg *cfg, const char *instance, const char *who,
+		       const struct proto_client *c, const struct pfx_list *allow,
+		       const char *polname, const struct policy_host *host, char *why, size_t len)
+{
+	const struct policy_entry *o;
+	struct policy_entry found;
+	char a[PFX_STRLEN], b[PFX_STRLEN], e[POLICY_REASON_MAX / 2], h[CN_MAX + 96];
+	const char *rule;
+
+	for (size_t i = 0; i < c->nets.n; i++) {
+		const struct pfx *x = &c->nets.v[i];
+
+		pfx_format(x, a, sizeof(a));
+		if (!pfx_list_contains(allow, x)) {
+			if (allow->n)
+				pfx_list_format(allow, ", ", e, sizeof(e));
+			else
+				snprintf(e, sizeof(e), "none");
+			return say(why, len,
+				   "%s %s: %s is not inside its allowed networks (%s) (rule: "
+				   "%s.allow)",
+				   who, c->cn, a, e, polname);
+		}
+		for (size_t j = 0; j < i; j++)
+			if (pfx_overlaps(x, &c->nets.v[j]))
+				return say(why, len,
+					   "%s %s: %s overlaps %s, which it also announces "
+					   "(rule: one route per network)",
+					   who, c->cn, a, pfx_format(&c->nets.v[j], b, sizeof(b)));
+		if ((rule = policy_net_reserved(cfg, x, e, sizeof(e))))
+			return say(why, len, "%s %s: %s (rule: %s)", who, c->cn, e, rule);
+		if ((o = net_overlap(host, x, c->cn, instance, &found)))
+			return say(
+				why, len,
+				"%s %s: %s overlaps %s, already announced by %s (rule: one owner "
+				"per network)",
+				who, c->cn, a, pfx_format(&o->net, b, sizeof(b)),
+				holder(o, h, sizeof(h)));
+	}
+	return true;
+}
+
 bool policy_check(const struct cfg *cfg, const char *instance, const struct proto_client *c,
 		  const struct policy_host *host, char *why, size_t len)
 {
 	const struct cfg_client *pol;
-	const struct pfx_list *allow;
-	const struct policy_entry *o;
-	struct policy_entry found;
-	char a[PFX_STRLEN], b[PFX_STRLEN], e[POLICY_REASON_MAX / 2], p[CN_MAX + 32];
-	const char *rule;
+	char p[CN_MAX + 32];
 	struct pfx host6;
 
 	if (!check_cn(c->cn, why, len))
@@ -489,36 +548,9 @@ bool policy_check(const struct cfg *cfg, const char *instance, const struct prot
 	pol = cfg_client_find(cfg, c->cn);
 	if (!pol && cfg->strict)
 		return say(why, len, "client %s: unknown common name (rule: strict)", c->cn);
-	allow = allowed(pol);
-	for (size_t i = 0; i < c->nets.n; i++) {
-		const struct pfx *x = &c->nets.v[i];
-
-		pfx_format(x, a, sizeof(a));
-		if (!pfx_list_contains(allow, x)) {
-			if (allow->n)
-				pfx_list_format(allow, ", ", e, sizeof(e));
-			else
-				snprintf(e, sizeof(e), "none");
-			return say(why, len,
-				   "client %s: %s is not inside its allowed networks (%s) (rule: "
-				   "%s.allow)",
-				   c->cn, a, e, pol_name(cfg, pol, p, sizeof(p)));
-		}
-		for (size_t j = 0; j < i; j++)
-			if (pfx_overlaps(x, &c->nets.v[j]))
-				return say(why, len,
-					   "client %s: %s overlaps %s, which it also announces "
-					   "(rule: one route per network)",
-					   c->cn, a, pfx_format(&c->nets.v[j], b, sizeof(b)));
-		if ((rule = policy_net_reserved(cfg, x, e, sizeof(e))))
-			return say(why, len, "client %s: %s (rule: %s)", c->cn, e, rule);
-		if ((o = net_overlap(host, x, c->cn, instance, &found)))
-			return say(
-				why, len,
-				"client %s: %s overlaps %s, already announced by client %s of %s "
-				"(rule: one owner per network)",
-				c->cn, a, pfx_format(&o->net, b, sizeof(b)), o->cn, o->instance);
-	}
+	if (!check_nets(cfg, instance, "client", c, allowed(pol), pol_name(cfg, pol, p, sizeof(p)),
+			host, why, len))
+		return false;
 	if (c->has_tunnel4 &&
 	    !check_address(cfg, instance, c, pol, &c->tunnel4, pol && pol->has_address,
 			   pol ? &pol->address : NULL, host, why, len))
@@ -531,6 +563,25 @@ bool policy_check(const struct cfg *cfg, const char *instance, const struct prot
 			return false;
 	}
 	return true;
+}
+
+bool policy_check_peer(const struct cfg *cfg, const struct pfx *peer, const struct proto_client *c,
+		       const struct policy_host *host, char *why, size_t len)
+{
+	const struct cfg_peer *pe = cfg_peer_find(cfg, peer);
+	char p[CN_MAX + 32];
+
+	if (c->has_tunnel4 || c->has_tunnel6)
+		return say(why, len,
+			   "IPsec peer %s: an IPsec peer has no tunnel address (rule: "
+			   "ipsec.peers)",
+			   c->cn);
+	if (!pe)
+		return say(why, len, "IPsec peer %s: not in ipsec.peers (rule: ipsec.peers)",
+			   c->cn);
+	snprintf(p, sizeof(p), "ipsec.peers.%s", pe->pol.name);
+	return check_nets(cfg, POLICY_IPSEC_INSTANCE, "IPsec peer", c, &pe->pol.allow, p, host, why,
+			  len);
 }
 
 /* --- the plugin's decision --- */

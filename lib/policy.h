@@ -74,6 +74,23 @@ void policy_host_index(struct policy_host *h);
 bool policy_check(const struct cfg *cfg, const char *instance, const struct proto_client *c,
 		  const struct policy_host *host, char *why, size_t len);
 
+/*
+ * IPsec peers (ipsec.peers) hold their networks as the instance named
+ * POLICY_IPSEC_INSTANCE, each peer under the text of its address; no plugin
+ * may take that name (policy_check_role).
+ */
+#define POLICY_IPSEC_INSTANCE "ipsec"
+
+/*
+ * The same rule for an IPsec peer at peer (a host prefix), whose networks
+ * (from the kernel's tunnel-mode policies) are c's; c->cn is the address's
+ * text: the peer must be in ipsec.peers, its networks inside its allow, off
+ * the local networks and pools, and nobody else's. true, or false with why
+ * filled ("IPsec peer ADDR: ... (rule: NAME)").
+ */
+bool policy_check_peer(const struct cfg *cfg, const struct pfx *peer, const struct proto_client *c,
+		       const struct policy_host *host, char *why, size_t len);
+
 /* reason cut to fit len (an ack's error), keeping its "(rule: ...)" end. */
 void policy_reason_fit(const char *reason, char *out, size_t len);
 /* The NAME of reason's "(rule: NAME)" end into out: out, or NULL when it has none. */
@@ -81,7 +98,8 @@ const char *policy_reason_rule(const char *reason, char *out, size_t len);
 
 /*
  * A plugin's hello: its OpenVPN's role (server or client) must be the
- * configuration's. true, or false with why filled.
+ * configuration's, and its instance not named POLICY_IPSEC_INSTANCE. true,
+ * or false with why filled.
  */
 bool policy_check_role(const struct cfg *cfg, const char *instance, enum proto_role role, char *why,
 		       size_t len);

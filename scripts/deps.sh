@@ -13,6 +13,12 @@ VR_APT_PACKAGES=(
 	clang libclang-rt-14-dev clang-format man-db groff-base
 	python3 python3-pip python3-venv git ca-certificates
 	bird2 # the lab's BGP daemons (aws.routes "route-server"), never a build dependency
+	# the IPsec lab's VM (scripts/ipsec-vm: virtme-ng from tests/requirements.txt
+	# boots Debian's kernel, fetched there with apt-get download, over this userspace)
+	qemu-system-x86 busybox-static kmod
+	# the IKE daemon that lab runs (one per gateway, private configuration):
+	# libreswan, seed 003's; Debian's strongswan-charon conflicts with it
+	libreswan libnss3-tools
 )
 
 # --- the libraries vpcroute builds against: debian/control's Build-Depends, the one

@@ -76,6 +76,19 @@ static bool clients_eq(const struct cfg *a, const struct cfg *b)
 	return true;
 }
 
+static bool peers_eq(const struct cfg *a, const struct cfg *b)
+{
+	if (a->npeers != b->npeers)
+		return false;
+	for (size_t i = 0; i < a->npeers; i++) {
+		const struct cfg_peer *o = cfg_peer_find(b, &a->peers[i].addr);
+
+		if (!o || !client_eq(&a->peers[i].pol, &o->pol))
+			return false;
+	}
+	return true;
+}
+
 static bool cfg_eq(const struct cfg *a, const struct cfg *b)
 {
 	const struct cfg_aws *x = &a->aws, *y = &b->aws;
@@ -96,7 +109,7 @@ static bool cfg_eq(const struct cfg *a, const struct cfg *b)
 	     !pfx_list_equal(&a->tunnel_networks, &b->tunnel_networks) ||
 	     !access_eq(&a->to_local, &b->to_local) || !access_eq(&a->from_local, &b->from_local)))
 		return false;
-	if (a->nnat != b->nnat || a->nat_exempt_tunnel != b->nat_exempt_tunnel)
+	if (a->nnat != b->nnat || a->nat_exempt_tunnel != b->nat_exempt_tunnel || !peers_eq(a, b))
 		return false;
 	for (size_t i = 0; i < a->nnat; i++)
 		if (!pfx_list_equal(&a->nat[i].sources, &b->nat[i].sources) ||

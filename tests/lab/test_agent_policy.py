@@ -65,11 +65,7 @@ def as_openvpn_user(agent, msgs):
 
 
 def remote4(agent):
-    out = []
-    for e in agent.set_elements("remote4") or []:
-        p = e.get("prefix") if isinstance(e, dict) else None
-        out.append(f"{p['addr']}/{p['len']}" if p else str(e))
-    return sorted(out)
+    return agent.set_prefixes("remote4")
 
 
 HELLO = {"type": "hello", "role": "server", "pid": 4242, "instance": "server"}

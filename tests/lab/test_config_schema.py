@@ -79,6 +79,8 @@ OBJECTS = {
     "plugin": SCHEMA["properties"]["plugin"],
     "metrics": SCHEMA["properties"]["metrics"],
     "dns": SCHEMA["properties"]["dns"],
+    "ipsec": SCHEMA["properties"]["ipsec"],
+    "peer": SCHEMA["$defs"]["peer"],
 }
 
 
@@ -141,6 +143,9 @@ COMMON = {
     "metrics": {"listen": "127.0.0.1:9810"},
     "dns": {"servers": ["10.1.1.2", "[fd00:1::53]:5353"], "min_ttl_s": 5, "max_ttl_s": 300,
             "timeout_ms": 2000},
+    "ipsec": {"peers": {"203.0.113.7": {"allow": ["192.168.99.0/24"], "to_local": True,
+                                        "from_local": [{"to": "192.168.99.10", "proto": "icmp"}]},
+                        "2001:db8::7": {"allow": ["fd00:99::/48"]}}},
 }
 FULL_SERVER = {**COMMON, "role": "server", "local_networks": ["10.1.1.0/24"],
                "tunnel": {"pool": "10.1.2.0/24", "pool6": "fd00:2::/64"}, "strict": False,

@@ -26,7 +26,7 @@ def ctl(*args):
 
 @pytest.mark.parametrize("name", ["topology-a-server.conf", "topology-a-pi.conf",
                                   "topology-b-ec2-client.conf",
-                                  "topology-c-road-warriors.conf"])
+                                  "topology-c-road-warriors.conf", "ipsec-vpc2vpc.conf"])
 def test_examples_are_valid(name):
     path = os.path.join(TOP, "doc", "examples", name)
     r = ctl("check-config", "--offline", path)  # written for other hosts

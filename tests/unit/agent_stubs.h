@@ -148,8 +148,15 @@ void sysctl_tunnel(const char *dev)
 {
 }
 
+/* The networks last handed to the cloud (the VPC routes wanted), the first 64. */
+static struct pfx stub_cloud[64];
+static size_t stub_ncloud;
+
 void cloud_want_set(struct cloud *c, const struct pfx_list *remote)
 {
+	stub_ncloud = remote->n;
+	for (size_t i = 0; i < remote->n && i < 64; i++)
+		stub_cloud[i] = remote->v[i];
 }
 
 void cloud_want_change(struct cloud *c, const struct pfx_list *del, const struct pfx_list *add)

@@ -459,6 +459,28 @@ static const struct bad bads[] = {
 	{ "{" SRV ",\"dns\":{\"min_ttl_s\":0}}", "dns.min_ttl_s: 0 is out of range (1-86400)" },
 	{ "{" SRV ",\"dns\":{\"max_ttl\":60}}",
 	  "dns.max_ttl: unknown key (did you mean \"max_ttl_s\"?)" },
+	/* ipsec.peers: by address, with what they may announce */
+	{ "{" SRV ",\"ipsec\":{\"peers\":{\n\"vgw-1\":{\"allow\":[\"192.168.99.0/24\"]}}}}",
+	  "t.conf:2:1: ipsec.peers.vgw-1: \"vgw-1\" is not an address: a peer is named by the "
+	  "IPv4 or IPv6 address of its tunnel end" },
+	{ "{" SRV ",\"ipsec\":{\"peers\":{\"203.0.113.7\":{}}}}",
+	  "ipsec.peers.203.0.113.7: missing required key \"allow\"" },
+	{ "{" SRV ",\"ipsec\":{\"peers\":{\"203.0.113.7\":{\"allow\":[]}}}}",
+	  "ipsec.peers.203.0.113.7.allow: must name at least one network" },
+	{ "{" SRV ",\"ipsec\":{\"peers\":{\"203.0.113.7\":{\"allow\":[\"10.1.1.0/"
+	  "25\"]}}}}",
+	  "ipsec.peers.203.0.113.7.allow[0]: 10.1.1.0/25 overlaps the local network 10.1.1.0/24" },
+	{ "{" SRV ",\"ipsec\":{\"peers\":{\"203.0.113.7\":{\"allow\":[\"192.168.9.0/"
+	  "24\"],\"iroutes\":[]}}}}",
+	  "ipsec.peers.203.0.113.7.iroutes: unknown key" },
+	{ "{" SRV ",\"ipsec\":{\"peers\":{\"203.0.113.7\":{\"allow\":[\"192.168.9.0/"
+	  "24\"]},\"203.0.113.07\":{\"allow\":[\"192.168.8.0/24\"]}}}}",
+	  "ipsec.peers.203.0.113.07: \"203.0.113.07\" is not an address" },
+	{ "{" SRV ",\"ipsec\":{\"peers\":{\"2001:db8::7\":{\"allow\":[\"fd00::/"
+	  "48\"]},\"2001:DB8::7\":{\"allow\":[\"fd01::/48\"]}}}}",
+	  "ipsec.peers.2001:DB8::7: 2001:db8::7 is already the peer \"2001:db8::7\"" },
+	{ "{" SRV ",\"ipsec\":{\"peer\":{}}}",
+	  "ipsec.peer: unknown key (did you mean \"peers\"?)" },
 };
 
 static void test_bad_configs(void **state)

@@ -4,9 +4,10 @@ import json
 import os
 import re
 import signal
+import subprocess
 import time
 
-from .build import built
+from .build import TOP, built
 
 
 class AgentError(RuntimeError):
@@ -117,9 +118,43 @@ class Agent:
                      if "metainfo" not in o]
         return {"routes": routes, "nftables": table}
 
+    def set_prefixes(self, name):
+        """The elements of set name as "ADDR/LEN" (or their text), sorted."""
+        out = []
+        for e in self.set_elements(name) or []:
+            p = e.get("prefix") if isinstance(e, dict) else None
+            out.append(f"{p['addr']}/{p['len']}" if p else str(e))
+        return sorted(out)
+
+    def status(self):
+        """vpcroutectl status --json, checked against doc/status.schema.json."""
+        import jsonschema
+        r = subprocess.run([built("agent/vpcroutectl"), "-s", self.sock, "status", "--json"],
+                           capture_output=True, text=True, timeout=10)
+        assert r.returncode == 0, r.stderr
+        doc = json.loads(r.stdout)
+        with open(os.path.join(TOP, "doc", "status.schema.json")) as f:
+            jsonschema.validate(doc, json.load(f))
+        return doc
+
+    def tunnels(self):
+        """The IPsec tunnels of its status: (peer, network, SA, state), sorted."""
+        return sorted((t["peer"], t["network"], t["sa"], t["state"])
+                      for t in self.status()["ipsec"]["tunnels"])
+
     def table(self):
         r = self.node.run(["nft", "list", "table", "inet", "vpcroute"], check=False)
         return r.stdout if r.returncode == 0 else None
+
+
+def settles(fn, want, timeout=10):
+    """fn() once it returns want, or its last value after timeout seconds."""
+    deadline = time.time() + timeout
+    while True:
+        got = fn()
+        if got == want or time.time() > deadline:
+            return got
+        time.sleep(0.05)
 
 
 def _normalised(o):

@@ -1,0 +1,218 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The XFRM socket (xfrm.h): subscribed to the policy, SA and expire groups
+ * first, then the policies and SAs dumped, so that no change falls in
+ * between; messages not from the kernel are dropped. A lost notification
+ * (ENOBUFS) starts the dump again. Read only: the agent sends nothing but
+ * dump requests. The kernel sends each SA with its keys: only addresses,
+ * SPI, protocol, mode and reqid are kept, and the buffer is cleared after
+ * each datagram.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <libmnl/libmnl.h>
+#include <linux/netlink.h>
+#include <linux/xfrm.h>
+
+#include "log.h"
+#include "xfrm.h"
+
+#define RCVBUF (4 << 20)
+
+struct xfrm {
+	struct mnl_socket *mc;	 /* the groups */
+	struct mnl_socket *dump; /* the dumps, blocking */
+	struct xfrm_tab tab;
+	unsigned seq;
+	_Alignas(struct nlmsghdr) char buf[1 << 16];
+};
+
+struct dump_ctx {
+	struct xfrm_tab *tab;
+	bool done;
+	int err;
+};
+
+static void on_dump(const struct xfrm_ev *ev, void *arg)
+{
+	struct dump_ctx *d = arg;
+
+	if (ev->kind == XFRM_EV_DONE)
+		d->done = true;
+	else if (ev->kind == XFRM_EV_ERROR)
+		d->err = ev->err;
+	else if (xfrm_tab_apply(d->tab, ev) < 0)
+		d->err = -ENOMEM;
+}
+
+/* One dump (policies or SAs) into t. 0 or -errno. */
+static int dump_one(struct xfrm *x, uint16_t type, struct xfrm_tab *t)
+{
+	_Alignas(struct nlmsghdr) char req[256];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(req);
+	struct dump_ctx d = { .tab = t };
+	struct sockaddr_nl from;
+	socklen_t fromlen;
+	unsigned bad = 0;
+
+	nlh->nlmsg_type = type;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	nlh->nlmsg_seq = ++x->seq;
+	if (mnl_socket_sendto(x->dump, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	while (!d.done && !d.err) {
+		ssize_t got;
+
+		fromlen = sizeof(from);
+		got = recvfrom(mnl_socket_get_fd(x->dump), x->buf, sizeof(x->buf), 0,
+			       (struct sockaddr *)&from, &fromlen);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			return -errno;
+		if (got == 0)
+			return -EIO;
+		if (from.nl_pid != 0)
+			continue; /* not the kernel */
+		bad += xfrm_decode(x->buf, (size_t)got, on_dump, &d);
+		explicit_bzero(x->buf, (size_t)got); /* an SA's keys come with it */
+	}
+	if (bad)
+		log_warnx("xfrm: %u malformed messages in the kernel's answer skipped", bad);
+	return d.err;
+}
+
+/* The whole table again: policies, then SAs. */
+static int dump_all(struct xfrm *x)
+{
+	int r;
+
+	xfrm_tab_clear(&x->tab);
+	if ((r = dump_one(x, XFRM_MSG_GETPOLICY, &x->tab)) < 0)
+		return r;
+	return dump_one(x, XFRM_MSG_GETSA, &x->tab);
+}
+
+struct xfrm *xfrm_open(char *err, size_t errlen)
+{
+	static const unsigned groups[] = { XFRMNLGRP_POLICY, XFRMNLGRP_SA, XFRMNLGRP_EXPIRE };
+	struct xfrm *x = calloc(1, sizeof(*x));
+	int big = RCVBUF, r;
+
+	if (!x) {
+		snprintf(err, errlen, "xfrm: out of memory");
+		return NULL;
+	}
+	x->mc = mnl_socket_open2(NETLINK_XFRM, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	x->dump = mnl_socket_open2(NETLINK_XFRM, SOCK_CLOEXEC);
+	if (!x->mc || !x->dump || mnl_socket_bind(x->mc, 0, MNL_SOCKET_AUTOPID) < 0 ||
+	    mnl_socket_bind(x->dump, 0, MNL_SOCKET_AUTOPID) < 0)
+		goto fail;
+	for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++)
+		if (mnl_socket_setsockopt(x->mc, NETLINK_ADD_MEMBERSHIP, (void *)&groups[i],
+					  sizeof(groups[i])) < 0)
+			goto fail;
+	/* root may pass rmem_max: a burst (a flush of many SAs) must not be lost */
+	if (setsockopt(mnl_socket_get_fd(x->mc), SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big)) < 0)
+		setsockopt(mnl_socket_get_fd(x->mc), SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+	if ((r = dump_all(x)) < 0) {
+		snprintf(err, errlen, "xfrm: reading the kernel's IPsec tables: %s", strerror(-r));
+		xfrm_close(x);
+		return NULL;
+	}
+	return x;
+fail:
+	snprintf(err, errlen, "xfrm: the kernel's IPsec tables (NETLINK_XFRM): %s",
+		 strerror(errno));
+	xfrm_close(x);
+	return NULL;
+}
+
+void xfrm_close(struct xfrm *x)
+{
+	if (!x)
+		return;
+	if (x->mc)
+		mnl_socket_close(x->mc);
+	if (x->dump)
+		mnl_socket_close(x->dump);
+	xfrm_tab_free(&x->tab);
+	free(x);
+}
+
+int xfrm_fd(const struct xfrm *x)
+{
+	return mnl_socket_get_fd(x->mc);
+}
+
+struct note_ctx {
+	struct xfrm_tab *tab;
+	bool changed, oom;
+};
+
+static void on_note(const struct xfrm_ev *ev, void *arg)
+{
+	struct note_ctx *n = arg;
+
+	if (ev->kind == XFRM_EV_DONE || ev->kind == XFRM_EV_ERROR)
+		return;
+	if (xfrm_tab_apply(n->tab, ev) < 0)
+		n->oom = true;
+	n->changed = true;
+}
+
+bool xfrm_read(struct xfrm *x)
+{
+	struct note_ctx n = { .tab = &x->tab };
+	bool lost = false;
+	unsigned bad = 0;
+
+	for (;;) {
+		struct sockaddr_nl from;
+		socklen_t fromlen = sizeof(from);
+		ssize_t got = recvfrom(mnl_socket_get_fd(x->mc), x->buf, sizeof(x->buf),
+				       MSG_DONTWAIT, (struct sockaddr *)&from, &fromlen);
+
+		if (got < 0 && errno == ENOBUFS) {
+			lost = true;
+			continue;
+		}
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			break;
+		if (from.nl_pid != 0) { /* root may send to the groups: only the kernel counts */
+			log_debug("xfrm: a message from netlink port %u, not the kernel, ignored",
+				  from.nl_pid);
+			continue;
+		}
+		bad += xfrm_decode(x->buf, (size_t)got, on_note, &n);
+		explicit_bzero(x->buf, (size_t)got); /* an SA's keys come with it */
+	}
+	if (bad)
+		log_warnx("xfrm: %u malformed notifications skipped", bad);
+	if (lost || n.oom) {
+		int r;
+
+		log_warnx("xfrm: %s; reading the IPsec tables again",
+			  lost ? "notifications lost" : "out of memory");
+		if ((r = dump_all(x)) < 0)
+			log_warnx("xfrm: reading the kernel's IPsec tables: %s; the tunnels are "
+				  "read again at the next notification",
+				  strerror(-r));
+		return true;
+	}
+	return n.changed;
+}
+
+int xfrm_current(const struct xfrm *x, struct xfrm_tunnel **out, size_t *n)
+{
+	return xfrm_tunnels(&x->tab, out, n);
+}

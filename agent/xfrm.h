@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * IPsec tunnels learned from the kernel's XFRM tables (NETLINK_XFRM): a dump
+ * of the policies and SAs at start, then the policy, SA and expire
+ * multicast groups. Whichever IKE daemon installed them (libreswan,
+ * strongSwan, Openswan), a tunnel-mode outbound policy whose template leads
+ * to peer P, for the destination network N, together with a live tunnel-mode
+ * SA to P, is the fact "P announces N". The agent never changes the XFRM
+ * tables: it only reads them. See vpcroute-agent(8), IPSEC.
+ */
+#ifndef VR_XFRM_H
+#define VR_XFRM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pfx.h"
+
+/* --- the decoder (pure: no sockets, no agent; fuzzed on its own) --- */
+
+/* A policy as far as tunnels go. */
+struct xfrm_pol {
+	uint32_t index;
+	uint8_t dir;		/* XFRM_POLICY_IN, _OUT, _FWD */
+	bool allow;		/* action ALLOW (not BLOCK) */
+	bool main;		/* type main (not sub) */
+	struct pfx src, dst;	/* the selector's prefixes */
+	bool tunnel;		/* a template in tunnel mode: the rest is its */
+	struct pfx local, peer; /* its tunnel ends (host prefixes) */
+	uint8_t proto;		/* IPPROTO_ESP, _AH, _COMP */
+	uint32_t reqid;
+	bool by_sel; /* a deletion that names the policy by selector, not index */
+};
+
+/* An SA, as far as tunnels go. */
+struct xfrm_sa {
+	struct pfx daddr, saddr; /* host prefixes */
+	uint32_t spi;		 /* network order, as the kernel keys it */
+	uint8_t proto;
+	uint8_t mode; /* XFRM_MODE_* */
+	uint32_t reqid;
+};
+
+enum xfrm_ev_kind {
+	XFRM_EV_POL_ADD,   /* new or updated: pol */
+	XFRM_EV_POL_DEL,   /* deleted or hard-expired: pol.index (or by_sel: pol.src,
+			    * pol.dst), pol.dir */
+	XFRM_EV_POL_FLUSH, /* every main policy gone */
+	XFRM_EV_SA_ADD,	   /* new or updated: sa */
+	XFRM_EV_SA_DEL,	   /* deleted or hard-expired: sa.daddr, spi, proto */
+	XFRM_EV_SA_FLUSH,  /* every SA of sa.proto gone (0: of any) */
+	XFRM_EV_DONE,	   /* the end of a dump */
+	XFRM_EV_ERROR,	   /* the kernel's error reply: err */
+};
+
+struct xfrm_ev {
+	enum xfrm_ev_kind kind;
+	int err; /* XFRM_EV_ERROR: -errno */
+	struct xfrm_pol pol;
+	struct xfrm_sa sa;
+};
+
+/*
+ * Calls fn for each message of buf (one datagram) it understands; returns
+ * the number of malformed messages skipped (a length, a family or a prefix
+ * length out of range). Never trusts a length.
+ */
+unsigned xfrm_decode(const void *buf, size_t len, void (*fn)(const struct xfrm_ev *ev, void *arg),
+		     void *arg);
+
+/* --- the table: what the kernel holds, and the facts it makes (pure) --- */
+
+struct xfrm_tab {
+	struct xfrm_pol *pol;
+	size_t npol, cappol;
+	struct xfrm_sa *sa;
+	size_t nsa, capsa;
+};
+
+/* A tunnel: an outbound tunnel-mode policy for net through peer. */
+struct xfrm_tunnel {
+	struct pfx peer, net, local_net;
+	bool sa; /* a live SA to peer serves it: the fact "peer announces net" */
+};
+
+void xfrm_tab_free(struct xfrm_tab *t);
+/* Applies one event: 0, or -ENOMEM (the table may then miss that entry). */
+int xfrm_tab_apply(struct xfrm_tab *t, const struct xfrm_ev *ev);
+/* Forgets everything (a new dump follows). */
+void xfrm_tab_clear(struct xfrm_tab *t);
+/*
+ * The tunnels, sorted by peer then network, one per (peer, net): whether
+ * each has a live SA. *out is the caller's to free. O((p + s) log s).
+ * 0, or -ENOMEM.
+ */
+int xfrm_tunnels(const struct xfrm_tab *t, struct xfrm_tunnel **out, size_t *n);
+/* Their order: by peer, then network (for qsort and bsearch). */
+int xfrm_tunnel_cmp(const void *x, const void *y);
+
+/* --- the socket (xfrm.c) --- */
+
+struct agent;
+struct xfrm;
+
+/* Opens the socket, joins the groups and reads the dump; NULL with err
+ * filled when the kernel has no XFRM (then the agent runs without IPsec). */
+struct xfrm *xfrm_open(char *err, size_t errlen);
+void xfrm_close(struct xfrm *x);
+int xfrm_fd(const struct xfrm *x);
+/* Reads what is queued; true when the tunnels changed (a lost
+ * notification starts a new dump). */
+bool xfrm_read(struct xfrm *x);
+/* The tunnels as the table holds them now (see xfrm_tunnels). */
+int xfrm_current(const struct xfrm *x, struct xfrm_tunnel **out, size_t *n);
+
+#endif

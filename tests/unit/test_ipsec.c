@@ -1,0 +1,292 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * IPsec peers in the agent (agent/ipsec.c over agent/state.c and
+ * lib/policy.c): the tunnels of an XFRM table become admitted or refused
+ * networks, by the same rule as OpenVPN clients, with the kernel stubbed.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+
+#include <linux/xfrm.h>
+
+#include "unit.h"
+
+#include "agent_stubs.h"
+#include "log.h"
+#include "policy.h"
+#include "xfrm.h"
+
+/* --- the XFRM socket, replaced by a table the test fills --- */
+
+static struct xfrm_tab tab;
+static char dummy;
+static unsigned broadcasts;
+
+struct xfrm *xfrm_open(char *err, size_t errlen)
+{
+	return (struct xfrm *)&dummy;
+}
+
+void xfrm_close(struct xfrm *x)
+{
+}
+
+int xfrm_current(const struct xfrm *x, struct xfrm_tunnel **out, size_t *n)
+{
+	return xfrm_tunnels(&tab, out, n);
+}
+
+void sock_broadcast_claims(struct sock *s)
+{
+	broadcasts++;
+}
+
+static void quiet(int prio, const char *msg, void *ctx)
+{
+}
+
+static const char conf[] =
+	"{\"version\":1,\"role\":\"server\",\"local_networks\":[\"10.0.0.0/16\"],"
+	"\"tunnel\":{\"pool\":\"10.9.0.0/24\"},\"strict\":true,"
+	"\"clients\":{\"pi-home\":{\"allow\":[\"192.168.1.0/24\"]}},"
+	"\"ipsec\":{\"peers\":{"
+	"\"203.0.113.7\":{\"allow\":[\"192.168.99.0/24\",\"192.168.98.0/24\"]},"
+	"\"203.0.113.8\":{\"allow\":[\"192.168.1.0/24\"],\"to_local\":false}}}}";
+
+static struct agent *agent_new(void)
+{
+	struct agent *a = calloc(1, sizeof(*a));
+	char err[CFG_ERRLEN];
+
+	log_set_sink(quiet, NULL);
+	a->nft_ready = true;
+	a->cloud = (struct cloud *)&dummy; /* the stubs' cloud_want_set records */
+	if (cfg_load_buf("t.conf", conf, strlen(conf), &a->cfg, err, sizeof(err)))
+		fail_msg("%s", err);
+	assert_int_equal(ipsec_open(a), 0);
+	return a;
+}
+
+static void agent_free(struct agent *a)
+{
+	ipsec_close(a);
+	state_free(a);
+	cfg_free(a->cfg);
+	free(a);
+	xfrm_tab_free(&tab);
+}
+
+/* An outbound tunnel policy of index to net through peer (reqid 1). */
+static void tunnel(uint32_t index, const char *peer, const char *net)
+{
+	struct xfrm_ev ev = { .kind = XFRM_EV_POL_ADD };
+
+	ev.pol.index = index;
+	ev.pol.dir = XFRM_POLICY_OUT;
+	ev.pol.allow = ev.pol.main = ev.pol.tunnel = true;
+	ev.pol.src = pfx_of("10.0.0.0/16");
+	ev.pol.dst = pfx_of(net);
+	ev.pol.peer = pfx_of(peer);
+	ev.pol.local = pfx_of("198.51.100.1");
+	ev.pol.proto = IPPROTO_ESP;
+	ev.pol.reqid = 1;
+	assert_int_equal(xfrm_tab_apply(&tab, &ev), 0);
+}
+
+static void sa(bool add, const char *peer, uint32_t spi)
+{
+	struct xfrm_ev ev = { .kind = add ? XFRM_EV_SA_ADD : XFRM_EV_SA_DEL };
+
+	ev.sa.daddr = pfx_of(peer);
+	ev.sa.saddr = pfx_of("198.51.100.1");
+	ev.sa.spi = spi;
+	ev.sa.proto = IPPROTO_ESP;
+	ev.sa.mode = XFRM_MODE_TUNNEL;
+	ev.sa.reqid = 1;
+	assert_int_equal(xfrm_tab_apply(&tab, &ev), 0);
+}
+
+/* The remote networks of the last nftables model, "A B ". */
+static const char *remote(void)
+{
+	static char all[1024];
+	char s[PFX_STRLEN];
+
+	all[0] = 0;
+	for (size_t i = 0; i < stub_nremote && i < 64; i++)
+		snprintf(all + strlen(all), sizeof(all) - strlen(all), "%s ",
+			 pfx_format(&stub_remote[i], s, sizeof(s)));
+	return all;
+}
+
+static const char *refusal(const struct agent *a, const char *net)
+{
+	for (size_t i = 0; i < a->nrefused; i++)
+		if (pfx_equal(&a->refused[i].net, P(net)))
+			return a->refused[i].why;
+	return NULL;
+}
+
+static void test_admitted_with_sa(void **state)
+{
+	struct agent *a = agent_new();
+	struct proto_claim *c;
+	size_t n;
+
+	(void)state;
+	tunnel(0x101, "203.0.113.7", "192.168.99.0/24");
+	/* a policy without an SA announces nothing */
+	assert_false(ipsec_update(a));
+	assert_int_equal(a->ntunnels, 1);
+	assert_false(a->tunnels[0].sa);
+	assert_int_equal(a->nrefused, 0);
+	sa(true, "203.0.113.7", 0x1000);
+	broadcasts = 0;
+	assert_true(ipsec_update(a));
+	assert_int_equal(broadcasts, 0); /* no control socket here */
+	/* the pool, then the peer's network: VPC routes and NAT exemption */
+	assert_string_equal(remote(), "10.9.0.0/24 192.168.99.0/24 ");
+	assert_int_equal(stub_nacc, 1); /* to_local by default: its network -> 10.0.0.0/16 */
+	/* and the VPC routes wanted: the same networks (the cloud's planner takes
+	 * it from there, its grace period included) */
+	assert_int_equal(stub_ncloud, 2);
+	assert_true(pfx_equal(&stub_cloud[1], P("192.168.99.0/24")));
+	n = state_claims(a, &c);
+	assert_int_equal(n, 1);
+	assert_string_equal(c[0].cn, "203.0.113.7");
+	assert_string_equal(c[0].instance, POLICY_IPSEC_INSTANCE);
+	free(c);
+	/* nothing changed: nothing done */
+	assert_false(ipsec_update(a));
+	/* a rekey (new SA, then the old one goes) changes nothing */
+	sa(true, "203.0.113.7", 0x1001);
+	assert_false(ipsec_update(a));
+	sa(false, "203.0.113.7", 0x1000);
+	assert_false(ipsec_update(a));
+	/* the last SA goes: the peer is gone, its network no longer remote */
+	sa(false, "203.0.113.7", 0x1001);
+	assert_true(ipsec_update(a));
+	assert_string_equal(remote(), "10.9.0.0/24 ");
+	assert_int_equal(stub_ncloud, 1);
+	n = state_claims(a, &c);
+	assert_int_equal(n, 0);
+	free(c);
+	agent_free(a);
+}
+
+static void test_refused(void **state)
+{
+	struct agent *a = agent_new();
+	const char *why;
+
+	(void)state;
+	tunnel(0x101, "203.0.113.7", "192.168.99.0/24");
+	tunnel(0x109, "203.0.113.7", "172.16.0.0/12");	   /* not in its allow */
+	tunnel(0x111, "203.0.113.7", "192.168.99.128/25"); /* inside one it has */
+	tunnel(0x119, "203.0.113.99", "192.168.97.0/24");  /* an unknown peer */
+	tunnel(0x121, "203.0.113.7", "192.168.98.0/24");   /* allowed, no SA yet */
+	sa(true, "203.0.113.7", 0x1000);
+	sa(true, "203.0.113.99", 0x1001);
+	assert_true(ipsec_update(a));
+	assert_string_equal(remote(), "10.9.0.0/24 192.168.98.0/24 192.168.99.0/24 ");
+	assert_int_equal(a->nrefused, 3);
+	why = refusal(a, "172.16.0.0/12");
+	assert_non_null(why);
+	assert_string_equal(why, "IPsec peer 203.0.113.7: 172.16.0.0/12 is not inside its allowed "
+				 "networks (192.168.99.0/24, 192.168.98.0/24) (rule: "
+				 "ipsec.peers.203.0.113.7.allow)");
+	why = refusal(a, "192.168.99.128/25");
+	assert_non_null(why);
+	assert_non_null(strstr(why, "(rule: one route per network)"));
+	why = refusal(a, "192.168.97.0/24");
+	assert_non_null(why);
+	assert_string_equal(why, "IPsec peer 203.0.113.99: not in ipsec.peers (rule: ipsec.peers)");
+	agent_free(a);
+}
+
+static void test_one_owner_with_openvpn(void **state)
+{
+	struct agent *a = agent_new();
+	struct ainst *in = state_inst(a, "server", PROTO_ROLE_SERVER);
+	struct proto_client c = { 0 };
+	char why[POLICY_REASON_MAX];
+	const char *r;
+
+	(void)state;
+	/* an OpenVPN client holds 192.168.1.0/24: the peer that may announce it too gets nothing */
+	snprintf(c.cn, sizeof(c.cn), "pi-home");
+	assert_int_equal(pfx_list_add(&c.nets, P("192.168.1.0/24"), PROTO_MAX_NETS), 0);
+	assert_int_equal(state_admit(a, in, &c, why, sizeof(why)), 0);
+	assert_int_equal(state_client_set(in, &c), 0);
+	tunnel(0x101, "203.0.113.8", "192.168.1.0/24");
+	sa(true, "203.0.113.8", 0x1000);
+	ipsec_update(a);
+	r = refusal(a, "192.168.1.0/24");
+	assert_non_null(r);
+	assert_string_equal(r, "IPsec peer 203.0.113.8: 192.168.1.0/24 overlaps 192.168.1.0/24, "
+			       "already announced by client pi-home of server (rule: one owner "
+			       "per network)");
+	/* the client leaves: the peer's tunnel is admitted at the next look */
+	assert_true(state_client_del(in, "pi-home"));
+	assert_true(ipsec_update(a));
+	assert_int_equal(a->nrefused, 0);
+	assert_string_equal(remote(), "10.9.0.0/24 192.168.1.0/24 ");
+	assert_int_equal(stub_nacc, 0); /* to_local false */
+	/* and now the client is the one refused, naming the peer */
+	assert_int_equal(state_admit(a, in, &c, why, sizeof(why)), -EPERM);
+	assert_string_equal(why, "client pi-home: 192.168.1.0/24 overlaps 192.168.1.0/24, already "
+				 "announced by IPsec peer 203.0.113.8 (rule: one owner per "
+				 "network)");
+	pfx_list_free(&c.nets);
+	agent_free(a);
+}
+
+static void test_reload(void **state)
+{
+	struct agent *a = agent_new();
+	struct cfg *c;
+	char err[CFG_ERRLEN];
+	static const char other[] =
+		"{\"version\":1,\"role\":\"client\",\"local_networks\":[\"10.0.0.0/16\"],"
+		"\"ipsec\":{\"peers\":{\"203.0.113.7\":{\"allow\":[\"192.168.98.0/24\"]}}}}";
+
+	(void)state;
+	tunnel(0x101, "203.0.113.7", "192.168.99.0/24");
+	sa(true, "203.0.113.7", 0x1000);
+	assert_true(ipsec_update(a));
+	assert_string_equal(remote(), "10.9.0.0/24 192.168.99.0/24 ");
+	/* a configuration that no longer allows it: withdrawn and reported */
+	assert_int_equal(cfg_load_buf("t2.conf", other, strlen(other), &c, err, sizeof(err)), 0);
+	cfg_free(a->cfg);
+	a->cfg = c;
+	assert_true(ipsec_update(a));
+	assert_string_equal(remote(), "");
+	assert_int_equal(a->nrefused, 1);
+	assert_non_null(strstr(a->refused[0].why, "(rule: ipsec.peers.203.0.113.7.allow)"));
+	agent_free(a);
+}
+
+static void test_instance_name_reserved(void **state)
+{
+	struct agent *a = agent_new();
+	char why[POLICY_REASON_MAX];
+
+	(void)state;
+	assert_false(policy_check_role(a->cfg, POLICY_IPSEC_INSTANCE, PROTO_ROLE_SERVER, why,
+				       sizeof(why)));
+	assert_non_null(strstr(why, "(rule: instance)"));
+	assert_true(policy_check_role(a->cfg, "server", PROTO_ROLE_SERVER, why, sizeof(why)));
+	agent_free(a);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_admitted_with_sa),       cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_one_owner_with_openvpn), cmocka_unit_test(test_reload),
+		cmocka_unit_test(test_instance_name_reserved),
+	};
+
+	return cmocka_run_group_tests_name("ipsec peers", tests, NULL, NULL);
+}
