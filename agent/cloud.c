@@ -49,6 +49,8 @@ enum job {
 	J_DESCRIBE_GROUPS,
 	J_DESCRIBE_SG,
 	J_ROUTE, /* cur_op */
+	J_DESCRIBE_PEERS,
+	J_TAG,
 };
 
 static const char *const job_actions[] = {
@@ -57,6 +59,20 @@ static const char *const job_actions[] = {
 	[J_DESCRIBE_RTB] = "DescribeRouteTables",
 	[J_DESCRIBE_GROUPS] = "DescribeNetworkInterfaceAttribute",
 	[J_DESCRIBE_SG] = "DescribeSecurityGroups",
+	[J_DESCRIBE_PEERS] = "DescribeNetworkInterfaces",
+	[J_TAG] = "CreateTags",
+};
+
+#define CLUSTER_TAG "vpcroute:cluster"
+#define MOVES_MAX   16
+
+/* A route that changed hands: seen in the tables, or made by us. */
+struct move {
+	char table[EC2_ID_MAX];
+	struct pfx dst;
+	char from[EC2_ID_MAX], to[EC2_ID_MAX]; /* "" when there was no route */
+	bool by_us;
+	long long at; /* monotonic ms */
 };
 
 struct cloud {
@@ -84,6 +100,16 @@ struct cloud {
 	struct ec2_perm *perms;
 	size_t nperms;
 	char sg_error[STR_MAX * 3];
+	/* aws.cluster: every interface with the tag, the live peers among them */
+	struct ec2_eni *enis;
+	size_t nenis;
+	char (*peers)[EC2_ID_MAX];
+	size_t npeers;
+	bool peers_fresh; /* described since the tables were last read */
+	bool peers_known; /* described once at least */
+	bool tag_refused; /* CreateTags refused: not tried before the next drift check */
+	struct move moves[MOVES_MAX]; /* a ring, the newest at moves_at - 1 */
+	size_t moves_at, nmoves;
 
 	/* what the planner reads and keeps */
 	struct plan_want *want; /* sorted, each with how many contributions */
@@ -133,6 +159,24 @@ static const struct cfg *config(const struct cloud *c)
 static const struct cfg_aws *conf(const struct cloud *c)
 {
 	return &c->a->cfg->aws;
+}
+
+/* aws.cluster is set: peers share the routes (guide-ha.md). */
+static bool cluster_on(const struct cloud *c)
+{
+	return conf(c)->cluster != NULL;
+}
+
+/*
+ * Whether the agent programs the VPC route tables itself (the route-table
+ * API). The one place that decides it: every DescribeRouteTables and every
+ * route call is made only when this is true. A mode where something else
+ * fills the tables (VPC Route Server, issue 14 item 2) answers false here.
+ */
+static bool route_table_api(const struct cloud *c)
+{
+	(void)c;
+	return true;
 }
 
 static void set_error(struct cloud *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -210,19 +254,43 @@ void cloud_want_set(struct cloud *c, const struct pfx_list *remote)
 	}
 	c->want = v;
 	c->nwant = n;
-	for (size_t i = 0; i < nold; i++)
-		if (!plan_want_find(c->want, c->nwant, &old[i].dst))
+	for (size_t i = 0; i < nold; i++) {
+		struct plan_want *k =
+			(struct plan_want *)plan_want_find(c->want, c->nwant, &old[i].dst);
+
+		if (!k)
 			unwanted(c, &old[i].dst, now);
+		else
+			k->claim = old[i].claim; /* a sync is no new connection */
+	}
 	free(old);
 	cloud_kick(c);
+}
+
+/* A client connected here: with aws.cluster, its networks are claimed (taken
+ * from a peer) once the tables are read again. Not for a network that the
+ * same change also removed (a client's update, not a connection). */
+static void want_claim(struct cloud *c, const struct pfx *p, const struct pfx_list *del)
+{
+	struct plan_want *w = (struct plan_want *)plan_want_find(c->want, c->nwant, p);
+
+	if (!cluster_on(c) || !w)
+		return;
+	for (size_t i = 0; i < del->n; i++)
+		if (pfx_equal(&del->v[i], p))
+			return;
+	w->claim = true;
+	c->rtb_stale = true; /* the newest state of the tables decides */
 }
 
 void cloud_want_change(struct cloud *c, const struct pfx_list *del, const struct pfx_list *add)
 {
 	long long now = now_ms();
 
-	for (size_t i = 0; i < add->n; i++)
+	for (size_t i = 0; i < add->n; i++) {
 		want_add(c, &add->v[i]);
+		want_claim(c, &add->v[i], del);
+	}
 	for (size_t i = 0; i < del->n; i++)
 		want_del(c, &del->v[i], now);
 	cloud_kick(c);
@@ -230,7 +298,7 @@ void cloud_want_change(struct cloud *c, const struct pfx_list *del, const struct
 
 /* --- the planner's input, and what it said --- */
 
-static int make_plan(const struct cloud *c, long long now, struct plan *p)
+static void plan_input(const struct cloud *c, long long now, struct plan_in *out)
 {
 	struct plan_in in = { .cfg = config(c),
 			      .vpc = c->s.vpc,
@@ -245,9 +313,156 @@ static int make_plan(const struct cloud *c, long long now, struct plan *p)
 			      .nfailed = c->nfailed,
 			      .now = now,
 			      .withdraw = c->wd_what,
-			      .no_additions = c->retired };
+			      .no_additions = c->retired,
+			      .peers = (const char(*)[EC2_ID_MAX])c->peers,
+			      .npeers = c->npeers };
 
+	*out = in;
+}
+
+static int make_plan(const struct cloud *c, long long now, struct plan *p)
+{
+	struct plan_in in;
+
+	plan_input(c, now, &in);
 	return plan_make(&in, p);
+}
+
+/* Claims whose networks now go to us in every table are settled: from here
+ * on a peer that takes them has the newer connection. */
+static void claims_settle(struct cloud *c)
+{
+	struct plan_in in;
+
+	if (!c->tables_known)
+		return;
+	plan_input(c, now_ms(), &in);
+	for (size_t i = 0; i < c->nwant; i++)
+		if (c->want[i].claim && plan_want_settled(&in, &c->want[i].dst))
+			c->want[i].claim = false;
+}
+
+/* --- the cluster: peers and moves --- */
+
+static void move_note(struct cloud *c, const char *table, const struct pfx *dst, const char *from,
+		      const char *to, bool by_us)
+{
+	struct move *m = &c->moves[c->moves_at];
+
+	memset(m, 0, sizeof(*m));
+	snprintf(m->table, sizeof(m->table), "%s", table);
+	m->dst = *dst;
+	snprintf(m->from, sizeof(m->from), "%s", from);
+	snprintf(m->to, sizeof(m->to), "%s", to);
+	m->by_us = by_us;
+	m->at = now_ms();
+	c->moves_at = (c->moves_at + 1) % MOVES_MAX;
+	if (c->nmoves < MOVES_MAX)
+		c->nmoves++;
+}
+
+/* Whether a route goes to a member of the cluster: us or a tagged interface. */
+static const char *member_target(const struct cloud *c, const struct ec2_route *r)
+{
+	if (!r || strcmp(r->kind, "networkInterfaceId"))
+		return NULL;
+	if (strcmp(r->target, c->s.eni) == 0 || ec2_eni_find(c->enis, c->nenis, r->target))
+		return r->target;
+	return NULL;
+}
+
+static void moves_table(struct cloud *c, const struct ec2_rtb *old, const struct ec2_rtb *now)
+{
+	for (size_t i = 0; i < now->nroutes; i++) {
+		const struct ec2_route *r = &now->routes[i], *o = plan_route_find(old, &r->dst);
+		const char *to = member_target(c, r), *from = member_target(c, o);
+
+		if ((to || from) && (!o || strcmp(o->target, r->target)))
+			move_note(c, now->id, &r->dst, o ? o->target : "", r->target, false);
+	}
+	for (size_t i = 0; i < old->nroutes; i++) {
+		const struct ec2_route *o = &old->routes[i];
+
+		if (member_target(c, o) && !plan_route_find(now, &o->dst))
+			move_note(c, now->id, &o->dst, o->target, "", false);
+	}
+}
+
+/* The routes of the cluster's members that changed between two readings. */
+static void moves_seen(struct cloud *c, const struct ec2_rtb *old, size_t nold,
+		       const struct ec2_rtb *now, size_t nnow)
+{
+	if (!cluster_on(c))
+		return;
+	for (size_t t = 0; t < nnow; t++) {
+		if (!plan_table_used(conf(c), c->s.vpc, &now[t]))
+			continue;
+		for (size_t k = 0; k < nold; k++)
+			if (strcmp(old[k].id, now[t].id) == 0)
+				moves_table(c, &old[k], &now[t]);
+	}
+}
+
+static int peer_id_cmp(const void *x, const void *y)
+{
+	return strcmp(x, y);
+}
+
+/* A DescribeNetworkInterfaces of the cluster's tag: the peers are those
+ * attached to an instance, ours aside. */
+static int peers_answer(struct cloud *c, const char *body, size_t len, char *err, size_t errlen)
+{
+	char next[1024], (*p)[EC2_ID_MAX] = NULL;
+	struct ec2_eni *v;
+	size_t n, np = 0;
+
+	if (ec2_parse_network_interfaces(body, len, &v, &n, next, sizeof(next), err, errlen) < 0)
+		return -EINVAL;
+	if (next[0])
+		log_warnx("aws: cluster %s: more interfaces than one answer holds; the first %zu "
+			  "are used",
+			  conf(c)->cluster, n);
+	if (n && !(p = calloc(n, sizeof(*p)))) {
+		free(v);
+		snprintf(err, errlen, "out of memory");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct ec2_eni *e = &v[i];
+		bool live = strcmp(e->attach_status, "attached") == 0;
+		bool was = c->peers &&
+			   bsearch(e->id, c->peers, c->npeers, sizeof(*c->peers), peer_id_cmp);
+
+		if (strcmp(e->id, c->s.eni) == 0)
+			continue;
+		if (live)
+			snprintf(p[np++], EC2_ID_MAX, "%s", e->id);
+		if (live && !was)
+			log_info("aws: cluster %s: peer %s (instance %s, %s)", conf(c)->cluster,
+				 e->id, e->instance[0] ? e->instance : "?", e->az[0] ? e->az : "?");
+	}
+	for (size_t i = 0; i < c->npeers; i++)
+		if (!np || !bsearch(c->peers[i], p, np, sizeof(*p), peer_id_cmp))
+			log_info("aws: cluster %s: %s is no longer a live peer", conf(c)->cluster,
+				 c->peers[i]);
+	free(c->enis);
+	c->enis = v;
+	c->nenis = n;
+	free(c->peers);
+	c->peers = p;
+	c->npeers = np;
+	c->peers_fresh = c->peers_known = true;
+	return 0;
+}
+
+/* Whether our own interface lacks the cluster's tag (then CreateTags). */
+static bool tag_pending(const struct cloud *c, char *desc, size_t len)
+{
+	if (!cluster_on(c) || !c->peers_known || c->tag_refused ||
+	    ec2_eni_find(c->enis, c->nenis, c->s.eni))
+		return false;
+	snprintf(desc, len, "CreateTags %s %s=%s", c->s.eni, CLUSTER_TAG, conf(c)->cluster);
+	return true;
 }
 
 /* The plan is acted on: new conflicts are reported, the bookkeeping kept. */
@@ -491,6 +706,7 @@ static int ec2_change(struct cloud *c, enum job j, const char *action, const cha
 static int start_op(struct cloud *c, const struct plan_op *o)
 {
 	char form[1024] = "", desc[STR_MAX], d[PFX_STRLEN];
+	const struct ec2_route *r;
 
 	ec2_form_route(form, sizeof(form), c->all[o->table].id, &o->dst,
 		       o->kind == PLAN_DELETE ? NULL : c->s.eni);
@@ -500,6 +716,12 @@ static int start_op(struct cloud *c, const struct plan_op *o)
 		log_warnx("aws: route table %s sends %s to %s, which is gone (state blackhole: "
 			  "a deleted interface or a terminated instance); taking it over",
 			  c->all[o->table].id, pfx_format(&o->dst, d, sizeof(d)), o->dead);
+	else if (o->kind == PLAN_REPLACE && (r = plan_route_find(&c->all[o->table], &o->dst)) &&
+		 plan_route_among(r, (const char(*)[EC2_ID_MAX])c->peers, c->npeers))
+		log_info("aws: cluster %s: route table %s sends %s to peer %s; its client "
+			 "connected here since: taking it",
+			 conf(c)->cluster, c->all[o->table].id, pfx_format(&o->dst, d, sizeof(d)),
+			 r->target);
 	return ec2_change(c, J_ROUTE, plan_action(o->kind), form, desc);
 }
 
@@ -512,6 +734,29 @@ static int describe_tables(struct cloud *c)
 			conf(c)->nroute_tables, c->next_token);
 	return ec2_call(c, J_DESCRIBE_RTB, job_actions[J_DESCRIBE_RTB], form,
 			"DescribeRouteTables");
+}
+
+static int describe_peers(struct cloud *c)
+{
+	char form[1024] = "", tag[80];
+
+	snprintf(tag, sizeof(tag), "tag:%s", CLUSTER_TAG);
+	ec2_form_add(form, sizeof(form), "Filter.1.Name", tag);
+	ec2_form_add(form, sizeof(form), "Filter.1.Value.1", conf(c)->cluster);
+	ec2_form_add(form, sizeof(form), "Filter.2.Name", "vpc-id");
+	ec2_form_add(form, sizeof(form), "Filter.2.Value.1", c->s.vpc);
+	return ec2_call(c, J_DESCRIBE_PEERS, job_actions[J_DESCRIBE_PEERS], form,
+			"DescribeNetworkInterfaces " CLUSTER_TAG);
+}
+
+static int tag_ours(struct cloud *c, const char *desc)
+{
+	char form[512] = "";
+
+	ec2_form_add(form, sizeof(form), "ResourceId.1", c->s.eni);
+	ec2_form_add(form, sizeof(form), "Tag.1.Key", CLUSTER_TAG);
+	ec2_form_add(form, sizeof(form), "Tag.1.Value", conf(c)->cluster);
+	return ec2_change(c, J_TAG, job_actions[J_TAG], form, desc);
 }
 
 static int describe_groups(struct cloud *c)
@@ -541,8 +786,30 @@ static bool sdc_pending(const struct cloud *c, char *desc, size_t len)
 	return true;
 }
 
+/* A mutating call outside the plan: in a dry run only announced (once);
+ * otherwise made when the budget has a token, else the timer is armed. */
+enum pace { PACE_GO, PACE_DRY, PACE_WAIT };
+
+static enum pace pace(struct cloud *c, const char *desc, long long now)
+{
+	long long w;
+
+	if (c->dry_run) {
+		if (!strs_has(c->announced, c->nannounced, desc))
+			log_info("aws: dry run: would call %s", desc);
+		return PACE_DRY;
+	}
+	if ((w = ec2_bucket_wait(&c->bucket, conf(c)->max_calls_per_s, now))) {
+		metrics_inc(VM_EC2_BUDGET_WAITS);
+		arm(c, w);
+		return PACE_WAIT;
+	}
+	return PACE_GO;
+}
+
 void cloud_kick(struct cloud *c)
 {
+	enum pace pc;
 	long long now = now_ms(), wake = 0, w;
 	char desc[STR_MAX], form[256] = "";
 	struct plan p;
@@ -567,6 +834,7 @@ void cloud_kick(struct cloud *c)
 		c->rtb_stale = true;
 		c->sg_stale = true;
 		c->nfailed = 0; /* give what failed for good another chance */
+		c->tag_refused = false;
 		c->next_drift = now + conf(c)->drift_check_s * MS;
 	}
 	if (c->sdc_stale) {
@@ -577,21 +845,28 @@ void cloud_kick(struct cloud *c)
 		goto started;
 	}
 	if (sdc_pending(c, desc, sizeof(desc))) {
-		if (c->dry_run) {
-			if (!strs_has(c->announced, c->nannounced, desc))
-				log_info("aws: dry run: would call %s", desc);
-		} else if ((w = ec2_bucket_wait(&c->bucket, conf(c)->max_calls_per_s, now))) {
-			metrics_inc(VM_EC2_BUDGET_WAITS);
-			arm(c, w);
+		if ((pc = pace(c, desc, now)) == PACE_WAIT)
 			return;
-		} else {
+		if (pc == PACE_GO) {
 			ec2_form_add(form, sizeof(form), "NetworkInterfaceId", c->s.eni);
 			ec2_form_add(form, sizeof(form), "SourceDestCheck.Value", "false");
 			r = ec2_change(c, J_MODIFY_SDC, job_actions[J_MODIFY_SDC], form, desc);
 			goto started;
 		}
 	}
-	if (c->rtb_stale) {
+	if (route_table_api(c) && cluster_on(c) && c->rtb_stale && !c->peers_fresh) {
+		r = describe_peers(c); /* who the peers are, then their routes */
+		goto started;
+	}
+	if (tag_pending(c, desc, sizeof(desc))) {
+		if ((pc = pace(c, desc, now)) == PACE_WAIT)
+			return;
+		if (pc == PACE_GO) {
+			r = tag_ours(c, desc);
+			goto started;
+		}
+	}
+	if (route_table_api(c) && c->rtb_stale) {
 		r = describe_tables(c);
 		goto started;
 	}
@@ -599,7 +874,9 @@ void cloud_kick(struct cloud *c)
 		r = describe_groups(c);
 		goto started;
 	}
-	if (make_plan(c, now, &p) < 0) {
+	if (!route_table_api(c))
+		memset(&p, 0, sizeof(p));
+	else if (make_plan(c, now, &p) < 0) {
 		r = -ENOMEM;
 		goto started;
 	}
@@ -693,6 +970,9 @@ static int tables_page(struct cloud *c, const char *body, size_t len, char *err,
 	}
 	if (c->next_token[0])
 		return 0; /* the next page comes next */
+	plan_tables_sort(c->paging, c->npaging);
+	moves_seen(c, c->all, c->nall, c->paging, c->npaging);
+	c->peers_fresh = false; /* read again before the tables next time */
 	ec2_rtbs_free(c->all, c->nall);
 	c->all = c->paging;
 	c->nall = c->npaging;
@@ -703,6 +983,7 @@ static int tables_page(struct cloud *c, const char *body, size_t len, char *err,
 	plan_tables_sort(c->all, c->nall);
 	c->rtb_stale = false;
 	c->wd_read = c->wd_what != 0;
+	claims_settle(c);
 	n = 0;
 	for (size_t i = 0; i < c->nall; i++)
 		n += plan_table_used(conf(c), c->s.vpc, &c->all[i]);
@@ -713,6 +994,16 @@ static int tables_page(struct cloud *c, const char *body, size_t len, char *err,
 				  ? "the VPC has no main table and no subnet association"
 				  : "none of aws.route_tables exists");
 	return 0;
+}
+
+/* A call of ours moved a route of the cluster (aws.cluster): noted. */
+static void route_moved(struct cloud *c, const struct ec2_rtb *t, const struct plan_op *o)
+{
+	const struct ec2_route *r = plan_route_find(t, &o->dst);
+
+	if (cluster_on(c))
+		move_note(c, t->id, &o->dst, r ? r->target : "",
+			  o->kind == PLAN_DELETE ? "" : c->s.eni, true);
 }
 
 static int ec2_ok(struct cloud *c, enum job j, const char *body, size_t len)
@@ -765,16 +1056,30 @@ static int ec2_ok(struct cloud *c, enum job j, const char *body, size_t len)
 		c->sg_known = true;
 		c->sg_error[0] = '\0';
 		return 0;
+	case J_DESCRIBE_PEERS:
+		if (peers_answer(c, body, len, err, sizeof(err)) < 0)
+			goto bad;
+		return 0;
+	case J_TAG:
+		if (ec2_parse_return(body, len, job_actions[j], err, sizeof(err)) < 0)
+			goto bad;
+		log_info("aws: cluster %s: tagged %s with %s=%s", conf(c)->cluster, c->s.eni,
+			 CLUSTER_TAG, conf(c)->cluster);
+		c->peers_fresh = false; /* read again: then it is among them */
+		c->rtb_stale = true;
+		return 0;
 	case J_ROUTE:
 		if (ec2_parse_return(body, len, plan_action(c->cur_op.kind), err, sizeof(err)) < 0)
 			goto bad;
 		log_info("aws: %s: done", c->cur_desc);
+		route_moved(c, &c->all[c->cur_op.table], &c->cur_op);
 		if (c->wd_what && c->cur_op.kind == PLAN_DELETE)
 			strs_add(&c->wd_removed, &c->nwd_removed, c->cur_desc);
 		if (c->cur_op.kind == PLAN_DELETE)
 			plan_route_unset(&c->all[c->cur_op.table], &c->cur_op.dst);
 		else if (plan_route_set(&c->all[c->cur_op.table], &c->cur_op.dst, c->s.eni) < 0)
 			c->rtb_stale = true;
+		claims_settle(c);
 		return 0;
 	default:
 		return 0;
@@ -857,6 +1162,20 @@ static void on_ec2(void *arg, long status, const char *body, size_t len, const c
 				  c->sg_error);
 			c->sg_stale = c->sg_rules_stale = false;
 			c->sg_known = false;
+		} else if (j == J_TAG) {
+			set_error(
+				c,
+				"%s: %s (%s): peers do not see this instance as one of cluster "
+				"%s; allow ec2:CreateTags on it or tag it by hand; tried again at "
+				"the next drift check",
+				c->cur_desc, e.code, e.message, conf(c)->cluster);
+			c->tag_refused = true;
+		} else if (j == J_DESCRIBE_PEERS) {
+			set_error(c,
+				  "%s: %s (%s): the peers of cluster %s are unknown, so routes to "
+				  "them count as conflicts; allow ec2:DescribeNetworkInterfaces",
+				  c->cur_desc, e.code, e.message, conf(c)->cluster);
+			c->peers_fresh = true; /* the tables go on with the peers last known */
 		} else if (j == J_ROUTE) {
 			char hint[STR_MAX], why[STR_MAX * 3];
 
@@ -929,6 +1248,8 @@ void cloud_free(struct cloud *c)
 	plan_book_free(&c->book);
 	free(c->failed);
 	free(c->perms);
+	free(c->enis);
+	free(c->peers);
 	strs_free(&c->announced, &c->nannounced);
 	strs_free(&c->wd_removed, &c->nwd_removed);
 	strs_free(&c->wd_failed, &c->nwd_failed);
@@ -1016,12 +1337,15 @@ static json_t *table_status(const struct cloud *c, const struct ec2_rtb *tb)
 		const struct ec2_route *r = plan_route_find(tb, &c->want[i].dst);
 		const struct plan_failed *f = failed_find(c, tb->id, &c->want[i].dst);
 		json_t *jr = json_object();
-		const char *st = r && plan_route_ours(r, c->s.eni) ? "ours"
-				 : f				   ? "failed"
-				 : !r				   ? "missing"
-				 : plan_route_dead(r)		   ? "to replace"
-				 : conf(c)->takeover		   ? "to take over"
-								   : "conflict";
+		const char *st =
+			r && plan_route_ours(r, c->s.eni) ? "ours"
+			: f				  ? "failed"
+			: !r				  ? "missing"
+			: plan_route_dead(r)		  ? "to replace"
+			: plan_route_among(r, (const char(*)[EC2_ID_MAX])c->peers, c->npeers)
+				? (c->want[i].claim ? "to claim" : "at peer")
+			: conf(c)->takeover ? "to take over"
+					    : "conflict";
 
 		json_object_set_new(jr, "destination",
 				    json_string(pfx_format(&c->want[i].dst, d, sizeof(d))));
@@ -1072,6 +1396,51 @@ static json_t *groups_status(const struct cloud *c)
 	return sg;
 }
 
+/* aws.cluster: the tagged interfaces, and the routes that moved lately. */
+static json_t *cluster_status(const struct cloud *c, long long now)
+{
+	json_t *o = json_object(), *peers = json_array(), *moves = json_array();
+	char d[PFX_STRLEN];
+
+	for (size_t i = 0; i < c->nenis; i++) {
+		const struct ec2_eni *e = &c->enis[i];
+		bool ours = strcmp(e->id, c->s.eni) == 0;
+
+		json_array_append_new(
+			peers,
+			json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:b, s:b}", "network_interface",
+				  e->id, "instance", str_or_null(e->instance), "availability_zone",
+				  str_or_null(e->az), "subnet", str_or_null(e->subnet), "status",
+				  str_or_null(e->status), "attachment",
+				  str_or_null(e->attach_status), "ours", ours, "live_peer",
+				  c->npeers && bsearch(e->id, c->peers, c->npeers,
+						       sizeof(*c->peers), peer_id_cmp) != NULL));
+	}
+	for (size_t k = 0; k < c->nmoves; k++) {
+		const struct move *m = &c->moves[(c->moves_at + MOVES_MAX - 1 - k) % MOVES_MAX];
+
+		json_array_append_new(moves,
+				      json_pack("{s:s, s:s, s:o, s:o, s:s, s:f}", "table", m->table,
+						"destination", pfx_format(&m->dst, d, sizeof(d)),
+						"from", str_or_null(m->from), "to",
+						str_or_null(m->to), "by", m->by_us ? "us" : "seen",
+						"seconds_ago", (double)(now - m->at) / 1000.0));
+	}
+	json_object_set_new(o, "name", json_string(conf(c)->cluster));
+	json_object_set_new(
+		o, "tagged",
+		json_boolean(c->peers_known && ec2_eni_find(c->enis, c->nenis, c->s.eni)));
+	json_object_set_new(o, "peers_known", json_boolean(c->peers_known));
+	json_object_set_new(o, "interfaces", peers);
+	json_object_set_new(o, "moves", moves);
+	return o;
+}
+
+static json_t *cluster_status_or_null(const struct cloud *c, long long now)
+{
+	return cluster_on(c) ? cluster_status(c, now) : json_null();
+}
+
 json_t *cloud_status(const struct cloud *c)
 {
 	json_t *o = json_object(), *tables = json_array(), *pending = json_array(),
@@ -1108,6 +1477,7 @@ json_t *cloud_status(const struct cloud *c)
 		if (plan_table_used(conf(c), c->s.vpc, &c->all[t]))
 			json_array_append_new(tables, table_status(c, &c->all[t]));
 	json_object_set_new(o, "route_tables", tables);
+	json_object_set_new(o, "cluster", cluster_status_or_null(c, now));
 	json_object_set_new(o, "security_groups",
 			    c->sg_known || c->sg_error[0] ? groups_status(c) : json_null());
 	if (sdc_pending(c, desc, sizeof(desc)))

@@ -104,6 +104,37 @@ void plan_route_unset(struct ec2_rtb *t, const struct pfx *dst)
 		memmove(r, r + 1, (size_t)(t->routes + --t->nroutes - r) * sizeof(*r));
 }
 
+/* --- the cluster (aws.cluster) --- */
+
+static int id_cmp(const void *x, const void *y)
+{
+	return strcmp(x, y);
+}
+
+bool plan_route_among(const struct ec2_route *r, const char (*ids)[EC2_ID_MAX], size_t n)
+{
+	return n && strcmp(r->kind, "networkInterfaceId") == 0 &&
+	       bsearch(r->target, ids, n, sizeof(*ids), id_cmp) != NULL;
+}
+
+bool plan_route_peer(const struct plan_in *in, const struct ec2_route *r)
+{
+	return !plan_route_ours(r, in->eni) && plan_route_among(r, in->peers, in->npeers);
+}
+
+bool plan_want_settled(const struct plan_in *in, const struct pfx *dst)
+{
+	for (size_t t = 0; t < in->ntables; t++) {
+		const struct ec2_route *r;
+
+		if (!plan_table_used(&in->cfg->aws, in->vpc, &in->tables[t]))
+			continue;
+		if (!(r = plan_route_find(&in->tables[t], dst)) || !plan_route_ours(r, in->eni))
+			return false;
+	}
+	return true;
+}
+
 /* --- what may be ours --- */
 
 /* Whether a route to our ENI for p can be one the agent made: a network its
@@ -224,7 +255,9 @@ static int plan_additions(const struct plan_in *in, struct plan *p)
 
 			if (failed_has(in, tb->id, dst) || (r && plan_route_ours(r, in->eni)))
 				continue;
-			if (!r || w->takeover || plan_route_dead(r)) {
+			bool peer = r && plan_route_peer(in, r);
+
+			if (!r || plan_route_dead(r) || (peer ? in->want[i].claim : w->takeover)) {
 				o.kind = r ? PLAN_REPLACE : PLAN_CREATE;
 				if (r && plan_route_dead(r))
 					snprintf(o.dead, sizeof(o.dead), "%s",
@@ -233,6 +266,8 @@ static int plan_additions(const struct plan_in *in, struct plan *p)
 					return -ENOMEM;
 				continue;
 			}
+			if (peer)
+				continue; /* a newer connection at the peer: its route */
 			snprintf(x.table, sizeof(x.table), "%s", tb->id);
 			snprintf(x.kind, sizeof(x.kind), "%s", r->kind);
 			snprintf(x.target, sizeof(x.target), "%s", r->target);

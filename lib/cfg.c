@@ -697,20 +697,13 @@ static int load_nat(struct ld *l, struct cfg *c, json_t *root)
 	return 0;
 }
 
-static const char *const aws_keys[] = { "enabled",
-					"region",
-					"endpoint",
-					"imds_endpoint",
-					"access_key_id",
-					"secret_access_key",
-					"session_token",
-					"route_tables",
-					"disable_source_dest_check",
-					"takeover",
-					"withdraw_grace_s",
-					"drift_check_s",
-					"max_calls_per_s",
-					NULL };
+static const char *const aws_keys[] = {
+	"enabled",	   "region",	       "endpoint",
+	"imds_endpoint",   "access_key_id",    "secret_access_key",
+	"session_token",   "route_tables",     "disable_source_dest_check",
+	"takeover",	   "withdraw_grace_s", "drift_check_s",
+	"max_calls_per_s", "cluster",	       NULL
+};
 
 bool cfg_valid_region(const char *s)
 {
@@ -720,6 +713,14 @@ bool cfg_valid_region(const char *s)
 	if (n < 4 || n > 32 || s[0] == '-' || s[n - 1] < '0' || s[n - 1] > '9' || !strchr(s, '-'))
 		return false;
 	return strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
+}
+
+bool cfg_valid_cluster(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n > 0 && n <= 64 &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == n;
 }
 
 static bool valid_rtb(const char *s)
@@ -757,6 +758,7 @@ static int load_aws(struct ld *l, struct cfg *c, json_t *root)
 	    (e = get_str(l, "aws", a, "region", false, &w->region)) ||
 	    (e = get_str(l, "aws", a, "endpoint", false, &w->endpoint)) ||
 	    (e = get_str(l, "aws", a, "imds_endpoint", false, &w->imds_endpoint)) ||
+	    (e = get_str(l, "aws", a, "cluster", false, &w->cluster)) ||
 	    (e = get_str(l, "aws", a, "access_key_id", false, &w->access_key_id)) ||
 	    (e = get_str(l, "aws", a, "secret_access_key", false, &w->secret_access_key)) ||
 	    (e = get_str(l, "aws", a, "session_token", false, &w->session_token)) ||
@@ -771,6 +773,10 @@ static int load_aws(struct ld *l, struct cfg *c, json_t *root)
 	if (w->endpoint && !cfg_valid_url(w->endpoint))
 		return fail(l, "aws.endpoint", "\"%s\" is not an http:// or https:// URL",
 			    w->endpoint);
+	if (w->cluster && !cfg_valid_cluster(w->cluster))
+		return fail(l, "aws.cluster",
+			    "\"%s\" is not a cluster name: 1 to 64 letters, digits and _.-",
+			    w->cluster);
 	if (w->imds_endpoint && !cfg_valid_url(w->imds_endpoint))
 		return fail(l, "aws.imds_endpoint", "\"%s\" is not an http:// or https:// URL",
 			    w->imds_endpoint);
@@ -1275,6 +1281,7 @@ void cfg_drop_secrets(struct cfg *c)
 	free(c->aws.region);
 	free(c->aws.endpoint);
 	free(c->aws.imds_endpoint);
+	free(c->aws.cluster);
 	for (size_t i = 0; i < c->aws.nroute_tables; i++)
 		free(c->aws.route_tables[i]);
 	free(c->aws.route_tables);
@@ -1453,6 +1460,7 @@ json_t *cfg_to_json(const struct cfg *c)
 	set_opt_str(aws, "region", c->aws.region);
 	set_opt_str(aws, "endpoint", c->aws.endpoint);
 	set_opt_str(aws, "imds_endpoint", c->aws.imds_endpoint);
+	set_opt_str(aws, "cluster", c->aws.cluster);
 	set_opt_str(aws, "access_key_id", c->aws.access_key_id);
 	/* Secrets are never printed. */
 	set_opt_str(aws, "secret_access_key", c->aws.secret_access_key ? "(set)" : NULL);

@@ -78,6 +78,9 @@ struct cfg_aws {
 	unsigned withdraw_grace_s;
 	unsigned drift_check_s;
 	double max_calls_per_s;
+	/* aws.cluster: the value of the tag vpcroute:cluster on the network
+	 * interfaces of the servers that serve the same clients; NULL: none */
+	char *cluster;
 };
 
 struct cfg {
@@ -144,6 +147,8 @@ const struct cfg_client *cfg_client_find(const struct cfg *c, const char *name);
 
 /* An AWS region name such as us-east-1 (shape only). */
 bool cfg_valid_region(const char *s);
+/* An aws.cluster name: 1 to 64 letters, digits, '_', '.', '-'. */
+bool cfg_valid_cluster(const char *s);
 /* An http:// or https:// URL with something after the scheme. */
 bool cfg_valid_url(const char *s);
 
