@@ -1,0 +1,234 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Two vpcroute servers of one cluster (aws.cluster, guide-ha.md) in two
+subnets and availability zones of one VPC, against moto and a metadata mock
+per instance. Each agent runs in its own lab node, driven by a scripted
+plugin; each signs with its own instance role's keys, so the recording proxy
+tells which agent made a call. The rules under test (issue 14, item 1): a
+connect takes its routes from a peer (the newest connection wins); the drift
+check never takes a live peer's route back; a disconnect withdraws only a
+route that still points to us; a peer's route that became a blackhole is
+replaced.
+"""
+import re
+import time
+
+import pytest
+
+from vrlab.agent import Agent, tunnel_host
+from vrlab.ec2proxy import Ec2Proxy
+from vrlab.fakeplugin import FakePlugin
+from vrlab.nsport import Relay
+
+from test_agent_aws import status, wait_for
+
+HOME = "192.168.1.0/24"
+POOL_A, POOL_B = "100.64.0.0/24", "100.64.1.0/24"
+DRIFT = 10  # aws.drift_check_s, its minimum
+GRACE = 3   # aws.withdraw_grace_s
+
+
+def conf(pool, **aws):
+    a = {"withdraw_grace_s": GRACE, "drift_check_s": DRIFT, "cluster": "lab"}
+    a.update(aws)
+    return {"version": 1, "role": "server", "local_networks": "auto",
+            "tunnel": {"pool": pool}, "aws": a,
+            "default_client": {"allow": ["192.168.0.0/16"]}}
+
+
+class Server:
+    """One agent's node, relays and configuration."""
+
+    def __init__(self, cluster, name, imds_port, eni, key_id, pool):
+        self.cluster, self.name, self.eni, self.key_id, self.pool = (
+            cluster, name, eni, key_id, pool)
+        self.node = tunnel_host(cluster.lab, f"ec2{name}")
+        self.ec2_relay = Relay(self.node, cluster.proxy.port)
+        self.imds_relay = Relay(self.node, imds_port)
+        self.agent = Agent(self.node, f"{cluster.dir}/{name}", conf(pool),
+                           env={"AWS_ENDPOINT_URL_EC2": self.ec2_relay.url,
+                                "AWS_EC2_METADATA_SERVICE_ENDPOINT": self.imds_relay.url})
+        self.plugin = None
+
+    def start(self):
+        self.agent.start()
+        self.plugin = FakePlugin(self.agent.sock).connect()
+        return self
+
+    def calls(self, since=0, action=None, dst=None):
+        """The mutating calls this server's agent made (its role's key signed them)."""
+        return [c for c in self.cluster.proxy.calls
+                if c.mutating and c.time >= since
+                and f"Credential={self.key_id}/" in c.headers.get_ci("Authorization", "")
+                and (action is None or c.action == action)
+                and (dst is None or c.params.get("DestinationCidrBlock") == dst)]
+
+    def stop(self):
+        if self.plugin:
+            self.plugin.close()
+        self.agent.stop()
+        self.ec2_relay.stop()
+        self.imds_relay.stop()
+
+
+class Cluster:
+    def __init__(self, lab, world, workdir):
+        self.lab, self.world, self.dir = lab, world, workdir
+        self.proxy = Ec2Proxy(world.moto.url, workdir, credentials=world.credentials)
+        self.b_instance = world.add_instance(f"{workdir}/imds-b", "10.1.0.0/24", "us-east-1b",
+                                             "10.1.0.10", "ASIAVPCROUTEROLEB", "role-b-secret")
+        self.a = Server(self, "a", world.imds.port, world.eni_id, world.role_key_id, POOL_A)
+        self.b = Server(self, "b", self.b_instance.imds.port, self.b_instance.eni_id,
+                        "ASIAVPCROUTEROLEB", POOL_B)
+        self.main = world.ec2.describe_route_tables(
+            Filters=[{"Name": "vpc-id", "Values": [world.vpc_id]},
+                     {"Name": "association.main", "Values": ["true"]}]
+        )["RouteTables"][0]["RouteTableId"]
+        self.tables = [world.rtb_id, self.main]
+
+    def target(self, dst, rtb=None):
+        """Where each table sends dst: {table: target or None}."""
+        out = {}
+        for t in [rtb] if rtb else self.tables:
+            r = self.world.ec2.describe_route_tables(RouteTableIds=[t])["RouteTables"][0]
+            out[t] = next((x.get("NetworkInterfaceId") or x.get("GatewayId")
+                           for x in r["Routes"] if x.get("DestinationCidrBlock") == dst), None)
+        return out
+
+    def points_to(self, dst, eni):
+        return all(v == eni for v in self.target(dst).values())
+
+    def tags(self, eni):
+        d = self.world.ec2.describe_network_interfaces(NetworkInterfaceIds=[eni])
+        return {t["Key"]: t["Value"] for t in d["NetworkInterfaces"][0].get("TagSet", [])}
+
+    def close(self):
+        for s in (self.a, self.b):
+            s.stop()
+        self.b_instance.stop()
+        self.proxy.stop()
+
+
+@pytest.fixture
+def cluster(lab, aws, tmp_path):
+    c = Cluster(lab, aws, str(tmp_path))
+    yield c
+    c.close()
+
+
+def both_up(c):
+    c.a.start()
+    c.b.start()
+    # each tags its own interface and makes its own pool's routes
+    wait_for("both interfaces tagged", lambda: c.tags(c.a.eni).get("vpcroute:cluster") == "lab"
+             and c.tags(c.b.eni).get("vpcroute:cluster") == "lab")
+    wait_for("the pools", lambda: c.points_to(POOL_A, c.a.eni) and c.points_to(POOL_B, c.b.eni))
+
+
+def cluster_status(server):
+    return status(server.agent)["aws"]["cluster"]
+
+
+def route_state(server, rtb, dst):
+    (t,) = [t for t in status(server.agent)["aws"]["route_tables"] if t["id"] == rtb]
+    return next(((r["state"], r.get("target")) for r in t["routes"]
+                 if r["destination"] == dst), None)
+
+
+def test_newest_connection_wins_no_fight(cluster):
+    c = cluster
+    both_up(c)
+    c.a.plugin.client("pi-home", [HOME], t4="100.64.0.2")
+    wait_for("home at A", lambda: c.points_to(HOME, c.a.eni))
+    # the client reconnects to B; A has not noticed yet (its connection is stale)
+    t0 = time.monotonic()
+    c.b.plugin.client("pi-home", [HOME], t4="100.64.1.2")
+    wait_for("home follows to B", lambda: c.points_to(HOME, c.b.eni))
+    # one ReplaceRoute per table, nothing else for it
+    assert sorted((x.action, x.params["RouteTableId"]) for x in c.b.calls(t0, dst=HOME)) == \
+        sorted(("ReplaceRoute", t) for t in c.tables)
+    c.b.agent.wait_log(r"cluster lab: route table rtb-\w+ sends 192\.168\.1\.0/24 to peer "
+                       + re.escape(c.a.eni))
+    # three drift periods: A sees the peer's route and leaves it; nobody flaps
+    t1 = time.monotonic()
+    time.sleep(3 * DRIFT + 2)
+    assert c.points_to(HOME, c.b.eni)
+    assert c.a.calls(t1) == [] and c.b.calls(t1) == []
+    assert c.proxy.count("ReplaceRoute", since=t1) == 0
+    assert route_state(c.a, c.world.rtb_id, HOME) == ("at peer", c.b.eni)
+    st = cluster_status(c.a)
+    assert st["tagged"] and st["peers_known"]
+    seen = {i["network_interface"]: i for i in st["interfaces"]}
+    assert seen[c.a.eni]["ours"] and not seen[c.a.eni]["live_peer"]
+    assert seen[c.b.eni]["live_peer"] and seen[c.b.eni]["availability_zone"] == "us-east-1b"
+    assert seen[c.b.eni]["instance"] == c.b_instance.instance_id
+    # A read the move at a drift check; B made it
+    assert any(m["destination"] == HOME and m["from"] == c.a.eni and m["to"] == c.b.eni
+               and m["by"] == "seen" for m in st["moves"])
+    assert any(m["destination"] == HOME and m["to"] == c.b.eni and m["by"] == "us"
+               for m in cluster_status(c.b)["moves"])
+    # A's stale connection ends: the route is B's, A withdraws nothing
+    t2 = time.monotonic()
+    c.a.plugin.send({"type": "disconnect", "cn": "pi-home"})
+    time.sleep(GRACE + 2)
+    assert c.points_to(HOME, c.b.eni)
+    assert c.a.calls(t2) == []
+    # the client leaves B: withdrawn after the grace period, by B alone
+    c.b.plugin.send({"type": "disconnect", "cn": "pi-home"})
+    wait_for("withdrawn", lambda: all(v is None for v in c.target(HOME).values()), timeout=20)
+    assert len(c.b.calls(t2, action="DeleteRoute", dst=HOME)) == len(c.tables)
+    assert c.a.calls(t2) == []
+
+
+def test_failover_when_a_dies(cluster):
+    c = cluster
+    both_up(c)
+    c.a.plugin.client("pi-home", [HOME], t4="100.64.0.2")
+    wait_for("home at A", lambda: c.points_to(HOME, c.a.eni))
+    # server A dies (its agent killed); the client reconnects to B
+    c.a.plugin.close()
+    c.a.agent.kill9()
+    t0 = time.monotonic()
+    c.b.plugin.client("pi-home", [HOME], t4="100.64.1.2")
+    wait_for("home follows to B", lambda: c.points_to(HOME, c.b.eni))
+    assert len(c.b.calls(t0, action="ReplaceRoute", dst=HOME)) == len(c.tables)
+    # A comes back without the client: a drift period later nothing moved
+    t1 = time.monotonic()
+    c.a.start()
+    c.a.agent.wait_log(r"route tables described", timeout=20)
+    time.sleep(DRIFT + 2)
+    assert c.points_to(HOME, c.b.eni)
+    assert c.proxy.count("ReplaceRoute", since=t1) == 0
+    assert c.a.calls(t1, dst=HOME) == []
+
+
+def test_dead_peer_route_replaced(cluster):
+    """The instance replacement: a peer's interface is deleted (EC2 shows its
+    routes as blackholes); the drift check of the server whose client it is
+    replaces them without a new connection."""
+    c, ec2 = cluster, cluster.world.ec2
+    both_up(c)
+    c.b.plugin.client("pi-home", [HOME], t4="100.64.1.2")
+    wait_for("home at B", lambda: c.points_to(HOME, c.b.eni))
+    # a third server of the cluster takes the client (its newer connection)
+    x = ec2.create_network_interface(SubnetId=c.world.subnet_id, TagSpecifications=[
+        {"ResourceType": "network-interface",
+         "Tags": [{"Key": "vpcroute:cluster", "Value": "lab"}]}])["NetworkInterface"]
+    x_id = x["NetworkInterfaceId"]
+    att = ec2.attach_network_interface(NetworkInterfaceId=x_id, InstanceId=c.world.instance_id,
+                                       DeviceIndex=1)["AttachmentId"]
+    for t in c.tables:
+        ec2.replace_route(RouteTableId=t, DestinationCidrBlock=HOME, NetworkInterfaceId=x_id)
+    t0 = time.monotonic()
+    time.sleep(DRIFT + 2)
+    # a live peer's: left alone at B's drift check
+    assert c.points_to(HOME, x_id)
+    assert c.b.calls(t0, dst=HOME) == []
+    assert route_state(c.b, c.world.rtb_id, HOME) == ("at peer", x_id)
+    # that instance is terminated, its interface deleted: a blackhole, replaced
+    ec2.detach_network_interface(AttachmentId=att, Force=True)
+    ec2.delete_network_interface(NetworkInterfaceId=x_id)
+    wait_for("the blackhole replaced by B", lambda: c.points_to(HOME, c.b.eni),
+             timeout=DRIFT + 10)
+    c.b.agent.wait_log(rf"sends 192\.168\.1\.0/24 to {x_id}, which is gone")
+    assert {x.action for x in c.b.calls(t0, dst=HOME)} == {"ReplaceRoute"}
+    assert c.a.calls(t0, dst=HOME) == []
