@@ -9,12 +9,15 @@ check never takes a live peer's route back; a disconnect withdraws only a
 route that still points to us; a peer's route that became a blackhole is
 replaced.
 """
+import json
 import re
+import subprocess
 import time
 
 import pytest
 
 from vrlab.agent import Agent, tunnel_host
+from vrlab.build import built
 from vrlab.ec2proxy import Ec2Proxy
 from vrlab.fakeplugin import FakePlugin
 from vrlab.nsport import Relay
@@ -128,6 +131,12 @@ def cluster_status(server):
     return status(server.agent)["aws"]["cluster"]
 
 
+def ctl(server, *args):
+    r = subprocess.run([built("agent/vpcroutectl"), "-s", server.agent.sock, *args],
+                       capture_output=True, text=True, timeout=10)
+    return r.stdout
+
+
 def route_state(server, rtb, dst):
     (t,) = [t for t in status(server.agent)["aws"]["route_tables"] if t["id"] == rtb]
     return next(((r["state"], r.get("target")) for r in t["routes"]
@@ -166,7 +175,20 @@ def test_newest_connection_wins_no_fight(cluster):
                and m["by"] == "seen" for m in st["moves"])
     assert any(m["destination"] == HOME and m["to"] == c.b.eni and m["by"] == "us"
                for m in cluster_status(c.b)["moves"])
-    # A's stale connection ends: the route is B's, A withdraws nothing
+    # the same, as status and doctor say it
+    text = ctl(c.a, "status")
+    assert re.search(r"cluster lab: this interface tagged", text)
+    assert re.search(rf"{c.b.eni} +{c.b_instance.instance_id} +us-east-1b +attached +peer", text)
+    assert re.search(rf"moved +\d+ s ago: {re.escape(HOME)} in rtb-\w+ {c.a.eni} -> {c.b.eni} "
+                     r"\(seen\)", text)
+    assert re.search(rf"{re.escape(HOME)} +at peer +{c.b.eni}", text)
+    doc = json.loads(ctl(c.a, "doctor", "--json"))
+    msgs = [(f["level"], f["message"]) for f in doc["findings"]]
+    assert ("ok", f"aws: cluster lab: peer {c.b.eni} (instance {c.b_instance.instance_id}, "
+                  "us-east-1b)") in msgs
+    assert any(lv == "ok" and f"sends {HOME} to {c.b.eni}, a peer of the cluster" in m
+               for lv, m in msgs)
+        # A's stale connection ends: the route is B's, A withdraws nothing
     t2 = time.monotonic()
     c.a.plugin.send({"type": "disconnect", "cn": "pi-home"})
     time.sleep(GRACE + 2)
