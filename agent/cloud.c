@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,6 +36,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "planner.h"
+#include "rtnl.h"
 
 #define STR_MAX 256
 #define MS	1000LL
@@ -51,6 +53,11 @@ enum job {
 	J_ROUTE, /* cur_op */
 	J_DESCRIBE_PEERS,
 	J_TAG,
+	J_FLOAT_DESCRIBE, /* the floating interface (aws.interface) */
+	J_FLOAT_HOLDER,	  /* the state of the instance that holds it */
+	J_FLOAT_DETACH,
+	J_FLOAT_ATTACH,
+	J_EIP,
 };
 
 static const char *const job_actions[] = {
@@ -61,7 +68,38 @@ static const char *const job_actions[] = {
 	[J_DESCRIBE_SG] = "DescribeSecurityGroups",
 	[J_DESCRIBE_PEERS] = "DescribeNetworkInterfaces",
 	[J_TAG] = "CreateTags",
+	[J_FLOAT_DESCRIBE] = "DescribeNetworkInterfaces",
+	[J_FLOAT_HOLDER] = "DescribeInstances",
+	[J_FLOAT_DETACH] = "DetachNetworkInterface",
+	[J_FLOAT_ATTACH] = "AttachNetworkInterface",
+	[J_EIP] = "AssociateAddress",
 };
+
+/* The floating interface (aws.interface), step by step. */
+enum fstep {
+	F_OFF,	    /* none configured, or done: c->s.eni is ours */
+	F_DESCRIBE, /* where is it? (at float_poll) */
+	F_HOLDER,   /* attached elsewhere: is that instance stopped or gone? */
+	F_DETACH,   /* yes: detach it, forced */
+	F_ATTACH,   /* free: attach it here */
+	F_DEVICE,   /* attached here: wait for its device (rtnetlink) */
+	F_EIP,	    /* aws.elastic_ip to associate */
+};
+
+static const char *const fstep_names[] = {
+	[F_OFF] = "done",
+	[F_DESCRIBE] = "describing",
+	[F_HOLDER] = "checking its holder",
+	[F_DETACH] = "detaching",
+	[F_ATTACH] = "attaching",
+	[F_DEVICE] = "waiting for the device",
+	[F_EIP] = "associating the Elastic IP",
+};
+
+#define FLOAT_DEVICE_INDEX "1"	 /* AttachNetworkInterface's DeviceIndex */
+#define FLOAT_POLL_MS	   500	 /* between reads while it attaches or detaches */
+#define FLOAT_DEVICE_MS	   60000 /* the bound on the wait for the device ... */
+#define FLOAT_DEVICE_POLL  200	 /* ... looked up this often */
 
 #define CLUSTER_TAG "vpcroute:cluster"
 #define MOVES_MAX   16
@@ -110,6 +148,15 @@ struct cloud {
 	bool tag_refused; /* CreateTags refused: not tried before the next drift check */
 	struct move moves[MOVES_MAX]; /* a ring, the newest at moves_at - 1 */
 	size_t moves_at, nmoves;
+	/* aws.interface: the floating interface */
+	enum fstep fstep;
+	struct ec2_eni fl;	     /* as last described */
+	char primary[EC2_ID_MAX];    /* the instance's own (IMDS), while it floats */
+	char fl_device[IF_NAMESIZE]; /* its device, once seen */
+	char fl_holder_state[24];    /* of the instance that held it */
+	long long float_poll;	     /* not before (ms) */
+	long long float_deadline;    /* of the device's wait */
+	bool eip_done;
 
 	/* what the planner reads and keeps */
 	struct plan_want *want; /* sorted, each with how many contributions */
@@ -807,6 +854,241 @@ static enum pace pace(struct cloud *c, const char *desc, long long now)
 	return PACE_GO;
 }
 
+/* --- the floating interface (aws.interface) and the Elastic IP --- */
+
+/* What the configuration asks for, from the start: at start and at each reload. */
+static void float_begin(struct cloud *c)
+{
+	if (!conf(c)->interface && c->primary[0]) {
+		/* no longer floating: the instance's own interface again */
+		log_info("aws: aws.interface is gone: using %s again", c->primary);
+		snprintf(c->s.eni, sizeof(c->s.eni), "%s", c->primary);
+		c->primary[0] = '\0';
+		c->fl_device[0] = '\0';
+		c->sdc = -1;
+	}
+	c->fstep = conf(c)->interface ? F_DESCRIBE : conf(c)->elastic_ip ? F_EIP : F_OFF;
+	c->float_poll = 0;
+	c->eip_done = false;
+}
+
+/* The floating interface is attached here and its device is there: ours. */
+static void float_done(struct cloud *c)
+{
+	const char *want = conf(c)->interface;
+
+	if (strcmp(c->s.eni, want)) {
+		if (!c->primary[0])
+			snprintf(c->primary, sizeof(c->primary), "%s", c->s.eni);
+		log_info("aws: using the floating interface %s (device %s) instead of %s", want,
+			 c->fl_device, c->primary);
+		snprintf(c->s.eni, sizeof(c->s.eni), "%s", want);
+		c->sdc = -1;
+		c->next_drift = 0; /* everything is read again, for this interface */
+	} else {
+		log_info("aws: the floating interface %s is this instance's (device %s)", want,
+			 c->fl_device);
+	}
+	c->fstep = conf(c)->elastic_ip ? F_EIP : F_OFF;
+}
+
+/* A step's answer said to look again after ms. */
+static void float_again(struct cloud *c, long long ms)
+{
+	c->fstep = F_DESCRIBE;
+	c->float_poll = now_ms() + ms;
+}
+
+/*
+ * The next step: 1 when a request was started, 0 when it waits (the timer
+ * armed), 2 when there is nothing to do before the rest, -errno when a
+ * request could not start.
+ */
+static int float_kick(struct cloud *c, long long now)
+{
+	char form[512] = "", desc[STR_MAX];
+	enum pace pc;
+	int r;
+
+	switch (c->fstep) {
+	case F_OFF:
+		return 2;
+	case F_DESCRIBE:
+		if (now < c->float_poll) {
+			arm(c, c->float_poll);
+			return 0;
+		}
+		ec2_form_add(form, sizeof(form), "NetworkInterfaceId.1", conf(c)->interface);
+		snprintf(desc, sizeof(desc), "DescribeNetworkInterfaces %s", conf(c)->interface);
+		r = ec2_call(c, J_FLOAT_DESCRIBE, job_actions[J_FLOAT_DESCRIBE], form, desc);
+		break;
+	case F_HOLDER:
+		ec2_form_add(form, sizeof(form), "InstanceId.1", c->fl.instance);
+		snprintf(desc, sizeof(desc), "DescribeInstances %s", c->fl.instance);
+		r = ec2_call(c, J_FLOAT_HOLDER, job_actions[J_FLOAT_HOLDER], form, desc);
+		break;
+	case F_DETACH:
+		snprintf(desc, sizeof(desc), "DetachNetworkInterface %s from %s (%s), forced",
+			 c->fl.id, c->fl.instance, c->fl_holder_state);
+		if ((pc = pace(c, desc, now)) != PACE_GO)
+			goto not_now;
+		ec2_form_add(form, sizeof(form), "AttachmentId", c->fl.attachment);
+		ec2_form_add(form, sizeof(form), "Force", "true");
+		r = ec2_change(c, J_FLOAT_DETACH, job_actions[J_FLOAT_DETACH], form, desc);
+		break;
+	case F_ATTACH:
+		snprintf(desc, sizeof(desc), "AttachNetworkInterface %s to %s", c->fl.id,
+			 c->s.instance);
+		if ((pc = pace(c, desc, now)) != PACE_GO)
+			goto not_now;
+		ec2_form_add(form, sizeof(form), "NetworkInterfaceId", c->fl.id);
+		ec2_form_add(form, sizeof(form), "InstanceId", c->s.instance);
+		ec2_form_add(form, sizeof(form), "DeviceIndex", FLOAT_DEVICE_INDEX);
+		r = ec2_change(c, J_FLOAT_ATTACH, job_actions[J_FLOAT_ATTACH], form, desc);
+		break;
+	case F_DEVICE:
+		r = rtnl_link_by_mac(c->a->rt, c->fl.mac, c->fl_device, sizeof(c->fl_device));
+		if (r == 0) {
+			float_done(c);
+			return float_kick(c, now);
+		}
+		c->fl_device[0] = '\0';
+		if (now >= c->float_deadline && r == -ENODEV) {
+			set_error(c,
+				  "%s is attached to this instance, but no device has its "
+				  "address %s after %d s; still looking",
+				  c->fl.id, c->fl.mac, FLOAT_DEVICE_MS / 1000);
+			c->float_deadline = now + 10 * FLOAT_DEVICE_MS; /* said once a while */
+		} else if (r != -ENODEV) {
+			set_error(c, "%s: looking for the device with address %s: %s", c->fl.id,
+				  c->fl.mac, strerror(-r));
+		}
+		arm(c, now + FLOAT_DEVICE_POLL);
+		return 0;
+	case F_EIP:
+		snprintf(desc, sizeof(desc), "AssociateAddress %s -> %s", conf(c)->elastic_ip,
+			 c->s.eni);
+		if ((pc = pace(c, desc, now)) != PACE_GO)
+			goto not_now;
+		ec2_form_add(form, sizeof(form), "AllocationId", conf(c)->elastic_ip);
+		ec2_form_add(form, sizeof(form), "NetworkInterfaceId", c->s.eni);
+		ec2_form_add(form, sizeof(form), "AllowReassociation", "true");
+		r = ec2_change(c, J_EIP, job_actions[J_EIP], form, desc);
+		break;
+	default:
+		return 2;
+	}
+	return r < 0 ? r : 1;
+not_now:
+	if (pc == PACE_WAIT)
+		return 0;
+	/* a dry run: announced, and the instance's own interface stays ours */
+	c->fstep = F_OFF;
+	return 2;
+}
+
+/* An answer to a step of the floating interface; -EINVAL: unreadable. */
+static int float_answer(struct cloud *c, enum job j, const char *body, size_t len, char *err,
+			size_t errlen)
+{
+	char next[256];
+	struct ec2_eni *v;
+	size_t n;
+	int r;
+
+	switch (j) {
+	case J_FLOAT_DESCRIBE:
+		if (ec2_parse_network_interfaces(body, len, &v, &n, next, sizeof(next), err,
+						 errlen) < 0)
+			return -EINVAL;
+		if (n != 1 || strcmp(v[0].id, conf(c)->interface)) {
+			free(v);
+			set_error(c,
+				  "aws.interface %s: no such network interface; looked for again "
+				  "at the next drift check",
+				  conf(c)->interface);
+			float_again(c, conf(c)->drift_check_s * MS);
+			return 0;
+		}
+		c->fl = v[0];
+		free(v);
+		if (!strcmp(c->fl.attach_status, "attached") &&
+		    !strcmp(c->fl.instance, c->s.instance)) {
+			c->fstep = F_DEVICE;
+			c->float_deadline = now_ms() + FLOAT_DEVICE_MS;
+		} else if (!strcmp(c->fl.attach_status, "attaching") ||
+			   !strcmp(c->fl.attach_status, "detaching")) {
+			float_again(c, FLOAT_POLL_MS);
+		} else if (!strcmp(c->fl.attach_status, "attached")) {
+			c->fstep = F_HOLDER;
+		} else {
+			c->fstep = F_ATTACH;
+		}
+		return 0;
+	case J_FLOAT_HOLDER:
+		r = ec2_parse_instance_state(body, len, c->fl.instance, c->fl_holder_state,
+					     sizeof(c->fl_holder_state), err, errlen);
+		if (r == -ENOENT)
+			snprintf(c->fl_holder_state, sizeof(c->fl_holder_state), "gone");
+		else if (r < 0)
+			return -EINVAL;
+		if (strcmp(c->fl_holder_state, "running") &&
+		    strcmp(c->fl_holder_state, "pending")) {
+			log_info("aws: %s is attached to %s, which is %s: taking it", c->fl.id,
+				 c->fl.instance, c->fl_holder_state);
+			c->fstep = F_DETACH;
+			return 0;
+		}
+		set_error(c,
+			  "aws.interface %s is attached to instance %s, which is %s: not taken "
+			  "from a live instance; stop or terminate it (looked at again at the next "
+			  "drift check)",
+			  c->fl.id, c->fl.instance, c->fl_holder_state);
+		float_again(c, conf(c)->drift_check_s * MS);
+		return 0;
+	case J_FLOAT_DETACH:
+	case J_FLOAT_ATTACH:
+		if (ec2_parse_return(body, len, job_actions[j], err, errlen) < 0)
+			return -EINVAL;
+		log_info("aws: %s: done", c->cur_desc);
+		float_again(c, FLOAT_POLL_MS);
+		return 0;
+	case J_EIP:
+		if (ec2_parse_return(body, len, job_actions[j], err, errlen) < 0)
+			return -EINVAL;
+		log_info("aws: associated the Elastic IP %s with %s", conf(c)->elastic_ip,
+			 c->s.eni);
+		c->eip_done = true;
+		c->fstep = F_OFF;
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+/* EC2 refused a step: said, and tried again at the next drift check (the
+ * Elastic IP is not: it never holds up the routes). */
+static void float_refused(struct cloud *c, enum job j, const struct ec2_error *e)
+{
+	if (j == J_EIP) {
+		set_error(c, "%s: %s (%s); the Elastic IP is left as it is", c->cur_desc, e->code,
+			  e->message);
+		c->fstep = F_OFF;
+		return;
+	}
+	set_error(c,
+		  "%s: %s (%s): the floating interface %s is not ours yet, so no route is "
+		  "made; tried again at the next drift check",
+		  c->cur_desc, e->code, e->message, conf(c)->interface);
+	float_again(c, conf(c)->drift_check_s * MS);
+}
+
+static bool float_job(enum job j)
+{
+	return j == J_FLOAT_DESCRIBE || j == J_FLOAT_HOLDER || j == J_FLOAT_DETACH ||
+	       j == J_FLOAT_ATTACH || j == J_EIP;
+}
+
 void cloud_kick(struct cloud *c)
 {
 	enum pace pc;
@@ -829,6 +1111,14 @@ void cloud_kick(struct cloud *c)
 	}
 	if (!aws_settings_ready(&c->s))
 		return;
+	/* the floating interface first: until it is ours, nothing else is */
+	if ((r = float_kick(c, now)) != 2) {
+		if (r == 0)
+			return;
+		r = r < 0 ? r : 0;
+		goto started;
+	}
+	r = 0;
 	if (now >= c->next_drift) {
 		c->sdc_stale = conf(c)->disable_source_dest_check;
 		c->rtb_stale = true;
@@ -1060,6 +1350,14 @@ static int ec2_ok(struct cloud *c, enum job j, const char *body, size_t len)
 		if (peers_answer(c, body, len, err, sizeof(err)) < 0)
 			goto bad;
 		return 0;
+	case J_FLOAT_DESCRIBE:
+	case J_FLOAT_HOLDER:
+	case J_FLOAT_DETACH:
+	case J_FLOAT_ATTACH:
+	case J_EIP:
+		if (float_answer(c, j, body, len, err, sizeof(err)) < 0)
+			goto bad;
+		return 0;
 	case J_TAG:
 		if (ec2_parse_return(body, len, job_actions[j], err, sizeof(err)) < 0)
 			goto bad;
@@ -1162,6 +1460,8 @@ static void on_ec2(void *arg, long status, const char *body, size_t len, const c
 				  c->sg_error);
 			c->sg_stale = c->sg_rules_stale = false;
 			c->sg_known = false;
+		} else if (float_job(j)) {
+			float_refused(c, j, &e);
 		} else if (j == J_TAG) {
 			set_error(
 				c,
@@ -1219,6 +1519,7 @@ struct cloud *cloud_new(struct agent *a, bool dry_run, char *err, size_t errlen)
 		cloud_free(c);
 		return NULL;
 	}
+	float_begin(c);
 	c->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (c->tfd < 0 || !(c->http = http_new(err, errlen))) {
 		if (c->tfd < 0)
@@ -1266,6 +1567,7 @@ int cloud_reload(struct cloud *c, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	aws_settings_reload(&c->s, &t);
+	float_begin(c);
 	if (c->retired)
 		log_info("aws: reloaded: routes are made again after the withdraw");
 	c->retired = false;
@@ -1436,6 +1738,18 @@ static json_t *cluster_status(const struct cloud *c, long long now)
 	return o;
 }
 
+/* aws.interface: where the floating interface is, null without one. */
+static json_t *float_status(const struct cloud *c)
+{
+	if (!conf(c)->interface)
+		return json_null();
+	return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o}", "id", conf(c)->interface, "step",
+			 fstep_names[c->fstep], "device", str_or_null(c->fl_device), "attached_to",
+			 str_or_null(c->fl.instance), "primary", str_or_null(c->primary),
+			 "elastic_ip", str_or_null(conf(c)->elastic_ip), "elastic_ip_associated",
+			 json_boolean(c->eip_done));
+}
+
 static json_t *cluster_status_or_null(const struct cloud *c, long long now)
 {
 	return cluster_on(c) ? cluster_status(c, now) : json_null();
@@ -1478,6 +1792,7 @@ json_t *cloud_status(const struct cloud *c)
 			json_array_append_new(tables, table_status(c, &c->all[t]));
 	json_object_set_new(o, "route_tables", tables);
 	json_object_set_new(o, "cluster", cluster_status_or_null(c, now));
+	json_object_set_new(o, "floating_interface", float_status(c));
 	json_object_set_new(o, "security_groups",
 			    c->sg_known || c->sg_error[0] ? groups_status(c) : json_null());
 	if (sdc_pending(c, desc, sizeof(desc)))

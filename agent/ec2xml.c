@@ -439,7 +439,18 @@ bool ec2_perm_allows(const struct ec2_perm *p, const char *proto, unsigned port)
 	return (unsigned)p->from <= port && port <= (unsigned)p->to;
 }
 
-/* --- DescribeNetworkInterfaces --- */
+/* --- DescribeNetworkInterfaces, DescribeInstances --- */
+
+/* 02:00:00:aa:bb:cc, lower case (EC2 writes them so; /sys shows them so) */
+static bool valid_mac(const char *s)
+{
+	if (strlen(s) != 17)
+		return false;
+	for (int i = 0; i < 17; i++)
+		if (i % 3 == 2 ? s[i] != ':' : !strchr("0123456789abcdef", s[i]))
+			return false;
+	return true;
+}
 
 static int eni_cmp(const void *x, const void *y)
 {
@@ -477,9 +488,59 @@ static int parse_eni(const xmlNode *item, struct ec2_eni *e, char *err, size_t e
 		return -EINVAL;
 	if (at &&
 	    (field(at, "instanceId", true, e->instance, sizeof(e->instance), err, errlen) ||
-	     field(at, "status", false, e->attach_status, sizeof(e->attach_status), err, errlen)))
+	     field(at, "status", false, e->attach_status, sizeof(e->attach_status), err, errlen) ||
+	     field(at, "attachmentId", true, e->attachment, sizeof(e->attachment), err, errlen)))
 		return -EINVAL;
+	if ((x = child(item, "macAddress")) &&
+	    (text(x, e->mac, sizeof(e->mac)) < 0 || !valid_mac(e->mac)))
+		return errf(err, errlen, "network interface %s: macAddress is not a MAC address",
+			    e->id);
 	return 0;
+}
+
+int ec2_parse_instance_state(const char *buf, size_t len, const char *id, char *state,
+			     size_t statelen, char *err, size_t errlen)
+{
+	xmlDoc *doc = parse(buf, len);
+	xmlNode *root, *res, *in;
+	char got[EC2_ID_MAX];
+	int r = -ENOENT;
+
+	state[0] = '\0';
+	if (!doc)
+		return errf(err, errlen, "DescribeInstances: not XML");
+	root = xmlDocGetRootElement(doc);
+	if (!is(root, "DescribeInstancesResponse")) {
+		r = errf(err, errlen, "DescribeInstances: unexpected answer");
+		goto out;
+	}
+	for (res = child(child(root, "reservationSet"), "item"); res && r == -ENOENT;
+	     res = res->next) {
+		if (!is(res, "item"))
+			continue;
+		for (in = child(child(res, "instancesSet"), "item"); in && r == -ENOENT;
+		     in = in->next) {
+			xmlNode *x = child(in, "instanceId");
+
+			if (!is(in, "item") || !x || text(x, got, sizeof(got)) < 0 ||
+			    strcmp(got, id))
+				continue;
+			x = child(child(in, "instanceState"), "name");
+			if (!x || text(x, state, statelen) < 0 || !state[0] ||
+			    strspn(state, "abcdefghijklmnopqrstuvwxyz-") != strlen(state)) {
+				state[0] = '\0';
+				r = errf(err, errlen, "DescribeInstances: %s has no usable state",
+					 id);
+			} else {
+				r = 0;
+			}
+		}
+	}
+	if (r == -ENOENT)
+		snprintf(err, errlen, "DescribeInstances: %s is not in the answer", id);
+out:
+	xmlFreeDoc(doc);
+	return r;
 }
 
 int ec2_parse_network_interfaces(const char *buf, size_t len, struct ec2_eni **out, size_t *n,

@@ -697,13 +697,23 @@ static int load_nat(struct ld *l, struct cfg *c, json_t *root)
 	return 0;
 }
 
-static const char *const aws_keys[] = {
-	"enabled",	   "region",	       "endpoint",
-	"imds_endpoint",   "access_key_id",    "secret_access_key",
-	"session_token",   "route_tables",     "disable_source_dest_check",
-	"takeover",	   "withdraw_grace_s", "drift_check_s",
-	"max_calls_per_s", "cluster",	       NULL
-};
+static const char *const aws_keys[] = { "enabled",
+					"region",
+					"endpoint",
+					"imds_endpoint",
+					"access_key_id",
+					"secret_access_key",
+					"session_token",
+					"route_tables",
+					"disable_source_dest_check",
+					"takeover",
+					"withdraw_grace_s",
+					"drift_check_s",
+					"max_calls_per_s",
+					"cluster",
+					"interface",
+					"elastic_ip",
+					NULL };
 
 bool cfg_valid_region(const char *s)
 {
@@ -723,13 +733,18 @@ bool cfg_valid_cluster(const char *s)
 	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == n;
 }
 
+bool cfg_valid_aws_id(const char *s, const char *prefix)
+{
+	size_t n = strlen(s), p = strlen(prefix);
+
+	/* PREFIX- and 8 (older) or 17 hex digits, as AWS issues them */
+	return (n == p + 9 || n == p + 18) && strncmp(s, prefix, p) == 0 && s[p] == '-' &&
+	       strspn(s + p + 1, "0123456789abcdef") == n - p - 1;
+}
+
 static bool valid_rtb(const char *s)
 {
-	size_t n = strlen(s);
-
-	/* "rtb-" and 8 (older) or 17 hex digits, as AWS issues them */
-	return (n == 12 || n == 21) && strncmp(s, "rtb-", 4) == 0 &&
-	       strspn(s + 4, "0123456789abcdef") == n - 4;
+	return cfg_valid_aws_id(s, "rtb");
 }
 
 bool cfg_valid_url(const char *s)
@@ -759,6 +774,8 @@ static int load_aws(struct ld *l, struct cfg *c, json_t *root)
 	    (e = get_str(l, "aws", a, "endpoint", false, &w->endpoint)) ||
 	    (e = get_str(l, "aws", a, "imds_endpoint", false, &w->imds_endpoint)) ||
 	    (e = get_str(l, "aws", a, "cluster", false, &w->cluster)) ||
+	    (e = get_str(l, "aws", a, "interface", false, &w->interface)) ||
+	    (e = get_str(l, "aws", a, "elastic_ip", false, &w->elastic_ip)) ||
 	    (e = get_str(l, "aws", a, "access_key_id", false, &w->access_key_id)) ||
 	    (e = get_str(l, "aws", a, "secret_access_key", false, &w->secret_access_key)) ||
 	    (e = get_str(l, "aws", a, "session_token", false, &w->session_token)) ||
@@ -777,6 +794,15 @@ static int load_aws(struct ld *l, struct cfg *c, json_t *root)
 		return fail(l, "aws.cluster",
 			    "\"%s\" is not a cluster name: 1 to 64 letters, digits and _.-",
 			    w->cluster);
+	if (w->interface && !cfg_valid_aws_id(w->interface, "eni"))
+		return fail(l, "aws.interface",
+			    "\"%s\" is not a network interface id (eni- and 8 or 17 hex digits)",
+			    w->interface);
+	if (w->elastic_ip && !cfg_valid_aws_id(w->elastic_ip, "eipalloc"))
+		return fail(l, "aws.elastic_ip",
+			    "\"%s\" is not an Elastic IP allocation id (eipalloc- and 8 or 17 hex "
+			    "digits)",
+			    w->elastic_ip);
 	if (w->imds_endpoint && !cfg_valid_url(w->imds_endpoint))
 		return fail(l, "aws.imds_endpoint", "\"%s\" is not an http:// or https:// URL",
 			    w->imds_endpoint);
@@ -1282,6 +1308,8 @@ void cfg_drop_secrets(struct cfg *c)
 	free(c->aws.endpoint);
 	free(c->aws.imds_endpoint);
 	free(c->aws.cluster);
+	free(c->aws.interface);
+	free(c->aws.elastic_ip);
 	for (size_t i = 0; i < c->aws.nroute_tables; i++)
 		free(c->aws.route_tables[i]);
 	free(c->aws.route_tables);
@@ -1461,6 +1489,8 @@ json_t *cfg_to_json(const struct cfg *c)
 	set_opt_str(aws, "endpoint", c->aws.endpoint);
 	set_opt_str(aws, "imds_endpoint", c->aws.imds_endpoint);
 	set_opt_str(aws, "cluster", c->aws.cluster);
+	set_opt_str(aws, "interface", c->aws.interface);
+	set_opt_str(aws, "elastic_ip", c->aws.elastic_ip);
 	set_opt_str(aws, "access_key_id", c->aws.access_key_id);
 	/* Secrets are never printed. */
 	set_opt_str(aws, "secret_access_key", c->aws.secret_access_key ? "(set)" : NULL);

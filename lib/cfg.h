@@ -81,6 +81,12 @@ struct cfg_aws {
 	/* aws.cluster: the value of the tag vpcroute:cluster on the network
 	 * interfaces of the servers that serve the same clients; NULL: none */
 	char *cluster;
+	/* aws.interface: a floating network interface (eni-...) that the agent
+	 * attaches to this instance and uses as its own; NULL: the primary one */
+	char *interface;
+	/* aws.elastic_ip: an allocation id (eipalloc-...) associated with our
+	 * network interface at start; NULL: none */
+	char *elastic_ip;
 };
 
 struct cfg {
@@ -149,6 +155,8 @@ const struct cfg_client *cfg_client_find(const struct cfg *c, const char *name);
 bool cfg_valid_region(const char *s);
 /* An aws.cluster name: 1 to 64 letters, digits, '_', '.', '-'. */
 bool cfg_valid_cluster(const char *s);
+/* An id as AWS issues them: prefix, '-', 8 or 17 lower-case hex digits. */
+bool cfg_valid_aws_id(const char *s, const char *prefix);
 /* An http:// or https:// URL with something after the scheme. */
 bool cfg_valid_url(const char *s);
 

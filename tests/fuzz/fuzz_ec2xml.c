@@ -231,14 +231,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (ec2_parse_network_interfaces(buf, size, &enis, &n, next, sizeof(next), err,
 					 sizeof(err)) == 0) {
-		/* sorted, distinct, each id a found non-empty string */
+		/* sorted, distinct, each id a found non-empty string, each MAC
+		 * empty or of its one shape */
 		for (size_t i = 0; i < n; i++)
 			if (!enis[i].id[0] || (i && strcmp(enis[i - 1].id, enis[i].id) >= 0) ||
-			    ec2_eni_find(enis, n, enis[i].id) != &enis[i])
+			    ec2_eni_find(enis, n, enis[i].id) != &enis[i] ||
+			    (enis[i].mac[0] && strlen(enis[i].mac) != 17))
 				__builtin_trap();
 		free(enis);
 	} else if (enis || n) {
 		__builtin_trap(); /* refused: nothing handed out */
+	}
+	{
+		char st[24];
+		int r = ec2_parse_instance_state(buf, size, "i-1", st, sizeof(st), err,
+						 sizeof(err));
+
+		if ((r == 0) != (st[0] != '\0') || !memchr(st, 0, sizeof(st)))
+			__builtin_trap(); /* a state exactly when found */
 	}
 	ec2_parse_return(buf, size, "CreateRoute", err, sizeof(err));
 	return 0;

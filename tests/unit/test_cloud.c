@@ -17,6 +17,7 @@
 #include "fake_http.h"
 #include "log.h"
 #include "planner.h"
+#include "rtnl.h"
 #include "unit.h"
 
 #define ENI "eni-0a0a0a0a"
@@ -62,6 +63,19 @@ static const char *error_xml(const char *code)
 		 "<RequestID>x</RequestID></Response>",
 		 code);
 	return buf;
+}
+
+/* --- the device of a floating interface (rtnl.c is not linked) --- */
+
+static const char *fake_mac; /* the address of the one device there is, NULL: none */
+
+int rtnl_link_by_mac(struct rtnl *r, const char *mac, char *name, size_t len)
+{
+	(void)r;
+	if (!fake_mac || strcmp(mac, fake_mac))
+		return -ENODEV;
+	snprintf(name, len, "ens6");
+	return 0;
 }
 
 /* --- what the backend logs --- */

@@ -249,6 +249,9 @@ static void test_network_interfaces(void **state)
 	assert_string_equal(v[1].status, "in-use");
 	assert_string_equal(v[1].instance, "i-59e101d5f6529339a");
 	assert_string_equal(v[1].attach_status, "attached");
+	assert_string_equal(v[1].mac, "02:00:00:a9:32:4f");
+	assert_string_equal(v[0].mac, "02:00:00:11:22:33");
+	assert_true(strncmp(v[1].attachment, "eni-attach-", 11) == 0);
 	assert_string_equal(v[1].az, "us-east-1a");
 	assert_ptr_equal(ec2_eni_find(v, n, "eni-9f371a141526c8651"), &v[1]);
 	assert_null(ec2_eni_find(v, n, "eni-9"));
@@ -275,6 +278,40 @@ static void test_network_interfaces(void **state)
 	assert_non_null(strstr(err, "unexpected answer <x>"));
 }
 
+/* DescribeInstances (aws.interface): the state of the instance asked about. */
+static void test_instance_state(void **state)
+{
+	char err[EC2_ERRLEN], st[24];
+	size_t len;
+	char *buf = slurp("describe-instances.xml", &len);
+	const char *bad = "<DescribeInstancesResponse><reservationSet><item><instancesSet><item>"
+			  "<instanceId>i-1</instanceId><instanceState><name>Run ning</name>"
+			  "</instanceState></item></instancesSet></item></reservationSet>"
+			  "</DescribeInstancesResponse>";
+
+	(void)state;
+	assert_int_equal(ec2_parse_instance_state(buf, len, "i-872d0ef95c6472c22", st, sizeof(st),
+						  err, sizeof(err)),
+			 0);
+	assert_string_equal(st, "running");
+	assert_int_equal(ec2_parse_instance_state(buf, len, "i-a9542b2705ee8b1c9", st, sizeof(st),
+						  err, sizeof(err)),
+			 0);
+	assert_string_equal(st, "stopped");
+	assert_int_equal(
+		ec2_parse_instance_state(buf, len, "i-0", st, sizeof(st), err, sizeof(err)),
+		-ENOENT);
+	assert_non_null(strstr(err, "i-0 is not in the answer"));
+	free(buf);
+	assert_int_equal(
+		ec2_parse_instance_state(bad, strlen(bad), "i-1", st, sizeof(st), err, sizeof(err)),
+		-EINVAL);
+	assert_string_equal(st, "");
+	assert_int_equal(
+		ec2_parse_instance_state("<a/>", 4, "i-1", st, sizeof(st), err, sizeof(err)),
+		-EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -284,6 +321,7 @@ int main(void)
 		cmocka_unit_test(test_prefix_list_routes_skipped),
 		cmocka_unit_test(test_security_groups),
 		cmocka_unit_test(test_network_interfaces),
+		cmocka_unit_test(test_instance_state),
 	};
 
 	return cmocka_run_group_tests_name("ec2xml", tests, NULL, NULL);

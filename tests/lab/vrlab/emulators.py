@@ -249,7 +249,8 @@ class AwsWorld:
     def add_instance(self, logdir, subnet_cidr, az, ip, role_key_id, role_secret):
         """Another instance of this VPC, in a subnet of its own (associated
         with the world's route table) and availability zone, with its own
-        metadata mock and role keys: a second vpcroute server (guide-ha.md)."""
+        metadata mock and role keys: a second vpcroute server (guide-ha.md).
+        subnet_cidr None: in the world's own subnet (a replacement)."""
         return Instance(self, logdir, subnet_cidr, az, ip, role_key_id, role_secret)
 
     def env(self):
@@ -271,10 +272,13 @@ class Instance:
     def __init__(self, world, logdir, subnet_cidr, az, ip, role_key_id, role_secret):
         ec2 = world.ec2
         os.makedirs(logdir, exist_ok=True)
+        if subnet_cidr is None:
+            az, subnet_cidr, self.subnet_id = world.az, world.subnet_cidr, world.subnet_id
+        else:
+            self.subnet_id = ec2.create_subnet(VpcId=world.vpc_id, CidrBlock=subnet_cidr,
+                                               AvailabilityZone=az)["Subnet"]["SubnetId"]
+            ec2.associate_route_table(RouteTableId=world.rtb_id, SubnetId=self.subnet_id)
         self.az, self.ip, self.subnet_cidr = az, ip, subnet_cidr
-        self.subnet_id = ec2.create_subnet(VpcId=world.vpc_id, CidrBlock=subnet_cidr,
-                                           AvailabilityZone=az)["Subnet"]["SubnetId"]
-        ec2.associate_route_table(RouteTableId=world.rtb_id, SubnetId=self.subnet_id)
         image = ec2.describe_images()["Images"][0]["ImageId"]
         inst = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.nano",
                                  SubnetId=self.subnet_id, PrivateIpAddress=ip)["Instances"][0]
