@@ -214,6 +214,12 @@ static bool cluster_on(const struct cloud *c)
 	return conf(c)->cluster != NULL;
 }
 
+/* How many of c->peers count: none once aws.cluster is gone (a reload). */
+static size_t live_peers(const struct cloud *c)
+{
+	return cluster_on(c) ? c->npeers : 0;
+}
+
 /*
  * Whether the agent programs the VPC route tables itself (the route-table
  * API). The one place that decides it: every DescribeRouteTables and every
@@ -362,7 +368,7 @@ static void plan_input(const struct cloud *c, long long now, struct plan_in *out
 			      .withdraw = c->wd_what,
 			      .no_additions = c->retired,
 			      .peers = (const char(*)[EC2_ID_MAX])c->peers,
-			      .npeers = c->npeers };
+			      .npeers = live_peers(c) };
 
 	*out = in;
 }
@@ -764,7 +770,7 @@ static int start_op(struct cloud *c, const struct plan_op *o)
 			  "a deleted interface or a terminated instance); taking it over",
 			  c->all[o->table].id, pfx_format(&o->dst, d, sizeof(d)), o->dead);
 	else if (o->kind == PLAN_REPLACE && (r = plan_route_find(&c->all[o->table], &o->dst)) &&
-		 plan_route_among(r, (const char(*)[EC2_ID_MAX])c->peers, c->npeers))
+		 plan_route_among(r, (const char(*)[EC2_ID_MAX])c->peers, live_peers(c)))
 		log_info("aws: cluster %s: route table %s sends %s to peer %s; its client "
 			 "connected here since: taking it",
 			 conf(c)->cluster, c->all[o->table].id, pfx_format(&o->dst, d, sizeof(d)),
@@ -947,7 +953,9 @@ static int float_kick(struct cloud *c, long long now)
 		r = ec2_change(c, J_FLOAT_ATTACH, job_actions[J_FLOAT_ATTACH], form, desc);
 		break;
 	case F_DEVICE:
-		r = rtnl_link_by_mac(c->a->rt, c->fl.mac, c->fl_device, sizeof(c->fl_device));
+		r = c->a->rt ? rtnl_link_by_mac(c->a->rt, c->fl.mac, c->fl_device,
+						sizeof(c->fl_device))
+			     : -ENODEV;
 		if (r == 0) {
 			float_done(c);
 			return float_kick(c, now);
@@ -1013,7 +1021,14 @@ static int float_answer(struct cloud *c, enum job j, const char *body, size_t le
 		c->fl = v[0];
 		free(v);
 		if (!strcmp(c->fl.attach_status, "attached") &&
-		    !strcmp(c->fl.instance, c->s.instance)) {
+		    !strcmp(c->fl.instance, c->s.instance) && !c->fl.mac[0]) {
+			set_error(c,
+				  "%s: EC2 gave no macAddress: its device cannot be found; "
+				  "looked at again at the next drift check",
+				  c->fl.id);
+			float_again(c, conf(c)->drift_check_s * MS);
+		} else if (!strcmp(c->fl.attach_status, "attached") &&
+			   !strcmp(c->fl.instance, c->s.instance)) {
 			c->fstep = F_DEVICE;
 			c->float_deadline = now_ms() + FLOAT_DEVICE_MS;
 		} else if (!strcmp(c->fl.attach_status, "attaching") ||
@@ -1644,7 +1659,7 @@ static json_t *table_status(const struct cloud *c, const struct ec2_rtb *tb)
 			: f				  ? "failed"
 			: !r				  ? "missing"
 			: plan_route_dead(r)		  ? "to replace"
-			: plan_route_among(r, (const char(*)[EC2_ID_MAX])c->peers, c->npeers)
+			: plan_route_among(r, (const char(*)[EC2_ID_MAX])c->peers, live_peers(c))
 				? (c->want[i].claim ? "to claim" : "at peer")
 			: conf(c)->takeover ? "to take over"
 					    : "conflict";
