@@ -1,206 +1,42 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Topology A with two servers (guide-ha.md): one home gateway (the Pi, an
-OpenVPN client with both servers as remote lines) and two EC2 instances in
-two subnets and availability zones, each an OpenVPN server with vpcroute of
-one cluster (aws.cluster). Real OpenVPN, moto behind a recording proxy, a
-metadata mock per instance, and the VPC fabric (vrlab/fabric.py) sending
-each VPC route to the instance whose interface it names.
-
-Server A dies (its OpenVPN and its agent killed): the Pi reconnects to B,
-the VPC route follows to B's interface, and the VPC host reaches the home
-LAN again, through B. A comes back: no route changes over a drift period.
-The Pi leaves B: B alone withdraws the route.
+"""scripts/lab --check --topology HA: topology A with two servers of one
+cluster and real OpenVPN (vrlab/ha.py, guide-ha.md), proved step by step by
+tests/lab/demo.py (HaRun). Server A dies (its OpenVPN and its agent
+killed): the Pi reconnects to B, the VPC route follows to B's interface with
+one ReplaceRoute per table, and the VPC host reaches the home LAN again,
+through B. A comes back: no ReplaceRoute over a drift period, and A routes
+nothing of B's. The Pi leaves B: B alone withdraws the route. Every step is
+a check of the run; any failed one makes it exit 1.
 """
-import copy
 import os
-import time
+import re
 
-import pytest
+from test_lab_demo import _ns_of, lab_env, run_demo  # noqa: F401 (lab_env: a fixture)
 
-from vrlab.agent import Agent
-from vrlab.build import plugin_so
-from vrlab.ec2proxy import Ec2Proxy
-from vrlab.fabric import VpcFabric
-from vrlab.nsport import Relay
-from vrlab.openvpn import OpenVPN, client_lines, server_lines
-from vrlab.product import FROM_VPC_TO_HOME, example, net_mask
-from vrlab.topologies import _home, _inet
-from vrlab.topology import (EC2_IP, EC2_PUBLIC, HOME_IP, LAN_ANNOUNCED, PI_IP, PRIV_IP,
-                            VPC_CIDR, VPC_ROUTER_IP, VPC_WAN, Host, Link, Network, build)
-from vrlab.waiting import wait_for
-
-B_IP, B_GW, B_SUBNET, B_PUBLIC = "10.1.0.10", "10.1.0.1", "10.1.0.0/24", "192.0.2.20"
-POOLS = {"a": "10.1.2.0/25", "b": "10.1.2.128/25"}
-DRIFT = 10
-
-_IGW = f"""
-table ip igw {{
-    chain pre {{
-        type nat hook prerouting priority dstnat;
-        iifname "wan" ip daddr {EC2_PUBLIC} dnat to {EC2_IP}
-        iifname "wan" ip daddr {B_PUBLIC} dnat to {B_IP}
-    }}
-    chain post {{
-        type nat hook postrouting priority srcnat;
-        oifname "wan" ip saddr {EC2_IP} snat to {EC2_PUBLIC}
-        oifname "wan" ip saddr {B_IP} snat to {B_PUBLIC}
-    }}
-}}
-"""
+STEPS = (
+    "the Pi is a client of server A; A routes the home network, B does not",
+    "the VPC sends the home network to A's interface",
+    "the Pi reconnects to B",
+    "the VPC route follows to B's interface",
+    "the VPC host reaches home again, through B",
+    "B made one ReplaceRoute per route table, nothing else for it",
+    "a drift period (10 s) later: no route moved, A routes nothing of B's",
+    "the route is withdrawn after the grace period, by B alone",
+)
 
 
-def network():
-    home_hosts, home_links = _home("OpenVPN client of both servers, vpcroute client role")
-    hosts = (
-        *home_hosts,
-        _inet("the internet between the home and the VPC"),
-        Host("vpc", "VPC router and internet gateway (follows the emulated EC2 API)",
-             addrs=(("wan", f"{VPC_WAN}/24"), ("br0", f"{VPC_ROUTER_IP}/24"),
-                    ("br0", f"{B_GW}/24")),
-             routes=(("default", "198.51.100.1"),),
-             bridges={"br0": ("sub-eca", "sub-ecb", "sub-priv")}, router=True, nft=_IGW),
-        Host("eca", f"server A {EC2_IP} (us-east-1a)", addrs=(("eth0", f"{EC2_IP}/24"),),
-             routes=(("default", VPC_ROUTER_IP),)),
-        Host("ecb", f"server B {B_IP} (us-east-1b)", addrs=(("eth0", f"{B_IP}/24"),),
-             routes=(("default", B_GW),)),
-        Host("priv", f"VPC private host {PRIV_IP}", addrs=(("eth0", f"{PRIV_IP}/24"),),
-             routes=(("default", VPC_ROUTER_IP),)),
-    )
-    links = (*home_links, Link("vpc", "wan", "inet", "to-vpc"),
-             Link("eca", "eth0", "vpc", "sub-eca"), Link("ecb", "eth0", "vpc", "sub-ecb"),
-             Link("priv", "eth0", "vpc", "sub-priv"))
-    return Network(hosts, links)
-
-
-def server_conf(pool):
-    return {
-        "version": 1, "role": "server", "local_networks": "auto",
-        "tunnel": {"pool": pool},
-        "clients": {"pi-home": {"allow": ["192.168.1.0/24"], "iroutes": [LAN_ANNOUNCED],
-                                "push_routes": ["10.1.1.0/24"], "to_local": True,
-                                "from_local": FROM_VPC_TO_HOME}},
-        "aws": {"cluster": "home", "withdraw_grace_s": 3, "drift_check_s": DRIFT},
-        "plugin": {"reconnect_max_ms": 300},
-    }
-
-
-class HA:
-    def __init__(self, lab, world, pki, workdir):
-        self.world, self.dir, self.pki = world, workdir, pki
-        self.topo = build(lab, network())
-        self.proxy = Ec2Proxy(world.moto.url, workdir, credentials=world.credentials)
-        self.b = world.add_instance(f"{workdir}/imds-b", B_SUBNET, "us-east-1b", B_IP,
-                                    "ASIAVPCROUTEROLEB", "role-b-secret")
-        self.eni = {"a": world.eni_id, "b": self.b.eni_id}
-        self.key = {"a": world.role_key_id, "b": "ASIAVPCROUTEROLEB"}
-        imds = {"a": world.imds.port, "b": self.b.imds.port}
-        self.relays, self.agents, self.vpns = [], {}, {}
-        for s in ("a", "b"):
-            node = self.topo[f"ec{s}"]
-            ec2, md = Relay(node, self.proxy.port), Relay(node, imds[s])
-            self.relays += [ec2, md]
-            self.agents[s] = Agent(node, f"{workdir}/agent-{s}", server_conf(POOLS[s]),
-                                   env={"AWS_ENDPOINT_URL_EC2": ec2.url,
-                                        "AWS_EC2_METADATA_SERVICE_ENDPOINT": md.url})
-        pi = copy.deepcopy(example("topology-a-pi.conf"))
-        pi.pop("aws")
-        self.agents["pi"] = Agent(self.topo["pi"], f"{workdir}/agent-pi", pi)
-        self.fabric = VpcFabric(self.topo["vpc"], world, EC2_IP, instances=[
-            (self.eni["a"], EC2_IP, "sub-eca"), (self.eni["b"], B_IP, "sub-ecb")])
-        self.topo["hrouter"].run(f"ip route replace {VPC_CIDR} via {PI_IP} dev br0")
-
-    def server(self, s):
-        cert, key = self.pki.server
-        lines = server_lines(self.pki, cert, key, local=EC2_IP if s == "a" else B_IP,
-                             pool=net_mask(POOLS[s]),
-                             extra=[f"plugin {plugin_so()} {self.agents[s].conf} instance=server"])
-        v = self.vpns[s] = OpenVPN(self.topo[f"ec{s}"], os.path.join(self.dir, f"server-{s}"),
-                                   f"server-{s}", lines)
-        return v.start().wait_up()
-
-    def client(self):
-        cert, key = self.pki.issue("pi-home")
-        # both servers; a dead one is given up after 4 s without an answer
-        lines = client_lines(self.pki, cert, key, remote=EC2_PUBLIC, extra=[
-            f"remote {B_PUBLIC} 1194", 'pull-filter ignore "ping"', "ping 1", "ping-restart 4",
-            f"plugin {plugin_so()} {self.agents['pi'].conf} instance=pi"])
-        v = self.vpns["pi"] = OpenVPN(self.topo["pi"], os.path.join(self.dir, "pi"), "pi", lines)
-        return v.start()
-
-    def ping(self, src, dst):
-        return self.topo[src].run(f"ping -c 1 -W 1 {dst}", check=False).returncode == 0
-
-    def calls(self, s, since, action=None):
-        return [c for c in self.proxy.calls
-                if c.mutating and c.time >= since
-                and f"Credential={self.key[s]}/" in c.headers.get_ci("Authorization", "")
-                and (action is None or c.action == action)
-                and c.params.get("DestinationCidrBlock") == LAN_ANNOUNCED]
-
-    def close(self):
-        first = None
-        for o in [*self.vpns.values(), *self.agents.values()]:
-            try:
-                o.stop()
-            except Exception as e:  # noqa: BLE001 - raised after the rest is stopped
-                first = first or e
-        self.fabric.stop()
-        for r in self.relays:
-            r.stop()
-        self.b.stop()
-        self.proxy.stop()
-        if first:
-            raise first
-
-
-@pytest.fixture
-def ha(lab, aws, pki, tmp_path):
-    h = HA(lab, aws, pki, str(tmp_path))
-    yield h
-    h.close()
-
-
-def test_ha_failover(ha):
-    for a in ha.agents.values():
-        a.start()
-    ha.server("a")
-    ha.server("b")
-    ha.client().wait_up()
-    ha.vpns["a"].wait_client("pi-home")
-    wait_for("the home network at A", lambda: LAN_ANNOUNCED in ha.fabric.routes_to(ha.eni["a"]))
-    wait_for("the VPC host reaches home through A", lambda: ha.ping("priv", HOME_IP))
-    assert ha.ping("home", PRIV_IP)
-
-    # server A dies: its OpenVPN and its agent killed
-    ha.vpns["a"].proc.kill()
-    ha.vpns["a"].proc.wait(10)
-    ha.agents["a"].kill9()
-    t0 = time.monotonic()
-    ha.vpns["b"].wait_client("pi-home", timeout=30)
-    wait_for("the home network follows to B",
-             lambda: LAN_ANNOUNCED in ha.fabric.routes_to(ha.eni["b"]), timeout=20)
-    wait_for("the VPC host reaches home through B", lambda: ha.ping("priv", HOME_IP))
-    assert ha.ping("home", PRIV_IP)
-    # one ReplaceRoute per route table (the subnets' and the main one), by B
-    assert {c.action for c in ha.calls("b", t0)} == {"ReplaceRoute"}
-    assert len(ha.calls("b", t0)) == 2
-    assert ha.topo["ecb"].run(f"ip route show {LAN_ANNOUNCED} proto 212").stdout.strip()
-
-    # A comes back, without the client: a drift period later nothing moved
-    t1 = time.monotonic()
-    ha.agents["a"].start()
-    ha.server("a")
-    ha.agents["a"].wait_log(r"route tables described", timeout=20)
-    time.sleep(DRIFT + 2)
-    assert ha.proxy.count("ReplaceRoute", since=t1) == 0
-    assert LAN_ANNOUNCED in ha.fabric.routes_to(ha.eni["b"])
-    assert ha.ping("priv", HOME_IP)
-    # A routes none of B's clients in its kernel
-    assert not ha.topo["eca"].run(f"ip route show {LAN_ANNOUNCED} proto 212").stdout.strip()
-
-    # the Pi leaves B: withdrawn after the grace period, by B alone
-    t2 = time.monotonic()
-    ha.vpns["pi"].stop()
-    wait_for("withdrawn", lambda: LAN_ANNOUNCED not in ha.fabric.routes, timeout=30)
-    assert [c.action for c in ha.calls("b", t2)] == ["DeleteRoute", "DeleteRoute"]
-    assert ha.calls("a", t2) == []
+def test_check_ha(lab_env):  # noqa: F811 (the fixture)
+    p, out = run_demo(["--check", "--topology", "HA"], lab_env, timeout=240)
+    assert p.returncode == 0, out
+    assert "\u2718" not in out, out
+    for step in STEPS:
+        assert re.search(rf"^  \u2714 {re.escape(step)}", out, re.M), (step, out)
+    # the cluster as vpcroutectl status on ecb shows it: both interfaces, the move
+    assert re.search(r"^ +cluster home: this interface tagged$", out, re.M), out
+    assert re.search(r"^ +eni-\w+ +i-\w+ +us-east-1a +attached +peer$", out, re.M), out
+    assert re.search(r"^ +moved +\d+ s ago: 192\.168\.1\.128/25 in rtb-\w+ eni-\w+ -> eni-\w+ "
+                     r"\(by us\)$", out, re.M), out
+    assert out.rstrip().endswith("all checks passed; lab removed"), out
+    assert _ns_of(f"vr-{p.pid}-") == []
+    work = re.search(r"^work directory \(logs, configurations\): (\S+)$", out, re.M).group(1)
+    assert not os.path.exists(work)
