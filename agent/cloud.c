@@ -269,6 +269,7 @@ static void want_add(struct cloud *c, const struct pfx *p)
 	memmove(v + at + 1, v + at, (c->nwant - at) * sizeof(*v));
 	v[at].dst = *p;
 	v[at].refs = 1;
+	v[at].claim = false;
 	c->nwant++;
 }
 
