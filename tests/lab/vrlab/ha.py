@@ -14,6 +14,7 @@ tests/lab/test_lab_ha.py and scripts/lab --topology HA (tests/lab/demo.py).
 import copy
 import os
 
+from . import sanitizer
 from .agent import Agent
 from .build import plugin_so
 from .ec2proxy import Ec2Proxy
@@ -71,6 +72,21 @@ def network():
     return Network(hosts, links)
 
 
+def client_env():
+    """On the sanitizer build, the Pi's OpenVPN without LeakSanitizer: OpenVPN
+    2.6 itself (not vpcroute.so: no frame of it in the report) leaks 2 blocks
+    of 96 bytes once it has restarted for ping-restart, which this lab makes
+    it do. ASan's other checks stay on in that process; vpcroute.so's leaks
+    are checked in the other lab tests (topologies A, B and C). Elsewhere:
+    None, this process's environment."""
+    if not sanitizer.ACTIVE:
+        return None
+    opts = os.environ.get("ASAN_OPTIONS", "")
+    return {**os.environ, "ASAN_OPTIONS": ":".join(
+        [o for o in opts.split(":") if o and not o.startswith("detect_leaks=")]
+        + ["detect_leaks=0"])}
+
+
 def server_conf(pool):
     return {
         "version": 1, "role": "server", "local_networks": "auto",
@@ -123,7 +139,8 @@ class HA:
         lines = client_lines(self.pki, cert, key, remote=EC2_PUBLIC, extra=[
             f"remote {B_PUBLIC} 1194", 'pull-filter ignore "ping"', "ping 1", "ping-restart 4",
             f"plugin {plugin_so()} {self.agents['pi'].conf} instance=pi"])
-        v = self.vpns["pi"] = OpenVPN(self.topo["pi"], os.path.join(self.dir, "pi"), "pi", lines)
+        v = self.vpns["pi"] = OpenVPN(self.topo["pi"], os.path.join(self.dir, "pi"), "pi", lines,
+                                      env=client_env())
         return v.start()
 
     def ping(self, src, dst):
