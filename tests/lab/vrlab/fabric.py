@@ -10,7 +10,9 @@ VpcFabric polls moto and makes the lab's VPC router behave as AWS would:
   it for an address that is not its own (a bridge table on the VPC router).
 
 So the lab's connectivity depends on what vpcroute did through the EC2 API,
-not on a hand-written route.
+not on a hand-written route. With follow_routes False (aws.routes
+"route-server"), the route table is not read: the fabric's routes come from
+its BGP daemon (vrlab/bird.py), and only the source/dest check is played.
 
 With several instances (instances: [(ENI, address, bridge port)], the
 cluster of guide-ha.md), each route goes to the instance whose interface it
@@ -23,8 +25,9 @@ CHECK_TABLE = "vpcfabric_sdc"
 
 class VpcFabric:
     def __init__(self, vpc_node, world, instance_ip, instance_port="sub-ec2", interval=0.25,
-                 instances=None):
+                 instances=None, follow_routes=True):
         self.vpc, self.world, self.ip = vpc_node, world, instance_ip
+        self.follow_routes = follow_routes
         self.port, self.interval = instance_port, interval
         self.instances = instances or [(world.eni_id, instance_ip, instance_port)]
         self.via = {}  # what we put on the VPC router: {net: instance address}
@@ -57,7 +60,7 @@ class VpcFabric:
             NetworkInterfaceId=eni, Attribute="sourceDestCheck")["SourceDestCheck"]["Value"]
 
     def sync(self):
-        want = self._eni_routes()
+        want = self._eni_routes() if self.follow_routes else {}
         for net, ip in sorted(want.items()):
             if self.via.get(net) != ip:
                 self.vpc.run(f"ip route replace {net} via {ip} dev br0")
