@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -36,6 +37,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "planner.h"
+#include "rtnl.h"
 
 #define STR_MAX 256
 #define MS	1000LL
@@ -50,6 +52,13 @@ enum job {
 	J_DESCRIBE_GROUPS,
 	J_DESCRIBE_SG,
 	J_ROUTE, /* cur_op */
+	J_DESCRIBE_PEERS,
+	J_TAG,
+	J_FLOAT_DESCRIBE, /* the floating interface (aws.interface) */
+	J_FLOAT_HOLDER,	  /* the state of the instance that holds it */
+	J_FLOAT_DETACH,
+	J_FLOAT_ATTACH,
+	J_EIP,
 };
 
 static const char *const job_actions[] = {
@@ -58,6 +67,51 @@ static const char *const job_actions[] = {
 	[J_DESCRIBE_RTB] = "DescribeRouteTables",
 	[J_DESCRIBE_GROUPS] = "DescribeNetworkInterfaceAttribute",
 	[J_DESCRIBE_SG] = "DescribeSecurityGroups",
+	[J_DESCRIBE_PEERS] = "DescribeNetworkInterfaces",
+	[J_TAG] = "CreateTags",
+	[J_FLOAT_DESCRIBE] = "DescribeNetworkInterfaces",
+	[J_FLOAT_HOLDER] = "DescribeInstances",
+	[J_FLOAT_DETACH] = "DetachNetworkInterface",
+	[J_FLOAT_ATTACH] = "AttachNetworkInterface",
+	[J_EIP] = "AssociateAddress",
+};
+
+/* The floating interface (aws.interface), step by step. */
+enum fstep {
+	F_OFF,	    /* none configured, or done: c->s.eni is ours */
+	F_DESCRIBE, /* where is it? (at float_poll) */
+	F_HOLDER,   /* attached elsewhere: is that instance stopped or gone? */
+	F_DETACH,   /* yes: detach it, forced */
+	F_ATTACH,   /* free: attach it here */
+	F_DEVICE,   /* attached here: wait for its device (rtnetlink) */
+	F_EIP,	    /* aws.elastic_ip to associate */
+};
+
+static const char *const fstep_names[] = {
+	[F_OFF] = "done",
+	[F_DESCRIBE] = "describing",
+	[F_HOLDER] = "checking its holder",
+	[F_DETACH] = "detaching",
+	[F_ATTACH] = "attaching",
+	[F_DEVICE] = "waiting for the device",
+	[F_EIP] = "associating the Elastic IP",
+};
+
+#define FLOAT_DEVICE_INDEX "1"	 /* AttachNetworkInterface's DeviceIndex */
+#define FLOAT_POLL_MS	   500	 /* between reads while it attaches or detaches */
+#define FLOAT_DEVICE_MS	   60000 /* the bound on the wait for the device ... */
+#define FLOAT_DEVICE_POLL  200	 /* ... looked up this often */
+
+#define CLUSTER_TAG "vpcroute:cluster"
+#define MOVES_MAX   16
+
+/* A route that changed hands: seen in the tables, or made by us. */
+struct move {
+	char table[EC2_ID_MAX];
+	struct pfx dst;
+	char from[EC2_ID_MAX], to[EC2_ID_MAX]; /* "" when there was no route */
+	bool by_us;
+	long long at; /* monotonic ms */
 };
 
 struct cloud {
@@ -85,6 +139,25 @@ struct cloud {
 	struct ec2_perm *perms;
 	size_t nperms;
 	char sg_error[STR_MAX * 3];
+	/* aws.cluster: every interface with the tag, the live peers among them */
+	struct ec2_eni *enis;
+	size_t nenis;
+	char (*peers)[EC2_ID_MAX];
+	size_t npeers;
+	bool peers_fresh; /* described since the tables were last read */
+	bool peers_known; /* described once at least */
+	bool tag_refused; /* CreateTags refused: not tried before the next drift check */
+	struct move moves[MOVES_MAX]; /* a ring, the newest at moves_at - 1 */
+	size_t moves_at, nmoves;
+	/* aws.interface: the floating interface */
+	enum fstep fstep;
+	struct ec2_eni fl;	     /* as last described */
+	char primary[EC2_ID_MAX];    /* the instance's own (IMDS), while it floats */
+	char fl_device[IF_NAMESIZE]; /* its device, once seen */
+	char fl_holder_state[24];    /* of the instance that held it */
+	long long float_poll;	     /* not before (ms) */
+	long long float_deadline;    /* of the device's wait */
+	bool eip_done;
 
 	/* what the planner reads and keeps */
 	struct plan_want *want; /* sorted, each with how many contributions */
@@ -138,6 +211,25 @@ static const struct cfg_aws *conf(const struct cloud *c)
 	return &c->a->cfg->aws;
 }
 
+/* aws.cluster is set: peers share the routes (guide-ha.md). */
+static bool cluster_on(const struct cloud *c)
+{
+	return conf(c)->cluster != NULL;
+}
+
+/* How many of c->peers count: none once aws.cluster is gone (a reload). */
+static size_t live_peers(const struct cloud *c)
+{
+	return cluster_on(c) ? c->npeers : 0;
+}
+
+/* Whether the agent programs the VPC route tables itself (aws.routes "api"):
+ * the cluster's peers are read only then. */
+static bool route_table_api(const struct cloud *c)
+{
+	return conf(c)->routes == CFG_ROUTES_API;
+}
+
 static void set_error(struct cloud *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void set_error(struct cloud *c, const char *fmt, ...)
 {
@@ -175,6 +267,7 @@ static void want_add(struct cloud *c, const struct pfx *p)
 	memmove(v + at + 1, v + at, (c->nwant - at) * sizeof(*v));
 	v[at].dst = *p;
 	v[at].refs = 1;
+	v[at].claim = false;
 	c->nwant++;
 }
 
@@ -213,19 +306,43 @@ void cloud_want_set(struct cloud *c, const struct pfx_list *remote)
 	}
 	c->want = v;
 	c->nwant = n;
-	for (size_t i = 0; i < nold; i++)
-		if (!plan_want_find(c->want, c->nwant, &old[i].dst))
+	for (size_t i = 0; i < nold; i++) {
+		struct plan_want *k =
+			(struct plan_want *)plan_want_find(c->want, c->nwant, &old[i].dst);
+
+		if (!k)
 			unwanted(c, &old[i].dst, now);
+		else
+			k->claim = old[i].claim; /* a sync is no new connection */
+	}
 	free(old);
 	cloud_kick(c);
+}
+
+/* A client connected here: with aws.cluster, its networks are claimed (taken
+ * from a peer) once the tables are read again. Not for a network that the
+ * same change also removed (a client's update, not a connection). */
+static void want_claim(struct cloud *c, const struct pfx *p, const struct pfx_list *del)
+{
+	struct plan_want *w = (struct plan_want *)plan_want_find(c->want, c->nwant, p);
+
+	if (!cluster_on(c) || !w)
+		return;
+	for (size_t i = 0; i < del->n; i++)
+		if (pfx_equal(&del->v[i], p))
+			return;
+	w->claim = true;
+	c->rtb_stale = true; /* the newest state of the tables decides */
 }
 
 void cloud_want_change(struct cloud *c, const struct pfx_list *del, const struct pfx_list *add)
 {
 	long long now = now_ms();
 
-	for (size_t i = 0; i < add->n; i++)
+	for (size_t i = 0; i < add->n; i++) {
 		want_add(c, &add->v[i]);
+		want_claim(c, &add->v[i], del);
+	}
 	for (size_t i = 0; i < del->n; i++)
 		want_del(c, &del->v[i], now);
 	cloud_kick(c);
@@ -250,7 +367,9 @@ static void plan_input(const struct cloud *c, long long now, struct plan_in *in)
 				.now = now,
 				.withdraw = c->wd_what,
 				.no_additions = c->retired,
-				.vpc_cidrs = cloud_vpc_cidrs(c) };
+				.vpc_cidrs = cloud_vpc_cidrs(c),
+				.peers = (const char(*)[EC2_ID_MAX])c->peers,
+				.npeers = live_peers(c) };
 }
 
 static int make_plan(const struct cloud *c, long long now, struct plan *p)
@@ -259,6 +378,143 @@ static int make_plan(const struct cloud *c, long long now, struct plan *p)
 
 	plan_input(c, now, &in);
 	return plan_make(&in, p);
+}
+
+/* Claims whose networks now go to us in every table are settled: from here
+ * on a peer that takes them has the newer connection. */
+static void claims_settle(struct cloud *c)
+{
+	struct plan_in in;
+
+	if (!c->tables_known)
+		return;
+	plan_input(c, now_ms(), &in);
+	for (size_t i = 0; i < c->nwant; i++)
+		if (c->want[i].claim && plan_want_settled(&in, &c->want[i].dst))
+			c->want[i].claim = false;
+}
+
+/* --- the cluster: peers and moves --- */
+
+static void move_note(struct cloud *c, const char *table, const struct pfx *dst, const char *from,
+		      const char *to, bool by_us)
+{
+	struct move *m = &c->moves[c->moves_at];
+
+	memset(m, 0, sizeof(*m));
+	snprintf(m->table, sizeof(m->table), "%s", table);
+	m->dst = *dst;
+	snprintf(m->from, sizeof(m->from), "%s", from);
+	snprintf(m->to, sizeof(m->to), "%s", to);
+	m->by_us = by_us;
+	m->at = now_ms();
+	c->moves_at = (c->moves_at + 1) % MOVES_MAX;
+	if (c->nmoves < MOVES_MAX)
+		c->nmoves++;
+}
+
+/* Whether a route goes to a member of the cluster: us or a tagged interface. */
+static const char *member_target(const struct cloud *c, const struct ec2_route *r)
+{
+	if (!r || strcmp(r->kind, "networkInterfaceId"))
+		return NULL;
+	if (strcmp(r->target, c->s.eni) == 0 || ec2_eni_find(c->enis, c->nenis, r->target))
+		return r->target;
+	return NULL;
+}
+
+static void moves_table(struct cloud *c, const struct ec2_rtb *old, const struct ec2_rtb *now)
+{
+	for (size_t i = 0; i < now->nroutes; i++) {
+		const struct ec2_route *r = &now->routes[i], *o = plan_route_find(old, &r->dst);
+		const char *to = member_target(c, r), *from = member_target(c, o);
+
+		if ((to || from) && (!o || strcmp(o->target, r->target)))
+			move_note(c, now->id, &r->dst, o ? o->target : "", r->target, false);
+	}
+	for (size_t i = 0; i < old->nroutes; i++) {
+		const struct ec2_route *o = &old->routes[i];
+
+		if (member_target(c, o) && !plan_route_find(now, &o->dst))
+			move_note(c, now->id, &o->dst, o->target, "", false);
+	}
+}
+
+/* The routes of the cluster's members that changed between two readings. */
+static void moves_seen(struct cloud *c, const struct ec2_rtb *old, size_t nold,
+		       const struct ec2_rtb *now, size_t nnow)
+{
+	if (!cluster_on(c))
+		return;
+	for (size_t t = 0; t < nnow; t++) {
+		if (!plan_table_used(conf(c), c->s.vpc, &now[t]))
+			continue;
+		for (size_t k = 0; k < nold; k++)
+			if (strcmp(old[k].id, now[t].id) == 0)
+				moves_table(c, &old[k], &now[t]);
+	}
+}
+
+static int peer_id_cmp(const void *x, const void *y)
+{
+	return strcmp(x, y);
+}
+
+/* A DescribeNetworkInterfaces of the cluster's tag: the peers are those
+ * attached to an instance, ours aside. */
+static int peers_answer(struct cloud *c, const char *body, size_t len, char *err, size_t errlen)
+{
+	char next[1024], (*p)[EC2_ID_MAX] = NULL;
+	struct ec2_eni *v;
+	size_t n, np = 0;
+
+	if (ec2_parse_network_interfaces(body, len, &v, &n, next, sizeof(next), err, errlen) < 0)
+		return -EINVAL;
+	if (next[0])
+		log_warnx("aws: cluster %s: more interfaces than one answer holds; the first %zu "
+			  "are used",
+			  conf(c)->cluster, n);
+	if (n && !(p = calloc(n, sizeof(*p)))) {
+		free(v);
+		snprintf(err, errlen, "out of memory");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct ec2_eni *e = &v[i];
+		bool live = strcmp(e->attach_status, "attached") == 0;
+		bool was = c->peers &&
+			   bsearch(e->id, c->peers, c->npeers, sizeof(*c->peers), peer_id_cmp);
+
+		if (strcmp(e->id, c->s.eni) == 0)
+			continue;
+		if (live)
+			snprintf(p[np++], EC2_ID_MAX, "%s", e->id);
+		if (live && !was)
+			log_info("aws: cluster %s: peer %s (instance %s, %s)", conf(c)->cluster,
+				 e->id, e->instance[0] ? e->instance : "?", e->az[0] ? e->az : "?");
+	}
+	for (size_t i = 0; i < c->npeers; i++)
+		if (!np || !bsearch(c->peers[i], p, np, sizeof(*p), peer_id_cmp))
+			log_info("aws: cluster %s: %s is no longer a live peer", conf(c)->cluster,
+				 c->peers[i]);
+	free(c->enis);
+	c->enis = v;
+	c->nenis = n;
+	free(c->peers);
+	c->peers = p;
+	c->npeers = np;
+	c->peers_fresh = c->peers_known = true;
+	return 0;
+}
+
+/* Whether our own interface lacks the cluster's tag (then CreateTags). */
+static bool tag_pending(const struct cloud *c, char *desc, size_t len)
+{
+	if (!cluster_on(c) || !c->peers_known || c->tag_refused ||
+	    ec2_eni_find(c->enis, c->nenis, c->s.eni))
+		return false;
+	snprintf(desc, len, "CreateTags %s %s=%s", c->s.eni, CLUSTER_TAG, conf(c)->cluster);
+	return true;
 }
 
 /* The plan is acted on: new conflicts are reported, the bookkeeping kept. */
@@ -562,6 +818,7 @@ static int ec2_change(struct cloud *c, enum job j, const char *action, const cha
 static int start_op(struct cloud *c, const struct plan_op *o)
 {
 	char form[1024] = "", desc[STR_MAX], d[PFX_STRLEN];
+	const struct ec2_route *r;
 
 	ec2_form_route(form, sizeof(form), c->all[o->table].id, &o->dst,
 		       o->kind == PLAN_DELETE ? NULL : c->s.eni);
@@ -571,6 +828,12 @@ static int start_op(struct cloud *c, const struct plan_op *o)
 		log_warnx("aws: route table %s sends %s to %s, which is gone (state blackhole: "
 			  "a deleted interface or a terminated instance); taking it over",
 			  c->all[o->table].id, pfx_format(&o->dst, d, sizeof(d)), o->dead);
+	else if (o->kind == PLAN_REPLACE && (r = plan_route_find(&c->all[o->table], &o->dst)) &&
+		 plan_route_among(r, (const char(*)[EC2_ID_MAX])c->peers, live_peers(c)))
+		log_info("aws: cluster %s: route table %s sends %s to peer %s; its client "
+			 "connected here since: taking it",
+			 conf(c)->cluster, c->all[o->table].id, pfx_format(&o->dst, d, sizeof(d)),
+			 r->target);
 	return ec2_change(c, J_ROUTE, plan_action(o->kind), form, desc);
 }
 
@@ -583,6 +846,29 @@ static int describe_tables(struct cloud *c)
 			conf(c)->nroute_tables, c->next_token);
 	return ec2_call(c, J_DESCRIBE_RTB, job_actions[J_DESCRIBE_RTB], form,
 			"DescribeRouteTables");
+}
+
+static int describe_peers(struct cloud *c)
+{
+	char form[1024] = "", tag[80];
+
+	snprintf(tag, sizeof(tag), "tag:%s", CLUSTER_TAG);
+	ec2_form_add(form, sizeof(form), "Filter.1.Name", tag);
+	ec2_form_add(form, sizeof(form), "Filter.1.Value.1", conf(c)->cluster);
+	ec2_form_add(form, sizeof(form), "Filter.2.Name", "vpc-id");
+	ec2_form_add(form, sizeof(form), "Filter.2.Value.1", c->s.vpc);
+	return ec2_call(c, J_DESCRIBE_PEERS, job_actions[J_DESCRIBE_PEERS], form,
+			"DescribeNetworkInterfaces " CLUSTER_TAG);
+}
+
+static int tag_ours(struct cloud *c, const char *desc)
+{
+	char form[512] = "";
+
+	ec2_form_add(form, sizeof(form), "ResourceId.1", c->s.eni);
+	ec2_form_add(form, sizeof(form), "Tag.1.Key", CLUSTER_TAG);
+	ec2_form_add(form, sizeof(form), "Tag.1.Value", conf(c)->cluster);
+	return ec2_change(c, J_TAG, job_actions[J_TAG], form, desc);
 }
 
 static int describe_groups(struct cloud *c)
@@ -612,8 +898,274 @@ static bool sdc_pending(const struct cloud *c, char *desc, size_t len)
 	return true;
 }
 
+/* A mutating call outside the plan: in a dry run only announced (once);
+ * otherwise made when the budget has a token, else the timer is armed. */
+enum pace { PACE_GO, PACE_DRY, PACE_WAIT };
+
+static enum pace pace(struct cloud *c, const char *desc, long long now)
+{
+	long long w;
+
+	if (c->dry_run) {
+		if (!strs_has(c->announced, c->nannounced, desc))
+			log_info("aws: dry run: would call %s", desc);
+		return PACE_DRY;
+	}
+	if ((w = ec2_bucket_wait(&c->bucket, conf(c)->max_calls_per_s, now))) {
+		metrics_inc(VM_EC2_BUDGET_WAITS);
+		arm(c, w);
+		return PACE_WAIT;
+	}
+	return PACE_GO;
+}
+
+/* --- the floating interface (aws.interface) and the Elastic IP --- */
+
+/* What the configuration asks for, from the start: at start and at each reload. */
+static void float_begin(struct cloud *c)
+{
+	if (!conf(c)->interface && c->primary[0]) {
+		/* no longer floating: the instance's own interface again */
+		log_info("aws: aws.interface is gone: using %s again", c->primary);
+		snprintf(c->s.eni, sizeof(c->s.eni), "%s", c->primary);
+		c->primary[0] = '\0';
+		c->fl_device[0] = '\0';
+		c->sdc = -1;
+	}
+	c->fstep = conf(c)->interface ? F_DESCRIBE : conf(c)->elastic_ip ? F_EIP : F_OFF;
+	c->float_poll = 0;
+	c->eip_done = false;
+}
+
+/* The floating interface is attached here and its device is there: ours. */
+static void float_done(struct cloud *c)
+{
+	const char *want = conf(c)->interface;
+
+	if (strcmp(c->s.eni, want)) {
+		if (!c->primary[0])
+			snprintf(c->primary, sizeof(c->primary), "%s", c->s.eni);
+		log_info("aws: using the floating interface %s (device %s) instead of %s", want,
+			 c->fl_device, c->primary);
+		snprintf(c->s.eni, sizeof(c->s.eni), "%s", want);
+		c->sdc = -1;
+		c->next_drift = 0; /* everything is read again, for this interface */
+	} else {
+		log_info("aws: the floating interface %s is this instance's (device %s)", want,
+			 c->fl_device);
+	}
+	c->fstep = conf(c)->elastic_ip ? F_EIP : F_OFF;
+}
+
+/* A step's answer said to look again after ms. */
+static void float_again(struct cloud *c, long long ms)
+{
+	c->fstep = F_DESCRIBE;
+	c->float_poll = now_ms() + ms;
+}
+
+/*
+ * The next step: 1 when a request was started, 0 when it waits (the timer
+ * armed), 2 when there is nothing to do before the rest, -errno when a
+ * request could not start.
+ */
+static int float_kick(struct cloud *c, long long now)
+{
+	char form[512] = "", desc[STR_MAX];
+	enum pace pc;
+	int r;
+
+	switch (c->fstep) {
+	case F_OFF:
+		return 2;
+	case F_DESCRIBE:
+		if (now < c->float_poll) {
+			arm(c, c->float_poll);
+			return 0;
+		}
+		ec2_form_add(form, sizeof(form), "NetworkInterfaceId.1", conf(c)->interface);
+		snprintf(desc, sizeof(desc), "DescribeNetworkInterfaces %s", conf(c)->interface);
+		r = ec2_call(c, J_FLOAT_DESCRIBE, job_actions[J_FLOAT_DESCRIBE], form, desc);
+		break;
+	case F_HOLDER:
+		ec2_form_add(form, sizeof(form), "InstanceId.1", c->fl.instance);
+		snprintf(desc, sizeof(desc), "DescribeInstances %s", c->fl.instance);
+		r = ec2_call(c, J_FLOAT_HOLDER, job_actions[J_FLOAT_HOLDER], form, desc);
+		break;
+	case F_DETACH:
+		snprintf(desc, sizeof(desc), "DetachNetworkInterface %s from %s (%s), forced",
+			 c->fl.id, c->fl.instance, c->fl_holder_state);
+		if ((pc = pace(c, desc, now)) != PACE_GO)
+			goto not_now;
+		ec2_form_add(form, sizeof(form), "AttachmentId", c->fl.attachment);
+		ec2_form_add(form, sizeof(form), "Force", "true");
+		r = ec2_change(c, J_FLOAT_DETACH, job_actions[J_FLOAT_DETACH], form, desc);
+		break;
+	case F_ATTACH:
+		snprintf(desc, sizeof(desc), "AttachNetworkInterface %s to %s", c->fl.id,
+			 c->s.instance);
+		if ((pc = pace(c, desc, now)) != PACE_GO)
+			goto not_now;
+		ec2_form_add(form, sizeof(form), "NetworkInterfaceId", c->fl.id);
+		ec2_form_add(form, sizeof(form), "InstanceId", c->s.instance);
+		ec2_form_add(form, sizeof(form), "DeviceIndex", FLOAT_DEVICE_INDEX);
+		r = ec2_change(c, J_FLOAT_ATTACH, job_actions[J_FLOAT_ATTACH], form, desc);
+		break;
+	case F_DEVICE:
+		r = c->a->rt ? rtnl_link_by_mac(c->a->rt, c->fl.mac, c->fl_device,
+						sizeof(c->fl_device))
+			     : -ENODEV;
+		if (r == 0) {
+			float_done(c);
+			return float_kick(c, now);
+		}
+		c->fl_device[0] = '\0';
+		if (now >= c->float_deadline && r == -ENODEV) {
+			set_error(c,
+				  "%s is attached to this instance, but no device has its "
+				  "address %s after %d s; still looking",
+				  c->fl.id, c->fl.mac, FLOAT_DEVICE_MS / 1000);
+			c->float_deadline = now + 10 * FLOAT_DEVICE_MS; /* said once a while */
+		} else if (r != -ENODEV) {
+			set_error(c, "%s: looking for the device with address %s: %s", c->fl.id,
+				  c->fl.mac, strerror(-r));
+		}
+		arm(c, now + FLOAT_DEVICE_POLL);
+		return 0;
+	case F_EIP:
+		snprintf(desc, sizeof(desc), "AssociateAddress %s -> %s", conf(c)->elastic_ip,
+			 c->s.eni);
+		if ((pc = pace(c, desc, now)) != PACE_GO)
+			goto not_now;
+		ec2_form_add(form, sizeof(form), "AllocationId", conf(c)->elastic_ip);
+		ec2_form_add(form, sizeof(form), "NetworkInterfaceId", c->s.eni);
+		ec2_form_add(form, sizeof(form), "AllowReassociation", "true");
+		r = ec2_change(c, J_EIP, job_actions[J_EIP], form, desc);
+		break;
+	default:
+		return 2;
+	}
+	return r < 0 ? r : 1;
+not_now:
+	if (pc == PACE_WAIT)
+		return 0;
+	/* a dry run: announced, and the instance's own interface stays ours */
+	c->fstep = F_OFF;
+	return 2;
+}
+
+/* An answer to a step of the floating interface; -EINVAL: unreadable. */
+static int float_answer(struct cloud *c, enum job j, const char *body, size_t len, char *err,
+			size_t errlen)
+{
+	char next[256];
+	struct ec2_eni *v;
+	size_t n;
+	int r;
+
+	switch (j) {
+	case J_FLOAT_DESCRIBE:
+		if (ec2_parse_network_interfaces(body, len, &v, &n, next, sizeof(next), err,
+						 errlen) < 0)
+			return -EINVAL;
+		if (n != 1 || strcmp(v[0].id, conf(c)->interface)) {
+			free(v);
+			set_error(c,
+				  "aws.interface %s: no such network interface; looked for again "
+				  "at the next drift check",
+				  conf(c)->interface);
+			float_again(c, conf(c)->drift_check_s * MS);
+			return 0;
+		}
+		c->fl = v[0];
+		free(v);
+		if (!strcmp(c->fl.attach_status, "attached") &&
+		    !strcmp(c->fl.instance, c->s.instance) && !c->fl.mac[0]) {
+			set_error(c,
+				  "%s: EC2 gave no macAddress: its device cannot be found; "
+				  "looked at again at the next drift check",
+				  c->fl.id);
+			float_again(c, conf(c)->drift_check_s * MS);
+		} else if (!strcmp(c->fl.attach_status, "attached") &&
+			   !strcmp(c->fl.instance, c->s.instance)) {
+			c->fstep = F_DEVICE;
+			c->float_deadline = now_ms() + FLOAT_DEVICE_MS;
+		} else if (!strcmp(c->fl.attach_status, "attaching") ||
+			   !strcmp(c->fl.attach_status, "detaching")) {
+			float_again(c, FLOAT_POLL_MS);
+		} else if (!strcmp(c->fl.attach_status, "attached")) {
+			c->fstep = F_HOLDER;
+		} else {
+			c->fstep = F_ATTACH;
+		}
+		return 0;
+	case J_FLOAT_HOLDER:
+		r = ec2_parse_instance_state(body, len, c->fl.instance, c->fl_holder_state,
+					     sizeof(c->fl_holder_state), err, errlen);
+		if (r == -ENOENT)
+			snprintf(c->fl_holder_state, sizeof(c->fl_holder_state), "gone");
+		else if (r < 0)
+			return -EINVAL;
+		if (strcmp(c->fl_holder_state, "running") &&
+		    strcmp(c->fl_holder_state, "pending")) {
+			log_info("aws: %s is attached to %s, which is %s: taking it", c->fl.id,
+				 c->fl.instance, c->fl_holder_state);
+			c->fstep = F_DETACH;
+			return 0;
+		}
+		set_error(c,
+			  "aws.interface %s is attached to instance %s, which is %s: not taken "
+			  "from a live instance; stop or terminate it (looked at again at the next "
+			  "drift check)",
+			  c->fl.id, c->fl.instance, c->fl_holder_state);
+		float_again(c, conf(c)->drift_check_s * MS);
+		return 0;
+	case J_FLOAT_DETACH:
+	case J_FLOAT_ATTACH:
+		if (ec2_parse_return(body, len, job_actions[j], err, errlen) < 0)
+			return -EINVAL;
+		log_info("aws: %s: done", c->cur_desc);
+		float_again(c, FLOAT_POLL_MS);
+		return 0;
+	case J_EIP:
+		if (ec2_parse_return(body, len, job_actions[j], err, errlen) < 0)
+			return -EINVAL;
+		log_info("aws: associated the Elastic IP %s with %s", conf(c)->elastic_ip,
+			 c->s.eni);
+		c->eip_done = true;
+		c->fstep = F_OFF;
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+/* EC2 refused a step: said, and tried again at the next drift check (the
+ * Elastic IP is not: it never holds up the routes). */
+static void float_refused(struct cloud *c, enum job j, const struct ec2_error *e)
+{
+	if (j == J_EIP) {
+		set_error(c, "%s: %s (%s); the Elastic IP is left as it is", c->cur_desc, e->code,
+			  e->message);
+		c->fstep = F_OFF;
+		return;
+	}
+	set_error(c,
+		  "%s: %s (%s): the floating interface %s is not ours yet, so no route is "
+		  "made; tried again at the next drift check",
+		  c->cur_desc, e->code, e->message, conf(c)->interface);
+	float_again(c, conf(c)->drift_check_s * MS);
+}
+
+static bool float_job(enum job j)
+{
+	return j == J_FLOAT_DESCRIBE || j == J_FLOAT_HOLDER || j == J_FLOAT_DETACH ||
+	       j == J_FLOAT_ATTACH || j == J_EIP;
+}
+
 void cloud_kick(struct cloud *c)
 {
+	enum pace pc;
 	long long now = now_ms(), wake = 0, w;
 	char desc[STR_MAX], form[256] = "";
 	struct plan p;
@@ -633,11 +1185,20 @@ void cloud_kick(struct cloud *c)
 	}
 	if (!aws_settings_ready(&c->s))
 		return;
+	/* the floating interface first: until it is ours, nothing else is */
+	if ((r = float_kick(c, now)) != 2) {
+		if (r == 0)
+			return;
+		r = r < 0 ? r : 0;
+		goto started;
+	}
+	r = 0;
 	if (now >= c->next_drift) {
 		c->sdc_stale = conf(c)->disable_source_dest_check;
 		c->rtb_stale = true;
 		c->sg_stale = true;
 		c->nfailed = 0; /* give what failed for good another chance */
+		c->tag_refused = false;
 		c->next_drift = now + conf(c)->drift_check_s * MS;
 	}
 	if (c->sdc_stale) {
@@ -648,14 +1209,9 @@ void cloud_kick(struct cloud *c)
 		goto started;
 	}
 	if (sdc_pending(c, desc, sizeof(desc))) {
-		if (c->dry_run) {
-			if (!strs_has(c->announced, c->nannounced, desc))
-				log_info("aws: dry run: would call %s", desc);
-		} else if ((w = ec2_bucket_wait(&c->bucket, conf(c)->max_calls_per_s, now))) {
-			metrics_inc(VM_EC2_BUDGET_WAITS);
-			arm(c, w);
+		if ((pc = pace(c, desc, now)) == PACE_WAIT)
 			return;
-		} else {
+		if (pc == PACE_GO) {
 			ec2_form_add(form, sizeof(form), "NetworkInterfaceId", c->s.eni);
 			ec2_form_add(form, sizeof(form), "SourceDestCheck.Value", "false");
 			r = ec2_change(c, J_MODIFY_SDC, job_actions[J_MODIFY_SDC], form, desc);
@@ -666,6 +1222,18 @@ void cloud_kick(struct cloud *c)
 		/* route-server, off: the route tables are not ours to read or change */
 		c->rtb_stale = false;
 		c->wd_what = 0;
+	}
+	if (route_table_api(c) && cluster_on(c) && c->rtb_stale && !c->peers_fresh) {
+		r = describe_peers(c); /* who the peers are, then their routes */
+		goto started;
+	}
+	if (tag_pending(c, desc, sizeof(desc))) {
+		if ((pc = pace(c, desc, now)) == PACE_WAIT)
+			return;
+		if (pc == PACE_GO) {
+			r = tag_ours(c, desc);
+			goto started;
+		}
 	}
 	if (c->rtb_stale) {
 		r = describe_tables(c);
@@ -773,6 +1341,9 @@ static int tables_page(struct cloud *c, const char *body, size_t len, char *err,
 	}
 	if (c->next_token[0])
 		return 0; /* the next page comes next */
+	plan_tables_sort(c->paging, c->npaging);
+	moves_seen(c, c->all, c->nall, c->paging, c->npaging);
+	c->peers_fresh = false; /* read again before the tables next time */
 	ec2_rtbs_free(c->all, c->nall);
 	c->all = c->paging;
 	c->nall = c->npaging;
@@ -783,6 +1354,7 @@ static int tables_page(struct cloud *c, const char *body, size_t len, char *err,
 	plan_tables_sort(c->all, c->nall);
 	c->rtb_stale = false;
 	c->wd_read = c->wd_what != 0;
+	claims_settle(c);
 	n = 0;
 	for (size_t i = 0; i < c->nall; i++)
 		n += plan_table_used(conf(c), c->s.vpc, &c->all[i]);
@@ -793,6 +1365,16 @@ static int tables_page(struct cloud *c, const char *body, size_t len, char *err,
 				  ? "the VPC has no main table and no subnet association"
 				  : "none of aws.route_tables exists");
 	return 0;
+}
+
+/* A call of ours moved a route of the cluster (aws.cluster): noted. */
+static void route_moved(struct cloud *c, const struct ec2_rtb *t, const struct plan_op *o)
+{
+	const struct ec2_route *r = plan_route_find(t, &o->dst);
+
+	if (cluster_on(c))
+		move_note(c, t->id, &o->dst, r ? r->target : "",
+			  o->kind == PLAN_DELETE ? "" : c->s.eni, true);
 }
 
 static int ec2_ok(struct cloud *c, enum job j, const char *body, size_t len)
@@ -845,16 +1427,38 @@ static int ec2_ok(struct cloud *c, enum job j, const char *body, size_t len)
 		c->sg_known = true;
 		c->sg_error[0] = '\0';
 		return 0;
+	case J_DESCRIBE_PEERS:
+		if (peers_answer(c, body, len, err, sizeof(err)) < 0)
+			goto bad;
+		return 0;
+	case J_FLOAT_DESCRIBE:
+	case J_FLOAT_HOLDER:
+	case J_FLOAT_DETACH:
+	case J_FLOAT_ATTACH:
+	case J_EIP:
+		if (float_answer(c, j, body, len, err, sizeof(err)) < 0)
+			goto bad;
+		return 0;
+	case J_TAG:
+		if (ec2_parse_return(body, len, job_actions[j], err, sizeof(err)) < 0)
+			goto bad;
+		log_info("aws: cluster %s: tagged %s with %s=%s", conf(c)->cluster, c->s.eni,
+			 CLUSTER_TAG, conf(c)->cluster);
+		c->peers_fresh = false; /* read again: then it is among them */
+		c->rtb_stale = true;
+		return 0;
 	case J_ROUTE:
 		if (ec2_parse_return(body, len, plan_action(c->cur_op.kind), err, sizeof(err)) < 0)
 			goto bad;
 		log_info("aws: %s: done", c->cur_desc);
+		route_moved(c, &c->all[c->cur_op.table], &c->cur_op);
 		if (c->wd_what && c->cur_op.kind == PLAN_DELETE)
 			strs_add(&c->wd_removed, &c->nwd_removed, c->cur_desc);
 		if (c->cur_op.kind == PLAN_DELETE)
 			plan_route_unset(&c->all[c->cur_op.table], &c->cur_op.dst);
 		else if (plan_route_set(&c->all[c->cur_op.table], &c->cur_op.dst, c->s.eni) < 0)
 			c->rtb_stale = true;
+		claims_settle(c);
 		return 0;
 	default:
 		return 0;
@@ -937,6 +1541,22 @@ static void on_ec2(void *arg, long status, const char *body, size_t len, const c
 				  c->sg_error);
 			c->sg_stale = c->sg_rules_stale = false;
 			c->sg_known = false;
+		} else if (float_job(j)) {
+			float_refused(c, j, &e);
+		} else if (j == J_TAG) {
+			set_error(
+				c,
+				"%s: %s (%s): peers do not see this instance as one of cluster "
+				"%s; allow ec2:CreateTags on it or tag it by hand; tried again at "
+				"the next drift check",
+				c->cur_desc, e.code, e.message, conf(c)->cluster);
+			c->tag_refused = true;
+		} else if (j == J_DESCRIBE_PEERS) {
+			set_error(c,
+				  "%s: %s (%s): the peers of cluster %s are unknown, so routes to "
+				  "them count as conflicts; allow ec2:DescribeNetworkInterfaces",
+				  c->cur_desc, e.code, e.message, conf(c)->cluster);
+			c->peers_fresh = true; /* the tables go on with the peers last known */
 		} else if (j == J_ROUTE) {
 			char hint[STR_MAX], why[STR_MAX * 3];
 
@@ -982,6 +1602,7 @@ struct cloud *cloud_new(struct agent *a, bool dry_run, char *err, size_t errlen)
 		cloud_free(c);
 		return NULL;
 	}
+	float_begin(c);
 	c->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (c->tfd < 0 || !(c->http = http_new(err, errlen))) {
 		if (c->tfd < 0)
@@ -1011,6 +1632,8 @@ void cloud_free(struct cloud *c)
 	plan_book_free(&c->book);
 	free(c->failed);
 	free(c->perms);
+	free(c->enis);
+	free(c->peers);
 	strs_free(&c->announced, &c->nannounced);
 	strs_free(&c->wd_removed, &c->nwd_removed);
 	strs_free(&c->wd_failed, &c->nwd_failed);
@@ -1029,6 +1652,7 @@ int cloud_reload(struct cloud *c, char *err, size_t errlen)
 	}
 	aws_settings_reload(&c->s, &t);
 	ec2_bucket_burst(&c->bucket, conf(c)->max_calls_burst, false);
+	float_begin(c);
 	if (c->retired)
 		log_info("aws: reloaded: routes are made again after the withdraw");
 	c->retired = false;
@@ -1136,14 +1760,17 @@ static json_t *table_status(const struct cloud *c, size_t t, const struct plan_w
 		const struct ec2_route *r = plan_route_find(tb, &want[i].dst);
 		const struct plan_failed *f = failed_find(c, tb->id, &want[i].dst);
 		json_t *jr = json_object();
-		const char *st = r && plan_route_ours(r, c->s.eni) ? "ours"
-				 : f				   ? "failed"
-				 : !r && (ops || !p->nops) && left_out(c, ops, nops, &want[i].dst)
-					 ? "over quota"
-				 : !r		      ? "missing"
-				 : plan_route_dead(r) ? "to replace"
-				 : conf(c)->takeover  ? "to take over"
-						      : "conflict";
+		const char *st =
+			r && plan_route_ours(r, c->s.eni) ? "ours"
+			: f				  ? "failed"
+			: !r && (ops || !p->nops) && left_out(c, ops, nops, &want[i].dst)
+				? "over quota"
+			: !r		     ? "missing"
+			: plan_route_dead(r) ? "to replace"
+			: plan_route_among(r, (const char(*)[EC2_ID_MAX])c->peers, live_peers(c))
+				? (want[i].claim ? "to claim" : "at peer")
+			: conf(c)->takeover ? "to take over"
+					    : "conflict";
 
 		json_object_set_new(jr, "destination",
 				    json_string(pfx_format(&want[i].dst, d, sizeof(d))));
@@ -1257,6 +1884,63 @@ static json_t *groups_status(const struct cloud *c)
 	return sg;
 }
 
+/* aws.cluster: the tagged interfaces, and the routes that moved lately. */
+static json_t *cluster_status(const struct cloud *c, long long now)
+{
+	json_t *o = json_object(), *peers = json_array(), *moves = json_array();
+	char d[PFX_STRLEN];
+
+	for (size_t i = 0; i < c->nenis; i++) {
+		const struct ec2_eni *e = &c->enis[i];
+		bool ours = strcmp(e->id, c->s.eni) == 0;
+
+		json_array_append_new(
+			peers,
+			json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:b, s:b}", "network_interface",
+				  e->id, "instance", str_or_null(e->instance), "availability_zone",
+				  str_or_null(e->az), "subnet", str_or_null(e->subnet), "status",
+				  str_or_null(e->status), "attachment",
+				  str_or_null(e->attach_status), "ours", ours, "live_peer",
+				  c->npeers && bsearch(e->id, c->peers, c->npeers,
+						       sizeof(*c->peers), peer_id_cmp) != NULL));
+	}
+	for (size_t k = 0; k < c->nmoves; k++) {
+		const struct move *m = &c->moves[(c->moves_at + MOVES_MAX - 1 - k) % MOVES_MAX];
+
+		json_array_append_new(moves,
+				      json_pack("{s:s, s:s, s:o, s:o, s:s, s:f}", "table", m->table,
+						"destination", pfx_format(&m->dst, d, sizeof(d)),
+						"from", str_or_null(m->from), "to",
+						str_or_null(m->to), "by", m->by_us ? "us" : "seen",
+						"seconds_ago", (double)(now - m->at) / 1000.0));
+	}
+	json_object_set_new(o, "name", json_string(conf(c)->cluster));
+	json_object_set_new(
+		o, "tagged",
+		json_boolean(c->peers_known && ec2_eni_find(c->enis, c->nenis, c->s.eni)));
+	json_object_set_new(o, "peers_known", json_boolean(c->peers_known));
+	json_object_set_new(o, "interfaces", peers);
+	json_object_set_new(o, "moves", moves);
+	return o;
+}
+
+/* aws.interface: where the floating interface is, null without one. */
+static json_t *float_status(const struct cloud *c)
+{
+	if (!conf(c)->interface)
+		return json_null();
+	return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o}", "id", conf(c)->interface, "step",
+			 fstep_names[c->fstep], "device", str_or_null(c->fl_device), "attached_to",
+			 str_or_null(c->fl.instance), "primary", str_or_null(c->primary),
+			 "elastic_ip", str_or_null(conf(c)->elastic_ip), "elastic_ip_associated",
+			 json_boolean(c->eip_done));
+}
+
+static json_t *cluster_status_or_null(const struct cloud *c, long long now)
+{
+	return cluster_on(c) ? cluster_status(c, now) : json_null();
+}
+
 json_t *cloud_status(const struct cloud *c)
 {
 	json_t *o = json_object(), *tables = json_array(), *pending = json_array(),
@@ -1310,6 +1994,8 @@ json_t *cloud_status(const struct cloud *c)
 	free(q);
 	json_object_set_new(o, "route_tables", tables);
 	json_object_set_new(o, "summaries", summaries_status(c));
+	json_object_set_new(o, "cluster", cluster_status_or_null(c, now));
+	json_object_set_new(o, "floating_interface", float_status(c));
 	json_object_set_new(o, "security_groups",
 			    c->sg_known || c->sg_error[0] ? groups_status(c) : json_null());
 	if (sdc_pending(c, desc, sizeof(desc)))

@@ -438,3 +438,175 @@ bool ec2_perm_allows(const struct ec2_perm *p, const char *proto, unsigned port)
 		return true;
 	return (unsigned)p->from <= port && port <= (unsigned)p->to;
 }
+
+/* --- DescribeNetworkInterfaces, DescribeInstances --- */
+
+/* 02:00:00:aa:bb:cc, lower case (EC2 writes them so; /sys shows them so) */
+static bool valid_mac(const char *s)
+{
+	if (strlen(s) != 17)
+		return false;
+	for (int i = 0; i < 17; i++)
+		if (i % 3 == 2 ? s[i] != ':' : !strchr("0123456789abcdef", s[i]))
+			return false;
+	return true;
+}
+
+static int eni_cmp(const void *x, const void *y)
+{
+	return strcmp(((const struct ec2_eni *)x)->id, ((const struct ec2_eni *)y)->id);
+}
+
+/* An optional short field: absent is "", too long or not an id refused. */
+static int field(const xmlNode *item, const char *name, bool id, char *buf, size_t len, char *err,
+		 size_t errlen)
+{
+	xmlNode *x = child(item, name);
+
+	buf[0] = '\0';
+	if (!x)
+		return 0;
+	if (text(x, buf, len) < 0 ||
+	    (id ? !valid_id(buf) : strspn(buf, "abcdefghijklmnopqrstuvwxyz-") != strlen(buf)))
+		return errf(err, errlen, "network interface: %s is not %s", name,
+			    id ? "an AWS id" : "a state word");
+	return 0;
+}
+
+static int parse_eni(const xmlNode *item, struct ec2_eni *e, char *err, size_t errlen)
+{
+	xmlNode *x = child(item, "networkInterfaceId"), *at = child(item, "attachment");
+
+	memset(e, 0, sizeof(*e));
+	if (!x)
+		return errf(err, errlen, "a network interface without networkInterfaceId");
+	if (id_of(x, "networkInterfaceId", e->id, sizeof(e->id), err, errlen))
+		return -EINVAL;
+	if (field(item, "subnetId", true, e->subnet, sizeof(e->subnet), err, errlen) ||
+	    field(item, "availabilityZone", true, e->az, sizeof(e->az), err, errlen) ||
+	    field(item, "status", false, e->status, sizeof(e->status), err, errlen))
+		return -EINVAL;
+	if (at &&
+	    (field(at, "instanceId", true, e->instance, sizeof(e->instance), err, errlen) ||
+	     field(at, "status", false, e->attach_status, sizeof(e->attach_status), err, errlen) ||
+	     field(at, "attachmentId", true, e->attachment, sizeof(e->attachment), err, errlen)))
+		return -EINVAL;
+	if ((x = child(item, "macAddress")) &&
+	    (text(x, e->mac, sizeof(e->mac)) < 0 || !valid_mac(e->mac)))
+		return errf(err, errlen, "network interface %s: macAddress is not a MAC address",
+			    e->id);
+	return 0;
+}
+
+int ec2_parse_instance_state(const char *buf, size_t len, const char *id, char *state,
+			     size_t statelen, char *err, size_t errlen)
+{
+	xmlDoc *doc = parse(buf, len);
+	xmlNode *root, *res, *in;
+	char got[EC2_ID_MAX];
+	int r = -ENOENT;
+
+	state[0] = '\0';
+	if (!doc)
+		return errf(err, errlen, "DescribeInstances: not XML");
+	root = xmlDocGetRootElement(doc);
+	if (!is(root, "DescribeInstancesResponse")) {
+		r = errf(err, errlen, "DescribeInstances: unexpected answer");
+		goto out;
+	}
+	for (res = child(child(root, "reservationSet"), "item"); res && r == -ENOENT;
+	     res = res->next) {
+		if (!is(res, "item"))
+			continue;
+		for (in = child(child(res, "instancesSet"), "item"); in && r == -ENOENT;
+		     in = in->next) {
+			xmlNode *x = child(in, "instanceId");
+
+			if (!is(in, "item") || !x || text(x, got, sizeof(got)) < 0 ||
+			    strcmp(got, id))
+				continue;
+			x = child(child(in, "instanceState"), "name");
+			if (!x || text(x, state, statelen) < 0 || !state[0] ||
+			    strspn(state, "abcdefghijklmnopqrstuvwxyz-") != strlen(state)) {
+				state[0] = '\0';
+				r = errf(err, errlen, "DescribeInstances: %s has no usable state",
+					 id);
+			} else {
+				r = 0;
+			}
+		}
+	}
+	if (r == -ENOENT)
+		snprintf(err, errlen, "DescribeInstances: %s is not in the answer", id);
+out:
+	xmlFreeDoc(doc);
+	return r;
+}
+
+int ec2_parse_network_interfaces(const char *buf, size_t len, struct ec2_eni **out, size_t *n,
+				 char *next, size_t nextlen, char *err, size_t errlen)
+{
+	xmlDoc *doc = parse(buf, len);
+	xmlNode *root, *x;
+	struct ec2_eni *v = NULL, *w;
+	size_t nv = 0;
+	int r = 0;
+
+	*out = NULL;
+	*n = 0;
+	next[0] = '\0';
+	if (!doc)
+		return errf(err, errlen, "DescribeNetworkInterfaces: not XML");
+	root = xmlDocGetRootElement(doc);
+	if (!is(root, "DescribeNetworkInterfacesResponse")) {
+		r = errf(err, errlen, "DescribeNetworkInterfaces: unexpected answer <%.40s>",
+			 root ? (const char *)root->name : "");
+		goto out;
+	}
+	if ((x = child(root, "nextToken")) && text(x, next, nextlen) < 0) {
+		r = errf(err, errlen, "DescribeNetworkInterfaces: nextToken too long");
+		goto out;
+	}
+	for (x = child(child(root, "networkInterfaceSet"), "item"); x; x = x->next) {
+		if (!is(x, "item"))
+			continue;
+		if (nv == EC2_MAX_ENIS) {
+			r = errf(err, errlen, "DescribeNetworkInterfaces: more than %d interfaces",
+				 EC2_MAX_ENIS);
+			goto out;
+		}
+		if (!(w = realloc(v, (nv + 1) * sizeof(*w)))) {
+			r = -ENOMEM;
+			goto out;
+		}
+		v = w;
+		if ((r = parse_eni(x, &v[nv], err, errlen)))
+			goto out;
+		nv++;
+	}
+	if (nv)
+		qsort(v, nv, sizeof(*v), eni_cmp);
+	for (size_t i = 1; i < nv; i++)
+		if (strcmp(v[i - 1].id, v[i].id) == 0) {
+			r = errf(err, errlen, "DescribeNetworkInterfaces: %s twice", v[i].id);
+			goto out;
+		}
+out:
+	xmlFreeDoc(doc);
+	if (r) {
+		free(v);
+		return r;
+	}
+	*out = v;
+	*n = nv;
+	return 0;
+}
+
+const struct ec2_eni *ec2_eni_find(const struct ec2_eni *v, size_t n, const char *id)
+{
+	struct ec2_eni k;
+
+	if (!n || snprintf(k.id, sizeof(k.id), "%s", id) >= (int)sizeof(k.id))
+		return NULL;
+	return bsearch(&k, v, n, sizeof(k), eni_cmp);
+}

@@ -67,6 +67,32 @@ int ec2_parse_ingress(const char *buf, size_t len, struct ec2_perm **out, size_t
 /* Whether a rule lets in proto ("udp" or "tcp") to port, from some source. */
 bool ec2_perm_allows(const struct ec2_perm *p, const char *proto, unsigned port);
 
+/* A network interface as DescribeNetworkInterfaces shows it. */
+struct ec2_eni {
+	char id[EC2_ID_MAX];
+	char subnet[EC2_ID_MAX];
+	char az[EC2_ID_MAX];
+	char status[24];	     /* available, in-use, attaching, detaching, ... */
+	char instance[EC2_ID_MAX];   /* attached to, "" when not */
+	char attach_status[24];	     /* attaching, attached, detaching, detached, "" */
+	char attachment[EC2_ID_MAX]; /* eni-attach-..., "" when not attached */
+	char mac[18];		     /* 02:00:00:aa:bb:cc, lower case; "" when not given */
+};
+
+#define EC2_MAX_ENIS 256
+/* DescribeNetworkInterfacesResponse: the interfaces, sorted by id. An
+ * interface without an id or with a bad one refuses the whole answer;
+ * next gets nextToken ("" when none). */
+int ec2_parse_network_interfaces(const char *buf, size_t len, struct ec2_eni **out, size_t *n,
+				 char *next, size_t nextlen, char *err, size_t errlen);
+/* DescribeInstancesResponse: the state name (pending, running, stopping,
+ * stopped, shutting-down, terminated) of instance id; -ENOENT when the answer
+ * does not hold it. */
+int ec2_parse_instance_state(const char *buf, size_t len, const char *id, char *state,
+			     size_t statelen, char *err, size_t errlen);
+/* The interface id in v (n of them, sorted), NULL when absent. */
+const struct ec2_eni *ec2_eni_find(const struct ec2_eni *v, size_t n, const char *id);
+
 /*
  * The answer of a mutating call: an ACTIONResponse document whose <return>,
  * when there is one, is true; -EINVAL otherwise.

@@ -105,6 +105,41 @@ void plan_route_unset(struct ec2_rtb *t, const struct pfx *dst)
 		memmove(r, r + 1, (size_t)(t->routes + --t->nroutes - r) * sizeof(*r));
 }
 
+/* --- the cluster (aws.cluster) --- */
+
+static int id_cmp(const void *x, const void *y)
+{
+	return strcmp(x, y);
+}
+
+bool plan_route_among(const struct ec2_route *r, const char (*ids)[EC2_ID_MAX], size_t n)
+{
+	return n && strcmp(r->kind, "networkInterfaceId") == 0 &&
+	       bsearch(r->target, ids, n, sizeof(*ids), id_cmp) != NULL;
+}
+
+bool plan_route_peer(const struct plan_in *in, const struct ec2_route *r)
+{
+	return !plan_route_ours(r, in->eni) && plan_route_among(r, in->peers, in->npeers);
+}
+
+bool plan_want_settled(const struct plan_in *in, const struct pfx *net)
+{
+	/* a network inside a usable summary is routed as the summary */
+	const struct pfx *sum = plan_summary_of(in->cfg, in->vpc_cidrs, net),
+			 *dst = sum ? sum : net;
+
+	for (size_t t = 0; t < in->ntables; t++) {
+		const struct ec2_route *r;
+
+		if (!plan_table_used(&in->cfg->aws, in->vpc, &in->tables[t]))
+			continue;
+		if (!(r = plan_route_find(&in->tables[t], dst)) || !plan_route_ours(r, in->eni))
+			return false;
+	}
+	return true;
+}
+
 /* --- what may be ours --- */
 
 /* Whether p is one of the configured summaries (used or not). */
@@ -286,9 +321,11 @@ static int plan_additions(const struct plan_in *in, struct plan *p)
 
 			if (failed_has(in, tb->id, dst) || (r && plan_route_ours(r, in->eni)))
 				continue;
+			bool peer = r && plan_route_peer(in, r);
+
 			if (!r && !quota_take(room, dst))
 				continue; /* EC2 would refuse it (plan_quota_check) */
-			if (!r || w->takeover || plan_route_dead(r)) {
+			if (!r || plan_route_dead(r) || (peer ? in->want[i].claim : w->takeover)) {
 				o.kind = r ? PLAN_REPLACE : PLAN_CREATE;
 				if (r && plan_route_dead(r))
 					snprintf(o.dead, sizeof(o.dead), "%s",
@@ -297,6 +334,8 @@ static int plan_additions(const struct plan_in *in, struct plan *p)
 					return -ENOMEM;
 				continue;
 			}
+			if (peer)
+				continue; /* a newer connection at the peer: its route */
 			snprintf(x.table, sizeof(x.table), "%s", tb->id);
 			snprintf(x.kind, sizeof(x.kind), "%s", r->kind);
 			snprintf(x.target, sizeof(x.target), "%s", r->target);
@@ -502,6 +541,7 @@ int plan_want_summarize(const struct cfg *k, const struct pfx_list *vpc_cidrs,
 	for (size_t i = 0; i < n; i++) {
 		if (m && pfx_equal(&v[m - 1].dst, &v[i].dst)) {
 			v[m - 1].refs += v[i].refs;
+			v[m - 1].claim |= v[i].claim; /* a connect inside claims the summary */
 			continue;
 		}
 		v[m++] = v[i];

@@ -26,6 +26,11 @@
 struct plan_want {
 	struct pfx dst;
 	unsigned refs;
+	/* aws.cluster: a client connected here since the tables last showed the
+	 * network routed to us everywhere; the newest connection wins, so its
+	 * routes are taken from a peer (plan_route_peer). Cleared once settled
+	 * (plan_want_settled): the drift check never takes a route back. */
+	bool claim;
 };
 
 /* A network that is ours in some table but unwanted since `since` (ms). */
@@ -87,6 +92,10 @@ struct plan_in {
 	/* the VPC's CIDR blocks once known, else NULL: a summary that overlaps
 	 * one is not used (plan_summary_blocked) */
 	const struct pfx_list *vpc_cidrs;
+	/* aws.cluster: the live peers' network interfaces (tagged with the same
+	 * cluster, attached, not ours), sorted by strcmp */
+	const char (*peers)[EC2_ID_MAX];
+	size_t npeers;
 };
 
 enum plan_kind { PLAN_CREATE, PLAN_REPLACE, PLAN_DELETE };
@@ -132,6 +141,19 @@ void plan_op_describe(const struct plan_op *o, const struct ec2_rtb *tables, con
 bool plan_table_used(const struct cfg_aws *w, const char *vpc, const struct ec2_rtb *t);
 /* Whether the route goes to our network interface. */
 bool plan_route_ours(const struct ec2_route *r, const char *eni);
+/* Whether the route goes to a network interface among ids (n, sorted by strcmp). */
+bool plan_route_among(const struct ec2_route *r, const char (*ids)[EC2_ID_MAX], size_t n);
+/*
+ * Whether the route goes to a live peer of the cluster (aws.cluster). Such a
+ * route to a wanted network is replaced only for a claim (a newer connection
+ * here); otherwise it is the peer's, neither a conflict nor taken over, and
+ * never withdrawn by us.
+ */
+bool plan_route_peer(const struct plan_in *in, const struct ec2_route *r);
+/* Whether every table in use routes net (or the summary it is announced as)
+ * to our network interface: a claim is then settled. */
+bool plan_want_settled(const struct plan_in *in, const struct pfx *net);
+
 /*
  * Whether a route to our network interface for p can be one the agent made:
  * a network its configuration could want, never a default route. Others to

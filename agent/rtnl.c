@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include <libmnl/libmnl.h>
+#include <linux/if_link.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 
@@ -299,4 +300,66 @@ int rtnl_dump(struct rtnl *r, struct rtnl_route **out, size_t *n)
 	*out = d.v;
 	*n = d.n;
 	return 0;
+}
+
+/* --- devices --- */
+
+struct link_ctx {
+	unsigned char mac[6];
+	char *name;
+	size_t len;
+	bool found;
+};
+
+static int link_cb(const struct nlmsghdr *nlh, void *arg)
+{
+	struct link_ctx *l = arg;
+	const struct nlattr *a, *addr = NULL, *name = NULL;
+
+	if (nlh->nlmsg_type != RTM_NEWLINK)
+		return MNL_CB_OK;
+	mnl_attr_for_each(a, nlh, sizeof(struct ifinfomsg))
+	{
+		if (mnl_attr_get_type(a) == IFLA_ADDRESS)
+			addr = a;
+		else if (mnl_attr_get_type(a) == IFLA_IFNAME &&
+			 mnl_attr_validate(a, MNL_TYPE_NUL_STRING) == 0)
+			name = a;
+	}
+	if (!l->found && addr && name && mnl_attr_get_payload_len(addr) == sizeof(l->mac) &&
+	    memcmp(mnl_attr_get_payload(addr), l->mac, sizeof(l->mac)) == 0) {
+		snprintf(l->name, l->len, "%s", mnl_attr_get_str(name));
+		l->found = true;
+	}
+	return MNL_CB_OK;
+}
+
+int rtnl_link_by_mac(struct rtnl *r, const char *mac, char *name, size_t len)
+{
+	struct link_ctx l = { .name = name, .len = len };
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(r->buf);
+	struct ifinfomsg *ifi;
+	unsigned seq = ++r->seq;
+	ssize_t n;
+	int ret;
+
+	if (sscanf(mac, "%2hhx:%2hhx:%2hhx:%2hhx:%2hhx:%2hhx", &l.mac[0], &l.mac[1], &l.mac[2],
+		   &l.mac[3], &l.mac[4], &l.mac[5]) != 6)
+		return -EINVAL;
+	nlh->nlmsg_type = RTM_GETLINK;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	nlh->nlmsg_seq = seq;
+	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+	ifi->ifi_family = AF_UNSPEC;
+	if (mnl_socket_sendto(r->nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	do {
+		n = mnl_socket_recvfrom(r->nl, r->buf, sizeof(r->buf));
+		if (n < 0)
+			return -errno;
+		ret = mnl_cb_run(r->buf, (size_t)n, seq, r->portid, link_cb, &l);
+	} while (ret > 0);
+	if (ret < 0)
+		return -errno;
+	return l.found ? 0 : -ENODEV;
 }

@@ -40,6 +40,9 @@ struct rtnl_counts {
 void rtnl_take_counts(struct rtnl *r, struct rtnl_counts *c);
 /* Every main-table route of any type (both families); caller frees *out. */
 int rtnl_dump(struct rtnl *r, struct rtnl_route **out, size_t *n);
+/* The device whose hardware address is mac ("02:00:00:aa:bb:cc"): its name
+ * into name; -ENODEV when there is none (yet), -EINVAL for a bad mac. */
+int rtnl_link_by_mac(struct rtnl *r, const char *mac, char *name, size_t len);
 /* The netlink port of our requests: the kernel's notifications of our own
  * changes carry it, so the watcher can tell them from others'. */
 unsigned rtnl_portid(const struct rtnl *r);

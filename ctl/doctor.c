@@ -321,6 +321,16 @@ static void doctor_aws_route(struct diag *d, json_t *t, json_t *r)
 		    "aws: route table %s: EC2 refused the route for %s: %s. The agent tries "
 		    "again at the next drift check.",
 		    id, dst, output_str(r, "error"));
+	else if (strcmp(st, "at peer") == 0)
+		say(d, "ok",
+		    "aws: route table %s sends %s to %s, a peer of the cluster: its client's "
+		    "connection there is newer; this agent leaves it alone",
+		    id, dst, output_str(r, "target"));
+	else if (strcmp(st, "to claim") == 0)
+		say(d, "note",
+		    "aws: route table %s sends %s to peer %s, but the client connected here "
+		    "since: the agent takes the route (the newest connection wins)",
+		    id, dst, output_str(r, "target"));
 	else if (strcmp(st, "ours, not wanted") == 0) {
 		char when[96] = "at the next drift check (its DeleteRoute failed)";
 		json_t *in = json_object_get(r, "withdraw_in_s");
@@ -371,6 +381,49 @@ static void doctor_aws_summaries(struct diag *d, json_t *w)
 			    "aws: the summary %s stands for %lld network%s, one route per table",
 			    output_str(v, "prefix"), n, n == 1 ? "" : "s");
 	}
+}
+
+/* aws.cluster: our tag, the peers seen, the routes that moved lately. */
+static void doctor_cluster(struct diag *d, json_t *cl)
+{
+	json_t *e, *m;
+	size_t i, live = 0;
+
+	if (!json_is_object(cl))
+		return;
+	if (!json_is_true(json_object_get(cl, "peers_known"))) {
+		say(d, "note",
+		    "aws: cluster %s: the peers are not known yet (DescribeNetworkInterfaces "
+		    "with the tag vpcroute:cluster=%s; the IAM policy needs it)",
+		    output_str(cl, "name"), output_str(cl, "name"));
+		return;
+	}
+	if (!json_is_true(json_object_get(cl, "tagged")))
+		say(d, "PROBLEM",
+		    "aws: cluster %s: this instance's network interface lacks the tag "
+		    "vpcroute:cluster=%s, so its peers count its routes as conflicts. The agent "
+		    "adds it (ec2:CreateTags; see the last error) or tag it by hand.",
+		    output_str(cl, "name"), output_str(cl, "name"));
+	json_array_foreach(json_object_get(cl, "interfaces"), i, e)
+	{
+		if (!json_is_true(json_object_get(e, "live_peer")))
+			continue;
+		live++;
+		say(d, "ok", "aws: cluster %s: peer %s (instance %s, %s)", output_str(cl, "name"),
+		    output_str(e, "network_interface"), output_str(e, "instance"),
+		    output_str(e, "availability_zone"));
+	}
+	if (!live)
+		say(d, "note",
+		    "aws: cluster %s: no live peer (no other attached interface with the tag): "
+		    "this server is alone",
+		    output_str(cl, "name"));
+	json_array_foreach(json_object_get(cl, "moves"), i, m)
+		say(d, "note", "aws: cluster %s: %.0f s ago %s %s in %s: %s -> %s",
+		    output_str(cl, "name"), json_number_value(json_object_get(m, "seconds_ago")),
+		    strcmp(output_str(m, "by"), "us") ? "a peer moved" : "we moved",
+		    output_str(m, "destination"), output_str(m, "table"), output_str(m, "from"),
+		    output_str(m, "to"));
 }
 
 static void doctor_aws(struct diag *d, json_t *w)
@@ -450,6 +503,7 @@ static void doctor_aws(struct diag *d, json_t *w)
 		doctor_aws_quota(d, t);
 	}
 	doctor_aws_summaries(d, w);
+	doctor_cluster(d, json_object_get(w, "cluster"));
 	if (json_is_true(json_object_get(w, "withdrawn")))
 		say(d, "PROBLEM",
 		    "aws: the VPC routes were withdrawn (vpcroutectl withdraw) and the agent "

@@ -43,6 +43,32 @@ static void print_when(json_int_t t)
 		fputs("?", stdout);
 }
 
+/* aws.cluster: the tagged interfaces and the routes that moved lately. */
+static void print_cluster(json_t *cl)
+{
+	json_t *e, *m;
+	size_t i;
+
+	if (!json_is_object(cl))
+		return;
+	printf("  cluster %s: %s\n", output_str(cl, "name"),
+	       !json_is_true(json_object_get(cl, "peers_known")) ? "peers not known yet"
+	       : json_is_true(json_object_get(cl, "tagged"))	 ? "this interface tagged"
+								 : "this interface NOT tagged");
+	json_array_foreach(json_object_get(cl, "interfaces"), i, e)
+		printf("    %-22s %-20s %-12s %-10s %s\n", output_str(e, "network_interface"),
+		       output_str(e, "instance"), output_str(e, "availability_zone"),
+		       output_str(e, "attachment"),
+		       json_is_true(json_object_get(e, "ours"))	       ? "this server"
+		       : json_is_true(json_object_get(e, "live_peer")) ? "peer"
+								       : "not live");
+	json_array_foreach(json_object_get(cl, "moves"), i, m)
+		printf("    moved %5.0f s ago: %s in %s %s -> %s (%s)\n",
+		       json_number_value(json_object_get(m, "seconds_ago")),
+		       output_str(m, "destination"), output_str(m, "table"), output_str(m, "from"),
+		       output_str(m, "to"), strcmp(output_str(m, "by"), "us") ? "seen" : "by us");
+}
+
 /* aws.summaries, each with what it stands for. */
 static void print_summaries(json_t *a)
 {
@@ -116,6 +142,7 @@ static void print_aws(json_t *w)
 			printf("\n");
 		}
 	}
+	print_cluster(json_object_get(w, "cluster"));
 	if (json_is_true(json_object_get(w, "withdrawn")))
 		printf("  withdrawn (vpcroutectl withdraw): no VPC route is created until a "
 		       "reload\n");

@@ -833,6 +833,9 @@ static const char *const aws_keys[] = { "enabled",
 					"route_quota",
 					"routes",
 					"bgp_socket",
+					"cluster",
+					"interface",
+					"elastic_ip",
 					NULL };
 static const char *const routes_words[] = { "api", "route-server", "off", NULL };
 
@@ -851,13 +854,26 @@ bool cfg_valid_region(const char *s)
 	return strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
 }
 
-static bool valid_rtb(const char *s)
+bool cfg_valid_cluster(const char *s)
 {
 	size_t n = strlen(s);
 
-	/* "rtb-" and 8 (older) or 17 hex digits, as AWS issues them */
-	return (n == 12 || n == 21) && strncmp(s, "rtb-", 4) == 0 &&
-	       strspn(s + 4, "0123456789abcdef") == n - 4;
+	return n > 0 && n <= 64 &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == n;
+}
+
+bool cfg_valid_aws_id(const char *s, const char *prefix)
+{
+	size_t n = strlen(s), p = strlen(prefix);
+
+	/* PREFIX- and 8 (older) or 17 hex digits, as AWS issues them */
+	return (n == p + 9 || n == p + 18) && strncmp(s, prefix, p) == 0 && s[p] == '-' &&
+	       strspn(s + p + 1, "0123456789abcdef") == n - p - 1;
+}
+
+static bool valid_rtb(const char *s)
+{
+	return cfg_valid_aws_id(s, "rtb");
 }
 
 bool cfg_valid_url(const char *s)
@@ -917,6 +933,9 @@ static int load_aws(struct ld *l, struct cfg *c, json_t *root)
 	    (e = get_str(l, "aws", a, "region", false, &w->region)) ||
 	    (e = get_str(l, "aws", a, "endpoint", false, &w->endpoint)) ||
 	    (e = get_str(l, "aws", a, "imds_endpoint", false, &w->imds_endpoint)) ||
+	    (e = get_str(l, "aws", a, "cluster", false, &w->cluster)) ||
+	    (e = get_str(l, "aws", a, "interface", false, &w->interface)) ||
+	    (e = get_str(l, "aws", a, "elastic_ip", false, &w->elastic_ip)) ||
 	    (e = get_str(l, "aws", a, "access_key_id", false, &w->access_key_id)) ||
 	    (e = get_str(l, "aws", a, "secret_access_key", false, &w->secret_access_key)) ||
 	    (e = get_str(l, "aws", a, "session_token", false, &w->session_token)) ||
@@ -941,6 +960,19 @@ static int load_aws(struct ld *l, struct cfg *c, json_t *root)
 	if (w->endpoint && !cfg_valid_url(w->endpoint))
 		return fail(l, "aws.endpoint", "\"%s\" is not an http:// or https:// URL",
 			    w->endpoint);
+	if (w->cluster && !cfg_valid_cluster(w->cluster))
+		return fail(l, "aws.cluster",
+			    "\"%s\" is not a cluster name: 1 to 64 letters, digits and _.-",
+			    w->cluster);
+	if (w->interface && !cfg_valid_aws_id(w->interface, "eni"))
+		return fail(l, "aws.interface",
+			    "\"%s\" is not a network interface id (eni- and 8 or 17 hex digits)",
+			    w->interface);
+	if (w->elastic_ip && !cfg_valid_aws_id(w->elastic_ip, "eipalloc"))
+		return fail(l, "aws.elastic_ip",
+			    "\"%s\" is not an Elastic IP allocation id (eipalloc- and 8 or 17 hex "
+			    "digits)",
+			    w->elastic_ip);
 	if (w->imds_endpoint && !cfg_valid_url(w->imds_endpoint))
 		return fail(l, "aws.imds_endpoint", "\"%s\" is not an http:// or https:// URL",
 			    w->imds_endpoint);
@@ -1528,6 +1560,9 @@ void cfg_drop_secrets(struct cfg *c)
 	free(c->aws.region);
 	free(c->aws.endpoint);
 	free(c->aws.imds_endpoint);
+	free(c->aws.cluster);
+	free(c->aws.interface);
+	free(c->aws.elastic_ip);
 	free(c->aws.bgp_socket);
 	for (size_t i = 0; i < c->aws.nroute_tables; i++)
 		free(c->aws.route_tables[i]);
@@ -1797,6 +1832,9 @@ json_t *cfg_to_json(const struct cfg *c)
 	set_opt_str(aws, "region", c->aws.region);
 	set_opt_str(aws, "endpoint", c->aws.endpoint);
 	set_opt_str(aws, "imds_endpoint", c->aws.imds_endpoint);
+	set_opt_str(aws, "cluster", c->aws.cluster);
+	set_opt_str(aws, "interface", c->aws.interface);
+	set_opt_str(aws, "elastic_ip", c->aws.elastic_ip);
 	set_opt_str(aws, "access_key_id", c->aws.access_key_id);
 	/* Secrets are never printed. */
 	set_opt_str(aws, "secret_access_key", c->aws.secret_access_key ? "(set)" : NULL);

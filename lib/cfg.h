@@ -102,6 +102,15 @@ struct cfg_aws {
 	unsigned route_quota; /* routes per route table that EC2 allows */
 	enum cfg_routes routes;
 	char *bgp_socket; /* the BGP daemon's control socket (doctor, route-server mode) */
+	/* aws.cluster: the value of the tag vpcroute:cluster on the network
+	 * interfaces of the servers that serve the same clients; NULL: none */
+	char *cluster;
+	/* aws.interface: a floating network interface (eni-...) that the agent
+	 * attaches to this instance and uses as its own; NULL: the primary one */
+	char *interface;
+	/* aws.elastic_ip: an allocation id (eipalloc-...) associated with our
+	 * network interface at start; NULL: none */
+	char *elastic_ip;
 };
 
 struct cfg {
@@ -194,6 +203,10 @@ const struct cfg_peer *cfg_peer_find(const struct cfg *c, const struct pfx *addr
 
 /* An AWS region name such as us-east-1 (shape only). */
 bool cfg_valid_region(const char *s);
+/* An aws.cluster name: 1 to 64 letters, digits, '_', '.', '-'. */
+bool cfg_valid_cluster(const char *s);
+/* An id as AWS issues them: prefix, '-', 8 or 17 lower-case hex digits. */
+bool cfg_valid_aws_id(const char *s, const char *prefix);
 /* An http:// or https:// URL with something after the scheme. */
 bool cfg_valid_url(const char *s);
 

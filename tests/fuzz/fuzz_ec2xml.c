@@ -7,7 +7,8 @@
  * each page's nextToken is the one written. No route is lost or changed
  * between pages. And the routes it read are all there are: as many as
  * libxml2's XPath counts route items with a destination in the document.
- * abort() on any violation.
+ * The network interfaces (DescribeNetworkInterfaces) come sorted and
+ * distinct, each found by ec2_eni_find. abort() on any violation.
  */
 #include "config.h"
 
@@ -203,6 +204,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct ec2_error e;
 	char ids[EC2_MAX_GROUPS][EC2_ID_MAX];
 	struct ec2_perm *perms;
+	struct ec2_eni *enis;
 	size_t n;
 	bool on;
 
@@ -226,6 +228,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			else
 				ec2_perm_allows(&perms[i], "udp", 1194);
 		free(perms);
+	}
+	if (ec2_parse_network_interfaces(buf, size, &enis, &n, next, sizeof(next), err,
+					 sizeof(err)) == 0) {
+		/* sorted, distinct, each id a found non-empty string, each MAC
+		 * empty or of its one shape */
+		for (size_t i = 0; i < n; i++)
+			if (!enis[i].id[0] || (i && strcmp(enis[i - 1].id, enis[i].id) >= 0) ||
+			    ec2_eni_find(enis, n, enis[i].id) != &enis[i] ||
+			    (enis[i].mac[0] && strlen(enis[i].mac) != 17))
+				__builtin_trap();
+		free(enis);
+	} else if (enis || n) {
+		__builtin_trap(); /* refused: nothing handed out */
+	}
+	{
+		char st[24];
+		int r = ec2_parse_instance_state(buf, size, "i-1", st, sizeof(st), err,
+						 sizeof(err));
+
+		if ((r == 0) != (st[0] != '\0') || !memchr(st, 0, sizeof(st)))
+			__builtin_trap(); /* a state exactly when found */
 	}
 	ec2_parse_return(buf, size, "CreateRoute", err, sizeof(err));
 	return 0;

@@ -20,7 +20,7 @@ removed at once and the exit status says whether every check passed.
 
 Run it as scripts/lab does, with the build in $VPCROUTE_BUILDDIR (default
 .build/gcc):
-    demo.py [--topology A|B|C] [--check]
+    demo.py [--topology A|B|C|HA] [--check]
     demo.py shell NODE [-c CMD] | status | down
 """
 import os
@@ -39,7 +39,7 @@ from vrlab.topologies import TOPOLOGIES, Client, Note, Server, Tcp, vpn_name  # 
 
 OK, FAIL, NOTE = "\u2714", "\u2718", "-"
 READY = "\0vpcroute-lab-ready "  # the background process's last word on the pipe
-USAGE = ("usage: scripts/lab [--topology A|B|C] [--check] | shell NODE [-c CMD] | status | down\n"
+USAGE = ("usage: scripts/lab [--topology A|B|C|HA] [--check] | shell NODE [-c CMD] | status | down\n"
          "(scripts/lab --help says more)")
 
 
@@ -325,6 +325,170 @@ class LabRun:
                       flush=True)
 
 
+class HaRun:
+    """Topology HA (vrlab/ha.py): topology A with two servers of one cluster,
+    brought up, its failover proved step by step, and removed."""
+
+    desc = None
+
+    def __init__(self, work, report, on_change=lambda: None):
+        self.work, self.r, self.on_change = work, report, on_change
+        self.lab = self.aws = self.ha = None
+        self.skip_proof = False
+
+    def logs(self):
+        if not self.ha:
+            return []
+        out = [(f"vpcroute-agent on {n if n == 'pi' else 'ec' + n}", a.log)
+               for n, a in self.ha.agents.items()]
+        return out + [(f"OpenVPN {n}", v.log) for n, v in self.ha.vpns.items()]
+
+    def state(self):
+        from vrlab import ha
+        st = {"topology": "HA", "work": self.work, "builddir": BUILD,
+              "run": self.lab.run if self.lab else None, "nodes": {},
+              "agents": {}, "helpers": []}
+        if self.ha:
+            st["nodes"] = {h.name: {"ns": self.ha.topo[h.name].ns, "what": h.what}
+                           for h in ha.network().hosts}
+            st["agents"] = {("pi" if n == "pi" else f"ec{n}"): a.conf
+                            for n, a in self.ha.agents.items()}
+        if self.aws:
+            st["helpers"] = [[self.aws.moto.proc.pid, "moto.server"],
+                             [self.aws.imds.proc.pid, "ec2-metadata-mock"]]
+        return st
+
+    def bring_up(self):
+        from vrlab.emulators import AwsWorld
+        from vrlab.ha import HA
+        from vrlab.pki import PKI
+        r = self.r
+        r.section("bring-up")
+        self.lab = netns.Lab()
+        self.aws = r.step("EC2 API (moto) and IMDSv2 (ec2-metadata-mock) on loopback",
+                          lambda: AwsWorld(self.work),
+                          logs=[("moto", os.path.join(self.work, "moto.log"))])
+        if not self.aws:
+            return False
+
+        def pki():
+            p = PKI(os.path.join(self.work, "pki"))
+            p.server = p.issue("server", server=True)
+            p.issue("pi-home")
+            return p
+        pk = r.step("throwaway PKI (CA, server, pi-home)", pki)
+        if not pk:
+            return False
+
+        def build():
+            self.ha = HA(self.lab, self.aws, pk, self.work)
+            return (f"namespaces {' '.join(self.ha.topo.nodes)}; server B's instance "
+                    f"{self.ha.b.instance_id} in us-east-1b; the VPC router follows both "
+                    "interfaces")
+        if not r.step("the network, a second instance in moto with its metadata mock, "
+                      "relays", build):
+            return False
+        self.on_change()
+        if not r.step("vpcroute-agent on eca, ecb (aws.cluster \"home\", pools "
+                      "10.1.2.0/25 and 10.1.2.128/25) and pi; OpenVPN servers on eca and ecb; "
+                      "the Pi's OpenVPN client with both remote lines",
+                      self.ha.up, self.logs):
+            self.skip_proof = True
+        return True
+
+    def prove(self):
+        import time as _time
+        from vrlab.ha import DRIFT, HOME_IP, LAN_ANNOUNCED
+        r, h = self.r, self.ha
+        if self.skip_proof:
+            r.note("no proof: a step it needs failed (see above)")
+            return
+        r.section("before the failure")
+        r.step("the Pi is a client of server A; A routes the home network, B does not",
+               lambda: bool(h.kernel_route("a")) and not h.kernel_route("b"), self.logs)
+        r.step("the VPC sends the home network to A's interface", lambda: h.wait_route("a"),
+               self.logs)
+        r.step("the VPC host and home reach each other", h.wait_reaches_home, self.logs)
+        r.section("server A dies (its OpenVPN and agent killed)")
+        t0 = _time.monotonic()
+        r.step("kill A", lambda: h.kill("a"), self.logs)
+        r.step("the Pi reconnects to B (ping-restart 4 s)",
+               lambda: h.vpns["b"].wait_client("pi-home", timeout=30)
+               or f"after {_time.monotonic() - t0:.1f} s", self.logs)
+        r.step("the VPC route follows to B's interface", lambda: h.wait_route("b"), self.logs)
+        r.step("the VPC host reaches home again, through B", h.wait_reaches_home, self.logs)
+        r.step("B made one ReplaceRoute per route table, nothing else for it",
+               lambda: [c.action for c in h.calls("b", t0)] == ["ReplaceRoute"] * 2
+               and "2 ReplaceRoute", self.logs)
+        r.section("server A comes back")
+        t1 = _time.monotonic()
+        r.step("A's agent and OpenVPN again (no client)", lambda: h.restart("a"), self.logs)
+
+        def quiet():
+            _time.sleep(DRIFT + 2)
+            n = h.proxy.count("ReplaceRoute", since=t1)
+            return (n == 0 and LAN_ANNOUNCED in h.fabric.routes_to(h.eni["b"])
+                    and not h.kernel_route("a")) and "0 ReplaceRoute; still at B"
+        r.step(f"a drift period ({DRIFT} s) later: no route moved, A routes nothing of B's",
+               quiet, self.logs)
+        r.step("the VPC host still reaches home", lambda: h.ping("priv", HOME_IP), self.logs)
+        r.section("vpcroutectl status on ecb: the cluster")
+        r.step("status", lambda: self._cluster_lines("b"), self.logs)
+        r.section("the Pi leaves B")
+        t2 = _time.monotonic()
+        r.step("the Pi's OpenVPN stops", h.vpns["pi"].stop, self.logs)
+
+        def withdrawn():
+            from vrlab.waiting import wait_for
+            wait_for("withdrawn", lambda: LAN_ANNOUNCED not in h.fabric.routes, timeout=30)
+            return ([c.action for c in h.calls("b", t2)] == ["DeleteRoute"] * 2
+                    and not h.calls("a", t2) and "2 DeleteRoute by B, none by A")
+        r.step("the route is withdrawn after the grace period, by B alone", withdrawn,
+               self.logs)
+        r.step("the Pi connects again (the lab stays usable)",
+               lambda: h.client().wait_up() and None, self.logs)
+
+    def _cluster_lines(self, s):
+        import subprocess
+        from vrlab.build import built
+        from vrlab.proof import Out
+        out = subprocess.run(
+            self.ha.topo[f"ec{s}"].argv([built("agent/vpcroutectl"), "-s",
+                                         self.ha.agents[s].sock, "status"]),
+            capture_output=True, text=True, timeout=10).stdout.splitlines()
+        lines = [ln for ln in out if "cluster" in ln or ln.startswith("    eni-")
+                 or "moved" in ln or "at peer" in ln]
+        return Out(any("cluster home: this interface tagged" in ln for ln in out),
+                   None, lines)
+
+    def close(self):
+        for what, fn in (("stopping vpcroute and OpenVPN", self.ha and self.ha.close),
+                         ("stopping the emulators", self.aws and self.aws.stop),
+                         ("removing the namespaces", self.lab and self.lab.cleanup)):
+            if not fn:
+                continue
+            try:
+                fn()
+            except Exception as e:  # noqa: BLE001 - the rest is removed all the same
+                self.r.failures += 1
+                msg = str(e).strip().splitlines()
+                print(f"  {FAIL} {what}: {type(e).__name__}: {msg[0] if msg else ''}",
+                      flush=True)
+
+
+def lab_run(topology, work, report, on_change=lambda: None):
+    if topology == "HA":
+        return HaRun(work, report, on_change)
+    return LabRun(TOPOLOGIES[topology], work, report, on_change)
+
+
+def title(topology):
+    if topology == "HA":
+        from vrlab.ha import TITLE
+        return TITLE
+    return TOPOLOGIES[topology].title
+
+
 # --- the commands ------------------------------------------------------------
 
 def parse(argv):
@@ -358,13 +522,13 @@ def parse(argv):
         else:
             raise UsageError(f"scripts/lab: unknown argument {a!r}")
         i += 1
-    if topology.upper() not in TOPOLOGIES:
-        raise UsageError(f"scripts/lab: no topology {topology!r} ({', '.join(TOPOLOGIES)})")
+    if topology.upper() not in (*TOPOLOGIES, "HA"):
+        raise UsageError(f"scripts/lab: no topology {topology!r} ({', '.join(TOPOLOGIES)}, HA)")
     return ("check" if check else "up"), topology.upper(), None
 
 
 def banner(topology, work):
-    print(f"vpcroute lab: topology {topology}, {TOPOLOGIES[topology].title}\n"
+    print(f"vpcroute lab: topology {topology}, {title(topology)}\n"
           f"work directory (logs, configurations): {work}", flush=True)
 
 
@@ -380,7 +544,7 @@ def run_check(topology):
     work = tempfile.mkdtemp(prefix="vpcroute-lab-")
     banner(topology, work)
     report = Report()
-    run = LabRun(TOPOLOGIES[topology], work, report)
+    run = lab_run(topology, work, report)
     try:
         if run.bring_up():
             run.prove()
@@ -459,7 +623,7 @@ def run_background(topology, pipe):
         labstate.update({**st, **run.state(), "phase": phase})
 
     try:
-        run = LabRun(TOPOLOGIES[topology], work, report, on_change=save)
+        run = lab_run(topology, work, report, on_change=save)
         if run.bring_up():
             run.prove()
             save("up" if not report.failures else "up, with failed checks")

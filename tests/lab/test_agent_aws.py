@@ -19,6 +19,7 @@ from vrlab.build import built
 from vrlab.ec2proxy import Ec2Proxy, verify_sigv4
 from vrlab.fakeplugin import FakePlugin
 from vrlab.nsport import Relay
+from vrlab.waiting import wait_for
 
 POOL = "100.64.0.0/16"
 HOME = "192.168.1.0/24"
@@ -101,16 +102,6 @@ class Cloud:
         self.ec2_relay.stop()
         self.imds_relay.stop()
         self.proxy.stop()
-
-
-def wait_for(what, pred, timeout=30, interval=0.2):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(interval)
-    raise AssertionError(f"not within {timeout}s: {what}")
 
 
 @pytest.fixture

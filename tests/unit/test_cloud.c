@@ -17,6 +17,7 @@
 #include "fake_http.h"
 #include "log.h"
 #include "planner.h"
+#include "rtnl.h"
 #include "unit.h"
 
 #define ENI "eni-0a0a0a0a"
@@ -62,6 +63,19 @@ static const char *error_xml(const char *code)
 		 "<RequestID>x</RequestID></Response>",
 		 code);
 	return buf;
+}
+
+/* --- the device of a floating interface (rtnl.c is not linked) --- */
+
+static const char *fake_mac; /* the address of the one device there is, NULL: none */
+
+int rtnl_link_by_mac(struct rtnl *r, const char *mac, char *name, size_t len)
+{
+	(void)r;
+	if (!fake_mac || strcmp(mac, fake_mac))
+		return -ENODEV;
+	snprintf(name, len, "ens6");
+	return 0;
 }
 
 /* --- what the backend logs --- */
@@ -459,6 +473,107 @@ static void test_route_server(void **state)
 	json_decref(j);
 }
 
+/* aws.cluster: the interfaces with the tag, ours and a live peer's. */
+static const char peers_xml[] =
+	"<DescribeNetworkInterfacesResponse><networkInterfaceSet>"
+	"<item><networkInterfaceId>" ENI "</networkInterfaceId><attachment>"
+	"<instanceId>i-0123456789abcdef0</instanceId><status>attached</status></attachment></item>"
+	"<item><networkInterfaceId>eni-0b0b0b0b</networkInterfaceId><availabilityZone>"
+	"eu-west-1b</availabilityZone><attachment><instanceId>i-0b</instanceId>"
+	"<status>attached</status></attachment></item>"
+	"</networkInterfaceSet></DescribeNetworkInterfacesResponse>";
+
+static int setup_cluster(void **state)
+{
+	struct fix *f;
+	char err[CFG_ERRLEN], text[1024];
+
+	setup(state);
+	f = *state;
+	cloud_free(f->c);
+	cfg_free(f->a.cfg);
+	/* the same, with "cluster": "lab" in the aws object */
+	snprintf(text, sizeof(text), "%.*s,\"cluster\":\"lab\"}}", (int)strlen(conf_text) - 2,
+		 conf_text);
+	if (cfg_load_buf("t.conf", text, strlen(text), &f->a.cfg, err, sizeof(err)))
+		fail_msg("%s", err);
+	f->c = cloud_new(&f->a, false, err, sizeof(err));
+	if (!f->c)
+		fail_msg("%s", err);
+	return 0;
+}
+
+static const char *route_state(struct fix *f, const char *dst)
+{
+	static char st[32];
+	json_t *j = cloud_status(f->c), *t, *r;
+	size_t i, k;
+
+	st[0] = '\0';
+	json_array_foreach(json_object_get(j, "route_tables"), i, t)
+	{
+		json_array_foreach(json_object_get(t, "routes"), k, r)
+		{
+			if (!strcmp(json_string_value(json_object_get(r, "destination")), dst))
+				snprintf(st, sizeof(st), "%s",
+					 json_string_value(json_object_get(r, "state")));
+		}
+	}
+	json_decref(j);
+	return st;
+}
+
+/* A peer's route stays the peer's through the resync and every re-reading;
+ * a connect here (a claim) re-reads the peers and the tables, then takes it
+ * with one ReplaceRoute, and a claim settled is not made again. */
+static void test_cluster_claim(void **state)
+{
+	struct fix *f = *state;
+	struct pfx_list none = { 0 }, two = { 0 };
+
+	want(f); /* a resync: no claim */
+	discover_to(f, "DescribeNetworkInterfaces");
+	assert_non_null(strstr(fake_http_last()->body, "Filter.1.Name=tag%3Avpcroute%3Acluster"
+						       "&Filter.1.Value.1=lab"));
+	assert_int_equal(answer(f, 200, peers_xml), 0);
+	expect_call("DescribeRouteTables");
+	assert_int_equal(answer(f, 200, tables_xml(false)), 0);
+	assert_int_equal(answer(f, 403, error_xml("UnauthorizedOperation")), 0); /* groups */
+	expect_call("CreateRoute"); /* the missing one; the peer's left alone */
+	assert_non_null(strstr(fake_http_last()->body, "192.168.1.0%2F24"));
+	assert_int_equal(answer(f, 200, "<CreateRouteResponse/>"), 0);
+	assert_false(fake_http_last()->open);
+	assert_string_equal(route_state(f, "192.168.2.0/24"), "at peer");
+	assert_int_equal(count_logged("conflict:"), 0);
+
+	/* the client of 192.168.2.0/24 connects here */
+	pfx_list_add(&two, P("192.168.2.0/24"), 8);
+	cloud_want_change(f->c, &none, &two);
+	expect_call("DescribeNetworkInterfaces");
+	assert_int_equal(answer(f, 200, peers_xml), 0);
+	expect_call("DescribeRouteTables");
+	assert_string_equal(route_state(f, "192.168.2.0/24"), "to claim");
+	assert_int_equal(answer(f, 200, tables_xml(true)), 0);
+	if (!fake_http_last()->open)
+		wait_timer(f);
+	expect_call("ReplaceRoute");
+	assert_non_null(strstr(fake_http_last()->body,
+			       "DestinationCidrBlock=192.168.2.0%2F24&NetworkInterfaceId=" ENI));
+	assert_int_equal(answer(f, 200,
+				"<ReplaceRouteResponse><return>true</return>"
+				"</ReplaceRouteResponse>"),
+			 0);
+	assert_int_equal(count_logged("cluster lab: route table rtb-1 sends 192.168.2.0/24 to "
+				      "peer eni-0b0b0b0b"),
+			 1);
+	assert_false(fake_http_last()->open);
+	assert_string_equal(route_state(f, "192.168.2.0/24"), "ours");
+	/* settled: the same client's update (in del and add) claims nothing */
+	cloud_want_change(f->c, &two, &two);
+	assert_false(fake_http_last()->open);
+	pfx_list_free(&two);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -466,6 +581,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_error_answers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_withdraw, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_route_server, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cluster_claim, setup_cluster, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -216,6 +216,102 @@ static void test_security_groups(void **state)
 	free(p);
 }
 
+/* DescribeNetworkInterfaces (aws.cluster): sorted by id, attachment read. */
+static void test_network_interfaces(void **state)
+{
+	char err[EC2_ERRLEN], next[64];
+	struct ec2_eni *v;
+	size_t len, n;
+	char *buf = slurp("describe-network-interfaces.xml", &len);
+	const char *twice = "<DescribeNetworkInterfacesResponse><networkInterfaceSet>"
+			    "<item><networkInterfaceId>eni-1</networkInterfaceId></item>"
+			    "<item><networkInterfaceId>eni-1</networkInterfaceId></item>"
+			    "</networkInterfaceSet></DescribeNetworkInterfacesResponse>";
+	const char *bad_id = "<DescribeNetworkInterfacesResponse><networkInterfaceSet>"
+			     "<item><networkInterfaceId>eni-1</networkInterfaceId><attachment>"
+			     "<instanceId>i-1&lt;x</instanceId></attachment></item>"
+			     "</networkInterfaceSet></DescribeNetworkInterfacesResponse>";
+	const char *none = "<DescribeNetworkInterfacesResponse><networkInterfaceSet/>"
+			   "<nextToken>t2</nextToken></DescribeNetworkInterfacesResponse>";
+
+	(void)state;
+	assert_int_equal(ec2_parse_network_interfaces(buf, len, &v, &n, next, sizeof(next), err,
+						      sizeof(err)),
+			 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(next, "");
+	assert_string_equal(v[0].id, "eni-0aaaabbbbccccdddd");
+	assert_string_equal(v[0].status, "available");
+	assert_string_equal(v[0].az, "us-east-1b");
+	assert_string_equal(v[0].instance, "");
+	assert_string_equal(v[0].attach_status, "");
+	assert_string_equal(v[1].id, "eni-9f371a141526c8651");
+	assert_string_equal(v[1].status, "in-use");
+	assert_string_equal(v[1].instance, "i-59e101d5f6529339a");
+	assert_string_equal(v[1].attach_status, "attached");
+	assert_string_equal(v[1].mac, "02:00:00:a9:32:4f");
+	assert_string_equal(v[0].mac, "02:00:00:11:22:33");
+	assert_true(strncmp(v[1].attachment, "eni-attach-", 11) == 0);
+	assert_string_equal(v[1].az, "us-east-1a");
+	assert_ptr_equal(ec2_eni_find(v, n, "eni-9f371a141526c8651"), &v[1]);
+	assert_null(ec2_eni_find(v, n, "eni-9"));
+	free(v);
+	free(buf);
+
+	assert_int_equal(ec2_parse_network_interfaces(twice, strlen(twice), &v, &n, next,
+						      sizeof(next), err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "eni-1 twice"));
+	assert_null(v);
+	assert_int_equal(ec2_parse_network_interfaces(bad_id, strlen(bad_id), &v, &n, next,
+						      sizeof(next), err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "instanceId is not an AWS id"));
+	assert_int_equal(ec2_parse_network_interfaces(none, strlen(none), &v, &n, next,
+						      sizeof(next), err, sizeof(err)),
+			 0);
+	assert_int_equal(n, 0);
+	assert_string_equal(next, "t2");
+	assert_int_equal(ec2_parse_network_interfaces("<x/>", 4, &v, &n, next, sizeof(next), err,
+						      sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "unexpected answer <x>"));
+}
+
+/* DescribeInstances (aws.interface): the state of the instance asked about. */
+static void test_instance_state(void **state)
+{
+	char err[EC2_ERRLEN], st[24];
+	size_t len;
+	char *buf = slurp("describe-instances.xml", &len);
+	const char *bad = "<DescribeInstancesResponse><reservationSet><item><instancesSet><item>"
+			  "<instanceId>i-1</instanceId><instanceState><name>Run ning</name>"
+			  "</instanceState></item></instancesSet></item></reservationSet>"
+			  "</DescribeInstancesResponse>";
+
+	(void)state;
+	assert_int_equal(ec2_parse_instance_state(buf, len, "i-872d0ef95c6472c22", st, sizeof(st),
+						  err, sizeof(err)),
+			 0);
+	assert_string_equal(st, "running");
+	assert_int_equal(ec2_parse_instance_state(buf, len, "i-a9542b2705ee8b1c9", st, sizeof(st),
+						  err, sizeof(err)),
+			 0);
+	assert_string_equal(st, "stopped");
+	assert_int_equal(
+		ec2_parse_instance_state(buf, len, "i-0", st, sizeof(st), err, sizeof(err)),
+		-ENOENT);
+	assert_non_null(strstr(err, "i-0 is not in the answer"));
+	free(buf);
+	assert_int_equal(
+		ec2_parse_instance_state(bad, strlen(bad), "i-1", st, sizeof(st), err, sizeof(err)),
+		-EINVAL);
+	assert_string_equal(st, "");
+	assert_int_equal(
+		ec2_parse_instance_state("<a/>", 4, "i-1", st, sizeof(st), err, sizeof(err)),
+		-EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -224,6 +320,8 @@ int main(void)
 		cmocka_unit_test(test_rejects),
 		cmocka_unit_test(test_prefix_list_routes_skipped),
 		cmocka_unit_test(test_security_groups),
+		cmocka_unit_test(test_network_interfaces),
+		cmocka_unit_test(test_instance_state),
 	};
 
 	return cmocka_run_group_tests_name("ec2xml", tests, NULL, NULL);

@@ -68,6 +68,8 @@ struct fix {
 	unsigned withdraw;
 	bool no_additions;
 	const struct pfx_list *vpc_cidrs;
+	char peers[4][EC2_ID_MAX]; /* sorted */
+	size_t npeers;
 };
 
 static void want(struct fix *f, const char *s)
@@ -122,7 +124,9 @@ static void plan(struct fix *f, long long now, struct plan *p)
 			      .now = now,
 			      .withdraw = f->withdraw,
 			      .no_additions = f->no_additions,
-			      .vpc_cidrs = f->vpc_cidrs };
+			      .vpc_cidrs = f->vpc_cidrs,
+			      .peers = (const char(*)[EC2_ID_MAX])f->peers,
+			      .npeers = f->npeers };
 	size_t ngone = f->book.ngone, nconf = f->book.nconflicts;
 	struct plan_gone *gone = ngone ? malloc(ngone * sizeof(*gone)) : NULL;
 	struct plan_conflict *conf = nconf ? malloc(nconf * sizeof(*conf)) : NULL;
@@ -148,6 +152,22 @@ static void plan(struct fix *f, long long now, struct plan *p)
 	plan_free(&again);
 	free(gone);
 	free(conf);
+}
+
+static struct plan_in input(struct fix *f)
+{
+	return (struct plan_in){ .cfg = f->cfg,
+				 .vpc = VPC,
+				 .eni = ENI,
+				 .want = f->want,
+				 .nwant = f->nwant,
+				 .tables_known = true,
+				 .tables = f->tables,
+				 .ntables = f->ntables,
+				 .book = &f->book,
+				 .vpc_cidrs = f->vpc_cidrs,
+				 .peers = (const char(*)[EC2_ID_MAX])f->peers,
+				 .npeers = f->npeers };
 }
 
 static void assert_op(const struct fix *f, const struct plan *p, size_t i, enum plan_kind k,
@@ -1165,6 +1185,121 @@ static void test_quota_with_summary(void **state)
 	plan_free(&p);
 }
 
+#define PEER	"eni-0c0c0c0c"
+#define STRANGE "eni-0d0d0d0d"
+
+/* aws.cluster: routes to a live peer are the peer's, unless a client
+ * connected here since (a claim); a stranger's are conflicts as always. */
+static void test_cluster_peer_routes(void **state)
+{
+	struct fix *f = *state;
+	static const char *const routes[] = { "192.168.1.0/24",
+					      "networkInterfaceId",
+					      PEER,
+					      "192.168.2.0/24",
+					      "networkInterfaceId",
+					      STRANGE,
+					      NULL };
+	struct plan_in in;
+	struct plan p;
+
+	snprintf(f->peers[f->npeers++], EC2_ID_MAX, "%s", PEER);
+	want(f, "192.168.1.0/24");
+	want(f, "192.168.2.0/24");
+	main_table(f, routes);
+	/* the drift check: the peer's route left alone, silently; the stranger's a conflict */
+	plan(f, T0, &p);
+	assert_int_equal(p.nops, 0);
+	assert_int_equal(p.book.nconflicts, 1);
+	assert_string_equal(p.book.conflicts[0].target, STRANGE);
+	plan_free(&p);
+	/* a client connected here: the newest connection wins, the stranger still not */
+	f->want[0].claim = true;
+	plan(f, T0, &p);
+	assert_int_equal(p.nops, 1);
+	assert_op(f, &p, 0, PLAN_REPLACE, "rtb-main", "192.168.1.0/24");
+	assert_int_equal(p.book.nconflicts, 1);
+	plan_free(&p);
+	in = input(f);
+	assert_true(plan_route_peer(&in, &f->tables[0].routes[0]));
+	assert_false(plan_route_peer(&in, &f->tables[0].routes[1]));
+	assert_false(plan_want_settled(&in, &f->want[0].dst));
+	/* done: settled, and a peer taking it afterwards keeps it */
+	assert_int_equal(plan_route_set(&f->tables[0], &f->want[0].dst, ENI), 0);
+	in = input(f);
+	assert_true(plan_want_settled(&in, &f->want[0].dst));
+	assert_false(plan_want_settled(&in, &f->want[1].dst));
+	f->want[0].claim = false;
+	assert_int_equal(plan_route_set(&f->tables[0], &f->want[0].dst, PEER), 0);
+	plan(f, T0 + GRACE, &p);
+	assert_int_equal(p.nops, 0);
+	plan_free(&p);
+}
+
+/* aws.cluster with aws.takeover: takeover still never takes from a live peer. */
+static void test_cluster_takeover_spares_peers(void **state)
+{
+	struct fix *f = *state;
+	static const char *const routes[] = { "192.168.1.0/24",
+					      "networkInterfaceId",
+					      PEER,
+					      "192.168.2.0/24",
+					      "networkInterfaceId",
+					      STRANGE,
+					      NULL };
+	char conf[1024];
+	struct plan p;
+
+	snprintf(conf, sizeof(conf), "%.*s,\"takeover\":true,\"cluster\":\"prod\"}}",
+		 (int)(strlen(server_conf) - 2), server_conf);
+	cfg_free(f->cfg);
+	f->cfg = load(conf);
+	assert_string_equal(f->cfg->aws.cluster, "prod");
+	snprintf(f->peers[f->npeers++], EC2_ID_MAX, "%s", PEER);
+	want(f, "192.168.1.0/24");
+	want(f, "192.168.2.0/24");
+	main_table(f, routes);
+	plan(f, T0, &p);
+	assert_int_equal(p.nops, 1);
+	assert_op(f, &p, 0, PLAN_REPLACE, "rtb-main", "192.168.2.0/24");
+	plan_free(&p);
+}
+
+/* A peer's route that is a blackhole (its instance gone), or a missing one,
+ * is restored by the drift check without a claim; a peer's route for a
+ * network unwanted here is never withdrawn by us. */
+static void test_cluster_dead_peer_and_withdrawal(void **state)
+{
+	struct fix *f = *state;
+	static const char *const routes[] = { "192.168.1.0/24",
+					      "networkInterfaceId",
+					      PEER,
+					      "192.168.2.0/24",
+					      "networkInterfaceId",
+					      PEER,
+					      NULL };
+	struct plan p;
+
+	snprintf(f->peers[f->npeers++], EC2_ID_MAX, "%s", PEER);
+	want(f, "192.168.1.0/24");
+	want(f, "10.8.0.0/24");
+	main_table(f, routes);
+	snprintf(f->tables[0].routes[0].state, sizeof(f->tables[0].routes[0].state), "blackhole");
+	plan(f, T0, &p);
+	assert_int_equal(p.nops, 2);
+	assert_op(f, &p, 0, PLAN_CREATE, "rtb-main", "10.8.0.0/24");
+	assert_op(f, &p, 1, PLAN_REPLACE, "rtb-main", "192.168.1.0/24");
+	assert_string_equal(p.ops[1].dead, PEER);
+	assert_int_equal(p.book.nconflicts, 0);
+	/* 192.168.2.0/24 is unwanted here and the peer's: no deletion, no grace */
+	assert_int_equal(p.book.ngone, 0);
+	plan_free(&p);
+	plan(f, T0 + 2 * GRACE, &p);
+	for (size_t i = 0; i < p.nops; i++)
+		assert_int_not_equal(p.ops[i].kind, PLAN_DELETE);
+	plan_free(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1184,6 +1319,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_failed_left_until_the_next_check, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_blackhole_replaced, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cluster_peer_routes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cluster_takeover_spares_peers, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_cluster_dead_peer_and_withdrawal, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_withdraw_ours, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_withdraw_unwanted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unwanted_withdrawn_after_grace, setup,

@@ -246,6 +246,13 @@ class AwsWorld:
             },
         }
 
+    def add_instance(self, logdir, subnet_cidr, az, ip, role_key_id, role_secret):
+        """Another instance of this VPC, in a subnet of its own (associated
+        with the world's route table) and availability zone, with its own
+        metadata mock and role keys: a second vpcroute server (guide-ha.md).
+        subnet_cidr None: in the world's own subnet (a replacement)."""
+        return Instance(self, logdir, subnet_cidr, az, ip, role_key_id, role_secret)
+
     def env(self):
         """What the agent gets: the SDKs' own variables pointing at the emulators."""
         return {
@@ -257,3 +264,43 @@ class AwsWorld:
     def stop(self):
         self.imds.stop()
         self.moto.stop()
+
+
+class Instance:
+    """A further instance of an AwsWorld's VPC (AwsWorld.add_instance)."""
+
+    def __init__(self, world, logdir, subnet_cidr, az, ip, role_key_id, role_secret):
+        ec2 = world.ec2
+        os.makedirs(logdir, exist_ok=True)
+        if subnet_cidr is None:
+            az, subnet_cidr, self.subnet_id = world.az, world.subnet_cidr, world.subnet_id
+        else:
+            self.subnet_id = ec2.create_subnet(VpcId=world.vpc_id, CidrBlock=subnet_cidr,
+                                               AvailabilityZone=az)["Subnet"]["SubnetId"]
+            ec2.associate_route_table(RouteTableId=world.rtb_id, SubnetId=self.subnet_id)
+        self.az, self.ip, self.subnet_cidr = az, ip, subnet_cidr
+        image = ec2.describe_images()["Images"][0]["ImageId"]
+        inst = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.nano",
+                                 SubnetId=self.subnet_id, PrivateIpAddress=ip)["Instances"][0]
+        self.instance_id = inst["InstanceId"]
+        eni = inst["NetworkInterfaces"][0]
+        self.eni_id, self.mac = eni["NetworkInterfaceId"], eni["MacAddress"]
+        self.role_key_id = role_key_id
+        world.credentials[role_key_id] = role_secret
+        # the world's answers, with this instance's own values and paths
+        paths = {k: v.replace(world.mac, self.mac) for k, v in world.imds_paths().items()}
+        values = world.imds_values()
+        values.update({
+            "instance-id": self.instance_id, "local-ipv4": ip, "mac": self.mac,
+            "placement-availability-zone": az, "mac-network-interface-id": self.eni_id,
+            "mac-subnet-id": self.subnet_id, "mac-subnet-ipv4-cidr-block": subnet_cidr,
+            "mac-local-ipv4s": ip, "mac-mac": self.mac,
+        })
+        values["iam-security-credentials"] = dict(values["iam-security-credentials"],
+                                                  AccessKeyId=role_key_id,
+                                                  SecretAccessKey=role_secret,
+                                                  Token=f"{role_key_id}-token")
+        self.imds = MetadataMock(logdir, values, paths)
+
+    def stop(self):
+        self.imds.stop()

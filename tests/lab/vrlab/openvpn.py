@@ -14,8 +14,9 @@ class OpenVPNError(RuntimeError):
 
 
 class OpenVPN:
-    def __init__(self, node, workdir, name, lines):
+    def __init__(self, node, workdir, name, lines, env=None):
         self.node = node
+        self.env = env  # the process's environment, None: this one's
         self.dir = workdir
         self.name = name
         os.makedirs(workdir, exist_ok=True)
@@ -31,7 +32,8 @@ class OpenVPN:
         with open(self.conf) as f:
             argv = sanitizer.wrap_openvpn([OPENVPN, "--cd", self.dir, "--config", self.conf],
                                           f.read())
-        self.proc = self.node.popen(argv, log=self.log)
+        self.proc = self.node.popen(argv, log=self.log,
+                                    **({"env": self.env} if self.env else {}))
         return self
 
     def stop(self):
