@@ -146,6 +146,8 @@ void state_continue(struct agent *a);
  */
 int state_client_change(struct agent *a, const struct ainst *in, const struct aclient *old,
 			const struct aclient *new);
+/* A port forward on a port an OpenVPN instance listens on: not programmed. */
+bool state_forward_blocked(const struct agent *a, const struct cfg_forward *f);
 /* Why the route to dst could not be installed: -errno, or 0. */
 int state_route_failed(const struct agent *a, const struct pfx *dst, const char **dev);
 /* What is wanted and the kernel's routes, read once for one status (a
