@@ -274,6 +274,24 @@ def test_connection_log_nflog(net):
     assert 1 <= len(drops) <= 3 + int(took + 1.5), (len(drops), took)
 
 
+def test_forward_on_openvpn_port_left_out(net):
+    assert ask(net.home, "10.1.2.1", 5353, udp=True) == "192.168.1.140"
+    # the instance says OpenVPN listens on udp 5353: that forward goes, the others stay
+    net.plugin.send({"type": "tunnel", "event": "up", "dev": "tun0", "routes": [],
+                     "listen_proto": "udp", "listen_port": 5353}, ack=False)
+    net.agent.wait_log(r"OpenVPN listens on udp port 5353: port_forwards\[2\] is left out")
+    until("the forward gone", lambda: "dport 5353" not in net.agent.table())
+    assert ask(net.home, "10.1.2.1", 5353, udp=True, timeout=1) is None
+    assert ask(net.home, "10.1.2.1", 8082) == "10.1.1.2"
+    fw = CtlConn(net.agent.sock).status()["port_forwards"]
+    assert fw[2]["state"] == "not programmed: OpenVPN listens on this port"
+    assert fw[2]["packets"] is None
+    assert fw[3]["state"] == "programmed" and fw[3]["packets"] >= 1  # counters stay in step
+    r = net.ec2.run([built("agent/vpcroutectl"), "-s", net.agent.sock, "doctor"], check=False)
+    assert ("PROBLEM  port_forwards[2] (udp port 5353 -> 10.1.1.10): not programmed: OpenVPN "
+            "listens on this port") in r.stdout, r.stdout
+
+
 def test_status_shows_forwards(net):
     assert ask(net.home, "10.1.2.1", 8080) == "192.168.1.140"
     doc = CtlConn(net.agent.sock).status()
