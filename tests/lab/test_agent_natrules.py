@@ -290,6 +290,16 @@ def test_forward_on_openvpn_port_left_out(net):
     r = net.ec2.run([built("agent/vpcroutectl"), "-s", net.agent.sock, "doctor"], check=False)
     assert ("PROBLEM  port_forwards[2] (udp port 5353 -> 10.1.1.10): not programmed: OpenVPN "
             "listens on this port") in r.stdout, r.stdout
+    # plan: a note, not a change
+    ctl = [built("agent/vpcroutectl"), "-s", net.agent.sock, "plan"]
+    plan = json.loads(net.ec2.run(ctl + ["--json"]).stdout)
+    with open(os.path.join(TOP, "doc", "plan.schema.json")) as f:
+        jsonschema.validate(plan, json.load(f))
+    assert plan["port_forwards_left_out"] == [
+        {"index": 2, "state": "not programmed: OpenVPN listens on this port"}]
+    assert plan["changes"] == 0
+    assert ("note: port forward udp 5353 is not programmed: OpenVPN listens on this port"
+            in net.ec2.run(ctl).stdout)
 
 
 def test_status_shows_forwards(net):
