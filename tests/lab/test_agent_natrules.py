@@ -31,8 +31,8 @@ pytestmark = pytest.mark.netns
 GROUP = 7
 CONF = {
     "version": 1, "role": "server",
-    "local_networks": ["10.1.1.0/24", "10.2.0.0/16"],
-    "tunnel": {"pool": "10.1.2.0/24"}, "strict": True,
+    "local_networks": ["10.1.1.0/24", "10.2.0.0/16", "fd00:1::/64"],
+    "tunnel": {"pool": "10.1.2.0/24", "pool6": "fd00:2::/64"}, "strict": True,
     "clients": {"pi-home": {
         "allow": ["192.168.1.128/25"], "iroutes": ["192.168.1.128/25"], "address": "10.1.2.10",
         "to_local": [{"to": "10.1.1.0/24"}, {"to": "10.2.0.0/16", "masquerade": True}],
@@ -45,14 +45,22 @@ CONF = {
         {"proto": "udp", "port": 5353, "to": "10.1.1.10", "to_port": 53},
         # masqueraded: the VPC host sees the instance (its answers need no route back)
         {"proto": "tcp", "port": 8082, "to": "10.1.1.10", "to_port": 80, "masquerade": True},
+        # IPv6: home's tunnel address to the VPC host's
+        {"proto": "tcp", "port": 8086, "to": "fd00:1::10", "to_port": 86},
     ],
     "connection_log": {"group": GROUP, "rate_per_s": 1, "burst": 3},
 }
 
 # Answers each TCP connection with the address it came from; UDP: echoes the source.
+# With a second argument "6": TCP over IPv6 only.
 SERVER = r"""
 import socket, sys, threading
 port = int(sys.argv[1])
+if sys.argv[2:] == ["6"]:
+    s = socket.socket(socket.AF_INET6); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("::", port)); s.listen(16)
+    while True:
+        c, a = s.accept(); c.sendall(a[0].encode()); c.close()
 def tcp():
     s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind(("0.0.0.0", port)); s.listen(16)
@@ -159,8 +167,17 @@ class Net:
                  "{ type filter hook forward priority 0; policy drop; }; "
                  "add rule inet pcx peering ip saddr 10.1.0.0/16 accept; "
                  "add rule inet pcx peering ip daddr 10.1.0.0/16 accept"])
+        # IPv6: the tunnel pool6 on tun0, the VPC's fd00:1::/64 on eth0
+        ec2.ip("addr add fd00:2::1/64 dev tun0 nodad")
+        ec2.ip("addr add fd00:1::2/64 dev eth0 nodad")
+        home.ip("addr add fd00:2::10/64 dev eth0 nodad")
+        home.ip("-6 route add default via fd00:2::1")
+        vpc.ip("addr add fd00:1::10/64 dev eth0 nodad")
+        vpc.ip("-6 route add default via fd00:1::2")
+        ec2.sysctl("net.ipv6.conf.all.forwarding", 1)
         for n, port in ((vpc, 80), (vpc, 53), (home, 22), (peer, 80)):
             n.popen(["python3", "-c", SERVER, str(port)])
+        vpc.popen(["python3", "-c", SERVER, "86", "6"])
         self.nodes = dict(ec2=ec2, home=home, vpc=vpc, pcx=pcx, peer=peer)
 
     def __getattr__(self, name):
@@ -169,8 +186,9 @@ class Net:
 
 def ask(node, addr, port, udp=False, timeout=3):
     """What the server at addr:port says our address is, or None."""
+    fam = "AF_INET6" if ":" in addr else "AF_INET"
     code = ("import socket, sys\n"
-            f"s = socket.socket(socket.AF_INET, socket.SOCK_{'DGRAM' if udp else 'STREAM'})\n"
+            f"s = socket.socket(socket.{fam}, socket.SOCK_{'DGRAM' if udp else 'STREAM'})\n"
             f"s.settimeout({timeout})\n"
             "try:\n"
             f"    s.connect(({addr!r}, {port}))\n"
@@ -222,10 +240,13 @@ def test_forward_home_to_vpc_and_back(net):
     # the same host through the other forward still sees the true source
     assert ask(net.home, "10.1.2.1", 8082) == "10.1.1.2"
     assert ask(net.home, "10.1.2.1", 8080) == "192.168.1.140"
+    # IPv6: the same through an ip6 dnat
+    assert ask(net.home, "fd00:2::1", 8086) == "fd00:2::10"
     # a port nobody forwards is not taken
     assert ask(net.home, "10.1.2.1", 8081, timeout=1) is None
     table = net.agent.table()
     assert "fib daddr type local" in table and "dnat ip to 10.1.1.10:80" in table, table
+    assert "dnat ip6 to [fd00:1::10]:86" in table, table
 
 
 def test_forward_through_the_filter(net):
@@ -310,7 +331,8 @@ def test_status_shows_forwards(net):
     fw = doc["port_forwards"]
     assert [(f["proto"], f["port"], f["to"], f["to_port"]) for f in fw] == [
         ("tcp", 8080, "10.1.1.10", 80), ("tcp", 2222, "192.168.1.140", 22),
-        ("udp", 5353, "10.1.1.10", 53), ("tcp", 8082, "10.1.1.10", 80)]
+        ("udp", 5353, "10.1.1.10", 53), ("tcp", 8082, "10.1.1.10", 80),
+        ("tcp", 8086, "fd00:1::10", 86)]
     assert fw[0]["state"] == "programmed" and fw[0]["reachable"] is True
     assert fw[0]["packets"] >= 1
     assert doc["connection_log"] == {"new": True, "drop": True, "group": GROUP,
