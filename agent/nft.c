@@ -46,9 +46,10 @@ _Static_assert(NFT_PRIO_SRCNAT == NF_IP_PRI_NAT_SRC, "srcnat is priority 100");
 #define TYPE_BITS	   6
 
 /* the concatenated sets (S_ALLOW and after) come last */
-enum { S_LOCAL, S_REMOTE, S_ALLOW, S_PORTS, S_MASQ, S_NSETS };
-static const char *const set_base[S_NSETS] = { "local", "remote", "allow", "ports", "masqto" };
-static const int set_fields[S_NSETS] = { 1, 1, 3, 4, 2 };
+enum { S_LOCAL, S_REMOTE, S_ALLOW, S_PORTS, S_MASQ, S_LOGALLOW, S_LOGPORTS, S_NSETS };
+static const char *const set_base[S_NSETS] = { "local",	 "remote",   "allow",	"ports",
+					       "masqto", "logallow", "logports" };
+static const int set_fields[S_NSETS] = { 1, 1, 3, 4, 2, 3, 4 };
 #define NCHAINS 4
 
 /* One logical element: an interval, or a range of concatenated fields. */
@@ -94,19 +95,12 @@ static size_t alen(int fi)
 	return fi ? 16 : 4;
 }
 
+/* addresses, then a protocol and a port in 4-byte registers each */
 static size_t key_len(int fi, int set)
 {
-	switch (set) {
-	case S_LOCAL:
-	case S_REMOTE:
-		return alen(fi);
-	case S_MASQ:
-		return 2 * alen(fi);
-	case S_ALLOW:
-		return 2 * alen(fi) + 4;
-	default:
-		return 2 * alen(fi) + 8;
-	}
+	int f = set_fields[set];
+
+	return (f == 1 ? 1 : 2) * alen(fi) + (f > 2 ? 4 * (size_t)(f - 2) : 0);
 }
 
 struct nft *nft_open(char *err, size_t errlen)
@@ -563,7 +557,8 @@ static void e_concat_lookup(struct nftnl_rule *r, int fi, int set)
 	e_lookup(r, name, NFT_REG32_00);
 }
 
-/* fam: saddr . daddr . l4proto [. th dport] @allow|@ports accept (with lg: log) */
+/* fam: saddr . daddr . l4proto [. th dport] @allow|@ports accept (with lg: log;
+ * @logallow|@logports, the rules with "log", are only logged) */
 static int rule_access(struct nft *n, int fi, int set, const struct cfg_connlog *lg)
 {
 	struct nftnl_rule *r = rule_new("forward");
@@ -758,7 +753,9 @@ static int acc_elems(const struct nft_model *m, int fi, int set, struct elist *o
 		struct elem e = { 0 };
 
 		if (fam_idx(x->src.family) != fi || x->dst.family != x->src.family ||
-		    (set == S_MASQ ? !x->masq : x->ports != (set == S_PORTS)))
+		    (set == S_MASQ ? !x->masq
+				   : x->ports != (set_fields[set] == 4) ||
+					     ((set == S_LOGALLOW || set == S_LOGPORTS) && !x->log)))
 			continue;
 		first_last(&x->src, e.key, e.end);
 		first_last(&x->dst, e.key + a, e.end + a);
@@ -791,6 +788,8 @@ static int model_elems(const struct nft_model *m, struct elist out[2][S_NSETS])
 		r = r ? r : acc_elems(m, fi, S_ALLOW, &out[fi][S_ALLOW]);
 		r = r ? r : acc_elems(m, fi, S_PORTS, &out[fi][S_PORTS]);
 		r = r ? r : acc_elems(m, fi, S_MASQ, &out[fi][S_MASQ]);
+		r = r ? r : acc_elems(m, fi, S_LOGALLOW, &out[fi][S_LOGALLOW]);
+		r = r ? r : acc_elems(m, fi, S_LOGPORTS, &out[fi][S_LOGPORTS]);
 		for (int s = 0; s < S_NSETS; s++) {
 			struct elist *l = &out[fi][s];
 			size_t w = 0;
@@ -841,7 +840,8 @@ static char *nat_signature(const struct nft_model *m)
 			pfx_format_addr(&w->to, p, sizeof(p)), w->to_port, w->in_interface,
 			w->masquerade, w->log);
 	}
-	if (m->connlog && m->connlog->enabled)
+	fprintf(f, "rulelog=%d;", m->rule_log);
+	if (m->connlog && (m->connlog->enabled || m->rule_log))
 		fprintf(f, "log=%d%d/%d:%u/%u/%u;", m->connlog->new_conns, m->connlog->drops,
 			m->connlog->has_group, m->connlog->group, m->connlog->rate_per_s,
 			m->connlog->burst);
@@ -915,11 +915,16 @@ static int build_all(struct nft *n, const struct nft_model *m, struct elist el[2
 		r = r ? r : rule_forward(n, "forward", &m->fwd[i], FWD_ACCEPT, NULL);
 	}
 	for (int fi = 0; fi < 2 && !r; fi++) {
+		/* every accepted connection logged, or those of rules with "log" */
 		if (lg && lg->new_conns)
 			r = rule_access(n, fi, S_PORTS, lg);
+		else if (m->rule_log && m->connlog)
+			r = rule_access(n, fi, S_LOGPORTS, m->connlog);
 		r = r ? r : rule_access(n, fi, S_PORTS, NULL);
 		if (lg && lg->new_conns)
 			r = r ? r : rule_access(n, fi, S_ALLOW, lg);
+		else if (m->rule_log && m->connlog)
+			r = r ? r : rule_access(n, fi, S_LOGALLOW, m->connlog);
 		r = r ? r : rule_access(n, fi, S_ALLOW, NULL);
 		if (lg && lg->drops)
 			r = r ? r : rule_drop(n, fi, S_REMOTE, S_LOCAL, lg);

@@ -16,7 +16,8 @@
  * The exempt chain begins with the masquerades that take precedence over the
  * exemptions: to_local rules with "masquerade" (set masqto4/6, saddr . daddr)
  * and forwards with "masquerade". connection_log adds rate-limited log
- * rules (prefixes NFT_LOG_NEW, NFT_LOG_DROP) before the accepts and drops.
+ * rules (prefixes NFT_LOG_NEW, NFT_LOG_DROP) before the accepts and drops;
+ * access rules with "log" are logged through sets logallow4/6, logports4/6.
  *
  * The rules are fixed; clients only add set elements. The table is created
  * or replaced in one batch; later changes are element batches.
@@ -50,6 +51,7 @@ struct nft_acc {
 	bool ports;
 	uint16_t port_lo, port_hi;
 	bool masq; /* src -> dst also masqueraded (a to_local rule's "masquerade") */
+	bool log;  /* its new connections logged (a rule's "log") */
 };
 
 struct nft_model {
@@ -62,7 +64,8 @@ struct nft_model {
 	/* port forwards to program (those that do not take OpenVPN's port) */
 	const struct cfg_forward *fwd;
 	size_t nfwd;
-	const struct cfg_connlog *connlog; /* NULL or not enabled: no log rules */
+	const struct cfg_connlog *connlog; /* the settings; not enabled: no global log */
+	bool rule_log;			   /* some rule has "log": sets logallow/logports */
 };
 
 struct nft;

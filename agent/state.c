@@ -387,7 +387,7 @@ static void routes_unique(struct aroute *v, size_t *n)
 }
 
 static void want_acc(struct desired *d, const struct pfx *src, const struct pfx *dst, uint8_t plo,
-		     uint8_t phi, const struct cfg_ports *ports, bool masq)
+		     uint8_t phi, const struct cfg_ports *ports, const struct cfg_rule *rule)
 {
 	struct nft_acc *v;
 
@@ -400,7 +400,8 @@ static void want_acc(struct desired *d, const struct pfx *src, const struct pfx 
 	v->dst = *dst;
 	v->proto_lo = plo;
 	v->proto_hi = phi;
-	v->masq = masq;
+	v->masq = rule && rule->masquerade;
+	v->log = rule && rule->log;
 	if (ports) {
 		v->ports = true;
 		v->port_lo = ports->lo;
@@ -418,16 +419,15 @@ static void want_access(struct desired *d, const struct pfx_list *srcs, const st
 	for (size_t s = 0; s < srcs->n; s++) {
 		if (acc->kind == CFG_ACCESS_ALL)
 			for (size_t t = 0; t < dsts->n; t++)
-				want_acc(d, &srcs->v[s], &dsts->v[t], 0, 255, NULL, false);
+				want_acc(d, &srcs->v[s], &dsts->v[t], 0, 255, NULL, NULL);
 		for (size_t r = 0; acc->kind == CFG_ACCESS_RULES && r < acc->nrules; r++) {
 			const struct cfg_rule *rule = &acc->rules[r];
 			uint8_t lo = rule->proto, hi = rule->proto ? rule->proto : 255;
 
 			if (!rule->nports)
-				want_acc(d, &srcs->v[s], &rule->to, lo, hi, NULL, rule->masquerade);
+				want_acc(d, &srcs->v[s], &rule->to, lo, hi, NULL, rule);
 			for (size_t p = 0; p < rule->nports; p++)
-				want_acc(d, &srcs->v[s], &rule->to, lo, hi, &rule->ports[p],
-					 rule->masquerade);
+				want_acc(d, &srcs->v[s], &rule->to, lo, hi, &rule->ports[p], rule);
 		}
 	}
 }
@@ -1007,6 +1007,7 @@ int state_apply(struct agent *a)
 	m.nnat = a->cfg->nnat;
 	m.exempt = a->cfg->nat_exempt_tunnel;
 	m.connlog = &a->cfg->connlog;
+	m.rule_log = a->cfg->rules_log;
 	if (!(fwd = forwards_active(a, &m.nfwd))) {
 		r = -ENOMEM;
 		goto out;

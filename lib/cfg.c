@@ -278,7 +278,7 @@ static int get_ports(struct ld *l, const char *path, json_t *arr, struct cfg_rul
 	return 0;
 }
 
-static const char *const rule_keys[] = { "to", "proto", "ports", "masquerade", NULL };
+static const char *const rule_keys[] = { "to", "proto", "ports", "masquerade", "log", NULL };
 static const char *const proto_words[] = { "any", "tcp", "udp", "icmp", "icmpv6", NULL };
 static const uint8_t proto_nums[] = { 0, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_ICMPV6 };
 
@@ -334,7 +334,8 @@ static int get_access(struct ld *l, const char *path, json_t *obj, const char *k
 			if ((e = get_ports(l, child(pk, pe, "ports"), ports, rule)))
 				return e;
 		}
-		if ((e = get_bool(l, pe, r, "masquerade", false, &rule->masquerade)))
+		if ((e = get_bool(l, pe, r, "masquerade", false, &rule->masquerade)) ||
+		    (e = get_bool(l, pe, r, "log", false, &rule->log)))
 			return e;
 		if (rule->masquerade && strcmp(key, "to_local"))
 			return fail(l, child(pk, pe, "masquerade"),
@@ -892,6 +893,28 @@ static int load_forwards(struct ld *l, struct cfg *c, json_t *root)
 	return 0;
 }
 
+static bool access_logs(const struct cfg_access *a)
+{
+	for (size_t i = 0; i < a->nrules; i++)
+		if (a->rules[i].log)
+			return true;
+	return false;
+}
+
+/* Does some access rule have "log"? */
+static bool rules_log(const struct cfg *c)
+{
+	bool any = access_logs(&c->to_local) || access_logs(&c->from_local);
+
+	for (size_t i = 0; i < c->nclients; i++)
+		any |= access_logs(&c->clients[i].to_local) ||
+		       access_logs(&c->clients[i].from_local);
+	if (c->default_client)
+		any |= access_logs(&c->default_client->to_local) ||
+		       access_logs(&c->default_client->from_local);
+	return any;
+}
+
 static const char *const connlog_keys[] = { "new", "drop", "group", "rate_per_s", "burst", NULL };
 
 static int load_connlog(struct ld *l, struct cfg *c, json_t *root)
@@ -904,6 +927,7 @@ static int load_connlog(struct ld *l, struct cfg *c, json_t *root)
 	g->new_conns = g->drops = true;
 	g->rate_per_s = 10;
 	g->burst = 5;
+	c->rules_log = rules_log(c);
 	if (!o)
 		return 0;
 	if (want(l, "connection_log", o, JSON_OBJECT, "an object"))
@@ -1596,6 +1620,8 @@ static json_t *access_json(const struct cfg_access *acc)
 			json_decref(ports);
 		if (r->masquerade)
 			json_object_set_new(o, "masquerade", json_true());
+		if (r->log)
+			json_object_set_new(o, "log", json_true());
 		json_array_append_new(a, o);
 	}
 	return a;

@@ -38,6 +38,7 @@ struct cfg_rule {
 	/* to_local only: connections to `to` leave with this host's address
 	 * (a peered VPC that sees only the instance), before the exemptions */
 	bool masquerade;
+	bool log; /* its new connections logged (connection_log's settings) */
 };
 
 /* Who may open connections in one direction: nobody, everybody, or rules. */
@@ -143,6 +144,7 @@ struct cfg {
 	uint8_t openvpn_proto; /* 0: unknown (client role without "openvpn") */
 	uint16_t openvpn_port;
 	struct cfg_connlog connlog;
+	bool rules_log; /* some access rule has "log" */
 	struct cfg_aws aws;
 	struct {
 		enum cfg_fail_mode fail_mode;

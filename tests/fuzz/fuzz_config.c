@@ -38,7 +38,7 @@ static bool access_eq(const struct cfg_access *a, const struct cfg_access *b)
 		const struct cfg_rule *x = &a->rules[i], *y = &b->rules[i];
 
 		if (!pfx_equal(&x->to, &y->to) || x->proto != y->proto || x->nports != y->nports ||
-		    x->masquerade != y->masquerade)
+		    x->masquerade != y->masquerade || x->log != y->log)
 			return false;
 		for (size_t j = 0; j < x->nports; j++)
 			if (x->ports[j].lo != y->ports[j].lo || x->ports[j].hi != y->ports[j].hi)
@@ -82,7 +82,8 @@ static bool forwards_eq(const struct cfg *a, const struct cfg *b)
 	const struct cfg_connlog *x = &a->connlog, *y = &b->connlog;
 
 	if (a->nforwards != b->nforwards || a->openvpn_proto != b->openvpn_proto ||
-	    a->openvpn_port != b->openvpn_port || x->enabled != y->enabled ||
+	    a->rules_log != b->rules_log || a->openvpn_port != b->openvpn_port ||
+	    x->enabled != y->enabled ||
 	    (x->enabled && (x->new_conns != y->new_conns || x->drops != y->drops ||
 			    x->has_group != y->has_group || x->group != y->group ||
 			    x->rate_per_s != y->rate_per_s || x->burst != y->burst)))

@@ -220,6 +220,14 @@ def net(lab):
     shutil.rmtree(work, ignore_errors=True)
 
 
+def reload(net, conf):
+    """The agent reloads conf (its socket kept)."""
+    conf["socket"] = {"path": net.agent.sock}
+    with open(net.agent.conf, "w") as f:
+        json.dump(conf, f)
+    net.agent.send_signal(signal.SIGHUP)
+
+
 def log_records(n):
     out = []
     with open(n.log) as f:
@@ -299,14 +307,32 @@ def test_connection_log_nflog(net):
     # net.netfilter.nf_log_all_netns is set, which a test never does)
     conf = json.loads(json.dumps(CONF))
     del conf["connection_log"]["group"]
-    conf["socket"] = {"path": net.agent.sock}
-    with open(net.agent.conf, "w") as f:
-        json.dump(conf, f)
-    net.agent.send_signal(signal.SIGHUP)
+    reload(net, conf)
     until("kernel log rules", lambda: 'log prefix "vpcroute: drop " level info'
           in (net.agent.table() or ""))
     assert " group " not in net.agent.table()
     assert ask(net.home, "10.1.2.1", 8080) == "192.168.1.140"
+
+
+def test_connection_log_per_rule(net):
+    # only the rule with "log": connection_log logs no new connection of its own
+    conf = json.loads(json.dumps(CONF))
+    conf["connection_log"].update(new=False, drop=False)
+    conf["clients"]["pi-home"]["to_local"][0]["log"] = True  # 10.1.1.0/24, not the peering
+    reload(net, conf)
+    until("per-rule log rules", lambda: "@logallow4 limit rate 1/second"
+          in (net.agent.table() or ""))
+    until("the rule's element", lambda: net.agent.set_elements("logallow4"))
+    table = net.agent.table()
+    assert "@allow4 limit" not in table and 'log prefix "vpcroute: drop "' not in table, table
+    before = len(log_records(net))
+    assert ask(net.home, "10.2.0.10", 80) == "10.1.3.1"  # a rule without "log"
+    assert ask(net.home, "10.1.1.10", 80) == "192.168.1.140"
+    until("the logged rule's record", lambda: len(log_records(net)) > before)
+    time.sleep(0.3)
+    new = log_records(net)[before:]
+    assert [(r["prefix"], r.get("src"), r.get("dst")) for r in new] == [
+        ("vpcroute: new ", "192.168.1.140", "10.1.1.10")], new
 
 
 def test_forward_on_openvpn_port_left_out(net):

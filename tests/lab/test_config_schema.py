@@ -118,7 +118,7 @@ def test_schema_and_loader_tables_agree():
 
 # --- configurations that set every key of the schema ------------------------------------------
 
-RULE = {"to": "192.168.1.5", "proto": "tcp", "ports": [22, "8000-8080"]}
+RULE = {"to": "192.168.1.5", "proto": "tcp", "ports": [22, "8000-8080"], "log": True}
 CLIENT = {"allow": ["192.168.1.0/24"], "iroutes": ["192.168.1.128/25"], "address": "10.1.2.10",
           "address6": "fd00:2::10", "push_routes": ["10.1.1.0/24"], "to_local": True,
           "from_local": [RULE]}

@@ -355,7 +355,8 @@ static void test_forwards(void **state)
 {
 	const char *text =
 		"{" SRV ",\"clients\":{\"a\":{\"iroutes\":[\"192.168.1.0/24\"],\"address\":"
-		"\"10.1.2.10\",\"to_local\":[{\"to\":\"10.1.1.0/24\",\"masquerade\":true}]}},"
+		"\"10.1.2.10\",\"to_local\":[{\"to\":\"10.1.1.0/"
+		"24\",\"masquerade\":true,\"log\":true}]}},"
 		"\"port_forwards\":[{\"proto\":\"tcp\",\"port\":8080,\"to\":\"10.1.1.10\","
 		"\"to_port\":80},{\"proto\":\"udp\",\"port\":8080,\"to\":\"192.168.1.5\","
 		"\"in_interface\":\"tun0\",\"masquerade\":true,\"log\":false},"
@@ -376,6 +377,8 @@ static void test_forwards(void **state)
 	assert_false(c->forwards[1].log);
 	assert_string_equal(c->forwards[1].in_interface, "tun0");
 	assert_true(c->clients[0].to_local.rules[0].masquerade);
+	assert_true(c->clients[0].to_local.rules[0].log);
+	assert_true(c->rules_log);
 	assert_int_equal(c->openvpn_proto, IPPROTO_UDP); /* the server's default */
 	assert_int_equal(c->openvpn_port, 1194);
 	assert_true(c->connlog.enabled && c->connlog.has_group && c->connlog.group == 3);
