@@ -161,13 +161,16 @@ static json_t *forwards_json(struct agent *a)
 	return arr;
 }
 
-static json_t *connlog_json(const struct cfg_connlog *g)
+/* What is logged, as programmed: null when nothing. */
+static json_t *connlog_json(const struct cfg *c)
 {
+	const struct cfg_connlog *g = &c->connlog;
 	json_t *o;
 
-	if (!g->enabled)
+	if (!g->enabled && !c->rules_log)
 		return json_null();
-	o = json_pack("{s:b, s:b, s:i, s:i}", "new", g->new_conns, "drop", g->drops, "rate_per_s",
+	o = json_pack("{s:b, s:b, s:b, s:i, s:i}", "new", g->enabled && g->new_conns, "drop",
+		      g->enabled && g->drops, "rules", c->rules_log, "rate_per_s",
 		      (int)g->rate_per_s, "burst", (int)g->burst);
 	json_object_set_new(o, "group", g->has_group ? json_integer(g->group) : json_null());
 	return o;
@@ -287,7 +290,7 @@ json_t *status_json(struct agent *a)
 	json_object_set_new(nft, "set_elements_wanted", nft_elements_json(a->nft));
 	json_object_set_new(o, "nftables", nft);
 	json_object_set_new(o, "port_forwards", forwards_json(a));
-	json_object_set_new(o, "connection_log", connlog_json(&a->cfg->connlog));
+	json_object_set_new(o, "connection_log", connlog_json(a->cfg));
 	if (nft_scan_foreign_nat(a->nft, &fn, &nfn) >= 0) {
 		json_t *fa = json_array();
 

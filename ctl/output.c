@@ -132,12 +132,14 @@ static void print_forwards(json_t *s)
 	}
 	if (!json_is_object(g))
 		return;
-	printf("connection log: %s%s%s, at most %lld/s (burst %lld) per rule, to ",
-	       json_is_true(json_object_get(g, "new")) ? "new" : "",
-	       json_is_true(json_object_get(g, "new")) && json_is_true(json_object_get(g, "drop"))
-		       ? " and "
-		       : "",
-	       json_is_true(json_object_get(g, "drop")) ? "dropped connections" : "",
+	printf("connection log: %s",
+	       json_is_true(json_object_get(g, "new")) ? "new connections" : "");
+	if (json_is_true(json_object_get(g, "drop")))
+		printf("%sdrops", json_is_true(json_object_get(g, "new")) ? ", " : "");
+	if (!json_is_true(json_object_get(g, "new")) && json_is_true(json_object_get(g, "rules")))
+		printf("%sthe new connections of rules with \"log\"",
+		       json_is_true(json_object_get(g, "drop")) ? ", " : "");
+	printf(", at most %lld/s (burst %lld) per rule, to ",
 	       (long long)json_integer_value(json_object_get(g, "rate_per_s")),
 	       (long long)json_integer_value(json_object_get(g, "burst")));
 	if (json_is_integer(json_object_get(g, "group")))

@@ -325,6 +325,10 @@ def test_connection_log_per_rule(net):
     until("the rule's element", lambda: net.agent.set_elements("logallow4"))
     table = net.agent.table()
     assert "@allow4 limit" not in table and 'log prefix "vpcroute: drop "' not in table, table
+    assert CtlConn(net.agent.sock).status()["connection_log"] == {
+        "new": False, "drop": False, "rules": True, "group": GROUP, "rate_per_s": 1, "burst": 3}
+    st = net.ec2.run([built("agent/vpcroutectl"), "-s", net.agent.sock, "status"]).stdout
+    assert "connection log: the new connections of rules with \"log\", at most 1/s" in st, st
     before = len(log_records(net))
     assert ask(net.home, "10.2.0.10", 80) == "10.1.3.1"  # a rule without "log"
     assert ask(net.home, "10.1.1.10", 80) == "192.168.1.140"
@@ -375,8 +379,8 @@ def test_status_shows_forwards(net):
         ("tcp", 8086, "fd00:1::10", 86)]
     assert fw[0]["state"] == "programmed" and fw[0]["reachable"] is True
     assert fw[0]["packets"] >= 1
-    assert doc["connection_log"] == {"new": True, "drop": True, "group": GROUP,
-                                     "rate_per_s": 1, "burst": 3}
+    assert doc["connection_log"] == {"new": True, "drop": True, "rules": False,
+                                     "group": GROUP, "rate_per_s": 1, "burst": 3}
     # the home client gone: its network no longer reached, doctor says so
     net.plugin.send({"type": "disconnect", "cn": "pi-home"})
     until("unreachable", lambda: CtlConn(net.agent.sock).status()["port_forwards"][1]
@@ -395,5 +399,5 @@ def test_status_shows_forwards(net):
     assert "port forward tcp 8080 -> 10.1.1.10:80: programmed, " in st, st
     assert "port forward tcp 2222 -> 192.168.1.140:22: programmed, 0 packets, TARGET NOT " \
         "REACHED NOW" in st, st
-    assert "connection log: new and dropped connections, at most 1/s (burst 3) per rule, " \
+    assert "connection log: new connections, drops, at most 1/s (burst 3) per rule, " \
         "to NFLOG group 7" in st, st
