@@ -14,6 +14,7 @@
 #include <net/if.h>
 
 #include "cfg.h"
+#include "dns.h"
 #include "nft.h"
 #include "proto.h"
 #include "rtnl.h"
@@ -103,7 +104,9 @@ struct agent {
 	uint64_t claims_gen;
 	uint64_t cfg_gen; /* 1 at start, one more at each successful reload */
 	bool nft_ready;
-	struct cloud *cloud; /* NULL without the aws section */
+	struct cloud *cloud;	       /* NULL without the aws section */
+	struct dns *dns;	       /* the resolver of the rules' host names (dns.c) */
+	const struct dns_table *names; /* its table (NULL: none); state.c reads it */
 	time_t started;
 	bool dry_run; /* no EC2 call that changes anything */
 };

@@ -86,21 +86,30 @@ static void set_endpoint(struct aws_settings *s)
 		 strncmp(s->region, "cn-", 3) == 0 ? ".cn" : "");
 }
 
+int aws_imds_endpoint(const struct cfg_aws *w, char *out, char *err, size_t errlen)
+{
+	static const char *const imds_vars[] = { "AWS_EC2_METADATA_SERVICE_ENDPOINT", NULL };
+	const char *v = env("AWS_EC2_METADATA_DISABLED");
+	int r;
+
+	if ((r = pick_url(out, "metadata", imds_vars, w->imds_endpoint, "imds_endpoint", err,
+			  errlen)) < 0)
+		return r;
+	if (r == 0)
+		snprintf(out, AWS_URL_MAX, "%s", IMDS_DEFAULT);
+	return v && strcasecmp(v, "true") == 0;
+}
+
 int aws_settings_resolve(struct aws_settings *s, const struct cfg_aws *w, char *err, size_t errlen)
 {
 	static const char *const ep_vars[] = { "AWS_ENDPOINT_URL_EC2", "AWS_ENDPOINT_URL", NULL };
-	static const char *const imds_vars[] = { "AWS_EC2_METADATA_SERVICE_ENDPOINT", NULL };
 	const char *v, *key = env("AWS_ACCESS_KEY_ID"), *secret = env("AWS_SECRET_ACCESS_KEY");
 	bool imds_off;
 	int r;
 
-	v = env("AWS_EC2_METADATA_DISABLED");
-	imds_off = v && strcasecmp(v, "true") == 0;
-	if ((r = pick_url(s->imds, "metadata", imds_vars, w->imds_endpoint, "imds_endpoint", err,
-			  errlen)) < 0)
+	if ((r = aws_imds_endpoint(w, s->imds, err, errlen)) < 0)
 		return r;
-	if (r == 0)
-		snprintf(s->imds, sizeof(s->imds), "%s", IMDS_DEFAULT);
+	imds_off = r == 1;
 	if ((r = pick_url(s->endpoint, "EC2", ep_vars, w->endpoint, "endpoint", err, errlen)) < 0)
 		return r;
 	s->endpoint_fixed = r;
@@ -295,7 +304,8 @@ int aws_imds_request(struct http *h, const struct aws_settings *s, enum aws_step
 	struct http_req r = { .method = "GET",
 			      .url = url,
 			      .headers = hdr,
-			      .timeout_ms = IMDS_TIMEOUT_MS,
+			      .timeout_ms =
+				      s->imds_timeout_ms ? s->imds_timeout_ms : IMDS_TIMEOUT_MS,
 			      .no_proxy = 1 };
 
 	if (imds_path(s, st, path, sizeof(path)) < 0)

@@ -23,6 +23,7 @@
 struct aws_settings {
 	/* resolved at start and at reload (aws_settings_resolve) */
 	char imds[AWS_URL_MAX], endpoint[AWS_URL_MAX], region[40];
+	long imds_timeout_ms; /* of each metadata request; 0: the agent's default, 2 s */
 	bool region_fixed, creds_fixed, endpoint_fixed;
 	const char *region_src, *creds_src;
 
@@ -54,6 +55,13 @@ enum aws_step {
 	AWS_STEP_CREDS,
 };
 
+/*
+ * Where the instance metadata is: aws.imds_endpoint, else
+ * AWS_EC2_METADATA_SERVICE_ENDPOINT, else http://169.254.169.254, into out
+ * (AWS_URL_MAX bytes). 0; 1 when AWS_EC2_METADATA_DISABLED is "true" (out is
+ * filled all the same); -EINVAL with err filled when the URL is unusable.
+ */
+int aws_imds_endpoint(const struct cfg_aws *w, char *out, char *err, size_t errlen);
 /*
  * Resolves the configuration and the environment into s (the learned values
  * are left alone); -EINVAL with err filled when they are unusable.

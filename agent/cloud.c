@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -115,6 +116,8 @@ struct cloud {
 	char **announced; /* dry run: calls already logged */
 	size_t nannounced;
 	unsigned long calls, mutating_calls;
+	char **quota_warned; /* "TABLE FAMILY near|over" logged already */
+	size_t nquota_warned;
 };
 
 static long long now_ms(void)
@@ -230,23 +233,31 @@ void cloud_want_change(struct cloud *c, const struct pfx_list *del, const struct
 
 /* --- the planner's input, and what it said --- */
 
+/* What the planner reads, as of now. */
+static void plan_input(const struct cloud *c, long long now, struct plan_in *in)
+{
+	*in = (struct plan_in){ .cfg = config(c),
+				.vpc = c->s.vpc,
+				.eni = c->s.eni,
+				.want = c->want,
+				.nwant = c->nwant,
+				.tables_known = c->tables_known,
+				.tables = c->all,
+				.ntables = c->nall,
+				.book = &c->book,
+				.failed = c->failed,
+				.nfailed = c->nfailed,
+				.now = now,
+				.withdraw = c->wd_what,
+				.no_additions = c->retired,
+				.vpc_cidrs = cloud_vpc_cidrs(c) };
+}
+
 static int make_plan(const struct cloud *c, long long now, struct plan *p)
 {
-	struct plan_in in = { .cfg = config(c),
-			      .vpc = c->s.vpc,
-			      .eni = c->s.eni,
-			      .want = c->want,
-			      .nwant = c->nwant,
-			      .tables_known = c->tables_known,
-			      .tables = c->all,
-			      .ntables = c->nall,
-			      .book = &c->book,
-			      .failed = c->failed,
-			      .nfailed = c->nfailed,
-			      .now = now,
-			      .withdraw = c->wd_what,
-			      .no_additions = c->retired };
+	struct plan_in in;
 
+	plan_input(c, now, &in);
 	return plan_make(&in, p);
 }
 
@@ -270,10 +281,11 @@ static void commit_plan(struct cloud *c, struct plan *p)
 		if (!x->reported)
 			log_warnx(
 				"aws: ours, not wanted: route table %s sends %s to this instance "
-				"(%s), a network no policy allows; left alone, since an "
-				"administrator may have made it. If it is a leftover of an earlier "
-				"run, remove it with `vpcroutectl withdraw --unwanted`",
-				x->table, pfx_format(&x->dst, d, sizeof(d)), x->target);
+				"(%s), a network no policy allows (a leftover of an earlier run?); "
+				"withdrawn after aws.withdraw_grace_s (%us) unless a policy allows "
+				"it by then. To remove it now: `vpcroutectl withdraw --unwanted`",
+				x->table, pfx_format(&x->dst, d, sizeof(d)), x->target,
+				conf(c)->withdraw_grace_s);
 	}
 	plan_commit(&c->book, p);
 }
@@ -335,6 +347,65 @@ static void strs_add(char ***v, size_t *n, const char *s)
 	*v = w;
 	if ((w[*n] = strdup(s)))
 		(*n)++;
+}
+
+/* --- the route quota --- */
+
+/* The tables near their quota once p is done (plan_quota_check). */
+static int quota_of(const struct cloud *c, const struct plan *p, struct plan_quota **q, size_t *n)
+{
+	struct plan_in in;
+
+	plan_input(c, now_ms(), &in);
+	return plan_quota_check(&in, p, q, n);
+}
+
+/* What q means, for the log and the status. */
+static void quota_describe(const struct cloud *c, const struct plan_quota *q, char *buf, size_t len)
+{
+	const char *fam = q->family == AF_INET6 ? "IPv6" : "IPv4";
+	char after[64] = "", over[192] = ": near the limit";
+
+	if (q->after != q->routes)
+		snprintf(after, sizeof(after), " (%zu once the pending calls are made)", q->after);
+	if (q->left_out)
+		snprintf(over, sizeof(over),
+			 ": %zu more wanted route%s not fit, so the agent does not ask for %s (EC2 "
+			 "would refuse: RouteLimitExceeded)",
+			 q->left_out, q->left_out == 1 ? " does" : "s do",
+			 q->left_out == 1 ? "it" : "them");
+	else if (q->over)
+		snprintf(over, sizeof(over), ": more than that");
+	snprintf(buf, len,
+		 "route table %s holds %zu %s routes%s of the %u EC2 allows (aws.route_quota)%s; "
+		 "announce client networks as one route with aws.summaries, or ask AWS for more "
+		 "(quota \"Routes per route table\") and raise aws.route_quota",
+		 c->all[q->table].id, q->routes, fam, after, q->quota, over);
+}
+
+/* The tables near their quota after plan p: logged once per table, family
+ * and state (near, over) while it lasts. */
+static void quota_log(struct cloud *c, const struct plan *p)
+{
+	struct plan_quota *q;
+	char **now = NULL, key[EC2_ID_MAX + 32], msg[STR_MAX * 2];
+	size_t n, nnow = 0;
+
+	if (quota_of(c, p, &q, &n) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), "%s %d %s", c->all[q[i].table].id, q[i].family,
+			 q[i].over ? "over" : "near");
+		if (!strs_has(c->quota_warned, c->nquota_warned, key)) {
+			quota_describe(c, &q[i], msg, sizeof(msg));
+			log_warnx("aws: %s", msg);
+		}
+		strs_add(&now, &nnow, key);
+	}
+	free(q);
+	strs_free(&c->quota_warned, &c->nquota_warned);
+	c->quota_warned = now;
+	c->nquota_warned = nnow;
 }
 
 /* Dry run: each call that would be made, logged once. */
@@ -591,6 +662,11 @@ void cloud_kick(struct cloud *c)
 			goto started;
 		}
 	}
+	if (conf(c)->routes != CFG_ROUTES_API) {
+		/* route-server, off: the route tables are not ours to read or change */
+		c->rtb_stale = false;
+		c->wd_what = 0;
+	}
 	if (c->rtb_stale) {
 		r = describe_tables(c);
 		goto started;
@@ -599,6 +675,8 @@ void cloud_kick(struct cloud *c)
 		r = describe_groups(c);
 		goto started;
 	}
+	if (conf(c)->routes != CFG_ROUTES_API)
+		goto idle;
 	if (make_plan(c, now, &p) < 0) {
 		r = -ENOMEM;
 		goto started;
@@ -614,12 +692,14 @@ void cloud_kick(struct cloud *c)
 		WAKE(w);
 	} else if (p.nops)
 		r = start_op(c, &p.ops[0]);
+	quota_log(c, &p);
 	commit_plan(c, &p);
 	if (c->cur != J_NONE || r < 0) {
 		plan_free(&p);
 		goto started;
 	}
 	plan_free(&p);
+idle:
 	WAKE(c->next_drift);
 	if (!c->s.creds_fixed && c->s.creds_refresh)
 		WAKE(c->s.creds_refresh);
@@ -896,6 +976,8 @@ struct cloud *cloud_new(struct agent *a, bool dry_run, char *err, size_t errlen)
 	c->sdc = -1;
 	c->tfd = -1;
 	ec2_bucket_init(&c->bucket, now_ms());
+	/* the first max_calls_burst calls go at once, then max_calls_per_s */
+	ec2_bucket_burst(&c->bucket, conf(c)->max_calls_burst, true);
 	if (aws_settings_resolve(&c->s, conf(c), err, errlen) < 0) {
 		cloud_free(c);
 		return NULL;
@@ -932,6 +1014,7 @@ void cloud_free(struct cloud *c)
 	strs_free(&c->announced, &c->nannounced);
 	strs_free(&c->wd_removed, &c->nwd_removed);
 	strs_free(&c->wd_failed, &c->nwd_failed);
+	strs_free(&c->quota_warned, &c->nquota_warned);
 	free(c);
 }
 
@@ -945,6 +1028,7 @@ int cloud_reload(struct cloud *c, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	aws_settings_reload(&c->s, &t);
+	ec2_bucket_burst(&c->bucket, conf(c)->max_calls_burst, false);
 	if (c->retired)
 		log_info("aws: reloaded: routes are made again after the withdraw");
 	c->retired = false;
@@ -1005,26 +1089,64 @@ static json_t *str_or_null(const char *s)
 	return s && s[0] ? json_string(s) : json_null();
 }
 
-static json_t *table_status(const struct cloud *c, const struct ec2_rtb *tb)
+static int pfx_cmp_v(const void *a, const void *b)
 {
+	return pfx_cmp(a, b);
+}
+
+/* The destinations of p's calls in table t, sorted: *n of them, NULL when
+ * none (or out of memory: then nothing is shown as left out). */
+static struct pfx *op_dsts(const struct plan *p, size_t t, size_t *n)
+{
+	struct pfx *v = p->nops ? malloc(p->nops * sizeof(*v)) : NULL;
+
+	*n = 0;
+	for (size_t i = 0; v && i < p->nops; i++)
+		if (p->ops[i].table == t)
+			v[(*n)++] = p->ops[i].dst;
+	if (*n)
+		qsort(v, *n, sizeof(*v), pfx_cmp_v);
+	return v;
+}
+
+/* A missing route that the plan does not create (ops: op_dsts): the quota
+ * leaves it out (plan_quota_check). */
+static bool left_out(const struct cloud *c, const struct pfx *ops, size_t nops,
+		     const struct pfx *dst)
+{
+	size_t i = plan_pfx_pos(ops, nops, sizeof(*ops), dst);
+
+	return !c->retired && !c->wd_what && !(i < nops && pfx_equal(&ops[i], dst));
+}
+
+/* Table t; want: the wanted networks as the VPC sees them
+ * (plan_want_summarize); p: the plan of now, with its bookkeeping. */
+static json_t *table_status(const struct cloud *c, size_t t, const struct plan_want *want,
+			    size_t nwant, const struct plan *p, long long now)
+{
+	const struct ec2_rtb *tb = &c->all[t];
 	json_t *jt = json_object(), *routes = json_array();
 	char d[PFX_STRLEN];
+	size_t nops;
+	struct pfx *ops = op_dsts(p, t, &nops);
 
 	json_object_set_new(jt, "id", json_string(tb->id));
 	json_object_set_new(jt, "main", json_boolean(tb->main));
-	for (size_t i = 0; i < c->nwant; i++) {
-		const struct ec2_route *r = plan_route_find(tb, &c->want[i].dst);
-		const struct plan_failed *f = failed_find(c, tb->id, &c->want[i].dst);
+	for (size_t i = 0; i < nwant; i++) {
+		const struct ec2_route *r = plan_route_find(tb, &want[i].dst);
+		const struct plan_failed *f = failed_find(c, tb->id, &want[i].dst);
 		json_t *jr = json_object();
 		const char *st = r && plan_route_ours(r, c->s.eni) ? "ours"
 				 : f				   ? "failed"
-				 : !r				   ? "missing"
-				 : plan_route_dead(r)		   ? "to replace"
-				 : conf(c)->takeover		   ? "to take over"
-								   : "conflict";
+				 : !r && (ops || !p->nops) && left_out(c, ops, nops, &want[i].dst)
+					 ? "over quota"
+				 : !r		      ? "missing"
+				 : plan_route_dead(r) ? "to replace"
+				 : conf(c)->takeover  ? "to take over"
+						      : "conflict";
 
 		json_object_set_new(jr, "destination",
-				    json_string(pfx_format(&c->want[i].dst, d, sizeof(d))));
+				    json_string(pfx_format(&want[i].dst, d, sizeof(d))));
 		json_object_set_new(jr, "state", json_string(st));
 		if (r)
 			json_object_set_new(jr, "target", json_string(r->target));
@@ -1036,24 +1158,87 @@ static json_t *table_status(const struct cloud *c, const struct ec2_rtb *tb)
 	}
 	for (size_t i = 0; i < tb->nroutes; i++) {
 		const struct ec2_route *r = &tb->routes[i];
+		const struct plan_gone *g = plan_book_find(&p->book, &r->dst);
+		long long due = g ? g->since + conf(c)->withdraw_grace_s * MS : 0;
+		struct plan_in in = { .cfg = config(c),
+				      .eni = c->s.eni,
+				      .want = want,
+				      .nwant = nwant,
+				      .book = &p->book,
+				      .vpc_cidrs = cloud_vpc_cidrs(c) };
 		json_t *jr;
 
-		const char *st = "withdrawing";
-
-		if (!plan_route_ours(r, c->s.eni) || plan_want_find(c->want, c->nwant, &r->dst) ||
+		if (!plan_route_ours(r, c->s.eni) || plan_want_find(want, nwant, &r->dst) ||
 		    !r->dst.len)
 			continue;
-		if (!plan_book_find(&c->book, &r->dst) && !plan_may_own(config(c), &r->dst))
-			st = "ours, not wanted";
 		jr = json_object();
 		json_object_set_new(jr, "destination",
 				    json_string(pfx_format(&r->dst, d, sizeof(d))));
-		json_object_set_new(jr, "state", json_string(st));
+		json_object_set_new(
+			jr, "state",
+			json_string(plan_unwanted(&in, r) ? "ours, not wanted" : "withdrawing"));
 		json_object_set_new(jr, "target", json_string(r->target));
+		if (g) /* the planner's grace; none for a call that failed */
+			json_object_set_new(
+				jr, "withdraw_in_s",
+				json_integer(due > now ? (due - now + MS - 1) / MS : 0));
 		json_array_append_new(routes, jr);
 	}
 	json_object_set_new(jt, "routes", routes);
+	free(ops);
 	return jt;
+}
+
+/* The route quota of table t: its routes per family, and the warning of
+ * plan_quota_check (q, n) if there is one. */
+static json_t *quota_status(const struct cloud *c, size_t t, const struct plan_quota *q, size_t n)
+{
+	const struct ec2_rtb *tb = &c->all[t];
+	char msg[STR_MAX * 2] = "";
+	json_int_t v4 = 0, v6 = 0;
+	bool over = false;
+
+	for (size_t i = 0; i < tb->nroutes; i++) {
+		if (strcmp(tb->routes[i].origin, "EnableVgwRoutePropagation") == 0)
+			continue;
+		v4 += tb->routes[i].dst.family == AF_INET;
+		v6 += tb->routes[i].dst.family == AF_INET6;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (q[i].table != t || (msg[0] && !q[i].over))
+			continue;
+		quota_describe(c, &q[i], msg, sizeof(msg)); /* the worse of the families */
+		over = q[i].over;
+	}
+	return json_pack("{s:i, s:I, s:I, s:o, s:b}", "limit", (int)conf(c)->route_quota, "ipv4",
+			 v4, "ipv6", v6, "warning", str_or_null(msg), "over", over);
+}
+
+/* aws.summaries: each with how many wanted networks it stands for. */
+static json_t *summaries_status(const struct cloud *c)
+{
+	const struct pfx_list *sm = &config(c)->aws.summaries;
+	json_t *a = json_array();
+	char d[PFX_STRLEN];
+
+	for (size_t i = 0; i < sm->n; i++) {
+		const struct pfx *blk = plan_summary_blocked(cloud_vpc_cidrs(c), &sm->v[i]);
+		json_int_t n = 0;
+		json_t *o;
+
+		for (size_t k = 0; k < c->nwant; k++)
+			n += pfx_contains(&sm->v[i], &c->want[k].dst);
+		o = json_pack("{s:s, s:I, s:s}", "prefix", pfx_format(&sm->v[i], d, sizeof(d)),
+			      "networks", n, "state",
+			      blk ? "not used"
+			      : n ? "announced"
+				  : "idle");
+		if (o && blk)
+			json_object_set_new(o, "vpc_cidr_block",
+					    json_string(pfx_format(blk, d, sizeof(d))));
+		json_array_append_new(a, o);
+	}
+	return a;
 }
 
 static json_t *groups_status(const struct cloud *c)
@@ -1078,11 +1263,19 @@ json_t *cloud_status(const struct cloud *c)
 	       *cidrs = json_array(), *creds = json_object();
 	long long now = now_ms();
 	char d[PFX_STRLEN], desc[STR_MAX];
+	struct plan_want *sw = NULL;
+	struct plan_quota *q = NULL;
+	size_t nsw = 0, nq = 0;
 	struct plan p;
 
 	if (make_plan(c, now, &p) < 0)
 		memset(&p, 0, sizeof(p));
+	if (plan_want_summarize(config(c), cloud_vpc_cidrs(c), c->want, c->nwant, &sw, &nsw) < 0)
+		nsw = 0;
+	if (quota_of(c, &p, &q, &nq) < 0)
+		nq = 0;
 	json_object_set_new(o, "dry_run", json_boolean(c->dry_run));
+	json_object_set_new(o, "routes", json_string(cfg_routes_name(conf(c)->routes)));
 	json_object_set_new(o, "region", str_or_null(c->s.region));
 	json_object_set_new(o, "region_source", json_string(c->s.region_src));
 	json_object_set_new(o, "endpoint", str_or_null(c->s.endpoint));
@@ -1104,10 +1297,19 @@ json_t *cloud_status(const struct cloud *c)
 			    json_string(c->sdc < 0 ? "unknown"
 					: c->sdc   ? "on"
 						   : "off"));
-	for (size_t t = 0; c->tables_known && t < c->nall; t++)
-		if (plan_table_used(conf(c), c->s.vpc, &c->all[t]))
-			json_array_append_new(tables, table_status(c, &c->all[t]));
+	for (size_t t = 0; c->tables_known && t < c->nall; t++) {
+		json_t *jt;
+
+		if (!plan_table_used(conf(c), c->s.vpc, &c->all[t]))
+			continue;
+		jt = table_status(c, t, sw, nsw, &p, now);
+		json_object_set_new(jt, "route_quota", quota_status(c, t, q, nq));
+		json_array_append_new(tables, jt);
+	}
+	free(sw);
+	free(q);
 	json_object_set_new(o, "route_tables", tables);
+	json_object_set_new(o, "summaries", summaries_status(c));
 	json_object_set_new(o, "security_groups",
 			    c->sg_known || c->sg_error[0] ? groups_status(c) : json_null());
 	if (sdc_pending(c, desc, sizeof(desc)))

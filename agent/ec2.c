@@ -93,11 +93,19 @@ void ec2_bucket_init(struct ec2_bucket *b, long long now)
 {
 	b->tokens = 1.0;
 	b->at = now;
+	b->burst = 0;
+}
+
+void ec2_bucket_burst(struct ec2_bucket *b, unsigned burst, bool fill)
+{
+	b->burst = burst;
+	if (fill || b->tokens > b->burst)
+		b->tokens = b->burst;
 }
 
 static void refill(struct ec2_bucket *b, double rate, long long now)
 {
-	double cap = rate < 1 ? 1 : rate;
+	double cap = b->burst > 0 ? b->burst : rate < 1 ? 1 : rate;
 
 	b->tokens += (double)(now - b->at) * rate / 1000.0;
 	if (b->tokens > cap)

@@ -33,13 +33,18 @@ int ec2_post(struct http *h, const struct aws_settings *s, const char *action, c
 	     http_done_fn done, void *arg);
 
 /* The client-side budget of mutating calls: a token bucket of rate tokens
- * per second, holding at most max(rate, 1). */
+ * per second, holding at most burst (ec2_bucket_burst), else max(rate, 1). */
 struct ec2_bucket {
 	double tokens;
 	long long at; /* ms of the last refill */
+	double burst; /* 0: max(rate, 1) */
 };
 
 void ec2_bucket_init(struct ec2_bucket *b, long long now);
+/* The bucket holds at most burst tokens (aws.max_calls_burst); fill: it
+ * holds that many now (a start: the first burst calls go at once), else
+ * (a reload) what it holds is only capped. */
+void ec2_bucket_burst(struct ec2_bucket *b, unsigned burst, bool fill);
 /* When the next call may go (ms), 0 when now. */
 long long ec2_bucket_wait(struct ec2_bucket *b, double rate, long long now);
 void ec2_bucket_take(struct ec2_bucket *b);

@@ -189,6 +189,8 @@ int agent_reload(struct agent *a, char *err, size_t errlen)
 	a->cfg_gen++;
 	sysctl_host(c);
 	cloud_reconfigure(a);
+	if (dns_configure(a->dns, c, err, errlen) < 0)
+		log_warnx("reload: %s; the names keep their last addresses", err);
 	state_local_auto(a, false);
 	state_apply(a);
 	if (a->sock)
@@ -291,6 +293,13 @@ static int setup(struct agent *a, unsigned idle_s)
 		log_warn("event loop setup");
 		return -1;
 	}
+	/* the rules' host names: looked up from the loop; until they resolve,
+	 * they allow nothing and block nothing else */
+	if (!(a->dns = dns_open(a->epfd, a->cfg, err, sizeof(err)))) {
+		log_warnx("%s", err);
+		return -1;
+	}
+	a->names = dns_table(a->dns);
 	if ((r = state_adopt(a)) < 0)
 		log_warnx("reading our routes: %s", strerror(-r));
 	sysctl_host(a->cfg);
@@ -373,6 +382,10 @@ static int run(struct agent *a)
 			sock_reload_reply(a->sock,
 					  agent_reload(a, err, sizeof(err)) < 0 ? err : NULL);
 		}
+		/* addresses of the rules' names moved: one reconcile, one nftables
+		 * transaction that replaces the old elements by the new */
+		if (dns_take_changed(a->dns))
+			state_apply(a);
 		serve_withdraw(a);
 		sock_reap(a->sock);
 		status_log_summary(a, false);
@@ -508,8 +521,11 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	/* detach only once everything is set up, so that failures reach the caller */
-	if (!foreground && daemon(0, 0) < 0)
-		fatal("daemon");
+	if (!foreground && daemon(0, 0) < 0) {
+		log_warn("daemon");
+		rc = 1;
+		goto out;
+	}
 	sd_notify_msg("READY=1");
 	if (a.cloud)
 		cloud_kick(a.cloud);
@@ -524,6 +540,8 @@ out:
 		state_flush(&a);
 	state_free(&a);
 	watch_close(a.watch);
+	a.names = NULL;
+	dns_close(a.dns);
 	cloud_free(a.cloud);
 	nft_close(a.nft);
 	rtnl_close(a.rt);

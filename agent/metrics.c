@@ -100,7 +100,8 @@ static const struct def defs[VM_COUNT] = {
 	[VM_VPC_ROUTES] = { "vpcroute_vpc_routes",
 			    GAUGE,
 			    "Wanted VPC routes in the route tables in use, by state (ours, "
-			    "missing, conflict, to_take_over, blackhole, withdrawing).",
+			    "missing, conflict, to_take_over, blackhole, withdrawing, "
+			    "ours_not_wanted).",
 			    { "state" } },
 	[VM_SOURCE_DEST_CHECK] = { "vpcroute_source_dest_check",
 				   GAUGE,
@@ -118,6 +119,18 @@ static const struct def defs[VM_COUNT] = {
 				 "Seconds since the last successful EC2 call; absent before the "
 				 "first.",
 				 { NULL } },
+	[VM_DNS_LOOKUPS] = { "vpcroute_dns_lookups_total",
+			     COUNTER,
+			     "Lookups of the rules' host names (A and AAAA), by result (ok, "
+			     "failed).",
+			     { "result" } },
+	[VM_DNS_NAMES] = { "vpcroute_dns_names",
+			   GAUGE,
+			   "The rules' host names by state: resolved, failing (the last "
+			   "lookup failed; its last addresses are kept), unresolved (never "
+			   "resolved: nothing allowed for it), pending (first lookup on its "
+			   "way).",
+			   { "state" } },
 };
 
 struct series {

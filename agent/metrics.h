@@ -38,6 +38,9 @@ enum metric {
 	VM_SOURCE_DEST_CHECK, /* gauge */
 	VM_DRIFT_CHECK_AGE,   /* age gauge: seconds since */
 	VM_EC2_SUCCESS_AGE,   /* age gauge */
+	/* the resolver of the rules' host names (dns.c) */
+	VM_DNS_LOOKUPS, /* counter {result}: ok, failed */
+	VM_DNS_NAMES,	/* gauge {state}: resolved, failing, unresolved, pending */
 	VM_COUNT
 };
 

@@ -126,16 +126,38 @@ static void aws(json_t *st)
 			char state[METRICS_LABEL_MAX];
 			const char *s = json_string_value(json_object_get(r, "state"));
 
-			/* "to take over" -> to_take_over */
-			snprintf(state, sizeof(state), "%s", s ? s : "unknown");
-			for (char *p = state; *p; p++)
-				if (*p == ' ')
-					*p = '_';
+			/* "to take over" -> to_take_over, "ours, not wanted" -> ours_not_wanted */
+			size_t n = 0;
+
+			for (const char *p = s ? s : "unknown"; *p && n + 1 < sizeof(state); p++)
+				if (*p != ' ' && *p != ',')
+					state[n++] = *p;
+				else if (n && state[n - 1] != '_')
+					state[n++] = '_';
+			state[n] = '\0';
 			metrics_add(VM_VPC_ROUTES, 1, state);
 		}
 	}
 	if (sdc && strcmp(sdc, "unknown") != 0)
 		metrics_set(VM_SOURCE_DEST_CHECK, strcmp(sdc, "on") == 0);
+}
+
+static void dns(json_t *st)
+{
+	static const char *const states[] = { "resolved", "failing", "unresolved", "pending" };
+	json_t *n;
+	size_t i;
+
+	metrics_clear(VM_DNS_NAMES);
+	for (i = 0; i < sizeof(states) / sizeof(states[0]); i++)
+		metrics_set(VM_DNS_NAMES, 0, states[i]);
+	json_array_foreach(json_object_get(json_object_get(st, "dns"), "names"), i, n)
+	{
+		const char *s = json_string_value(json_object_get(n, "state"));
+
+		if (s)
+			metrics_add(VM_DNS_NAMES, 1, s);
+	}
 }
 
 int metrics_collect(struct agent *a)
@@ -149,6 +171,7 @@ int metrics_collect(struct agent *a)
 	sets(st);
 	forwards(st);
 	aws(st);
+	dns(st);
 	json_decref(st);
 	return 0;
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "planner.h"
 #include "policy.h"
@@ -106,11 +107,21 @@ void plan_route_unset(struct ec2_rtb *t, const struct pfx *dst)
 
 /* --- what may be ours --- */
 
+/* Whether p is one of the configured summaries (used or not). */
+static bool summary_listed(const struct cfg *k, const struct pfx *p)
+{
+	for (size_t i = 0; i < k->aws.summaries.n; i++)
+		if (pfx_equal(&k->aws.summaries.v[i], p))
+			return true;
+	return false;
+}
+
 /* Whether a route to our ENI for p can be one the agent made: a network its
- * configuration could ever want (lib/policy.c), never a default route. */
+ * configuration could ever want (lib/policy.c) or a summary, never a
+ * default route. */
 bool plan_may_own(const struct cfg *k, const struct pfx *p)
 {
-	return policy_may_announce(k, p);
+	return policy_may_announce(k, p) || summary_listed(k, p);
 }
 
 bool plan_route_dead(const struct ec2_route *r)
@@ -174,11 +185,16 @@ static int conflict_cmp(const void *x, const void *y)
 	return r ? r : strcmp(a->target, b->target);
 }
 
+/* No policy allows it, and the agent did not want it since it started. */
+static bool stray(const struct cfg *k, const struct plan_gone *g, const struct pfx *dst)
+{
+	return dst->len > 0 && (!g || g->unwanted) && !plan_may_own(k, dst);
+}
+
 bool plan_unwanted(const struct plan_in *in, const struct ec2_route *r)
 {
-	return plan_route_ours(r, in->eni) && r->dst.len > 0 &&
-	       !plan_want_find(in->want, in->nwant, &r->dst) &&
-	       !plan_book_find(in->book, &r->dst) && !plan_may_own(in->cfg, &r->dst);
+	return plan_route_ours(r, in->eni) && !plan_want_find(in->want, in->nwant, &r->dst) &&
+	       stray(in->cfg, plan_book_find(in->book, &r->dst), &r->dst);
 }
 
 /* --- the plan --- */
@@ -203,6 +219,50 @@ static void mark_reported(struct plan_conflict *v, size_t n, const struct plan_c
 		v[i].reported = nold && bsearch(&v[i], old, nold, sizeof(*v), conflict_cmp);
 }
 
+/* --- the route quota: what it leaves room for --- */
+
+static bool quota_counts(const struct ec2_route *r, int family)
+{
+	return r->dst.family == family && strcmp(r->origin, "EnableVgwRoutePropagation") != 0;
+}
+
+static size_t quota_used(const struct ec2_rtb *tb, int family)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < tb->nroutes; i++)
+		n += quota_counts(&tb->routes[i], family);
+	return n;
+}
+
+/* room[0] IPv4, room[1] IPv6: how many more routes the table takes. */
+static void quota_room(const struct cfg *k, const struct ec2_rtb *tb, size_t room[2])
+{
+	size_t q = k->aws.route_quota, v4 = quota_used(tb, AF_INET), v6 = quota_used(tb, AF_INET6);
+
+	room[0] = v4 < q ? q - v4 : 0;
+	room[1] = v6 < q ? q - v6 : 0;
+}
+
+/* A route for dst takes a place, if there is one. */
+static bool quota_take(size_t room[2], const struct pfx *dst)
+{
+	size_t *r = &room[dst->family == AF_INET6];
+
+	if (!*r)
+		return false;
+	--*r;
+	return true;
+}
+
+bool plan_has_op(const struct plan *p, size_t table, const struct pfx *dst)
+{
+	for (size_t i = 0; p && i < p->nops; i++)
+		if (p->ops[i].table == table && pfx_equal(&p->ops[i].dst, dst))
+			return true;
+	return false;
+}
+
 /* Additions: each wanted network missing from a table, or (takeover) sent
  * elsewhere; what is sent elsewhere without takeover is a conflict. */
 static int plan_additions(const struct plan_in *in, struct plan *p)
@@ -213,9 +273,11 @@ static int plan_additions(const struct plan_in *in, struct plan *p)
 		return 0;
 	for (size_t t = 0; t < in->ntables; t++) {
 		const struct ec2_rtb *tb = &in->tables[t];
+		size_t room[2];
 
 		if (!plan_table_used(w, in->vpc, tb))
 			continue;
+		quota_room(in->cfg, tb, room);
 		for (size_t i = 0; i < in->nwant; i++) {
 			const struct pfx *dst = &in->want[i].dst;
 			const struct ec2_route *r = plan_route_find(tb, dst);
@@ -224,6 +286,8 @@ static int plan_additions(const struct plan_in *in, struct plan *p)
 
 			if (failed_has(in, tb->id, dst) || (r && plan_route_ours(r, in->eni)))
 				continue;
+			if (!r && !quota_take(room, dst))
+				continue; /* EC2 would refuse it (plan_quota_check) */
 			if (!r || w->takeover || plan_route_dead(r)) {
 				o.kind = r ? PLAN_REPLACE : PLAN_CREATE;
 				if (r && plan_route_dead(r))
@@ -246,7 +310,8 @@ static int plan_additions(const struct plan_in *in, struct plan *p)
 }
 
 /* Withdrawals: ours but unwanted, once unwanted for the grace period. A
- * network that is not in the bookkeeping yet starts its grace now. */
+ * network that is not in the bookkeeping yet (found at start, or a leftover
+ * no policy allows) starts its grace now. */
 static int plan_withdrawals(const struct plan_in *in, struct plan *p)
 {
 	const struct plan_book *b = in->book;
@@ -274,21 +339,24 @@ static int plan_withdrawals(const struct plan_in *in, struct plan *p)
 			    plan_want_find(in->want, in->nwant, &rt->dst) ||
 			    failed_has(in, tb->id, &rt->dst))
 				continue;
-			if ((g = plan_book_find(b, &rt->dst))) {
-				seen[g - b->gone] = true;
-				x.since = g->since;
-			} else if (!plan_may_own(in->cfg, &rt->dst)) {
-				/* to our interface, but maybe not of our making: reported only */
+			g = plan_book_find(b, &rt->dst);
+			if (!g && !rt->dst.len)
+				continue; /* a default route: never ours */
+			if (stray(in->cfg, g, &rt->dst)) {
+				/* to our interface for a network no policy allows: reported
+				 * once, withdrawn like the others after its grace */
 				struct plan_conflict u = { .dst = rt->dst };
 
-				if (!rt->dst.len)
-					continue; /* a default route: never ours */
 				snprintf(u.table, sizeof(u.table), "%s", tb->id);
 				snprintf(u.kind, sizeof(u.kind), "%s", rt->kind);
 				snprintf(u.target, sizeof(u.target), "%s", rt->target);
 				if (PUSH(p->book.unwanted, p->book.nunwanted, u) < 0)
 					goto out;
-				continue;
+				x.unwanted = true;
+			}
+			if (g) {
+				seen[g - b->gone] = true;
+				x.since = g->since;
 			} else if (PUSH(fresh, nfresh, x) < 0) {
 				goto out;
 			}
@@ -375,8 +443,8 @@ static int plan_withdraw_now(const struct plan_in *in, struct plan *p)
 		for (size_t i = 0; i < tb->nroutes; i++) {
 			const struct ec2_route *rt = &tb->routes[i];
 			struct plan_op o = { .kind = PLAN_DELETE, .table = t, .dst = rt->dst };
-			bool mine = plan_may_own(in->cfg, &rt->dst) ||
-				    plan_book_find(in->book, &rt->dst);
+			const struct plan_gone *g = plan_book_find(in->book, &rt->dst);
+			bool mine = plan_may_own(in->cfg, &rt->dst) || (g && !g->unwanted);
 
 			if (!plan_route_ours(rt, in->eni) || !rt->dst.len ||
 			    failed_has(in, tb->id, &rt->dst))
@@ -391,11 +459,152 @@ static int plan_withdraw_now(const struct plan_in *in, struct plan *p)
 	return r;
 }
 
-int plan_make(const struct plan_in *in, struct plan *out)
+/* --- summaries --- */
+
+const struct pfx *plan_summary_blocked(const struct pfx_list *vpc_cidrs, const struct pfx *s)
 {
+	return vpc_cidrs ? pfx_list_overlap(vpc_cidrs, s) : NULL;
+}
+
+const struct pfx *plan_summary_of(const struct cfg *k, const struct pfx_list *vpc_cidrs,
+				  const struct pfx *p)
+{
+	/* the loader keeps the summaries disjoint: one holds p at most */
+	for (size_t i = 0; i < k->aws.summaries.n; i++) {
+		const struct pfx *s = &k->aws.summaries.v[i];
+
+		if (pfx_contains(s, p))
+			return plan_summary_blocked(vpc_cidrs, s) ? NULL : s;
+	}
+	return NULL;
+}
+
+int plan_want_summarize(const struct cfg *k, const struct pfx_list *vpc_cidrs,
+			const struct plan_want *want, size_t n, struct plan_want **out,
+			size_t *nout)
+{
+	struct plan_want *v = n ? malloc(n * sizeof(*v)) : NULL;
+	size_t m = 0;
+
+	*out = NULL;
+	*nout = 0;
+	if (n && !v)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const struct pfx *s = plan_summary_of(k, vpc_cidrs, &want[i].dst);
+
+		v[i] = want[i];
+		if (s)
+			v[i].dst = *s;
+	}
+	if (n)
+		qsort(v, n, sizeof(*v), plan_want_cmp);
+	for (size_t i = 0; i < n; i++) {
+		if (m && pfx_equal(&v[m - 1].dst, &v[i].dst)) {
+			v[m - 1].refs += v[i].refs;
+			continue;
+		}
+		v[m++] = v[i];
+	}
+	*out = v;
+	*nout = m;
+	return 0;
+}
+
+/* in with its wanted networks summarized into *eff (*sum to free). */
+static int summarized(const struct plan_in *in, struct plan_in *eff, struct plan_want **sum)
+{
+	*eff = *in;
+	*sum = NULL;
+	if (!in->cfg->aws.summaries.n)
+		return 0;
+	if (plan_want_summarize(in->cfg, in->vpc_cidrs, in->want, in->nwant, sum, &eff->nwant) < 0)
+		return -ENOMEM;
+	eff->want = *sum;
+	return 0;
+}
+
+/* --- the route quota: what is near it --- */
+
+/* The wanted networks of family missing from table t that p does not
+ * create (creates: p's CreateRoute calls there): what the quota left out.
+ * Each CreateRoute of plan_additions is for such a network. */
+static size_t left_out(const struct plan_in *in, size_t t, int family, size_t creates)
+{
+	const struct ec2_rtb *tb = &in->tables[t];
+	size_t n = 0;
+
+	if (in->withdraw || in->no_additions)
+		return 0;
+	for (size_t i = 0; i < in->nwant; i++) {
+		const struct pfx *dst = &in->want[i].dst;
+
+		n += dst->family == family && !plan_route_find(tb, dst) &&
+		     !failed_has(in, tb->id, dst);
+	}
+	return n > creates ? n - creates : 0;
+}
+
+int plan_quota_check(const struct plan_in *orig, const struct plan *p, struct plan_quota **out,
+		     size_t *nout)
+{
+	static const int families[] = { AF_INET, AF_INET6 };
+	unsigned quota = orig->cfg->aws.route_quota;
+	struct plan_want *sum;
+	struct plan_in eff;
+	const struct plan_in *in = &eff;
+
+	*out = NULL;
+	*nout = 0;
+	if (summarized(orig, &eff, &sum) < 0)
+		return -ENOMEM;
+	for (size_t t = 0; in->tables_known && t < in->ntables; t++) {
+		const struct ec2_rtb *tb = &in->tables[t];
+
+		if (!plan_table_used(&in->cfg->aws, in->vpc, tb))
+			continue;
+		for (size_t f = 0; f < sizeof(families) / sizeof(*families); f++) {
+			struct plan_quota q = { .table = t, .family = families[f], .quota = quota };
+			size_t add = 0, del = 0;
+
+			q.routes = quota_used(tb, q.family);
+			for (size_t i = 0; p && i < p->nops; i++) {
+				const struct plan_op *o = &p->ops[i];
+
+				if (o->table != t || o->dst.family != q.family)
+					continue;
+				add += o->kind == PLAN_CREATE;
+				del += o->kind == PLAN_DELETE;
+			}
+			q.after = q.routes + add > del ? q.routes + add - del : 0;
+			q.left_out = left_out(in, t, q.family, add);
+			q.over = q.after > quota || q.left_out;
+			if ((q.routes > q.after ? q.routes : q.after) * 100 <
+			    (size_t)quota * PLAN_QUOTA_NEAR_PCT)
+				continue;
+			if (PUSH(*out, *nout, q) < 0) {
+				free(*out);
+				free(sum);
+				*out = NULL;
+				*nout = 0;
+				return -ENOMEM;
+			}
+		}
+	}
+	free(sum);
+	return 0;
+}
+
+int plan_make(const struct plan_in *orig, struct plan *out)
+{
+	struct plan_want *sum;
+	struct plan_in eff;
+	const struct plan_in *in = &eff;
 	int r;
 
 	memset(out, 0, sizeof(*out));
+	if (summarized(orig, &eff, &sum) < 0)
+		return -ENOMEM;
 	if (!in->tables_known)
 		r = copy_book(in->book, out);
 	else if (in->withdraw)
@@ -404,6 +613,7 @@ int plan_make(const struct plan_in *in, struct plan *out)
 		book_sort(out);
 	if (r < 0)
 		plan_free(out);
+	free(sum);
 	return r;
 }
 
@@ -434,15 +644,17 @@ int plan_book_gone(struct plan_book *b, const struct pfx *dst, long long now)
 	size_t at = plan_pfx_pos(b->gone, b->ngone, sizeof(*b->gone), dst);
 	struct plan_gone *v;
 
-	if (at < b->ngone && pfx_equal(&b->gone[at].dst, dst))
+	if (at < b->ngone && pfx_equal(&b->gone[at].dst, dst)) {
+		if (b->gone[at].unwanted) /* claimed since: a grace of its own from now */
+			b->gone[at] = (struct plan_gone){ .dst = *dst, .since = now };
 		return 0; /* its grace runs already */
+	}
 	v = realloc(b->gone, (b->ngone + 1) * sizeof(*v));
 	if (!v)
 		return -ENOMEM;
 	b->gone = v;
 	memmove(v + at + 1, v + at, (b->ngone - at) * sizeof(*v));
-	v[at].dst = *dst;
-	v[at].since = now;
+	v[at] = (struct plan_gone){ .dst = *dst, .since = now };
 	b->ngone++;
 	return 0;
 }

@@ -32,6 +32,7 @@ struct plan_want {
 struct plan_gone {
 	struct pfx dst;
 	long long since;
+	bool unwanted; /* found to us for a network no policy allows (plan_unwanted) */
 };
 
 /* A route change that failed for a reason that retrying will not fix. */
@@ -83,6 +84,9 @@ struct plan_in {
 	/* PLAN_WITHDRAW_*: no addition, and what the bits name deleted at once */
 	unsigned withdraw;
 	bool no_additions; /* withdrawn: nothing is created until a reload */
+	/* the VPC's CIDR blocks once known, else NULL: a summary that overlaps
+	 * one is not used (plan_summary_blocked) */
+	const struct pfx_list *vpc_cidrs;
 };
 
 enum plan_kind { PLAN_CREATE, PLAN_REPLACE, PLAN_DELETE };
@@ -110,7 +114,9 @@ void plan_commit(struct plan_book *book, struct plan *p);
 void plan_free(struct plan *p);
 void plan_book_free(struct plan_book *b);
 
-/* A network became unwanted at now: its grace period starts (book stays sorted). */
+/* A network became unwanted at now: its grace period starts (book stays
+ * sorted), unless it runs already; one that was "ours, not wanted" (so the
+ * agent wanted it in between) starts a new one. */
 int plan_book_gone(struct plan_book *b, const struct pfx *dst, long long now);
 const struct plan_gone *plan_book_find(const struct plan_book *b, const struct pfx *dst);
 
@@ -142,11 +148,65 @@ bool plan_route_dead(const struct ec2_route *r);
 /*
  * Whether a route of a used table is "ours, not wanted": to our interface, for
  * a network that no policy allows (not plan_may_own), that is not wanted and
- * whose grace is not running, never a default route. The agent cannot tell
- * such a route from one an administrator made through this instance, so it
- * only reports it; PLAN_WITHDRAW_UNWANTED removes it on request.
+ * was not wanted since the agent started (no grace of a network it wanted),
+ * never a default route: the leftover an earlier agent made for an adopted
+ * route. It is reported once and withdrawn like any other once it has been
+ * seen unwanted for the grace period (timed from the first plan that saw it);
+ * PLAN_WITHDRAW_UNWANTED removes it at once.
  */
 bool plan_unwanted(const struct plan_in *in, const struct ec2_route *r);
+
+/*
+ * Summaries (aws.summaries, vpcroute.conf(5)): a wanted network inside a
+ * summary (or equal to it) is announced to the VPC as the summary, one route
+ * per table for all of them; the kernel keeps its own route per network. A
+ * summary route is wanted while at least one wanted network lies inside
+ * it, and withdrawn like any network (after aws.withdraw_grace_s) once none
+ * does. A wanted network outside every summary gets its own route.
+ */
+/* The block of vpc_cidrs (may be NULL) that summary s overlaps, or NULL:
+ * such a summary is not used (its networks get their own routes). */
+const struct pfx *plan_summary_blocked(const struct pfx_list *vpc_cidrs, const struct pfx *s);
+/* The usable summary of k that holds p, or NULL. */
+const struct pfx *plan_summary_of(const struct cfg *k, const struct pfx_list *vpc_cidrs,
+				  const struct pfx *p);
+/*
+ * The wanted networks as the VPC sees them: each one inside a usable
+ * summary replaced by the summary (refs: the networks it stands for),
+ * sorted and distinct. *out is malloc'd (NULL when n is 0); 0 or -ENOMEM.
+ */
+int plan_want_summarize(const struct cfg *k, const struct pfx_list *vpc_cidrs,
+			const struct plan_want *want, size_t n, struct plan_want **out,
+			size_t *nout);
+
+/*
+ * The route quota (aws.route_quota, per table and IP version as EC2
+ * counts it): the routes of one family in a used table, as described,
+ * every route but those propagated from a virtual private gateway (EC2
+ * counts those apart; routes to prefix lists are not described here).
+ * plan_make asks for no CreateRoute that the quota leaves no room for (EC2
+ * would refuse it: RouteLimitExceeded); such a wanted network is "left
+ * out" until routes go or the quota is raised.
+ */
+#define PLAN_QUOTA_NEAR_PCT 80 /* "near": at least this share of the quota */
+struct plan_quota {
+	size_t table;	 /* index into plan_in.tables */
+	int family;	 /* AF_INET, AF_INET6 */
+	size_t routes;	 /* as described */
+	size_t after;	 /* once the plan's calls are made */
+	size_t left_out; /* wanted networks missing that the quota leaves out */
+	unsigned quota;	 /* aws.route_quota */
+	bool over;	 /* left out, or more routes than the quota */
+};
+/*
+ * The used tables and families that hold, or will hold once p is done, at
+ * least PLAN_QUOTA_NEAR_PCT % of the quota, in table order: *out malloc'd
+ * (NULL when none), 0 or -ENOMEM. Pure, like plan_make.
+ */
+int plan_quota_check(const struct plan_in *in, const struct plan *p, struct plan_quota **out,
+		     size_t *nout);
+/* Whether p has a call for dst in table (index into plan_in.tables). */
+bool plan_has_op(const struct plan *p, size_t table, const struct pfx *dst);
 
 /* Sorts each table's routes by destination, for the lookups below. */
 void plan_tables_sort(struct ec2_rtb *t, size_t n);

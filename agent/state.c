@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 
 #include "agent.h"
 #include "cloud.h"
@@ -323,6 +324,7 @@ struct desired {
 	size_t capremote;
 	struct nft_acc *acc;
 	size_t nacc, capacc;
+	const struct dns_table *names; /* the rules' host names, as last resolved */
 	int err;
 };
 
@@ -410,6 +412,31 @@ static void want_acc(struct desired *d, const struct pfx *src, const struct pfx 
 }
 
 /*
+ * A rule's destination by host name: each of its last known addresses, as a
+ * literal one would be, but only those inside dsts (the networks this
+ * direction reaches; a DNS answer is untrusted) and, for icmp or icmpv6, of
+ * that family. A name that never resolved adds nothing.
+ */
+static void want_named(struct desired *d, const struct pfx *src, const struct pfx_list *dsts,
+		       const struct cfg_rule *rule, uint8_t lo, uint8_t hi)
+{
+	const struct pfx_list *addrs = dns_table_addrs(d->names, rule->to_name);
+
+	for (size_t i = 0; addrs && i < addrs->n; i++) {
+		const struct pfx *x = &addrs->v[i];
+
+		if ((rule->proto == IPPROTO_ICMP && x->family != AF_INET) ||
+		    (rule->proto == IPPROTO_ICMPV6 && x->family != AF_INET6) ||
+		    !pfx_list_contains(dsts, x))
+			continue;
+		if (!rule->nports)
+			want_acc(d, src, x, lo, hi, NULL, rule);
+		for (size_t p = 0; p < rule->nports; p++)
+			want_acc(d, src, x, lo, hi, &rule->ports[p], rule);
+	}
+}
+
+/*
  * Who may open connections from each of srcs to what: everything in dsts
  * (ALL), the rules' destinations (RULES), or nothing (NONE).
  */
@@ -424,6 +451,10 @@ static void want_access(struct desired *d, const struct pfx_list *srcs, const st
 			const struct cfg_rule *rule = &acc->rules[r];
 			uint8_t lo = rule->proto, hi = rule->proto ? rule->proto : 255;
 
+			if (rule->to_name) {
+				want_named(d, &srcs->v[s], dsts, rule, lo, hi);
+				continue;
+			}
 			if (!rule->nports)
 				want_acc(d, &srcs->v[s], &rule->to, lo, hi, NULL, rule);
 			for (size_t p = 0; p < rule->nports; p++)
@@ -462,6 +493,7 @@ static void desire(struct agent *a, struct desired *d)
 {
 	const struct cfg *c = a->cfg;
 
+	d->names = a->names;
 	if (c->has_pool)
 		want_remote(d, &c->pool);
 	if (c->has_pool6)
@@ -1066,6 +1098,7 @@ int state_client_change(struct agent *a, const struct ainst *in, const struct ac
 		todo_client(a, new);
 		return a->nft_err ? a->nft_err : client_failed(a, new);
 	}
+	was.names = now.names = a->names;
 	if (old)
 		client_contrib(a->cfg, old, oif, in->dev, &was);
 	if (new)

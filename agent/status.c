@@ -310,6 +310,7 @@ json_t *status_json(struct agent *a)
 	json_decref(read);
 	state_view_free(view);
 	json_object_set_new(o, "aws", a->cloud ? cloud_status(a->cloud) : json_null());
+	json_object_set_new(o, "dns", dns_status_json(a->dns));
 	return o;
 }
 

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bird.h"
 #include "cfg.h"
 #include "client.h"
 #include "doctor.h"
@@ -22,6 +23,7 @@ struct diag {
 	unsigned problems;
 	json_t *findings; /* --json: the findings, printed at the end; NULL: lines now */
 	bool colour;	  /* ok and PROBLEM in colour: a terminal, and no NO_COLOR */
+	json_t *bgp;	  /* --json, route-server mode: the BGP daemon's sessions */
 };
 
 static void say(struct diag *d, const char *level, const char *fmt, ...)
@@ -156,7 +158,7 @@ static void say_reserved(const struct pfx *a, const char *what, const struct pfx
 			 "every subnet, so if %s is a subnet no host has that address",
 			 what, pfx_format_addr(a, x, sizeof(x)), which[k],
 			 pfx_format(&subnets->v[i], s, sizeof(s)), s);
-		fn(ctx, false, text);
+		fn(ctx, false, NULL, text);
 		return;
 	}
 }
@@ -165,11 +167,12 @@ static void rules_reserved(const struct cfg_access *ac, const char *what,
 			   const struct pfx_list *subnets, doctor_finding_fn *fn, void *ctx)
 {
 	for (size_t i = 0; ac->kind == CFG_ACCESS_RULES && i < ac->nrules; i++)
-		say_reserved(&ac->rules[i].to, what, subnets, fn, ctx);
+		if (!ac->rules[i].to_name) /* a name's addresses are the resolver's */
+			say_reserved(&ac->rules[i].to, what, subnets, fn, ctx);
 }
 
-static void say_inside(const struct pfx *p, const char *what, const struct pfx_list *blocks,
-		       doctor_finding_fn *fn, void *ctx)
+static void say_inside(const struct pfx *p, const char *what, const char *key,
+		       const struct pfx_list *blocks, doctor_finding_fn *fn, void *ctx)
 {
 	char text[512], n[PFX_STRLEN], b[PFX_STRLEN];
 	const struct pfx *o = pfx_list_overlap(blocks, p);
@@ -182,7 +185,7 @@ static void say_inside(const struct pfx *p, const char *what, const struct pfx_l
 		 "addresses. Use a network outside every block of the VPC (guide A: VPC "
 		 "10.1.0.0/23, tunnel pool 10.1.2.0/24).",
 		 what, pfx_format(p, n, sizeof(n)), pfx_format(o, b, sizeof(b)));
-	fn(ctx, true, text);
+	fn(ctx, true, key, text);
 }
 
 void doctor_addressing(const struct cfg *c, const struct pfx_list *blocks,
@@ -190,13 +193,13 @@ void doctor_addressing(const struct cfg *c, const struct pfx_list *blocks,
 {
 	struct pfx_list subnets = { 0 };
 	struct pfx *v;
-	char what[128];
+	char what[128], key[160];
 
 	if (blocks) {
 		if (c && c->has_pool)
-			say_inside(&c->pool, "the tunnel pool", blocks, fn, ctx);
+			say_inside(&c->pool, "the tunnel pool", "tunnel.pool", blocks, fn, ctx);
 		if (c && c->has_pool6)
-			say_inside(&c->pool6, "the tunnel pool", blocks, fn, ctx);
+			say_inside(&c->pool6, "the tunnel pool", "tunnel.pool6", blocks, fn, ctx);
 		for (size_t i = 0; c && i <= c->nclients; i++) {
 			const struct cfg_client *k =
 				i < c->nclients ? &c->clients[i] : c->default_client;
@@ -204,12 +207,19 @@ void doctor_addressing(const struct cfg *c, const struct pfx_list *blocks,
 			for (size_t j = 0; k && j < k->iroutes.n; j++) {
 				snprintf(what, sizeof(what), "client %s: iroute",
 					 k->name ? k->name : "default");
-				say_inside(&k->iroutes.v[j], what, blocks, fn, ctx);
+				if (k->name)
+					snprintf(key, sizeof(key), "clients.%s.iroutes[%zu]",
+						 k->name, j);
+				else
+					snprintf(key, sizeof(key), "default_client.iroutes[%zu]",
+						 j);
+				say_inside(&k->iroutes.v[j], what, key, blocks, fn, ctx);
 			}
 		}
 		for (size_t i = 0; wanted && i < wanted->n; i++)
 			if (!c || !c->has_pool || !pfx_equal(&wanted->v[i], &c->pool))
-				say_inside(&wanted->v[i], "the remote network", blocks, fn, ctx);
+				say_inside(&wanted->v[i], "the remote network", NULL, blocks, fn,
+					   ctx);
 	}
 	if (!c)
 		return;
@@ -244,8 +254,9 @@ struct doctor_ctx {
 	struct diag *d;
 };
 
-static void doctor_finding(void *ctx, bool problem, const char *text)
+static void doctor_finding(void *ctx, bool problem, const char *key, const char *text)
 {
+	(void)key;
 	say(((struct doctor_ctx *)ctx)->d, problem ? "PROBLEM" : "note", "aws: %s", text);
 }
 
@@ -298,23 +309,74 @@ static void doctor_aws_route(struct diag *d, json_t *t, json_t *r)
 		    "aws: route table %s sends %s to %s, which is gone (blackhole: a replaced "
 		    "instance); the agent replaces it with a route to this instance",
 		    id, dst, output_str(r, "target"));
+	else if (strcmp(st, "over quota") == 0)
+		say(d, "PROBLEM",
+		    "aws: route table %s has no route for %s: the table holds as many routes as "
+		    "aws.route_quota allows, so the agent does not ask EC2 for it. Announce the "
+		    "client networks as one route with aws.summaries, or have the quota raised "
+		    "and set aws.route_quota.",
+		    id, dst);
 	else if (strcmp(st, "failed") == 0)
 		say(d, "PROBLEM",
 		    "aws: route table %s: EC2 refused the route for %s: %s. The agent tries "
 		    "again at the next drift check.",
 		    id, dst, output_str(r, "error"));
-	else if (strcmp(st, "ours, not wanted") == 0)
+	else if (strcmp(st, "ours, not wanted") == 0) {
+		char when[96] = "at the next drift check (its DeleteRoute failed)";
+		json_t *in = json_object_get(r, "withdraw_in_s");
+
+		if (json_is_integer(in))
+			snprintf(when, sizeof(when),
+				 "in %llds (aws.withdraw_grace_s from when it first saw it)",
+				 (long long)json_integer_value(in));
 		say(d, "note",
 		    "aws: route table %s sends %s to this instance, but no policy allows that "
-		    "network: ours, not wanted. The agent never removes it by itself (it may be an "
-		    "administrator's route through this instance); if it is a leftover of an "
-		    "earlier run, remove it with `vpcroutectl withdraw --unwanted`.",
-		    id, dst);
+		    "network: ours, not wanted (a leftover of an earlier run). The agent "
+		    "withdraws it %s unless a policy allows it by then; `vpcroutectl withdraw "
+		    "--unwanted` removes it now. "
+		    "A route through this instance that must stay needs a default route or another "
+		    "target.",
+		    id, dst, when);
+	}
+}
+
+/* A table near or past its route quota (aws.route_quota). */
+static void doctor_aws_quota(struct diag *d, json_t *t)
+{
+	json_t *q = json_object_get(t, "route_quota");
+
+	if (json_is_string(json_object_get(q, "warning")))
+		say(d, json_is_true(json_object_get(q, "over")) ? "PROBLEM" : "note", "aws: %s",
+		    output_str(q, "warning"));
+}
+
+/* aws.summaries: what each one stands for, and those the VPC's blocks rule out. */
+static void doctor_aws_summaries(struct diag *d, json_t *w)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(json_object_get(w, "summaries"), i, v)
+	{
+		long long n = (long long)json_integer_value(json_object_get(v, "networks"));
+
+		if (json_is_string(json_object_get(v, "vpc_cidr_block")))
+			say(d, "PROBLEM",
+			    "aws: the summary %s overlaps the VPC's CIDR block %s, so it is not "
+			    "used: each network inside it gets its own route. Remove it from "
+			    "aws.summaries or make it smaller.",
+			    output_str(v, "prefix"), output_str(v, "vpc_cidr_block"));
+		else if (n)
+			say(d, "ok",
+			    "aws: the summary %s stands for %lld network%s, one route per table",
+			    output_str(v, "prefix"), n, n == 1 ? "" : "s");
+	}
 }
 
 static void doctor_aws(struct diag *d, json_t *w)
 {
-	const char *sdc = output_str(w, "source_dest_check"), *err = output_str(w, "last_error");
+	const char *sdc = output_str(w, "source_dest_check"), *err = output_str(w, "last_error"),
+		   *mode = output_str(w, "routes");
 	json_t *t, *r;
 	size_t i, k;
 
@@ -338,6 +400,13 @@ static void doctor_aws(struct diag *d, json_t *w)
 	else
 		say(d, "note", "aws: the source/dest check of %s is not known yet",
 		    output_str(w, "network_interface"));
+	if (strcmp(mode, "route-server") == 0 || strcmp(mode, "off") == 0) {
+		say(d, "note", "aws: routes \"%s\": the agent makes no route-table call; %s", mode,
+		    strcmp(mode, "off") ? "the BGP daemon announces the routes to VPC Route Server"
+					: "someone else must route the remote networks to this "
+					  "instance");
+		goto errors;
+	}
 	if (!json_array_size(json_object_get(w, "route_tables")))
 		say(d, "PROBLEM",
 		    "aws: no VPC route table to program: with route_tables \"auto\" the VPC's main "
@@ -378,14 +447,101 @@ static void doctor_aws(struct diag *d, json_t *w)
 		if (ok)
 			say(d, "ok", "aws: route table %s sends %u network%s to this instance",
 			    output_str(t, "id"), ok, ok == 1 ? "" : "s");
+		doctor_aws_quota(d, t);
 	}
+	doctor_aws_summaries(d, w);
 	if (json_is_true(json_object_get(w, "withdrawn")))
 		say(d, "PROBLEM",
 		    "aws: the VPC routes were withdrawn (vpcroutectl withdraw) and the agent "
 		    "creates none until `vpcroutectl reload`: hosts in the VPC cannot reach the "
 		    "remote networks through this instance");
+errors:
 	if (json_is_string(json_object_get(w, "last_error")))
 		say(d, "note", "aws: the last EC2 or metadata error: %s", err);
+}
+
+/*
+ * Route-server mode: each BGP session of the daemon, read from BIRD's control
+ * socket, and how many routes it exports (the kernel routes of protocol 212).
+ */
+static void doctor_bgp(struct diag *d, const char *path, unsigned kernel_routes)
+{
+	struct bird_sessions ss = { 0 };
+	char err[BIRD_ERRLEN], *reply = NULL;
+	json_t *sessions = json_array();
+	unsigned up = 0;
+	size_t len;
+
+	if (d->findings)
+		d->bgp = json_pack("{s:s, s:o}", "socket", path, "sessions", sessions);
+	else
+		json_decref(sessions);
+	if (bird_query(path, "show protocols all", 5000, &reply, &len, err, sizeof(err)) < 0) {
+		say(d, "PROBLEM",
+		    "bgp: cannot read BIRD's sessions (%s): nothing announces this instance's "
+		    "networks to VPC Route Server. Is bird running (systemctl status bird), with "
+		    "the configuration of `vpcroutectl bgp-config`? Another control socket is "
+		    "aws.bgp_socket.",
+		    err);
+		return;
+	}
+	if (bird_parse_protocols(reply, len, &ss, err, sizeof(err)) < 0) {
+		say(d, "PROBLEM", "bgp: %s: BIRD's reply to \"show protocols all\": %s", path, err);
+		goto out;
+	}
+	if (!ss.n)
+		say(d, "PROBLEM",
+		    "bgp: BIRD (%s) has no BGP protocol: nothing announces this instance's "
+		    "networks; configure the route-server endpoints as peers (vpcroutectl "
+		    "bgp-config)",
+		    path);
+	for (size_t i = 0; i < ss.n; i++) {
+		const struct bird_session *b = &ss.v[i];
+		bool est = strcmp(b->bgp_state, "Established") == 0;
+
+		if (d->bgp)
+			json_array_append_new(
+				json_object_get(d->bgp, "sessions"),
+				json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:s*}", "name",
+					  b->name, "state", b->state, "bgp_state", b->bgp_state,
+					  "neighbor", b->neighbor, "neighbor_as",
+					  (json_int_t)b->neighbor_as, "local_as",
+					  (json_int_t)b->local_as, "exported",
+					  (json_int_t)b->exported, "imported",
+					  (json_int_t)b->imported, "last_error",
+					  b->last_error[0] ? b->last_error : NULL));
+		if (est) {
+			up++;
+			say(d, "ok",
+			    "bgp: session %s with %s (AS %llu) established, %llu route%s exported",
+			    b->name, b->neighbor, b->neighbor_as, b->exported,
+			    b->exported == 1 ? "" : "s");
+			/* the pools come on top of the kernel routes of protocol 212 */
+			if (b->exported < kernel_routes)
+				say(d, "note",
+				    "bgp: session %s exports %llu route%s, fewer than the %u the "
+				    "agent installed (protocol vpcroute): check the export filter "
+				    "(krt_source = 212) of `vpcroutectl bgp-config`",
+				    b->name, b->exported, b->exported == 1 ? "" : "s",
+				    kernel_routes);
+		} else {
+			say(d, "PROBLEM",
+			    "bgp: session %s with %s (AS %llu) is %s (%s)%s%s: the route server "
+			    "endpoint behind it does not hear this instance's networks. Check "
+			    "the route server peer's address and ASN, and the security groups "
+			    "(TCP 179, UDP 3784 for BFD)",
+			    b->name, b->neighbor[0] ? b->neighbor : "?", b->neighbor_as,
+			    b->bgp_state[0] ? b->bgp_state : "not established", b->state,
+			    b->last_error[0] ? "; last error: " : "", b->last_error);
+		}
+	}
+	if (ss.n && !up)
+		say(d, "PROBLEM",
+		    "bgp: no session established: the VPC route tables lose this instance's "
+		    "networks");
+out:
+	bird_sessions_free(&ss);
+	free(reply);
 }
 
 /* Whether the interface's security groups let OpenVPN's port in (from anywhere). */
@@ -430,6 +586,18 @@ static void doctor_groups(struct diag *d, json_t *s)
 			    (long long)json_integer_value(json_object_get(l, "port")),
 			    output_str(in, "name"));
 	}
+}
+
+/* The kernel routes of protocol vpcroute that the agent wants, as it read them. */
+static unsigned kernel_routes(json_t *s)
+{
+	unsigned n = 0;
+	json_t *r;
+	size_t i;
+
+	json_array_foreach(json_object_get(s, "routes"), i, r) n +=
+		strcmp(output_str(r, "state"), "not wanted") != 0;
+	return n;
 }
 
 /* What the kernel holds now against what the agent wants: routes, clients, table. */
@@ -534,6 +702,51 @@ static void doctor_forwards(struct diag *d, json_t *s)
 	}
 }
 
+/* The rules' host names: one that does not resolve allows nothing. */
+static void doctor_dns(struct diag *d, json_t *s)
+{
+	json_t *n;
+	unsigned ok = 0;
+	size_t i;
+
+	json_array_foreach(json_object_get(json_object_get(s, "dns"), "names"), i, n)
+	{
+		const char *st = output_str(n, "state");
+		char addrs[512] = "";
+		size_t pos = 0, k;
+		json_t *a;
+
+		json_array_foreach(json_object_get(n, "addresses"), k, a)
+		{
+			const char *x = json_string_value(a);
+
+			if (pos < sizeof(addrs))
+				pos += (size_t)snprintf(addrs + pos, sizeof(addrs) - pos, "%s%s",
+							k ? ", " : "", x ? x : "?");
+		}
+		if (strcmp(st, "unresolved") == 0)
+			say(d, "PROBLEM",
+			    "dns: the rules' host name %s does not resolve (%s): nothing is "
+			    "allowed "
+			    "for it until it does. Check the name, and that the DNS servers "
+			    "(dns.servers, else /etc/resolv.conf) answer for it.",
+			    output_str(n, "name"), output_str(n, "error"));
+		else if (strcmp(st, "failing") == 0)
+			say(d, "PROBLEM",
+			    "dns: lookups of %s fail (%s, %lld in a row): its last addresses (%s) "
+			    "stay allowed until it resolves again",
+			    output_str(n, "name"), output_str(n, "error"),
+			    (long long)json_integer_value(json_object_get(n, "failures")), addrs);
+		else if (strcmp(st, "pending") == 0)
+			say(d, "note", "dns: %s: its first lookup is on its way",
+			    output_str(n, "name"));
+		else
+			ok++;
+	}
+	if (ok)
+		say(d, "ok", "dns: %u host name%s of the rules resolved", ok, ok == 1 ? "" : "s");
+}
+
 int doctor(const struct ctl_target *t, bool json)
 {
 	const char *no_colour = getenv("NO_COLOR");
@@ -593,6 +806,7 @@ int doctor(const struct ctl_target *t, bool json)
 	}
 	doctor_kernel(&d, s);
 	doctor_forwards(&d, s);
+	doctor_dns(&d, s);
 	json_array_foreach(json_object_get(s, "foreign_nat"), i, f)
 	{
 		if (json_is_true(json_object_get(f, "before_exemptions")))
@@ -624,6 +838,11 @@ int doctor(const struct ctl_target *t, bool json)
 	}
 	if (json_is_object(json_object_get(s, "aws"))) {
 		doctor_aws(&d, json_object_get(s, "aws"));
+		if (strcmp(output_str(json_object_get(s, "aws"), "routes"), "route-server") == 0)
+			doctor_bgp(&d,
+				   c && c->aws.bgp_socket ? c->aws.bgp_socket
+							  : CFG_DEFAULT_BGP_SOCKET,
+				   kernel_routes(s));
 		doctor_aws_addressing(&d, json_object_get(s, "aws"), c);
 		doctor_groups(&d, s);
 	}
@@ -632,8 +851,8 @@ int doctor(const struct ctl_target *t, bool json)
 	    "router's static route to the gateway");
 out:
 	if (d.findings) {
-		json_t *o = json_pack("{s:I, s:o}", "problems", (json_int_t)d.problems, "findings",
-				      d.findings);
+		json_t *o = json_pack("{s:I, s:o, s:o*}", "problems", (json_int_t)d.problems,
+				      "findings", d.findings, "bgp", d.bgp);
 
 		if (o)
 			output_json(o);

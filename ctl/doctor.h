@@ -27,7 +27,9 @@ int doctor(const struct ctl_target *t, bool json);
  * that is one of the five addresses EC2 reserves in a subnet, for each local
  * network and VPC block taken as a subnet.
  */
-typedef void doctor_finding_fn(void *ctx, bool problem, const char *text);
+/* key: the configuration key the finding is about ("tunnel.pool",
+ * "clients.pi-home.iroutes[0]"), NULL when it is not one */
+typedef void doctor_finding_fn(void *ctx, bool problem, const char *key, const char *text);
 void doctor_addressing(const struct cfg *c, const struct pfx_list *blocks,
 		       const struct pfx_list *wanted, doctor_finding_fn *fn, void *ctx);
 

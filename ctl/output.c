@@ -43,6 +43,25 @@ static void print_when(json_int_t t)
 		fputs("?", stdout);
 }
 
+/* aws.summaries, each with what it stands for. */
+static void print_summaries(json_t *a)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(a, i, v)
+	{
+		long long n = (long long)json_integer_value(json_object_get(v, "networks"));
+
+		printf("  summary %s: %s, %lld network%s inside", output_str(v, "prefix"),
+		       output_str(v, "state"), n, n == 1 ? "" : "s");
+		if (json_is_string(json_object_get(v, "vpc_cidr_block")))
+			printf(" (overlaps the VPC's block %s: each network gets its own route)",
+			       output_str(v, "vpc_cidr_block"));
+		putchar('\n');
+	}
+}
+
 static void print_aws(json_t *w)
 {
 	json_t *t, *r, *c = json_object_get(w, "credentials");
@@ -57,16 +76,38 @@ static void print_aws(json_t *w)
 	       output_str(c, "source"), json_object_get(c, "role") ? ", role " : "",
 	       json_object_get(c, "role") ? output_str(c, "role") : "");
 	printf("  source/dest check: %s\n", output_str(w, "source_dest_check"));
+	print_summaries(json_object_get(w, "summaries"));
+	if (strcmp(output_str(w, "routes"), "route-server") == 0)
+		printf("  VPC routes: announced by the BGP daemon to VPC Route Server "
+		       "(aws.routes \"route-server\"), no route-table call\n");
+	else if (strcmp(output_str(w, "routes"), "off") == 0)
+		printf("  VPC routes: not made by vpcroute (aws.routes \"off\")\n");
 	json_array_foreach(json_object_get(w, "route_tables"), i, t)
 	{
-		printf("  route table %s%s:\n", output_str(t, "id"),
-		       json_is_true(json_object_get(t, "main")) ? " (main)" : "");
+		json_t *q = json_object_get(t, "route_quota");
+
+		printf("  route table %s%s, %lld IPv4 and %lld IPv6 routes of %lld allowed:\n",
+		       output_str(t, "id"),
+		       json_is_true(json_object_get(t, "main")) ? " (main)" : "",
+		       (long long)json_integer_value(json_object_get(q, "ipv4")),
+		       (long long)json_integer_value(json_object_get(q, "ipv6")),
+		       (long long)json_integer_value(json_object_get(q, "limit")));
+		if (json_is_string(json_object_get(q, "warning")))
+			printf("    WARNING: %s\n", output_str(q, "warning"));
 		if (!json_array_size(json_object_get(t, "routes")))
 			printf("    (no remote network)\n");
 		json_array_foreach(json_object_get(t, "routes"), k, r)
 		{
-			printf("    %-20s %-13s %s", output_str(r, "destination"),
-			       output_str(r, "state"), output_str(r, "target"));
+			char st[64];
+
+			snprintf(st, sizeof(st), "%s", output_str(r, "state"));
+			if (json_is_integer(json_object_get(r, "withdraw_in_s")))
+				snprintf(st + strlen(st), sizeof(st) - strlen(st),
+					 " \u2014 withdrawn in %llds",
+					 (long long)json_integer_value(
+						 json_object_get(r, "withdraw_in_s")));
+			printf("    %-20s %-13s %s", output_str(r, "destination"), st,
+			       output_str(r, "target"));
 			if (json_is_string(json_object_get(r, "target_state")) &&
 			    strcmp(output_str(r, "target_state"), "active"))
 				printf(" (%s)", output_str(r, "target_state"));
@@ -147,6 +188,31 @@ static void print_forwards(json_t *s)
 		       (long long)json_integer_value(json_object_get(g, "group")));
 	else
 		printf("the kernel log\n");
+}
+
+/* One line per host name of the rules: its addresses, state and next lookup. */
+static void output_dns_names(json_t *names, const char *indent)
+{
+	json_t *n, *a;
+	size_t i, k;
+
+	json_array_foreach(names, i, n)
+	{
+		printf("%s%s ->", indent, output_str(n, "name"));
+		json_array_foreach(json_object_get(n, "addresses"), k, a) printf(
+			"%s %s", k ? "," : "", json_string_value(a) ? json_string_value(a) : "?");
+		if (!json_array_size(json_object_get(n, "addresses")))
+			printf(" (none)");
+		printf(" [%s", output_str(n, "state"));
+		if (json_is_integer(json_object_get(n, "ttl_s")))
+			printf(", TTL %lld s",
+			       (long long)json_integer_value(json_object_get(n, "ttl_s")));
+		printf(", next lookup in %lld s",
+		       (long long)json_integer_value(json_object_get(n, "next_lookup_in_s")));
+		if (json_is_string(json_object_get(n, "error")))
+			printf(", last error: %s", output_str(n, "error"));
+		printf("]\n");
+	}
 }
 
 void output_status(json_t *s)
@@ -249,6 +315,10 @@ void output_status(json_t *s)
 			       : "");
 	}
 	print_forwards(s);
+	if (json_array_size(json_object_get(json_object_get(s, "dns"), "names"))) {
+		printf("host names of the rules:\n");
+		output_dns_names(json_object_get(json_object_get(s, "dns"), "names"), "  ");
+	}
 	if (json_is_object(json_object_get(s, "aws")))
 		print_aws(json_object_get(s, "aws"));
 	else
@@ -291,6 +361,7 @@ void output_plan(json_t *s)
 	}
 	if (!n)
 		printf("nothing to change\n");
+	output_dns_names(json_object_get(json_object_get(s, "dns"), "names"), "dns: ");
 }
 
 void output_json(json_t *j)

@@ -20,11 +20,14 @@
 #include <sys/param.h>
 #include <unistd.h>
 
+#include "bgpconf.h"
 #include "ccd.h"
 #include "cfg.h"
 #include "client.h"
 #include "ctl.h"
 #include "doctor.h"
+#include "jpos.h"
+#include "metadata.h"
 #include "output.h"
 #include "policy.h"
 #include "strdist.h"
@@ -32,6 +35,8 @@
 #define HELP_WIDTH 76
 /* a withdraw waits for EC2: its pacing and back-off (up to 120 s per retry) */
 #define WITHDRAW_TIMEOUT_S 300
+/* check-config: each request to the instance metadata (off EC2 it never answers) */
+#define METADATA_TIMEOUT_MS 1000
 
 /* The options of the commands; each command names those it takes. */
 enum {
@@ -40,7 +45,17 @@ enum {
 	OPT_OFFLINE = 1 << 2,
 	OPT_UNWANTED = 1 << 3,
 	OPT_ALL = 1 << 4,
-	OPT_CLIENTS = 1 << 5
+	OPT_CLIENTS = 1 << 5,
+	/* bgp-config's, each with a value */
+	OPT_DAEMON = 1 << 6,
+	OPT_ASN = 1 << 7,
+	OPT_PEER_ASN = 1 << 8,
+	OPT_PEER = 1 << 9,
+	OPT_BFD_MS = 1 << 10,
+	OPT_HOLD = 1 << 11,
+	OPT_ROUTER_ID = 1 << 12,
+	OPT_BGP = OPT_DAEMON | OPT_ASN | OPT_PEER_ASN | OPT_PEER | OPT_BFD_MS | OPT_HOLD |
+		  OPT_ROUTER_ID
 };
 
 /* getopt values of long options: above any character, so never taken for one. */
@@ -51,7 +66,14 @@ enum {
 	LONG_OFFLINE,
 	LONG_UNWANTED,
 	LONG_ALL,
-	LONG_CLIENTS
+	LONG_CLIENTS,
+	LONG_DAEMON,
+	LONG_ASN,
+	LONG_PEER_ASN,
+	LONG_PEER,
+	LONG_BFD_MS,
+	LONG_HOLD,
+	LONG_ROUTER_ID
 };
 
 static const struct {
@@ -60,16 +82,29 @@ static const struct {
 	const char *long_name; /* NULL: none */
 	int long_val;
 	const char *help;
+	const char *arg; /* its value's name (--name=ARG); NULL: a flag */
 } option_defs[] = {
-	{ OPT_QUIET, 'q', NULL, 0, "print only the verdict, not the configuration" },
-	{ OPT_JSON, 0, "json", LONG_JSON, "print one JSON object" },
+	{ OPT_QUIET, 'q', NULL, 0, "print only the verdict, not the configuration", NULL },
+	{ OPT_JSON, 0, "json", LONG_JSON, "print one JSON object", NULL },
 	{ OPT_OFFLINE, 0, "offline", LONG_OFFLINE,
-	  "skip the checks against this host (interfaces, users, groups)" },
+	  "skip the checks against this host (interfaces, users, groups, VPC, DNS servers)",
+	  NULL },
 	{ OPT_UNWANTED, 0, "unwanted", LONG_UNWANTED,
-	  "only the routes status shows as \"ours, not wanted\"" },
-	{ OPT_ALL, 0, "all", LONG_ALL, "both: ours and \"ours, not wanted\"" },
+	  "only the routes status shows as \"ours, not wanted\"", NULL },
+	{ OPT_ALL, 0, "all", LONG_ALL, "both: ours and \"ours, not wanted\"", NULL },
 	{ OPT_CLIENTS, 0, "clients", LONG_CLIENTS,
-	  "print only the names of the configured clients, one a line" },
+	  "print only the names of the configured clients, one a line", NULL },
+	{ OPT_ASN, 0, "asn", LONG_ASN,
+	  "this instance's AS number (the route server peer's PeerAsn)", "N" },
+	{ OPT_PEER_ASN, 0, "peer-asn", LONG_PEER_ASN,
+	  "the route server's AS number (its AmazonSideAsn)", "N" },
+	{ OPT_PEER, 0, "peer", LONG_PEER,
+	  "a route server endpoint's address (up to 8: one --peer each)", "ADDR" },
+	{ OPT_DAEMON, 0, "daemon", LONG_DAEMON, "bird (BIRD 2, the default) or frr", "NAME" },
+	{ OPT_BFD_MS, 0, "bfd-ms", LONG_BFD_MS, "BFD interval, 10-10000 (default 300)", "MS" },
+	{ OPT_HOLD, 0, "hold", LONG_HOLD, "BGP hold time, 3-65535 (default 30)", "S" },
+	{ OPT_ROUTER_ID, 0, "router-id", LONG_ROUTER_ID,
+	  "the BGP router id (default: the daemon's choice)", "ADDR" },
 };
 
 /* One run of a command: where the agent is, the options given, the operands. */
@@ -78,6 +113,11 @@ struct call {
 	unsigned opts;
 	int argc;
 	char **argv;
+	/* the options with a value, in the order given */
+	struct {
+		const char *name, *value;
+	} vals[32];
+	size_t nvals;
 };
 
 /* Which of the global options a command reads. */
@@ -92,6 +132,7 @@ struct command {
 	int min_args, max_args;
 	unsigned uses;	   /* USES_* */
 	const char *about; /* more, for `help NAME` and `NAME --help` */
+	const char *brief; /* its options in the list of commands, instead of each one */
 };
 
 static const char file_help[] = "configuration (default " CTL_DEFAULT_CONFIG ")",
@@ -117,6 +158,22 @@ static void interface_names(char *buf, size_t len)
 		n += (size_t)snprintf(buf + n, len - n, "%s%s", n ? ", " : "", i->if_name);
 	if (ifs)
 		if_freenameindex(ifs);
+}
+
+/* Whether /etc/resolv.conf has a "nameserver" line (where the agent's resolver
+ * looks when dns.servers is not set). */
+static bool resolv_conf_has_server(void)
+{
+	FILE *f = fopen("/etc/resolv.conf", "re");
+	char line[512];
+	bool found = false;
+
+	while (f && !found && fgets(line, sizeof(line), f))
+		found = strncmp(line, "nameserver", 10) == 0 &&
+			(line[10] == ' ' || line[10] == '\t');
+	if (f)
+		fclose(f);
+	return found;
 }
 
 /*
@@ -149,6 +206,22 @@ static unsigned host_warnings(const char *path, const struct cfg *cfg)
 			path, i, cfg->nat[i].out_interface, *names ? names : "none", skip);
 		n++;
 	}
+	if (!cfg->dns.nservers && !resolv_conf_has_server()) {
+		const char **hosts = NULL;
+		size_t nh = 0;
+
+		if (cfg_host_names(cfg, &hosts, &nh) == 0 && nh) {
+			fprintf(stderr,
+				"%s: warning: the rules name hosts (%s%s) but dns.servers is not "
+				"set "
+				"and /etc/resolv.conf names no nameserver: the agent's lookups go "
+				"to "
+				"127.0.0.1; set dns.servers (in a VPC: its base address + 2)%s\n",
+				path, hosts[0], nh > 1 ? ", ..." : "", skip);
+			n++;
+		}
+		free(hosts);
+	}
 	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
 		if (!ids[i].name ||
 		    (ids[i].user ? getpwnam(ids[i].name) != NULL : getgrnam(ids[i].name) != NULL))
@@ -163,41 +236,103 @@ static unsigned host_warnings(const char *path, const struct cfg *cfg)
 	return n;
 }
 
-/* check-config's advice on EC2's addressing rules: a warning on stderr. */
-static void config_warning(void *ctx, bool problem, const char *text)
+/* The configuration's text, for the lines of its keys. */
+struct config_text {
+	const char *path;
+	const char *text;
+	size_t len;
+	bool vpc; /* the VPC's blocks came from this host's metadata */
+};
+
+/* check-config's advice on EC2's addressing rules: a warning on stderr,
+ * FILE:LINE:COL when it is about one key. */
+static void config_warning(void *ctx, bool problem, const char *key, const char *text)
 {
+	const struct config_text *t = ctx;
+	int line, col;
+
 	(void)problem;
-	fprintf(stderr, "%s: warning: %s\n", (const char *)ctx, text);
+	if (!key)
+		fprintf(stderr, "%s: warning: %s\n", t->path, text);
+	else if (jpos_find(t->text, t->len, key, &line, &col) == 0)
+		fprintf(stderr, "%s:%d:%d: warning: %s: %s%s\n", t->path, line, col, key, text,
+			t->vpc ? " (This host's VPC, from the instance metadata; --offline skips "
+				 "this check, for a file meant for another host.)"
+			       : "");
+	else
+		fprintf(stderr, "%s: warning: %s: %s\n", t->path, key, text);
+}
+
+/* EC2's addressing rules, against this host's VPC unless offline. */
+static void addressing_warnings(struct config_text *t, const struct cfg *cfg, bool offline)
+{
+	struct pfx_list blocks = { 0 };
+	char why[256];
+	int r = offline ? 1
+			: metadata_vpc_blocks(&cfg->aws, METADATA_TIMEOUT_MS, &blocks, why,
+					      sizeof(why));
+
+	if (r < 0)
+		fprintf(stderr,
+			"%s: note: the instance metadata did not answer (%s): the tunnel pools "
+			"and iroutes are not checked against the VPC's CIDR blocks\n",
+			t->path, why);
+	t->vpc = r == 0;
+	doctor_addressing(cfg, r == 0 ? &blocks : NULL, NULL, config_warning, t);
+	pfx_list_free(&blocks);
+}
+
+/* aws.summaries that no client's network can lie in: never used. */
+static void summaries_warnings(const char *path, const struct cfg *cfg)
+{
+	char s[PFX_STRLEN];
+
+	for (size_t i = 0; i < cfg->aws.summaries.n; i++)
+		if (!policy_may_announce_within(cfg, &cfg->aws.summaries.v[i]))
+			fprintf(stderr,
+				"%s: warning: aws.summaries[%zu]: no network a client may announce "
+				"lies inside %s: it is never used\n",
+				path, i, pfx_format(&cfg->aws.summaries.v[i], s, sizeof(s)));
 }
 
 static int cmd_check_config(const struct call *c)
 {
 	const char *path = c->argc ? c->argv[0] : c->target->config_path;
 	bool in = strcmp(path, "-") == 0;
-	char err[CFG_ERRLEN];
-	struct cfg *cfg;
+	char err[CFG_ERRLEN], *text;
+	struct config_text t;
+	struct cfg *cfg = NULL;
+	size_t len;
 	int r;
 
-	if ((in ? cfg_load_fd(STDIN_FILENO, "<stdin>", &cfg, err, sizeof(err))
-		: cfg_load_file(path, &cfg, err, sizeof(err))) < 0) {
+	if (in)
+		path = "<stdin>";
+	r = in ? cfg_read_fd(STDIN_FILENO, path, &text, &len, err, sizeof(err))
+	       : cfg_read_file(path, &text, &len, err, sizeof(err));
+	if (r == 0 && (r = cfg_load_buf(path, text, len, &cfg, err, sizeof(err))) < 0)
+		cfg_text_free(text, len);
+	if (r < 0) {
 		fprintf(stderr, "%s\n", err);
 		return CTL_EXIT_FAIL;
 	}
-	if (in)
-		path = "<stdin>";
 	if (c->opts & OPT_CLIENTS) {
 		for (size_t i = 0; i < cfg->nclients; i++)
 			printf("%s\n", cfg->clients[i].name);
 	} else if (!(c->opts & OPT_QUIET) && (r = cfg_print(stdout, cfg)) < 0) {
 		fprintf(stderr, "vpcroutectl: printing the configuration: %s\n", strerror(-r));
+		cfg_text_free(text, len);
 		cfg_free(cfg);
 		return CTL_EXIT_FAIL;
 	}
+	fflush(stdout);
 	if (!(c->opts & OPT_OFFLINE))
 		host_warnings(path, cfg);
+	t = (struct config_text){ .path = path, .text = text, .len = len };
 	if (cfg->aws.enabled)
-		doctor_addressing(cfg, NULL, NULL, config_warning, (void *)path);
+		addressing_warnings(&t, cfg, c->opts & OPT_OFFLINE);
+	summaries_warnings(path, cfg);
 	fprintf(stderr, "%s: configuration valid\n", path);
+	cfg_text_free(text, len);
 	cfg_free(cfg);
 	return 0;
 }
@@ -242,7 +377,9 @@ static json_t *forwards_left_out(json_t *s)
 
 /*
  * The plan (doc/plan.schema.json) from the status: the kernel's routes to add
- * and to remove, the EC2 calls pending, and how many changes that makes.
+ * and to remove, the EC2 calls pending, and how many changes that makes; the
+ * rules' host names as last resolved (no change of their own: a lookup that
+ * moves a name changes the sets when it comes).
  */
 static json_t *plan_of(json_t *s)
 {
@@ -259,6 +396,11 @@ static json_t *plan_of(json_t *s)
 	if (o && (left = forwards_left_out(s)) && json_array_size(left))
 		json_object_set(o, "port_forwards_left_out", left);
 	json_decref(left);
+	/* the rules' host names (when there are some): what the sets follow, and when
+	 * they are looked up next */
+	if (o && json_array_size(json_object_get(json_object_get(s, "dns"), "names")))
+		json_object_set(o, "dns_names",
+				json_object_get(json_object_get(s, "dns"), "names"));
 	return o;
 }
 
@@ -415,6 +557,48 @@ static int cmd_doctor(const struct call *c)
 	return doctor(c->target, c->opts & OPT_JSON);
 }
 
+static int cmd_bgp_config(const struct call *c)
+{
+	struct bgpconf p = { .daemon = BGPCONF_BIRD, .bfd_ms = 300, .hold_s = 30 };
+	const char *why;
+	char err[CFG_ERRLEN];
+	struct cfg *cfg;
+	int r;
+
+	for (size_t i = 0; i < c->nvals; i++)
+		if ((why = bgpconf_set(&p, c->vals[i].name, c->vals[i].value))) {
+			fprintf(stderr, "vpcroutectl bgp-config: --%s=%s: %s\n", c->vals[i].name,
+				c->vals[i].value, why);
+			return CTL_EXIT_USAGE;
+		}
+	if (!p.asn || !p.peer_asn || !p.npeers) {
+		fprintf(stderr,
+			"vpcroutectl bgp-config: --%s missing; see \"vpcroutectl bgp-config "
+			"--help\"\n",
+			!p.asn	      ? "asn"
+			: !p.peer_asn ? "peer-asn"
+				      : "peer");
+		return CTL_EXIT_USAGE;
+	}
+	if (cfg_load_file(c->target->config_path, &cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		return CTL_EXIT_FAIL;
+	}
+	if (cfg->aws.routes != CFG_ROUTES_ROUTE_SERVER)
+		fprintf(stderr,
+			"vpcroutectl bgp-config: warning: %s has aws.routes \"%s\": set it to "
+			"\"route-server\", or the agent and the route server both route the "
+			"networks\n",
+			c->target->config_path, cfg_routes_name(cfg->aws.routes));
+	r = bgpconf_print(stdout, &p, cfg, c->target->config_path);
+	cfg_free(cfg);
+	if (r < 0) {
+		fprintf(stderr, "vpcroutectl bgp-config: %s\n", strerror(-r));
+		return CTL_EXIT_FAIL;
+	}
+	return 0;
+}
+
 static int cmd_version(const struct call *c)
 {
 	(void)c;
@@ -438,9 +622,15 @@ static const struct command commands[] = {
 		   "invalid file, one line names the file, line, column, key and value on stderr, "
 		   "and the exit status is 1. A valid file is also checked against this host: a "
 		   "nat.masquerade out_interface, a socket.group, socket.openvpn_user or "
-		   "socket.openvpn_group that does not exist here is a warning on stderr (the exit "
-		   "status stays 0); --offline skips these checks, for a file meant for another "
-		   "host." },
+		   "socket.openvpn_group that does not exist here, or rules that name hosts with "
+		   "no DNS server in dns.servers nor /etc/resolv.conf, is a warning on stderr (the "
+		   "exit "
+		   "status stays 0); with the aws section, so is a tunnel pool or a client's "
+		   "iroutes inside one of the CIDR blocks of this host's VPC, asked of the "
+		   "instance metadata at the agent's endpoint (aws.imds_endpoint, "
+		   "AWS_EC2_METADATA_SERVICE_ENDPOINT), one second per request at most; when it "
+		   "does not answer, one note says so. --offline skips these checks, for a file "
+		   "meant for another host." },
 	{ .name = "status",
 	  .run = cmd_status,
 	  .help = "what the agent holds: clients, routes, AWS",
@@ -467,8 +657,8 @@ static const struct command commands[] = {
 		   "route), and print each call and each failure; the exit status is 1 when one "
 		   "failed. With --unwanted, only the routes that status shows as \"ours, not "
 		   "wanted\" (to this instance, for a network no policy allows: a leftover of an "
-		   "earlier run, or an administrator's own route, which is why the agent never "
-		   "removes them by itself); with --all, both. The agent keeps running, and "
+		   "earlier run, which the agent withdraws by itself after aws.withdraw_grace_s; "
+		   "this removes them now); with --all, both. The agent keeps running, and "
 		   "creates no VPC route until the next reload. Use it when the instance is "
 		   "retired or replaced by another, before stopping it; not for a reboot or a "
 		   "restart, after which the agent takes its routes back. Only root may "
@@ -512,6 +702,23 @@ static const struct command commands[] = {
 		   "problems found. The exit status is 1 when there is a problem (an agent that "
 		   "does not answer is one). Run it on the agent's host, in its network "
 		   "namespace." },
+	{ .name = "bgp-config",
+	  .run = cmd_bgp_config,
+	  .help = "print a BGP daemon's configuration for VPC Route Server",
+	  .opts = OPT_BGP,
+	  .brief = " --asn=N --peer-asn=N --peer=ADDR...",
+	  .uses = USES_FILE,
+	  .about = "Print the configuration of a BGP daemon, BIRD 2 (the default) or FRR, that "
+		   "announces this instance's networks to the endpoints of a VPC Route Server, "
+		   "with BFD, for aws.routes \"route-server\" (doc/guide-route-server.md). BIRD "
+		   "announces exactly the kernel routes of protocol 212 (those the agent "
+		   "installs) and the tunnel pools of the configuration (-f) while OpenVPN's "
+		   "tunnel is up; FRR, which cannot tell a kernel route's protocol, announces "
+		   "the kernel and connected routes inside the networks the configuration "
+		   "allows. Neither imports a route or writes one to the kernel. --asn, "
+		   "--peer-asn and at least one --peer are required. Save it as "
+		   "/etc/bird/bird.conf (BIRD) or add it to /etc/frr/frr.conf (FRR, with bgpd "
+		   "and bfdd on)." },
 	{ .name = "version",
 	  .run = cmd_version,
 	  .help = "print the version",
@@ -531,16 +738,21 @@ static const struct command *find_command(const char *name)
 
 /* --- usage and help, from the table --- */
 
-/* "[-q] [FILE]": a command's options and operands. */
-static void format_args(const struct command *cmd, char *buf, size_t len)
+/* "[-q] [FILE]": a command's options and operands (brief: as the list of commands shows them). */
+static void format_args(const struct command *cmd, bool brief, char *buf, size_t len)
 {
 	size_t n = 0;
 
 	buf[0] = '\0';
-	for (size_t i = 0; i < NOPTIONS; i++) {
+	if (brief && cmd->brief)
+		n = (size_t)snprintf(buf, len, "%s", cmd->brief);
+	for (size_t i = 0; i < NOPTIONS && !(brief && cmd->brief); i++) {
 		if (!(cmd->opts & option_defs[i].flag))
 			continue;
-		if (option_defs[i].short_name)
+		if (option_defs[i].arg)
+			n += (size_t)snprintf(buf + n, len - n, " [--%s=%s]",
+					      option_defs[i].long_name, option_defs[i].arg);
+		else if (option_defs[i].short_name)
 			n += (size_t)snprintf(buf + n, len - n, " [-%c]",
 					      option_defs[i].short_name);
 		else
@@ -561,7 +773,7 @@ static void print_option(FILE *f, int width, const char *name, const char *help,
 
 static void usage(FILE *f)
 {
-	char args[64], syn[96];
+	char args[256], syn[288];
 	int width = 0;
 
 	fprintf(f, "usage: vpcroutectl [-f FILE] [-s SOCKET] COMMAND [ARGS]\n\n");
@@ -570,11 +782,11 @@ static void usage(FILE *f)
 	print_option(f, 11, "-V", "print the version (as --version does)", "");
 	fprintf(f, "\ncommands:\n");
 	for (size_t i = 0; i < NCOMMANDS; i++) {
-		format_args(&commands[i], args, sizeof(args));
+		format_args(&commands[i], true, args, sizeof(args));
 		width = MAX(width, (int)(strlen(commands[i].name) + strlen(args)));
 	}
 	for (size_t i = 0; i < NCOMMANDS; i++) {
-		format_args(&commands[i], args, sizeof(args));
+		format_args(&commands[i], true, args, sizeof(args));
 		snprintf(syn, sizeof(syn), "%s%s", commands[i].name, args);
 		fprintf(f, "  %-*s  %s\n", width, syn, commands[i].help);
 	}
@@ -608,24 +820,32 @@ static void print_folded(FILE *f, const char *text)
 
 static void command_usage(FILE *f, const struct command *cmd)
 {
-	char args[64];
+	char args[256];
+	int w = 12;
 
-	format_args(cmd, args, sizeof(args));
+	format_args(cmd, false, args, sizeof(args));
+	for (size_t i = 0; i < NOPTIONS; i++)
+		if ((cmd->opts & option_defs[i].flag) && option_defs[i].arg)
+			w = MAX(w, (int)(strlen(option_defs[i].long_name) +
+					 strlen(option_defs[i].arg) + 5));
 	fprintf(f, "usage: vpcroutectl%s%s %s%s\n\n", cmd->uses & USES_FILE ? " [-f FILE]" : "",
 		cmd->uses & USES_SOCKET ? " [-s SOCKET]" : "", cmd->name, args);
 	print_folded(f, cmd->about);
 	fputc('\n', f);
 	if (cmd->uses & USES_FILE)
-		print_option(f, 12, "-f FILE", file_help,
+		print_option(f, w, "-f FILE", file_help,
 			     cmd->uses & USES_SOCKET ? file_socket_help : "");
 	if (cmd->uses & USES_SOCKET)
-		print_option(f, 12, "-s SOCKET", socket_help, "");
+		print_option(f, w, "-s SOCKET", socket_help, "");
 	for (size_t i = 0; i < NOPTIONS; i++) {
 		char name[32], more[64];
 
 		if (!(cmd->opts & option_defs[i].flag))
 			continue;
-		if (option_defs[i].short_name)
+		if (option_defs[i].arg)
+			snprintf(name, sizeof(name), "--%s=%s", option_defs[i].long_name,
+				 option_defs[i].arg);
+		else if (option_defs[i].short_name)
 			snprintf(name, sizeof(name), "-%c", option_defs[i].short_name);
 		else
 			snprintf(name, sizeof(name), "--%s", option_defs[i].long_name);
@@ -633,9 +853,9 @@ static void command_usage(FILE *f, const struct command *cmd)
 			snprintf(more, sizeof(more), " (doc/%s.schema.json)", cmd->name);
 		else
 			more[0] = '\0';
-		print_option(f, 12, name, option_defs[i].help, more);
+		print_option(f, w, name, option_defs[i].help, more);
 	}
-	print_option(f, 12, "-h, --help", "print this help", "");
+	print_option(f, w, "-h, --help", "print this help", "");
 }
 
 /* --- usage errors: one line, naming what is wrong, with the way to the help --- */
@@ -761,7 +981,9 @@ static int run(const struct command *cmd, const struct ctl_target *t, int argc, 
 		if (option_defs[i].short_name)
 			shortopts[nshort++] = (char)option_defs[i].short_name;
 		if (option_defs[i].long_name)
-			longopts[nlong++] = (struct option){ option_defs[i].long_name, no_argument,
+			longopts[nlong++] = (struct option){ option_defs[i].long_name,
+							     option_defs[i].arg ? required_argument
+										: no_argument,
 							     NULL, option_defs[i].long_val };
 	}
 	longopts[nlong] = (struct option){ "help", no_argument, NULL, LONG_HELP };
@@ -773,9 +995,18 @@ static int run(const struct command *cmd, const struct ctl_target *t, int argc, 
 		}
 		if (ch == '?' || ch == ':')
 			return bad_option(cmd, ch, argv, longopts);
-		for (size_t i = 0; i < NOPTIONS; i++)
-			if (ch == option_defs[i].short_name || ch == option_defs[i].long_val)
-				c.opts |= option_defs[i].flag;
+		for (size_t i = 0; i < NOPTIONS; i++) {
+			if (ch != option_defs[i].short_name && ch != option_defs[i].long_val)
+				continue;
+			c.opts |= option_defs[i].flag;
+			if (!option_defs[i].arg)
+				continue;
+			if (c.nvals >= sizeof(c.vals) / sizeof(c.vals[0]))
+				return usage_error(cmd, "more than %zu options with a value",
+						   sizeof(c.vals) / sizeof(c.vals[0]));
+			c.vals[c.nvals].name = option_defs[i].long_name;
+			c.vals[c.nvals++].value = optarg;
+		}
 	}
 	c.argc = argc - optind;
 	c.argv = argv + optind;

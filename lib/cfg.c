@@ -158,8 +158,50 @@ static int parse_pfx_at(struct ld *l, const char *path, json_t *v, int flags, st
 
 	if (want(l, path, v, JSON_STRING, "a prefix string"))
 		return -EINVAL;
-	if (pfx_parse(json_string_value(v), flags, out, e, sizeof(e)) < 0)
+	if (pfx_parse(json_string_value(v), flags, out, e, sizeof(e)) < 0) {
+		if (dnsname_looks_like(json_string_value(v)) &&
+		    dnsname_valid(json_string_value(v), NULL, e, sizeof(e)))
+			return fail(
+				l, path,
+				"\"%s\" is a host name; names are allowed only as the \"to\" "
+				"of a to_local or from_local rule, here an address or prefix is "
+				"needed",
+				json_string_value(v));
 		return fail(l, path, "%s", e);
+	}
+	return 0;
+}
+
+/*
+ * A rule's "to": a prefix (or address), or a host name the agent resolves
+ * (lib/dnsname.h): a name with a prefix length, or a malformed one, is
+ * named as such.
+ */
+static int parse_rule_to(struct ld *l, const char *path, json_t *v, struct cfg_rule *rule)
+{
+	char e[PFX_ERRLEN], name[DNSNAME_MAX + 1];
+	const char *s, *slash;
+
+	if (want(l, path, v, JSON_STRING, "a prefix, address or host name string"))
+		return -EINVAL;
+	s = json_string_value(v);
+	if (!dnsname_looks_like(s))
+		return parse_pfx_at(l, path, v, PFX_HOST, &rule->to);
+	if ((slash = strchr(s, '/'))) {
+		char base[DNSNAME_MAX + 2];
+
+		snprintf(base, sizeof(base), "%.*s", (int)(slash - s), s);
+		if (dnsname_valid(base, NULL, e, sizeof(e)))
+			return fail(l, path,
+				    "\"%s\": a host name takes no prefix length (its addresses are "
+				    "allowed one by one)",
+				    s);
+		return fail(l, path, "\"%s\" is neither a prefix nor a host name", s);
+	}
+	if (!dnsname_valid(s, name, e, sizeof(e)))
+		return fail(l, path, "%s", e);
+	if (!(rule->to_name = strdup(name)))
+		return -ENOMEM;
 	return 0;
 }
 
@@ -320,9 +362,8 @@ static int get_access(struct ld *l, const char *path, json_t *obj, const char *k
 			return e;
 		if (!json_object_get(r, "to"))
 			return fail(l, pe, "missing required key \"to\"");
-		if (parse_pfx_at(l, child(pk, pe, "to"), json_object_get(r, "to"), PFX_HOST,
-				 &rule->to))
-			return -EINVAL;
+		if ((e = parse_rule_to(l, child(pk, pe, "to"), json_object_get(r, "to"), rule)))
+			return e;
 		if ((e = get_enum(l, pe, r, "proto", proto_words, 0, &proto)))
 			return e;
 		rule->proto = proto_nums[proto];
@@ -341,8 +382,10 @@ static int get_access(struct ld *l, const char *path, json_t *obj, const char *k
 			return fail(l, child(pk, pe, "masquerade"),
 				    "only in \"to_local\" rules (connections from the remote side "
 				    "leave with this host's address)");
-		if ((rule->proto == IPPROTO_ICMP && rule->to.family != AF_INET) ||
-		    (rule->proto == IPPROTO_ICMPV6 && rule->to.family != AF_INET6))
+		/* a name's addresses of the other family are left out (icmp: A only) */
+		if (!rule->to_name &&
+		    ((rule->proto == IPPROTO_ICMP && rule->to.family != AF_INET) ||
+		     (rule->proto == IPPROTO_ICMPV6 && rule->to.family != AF_INET6)))
 			return fail(l, child(pk, pe, "proto"),
 				    "%s does not match the family of \"to\"", proto_words[proto]);
 	}
@@ -360,6 +403,9 @@ static int check_rules_inside(struct ld *l, const char *path, const char *key,
 	for (size_t i = 0; i < acc->nrules; i++) {
 		const struct pfx *to = &acc->rules[i].to;
 
+		/* a name's addresses: checked by the agent as they are resolved */
+		if (acc->rules[i].to_name)
+			continue;
 		if (list_find_containing(a, to) || (b && list_find_containing(b, to)))
 			continue;
 		return fail(l, child(pk, elem(pe, p, i), "to"), "%s is not inside %s",
@@ -370,8 +416,10 @@ static int check_rules_inside(struct ld *l, const char *path, const char *key,
 
 static void access_free(struct cfg_access *a)
 {
-	for (size_t i = 0; i < a->nrules; i++)
+	for (size_t i = 0; i < a->nrules; i++) {
 		free(a->rules[i].ports);
+		free(a->rules[i].to_name);
+	}
 	free(a->rules);
 	a->rules = NULL;
 	a->nrules = 0;
@@ -958,7 +1006,18 @@ static const char *const aws_keys[] = { "enabled",
 					"withdraw_grace_s",
 					"drift_check_s",
 					"max_calls_per_s",
+					"max_calls_burst",
+					"summaries",
+					"route_quota",
+					"routes",
+					"bgp_socket",
 					NULL };
+static const char *const routes_words[] = { "api", "route-server", "off", NULL };
+
+const char *cfg_routes_name(enum cfg_routes r)
+{
+	return routes_words[r];
+}
 
 bool cfg_valid_region(const char *s)
 {
@@ -984,17 +1043,48 @@ bool cfg_valid_url(const char *s)
 	return (strncmp(s, "http://", 7) == 0 && s[7]) || (strncmp(s, "https://", 8) == 0 && s[8]);
 }
 
+/*
+ * aws.summaries: disjoint prefixes, none a default route, none overlapping
+ * a local network or a tunnel pool (policy_net_reserved: a summary there
+ * would send the VPC's own traffic, or the tunnel's, to this instance).
+ */
+static int load_summaries(struct ld *l, struct cfg *c, json_t *a)
+{
+	char p[PATH_LEN], why[CFG_ERRLEN], s[PFX_STRLEN];
+	const char *rule;
+	int e;
+
+	if ((e = get_pfx_list(l, "aws", a, "summaries", &c->aws.summaries)))
+		return e;
+	if (c->aws.summaries.n > 50)
+		return fail(l, "aws.summaries", "more than 50 summaries");
+	for (size_t i = 0; i < c->aws.summaries.n; i++) {
+		const struct pfx *x = &c->aws.summaries.v[i];
+
+		elem(p, "aws.summaries", i);
+		if (!x->len)
+			return fail(l, p, "%s is a default route, never a summary",
+				    pfx_format(x, s, sizeof(s)));
+		if ((rule = policy_net_reserved(c, x, why, sizeof(why))))
+			return fail(l, p, "%s (%s)", why, rule);
+	}
+	return 0;
+}
+
 static int load_aws(struct ld *l, struct cfg *c, json_t *root)
 {
 	json_t *a = json_object_get(root, "aws"), *v;
 	struct cfg_aws *w = &c->aws;
+	struct sockaddr_un sun;
 	char p[PATH_LEN];
-	int e;
+	int e, routes;
 
 	w->disable_source_dest_check = true;
 	w->withdraw_grace_s = 300;
 	w->drift_check_s = 60;
 	w->max_calls_per_s = 2.0;
+	w->max_calls_burst = 10;
+	w->route_quota = 50;
 	w->route_tables_auto = true;
 	if (!a)
 		goto check_auto;
@@ -1012,8 +1102,18 @@ static int load_aws(struct ld *l, struct cfg *c, json_t *root)
 			  &w->disable_source_dest_check)) ||
 	    (e = get_bool(l, "aws", a, "takeover", false, &w->takeover)) ||
 	    (e = get_uint(l, "aws", a, "withdraw_grace_s", 0, 86400, 300, &w->withdraw_grace_s)) ||
-	    (e = get_uint(l, "aws", a, "drift_check_s", 10, 86400, 60, &w->drift_check_s)))
+	    (e = get_uint(l, "aws", a, "drift_check_s", 10, 86400, 60, &w->drift_check_s)) ||
+	    (e = get_uint(l, "aws", a, "max_calls_burst", 1, 200, 10, &w->max_calls_burst)) ||
+	    (e = get_uint(l, "aws", a, "route_quota", 1, 1000, 50, &w->route_quota)) ||
+	    (e = load_summaries(l, c, a)) ||
+	    (e = get_enum(l, "aws", a, "routes", routes_words, CFG_ROUTES_API, &routes)) ||
+	    (e = get_str(l, "aws", a, "bgp_socket", false, &w->bgp_socket)))
 		return e;
+	w->routes = routes;
+	if (w->bgp_socket && w->bgp_socket[0] != '/')
+		return fail(l, "aws.bgp_socket", "\"%s\" is not an absolute path", w->bgp_socket);
+	if (w->bgp_socket && strlen(w->bgp_socket) >= sizeof(sun.sun_path))
+		return fail(l, "aws.bgp_socket", "longer than %zu bytes", sizeof(sun.sun_path) - 1);
 	if (w->region && !cfg_valid_region(w->region))
 		return fail(l, "aws.region", "\"%s\" is not an AWS region name", w->region);
 	if (w->endpoint && !cfg_valid_url(w->endpoint))
@@ -1219,6 +1319,53 @@ static int load_metrics(struct ld *l, struct cfg *c, json_t *root)
 	return 0;
 }
 
+static const char *const dns_keys[] = { "servers", "min_ttl_s", "max_ttl_s", "timeout_ms", NULL };
+
+/* The resolver of the rules' host names. */
+static int load_dns(struct ld *l, struct cfg *c, json_t *root)
+{
+	json_t *d = json_object_get(root, "dns"), *v;
+	char p[PATH_LEN], why[160];
+	int e;
+
+	c->dns.min_ttl_s = 5;
+	c->dns.max_ttl_s = 300;
+	c->dns.timeout_ms = 2000;
+	if (!d)
+		return 0;
+	if (want(l, "dns", d, JSON_OBJECT, "an object"))
+		return -EINVAL;
+	if ((e = check_keys(l, "dns", d, dns_keys)) ||
+	    (e = get_uint(l, "dns", d, "min_ttl_s", 1, 86400, 5, &c->dns.min_ttl_s)) ||
+	    (e = get_uint(l, "dns", d, "max_ttl_s", 1, 86400, 300, &c->dns.max_ttl_s)) ||
+	    (e = get_uint(l, "dns", d, "timeout_ms", 100, 30000, 2000, &c->dns.timeout_ms)))
+		return e;
+	if (c->dns.min_ttl_s > c->dns.max_ttl_s)
+		return fail(l, "dns.max_ttl_s", "%u is below min_ttl_s (%u)", c->dns.max_ttl_s,
+			    c->dns.min_ttl_s);
+	if (!(v = json_object_get(d, "servers")))
+		return 0;
+	if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > 8)
+		return fail(l, "dns.servers", "expected an array of 1-8 DNS server addresses");
+	c->dns.servers = calloc(json_array_size(v), sizeof(*c->dns.servers));
+	if (!c->dns.servers)
+		return -ENOMEM;
+	for (size_t i = 0; i < json_array_size(v); i++) {
+		json_t *s = json_array_get(v, i);
+
+		elem(p, "dns.servers", i);
+		if (want(l, p, s, JSON_STRING, "an address string"))
+			return -EINVAL;
+		if (dnsserver_parse(json_string_value(s), c->dns.servers[i], why, sizeof(why)) < 0)
+			return fail(l, p, "%s", why);
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(c->dns.servers[j], c->dns.servers[i]) == 0)
+				return fail(l, p, "%s is listed twice", c->dns.servers[i]);
+		c->dns.nservers++;
+	}
+	return 0;
+}
+
 static const char *const top_keys[] = { "version",
 					"role",
 					"socket",
@@ -1239,6 +1386,7 @@ static const char *const top_keys[] = { "version",
 					"port_forwards",
 					"openvpn",
 					"connection_log",
+					"dns",
 					NULL };
 static const char *const role_words[] = { "server", "client", NULL };
 static const char *const server_only[] = { "clients", "default_client", "strict", NULL };
@@ -1283,7 +1431,8 @@ static int load_root(struct ld *l, struct cfg *c, json_t *root)
 	    (e = load_forwards(l, c, root)) || (e = load_connlog(l, c, root)) ||
 	    (e = load_aws(l, c, root)) || (e = load_plugin(l, c, root)) ||
 	    (e = load_metrics(l, c, root)) ||
-	    (e = get_uint(l, "", root, "kernel_check_s", 1, 86400, 30, &c->kernel_check_s)))
+	    (e = get_uint(l, "", root, "kernel_check_s", 1, 86400, 30, &c->kernel_check_s)) ||
+	    (e = load_dns(l, c, root)))
 		return e;
 	return 0;
 }
@@ -1422,7 +1571,7 @@ static int read_upto(int fd, char *buf, size_t cap, size_t *got)
 	return 0;
 }
 
-int cfg_load_fd(int fd, const char *name, struct cfg **out, char *err, size_t errlen)
+int cfg_read_fd(int fd, const char *name, char **text, size_t *len, char *err, size_t errlen)
 {
 	size_t got, cap = CFG_MAX_SIZE + 1; /* one more byte tells a larger input */
 	char *buf = malloc(cap);
@@ -1432,16 +1581,17 @@ int cfg_load_fd(int fd, const char *name, struct cfg **out, char *err, size_t er
 		snprintf(err, errlen, "%s: out of memory", name);
 		return -ENOMEM;
 	}
-	if ((r = read_upto(fd, buf, cap, &got)) < 0)
+	if ((r = read_upto(fd, buf, cap, &got)) < 0) {
 		snprintf(err, errlen, "%s: %s", name, strerror(-r));
-	else if (got == cap) {
+	} else if (got == cap) {
 		snprintf(err, errlen, "%s: larger than %d bytes", name, CFG_MAX_SIZE);
 		r = -EFBIG;
 	} else {
-		r = cfg_load_buf(name, buf, got, out, err, errlen);
+		*text = buf;
+		*len = got;
+		return 0;
 	}
-	explicit_bzero(buf, got); /* it may hold a secret key */
-	free(buf);
+	cfg_text_free(buf, got);
 	return r;
 }
 
@@ -1450,7 +1600,7 @@ int cfg_load_fd(int fd, const char *name, struct cfg **out, char *err, size_t er
  * for a writer forever), checked with fstat, and never more than
  * CFG_MAX_SIZE bytes, even if it grows while it is read.
  */
-int cfg_load_file(const char *path, struct cfg **out, char *err, size_t errlen)
+int cfg_read_file(const char *path, char **text, size_t *len, char *err, size_t errlen)
 {
 	struct stat st;
 	char *buf;
@@ -1493,20 +1643,51 @@ int cfg_load_file(const char *path, struct cfg **out, char *err, size_t errlen)
 	}
 	if ((r = read_upto(fd, buf, cap, &got)) < 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(-r));
-		explicit_bzero(buf, got);
-		free(buf);
+		cfg_text_free(buf, got);
 		close(fd);
 		return r;
 	}
 	close(fd);
 	if (got == cap) {
 		snprintf(err, errlen, "%s: changed while it was read", path);
-		free(buf);
+		cfg_text_free(buf, got);
 		return -EAGAIN;
 	}
-	r = cfg_load_buf(path, buf, got, out, err, errlen);
-	explicit_bzero(buf, got); /* it may hold a secret key */
-	free(buf);
+	*text = buf;
+	*len = got;
+	return 0;
+}
+
+void cfg_text_free(char *text, size_t len)
+{
+	if (text)
+		explicit_bzero(text, len); /* it may hold a secret key */
+	free(text);
+}
+
+int cfg_load_fd(int fd, const char *name, struct cfg **out, char *err, size_t errlen)
+{
+	char *text;
+	size_t len;
+	int r;
+
+	if ((r = cfg_read_fd(fd, name, &text, &len, err, errlen)) < 0)
+		return r;
+	r = cfg_load_buf(name, text, len, out, err, errlen);
+	cfg_text_free(text, len);
+	return r;
+}
+
+int cfg_load_file(const char *path, struct cfg **out, char *err, size_t errlen)
+{
+	char *text;
+	size_t len;
+	int r;
+
+	if ((r = cfg_read_file(path, &text, &len, err, errlen)) < 0)
+		return r;
+	r = cfg_load_buf(path, text, len, out, err, errlen);
+	cfg_text_free(text, len);
 	return r;
 }
 
@@ -1528,9 +1709,11 @@ void cfg_drop_secrets(struct cfg *c)
 	free(c->aws.region);
 	free(c->aws.endpoint);
 	free(c->aws.imds_endpoint);
+	free(c->aws.bgp_socket);
 	for (size_t i = 0; i < c->aws.nroute_tables; i++)
 		free(c->aws.route_tables[i]);
 	free(c->aws.route_tables);
+	pfx_list_free(&c->aws.summaries);
 	memset(&c->aws, 0, sizeof(c->aws));
 	c->aws.enabled = enabled;
 }
@@ -1562,6 +1745,7 @@ void cfg_free(struct cfg *c)
 	free(c->nat);
 	free(c->forwards);
 	cfg_drop_secrets(c);
+	free(c->dns.servers);
 	free(c);
 }
 const struct cfg_client *cfg_client_find(const struct cfg *c, const char *name)
@@ -1575,6 +1759,69 @@ const struct cfg_client *cfg_client_find(const struct cfg *c, const char *name)
 const char *cfg_role_name(enum cfg_role r)
 {
 	return role_words[r];
+}
+
+/* --- the host names of the rules (agent/dns.c resolves them) --- */
+
+static int add_name(const char ***v, size_t *n, size_t *cap, const char *name)
+{
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 16;
+		const char **w = realloc(*v, nc * sizeof(*w));
+
+		if (!w)
+			return -ENOMEM;
+		*v = w;
+		*cap = nc;
+	}
+	(*v)[(*n)++] = name;
+	return 0;
+}
+
+static int access_names(const struct cfg_access *acc, const char ***v, size_t *n, size_t *cap)
+{
+	for (size_t i = 0; acc->kind == CFG_ACCESS_RULES && i < acc->nrules; i++)
+		if (acc->rules[i].to_name && add_name(v, n, cap, acc->rules[i].to_name) < 0)
+			return -ENOMEM;
+	return 0;
+}
+
+static int str_ptr_cmp(const void *x, const void *y)
+{
+	return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+int cfg_host_names(const struct cfg *c, const char ***out, size_t *n)
+{
+	const char **v = NULL;
+	size_t cap = 0, w = 0;
+	int r = 0;
+
+	*n = 0;
+	*out = NULL;
+	for (size_t i = 0; !r && i < c->nclients; i++) {
+		r = access_names(&c->clients[i].to_local, &v, n, &cap);
+		r = r ? r : access_names(&c->clients[i].from_local, &v, n, &cap);
+	}
+	if (!r && c->default_client) {
+		r = access_names(&c->default_client->to_local, &v, n, &cap);
+		r = r ? r : access_names(&c->default_client->from_local, &v, n, &cap);
+	}
+	r = r ? r : access_names(&c->to_local, &v, n, &cap);
+	r = r ? r : access_names(&c->from_local, &v, n, &cap);
+	if (r) {
+		free(v);
+		*n = 0;
+		return r;
+	}
+	if (*n)
+		qsort(v, *n, sizeof(*v), str_ptr_cmp);
+	for (size_t i = 0; i < *n; i++)
+		if (!w || strcmp(v[w - 1], v[i]))
+			v[w++] = v[i];
+	*n = w;
+	*out = v;
+	return 0;
 }
 
 /* --- normalised dump --- */
@@ -1604,7 +1851,9 @@ static json_t *access_json(const struct cfg_access *acc)
 
 		while (proto_nums[k] != r->proto)
 			k++;
-		json_object_set_new(o, "to", json_string(pfx_format(&r->to, s, sizeof(s))));
+		json_object_set_new(
+			o, "to",
+			json_string(r->to_name ? r->to_name : pfx_format(&r->to, s, sizeof(s))));
 		json_object_set_new(o, "proto", json_string(proto_words[k]));
 		for (size_t j = 0; j < r->nports; j++) {
 			if (r->ports[j].lo == r->ports[j].hi) {
@@ -1765,6 +2014,13 @@ json_t *cfg_to_json(const struct cfg *c)
 	json_object_set_new(aws, "withdraw_grace_s", json_integer(c->aws.withdraw_grace_s));
 	json_object_set_new(aws, "drift_check_s", json_integer(c->aws.drift_check_s));
 	json_object_set_new(aws, "max_calls_per_s", json_real(c->aws.max_calls_per_s));
+	json_object_set_new(aws, "max_calls_burst", json_integer(c->aws.max_calls_burst));
+	json_object_set_new(aws, "summaries", pfx_list_json(&c->aws.summaries));
+	json_object_set_new(aws, "route_quota", json_integer(c->aws.route_quota));
+	json_object_set_new(aws, "routes", json_string(cfg_routes_name(c->aws.routes)));
+	json_object_set_new(
+		aws, "bgp_socket",
+		json_string(c->aws.bgp_socket ? c->aws.bgp_socket : CFG_DEFAULT_BGP_SOCKET));
 	json_object_set_new(o, "aws", aws);
 	json_object_set_new(plugin, "fail_mode", json_string(fail_words[c->plugin.fail_mode]));
 	json_object_set_new(plugin, "admission", json_string(admission_words[c->plugin.admission]));
@@ -1773,6 +2029,20 @@ json_t *cfg_to_json(const struct cfg *c)
 	json_object_set_new(plugin, "queue_max", json_integer(c->plugin.queue_max));
 	json_object_set_new(o, "plugin", plugin);
 	json_object_set_new(o, "kernel_check_s", json_integer(c->kernel_check_s));
+	{
+		json_t *d = json_object(), *sv = json_array();
+
+		for (size_t i = 0; i < c->dns.nservers; i++)
+			json_array_append_new(sv, json_string(c->dns.servers[i]));
+		if (c->dns.nservers) /* none: the system's resolver configuration */
+			json_object_set_new(d, "servers", sv);
+		else
+			json_decref(sv);
+		json_object_set_new(d, "min_ttl_s", json_integer(c->dns.min_ttl_s));
+		json_object_set_new(d, "max_ttl_s", json_integer(c->dns.max_ttl_s));
+		json_object_set_new(d, "timeout_ms", json_integer(c->dns.timeout_ms));
+		json_object_set_new(o, "dns", d);
+	}
 	return o;
 }
 

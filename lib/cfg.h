@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "digest.h"
+#include "dnsname.h"
 #include "pfx.h"
 
 #define CFG_VERSION	   1
@@ -23,6 +24,9 @@
 enum cfg_role { CFG_ROLE_SERVER, CFG_ROLE_CLIENT };
 enum cfg_fail_mode { CFG_FAIL_CLOSED, CFG_FAIL_OPEN };
 enum cfg_admission { CFG_ADMIT_IMMEDIATE, CFG_ADMIT_DEFERRED };
+/* aws.routes: who puts the remote networks into the VPC route tables */
+enum cfg_routes { CFG_ROUTES_API, CFG_ROUTES_ROUTE_SERVER, CFG_ROUTES_OFF };
+#define CFG_DEFAULT_BGP_SOCKET "/run/bird/bird.ctl"
 
 /* A port range; a single port has lo == hi. */
 struct cfg_ports {
@@ -31,7 +35,8 @@ struct cfg_ports {
 
 /* One rule of an access list: destination, protocol (0: any), ports. */
 struct cfg_rule {
-	struct pfx to;
+	struct pfx to; /* unset (family 0) when to_name is */
+	char *to_name; /* a host name the agent resolves (lower case, no final dot), or NULL */
 	uint8_t proto;
 	struct cfg_ports *ports;
 	size_t nports;
@@ -104,6 +109,14 @@ struct cfg_aws {
 	unsigned withdraw_grace_s;
 	unsigned drift_check_s;
 	double max_calls_per_s;
+	unsigned max_calls_burst; /* mutating calls made at once before pacing */
+	/* announced to the VPC instead of each wanted network inside one
+	 * (vpcroute.conf(5), "summaries"): disjoint, off the local networks
+	 * and the tunnel pools */
+	struct pfx_list summaries;
+	unsigned route_quota; /* routes per route table that EC2 allows */
+	enum cfg_routes routes;
+	char *bgp_socket; /* the BGP daemon's control socket (doctor, route-server mode) */
 };
 
 struct cfg {
@@ -154,6 +167,13 @@ struct cfg {
 		unsigned queue_max;
 	} plugin;
 	unsigned kernel_check_s; /* the agent's full diff against the kernel */
+	/* the resolver of rules' host names (agent/dns.c) */
+	struct {
+		unsigned min_ttl_s, max_ttl_s;	   /* a record's TTL is kept within these */
+		unsigned timeout_ms;		   /* per query and server */
+		char (*servers)[DNSSERVER_STRLEN]; /* normalised; none: /etc/resolv.conf */
+		size_t nservers;
+	} dns;
 };
 
 /*
@@ -165,12 +185,22 @@ int cfg_load_buf(const char *name, const char *buf, size_t len, struct cfg **out
 		 size_t errlen);
 /* From a pipe or a terminal (standard input): at most CFG_MAX_SIZE bytes, called name. */
 int cfg_load_fd(int fd, const char *name, struct cfg **out, char *err, size_t errlen);
+/*
+ * The text cfg_load_file and cfg_load_fd load, for a caller that needs it
+ * too (check-config names lines): 0 and *text (malloc'd, len bytes), or a
+ * negative errno with err filled. Freed with cfg_text_free, which wipes it.
+ */
+int cfg_read_file(const char *path, char **text, size_t *len, char *err, size_t errlen);
+int cfg_read_fd(int fd, const char *name, char **text, size_t *len, char *err, size_t errlen);
+void cfg_text_free(char *text, size_t len);
 void cfg_free(struct cfg *c);
 /*
  * Forgets the aws section (keys, token, endpoints: the plugin needs none of
  * it), the secrets overwritten before they are freed; aws.enabled stays.
  */
 void cfg_drop_secrets(struct cfg *c);
+/* aws.routes as the configuration spells it: "api", "route-server", "off" */
+const char *cfg_routes_name(enum cfg_routes r);
 
 /* Policy of a client: its own entry, else the default entry, else NULL. */
 const struct cfg_client *cfg_client_find(const struct cfg *c, const char *name);
@@ -180,6 +210,10 @@ const struct cfg_client *cfg_client_find(const struct cfg *c, const char *name);
  * accepted through the tunnel? "auto" local networks and an empty
  * accept_routes count as reaching everything. why is filled when not. */
 bool cfg_reaches(const struct cfg *c, const struct pfx *addr, char *why, size_t len);
+/* The distinct host names of the rules (their "to"), normalised, sorted, each
+ * once: a malloc'd array of pointers into c (free the array only; NULL when
+ * none); 0 or -ENOMEM. */
+int cfg_host_names(const struct cfg *c, const char ***out, size_t *n);
 
 /* An AWS region name such as us-east-1 (shape only). */
 bool cfg_valid_region(const char *s);

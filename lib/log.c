@@ -111,17 +111,6 @@ void log_debug(const char *fmt, ...)
 	va_end(ap);
 }
 
-void fatal(const char *fmt, ...)
-{
-	int saved = errno;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vlog_errno(LOG_CRIT, saved, fmt, ap);
-	va_end(ap);
-	exit(1);
-}
-
 int errf(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;

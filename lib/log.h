@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Logging in the OpenBGPD style: log_warn appends strerror(errno),
- * log_warnx does not; fatal logs with errno and exits. Callers prefix messages
- * with __func__ where the location helps.
+ * log_warnx does not. Nothing here exits: the library is linked into the
+ * OpenVPN plugin, which must never end its host process. Callers prefix
+ * messages with __func__ where the location helps.
  */
 #ifndef VR_LOG_H
 #define VR_LOG_H
@@ -49,6 +50,5 @@ bool log_rl_allow(struct log_rl *rl, uint64_t now, unsigned long *suppressed);
 /* log_warnx through rl, on CLOCK_MONOTONIC, with " (N similar lines
  * suppressed)" appended when lines were dropped before it. */
 void log_warnx_rl(struct log_rl *rl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 #endif

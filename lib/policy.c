@@ -383,6 +383,42 @@ bool policy_may_announce(const struct cfg *cfg, const struct pfx *p)
 	return false;
 }
 
+bool policy_may_announce_within(const struct cfg *cfg, const struct pfx *s)
+{
+	if (cfg->role == CFG_ROLE_CLIENT)
+		return cfg->accept_routes.n ? pfx_list_overlap(&cfg->accept_routes, s) != NULL
+					    : !pfx_list_contains(&cfg->local, s);
+	if ((cfg->has_pool && pfx_overlaps(&cfg->pool, s)) ||
+	    (cfg->has_pool6 && pfx_overlaps(&cfg->pool6, s)))
+		return true;
+	if (cfg->default_client && pfx_list_overlap(allowed(cfg->default_client), s))
+		return true;
+	for (size_t i = 0; i < cfg->nclients; i++)
+		if (pfx_list_overlap(allowed(&cfg->clients[i]), s))
+			return true;
+	return false;
+}
+
+int policy_announceable(const struct cfg *cfg, struct pfx_list *out)
+{
+	const struct pfx_list *l;
+	int e = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (cfg->has_pool)
+		e = pfx_list_add(out, &cfg->pool, SIZE_MAX);
+	if (!e && cfg->has_pool6)
+		e = pfx_list_add(out, &cfg->pool6, SIZE_MAX);
+	for (size_t i = 0; !e && i <= cfg->nclients; i++) {
+		l = allowed(i < cfg->nclients ? &cfg->clients[i] : cfg->default_client);
+		for (size_t k = 0; !e && k < l->n; k++)
+			e = pfx_list_add(out, &l->v[k], SIZE_MAX); /* each once */
+	}
+	if (e)
+		pfx_list_free(out);
+	return e;
+}
+
 /* "clients.NAME", "default_client" or "clients.*" (no entry at all). */
 static const char *pol_name(const struct cfg *cfg, const struct cfg_client *pol, char *buf,
 			    size_t len)

@@ -107,6 +107,21 @@ bool policy_route_accepted(const struct cfg *cfg, const struct pfx *r);
  * the local networks when that is empty. Never a default route (/0).
  */
 bool policy_may_announce(const struct cfg *cfg, const struct pfx *p);
+/*
+ * Whether some network policy_may_announce allows can lie inside s (an
+ * aws.summaries prefix that holds none is never used): a pool or an allowed
+ * network that overlaps s; client role: accept_routes overlapping s, or, when
+ * that is empty, s not inside the local networks.
+ */
+bool policy_may_announce_within(const struct cfg *cfg, const struct pfx *s);
+
+/*
+ * Server role: the networks policy_may_announce covers, as a list (the
+ * pools, then each client's allow, else its iroutes, the default entry
+ * included; each prefix once). For a daemon that filters by prefix. 0 or
+ * -ENOMEM; out is the caller's to free with pfx_list_free.
+ */
+int policy_announceable(const struct cfg *cfg, struct pfx_list *out);
 
 /* --- the plugin's decision: the proposed client from policy and CCD --- */
 

@@ -7,8 +7,12 @@ VR_APT_PACKAGES=(
 	build-essential autoconf automake libtool pkg-config
 	openvpn nftables iproute2 iptables iputils-ping openssl systemd
 	curl procps lcov zsh
+	# the lab's DNS server (tests/lab/test_agent_dns.py); -base: the binary without
+	# the dnsmasq package's host-wide service
+	dnsmasq-base
 	clang libclang-rt-14-dev clang-format man-db groff-base
 	python3 python3-pip python3-venv git ca-certificates
+	bird2 # the lab's BGP daemons (aws.routes "route-server"), never a build dependency
 )
 
 # --- the libraries vpcroute builds against: debian/control's Build-Depends, the one

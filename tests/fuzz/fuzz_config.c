@@ -6,7 +6,8 @@
  * of it) to a text that loads again
  * to the same configuration: load -> dump -> load gives an equal struct cfg
  * (secrets and the file name aside: the dump never prints secrets), and its
- * dump is the same. abort() on any violation.
+ * dump is the same; the rules' host names (cfg_host_names) are valid names in
+ * normal form, sorted, each once. abort() on any violation.
  */
 #include "config.h"
 
@@ -37,7 +38,8 @@ static bool access_eq(const struct cfg_access *a, const struct cfg_access *b)
 	for (size_t i = 0; i < a->nrules; i++) {
 		const struct cfg_rule *x = &a->rules[i], *y = &b->rules[i];
 
-		if (!pfx_equal(&x->to, &y->to) || x->proto != y->proto || x->nports != y->nports ||
+		if (!pfx_equal(&x->to, &y->to) || !str_eq(x->to_name, y->to_name) ||
+		    x->proto != y->proto || x->nports != y->nports ||
 		    x->masquerade != y->masquerade || x->log != y->log)
 			return false;
 		for (size_t j = 0; j < x->nports; j++)
@@ -136,10 +138,18 @@ static bool cfg_eq(const struct cfg *a, const struct cfg *b)
 	    x->route_tables_auto != y->route_tables_auto || x->nroute_tables != y->nroute_tables ||
 	    x->disable_source_dest_check != y->disable_source_dest_check ||
 	    x->takeover != y->takeover || x->withdraw_grace_s != y->withdraw_grace_s ||
-	    x->drift_check_s != y->drift_check_s || x->max_calls_per_s != y->max_calls_per_s)
+	    x->drift_check_s != y->drift_check_s || x->max_calls_per_s != y->max_calls_per_s ||
+	    x->max_calls_burst != y->max_calls_burst || x->route_quota != y->route_quota ||
+	    !pfx_list_equal(&x->summaries, &y->summaries))
 		return false;
 	for (size_t i = 0; i < x->nroute_tables; i++)
 		if (strcmp(x->route_tables[i], y->route_tables[i]))
+			return false;
+	if (a->dns.min_ttl_s != b->dns.min_ttl_s || a->dns.max_ttl_s != b->dns.max_ttl_s ||
+	    a->dns.timeout_ms != b->dns.timeout_ms || a->dns.nservers != b->dns.nservers)
+		return false;
+	for (size_t i = 0; i < a->dns.nservers; i++)
+		if (strcmp(a->dns.servers[i], b->dns.servers[i]))
 			return false;
 	return a->plugin.fail_mode == b->plugin.fail_mode &&
 	       a->plugin.admission == b->plugin.admission &&
@@ -175,6 +185,22 @@ static void check_roundtrip(const struct cfg *c)
 	json_decref(j);
 }
 
+/* The rules' host names: each a valid name in normal form, sorted, once. */
+static void check_host_names(const struct cfg *c)
+{
+	char norm[DNSNAME_MAX + 1], why[256];
+	const char **v;
+	size_t n;
+
+	if (cfg_host_names(c, &v, &n) < 0)
+		abort();
+	for (size_t i = 0; i < n; i++)
+		if (!dnsname_valid(v[i], norm, why, sizeof(why)) || strcmp(norm, v[i]) ||
+		    (i && strcmp(v[i - 1], v[i]) >= 0))
+			abort();
+	free(v);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char err[CFG_ERRLEN];
@@ -182,6 +208,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (cfg_load_buf("fuzz.conf", (const char *)data, size, &c, err, sizeof(err)) == 0) {
 		check_roundtrip(c);
+		check_host_names(c);
 		cfg_free(c);
 	} else if (!memchr(err, '\0', sizeof(err))) {
 		abort(); /* error text must be terminated */

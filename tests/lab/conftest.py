@@ -15,6 +15,13 @@ from vrlab.pki import PKI  # noqa: E402
 from vrlab.topology import build_topology_a  # noqa: E402
 
 
+# No test may reach the instance metadata of the host it runs on (vpcroutectl
+# check-config asks it for the VPC's CIDR blocks, and an EC2 host would answer
+# with its own VPC): a test that wants metadata points
+# AWS_EC2_METADATA_SERVICE_ENDPOINT at the mock and drops this. The agents get
+# only the AWS variables their tests give them (vrlab/agent.py).
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+
 EXPECTED_SKIPS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "expected-skips")
 
 

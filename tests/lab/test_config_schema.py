@@ -81,6 +81,7 @@ OBJECTS = {
     "openvpn": SCHEMA["properties"]["openvpn"],
     "forward": SCHEMA["$defs"]["forward"],
     "connlog": SCHEMA["properties"]["connection_log"],
+    "dns": SCHEMA["properties"]["dns"],
 }
 
 
@@ -121,7 +122,7 @@ def test_schema_and_loader_tables_agree():
 RULE = {"to": "192.168.1.5", "proto": "tcp", "ports": [22, "8000-8080"], "log": True}
 CLIENT = {"allow": ["192.168.1.0/24"], "iroutes": ["192.168.1.128/25"], "address": "10.1.2.10",
           "address6": "fd00:2::10", "push_routes": ["10.1.1.0/24"], "to_local": True,
-          "from_local": [RULE]}
+          "from_local": [RULE, {"to": "nas.home.arpa", "proto": "udp", "ports": [53]}]}
 COMMON = {
     "version": 1,
     "socket": {"path": "/run/vpcroute/test.sock", "mode": "0660", "group": "root",
@@ -134,13 +135,17 @@ COMMON = {
             "secret_access_key": "secret", "session_token": "token",
             "route_tables": ["rtb-0a1b2c3d4e5f60718"], "disable_source_dest_check": True,
             "takeover": False, "withdraw_grace_s": 300, "drift_check_s": 60,
-            "max_calls_per_s": 2.5},
+            "max_calls_per_s": 2.5, "max_calls_burst": 10, "summaries": ["172.16.0.0/12"],
+            "route_quota": 50, "routes": "route-server",
+            "bgp_socket": "/run/bird/bird.ctl"},
     "plugin": {"fail_mode": "closed", "admission": "deferred", "defer_timeout_ms": 5000,
                "reconnect_max_ms": 5000, "queue_max": 1024},
     "kernel_check_s": 30,
     "metrics": {"listen": "127.0.0.1:9810"},
     "openvpn": {"proto": "tcp", "port": 443},
     "connection_log": {"new": True, "drop": True, "group": 2, "rate_per_s": 5, "burst": 10},
+    "dns": {"servers": ["10.1.1.2", "[fd00:1::53]:5353"], "min_ttl_s": 5, "max_ttl_s": 300,
+            "timeout_ms": 2000},
 }
 FULL_SERVER = {**COMMON, "role": "server", "local_networks": ["10.1.1.0/24"],
                "tunnel": {"pool": "10.1.2.0/24", "pool6": "fd00:2::/64"}, "strict": False,
@@ -307,7 +312,7 @@ class _NoAws:
 def lab_configurations():
     """(id, dict): each topology's agent configurations as the lab writes them (with and
     without the emulated AWS), product.SERVER_CONF, and the literal configurations of the
-    lab's test modules."""
+    lab's test modules and of its shared vrlab modules."""
     out = []
     for t in TOPOLOGIES.values():
         for a in t.agents:
@@ -316,7 +321,9 @@ def lab_configurations():
             product.Product._adapt(_NoAws(), conf)
             out.append((f"{t.name}-{a.node}", conf))
     out.append(("product.SERVER_CONF", product.SERVER_CONF))
-    for path in sorted(glob.glob(os.path.join(TOP, "tests", "lab", "test_*.py"))):
+    modules = glob.glob(os.path.join(TOP, "tests", "lab", "test_*.py"))
+    modules += glob.glob(os.path.join(TOP, "tests", "lab", "vrlab", "*.py"))
+    for path in sorted(modules):
         with open(path) as f:
             tree = ast.parse(f.read())
         for node in tree.body:

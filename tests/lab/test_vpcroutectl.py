@@ -4,6 +4,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -72,6 +73,122 @@ def test_missing_file_and_usage(tmp_path):
     r = ctl("--help")
     assert r.returncode == 0 and "check-config" in r.stdout
     assert ctl("version").stdout.startswith("vpcroutectl ")
+
+
+# --- check-config against this host's VPC, from the instance metadata (the mock) ---
+
+MAC = "0a:1b:2c:3d:4e:5f"
+VPC4, VPC6 = "10.1.0.0/16", "2600:1f18:abcd:1200::/56"
+INSIDE = """{
+  "version": 1,
+  "role": "server",
+  "local_networks": ["10.1.1.0/24"],
+  "tunnel": { "pool": "10.1.2.0/24", "pool6": "2600:1f18:abcd:1201::/64" },
+  "clients": { "pi-home": { "iroutes": ["192.168.1.0/24", "10.1.5.0/24"] },
+               "shop": { "iroutes": ["10.1.6.0/24"] } },
+  "aws": { "enabled": true%s }
+}
+"""
+OUTSIDE = """{
+  "version": 1, "role": "server", "local_networks": ["10.1.1.0/24"],
+  "tunnel": { "pool": "10.2.2.0/24", "pool6": "fd00:8::/64" },
+  "clients": { "pi-home": { "iroutes": ["192.168.1.0/24"] } },
+  "aws": { "enabled": true }
+}
+"""
+
+
+@pytest.fixture
+def metadata(tmp_path):
+    """The metadata mock on loopback, IMDSv2 only, for a VPC with one IPv4 and
+    one IPv6 block."""
+    from vrlab.emulators import MetadataMock, metadata_mock_path
+    if not metadata_mock_path():
+        pytest.fail("ec2-metadata-mock not built: scripts/check builds it into tests/tools/bin")
+    mac = f"/latest/meta-data/network/interfaces/macs/{MAC}"
+    m = MetadataMock(str(tmp_path), {"mac": MAC, "mac-vpc-ipv4-cidr-blocks": VPC4,
+                                     "mac-vpc-ipv6-cidr-blocks": VPC6},
+                     {"mac": "/latest/meta-data/mac",
+                      "mac-vpc-ipv4-cidr-blocks": f"{mac}/vpc-ipv4-cidr-blocks",
+                      "mac-vpc-ipv6-cidr-blocks": f"{mac}/vpc-ipv6-cidr-blocks"})
+    yield m
+    m.stop()
+
+
+def check_on_ec2(tmp_path, text, *args, endpoint):
+    """check-config -q with the instance metadata at endpoint (conftest turns
+    the metadata off for every other test)."""
+    f = tmp_path / "vpcroute.conf"
+    f.write_text(text)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = endpoint
+    r = subprocess.run([CTL, "check-config", "-q", *args, str(f)], capture_output=True,
+                       text=True, timeout=30, env=env)
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.splitlines()
+    assert lines[-1] == f"{f}: configuration valid", r.stderr
+    return str(f), lines[:-1]
+
+
+def test_check_config_pool_inside_the_vpc(tmp_path, metadata):
+    path, warnings = check_on_ec2(tmp_path, INSIDE % "", endpoint=metadata.url)
+    where = [(re.escape(path) + r":5:15: warning: tunnel\.pool: the tunnel pool 10\.1\.2\.0/24 "
+              r"lies inside the VPC's CIDR block 10\.1\.0\.0/16: EC2 refuses a VPC route there")]
+    where.append(re.escape(path) + r":5:38: warning: tunnel\.pool6: the tunnel pool "
+                 r"2600:1f18:abcd:1201::/64 lies inside the VPC's CIDR block "
+                 r"2600:1f18:abcd:1200::/56: ")
+    where.append(re.escape(path) + r":6:59: warning: clients\.pi-home\.iroutes\[1\]: client "
+                 r"pi-home: iroute 10\.1\.5\.0/24 lies inside the VPC's CIDR block 10\.1\.0\.0/16")
+    where.append(re.escape(path) + r":7:38: warning: clients\.shop\.iroutes\[0\]: client "
+                 r"shop: iroute 10\.1\.6\.0/24 lies inside")
+    assert len(warnings) == len(where), warnings
+    for line, rx in zip(warnings, where):
+        assert re.match(rx, line), line
+        # what to do, and where the blocks came from
+        assert "Use a network outside every block of the VPC" in line, line
+        assert line.endswith("from the instance metadata; --offline skips this check, for a "
+                             "file meant for another host.)"), line
+    # networks outside the VPC: nothing to say
+    _, warnings = check_on_ec2(tmp_path, OUTSIDE, endpoint=metadata.url)
+    assert warnings == []
+    # the endpoint of the configuration first, as the agent takes it
+    _, warnings = check_on_ec2(tmp_path, INSIDE % f', "imds_endpoint": "{metadata.url}"',
+                               endpoint="http://127.0.0.1:9")
+    assert len(warnings) == 4, warnings
+
+
+def test_check_config_offline_asks_no_metadata(tmp_path):
+    with socket.socket() as srv:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(8)
+        srv.setblocking(False)
+        url = f"http://127.0.0.1:{srv.getsockname()[1]}"
+        _, warnings = check_on_ec2(tmp_path, INSIDE % "", "--offline", endpoint=url)
+        assert warnings == []
+        with pytest.raises(BlockingIOError):
+            srv.accept()  # nobody came
+
+
+def test_check_config_metadata_unreachable(tmp_path):
+    """Not on EC2: one note, never an error; a service that never answers is
+    given up after the timeout."""
+    with socket.socket() as srv:
+        srv.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{srv.getsockname()[1]}"  # bound, not listening
+        _, notes = check_on_ec2(tmp_path, INSIDE % "", endpoint=closed)
+        assert len(notes) == 1, notes
+        assert re.fullmatch(r".*: note: the instance metadata did not answer \(IMDS token: "
+                            + re.escape(closed) + r": .*\): the tunnel pools and iroutes are not "
+                            r"checked against the VPC's CIDR blocks", notes[0]), notes[0]
+        # connections accepted by the kernel, never answered
+        srv.listen(8)
+        _, notes = check_on_ec2(tmp_path, INSIDE % "", endpoint=closed)
+        assert len(notes) == 1 and "did not answer (IMDS token: " in notes[0], notes
+    # turned off as the SDKs turn it off: not even a note
+    f = tmp_path / "vpcroute.conf"
+    r = subprocess.run([CTL, "check-config", "-q", str(f)], capture_output=True, text=True,
+                       timeout=30, env={**os.environ, "AWS_EC2_METADATA_DISABLED": "true"})
+    assert r.returncode == 0 and r.stderr == f"{f}: configuration valid\n", r.stderr
 
 
 # --- status and reload, against a running agent ---

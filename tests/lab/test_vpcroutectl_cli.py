@@ -17,7 +17,7 @@ CTL = os.path.join(BUILD, "agent", "vpcroutectl")
 AGENT = os.path.join(BUILD, "agent", "vpcroute-agent")
 EXAMPLES = os.path.join(TOP, "doc", "examples")
 COMMANDS = ["check-config", "status", "reload", "withdraw", "metrics", "ccd", "plan", "doctor",
-            "version"]
+            "bgp-config", "version"]
 
 
 def run(prog, *args):

@@ -36,6 +36,7 @@ int rtnl_dump(struct rtnl *r, struct rtnl_route **out, size_t *n)
 /* The last model applied: its remote networks and access rules. */
 static struct pfx stub_remote[64];
 static size_t stub_nremote, stub_nacc;
+static struct nft_acc stub_acc[64]; /* the first 64 */
 
 int nft_apply(struct nft *n, const struct nft_model *m)
 {
@@ -43,6 +44,8 @@ int nft_apply(struct nft *n, const struct nft_model *m)
 	for (size_t i = 0; i < m->remote.n && i < 64; i++)
 		stub_remote[i] = m->remote.v[i];
 	stub_nacc = m->nacc;
+	for (size_t i = 0; i < m->nacc && i < 64; i++)
+		stub_acc[i] = m->acc[i];
 	return 0;
 }
 

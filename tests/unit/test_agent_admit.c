@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <stdlib.h>
+#include <netinet/in.h>
 
 #include "unit.h"
 
@@ -410,12 +411,93 @@ static void test_tunnel_networks(void **state)
 	cfg_free(c.a.cfg);
 }
 
+/* A to_local rule by host name: each address the resolver last found
+ * becomes an element like a literal one, but only inside local_networks
+ * (a DNS answer is untrusted) and of the rule's family for icmp; a name
+ * with no addresses adds nothing and takes nothing from the other rules. */
+static void test_named_rules(void **state)
+{
+	static const char text[] =
+		"{\"version\":1,\"role\":\"server\",\"local_networks\":[\"10.1.1.0/24\","
+		"\"fd00:1::/64\"],\"tunnel\":{\"pool\":\"10.1.2.0/24\"},\"clients\":{\"pi\":{"
+		"\"iroutes\":[\"192.168.1.0/24\"],\"to_local\":[{\"to\":\"svc.example.com\","
+		"\"proto\":\"tcp\",\"ports\":[443]},{\"to\":\"ping.example.com\",\"proto\":"
+		"\"icmp\"},{\"to\":\"never.example.com\"},{\"to\":\"10.1.1.9\"}]}}}";
+	struct world *w = world_of(text);
+	struct dns_entry svc = { .name = "svc.example.com" }, ping = { .name = "ping.example.com" },
+			 never = { .name = "never.example.com" };
+	struct dns_entry *v[] = { &never, &ping, &svc }; /* sorted */
+	struct dns_table t = { .v = v, .n = 3 };
+	const char *svc_addrs[] = { "10.1.1.5", "8.8.8.8", "fd00:1::5", "10.1.1.6" };
+	char why[PROTO_ERROR_MAX], s[PFX_STRLEN];
+	bool seen5 = false, seen6 = false, seen_v6 = false, seen9 = false, seen_ping = false;
+
+	for (size_t i = 0; i < 4; i++) {
+		struct pfx p = pfx_of(svc_addrs[i]);
+
+		assert_int_equal(pfx_list_add(&svc.addrs, &p, 64), 0);
+	}
+	for (size_t i = 0; i < 2; i++) {
+		struct pfx p = pfx_of(i ? "fd00:1::7" : "10.1.1.7");
+
+		assert_int_equal(pfx_list_add(&ping.addrs, &p, 64), 0);
+	}
+	w->a.names = &t;
+	assert_null(peer_connect(w, 0, "pi", "192.168.1.0/24", "10.1.2.10", why, sizeof(why)));
+	state_apply(&w->a);
+	for (size_t i = 0; i < stub_nacc; i++) {
+		const struct nft_acc *x = &stub_acc[i];
+
+		if (x->src.family != AF_INET || pfx_format(&x->src, s, sizeof(s)) == NULL ||
+		    (strcmp(s, "192.168.1.0/24") && strcmp(s, "10.1.2.10/32")))
+			fail_msg("source %s", s);
+		pfx_format(&x->dst, s, sizeof(s));
+		if (strcmp(s, "10.1.1.5/32") == 0 || strcmp(s, "10.1.1.6/32") == 0) {
+			seen5 |= s[7] == '5';
+			seen6 |= s[7] == '6';
+			assert_true(x->ports && x->port_lo == 443 && x->proto_lo == IPPROTO_TCP);
+		} else if (strcmp(s, "10.1.1.7/32") == 0) {
+			seen_ping = true;
+			assert_int_equal(x->proto_lo, IPPROTO_ICMP);
+		} else if (strcmp(s, "10.1.1.9/32") == 0) {
+			seen9 = true;
+		} else {
+			fail_msg("unexpected destination %s", s); /* 8.8.8.8: outside */
+		}
+	}
+	assert_true(seen5 && seen6 && seen_ping && seen9);
+	/* IPv6: the client has no IPv6 network, so nothing of that family */
+	for (size_t i = 0; i < stub_nacc; i++)
+		seen_v6 |= stub_acc[i].dst.family == AF_INET6;
+	assert_false(seen_v6);
+	/* 2 sources x (2 svc + 1 ping + 1 literal) */
+	assert_int_equal(stub_nacc, 8);
+	/* the name moves: the next reconcile has the new address only */
+	pfx_list_free(&svc.addrs);
+	{
+		struct pfx p = pfx_of("10.1.1.50");
+
+		assert_int_equal(pfx_list_add(&svc.addrs, &p, 64), 0);
+	}
+	state_apply(&w->a);
+	assert_int_equal(stub_nacc, 6);
+	for (size_t i = 0; i < stub_nacc; i++) {
+		pfx_format(&stub_acc[i].dst, s, sizeof(s));
+		assert_true(strcmp(s, "10.1.1.5/32") && strcmp(s, "10.1.1.6/32"));
+	}
+	w->a.names = NULL;
+	pfx_list_free(&svc.addrs);
+	pfx_list_free(&ping.addrs);
+	world_free(w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_connect),		cmocka_unit_test(test_sync),
 		cmocka_unit_test(test_routes_per_pass), cmocka_unit_test(test_roles),
 		cmocka_unit_test(test_pushed_routes),	cmocka_unit_test(test_tunnel_networks),
+		cmocka_unit_test(test_named_rules),
 	};
 
 	return cmocka_run_group_tests_name("agent admission", tests, NULL, NULL);

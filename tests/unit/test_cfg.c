@@ -118,6 +118,110 @@ static void test_defaults_and_dump(void **state)
 	cfg_free(c2);
 }
 
+/*
+ * aws.summaries, aws.route_quota, aws.max_calls_burst: loaded, defaulted,
+ * dumped. A client may announce a network outside every summary (it gets
+ * its own VPC route) or one that holds a summary: the policy is unchanged.
+ */
+static void test_aws_summaries(void **state)
+{
+	const char *t = "{\"version\":1,\"role\":\"server\",\"local_networks\":[\"10.1.1.0/24\"],"
+			"\"tunnel\":{\"pool\":\"10.1.2.0/24\"},"
+			"\"default_client\":{\"allow\":[\"192.168.0.0/15\",\"172.16.0.0/12\"]},"
+			"\"aws\":{\"summaries\":[\"192.168.0.0/16\",\"fd00:1::/48\"],"
+			"\"route_quota\":100,\"max_calls_burst\":20}}";
+	const char *d = "{\"version\":1,\"role\":\"server\",\"local_networks\":[\"10.1.1.0/24\"],"
+			"\"tunnel\":{\"pool\":\"10.1.2.0/24\"}}";
+	struct proto_client pc = { .cn = "site" };
+	struct pfx nets[1];
+	char err[CFG_ERRLEN], s[PFX_STRLEN], *dump;
+	struct cfg *c;
+	json_t *j;
+
+	assert_int_equal(cfg_load_buf("t.conf", t, strlen(t), &c, err, sizeof(err)), 0);
+	assert_int_equal(c->aws.summaries.n, 2);
+	assert_string_equal(pfx_format(&c->aws.summaries.v[0], s, sizeof(s)), "192.168.0.0/16");
+	assert_string_equal(pfx_format(&c->aws.summaries.v[1], s, sizeof(s)), "fd00:1::/48");
+	assert_int_equal(c->aws.route_quota, 100);
+	assert_int_equal(c->aws.max_calls_burst, 20);
+	dump = json_dumps(j = cfg_to_json(c), JSON_COMPACT);
+	json_decref(j);
+	assert_non_null(strstr(dump, "\"summaries\":[\"192.168.0.0/16\",\"fd00:1::/48\"]"));
+	assert_non_null(strstr(dump, "\"route_quota\":100"));
+	assert_non_null(strstr(dump, "\"max_calls_burst\":20"));
+	free(dump);
+	/* outside every summary, and holding one: both admitted as before */
+	nets[0] = (struct pfx){ 0 };
+	assert_int_equal(pfx_parse("172.16.5.0/24", 0, &nets[0], err, sizeof(err)), 0);
+	pc.nets.v = nets;
+	pc.nets.n = 1;
+	assert_true(policy_check(c, "i", &pc, NULL, err, sizeof(err)));
+	assert_int_equal(pfx_parse("192.168.0.0/15", 0, &nets[0], err, sizeof(err)), 0);
+	assert_true(policy_check(c, "i", &pc, NULL, err, sizeof(err)));
+	/* what a summary can stand for: networks a client may announce inside it */
+	assert_true(policy_may_announce_within(c, &c->aws.summaries.v[0]));
+	assert_false(policy_may_announce_within(c, &c->aws.summaries.v[1])); /* fd00:1::/48 */
+	assert_int_equal(pfx_parse("172.0.0.0/8", 0, &nets[0], err, sizeof(err)), 0);
+	assert_true(policy_may_announce_within(c, &nets[0]));
+	assert_int_equal(pfx_parse("10.200.0.0/16", 0, &nets[0], err, sizeof(err)), 0);
+	assert_false(policy_may_announce_within(c, &nets[0]));
+	cfg_free(c);
+	/* the defaults */
+	assert_int_equal(cfg_load_buf("t.conf", d, strlen(d), &c, err, sizeof(err)), 0);
+	assert_int_equal(c->aws.summaries.n, 0);
+	assert_int_equal(c->aws.route_quota, 50);
+	assert_int_equal(c->aws.max_calls_burst, 10);
+	cfg_free(c);
+	(void)state;
+}
+
+/* A rule's "to" by host name: kept in lower case without the final dot, no
+ * prefix; the resolver's settings; both in the dump, which loads again. */
+static void test_host_names(void **state)
+{
+	const char *t =
+		"{\"version\":1,\"role\":\"server\",\"local_networks\":[\"10.1.1.0/24\"],"
+		"\"tunnel\":{\"pool\":\"10.1.2.0/24\"},\"clients\":{\"a\":{\"iroutes\":["
+		"\"192.168.1.0/24\"],\"to_local\":[{\"to\":\"Svc.Example.COM.\",\"proto\":"
+		"\"tcp\",\"ports\":[443]},{\"to\":\"10.1.1.5\"}],\"from_local\":[{\"to\":"
+		"\"nas.home.arpa\",\"proto\":\"icmp\"}]}},\"dns\":{\"servers\":[\"10.1.1.2\","
+		"\"[fd00::53]:5353\"],\"min_ttl_s\":1,\"max_ttl_s\":60}}";
+	char err[CFG_ERRLEN], *dump, *dump2;
+	struct cfg *c, *c2;
+	const struct cfg_client *a;
+	json_t *j;
+
+	if (cfg_load_buf("t.conf", t, strlen(t), &c, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	a = cfg_client_find(c, "a");
+	assert_string_equal(a->to_local.rules[0].to_name, "svc.example.com");
+	assert_int_equal(a->to_local.rules[0].to.family, 0);
+	assert_null(a->to_local.rules[1].to_name);
+	assert_int_equal(a->to_local.rules[1].to.family, AF_INET);
+	/* not checked against the client's networks at load: the agent checks each address */
+	assert_string_equal(a->from_local.rules[0].to_name, "nas.home.arpa");
+	assert_int_equal(c->dns.nservers, 2);
+	assert_string_equal(c->dns.servers[0], "10.1.1.2:53");
+	assert_string_equal(c->dns.servers[1], "[fd00::53]:5353");
+	assert_int_equal(c->dns.min_ttl_s, 1);
+	assert_int_equal(c->dns.max_ttl_s, 60);
+	assert_int_equal(c->dns.timeout_ms, 2000);
+	j = cfg_to_json(c);
+	dump = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	assert_non_null(strstr(dump, "\"to\":\"svc.example.com\""));
+	if (cfg_load_buf("dump", dump, strlen(dump), &c2, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	j = cfg_to_json(c2);
+	dump2 = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	assert_string_equal(dump, dump2);
+	free(dump);
+	free(dump2);
+	cfg_free(c);
+	cfg_free(c2);
+}
+
 /* Client role: networks reached through the tunnel that the server does not
  * push are loaded, dumped, and the planner may own their VPC routes. */
 static void test_tunnel_networks(void **state)
@@ -250,6 +354,22 @@ static const struct bad bads[] = {
 	  "access_key_id and secret_access_key go together" },
 	{ "{" SRV ",\"aws\":{\"max_calls_per_s\":0}}",
 	  "aws.max_calls_per_s: expected a number above 0" },
+	/* summaries: never where the VPC's own or the tunnel's traffic goes */
+	{ "{" SRV ",\"aws\":{\"summaries\":[\"10.0.0.0/8\"]}}",
+	  "t.conf:1:115: aws.summaries[0]: 10.0.0.0/8 overlaps the local network 10.1.1.0/24 "
+	  "(local_networks)" },
+	{ "{" SRV ",\"aws\":{\"summaries\":[\"192.168.0.0/16\",\"10.1.2.128/25\"]}}",
+	  "aws.summaries[1]: 10.1.2.128/25 overlaps the tunnel pool 10.1.2.0/24 (tunnel.pool)" },
+	{ "{" SRV ",\"aws\":{\"summaries\":[\"192.168.0.0/16\",\"192.168.4.0/22\"]}}",
+	  "aws.summaries[1]: 192.168.4.0/22 overlaps 192.168.0.0/16 at aws.summaries[0]" },
+	{ "{" SRV ",\"aws\":{\"summaries\":[\"::/0\"]}}",
+	  "aws.summaries[0]: ::/0 is a default route, never a summary" },
+	{ "{" SRV ",\"aws\":{\"summaries\":\"192.168.0.0/16\"}}",
+	  "aws.summaries: expected an array of prefixes" },
+	{ "{" SRV ",\"aws\":{\"summaries\":[\"192.168.0.1/16\"]}}", "aws.summaries[0]: " },
+	{ "{" SRV ",\"aws\":{\"route_quota\":0}}", "aws.route_quota: 0 is out of range (1-1000)" },
+	{ "{" SRV ",\"aws\":{\"max_calls_burst\":201}}",
+	  "aws.max_calls_burst: 201 is out of range (1-200)" },
 	{ "{" SRV ",\"aws\":{\"withdraw_grace_s\":-5}}",
 	  "aws.withdraw_grace_s: -5 is out of range (0-86400)" },
 	{ "{" SRV ",\"aws\":{\"endpoint\":\"ftp://x\"}}",
@@ -348,6 +468,39 @@ static const struct bad bads[] = {
 	  "connection_log.rate_per_s: 0 is out of range" },
 	/* "$schema" and "_..." are ignored, whatever their value, but nothing else is */
 	{ "{" SRV ",\"$schemas\":\"x\"}", "t.conf:1:95: $schemas: unknown key" },
+	/* host names: only as a rule's "to", well formed, without a prefix length */
+	{ "{" SRV ",\"clients\":{\"a\":{\n\"to_local\":[{\"to\":\"svc..example.com\"}]}}}",
+	  "t.conf:2:14: clients.a.to_local[0].to: host name \"svc..example.com\": an empty label "
+	  "at "
+	  "position 5" },
+	{ "{" SRV ",\"clients\":{\"a\":{\"to_local\":[{\"to\":\"svc.example.com/32\"}]}}}",
+	  "clients.a.to_local[0].to: \"svc.example.com/32\": a host name takes no prefix length" },
+	{ "{" SRV ",\"clients\":{\"a\":{\"to_local\":[{\"to\":\"svc_1.example.com\"}]}}}",
+	  "host name \"svc_1.example.com\": the character '_' at position 4" },
+	{ "{" SRV ",\"clients\":{\"a\":{\"to_local\":[{\"to\":\"svc-.example.com\"}]}}}",
+	  "the label \"svc-\" ends with '-' (RFC 1123)" },
+	{ "{" SRV ",\"clients\":{\"a\":{\"to_local\":[{\"to\":\"x."
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.com\"}]}}}",
+	  "a label longer than 63 characters" },
+	{ "{" SRV ",\"clients\":{\"a\":{\"to_local\":[{\"to\":\"10.1.1.300\"}]}}}",
+	  "clients.a.to_local[0].to: \"10.1.1.300\": \"10.1.1.300\" is not an IPv4 or IPv6 "
+	  "address" },
+	{ "{" SRV ",\"clients\":{\"a\":{\"iroutes\":[\"home.example.com\"]}}}",
+	  "clients.a.iroutes[0]: \"home.example.com\" is a host name; names are allowed only as "
+	  "the \"to\" of a to_local or from_local rule" },
+	{ "{" SRV ",\"nat\":{\"masquerade\":[{\"sources\":[\"lan.example.com\"],"
+	  "\"out_interface\":\"eth0\"}]}}",
+	  "nat.masquerade[0].sources[0]: \"lan.example.com\" is a host name" },
+	{ "{" SRV ",\"dns\":{\"servers\":[\"ns1.example.com\"]}}",
+	  "dns.servers[0]: \"ns1.example.com\" is not a DNS server" },
+	{ "{" SRV ",\"dns\":{\"servers\":[\"10.1.1.2\",\"10.1.1.2:53\"]}}",
+	  "dns.servers[1]: 10.1.1.2:53 is listed twice" },
+	{ "{" SRV ",\"dns\":{\"servers\":[]}}", "dns.servers: expected an array of 1-8" },
+	{ "{" SRV ",\"dns\":{\"min_ttl_s\":60,\"max_ttl_s\":30}}",
+	  "dns.max_ttl_s: 30 is below min_ttl_s (60)" },
+	{ "{" SRV ",\"dns\":{\"min_ttl_s\":0}}", "dns.min_ttl_s: 0 is out of range (1-86400)" },
+	{ "{" SRV ",\"dns\":{\"max_ttl\":60}}",
+	  "dns.max_ttl: unknown key (did you mean \"max_ttl_s\"?)" },
 };
 
 /* port_forwards, masquerade rules, OpenVPN's port and the connection log, loaded and dumped. */
@@ -592,10 +745,11 @@ static void test_load_fd(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_examples),    cmocka_unit_test(test_defaults_and_dump),
-		cmocka_unit_test(test_bad_configs), cmocka_unit_test(test_file_errors),
-		cmocka_unit_test(test_file_kinds),  cmocka_unit_test(test_annotations),
-		cmocka_unit_test(test_load_fd),	    cmocka_unit_test(test_tunnel_networks),
+		cmocka_unit_test(test_examples),	cmocka_unit_test(test_defaults_and_dump),
+		cmocka_unit_test(test_bad_configs),	cmocka_unit_test(test_aws_summaries),
+		cmocka_unit_test(test_file_errors),	cmocka_unit_test(test_file_kinds),
+		cmocka_unit_test(test_annotations),	cmocka_unit_test(test_load_fd),
+		cmocka_unit_test(test_tunnel_networks), cmocka_unit_test(test_host_names),
 		cmocka_unit_test(test_forwards),
 	};
 

@@ -165,8 +165,8 @@ static void wait_timer(struct fix *f)
 	cloud_timer_event(f->c);
 }
 
-/* From nothing to the first DescribeRouteTables, with role credentials. */
-static void discover(struct fix *f)
+/* From nothing to the first EC2 call (then), with role credentials. */
+static void discover_to(struct fix *f, const char *then)
 {
 	static const struct {
 		const char *path, *body;
@@ -203,9 +203,14 @@ static void discover(struct fix *f)
 	assert_int_equal(cloud_vpc_cidrs(f->c)->n, 1);
 	expect_call("/security-credentials/vpcroute");
 	assert_int_equal(answer(f, 200, creds), 0);
-	expect_call("DescribeRouteTables");
+	expect_call(then);
 	assert_string_equal(fake_http_last()->url, "http://ec2.test/");
 	assert_string_equal(fake_http_last()->sigv4, "aws:amz:eu-west-1:ec2");
+}
+
+static void discover(struct fix *f)
+{
+	discover_to(f, "DescribeRouteTables");
 }
 
 static void want(struct fix *f)
@@ -390,12 +395,77 @@ static void test_withdraw(void **state)
 	json_decref(j);
 }
 
+/*
+ * aws.routes "route-server": the source/dest check is turned off, the
+ * security groups read, and no route table is read or changed, at start or
+ * for a withdraw (a BGP daemon announces the networks).
+ */
+static void test_route_server(void **state)
+{
+	static const char *const text =
+		"{\"version\":1,\"role\":\"server\",\"local_networks\":[\"10.1.0.0/16\"],"
+		"\"tunnel\":{\"pool\":\"10.8.0.0/24\"},"
+		"\"clients\":{\"home\":{\"allow\":[\"192.168.1.0/24\"]}},"
+		"\"aws\":{\"routes\":\"route-server\",\"drift_check_s\":10,"
+		"\"max_calls_per_s\":50}}";
+	struct fix *f = *state;
+	char err[CFG_ERRLEN], calls[1024] = "";
+	unsigned modified = 0;
+	json_t *j;
+
+	cloud_free(f->c);
+	cfg_free(f->a.cfg);
+	if (cfg_load_buf("t.conf", text, strlen(text), &f->a.cfg, err, sizeof(err)))
+		fail_msg("%s", err);
+	assert_int_equal(f->a.cfg->aws.routes, CFG_ROUTES_ROUTE_SERVER);
+	assert_non_null(f->c = cloud_new(&f->a, false, err, sizeof(err)));
+	want(f);
+	discover_to(f, "DescribeNetworkInterfaceAttribute");
+	for (int i = 0; i < 8 && fake_http_last()->open; i++) {
+		const char *b = fake_http_last()->body;
+
+		snprintf(calls + strlen(calls), sizeof(calls) - strlen(calls), "%.*s;",
+			 (int)strcspn(b + 7, "&"), b + 7);
+		if (strstr(b, "Action=ModifyNetworkInterfaceAttribute&")) {
+			modified++;
+			answer(f, 200,
+			       "<ModifyNetworkInterfaceAttributeResponse><return>true"
+			       "</return></ModifyNetworkInterfaceAttributeResponse>");
+		} else if (strstr(b, "Attribute=sourceDestCheck")) {
+			answer(f, 200,
+			       "<DescribeNetworkInterfaceAttributeResponse><networkInterfaceId>" ENI
+			       "</networkInterfaceId><sourceDestCheck><value>true</value>"
+			       "</sourceDestCheck></DescribeNetworkInterfaceAttributeResponse>");
+		} else {
+			answer(f, 403, error_xml("UnauthorizedOperation"));
+		}
+		if (!fake_http_last()->open && strstr(b, "ModifyNetworkInterfaceAttribute"))
+			wait_timer(f);
+	}
+	assert_false(fake_http_last()->open);
+	assert_int_equal(modified, 1);
+	if (strstr(calls, "Route"))
+		fail_msg("a route-table call in route-server mode: %s", calls);
+	/* a withdraw has nothing to do, and ends at once */
+	cloud_withdraw(f->c, PLAN_WITHDRAW_OURS);
+	assert_true(cloud_withdraw_done(f->c));
+	if (fake_http_last()->open && strstr(fake_http_last()->body, "Route"))
+		fail_msg("withdraw: %s", fake_http_last()->body);
+	j = cloud_status(f->c);
+	assert_string_equal(json_string_value(json_object_get(j, "routes")), "route-server");
+	assert_int_equal(json_array_size(json_object_get(j, "route_tables")), 0);
+	assert_int_equal(json_array_size(json_object_get(j, "pending_calls")), 0);
+	assert_false(json_is_true(json_object_get(j, "withdrawn")));
+	json_decref(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_status_changes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_error_answers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_withdraw, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_route_server, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

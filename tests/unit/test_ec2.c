@@ -53,6 +53,44 @@ static void test_backoff_state(void **state)
 	assert_int_equal(b.retries, 2); /* counted for the status */
 }
 
+/* aws.max_calls_burst: a full bucket at start, then the rate; a reload
+ * caps what is held; never more than the burst after a long idle. */
+static void test_bucket_burst(void **state)
+{
+	struct ec2_bucket b;
+
+	(void)state;
+	ec2_bucket_init(&b, 0);
+	ec2_bucket_burst(&b, 10, true);
+	for (int i = 0; i < 10; i++) {
+		assert_true(ec2_bucket_wait(&b, 2, 0) == 0);
+		ec2_bucket_take(&b);
+	}
+	assert_true(ec2_bucket_wait(&b, 2, 0) == 500);
+	assert_true(ec2_bucket_wait(&b, 2, 500) == 0);
+	ec2_bucket_take(&b);
+	/* an hour idle: 10 at once again, not 7200 */
+	for (int i = 0; i < 10; i++) {
+		assert_true(ec2_bucket_wait(&b, 2, 3600000) == 0);
+		ec2_bucket_take(&b);
+	}
+	assert_true(ec2_bucket_wait(&b, 2, 3600000) == 3600500);
+	/* a reload to a burst of 3: what is held is capped, not filled */
+	ec2_bucket_burst(&b, 3, false);
+	assert_true(ec2_bucket_wait(&b, 2, 3600000) == 3600500);
+	assert_true(ec2_bucket_wait(&b, 2, 3700000) == 0);
+	for (int i = 0; i < 3; i++)
+		ec2_bucket_take(&b);
+	assert_true(ec2_bucket_wait(&b, 2, 3700000) == 3700500);
+	/* a burst below the rate: at most that many at once */
+	ec2_bucket_init(&b, 0);
+	ec2_bucket_burst(&b, 1, true);
+	ec2_bucket_take(&b);
+	assert_true(ec2_bucket_wait(&b, 10, 1000) == 0);
+	ec2_bucket_take(&b);
+	assert_true(ec2_bucket_wait(&b, 10, 1000) == 1100);
+}
+
 static void test_bucket_paces(void **state)
 {
 	struct ec2_bucket b;
@@ -329,6 +367,7 @@ int main(void)
 		cmocka_unit_test(test_backoff_grows_and_is_capped),
 		cmocka_unit_test(test_backoff_state),
 		cmocka_unit_test(test_bucket_paces),
+		cmocka_unit_test(test_bucket_burst),
 		cmocka_unit_test(test_verdicts),
 		cmocka_unit_test(test_error_of),
 		cmocka_unit_test(test_forms),

@@ -60,13 +60,14 @@ struct fix {
 	struct cfg *cfg;
 	struct ec2_rtb tables[4];
 	size_t ntables;
-	struct plan_want want[8];
+	struct plan_want want[128];
 	size_t nwant;
 	struct plan_book book;
 	struct plan_failed failed[4];
 	size_t nfailed;
 	unsigned withdraw;
 	bool no_additions;
+	const struct pfx_list *vpc_cidrs;
 };
 
 static void want(struct fix *f, const char *s)
@@ -120,7 +121,8 @@ static void plan(struct fix *f, long long now, struct plan *p)
 			      .nfailed = f->nfailed,
 			      .now = now,
 			      .withdraw = f->withdraw,
-			      .no_additions = f->no_additions };
+			      .no_additions = f->no_additions,
+			      .vpc_cidrs = f->vpc_cidrs };
 	size_t ngone = f->book.ngone, nconf = f->book.nconflicts;
 	struct plan_gone *gone = ngone ? malloc(ngone * sizeof(*gone)) : NULL;
 	struct plan_conflict *conf = nconf ? malloc(nconf * sizeof(*conf)) : NULL;
@@ -381,23 +383,21 @@ static void test_only_what_the_agent_could_have_made(void **state)
 	struct plan p;
 
 	main_table(f, routes);
+	/* one the agent wanted before is its own, whatever it is */
+	assert_int_equal(plan_book_gone(&f->book, P("172.16.0.0/16"), T0), 0);
 	plan(f, T0 + GRACE, &p);
+	assert_int_equal(p.book.nunwanted, 0); /* "withdrawing", not "ours, not wanted" */
 	plan_commit(&f->book, &p);
 	plan_free(&p);
 	plan(f, T0 + 2 * GRACE, &p);
-	assert_int_equal(p.nops, 1);
-	assert_op(f, &p, 0, PLAN_DELETE, "rtb-main", "192.168.2.0/25");
+	assert_int_equal(p.nops, 2);
+	assert_op(f, &p, 0, PLAN_DELETE, "rtb-main", "172.16.0.0/16");
+	assert_op(f, &p, 1, PLAN_DELETE, "rtb-main", "192.168.2.0/25");
 	plan_free(&p);
 	assert_false(plan_may_own(f->cfg, P("172.16.0.0/16")));
 	assert_true(plan_may_own(f->cfg, P("10.8.0.0/24")));
 	assert_true(plan_may_own(f->cfg, P("fd00:8::/64")));
 	assert_false(plan_may_own(f->cfg, P("10.8.0.0/16")));
-	/* one the agent wanted before is its own, whatever it is */
-	assert_int_equal(plan_book_gone(&f->book, P("172.16.0.0/16"), T0), 0);
-	plan(f, T0 + 2 * GRACE, &p);
-	assert_int_equal(p.nops, 2);
-	assert_op(f, &p, 0, PLAN_DELETE, "rtb-main", "172.16.0.0/16");
-	plan_free(&p);
 }
 
 static void test_client_role_may_own(void **state)
@@ -600,6 +600,24 @@ static void test_withdraw_ours(void **state)
 	plan_free(&p);
 }
 
+static bool unwanted_in(const struct fix *f, const struct plan_book *book, const char *dst)
+{
+	return plan_unwanted(&(struct plan_in){ .cfg = f->cfg,
+						.eni = ENI,
+						.want = f->want,
+						.nwant = f->nwant,
+						.book = book },
+			     plan_route_find(&f->tables[0], P(dst)));
+}
+
+static bool deletes(const struct plan *p, const char *dst)
+{
+	for (size_t i = 0; i < p->nops; i++)
+		if (p->ops[i].kind == PLAN_DELETE && pfx_equal(&p->ops[i].dst, P(dst)))
+			return true;
+	return false;
+}
+
 static void test_withdraw_unwanted(void **state)
 {
 	struct fix *f = *state;
@@ -616,15 +634,34 @@ static void test_withdraw_unwanted(void **state)
 	assert_int_equal(p.nops, 3); /* never the default route */
 	assert_op(f, &p, 0, PLAN_DELETE, "rtb-main", "172.16.0.0/12");
 	plan_free(&p);
+	/* with its grace running: still only on request, never by scope ours */
+	f->withdraw = 0;
+	plan(f, T0, &p);
+	plan_commit(&f->book, &p);
+	plan_free(&p);
+	f->withdraw = PLAN_WITHDRAW_OURS;
+	plan(f, T0 + 1, &p);
+	assert_int_equal(p.nops, 2);
+	assert_false(deletes(&p, "172.16.0.0/12"));
+	plan_free(&p);
+	f->withdraw = PLAN_WITHDRAW_UNWANTED;
+	plan(f, T0 + 1, &p);
+	assert_int_equal(p.nops, 1);
+	assert_op(f, &p, 0, PLAN_DELETE, "rtb-main", "172.16.0.0/12");
+	plan_free(&p);
 }
 
-/* Ours, not wanted: reported (once), never withdrawn on its own. */
-static void test_unwanted_reported_not_removed(void **state)
+/* Ours, not wanted (the leftover of an adopted route no policy allows):
+ * reported once, withdrawn once seen unwanted for the grace period. */
+static void test_unwanted_withdrawn_after_grace(void **state)
 {
 	struct fix *f = *state;
 	struct plan p;
 
 	ours_everywhere(f);
+	assert_true(unwanted_in(f, &f->book, "172.16.0.0/12"));
+	assert_false(unwanted_in(f, &f->book, "192.168.2.0/25")); /* may be ours */
+	assert_false(unwanted_in(f, &f->book, "0.0.0.0/0"));
 	plan(f, T0, &p);
 	assert_int_equal(p.nops, 1);
 	assert_op(f, &p, 0, PLAN_CREATE, "rtb-main", "10.8.0.0/24");
@@ -632,26 +669,106 @@ static void test_unwanted_reported_not_removed(void **state)
 	assert_string_equal(p.book.unwanted[0].table, "rtb-main");
 	assert_true(pfx_equal(&p.book.unwanted[0].dst, P("172.16.0.0/12")));
 	assert_false(p.book.unwanted[0].reported);
-	assert_true(plan_unwanted(&(struct plan_in){ .cfg = f->cfg,
-						     .eni = ENI,
-						     .want = f->want,
-						     .nwant = f->nwant,
-						     .book = &f->book },
-				  plan_route_find(&f->tables[0], P("172.16.0.0/12"))));
+	/* its grace runs from when it was first seen */
+	assert_true(plan_book_find(&p.book, P("172.16.0.0/12"))->since == T0);
+	assert_true(plan_book_find(&p.book, P("172.16.0.0/12"))->unwanted);
+	assert_false(plan_book_find(&p.book, P("192.168.2.0/25"))->unwanted);
+	assert_null(plan_book_find(&p.book, P("0.0.0.0/0")));
+	assert_true(p.next_due == T0 + GRACE);
+	assert_true(unwanted_in(f, &p.book, "172.16.0.0/12"));
+	plan_commit(&f->book, &p);
+	plan_free(&p);
+	plan(f, T0 + GRACE - 1, &p);
+	assert_false(deletes(&p, "172.16.0.0/12"));
+	assert_int_equal(p.book.nunwanted, 1);
+	assert_true(p.book.unwanted[0].reported); /* reported once */
+	assert_true(plan_book_find(&p.book, P("172.16.0.0/12"))->since == T0);
+	plan_commit(&f->book, &p);
+	plan_free(&p);
+	plan(f, T0 + GRACE, &p);
+	assert_true(deletes(&p, "172.16.0.0/12"));
+	assert_true(deletes(&p, "192.168.2.0/25"));
+	assert_false(deletes(&p, "0.0.0.0/0"));	  /* never a default route */
+	assert_false(deletes(&p, "10.1.0.0/16")); /* nor a route elsewhere */
+	assert_true(p.next_due == 0);
+	plan_free(&p);
+	/* after a withdraw: nothing is created, the withdrawals go on */
+	f->no_additions = true;
+	plan(f, T0 + GRACE, &p);
+	assert_true(deletes(&p, "172.16.0.0/12"));
+	for (size_t i = 0; i < p.nops; i++)
+		assert_int_equal(p.ops[i].kind, PLAN_DELETE);
+	plan_free(&p);
+}
+
+/* A network no policy allows, sent to another interface: never ours. */
+static void test_unwanted_never_another_target(void **state)
+{
+	struct fix *f = *state;
+	static const char *const routes[] = { "172.16.0.0/12",
+					      "networkInterfaceId",
+					      OTHER,
+					      "172.17.0.0/16",
+					      "instanceId",
+					      "i-0123",
+					      "172.18.0.0/16",
+					      "gatewayId",
+					      ENI,
+					      NULL };
+	struct plan p;
+
+	main_table(f, routes);
+	plan(f, T0, &p);
+	assert_int_equal(p.book.nunwanted, 0);
+	assert_int_equal(p.book.ngone, 0);
 	plan_commit(&f->book, &p);
 	plan_free(&p);
 	plan(f, T0 + 100 * GRACE, &p);
-	/* 192.168.2.0/25 goes after its grace; 172.16.0.0/12 stays */
-	for (size_t i = 0; i < p.nops; i++)
-		assert_false(pfx_equal(&p.ops[i].dst, P("172.16.0.0/12")));
-	assert_int_equal(p.book.nunwanted, 1);
-	assert_true(p.book.unwanted[0].reported);
+	assert_int_equal(p.nops, 0);
 	plan_free(&p);
-	/* after a withdraw: nothing is created */
-	f->no_additions = true;
+}
+
+/* Wanted during its grace (a reload allows it, a client claims it): the
+ * grace is cancelled; unwanted again, a new one starts. */
+static void test_unwanted_claim_cancels_grace(void **state)
+{
+	struct fix *f = *state;
+	static const char *const routes[] = { "172.16.0.0/12", "networkInterfaceId", ENI, NULL };
+	struct plan p;
+
+	main_table(f, routes);
 	plan(f, T0, &p);
-	for (size_t i = 0; i < p.nops; i++)
-		assert_int_equal(p.ops[i].kind, PLAN_DELETE);
+	assert_true(plan_book_find(&p.book, P("172.16.0.0/12"))->unwanted);
+	plan_commit(&f->book, &p);
+	plan_free(&p);
+	want(f, "172.16.0.0/12");
+	plan(f, T0 + GRACE, &p);
+	assert_int_equal(p.nops, 0);
+	assert_int_equal(p.book.ngone, 0); /* forgotten */
+	assert_int_equal(p.book.nunwanted, 0);
+	plan_commit(&f->book, &p);
+	plan_free(&p);
+	/* unwanted again, no longer allowed: its grace starts again when seen */
+	f->nwant = 0;
+	plan(f, T0 + GRACE + 10, &p);
+	assert_int_equal(p.nops, 0);
+	assert_true(p.next_due == T0 + 2 * GRACE + 10);
+	assert_int_equal(p.book.nunwanted, 1);
+	assert_false(p.book.unwanted[0].reported);
+	plan_commit(&f->book, &p);
+	plan_free(&p);
+	/* claimed and let go between two plans: its grace runs from the release */
+	assert_int_equal(plan_book_gone(&f->book, P("172.16.0.0/12"), T0 + GRACE + 20), 0);
+	assert_false(plan_book_find(&f->book, P("172.16.0.0/12"))->unwanted);
+	assert_false(unwanted_in(f, &f->book, "172.16.0.0/12"));
+	plan(f, T0 + 2 * GRACE + 10, &p);
+	assert_int_equal(p.nops, 0);
+	assert_true(p.next_due == T0 + 2 * GRACE + 20);
+	assert_int_equal(p.book.nunwanted, 0); /* one it wanted: "withdrawing" */
+	plan_free(&p);
+	plan(f, T0 + 2 * GRACE + 20, &p);
+	assert_int_equal(p.nops, 1);
+	assert_op(f, &p, 0, PLAN_DELETE, "rtb-main", "172.16.0.0/12");
 	plan_free(&p);
 }
 
@@ -687,6 +804,367 @@ static void test_book_sorted(void **state)
 	assert_null(plan_book_find(&f->book, P("10.9.0.0/24")));
 }
 
+/* --- summaries (aws.summaries) --- */
+
+static const char *const summary_conf =
+	"{\"version\":1,\"role\":\"server\",\"local_networks\":[\"10.1.0.0/16\"],"
+	"\"tunnel\":{\"pool\":\"10.8.0.0/24\"},"
+	"\"default_client\":{\"allow\":[\"192.168.0.0/16\",\"172.16.0.0/12\"]},"
+	"\"aws\":{\"enabled\":true,\"summaries\":[\"192.168.0.0/16\",\"10.200.0.0/16\"]}}";
+
+static void use_summaries(struct fix *f)
+{
+	cfg_free(f->cfg);
+	f->cfg = load(summary_conf);
+}
+
+/* The main table and a subnet's table, each with its local route. */
+static void two_tables(struct fix *f)
+{
+	static const char *const routes[] = { "10.1.0.0/16", "gatewayId", "local", NULL };
+
+	table(&f->tables[f->ntables++], "rtb-main", VPC, true, NULL, routes);
+	table(&f->tables[f->ntables++], "rtb-sub", VPC, false, "subnet-1", routes);
+	plan_tables_sort(f->tables, f->ntables);
+}
+
+static void want_sites(struct fix *f, size_t n)
+{
+	char s[PFX_STRLEN];
+
+	for (size_t i = 0; i < n; i++) {
+		snprintf(s, sizeof(s), "192.168.%zu.0/24", i);
+		want(f, s);
+	}
+}
+
+/* The calls of p done: the tables as EC2 then holds them. */
+static void apply(struct fix *f, const struct plan *p)
+{
+	for (size_t i = 0; i < p->nops; i++)
+		if (p->ops[i].kind == PLAN_DELETE)
+			plan_route_unset(&f->tables[p->ops[i].table], &p->ops[i].dst);
+		else
+			assert_int_equal(
+				plan_route_set(&f->tables[p->ops[i].table], &p->ops[i].dst, ENI),
+				0);
+}
+
+/* 100 client networks inside a summary cost one route per table; one
+ * outside every summary gets its own; the pool its own. */
+static void test_summary_one_route_per_table(void **state)
+{
+	struct fix *f = *state;
+	struct plan p;
+
+	use_summaries(f);
+	two_tables(f);
+	want(f, "10.8.0.0/24");
+	want(f, "172.16.1.0/24");
+	want_sites(f, 100);
+	plan(f, T0, &p);
+	assert_int_equal(p.nops, 6);
+	assert_op(f, &p, 0, PLAN_CREATE, "rtb-main", "10.8.0.0/24");
+	assert_op(f, &p, 1, PLAN_CREATE, "rtb-main", "172.16.1.0/24");
+	assert_op(f, &p, 2, PLAN_CREATE, "rtb-main", "192.168.0.0/16");
+	assert_op(f, &p, 3, PLAN_CREATE, "rtb-sub", "10.8.0.0/24");
+	assert_op(f, &p, 5, PLAN_CREATE, "rtb-sub", "192.168.0.0/16");
+	apply(f, &p);
+	plan_commit(&f->book, &p);
+	plan_free(&p);
+	plan(f, T0, &p);
+	assert_int_equal(p.nops, 0);
+	plan_free(&p);
+	/* clients go, one stays inside: the summary stays, no call */
+	f->nwant = 3;
+	plan(f, T0 + 1000, &p);
+	assert_int_equal(p.nops, 0);
+	assert_int_equal(p.book.ngone, 0);
+	plan_commit(&f->book, &p);
+	plan_free(&p);
+	/* the last one inside goes: the summary is withdrawn after the grace */
+	f->nwant = 2;
+	plan(f, T0 + 2000, &p);
+	assert_int_equal(p.nops, 0);
+	assert_int_equal(p.book.ngone, 1);
+	assert_true(p.next_due == T0 + 2000 + GRACE);
+	plan_commit(&f->book, &p);
+	plan_free(&p);
+	plan(f, T0 + 2000 + GRACE, &p);
+	assert_int_equal(p.nops, 2);
+	assert_op(f, &p, 0, PLAN_DELETE, "rtb-main", "192.168.0.0/16");
+	assert_op(f, &p, 1, PLAN_DELETE, "rtb-sub", "192.168.0.0/16");
+	plan_free(&p);
+}
+
+/* Per-network routes of before the summaries were configured: the summary
+ * comes first, the old routes go after the grace (nothing is ever cut). */
+static void test_summary_replaces_old_routes(void **state)
+{
+	struct fix *f = *state;
+	static const char *const routes[] = { "192.168.1.0/24",
+					      "networkInterfaceId",
+					      ENI,
+					      "192.168.2.0/24",
+					      "networkInterfaceId",
+					      ENI,
+					      NULL };
+	struct plan p;
+
+	use_summaries(f);
+	main_table(f, routes);
+	want(f, "192.168.1.0/24");
+	want(f, "192.168.2.0/24");
+	plan(f, T0, &p);
+	assert_int_equal(p.nops, 1);
+	assert_op(f, &p, 0, PLAN_CREATE, "rtb-main", "192.168.0.0/16");
+	assert_int_equal(p.book.ngone, 2); /* the /24s: their grace runs */
+	apply(f, &p);
+	plan_commit(&f->book, &p);
+	plan_free(&p);
+	plan(f, T0 + GRACE, &p);
+	assert_int_equal(p.nops, 2);
+	assert_op(f, &p, 0, PLAN_DELETE, "rtb-main", "192.168.1.0/24");
+	assert_op(f, &p, 1, PLAN_DELETE, "rtb-main", "192.168.2.0/24");
+	plan_free(&p);
+}
+
+/* A summary is the agent's own even where no client may announce (so it is
+ * withdrawn, not "ours, not wanted"); what lies inside it is not. */
+static void test_summary_may_own(void **state)
+{
+	struct fix *f = *state;
+	static const char *const routes[] = { "10.200.0.0/16",
+					      "networkInterfaceId",
+					      ENI,
+					      "10.200.1.0/24",
+					      "networkInterfaceId",
+					      ENI,
+					      NULL };
+	struct plan p;
+
+	use_summaries(f);
+	assert_true(plan_may_own(f->cfg, P("10.200.0.0/16")));
+	assert_false(plan_may_own(f->cfg, P("10.200.1.0/24")));
+	assert_true(plan_may_own(f->cfg, P("192.168.7.0/24")));
+	main_table(f, routes);
+	plan(f, T0, &p);
+	/* both have a grace: the summary as withdrawn, the /24 as not wanted */
+	assert_int_equal(p.book.ngone, 2);
+	for (size_t i = 0; i < p.book.ngone; i++)
+		assert_int_equal(p.book.gone[i].unwanted,
+				 pfx_equal(&p.book.gone[i].dst, P("10.200.1.0/24")));
+	assert_int_equal(p.book.nunwanted, 1);
+	assert_string_equal(
+		pfx_format(&p.book.unwanted[0].dst, (char[PFX_STRLEN]){ 0 }, PFX_STRLEN),
+		"10.200.1.0/24");
+	plan_free(&p);
+}
+
+/* A summary that overlaps one of the VPC's blocks (local_networks "auto"
+ * cannot check it at load) is not used: its networks get their own routes. */
+static void test_summary_blocked_by_vpc(void **state)
+{
+	struct fix *f = *state;
+	struct pfx blocks[] = { pfx_of("192.168.128.0/17") };
+	struct pfx_list vpc = { .v = blocks, .n = 1 };
+	struct plan_want *w;
+	size_t n;
+	struct plan p;
+
+	use_summaries(f);
+	assert_null(plan_summary_blocked(NULL, P("192.168.0.0/16")));
+	assert_true(pfx_equal(plan_summary_blocked(&vpc, P("192.168.0.0/16")), &blocks[0]));
+	assert_null(plan_summary_blocked(&vpc, P("10.200.0.0/16")));
+	assert_true(
+		pfx_equal(plan_summary_of(f->cfg, NULL, P("192.168.3.0/24")), P("192.168.0.0/16")));
+	assert_null(plan_summary_of(f->cfg, &vpc, P("192.168.3.0/24")));
+	assert_null(plan_summary_of(f->cfg, NULL, P("172.16.3.0/24")));
+	main_table(f, NULL);
+	want_sites(f, 2);
+	want(f, "10.200.5.0/24");
+	want(f, "10.200.6.0/24");
+	qsort(f->want, f->nwant, sizeof(*f->want), plan_want_cmp);
+	assert_int_equal(plan_want_summarize(f->cfg, &vpc, f->want, f->nwant, &w, &n), 0);
+	assert_int_equal(n, 3);
+	assert_true(pfx_equal(&w[0].dst, P("10.200.0.0/16")));
+	assert_int_equal(w[0].refs, 2);
+	assert_true(pfx_equal(&w[1].dst, P("192.168.0.0/24")));
+	free(w);
+	f->vpc_cidrs = &vpc;
+	plan(f, T0, &p);
+	assert_int_equal(p.nops, 3);
+	assert_op(f, &p, 0, PLAN_CREATE, "rtb-main", "10.200.0.0/16");
+	assert_op(f, &p, 1, PLAN_CREATE, "rtb-main", "192.168.0.0/24");
+	assert_op(f, &p, 2, PLAN_CREATE, "rtb-main", "192.168.1.0/24");
+	plan_free(&p);
+}
+
+/* --- the route quota --- */
+
+/* n routes of family v4/v6 to a gateway, from base. */
+static void fill(struct ec2_rtb *t, size_t n, bool v6, const char *origin)
+{
+	char s[PFX_STRLEN];
+
+	for (size_t i = 0; i < n; i++) {
+		struct ec2_route *r;
+
+		t->routes = realloc(t->routes, (t->nroutes + 1) * sizeof(*t->routes));
+		r = memset(&t->routes[t->nroutes++], 0, sizeof(*r));
+		if (v6)
+			snprintf(s, sizeof(s), "fd00:%zx::/32", 0x100 + i);
+		else
+			snprintf(s, sizeof(s), "172.31.%zu.0/24", i);
+		r->dst = pfx_of(s);
+		snprintf(r->kind, sizeof(r->kind), "gatewayId");
+		snprintf(r->target, sizeof(r->target), "vgw-1");
+		snprintf(r->origin, sizeof(r->origin), "%s", origin);
+	}
+}
+
+/* What plan_quota_check reads: the configuration, the tables, the wanted
+ * networks (f->want as it is at each call: plan() sorts it). */
+static void quota_in(struct fix *f, struct plan_in *in)
+{
+	memset(in, 0, sizeof(*in));
+	in->cfg = f->cfg;
+	in->vpc = VPC;
+	in->tables_known = true;
+	in->tables = f->tables;
+	in->ntables = f->ntables;
+	in->want = f->want;
+}
+
+static int quota_check(const struct fix *f, struct plan_in *in, const struct plan *p,
+		       struct plan_quota **q, size_t *n)
+{
+	in->nwant = f->nwant;
+	return plan_quota_check(in, p, q, n);
+}
+
+static void test_quota_near_and_over(void **state)
+{
+	struct fix *f = *state;
+	struct plan_quota *q;
+	size_t nq;
+	struct plan p;
+	struct plan_in in;
+
+	cfg_free(f->cfg);
+	f->cfg = load("{\"version\":1,\"role\":\"server\",\"local_networks\":[\"10.1.0.0/16\"],"
+		      "\"tunnel\":{\"pool\":\"10.8.0.0/24\"},"
+		      "\"default_client\":{\"allow\":[\"192.168.0.0/16\"]},"
+		      "\"aws\":{\"enabled\":true}}");
+	two_tables(f);
+	/* rtb-main: 1 local + 34 = 35 IPv4 routes, 45 IPv6 (another count),
+	 * 20 propagated (not counted) */
+	fill(&f->tables[0], 34, false, "CreateRoute");
+	fill(&f->tables[0], 45, true, "CreateRoute");
+	fill(&f->tables[0], 20, false, "EnableVgwRoutePropagation");
+	plan_tables_sort(f->tables, f->ntables);
+	want_sites(f, 4);
+	plan(f, T0, &p);
+	quota_in(f, &in);
+	assert_int_equal(quota_check(f, &in, &p, &q, &nq), 0);
+	/* IPv4: 35 now, 39 after: below 80 % of 50; IPv6 45: near */
+	assert_int_equal(nq, 1);
+	assert_int_equal(q[0].table, 0);
+	assert_int_equal(q[0].family, AF_INET6);
+	assert_int_equal(q[0].routes, 45);
+	assert_int_equal(q[0].after, 45);
+	assert_false(q[0].over);
+	free(q);
+	plan_free(&p);
+	/* 5 more: 40 after, near; without the plan (as described) not yet */
+	f->nwant = 0;
+	want_sites(f, 5);
+	plan(f, T0, &p);
+	assert_int_equal(quota_check(f, &in, &p, &q, &nq), 0);
+	assert_int_equal(nq, 2);
+	assert_int_equal(q[0].family, AF_INET);
+	assert_int_equal(q[0].routes, 35);
+	assert_int_equal(q[0].after, 40);
+	assert_int_equal(q[0].quota, 50);
+	assert_false(q[0].over);
+	free(q);
+	assert_int_equal(quota_check(f, &in, NULL, &q, &nq), 0);
+	assert_int_equal(nq, 1);
+	free(q);
+	plan_free(&p);
+	/* 15: exactly the quota, not over */
+	f->nwant = 0;
+	want_sites(f, 15);
+	plan(f, T0, &p);
+	assert_int_equal(quota_check(f, &in, &p, &q, &nq), 0);
+	assert_int_equal(q[0].after, 50);
+	assert_false(q[0].over);
+	assert_int_equal(q[0].left_out, 0);
+	free(q);
+	plan_free(&p);
+	/* 16: one does not fit, and is not asked for (EC2 would refuse it) */
+	f->nwant = 0;
+	want_sites(f, 16);
+	plan(f, T0, &p);
+	assert_int_equal(p.nops, 31); /* 15 in rtb-main, 16 in rtb-sub */
+	assert_false(plan_has_op(&p, 0, P("192.168.15.0/24")));
+	assert_true(plan_has_op(&p, 0, P("192.168.14.0/24")));
+	assert_true(plan_has_op(&p, 1, P("192.168.15.0/24")));
+	assert_int_equal(quota_check(f, &in, &p, &q, &nq), 0);
+	assert_int_equal(nq, 2);
+	assert_int_equal(q[0].after, 50);
+	assert_int_equal(q[0].left_out, 1);
+	assert_true(q[0].over);
+	free(q);
+	plan_free(&p);
+	/* a route of the table goes: room for it */
+	plan_route_unset(&f->tables[0], P("172.31.0.0/24"));
+	plan(f, T0, &p);
+	assert_int_equal(p.nops, 32);
+	assert_true(plan_has_op(&p, 0, P("192.168.15.0/24")));
+	plan_free(&p);
+	/* a raised quota (aws.route_quota 100): nothing near */
+	f->cfg->aws.route_quota = 100;
+	plan(f, T0, &p);
+	assert_int_equal(quota_check(f, &in, &p, &q, &nq), 0);
+	assert_int_equal(nq, 0);
+	assert_null(q);
+	plan_free(&p);
+}
+
+/* 100 client networks in a summary: the quota is never neared. */
+static void test_quota_with_summary(void **state)
+{
+	struct fix *f = *state;
+	struct plan_quota *q;
+	size_t nq;
+	struct plan p;
+	struct plan_in in;
+
+	use_summaries(f);
+	two_tables(f);
+	want_sites(f, 100);
+	plan(f, T0, &p);
+	assert_int_equal(p.nops, 2);
+	quota_in(f, &in);
+	assert_int_equal(quota_check(f, &in, &p, &q, &nq), 0);
+	assert_int_equal(nq, 0);
+	plan_free(&p);
+	/* without: 100 routes per table; 49 fit next to the local route, the
+	 * quota leaves 51 out in each, and no call is made for them */
+	f->cfg->aws.summaries.n = 0;
+	plan(f, T0, &p);
+	assert_int_equal(p.nops, 98);
+	assert_int_equal(quota_check(f, &in, &p, &q, &nq), 0);
+	assert_int_equal(nq, 2);
+	assert_true(q[0].over && q[1].over);
+	assert_int_equal(q[1].after, 50);
+	assert_int_equal(q[1].left_out, 51);
+	free(q);
+	f->cfg->aws.summaries.n = 2;
+	plan_free(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -708,10 +1186,19 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_blackhole_replaced, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_withdraw_ours, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_withdraw_unwanted, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unwanted_reported_not_removed, setup,
+		cmocka_unit_test_setup_teardown(test_unwanted_withdrawn_after_grace, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_unwanted_never_another_target, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_unwanted_claim_cancels_grace, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tables_unknown, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_book_sorted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_summary_one_route_per_table, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_summary_replaces_old_routes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_summary_may_own, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_summary_blocked_by_vpc, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_quota_near_and_over, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_quota_with_summary, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

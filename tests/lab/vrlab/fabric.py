@@ -10,7 +10,9 @@ VpcFabric polls moto and makes the lab's VPC router behave as AWS would:
   it for an address that is not its own (a bridge table on the VPC router).
 
 So the lab's connectivity depends on what vpcroute did through the EC2 API,
-not on a hand-written route.
+not on a hand-written route. With follow_routes False (aws.routes
+"route-server"), the route table is not read: the fabric's routes come from
+its BGP daemon (vrlab/bird.py), and only the source/dest check is played.
 """
 import threading
 
@@ -18,8 +20,10 @@ CHECK_TABLE = "vpcfabric_sdc"
 
 
 class VpcFabric:
-    def __init__(self, vpc_node, world, instance_ip, instance_port="sub-ec2", interval=0.25):
+    def __init__(self, vpc_node, world, instance_ip, instance_port="sub-ec2", interval=0.25,
+                 follow_routes=True):
         self.vpc, self.world, self.ip = vpc_node, world, instance_ip
+        self.follow_routes = follow_routes
         self.port, self.interval = instance_port, interval
         self.routes = set()  # what we put on the VPC router
         self.sdc = None
@@ -41,7 +45,7 @@ class VpcFabric:
             Attribute="sourceDestCheck")["SourceDestCheck"]["Value"]
 
     def sync(self):
-        want = self._eni_routes()
+        want = self._eni_routes() if self.follow_routes else set()
         for net in sorted(want - self.routes):
             self.vpc.run(f"ip route replace {net} via {self.ip} dev br0")
         for net in sorted(self.routes - want):

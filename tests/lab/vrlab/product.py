@@ -72,14 +72,17 @@ class Product:
     """desc's processes on topo. confs: {node: configuration dict} instead
     of an agent's example."""
 
-    def __init__(self, desc, topo, pki, workdir, aws=None, confs=None, grace=0):
+    def __init__(self, desc, topo, pki, workdir, aws=None, confs=None, grace=0,
+                 route_server=False):
         self.desc, self.topo, self.pki, self.dir, self.aws = desc, topo, pki, workdir, aws
         self.relays, self.fabric = [], None
         env = {}
         if aws:
             inst = topo[desc.instance]
             self.relays = [Relay(inst, aws.moto.port), Relay(inst, aws.imds.port)]
-            self.fabric = VpcFabric(topo[desc.vpc_router], aws, desc.host(desc.instance).ip)
+            # route_server: the fabric's routes come from BGP (vrlab/bird.py), not the table
+            self.fabric = VpcFabric(topo[desc.vpc_router], aws, desc.host(desc.instance).ip,
+                                    follow_routes=not route_server)
             env = {"AWS_ENDPOINT_URL_EC2": self.relays[0].url,
                    "AWS_EC2_METADATA_SERVICE_ENDPOINT": self.relays[1].url}
         self.confs = {}
@@ -235,9 +238,10 @@ class ProductA(Product):
     """Topology A. server_conf/pi_conf: dicts, or None for the shipped
     examples."""
 
-    def __init__(self, topo, pki, workdir, server_conf=None, pi_conf=None, grace=0, aws=None):
+    def __init__(self, topo, pki, workdir, server_conf=None, pi_conf=None, grace=0, aws=None,
+                 route_server=False):
         super().__init__(A, topo, pki, workdir, aws=aws, grace=grace,
-                         confs={"ec2": server_conf, "pi": pi_conf})
+                         confs={"ec2": server_conf, "pi": pi_conf}, route_server=route_server)
         self.extra = []  # road warriors (road_warrior)
 
     server_agent = property(lambda self: self.agents["ec2"])
