@@ -230,6 +230,10 @@ bool state_batch_due(const struct agent *a);
 int state_batch_commit(struct agent *a);
 /* Why one of c's routes could not be installed (the first), or 0. */
 int state_client_failed(const struct agent *a, const struct aclient *c);
+int state_client_change(struct agent *a, const struct ainst *in, const struct aclient *old,
+			const struct aclient *new);
+/* A port forward on a port an OpenVPN instance listens on: not programmed. */
+bool state_forward_blocked(const struct agent *a, const struct cfg_forward *f);
 /* Why the route to dst could not be installed: -errno, or 0. */
 int state_route_failed(const struct agent *a, const struct pfx *dst, const char **dev);
 /* What is wanted and the kernel's routes, read once for one status (a

@@ -298,6 +298,16 @@ const char *dispatch(struct agent *a, struct peer *p, struct proto_msg *m)
 		if (m->tunnel.listen_proto) {
 			in->listen_proto = m->tunnel.listen_proto;
 			in->listen_port = m->tunnel.listen_port;
+			for (size_t i = 0; i < a->cfg->nforwards; i++)
+				if (state_forward_blocked(a, &a->cfg->forwards[i]))
+					log_warnx("%s: OpenVPN listens on %s port %u: "
+						  "port_forwards[%zu] is left out of the table; "
+						  "give it another port (vpcroute.conf(5), PORT "
+						  "FORWARDS)",
+						  name,
+						  m->tunnel.listen_proto == PROTO_UDP ? "udp"
+										      : "tcp",
+						  m->tunnel.listen_port, i);
 		}
 		if (m->tunnel.event == PROTO_TUNNEL_ROUTE_UP ||
 		    m->tunnel.event == PROTO_TUNNEL_UP) {

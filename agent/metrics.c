@@ -66,6 +66,17 @@ static const struct def defs[VM_COUNT] = {
 				"Objects of ours put back after someone else removed or changed "
 				"them, per kind of object.",
 				{ "object" } },
+	[VM_FORWARD_PACKETS] = { "vpcroute_port_forward_packets",
+				 GAUGE,
+				 "Packets the DNAT rule of a port forward matched (the first of "
+				 "each connection), per forward (\"tcp/8080\"), as the kernel's "
+				 "counter holds it: it restarts at 0 when the table is rebuilt.",
+				 { "forward" } },
+	[VM_FORWARD_REACHABLE] = { "vpcroute_port_forward_reachable",
+				   GAUGE,
+				   "1 when the forward's target is inside a network reached now "
+				   "(local, a connected client's, a pushed route), else 0.",
+				   { "forward" } },
 	[VM_EC2_CALLS] = { "vpcroute_ec2_calls_total",
 			   COUNTER,
 			   "EC2 API calls answered, by action and result code (Success, the EC2 "

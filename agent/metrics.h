@@ -22,11 +22,13 @@ enum metric {
 	VM_PLUGIN_UP,	    /* gauge {instance} */
 	VM_ADMISSIONS,	    /* counter {outcome,rule} */
 	/* the kernel */
-	VM_ROUTES,	   /* gauge {state}: wanted, installed, left_to_others */
-	VM_ROUTE_FAILURES, /* counter: route changes the kernel refused */
-	VM_SET_ELEMENTS,   /* gauge {set} */
-	VM_SET_FAILURES,   /* counter: set element updates that failed */
-	VM_KERNEL_REPAIRS, /* counter {object} */
+	VM_ROUTES,	      /* gauge {state}: wanted, installed, left_to_others */
+	VM_ROUTE_FAILURES,    /* counter: route changes the kernel refused */
+	VM_SET_ELEMENTS,      /* gauge {set} */
+	VM_SET_FAILURES,      /* counter: set element updates that failed */
+	VM_KERNEL_REPAIRS,    /* counter {object} */
+	VM_FORWARD_PACKETS,   /* gauge {forward}: the DNAT rule's counter */
+	VM_FORWARD_REACHABLE, /* gauge {forward} */
 	/* AWS */
 	VM_EC2_CALLS,	      /* counter {action,code} */
 	VM_EC2_RETRIES,	      /* counter */

@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -82,6 +83,29 @@ static void sets(json_t *st)
 		metrics_set(VM_SET_ELEMENTS, (double)json_integer_value(v), k);
 }
 
+static void forwards(json_t *st)
+{
+	json_t *f;
+	size_t i;
+
+	metrics_clear(VM_FORWARD_PACKETS);
+	metrics_clear(VM_FORWARD_REACHABLE);
+	json_array_foreach(json_object_get(st, "port_forwards"), i, f)
+	{
+		char label[32];
+
+		snprintf(label, sizeof(label), "%s/%lld",
+			 json_string_value(json_object_get(f, "proto")),
+			 (long long)json_integer_value(json_object_get(f, "port")));
+		if (json_is_integer(json_object_get(f, "packets")))
+			metrics_set(VM_FORWARD_PACKETS,
+				    (double)json_integer_value(json_object_get(f, "packets")),
+				    label);
+		metrics_set(VM_FORWARD_REACHABLE, json_is_true(json_object_get(f, "reachable")),
+			    label);
+	}
+}
+
 static void aws(json_t *st)
 {
 	static const char *const always[] = { "ours", "missing", "conflict", "blackhole" };
@@ -145,6 +169,7 @@ int metrics_collect(struct agent *a)
 	instances(st);
 	routes(st);
 	sets(st);
+	forwards(st);
 	aws(st);
 	dns(st);
 	json_decref(st);

@@ -21,9 +21,11 @@
 #include <libnftnl/table.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_conntrack_common.h>
+#include <linux/netfilter/nf_conntrack_tuple_common.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter_ipv4.h>
 #include <linux/netfilter/nfnetlink.h>
+#include <linux/rtnetlink.h>
 
 #include "log.h"
 #include "nft.h"
@@ -50,10 +52,14 @@ _Static_assert(NFT_PRIO_SRCNAT == NF_IP_PRI_NAT_SRC, "srcnat is priority 100");
 
 /* remote: the remote networks that are prefixes (an interval set); host:
  * those that are single addresses, in a hash set (a change costs the
- * kernel O(1), not O(set size): bench/nft_sets); allow, ports:
- * concatenated intervals. Every set before S_ALLOW holds plain addresses. */
-enum { S_LOCAL, S_REMOTE, S_HOST, S_ALLOW, S_PORTS, S_NSETS };
-static const char *const set_base[S_NSETS] = { "local", "remote", "remote_host", "allow", "ports" };
+ * kernel O(1), not O(set size): bench/nft_sets); allow, ports, masqto,
+ * logallow, logports: concatenated intervals. Every set before S_ALLOW
+ * holds plain addresses; the concatenated ones come last. */
+enum { S_LOCAL, S_REMOTE, S_HOST, S_ALLOW, S_PORTS, S_MASQ, S_LOGALLOW, S_LOGPORTS, S_NSETS };
+static const char *const set_base[S_NSETS] = { "local", "remote", "remote_host", "allow",
+					       "ports", "masqto", "logallow",	 "logports" };
+static const int set_fields[S_NSETS] = { 1, 1, 1, 3, 4, 2, 3, 4 };
+#define NCHAINS 4
 
 /* One logical element: an interval, or a range of concatenated fields. */
 struct elem {
@@ -92,6 +98,7 @@ struct nft {
 	struct elem resume[2][2][S_NSETS]; /* per phase: the sets are equal below it */
 	bool resumed[2][2][S_NSETS];
 	size_t chunk; /* elements per transaction, adapted to NFT_PASS_US */
+	size_t nfwd;  /* DNAT rules last built, one per forward of the model */
 };
 
 static int fam_idx(int family)
@@ -104,18 +111,12 @@ static size_t alen(int fi)
 	return fi ? 16 : 4;
 }
 
+/* addresses, then a protocol and a port in 4-byte registers each */
 static size_t key_len(int fi, int set)
 {
-	switch (set) {
-	case S_LOCAL:
-	case S_REMOTE:
-	case S_HOST:
-		return alen(fi);
-	case S_ALLOW:
-		return 2 * alen(fi) + 4;
-	default:
-		return 2 * alen(fi) + 8;
-	}
+	int f = set_fields[set];
+
+	return (f == 1 ? 1 : 2) * alen(fi) + (f > 2 ? 4 * (size_t)(f - 2) : 0);
 }
 
 struct nft *nft_open(char *err, size_t errlen)
@@ -296,13 +297,14 @@ static void set_name(char *buf, size_t len, int fi, int set)
 	snprintf(buf, len, "%s%d", set_base[set], fi ? 6 : 4);
 }
 
-/* A set of addresses (fields 1) or of concatenated ones (3: src . dst .
- * protocol, 4: and port), with flags (NFT_SET_INTERVAL: prefixes and
- * ranges; 0: exact keys, a hash set). */
-static int put_set_flags(struct nft *n, const char *name, int fi, int fields, uint32_t flags)
+/* A set of kind `set` (its fields: set_fields; a 1-field one when set < 0),
+ * with flags (NFT_SET_INTERVAL: prefixes and ranges; 0: exact keys, a hash
+ * set). */
+static int put_set_flags(struct nft *n, const char *name, int fi, int set, uint32_t flags)
 {
 	struct nftnl_set *s = set_obj(name);
 	uint32_t t = fi ? TYPE_IP6ADDR : TYPE_IPADDR;
+	int fields = set < 0 ? 1 : set_fields[set];
 	struct nlmsghdr *nlh;
 
 	nftnl_set_set_u32(s, NFTNL_SET_FLAGS,
@@ -312,15 +314,15 @@ static int put_set_flags(struct nft *n, const char *name, int fi, int fields, ui
 		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, t);
 		nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, (uint32_t)alen(fi));
 	} else {
-		uint8_t f[5] = { (uint8_t)alen(fi), (uint8_t)alen(fi), 1, 2, 0 };
+		uint8_t f[4] = { (uint8_t)alen(fi), (uint8_t)alen(fi), 1, 2 };
 
-		t = (((t << TYPE_BITS) | t) << TYPE_BITS) | TYPE_INET_PROTOCOL;
+		t = (t << TYPE_BITS) | t;
+		if (fields >= 3)
+			t = (t << TYPE_BITS) | TYPE_INET_PROTOCOL;
 		if (fields == 4)
 			t = (t << TYPE_BITS) | TYPE_INET_SERVICE;
-		f[fields] = 0;
 		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, t);
-		nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN,
-				  (uint32_t)key_len(fi, fields == 3 ? S_ALLOW : S_PORTS));
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, (uint32_t)key_len(fi, set));
 		nftnl_set_set_data(s, NFTNL_SET_DESC_CONCAT, f, (uint32_t)fields);
 	}
 	nlh = msg(n, NFT_MSG_NEWSET, NLM_F_CREATE);
@@ -330,9 +332,9 @@ static int put_set_flags(struct nft *n, const char *name, int fi, int fields, ui
 	return next(n);
 }
 
-static int put_set(struct nft *n, const char *name, int fi, int fields)
+static int put_set(struct nft *n, const char *name, int fi, int set)
 {
-	return put_set_flags(n, name, fi, fields, NFT_SET_INTERVAL);
+	return put_set_flags(n, name, fi, set, NFT_SET_INTERVAL);
 }
 
 /* Adds or removes elements, ELEMS_PER_MSG per message (an element with
@@ -423,6 +425,16 @@ static void e_verdict(struct nftnl_rule *r, int v)
 	nftnl_rule_add_expr(r, e);
 }
 
+/* reg = data */
+static void e_imm(struct nftnl_rule *r, uint32_t reg, const void *data, size_t len)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("immediate");
+
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, reg);
+	nftnl_expr_set(e, NFTNL_EXPR_IMM_DATA, data, (uint32_t)len);
+	nftnl_rule_add_expr(r, e);
+}
+
 static void e_nfproto(struct nftnl_rule *r, int fi)
 {
 	uint8_t p = fi ? NFPROTO_IPV6 : NFPROTO_IPV4;
@@ -504,10 +516,7 @@ static int rule_nat(struct nft *n, int fi, size_t i, const struct cfg_nat *c)
 	e_meta(r, NFT_META_OIFNAME, NFT_REG32_00);
 	e_cmp(r, NFT_REG32_00, NFT_CMP_EQ, ifn, sizeof(ifn));
 	if (c->has_snat_to) {
-		e = nftnl_expr_alloc("immediate");
-		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG32_00);
-		nftnl_expr_set(e, NFTNL_EXPR_IMM_DATA, c->snat_to.addr, (uint32_t)alen(fi));
-		nftnl_rule_add_expr(r, e);
+		e_imm(r, NFT_REG32_00, c->snat_to.addr, alen(fi));
 		e = nftnl_expr_alloc("nat");
 		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_TYPE, NFT_NAT_SNAT);
 		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FAMILY, fi ? NFPROTO_IPV6 : NFPROTO_IPV4);
@@ -519,32 +528,49 @@ static int rule_nat(struct nft *n, int fi, size_t i, const struct cfg_nat *c)
 	return put_rule(n, r);
 }
 
-static int rule_ct_established(struct nft *n)
+/* ct KEY (original direction for the tuple keys) into reg */
+static void e_ct(struct nftnl_rule *r, uint32_t key, bool dir, uint32_t reg)
 {
-	struct nftnl_rule *r = rule_new("forward");
 	struct nftnl_expr *e = nftnl_expr_alloc("ct");
-	uint32_t mask = NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED),
-		 zero = 0;
 
-	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, NFT_CT_STATE);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, NFT_REG32_00);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, key);
+	if (dir)
+		nftnl_expr_set_u8(e, NFTNL_EXPR_CT_DIR, IP_CT_DIR_ORIGINAL);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, reg);
 	nftnl_rule_add_expr(r, e);
-	e = nftnl_expr_alloc("bitwise");
-	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG32_00);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG32_00);
+}
+
+/* reg & mask != 0 */
+static void e_bits_set(struct nftnl_rule *r, uint32_t reg, uint32_t mask)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("bitwise");
+	uint32_t zero = 0;
+
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, reg);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, reg);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, 4);
 	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, &mask, 4);
 	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &zero, 4);
 	nftnl_rule_add_expr(r, e);
-	e_cmp(r, NFT_REG32_00, NFT_CMP_NEQ, &zero, 4);
+	e_cmp(r, reg, NFT_CMP_NEQ, &zero, 4);
+}
+
+static int rule_ct_established(struct nft *n)
+{
+	struct nftnl_rule *r = rule_new("forward");
+
+	e_ct(r, NFT_CT_STATE, false, NFT_REG32_00);
+	e_bits_set(r, NFT_REG32_00,
+		   NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED));
 	e_verdict(r, NF_ACCEPT);
 	return put_rule(n, r);
 }
 
-/* fam: saddr . daddr . l4proto [. th dport] @allow|@ports accept */
-static int rule_access(struct nft *n, int fi, int set)
+static void e_log(struct nftnl_rule *r, const struct cfg_connlog *lg, const char *prefix);
+
+/* fam: saddr . daddr [. l4proto [. th dport]] @SET: the fields set_fields[set] names */
+static void e_concat_lookup(struct nftnl_rule *r, int fi, int set)
 {
-	struct nftnl_rule *r = rule_new("forward");
 	uint32_t words = (uint32_t)alen(fi) / 4;
 	char name[16];
 
@@ -552,21 +578,137 @@ static int rule_access(struct nft *n, int fi, int set)
 	e_nfproto(r, fi);
 	e_addr(r, fi, 0, NFT_REG32_00);
 	e_addr(r, fi, 1, NFT_REG32_00 + words);
-	e_meta(r, NFT_META_L4PROTO, NFT_REG32_00 + 2 * words);
-	if (set == S_PORTS)
+	if (set_fields[set] >= 3)
+		e_meta(r, NFT_META_L4PROTO, NFT_REG32_00 + 2 * words);
+	if (set_fields[set] == 4)
 		e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_00 + 2 * words + 1);
 	e_lookup(r, name, NFT_REG32_00);
-	e_verdict(r, NF_ACCEPT);
+}
+
+/* fam: saddr . daddr . l4proto [. th dport] @allow|@ports accept (with lg: log;
+ * @logallow|@logports, the rules with "log", are only logged) */
+static int rule_access(struct nft *n, int fi, int set, const struct cfg_connlog *lg)
+{
+	struct nftnl_rule *r = rule_new("forward");
+
+	e_concat_lookup(r, fi, set);
+	if (lg)
+		e_log(r, lg, NFT_LOG_NEW);
+	else
+		e_verdict(r, NF_ACCEPT);
 	return put_rule(n, r);
 }
 
-/* fam: saddr @SRC daddr @DST drop: new connections nobody allowed */
-static int rule_drop(struct nft *n, int fi, int src, int dst)
+/* fam: saddr @SRC daddr @DST drop: new connections nobody allowed (with lg: log) */
+static int rule_drop(struct nft *n, int fi, int src, int dst, const struct cfg_connlog *lg)
 {
 	struct nftnl_rule *r = rule_new("forward");
 
 	e_pair(r, fi, src, dst);
-	e_verdict(r, NF_DROP);
+	if (lg)
+		e_log(r, lg, NFT_LOG_DROP);
+	else
+		e_verdict(r, NF_DROP);
+	return put_rule(n, r);
+}
+
+/* fam: saddr . daddr @masqtoF masquerade: to_local rules with "masquerade" */
+static int rule_masq_to(struct nft *n, int fi)
+{
+	struct nftnl_rule *r = rule_new("exempt");
+
+	e_concat_lookup(r, fi, S_MASQ);
+	nftnl_rule_add_expr(r, nftnl_expr_alloc("masq"));
+	return put_rule(n, r);
+}
+
+/* limit rate RATE/second burst BURST packets, then log (NFLOG group or the kernel log) */
+static void e_log(struct nftnl_rule *r, const struct cfg_connlog *lg, const char *prefix)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("limit");
+
+	nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_RATE, lg->rate_per_s);
+	nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_UNIT, 1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_BURST, lg->burst);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_TYPE, NFT_LIMIT_PKTS);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_FLAGS, 0);
+	nftnl_rule_add_expr(r, e);
+	e = nftnl_expr_alloc("log");
+	nftnl_expr_set_str(e, NFTNL_EXPR_LOG_PREFIX, prefix);
+	if (lg->has_group)
+		nftnl_expr_set_u16(e, NFTNL_EXPR_LOG_GROUP, lg->group);
+	else
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LOG_LEVEL, 6 /* info */);
+	nftnl_rule_add_expr(r, e);
+}
+
+enum fwd_rule { FWD_DNAT, FWD_ACCEPT, FWD_LOG, FWD_MASQ };
+
+/*
+ * One port forward's rule:
+ *   DNAT   (chain dnat)    fam [iifname IF] l4proto P th dport PORT
+ *                          fib daddr type local counter dnat to TO:TO_PORT
+ *   ACCEPT (chain forward) fam l4proto P ct status dnat ct original proto-dst
+ *                          PORT daddr TO th dport TO_PORT accept
+ *   LOG    the same match, limit, log prefix NFT_LOG_NEW
+ *   MASQ   (chain exempt)  the same match, masquerade
+ */
+static int rule_forward(struct nft *n, const char *chain, const struct cfg_forward *f,
+			enum fwd_rule kind, const struct cfg_connlog *lg)
+{
+	struct nftnl_rule *r = rule_new(chain);
+	int fi = fam_idx(f->to.family);
+	uint16_t port = htons(f->port), to_port = htons(f->to_port);
+	struct nftnl_expr *e;
+
+	e_nfproto(r, fi);
+	if (kind == FWD_DNAT) {
+		uint32_t local = RTN_LOCAL;
+		char ifn[IFNAMSIZ] = { 0 };
+
+		if (f->in_interface[0]) {
+			memcpy(ifn, f->in_interface, strnlen(f->in_interface, sizeof(ifn) - 1));
+			e_meta(r, NFT_META_IIFNAME, NFT_REG32_00);
+			e_cmp(r, NFT_REG32_00, NFT_CMP_EQ, ifn, sizeof(ifn));
+		}
+		e_meta(r, NFT_META_L4PROTO, NFT_REG32_00);
+		e_cmp(r, NFT_REG32_00, NFT_CMP_EQ, &f->proto, 1);
+		e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_00);
+		e_cmp(r, NFT_REG32_00, NFT_CMP_EQ, &port, 2);
+		e = nftnl_expr_alloc("fib");
+		nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_DADDR);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, NFT_REG32_00);
+		nftnl_rule_add_expr(r, e);
+		e_cmp(r, NFT_REG32_00, NFT_CMP_EQ, &local, 4);
+		nftnl_rule_add_expr(r, nftnl_expr_alloc("counter"));
+		e_imm(r, NFT_REG32_00, f->to.addr, alen(fi));
+		e_imm(r, NFT_REG32_04, &to_port, 2);
+		e = nftnl_expr_alloc("nat");
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FAMILY, fi ? NFPROTO_IPV6 : NFPROTO_IPV4);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MIN, NFT_REG32_00);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_PROTO_MIN, NFT_REG32_04);
+		nftnl_rule_add_expr(r, e);
+		return put_rule(n, r);
+	}
+	/* the protocol first: nft(8) then shows the ports as numbers */
+	e_meta(r, NFT_META_L4PROTO, NFT_REG32_00);
+	e_cmp(r, NFT_REG32_00, NFT_CMP_EQ, &f->proto, 1);
+	e_ct(r, NFT_CT_STATUS, false, NFT_REG32_00);
+	e_bits_set(r, NFT_REG32_00, IPS_DST_NAT);
+	e_ct(r, NFT_CT_PROTO_DST, true, NFT_REG32_00);
+	e_cmp(r, NFT_REG32_00, NFT_CMP_EQ, &port, 2);
+	e_addr(r, fi, 1, NFT_REG32_00);
+	e_cmp(r, NFT_REG32_00, NFT_CMP_EQ, f->to.addr, alen(fi));
+	e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_00);
+	e_cmp(r, NFT_REG32_00, NFT_CMP_EQ, &to_port, 2);
+	if (kind == FWD_MASQ)
+		nftnl_rule_add_expr(r, nftnl_expr_alloc("masq"));
+	else if (kind == FWD_LOG)
+		e_log(r, lg, NFT_LOG_NEW);
+	else
+		e_verdict(r, NF_ACCEPT);
 	return put_rule(n, r);
 }
 
@@ -648,10 +790,17 @@ static int acc_elems(const struct nft_model *m, int fi, int set, struct elist *o
 		struct elem e = { 0 };
 
 		if (fam_idx(x->src.family) != fi || x->dst.family != x->src.family ||
-		    x->ports != (set == S_PORTS))
+		    (set == S_MASQ ? !x->masq
+				   : x->ports != (set_fields[set] == 4) ||
+					     ((set == S_LOGALLOW || set == S_LOGPORTS) && !x->log)))
 			continue;
 		first_last(&x->src, e.key, e.end);
 		first_last(&x->dst, e.key + a, e.end + a);
+		if (set == S_MASQ) {
+			if (push(out, &e))
+				return -ENOMEM;
+			continue;
+		}
 		e.key[2 * a] = x->proto_lo;
 		e.end[2 * a] = x->proto_hi;
 		if (x->ports) {
@@ -675,6 +824,9 @@ static int model_elems(const struct nft_model *m, struct elist out[2][S_NSETS])
 		r = r ? r : remote_elems(&m->remote, fi, &out[fi][S_REMOTE], &out[fi][S_HOST]);
 		r = r ? r : acc_elems(m, fi, S_ALLOW, &out[fi][S_ALLOW]);
 		r = r ? r : acc_elems(m, fi, S_PORTS, &out[fi][S_PORTS]);
+		r = r ? r : acc_elems(m, fi, S_MASQ, &out[fi][S_MASQ]);
+		r = r ? r : acc_elems(m, fi, S_LOGALLOW, &out[fi][S_LOGALLOW]);
+		r = r ? r : acc_elems(m, fi, S_LOGPORTS, &out[fi][S_LOGPORTS]);
 		for (int s = 0; s < S_NSETS; s++) {
 			struct elist *l = &out[fi][s];
 			size_t w = 0;
@@ -718,12 +870,25 @@ static char *nat_signature(const struct nft_model *m)
 			fprintf(f, "%s,", pfx_format(&m->nat[i].sources.v[k], p, sizeof(p)));
 		fputc(';', f);
 	}
+	for (size_t i = 0; i < m->nfwd; i++) {
+		const struct cfg_forward *w = &m->fwd[i];
+
+		fprintf(f, "fwd=%u/%u>%s:%u/%s/%d%d;", w->proto, w->port,
+			pfx_format_addr(&w->to, p, sizeof(p)), w->to_port, w->in_interface,
+			w->masquerade, w->log);
+	}
+	fprintf(f, "rulelog=%d;", m->rule_log);
+	if (m->connlog && (m->connlog->enabled || m->rule_log))
+		fprintf(f, "log=%d%d/%d:%u/%u/%u;", m->connlog->new_conns, m->connlog->drops,
+			m->connlog->has_group, m->connlog->group, m->connlog->rate_per_s,
+			m->connlog->burst);
 	fclose(f);
 	return s;
 }
 
 static int build_all(struct nft *n, const struct nft_model *m, struct elist el[2][S_NSETS])
 {
+	const struct cfg_connlog *lg = m->connlog && m->connlog->enabled ? m->connlog : NULL;
 	int r = 0;
 
 	batch_start(n);
@@ -735,16 +900,13 @@ static int build_all(struct nft *n, const struct nft_model *m, struct elist el[2
 	r = r ? r : put_chain(n, "exempt", "nat", NF_INET_POST_ROUTING, NFT_PRIO_EXEMPT);
 	r = r ? r : put_chain(n, "nat", "nat", NF_INET_POST_ROUTING, NF_IP_PRI_NAT_SRC);
 	r = r ? r : put_chain(n, "forward", "filter", NF_INET_FORWARD, NF_IP_PRI_FILTER);
+	r = r ? r : put_chain(n, "dnat", "nat", NF_INET_PRE_ROUTING, NFT_PRIO_DSTNAT);
 	for (int fi = 0; fi < 2 && !r; fi++) {
 		char name[32];
 
 		for (int s = 0; s < S_NSETS && !r; s++) {
 			set_name(name, sizeof(name), fi, s);
-			r = s == S_HOST ? put_set_flags(n, name, fi, 1, 0)
-					: put_set(n, name, fi,
-						  s == S_LOCAL || s == S_REMOTE ? 1
-						  : s == S_ALLOW		? 3
-										: 4);
+			r = put_set_flags(n, name, fi, s, s == S_HOST ? 0 : NFT_SET_INTERVAL);
 			r = r ? r
 			      : put_elems(n, NFT_MSG_NEWSETELEM, name, key_len(fi, s), s >= S_ALLOW,
 					  el[fi][s].v, el[fi][s].n);
@@ -753,7 +915,7 @@ static int build_all(struct nft *n, const struct nft_model *m, struct elist el[2
 			struct elist src = { 0 };
 
 			snprintf(name, sizeof(name), "masq%zu_%d", i, fi ? 6 : 4);
-			r = put_set(n, name, fi, 1);
+			r = put_set(n, name, fi, -1);
 			r = r ? r : prefix_elems(&m->nat[i].sources, fi, &src);
 			r = r ? r
 			      : put_elems(n, NFT_MSG_NEWSETELEM, name, alen(fi), false, src.v,
@@ -761,6 +923,12 @@ static int build_all(struct nft *n, const struct nft_model *m, struct elist el[2
 			free(src.v);
 		}
 	}
+	/* masquerades that take precedence over the exemptions, then the exemptions */
+	for (size_t i = 0; i < m->nfwd && !r; i++)
+		if (m->fwd[i].masquerade)
+			r = rule_forward(n, "exempt", &m->fwd[i], FWD_MASQ, NULL);
+	for (int fi = 0; fi < 2 && !r; fi++)
+		r = rule_masq_to(n, fi);
 	for (int fi = 0; fi < 2 && !r; fi++) {
 		if (m->exempt) {
 			r = r ? r : rule_exempt(n, fi, S_LOCAL, S_REMOTE);
@@ -780,14 +948,38 @@ static int build_all(struct nft *n, const struct nft_model *m, struct elist el[2
 		}
 	}
 	r = r ? r : rule_ct_established(n);
-	for (int fi = 0; fi < 2 && !r; fi++) {
-		r = r ? r : rule_access(n, fi, S_PORTS);
-		r = r ? r : rule_access(n, fi, S_ALLOW);
-		r = r ? r : rule_drop(n, fi, S_REMOTE, S_LOCAL);
-		r = r ? r : rule_drop(n, fi, S_LOCAL, S_REMOTE);
-		r = r ? r : rule_drop(n, fi, S_HOST, S_LOCAL);
-		r = r ? r : rule_drop(n, fi, S_LOCAL, S_HOST);
+	for (size_t i = 0; i < m->nfwd && !r; i++) {
+		if (lg && lg->new_conns && m->fwd[i].log)
+			r = rule_forward(n, "forward", &m->fwd[i], FWD_LOG, lg);
+		r = r ? r : rule_forward(n, "forward", &m->fwd[i], FWD_ACCEPT, NULL);
 	}
+	for (int fi = 0; fi < 2 && !r; fi++) {
+		/* every accepted connection logged, or those of rules with "log" */
+		if (lg && lg->new_conns)
+			r = rule_access(n, fi, S_PORTS, lg);
+		else if (m->rule_log && m->connlog)
+			r = rule_access(n, fi, S_LOGPORTS, m->connlog);
+		r = r ? r : rule_access(n, fi, S_PORTS, NULL);
+		if (lg && lg->new_conns)
+			r = r ? r : rule_access(n, fi, S_ALLOW, lg);
+		else if (m->rule_log && m->connlog)
+			r = r ? r : rule_access(n, fi, S_LOGALLOW, m->connlog);
+		r = r ? r : rule_access(n, fi, S_ALLOW, NULL);
+		if (lg && lg->drops)
+			r = r ? r : rule_drop(n, fi, S_REMOTE, S_LOCAL, lg);
+		r = r ? r : rule_drop(n, fi, S_REMOTE, S_LOCAL, NULL);
+		if (lg && lg->drops)
+			r = r ? r : rule_drop(n, fi, S_LOCAL, S_REMOTE, lg);
+		r = r ? r : rule_drop(n, fi, S_LOCAL, S_REMOTE, NULL);
+		if (lg && lg->drops)
+			r = r ? r : rule_drop(n, fi, S_HOST, S_LOCAL, lg);
+		r = r ? r : rule_drop(n, fi, S_HOST, S_LOCAL, NULL);
+		if (lg && lg->drops)
+			r = r ? r : rule_drop(n, fi, S_LOCAL, S_HOST, lg);
+		r = r ? r : rule_drop(n, fi, S_LOCAL, S_HOST, NULL);
+	}
+	for (size_t i = 0; i < m->nfwd && !r; i++)
+		r = rule_forward(n, "dnat", &m->fwd[i], FWD_DNAT, NULL);
 	if (r) {
 		mnl_nlmsg_batch_stop(n->b);
 		log_warnx("nftables: the table does not fit one batch: aggregate local_networks "
@@ -798,6 +990,7 @@ static int build_all(struct nft *n, const struct nft_model *m, struct elist el[2
 	if (r == 0) {
 		n->nrules = n->sent_rules;
 		n->nsets = n->sent_sets;
+		n->nfwd = m->nfwd;
 		n->differs[0] = '\0';
 	}
 	return r;
@@ -851,11 +1044,16 @@ static uint64_t now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
-/* The order of the passes: permissions are withdrawn before membership,
- * membership is granted before permissions; so a network between two
- * passes is never allowed more than before and after. */
-static const int del_order[S_NSETS] = { S_PORTS, S_ALLOW, S_HOST, S_REMOTE, S_LOCAL };
-static const int add_order[S_NSETS] = { S_LOCAL, S_REMOTE, S_HOST, S_ALLOW, S_PORTS };
+/* The order of the passes: permissions (and their logging) are withdrawn
+ * before membership, membership is granted before permissions; so a
+ * network between two passes is never allowed more than before and after.
+ * A masquerade toward a peering goes with membership: in before the
+ * remote networks, out after them. Each set once. */
+static const int del_order[S_NSETS] = { S_LOGPORTS, S_LOGALLOW, S_PORTS, S_ALLOW,
+					S_HOST,	    S_REMOTE,	S_MASQ,	 S_LOCAL };
+static const int add_order[S_NSETS] = { S_LOCAL, S_MASQ,  S_REMOTE,   S_HOST,
+					S_ALLOW, S_PORTS, S_LOGALLOW, S_LOGPORTS };
+_Static_assert(S_NSETS == 8, "del_order and add_order name every set");
 
 /* The first element of l not below e. */
 static size_t lower(const struct elist *l, const struct elem *e)
@@ -1591,9 +1789,9 @@ int nft_check(struct nft *n, json_t **read)
 		return r;
 	if (!k.table)
 		snprintf(why, sizeof(why), "the table is missing");
-	else if (k.chains != 3 || k.sets != n->nsets || k.rules != n->nrules)
-		snprintf(why, sizeof(why), "%u chains, %u sets, %u rules instead of 3, %u, %u",
-			 k.chains, k.sets, k.rules, n->nsets, n->nrules);
+	else if (k.chains != NCHAINS || k.sets != n->nsets || k.rules != n->nrules)
+		snprintf(why, sizeof(why), "%u chains, %u sets, %u rules instead of %d, %u, %u",
+			 k.chains, k.sets, k.rules, NCHAINS, n->nsets, n->nrules);
 	else if (k.strange)
 		snprintf(why, sizeof(why), "a set holds an element vpcroute did not add");
 	for (int fi = 0; fi < 2 && !why[0]; fi++)
@@ -1632,6 +1830,54 @@ int nft_check(struct nft *n, json_t **read)
 	snprintf(n->differs, sizeof(n->differs), "%s", why);
 	n->built = false;
 	return 0;
+}
+
+struct fwdcount {
+	uint64_t *packets, *bytes;
+	size_t max, n;
+};
+
+/* The counter of each rule of chain dnat, in order. */
+static int fwd_counter_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct fwdcount *c = data;
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	struct nftnl_expr_iter *it = NULL;
+	struct nftnl_expr *e;
+
+	if (!r || nftnl_rule_nlmsg_parse(nlh, r) < 0 ||
+	    strcmp(nftnl_rule_get_str(r, NFTNL_RULE_TABLE), NFT_TABLE) ||
+	    strcmp(nftnl_rule_get_str(r, NFTNL_RULE_CHAIN), "dnat") || c->n >= c->max ||
+	    !(it = nftnl_expr_iter_create(r)))
+		goto out;
+	while ((e = nftnl_expr_iter_next(it)))
+		if (strcmp(nftnl_expr_get_str(e, NFTNL_EXPR_NAME), "counter") == 0) {
+			c->packets[c->n] = nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_PACKETS);
+			c->bytes[c->n++] = nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_BYTES);
+			break;
+		}
+out:
+	nftnl_expr_iter_destroy(it);
+	nftnl_rule_free(r);
+	return MNL_CB_OK;
+}
+
+int nft_forward_counters(struct nft *n, uint64_t *packets, uint64_t *bytes, size_t max)
+{
+	struct fwdcount c = { .packets = packets,
+			      .bytes = bytes,
+			      .max = max < n->nfwd ? max : n->nfwd };
+	char buf[65536];
+	struct nlmsghdr *nlh;
+	int r;
+
+	if (!n->built || !c.max)
+		return 0;
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETRULE, NFPROTO_INET, NLM_F_DUMP, n->seq++);
+	mnl_attr_put_strz(nlh, NFTA_RULE_TABLE, NFT_TABLE);
+	mnl_attr_put_strz(nlh, NFTA_RULE_CHAIN, "dnat");
+	r = dump_req(n, buf, sizeof(buf), fwd_counter_cb, &c);
+	return r < 0 ? r : (int)c.n;
 }
 
 unsigned nft_portid(const struct nft *n)

@@ -9,7 +9,15 @@
  *   chain nat      nat postrouting, priority srcnat: the configured
  *                  masquerade/SNAT;
  *   chain forward  filter forward, priority filter: established traffic,
- *                  then who may open connections to whom, from sets.
+ *                  then who may open connections to whom, from sets;
+ *   chain dnat     nat prerouting, priority dstnat: the port forwards
+ *                  (to one of this host's addresses: fib daddr type local).
+ *
+ * The exempt chain begins with the masquerades that take precedence over the
+ * exemptions: to_local rules with "masquerade" (set masqto4/6, saddr . daddr)
+ * and forwards with "masquerade". connection_log adds rate-limited log
+ * rules (prefixes NFT_LOG_NEW, NFT_LOG_DROP) before the accepts and drops;
+ * access rules with "log" are logged through sets logallow4/6, logports4/6.
  *
  * The rules are fixed; clients only add set elements. The table is created
  * or replaced in one batch; later changes are element batches.
@@ -31,6 +39,10 @@
 #define NFT_PRIO_SRCNAT	  100
 #define NFT_EXEMPT_OFFSET 50
 #define NFT_PRIO_EXEMPT	  (NFT_PRIO_SRCNAT - NFT_EXEMPT_OFFSET)
+#define NFT_PRIO_DSTNAT	  (-100)
+/* the connection log's prefixes, stable: what a journal filter matches */
+#define NFT_LOG_NEW  "vpcroute: new "
+#define NFT_LOG_DROP "vpcroute: drop "
 
 /* New connections from src to dst with protocol (and port) in range are allowed. */
 struct nft_acc {
@@ -38,6 +50,8 @@ struct nft_acc {
 	uint8_t proto_lo, proto_hi;
 	bool ports;
 	uint16_t port_lo, port_hi;
+	bool masq; /* src -> dst also masqueraded (a to_local rule's "masquerade") */
+	bool log;  /* its new connections logged (a rule's "log") */
 };
 
 struct nft_model {
@@ -47,6 +61,11 @@ struct nft_model {
 	const struct cfg_nat *nat;
 	size_t nnat;
 	bool exempt;
+	/* port forwards to program (those that do not take OpenVPN's port) */
+	const struct cfg_forward *fwd;
+	size_t nfwd;
+	const struct cfg_connlog *connlog; /* the settings; not enabled: no global log */
+	bool rule_log;			   /* some rule has "log": sets logallow/logports */
 };
 
 struct nft;
@@ -111,6 +130,12 @@ int nft_check(struct nft *n, json_t **read);
 const char *nft_differs(const struct nft *n);
 /* The netlink port of our batches (see rtnl_portid). */
 unsigned nft_portid(const struct nft *n);
+/*
+ * The packet and byte counters of the port forwards' DNAT rules, in the
+ * order of the model's fwd as last applied: how many were read (<= max), or
+ * -errno.
+ */
+int nft_forward_counters(struct nft *n, uint64_t *packets, uint64_t *bytes, size_t max);
 /* Counts of elements per set as last applied, for status: {"local4": N, ...}. */
 json_t *nft_elements_json(const struct nft *n);
 

@@ -415,7 +415,7 @@ static void routes_unique(struct aroute *v, size_t *n)
 }
 
 static void want_acc(struct desired *d, const struct pfx *src, const struct pfx *dst, uint8_t plo,
-		     uint8_t phi, const struct cfg_ports *ports)
+		     uint8_t phi, const struct cfg_ports *ports, const struct cfg_rule *rule)
 {
 	struct nft_acc *v;
 
@@ -428,6 +428,8 @@ static void want_acc(struct desired *d, const struct pfx *src, const struct pfx 
 	v->dst = *dst;
 	v->proto_lo = plo;
 	v->proto_hi = phi;
+	v->masq = rule && rule->masquerade;
+	v->log = rule && rule->log;
 	if (ports) {
 		v->ports = true;
 		v->port_lo = ports->lo;
@@ -454,9 +456,9 @@ static void want_named(struct desired *d, const struct pfx *src, const struct pf
 		    !pfx_list_contains(dsts, x))
 			continue;
 		if (!rule->nports)
-			want_acc(d, src, x, lo, hi, NULL);
+			want_acc(d, src, x, lo, hi, NULL, rule);
 		for (size_t p = 0; p < rule->nports; p++)
-			want_acc(d, src, x, lo, hi, &rule->ports[p]);
+			want_acc(d, src, x, lo, hi, &rule->ports[p], rule);
 	}
 }
 
@@ -470,7 +472,7 @@ static void want_access(struct desired *d, const struct pfx_list *srcs, const st
 	for (size_t s = 0; s < srcs->n; s++) {
 		if (acc->kind == CFG_ACCESS_ALL)
 			for (size_t t = 0; t < dsts->n; t++)
-				want_acc(d, &srcs->v[s], &dsts->v[t], 0, 255, NULL);
+				want_acc(d, &srcs->v[s], &dsts->v[t], 0, 255, NULL, NULL);
 		for (size_t r = 0; acc->kind == CFG_ACCESS_RULES && r < acc->nrules; r++) {
 			const struct cfg_rule *rule = &acc->rules[r];
 			uint8_t lo = rule->proto, hi = rule->proto ? rule->proto : 255;
@@ -480,9 +482,9 @@ static void want_access(struct desired *d, const struct pfx_list *srcs, const st
 				continue;
 			}
 			if (!rule->nports)
-				want_acc(d, &srcs->v[s], &rule->to, lo, hi, NULL);
+				want_acc(d, &srcs->v[s], &rule->to, lo, hi, NULL, rule);
 			for (size_t p = 0; p < rule->nports; p++)
-				want_acc(d, &srcs->v[s], &rule->to, lo, hi, &rule->ports[p]);
+				want_acc(d, &srcs->v[s], &rule->to, lo, hi, &rule->ports[p], rule);
 		}
 	}
 }
@@ -1028,10 +1030,37 @@ static int routes_apply(struct agent *a, const struct desired *d)
 	return routes_step(a, STATE_ROUTES_PER_PASS);
 }
 
+bool state_forward_blocked(const struct agent *a, const struct cfg_forward *f)
+{
+	for (size_t i = 0; i < a->ninst; i++) {
+		const struct ainst *in = a->inst[i];
+		uint8_t p = in->listen_proto == PROTO_UDP   ? IPPROTO_UDP
+			    : in->listen_proto == PROTO_TCP ? IPPROTO_TCP
+							    : 0;
+
+		if (p && p == f->proto && in->listen_port == f->port)
+			return true;
+	}
+	return false;
+}
+
+/* The forwards to program: those that do not take a port OpenVPN listens on. */
+static struct cfg_forward *forwards_active(struct agent *a, size_t *n)
+{
+	struct cfg_forward *v = calloc(a->cfg->nforwards + 1, sizeof(*v));
+
+	*n = 0;
+	for (size_t i = 0; v && i < a->cfg->nforwards; i++)
+		if (!state_forward_blocked(a, &a->cfg->forwards[i]))
+			v[(*n)++] = a->cfg->forwards[i];
+	return v;
+}
+
 int state_apply(struct agent *a)
 {
 	struct desired d = { 0 };
 	struct nft_model m = { 0 };
+	struct cfg_forward *fwd = NULL;
 	int r = 0, re;
 
 	desire(a, &d);
@@ -1061,6 +1090,13 @@ int state_apply(struct agent *a)
 	m.nat = a->cfg->nat;
 	m.nnat = a->cfg->nnat;
 	m.exempt = a->cfg->nat_exempt_tunnel;
+	m.connlog = &a->cfg->connlog;
+	m.rule_log = a->cfg->rules_log;
+	if (!(fwd = forwards_active(a, &m.nfwd))) {
+		r = -ENOMEM;
+		goto out;
+	}
+	m.fwd = fwd;
 	r = nft_apply(a->nft, &m);
 	a->nft_err = r < 0 ? r : 0;
 	if (r < 0) {
@@ -1070,6 +1106,7 @@ int state_apply(struct agent *a)
 		r = re;
 	}
 out:
+	free(fwd);
 	free(d.routes);
 	free(d.acc);
 	pfx_list_free(&d.remote);

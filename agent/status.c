@@ -5,7 +5,9 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <net/if.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -92,6 +94,86 @@ static json_t *policy_json(const struct agent *a, const struct ainst *in)
 	return json_pack("{s:s, s:I, s:b}", "sha256", in->plugin_digest, "generation",
 			 (json_int_t)in->plugin_gen, "matches",
 			 strcmp(in->plugin_digest, a->cfg->digest) == 0);
+}
+
+/* Is the forward's target inside a network reached now: local, a connected
+ * client's (networks, tunnel address), a pushed route? */
+static bool forward_reachable(const struct agent *a, const struct cfg_forward *f)
+{
+	for (size_t i = 0; i < a->cfg->local.n; i++)
+		if (pfx_contains(&a->cfg->local.v[i], &f->to))
+			return true;
+	for (size_t i = 0; i < a->ninst; i++) {
+		const struct ainst *in = a->inst[i];
+
+		for (size_t k = 0; k < in->routes.n; k++)
+			if (pfx_contains(&in->routes.v[k], &f->to))
+				return true;
+		for (size_t k = 0; k < in->n; k++) {
+			const struct proto_client *c = &in->c[k].pc;
+
+			if ((c->has_tunnel4 && pfx_equal(&c->tunnel4, &f->to)) ||
+			    (c->has_tunnel6 && pfx_equal(&c->tunnel6, &f->to)))
+				return true;
+			for (size_t j = 0; j < c->nets.n; j++)
+				if (pfx_contains(&c->nets.v[j], &f->to))
+					return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * port_forwards as configured, each with its state: "programmed" (with the
+ * DNAT rule's counters) or "not programmed" (OpenVPN listens on its port),
+ * and whether its target is reachable now.
+ */
+static json_t *forwards_json(struct agent *a)
+{
+	json_t *arr = cfg_forwards_json(a->cfg), *o;
+	uint64_t *pk = calloc(a->cfg->nforwards + 1, sizeof(*pk)),
+		 *by = calloc(a->cfg->nforwards + 1, sizeof(*by));
+	int nread = pk && by ? nft_forward_counters(a->nft, pk, by, a->cfg->nforwards) : -ENOMEM;
+	size_t i, active = 0;
+
+	json_array_foreach(arr, i, o)
+	{
+		const struct cfg_forward *f = &a->cfg->forwards[i];
+		bool blocked = state_forward_blocked(a, f);
+
+		json_object_set_new(o, "state",
+				    json_string(blocked ? "not programmed: OpenVPN listens on "
+							  "this port"
+						: nft_built(a->nft) ? "programmed"
+								    : "not programmed yet"));
+		json_object_set_new(o, "reachable", json_boolean(forward_reachable(a, f)));
+		if (!blocked && (int)active < nread) {
+			json_object_set_new(o, "packets", json_integer((json_int_t)pk[active]));
+			json_object_set_new(o, "bytes", json_integer((json_int_t)by[active]));
+		} else {
+			json_object_set_new(o, "packets", json_null());
+			json_object_set_new(o, "bytes", json_null());
+		}
+		active += !blocked;
+	}
+	free(pk);
+	free(by);
+	return arr;
+}
+
+/* What is logged, as programmed: null when nothing. */
+static json_t *connlog_json(const struct cfg *c)
+{
+	const struct cfg_connlog *g = &c->connlog;
+	json_t *o;
+
+	if (!g->enabled && !c->rules_log)
+		return json_null();
+	o = json_pack("{s:b, s:b, s:b, s:i, s:i}", "new", g->enabled && g->new_conns, "drop",
+		      g->enabled && g->drops, "rules", c->rules_log, "rate_per_s",
+		      (int)g->rate_per_s, "burst", (int)g->burst);
+	json_object_set_new(o, "group", g->has_group ? json_integer(g->group) : json_null());
+	return o;
 }
 
 json_t *status_json(struct agent *a)
@@ -213,6 +295,8 @@ json_t *status_json(struct agent *a)
 	json_object_set_new(nft, "exempt_priority", json_integer(NFT_PRIO_EXEMPT));
 	json_object_set_new(nft, "set_elements_wanted", nft_elements_json(a->nft));
 	json_object_set_new(o, "nftables", nft);
+	json_object_set_new(o, "port_forwards", forwards_json(a));
+	json_object_set_new(o, "connection_log", connlog_json(a->cfg));
 	if (nft_scan_foreign_nat(a->nft, &fn, &nfn) >= 0) {
 		json_t *fa = json_array();
 

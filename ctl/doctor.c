@@ -724,6 +724,38 @@ static void doctor_kernel(struct diag *d, json_t *s)
 		say(d, "ok", "nftables: table inet vpcroute built, as read from the kernel");
 }
 
+/* Port forwards: programmed, and their targets inside a network reached now. */
+static void doctor_forwards(struct diag *d, json_t *s)
+{
+	json_t *f;
+	size_t i;
+
+	json_array_foreach(json_object_get(s, "port_forwards"), i, f)
+	{
+		long long port = json_integer_value(json_object_get(f, "port"));
+		const char *proto = output_str(f, "proto"), *to = output_str(f, "to");
+
+		if (strcmp(output_str(f, "state"), "programmed") &&
+		    !json_is_false(json_object_get(f, "reachable")))
+			say(d, "PROBLEM", "port_forwards[%zu] (%s port %lld -> %s): %s", i, proto,
+			    port, to, output_str(f, "state"));
+		else if (json_is_false(json_object_get(f, "reachable")))
+			say(d, "PROBLEM",
+			    "port_forwards[%zu] (%s port %lld -> %s port %lld): %s is not inside a "
+			    "network reached now (no local network, no connected client's network "
+			    "or pushed route holds it): connections to the forward go nowhere "
+			    "until the client that announces it connects",
+			    i, proto, port, to,
+			    (long long)json_integer_value(json_object_get(f, "to_port")), to);
+		else
+			say(d, "ok",
+			    "port_forwards[%zu]: %s port %lld -> %s port %lld, %lld packets", i,
+			    proto, port, to,
+			    (long long)json_integer_value(json_object_get(f, "to_port")),
+			    (long long)json_integer_value(json_object_get(f, "packets")));
+	}
+}
+
 /* The rules' host names: one that does not resolve allows nothing. */
 static void doctor_dns(struct diag *d, json_t *s)
 {
@@ -885,6 +917,7 @@ int doctor(const struct ctl_target *t, bool json)
 			doctor_mtu(&d, output_str(in, "device"));
 	}
 	doctor_kernel(&d, s);
+	doctor_forwards(&d, s);
 	doctor_dns(&d, s);
 	doctor_ipsec(&d, s, c);
 	json_array_foreach(json_object_get(s, "foreign_nat"), i, f)

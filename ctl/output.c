@@ -171,6 +171,52 @@ static void print_plugin_policy(json_t *s, json_t *pp)
 		       (long long)json_integer_value(json_object_get(s, "config_generation")));
 }
 
+/* port_forwards and connection_log of the status. */
+static void print_forwards(json_t *s)
+{
+	json_t *f, *g = json_object_get(s, "connection_log");
+	size_t i;
+
+	json_array_foreach(json_object_get(s, "port_forwards"), i, f)
+	{
+		printf("port forward %s %lld -> %s:%lld%s%s%s: %s", output_str(f, "proto"),
+		       (long long)json_integer_value(json_object_get(f, "port")),
+		       output_str(f, "to"),
+		       (long long)json_integer_value(json_object_get(f, "to_port")),
+		       json_is_string(json_object_get(f, "in_interface")) ? " (on " : "",
+		       json_is_string(json_object_get(f, "in_interface"))
+			       ? output_str(f, "in_interface")
+			       : "",
+		       json_is_string(json_object_get(f, "in_interface")) ? ")" : "",
+		       output_str(f, "state"));
+		if (json_is_integer(json_object_get(f, "packets")))
+			printf(", %lld packets",
+			       (long long)json_integer_value(json_object_get(f, "packets")));
+		if (json_is_true(json_object_get(f, "masquerade")))
+			printf(", masqueraded");
+		if (json_is_false(json_object_get(f, "reachable")))
+			printf(", TARGET NOT REACHED NOW");
+		putchar('\n');
+	}
+	if (!json_is_object(g))
+		return;
+	printf("connection log: %s",
+	       json_is_true(json_object_get(g, "new")) ? "new connections" : "");
+	if (json_is_true(json_object_get(g, "drop")))
+		printf("%sdrops", json_is_true(json_object_get(g, "new")) ? ", " : "");
+	if (!json_is_true(json_object_get(g, "new")) && json_is_true(json_object_get(g, "rules")))
+		printf("%sthe new connections of rules with \"log\"",
+		       json_is_true(json_object_get(g, "drop")) ? ", " : "");
+	printf(", at most %lld/s (burst %lld) per rule, to ",
+	       (long long)json_integer_value(json_object_get(g, "rate_per_s")),
+	       (long long)json_integer_value(json_object_get(g, "burst")));
+	if (json_is_integer(json_object_get(g, "group")))
+		printf("NFLOG group %lld\n",
+		       (long long)json_integer_value(json_object_get(g, "group")));
+	else
+		printf("the kernel log\n");
+}
+
 /* One line per host name of the rules: its addresses, state and next lookup. */
 static void output_dns_names(json_t *names, const char *indent)
 {
@@ -324,6 +370,7 @@ void output_status(json_t *s)
 			       ? " (runs before the exemptions: can rewrite tunnel traffic)"
 			       : "");
 	}
+	print_forwards(s);
 	if (json_array_size(json_object_get(json_object_get(s, "dns"), "names"))) {
 		printf("host names of the rules:\n");
 		output_dns_names(json_object_get(json_object_get(s, "dns"), "names"), "  ");
@@ -360,6 +407,13 @@ void output_plan(json_t *s)
 	{
 		printf("aws: %s\n", json_string_value(v));
 		n++;
+	}
+	json_array_foreach(json_object_get(s, "port_forwards"), i, v)
+	{
+		if (strcmp(output_str(v, "state"), "programmed"))
+			printf("note: port forward %s %lld is %s\n", output_str(v, "proto"),
+			       (long long)json_integer_value(json_object_get(v, "port")),
+			       output_str(v, "state"));
 	}
 	if (!n)
 		printf("nothing to change\n");

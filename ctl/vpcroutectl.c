@@ -87,8 +87,7 @@ static const struct {
 	{ OPT_QUIET, 'q', NULL, 0, "print only the verdict, not the configuration", NULL },
 	{ OPT_JSON, 0, "json", LONG_JSON, "print one JSON object", NULL },
 	{ OPT_OFFLINE, 0, "offline", LONG_OFFLINE,
-	  "skip the checks against this host (interfaces, users, groups, VPC, DNS servers)",
-	  NULL },
+	  "skip the checks against this host (interfaces, users, groups, VPC, DNS servers)", NULL },
 	{ OPT_UNWANTED, 0, "unwanted", LONG_UNWANTED,
 	  "only the routes status shows as \"ours, not wanted\"", NULL },
 	{ OPT_ALL, 0, "all", LONG_ALL, "both: ours and \"ours, not wanted\"", NULL },
@@ -360,6 +359,21 @@ static json_t *array_of(json_t *o, const char *key)
 	return json_is_array(a) ? json_incref(a) : json_array();
 }
 
+/* The port forwards the table does not hold, and why (not changes: notes). */
+static json_t *forwards_left_out(json_t *s)
+{
+	json_t *a = json_array(), *f;
+	size_t i;
+
+	json_array_foreach(json_object_get(s, "port_forwards"), i, f)
+	{
+		if (strcmp(output_str(f, "state"), "programmed"))
+			json_array_append_new(a, json_pack("{s:I, s:s}", "index", (json_int_t)i,
+							   "state", output_str(f, "state")));
+	}
+	return a;
+}
+
 /*
  * The plan (doc/plan.schema.json) from the status: the kernel's routes to add
  * and to remove, the EC2 calls pending, and how many changes that makes; the
@@ -368,7 +382,7 @@ static json_t *array_of(json_t *o, const char *key)
  */
 static json_t *plan_of(json_t *s)
 {
-	json_t *p = json_object_get(s, "plan"), *w = json_object_get(s, "aws"), *o;
+	json_t *p = json_object_get(s, "plan"), *w = json_object_get(s, "aws"), *o, *left = NULL;
 	json_t *add = array_of(p, "routes_to_add"), *del = array_of(p, "routes_to_remove"),
 	       *calls = array_of(w, "pending_calls");
 
@@ -378,6 +392,9 @@ static json_t *plan_of(json_t *s)
 		"routes_to_add", add, "routes_to_remove", del, "aws_calls", calls);
 	if (o && json_is_string(json_object_get(p, "error")))
 		json_object_set(o, "error", json_object_get(p, "error"));
+	if (o && (left = forwards_left_out(s)) && json_array_size(left))
+		json_object_set(o, "port_forwards_left_out", left);
+	json_decref(left);
 	/* the rules' host names (when there are some): what the sets follow, and when
 	 * they are looked up next */
 	if (o && json_array_size(json_object_get(json_object_get(s, "dns"), "names")))

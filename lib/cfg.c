@@ -320,7 +320,7 @@ static int get_ports(struct ld *l, const char *path, json_t *arr, struct cfg_rul
 	return 0;
 }
 
-static const char *const rule_keys[] = { "to", "proto", "ports", NULL };
+static const char *const rule_keys[] = { "to", "proto", "ports", "masquerade", "log", NULL };
 static const char *const proto_words[] = { "any", "tcp", "udp", "icmp", "icmpv6", NULL };
 static const uint8_t proto_nums[] = { 0, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_ICMPV6 };
 
@@ -375,6 +375,13 @@ static int get_access(struct ld *l, const char *path, json_t *obj, const char *k
 			if ((e = get_ports(l, child(pk, pe, "ports"), ports, rule)))
 				return e;
 		}
+		if ((e = get_bool(l, pe, r, "masquerade", false, &rule->masquerade)) ||
+		    (e = get_bool(l, pe, r, "log", false, &rule->log)))
+			return e;
+		if (rule->masquerade && strcmp(key, "to_local"))
+			return fail(l, child(pk, pe, "masquerade"),
+				    "only in \"to_local\" rules (connections from the remote side "
+				    "leave with this host's address)");
 		/* a name's addresses of the other family are left out (icmp: A only) */
 		if (!rule->to_name &&
 		    ((rule->proto == IPPROTO_ICMP && rule->to.family != AF_INET) ||
@@ -815,6 +822,247 @@ static int load_nat(struct ld *l, struct cfg *c, json_t *root)
 	return 0;
 }
 
+/* --- port forwards, OpenVPN's port, connection logs --- */
+
+static const char *const openvpn_keys[] = { "proto", "port", NULL };
+static const char *const l4_words[] = { "tcp", "udp", NULL };
+static const uint8_t l4_nums[] = { IPPROTO_TCP, IPPROTO_UDP };
+
+static const char *l4_name(uint8_t p)
+{
+	return p == IPPROTO_UDP ? "udp" : "tcp";
+}
+
+/* openvpn: where OpenVPN listens (default udp 1194 for the server role). */
+static int load_openvpn(struct ld *l, struct cfg *c, json_t *root)
+{
+	json_t *o = json_object_get(root, "openvpn");
+	unsigned port;
+	int proto, e;
+
+	c->openvpn_proto = c->role == CFG_ROLE_SERVER ? IPPROTO_UDP : 0;
+	c->openvpn_port = c->role == CFG_ROLE_SERVER ? 1194 : 0;
+	if (!o)
+		return 0;
+	if (want(l, "openvpn", o, JSON_OBJECT, "an object"))
+		return -EINVAL;
+	if ((e = check_keys(l, "openvpn", o, openvpn_keys)) ||
+	    (e = get_enum(l, "openvpn", o, "proto", l4_words, 0, &proto)) ||
+	    (e = get_uint(l, "openvpn", o, "port", 1, 65535, 1194, &port)))
+		return e;
+	c->openvpn_proto = l4_nums[proto];
+	c->openvpn_port = (uint16_t)port;
+	return 0;
+}
+
+static bool list_has(const struct pfx_list *l, const struct pfx *x)
+{
+	return list_find_containing(l, x) != NULL;
+}
+
+static bool client_reaches(const struct cfg_client *cl, const struct pfx *x)
+{
+	return cl && (list_has(&cl->allow, x) || list_has(&cl->iroutes, x) ||
+		      (cl->has_address && pfx_equal(&cl->address, x)) ||
+		      (cl->has_address6 && pfx_equal(&cl->address6, x)));
+}
+
+bool cfg_reaches(const struct cfg *c, const struct pfx *x, char *why, size_t len)
+{
+	char s[PFX_STRLEN];
+
+	if (c->local_auto || list_has(&c->local, x))
+		return true;
+	if (c->role == CFG_ROLE_SERVER) {
+		if ((c->has_pool && pfx_contains(&c->pool, x)) ||
+		    (c->has_pool6 && pfx_contains(&c->pool6, x)) ||
+		    client_reaches(c->default_client, x))
+			return true;
+		for (size_t i = 0; i < c->nclients; i++)
+			if (client_reaches(&c->clients[i], x))
+				return true;
+		snprintf(why, len,
+			 "%s is not inside a network vpcroute reaches (local_networks, the tunnel "
+			 "pool, or a client's allow/iroutes)",
+			 pfx_format_addr(x, s, sizeof(s)));
+		return false;
+	}
+	if (!c->accept_routes.n || list_has(&c->accept_routes, x) ||
+	    list_has(&c->tunnel_networks, x))
+		return true;
+	snprintf(why, len,
+		 "%s is not inside a network vpcroute reaches (local_networks, accept_routes or "
+		 "tunnel_networks)",
+		 pfx_format_addr(x, s, sizeof(s)));
+	return false;
+}
+
+/*
+ * The target of a forward: an address for now. The one place that parses
+ * it, so that a host name (resolved by the agent) can be accepted here.
+ */
+static int parse_forward_target(struct ld *l, const char *path, json_t *v, struct pfx *out)
+{
+	if (want(l, path, v, JSON_STRING, "an address string"))
+		return -EINVAL;
+	if (pfx_addr_parse(json_string_value(v), out) < 0)
+		return fail(l, path, "\"%s\" is not an IPv4 or IPv6 address", json_string_value(v));
+	return 0;
+}
+
+static const char *const forward_keys[] = { "proto",	    "port",	  "to",	 "to_port",
+					    "in_interface", "masquerade", "log", NULL };
+
+static int load_forward(struct ld *l, struct cfg *c, const char *p, json_t *o,
+			struct cfg_forward *f)
+{
+	char pk[PATH_LEN], why[200];
+	unsigned port, to_port;
+	char *ifname = NULL;
+	json_t *v;
+	int proto, e;
+
+	if (want(l, p, o, JSON_OBJECT, "a forward object"))
+		return -EINVAL;
+	if ((e = check_keys(l, p, o, forward_keys)))
+		return e;
+	for (const char *const *k = (const char *const[]){ "proto", "port", "to", NULL }; *k; k++)
+		if (!json_object_get(o, *k))
+			return fail(l, p, "missing required key \"%s\"", *k);
+	if ((e = get_enum(l, p, o, "proto", l4_words, 0, &proto)))
+		return e;
+	f->proto = l4_nums[proto];
+	if ((v = json_object_get(o, "port")) && json_is_integer(v) &&
+	    (json_integer_value(v) < 1 || json_integer_value(v) > 65535))
+		return fail(l, child(pk, p, "port"),
+			    "port %" JSON_INTEGER_FORMAT " is out of range (1-65535)",
+			    json_integer_value(v));
+	if ((e = get_uint(l, p, o, "port", 1, 65535, 0, &port)))
+		return e;
+	if ((v = json_object_get(o, "to_port")) && json_is_integer(v) &&
+	    (json_integer_value(v) < 1 || json_integer_value(v) > 65535))
+		return fail(l, child(pk, p, "to_port"),
+			    "port %" JSON_INTEGER_FORMAT " is out of range (1-65535)",
+			    json_integer_value(v));
+	if ((e = get_uint(l, p, o, "to_port", 1, 65535, port, &to_port)))
+		return e;
+	f->port = (uint16_t)port;
+	f->to_port = (uint16_t)to_port;
+	if (parse_forward_target(l, child(pk, p, "to"), json_object_get(o, "to"), &f->to))
+		return -EINVAL;
+	if (!cfg_reaches(c, &f->to, why, sizeof(why)))
+		return fail(l, pk, "%s", why);
+	if ((e = get_str(l, p, o, "in_interface", false, &ifname)))
+		return e;
+	if (ifname) {
+		if (strlen(ifname) >= IF_NAMESIZE || strpbrk(ifname, "/ \t\n:")) {
+			free(ifname);
+			return fail(l, child(pk, p, "in_interface"), "not a valid interface name");
+		}
+		strcpy(f->in_interface, ifname);
+		free(ifname);
+	}
+	if ((e = get_bool(l, p, o, "masquerade", false, &f->masquerade)) ||
+	    (e = get_bool(l, p, o, "log", true, &f->log)))
+		return e;
+	if (c->openvpn_proto == f->proto && c->openvpn_port == f->port)
+		return fail(l, child(pk, p, "port"),
+			    "%s port %u is OpenVPN's own (openvpn.proto/openvpn.port): a forward "
+			    "there would take its connections",
+			    l4_name(f->proto), f->port);
+	return 0;
+}
+
+static int load_forwards(struct ld *l, struct cfg *c, json_t *root)
+{
+	json_t *a = json_object_get(root, "port_forwards");
+	char p[PATH_LEN], pk[PATH_LEN];
+	int e;
+
+	if (!a)
+		return 0;
+	if (want(l, "port_forwards", a, JSON_ARRAY, "an array of forwards"))
+		return -EINVAL;
+	if (json_array_size(a) > 256)
+		return fail(l, "port_forwards", "more than 256 forwards");
+	c->forwards = calloc(json_array_size(a) + 1, sizeof(*c->forwards));
+	if (!c->forwards)
+		return -ENOMEM;
+	for (size_t i = 0; i < json_array_size(a); i++) {
+		struct cfg_forward *f = &c->forwards[i];
+
+		elem(p, "port_forwards", i);
+		if ((e = load_forward(l, c, p, json_array_get(a, i), f)))
+			return e;
+		c->nforwards++;
+		/* one listener per protocol and port (and interface, when both name one) */
+		for (size_t j = 0; j < i; j++) {
+			const struct cfg_forward *g = &c->forwards[j];
+
+			if (g->proto == f->proto && g->port == f->port &&
+			    (!f->in_interface[0] || !g->in_interface[0] ||
+			     strcmp(f->in_interface, g->in_interface) == 0))
+				return fail(l, child(pk, p, "port"),
+					    "%s port %u is already forwarded by "
+					    "port_forwards[%zu]",
+					    l4_name(f->proto), f->port, j);
+		}
+	}
+	return 0;
+}
+
+static bool access_logs(const struct cfg_access *a)
+{
+	for (size_t i = 0; i < a->nrules; i++)
+		if (a->rules[i].log)
+			return true;
+	return false;
+}
+
+/* Does some access rule have "log"? */
+static bool rules_log(const struct cfg *c)
+{
+	bool any = access_logs(&c->to_local) || access_logs(&c->from_local);
+
+	for (size_t i = 0; i < c->nclients; i++)
+		any |= access_logs(&c->clients[i].to_local) ||
+		       access_logs(&c->clients[i].from_local);
+	if (c->default_client)
+		any |= access_logs(&c->default_client->to_local) ||
+		       access_logs(&c->default_client->from_local);
+	return any;
+}
+
+static const char *const connlog_keys[] = { "new", "drop", "group", "rate_per_s", "burst", NULL };
+
+static int load_connlog(struct ld *l, struct cfg *c, json_t *root)
+{
+	json_t *o = json_object_get(root, "connection_log");
+	struct cfg_connlog *g = &c->connlog;
+	unsigned group;
+	int e;
+
+	g->new_conns = g->drops = true;
+	g->rate_per_s = 10;
+	g->burst = 5;
+	c->rules_log = rules_log(c);
+	if (!o)
+		return 0;
+	if (want(l, "connection_log", o, JSON_OBJECT, "an object"))
+		return -EINVAL;
+	if ((e = check_keys(l, "connection_log", o, connlog_keys)) ||
+	    (e = get_bool(l, "connection_log", o, "new", true, &g->new_conns)) ||
+	    (e = get_bool(l, "connection_log", o, "drop", true, &g->drops)) ||
+	    (e = get_uint(l, "connection_log", o, "group", 0, 65535, 0, &group)) ||
+	    (e = get_uint(l, "connection_log", o, "rate_per_s", 1, 100000, 10, &g->rate_per_s)) ||
+	    (e = get_uint(l, "connection_log", o, "burst", 1, 100000, 5, &g->burst)))
+		return e;
+	g->enabled = true;
+	g->has_group = json_object_get(o, "group") != NULL;
+	g->group = (uint16_t)group;
+	return 0;
+}
+
 static const char *const aws_keys[] = { "enabled",
 					"region",
 					"endpoint",
@@ -1237,6 +1485,9 @@ static const char *const top_keys[] = { "version",
 					"kernel_check_s",
 					"metrics",
 					"tunnel_networks",
+					"port_forwards",
+					"openvpn",
+					"connection_log",
 					"dns",
 					"ipsec",
 					NULL };
@@ -1280,8 +1531,9 @@ static int load_root(struct ld *l, struct cfg *c, json_t *root)
 	else
 		e = load_client_role(l, c, root);
 	if (e || (e = load_ipsec(l, c, root)) || (e = load_nat(l, c, root)) ||
-	    (e = load_aws(l, c, root)) || (e = load_plugin(l, c, root)) ||
-	    (e = load_metrics(l, c, root)) ||
+	    (e = load_openvpn(l, c, root)) || (e = load_forwards(l, c, root)) ||
+	    (e = load_connlog(l, c, root)) || (e = load_aws(l, c, root)) ||
+	    (e = load_plugin(l, c, root)) || (e = load_metrics(l, c, root)) ||
 	    (e = get_uint(l, "", root, "kernel_check_s", 1, 86400, 30, &c->kernel_check_s)) ||
 	    (e = load_dns(l, c, root)))
 		return e;
@@ -1600,6 +1852,7 @@ void cfg_free(struct cfg *c)
 	for (size_t i = 0; i < c->nnat; i++)
 		pfx_list_free(&c->nat[i].sources);
 	free(c->nat);
+	free(c->forwards);
 	cfg_drop_secrets(c);
 	free(c->dns.servers);
 	free(c);
@@ -1731,6 +1984,10 @@ static json_t *access_json(const struct cfg_access *acc)
 			json_object_set_new(o, "ports", ports);
 		else
 			json_decref(ports);
+		if (r->masquerade)
+			json_object_set_new(o, "masquerade", json_true());
+		if (r->log)
+			json_object_set_new(o, "log", json_true());
 		json_array_append_new(a, o);
 	}
 	return a;
@@ -1753,6 +2010,26 @@ static json_t *client_json(const struct cfg_client *cl)
 	json_object_set_new(o, "to_local", access_json(&cl->to_local));
 	json_object_set_new(o, "from_local", access_json(&cl->from_local));
 	return o;
+}
+
+json_t *cfg_forwards_json(const struct cfg *c)
+{
+	json_t *a = json_array();
+	char s[PFX_STRLEN];
+
+	for (size_t i = 0; a && i < c->nforwards; i++) {
+		const struct cfg_forward *f = &c->forwards[i];
+		json_t *o = json_pack("{s:s, s:i, s:s, s:i}", "proto", l4_name(f->proto), "port",
+				      (int)f->port, "to", pfx_format_addr(&f->to, s, sizeof(s)),
+				      "to_port", (int)f->to_port);
+
+		if (f->in_interface[0])
+			json_object_set_new(o, "in_interface", json_string(f->in_interface));
+		json_object_set_new(o, "masquerade", json_boolean(f->masquerade));
+		json_object_set_new(o, "log", json_boolean(f->log));
+		json_array_append_new(a, o);
+	}
+	return a;
 }
 
 /* Optional values are left out of the dump when unset. */
@@ -1828,6 +2105,21 @@ json_t *cfg_to_json(const struct cfg *c)
 	json_object_set_new(nat, "masquerade", masq);
 	json_object_set_new(nat, "exempt_tunnel", json_boolean(c->nat_exempt_tunnel));
 	json_object_set_new(o, "nat", nat);
+	if (c->openvpn_proto)
+		json_object_set_new(o, "openvpn",
+				    json_pack("{s:s, s:i}", "proto", l4_name(c->openvpn_proto),
+					      "port", (int)c->openvpn_port));
+	if (c->nforwards)
+		json_object_set_new(o, "port_forwards", cfg_forwards_json(c));
+	if (c->connlog.enabled) {
+		json_t *g = json_pack("{s:b, s:b, s:i, s:i}", "new", c->connlog.new_conns, "drop",
+				      c->connlog.drops, "rate_per_s", (int)c->connlog.rate_per_s,
+				      "burst", (int)c->connlog.burst);
+
+		if (c->connlog.has_group)
+			json_object_set_new(g, "group", json_integer(c->connlog.group));
+		json_object_set_new(o, "connection_log", g);
+	}
 	json_object_set_new(aws, "enabled", json_boolean(c->aws.enabled));
 	set_opt_str(aws, "region", c->aws.region);
 	set_opt_str(aws, "endpoint", c->aws.endpoint);

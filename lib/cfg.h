@@ -40,6 +40,10 @@ struct cfg_rule {
 	uint8_t proto;
 	struct cfg_ports *ports;
 	size_t nports;
+	/* to_local only: connections to `to` leave with this host's address
+	 * (a peered VPC that sees only the instance), before the exemptions */
+	bool masquerade;
+	bool log; /* its new connections logged (connection_log's settings) */
 };
 
 /* Who may open connections in one direction: nobody, everybody, or rules. */
@@ -80,6 +84,28 @@ struct cfg_nat {
 	char out_interface[IF_NAMESIZE];
 	bool has_snat_to; /* SNAT to this address instead of masquerade */
 	struct pfx snat_to;
+};
+
+/*
+ * port_forwards[]: new connections of proto to one of this host's addresses,
+ * port `port` (arriving on in_interface, or any), go to `to`:to_port.
+ */
+struct cfg_forward {
+	uint8_t proto; /* IPPROTO_TCP or IPPROTO_UDP */
+	uint16_t port, to_port;
+	struct pfx to;			/* the target host (full-length prefix); a name later */
+	char in_interface[IF_NAMESIZE]; /* "" any */
+	bool masquerade;		/* answers come back through us (internet sources) */
+	bool log;			/* its new connections logged (connection_log) */
+};
+
+/* connection_log: rate-limited nftables log of new forwarded connections and drops. */
+struct cfg_connlog {
+	bool enabled; /* the object is present */
+	bool new_conns, drops;
+	bool has_group; /* NFLOG group (log group N); else the kernel log */
+	uint16_t group;
+	unsigned rate_per_s, burst;
 };
 
 struct cfg_aws {
@@ -147,6 +173,13 @@ struct cfg {
 	struct cfg_nat *nat;
 	size_t nnat;
 	bool nat_exempt_tunnel;
+	struct cfg_forward *forwards;
+	size_t nforwards;
+	/* OpenVPN's own port, which no forward may take (openvpn.proto/port) */
+	uint8_t openvpn_proto; /* 0: unknown (client role without "openvpn") */
+	uint16_t openvpn_port;
+	struct cfg_connlog connlog;
+	bool rules_log; /* some access rule has "log" */
 	struct cfg_aws aws;
 	struct {
 		enum cfg_fail_mode fail_mode;
@@ -194,6 +227,11 @@ const char *cfg_routes_name(enum cfg_routes r);
 /* Policy of a client: its own entry, else the default entry, else NULL. */
 const struct cfg_client *cfg_client_find(const struct cfg *c, const char *name);
 
+/* Is addr (a full-length prefix) inside a network this configuration reaches:
+ * local networks, a client's (allow, iroutes, tunnel pool) or the routes
+ * accepted through the tunnel? "auto" local networks and an empty
+ * accept_routes count as reaching everything. why is filled when not. */
+bool cfg_reaches(const struct cfg *c, const struct pfx *addr, char *why, size_t len);
 /* The distinct host names of the rules (their "to"), normalised, sorted, each
  * once: a malloc'd array of pointers into c (free the array only; NULL when
  * none); 0 or -ENOMEM. */
@@ -214,6 +252,9 @@ bool cfg_valid_url(const char *s);
 json_t *cfg_to_json(const struct cfg *c);
 
 const char *cfg_role_name(enum cfg_role r);
+
+/* port_forwards as in the normalised form (also the status shows it). */
+json_t *cfg_forwards_json(const struct cfg *c);
 
 /* Prints cfg_to_json(c), indented, and a newline: 0, or -ENOMEM or -EIO. */
 int cfg_print(FILE *f, const struct cfg *c);

@@ -2,7 +2,8 @@
 /*
  * libFuzzer target: the configuration loader, error paths included.
  * Property: a configuration that loads dumps (cfg_to_json: clients, access
- * rules, NAT, aws and plugin settings, all of it) to a text that loads again
+ * rules, NAT, port forwards, the connection log, aws and plugin settings, all
+ * of it) to a text that loads again
  * to the same configuration: load -> dump -> load gives an equal struct cfg
  * (secrets and the file name aside: the dump never prints secrets), and its
  * dump is the same; the rules' host names (cfg_host_names) are valid names in
@@ -38,7 +39,8 @@ static bool access_eq(const struct cfg_access *a, const struct cfg_access *b)
 		const struct cfg_rule *x = &a->rules[i], *y = &b->rules[i];
 
 		if (!pfx_equal(&x->to, &y->to) || !str_eq(x->to_name, y->to_name) ||
-		    x->proto != y->proto || x->nports != y->nports)
+		    x->proto != y->proto || x->nports != y->nports ||
+		    x->masquerade != y->masquerade || x->log != y->log)
 			return false;
 		for (size_t j = 0; j < x->nports; j++)
 			if (x->ports[j].lo != y->ports[j].lo || x->ports[j].hi != y->ports[j].hi)
@@ -89,6 +91,29 @@ static bool peers_eq(const struct cfg *a, const struct cfg *b)
 	return true;
 }
 
+/* port_forwards, OpenVPN's port and the connection log */
+static bool forwards_eq(const struct cfg *a, const struct cfg *b)
+{
+	const struct cfg_connlog *x = &a->connlog, *y = &b->connlog;
+
+	if (a->nforwards != b->nforwards || a->openvpn_proto != b->openvpn_proto ||
+	    a->rules_log != b->rules_log || a->openvpn_port != b->openvpn_port ||
+	    x->enabled != y->enabled ||
+	    (x->enabled && (x->new_conns != y->new_conns || x->drops != y->drops ||
+			    x->has_group != y->has_group || x->group != y->group ||
+			    x->rate_per_s != y->rate_per_s || x->burst != y->burst)))
+		return false;
+	for (size_t i = 0; i < a->nforwards; i++) {
+		const struct cfg_forward *f = &a->forwards[i], *g = &b->forwards[i];
+
+		if (f->proto != g->proto || f->port != g->port || f->to_port != g->to_port ||
+		    !pfx_equal(&f->to, &g->to) || strcmp(f->in_interface, g->in_interface) ||
+		    f->masquerade != g->masquerade || f->log != g->log)
+			return false;
+	}
+	return true;
+}
+
 static bool cfg_eq(const struct cfg *a, const struct cfg *b)
 {
 	const struct cfg_aws *x = &a->aws, *y = &b->aws;
@@ -109,7 +134,8 @@ static bool cfg_eq(const struct cfg *a, const struct cfg *b)
 	     !pfx_list_equal(&a->tunnel_networks, &b->tunnel_networks) ||
 	     !access_eq(&a->to_local, &b->to_local) || !access_eq(&a->from_local, &b->from_local)))
 		return false;
-	if (a->nnat != b->nnat || a->nat_exempt_tunnel != b->nat_exempt_tunnel || !peers_eq(a, b))
+	if (a->nnat != b->nnat || a->nat_exempt_tunnel != b->nat_exempt_tunnel || !peers_eq(a, b) ||
+	    !forwards_eq(a, b))
 		return false;
 	for (size_t i = 0; i < a->nnat; i++)
 		if (!pfx_list_equal(&a->nat[i].sources, &b->nat[i].sources) ||

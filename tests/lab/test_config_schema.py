@@ -78,6 +78,9 @@ OBJECTS = {
     "aws": SCHEMA["properties"]["aws"],
     "plugin": SCHEMA["properties"]["plugin"],
     "metrics": SCHEMA["properties"]["metrics"],
+    "openvpn": SCHEMA["properties"]["openvpn"],
+    "forward": SCHEMA["$defs"]["forward"],
+    "connlog": SCHEMA["properties"]["connection_log"],
     "dns": SCHEMA["properties"]["dns"],
     "ipsec": SCHEMA["properties"]["ipsec"],
     "peer": SCHEMA["$defs"]["peer"],
@@ -118,7 +121,7 @@ def test_schema_and_loader_tables_agree():
 
 # --- configurations that set every key of the schema ------------------------------------------
 
-RULE = {"to": "192.168.1.5", "proto": "tcp", "ports": [22, "8000-8080"]}
+RULE = {"to": "192.168.1.5", "proto": "tcp", "ports": [22, "8000-8080"], "log": True}
 CLIENT = {"allow": ["192.168.1.0/24"], "iroutes": ["192.168.1.128/25"], "address": "10.1.2.10",
           "address6": "fd00:2::10", "push_routes": ["10.1.1.0/24"], "to_local": True,
           "from_local": [RULE, {"to": "nas.home.arpa", "proto": "udp", "ports": [53]}]}
@@ -142,6 +145,8 @@ COMMON = {
                "reconnect_max_ms": 5000, "queue_max": 1024},
     "kernel_check_s": 30,
     "metrics": {"listen": "127.0.0.1:9810"},
+    "openvpn": {"proto": "tcp", "port": 443},
+    "connection_log": {"new": True, "drop": True, "group": 2, "rate_per_s": 5, "burst": 10},
     "dns": {"servers": ["10.1.1.2", "[fd00:1::53]:5353"], "min_ttl_s": 5, "max_ttl_s": 300,
             "timeout_ms": 2000},
     "ipsec": {"peers": {"203.0.113.7": {"allow": ["192.168.99.0/24"], "to_local": True,
@@ -152,10 +157,13 @@ FULL_SERVER = {**COMMON, "role": "server", "local_networks": ["10.1.1.0/24"],
                "tunnel": {"pool": "10.1.2.0/24", "pool6": "fd00:2::/64"}, "strict": False,
                "clients": {"pi-home": CLIENT},
                "default_client": {"push_routes": ["10.1.0.0/16"], "to_local": True,
-                                  "from_local": False}}
+                                  "from_local": False},
+               "port_forwards": [{"proto": "tcp", "port": 8080, "to": "10.1.1.10",
+                                  "to_port": 80, "in_interface": "eth0", "masquerade": True,
+                                  "log": False}]}
 FULL_CLIENT = {**COMMON, "role": "client", "local_networks": ["192.168.1.0/24"],
                "accept_routes": ["10.1.0.0/16"], "tunnel_networks": ["10.1.8.0/24"],
-               "to_local": [{"to": "192.168.1.0/24"}],
+               "to_local": [{"to": "192.168.1.0/24", "masquerade": True}],
                "from_local": [{"to": "10.1.1.0/24", "proto": "icmp"}]}
 
 
@@ -370,6 +378,21 @@ GOOD = '{\n  "version": 1,\n  "role": "client",\n  "local_networks": ["192.168.1
                                         r"after the last member; remove it"),
     (GOOD.replace('24"]', '24", ]'), r"4:38: trailing comma before '\]': JSON allows no comma "
                                      r"after the last element; remove it"),
+    # port forwards (issue 17): range, duplicate listen, target reached, OpenVPN's port
+    (GOOD.replace('24"]\n', '24"],\n  "port_forwards": [{"proto": "tcp", "port": 0, '
+                  '"to": "192.168.1.5"}]\n'),
+     r"5:38: port_forwards\[0\]\.port: port 0 is out of range \(1-65535\)"),
+    (GOOD.replace('24"]\n', '24"],\n  "port_forwards": [{"proto": "udp", "port": 53, '
+                  '"to": "192.168.1.5"},\n    {"proto": "udp", "port": 53, "to": "192.168.1.6"}]\n'),
+     r"6:22: port_forwards\[1\]\.port: udp port 53 is already forwarded by port_forwards\[0\]"),
+    (GOOD.replace('24"]\n', '24"],\n  "accept_routes": ["10.1.0.0/16"],\n  "port_forwards": '
+                  '[{"proto": "tcp", "port": 80, "to": "172.16.0.5"}]\n'),
+     r"6:50: port_forwards\[0\]\.to: 172\.16\.0\.5 is not inside a network vpcroute reaches "
+     r"\(local_networks, accept_routes or tunnel_networks\)"),
+    (GOOD.replace('24"]\n', '24"],\n  "openvpn": {"proto": "udp", "port": 1194},\n  '
+                  '"port_forwards": [{"proto": "udp", "port": 1194, "to": "192.168.1.5"}]\n'),
+     r"6:38: port_forwards\[0\]\.port: udp port 1194 is OpenVPN's own "
+     r"\(openvpn\.proto/openvpn\.port\): a forward there would take its connections"),
 ])
 def test_check_config_names_the_mistake(tmp_path, text, expect):
     r = check_config(tmp_path, text, "--offline")

@@ -424,6 +424,48 @@ static const struct bad bads[] = {
 	/* a client whose common name begins with '_' is a client, not a note */
 	{ "{" SRV ",\"clients\":{\"_lab\":{\"adress\":\"10.1.2.5\"}}}",
 	  "clients._lab.adress: unknown key (did you mean \"address\"?)" },
+	/* port_forwards: each check a line naming file:line:col */
+	{ "{" SRV ",\n\"port_forwards\":[{\"proto\":\"tcp\",\"port\":70000,\"to\":"
+	  "\"10.1.1.10\"}]}",
+	  "t.conf:2:33: port_forwards[0].port: port 70000 is out of range (1-65535)" },
+	{ "{" SRV ",\"port_forwards\":[{\"proto\":\"tcp\",\"port\":80,\"to\":\"10.1.1.10\","
+	  "\"to_port\":0}]}",
+	  "port_forwards[0].to_port: port 0 is out of range (1-65535)" },
+	{ "{" SRV ",\"port_forwards\":[{\"proto\":\"tcp\",\"port\":8080,\"to\":\"10.1.1.10\"},"
+	  "\n{\"proto\":\"tcp\",\"port\":8080,\"to\":\"10.1.1.11\"}]}",
+	  "t.conf:2:16: port_forwards[1].port: tcp port 8080 is already forwarded by "
+	  "port_forwards[0]" },
+	{ "{" SRV ",\"port_forwards\":[{\"proto\":\"tcp\",\"port\":8080,\"to\":\"10.1.1.10\","
+	  "\"in_interface\":\"eth0\"},{\"proto\":\"tcp\",\"port\":8080,\"to\":\"10.1.1.11\"}]}",
+	  "port_forwards[1].port: tcp port 8080 is already forwarded by port_forwards[0]" },
+	{ "{" SRV ",\"port_forwards\":[{\"proto\":\"tcp\",\"port\":80,\"to\":\"172.16.0.5\"}]}",
+	  "port_forwards[0].to: 172.16.0.5 is not inside a network vpcroute reaches" },
+	{ "{" SRV ",\"port_forwards\":[{\"proto\":\"udp\",\"port\":1194,\"to\":\"10.1.1.10\"}]}",
+	  "port_forwards[0].port: udp port 1194 is OpenVPN's own (openvpn.proto/openvpn.port)" },
+	{ "{" SRV ",\"openvpn\":{\"proto\":\"tcp\",\"port\":443},\"port_forwards\":[{\"proto\":"
+	  "\"tcp\",\"port\":443,\"to\":\"10.1.1.10\"}]}",
+	  "port_forwards[0].port: tcp port 443 is OpenVPN's own" },
+	{ "{" SRV ",\"port_forwards\":[{\"proto\":\"icmp\",\"port\":1,\"to\":\"10.1.1.10\"}]}",
+	  "port_forwards[0].proto: \"icmp\" is not one of \"tcp\", \"udp\"" },
+	{ "{" SRV ",\"port_forwards\":[{\"proto\":\"tcp\",\"port\":1,\"to\":\"10.1.1.0/24\"}]}",
+	  "port_forwards[0].to: \"10.1.1.0/24\" is not an IPv4 or IPv6 address" },
+	{ "{" SRV ",\"port_forwards\":[{\"proto\":\"tcp\",\"to\":\"10.1.1.10\"}]}",
+	  "port_forwards[0]: missing required key \"port\"" },
+	{ "{" SRV ",\"port_forwards\":[{\"proto\":\"tcp\",\"port\":1,\"to\":\"10.1.1.10\","
+	  "\"in_interface\":\"a b\"}]}",
+	  "port_forwards[0].in_interface: not a valid interface name" },
+	{ "{" SRV ",\"port_forwards\":[{\"proto\":\"tcp\",\"portt\":1,\"to\":\"10.1.1.10\"}]}",
+	  "port_forwards[0].portt: unknown key (did you mean \"port\"?)" },
+	/* masquerade: a to_local rule only */
+	{ "{" SRV ",\"clients\":{\"a\":{\"iroutes\":[\"192.168.1.0/24\"],\"from_local\":"
+	  "[{\"to\":\"192.168.1.5\",\"masquerade\":true}]}}}",
+	  "clients.a.from_local[0].masquerade: only in \"to_local\" rules" },
+	{ "{" SRV ",\"clients\":{\"a\":{\"to_local\":[{\"to\":\"10.1.1.5\",\"masquerade\":1}]}}}",
+	  "clients.a.to_local[0].masquerade: expected true or false" },
+	{ "{" SRV ",\"connection_log\":{\"group\":70000}}",
+	  "connection_log.group: 70000 is out of range (0-65535)" },
+	{ "{" SRV ",\"connection_log\":{\"rate_per_s\":0}}",
+	  "connection_log.rate_per_s: 0 is out of range" },
 	/* "$schema" and "_..." are ignored, whatever their value, but nothing else is */
 	{ "{" SRV ",\"$schemas\":\"x\"}", "t.conf:1:95: $schemas: unknown key" },
 	/* host names: only as a rule's "to", well formed, without a prefix length */
@@ -482,6 +524,57 @@ static const struct bad bads[] = {
 	{ "{" SRV ",\"ipsec\":{\"peer\":{}}}",
 	  "ipsec.peer: unknown key (did you mean \"peers\"?)" },
 };
+
+/* port_forwards, masquerade rules, OpenVPN's port and the connection log, loaded and dumped. */
+static void test_forwards(void **state)
+{
+	const char *text =
+		"{" SRV ",\"clients\":{\"a\":{\"iroutes\":[\"192.168.1.0/24\"],\"address\":"
+		"\"10.1.2.10\",\"to_local\":[{\"to\":\"10.1.1.0/"
+		"24\",\"masquerade\":true,\"log\":true}]}},"
+		"\"port_forwards\":[{\"proto\":\"tcp\",\"port\":8080,\"to\":\"10.1.1.10\","
+		"\"to_port\":80},{\"proto\":\"udp\",\"port\":8080,\"to\":\"192.168.1.5\","
+		"\"in_interface\":\"tun0\",\"masquerade\":true,\"log\":false},"
+		"{\"proto\":\"tcp\",\"port\":2222,\"to\":\"10.1.2.10\",\"to_port\":22}],"
+		"\"connection_log\":{\"group\":3}}";
+	char err[CFG_ERRLEN], *dump;
+	struct cfg *c;
+	json_t *j;
+
+	(void)state;
+	if (cfg_load_buf("f.conf", text, strlen(text), &c, err, sizeof(err)))
+		fail_msg("%s", err);
+	assert_int_equal(c->nforwards, 3);
+	assert_int_equal(c->forwards[0].proto, IPPROTO_TCP);
+	assert_int_equal(c->forwards[0].to_port, 80);
+	assert_int_equal(c->forwards[1].to_port, 8080); /* defaults to port */
+	assert_true(c->forwards[1].masquerade);
+	assert_false(c->forwards[1].log);
+	assert_string_equal(c->forwards[1].in_interface, "tun0");
+	assert_true(c->clients[0].to_local.rules[0].masquerade);
+	assert_true(c->clients[0].to_local.rules[0].log);
+	assert_true(c->rules_log);
+	assert_int_equal(c->openvpn_proto, IPPROTO_UDP); /* the server's default */
+	assert_int_equal(c->openvpn_port, 1194);
+	assert_true(c->connlog.enabled && c->connlog.has_group && c->connlog.group == 3);
+	assert_int_equal(c->connlog.rate_per_s, 10);
+	j = cfg_to_json(c);
+	dump = json_dumps(json_object_get(j, "port_forwards"), JSON_COMPACT);
+	assert_string_equal(
+		dump,
+		"[{\"proto\":\"tcp\",\"port\":8080,\"to\":\"10.1.1.10\",\"to_port\":80,"
+		"\"masquerade\":false,\"log\":true},{\"proto\":\"udp\",\"port\":8080,\"to\":"
+		"\"192.168.1.5\",\"to_port\":8080,\"in_interface\":\"tun0\",\"masquerade\":true,"
+		"\"log\":false},{\"proto\":\"tcp\",\"port\":2222,\"to\":\"10.1.2.10\","
+		"\"to_port\":22,\"masquerade\":false,\"log\":true}]");
+	free(dump);
+	dump = json_dumps(json_object_get(j, "connection_log"), JSON_COMPACT);
+	assert_string_equal(dump, "{\"new\":true,\"drop\":true,\"rate_per_s\":10,\"burst\":5,"
+				  "\"group\":3}");
+	free(dump);
+	json_decref(j);
+	cfg_free(c);
+}
 
 static void test_bad_configs(void **state)
 {
@@ -679,6 +772,7 @@ int main(void)
 		cmocka_unit_test(test_file_errors),	cmocka_unit_test(test_file_kinds),
 		cmocka_unit_test(test_annotations),	cmocka_unit_test(test_load_fd),
 		cmocka_unit_test(test_tunnel_networks), cmocka_unit_test(test_host_names),
+		cmocka_unit_test(test_forwards),
 	};
 
 	return cmocka_run_group_tests_name("cfg", tests, NULL, NULL);
