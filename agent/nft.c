@@ -1297,19 +1297,11 @@ static bool has_elem(const struct elist *l, const struct elem *e)
 /* Inserts into or removes from a sorted list, keeping it sorted. */
 static int elist_insert(struct elist *l, const struct elem *e)
 {
-	size_t lo = 0, hi = l->n;
+	size_t lo = lower(l, e);
 	int r = push(l, e); /* room at the end */
 
 	if (r)
 		return r;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-
-		if (elem_cmp(&l->v[mid], e) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
 	memmove(l->v + lo + 1, l->v + lo, (l->n - 1 - lo) * sizeof(*e));
 	l->v[lo] = *e;
 	return 0;

@@ -26,6 +26,7 @@ from vrlab.agent import Agent
 from vrlab.build import TOP, built
 from vrlab.ctlconn import CtlConn
 from vrlab.fakeplugin import FakePlugin
+from vrlab.waiting import wait_for
 
 pytestmark = pytest.mark.netns
 
@@ -128,13 +129,7 @@ while True:
 
 
 def until(what, fn, timeout=10):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError(f"no {what} within {timeout}s")
+    return wait_for(what, fn, timeout=timeout, interval=0.05)
 
 
 class Net:

@@ -17,13 +17,12 @@ which the fabric plays for A's port only).
 """
 import os
 import subprocess
-import time
 
 from . import topology as T
 from .bird import BFD_MS, HOLD_S, PEER_ASN, RS_ASN, Bird, route_server_conf
 from .build import built, plugin_so
 from .agent import Agent
-from . import sanitizer
+from . import sanitizer, waiting
 from .openvpn import OPENVPN as OPENVPN_BIN
 from .openvpn import OpenVPN, server_lines
 from .product import ProductA, example, net_mask
@@ -179,9 +178,4 @@ class RouteServerAB(RouteServerA):
 
 
 def wait_for(what, cond, timeout=15):
-    deadline = time.time() + timeout
-    while not (v := cond()):
-        if time.time() > deadline:
-            raise AssertionError(f"not within {timeout}s: {what}")
-        time.sleep(0.05)
-    return v
+    return waiting.wait_for(what, cond, timeout=timeout, interval=0.05)
