@@ -193,10 +193,15 @@ def test_drift_repaired_foreign_routes_untouched(cloud):
     wait_for("our routes", lambda: cloud.ours() == sorted([POOL, HOME]))
     a.wait_log(r"conflict: route table rtb-\w+ sends 192\.168\.2\.0/24 to "
                rf"networkInterfaceId {other_eni}, not to us; left alone")
-    (table,) = [t for t in status(a)["aws"]["route_tables"] if t["id"] == w.rtb_id]
-    assert {r["destination"]: (r["state"], r.get("target")) for r in table["routes"]} == {
-        POOL: ("ours", w.eni_id), HOME: ("ours", w.eni_id),
-        "192.168.2.0/24": ("conflict", other_eni)}
+    # the agent's view once its own answers are in (EC2 may hold a route
+    # before the agent has read the answer to its call)
+    def view():
+        (table,) = [t for t in status(a)["aws"]["route_tables"] if t["id"] == w.rtb_id]
+        return {r["destination"]: (r["state"], r.get("target")) for r in table["routes"]}
+
+    expected = {POOL: ("ours", w.eni_id), HOME: ("ours", w.eni_id),
+                "192.168.2.0/24": ("conflict", other_eni)}
+    wait_for("the status", lambda: view() == expected, timeout=10)
     # behind the agent's back: ours deleted, the pool's pointed elsewhere
     ec2.delete_route(RouteTableId=w.rtb_id, DestinationCidrBlock=HOME)
     ec2.replace_route(RouteTableId=w.rtb_id, DestinationCidrBlock=POOL,
