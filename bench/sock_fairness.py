@@ -20,7 +20,6 @@ The worst case is the max: the longest time the agent did not answer them.
 import argparse
 import json
 import os
-import socket
 import sys
 import tempfile
 import threading
@@ -31,8 +30,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "lab"))
 
 from vrlab import netns  # noqa: E402
 from vrlab.agent import Agent, tunnel_host  # noqa: E402
-from vrlab.fakeplugin import FakePlugin  # noqa: E402
-from vrlab.scale import CONF, host_net  # noqa: E402
+from vrlab.scale import CONF, host_net, sync_peers  # noqa: E402
 
 
 def wait_ack(s, ref, timeout=600):
@@ -63,14 +61,7 @@ def run(n, work):
     with netns.Lab() as lab:
         node = tunnel_host(lab, "bench")
         agent = Agent(node, os.path.join(work, "agent"), dict(CONF), grace=0).start()
-        big = FakePlugin(agent.sock, instance="big").connect()
-        small = FakePlugin(agent.sock, instance="small").connect()
-        big.drain(0.2)
-        small.drain(0.2)
-        ctl = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        ctl.connect(agent.sock)
-        ctl.send(json.dumps({"v": 1, "type": "hello", "id": 1, "role": "ctl", "pid": 1,
-                             "instance": "bench"}).encode())
+        big, small, ctl = sync_peers(agent.sock, "bench")
         wait_ack(ctl, 1)
 
         done = threading.Event()

@@ -7,14 +7,13 @@ is exactly the wanted routes and set elements: the same table as an agent
 that builds it whole at start. Order of answers and contents, not time."""
 import json
 import signal
-import socket
 import time
 
 import pytest
 
 from vrlab.agent import Agent, tunnel_host
 from vrlab.fakeplugin import FakePlugin
-from vrlab.scale import CONF, host_net
+from vrlab.scale import CONF, host_net, sync_peers
 
 N = 20000
 
@@ -40,14 +39,7 @@ def agent(lab, tmp_path):
 
 
 def test_large_sync_leaves_room_for_status_and_connects(agent):
-    big = FakePlugin(agent.sock, instance="big").connect()
-    small = FakePlugin(agent.sock, instance="small").connect()
-    big.drain(0.2)
-    small.drain(0.2)
-    ctl = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    ctl.connect(agent.sock)
-    ctl.send(json.dumps({"v": 1, "type": "hello", "id": 1, "role": "ctl", "pid": 1,
-                         "instance": "t"}).encode())
+    big, small, ctl = sync_peers(agent.sock, "t")
     answer(ctl, 1)
 
     clients = [{"cn": f"c{i}", "networks": [host_net(i)]} for i in range(N)]
