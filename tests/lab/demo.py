@@ -311,18 +311,7 @@ class LabRun:
 
     def close(self):
         """Removes everything; a sanitizer report from an agent is a failure."""
-        for what, fn in (("stopping vpcroute and OpenVPN", self.prod and self.prod.close),
-                         ("stopping the emulators", self.aws and self.aws.stop),
-                         ("removing the namespaces", self.lab and self.lab.cleanup)):
-            if not fn:
-                continue
-            try:
-                fn()
-            except Exception as e:  # noqa: BLE001 - the rest is removed all the same
-                self.r.failures += 1
-                msg = str(e).strip().splitlines()
-                print(f"  {FAIL} {what}: {type(e).__name__}: {msg[0] if msg else ''}",
-                      flush=True)
+        teardown(self.r, self.prod, self.aws, self.lab)
 
 
 class HaRun:
@@ -462,18 +451,23 @@ class HaRun:
                    None, lines)
 
     def close(self):
-        for what, fn in (("stopping vpcroute and OpenVPN", self.ha and self.ha.close),
-                         ("stopping the emulators", self.aws and self.aws.stop),
-                         ("removing the namespaces", self.lab and self.lab.cleanup)):
-            if not fn:
-                continue
-            try:
-                fn()
-            except Exception as e:  # noqa: BLE001 - the rest is removed all the same
-                self.r.failures += 1
-                msg = str(e).strip().splitlines()
-                print(f"  {FAIL} {what}: {type(e).__name__}: {msg[0] if msg else ''}",
-                      flush=True)
+        teardown(self.r, self.ha, self.aws, self.lab)
+
+
+def teardown(report, product, aws, lab):
+    """Stops the product, then the emulators, then removes the namespaces, each
+    whatever the one before did; a failure of one is counted in report."""
+    for what, fn in (("stopping vpcroute and OpenVPN", product and product.close),
+                     ("stopping the emulators", aws and aws.stop),
+                     ("removing the namespaces", lab and lab.cleanup)):
+        if not fn:
+            continue
+        try:
+            fn()
+        except Exception as e:  # noqa: BLE001 - the rest is removed all the same
+            report.failures += 1
+            msg = str(e).strip().splitlines()
+            print(f"  {FAIL} {what}: {type(e).__name__}: {msg[0] if msg else ''}", flush=True)
 
 
 def lab_run(topology, work, report, on_change=lambda: None):
