@@ -12,26 +12,42 @@ interval set, the forward and NAT chains). bench/fwd_blast in src writes
 64-byte UDP frames into tun0 from the N client addresses in turn (one
 flow each), to 192.168.255.9 behind eth0 (a permanent neighbour entry; dst
 drops them). Counted: fwd's eth0 transmitted packets over a window after
-a warm-up, on one core (the sender's: veth forwards in its softirq).
+a warm-up, and per CPU second of the sender over its whole run: with
+veth the forwarding host's work runs in the sender's softirqs and is
+charged to it, so the per-CPU figure is the cost of a packet even when
+other work shares the cores (the wall-clock kpps move with the load).
 
-  with_table  the agent running, its table loaded with N clients
-  no_rules    the agent killed (-9) and its table deleted: the same N
-              routes, no nftables table (no conntrack either)
+  with_table      the agent running, its table loaded with N clients
+  allow4_as_hash  the same, the agent stopped (SIGSTOP) and the forward
+                  chain's allow4 rule (the concatenated set: src . dst .
+                  protocol, pipapo) replaced by "ip saddr @remote_host4
+                  ip daddr @local4 accept" (two hash/interval lookups; the
+                  same verdicts here, where every client may reach every
+                  local network): what the allow4 lookup costs
+  conntrack_only  the agent killed (-9), its table deleted, a table of one
+                  forward rule "ct state established,related accept":
+                  what connection tracking costs (the agent's NAT chains
+                  and its first rule need it)
+  no_rules        no nftables table at all (no conntrack): the same N routes
 
-The two alternate, ROUNDS times (the agent restarted and resynced for
-each with_table); the figures are the medians. The frames are one-way
-UDP: every one is "new" to conntrack, so every one runs the forward
-chain's set lookups (an established connection's packets stop at the
-chain's first rule): the worst case per packet.
+All alternate, ROUNDS times (the agent restarted and resynced each
+round), so that each round's ratios compare figures taken within seconds
+of each other on a machine whose load moves; the figures are the medians,
+the ratios the medians of the rounds' ratios. The frames are one-way UDP:
+every one is "new" to conntrack, so every one runs the forward chain's set
+lookups (an established connection's packets stop at the chain's first
+rule): the worst case per packet.
 
     bench/forward.py [--clients 50000] [--rounds 3] [--seconds 3]   (root)
 
-Prints JSON, then a table with the ratio with_table / no_rules.
+Prints JSON, then a table with the ratios to no_rules.
 """
 import argparse
 import importlib.machinery
 import json
 import os
+import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -59,8 +75,10 @@ def counter(node, dev, what="tx_packets"):
 
 
 def blast(blaster, src, fwd, dst_mac, flows, seconds):
-    """kpps forwarded (fwd's eth0 transmitted) over `seconds` after a warm-up."""
+    """kpps forwarded (fwd's eth0 transmitted) over `seconds` after a warm-up,
+    and per CPU second of the sender (which runs the forwarding too)."""
     mac = fwd.run(["cat", "/sys/class/net/tun0/address"]).stdout.strip()
+    start = counter(fwd, "eth0")
     p = subprocess.Popen(src.argv([blaster, "tun0peer", mac, DST, str(flows),
                                    str(WARMUP + seconds + 0.5)]),
                          stdout=subprocess.PIPE, text=True)
@@ -72,8 +90,29 @@ def blast(blaster, src, fwd, dst_mac, flows, seconds):
     if p.returncode:
         raise RuntimeError(f"fwd_blast exited {p.returncode}")
     sent = json.loads(out)
+    end = counter(fwd, "eth0")
     return {"kpps": round((c1 - c0) / (t1 - t0) / 1000, 1),
-            "sent_kpps": round(sent["sent"] / sent["seconds"] / 1000, 1)}
+            "kpps_per_cpu": round((end - start) / sent["cpu_s"] / 1000, 1),
+            "sent_kpps": round(sent["sent"] / sent["seconds"] / 1000, 1),
+            "forwarded_of_sent": round((end - start) / max(sent["sent"], 1), 3)}
+
+
+VARIANTS = ("with_table", "allow4_as_hash", "conntrack_only", "no_rules")
+CT_ONLY = """table inet vrbench {
+	chain forward {
+		type filter hook forward priority filter; policy accept;
+		ct state established,related accept
+	}
+}
+"""
+
+
+def allow4_as_hash(fwd):
+    """The forward chain's allow4 rule replaced by hash and interval lookups."""
+    out = fwd.run(["nft", "-a", "list", "chain", "inet", "vpcroute", "forward"]).stdout
+    m = re.search(r"@allow4 accept # handle (\d+)", out)
+    fwd.run(["nft", "replace", "rule", "inet", "vpcroute", "forward", "handle", m.group(1),
+             "ip", "saddr", "@remote_host4", "ip", "daddr", "@local4", "accept"])
 
 
 def restart(agent, n):
@@ -97,7 +136,7 @@ def run(a):
     subprocess.run(["make", "-s", "-C", build, "bench/fwd_blast"], check=True)
     blaster = os.path.join(build, "bench", "fwd_blast")
     work = tempfile.mkdtemp(prefix="vr-bench-forward-")
-    res = {"with_table": [], "no_rules": []}
+    res = {k: [] for k in VARIANTS}
     with netns.Lab() as lab:
         agent, plugin, ctl = scale.loaded(lab, work, a.clients)
         fwd = agent.node
@@ -112,41 +151,56 @@ def run(a):
         fwd.run("ip addr add 192.168.255.1/24 dev eth0")
         dst_mac = dst.run(["cat", "/sys/class/net/eth0peer/address"]).stdout.strip()
         fwd.run(f"ip neigh replace {DST} lladdr {dst_mac} dev eth0 nud permanent")
-        tables = {"with_table": None}
+        sets = None
         for r in range(a.rounds):
-            res["with_table"].append(blast(blaster, src, fwd, dst_mac, a.clients, a.seconds))
-            tables["with_table"] = {s: len(agent.set_elements(s) or [])
-                                    for s in ("remote_host4", "allow4")}
+            got = {"with_table": blast(blaster, src, fwd, dst_mac, a.clients, a.seconds)}
+            sets = {s: len(agent.set_elements(s) or []) for s in ("remote_host4", "allow4")}
             routes = len(agent.routes())
+            agent.send_signal(signal.SIGSTOP)  # it would put its rule back
+            allow4_as_hash(fwd)
+            got["allow4_as_hash"] = blast(blaster, src, fwd, dst_mac, a.clients, a.seconds)
+            agent.send_signal(signal.SIGCONT)
             agent.kill9()
             plugin.close()
             ctl.close()
             fwd.run(["nft", "delete", "table", "inet", "vpcroute"])
+            fwd.run(["nft", "-f", "-"], input=CT_ONLY)
+            got["conntrack_only"] = blast(blaster, src, fwd, dst_mac, a.clients, a.seconds)
+            fwd.run(["nft", "delete", "table", "inet", "vrbench"])
             assert len(agent.routes()) == routes == a.clients, routes
-            res["no_rules"].append(blast(blaster, src, fwd, dst_mac, a.clients, a.seconds))
-            print(json.dumps({"round": r, "with_table": res["with_table"][-1],
-                              "no_rules": res["no_rules"][-1]}), file=sys.stderr, flush=True)
+            got["no_rules"] = blast(blaster, src, fwd, dst_mac, a.clients, a.seconds)
+            print(json.dumps({"round": r, **got}), file=sys.stderr, flush=True)
+            for k in VARIANTS:
+                res[k].append(got[k])
             if r + 1 < a.rounds:
                 plugin, ctl = restart(agent, a.clients)
-        agent.stop()
     out = {"benchmark": "forward", "cores": os.cpu_count(), "kernel": os.uname().release,
-           "clients": a.clients, "rounds": a.rounds, "seconds": a.seconds,
-           "frame_bytes": 64, "flows": a.clients, "sets": tables["with_table"]}
-    for k in ("no_rules", "with_table"):
-        out[k] = {"kpps": statistics.median(x["kpps"] for x in res[k]),
-                  "runs_kpps": [x["kpps"] for x in res[k]],
-                  "sent_kpps": statistics.median(x["sent_kpps"] for x in res[k])}
-    out["ratio"] = round(out["with_table"]["kpps"] / out["no_rules"]["kpps"], 3)
+           "load_avg": os.getloadavg()[0], "clients": a.clients, "rounds": a.rounds,
+           "seconds": a.seconds, "frame_bytes": 64, "flows": a.clients, "sets": sets}
+    for k in VARIANTS:
+        out[k] = {q: statistics.median(x[q] for x in res[k])
+                  for q in ("kpps", "kpps_per_cpu", "sent_kpps", "forwarded_of_sent")}
+        out[k]["runs_kpps_per_cpu"] = [x["kpps_per_cpu"] for x in res[k]]
+        for q in ("kpps", "kpps_per_cpu"):
+            out[k][q.replace("kpps", "ratio")] = round(statistics.median(
+                x[q] / n[q] for x, n in zip(res[k], res["no_rules"])), 3)
+    out["ratio"] = out["with_table"]["ratio_per_cpu"]
     return out
 
 
 def table(o):
-    print(f"{'forwarded, 64-byte UDP, ' + format(o['clients'], ',') + ' flows':<48} "
-          f"{'kpps':>8} {'runs':>24}")
-    for k, name in (("no_rules", "no rules (routes only)"),
-                    ("with_table", f"agent's table, {o['clients']:,} clients")):
-        print(f"{name:<48} {o[k]['kpps']:>8g} {', '.join(map(str, o[k]['runs_kpps'])):>24}")
-    print(f"{'with_table / no_rules (target >= 0.9)':<48} {o['ratio']:>8g}")
+    names = {"no_rules": "no rules (routes only)",
+             "conntrack_only": "connection tracking only",
+             "allow4_as_hash": "agent's table, allow4 as hash lookups",
+             "with_table": f"agent's table, {o['clients']:,} clients"}
+    print(f"{'forwarded, 64-byte UDP, ' + format(o['clients'], ',') + ' flows':<40} "
+          f"{'kpps':>7} {'/ none':>7} {'kpps/cpu':>9} {'/ none':>7}  runs (kpps per CPU second)")
+    for k in ("no_rules", "conntrack_only", "allow4_as_hash", "with_table"):
+        r = o[k]
+        print(f"{names[k]:<40} {r['kpps']:>7g} {r['ratio']:>7g} {r['kpps_per_cpu']:>9g} "
+              f"{r['ratio_per_cpu']:>7g}  {', '.join(map(str, r['runs_kpps_per_cpu']))}")
+    print(f"with_table / no_rules: {o['ratio']:g} per CPU second (target >= 0.9; medians of "
+          f"the rounds' ratios; load average {o['load_avg']:.1f} on {o['cores']} cores)")
 
 
 def main():
