@@ -133,7 +133,7 @@ static int find_route(struct rtnl *r, const struct pfx *dst, struct rtnl_route *
 }
 
 /* Installs our route to dst of type rtype (RTN_UNICAST via oif, or
- * RTN_UNREACHABLE); what (the device's name, "unreachable") for the log. */
+ * RTN_UNREACHABLE); what ("dev NAME", "unreachable") for the log. */
 static int route_add(struct rtnl *r, const struct pfx *dst, int oif, unsigned char rtype,
 		     const char *what, const char **msg)
 {
@@ -180,13 +180,14 @@ static int route_add(struct rtnl *r, const struct pfx *dst, int oif, unsigned ch
 
 int rtnl_route_add(struct rtnl *r, const struct pfx *dst, int oif)
 {
-	char s[PFX_STRLEN], dev[IF_NAMESIZE] = "?";
+	char s[PFX_STRLEN], dev[IF_NAMESIZE] = "?", what[IF_NAMESIZE + 4];
 	const char *msg;
 	int e;
 
 	if (!ifc_name((unsigned)oif, dev))
 		snprintf(dev, sizeof(dev), "?");
-	e = route_add(r, dst, oif, RTN_UNICAST, dev, &msg);
+	snprintf(what, sizeof(what), "dev %s", dev);
+	e = route_add(r, dst, oif, RTN_UNICAST, what, &msg);
 	if (e < 0)
 		log_warnx("route %s dev %s: %s%s%s; retried with back-off, shown failed in "
 			  "vpcroutectl status: check the device (ip link show %s) and see "
