@@ -101,6 +101,12 @@ static void flush_out(struct vici *v)
 			continue;
 		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			break;
+		if (w < 0 && (errno == EPIPE || errno == ECONNRESET)) {
+			snprintf(why, sizeof(why), "charon closed the connection (sending: %s)",
+				 strerror(errno));
+			drop(v, why);
+			return;
+		}
 		if (w < 0) {
 			snprintf(why, sizeof(why), "sending: %s", strerror(errno));
 			drop(v, why);

@@ -540,7 +540,7 @@ static int load_peer(struct ld *l, struct cfg *c, const char *path, const char *
 	if (cfg_peer_key_id(name, &id)) {
 		size_t n = strlen(id);
 
-		if (!n || n > CFG_PEER_ID_MAX)
+		if (!*cfg_id_text(id) || n > CFG_PEER_ID_MAX)
 			return fail(l, path,
 				    "an IKE identity of 1 to %d bytes, or the IPv4 or IPv6 address "
 				    "of the peer's tunnel end",
@@ -697,7 +697,8 @@ static int load_ipsec(struct ld *l, struct cfg *c, json_t *root)
 			return e;
 		c->npeer_ids += pe->id != NULL;
 		for (size_t j = 0; j + 1 < c->npeers; j++)
-			if (pe->id && c->peers[j].id && strcmp(pe->id, c->peers[j].id) == 0)
+			if (pe->id && c->peers[j].id &&
+			    strcmp(cfg_id_text(pe->id), cfg_id_text(c->peers[j].id)) == 0)
 				return fail(l, p,
 					    "the IKE identity \"%s\" is already the peer \"%s\"",
 					    pe->id, c->peers[j].pol.name);
@@ -1925,10 +1926,17 @@ const struct cfg_peer *cfg_peer_find(const struct cfg *c, const struct pfx *addr
 	return NULL;
 }
 
+const char *cfg_id_text(const char *id)
+{
+	if (id[0] == '@' && id[1] == '@')
+		return id + 2;
+	return id[0] == '@' && id[1] != '#' ? id + 1 : id;
+}
+
 const struct cfg_peer *cfg_peer_find_id(const struct cfg *c, const char *id)
 {
 	for (size_t i = 0; id && i < c->npeers; i++)
-		if (c->peers[i].id && strcmp(c->peers[i].id, id) == 0)
+		if (c->peers[i].id && strcmp(cfg_id_text(c->peers[i].id), cfg_id_text(id)) == 0)
 			return &c->peers[i];
 	return NULL;
 }

@@ -245,7 +245,12 @@ bool cfg_reaches(const struct cfg *c, const struct pfx *addr, char *why, size_t 
 int cfg_host_names(const struct cfg *c, const char ***out, size_t *n);
 /* The ipsec.peers entry of the peer at addr (a host prefix), or NULL. */
 const struct cfg_peer *cfg_peer_find(const struct cfg *c, const struct pfx *addr);
-/* The ipsec.peers entry keyed by the IKE identity id, or NULL. */
+/* An IKE identity as strongSwan prints it (VICI's remote-id): without the
+ * "@" (FQDN) or "@@" (RFC 822 address) that marks its type in swanctl.conf;
+ * the text identities are compared by. */
+const char *cfg_id_text(const char *id);
+/* The ipsec.peers entry keyed by the IKE identity id (compared as
+ * cfg_id_text), or NULL. */
 const struct cfg_peer *cfg_peer_find_id(const struct cfg *c, const char *id);
 /*
  * The policy of the peer at addr whose IKE identity is id (NULL: unknown):

@@ -51,7 +51,8 @@ def gw(lab):
     work = tempfile.mkdtemp(prefix="vr-vici-")
     sock = os.path.join(work, "charon.vici")
     srv = ViciServer(sock)
-    srv.sas = [ike_sa("site1", SITE1, "@site1.example", ["192.168.1.0/24"])]
+    # strongSwan reports an FQDN identity without swanctl.conf's "@"
+    srv.sas = [ike_sa("site1", SITE1, "site1.example", ["192.168.1.0/24"])]
     policy(host, "192.168.1.0/24", SITE1)
     policy(host, "192.168.99.0/24", OTHER)
     agent = Agent(host, work, conf(sock), grace=0).start()
@@ -74,11 +75,11 @@ def test_handshake_and_identity_names_the_policy(gw):
     assert st["vici"]["connected"] is True and st["vici"]["ike_sas"] == 1
     assert st["vici"]["error"] is None and st["vici"]["listed_at"] is not None
     ike = by_peer(agent)[SITE1][1]
-    assert ike == {"name": "site1", "remote_id": "@site1.example", "state": "ESTABLISHED",
+    assert ike == {"name": "site1", "remote_id": "site1.example", "state": "ESTABLISHED",
                    "ambiguous": False}
     assert by_peer(agent)[OTHER][1] is None  # no IKE_SA listed from it
     r = host.run([built("agent/vpcroutectl"), "-s", agent.sock, "status"])
-    assert "IKE_SA site1 (ESTABLISHED), remote id @site1.example" in r.stdout
+    assert "IKE_SA site1 (ESTABLISHED), remote id site1.example" in r.stdout
     assert "policy: ipsec.peers.@site1.example" in r.stdout
     assert f"strongSwan VICI {srv.path}: connected, 1 IKE_SA listed" in r.stdout
 
@@ -86,12 +87,12 @@ def test_handshake_and_identity_names_the_policy(gw):
 def test_event_lists_again(gw):
     host, agent, srv = gw
     # the same address comes back as someone else: an event, a new list
-    srv.sas = [ike_sa("site1", SITE1, "@intruder.example", ["192.168.1.0/24"])]
+    srv.sas = [ike_sa("site1", SITE1, "intruder.example", ["192.168.1.0/24"])]
     srv.event("ike-updown", {"up": "yes", **srv.sas[0]})
     assert srv.wait_requests(2)
     want = {SITE1: None, OTHER: OTHER}
     assert settles(lambda: policies(agent), want) == want
-    assert by_peer(agent)[SITE1][1]["remote_id"] == "@intruder.example"
+    assert by_peer(agent)[SITE1][1]["remote_id"] == "intruder.example"
     # doctor names the identity no tunnel has
     host.sysctl("net.ipv4.ip_forward", 1)  # the namespace's own
     r = host.run([built("agent/vpcroutectl"), "-f", agent.conf, "doctor", "--json"], check=False)
@@ -102,8 +103,8 @@ def test_event_lists_again(gw):
     assert any(lv == "ok" and m.startswith(f"strongSwan's VICI socket {srv.path}: connected")
                for lv, m in msgs), msgs
     # two IKE_SAs from one address that disagree: no identity at all
-    srv.sas = [ike_sa("site1", SITE1, "@site1.example", ["192.168.1.0/24"]),
-               ike_sa("site1b", SITE1, "@site9.example", ["192.168.9.0/24"])]
+    srv.sas = [ike_sa("site1", SITE1, "site1.example", ["192.168.1.0/24"]),
+               ike_sa("site1b", SITE1, "site9.example", ["192.168.9.0/24"])]
     srv.event("child-updown", {"up": "yes", **srv.sas[1]})
     assert srv.wait_requests(3)
     assert settles(lambda: by_peer(agent)[SITE1][1]["ambiguous"], True) is True
@@ -146,7 +147,7 @@ def test_charon_restart_reconnects(gw):
     assert policies(agent)[SITE1] == "@site1.example"  # kept while charon is away
     # while the socket is missing, the delay grows (logged once per reason)
     agent.wait_log(r"cannot connect: No such file or directory; trying again in 2 s")
-    srv.sas = [ike_sa("site1-new", SITE1, "@site1.example", ["192.168.1.0/24"])]
+    srv.sas = [ike_sa("site1-new", SITE1, "site1.example", ["192.168.1.0/24"])]
     srv.listen()
     assert srv.wait_connected(1, timeout=15)
     assert srv.wait_requests(1)

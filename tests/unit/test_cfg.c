@@ -515,6 +515,11 @@ static const struct bad bads[] = {
 	{ "{" SRV ",\"ipsec\":{\"peers\":{\"@site1\":{\"allow\":[\"192.168.9.0/"
 	  "24\"]},\"id:@site1\":{\"allow\":[\"192.168.8.0/24\"]}}}}",
 	  "ipsec.peers.id:@site1: the IKE identity \"@site1\" is already the peer \"@site1\"" },
+	{ "{" SRV ",\"ipsec\":{\"peers\":{\"site1\":{\"allow\":[\"192.168.9.0/"
+	  "24\"]},\"@site1\":{\"allow\":[\"192.168.8.0/24\"]}}}}",
+	  "ipsec.peers.@site1: the IKE identity \"@site1\" is already the peer \"site1\"" },
+	{ "{" SRV ",\"ipsec\":{\"peers\":{\"@\":{\"allow\":[\"192.168.9.0/24\"]}}}}",
+	  "ipsec.peers.@: an IKE identity of 1 to 255 bytes" },
 	{ "{" SRV ",\"ipsec\":{\"vici_socket\":\"run/charon.vici\"}}",
 	  "ipsec.vici_socket: \"run/charon.vici\" is not an absolute path" },
 	{ "{" SRV ",\"ipsec\":{\"peers\":{\"203.0.113.7\":{}}}}",
@@ -823,6 +828,11 @@ static void test_peer_ids(void **state)
 			    "203.0.113.7");
 	assert_string_equal(cfg_peer_lookup(c, P("203.0.113.7"), NULL)->pol.name, "203.0.113.7");
 	assert_null(cfg_peer_lookup(c, P("203.0.113.8"), "@other"));
+	/* strongSwan reports identities without swanctl.conf's "@" or "@@" */
+	assert_string_equal(cfg_peer_find_id(c, "site1.example")->pol.name, "@site1.example");
+	assert_string_equal(cfg_id_text("@@user@example.org"), "user@example.org");
+	assert_string_equal(cfg_id_text("@#0123"), "@#0123");
+	assert_string_equal(cfg_id_text("CN=x"), "CN=x");
 	assert_true(cfg_peer_key_id("id:1.2.3.4", &id));
 	assert_string_equal(id, "1.2.3.4");
 	assert_false(cfg_peer_key_id("1.2.3.4", &id));
