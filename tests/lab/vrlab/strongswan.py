@@ -4,17 +4,18 @@ unpacked under .build/strongswan (scripts/deps.sh, vr_strongswan; scripts/
 ipsec-vm fetches them), never installed: Debian's strongswan-libcharon
 conflicts with libreswan, which the same lab runs.
 
-charon and swanctl find their libraries (RUNPATH) and plugins (a path
-compiled in; no strongswan.conf setting moves it) under /usr/lib/ipsec. Each
-command of a node already runs in a mount namespace of its own (ip netns
-exec), so there a read-only overlay puts the unpacked /usr/lib over the
-host's /usr/lib: /usr/lib/ipsec is the unpacked one whether or not the host
-has that directory, and nothing outside that one command sees it. charon also
-gets a private /run (its pid file, /run/charon.pid, is fixed) and its own
-strongswan.conf (STRONGSWAN_CONF) that loads only PLUGINS and puts its control
-socket (VICI) and log in its work directory, which is also swanctl's
-directory (SWANCTL_DIR). The host's /etc/strongswan* and /etc/swanctl are
-never read.
+charon finds its libraries (RUNPATH) and plugins (a path compiled in; no
+strongswan.conf setting moves it) under /usr/lib/ipsec. A command of a node
+runs in a mount namespace of its own (ip netns exec), so there a read-only
+overlay puts the unpacked /usr/lib over the host's: /usr/lib/ipsec is the
+unpacked one whether or not the host has that directory, and nothing outside
+that one process sees it. charon also gets a private /run (its pid file,
+/run/charon.pid, is fixed) and its own strongswan.conf (STRONGSWAN_CONF) that
+loads only PLUGINS and puts its control socket (VICI) and log in its work
+directory. swanctl needs no plugin (PSK, VICI): it runs in the test's own
+namespaces with LD_LIBRARY_PATH, one process per call (under software
+emulation each one counts), and reads only the work directory (SWANCTL_DIR).
+The host's /etc/strongswan* and /etc/swanctl are never read.
 
     with Charon(node, workdir, connection("gw", me, peer, mine, theirs)) as c:
         c.initiate("gw")
@@ -56,7 +57,7 @@ STRONGSWAN_CONF = """charon {{
   }}
 }}
 swanctl {{
-  load = random
+  load = " "
 }}
 """
 
@@ -70,13 +71,13 @@ def available():
                for p in ("usr/lib/ipsec/charon", "usr/sbin/swanctl"))
 
 
-def _argv(cmd, conf, private_run=False):
-    """cmd (argv, its program under the unpacked tree) in the node's mount
-    namespace with the unpacked /usr/lib over the host's."""
-    mounts = (f'mount -t overlay vr-strongswan -o "lowerdir=$0/usr/lib:/usr/lib" /usr/lib && '
-              + ('mount -t tmpfs vr-strongswan-run /run && ' if private_run else ''))
-    return ["sh", "-c", mounts + 'export STRONGSWAN_CONF="$1" SWANCTL_DIR="${1%/*}" && shift 2 && '
-            'exec "$@"', ROOT, conf, "--", *cmd]
+def _charon_argv(node, conf):
+    """charon in node, in the mount namespace ip netns exec gives it, with the
+    unpacked /usr/lib over the host's and a private /run."""
+    return ["ip", "netns", "exec", node.ns, "sh", "-c",
+            'mount -t overlay vr-strongswan -o "lowerdir=$0/usr/lib:/usr/lib" /usr/lib && '
+            'mount -t tmpfs vr-strongswan-run /run && '
+            'STRONGSWAN_CONF="$1" exec /usr/lib/ipsec/charon', ROOT, conf]
 
 
 def connection(name, me, peer, mine, theirs, version=2, proposals="aes128-sha256-modp2048",
@@ -150,9 +151,11 @@ class Charon:
         first start takes seconds)."""
         if not available():
             raise RuntimeError(SKIP_REASON)
-        self.proc = self.node.popen(_argv([os.path.join(ROOT, "usr/lib/ipsec/charon")],
-                                          self.conf, private_run=True),
-                                    log=os.path.join(self.dir, "stderr.log"))
+        with open(os.path.join(self.dir, "stderr.log"), "ab") as out:
+            self.proc = subprocess.Popen(_charon_argv(self.node, self.conf), stdout=out,
+                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         start_new_session=True)
+        self.node.lab.procs.append(self.proc)  # the lab's cleanup stops it too
         deadline = time.time() + timeout
         while True:
             if os.path.exists(self.vici):
@@ -169,9 +172,13 @@ class Charon:
         return self.swanctl("--load-all", "--file", self.swanctl_conf)
 
     def swanctl(self, *args, check=True, timeout=60):
-        r = self.node.run(_argv([os.path.join(ROOT, "usr/sbin/swanctl"), *args, "--uri",
-                                 f"unix://{self.vici}"], self.conf),
-                          check=False, timeout=timeout)
+        """swanctl ARGS on this charon's socket; from the test's own namespaces
+        (a socket file is all it needs), with no plugin (PSK, VICI)."""
+        env = dict(os.environ, LD_LIBRARY_PATH=os.path.join(ROOT, "usr/lib/ipsec"),
+                   STRONGSWAN_CONF=self.conf, SWANCTL_DIR=self.dir)
+        r = subprocess.run([os.path.join(ROOT, "usr/sbin/swanctl"), *args, "--uri",
+                            f"unix://{self.vici}"], env=env, capture_output=True, text=True,
+                           timeout=timeout)
         if check and r.returncode != 0:
             raise RuntimeError(f"[{self.node.name}] swanctl {' '.join(args)} exited "
                                f"{r.returncode}: {r.stdout[-1500:]}{r.stderr[-1500:]}\n"
