@@ -82,6 +82,15 @@ struct arefusal {
 	char *why;
 };
 
+struct vici;
+
+/* An IPsec peer's IKE identity as strongSwan's VICI socket names it (ipsec.c
+ * keeps them, for the tunnels' peers, at each ipsec_update). */
+struct apeer_id {
+	struct pfx addr;
+	char *id;
+};
+
 /*
  * The client changes of one loop pass, programmed together: one nftables
  * transaction and one pass over the routes (state_batch_commit). The
@@ -170,6 +179,9 @@ struct agent {
 	size_t ntunnels;
 	struct arefusal *refused; /* tunnels with an SA whose network is refused */
 	size_t nrefused;
+	struct vici *vici;	   /* strongSwan's VICI socket (vici.h); NULL: not set */
+	struct apeer_id *peer_ids; /* the tunnels' peers VICI names an identity for */
+	size_t npeer_ids;
 	time_t started;
 	bool dry_run;	    /* no EC2 call that changes anything */
 	struct batch batch; /* client changes not yet programmed */
@@ -318,6 +330,19 @@ bool ipsec_update(struct agent *a);
 void ipsec_close(struct agent *a);
 /* For the status: the tunnels, their SA, admission and refusal. */
 json_t *ipsec_status_json(const struct agent *a);
+/* ipsec.vici_socket (again, after a reload): the VICI client opened, moved
+ * or closed. */
+void ipsec_vici_configure(struct agent *a);
+
+/* The IKE identity of the IPsec peer at addr (NULL: unknown), for the policy
+ * (lib/policy.h's policy_check_peer, cfg_peer_lookup). */
+static inline const char *agent_peer_id(const struct agent *a, const struct pfx *addr)
+{
+	for (size_t i = 0; i < a->npeer_ids; i++)
+		if (pfx_equal(&a->peer_ids[i].addr, addr))
+			return a->peer_ids[i].id;
+	return NULL;
+}
 
 /* status.c: what vpcroutectl status shows (doc/status.schema.json) */
 json_t *status_json(struct agent *a);

@@ -16,6 +16,7 @@
 #include "agent.h"
 #include "log.h"
 #include "policy.h"
+#include "vici.h"
 #include "xfrm.h"
 
 int ipsec_open(struct agent *a)
@@ -36,8 +37,76 @@ static void refusals_free(struct arefusal *v, size_t n)
 	free(v);
 }
 
+static void peer_ids_free(struct agent *a)
+{
+	for (size_t i = 0; i < a->npeer_ids; i++)
+		free(a->peer_ids[i].id);
+	free(a->peer_ids);
+	a->peer_ids = NULL;
+	a->npeer_ids = 0;
+}
+
+/* The IKE identities VICI names for the peers of t[0..n) (sorted by peer):
+ * whether they differ from the last ones (the forward filter may then be
+ * another entry's). */
+static bool peer_ids_refresh(struct agent *a, const struct xfrm_tunnel *t, size_t n)
+{
+	struct apeer_id *old = a->peer_ids;
+	size_t nold = a->npeer_ids, nikes;
+	const struct vici_ike *ikes = vici_ikes(a->vici, &nikes), *ike;
+	bool amb, differ;
+
+	a->peer_ids = NULL;
+	a->npeer_ids = 0;
+	for (size_t i = 0; i < n && nikes; i++) {
+		const char *id;
+		struct apeer_id *v;
+
+		if (i && pfx_equal(&t[i].peer, &t[i - 1].peer))
+			continue;
+		if (!(id = vici_identity(ikes, nikes, &t[i].peer, &ike, &amb)))
+			continue;
+		if (!(v = realloc(a->peer_ids, (a->npeer_ids + 1) * sizeof(*v))))
+			break;
+		a->peer_ids = v;
+		if (!(v[a->npeer_ids].id = strdup(id)))
+			break;
+		v[a->npeer_ids++].addr = t[i].peer;
+	}
+	differ = nold != a->npeer_ids;
+	for (size_t i = 0; !differ && i < nold; i++) {
+		const char *now = agent_peer_id(a, &old[i].addr);
+
+		differ = !now || strcmp(now, old[i].id) != 0;
+	}
+	for (size_t i = 0; i < nold; i++)
+		free(old[i].id);
+	free(old);
+	return differ;
+}
+
+static void on_vici(void *ctx)
+{
+	ipsec_update(ctx); /* the identities may admit or refuse other networks */
+}
+
+void ipsec_vici_configure(struct agent *a)
+{
+	const char *path = a->cfg->vici_socket;
+
+	if (a->vici && path && strcmp(vici_path(a->vici), path) == 0)
+		return;
+	vici_close(a->vici);
+	a->vici = NULL;
+	if (path && !(a->vici = vici_open(a->epfd, path, on_vici, a)))
+		log_warnx("vici: %s: out of memory; IKE identities are not known", path);
+}
+
 void ipsec_close(struct agent *a)
 {
+	vici_close(a->vici);
+	a->vici = NULL;
+	peer_ids_free(a);
 	xfrm_close(a->xfrm);
 	a->xfrm = NULL;
 	free(a->tunnels);
@@ -192,7 +261,7 @@ bool ipsec_update(struct agent *a)
 	struct arefusal *ref = NULL;
 	struct ainst *in;
 	size_t n = 0, nref = 0;
-	bool changed;
+	bool changed, ids_changed;
 
 	if (a->xfrm && xfrm_current(a->xfrm, &t, &n) < 0) {
 		log_warnx("ipsec: out of memory");
@@ -207,12 +276,13 @@ bool ipsec_update(struct agent *a)
 		return false;
 	}
 go:
+	ids_changed = peer_ids_refresh(a, t, n);
 	if (!(in = peers_inst(a))) {
 		free(t);
 		log_warnx("ipsec: out of memory");
 		return false;
 	}
-	changed = shrink(a, in, t, n);
+	changed = shrink(a, in, t, n) | ids_changed;
 	for (size_t i = 0, j; i < n; i = j) {
 		for (j = i + 1; j < n && pfx_equal(&t[j].peer, &t[i].peer); j++)
 			;
@@ -232,6 +302,20 @@ go:
 	return changed;
 }
 
+/* The IKE_SA VICI lists from peer (null without VICI, or none listed). */
+static json_t *tunnel_ike_json(const struct agent *a, const struct pfx *peer)
+{
+	size_t n;
+	const struct vici_ike *v = vici_ikes(a->vici, &n), *ike;
+	bool amb;
+	const char *id = vici_identity(v, n, peer, &ike, &amb);
+
+	if (!ike)
+		return json_null();
+	return json_pack("{s:s, s:s?, s:s, s:b}", "name", ike->name, "remote_id", id, "state",
+			 ike->state, "ambiguous", amb);
+}
+
 json_t *ipsec_status_json(const struct agent *a)
 {
 	json_t *o = json_object(), *tun = json_array();
@@ -245,6 +329,7 @@ json_t *ipsec_status_json(const struct agent *a)
 	for (size_t i = 0; i < a->ntunnels; i++) {
 		const struct xfrm_tunnel *t = &a->tunnels[i];
 		const struct aclient *c = NULL;
+		const struct cfg_peer *pe;
 		const char *why = NULL;
 		json_t *j = json_object();
 
@@ -272,8 +357,12 @@ json_t *ipsec_status_json(const struct agent *a)
 					    ? json_integer((json_int_t)c->since)
 					    : json_null());
 		json_object_set_new(j, "refusal", why ? json_string(why) : json_null());
+		pe = cfg_peer_lookup(a->cfg, &t->peer, agent_peer_id(a, &t->peer));
+		json_object_set_new(j, "policy", pe ? json_string(pe->pol.name) : json_null());
+		json_object_set_new(j, "ike_sa", tunnel_ike_json(a, &t->peer));
 		json_array_append_new(tun, j);
 	}
 	json_object_set_new(o, "tunnels", tun);
+	json_object_set_new(o, "vici", a->vici ? vici_status_json(a->vici) : json_null());
 	return o;
 }

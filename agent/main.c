@@ -158,7 +158,7 @@ bool agent_client_allowed(const struct agent *a, const struct ainst *in, const s
 		return policy_check(a->cfg, in->name, &c->pc, NULL, why, len);
 	if (pfx_addr_parse(c->pc.cn, &peer) < 0)
 		peer = (struct pfx){ 0 };
-	return policy_check_peer(a->cfg, &peer, &c->pc, NULL, why, len);
+	return policy_check_peer(a->cfg, &peer, agent_peer_id(a, &peer), &c->pc, NULL, why, len);
 }
 
 /* The clients connected under the previous configuration that this one
@@ -204,6 +204,7 @@ int agent_reload(struct agent *a, char *err, size_t errlen)
 	if (dns_configure(a->dns, c, err, errlen) < 0)
 		log_warnx("reload: %s; the names keep their last addresses", err);
 	state_local_auto(a, false);
+	ipsec_vici_configure(a);
 	ipsec_update(a); /* ipsec.peers may admit or refuse other networks */
 	state_apply(a);
 	if (a->sock)
@@ -330,6 +331,7 @@ static int setup(struct agent *a, unsigned idle_s)
 			return -1;
 		}
 	}
+	ipsec_vici_configure(a); /* strongSwan's VICI socket, if ipsec.vici_socket */
 	if ((r = state_adopt(a)) < 0)
 		log_warnx("reading our routes: %s", strerror(-r));
 	sysctl_host(a->cfg);

@@ -137,7 +137,7 @@ int state_peer_admit(struct agent *a, const struct pfx *peer, const struct proto
 	policy_host_init(&h);
 	h.walk = walk_clients;
 	h.walk_ctx = a;
-	if (policy_check_peer(a->cfg, peer, c, &h, full, sizeof(full)))
+	if (policy_check_peer(a->cfg, peer, agent_peer_id(a, peer), c, &h, full, sizeof(full)))
 		return 0;
 	policy_reason_fit(full, why, len);
 	return -EPERM;
@@ -504,12 +504,14 @@ static void want_access(struct desired *d, const struct pfx_list *srcs, const st
 /* What one IPsec peer adds: its networks as remote networks (VPC routes,
  * NAT exemption) and its forward filter; no kernel route, the XFRM policy
  * takes the packets. */
-static void peer_contrib(const struct cfg *c, const struct aclient *cl, struct desired *d)
+static void peer_contrib(const struct agent *a, const struct aclient *cl, struct desired *d)
 {
+	const struct cfg *c = a->cfg;
 	const struct cfg_peer *pe;
 	struct pfx addr;
 
-	if (pfx_addr_parse(cl->pc.cn, &addr) < 0 || !(pe = cfg_peer_find(c, &addr)))
+	if (pfx_addr_parse(cl->pc.cn, &addr) < 0 ||
+	    !(pe = cfg_peer_lookup(c, &addr, agent_peer_id(a, &addr))))
 		return; /* ipsec.c admits only configured peers; a reload re-admits */
 	for (size_t k = 0; k < cl->pc.nets.n; k++)
 		want_remote(d, &cl->pc.nets.v[k]);
@@ -558,7 +560,7 @@ static void desire(struct agent *a, struct desired *d)
 
 		if (in->ipsec) {
 			for (size_t j = 0; j < in->n; j++)
-				peer_contrib(c, &in->c[j], d);
+				peer_contrib(a, &in->c[j], d);
 		} else if (in->role == PROTO_ROLE_SERVER && c->role == CFG_ROLE_SERVER) {
 			for (size_t j = 0; j < in->n; j++)
 				client_contrib(c, &in->c[j], oif, in->dev, d);

@@ -799,6 +799,51 @@ static void doctor_dns(struct diag *d, json_t *s)
 		say(d, "ok", "dns: %u host name%s of the rules resolved", ok, ok == 1 ? "" : "s");
 }
 
+/* The VICI client (status "ipsec.vici") and the ipsec.peers keyed by IKE
+ * identity (c, NULL when the configuration could not be read). */
+static void doctor_vici(struct diag *d, json_t *ip, const struct cfg *c)
+{
+	json_t *v = json_object_get(ip, "vici"), *t;
+	size_t i;
+
+	if (json_is_object(v) && !json_is_true(json_object_get(v, "connected")))
+		say(d, "PROBLEM",
+		    "the agent is not connected to strongSwan's VICI socket %s (%s): is charon "
+		    "running, with the vici plugin, and is ipsec.vici_socket its path? Until it "
+		    "connects, the peers' IKE identities are as last listed (%s)",
+		    output_str(v, "socket"),
+		    json_is_string(json_object_get(v, "error")) ? output_str(v, "error") : "-",
+		    json_is_null(json_object_get(v, "listed_at")) ? "never" : "kept");
+	else if (json_is_object(v))
+		say(d, "ok", "strongSwan's VICI socket %s: connected, %lld IKE_SA%s listed",
+		    output_str(v, "socket"),
+		    (long long)json_integer_value(json_object_get(v, "ike_sas")),
+		    json_integer_value(json_object_get(v, "ike_sas")) == 1 ? "" : "s");
+	for (size_t k = 0; c && k < c->npeers; k++) {
+		bool seen = false;
+
+		if (!c->peers[k].id)
+			continue;
+		if (!c->vici_socket) {
+			say(d, "PROBLEM",
+			    "ipsec.peers.%s is keyed by IKE identity, but ipsec.vici_socket is not "
+			    "set: the kernel's tunnels name only addresses, so it never matches",
+			    c->peers[k].pol.name);
+			continue;
+		}
+		json_array_foreach(json_object_get(ip, "tunnels"), i, t)
+		{
+			seen = seen || strcmp(output_str(t, "policy"), c->peers[k].pol.name) == 0;
+		}
+		if (!seen)
+			say(d, "PROBLEM",
+			    "ipsec.peers.%s: no tunnel's IKE_SA has the remote identity \"%s\": "
+			    "strongSwan has no IKE_SA up with it (swanctl --list-sas), or the VICI "
+			    "socket does not answer",
+			    c->peers[k].pol.name, c->peers[k].id);
+	}
+}
+
 /* The IPsec tunnels (status "ipsec") against ipsec.peers (c, NULL when the
  * configuration could not be read). */
 static void doctor_ipsec(struct diag *d, json_t *s, const struct cfg *c)
@@ -821,7 +866,16 @@ static void doctor_ipsec(struct diag *d, json_t *s, const struct cfg *c)
 	{
 		const char *st = output_str(t, "state");
 
-		if (strcmp(st, "up") == 0)
+		json_t *ike = json_object_get(t, "ike_sa");
+
+		if (strcmp(st, "up") == 0 && json_is_object(ike))
+			say(d, "ok",
+			    "IPsec tunnel to %s for %s is up and routed (IKE_SA %s, %s, remote id "
+			    "%s; policy ipsec.peers.%s)",
+			    output_str(t, "peer"), output_str(t, "network"),
+			    output_str(ike, "name"), output_str(ike, "state"),
+			    output_str(ike, "remote_id"), output_str(t, "policy"));
+		else if (strcmp(st, "up") == 0)
 			say(d, "ok", "IPsec tunnel to %s for %s is up and routed",
 			    output_str(t, "peer"), output_str(t, "network"));
 		else if (strcmp(st, "refused") == 0)
@@ -838,9 +892,12 @@ static void doctor_ipsec(struct diag *d, json_t *s, const struct cfg *c)
 			    "to it until it does",
 			    output_str(t, "peer"), output_str(t, "network"));
 	}
+	doctor_vici(d, ip, c);
 	for (size_t k = 0; c && k < c->npeers; k++) {
 		bool seen = false;
 
+		if (c->peers[k].id)
+			continue; /* doctor_vici */
 		pfx_format_addr(&c->peers[k].addr, a, sizeof(a));
 		json_array_foreach(json_object_get(ip, "tunnels"), i, t)
 		{

@@ -252,15 +252,51 @@ static void output_dns_names(json_t *names, const char *indent)
 	}
 }
 
+/* A tunnel's IKE_SA as strongSwan's VICI socket lists it, and its policy. */
+static void output_ike_sa(json_t *t)
+{
+	json_t *ike = json_object_get(t, "ike_sa");
+
+	if (json_is_object(ike))
+		printf("    IKE_SA %s (%s), remote id %s%s\n", output_str(ike, "name"),
+		       output_str(ike, "state"),
+		       json_is_string(json_object_get(ike, "remote_id"))
+			       ? output_str(ike, "remote_id")
+			       : "-",
+		       json_is_true(json_object_get(ike, "ambiguous"))
+			       ? " (several IKE_SAs from this address name different identities)"
+			       : "");
+	if (json_is_string(json_object_get(t, "policy")))
+		printf("    policy: ipsec.peers.%s\n", output_str(t, "policy"));
+}
+
+/* The agent's VICI client (null: ipsec.vici_socket unset). */
+static void output_vici(json_t *v)
+{
+	if (!json_is_object(v))
+		return;
+	printf("strongSwan VICI %s: %s, %lld IKE_SA%s listed", output_str(v, "socket"),
+	       json_is_true(json_object_get(v, "connected")) ? "connected" : "NOT CONNECTED",
+	       (long long)json_integer_value(json_object_get(v, "ike_sas")),
+	       json_integer_value(json_object_get(v, "ike_sas")) == 1 ? "" : "s");
+	if (json_is_string(json_object_get(v, "error")))
+		printf(" (%s)", output_str(v, "error"));
+	putchar('\n');
+}
+
 /* The IPsec tunnels the agent read from the kernel's XFRM tables. */
 static void output_ipsec(json_t *ip)
 {
 	json_t *t;
 	size_t i;
 
-	if (!json_is_object(ip) || (json_is_true(json_object_get(ip, "xfrm")) &&
-				    !json_array_size(json_object_get(ip, "tunnels"))))
+	if (!json_is_object(ip))
 		return;
+	if (json_is_true(json_object_get(ip, "xfrm")) &&
+	    !json_array_size(json_object_get(ip, "tunnels"))) {
+		output_vici(json_object_get(ip, "vici"));
+		return;
+	}
 	if (!json_is_true(json_object_get(ip, "xfrm"))) {
 		printf("IPsec tunnels: the kernel's XFRM tables cannot be read\n");
 		return;
@@ -275,9 +311,11 @@ static void output_ipsec(json_t *ip)
 		else
 			printf("%-19s", "-");
 		printf(" %-12s %s\n", output_str(t, "state"), output_str(t, "local_network"));
+		output_ike_sa(t);
 		if (json_is_string(json_object_get(t, "refusal")))
 			printf("    REFUSED: %s\n", output_str(t, "refusal"));
 	}
+	output_vici(json_object_get(ip, "vici"));
 }
 
 void output_status(json_t *s)

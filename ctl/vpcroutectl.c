@@ -294,6 +294,21 @@ static void summaries_warnings(const char *path, const struct cfg *cfg)
 				path, i, pfx_format(&cfg->aws.summaries.v[i], s, sizeof(s)));
 }
 
+/* ipsec.peers keyed by IKE identity without strongSwan's VICI socket: never
+ * matched. */
+static void peer_id_warnings(const char *path, const struct cfg *cfg)
+{
+	for (size_t i = 0; !cfg->vici_socket && i < cfg->npeers; i++)
+		if (cfg->peers[i].id)
+			fprintf(stderr,
+				"%s: warning: ipsec.peers.%s is keyed by IKE identity, but "
+				"ipsec.vici_socket is not set: the kernel's tunnels name only "
+				"addresses, so this entry never matches (set ipsec.vici_socket to "
+				"strongSwan's VICI socket, e.g. /var/run/charon.vici, or key the "
+				"peer by its address)\n",
+				path, cfg->peers[i].pol.name);
+}
+
 static int cmd_check_config(const struct call *c)
 {
 	const char *path = c->argc ? c->argv[0] : c->target->config_path;
@@ -330,6 +345,7 @@ static int cmd_check_config(const struct call *c)
 	if (cfg->aws.enabled)
 		addressing_warnings(&t, cfg, c->opts & OPT_OFFLINE);
 	summaries_warnings(path, cfg);
+	peer_id_warnings(path, cfg);
 	fprintf(stderr, "%s: configuration valid\n", path);
 	cfg_text_free(text, len);
 	cfg_free(cfg);

@@ -496,6 +496,35 @@ static int load_client(struct ld *l, struct cfg *c, const char *path, const char
 	return 0;
 }
 
+/* A UNIX socket's path (NULL: unset): absolute, and fits sun_path. */
+static int check_socket_path(struct ld *l, const char *path, const char *v)
+{
+	struct sockaddr_un sun;
+
+	if (v && v[0] != '/')
+		return fail(l, path, "\"%s\" is not an absolute path", v);
+	if (v && strlen(v) >= sizeof(sun.sun_path))
+		return fail(l, path, "longer than %zu bytes", sizeof(sun.sun_path) - 1);
+	return 0;
+}
+
+bool cfg_peer_key_id(const char *key, const char **id)
+{
+	size_t n = strlen(key);
+	struct pfx a;
+
+	if (strncmp(key, "id:", 3) == 0) {
+		*id = key + 3;
+		return true;
+	}
+	*id = key;
+	if (pfx_addr_parse(key, &a) == 0)
+		return false;
+	/* a mistyped address is no identity: "203.0.113.07", "2001:db8::12345" */
+	return strspn(key, "0123456789.") != n &&
+	       !(strchr(key, ':') && strspn(key, "0123456789abcdefABCDEF:.") == n);
+}
+
 static const char *const peer_keys[] = { "allow", "to_local", "from_local", NULL };
 
 /* ipsec.peers.ADDR: like a client, without tunnel addresses, iroutes or
@@ -506,11 +535,30 @@ static int load_peer(struct ld *l, struct cfg *c, const char *path, const char *
 	char p[PATH_LEN];
 	int e;
 
-	if (pfx_addr_parse(name, &pe->addr) < 0)
+	const char *id;
+
+	if (cfg_peer_key_id(name, &id)) {
+		size_t n = strlen(id);
+
+		if (!*cfg_id_text(id) || n > CFG_PEER_ID_MAX)
+			return fail(l, path,
+				    "an IKE identity of 1 to %d bytes, or the IPv4 or IPv6 address "
+				    "of the peer's tunnel end",
+				    CFG_PEER_ID_MAX);
+		for (size_t i = 0; i < n; i++)
+			if ((unsigned char)id[i] < 0x20 || id[i] == 0x7f)
+				return fail(l, path,
+					    "an IKE identity has no control characters (byte %zu)",
+					    i + (size_t)(id - name));
+		if (!(pe->id = strdup(id)))
+			return -ENOMEM;
+	} else if (pfx_addr_parse(name, &pe->addr) < 0) {
 		return fail(l, path,
 			    "\"%s\" is not an address: a peer is named by the IPv4 or IPv6 "
-			    "address of its tunnel end",
-			    name);
+			    "address of its tunnel end, or by its IKE identity (write \"id:%s\" "
+			    "for an identity that looks like an address)",
+			    name, name);
+	}
 	if (want(l, path, obj, JSON_OBJECT, "a peer object"))
 		return -EINVAL;
 	if ((e = check_keys(l, path, obj, peer_keys)))
@@ -612,7 +660,7 @@ static int load_clients(struct ld *l, struct cfg *c, json_t *root)
 	return 0;
 }
 
-static const char *const ipsec_keys[] = { "peers", NULL };
+static const char *const ipsec_keys[] = { "peers", "vici_socket", NULL };
 
 static int load_ipsec(struct ld *l, struct cfg *c, json_t *root)
 {
@@ -625,11 +673,14 @@ static int load_ipsec(struct ld *l, struct cfg *c, json_t *root)
 		return 0;
 	if (want(l, "ipsec", ipsec, JSON_OBJECT, "an object"))
 		return -EINVAL;
-	if ((e = check_keys(l, "ipsec", ipsec, ipsec_keys)))
+	if ((e = check_keys(l, "ipsec", ipsec, ipsec_keys)) ||
+	    (e = get_str(l, "ipsec", ipsec, "vici_socket", false, &c->vici_socket)) ||
+	    (e = check_socket_path(l, "ipsec.vici_socket", c->vici_socket)))
 		return e;
 	if (!(peers = json_object_get(ipsec, "peers")))
 		return 0;
-	if (want(l, "ipsec.peers", peers, JSON_OBJECT, "an object of peers by address"))
+	if (want(l, "ipsec.peers", peers, JSON_OBJECT,
+		 "an object of peers by address or IKE identity"))
 		return -EINVAL;
 	c->peers = calloc(json_object_size(peers) + 1, sizeof(*c->peers));
 	if (!c->peers)
@@ -644,8 +695,15 @@ static int load_ipsec(struct ld *l, struct cfg *c, json_t *root)
 		c->npeers++;
 		if ((e = load_peer(l, c, p, name, v, pe)))
 			return e;
+		c->npeer_ids += pe->id != NULL;
 		for (size_t j = 0; j + 1 < c->npeers; j++)
-			if (pfx_equal(&c->peers[j].addr, &pe->addr))
+			if (pe->id && c->peers[j].id &&
+			    strcmp(cfg_id_text(pe->id), cfg_id_text(c->peers[j].id)) == 0)
+				return fail(l, p,
+					    "the IKE identity \"%s\" is already the peer \"%s\"",
+					    pe->id, c->peers[j].pol.name);
+			else if (!pe->id && !c->peers[j].id &&
+				 pfx_equal(&c->peers[j].addr, &pe->addr))
 				return fail(l, p, "%s is already the peer \"%s\"",
 					    pfx_format_addr(&pe->addr, a, sizeof(a)),
 					    c->peers[j].pol.name);
@@ -659,7 +717,6 @@ static const char *const socket_keys[] = { "path",	   "mode",	    "group",
 static int load_socket(struct ld *l, struct cfg *c, json_t *root)
 {
 	json_t *s = json_object_get(root, "socket"), *v;
-	struct sockaddr_un sun;
 	int e;
 
 	c->socket.mode = 0660;
@@ -686,11 +743,7 @@ static int load_socket(struct ld *l, struct cfg *c, json_t *root)
 	}
 	if (!c->socket.path && !(c->socket.path = strdup(CFG_DEFAULT_SOCKET)))
 		return -ENOMEM;
-	if (c->socket.path[0] != '/')
-		return fail(l, "socket.path", "\"%s\" is not an absolute path", c->socket.path);
-	if (strlen(c->socket.path) >= sizeof(sun.sun_path))
-		return fail(l, "socket.path", "longer than %zu bytes", sizeof(sun.sun_path) - 1);
-	return 0;
+	return check_socket_path(l, "socket.path", c->socket.path);
 }
 
 static int load_local(struct ld *l, struct cfg *c, json_t *root)
@@ -1161,7 +1214,6 @@ static int load_aws(struct ld *l, struct cfg *c, json_t *root)
 {
 	json_t *a = json_object_get(root, "aws"), *v;
 	struct cfg_aws *w = &c->aws;
-	struct sockaddr_un sun;
 	char p[PATH_LEN];
 	int e, routes;
 
@@ -1199,10 +1251,8 @@ static int load_aws(struct ld *l, struct cfg *c, json_t *root)
 	    (e = get_str(l, "aws", a, "bgp_socket", false, &w->bgp_socket)))
 		return e;
 	w->routes = routes;
-	if (w->bgp_socket && w->bgp_socket[0] != '/')
-		return fail(l, "aws.bgp_socket", "\"%s\" is not an absolute path", w->bgp_socket);
-	if (w->bgp_socket && strlen(w->bgp_socket) >= sizeof(sun.sun_path))
-		return fail(l, "aws.bgp_socket", "longer than %zu bytes", sizeof(sun.sun_path) - 1);
+	if ((e = check_socket_path(l, "aws.bgp_socket", w->bgp_socket)))
+		return e;
 	if (w->region && !cfg_valid_region(w->region))
 		return fail(l, "aws.region", "\"%s\" is not an AWS region name", w->region);
 	if (w->endpoint && !cfg_valid_url(w->endpoint))
@@ -1842,9 +1892,12 @@ void cfg_free(struct cfg *c)
 		client_free(c->default_client);
 		free(c->default_client);
 	}
-	for (size_t i = 0; i < c->npeers; i++)
+	for (size_t i = 0; i < c->npeers; i++) {
 		client_free(&c->peers[i].pol);
+		free(c->peers[i].id);
+	}
 	free(c->peers);
+	free(c->vici_socket);
 	pfx_list_free(&c->accept_routes);
 	pfx_list_free(&c->tunnel_networks);
 	access_free(&c->to_local);
@@ -1868,9 +1921,31 @@ const struct cfg_client *cfg_client_find(const struct cfg *c, const char *name)
 const struct cfg_peer *cfg_peer_find(const struct cfg *c, const struct pfx *addr)
 {
 	for (size_t i = 0; i < c->npeers; i++)
-		if (pfx_equal(&c->peers[i].addr, addr))
+		if (!c->peers[i].id && pfx_equal(&c->peers[i].addr, addr))
 			return &c->peers[i];
 	return NULL;
+}
+
+const char *cfg_id_text(const char *id)
+{
+	if (id[0] == '@' && id[1] == '@')
+		return id + 2;
+	return id[0] == '@' && id[1] != '#' ? id + 1 : id;
+}
+
+const struct cfg_peer *cfg_peer_find_id(const struct cfg *c, const char *id)
+{
+	for (size_t i = 0; id && i < c->npeers; i++)
+		if (c->peers[i].id && strcmp(cfg_id_text(c->peers[i].id), cfg_id_text(id)) == 0)
+			return &c->peers[i];
+	return NULL;
+}
+
+const struct cfg_peer *cfg_peer_lookup(const struct cfg *c, const struct pfx *addr, const char *id)
+{
+	const struct cfg_peer *pe = cfg_peer_find_id(c, id);
+
+	return pe ? pe : cfg_peer_find(c, addr);
 }
 
 const char *cfg_role_name(enum cfg_role r)
@@ -2090,6 +2165,13 @@ json_t *cfg_to_json(const struct cfg *c)
 					  access_json(&c->peers[i].pol.to_local), "from_local",
 					  access_json(&c->peers[i].pol.from_local)));
 		json_object_set_new(o, "ipsec", json_pack("{s:o}", "peers", peers));
+	}
+	if (c->vici_socket) {
+		json_t *ip = json_object_get(o, "ipsec");
+
+		if (!ip)
+			json_object_set_new(o, "ipsec", ip = json_object());
+		json_object_set_new(ip, "vici_socket", json_string(c->vici_socket));
 	}
 	for (size_t i = 0; i < c->nnat; i++) {
 		json_t *m = json_object();

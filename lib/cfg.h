@@ -70,12 +70,17 @@ struct cfg_client {
 
 /*
  * One IPsec peer (ipsec.peers), keyed by the address of its tunnel end as
- * the kernel's XFRM tables name it: pol.name is that key, pol.allow what it
- * may announce (its remote networks), pol.to_local and pol.from_local the
- * forward filter, as for an OpenVPN client; the rest of pol is unused.
+ * the kernel's XFRM tables name it, or by its IKE identity (a key that is
+ * not an address, or "id:" and any text), which strongSwan's VICI socket
+ * (ipsec.vici_socket) tells for a tunnel's address: pol.name is that key,
+ * pol.allow what it may announce (its remote networks), pol.to_local and
+ * pol.from_local the forward filter, as for an OpenVPN client; the rest of
+ * pol is unused.
  */
+#define CFG_PEER_ID_MAX 255 /* an IKE identity's text, in bytes */
 struct cfg_peer {
-	struct pfx addr; /* a host prefix */
+	struct pfx addr; /* a host prefix; unused when id is set */
+	char *id;	 /* NULL: keyed by addr; else the IKE identity */
 	struct cfg_client pol;
 };
 
@@ -170,6 +175,8 @@ struct cfg {
 	/* both */
 	struct cfg_peer *peers; /* ipsec.peers */
 	size_t npeers;
+	size_t npeer_ids;  /* how many of them are keyed by IKE identity */
+	char *vici_socket; /* ipsec.vici_socket; NULL: no VICI client */
 	struct cfg_nat *nat;
 	size_t nnat;
 	bool nat_exempt_tunnel;
@@ -238,6 +245,21 @@ bool cfg_reaches(const struct cfg *c, const struct pfx *addr, char *why, size_t 
 int cfg_host_names(const struct cfg *c, const char ***out, size_t *n);
 /* The ipsec.peers entry of the peer at addr (a host prefix), or NULL. */
 const struct cfg_peer *cfg_peer_find(const struct cfg *c, const struct pfx *addr);
+/* An IKE identity as strongSwan prints it (VICI's remote-id): without the
+ * "@" (FQDN) or "@@" (RFC 822 address) that marks its type in swanctl.conf;
+ * the text identities are compared by. */
+const char *cfg_id_text(const char *id);
+/* The ipsec.peers entry keyed by the IKE identity id (compared as
+ * cfg_id_text), or NULL. */
+const struct cfg_peer *cfg_peer_find_id(const struct cfg *c, const char *id);
+/*
+ * The policy of the peer at addr whose IKE identity is id (NULL: unknown):
+ * the entry of that identity when there is one, else the entry of addr.
+ */
+const struct cfg_peer *cfg_peer_lookup(const struct cfg *c, const struct pfx *addr, const char *id);
+/* Whether key (of ipsec.peers) names an IKE identity, and which: *id points
+ * into key ("id:" skipped). */
+bool cfg_peer_key_id(const char *key, const char **id);
 
 /* An AWS region name such as us-east-1 (shape only). */
 bool cfg_valid_region(const char *s);

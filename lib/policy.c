@@ -565,17 +565,31 @@ bool policy_check(const struct cfg *cfg, const char *instance, const struct prot
 	return true;
 }
 
-bool policy_check_peer(const struct cfg *cfg, const struct pfx *peer, const struct proto_client *c,
-		       const struct policy_host *host, char *why, size_t len)
+bool policy_check_peer(const struct cfg *cfg, const struct pfx *peer, const char *id,
+		       const struct proto_client *c, const struct policy_host *host, char *why,
+		       size_t len)
 {
-	const struct cfg_peer *pe = cfg_peer_find(cfg, peer);
-	char p[CN_MAX + 32];
+	const struct cfg_peer *pe = cfg_peer_lookup(cfg, peer, id);
+	char p[CFG_PEER_ID_MAX + 32];
 
 	if (c->has_tunnel4 || c->has_tunnel6)
 		return say(why, len,
 			   "IPsec peer %s: an IPsec peer has no tunnel address (rule: "
 			   "ipsec.peers)",
 			   c->cn);
+	if (!pe && id)
+		return say(why, len,
+			   "IPsec peer %s: neither its address nor its IKE identity \"%s\" is in "
+			   "ipsec.peers (rule: ipsec.peers)",
+			   c->cn, id);
+	if (!pe && cfg->npeer_ids)
+		return say(why, len,
+			   "IPsec peer %s: its address is not in ipsec.peers, and its IKE identity "
+			   "is not known (%s), so no entry keyed by identity matches (rule: "
+			   "ipsec.peers)",
+			   c->cn,
+			   cfg->vici_socket ? "strongSwan's VICI socket names no IKE_SA from it"
+					    : "ipsec.vici_socket is not set");
 	if (!pe)
 		return say(why, len, "IPsec peer %s: not in ipsec.peers (rule: ipsec.peers)",
 			   c->cn);

@@ -84,12 +84,15 @@ bool policy_check(const struct cfg *cfg, const char *instance, const struct prot
 /*
  * The same rule for an IPsec peer at peer (a host prefix), whose networks
  * (from the kernel's tunnel-mode policies) are c's; c->cn is the address's
- * text: the peer must be in ipsec.peers, its networks inside its allow, off
- * the local networks and pools, and nobody else's. true, or false with why
- * filled ("IPsec peer ADDR: ... (rule: NAME)").
+ * text; id its IKE identity when strongSwan's VICI socket told it (NULL:
+ * unknown): the peer must be in ipsec.peers (the entry of its identity,
+ * else of its address: cfg_peer_lookup), its networks inside its allow,
+ * off the local networks and pools, and nobody else's. true, or false with
+ * why filled ("IPsec peer ADDR: ... (rule: NAME)").
  */
-bool policy_check_peer(const struct cfg *cfg, const struct pfx *peer, const struct proto_client *c,
-		       const struct policy_host *host, char *why, size_t len);
+bool policy_check_peer(const struct cfg *cfg, const struct pfx *peer, const char *id,
+		       const struct proto_client *c, const struct policy_host *host, char *why,
+		       size_t len);
 
 /* reason cut to fit len (an ack's error), keeping its "(rule: ...)" end. */
 void policy_reason_fit(const char *reason, char *out, size_t len);

@@ -109,6 +109,29 @@ vr_promtool() {
 	rm -rf "$tmp"
 }
 
+# strongSwan for the IPsec VM lab (tests/lab/vrlab/strongswan.py runs charon and
+# swanctl from it): Debian's packages unpacked into .build/strongswan/root, never
+# installed (strongswan-libcharon conflicts with libreswan, which the lab also
+# runs). Fetched once; remove .build/strongswan to fetch the current ones again.
+VR_STRONGSWAN_PACKAGES=(libstrongswan strongswan-libcharon strongswan-charon strongswan-swanctl)
+vr_strongswan() {
+	local top=$1 dir=$1/.build/strongswan tmp deb
+	[[ -x $dir/root/usr/lib/ipsec/charon && -x $dir/root/usr/sbin/swanctl ]] && return 0
+	vr_log "unpacking strongSwan (${VR_STRONGSWAN_PACKAGES[*]}) into ${dir#"$top"/}"
+	tmp=$(mktemp -d)
+	if ! (cd "$tmp" && { apt-get download -q "${VR_STRONGSWAN_PACKAGES[@]}" >/dev/null 2>&1 ||
+		{ apt-get update -q >/dev/null && apt-get download -q "${VR_STRONGSWAN_PACKAGES[@]}" >/dev/null 2>&1; }; }); then
+		rm -rf "$tmp"
+		vr_die "apt-get download ${VR_STRONGSWAN_PACKAGES[*]} failed"
+	fi
+	rm -rf "$dir" && mkdir -p "$dir"
+	for deb in "$tmp"/*.deb; do
+		dpkg-deb -x "$deb" "$dir/root" || { rm -rf "$tmp" "$dir"; vr_die "dpkg-deb -x $deb failed"; }
+		printf '%s\n' "${deb##*/}" >>"$dir/packages"
+	done
+	rm -rf "$tmp"
+}
+
 # Configure and build in a VPATH directory; $3... are configure arguments.
 vr_build() {
 	local top=$1 dir=$2

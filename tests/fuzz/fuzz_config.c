@@ -83,12 +83,14 @@ static bool peers_eq(const struct cfg *a, const struct cfg *b)
 	if (a->npeers != b->npeers)
 		return false;
 	for (size_t i = 0; i < a->npeers; i++) {
-		const struct cfg_peer *o = cfg_peer_find(b, &a->peers[i].addr);
+		const struct cfg_peer *o = a->peers[i].id ? cfg_peer_find_id(b, a->peers[i].id)
+							  : cfg_peer_find(b, &a->peers[i].addr);
 
 		if (!o || !client_eq(&a->peers[i].pol, &o->pol))
 			return false;
 	}
-	return true;
+	return (!a->vici_socket && !b->vici_socket) ||
+	       (a->vici_socket && b->vici_socket && strcmp(a->vici_socket, b->vici_socket) == 0);
 }
 
 /* port_forwards, OpenVPN's port and the connection log */

@@ -151,7 +151,10 @@ COMMON = {
             "timeout_ms": 2000},
     "ipsec": {"peers": {"203.0.113.7": {"allow": ["192.168.99.0/24"], "to_local": True,
                                         "from_local": [{"to": "192.168.99.10", "proto": "icmp"}]},
-                        "2001:db8::7": {"allow": ["fd00:99::/48"]}}},
+                        "2001:db8::7": {"allow": ["fd00:99::/48"]},
+                        "@site1.example": {"allow": ["192.168.98.0/24"]},
+                        "id:203.0.113.9": {"allow": ["192.168.97.0/24"]}},
+              "vici_socket": "/run/charon.vici"},
 }
 FULL_SERVER = {**COMMON, "role": "server", "local_networks": ["10.1.1.0/24"],
                "tunnel": {"pool": "10.1.2.0/24", "pool6": "fd00:2::/64"}, "strict": False,

@@ -15,10 +15,11 @@ from vrlab.build import BUILD, TOP
 DOCS = ["README.md", "architecture.md", "protocol.md", "status.schema.json",
         "vpcroute.conf.schema.json", "doctor.schema.json", "plan.schema.json",
         "guide-topology-a.md", "guide-topology-b.md",
-        "guide-topology-c.md", "guide-route-server.md", "guide-ipsec-vpc2vpc.md", "guide-ha.md",
-        "troubleshooting.md"]
+        "guide-topology-c.md", "guide-route-server.md", "guide-ipsec-vpc2vpc.md",
+        "guide-ipsec-vgw.md", "guide-ipsec-sites.md", "guide-ha.md", "troubleshooting.md"]
 EXAMPLES = ["topology-a-server.conf", "topology-a-pi.conf", "topology-b-ec2-client.conf",
-            "topology-c-road-warriors.conf", "ipsec-vpc2vpc.conf"]
+            "topology-c-road-warriors.conf", "ipsec-vpc2vpc.conf", "ipsec-vgw.conf",
+            "ipsec-sites.conf"]
 CCD_TEMPLATES = ["home-gateway", "branch-site", "road-warrior"]
 MAN_PAGES = ["man5/vpcroute.conf.5", "man8/vpcroutectl.8", "man8/vpcroute.so.8",
              "man8/vpcroute-agent.8"]

@@ -23,7 +23,7 @@ import time
 
 import pytest
 
-from vrlab import netns
+from vrlab import netns, strongswan
 from vrlab.agent import Agent, settles
 
 A_PUB, B_PUB = "172.31.0.1", "172.31.0.2"
@@ -196,72 +196,6 @@ def test_kill9_resyncs_from_dump(gw):
 
 # --- the same tunnel set up by strongSwan (charon, swanctl), one daemon per gateway ---
 
-STRONGSWAN_CONF = """charon {{
-  install_routes = no
-  plugins {{
-    include /etc/strongswan.d/charon/*.conf
-    vici {{
-      socket = unix://{d}/charon.vici
-    }}
-  }}
-  filelog {{
-    log {{
-      path = {d}/charon.log
-      default = 1
-      flush_line = yes
-    }}
-  }}
-}}
-"""
-SWANCTL_CONF = """connections {{
-  peer {{
-    version = 2
-    local_addrs = {me}
-    remote_addrs = {peer}
-    proposals = aes128-sha256-modp2048
-    local {{ auth = psk
-            id = {me} }}
-    remote {{ auth = psk
-             id = {peer} }}
-    children {{
-      peer {{ local_ts = {mine}
-             remote_ts = {theirs}
-             esp_proposals = aes128-sha256
-             dpd_action = restart
-             start_action = {start} }}
-    }}
-  }}
-}}
-secrets {{
-  ike-peer {{ id-1 = {me}
-             id-2 = {peer}
-             secret = "the lab's pre-shared key" }}
-}}
-"""
-
-
-def charon(node, d, me, peer, mine, theirs, start):
-    """strongSwan's charon in node with its own configuration, run directory
-    (a private /run: the pid file) and control socket under d; loads its
-    connection with swanctl."""
-    os.makedirs(d, exist_ok=True)
-    with open(f"{d}/strongswan.conf", "w") as f:
-        f.write(STRONGSWAN_CONF.format(d=d))
-    with open(f"{d}/swanctl.conf", "w") as f:
-        f.write(SWANCTL_CONF.format(me=me, peer=peer, mine=mine, theirs=theirs, start=start))
-    p = node.popen(["unshare", "-m", "sh", "-c", f"mount -t tmpfs tmpfs /run && "
-                    f"STRONGSWAN_CONF={d}/strongswan.conf exec /usr/lib/ipsec/charon"],
-                   log=f"{d}/stderr.log")
-    deadline = time.time() + 30
-    while time.time() < deadline and p.poll() is None:
-        r = node.run(["swanctl", "--load-all", "--uri", f"unix://{d}/charon.vici", "--file",
-                      f"{d}/swanctl.conf"], check=False)
-        if r.returncode == 0:
-            return p
-        time.sleep(0.2)
-    raise AssertionError(f"charon in {node.name} did not start: "
-                         + open(f"{d}/stderr.log", errors="replace").read()[-2000:])
-
 
 def stop(procs):
     """The daemons a test started, stopped (they hold the IKE ports)."""
@@ -272,38 +206,38 @@ def stop(procs):
         p.wait(30)
 
 
-@pytest.mark.skipif(not os.path.exists("/usr/lib/ipsec/charon"),
-                    reason="strongSwan's charon is not installed (Debian's strongswan-charon "
-                    "conflicts with libreswan, which scripts/deps.sh installs)")
 def test_strongswan_tunnel(gw):
-    """It replaces both ends' hand-made SAs by strongSwan's."""
+    """It replaces both ends' hand-made SAs by strongSwan's (vrlab/strongswan.py:
+    Debian's charon and swanctl, unpacked, not installed)."""
     a, b, ha, hb, agent = gw
     sh(a, "ip xfrm policy flush", "ip xfrm state flush")
     sh(b, "ip xfrm policy flush", "ip xfrm state flush")
-    work, daemons = tempfile.mkdtemp(prefix="vr-strongswan-"), []
+    work = tempfile.mkdtemp(prefix="vr-strongswan-")
+    cb = strongswan.Charon(b, f"{work}/b", strongswan.connection("peer", B_PUB, A_PUB, B_NET,
+                                                                 A_NET))
+    ca = strongswan.Charon(a, f"{work}/a", strongswan.connection("peer", A_PUB, B_PUB, A_NET,
+                                                                 B_NET, start_action="start"))
     try:
-        daemons.append(charon(b, f"{work}/b", B_PUB, A_PUB, B_NET, A_NET, "none"))
+        cb.start()
         start(agent)
         assert agent.tunnels() == []
-        daemons.append(charon(a, f"{work}/a", A_PUB, B_PUB, A_NET, B_NET, "start"))
+        ca.start()
         want = [(B_PUB, B_NET, True, "up")]
-        assert settles(agent.tunnels, want, timeout=60) == want, \
-            open(f"{work}/a/charon.log").read()[-3000:]
+        assert settles(agent.tunnels, want, timeout=60) == want, ca.log_tail()
         assert agent.set_prefixes("remote4") == [B_NET]
         assert ha.ping(B_HOST, count=2)
         # the CHILD_SA torn down (strongSwan removes its policies with it) and
         # brought up again by the daemon: down, then up
-        a.run(["swanctl", "--terminate", "--child", "peer", "--uri",
-               f"unix://{work}/a/charon.vici"])
+        ca.terminate("peer")
         assert settles(lambda: [t for t in agent.tunnels() if t[3] == "up"], []) == []
         assert settles(lambda: agent.set_prefixes("remote4"), []) == []
-        a.run(["swanctl", "--initiate", "--child", "peer", "--uri",
-               f"unix://{work}/a/charon.vici"])
+        ca.initiate("peer")
         want = [(B_PUB, B_NET, True, "up")]
         assert settles(agent.tunnels, want, timeout=60) == want
         assert ha.ping(B_HOST, count=2)
     finally:
-        stop(daemons)
+        ca.stop()
+        cb.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -26,7 +26,8 @@ def ctl(*args):
 
 @pytest.mark.parametrize("name", ["topology-a-server.conf", "topology-a-pi.conf",
                                   "topology-b-ec2-client.conf",
-                                  "topology-c-road-warriors.conf", "ipsec-vpc2vpc.conf"])
+                                  "topology-c-road-warriors.conf", "ipsec-vpc2vpc.conf",
+                                  "ipsec-vgw.conf", "ipsec-sites.conf"])
 def test_examples_are_valid(name):
     path = os.path.join(TOP, "doc", "examples", name)
     r = ctl("check-config", "--offline", path)  # written for other hosts

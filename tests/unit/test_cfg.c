@@ -501,10 +501,27 @@ static const struct bad bads[] = {
 	{ "{" SRV ",\"dns\":{\"min_ttl_s\":0}}", "dns.min_ttl_s: 0 is out of range (1-86400)" },
 	{ "{" SRV ",\"dns\":{\"max_ttl\":60}}",
 	  "dns.max_ttl: unknown key (did you mean \"max_ttl_s\"?)" },
-	/* ipsec.peers: by address, with what they may announce */
-	{ "{" SRV ",\"ipsec\":{\"peers\":{\n\"vgw-1\":{\"allow\":[\"192.168.99.0/24\"]}}}}",
-	  "t.conf:2:1: ipsec.peers.vgw-1: \"vgw-1\" is not an address: a peer is named by the "
-	  "IPv4 or IPv6 address of its tunnel end" },
+	/* ipsec.peers: by address or IKE identity, with what they may announce */
+	{ "{" SRV ",\"ipsec\":{\"peers\":{\n\"10.0.0.300\":{\"allow\":[\"192.168.99.0/24\"]}}}}",
+	  "t.conf:2:1: ipsec.peers.10.0.0.300: \"10.0.0.300\" is not an address: a peer is named "
+	  "by the IPv4 or IPv6 address of its tunnel end, or by its IKE identity (write "
+	  "\"id:10.0.0.300\" for an identity that looks like an address)" },
+	{ "{" SRV ",\"ipsec\":{\"peers\":{\"2001:db8::12345\":{\"allow\":[\"192.168.99.0/24\"]}}}}",
+	  "ipsec.peers.2001:db8::12345: \"2001:db8::12345\" is not an address" },
+	{ "{" SRV ",\"ipsec\":{\"peers\":{\"id:\":{\"allow\":[\"192.168.99.0/24\"]}}}}",
+	  "ipsec.peers.id:: an IKE identity of 1 to 255 bytes" },
+	{ "{" SRV ",\"ipsec\":{\"peers\":{\"@a\\u0007\":{\"allow\":[\"192.168.99.0/24\"]}}}}",
+	  "an IKE identity has no control characters (byte 2)" },
+	{ "{" SRV ",\"ipsec\":{\"peers\":{\"@site1\":{\"allow\":[\"192.168.9.0/"
+	  "24\"]},\"id:@site1\":{\"allow\":[\"192.168.8.0/24\"]}}}}",
+	  "ipsec.peers.id:@site1: the IKE identity \"@site1\" is already the peer \"@site1\"" },
+	{ "{" SRV ",\"ipsec\":{\"peers\":{\"site1\":{\"allow\":[\"192.168.9.0/"
+	  "24\"]},\"@site1\":{\"allow\":[\"192.168.8.0/24\"]}}}}",
+	  "ipsec.peers.@site1: the IKE identity \"@site1\" is already the peer \"site1\"" },
+	{ "{" SRV ",\"ipsec\":{\"peers\":{\"@\":{\"allow\":[\"192.168.9.0/24\"]}}}}",
+	  "ipsec.peers.@: an IKE identity of 1 to 255 bytes" },
+	{ "{" SRV ",\"ipsec\":{\"vici_socket\":\"run/charon.vici\"}}",
+	  "ipsec.vici_socket: \"run/charon.vici\" is not an absolute path" },
 	{ "{" SRV ",\"ipsec\":{\"peers\":{\"203.0.113.7\":{}}}}",
 	  "ipsec.peers.203.0.113.7: missing required key \"allow\"" },
 	{ "{" SRV ",\"ipsec\":{\"peers\":{\"203.0.113.7\":{\"allow\":[]}}}}",
@@ -764,6 +781,74 @@ static void test_load_fd(void **state)
 	assert_null(c);
 }
 
+/* ipsec.peers keyed by IKE identity: "id:" or anything not an address; the
+ * identity's entry before the address's (cfg_peer_lookup). */
+static struct pfx addr_of(const char *s)
+{
+	struct pfx p;
+
+	assert_int_equal(pfx_addr_parse(s, &p), 0);
+	return p;
+}
+
+#define P(s) (&(struct pfx[]){ addr_of(s) }[0])
+
+static void test_peer_ids(void **state)
+{
+	static const char text[] =
+		"{" SRV ",\"ipsec\":{\"vici_socket\":\"/run/charon.vici\",\"peers\":{"
+		"\"203.0.113.7\":{\"allow\":[\"192.168.7.0/24\"]},"
+		"\"@site1.example\":{\"allow\":[\"192.168.1.0/24\"]},"
+		"\"CN=site2, O=Example\":{\"allow\":[\"192.168.2.0/24\"]},"
+		"\"id:203.0.113.9\":{\"allow\":[\"192.168.9.0/24\"]}}}}";
+	char err[CFG_ERRLEN], *dump;
+	struct cfg *c = NULL;
+	const struct cfg_peer *pe;
+	const char *id;
+	json_t *j;
+
+	if (cfg_load_buf("t.conf", text, strlen(text), &c, err, sizeof(err)) < 0)
+		fail_msg("%s", err);
+	assert_int_equal(c->npeers, 4);
+	assert_int_equal(c->npeer_ids, 3);
+	assert_string_equal(c->vici_socket, "/run/charon.vici");
+	pe = cfg_peer_find_id(c, "@site1.example");
+	assert_non_null(pe);
+	assert_string_equal(pe->pol.name, "@site1.example");
+	assert_string_equal(cfg_peer_find_id(c, "203.0.113.9")->pol.name, "id:203.0.113.9");
+	assert_string_equal(cfg_peer_find_id(c, "CN=site2, O=Example")->pol.name,
+			    "CN=site2, O=Example");
+	/* an address-keyed entry is never found by identity, nor the reverse */
+	assert_null(cfg_peer_find_id(c, "203.0.113.7"));
+	assert_null(cfg_peer_find(c, P("203.0.113.9")));
+	/* the identity first, else the address */
+	assert_string_equal(cfg_peer_lookup(c, P("203.0.113.7"), "@site1.example")->pol.name,
+			    "@site1.example");
+	assert_string_equal(cfg_peer_lookup(c, P("203.0.113.7"), "@other")->pol.name,
+			    "203.0.113.7");
+	assert_string_equal(cfg_peer_lookup(c, P("203.0.113.7"), NULL)->pol.name, "203.0.113.7");
+	assert_null(cfg_peer_lookup(c, P("203.0.113.8"), "@other"));
+	/* strongSwan reports identities without swanctl.conf's "@" or "@@" */
+	assert_string_equal(cfg_peer_find_id(c, "site1.example")->pol.name, "@site1.example");
+	assert_string_equal(cfg_id_text("@@user@example.org"), "user@example.org");
+	assert_string_equal(cfg_id_text("@#0123"), "@#0123");
+	assert_string_equal(cfg_id_text("CN=x"), "CN=x");
+	assert_true(cfg_peer_key_id("id:1.2.3.4", &id));
+	assert_string_equal(id, "1.2.3.4");
+	assert_false(cfg_peer_key_id("1.2.3.4", &id));
+	assert_true(cfg_peer_key_id("site1.example", &id));
+	assert_false(cfg_peer_key_id("1.2.3.400", &id)); /* a mistyped address */
+	/* the normalised form keeps the keys as written, and the socket */
+	j = cfg_to_json(c);
+	dump = json_dumps(json_object_get(j, "ipsec"), JSON_COMPACT | JSON_SORT_KEYS);
+	assert_non_null(strstr(dump, "\"@site1.example\":{\"allow\":[\"192.168.1.0/24\"]"));
+	assert_non_null(strstr(dump, "\"id:203.0.113.9\""));
+	assert_non_null(strstr(dump, "\"vici_socket\":\"/run/charon.vici\""));
+	free(dump);
+	json_decref(j);
+	cfg_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -772,7 +857,7 @@ int main(void)
 		cmocka_unit_test(test_file_errors),	cmocka_unit_test(test_file_kinds),
 		cmocka_unit_test(test_annotations),	cmocka_unit_test(test_load_fd),
 		cmocka_unit_test(test_tunnel_networks), cmocka_unit_test(test_host_names),
-		cmocka_unit_test(test_forwards),
+		cmocka_unit_test(test_forwards),	cmocka_unit_test(test_peer_ids),
 	};
 
 	return cmocka_run_group_tests_name("cfg", tests, NULL, NULL);

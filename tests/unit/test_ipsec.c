@@ -15,6 +15,7 @@
 #include "agent_stubs.h"
 #include "log.h"
 #include "policy.h"
+#include "vici.h"
 #include "xfrm.h"
 
 /* --- the XFRM socket, replaced by a table the test fills --- */
@@ -37,6 +38,45 @@ int xfrm_current(const struct xfrm *x, struct xfrm_tunnel **out, size_t *n)
 	return xfrm_tunnels(&tab, out, n);
 }
 
+/* --- strongSwan's VICI socket, replaced by a list of IKE_SAs the test fills --- */
+
+static struct vici_ike ikes[4];
+static size_t nikes;
+
+struct vici *vici_open(int epfd, const char *path, void (*changed)(void *ctx), void *ctx)
+{
+	return (struct vici *)&dummy;
+}
+
+void vici_close(struct vici *v)
+{
+}
+
+const char *vici_path(const struct vici *v)
+{
+	return "/run/test.vici";
+}
+
+const struct vici_ike *vici_ikes(const struct vici *v, size_t *n)
+{
+	*n = v ? nikes : 0;
+	return ikes;
+}
+
+json_t *vici_status_json(const struct vici *v)
+{
+	return json_object();
+}
+
+static void ike(const char *host, const char *id)
+{
+	assert_true(nikes < 4);
+	ikes[nikes] = (struct vici_ike){ .has_host = true, .remote_host = pfx_of(host) };
+	snprintf(ikes[nikes].name, sizeof(ikes[nikes].name), "conn%zu", nikes);
+	snprintf(ikes[nikes].state, sizeof(ikes[nikes].state), "ESTABLISHED");
+	snprintf(ikes[nikes++].remote_id, sizeof(ikes[0].remote_id), "%s", id);
+}
+
 void sock_broadcast_claims(struct sock *s)
 {
 	broadcasts++;
@@ -54,7 +94,7 @@ static const char conf[] =
 	"\"203.0.113.7\":{\"allow\":[\"192.168.99.0/24\",\"192.168.98.0/24\"]},"
 	"\"203.0.113.8\":{\"allow\":[\"192.168.1.0/24\"],\"to_local\":false}}}}";
 
-static struct agent *agent_new(void)
+static struct agent *agent_with(const char *text)
 {
 	struct agent *a = calloc(1, sizeof(*a));
 	char err[CFG_ERRLEN];
@@ -62,10 +102,17 @@ static struct agent *agent_new(void)
 	log_set_sink(quiet, NULL);
 	a->nft_ready = true;
 	a->cloud = (struct cloud *)&dummy; /* the stubs' cloud_want_set records */
-	if (cfg_load_buf("t.conf", conf, strlen(conf), &a->cfg, err, sizeof(err)))
+	if (cfg_load_buf("t.conf", text, strlen(text), &a->cfg, err, sizeof(err)))
 		fail_msg("%s", err);
 	assert_int_equal(ipsec_open(a), 0);
+	ipsec_vici_configure(a);
+	nikes = 0;
 	return a;
+}
+
+static struct agent *agent_new(void)
+{
+	return agent_with(conf);
 }
 
 static void agent_free(struct agent *a)
@@ -280,12 +327,105 @@ static void test_instance_name_reserved(void **state)
 	agent_free(a);
 }
 
+/* ipsec.peers keyed by IKE identity: VICI names the identity behind a
+ * tunnel's address; the identity's entry before the address's. */
+static const char conf_ids[] =
+	"{\"version\":1,\"role\":\"client\",\"local_networks\":[\"10.0.0.0/16\"],"
+	"\"ipsec\":{\"vici_socket\":\"/run/test.vici\",\"peers\":{"
+	"\"@site1\":{\"allow\":[\"192.168.50.0/24\"],\"to_local\":false},"
+	"\"203.0.113.7\":{\"allow\":[\"192.168.99.0/24\"]}}}}";
+
+static void test_peer_by_id(void **state)
+{
+	struct agent *a = agent_with(conf_ids);
+	json_t *st, *t;
+	const char *why;
+
+	(void)state;
+	tunnel(0x101, "203.0.113.20", "192.168.50.0/24");
+	sa(true, "203.0.113.20", 0x1000);
+	/* no IKE_SA listed yet: the identity is unknown, nothing matches */
+	ipsec_update(a);
+	assert_string_equal(remote(), "");
+	why = refusal(a, "192.168.50.0/24");
+	assert_non_null(why);
+	assert_string_equal(why, "IPsec peer 203.0.113.20: its address is not in ipsec.peers, "
+				 "and its IKE identity is not known (strongSwan's VICI socket "
+				 "names no IKE_SA from it), so no entry keyed by identity "
+				 "matches (rule: ipsec.peers)");
+	/* VICI lists it as @site1: its entry applies, forward filter included */
+	ike("203.0.113.20", "@site1");
+	assert_true(ipsec_update(a));
+	assert_string_equal(remote(), "192.168.50.0/24 ");
+	assert_int_equal(stub_nacc, 0); /* @site1's to_local: false */
+	assert_int_equal(a->nrefused, 0);
+	st = ipsec_status_json(a);
+	t = json_array_get(json_object_get(st, "tunnels"), 0);
+	assert_string_equal(json_string_value(json_object_get(t, "policy")), "@site1");
+	assert_string_equal(
+		json_string_value(json_object_get(json_object_get(t, "ike_sa"), "remote_id")),
+		"@site1");
+	assert_string_equal(json_string_value(json_object_get(t, "state")), "up");
+	json_decref(st);
+	/* the same address, another identity: withdrawn, refused */
+	snprintf(ikes[0].remote_id, sizeof(ikes[0].remote_id), "@site2");
+	assert_true(ipsec_update(a));
+	assert_string_equal(remote(), "");
+	why = refusal(a, "192.168.50.0/24");
+	assert_non_null(why);
+	assert_string_equal(why, "IPsec peer 203.0.113.20: neither its address nor its IKE "
+				 "identity \"@site2\" is in ipsec.peers (rule: ipsec.peers)");
+	/* two IKE_SAs from the address with different identities: neither */
+	snprintf(ikes[0].remote_id, sizeof(ikes[0].remote_id), "@site1");
+	ike("203.0.113.20", "@site3");
+	ipsec_update(a);
+	assert_string_equal(remote(), "");
+	st = ipsec_status_json(a);
+	t = json_array_get(json_object_get(st, "tunnels"), 0);
+	assert_true(json_is_true(json_object_get(json_object_get(t, "ike_sa"), "ambiguous")));
+	json_decref(st);
+	/* an address-keyed peer whose identity has no entry: its address's */
+	nikes = 1;
+	tunnel(0x109, "203.0.113.7", "192.168.99.0/24");
+	sa(true, "203.0.113.7", 0x1001);
+	ike("203.0.113.7", "@elsewhere");
+	assert_true(ipsec_update(a));
+	assert_string_equal(remote(), "192.168.99.0/24 192.168.50.0/24 ");
+	agent_free(a);
+}
+
+static void test_peer_by_id_without_vici(void **state)
+{
+	char text[sizeof(conf_ids)];
+	struct proto_claim *c;
+	struct agent *a;
+	char *p;
+
+	(void)state;
+	snprintf(text, sizeof(text), "%s", conf_ids);
+	p = strstr(text, "\"vici_socket\":\"/run/test.vici\",");
+	memmove(p, p + strlen("\"vici_socket\":\"/run/test.vici\","),
+		strlen(p + strlen("\"vici_socket\":\"/run/test.vici\",")) + 1);
+	a = agent_with(text);
+	assert_null(a->vici);
+	ike("203.0.113.20", "@site1"); /* nobody asks */
+	tunnel(0x101, "203.0.113.20", "192.168.50.0/24");
+	sa(true, "203.0.113.20", 0x1000);
+	assert_false(ipsec_update(a));
+	assert_int_equal(state_claims(a, &c), 0);
+	free(c);
+	assert_non_null(refusal(a, "192.168.50.0/24"));
+	assert_non_null(strstr(refusal(a, "192.168.50.0/24"), "ipsec.vici_socket is not set"));
+	agent_free(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_admitted_with_sa),       cmocka_unit_test(test_refused),
-		cmocka_unit_test(test_one_owner_with_openvpn), cmocka_unit_test(test_reload),
-		cmocka_unit_test(test_instance_name_reserved),
+		cmocka_unit_test(test_admitted_with_sa),	cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_one_owner_with_openvpn),	cmocka_unit_test(test_reload),
+		cmocka_unit_test(test_instance_name_reserved),	cmocka_unit_test(test_peer_by_id),
+		cmocka_unit_test(test_peer_by_id_without_vici),
 	};
 
 	return cmocka_run_group_tests_name("ipsec peers", tests, NULL, NULL);
