@@ -39,6 +39,7 @@
 
 #include "agent.h"
 #include "claimset.h"
+#include "heap.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
@@ -444,6 +445,8 @@ static void conn_close(struct sock *s, struct conn *c, const char *why)
 	free(c->outq);
 	c->outq = NULL;
 	c->nout = c->capout = c->outq_bytes = 0;
+	if (c->status.text)
+		heap_freed(c->status.len);
 	free(c->status.text);
 	c->status.text = NULL;
 }
@@ -682,6 +685,7 @@ static void status_pump(struct sock *s, struct conn *c)
 	}
 	free(c->status.text);
 	c->status.text = NULL;
+	heap_freed(len);
 	want_out(s, c);
 	if (!ack(s, c, c->status.ref, error))
 		conn_close(s, c, "out of memory for its queue");
@@ -707,6 +711,7 @@ static const char *send_status(struct sock *s, struct conn *c, uint64_t ref)
 	char *text = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
 
 	json_decref(j);
+	heap_freed(text ? strlen(text) : 0); /* the tree was larger than its text */
 	return stream_start(c, text, ref);
 }
 
@@ -1031,6 +1036,7 @@ static int claims_all(struct sock *s)
 	for (size_t i = 0; i < n && !oom; i++)
 		oom = claimset_add(&next, &v[i]) < 0;
 	free(v);
+	heap_freed(n * sizeof(*v));
 	if (oom) {
 		claimset_free(&next);
 		return -EAGAIN;
@@ -1041,6 +1047,7 @@ static int claims_all(struct sock *s)
 	for (size_t i = 0; i < next.n && !oom; i++)
 		if (!claimset_find(&s->pub, &next.v[i]))
 			oom = log_change(s, true, &next.v[i]) < 0;
+	heap_freed(s->pub.cap * sizeof(*s->pub.v) + s->pub.nslot * sizeof(*s->pub.slot));
 	claimset_free(&s->pub);
 	s->pub = next;
 	return oom ? -ENOMEM : 0;
