@@ -320,6 +320,9 @@ json_t *ipsec_status_json(const struct agent *a);
 
 /* status.c: what vpcroutectl status shows (doc/status.schema.json) */
 json_t *status_json(struct agent *a);
+/* Frees a status_json tree; the heap is trimmed after (lib/heap.h): at
+ * 50,000 clients the tree is some 100 MB. */
+void status_json_free(const struct agent *a, json_t *j);
 /* status.c: the log's summary of changes (clients, routes, set elements) at
  * most once a second, or now; the epoll timeout until it is due (-1: none). */
 void status_log_summary(struct agent *a, bool now);

@@ -172,6 +172,6 @@ int metrics_collect(struct agent *a)
 	forwards(st);
 	aws(st);
 	dns(st);
-	json_decref(st);
+	status_json_free(a, st);
 	return 0;
 }

@@ -15,6 +15,7 @@
 
 #include "agent.h"
 #include "cloud.h"
+#include "heap.h"
 #include "log.h"
 #include "policy.h"
 
@@ -318,6 +319,20 @@ json_t *status_json(struct agent *a)
 	json_object_set_new(o, "aws", a->cloud ? cloud_status(a->cloud) : json_null());
 	json_object_set_new(o, "dns", dns_status_json(a->dns));
 	return o;
+}
+
+/* What status_json's tree takes per client, about (heaptrack at 50,000
+ * clients: the client objects, their routes, the plan: 1.9 KiB). */
+#define STATUS_BYTES_PER_CLIENT 2048
+
+void status_json_free(const struct agent *a, json_t *j)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < a->ninst; i++)
+		n += a->inst[i]->n;
+	json_decref(j);
+	heap_freed(n * STATUS_BYTES_PER_CLIENT);
 }
 
 /*

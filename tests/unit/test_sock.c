@@ -48,6 +48,11 @@ json_t *status_json(struct agent *a)
 	return json_object();
 }
 
+void status_json_free(const struct agent *a, json_t *j)
+{
+	json_decref(j);
+}
+
 /* so are the gauges the metrics take from it (metrics_collect.c) */
 int metrics_collect(struct agent *a)
 {
