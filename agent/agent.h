@@ -320,6 +320,9 @@ json_t *ipsec_status_json(const struct agent *a);
 
 /* status.c: what vpcroutectl status shows (doc/status.schema.json) */
 json_t *status_json(struct agent *a);
+/* The same as its compact JSON text (malloc'd; NULL: out of memory), written
+ * as it is made: a client's object is freed before the next one is made. */
+char *status_json_text(struct agent *a);
 /* Frees a status_json tree; the heap is trimmed after (lib/heap.h): at
  * 50,000 clients the tree is some 100 MB. */
 void status_json_free(const struct agent *a, json_t *j);

@@ -704,48 +704,10 @@ static const char *stream_start(struct conn *c, char *text, uint64_t ref)
 	return NULL;
 }
 
-/* A text that grows: json_dump_callback's output. */
-struct textbuf {
-	char *p;
-	size_t len, cap;
-};
-
-static int text_put(const char *buf, size_t size, void *data)
-{
-	struct textbuf *t = data;
-
-	if (t->len + size + 1 > t->cap) {
-		size_t cap = t->cap ? t->cap : 65536;
-		char *p;
-
-		while (t->len + size + 1 > cap)
-			cap *= 2;
-		if (!(p = realloc(t->p, cap)))
-			return -1;
-		t->p = p;
-		t->cap = cap;
-	}
-	memcpy(t->p + t->len, buf, size);
-	t->len += size;
-	t->p[t->len] = '\0';
-	return 0;
-}
-
-/* Starts sending the status: its text written once, into a buffer cut to
- * its length (json_dumps would hold a second copy while the tree lives). */
+/* Starts sending the status. */
 static const char *send_status(struct sock *s, struct conn *c, uint64_t ref)
 {
-	json_t *j = status_json(s->a);
-	struct textbuf t = { 0 };
-	char *text;
-
-	if (j && json_dump_callback(j, text_put, &t, JSON_COMPACT | JSON_REAL_PRECISION(6)) < 0) {
-		free(t.p);
-		t.p = NULL;
-	}
-	status_json_free(s->a, j);
-	text = t.p ? realloc(t.p, t.len + 1) : NULL;
-	return stream_start(c, text ? text : t.p, ref);
+	return stream_start(c, status_json_text(s->a), ref);
 }
 
 /* Starts sending the metrics (vpcroutectl metrics), streamed like the status. */

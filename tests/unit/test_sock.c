@@ -43,14 +43,9 @@ static int fake_getsockopt(int fd, int level, int name, void *val, socklen_t *le
 #include "agent_stubs.h"
 
 /* the status is status.c's business (and the lab's) */
-json_t *status_json(struct agent *a)
+char *status_json_text(struct agent *a)
 {
-	return json_object();
-}
-
-void status_json_free(const struct agent *a, json_t *j)
-{
-	json_decref(j);
+	return strdup("{}");
 }
 
 /* so are the gauges the metrics take from it (metrics_collect.c) */
