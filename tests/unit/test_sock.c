@@ -621,6 +621,7 @@ static void test_claims_log_merge(void **state)
 	struct conn *c = plugin_up(b);
 	int fd = b->peers[b->npeers - 1];
 	struct proto_claim h1, h2;
+	char cn1[CN_MAX + 1] = "h1", cn2[CN_MAX + 1] = "h2"; /* claim_of copies CN_MAX + 1 */
 	struct pfx p;
 	char err[PFX_ERRLEN];
 	uint64_t base, mid;
@@ -639,9 +640,9 @@ static void test_claims_log_merge(void **state)
 	claims_publish(b->s);
 	assert_int_equal(b->s->ninames, 1);
 	assert_int_equal(pfx_parse("172.16.0.1/32", 0, &p, err, sizeof(err)), 0);
-	h1 = claim_of(c->p.inst, "h1", &p);
+	h1 = claim_of(c->p.inst, cn1, &p);
 	assert_int_equal(pfx_parse("172.16.0.2/32", 0, &p, err, sizeof(err)), 0);
-	h2 = claim_of(c->p.inst, "h2", &p);
+	h2 = claim_of(c->p.inst, cn2, &p);
 	/* from before both came: h1 added, h2 came and went */
 	assert_merged(b->s, base, &h1, NULL);
 	/* from after they came: h2 removed */
