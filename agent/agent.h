@@ -344,8 +344,17 @@ static inline const char *agent_peer_id(const struct agent *a, const struct pfx 
 	return NULL;
 }
 
-/* status.c: what vpcroutectl status shows (doc/status.schema.json) */
-json_t *status_json(struct agent *a);
+/* status.c: what vpcroutectl status shows (doc/status.schema.json), as its
+ * compact JSON text (malloc'd; NULL: out of memory), written as it is made:
+ * a client's object is freed before the next one is made. */
+char *status_json_text(struct agent *a);
+/* The same as a tree, but each instance's clients are counted
+ * ("clients_counted", "networks_counted") instead of listed ("clients"):
+ * what the metrics read, without an object per client. */
+json_t *status_json_counts(struct agent *a);
+/* Frees a status_json_counts tree; the heap is trimmed after (lib/heap.h):
+ * at 50,000 clients the tree is some 30 MB (the routes). */
+void status_json_free(const struct agent *a, json_t *j);
 /* status.c: the log's summary of changes (clients, routes, set elements) at
  * most once a second, or now; the epoll timeout until it is due (-1: none). */
 void status_log_summary(struct agent *a, bool now);
@@ -357,7 +366,7 @@ void dispatch_take_counts(unsigned long *connected, unsigned long *disconnected)
 int agent_reload(struct agent *a, char *err, size_t errlen);
 
 /*
- * sock.c: the control socket. It calls dispatch (and status_json,
+ * sock.c: the control socket. It calls dispatch (and status_json_text,
  * state_claims) and nothing else of the core: a reload a peer asks for is
  * reported to the loop (sock_reload_requested), which reloads and answers
  * through sock_reload_reply.

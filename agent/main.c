@@ -24,6 +24,7 @@
 
 #include "agent.h"
 #include "cloud.h"
+#include "heap.h"
 #include "log.h"
 #include "metrics_http.h"
 #include "sysctl.h"
@@ -424,6 +425,10 @@ static int run(struct agent *a)
 		serve_withdraw(a);
 		sock_reap(a->sock);
 		status_log_summary(a, false);
+		/* after a large transient (a status, a sync), once nothing is
+		 * left to do: the freed heap back to the kernel */
+		if (!state_busy(a))
+			heap_trim();
 	}
 	sock_commit(a->sock);
 	status_log_summary(a, true);

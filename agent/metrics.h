@@ -63,7 +63,7 @@ char *metrics_render(long long now_ms, size_t *len);
  * the refusal, whose rule (lib/policy.h, policy_reason_rule) labels it. */
 void metrics_admission(const char *why);
 
-/* metrics_collect.c: sets the gauges from the agent's status (status_json):
+/* metrics_collect.c: sets the gauges from the agent's status (status_json_counts):
  * 0, or -1 when out of memory. */
 struct agent;
 int metrics_collect(struct agent *a);

@@ -30,8 +30,8 @@ static bool in_list(json_t *arr, const char *key, const char *dst)
 
 static void instances(json_t *st)
 {
-	json_t *in, *c;
-	size_t i, k;
+	json_t *in;
+	size_t i;
 
 	metrics_clear(VM_CLIENTS);
 	metrics_clear(VM_CLIENT_NETWORKS);
@@ -39,13 +39,13 @@ static void instances(json_t *st)
 	json_array_foreach(json_object_get(st, "instances"), i, in)
 	{
 		const char *name = json_string_value(json_object_get(in, "name"));
-		json_t *clients = json_object_get(in, "clients");
-		size_t nets = 0;
 
-		json_array_foreach(clients, k, c) nets +=
-			json_array_size(json_object_get(c, "networks"));
-		metrics_set(VM_CLIENTS, (double)json_array_size(clients), name);
-		metrics_set(VM_CLIENT_NETWORKS, (double)nets, name);
+		metrics_set(VM_CLIENTS,
+			    (double)json_integer_value(json_object_get(in, "clients_counted")),
+			    name);
+		metrics_set(VM_CLIENT_NETWORKS,
+			    (double)json_integer_value(json_object_get(in, "networks_counted")),
+			    name);
 		metrics_set(VM_PLUGIN_UP, json_is_true(json_object_get(in, "plugin_connected")),
 			    name);
 	}
@@ -162,7 +162,7 @@ static void dns(json_t *st)
 
 int metrics_collect(struct agent *a)
 {
-	json_t *st = status_json(a);
+	json_t *st = status_json_counts(a); /* no object per client */
 
 	if (!st)
 		return -1;
@@ -172,6 +172,6 @@ int metrics_collect(struct agent *a)
 	forwards(st);
 	aws(st);
 	dns(st);
-	json_decref(st);
+	status_json_free(a, st);
 	return 0;
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -35,6 +36,9 @@
 _Static_assert(NFT_PRIO_SRCNAT == NF_IP_PRI_NAT_SRC, "srcnat is priority 100");
 
 #define BATCH_SIZE (16u << 20)
+/* what stays resident of the batch buffer after a commit: a table built
+ * whole (50,000 clients) fills megabytes of it, a client change a page */
+#define BATCH_KEEP (64u << 10)
 /* the port forwards' chain; not "dnat", a keyword of nft's grammar, so
  * that "nft list ruleset" reads back with "nft -f" */
 #define CHAIN_PORTFWD "prerouting"
@@ -130,7 +134,11 @@ struct nft *nft_open(char *err, size_t errlen)
 
 	if (!n)
 		return NULL;
-	n->buf = malloc(BATCH_SIZE);
+	/* mapped, so that its pages can be handed back after a large batch */
+	n->buf = mmap(NULL, BATCH_SIZE, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (n->buf == MAP_FAILED)
+		n->buf = NULL;
 	n->nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
 	if (!n->buf || !n->nl || mnl_socket_bind(n->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
 		snprintf(err, errlen, "nfnetlink socket: %s", strerror(errno));
@@ -161,7 +169,8 @@ void nft_close(struct nft *n)
 		mnl_socket_close(n->nl);
 	free(n->nat_sig);
 	free(n->foreign);
-	free(n->buf);
+	if (n->buf)
+		munmap(n->buf, BATCH_SIZE);
 	free(n);
 }
 
@@ -216,6 +225,17 @@ static int ack_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
+/* Ends the batch (sent, or given up): the kernel has its copy, and the
+ * pages it filled past BATCH_KEEP go back to the kernel. */
+static void batch_release(struct nft *n)
+{
+	size_t used = mnl_nlmsg_batch_size(n->b);
+
+	mnl_nlmsg_batch_stop(n->b);
+	if (used > BATCH_KEEP)
+		madvise(n->buf + BATCH_KEEP, used - BATCH_KEEP, MADV_DONTNEED);
+}
+
 /* Sends the batch and reads one answer per message. */
 static int batch_commit(struct nft *n, const char *what)
 {
@@ -228,11 +248,13 @@ static int batch_commit(struct nft *n, const char *what)
 	nftnl_batch_end(mnl_nlmsg_batch_current(n->b), n->seq++);
 	mnl_nlmsg_batch_next(n->b);
 	if (mnl_socket_sendto(n->nl, mnl_nlmsg_batch_head(n->b), mnl_nlmsg_batch_size(n->b)) < 0) {
+		int e = errno;
+
 		log_warn("nftables %s: send", what);
-		mnl_nlmsg_batch_stop(n->b);
-		return -errno;
+		batch_release(n);
+		return -e;
 	}
-	mnl_nlmsg_batch_stop(n->b);
+	batch_release(n);
 	while (a.left) {
 		got = mnl_socket_recvfrom(n->nl, rbuf, sizeof(rbuf));
 		if (got < 0) {
@@ -986,7 +1008,7 @@ static int build_all(struct nft *n, const struct nft_model *m, struct elist el[2
 	for (size_t i = 0; i < m->nfwd && !r; i++)
 		r = rule_forward(n, CHAIN_PORTFWD, &m->fwd[i], FWD_DNAT, NULL);
 	if (r) {
-		mnl_nlmsg_batch_stop(n->b);
+		batch_release(n);
 		log_warnx("nftables: the table does not fit one batch: aggregate local_networks "
 			  "and nat rules into fewer, larger networks");
 		return r;
@@ -1035,7 +1057,7 @@ static int send_delta(struct nft *n, struct elist del[2][S_NSETS], struct elist 
 					  add[fi][s].v, add[fi][s].n);
 		}
 	if (r) {
-		mnl_nlmsg_batch_stop(n->b);
+		batch_release(n);
 		return r;
 	}
 	return batch_commit(n, "set elements");
@@ -1392,7 +1414,7 @@ int nft_flush(struct nft *n)
 	r = put_table(n, NFT_MSG_NEWTABLE);
 	r = r ? r : put_table(n, NFT_MSG_DELTABLE);
 	if (r) {
-		mnl_nlmsg_batch_stop(n->b);
+		batch_release(n);
 		return r;
 	}
 	r = batch_commit(n, "flush");

@@ -39,6 +39,7 @@
 
 #include "agent.h"
 #include "claimset.h"
+#include "heap.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
@@ -88,11 +89,15 @@ struct conn {
 	uint64_t claims_gen; /* the claims it holds once it read its queue; 0: none */
 };
 
-/* One change of the claims, made by generation gen. */
+/* One change of the claims, made by generation gen: the claim in short
+ * (a struct proto_claim holds both names in full, 148 bytes; the log holds
+ * as many changes as there are claims). */
 struct claims_change {
 	uint64_t gen;
+	struct pfx net;
 	bool add;
-	struct proto_claim c;
+	const char *instance; /* in sock's instance names */
+	char *cn;	      /* malloc'd */
 };
 
 struct sock {
@@ -118,9 +123,12 @@ struct sock {
 	struct claims_change *log;
 	size_t loghead, nlog, caplog;
 	uint64_t log_from;
+	char **inames; /* the instance names of the log's changes, each once */
+	size_t ninames;
 };
 
 static void on_listen(struct watcher *w, uint32_t events);
+static void log_drop(struct sock *s, size_t n);
 static void on_claims(struct watcher *w, uint32_t events);
 static void on_timer(struct watcher *w, uint32_t events);
 static void on_conn(struct watcher *w, uint32_t events);
@@ -444,6 +452,8 @@ static void conn_close(struct sock *s, struct conn *c, const char *why)
 	free(c->outq);
 	c->outq = NULL;
 	c->nout = c->capout = c->outq_bytes = 0;
+	if (c->status.text)
+		heap_freed(c->status.len);
 	free(c->status.text);
 	c->status.text = NULL;
 }
@@ -514,6 +524,17 @@ void sock_reap(struct sock *s)
 	}
 }
 
+/* The claims published and their log. */
+static void claims_free(struct sock *s)
+{
+	claimset_free(&s->pub);
+	log_drop(s, s->nlog - s->loghead);
+	free(s->log);
+	for (size_t i = 0; i < s->ninames; i++)
+		free(s->inames[i]);
+	free(s->inames);
+}
+
 void sock_close(struct sock *s)
 {
 	if (!s)
@@ -525,8 +546,7 @@ void sock_close(struct sock *s)
 	close(s->claims_w.fd);
 	close(s->timer_w.fd);
 	unlink(s->path);
-	claimset_free(&s->pub);
-	free(s->log);
+	claims_free(s);
 	free(s);
 }
 
@@ -682,6 +702,7 @@ static void status_pump(struct sock *s, struct conn *c)
 	}
 	free(c->status.text);
 	c->status.text = NULL;
+	heap_freed(len);
 	want_out(s, c);
 	if (!ack(s, c, c->status.ref, error))
 		conn_close(s, c, "out of memory for its queue");
@@ -703,11 +724,7 @@ static const char *stream_start(struct conn *c, char *text, uint64_t ref)
 /* Starts sending the status. */
 static const char *send_status(struct sock *s, struct conn *c, uint64_t ref)
 {
-	json_t *j = status_json(s->a);
-	char *text = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
-
-	json_decref(j);
-	return stream_start(c, text, ref);
+	return stream_start(c, status_json_text(s->a), ref);
 }
 
 /* Starts sending the metrics (vpcroutectl metrics), streamed like the status. */
@@ -889,6 +906,18 @@ static bool claims_send(struct sock *s, struct conn *c, bool delta, uint64_t bas
 	return true;
 }
 
+/* The claim a change of the log is about. */
+static struct proto_claim change_claim(const struct claims_change *ch)
+{
+	struct proto_claim c;
+
+	memset(&c, 0, sizeof(c));
+	c.net = ch->net;
+	snprintf(c.cn, sizeof(c.cn), "%s", ch->cn);
+	snprintf(c.instance, sizeof(c.instance), "%s", ch->instance);
+	return c;
+}
+
 /*
  * What changed from generation base to now, merged: a claim added and
  * removed again is in neither set, one removed and added again too.
@@ -898,10 +927,12 @@ static int claims_merge(struct sock *s, uint64_t base, struct claimset *add, str
 	for (size_t i = s->loghead; i < s->nlog; i++) {
 		const struct claims_change *ch = &s->log[i];
 		struct claimset *same = ch->add ? add : del, *other = ch->add ? del : add;
+		struct proto_claim c;
 
 		if (ch->gen <= base)
 			continue;
-		if (!claimset_del(other, &ch->c) && claimset_add(same, &ch->c) < 0)
+		c = change_claim(ch);
+		if (!claimset_del(other, &c) && claimset_add(same, &c) < 0)
 			return -ENOMEM;
 	}
 	return 0;
@@ -936,18 +967,49 @@ static void claims_pump(struct sock *s, struct conn *c)
 	c->claims_gen = s->a->claims_gen;
 }
 
+/* name, as the log keeps it: once (instances are few), NULL when out of memory. */
+static const char *iname(struct sock *s, const char *name)
+{
+	char **v;
+
+	for (size_t i = 0; i < s->ninames; i++)
+		if (strcmp(s->inames[i], name) == 0)
+			return s->inames[i];
+	if (!(v = realloc(s->inames, (s->ninames + 1) * sizeof(*v))))
+		return NULL;
+	s->inames = v;
+	return (v[s->ninames] = strdup(name)) ? v[s->ninames++] : NULL;
+}
+
+/* Forgets the log's first n changes (from loghead on). */
+static void log_drop(struct sock *s, size_t n)
+{
+	for (size_t i = s->loghead; i < s->loghead + n; i++)
+		free(s->log[i].cn);
+	s->loghead += n;
+}
+
 static int log_change(struct sock *s, bool add, const struct proto_claim *c)
 {
+	const char *instance = iname(s, c->instance);
+	char *cn = instance ? strdup(c->cn) : NULL;
+
+	if (!cn)
+		return -ENOMEM;
 	if (s->nlog == s->caplog) {
 		size_t cap = s->caplog ? s->caplog * 2 : 64;
 		struct claims_change *v = realloc(s->log, cap * sizeof(*v));
 
-		if (!v)
+		if (!v) {
+			free(cn);
 			return -ENOMEM;
+		}
 		s->log = v;
 		s->caplog = cap;
 	}
-	s->log[s->nlog++] = (struct claims_change){ .gen = s->a->claims_gen, .add = add, .c = *c };
+	s->log[s->nlog++] = (struct claims_change){
+		.gen = s->a->claims_gen, .net = c->net, .add = add, .instance = instance, .cn = cn
+	};
 	return 0;
 }
 
@@ -960,7 +1022,7 @@ static void log_trim(struct sock *s)
 		uint64_t g = s->log[s->loghead].gen;
 
 		while (s->loghead < s->nlog && s->log[s->loghead].gen == g)
-			s->loghead++;
+			log_drop(s, 1);
 		s->log_from = g;
 	}
 	if (s->loghead > s->nlog / 2) {
@@ -1031,6 +1093,7 @@ static int claims_all(struct sock *s)
 	for (size_t i = 0; i < n && !oom; i++)
 		oom = claimset_add(&next, &v[i]) < 0;
 	free(v);
+	heap_freed(n * sizeof(*v));
 	if (oom) {
 		claimset_free(&next);
 		return -EAGAIN;
@@ -1041,6 +1104,7 @@ static int claims_all(struct sock *s)
 	for (size_t i = 0; i < next.n && !oom; i++)
 		if (!claimset_find(&s->pub, &next.v[i]))
 			oom = log_change(s, true, &next.v[i]) < 0;
+	heap_freed(s->pub.cap * sizeof(*s->pub.v) + s->pub.nslot * sizeof(*s->pub.slot));
 	claimset_free(&s->pub);
 	s->pub = next;
 	return oom ? -ENOMEM : 0;
@@ -1070,6 +1134,7 @@ static void claims_publish(struct sock *s)
 	if (r < 0) {
 		/* nothing of this generation can be told as a delta: snapshots */
 		log_warnx("%s: out of memory; the plugins get the whole claims table", __func__);
+		log_drop(s, s->nlog - s->loghead);
 		s->nlog = s->loghead = 0;
 		s->log_from = a->claims_gen;
 	} else if (s->nlog == from) {

@@ -10,6 +10,7 @@
 
 #include "agent.h"
 #include "cloud.h"
+#include "heap.h"
 #include "ifcache.h"
 #include "log.h"
 #include "metrics.h"
@@ -300,6 +301,7 @@ void state_sync_abort(struct ainst *in)
 {
 	for (size_t j = 0; j < in->npend; j++)
 		client_clear(&in->pend[j]);
+	heap_freed(in->npend * sizeof(*in->pend));
 	free(in->pend);
 	in->pend = NULL;
 	in->npend = 0;
@@ -879,6 +881,20 @@ static int routes_merge(struct agent *a, const struct aroute *add, size_t nadd)
 	return 0;
 }
 
+/* Array v of n elements of size, allocated for more: shrunk to n (NULL
+ * when empty), its slack handed back; v itself when realloc fails. */
+static void *fit(void *v, size_t n, size_t size)
+{
+	void *w;
+
+	if (!n) {
+		free(v);
+		return NULL;
+	}
+	w = realloc(v, n * size);
+	return w ? w : v;
+}
+
 /*
  * Makes at most budget of the queued kernel route changes, deletions
  * first. Our routes, the failed and the foreign ones follow. Returns the
@@ -892,8 +908,14 @@ static int routes_step(struct agent *a, size_t budget)
 
 	for (ndel = 0; ndel < a->ntodo_del && done < budget; ndel++, done++)
 		rtnl_route_del(a->rt, &a->todo_del[ndel]);
-	memmove(a->todo_del, a->todo_del + ndel, (a->ntodo_del - ndel) * sizeof(*a->todo_del));
+	if (ndel)
+		memmove(a->todo_del, a->todo_del + ndel,
+			(a->ntodo_del - ndel) * sizeof(*a->todo_del));
 	a->ntodo_del -= ndel;
+	if (!a->ntodo_del) { /* the last deletion done: its array goes */
+		free(a->todo_del);
+		a->todo_del = NULL;
+	}
 	added = malloc((budget + 1) * sizeof(*added));
 	if (!added) {
 		log_warnx("%s: out of memory", __func__);
@@ -916,8 +938,13 @@ static int routes_step(struct agent *a, size_t budget)
 	if (routes_merge(a, added, nadd) < 0)
 		log_warnx("%s: out of memory", __func__);
 	free(added);
-	memmove(a->todo, a->todo + i, (a->ntodo - i) * sizeof(*a->todo));
+	if (i)
+		memmove(a->todo, a->todo + i, (a->ntodo - i) * sizeof(*a->todo));
 	a->ntodo -= i;
+	if (!a->ntodo) {
+		free(a->todo);
+		a->todo = NULL;
+	}
 	if (a->nfailed && !state_busy(a))
 		a->retry_wanted = true; /* the loop hands it to the watch */
 	return first;
@@ -1060,22 +1087,24 @@ static int routes_apply(struct agent *a, const struct desired *d)
 			failed[nfailed++] = *f;
 		todo[ntodo++] = *w;
 	}
-	/* in d's order: sorted; failures of routes no longer wanted are gone */
+	/* in d's order: sorted; failures of routes no longer wanted are gone;
+	 * each list as long as it is (they were allocated for every route) */
 	free(a->failed);
-	a->failed = failed;
+	a->failed = fit(failed, nfailed, sizeof(*failed));
 	a->nfailed = nfailed;
 	free(k);
+	heap_freed(nk * sizeof(*k) + 4 * d->nroutes * sizeof(*keep));
 	free(a->foreign);
-	a->foreign = foreign;
+	a->foreign = fit(foreign, nforeign, sizeof(*foreign));
 	a->nforeign = nforeign;
 	free(a->routes);
-	a->routes = keep; /* sorted: d's order */
+	a->routes = fit(keep, nkeep, sizeof(*keep)); /* sorted: d's order */
 	a->nroutes = nkeep;
 	free(a->todo_del);
-	a->todo_del = dels;
+	a->todo_del = fit(dels, ndels, sizeof(*dels));
 	a->ntodo_del = ndels;
 	free(a->todo);
-	a->todo = todo;
+	a->todo = fit(todo, ntodo, sizeof(*todo));
 	a->ntodo = ntodo;
 	return routes_step(a, STATE_ROUTES_PER_PASS);
 }
@@ -1163,6 +1192,8 @@ int state_apply(struct agent *a)
 	}
 out:
 	free(fwd);
+	heap_freed(d.caproutes * sizeof(*d.routes) + d.capacc * sizeof(*d.acc) +
+		   d.capremote * sizeof(*d.remote.v));
 	free(d.routes);
 	free(d.acc);
 	pfx_list_free(&d.remote);

@@ -15,6 +15,7 @@
 
 #include "agent.h"
 #include "cloud.h"
+#include "heap.h"
 #include "log.h"
 #include "policy.h"
 
@@ -176,90 +177,206 @@ static json_t *connlog_json(const struct cfg *c)
 	return o;
 }
 
-json_t *status_json(struct agent *a)
+/*
+ * Where the status goes as it is made: a tree (status_json_counts, for the
+ * metrics), or its text (status_json_text, for vpcroutectl), each value
+ * written and freed as soon as it is complete. A client's object is the largest
+ * part of a status (at 50,000 clients their objects were ~50 MB as a
+ * tree): as a text it is written and gone before the next one is made.
+ * The text is what json_dumps(tree, STATUS_DUMP) gives; the keys given to
+ * sink_open and sink_put are plain literals, written without escaping.
+ */
+#define STATUS_DUMP (JSON_COMPACT | JSON_REAL_PRECISION(6))
+#define SINK_DEPTH  4
+
+struct textbuf {
+	char *p;
+	size_t len, cap;
+};
+
+struct sink {
+	struct textbuf *t;	       /* a text; NULL: a tree */
+	json_t *stack[SINK_DEPTH + 1]; /* the tree: root, then the open containers */
+	bool array[SINK_DEPTH + 1];
+	bool first[SINK_DEPTH + 1]; /* the text: nothing written in it yet */
+	int depth;
+	bool oom;
+	bool counts; /* each instance's clients counted, not listed (the metrics) */
+};
+
+static int text_put(const char *buf, size_t size, void *data)
+{
+	struct textbuf *t = data;
+
+	if (t->len + size + 1 > t->cap) {
+		size_t cap = t->cap ? t->cap : 65536;
+		char *p;
+
+		while (t->len + size + 1 > cap)
+			cap *= 2;
+		if (!(p = realloc(t->p, cap)))
+			return -1;
+		t->p = p;
+		t->cap = cap;
+	}
+	memcpy(t->p + t->len, buf, size);
+	t->len += size;
+	t->p[t->len] = '\0';
+	return 0;
+}
+
+/* Text: the separator and the key of the next value in the open container. */
+static void sink_key(struct sink *k, const char *key)
+{
+	if (k->depth && !k->first[k->depth] && text_put(",", 1, k->t) < 0)
+		k->oom = true;
+	k->first[k->depth] = false;
+	if (key && (text_put("\"", 1, k->t) < 0 || text_put(key, strlen(key), k->t) < 0 ||
+		    text_put("\":", 2, k->t) < 0))
+		k->oom = true;
+}
+
+/* Adds v (taken over) under key to the open container (key NULL: an array's). */
+static void sink_put(struct sink *k, const char *key, json_t *v)
+{
+	json_t *top = k->stack[k->depth];
+
+	if (!k->t) {
+		if (k->array[k->depth])
+			json_array_append_new(top, v);
+		else
+			json_object_set_new(top, key, v);
+		return;
+	}
+	sink_key(k, key);
+	if (!k->oom && json_dump_callback(v, text_put, k->t, STATUS_DUMP | JSON_ENCODE_ANY) < 0)
+		k->oom = true;
+	json_decref(v);
+}
+
+/* Opens an object or an array under key (NULL: an array's element, or the root). */
+static void sink_open(struct sink *k, const char *key, bool array)
+{
+	json_t *c = NULL;
+
+	if (k->t) {
+		sink_key(k, k->depth ? key : NULL);
+		if (text_put(array ? "[" : "{", 1, k->t) < 0)
+			k->oom = true;
+	} else {
+		c = array ? json_array() : json_object();
+		if (k->depth)
+			sink_put(k, key, json_incref(c));
+	}
+	k->stack[++k->depth] = c;
+	k->array[k->depth] = array;
+	k->first[k->depth] = true;
+}
+
+static void sink_close(struct sink *k)
+{
+	if (k->t && text_put(k->array[k->depth] ? "]" : "}", 1, k->t) < 0)
+		k->oom = true;
+	if (k->depth == 1)
+		k->stack[0] = k->stack[1]; /* the root */
+	else
+		json_decref(k->stack[k->depth]);
+	k->depth--;
+}
+
+static void status_emit(struct agent *a, struct sink *k)
 {
 	struct state_view *view = state_view_read(a); /* one route dump for the whole status */
-	json_t *o = json_object(), *insts = json_array(), *missing,
-	       *routes = state_routes_json(a, view, &missing), *foreign = json_array(),
-	       *nft = json_object(), *byroute = json_object(), *r, *read;
+	json_t *missing, *routes = state_routes_json(a, view, &missing), *foreign = json_array(),
+			 *nft = json_object(), *byroute = json_object(), *r, *read;
 	char s[PFX_STRLEN];
 	size_t ri;
 	const struct nft_foreign *fn;
 	size_t nfn;
 
-	json_object_set_new(o, "version", json_string(PACKAGE_VERSION));
-	json_object_set_new(o, "pid", json_integer(getpid()));
-	json_object_set_new(o, "role", json_string(cfg_role_name(a->cfg->role)));
-	json_object_set_new(o, "config", json_string(a->cfg_path));
-	json_object_set_new(o, "config_generation", json_integer((json_int_t)a->cfg_gen));
-	json_object_set_new(o, "config_sha256", json_string(a->cfg->digest));
-	json_object_set_new(o, "started", json_integer((json_int_t)a->started));
-	json_object_set_new(o, "in_grace", json_boolean(a->in_grace));
-	json_object_set_new(o, "local_networks", prefixes(&a->cfg->local));
-	json_array_foreach(routes, ri, r)
+	sink_open(k, NULL, false);
+	sink_put(k, "version", json_string(PACKAGE_VERSION));
+	sink_put(k, "pid", json_integer(getpid()));
+	sink_put(k, "role", json_string(cfg_role_name(a->cfg->role)));
+	sink_put(k, "config", json_string(a->cfg_path));
+	sink_put(k, "config_generation", json_integer((json_int_t)a->cfg_gen));
+	sink_put(k, "config_sha256", json_string(a->cfg->digest));
+	sink_put(k, "started", json_integer((json_int_t)a->started));
+	sink_put(k, "in_grace", json_boolean(a->in_grace));
+	sink_put(k, "local_networks", prefixes(&a->cfg->local));
+	json_array_foreach(k->counts ? NULL : routes, ri, r)
 	{
 		json_object_set(byroute, json_string_value(json_object_get(r, "destination")), r);
 	}
-	json_array_foreach(missing, ri, r)
+	json_array_foreach(k->counts ? NULL : missing, ri, r)
 	{
 		json_object_set(byroute, json_string_value(json_object_get(r, "destination")), r);
 	}
-	for (size_t i = 0; i < a->nforeign; i++)
+	for (size_t i = 0; !k->counts && i < a->nforeign; i++)
 		json_object_set_new(byroute, pfx_format(&a->foreign[i].dst, s, sizeof(s)),
 				    json_pack("{s:s}", "state", "left to another protocol"));
+	sink_open(k, "instances", true);
 	for (size_t i = 0; i < a->ninst; i++) {
 		const struct ainst *in = a->inst[i];
-		json_t *j, *clients;
 
 		if (in->ipsec)
 			continue; /* "ipsec" below */
-		j = json_object();
-		clients = json_array();
-
-		json_object_set_new(j, "name", json_string(in->name));
-		json_object_set_new(j, "role", json_string(role_name(in->role)));
-		json_object_set_new(j, "plugin_connected", json_boolean(in->owner != NULL));
-		json_object_set_new(j, "device", in->dev[0] ? json_string(in->dev) : json_null());
+		sink_open(k, NULL, false);
+		sink_put(k, "name", json_string(in->name));
+		sink_put(k, "role", json_string(role_name(in->role)));
+		sink_put(k, "plugin_connected", json_boolean(in->owner != NULL));
+		sink_put(k, "device", in->dev[0] ? json_string(in->dev) : json_null());
 		if (in->listen_proto) {
 			const char *tp = in->listen_proto == PROTO_UDP ? "udp" : "tcp";
 			int open = a->cloud ? cloud_port_open(a->cloud, tp, in->listen_port) : -1;
 
-			json_object_set_new(j, "listen",
-					    json_pack("{s:s, s:i, s:o}", "proto", tp, "port",
-						      (int)in->listen_port, "security_groups_allow",
-						      open < 0 ? json_null() : json_boolean(open)));
+			sink_put(k, "listen",
+				 json_pack("{s:s, s:i, s:o}", "proto", tp, "port",
+					   (int)in->listen_port, "security_groups_allow",
+					   open < 0 ? json_null() : json_boolean(open)));
 		} else {
-			json_object_set_new(j, "listen", json_null());
+			sink_put(k, "listen", json_null());
 		}
-		json_object_set_new(j, "plugin_policy", policy_json(a, in));
-		for (size_t k = 0; k < in->n; k++) {
-			json_t *cj = client_json(&in->c[k], byroute);
+		sink_put(k, "plugin_policy", policy_json(a, in));
+		if (k->counts) {
+			size_t nets = 0;
+
+			for (size_t ci = 0; ci < in->n; ci++)
+				nets += in->c[ci].pc.nets.n;
+			sink_put(k, "clients_counted", json_integer((json_int_t)in->n));
+			sink_put(k, "networks_counted", json_integer((json_int_t)nets));
+		} else {
+			sink_open(k, "clients", true);
+		}
+		for (size_t ci = 0; !k->counts && ci < in->n; ci++) {
+			json_t *cj = client_json(&in->c[ci], byroute);
 			char why[POLICY_REASON_MAX];
-			bool ok = agent_client_allowed(a, in, &in->c[k], why, sizeof(why));
+			bool ok = agent_client_allowed(a, in, &in->c[ci], why, sizeof(why));
 
 			/* connected under an earlier configuration that allowed it */
 			json_object_set_new(cj, "allowed", json_boolean(ok));
 			json_object_set_new(cj, "refusal", ok ? json_null() : json_string(why));
-			json_array_append_new(clients, cj);
+			sink_put(k, NULL, cj); /* written and freed at once (a text) */
 		}
-		json_object_set_new(j, "clients", clients);
+		if (!k->counts)
+			sink_close(k);
 		if (in->role == PROTO_ROLE_CLIENT) {
-			json_object_set_new(j, "tunnel_up", json_boolean(in->tun_up));
-			json_object_set_new(j, "pushed_routes", prefixes(&in->routes));
+			sink_put(k, "tunnel_up", json_boolean(in->tun_up));
+			sink_put(k, "pushed_routes", prefixes(&in->routes));
 		}
-		json_array_append_new(insts, j);
+		sink_close(k);
 	}
-	json_object_set_new(o, "instances", insts);
-	json_object_set_new(o, "ipsec", ipsec_status_json(a));
+	sink_close(k);
+	sink_put(k, "ipsec", ipsec_status_json(a));
 	json_decref(byroute);
-	json_object_set_new(o, "routes", routes ? routes : json_array());
-	json_object_set_new(o, "routes_missing", missing);
-	json_object_set_new(o, "routes_error",
-			    routes ? json_null() : json_string("cannot read the kernel's routes"));
+	sink_put(k, "routes", routes ? routes : json_array());
+	sink_put(k, "routes_missing", missing);
+	sink_put(k, "routes_error",
+		 routes ? json_null() : json_string("cannot read the kernel's routes"));
 	for (size_t i = 0; i < a->nforeign; i++)
 		json_array_append_new(foreign,
 				      json_string(pfx_format(&a->foreign[i].dst, s, sizeof(s))));
-	json_object_set_new(o, "routes_left_to_others", foreign);
+	sink_put(k, "routes_left_to_others", foreign);
 	json_object_set_new(nft, "table", json_string(NFT_TABLE_FULLNAME));
 	/* as the kernel holds it now, compared with what was applied */
 	if (nft_check(a->nft, &read) < 0 || !read) {
@@ -294,9 +411,9 @@ json_t *status_json(struct agent *a)
 			    a->nft_err ? json_string(strerror(-a->nft_err)) : json_null());
 	json_object_set_new(nft, "exempt_priority", json_integer(NFT_PRIO_EXEMPT));
 	json_object_set_new(nft, "set_elements_wanted", nft_elements_json(a->nft));
-	json_object_set_new(o, "nftables", nft);
-	json_object_set_new(o, "port_forwards", forwards_json(a));
-	json_object_set_new(o, "connection_log", connlog_json(a->cfg));
+	sink_put(k, "nftables", nft);
+	sink_put(k, "port_forwards", forwards_json(a));
+	sink_put(k, "connection_log", connlog_json(a->cfg));
 	if (nft_scan_foreign_nat(a->nft, &fn, &nfn) >= 0) {
 		json_t *fa = json_array();
 
@@ -308,16 +425,55 @@ json_t *status_json(struct agent *a)
 					  fn[i].table, "chain", fn[i].chain, "priority",
 					  (int)fn[i].prio, "handle", (json_int_t)fn[i].handle,
 					  "rule", fn[i].rule, "before_exemptions", fn[i].before));
-		json_object_set_new(o, "foreign_nat", fa);
+		sink_put(k, "foreign_nat", fa);
 	} else {
-		json_object_set_new(o, "foreign_nat", json_null());
+		sink_put(k, "foreign_nat", json_null());
 	}
-	json_object_set_new(o, "plan", state_plan(a, view, read)); /* the table read once */
+	sink_put(k, "plan", state_plan(a, view, read)); /* the table read once */
 	json_decref(read);
 	state_view_free(view);
-	json_object_set_new(o, "aws", a->cloud ? cloud_status(a->cloud) : json_null());
-	json_object_set_new(o, "dns", dns_status_json(a->dns));
-	return o;
+	sink_put(k, "aws", a->cloud ? cloud_status(a->cloud) : json_null());
+	sink_put(k, "dns", dns_status_json(a->dns));
+	sink_close(k);
+}
+
+json_t *status_json_counts(struct agent *a)
+{
+	struct sink k = { .counts = true };
+
+	status_emit(a, &k);
+	return k.stack[0];
+}
+
+char *status_json_text(struct agent *a)
+{
+	struct textbuf t = { 0 };
+	struct sink k = { .t = &t };
+	char *p;
+
+	status_emit(a, &k);
+	/* the routes' objects, the kernel's dump and the text's growth, freed */
+	heap_freed(t.cap * 2);
+	if (k.oom) {
+		free(t.p);
+		return NULL;
+	}
+	p = realloc(t.p, t.len + 1); /* cut to its length */
+	return p ? p : t.p;
+}
+
+/* What status_json_counts's tree takes per client, about (heaptrack at
+ * 50,000 clients: the routes' objects, ~560 bytes). */
+#define STATUS_BYTES_PER_CLIENT 512
+
+void status_json_free(const struct agent *a, json_t *j)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < a->ninst; i++)
+		n += a->inst[i]->n;
+	json_decref(j);
+	heap_freed(n * STATUS_BYTES_PER_CLIENT);
 }
 
 /*
