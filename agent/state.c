@@ -348,6 +348,8 @@ struct desired {
 	size_t nroutes, caproutes;
 	struct pfx_list remote;
 	size_t capremote;
+	struct pfx_list to_local, from_local; /* hosts with an access "all" (nft_model) */
+	size_t capto, capfrom;
 	struct nft_acc *acc;
 	size_t nacc, capacc;
 	const struct dns_table *names; /* the rules' host names, as last resolved */
@@ -462,15 +464,41 @@ static void want_named(struct desired *d, const struct pfx *src, const struct pf
 	}
 }
 
+static bool is_host(const struct pfx *p)
+{
+	return p->len == pfx_addrlen(p) * 8;
+}
+
+static void want_host(struct pfx_list *l, size_t *cap, const struct pfx *p, int *err)
+{
+	if (!grow((void **)&l->v, l->n, cap, sizeof(*p), err))
+		return;
+	l->v[l->n++] = *p;
+}
+
 /*
  * Who may open connections from each of srcs to what: everything in dsts
- * (ALL), the rules' destinations (RULES), or nothing (NONE).
+ * (ALL), the rules' destinations (RULES), or nothing (NONE). One side is
+ * the local networks: to_local (dsts) or not (srcs). A single address with
+ * ALL goes to the hash set of its direction (one element, whatever the
+ * local networks), not one allow element per local network.
  */
 static void want_access(struct desired *d, const struct pfx_list *srcs, const struct pfx_list *dsts,
-			const struct cfg_access *acc)
+			const struct cfg_access *acc, bool to_local)
 {
+	if (acc->kind == CFG_ACCESS_ALL && !to_local) {
+		for (size_t t = 0; t < dsts->n; t++)
+			if (is_host(&dsts->v[t]))
+				want_host(&d->from_local, &d->capfrom, &dsts->v[t], &d->err);
+			else
+				for (size_t s = 0; s < srcs->n; s++)
+					want_acc(d, &srcs->v[s], &dsts->v[t], 0, 255, NULL, NULL);
+		return;
+	}
 	for (size_t s = 0; s < srcs->n; s++) {
-		if (acc->kind == CFG_ACCESS_ALL)
+		if (acc->kind == CFG_ACCESS_ALL && is_host(&srcs->v[s]))
+			want_host(&d->to_local, &d->capto, &srcs->v[s], &d->err);
+		else if (acc->kind == CFG_ACCESS_ALL)
 			for (size_t t = 0; t < dsts->n; t++)
 				want_acc(d, &srcs->v[s], &dsts->v[t], 0, 255, NULL, NULL);
 		for (size_t r = 0; acc->kind == CFG_ACCESS_RULES && r < acc->nrules; r++) {
@@ -501,8 +529,8 @@ static void peer_contrib(const struct cfg *c, const struct aclient *cl, struct d
 		return; /* ipsec.c admits only configured peers; a reload re-admits */
 	for (size_t k = 0; k < cl->pc.nets.n; k++)
 		want_remote(d, &cl->pc.nets.v[k]);
-	want_access(d, &cl->pc.nets, &c->local, &pe->pol.to_local);
-	want_access(d, &c->local, &cl->pc.nets, &pe->pol.from_local);
+	want_access(d, &cl->pc.nets, &c->local, &pe->pol.to_local, true);
+	want_access(d, &c->local, &cl->pc.nets, &pe->pol.from_local, false);
 }
 
 /* What one client of a server-role instance adds: routes (once its tunnel
@@ -526,8 +554,8 @@ static void client_contrib(const struct cfg *c, const struct aclient *cl, int oi
 		pfx_list_add(&own, &cl->pc.tunnel4, SIZE_MAX);
 	if (cl->pc.has_tunnel6)
 		pfx_list_add(&own, &cl->pc.tunnel6, SIZE_MAX);
-	want_access(d, &own, &c->local, &pol->to_local);
-	want_access(d, &c->local, &own, &pol->from_local);
+	want_access(d, &own, &c->local, &pol->to_local, true);
+	want_access(d, &c->local, &own, &pol->from_local, false);
 	pfx_list_free(&own);
 }
 
@@ -581,8 +609,8 @@ static void desire(struct agent *a, struct desired *d)
 				want_remote(d, &cand.v[k]);
 				pfx_list_add(&acc, &cand.v[k], SIZE_MAX);
 			}
-			want_access(d, &acc, &c->local, &c->to_local);
-			want_access(d, &c->local, &acc, &c->from_local);
+			want_access(d, &acc, &c->local, &c->to_local, true);
+			want_access(d, &c->local, &acc, &c->from_local, false);
 			pfx_list_free(&acc);
 			pfx_list_free(&cand);
 		}
@@ -1056,6 +1084,15 @@ static struct cfg_forward *forwards_active(struct agent *a, size_t *n)
 	return v;
 }
 
+static void desired_free(struct desired *d)
+{
+	free(d->routes);
+	free(d->acc);
+	pfx_list_free(&d->remote);
+	pfx_list_free(&d->to_local);
+	pfx_list_free(&d->from_local);
+}
+
 int state_apply(struct agent *a)
 {
 	struct desired d = { 0 };
@@ -1085,6 +1122,8 @@ int state_apply(struct agent *a)
 		metrics_inc(VM_KERNEL_REPAIRS, "nft_table");
 	m.local = a->cfg->local;
 	m.remote = d.remote;
+	m.to_local = d.to_local;
+	m.from_local = d.from_local;
 	m.acc = d.acc;
 	m.nacc = d.nacc;
 	m.nat = a->cfg->nat;
@@ -1107,17 +1146,8 @@ int state_apply(struct agent *a)
 	}
 out:
 	free(fwd);
-	free(d.routes);
-	free(d.acc);
-	pfx_list_free(&d.remote);
+	desired_free(&d);
 	return r;
-}
-
-static void desired_free(struct desired *d)
-{
-	free(d->routes);
-	free(d->acc);
-	pfx_list_free(&d->remote);
 }
 
 int state_client_failed(const struct agent *a, const struct aclient *c)
@@ -1344,9 +1374,13 @@ int state_batch_commit(struct agent *a)
 		}
 	}
 	del.remote = was.remote;
+	del.to_local = was.to_local;
+	del.from_local = was.from_local;
 	del.acc = was.acc;
 	del.nacc = was.nacc;
 	add.remote = now.remote;
+	add.to_local = now.to_local;
+	add.from_local = now.from_local;
 	add.acc = now.acc;
 	add.nacc = now.nacc;
 	if (a->cloud)
