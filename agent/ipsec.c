@@ -96,6 +96,7 @@ static bool shrink(struct agent *a, struct ainst *in, const struct xfrm_tunnel *
 {
 	bool changed = false;
 
+	state_index_stale(in); /* the networks change in place */
 	for (size_t i = 0; i < in->n;) {
 		struct aclient *c = &in->c[i];
 		struct pfx peer;
