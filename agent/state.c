@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -394,7 +395,7 @@ out:
 	free(out);
 	if (r < 0)
 		in->n = 0;
-	state_index_stale(in);
+	idx_rebuild(in); /* now, with the sync, not at the next connect */
 	state_sync_abort(in);
 	return r;
 }
@@ -962,12 +963,17 @@ static const struct rtnl_route *kernel_foreign(const struct rtnl_route *k, size_
 /* Our routes are kept sorted by destination: insert or remove one. */
 static void routes_insert(struct agent *a, const struct aroute *r)
 {
-	struct aroute *v = realloc(a->routes, (a->nroutes + 1) * sizeof(*v));
+	struct aroute *v = a->routes;
 	size_t i = 0;
 
-	if (!v)
-		return;
-	a->routes = v;
+	/* room doubled when full, whoever allocated it: not a realloc (and a
+	 * trim of the heap) per route */
+	if (!v || malloc_usable_size(v) < (a->nroutes + 1) * sizeof(*v)) {
+		v = realloc(v, (a->nroutes + 1) * 2 * sizeof(*v));
+		if (!v)
+			return;
+		a->routes = v;
+	}
 	for (size_t hi = a->nroutes; i < hi;) { /* the first not below r: a binary search */
 		size_t mid = i + (hi - i) / 2;
 
