@@ -96,7 +96,6 @@ static bool shrink(struct agent *a, struct ainst *in, const struct xfrm_tunnel *
 {
 	bool changed = false;
 
-	state_index_stale(in); /* the networks change in place */
 	for (size_t i = 0; i < in->n;) {
 		struct aclient *c = &in->c[i];
 		struct pfx peer;
@@ -110,6 +109,7 @@ static bool shrink(struct agent *a, struct ainst *in, const struct xfrm_tunnel *
 			else
 				changed = true;
 		c->pc.nets.n = w;
+		state_index_stale(in); /* its networks changed in place */
 		if (!w) {
 			log_info("ipsec: peer %s: no tunnel with an SA left", c->pc.cn);
 			state_client_del(in, c->pc.cn);
