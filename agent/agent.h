@@ -71,6 +71,7 @@ struct aroute {
 	struct pfx dst;
 	int oif;	       /* 0: its device is missing */
 	char dev[IF_NAMESIZE]; /* the device's name, when wanted */
+	bool unreach;	       /* "unreachable dst": an active summary's (aws.summaries) */
 };
 
 /* A wanted route the kernel refused (or whose device is missing). */

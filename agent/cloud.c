@@ -1673,11 +1673,27 @@ int cloud_timer_fd(const struct cloud *c)
 	return c->tfd;
 }
 
+/* The summaries in use now (cloud_summary_active), as bits of the
+ * configuration's list (at most 64 of them: cfg.c allows 50). */
+static uint64_t summaries_active(const struct cloud *c)
+{
+	const struct pfx_list *sm = &config(c)->aws.summaries;
+	uint64_t bits = 0;
+
+	for (size_t i = 0; i < sm->n && i < 64; i++)
+		if (cloud_summary_active(c, &sm->v[i]))
+			bits |= 1ull << i;
+	return bits;
+}
+
 unsigned cloud_http_event(struct cloud *c)
 {
+	uint64_t before = summaries_active(c);
 	unsigned news;
 
 	http_run(c->http);
+	if (summaries_active(c) != before)
+		c->news |= CLOUD_SUMMARIES;
 	news = c->news;
 	c->news = 0;
 	return news;
@@ -1704,6 +1720,25 @@ int cloud_port_open(const struct cloud *c, const char *proto, unsigned port)
 const struct pfx_list *cloud_vpc_cidrs(const struct cloud *c)
 {
 	return c->s.subnet[0] ? &c->s.cidrs : NULL;
+}
+
+bool cloud_summary_active(const struct cloud *c, const struct pfx *s)
+{
+	/* the wanted networks are sorted: the first at or after s is inside
+	 * s when any is */
+	size_t i = plan_pfx_pos(c->want, c->nwant, sizeof(*c->want), s);
+
+	if (!route_table_api(c) || plan_summary_blocked(cloud_vpc_cidrs(c), s))
+		return false;
+	if (!c->retired && !c->wd_what && i < c->nwant && pfx_contains(s, &c->want[i].dst))
+		return true;
+	for (size_t t = 0; t < c->nall; t++) {
+		const struct ec2_route *r = plan_route_find(&c->all[t], s);
+
+		if (r && plan_route_ours(r, c->s.eni))
+			return true;
+	}
+	return false;
 }
 
 /* --- status: reads, never changes anything, logs nothing --- */

@@ -41,9 +41,11 @@ int cloud_timer_fd(const struct cloud *c);
 /*
  * Runs the answers that came. Returns what the core should know of, as
  * CLOUD_* bits, once each: CLOUD_VPC_CIDRS when the VPC's CIDR blocks became
- * known (cloud_vpc_cidrs; for local_networks "auto").
+ * known (cloud_vpc_cidrs; for local_networks "auto"), CLOUD_SUMMARIES when
+ * a summary became active or inactive (cloud_summary_active).
  */
 #define CLOUD_VPC_CIDRS 0x1u
+#define CLOUD_SUMMARIES 0x2u
 unsigned cloud_http_event(struct cloud *c);
 void cloud_timer_event(struct cloud *c);
 /* Starts whatever is due next; called after every change. */
@@ -56,6 +58,16 @@ void cloud_want_change(struct cloud *c, const struct pfx_list *del, const struct
 
 /* The VPC's CIDR blocks once known (local_networks "auto"), else NULL. */
 const struct pfx_list *cloud_vpc_cidrs(const struct cloud *c);
+/*
+ * Whether summary s (one of aws.summaries) is in use: the agent programs
+ * the route tables (aws.routes "api"), no VPC CIDR block
+ * overlaps it and a wanted network lies inside it (it is announced), or a
+ * route table still routes it to our network interface (withdrawing). While
+ * it is, the kernel holds "unreachable s" of ours (state.c), so that what
+ * the VPC sends to an address no client has is refused instead of going
+ * back to the VPC. O(log wanted + tables).
+ */
+bool cloud_summary_active(const struct cloud *c, const struct pfx *s);
 /* Whether the ENI's security groups let proto ("udp", "tcp") port in, from
  * some source: 1 or 0, -1 while unknown. */
 int cloud_port_open(const struct cloud *c, const char *proto, unsigned port);

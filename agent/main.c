@@ -98,9 +98,14 @@ static void on_http(struct watcher *w, uint32_t events)
 {
 	struct agent *a = w->ctx;
 
+	unsigned news = a->cloud ? cloud_http_event(a->cloud) : 0;
+	bool applied = false;
+
 	/* the backend reports; the core takes it from there */
-	if (a->cloud && (cloud_http_event(a->cloud) & CLOUD_VPC_CIDRS))
-		state_local_auto(a, true);
+	if (news & CLOUD_VPC_CIDRS)
+		applied = state_local_auto(a, true);
+	if ((news & CLOUD_SUMMARIES) && !applied)
+		state_apply(a); /* the summaries' unreachable routes */
 }
 
 static void on_cloud_timer(struct watcher *w, uint32_t events)

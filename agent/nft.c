@@ -35,6 +35,9 @@
 _Static_assert(NFT_PRIO_SRCNAT == NF_IP_PRI_NAT_SRC, "srcnat is priority 100");
 
 #define BATCH_SIZE (16u << 20)
+/* the port forwards' chain; not "dnat", a keyword of nft's grammar, so
+ * that "nft list ruleset" reads back with "nft -f" */
+#define CHAIN_PORTFWD "prerouting"
 /* element changes: one transaction should take about this long; the
  * number of elements per transaction adapts between these bounds */
 #define NFT_PASS_US   20000
@@ -675,10 +678,10 @@ enum fwd_rule { FWD_DNAT, FWD_ACCEPT, FWD_LOG, FWD_MASQ };
 
 /*
  * One port forward's rule:
- *   DNAT   (chain dnat)    fam [iifname IF] l4proto P th dport PORT
+ *   DNAT   (chain prerouting) fam [iifname IF] l4proto P th dport PORT
  *                          fib daddr type local counter dnat to TO:TO_PORT
- *   ACCEPT (chain forward) fam l4proto P ct status dnat ct original proto-dst
- *                          PORT daddr TO th dport TO_PORT accept
+ *   ACCEPT (chain forward) fam l4proto P daddr TO th dport TO_PORT
+ *                          ct status dnat ct original proto-dst PORT accept
  *   LOG    the same match, limit, log prefix NFT_LOG_NEW
  *   MASQ   (chain exempt)  the same match, masquerade
  */
@@ -721,17 +724,19 @@ static int rule_forward(struct nft *n, const char *chain, const struct cfg_forwa
 		nftnl_rule_add_expr(r, e);
 		return put_rule(n, r);
 	}
-	/* the protocol first: nft(8) then shows the ports as numbers */
+	/* the protocol and the header's port before the conntrack port:
+	 * "nft list" then prints "tcp dport" first, which gives the original
+	 * port its type, so that the listing reads back with "nft -f" */
 	e_meta(r, NFT_META_L4PROTO, NFT_REG32_00);
 	e_cmp(r, NFT_REG32_00, NFT_CMP_EQ, &f->proto, 1);
-	e_ct(r, NFT_CT_STATUS, false, NFT_REG32_00);
-	e_bits_set(r, NFT_REG32_00, IPS_DST_NAT);
-	e_ct(r, NFT_CT_PROTO_DST, true, NFT_REG32_00);
-	e_cmp(r, NFT_REG32_00, NFT_CMP_EQ, &port, 2);
 	e_addr(r, fi, 1, NFT_REG32_00);
 	e_cmp(r, NFT_REG32_00, NFT_CMP_EQ, f->to.addr, alen(fi));
 	e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_00);
 	e_cmp(r, NFT_REG32_00, NFT_CMP_EQ, &to_port, 2);
+	e_ct(r, NFT_CT_STATUS, false, NFT_REG32_00);
+	e_bits_set(r, NFT_REG32_00, IPS_DST_NAT);
+	e_ct(r, NFT_CT_PROTO_DST, true, NFT_REG32_00);
+	e_cmp(r, NFT_REG32_00, NFT_CMP_EQ, &port, 2);
 	if (kind == FWD_MASQ)
 		nftnl_rule_add_expr(r, nftnl_expr_alloc("masq"));
 	else if (kind == FWD_LOG)
@@ -946,7 +951,7 @@ static int build_all(struct nft *n, const struct nft_model *m, struct elist el[2
 	r = r ? r : put_chain(n, "exempt", "nat", NF_INET_POST_ROUTING, NFT_PRIO_EXEMPT);
 	r = r ? r : put_chain(n, "nat", "nat", NF_INET_POST_ROUTING, NF_IP_PRI_NAT_SRC);
 	r = r ? r : put_chain(n, "forward", "filter", NF_INET_FORWARD, NF_IP_PRI_FILTER);
-	r = r ? r : put_chain(n, "dnat", "nat", NF_INET_PRE_ROUTING, NFT_PRIO_DSTNAT);
+	r = r ? r : put_chain(n, CHAIN_PORTFWD, "nat", NF_INET_PRE_ROUTING, NFT_PRIO_DSTNAT);
 	for (int fi = 0; fi < 2 && !r; fi++) {
 		char name[32];
 
@@ -1032,7 +1037,7 @@ static int build_all(struct nft *n, const struct nft_model *m, struct elist el[2
 		r = r ? r : rule_drop(n, fi, S_LOCAL, S_HOST, NULL);
 	}
 	for (size_t i = 0; i < m->nfwd && !r; i++)
-		r = rule_forward(n, "dnat", &m->fwd[i], FWD_DNAT, NULL);
+		r = rule_forward(n, CHAIN_PORTFWD, &m->fwd[i], FWD_DNAT, NULL);
 	if (r) {
 		mnl_nlmsg_batch_stop(n->b);
 		log_warnx("nftables: the table does not fit one batch: aggregate local_networks "
@@ -1892,7 +1897,7 @@ static int fwd_counter_cb(const struct nlmsghdr *nlh, void *data)
 
 	if (!r || nftnl_rule_nlmsg_parse(nlh, r) < 0 ||
 	    strcmp(nftnl_rule_get_str(r, NFTNL_RULE_TABLE), NFT_TABLE) ||
-	    strcmp(nftnl_rule_get_str(r, NFTNL_RULE_CHAIN), "dnat") || c->n >= c->max ||
+	    strcmp(nftnl_rule_get_str(r, NFTNL_RULE_CHAIN), CHAIN_PORTFWD) || c->n >= c->max ||
 	    !(it = nftnl_expr_iter_create(r)))
 		goto out;
 	while ((e = nftnl_expr_iter_next(it)))
@@ -1920,7 +1925,7 @@ int nft_forward_counters(struct nft *n, uint64_t *packets, uint64_t *bytes, size
 		return 0;
 	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETRULE, NFPROTO_INET, NLM_F_DUMP, n->seq++);
 	mnl_attr_put_strz(nlh, NFTA_RULE_TABLE, NFT_TABLE);
-	mnl_attr_put_strz(nlh, NFTA_RULE_CHAIN, "dnat");
+	mnl_attr_put_strz(nlh, NFTA_RULE_CHAIN, CHAIN_PORTFWD);
 	r = dump_req(n, buf, sizeof(buf), fwd_counter_cb, &c);
 	return r < 0 ? r : (int)c.n;
 }

@@ -86,8 +86,11 @@ static int transact(struct rtnl *r, struct nlmsghdr *nlh, const char **msg)
 	}
 }
 
+/* A request about our route to dst: type RTN_UNICAST (via oif, scope link),
+ * RTN_UNREACHABLE (no device), or RTN_UNSPEC for a deletion, which then
+ * matches our route of any type and scope. */
 static struct nlmsghdr *route_msg(struct rtnl *r, int type, unsigned flags, const struct pfx *dst,
-				  int oif)
+				  int oif, unsigned char rtype)
 {
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(r->buf);
 	struct rtmsg *rtm;
@@ -100,8 +103,10 @@ static struct nlmsghdr *route_msg(struct rtnl *r, int type, unsigned flags, cons
 	rtm->rtm_dst_len = dst->len;
 	rtm->rtm_table = RT_TABLE_MAIN;
 	rtm->rtm_protocol = RTNL_PROTO;
-	rtm->rtm_scope = RT_SCOPE_LINK;
-	rtm->rtm_type = RTN_UNICAST;
+	rtm->rtm_scope = rtype == RTN_UNICAST  ? RT_SCOPE_LINK
+			 : rtype == RTN_UNSPEC ? RT_SCOPE_NOWHERE
+					       : RT_SCOPE_UNIVERSE;
+	rtm->rtm_type = rtype;
 	mnl_attr_put(nlh, RTA_DST, pfx_addrlen(dst), dst->addr);
 	if (oif)
 		mnl_attr_put_u32(nlh, RTA_OIF, (uint32_t)oif);
@@ -127,27 +132,29 @@ static int find_route(struct rtnl *r, const struct pfx *dst, struct rtnl_route *
 	return found;
 }
 
-int rtnl_route_add(struct rtnl *r, const struct pfx *dst, int oif)
+/* Installs our route to dst of type rtype (RTN_UNICAST via oif, or
+ * RTN_UNREACHABLE); what ("dev NAME", "unreachable") for the log. */
+static int route_add(struct rtnl *r, const struct pfx *dst, int oif, unsigned char rtype,
+		     const char *what, const char **msg)
 {
-	char s[PFX_STRLEN], dev[IF_NAMESIZE] = "?";
+	char s[PFX_STRLEN];
 	struct rtnl_route cur = { 0 };
-	const char *msg;
 	int e;
 
-	if (!ifc_name((unsigned)oif, dev))
-		snprintf(dev, sizeof(dev), "?");
-	e = transact(r, route_msg(r, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, dst, oif), &msg);
+	e = transact(r, route_msg(r, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, dst, oif, rtype),
+		     msg);
 	if (e == 0) {
-		log_debug("route %s dev %s added", pfx_format(dst, s, sizeof(s)), dev);
+		log_debug("route %s %s added", pfx_format(dst, s, sizeof(s)), what);
 		r->counts.added++;
 		return 0;
 	}
 	if (e != -EEXIST)
-		goto fail;
+		return e;
+	*msg = NULL;
 	e = find_route(r, dst, &cur);
 	if (e < 0)
-		goto fail;
-	if (e == 0 || cur.type != RTN_UNICAST) {
+		return e;
+	if (e == 0 || (cur.protocol != RTNL_PROTO && cur.type != RTN_UNICAST)) {
 		log_info(
 			"route %s: a route of another type (blackhole, unreachable, ...) is there; "
 			"left alone",
@@ -159,20 +166,48 @@ int rtnl_route_add(struct rtnl *r, const struct pfx *dst, int oif)
 			 pfx_format(dst, s, sizeof(s)), cur.protocol);
 		return 1;
 	}
-	if (cur.oif == oif)
+	if (cur.type == rtype && (rtype != RTN_UNICAST || cur.oif == oif))
 		return 0; /* ours, as it should be */
-	e = transact(r, route_msg(r, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, dst, oif), &msg);
+	/* ours, of another type or on another device: replaced */
+	e = transact(r, route_msg(r, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, dst, oif, rtype),
+		     msg);
 	if (e == 0) {
-		log_debug("route %s moved to dev %s", pfx_format(dst, s, sizeof(s)), dev);
+		log_debug("route %s moved to %s", pfx_format(dst, s, sizeof(s)), what);
 		r->counts.moved++;
-		return 0;
 	}
-fail:
-	log_warnx("route %s dev %s: %s%s%s; retried with back-off, shown failed in vpcroutectl "
-		  "status: check the device (ip link show %s) and see troubleshooting.md, \"Routes "
-		  "do not appear at all\"",
-		  pfx_format(dst, s, sizeof(s)), dev, strerror(-e), msg ? ": " : "", msg ? msg : "",
-		  dev);
+	return e;
+}
+
+int rtnl_route_add(struct rtnl *r, const struct pfx *dst, int oif)
+{
+	char s[PFX_STRLEN], dev[IF_NAMESIZE] = "?", what[IF_NAMESIZE + 4];
+	const char *msg;
+	int e;
+
+	if (!ifc_name((unsigned)oif, dev))
+		snprintf(dev, sizeof(dev), "?");
+	snprintf(what, sizeof(what), "dev %s", dev);
+	e = route_add(r, dst, oif, RTN_UNICAST, what, &msg);
+	if (e < 0)
+		log_warnx("route %s dev %s: %s%s%s; retried with back-off, shown failed in "
+			  "vpcroutectl status: check the device (ip link show %s) and see "
+			  "troubleshooting.md, \"Routes do not appear at all\"",
+			  pfx_format(dst, s, sizeof(s)), dev, strerror(-e), msg ? ": " : "",
+			  msg ? msg : "", dev);
+	return e;
+}
+
+int rtnl_route_unreachable(struct rtnl *r, const struct pfx *dst)
+{
+	char s[PFX_STRLEN];
+	const char *msg;
+	int e = route_add(r, dst, 0, RTN_UNREACHABLE, "unreachable", &msg);
+
+	if (e < 0)
+		log_warnx("route unreachable %s (aws.summaries): %s%s%s; retried with back-off, "
+			  "shown failed in vpcroutectl status",
+			  pfx_format(dst, s, sizeof(s)), strerror(-e), msg ? ": " : "",
+			  msg ? msg : "");
 	return e;
 }
 
@@ -193,8 +228,8 @@ int rtnl_route_del(struct rtnl *r, const struct pfx *dst)
 	const char *msg;
 	int e;
 
-	/* the kernel matches rtm_protocol on delete: only ours can go */
-	e = transact(r, route_msg(r, RTM_DELROUTE, 0, dst, 0), &msg);
+	/* the kernel matches rtm_protocol on delete: only ours can go (any type) */
+	e = transact(r, route_msg(r, RTM_DELROUTE, 0, dst, 0, RTN_UNSPEC), &msg);
 	if (e == 0) {
 		log_debug("route %s removed", pfx_format(dst, s, sizeof(s)));
 		r->counts.removed++;

@@ -28,10 +28,19 @@ void rtnl_close(struct rtnl *r);
 /*
  * Installs dst via device oif with our protocol. An equal route of another
  * protocol (OpenVPN's own, DCO's) is left alone: returns 1 and logs it.
- * An equal route of ours is replaced when its device differs. 0 on success.
+ * An equal route of ours is replaced when its device or type differs. 0 on
+ * success.
  */
 int rtnl_route_add(struct rtnl *r, const struct pfx *dst, int oif);
-/* Removes our route to dst; a route of another protocol is never removed. */
+/*
+ * Installs "unreachable dst" with our protocol (aws.summaries: the summary's
+ * addresses no client route covers are answered with ICMP unreachable
+ * instead of going back to the VPC). The same rules as rtnl_route_add: an
+ * equal route of another protocol is left alone (1); one of ours of
+ * another type is replaced.
+ */
+int rtnl_route_unreachable(struct rtnl *r, const struct pfx *dst);
+/* Removes our route to dst (of any type); a route of another protocol is never removed. */
 int rtnl_route_del(struct rtnl *r, const struct pfx *dst);
 /* Routes changed since the last call (for the log's summary); resets them. */
 struct rtnl_counts {

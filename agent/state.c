@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
+#include <linux/rtnetlink.h>
 
 #include "agent.h"
 #include "cloud.h"
@@ -568,9 +569,17 @@ static void want_route(struct desired *d, const struct pfx *dst, int oif, const 
 {
 	if (!grow((void **)&d->routes, d->nroutes, &d->caproutes, sizeof(*d->routes), &d->err))
 		return;
+	memset(&d->routes[d->nroutes], 0, sizeof(*d->routes));
 	d->routes[d->nroutes].dst = *dst;
 	snprintf(d->routes[d->nroutes].dev, sizeof(d->routes->dev), "%s", dev);
 	d->routes[d->nroutes++].oif = oif;
+}
+
+static void want_unreachable(struct desired *d, const struct pfx *dst)
+{
+	want_route(d, dst, 0, "");
+	if (!d->err)
+		d->routes[d->nroutes - 1].unreach = true;
 }
 
 static void want_remote(struct desired *d, const struct pfx *p)
@@ -585,6 +594,9 @@ static int route_cmp(const void *x, const void *y)
 	const struct aroute *a = x, *b = y;
 	int r = pfx_cmp(&a->dst, &b->dst);
 
+	/* a client's route before a summary's unreachable one: it wins */
+	if (!r && a->unreach != b->unreach)
+		return a->unreach ? 1 : -1;
 	return r ? r : (a->oif > b->oif) - (a->oif < b->oif);
 }
 
@@ -810,9 +822,33 @@ static void desire(struct agent *a, struct desired *d)
 	 * that traffic survives a restart; it is only a candidate: no set element,
 	 * no VPC route, until a client claims its network under the policy.
 	 */
-	for (size_t i = 0; a->in_grace && i < a->nadopted; i++)
-		want_route(d, &a->adopted[i].dst, a->adopted[i].oif, a->adopted[i].dev);
+	for (size_t i = 0; a->in_grace && i < a->nadopted; i++) {
+		if (a->adopted[i].unreach)
+			want_unreachable(d, &a->adopted[i].dst);
+		else
+			want_route(d, &a->adopted[i].dst, a->adopted[i].oif, a->adopted[i].dev);
+	}
 	routes_unique(d->routes, &d->nroutes);
+}
+
+/*
+ * The active summaries' unreachable routes (cloud_summary_active; the
+ * cloud's wanted networks as of d): the VPC sends the instance traffic for
+ * every address of a summary, and what no client route (more specific, or
+ * equal: it wins) covers is answered with ICMP unreachable instead of
+ * following the default route back to the VPC. Unreachable, not blackhole:
+ * the sender learns at once (the kernel rate-limits the answers).
+ */
+static void want_summaries(struct agent *a, struct desired *d)
+{
+	const struct pfx_list *sm = &a->cfg->aws.summaries;
+	size_t n = d->nroutes;
+
+	for (size_t i = 0; a->cloud && i < sm->n; i++)
+		if (cloud_summary_active(a->cloud, &sm->v[i]))
+			want_unreachable(d, &sm->v[i]);
+	if (d->nroutes != n)
+		routes_unique(d->routes, &d->nroutes);
 }
 
 static bool is_foreign(const struct agent *a, const struct aroute *r)
@@ -891,6 +927,8 @@ static int route_try(struct agent *a, const struct aroute *r)
 {
 	char s[PFX_STRLEN];
 
+	if (r->unreach)
+		return rtnl_route_unreachable(a->rt, &r->dst);
 	if (r->oif)
 		return rtnl_route_add(a->rt, &r->dst, r->oif);
 	/* logged once per failure, not once per retry */
@@ -958,6 +996,16 @@ static const struct rtnl_route *kernel_foreign(const struct rtnl_route *k, size_
 		if (x->protocol != RTNL_PROTO)
 			return x;
 	return NULL;
+}
+
+/* Whether k, a route of ours in the kernel, is w as wanted (w may be NULL). */
+static bool kernel_same(const struct rtnl_route *k, const struct aroute *w)
+{
+	if (!w)
+		return false;
+	if (w->unreach)
+		return k->type == RTN_UNREACHABLE;
+	return k->type == RTN_UNICAST && k->oif == w->oif && w->oif;
 }
 
 /* Our routes are kept sorted by destination: insert or remove one. */
@@ -1214,7 +1262,7 @@ static int routes_apply(struct agent *a, const struct desired *d)
 
 		if (have && have->protocol != RTNL_PROTO)
 			have = NULL;
-		if (have && have->oif == w->oif && w->oif) {
+		if (have && kernel_same(have, w)) {
 			keep[nkeep++] = *w;
 			continue;
 		}
@@ -1307,9 +1355,15 @@ int state_apply(struct agent *a)
 		r = d.err;
 		goto out;
 	}
-	re = routes_apply(a, &d);
 	if (a->cloud)
 		cloud_want_set(a->cloud, &d.remote);
+	want_summaries(a, &d); /* as the cloud sees d's networks */
+	if (d.err) {
+		log_warnx("%s: out of memory", __func__);
+		r = d.err;
+		goto out;
+	}
+	re = routes_apply(a, &d);
 	if (!a->nft_ready) {
 		r = re;
 		goto out;
@@ -1502,6 +1556,46 @@ static bool batch_steady(const struct agent *a)
 	return true;
 }
 
+/*
+ * The summaries' unreachable routes after a batch (want_summaries): one
+ * that became active is installed, one that no longer is removed; a client
+ * route to the same destination wins. O(summaries log N). The first error,
+ * or 0.
+ */
+static int summaries_commit(struct agent *a)
+{
+	const struct pfx_list *sm = &a->cfg->aws.summaries;
+	int first = 0;
+
+	for (size_t i = 0; i < sm->n; i++) {
+		struct aroute w = { .dst = sm->v[i], .unreach = true };
+		const struct aroute *ours =
+			a->nroutes ? bsearch(&w, a->routes, a->nroutes, sizeof(w), route_dst_cmp)
+				   : NULL;
+		bool active = cloud_summary_active(a->cloud, &w.dst);
+		int e;
+
+		if (ours && !ours->unreach)
+			continue; /* a client's route to the summary itself */
+		if (!active && ours && rtnl_route_del(a->rt, &w.dst) == 0)
+			routes_remove(a, &w.dst);
+		if (!active) {
+			fail_clear(a, &w.dst);
+			continue;
+		}
+		if (ours || is_foreign(a, &w))
+			continue;
+		todo_drop(a, &w.dst);
+		if ((e = route_install(a, &w)) == 0)
+			routes_insert(a, &w);
+		else if (e == 1)
+			note_foreign(a, &w);
+		else if (!first)
+			first = e;
+	}
+	return first;
+}
+
 /* The whole picture, then the touched clients' queued routes at once
  * (their acknowledgements say they are in). */
 static int batch_whole(struct agent *a)
@@ -1518,7 +1612,7 @@ int state_batch_commit(struct agent *a)
 {
 	struct desired was = { 0 }, now = { 0 };
 	struct nft_model add = { 0 }, del = { 0 };
-	int r, re = 0;
+	int r, re = 0, es;
 
 	if (!a->batch.nt)
 		return 0;
@@ -1584,8 +1678,11 @@ int state_batch_commit(struct agent *a)
 	add.from_local = now.from_local;
 	add.acc = now.acc;
 	add.nacc = now.nacc;
-	if (a->cloud)
+	if (a->cloud) {
 		cloud_want_change(a->cloud, &was.remote, &now.remote);
+		if ((es = summaries_commit(a)) < 0 && !re)
+			re = es;
+	}
 	r = nft_update(a->nft, &add, &del);
 	desired_free(&was);
 	desired_free(&now);
@@ -1631,6 +1728,32 @@ size_t state_claims(struct agent *a, struct proto_claim **out)
 	return n;
 }
 
+/*
+ * Our "unreachable dst" found at start: a summary's (aws.summaries), kept
+ * as adopted while dst is still a configured summary, so that the VPC's
+ * traffic does not loop until the reconcile after the grace period
+ * decides; otherwise removed.
+ */
+static void adopt_unreachable(struct agent *a, const struct pfx *dst)
+{
+	const struct pfx_list *sm = &a->cfg->aws.summaries;
+	char s[PFX_STRLEN];
+	struct aroute *v = &a->adopted[a->nadopted];
+
+	for (size_t i = 0; a->cfg->aws.enabled && i < sm->n; i++)
+		if (pfx_equal(&sm->v[i], dst)) {
+			memset(v, 0, sizeof(*v));
+			v->dst = *dst;
+			v->unreach = true;
+			a->nadopted++;
+			return;
+		}
+	log_warnx("route unreachable %s (protocol vpcroute, ours) %s: not one of aws.summaries",
+		  pfx_format(dst, s, sizeof(s)),
+		  rtnl_route_del(a->rt, dst) < 0 ? "not adopted; removing it failed"
+						 : "removed, not adopted");
+}
+
 int state_adopt(struct agent *a)
 {
 	struct rtnl_route *all;
@@ -1651,6 +1774,10 @@ int state_adopt(struct agent *a)
 
 		if (all[i].protocol != RTNL_PROTO)
 			continue;
+		if (all[i].type == RTN_UNREACHABLE) {
+			adopt_unreachable(a, &all[i].dst);
+			continue;
+		}
 		if (!policy_may_announce(a->cfg, &all[i].dst)) {
 			/* ours by its protocol, so ours to remove; never a candidate */
 			if (all[i].oif && !ifc_name((unsigned)all[i].oif, dev))
@@ -1718,6 +1845,7 @@ struct state_view *state_view_read(struct agent *a)
 	if (!v)
 		return NULL;
 	desire(a, &v->d);
+	want_summaries(a, &v->d);
 	if (v->d.err || kernel_routes(a, &v->k, &v->nk) < 0) {
 		state_view_free(v);
 		return NULL;
@@ -1736,7 +1864,7 @@ void state_view_free(struct state_view *v)
 
 json_t *state_plan(struct agent *a, const struct state_view *v, const json_t *read)
 {
-	json_t *add, *del, *o = json_object();
+	json_t *add, *del, *route, *o = json_object();
 	char s[PFX_STRLEN];
 
 	if (!v) {
@@ -1753,12 +1881,14 @@ json_t *state_plan(struct agent *a, const struct state_view *v, const json_t *re
 		const struct aroute *r = &d.routes[i];
 		const struct rtnl_route *have = kernel_find(k, nk, &r->dst);
 
-		if ((have && have->protocol == RTNL_PROTO && have->oif == r->oif && r->oif) ||
+		if ((have && have->protocol == RTNL_PROTO && kernel_same(have, r)) ||
 		    kernel_foreign(k, nk, &r->dst))
 			continue;
-		json_array_append_new(add, json_pack("{s:s, s:o}", "destination",
-						     pfx_format(&r->dst, s, sizeof(s)), "device",
-						     dev_json(r)));
+		route = json_pack("{s:s, s:o}", "destination", pfx_format(&r->dst, s, sizeof(s)),
+				  "device", dev_json(r));
+		if (route && r->unreach)
+			json_object_set_new(route, "type", json_string("unreachable"));
+		json_array_append_new(add, route);
 	}
 	for (size_t j = 0; j < nk; j++) {
 		struct aroute x = { .dst = k[j].dst, .oif = k[j].oif };
@@ -1766,7 +1896,7 @@ json_t *state_plan(struct agent *a, const struct state_view *v, const json_t *re
 			d.nroutes ? bsearch(&x, d.routes, d.nroutes, sizeof(x), route_dst_cmp)
 				  : NULL;
 
-		if (k[j].protocol == RTNL_PROTO && (!w || w->oif != x.oif))
+		if (k[j].protocol == RTNL_PROTO && !kernel_same(&k[j], w))
 			json_array_append_new(del, json_string(pfx_format(&x.dst, s, sizeof(s))));
 	}
 	json_object_set_new(o, "routes_to_add", add);
@@ -1798,7 +1928,7 @@ json_t *state_plan(struct agent *a, const struct state_view *v, const json_t *re
 
 json_t *state_routes_json(struct agent *a, const struct state_view *v, json_t **missing)
 {
-	json_t *out;
+	json_t *out, *o;
 	char s[PFX_STRLEN], dev[IF_NAMESIZE] = "";
 	int devof = 0; /* dev names devof: one lookup (socket, ioctl) per device, not per route */
 
@@ -1824,11 +1954,13 @@ json_t *state_routes_json(struct agent *a, const struct state_view *v, json_t **
 			if (!ifc_name((unsigned)devof, dev))
 				dev[0] = 0;
 		}
-		json_array_append_new(
-			out, json_pack("{s:s, s:o, s:s}", "destination",
-				       pfx_format(&x.dst, s, sizeof(s)), "device",
-				       dev[0] ? json_string(dev) : json_null(), "state",
-				       w && w->oif == k[j].oif ? "installed" : "not wanted"));
+		o = json_pack("{s:s, s:o, s:s}", "destination", pfx_format(&x.dst, s, sizeof(s)),
+			      "device",
+			      dev[0] && k[j].type == RTN_UNICAST ? json_string(dev) : json_null(),
+			      "state", kernel_same(&k[j], w) ? "installed" : "not wanted");
+		if (o && k[j].type == RTN_UNREACHABLE)
+			json_object_set_new(o, "type", json_string("unreachable"));
+		json_array_append_new(out, o);
 	}
 	/* wanted, neither there nor left to another protocol's route */
 	for (size_t i = 0; i < d.nroutes; i++) {
@@ -1837,18 +1969,20 @@ json_t *state_routes_json(struct agent *a, const struct state_view *v, json_t **
 		int e = state_route_failed(a, &r->dst, NULL);
 		char why[160] = "";
 
-		if ((have && have->protocol == RTNL_PROTO && have->oif == r->oif && r->oif) ||
+		if ((have && have->protocol == RTNL_PROTO && kernel_same(have, r)) ||
 		    kernel_foreign(k, nk, &r->dst))
 			continue;
 		if (e == -ENODEV)
 			snprintf(why, sizeof(why), "device %s is missing", r->dev);
 		else if (e)
 			snprintf(why, sizeof(why), "%s", strerror(-e));
-		json_array_append_new(*missing,
-				      json_pack("{s:s, s:o, s:s, s:o}", "destination",
-						pfx_format(&r->dst, s, sizeof(s)), "device",
-						dev_json(r), "state", e ? "failed" : "missing",
-						"error", why[0] ? json_string(why) : json_null()));
+		o = json_pack("{s:s, s:o, s:s, s:o}", "destination",
+			      pfx_format(&r->dst, s, sizeof(s)), "device", dev_json(r), "state",
+			      e ? "failed" : "missing", "error",
+			      why[0] ? json_string(why) : json_null());
+		if (o && r->unreach)
+			json_object_set_new(o, "type", json_string("unreachable"));
+		json_array_append_new(*missing, o);
 	}
 	return out;
 }

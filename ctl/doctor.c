@@ -659,6 +659,7 @@ static void doctor_kernel(struct diag *d, json_t *s)
 {
 	json_t *nft = json_object_get(s, "nftables"), *r, *in, *c;
 	const char *st = output_str(nft, "state");
+	char rt[OUTPUT_ROUTE_LEN];
 	unsigned ok = 0;
 	size_t i, k;
 
@@ -666,9 +667,8 @@ static void doctor_kernel(struct diag *d, json_t *s)
 	{
 		if (strcmp(output_str(r, "state"), "not wanted") == 0)
 			say(d, "note",
-			    "route %s dev %s of protocol vpcroute is not wanted: the agent removes "
-			    "it",
-			    output_str(r, "destination"), output_str(r, "device"));
+			    "route %s of protocol vpcroute is not wanted: the agent removes it",
+			    output_route(r, rt, sizeof(rt)));
 		else
 			ok++;
 	}
@@ -676,16 +676,14 @@ static void doctor_kernel(struct diag *d, json_t *s)
 	{
 		if (strcmp(output_str(r, "state"), "failed") == 0)
 			say(d, "PROBLEM",
-			    "route %s dev %s failed: %s. The agent retries with back-off, and at "
+			    "route %s failed: %s. The agent retries with back-off, and at "
 			    "once when the device appears.",
-			    output_str(r, "destination"), output_str(r, "device"),
-			    output_str(r, "error"));
+			    output_route(r, rt, sizeof(rt)), output_str(r, "error"));
 		else
 			say(d, "PROBLEM",
-			    "route %s dev %s is missing from the kernel (removed behind the "
-			    "agent's "
+			    "route %s is missing from the kernel (removed behind the agent's "
 			    "back): the agent puts it back",
-			    output_str(r, "destination"), output_str(r, "device"));
+			    output_route(r, rt, sizeof(rt)));
 	}
 	if (json_is_string(json_object_get(s, "routes_error")))
 		say(d, "PROBLEM", "kernel routes: %s", output_str(s, "routes_error"));

@@ -18,6 +18,16 @@ const char *output_str(json_t *o, const char *key)
 	return s ? s : "-";
 }
 
+const char *output_route(json_t *r, char *buf, size_t len)
+{
+	if (strcmp(output_str(r, "type"), "unreachable") == 0)
+		snprintf(buf, len, "unreachable %s", output_str(r, "destination"));
+	else
+		snprintf(buf, len, "%s dev %s", output_str(r, "destination"),
+			 output_str(r, "device"));
+	return buf;
+}
+
 static void print_list(json_t *a, const char *none)
 {
 	size_t i;
@@ -274,6 +284,7 @@ void output_status(json_t *s)
 {
 	json_t *in, *c, *r, *sets = json_object_get(json_object_get(s, "nftables"), "set_elements");
 	const char *key;
+	char rt[OUTPUT_ROUTE_LEN];
 	json_t *v;
 	size_t i, k;
 	long long up = (long long)(time(NULL) - json_integer_value(json_object_get(s, "started")));
@@ -331,8 +342,7 @@ void output_status(json_t *s)
 				     : "none");
 	json_array_foreach(json_object_get(s, "routes"), i, r)
 	{
-		printf("%s%s dev %s%s", i ? ", " : "", output_str(r, "destination"),
-		       output_str(r, "device"),
+		printf("%s%s%s", i ? ", " : "", output_route(r, rt, sizeof(rt)),
 		       strcmp(output_str(r, "state"), "not wanted") ? "" : " (not wanted)");
 	}
 	printf("\nwanted, not in the kernel: ");
@@ -340,8 +350,8 @@ void output_status(json_t *s)
 		printf("none");
 	json_array_foreach(json_object_get(s, "routes_missing"), i, r)
 	{
-		printf("%s%s dev %s (%s%s%s)", i ? ", " : "", output_str(r, "destination"),
-		       output_str(r, "device"), output_str(r, "state"),
+		printf("%s%s (%s%s%s)", i ? ", " : "", output_route(r, rt, sizeof(rt)),
+		       output_str(r, "state"),
 		       json_is_string(json_object_get(r, "error")) ? ": " : "",
 		       json_is_string(json_object_get(r, "error")) ? output_str(r, "error") : "");
 	}
@@ -384,14 +394,14 @@ void output_status(json_t *s)
 void output_plan(json_t *s)
 {
 	json_t *p = json_object_get(s, "plan"), *w = json_object_get(s, "aws"), *v;
+	char rt[OUTPUT_ROUTE_LEN];
 	size_t i, n = 0;
 
 	if (json_is_string(json_object_get(p, "error")))
 		printf("kernel: %s\n", output_str(p, "error"));
 	json_array_foreach(json_object_get(p, "routes_to_add"), i, v)
 	{
-		printf("kernel: add route %s dev %s\n", output_str(v, "destination"),
-		       output_str(v, "device"));
+		printf("kernel: add route %s\n", output_route(v, rt, sizeof(rt)));
 		n++;
 	}
 	json_array_foreach(json_object_get(p, "routes_to_remove"), i, v)

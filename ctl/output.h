@@ -9,6 +9,10 @@
 
 /* The string member key of o, or "-" when there is none. */
 const char *output_str(json_t *o, const char *key);
+/* A route of the status or plan as ip route shows it, into buf: "PREFIX dev
+ * DEV", or "unreachable PREFIX" (an announced summary's). */
+#define OUTPUT_ROUTE_LEN 128
+const char *output_route(json_t *r, char *buf, size_t len);
 
 /* The status (doc/status.schema.json) as a table, on stdout. */
 void output_status(json_t *s);

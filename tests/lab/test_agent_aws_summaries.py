@@ -3,8 +3,10 @@
 
 Many client networks inside a summary cost one VPC route per table, and the
 lab's strict layer (EC2's quota of 50 routes per table) never refuses one;
-the kernel keeps a route per client. The summary is withdrawn after the
-grace period once its last client goes. A table near its quota is reported
+the kernel keeps a route per client, and an unreachable route for the
+summary while it is announced (what no client covers is refused, not
+looped back to the VPC). The summary is withdrawn after the grace period
+once its last client goes. A table near its quota is reported
 in the log, the status and doctor.
 """
 import json
@@ -36,11 +38,67 @@ def cloud(lab, aws, tmp_path):
     c.close()
 
 
-def test_many_clients_one_route_per_table(cloud):
+UNCOVERED = "192.168.77.1"  # inside SUMMARY, no client's
+
+
+def unreachable_routes(node):
+    """Our unreachable routes in node's kernel: [destination]."""
+    out = node.run("ip -j route show proto 212 type unreachable").stdout
+    return [r["dst"] for r in json.loads(out or "[]")]
+
+
+def vpc_ping(vm, dst):
+    """One ping from a VPC host: its exit code and output (the reply, or the
+    ICMP error)."""
+    r = vm.run(["ping", "-n", "-c", "1", "-W", "2", dst], check=False, timeout=10)
+    return r.returncode, r.stdout
+
+
+def data_path(lab, host):
+    """The VPC router (vpc) routes SUMMARY to the instance (host) as the VPC's
+    route table does once it is announced; the instance's default route
+    points back to it; a VPC host (vm) pings; site0 (192.168.0.1) behind
+    tun0. Returns vm."""
+    vpc, vm, site = lab.node("vpc"), lab.node("vm"), lab.node("site")
+    host.run(f"ip link set eth0peer netns {vpc.ns}")
+    host.run(f"ip link set tun0peer netns {site.ns}")
+    vpc.run("ip link set eth0peer up")
+    vpc.run("ip addr add 10.1.1.1/24 dev eth0peer")
+    vpc.sysctl("net.ipv4.ip_forward", 1)
+    vpc.run(f"ip route add {SUMMARY} via 10.1.1.10")
+    lab.link(vpc, "vm0", vm, "eth0")
+    vpc.run("ip addr add 10.1.0.1/24 dev vm0")
+    vm.run("ip addr add 10.1.0.5/24 dev eth0")
+    vm.run("ip route add default via 10.1.0.1")
+    host.run("ip addr add 10.1.1.10/24 dev eth0")
+    host.run("ip route add default via 10.1.1.1")
+    host.run("ip addr add 100.64.0.1/16 dev tun0")
+    host.sysctl("net.ipv4.ip_forward", 1)
+    site.run("ip link set tun0peer up")
+    site.run("ip addr add 100.64.1.2/16 dev tun0peer")
+    site.run("ip addr add 192.168.0.1/32 dev lo")
+    site.run("ip route add default via 100.64.0.1")
+    return vm
+
+
+def test_many_clients_one_route_per_table(cloud, lab):
+    """Also: while the summary is announced the kernel holds "unreachable
+    SUMMARY" of ours, so the VPC's traffic to an address inside it that no
+    client has is refused (ICMP host unreachable) instead of going back and
+    forth between the instance and the VPC router, and a client's more
+    specific route still carries traffic; after a kill -9 and a restart it
+    is there once; it goes with the summary's VPC route."""
     n = 60  # more than EC2's 50 routes per table
     main = cloud.main_rtb()
-    a = cloud.agent(conf(summaries=[SUMMARY])).start()
+    vm = data_path(lab, cloud.host)
+    cf = conf(summaries=[SUMMARY])
+    cf["default_client"]["from_local"] = True  # the VPC may reach the sites
+    a = cloud.agent(cf).start()
     a.wait_log(r"route tables described", timeout=20)
+    # no client inside: no summary, and the lab shows the loop it prevents
+    assert unreachable_routes(cloud.host) == []
+    rc, out = vpc_ping(vm, UNCOVERED)
+    assert rc != 0 and "Time to live exceeded" in out, out
     p = FakePlugin(a.sock).connect()
     nets = [f"192.168.{i}.0/24" for i in range(n)]
     for i, net in enumerate(nets):
@@ -56,6 +114,26 @@ def test_many_clients_one_route_per_table(cloud):
                   for c in creates) == sorted((t, d) for t in (cloud.world.rtb_id, main)
                                               for d in want)
     assert not [c for c in cloud.world.moto.proxy.calls if c.strict], "EC2 would refuse a call"
+    # what no client covers is refused at once; a client's route carries
+    assert unreachable_routes(cloud.host) == [SUMMARY]
+    rc, out = vpc_ping(vm, UNCOVERED)
+    assert rc != 0 and "From 10.1.1.10 icmp_seq=1 Destination Host Unreachable" in out, out
+    assert "Time to live exceeded" not in out, out
+    rc, out = vpc_ping(vm, "192.168.0.1")
+    assert rc == 0, out
+    # a crash and a restart: adopted, kept, never doubled
+    a.kill9()
+    p.close()
+    assert unreachable_routes(cloud.host) == [SUMMARY]
+    a.grace = 2
+    a.start()
+    a.wait_log(r"adopted \d+ routes of ours from the kernel")
+    assert unreachable_routes(cloud.host) == [SUMMARY]
+    p.connect()
+    a.wait_log(r"grace period over", timeout=15)
+    a.wait_log(r"route tables described", timeout=20)
+    assert unreachable_routes(cloud.host) == [SUMMARY]
+    assert len(cloud.host.run(f"ip route show {SUMMARY}").stdout.splitlines()) == 1
     # the agent's view follows EC2's answers
     st = wait_for("all ours in the status", lambda: (lambda s: all(
         r["state"] == "ours" for t in s["route_tables"] for r in t["routes"]) and s)(
@@ -67,9 +145,13 @@ def test_many_clients_one_route_per_table(cloud):
     r = cloud.host.run([built("agent/vpcroutectl"), "-s", a.sock, "doctor"], check=False)
     assert re.search(rf"^ok +aws: the summary {re.escape(SUMMARY)} stands for {n} networks, "
                      r"one route per table", r.stdout, re.M), r.stdout
+    (r,) = [r for r in status(a)["routes"] if r["destination"] == SUMMARY]
+    assert r == {"destination": SUMMARY, "device": None, "state": "installed",
+                 "type": "unreachable"}
     r = subprocess.run([built("agent/vpcroutectl"), "-s", a.sock, "status"],
                        capture_output=True, text=True, timeout=10)
     assert f"summary {SUMMARY}: announced, {n} networks inside" in r.stdout, r.stdout
+    assert f"unreachable {SUMMARY}" in r.stdout, r.stdout
     # all but one go: no call; the last one goes: withdrawn after the grace
     since = cloud.proxy.calls[-1].time
     for i in range(1, n):
@@ -80,9 +162,15 @@ def test_many_clients_one_route_per_table(cloud):
     assert "aws:" not in r.stdout, r.stdout
     assert [c for c in cloud.mutating() if c.time > since] == []
     p.send({"type": "disconnect", "cn": "site0"})
+    wait_for("the last client's route gone", lambda: nets[0] not in a.routes())
+    # the kernel's route stays while the VPC still routes the summary here
+    # (withdraw_grace_s), then goes with it
+    kernel = unreachable_routes(cloud.host)
+    assert kernel == [SUMMARY] or SUMMARY not in cloud.ours(), kernel
     left = sorted([POOL, OUTSIDE])
     wait_for("summary withdrawn", lambda: cloud.ours() == left and cloud.ours(main) == left,
              timeout=20)
+    wait_for("its unreachable route gone", lambda: unreachable_routes(cloud.host) == [])
     deletes = [c for c in cloud.mutating() if c.time > since]
     assert sorted((c.action, c.params["RouteTableId"], c.params["DestinationCidrBlock"])
                   for c in deletes) == sorted(("DeleteRoute", t, SUMMARY)
@@ -158,3 +246,4 @@ def test_check_config_shows_summaries(tmp_path):
     assert r.returncode != 0
     assert re.search(r"vpcroute.conf:\d+:\d+: aws.summaries\[1\]: 10\.200\.0\.0/16 overlaps "
                      r"the local network 10\.200\.7\.0/24 \(local_networks\)", r.stderr), r.stderr
+

@@ -208,7 +208,7 @@ def net(lab):
     n.agent = Agent(n.ec2, work, json.loads(json.dumps(CONF)), grace=0).start()
     n.plugin = FakePlugin(n.agent.sock).connect(dev="tun0")
     n.plugin.client_acked("pi-home", ["192.168.1.128/25"], t4="10.1.2.10")
-    until("the table", lambda: n.agent.table() and "dnat" in n.agent.table())
+    until("the table", lambda: n.agent.table() and "chain prerouting" in n.agent.table())
     yield n
     n.plugin.close()
     n.agent.stop()
@@ -251,6 +251,18 @@ def test_forward_home_to_vpc_and_back(net):
     table = net.agent.table()
     assert "fib daddr type local" in table and "dnat ip to 10.1.1.10:80" in table, table
     assert "dnat ip6 to [fd00:1::10]:86" in table, table
+
+
+def test_table_listing_reads_back(net):
+    """What "nft list" prints of our table (forwards, logs, every set) is
+    valid input to "nft -f": a saved ruleset restores (checked with -c)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".nft", delete=False) as f:
+        f.write(net.agent.table())
+    try:
+        r = net.agent.node.run(["nft", "-c", "-f", f.name], check=False)
+        assert r.returncode == 0, r.stderr
+    finally:
+        os.unlink(f.name)
 
 
 def test_forward_through_the_filter(net):

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/rtnetlink.h>
 
 #include "agent.h"
 #include "cloud.h"
@@ -47,8 +48,19 @@ int rtnl_route_add(struct rtnl *r, const struct pfx *dst, int oif)
 		stub_kernel = k;
 		k += stub_nkernel++;
 	}
-	*k = (struct rtnl_route){ .dst = *dst, .oif = oif, .protocol = RTNL_PROTO };
+	*k = (struct rtnl_route){
+		.dst = *dst, .oif = oif, .protocol = RTNL_PROTO, .type = RTN_UNICAST
+	};
 	return 0;
+}
+
+int rtnl_route_unreachable(struct rtnl *r, const struct pfx *dst)
+{
+	int e = rtnl_route_add(r, dst, 0);
+
+	if (e == 0)
+		stub_kernel_find(dst)->type = RTN_UNREACHABLE;
+	return e;
 }
 
 int rtnl_route_del(struct rtnl *r, const struct pfx *dst)
@@ -166,6 +178,11 @@ void cloud_want_change(struct cloud *c, const struct pfx_list *del, const struct
 const struct pfx_list *cloud_vpc_cidrs(const struct cloud *c)
 {
 	return NULL;
+}
+
+bool cloud_summary_active(const struct cloud *c, const struct pfx *s)
+{
+	return false;
 }
 
 #endif
