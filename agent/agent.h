@@ -15,7 +15,9 @@
 
 #include "cfg.h"
 #include "dns.h"
+#include "nameidx.h"
 #include "nft.h"
+#include "pfxtree.h"
 #include "proto.h"
 #include "rtnl.h"
 
@@ -32,6 +34,13 @@ struct ainst {
 	char dev[IF_NAMESIZE]; /* its tunnel device, once up */
 	struct aclient *c;
 	size_t n;
+	/* c indexed (state.c): by common name, and the networks and tunnel
+	 * addresses by prefix (values: positions in c); after a change of
+	 * many clients at once (a sync) rebuilt at the next use; when it
+	 * cannot be whole (out of memory, one prefix held twice), c is scanned */
+	struct nameidx byname;
+	struct pfxtree nets, addrs;
+	enum { INST_IDX_STALE, INST_IDX_OK, INST_IDX_SCAN } idx;
 	struct aclient *pend; /* a sync in progress */
 	size_t npend;
 	bool syncing;
@@ -208,6 +217,9 @@ int state_client_copy(struct aclient *dst, const struct proto_client *src);
 int state_client_set(struct ainst *in, const struct proto_client *c);
 bool state_client_del(struct ainst *in, const char *cn);
 struct aclient *state_client_find(struct ainst *in, const char *cn);
+/* in's clients are about to change in place (not through state_client_set
+ * or state_client_del): the index is rebuilt at its next use. */
+void state_index_stale(struct ainst *in);
 int state_client_dup(struct aclient *dst, const struct aclient *src);
 void state_free(struct agent *a);
 /* Drops a sync that was cut short. */

@@ -178,6 +178,7 @@ static bool shrink(struct agent *a, struct ainst *in, const struct xfrm_tunnel *
 			else
 				changed = true;
 		c->pc.nets.n = w;
+		state_index_stale(in); /* its networks changed in place */
 		if (!w) {
 			log_info("ipsec: peer %s: no tunnel with an SA left", c->pc.cn);
 			state_client_del(in, c->pc.cn);

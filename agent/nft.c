@@ -59,13 +59,35 @@ _Static_assert(NFT_PRIO_SRCNAT == NF_IP_PRI_NAT_SRC, "srcnat is priority 100");
 
 /* remote: the remote networks that are prefixes (an interval set); host:
  * those that are single addresses, in a hash set (a change costs the
- * kernel O(1), not O(set size): bench/nft_sets); allow, ports, masqto,
- * logallow, logports: concatenated intervals. Every set before S_ALLOW
- * holds plain addresses; the concatenated ones come last. */
-enum { S_LOCAL, S_REMOTE, S_HOST, S_ALLOW, S_PORTS, S_MASQ, S_LOGALLOW, S_LOGPORTS, S_NSETS };
-static const char *const set_base[S_NSETS] = { "local", "remote", "remote_host", "allow",
-					       "ports", "masqto", "logallow",	 "logports" };
-static const int set_fields[S_NSETS] = { 1, 1, 1, 3, 4, 2, 3, 4 };
+ * kernel O(1), not O(set size): bench/nft_sets); to_local, from_local:
+ * single addresses that may open connections to every local network, or
+ * that every local network may open connections to, with any protocol (an
+ * access "all" of a host: hash sets too, instead of one allow element per
+ * local network); allow, ports, masqto, logallow, logports: concatenated
+ * intervals. Every set before S_ALLOW holds plain addresses; the
+ * concatenated ones come last. */
+enum {
+	S_LOCAL,
+	S_REMOTE,
+	S_HOST,
+	S_TOLOCAL,
+	S_FROMLOCAL,
+	S_ALLOW,
+	S_PORTS,
+	S_MASQ,
+	S_LOGALLOW,
+	S_LOGPORTS,
+	S_NSETS
+};
+static const char *const set_base[S_NSETS] = { "local",	     "remote",	"remote_host", "to_local",
+					       "from_local", "allow",	"ports",       "masqto",
+					       "logallow",   "logports" };
+static const int set_fields[S_NSETS] = { 1, 1, 1, 1, 1, 3, 4, 2, 3, 4 };
+/* the sets of exact keys (hash sets) */
+static bool set_hashed(int set)
+{
+	return set == S_HOST || set == S_TOLOCAL || set == S_FROMLOCAL;
+}
 #define NCHAINS 4
 
 /* One logical element: an interval, or a range of concatenated fields. */
@@ -624,17 +646,24 @@ static int rule_access(struct nft *n, int fi, int set, const struct cfg_connlog 
 	return put_rule(n, r);
 }
 
-/* fam: saddr @SRC daddr @DST drop: new connections nobody allowed (with lg: log) */
-static int rule_drop(struct nft *n, int fi, int src, int dst, const struct cfg_connlog *lg)
+/* fam: saddr @SRC daddr @DST, then a log (with lg, under prefix) or the verdict */
+static int rule_pair(struct nft *n, int fi, int src, int dst, const struct cfg_connlog *lg,
+		     const char *prefix, int verdict)
 {
 	struct nftnl_rule *r = rule_new("forward");
 
 	e_pair(r, fi, src, dst);
 	if (lg)
-		e_log(r, lg, NFT_LOG_DROP);
+		e_log(r, lg, prefix);
 	else
-		e_verdict(r, NF_DROP);
+		e_verdict(r, verdict);
 	return put_rule(n, r);
+}
+
+/* fam: saddr @SRC daddr @DST drop: new connections nobody allowed (with lg: log) */
+static int rule_drop(struct nft *n, int fi, int src, int dst, const struct cfg_connlog *lg)
+{
+	return rule_pair(n, fi, src, dst, lg, NFT_LOG_DROP, NF_DROP);
 }
 
 /* fam: saddr . daddr @masqtoF masquerade: to_local rules with "masquerade" */
@@ -808,6 +837,21 @@ static int prefix_elems(const struct pfx_list *pl, int fi, struct elist *out)
 	return remote_elems(pl, fi, out, NULL);
 }
 
+/* Single addresses of family fi, their key alone (a hash set). */
+static int host_elems(const struct pfx_list *pl, int fi, struct elist *out)
+{
+	for (size_t i = 0; i < pl->n; i++) {
+		struct elem e = { .open_end = true };
+
+		if (fam_idx(pl->v[i].family) != fi)
+			continue;
+		memcpy(e.key, pl->v[i].addr, alen(fi));
+		if (push(out, &e))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 static int acc_elems(const struct nft_model *m, int fi, int set, struct elist *out)
 {
 	size_t a = alen(fi);
@@ -849,6 +893,8 @@ static int model_elems(const struct nft_model *m, struct elist out[2][S_NSETS])
 	for (int fi = 0; fi < 2 && !r; fi++) {
 		r = prefix_elems(&m->local, fi, &out[fi][S_LOCAL]);
 		r = r ? r : remote_elems(&m->remote, fi, &out[fi][S_REMOTE], &out[fi][S_HOST]);
+		r = r ? r : host_elems(&m->to_local, fi, &out[fi][S_TOLOCAL]);
+		r = r ? r : host_elems(&m->from_local, fi, &out[fi][S_FROMLOCAL]);
 		r = r ? r : acc_elems(m, fi, S_ALLOW, &out[fi][S_ALLOW]);
 		r = r ? r : acc_elems(m, fi, S_PORTS, &out[fi][S_PORTS]);
 		r = r ? r : acc_elems(m, fi, S_MASQ, &out[fi][S_MASQ]);
@@ -933,7 +979,7 @@ static int build_all(struct nft *n, const struct nft_model *m, struct elist el[2
 
 		for (int s = 0; s < S_NSETS && !r; s++) {
 			set_name(name, sizeof(name), fi, s);
-			r = put_set_flags(n, name, fi, s, s == S_HOST ? 0 : NFT_SET_INTERVAL);
+			r = put_set_flags(n, name, fi, s, set_hashed(s) ? 0 : NFT_SET_INTERVAL);
 			r = r ? r
 			      : put_elems(n, NFT_MSG_NEWSETELEM, name, key_len(fi, s), s >= S_ALLOW,
 					  el[fi][s].v, el[fi][s].n);
@@ -992,6 +1038,13 @@ static int build_all(struct nft *n, const struct nft_model *m, struct elist el[2
 		else if (m->rule_log && m->connlog)
 			r = r ? r : rule_access(n, fi, S_LOGALLOW, m->connlog);
 		r = r ? r : rule_access(n, fi, S_ALLOW, NULL);
+		/* an access "all" of single addresses: the same accept */
+		if (lg && lg->new_conns)
+			r = r ? r : rule_pair(n, fi, S_TOLOCAL, S_LOCAL, lg, NFT_LOG_NEW, -1);
+		r = r ? r : rule_pair(n, fi, S_TOLOCAL, S_LOCAL, NULL, NULL, NF_ACCEPT);
+		if (lg && lg->new_conns)
+			r = r ? r : rule_pair(n, fi, S_LOCAL, S_FROMLOCAL, lg, NFT_LOG_NEW, -1);
+		r = r ? r : rule_pair(n, fi, S_LOCAL, S_FROMLOCAL, NULL, NULL, NF_ACCEPT);
 		if (lg && lg->drops)
 			r = r ? r : rule_drop(n, fi, S_REMOTE, S_LOCAL, lg);
 		r = r ? r : rule_drop(n, fi, S_REMOTE, S_LOCAL, NULL);
@@ -1076,11 +1129,11 @@ static uint64_t now_us(void)
  * network between two passes is never allowed more than before and after.
  * A masquerade toward a peering goes with membership: in before the
  * remote networks, out after them. Each set once. */
-static const int del_order[S_NSETS] = { S_LOGPORTS, S_LOGALLOW, S_PORTS, S_ALLOW,
-					S_HOST,	    S_REMOTE,	S_MASQ,	 S_LOCAL };
-static const int add_order[S_NSETS] = { S_LOCAL, S_MASQ,  S_REMOTE,   S_HOST,
-					S_ALLOW, S_PORTS, S_LOGALLOW, S_LOGPORTS };
-_Static_assert(S_NSETS == 8, "del_order and add_order name every set");
+static const int del_order[S_NSETS] = { S_LOGPORTS, S_LOGALLOW, S_PORTS,  S_ALLOW, S_FROMLOCAL,
+					S_TOLOCAL,  S_HOST,	S_REMOTE, S_MASQ,  S_LOCAL };
+static const int add_order[S_NSETS] = { S_LOCAL,     S_MASQ,  S_REMOTE, S_HOST,	    S_TOLOCAL,
+					S_FROMLOCAL, S_ALLOW, S_PORTS,	S_LOGALLOW, S_LOGPORTS };
+_Static_assert(S_NSETS == 10, "del_order and add_order name every set");
 
 /* The first element of l not below e. */
 static size_t lower(const struct elist *l, const struct elem *e)

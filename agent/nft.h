@@ -56,6 +56,10 @@ struct nft_acc {
 
 struct nft_model {
 	struct pfx_list local, remote;
+	/* single addresses (/32, /128) with an access "all": to every local
+	 * network (to_local), from every local network (from_local), any
+	 * protocol; in hash sets, not as acc elements */
+	struct pfx_list to_local, from_local;
 	struct nft_acc *acc;
 	size_t nacc;
 	const struct cfg_nat *nat;

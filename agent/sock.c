@@ -924,13 +924,23 @@ static struct proto_claim change_claim(const struct claims_change *ch)
  */
 static int claims_merge(struct sock *s, uint64_t base, struct claimset *add, struct claimset *del)
 {
-	for (size_t i = s->loghead; i < s->nlog; i++) {
+	size_t lo = s->loghead, hi = s->nlog;
+
+	/* the log is in generation order: the first change after base, by
+	 * binary search (a log of 50,000 changes is not walked per peer) */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (s->log[mid].gen <= base)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = lo; i < s->nlog; i++) {
 		const struct claims_change *ch = &s->log[i];
 		struct claimset *same = ch->add ? add : del, *other = ch->add ? del : add;
 		struct proto_claim c;
 
-		if (ch->gen <= base)
-			continue;
 		c = change_claim(ch);
 		if (!claimset_del(other, &c) && claimset_add(same, &c) < 0)
 			return -ENOMEM;

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,117 @@ struct ainst *state_inst(struct agent *a, const char *name, enum proto_role role
 static void client_clear(struct aclient *c)
 {
 	pfx_list_free(&c->pc.nets);
+}
+
+/* --- the clients' index (struct ainst: byname, nets, addrs) --- */
+
+static const char *client_key(const void *ctx, size_t i)
+{
+	const struct ainst *in = ctx;
+
+	return in->c[i].pc.cn;
+}
+
+/* A tunnel address as the index holds it: a host prefix. */
+static struct pfx host_of_addr(const struct pfx *a)
+{
+	struct pfx h = *a;
+
+	h.len = (uint8_t)(pfx_addrlen(a) * 8);
+	return h;
+}
+
+/* Indexes client i; false when it cannot be (out of memory, a prefix
+ * indexed already). */
+static bool idx_add(struct ainst *in, size_t i)
+{
+	const struct aclient *c = &in->c[i];
+	bool ok = nameidx_add(&in->byname, i) == 0;
+
+	for (size_t k = 0; ok && k < c->pc.nets.n; k++)
+		ok = pfxtree_add(&in->nets, &c->pc.nets.v[k], i) == 0;
+	if (ok && c->pc.has_tunnel4)
+		ok = pfxtree_add(&in->addrs, &(struct pfx[]){ host_of_addr(&c->pc.tunnel4) }[0],
+				 i) == 0;
+	if (ok && c->pc.has_tunnel6)
+		ok = pfxtree_add(&in->addrs, &(struct pfx[]){ host_of_addr(&c->pc.tunnel6) }[0],
+				 i) == 0;
+	return ok;
+}
+
+/* Calls fn for each prefix of client i in the index (nets, addrs). */
+static void idx_each(struct ainst *in, size_t i,
+		     void (*fn)(struct pfxtree *t, const struct pfx *p, size_t i, size_t arg),
+		     size_t arg)
+{
+	const struct aclient *c = &in->c[i];
+
+	for (size_t k = 0; k < c->pc.nets.n; k++)
+		fn(&in->nets, &c->pc.nets.v[k], i, arg);
+	if (c->pc.has_tunnel4)
+		fn(&in->addrs, &(struct pfx[]){ host_of_addr(&c->pc.tunnel4) }[0], i, arg);
+	if (c->pc.has_tunnel6)
+		fn(&in->addrs, &(struct pfx[]){ host_of_addr(&c->pc.tunnel6) }[0], i, arg);
+}
+
+static void idx_del_one(struct pfxtree *t, const struct pfx *p, size_t i, size_t arg)
+{
+	const uint64_t *v = pfxtree_find(t, p);
+
+	(void)arg;
+	if (v && *v == i)
+		pfxtree_del(t, p);
+}
+
+static void idx_move_one(struct pfxtree *t, const struct pfx *p, size_t i, size_t to)
+{
+	uint64_t *v = pfxtree_find(t, p);
+
+	if (v && *v == i)
+		*v = to;
+}
+
+/* Client i leaves the index (it is still at i). */
+static void idx_del(struct ainst *in, size_t i)
+{
+	nameidx_del(&in->byname, in->c[i].pc.cn);
+	idx_each(in, i, idx_del_one, 0);
+}
+
+static void idx_rebuild(struct ainst *in)
+{
+	if (!in->byname.key)
+		nameidx_init(&in->byname, client_key, in);
+	nameidx_clear(&in->byname);
+	pfxtree_clear(&in->nets);
+	pfxtree_clear(&in->addrs);
+	in->idx = INST_IDX_OK;
+	for (size_t i = 0; i < in->n; i++)
+		if (!idx_add(in, i)) {
+			in->idx = INST_IDX_SCAN;
+			return;
+		}
+}
+
+/* Whether the index of in can be used (rebuilt first when stale). */
+static bool idx_ready(struct ainst *in)
+{
+	if (in->idx == INST_IDX_STALE)
+		idx_rebuild(in);
+	return in->idx == INST_IDX_OK;
+}
+
+void state_index_stale(struct ainst *in)
+{
+	in->idx = INST_IDX_STALE;
+}
+
+static void idx_free(struct ainst *in)
+{
+	nameidx_free(&in->byname);
+	pfxtree_free(&in->nets);
+	pfxtree_free(&in->addrs);
+	in->idx = INST_IDX_STALE;
 }
 
 int state_client_copy(struct aclient *dst, const struct proto_client *src)
@@ -92,23 +204,69 @@ static bool role_refused(const struct ainst *in, char *why, size_t len)
 	return true;
 }
 
-/* Every instance's clients, walked in place for one check. */
-static bool walk_clients(const void *ctx, bool addrs, policy_walk_fn fn, void *arg)
+/* One admission query against one instance's clients. */
+struct idx_probe {
+	const struct ainst *in;
+	const char *cn, *instance; /* the client asking: its own do not count */
+	struct policy_entry *found;
+};
+
+/* Client val of q->in holds p: found, unless it is the one asking. */
+static bool idx_hit(const struct pfx *p, uint64_t val, void *arg)
+{
+	struct idx_probe *q = arg;
+	const struct aclient *c = &q->in->c[val];
+
+	if (strcmp(c->pc.cn, q->cn) == 0 && strcmp(q->in->name, q->instance) == 0)
+		return false;
+	*q->found = (struct policy_entry){ .net = *p, .cn = c->pc.cn, .instance = q->in->name };
+	return true;
+}
+
+/* The same, without the index: every client of q->in. */
+static bool scan_clients(struct idx_probe *q, bool addrs, const struct pfx *x)
+{
+	for (size_t j = 0; j < q->in->n; j++) {
+		const struct aclient *c = &q->in->c[j];
+		struct pfx t[2];
+		size_t nt = 0;
+
+		for (size_t k = 0; !addrs && k < c->pc.nets.n; k++)
+			if (pfx_overlaps(&c->pc.nets.v[k], x) && idx_hit(&c->pc.nets.v[k], j, q))
+				return true;
+		if (addrs && c->pc.has_tunnel4)
+			t[nt++] = host_of_addr(&c->pc.tunnel4);
+		if (addrs && c->pc.has_tunnel6)
+			t[nt++] = host_of_addr(&c->pc.tunnel6);
+		for (size_t k = 0; k < nt; k++)
+			if (pfx_equal(&t[k], x) && idx_hit(&t[k], j, q))
+				return true;
+	}
+	return false;
+}
+
+/* policy_host's find: every instance's clients, through their index. */
+static bool find_clients(const void *ctx, bool addrs, const struct pfx *x, const char *cn,
+			 const char *instance, struct policy_entry *found)
 {
 	const struct agent *a = ctx;
+	struct pfx k = addrs ? host_of_addr(x) : *x;
 
-	for (size_t i = 0; i < a->ninst; i++)
-		for (size_t j = 0; j < a->inst[i]->n; j++) {
-			const struct aclient *c = &a->inst[i]->c[j];
-			const char *in = a->inst[i]->name;
+	for (size_t i = 0; i < a->ninst; i++) {
+		struct ainst *in = a->inst[i];
+		struct idx_probe q = { in, cn, instance, found };
+		const uint64_t *v;
 
-			if ((!addrs && fn(c->pc.nets.v, c->pc.nets.n, c->pc.cn, in, arg)) ||
-			    (addrs && c->pc.has_tunnel4 &&
-			     fn(&c->pc.tunnel4, 1, c->pc.cn, in, arg)) ||
-			    (addrs && c->pc.has_tunnel6 &&
-			     fn(&c->pc.tunnel6, 1, c->pc.cn, in, arg)))
+		if (!idx_ready(in)) {
+			if (scan_clients(&q, addrs, &k))
 				return true;
+		} else if (addrs) {
+			if ((v = pfxtree_find(&in->addrs, &k)) && idx_hit(&k, *v, &q))
+				return true;
+		} else if (pfxtree_overlaps(&in->nets, &k, idx_hit, &q)) {
+			return true;
 		}
+	}
 	return false;
 }
 
@@ -121,8 +279,8 @@ int state_admit(struct agent *a, const struct ainst *in, const struct proto_clie
 	if (role_refused(in, why, len))
 		return -EPERM;
 	policy_host_init(&h);
-	h.walk = walk_clients;
-	h.walk_ctx = a;
+	h.find = find_clients;
+	h.find_ctx = a;
 	if (policy_check(a->cfg, in->name, c, &h, full, sizeof(full)))
 		return 0;
 	policy_reason_fit(full, why, len);
@@ -136,8 +294,8 @@ int state_peer_admit(struct agent *a, const struct pfx *peer, const struct proto
 	struct policy_host h;
 
 	policy_host_init(&h);
-	h.walk = walk_clients;
-	h.walk_ctx = a;
+	h.find = find_clients;
+	h.find_ctx = a;
 	if (policy_check_peer(a->cfg, peer, agent_peer_id(a, peer), c, &h, full, sizeof(full)))
 		return 0;
 	policy_reason_fit(full, why, len);
@@ -239,40 +397,60 @@ out:
 	free(out);
 	if (r < 0)
 		in->n = 0;
+	idx_rebuild(in); /* now, with the sync, not at the next connect */
 	state_sync_abort(in);
 	return r;
+}
+
+/* The position of client cn of in, or -1. */
+static long client_pos(struct ainst *in, const char *cn)
+{
+	if (idx_ready(in))
+		return nameidx_find(&in->byname, cn);
+	for (size_t i = 0; i < in->n; i++)
+		if (strcmp(in->c[i].pc.cn, cn) == 0)
+			return (long)i;
+	return -1;
 }
 
 int state_client_set(struct ainst *in, const struct proto_client *c)
 {
 	struct aclient *v;
+	long at = client_pos(in, c->cn);
+	int r;
 
-	for (size_t i = 0; i < in->n; i++)
-		if (strcmp(in->c[i].pc.cn, c->cn) == 0) {
-			time_t since = in->c[i].since;
-			int r;
+	if (at >= 0) {
+		size_t i = (size_t)at;
+		time_t since = in->c[i].since;
 
-			client_clear(&in->c[i]);
-			r = state_client_copy(&in->c[i], c);
-			in->c[i].since = since;
-			return r;
-		}
+		if (in->idx == INST_IDX_OK)
+			idx_del(in, i);
+		client_clear(&in->c[i]);
+		r = state_client_copy(&in->c[i], c);
+		in->c[i].since = since;
+		if (in->idx == INST_IDX_OK && !idx_add(in, i))
+			state_index_stale(in);
+		return r;
+	}
 	v = realloc(in->c, (in->n + 1) * sizeof(*v));
 	if (!v)
 		return -ENOMEM;
 	in->c = v;
-	if (state_client_copy(&v[in->n], c) < 0)
+	if (state_client_copy(&v[in->n], c) < 0) {
+		client_clear(&v[in->n]);
 		return -ENOMEM;
+	}
 	v[in->n++].since = time(NULL);
+	if (in->idx == INST_IDX_OK && !idx_add(in, in->n - 1))
+		state_index_stale(in);
 	return 0;
 }
 
 struct aclient *state_client_find(struct ainst *in, const char *cn)
 {
-	for (size_t i = 0; i < in->n; i++)
-		if (strcmp(in->c[i].pc.cn, cn) == 0)
-			return &in->c[i];
-	return NULL;
+	long at = client_pos(in, cn);
+
+	return at < 0 ? NULL : &in->c[at];
 }
 
 int state_client_dup(struct aclient *dst, const struct aclient *src)
@@ -288,13 +466,24 @@ int state_client_dup(struct aclient *dst, const struct aclient *src)
 
 bool state_client_del(struct ainst *in, const char *cn)
 {
-	for (size_t i = 0; i < in->n; i++)
-		if (strcmp(in->c[i].pc.cn, cn) == 0) {
-			client_clear(&in->c[i]);
-			in->c[i] = in->c[--in->n];
-			return true;
+	long at = client_pos(in, cn);
+	size_t i, last;
+
+	if (at < 0)
+		return false;
+	i = (size_t)at;
+	last = in->n - 1;
+	if (in->idx == INST_IDX_OK) {
+		idx_del(in, i);
+		if (i != last) { /* the last client moves into the hole */
+			nameidx_move(&in->byname, last, i);
+			idx_each(in, last, idx_move_one, i);
 		}
-	return false;
+	}
+	client_clear(&in->c[i]);
+	in->c[i] = in->c[last];
+	in->n--;
+	return true;
 }
 
 void state_sync_abort(struct ainst *in)
@@ -320,6 +509,7 @@ void state_free(struct agent *a)
 		free(in->c);
 		free(in->pend);
 		pfx_list_free(&in->routes);
+		idx_free(in);
 		free(in);
 	}
 	free(a->inst);
@@ -351,6 +541,8 @@ struct desired {
 	size_t nroutes, caproutes;
 	struct pfx_list remote;
 	size_t capremote;
+	struct pfx_list to_local, from_local; /* hosts with an access "all" (nft_model) */
+	size_t capto, capfrom;
 	struct nft_acc *acc;
 	size_t nacc, capacc;
 	const struct dns_table *names; /* the rules' host names, as last resolved */
@@ -476,15 +668,41 @@ static void want_named(struct desired *d, const struct pfx *src, const struct pf
 	}
 }
 
+static bool is_host(const struct pfx *p)
+{
+	return p->len == pfx_addrlen(p) * 8;
+}
+
+static void want_host(struct pfx_list *l, size_t *cap, const struct pfx *p, int *err)
+{
+	if (!grow((void **)&l->v, l->n, cap, sizeof(*p), err))
+		return;
+	l->v[l->n++] = *p;
+}
+
 /*
  * Who may open connections from each of srcs to what: everything in dsts
- * (ALL), the rules' destinations (RULES), or nothing (NONE).
+ * (ALL), the rules' destinations (RULES), or nothing (NONE). One side is
+ * the local networks: to_local (dsts) or not (srcs). A single address with
+ * ALL goes to the hash set of its direction (one element, whatever the
+ * local networks), not one allow element per local network.
  */
 static void want_access(struct desired *d, const struct pfx_list *srcs, const struct pfx_list *dsts,
-			const struct cfg_access *acc)
+			const struct cfg_access *acc, bool to_local)
 {
+	if (acc->kind == CFG_ACCESS_ALL && !to_local) {
+		for (size_t t = 0; t < dsts->n; t++)
+			if (is_host(&dsts->v[t]))
+				want_host(&d->from_local, &d->capfrom, &dsts->v[t], &d->err);
+			else
+				for (size_t s = 0; s < srcs->n; s++)
+					want_acc(d, &srcs->v[s], &dsts->v[t], 0, 255, NULL, NULL);
+		return;
+	}
 	for (size_t s = 0; s < srcs->n; s++) {
-		if (acc->kind == CFG_ACCESS_ALL)
+		if (acc->kind == CFG_ACCESS_ALL && is_host(&srcs->v[s]))
+			want_host(&d->to_local, &d->capto, &srcs->v[s], &d->err);
+		else if (acc->kind == CFG_ACCESS_ALL)
 			for (size_t t = 0; t < dsts->n; t++)
 				want_acc(d, &srcs->v[s], &dsts->v[t], 0, 255, NULL, NULL);
 		for (size_t r = 0; acc->kind == CFG_ACCESS_RULES && r < acc->nrules; r++) {
@@ -517,8 +735,8 @@ static void peer_contrib(const struct agent *a, const struct aclient *cl, struct
 		return; /* ipsec.c admits only configured peers; a reload re-admits */
 	for (size_t k = 0; k < cl->pc.nets.n; k++)
 		want_remote(d, &cl->pc.nets.v[k]);
-	want_access(d, &cl->pc.nets, &c->local, &pe->pol.to_local);
-	want_access(d, &c->local, &cl->pc.nets, &pe->pol.from_local);
+	want_access(d, &cl->pc.nets, &c->local, &pe->pol.to_local, true);
+	want_access(d, &c->local, &cl->pc.nets, &pe->pol.from_local, false);
 }
 
 /* What one client of a server-role instance adds: routes (once its tunnel
@@ -542,8 +760,8 @@ static void client_contrib(const struct cfg *c, const struct aclient *cl, int oi
 		pfx_list_add(&own, &cl->pc.tunnel4, SIZE_MAX);
 	if (cl->pc.has_tunnel6)
 		pfx_list_add(&own, &cl->pc.tunnel6, SIZE_MAX);
-	want_access(d, &own, &c->local, &pol->to_local);
-	want_access(d, &c->local, &own, &pol->from_local);
+	want_access(d, &own, &c->local, &pol->to_local, true);
+	want_access(d, &c->local, &own, &pol->from_local, false);
 	pfx_list_free(&own);
 }
 
@@ -597,8 +815,8 @@ static void desire(struct agent *a, struct desired *d)
 				want_remote(d, &cand.v[k]);
 				pfx_list_add(&acc, &cand.v[k], SIZE_MAX);
 			}
-			want_access(d, &acc, &c->local, &c->to_local);
-			want_access(d, &c->local, &acc, &c->from_local);
+			want_access(d, &acc, &c->local, &c->to_local, true);
+			want_access(d, &c->local, &acc, &c->from_local, false);
 			pfx_list_free(&acc);
 			pfx_list_free(&cand);
 		}
@@ -797,14 +1015,25 @@ static bool kernel_same(const struct rtnl_route *k, const struct aroute *w)
 /* Our routes are kept sorted by destination: insert or remove one. */
 static void routes_insert(struct agent *a, const struct aroute *r)
 {
-	struct aroute *v = realloc(a->routes, (a->nroutes + 1) * sizeof(*v));
+	struct aroute *v = a->routes;
 	size_t i = 0;
 
-	if (!v)
-		return;
-	a->routes = v;
-	while (i < a->nroutes && pfx_cmp(&v[i].dst, &r->dst) < 0)
-		i++;
+	/* room doubled when full, whoever allocated it: not a realloc (and a
+	 * trim of the heap) per route */
+	if (!v || malloc_usable_size(v) < (a->nroutes + 1) * sizeof(*v)) {
+		v = realloc(v, (a->nroutes + 1) * 2 * sizeof(*v));
+		if (!v)
+			return;
+		a->routes = v;
+	}
+	for (size_t hi = a->nroutes; i < hi;) { /* the first not below r: a binary search */
+		size_t mid = i + (hi - i) / 2;
+
+		if (pfx_cmp(&v[mid].dst, &r->dst) < 0)
+			i = mid + 1;
+		else
+			hi = mid;
+	}
 	memmove(v + i + 1, v + i, (a->nroutes - i) * sizeof(*v));
 	v[i] = *r;
 	a->nroutes++;
@@ -1135,6 +1364,17 @@ static struct cfg_forward *forwards_active(struct agent *a, size_t *n)
 	return v;
 }
 
+static void desired_free(struct desired *d)
+{
+	heap_freed(d->caproutes * sizeof(*d->routes) + d->capacc * sizeof(*d->acc) +
+		   (d->capremote + d->capto + d->capfrom) * sizeof(*d->remote.v));
+	free(d->routes);
+	free(d->acc);
+	pfx_list_free(&d->remote);
+	pfx_list_free(&d->to_local);
+	pfx_list_free(&d->from_local);
+}
+
 int state_apply(struct agent *a)
 {
 	struct desired d = { 0 };
@@ -1170,6 +1410,8 @@ int state_apply(struct agent *a)
 		metrics_inc(VM_KERNEL_REPAIRS, "nft_table");
 	m.local = a->cfg->local;
 	m.remote = d.remote;
+	m.to_local = d.to_local;
+	m.from_local = d.from_local;
 	m.acc = d.acc;
 	m.nacc = d.nacc;
 	m.nat = a->cfg->nat;
@@ -1192,19 +1434,8 @@ int state_apply(struct agent *a)
 	}
 out:
 	free(fwd);
-	heap_freed(d.caproutes * sizeof(*d.routes) + d.capacc * sizeof(*d.acc) +
-		   d.capremote * sizeof(*d.remote.v));
-	free(d.routes);
-	free(d.acc);
-	pfx_list_free(&d.remote);
+	desired_free(&d);
 	return r;
-}
-
-static void desired_free(struct desired *d)
-{
-	free(d->routes);
-	free(d->acc);
-	pfx_list_free(&d->remote);
 }
 
 int state_client_failed(const struct agent *a, const struct aclient *c)
@@ -1471,9 +1702,13 @@ int state_batch_commit(struct agent *a)
 		}
 	}
 	del.remote = was.remote;
+	del.to_local = was.to_local;
+	del.from_local = was.from_local;
 	del.acc = was.acc;
 	del.nacc = was.nacc;
 	add.remote = now.remote;
+	add.to_local = now.to_local;
+	add.from_local = now.from_local;
 	add.acc = now.acc;
 	add.nacc = now.nacc;
 	if (a->cloud) {

@@ -105,9 +105,9 @@ int main(int argc, char **argv)
 	r = put_table(nf, NFT_MSG_NEWTABLE);
 	r = r ? r : put_table(nf, NFT_MSG_DELTABLE);
 	r = r ? r : put_table(nf, NFT_MSG_NEWTABLE);
-	r = r ? r : put_set_flags(nf, tname[T_HASH], 0, 1, 0);
-	r = r ? r : put_set_flags(nf, tname[T_INTERVAL], 0, 1, NFT_SET_INTERVAL);
-	r = r ? r : put_set_flags(nf, tname[T_CONCAT], 0, 3, NFT_SET_INTERVAL);
+	r = r ? r : put_set_flags(nf, tname[T_HASH], 0, S_REMOTE, 0);
+	r = r ? r : put_set_flags(nf, tname[T_INTERVAL], 0, S_REMOTE, NFT_SET_INTERVAL);
+	r = r ? r : put_set_flags(nf, tname[T_CONCAT], 0, S_ALLOW, NFT_SET_INTERVAL);
 	if (r || (r = batch_commit(nf, "bench table"))) {
 		fprintf(stderr, "table: %s\n", strerror(-r));
 		return 1;

@@ -208,6 +208,8 @@ static const struct policy_entry *net_overlap(const struct policy_host *h, const
 		for (size_t i = 0; i < h->nnets; i++)
 			if (pfx_overlaps(&h->nets[i].net, x) && !skip(h, &h->nets[i], cn, instance))
 				return &h->nets[i];
+		if (h->find)
+			return h->find(h->find_ctx, false, x, cn, instance, found) ? found : NULL;
 		return h->walk && h->walk(h->walk_ctx, false, probe_one, &p) ? found : NULL;
 	}
 	/* x itself, or a network containing it: one lookup per length in use */
@@ -242,6 +244,8 @@ static const struct policy_entry *addr_taken(const struct policy_host *h, const 
 	for (size_t i = 0; i < h->naddrs; i++)
 		if (pfx_equal(&h->addrs[i].net, a) && !skip(h, &h->addrs[i], cn, instance))
 			return &h->addrs[i];
+	if (h->find)
+		return h->find(h->find_ctx, true, a, cn, instance, found) ? found : NULL;
 	return h->walk && h->walk(h->walk_ctx, true, probe_one, &p) ? found : NULL;
 }
 

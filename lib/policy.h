@@ -49,6 +49,15 @@ struct policy_host {
 	 */
 	bool (*walk)(const void *ctx, bool addrs, policy_walk_fn fn, void *arg);
 	const void *walk_ctx;
+	/*
+	 * Or an index the caller keeps (used instead of walk): fills found
+	 * with a holder's network that overlaps x (addrs false) or tunnel
+	 * address equal to x (addrs true), not cn's of instance, and returns
+	 * true; false when there is none.
+	 */
+	bool (*find)(const void *ctx, bool addrs, const struct pfx *x, const char *cn,
+		     const char *instance, struct policy_entry *found);
+	const void *find_ctx;
 };
 
 void policy_host_init(struct policy_host *h);

@@ -327,6 +327,107 @@ static void test_routes_per_pass(void **state)
 	world_free(w);
 }
 
+/* A disconnect from peer i, programmed. */
+static void peer_disconnect(struct world *w, int i, const char *cn)
+{
+	struct proto_msg m = { .type = PROTO_DISCONNECT };
+	char why[PROTO_ERROR_MAX];
+
+	snprintf(m.disconnect.cn, sizeof(m.disconnect.cn), "%s", cn);
+	assert_null(send_msg(w, i, &m, why, sizeof(why)));
+}
+
+/* Whether a newcomer on peer 1 may take net (and t4): NULL, or the error
+ * (it is disconnected again when admitted). */
+static const char *probe_conflict(struct world *w, const char *net, const char *t4, char *why,
+				  size_t len)
+{
+	const char *e = peer_connect(w, 1, "newcomer", net, t4, why, len);
+
+	if (!e)
+		peer_disconnect(w, 1, "newcomer");
+	return e;
+}
+
+/*
+ * The clients' index (by name, by prefix) through connects, disconnects
+ * (the last client moving into the hole), reconnects with other networks
+ * and a sync (the index rebuilt): each conflict names the holder that is
+ * there, and a network or address freed is free.
+ */
+static void test_index(void **state)
+{
+	struct world *w =
+		world_of("{\"version\":1,\"role\":\"server\",\"local_networks\":[\"10.1.1.0/24\"],"
+			 "\"tunnel\":{\"pool\":\"10.1.2.0/24\"},"
+			 "\"default_client\":{\"allow\":[\"172.16.0.0/12\"]}}");
+	char why[PROTO_ERROR_MAX], net[32], t4[32], want[96];
+	bool in[100] = { 0 };
+	const char *e;
+
+	for (size_t i = 0; i < 100; i++) {
+		struct proto_client c = host(i);
+
+		snprintf(t4, sizeof(t4), "10.1.2.%zu", 10 + i);
+		assert_null(peer_connect(w, 0, c.cn, pfx_format(&c.nets.v[0], net, sizeof(net)), t4,
+					 why, sizeof(why)));
+		pfx_list_free(&c.nets);
+		in[i] = true;
+	}
+	for (size_t i = 0; i < 100; i += 7) { /* every 7th leaves */
+		char cn[16];
+
+		snprintf(cn, sizeof(cn), "h%zu", i);
+		peer_disconnect(w, 0, cn);
+		in[i] = false;
+	}
+	assert_int_equal(w->p[0].inst->n, 100 - 15);
+	for (size_t i = 0; i < 100; i++) {
+		snprintf(net, sizeof(net), "172.16.0.%zu/32", i);
+		snprintf(t4, sizeof(t4), "10.1.2.%zu", 10 + i);
+		snprintf(want, sizeof(want), "already announced by client h%zu of server", i);
+		e = probe_conflict(w, net, NULL, why, sizeof(why));
+		assert_true(in[i] ? e && strstr(e, want) : !e);
+		snprintf(want, sizeof(want), "is taken by client h%zu of server", i);
+		e = probe_conflict(w, "172.20.0.0/16", t4, why, sizeof(why));
+		assert_true(in[i] ? e && strstr(e, want) : !e);
+		assert_int_equal(find(w, 0, "h0") != NULL, false);
+		snprintf(net, sizeof(net), "h%zu", i);
+		assert_int_equal(find(w, 0, net) != NULL, in[i]);
+		if (in[i])
+			assert_string_equal(find(w, 0, net)->pc.cn, net);
+	}
+	/* a network that contains them all, one inside one */
+	e = probe_conflict(w, "172.16.0.0/24", NULL, why, sizeof(why));
+	assert_true(e && strstr(e, "already announced by client h"));
+	/* h1 moves: its host is free, its new network taken */
+	assert_null(peer_connect(w, 0, "h1", "172.17.0.0/16", "10.1.2.11", why, sizeof(why)));
+	assert_null(probe_conflict(w, "172.16.0.1/32", NULL, why, sizeof(why)));
+	e = probe_conflict(w, "172.17.5.0/24", NULL, why, sizeof(why));
+	assert_true(e && strstr(e, "overlaps 172.17.0.0/16, already announced by client h1 of"));
+	e = probe_conflict(w, "172.16.0.0/12", NULL, why, sizeof(why));
+	assert_true(e && strstr(e, "already announced by client h"));
+	/* a sync of peer 0 replaces its clients: the index follows */
+	{
+		struct proto_client *v = calloc(2, sizeof(*v));
+
+		v[0] = client_of("s0", "172.18.0.0/16", "10.1.2.200");
+		v[1] = client_of("s1", "172.16.0.7/32", NULL);
+		sync_of(w, 0, v, 2);
+	}
+	assert_int_equal(w->p[0].inst->n, 2);
+	assert_null(find(w, 0, "h1"));
+	assert_non_null(find(w, 0, "s1"));
+	assert_null(probe_conflict(w, "172.17.0.0/16", "10.1.2.11", why, sizeof(why)));
+	e = probe_conflict(w, "172.18.1.0/24", NULL, why, sizeof(why));
+	assert_true(e && strstr(e, "already announced by client s0 of server"));
+	e = probe_conflict(w, "172.20.0.0/16", "10.1.2.200", why, sizeof(why));
+	assert_true(e && strstr(e, "is taken by client s0 of server"));
+	peer_disconnect(w, 0, "s0");
+	assert_null(probe_conflict(w, "172.18.1.0/24", "10.1.2.200", why, sizeof(why)));
+	world_free(w);
+}
+
 static void test_roles(void **state)
 {
 	static const char cli[] =
@@ -529,7 +630,7 @@ int main(void)
 		cmocka_unit_test(test_connect),		cmocka_unit_test(test_sync),
 		cmocka_unit_test(test_routes_per_pass), cmocka_unit_test(test_roles),
 		cmocka_unit_test(test_pushed_routes),	cmocka_unit_test(test_tunnel_networks),
-		cmocka_unit_test(test_named_rules),
+		cmocka_unit_test(test_named_rules),	cmocka_unit_test(test_index),
 	};
 
 	return cmocka_run_group_tests_name("agent admission", tests, NULL, NULL);

@@ -129,6 +129,34 @@ static void test_model_sorted_unique_per_family(void **state)
 	pfx_list_free(&m.remote);
 }
 
+/* A host with an access "all" to or from the local networks: one element
+ * in its hash set (its key alone), none in allow. */
+static void test_model_all_access_hosts(void **state)
+{
+	struct nft_model m = { 0 };
+	struct elist el[2][S_NSETS] = { 0 };
+
+	m.to_local = list_of((const char *[]){ "10.9.0.7/32", "fd00:9::7/128", "10.9.0.5/32",
+					       "10.9.0.7/32", NULL });
+	m.from_local = list_of((const char *[]){ "10.9.0.8/32", NULL });
+	assert_int_equal(model_elems(&m, el), 0);
+	assert_int_equal(el[0][S_TOLOCAL].n, 2); /* the duplicate gone, sorted */
+	assert_int_equal(el[0][S_TOLOCAL].v[0].key[3], 5);
+	assert_int_equal(el[0][S_TOLOCAL].v[1].key[3], 7);
+	assert_true(el[0][S_TOLOCAL].v[0].open_end);
+	assert_int_equal(el[1][S_TOLOCAL].n, 1);
+	assert_int_equal(el[1][S_TOLOCAL].v[0].key[15], 7);
+	assert_int_equal(el[0][S_FROMLOCAL].n, 1);
+	assert_int_equal(el[0][S_FROMLOCAL].v[0].key[3], 8);
+	assert_int_equal(el[1][S_FROMLOCAL].n, 0);
+	assert_int_equal(el[0][S_ALLOW].n + el[1][S_ALLOW].n, 0);
+	assert_true(set_hashed(S_TOLOCAL) && set_hashed(S_FROMLOCAL) && set_hashed(S_HOST));
+	assert_false(set_hashed(S_REMOTE) || set_hashed(S_ALLOW) || set_hashed(S_LOCAL));
+	elists_free(el);
+	pfx_list_free(&m.to_local);
+	pfx_list_free(&m.from_local);
+}
+
 static struct elist elist_of(const char *const *v)
 {
 	struct elist l = { 0 };
@@ -365,6 +393,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_prefix_interval),
 		cmocka_unit_test(test_model_sorted_unique_per_family),
+		cmocka_unit_test(test_model_all_access_hosts),
 		cmocka_unit_test(test_minus),
 		cmocka_unit_test(test_insert_remove_sorted),
 		cmocka_unit_test(test_update_nothing_to_send),

@@ -7,8 +7,11 @@ import time
 
 
 class FakePlugin:
-    def __init__(self, path, instance="server", role="server"):
+    def __init__(self, path, instance="server", role="server", version=1):
+        """version: the protocol version its messages carry (2: vpcroute.so's,
+        the agent then sends it claims as deltas; 1: snapshots only)."""
         self.path, self.instance, self.role = path, instance, role
+        self.version = version
         self.table = {}
         self.next_id = 1
         self.s = None
@@ -34,7 +37,7 @@ class FakePlugin:
         return self
 
     def send(self, msg, ack=True):
-        msg = {"v": 1, **msg}
+        msg = {"v": self.version, **msg}
         if ack:
             msg["id"] = self.next_id
             self.next_id += 1
