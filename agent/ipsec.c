@@ -10,12 +10,17 @@
 #include "config.h"
 
 #include <errno.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "agent.h"
+#include "cloud.h"
 #include "log.h"
 #include "policy.h"
+#include "sysctl.h"
 #include "xfrm.h"
 
 int ipsec_open(struct agent *a)
@@ -46,6 +51,9 @@ void ipsec_close(struct agent *a)
 	refusals_free(a->refused, a->nrefused);
 	a->refused = NULL;
 	a->nrefused = 0;
+	free(a->ipsec_devs);
+	a->ipsec_devs = NULL;
+	a->nipsec_devs = 0;
 }
 
 static struct ainst *peers_inst(struct agent *a)
@@ -186,6 +194,76 @@ static bool admit_peer(struct agent *a, struct ainst *in, const struct xfrm_tunn
 	return changed;
 }
 
+/* Whether the tunnel t is up: its peer admitted with its network. */
+static const struct aclient *up_peer(const struct ainst *in, const struct xfrm_tunnel *t)
+{
+	char s[PFX_STRLEN];
+
+	if (!in || !t->sa)
+		return NULL;
+	pfx_format_addr(&t->peer, s, sizeof(s));
+	for (size_t k = 0; k < in->n; k++)
+		if (strcmp(in->c[k].pc.cn, s) == 0)
+			return pfx_list_contains(&in->c[k].pc.nets, &t->net) ? &in->c[k] : NULL;
+	return NULL;
+}
+
+/* The interface that holds the IPv4 address addr, into dev ("" when none). */
+static void dev_of(const struct ifaddrs *ifa, const struct pfx *addr, char *dev)
+{
+	dev[0] = '\0';
+	for (; ifa && addr->family == AF_INET; ifa = ifa->ifa_next) {
+		const struct sockaddr_in *sin = (const void *)ifa->ifa_addr;
+
+		if (sin && sin->sin_family == AF_INET &&
+		    memcmp(&sin->sin_addr, addr->addr, 4) == 0) {
+			snprintf(dev, IF_NAMESIZE, "%s", ifa->ifa_name);
+			return;
+		}
+	}
+}
+
+/*
+ * Policy-based tunnels: the decrypted packets come in on the interface the
+ * ESP arrived on, the one that holds our tunnel end, with the remote
+ * network's addresses. Where the way back to that network leaves by another
+ * interface (a default route on a second ENI), strict rp_filter drops them:
+ * loose there, as for a tunnel device (sysctl_tunnel). Each update, so that
+ * a reload repairs what someone changed.
+ */
+static void wan_devices(struct agent *a, const struct ainst *in)
+{
+	struct ifaddrs *ifa = NULL;
+	char(*v)[IF_NAMESIZE] = NULL, dev[IF_NAMESIZE];
+	size_t n = 0;
+
+	for (size_t i = 0; i < a->ntunnels; i++) {
+		const struct xfrm_tunnel *t = &a->tunnels[i];
+		bool dup = false;
+		void *w;
+
+		if (t->local.family != AF_INET || !up_peer(in, t))
+			continue;
+		if (!ifa && getifaddrs(&ifa) < 0) {
+			log_warn("ipsec: the interfaces' addresses");
+			break;
+		}
+		dev_of(ifa, &t->local, dev);
+		for (size_t k = 0; k < n && !dup; k++)
+			dup = strcmp(v[k], dev) == 0;
+		if (!dev[0] || dup || !(w = realloc(v, (n + 1) * sizeof(*v))))
+			continue;
+		v = w;
+		memcpy(v[n++], dev, IF_NAMESIZE);
+		sysctl_tunnel(dev);
+	}
+	if (ifa)
+		freeifaddrs(ifa);
+	free(a->ipsec_devs);
+	a->ipsec_devs = v;
+	a->nipsec_devs = n;
+}
+
 bool ipsec_update(struct agent *a)
 {
 	struct xfrm_tunnel *t = NULL;
@@ -224,6 +302,7 @@ go:
 	refusals_free(a->refused, a->nrefused);
 	a->refused = ref;
 	a->nrefused = nref;
+	wan_devices(a, in);
 	if (changed) {
 		state_apply(a);
 		if (a->sock)
@@ -232,9 +311,28 @@ go:
 	return changed;
 }
 
+/* Whether the security groups let in from addr what IPsec needs: IKE (UDP
+ * 500), NAT traversal (UDP 4500), ESP (protocol 50); null while unknown. */
+static json_t *peer_groups(const struct agent *a, const struct pfx *addr)
+{
+	static const struct {
+		const char *key, *proto;
+		unsigned port;
+	} need[] = { { "udp500", "udp", 500 }, { "udp4500", "udp", 4500 }, { "esp", "esp", 0 } };
+	json_t *o = json_object();
+
+	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
+		int r = a->cloud ? cloud_port_open_from(a->cloud, need[i].proto, need[i].port, addr)
+				 : -1;
+
+		json_object_set_new(o, need[i].key, r < 0 ? json_null() : json_boolean(r));
+	}
+	return o;
+}
+
 json_t *ipsec_status_json(const struct agent *a)
 {
-	json_t *o = json_object(), *tun = json_array();
+	json_t *o = json_object(), *tun = json_array(), *rpf = json_array(), *peers = json_array();
 	const struct ainst *in = NULL;
 	char s[PFX_STRLEN];
 
@@ -244,15 +342,12 @@ json_t *ipsec_status_json(const struct agent *a)
 	json_object_set_new(o, "xfrm", json_boolean(a->xfrm != NULL));
 	for (size_t i = 0; i < a->ntunnels; i++) {
 		const struct xfrm_tunnel *t = &a->tunnels[i];
-		const struct aclient *c = NULL;
+		const struct aclient *c = up_peer(in, t);
 		const char *why = NULL;
 		json_t *j = json_object();
 
-		pfx_format_addr(&t->peer, s, sizeof(s));
-		for (size_t k = 0; in && k < in->n; k++)
-			if (strcmp(in->c[k].pc.cn, s) == 0)
-				c = &in->c[k];
-		json_object_set_new(j, "peer", json_string(s));
+		json_object_set_new(j, "peer",
+				    json_string(pfx_format_addr(&t->peer, s, sizeof(s))));
 		json_object_set_new(j, "network", json_string(pfx_format(&t->net, s, sizeof(s))));
 		json_object_set_new(j, "local_network",
 				    json_string(pfx_format(&t->local_net, s, sizeof(s))));
@@ -264,16 +359,29 @@ json_t *ipsec_status_json(const struct agent *a)
 		json_object_set_new(j, "state",
 				    json_string(why	 ? "refused"
 						: !t->sa ? "no SA"
-						: c && pfx_list_contains(&c->pc.nets, &t->net)
-							? "up"
-							: "not admitted"));
+						: c	 ? "up"
+							 : "not admitted"));
 		json_object_set_new(j, "since",
-				    c && pfx_list_contains(&c->pc.nets, &t->net)
-					    ? json_integer((json_int_t)c->since)
-					    : json_null());
+				    c ? json_integer((json_int_t)c->since) : json_null());
 		json_object_set_new(j, "refusal", why ? json_string(why) : json_null());
 		json_array_append_new(tun, j);
 	}
 	json_object_set_new(o, "tunnels", tun);
+	for (size_t i = 0; i < a->nipsec_devs; i++) {
+		int own, eff = sysctl_rp_filter(a->ipsec_devs[i], &own);
+
+		json_array_append_new(
+			rpf, json_pack("{s:s, s:o, s:o}", "device", a->ipsec_devs[i], "rp_filter",
+				       own < 0 ? json_null() : json_integer(own), "effective",
+				       eff < 0 ? json_null() : json_integer(eff)));
+	}
+	json_object_set_new(o, "rp_filter", rpf);
+	for (size_t i = 0; i < a->cfg->npeers; i++)
+		json_array_append_new(
+			peers,
+			json_pack("{s:s, s:o}", "peer",
+				  pfx_format_addr(&a->cfg->peers[i].addr, s, sizeof(s)),
+				  "security_groups", peer_groups(a, &a->cfg->peers[i].addr)));
+	json_object_set_new(o, "peers", peers);
 	return o;
 }

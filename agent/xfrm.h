@@ -81,7 +81,8 @@ struct xfrm_tab {
 /* A tunnel: an outbound tunnel-mode policy for net through peer. */
 struct xfrm_tunnel {
 	struct pfx peer, net, local_net;
-	bool sa; /* a live SA to peer serves it: the fact "peer announces net" */
+	struct pfx local; /* our tunnel end (host prefix): where the ESP arrives */
+	bool sa;	  /* a live SA to peer serves it: the fact "peer announces net" */
 };
 
 void xfrm_tab_free(struct xfrm_tab *t);

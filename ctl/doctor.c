@@ -801,6 +801,88 @@ static void doctor_dns(struct diag *d, json_t *s)
 		say(d, "ok", "dns: %u host name%s of the rules resolved", ok, ok == 1 ? "" : "s");
 }
 
+/* The interfaces the decrypted packets of policy-based tunnels come in on:
+ * rp_filter as the agent set it (loose), or strict again. */
+static void doctor_ipsec_rp_filter(struct diag *d, json_t *ip)
+{
+	json_t *r;
+	size_t i;
+
+	json_array_foreach(json_object_get(ip, "rp_filter"), i, r)
+	{
+		json_t *eff = json_object_get(r, "effective");
+		const char *dev = output_str(r, "device");
+
+		if (!json_is_integer(eff))
+			say(d, "note", "IPsec: the rp_filter of %s cannot be read", dev);
+		else if (json_integer_value(eff) == 1)
+			say(d, "PROBLEM",
+			    "IPsec: rp_filter of %s, where the tunnels' decrypted packets come in, "
+			    "is strict (the greater of net.ipv4.conf.%s.rp_filter and "
+			    "net.ipv4.conf.all.rp_filter is 1): where the way back to a remote "
+			    "network leaves by another interface they are dropped. systemctl "
+			    "reload vpcroute-agent sets it loose (2) again",
+			    dev, dev);
+		else
+			say(d, "ok", "IPsec: rp_filter of %s is %s", dev,
+			    json_integer_value(eff) == 2 ? "loose" : "off");
+	}
+}
+
+/* The security groups against each IPsec peer: IKE, NAT traversal, ESP
+ * (status "ipsec" "peers", computed by the agent from the groups' rules). */
+static void doctor_ipsec_groups(struct diag *d, json_t *s, json_t *ip)
+{
+	static const struct {
+		const char *key, *what, *level, *why;
+	} need[] = {
+		{ "udp500", "UDP 500", "PROBLEM", "IKE cannot start" },
+		{ "udp4500", "UDP 4500", "PROBLEM",
+		  "IKE and ESP with NAT traversal (always with an Elastic IP) cannot pass" },
+		{ "esp", "ESP (IP protocol 50)", "note",
+		  "needed only when neither end is behind NAT" },
+	};
+	json_t *sg = json_object_get(json_object_get(s, "aws"), "security_groups"), *p, *id;
+	char groups[256] = "";
+	size_t i, k, len = 0;
+
+	json_array_foreach(json_object_get(sg, "ids"), k, id)
+	{
+		int w = snprintf(groups + len, sizeof(groups) - len, "%s%s", k ? ", " : "",
+				 json_string_value(id) ? json_string_value(id) : "?");
+
+		if (w < 0 || (size_t)w >= sizeof(groups) - len)
+			break;
+		len += (size_t)w;
+	}
+	json_array_foreach(json_object_get(ip, "peers"), i, p)
+	{
+		json_t *g = json_object_get(p, "security_groups");
+		unsigned open = 0;
+
+		for (k = 0; k < sizeof(need) / sizeof(need[0]); k++) {
+			json_t *v = json_object_get(g, need[k].key);
+
+			if (json_is_true(v))
+				open++;
+			else if (json_is_false(v))
+				say(d, need[k].level,
+				    "IPsec peer %s: no inbound rule of the security group%s %s "
+				    "lets "
+				    "%s in from %s (%s): add one to %s",
+				    output_str(p, "peer"), strchr(groups, ',') ? "s" : "",
+				    groups[0] ? groups : "(none)", need[k].what,
+				    output_str(p, "peer"), need[k].why,
+				    groups[0] ? groups : "a group of the interface");
+		}
+		if (open == k)
+			say(d, "ok",
+			    "IPsec peer %s: the security groups let IKE, NAT traversal and "
+			    "ESP in from it",
+			    output_str(p, "peer"));
+	}
+}
+
 /* The IPsec tunnels (status "ipsec") against ipsec.peers (c, NULL when the
  * configuration could not be read). */
 static void doctor_ipsec(struct diag *d, json_t *s, const struct cfg *c)
@@ -855,6 +937,8 @@ static void doctor_ipsec(struct diag *d, json_t *s, const struct cfg *c)
 			    "--load-conns), or names the peer by another address",
 			    c->peers[k].pol.name, a);
 	}
+	doctor_ipsec_rp_filter(d, ip);
+	doctor_ipsec_groups(d, s, ip);
 }
 
 int doctor(const struct ctl_target *t, bool json)
