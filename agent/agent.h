@@ -169,10 +169,6 @@ struct agent {
 	size_t ntunnels;
 	struct arefusal *refused; /* tunnels with an SA whose network is refused */
 	size_t nrefused;
-	/* the interfaces holding our end of an up tunnel (IPv4): where the
-	 * decrypted packets come in, loose rp_filter (ipsec.c) */
-	char (*ipsec_devs)[IF_NAMESIZE];
-	size_t nipsec_devs;
 	time_t started;
 	bool dry_run;	    /* no EC2 call that changes anything */
 	struct batch batch; /* client changes not yet programmed */

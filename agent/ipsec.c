@@ -10,8 +10,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <ifaddrs.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +18,6 @@
 #include "cloud.h"
 #include "log.h"
 #include "policy.h"
-#include "sysctl.h"
 #include "xfrm.h"
 
 int ipsec_open(struct agent *a)
@@ -51,9 +48,6 @@ void ipsec_close(struct agent *a)
 	refusals_free(a->refused, a->nrefused);
 	a->refused = NULL;
 	a->nrefused = 0;
-	free(a->ipsec_devs);
-	a->ipsec_devs = NULL;
-	a->nipsec_devs = 0;
 }
 
 static struct ainst *peers_inst(struct agent *a)
@@ -208,62 +202,6 @@ static const struct aclient *up_peer(const struct ainst *in, const struct xfrm_t
 	return NULL;
 }
 
-/* The interface that holds the IPv4 address addr, into dev ("" when none). */
-static void dev_of(const struct ifaddrs *ifa, const struct pfx *addr, char *dev)
-{
-	dev[0] = '\0';
-	for (; ifa && addr->family == AF_INET; ifa = ifa->ifa_next) {
-		const struct sockaddr_in *sin = (const void *)ifa->ifa_addr;
-
-		if (sin && sin->sin_family == AF_INET &&
-		    memcmp(&sin->sin_addr, addr->addr, 4) == 0) {
-			snprintf(dev, IF_NAMESIZE, "%s", ifa->ifa_name);
-			return;
-		}
-	}
-}
-
-/*
- * Policy-based tunnels: the decrypted packets come in on the interface the
- * ESP arrived on, the one that holds our tunnel end, with the remote
- * network's addresses. Where the way back to that network leaves by another
- * interface (a default route on a second ENI), strict rp_filter drops them:
- * loose there, as for a tunnel device (sysctl_tunnel). Each update, so that
- * a reload repairs what someone changed.
- */
-static void wan_devices(struct agent *a, const struct ainst *in)
-{
-	struct ifaddrs *ifa = NULL;
-	char(*v)[IF_NAMESIZE] = NULL, dev[IF_NAMESIZE];
-	size_t n = 0;
-
-	for (size_t i = 0; i < a->ntunnels; i++) {
-		const struct xfrm_tunnel *t = &a->tunnels[i];
-		bool dup = false;
-		void *w;
-
-		if (t->local.family != AF_INET || !up_peer(in, t))
-			continue;
-		if (!ifa && getifaddrs(&ifa) < 0) {
-			log_warn("ipsec: the interfaces' addresses");
-			break;
-		}
-		dev_of(ifa, &t->local, dev);
-		for (size_t k = 0; k < n && !dup; k++)
-			dup = strcmp(v[k], dev) == 0;
-		if (!dev[0] || dup || !(w = realloc(v, (n + 1) * sizeof(*v))))
-			continue;
-		v = w;
-		memcpy(v[n++], dev, IF_NAMESIZE);
-		sysctl_tunnel(dev);
-	}
-	if (ifa)
-		freeifaddrs(ifa);
-	free(a->ipsec_devs);
-	a->ipsec_devs = v;
-	a->nipsec_devs = n;
-}
-
 bool ipsec_update(struct agent *a)
 {
 	struct xfrm_tunnel *t = NULL;
@@ -302,7 +240,6 @@ go:
 	refusals_free(a->refused, a->nrefused);
 	a->refused = ref;
 	a->nrefused = nref;
-	wan_devices(a, in);
 	if (changed) {
 		state_apply(a);
 		if (a->sock)
@@ -332,7 +269,7 @@ static json_t *peer_groups(const struct agent *a, const struct pfx *addr)
 
 json_t *ipsec_status_json(const struct agent *a)
 {
-	json_t *o = json_object(), *tun = json_array(), *rpf = json_array(), *peers = json_array();
+	json_t *o = json_object(), *tun = json_array(), *peers = json_array();
 	const struct ainst *in = NULL;
 	char s[PFX_STRLEN];
 
@@ -367,15 +304,6 @@ json_t *ipsec_status_json(const struct agent *a)
 		json_array_append_new(tun, j);
 	}
 	json_object_set_new(o, "tunnels", tun);
-	for (size_t i = 0; i < a->nipsec_devs; i++) {
-		int own, eff = sysctl_rp_filter(a->ipsec_devs[i], &own);
-
-		json_array_append_new(
-			rpf, json_pack("{s:s, s:o, s:o}", "device", a->ipsec_devs[i], "rp_filter",
-				       own < 0 ? json_null() : json_integer(own), "effective",
-				       eff < 0 ? json_null() : json_integer(eff)));
-	}
-	json_object_set_new(o, "rp_filter", rpf);
 	for (size_t i = 0; i < a->cfg->npeers; i++)
 		json_array_append_new(
 			peers,

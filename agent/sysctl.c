@@ -7,55 +7,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "sysctl.h"
-
-/* /proc/sys/KEY with dots as slashes (device names have none: callers check) */
-static void key_path(const char *key, char *path, size_t len)
-{
-	snprintf(path, len, "/proc/sys/%s", key);
-	for (char *p = path + 10; *p; p++)
-		if (*p == '.')
-			*p = '/';
-}
-
-int sysctl_read(const char *key)
-{
-	char path[256], cur[32] = "", *end;
-	ssize_t n;
-	long v;
-	int fd;
-
-	key_path(key, path, sizeof(path));
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return -1;
-	n = read(fd, cur, sizeof(cur) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	cur[n] = '\0';
-	v = strtol(cur, &end, 10);
-	return end == cur || v < 0 || v > INT_MAX ? -1 : (int)v;
-}
-
-int sysctl_rp_filter(const char *dev, int *own)
-{
-	char key[96];
-	int all = sysctl_read("net.ipv4.conf.all.rp_filter");
-
-	*own = -1;
-	if (!dev[0] || strchr(dev, '.') || strchr(dev, '/'))
-		return -1;
-	snprintf(key, sizeof(key), "net.ipv4.conf.%s.rp_filter", dev);
-	*own = sysctl_read(key);
-	return *own < 0 || all < 0 ? -1 : *own > all ? *own : all;
-}
 
 int sysctl_ensure(const char *key, const char *value)
 {
@@ -63,7 +20,10 @@ int sysctl_ensure(const char *key, const char *value)
 	ssize_t n;
 	int fd;
 
-	key_path(key, path, sizeof(path));
+	snprintf(path, sizeof(path), "/proc/sys/%s", key);
+	for (char *p = path + 10; *p; p++)
+		if (*p == '.')
+			*p = '/';
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
 		log_warn("sysctl %s (set it with sysctl -w, or run the agent as root)", key);

@@ -15,10 +15,5 @@ int sysctl_ensure(const char *key, const char *value);
 void sysctl_host(const struct cfg *c);
 /* A tunnel device: no redirects, loose rp_filter. */
 void sysctl_tunnel(const char *dev);
-/* The integer value of key, or -1 when unreadable. */
-int sysctl_read(const char *key);
-/* dev's rp_filter: its own value (*own), and the one the kernel applies, the
- * greater of it and conf.all's (returned); -1 when unreadable. */
-int sysctl_rp_filter(const char *dev, int *own);
 
 #endif

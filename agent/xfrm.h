@@ -81,8 +81,7 @@ struct xfrm_tab {
 /* A tunnel: an outbound tunnel-mode policy for net through peer. */
 struct xfrm_tunnel {
 	struct pfx peer, net, local_net;
-	struct pfx local; /* our tunnel end (host prefix): where the ESP arrives */
-	bool sa;	  /* a live SA to peer serves it: the fact "peer announces net" */
+	bool sa; /* a live SA to peer serves it: the fact "peer announces net" */
 };
 
 void xfrm_tab_free(struct xfrm_tab *t);

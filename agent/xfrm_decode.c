@@ -428,7 +428,6 @@ int xfrm_tunnels(const struct xfrm_tab *t, struct xfrm_tunnel **out, size_t *n)
 		v[i].peer = p->peer;
 		v[i].net = p->dst;
 		v[i].local_net = p->src;
-		v[i].local = p->local;
 		v[i].sa = served(sa, t->nsa, p);
 	}
 	free(sa);

@@ -801,34 +801,6 @@ static void doctor_dns(struct diag *d, json_t *s)
 		say(d, "ok", "dns: %u host name%s of the rules resolved", ok, ok == 1 ? "" : "s");
 }
 
-/* The interfaces the decrypted packets of policy-based tunnels come in on:
- * rp_filter as the agent set it (loose), or strict again. */
-static void doctor_ipsec_rp_filter(struct diag *d, json_t *ip)
-{
-	json_t *r;
-	size_t i;
-
-	json_array_foreach(json_object_get(ip, "rp_filter"), i, r)
-	{
-		json_t *eff = json_object_get(r, "effective");
-		const char *dev = output_str(r, "device");
-
-		if (!json_is_integer(eff))
-			say(d, "note", "IPsec: the rp_filter of %s cannot be read", dev);
-		else if (json_integer_value(eff) == 1)
-			say(d, "PROBLEM",
-			    "IPsec: rp_filter of %s, where the tunnels' decrypted packets come in, "
-			    "is strict (the greater of net.ipv4.conf.%s.rp_filter and "
-			    "net.ipv4.conf.all.rp_filter is 1): where the way back to a remote "
-			    "network leaves by another interface they are dropped. systemctl "
-			    "reload vpcroute-agent sets it loose (2) again",
-			    dev, dev);
-		else
-			say(d, "ok", "IPsec: rp_filter of %s is %s", dev,
-			    json_integer_value(eff) == 2 ? "loose" : "off");
-	}
-}
-
 /* The security groups against each IPsec peer: IKE, NAT traversal, ESP
  * (status "ipsec" "peers", computed by the agent from the groups' rules). */
 static void doctor_ipsec_groups(struct diag *d, json_t *s, json_t *ip)
@@ -937,7 +909,6 @@ static void doctor_ipsec(struct diag *d, json_t *s, const struct cfg *c)
 			    "--load-conns), or names the peer by another address",
 			    c->peers[k].pol.name, a);
 	}
-	doctor_ipsec_rp_filter(d, ip);
 	doctor_ipsec_groups(d, s, ip);
 }
 

@@ -268,17 +268,6 @@ static void output_ipsec(json_t *ip)
 		if (json_is_string(json_object_get(t, "refusal")))
 			printf("    REFUSED: %s\n", output_str(t, "refusal"));
 	}
-	json_array_foreach(json_object_get(ip, "rp_filter"), i, t)
-	{
-		json_t *e = json_object_get(t, "effective");
-
-		printf("  rp_filter of %s (the decrypted packets come in there): %s\n",
-		       output_str(t, "device"),
-		       !json_is_integer(e)	    ? "unreadable"
-		       : json_integer_value(e) == 2 ? "loose"
-		       : json_integer_value(e) == 1 ? "STRICT"
-						    : "off");
-	}
 	json_array_foreach(json_object_get(ip, "peers"), i, t)
 	{
 		static const char *const keys[][2] = { { "udp500", "UDP 500" },

@@ -144,25 +144,13 @@ const char *nft_differs(const struct nft *n)
 	return NULL;
 }
 
-/* The devices sysctl_tunnel was called for, "a b ". */
-static char stub_sysctl_devs[256];
-
 void sysctl_tunnel(const char *dev)
 {
-	size_t n = strlen(stub_sysctl_devs);
-
-	snprintf(stub_sysctl_devs + n, sizeof(stub_sysctl_devs) - n, "%s ", dev);
 }
 
 int cloud_port_open_from(const struct cloud *c, const char *proto, unsigned port,
 			 const struct pfx *from)
 {
-	return -1;
-}
-
-int sysctl_rp_filter(const char *dev, int *own)
-{
-	*own = -1;
 	return -1;
 }
 
