@@ -1410,7 +1410,7 @@ static int ec2_ok(struct cloud *c, enum job j, const char *body, size_t len)
 		c->sg_stale = false;
 		c->sg_rules_stale = c->ngroups > 0;
 		if (!c->ngroups) {
-			free(c->perms);
+			ec2_perms_free(c->perms, c->nperms);
 			c->perms = NULL;
 			c->nperms = 0;
 			c->sg_known = true;
@@ -1420,7 +1420,7 @@ static int ec2_ok(struct cloud *c, enum job j, const char *body, size_t len)
 	case J_DESCRIBE_SG:
 		if (ec2_parse_ingress(body, len, &p, &np, err, sizeof(err)) < 0)
 			goto bad;
-		free(c->perms);
+		ec2_perms_free(c->perms, c->nperms);
 		c->perms = p;
 		c->nperms = np;
 		c->sg_rules_stale = false;
@@ -1631,7 +1631,7 @@ void cloud_free(struct cloud *c)
 	free(c->want);
 	plan_book_free(&c->book);
 	free(c->failed);
-	free(c->perms);
+	ec2_perms_free(c->perms, c->nperms);
 	free(c->enis);
 	free(c->peers);
 	strs_free(&c->announced, &c->nannounced);
@@ -1707,14 +1707,20 @@ void cloud_timer_event(struct cloud *c)
 		cloud_kick(c);
 }
 
-int cloud_port_open(const struct cloud *c, const char *proto, unsigned port)
+int cloud_port_open_from(const struct cloud *c, const char *proto, unsigned port,
+			 const struct pfx *from)
 {
 	if (!c->sg_known)
 		return -1;
 	for (size_t i = 0; i < c->nperms; i++)
-		if (ec2_perm_allows(&c->perms[i], proto, port))
+		if (ec2_perm_allows(&c->perms[i], proto, port, from))
 			return 1;
 	return 0;
+}
+
+int cloud_port_open(const struct cloud *c, const char *proto, unsigned port)
+{
+	return cloud_port_open_from(c, proto, port, NULL);
 }
 
 const struct pfx_list *cloud_vpc_cidrs(const struct cloud *c)
@@ -1909,10 +1915,19 @@ static json_t *groups_status(const struct cloud *c)
 
 	for (size_t i = 0; c->sg_known && i < c->ngroups; i++)
 		json_array_append_new(ids, json_string(c->groups[i]));
-	for (size_t i = 0; c->sg_known && i < c->nperms; i++)
+	for (size_t i = 0; c->sg_known && i < c->nperms; i++) {
+		const struct ec2_perm *p = &c->perms[i];
+		json_t *src = json_array();
+		char s[PFX_STRLEN];
+
+		for (size_t k = 0; k < p->src.n; k++)
+			json_array_append_new(src,
+					      json_string(pfx_format(&p->src.v[k], s, sizeof(s))));
 		json_array_append_new(in,
-				      json_pack("{s:s, s:i, s:i}", "proto", c->perms[i].proto,
-						"from", c->perms[i].from, "to", c->perms[i].to));
+				      json_pack("{s:s, s:s, s:i, s:i, s:o, s:b}", "group", p->group,
+						"proto", p->proto, "from", p->from, "to", p->to,
+						"sources", src, "other_sources", p->other_src));
+	}
 	json_object_set_new(sg, "ids", ids);
 	json_object_set_new(sg, "ingress", in);
 	json_object_set_new(sg, "error", str_or_null(c->sg_error));

@@ -71,6 +71,10 @@ bool cloud_summary_active(const struct cloud *c, const struct pfx *s);
 /* Whether the ENI's security groups let proto ("udp", "tcp") port in, from
  * some source: 1 or 0, -1 while unknown. */
 int cloud_port_open(const struct cloud *c, const char *proto, unsigned port);
+/* The same, from the address from (NULL: from some source); "esp" for
+ * IP protocol 50 (port ignored). */
+int cloud_port_open_from(const struct cloud *c, const char *proto, unsigned port,
+			 const struct pfx *from);
 
 /*
  * Retirement (vpcroutectl withdraw, vpcroute-agent --flush): reads the tables

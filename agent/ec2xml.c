@@ -368,6 +368,45 @@ static int port_at(const xmlNode *x, int *out)
 	return 0;
 }
 
+void ec2_perms_free(struct ec2_perm *v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		pfx_list_free(&v[i].src);
+	free(v);
+}
+
+/* The address sources of a rule p (ipRanges' cidrIp, ipv6Ranges' cidrIpv6)
+ * into e; groups and prefix lists only noted. */
+static int perm_sources(const xmlNode *p, struct ec2_perm *e, char *err, size_t errlen)
+{
+	static const char *const lists[][2] = { { "ipRanges", "cidrIp" },
+						{ "ipv6Ranges", "cidrIpv6" } };
+	char s[PFX_STRLEN + 8], why[PFX_ERRLEN];
+	struct pfx x;
+
+	e->other_src =
+		child(child(p, "groups"), "item") || child(child(p, "prefixListIds"), "item");
+	for (size_t l = 0; l < 2; l++)
+		for (xmlNode *r = child(child(p, lists[l][0]), "item"); r; r = r->next) {
+			const xmlNode *c = is(r, "item") ? child(r, lists[l][1]) : NULL;
+			int e2;
+
+			if (!c)
+				continue;
+			if (text(c, s, sizeof(s)) < 0 ||
+			    pfx_parse(s, PFX_NORMALISE, &x, why, sizeof(why)) < 0)
+				return errf(err, errlen, "an inbound rule of %s with a bad %s",
+					    e->group[0] ? e->group : "a group", lists[l][1]);
+			if ((e2 = pfx_list_add(&e->src, &x, EC2_MAX_SOURCES)) == -E2BIG)
+				return errf(err, errlen,
+					    "an inbound rule with more than %d sources",
+					    EC2_MAX_SOURCES);
+			if (e2 < 0)
+				return e2;
+		}
+	return 0;
+}
+
 int ec2_parse_ingress(const char *buf, size_t len, struct ec2_perm **out, size_t *n, char *err,
 		      size_t errlen)
 {
@@ -385,9 +424,16 @@ int ec2_parse_ingress(const char *buf, size_t len, struct ec2_perm **out, size_t
 	if (!is(root, "DescribeSecurityGroupsResponse") || !child(root, "securityGroupInfo"))
 		r = errf(err, errlen, "DescribeSecurityGroups: unexpected answer");
 	for (g = r ? NULL : child(child(root, "securityGroupInfo"), "item"); g && !r; g = g->next) {
+		char gid[EC2_ID_MAX] = "";
+		xmlNode *id;
+
 		if (!is(g, "item"))
 			continue;
-		for (p = child(child(g, "ipPermissions"), "item"); p && !r; p = p->next) {
+		if ((id = child(g, "groupId")) &&
+		    id_of(id, "groupId", gid, sizeof(gid), err, errlen))
+			r = -EINVAL;
+		for (p = r ? NULL : child(child(g, "ipPermissions"), "item"); p && !r;
+		     p = p->next) {
 			struct ec2_perm *w, e = { 0 };
 			xmlNode *proto = child(p, "ipProtocol");
 
@@ -409,8 +455,11 @@ int ec2_parse_ingress(const char *buf, size_t len, struct ec2_perm **out, size_t
 				r = errf(err, errlen, "an inbound rule with a bad port");
 				break;
 			}
-			if (!(w = realloc(v, (k + 1) * sizeof(*w)))) {
-				r = -ENOMEM;
+			memcpy(e.group, gid, sizeof(e.group));
+			if ((r = perm_sources(p, &e, err, errlen)) < 0 ||
+			    !(w = realloc(v, (k + 1) * sizeof(*w)))) {
+				pfx_list_free(&e.src);
+				r = r ? r : -ENOMEM;
 				break;
 			}
 			v = w;
@@ -419,7 +468,7 @@ int ec2_parse_ingress(const char *buf, size_t len, struct ec2_perm **out, size_t
 	}
 	xmlFreeDoc(doc);
 	if (r) {
-		free(v);
+		ec2_perms_free(v, k);
 		return r;
 	}
 	*out = v;
@@ -427,14 +476,18 @@ int ec2_parse_ingress(const char *buf, size_t len, struct ec2_perm **out, size_t
 	return 0;
 }
 
-bool ec2_perm_allows(const struct ec2_perm *p, const char *proto, unsigned port)
+bool ec2_perm_allows(const struct ec2_perm *p, const char *proto, unsigned port,
+		     const struct pfx *from)
 {
-	const char *num = strcmp(proto, "udp") == 0 ? "17" : "6";
+	bool ports = strcmp(proto, "esp") != 0;
+	const char *num = !ports ? "50" : strcmp(proto, "udp") == 0 ? "17" : "6";
 
 	if (strcmp(p->proto, "-1") && strcmp(p->proto, proto) && strcmp(p->proto, num))
 		return false;
+	if (from && !pfx_list_contains(&p->src, from))
+		return false;
 	/* all ports: no range, or -1 */
-	if (p->from < 0 || p->to < 0)
+	if (!ports || p->from < 0 || p->to < 0)
 		return true;
 	return (unsigned)p->from <= port && port <= (unsigned)p->to;
 }

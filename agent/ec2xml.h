@@ -54,18 +54,28 @@ int ec2_parse_source_dest_check(const char *buf, size_t len, bool *on, char *err
 int ec2_parse_group_set(const char *buf, size_t len, char (*ids)[EC2_ID_MAX], size_t max, size_t *n,
 			char *err, size_t errlen);
 
-/* One inbound rule of a security group, whatever its sources. */
+/* One inbound rule of a security group. */
 struct ec2_perm {
-	char proto[8]; /* "tcp", "udp", "icmp", "-1" (all), or a number */
-	int from, to;  /* the port range; -1 when the rule has none (all ports) */
+	char group[EC2_ID_MAX]; /* the group's id */
+	char proto[8];		/* "tcp", "udp", "icmp", "-1" (all), or a number */
+	int from, to;		/* the port range; -1 when the rule has none (all ports) */
+	struct pfx_list src;	/* its address sources (ipRanges, ipv6Ranges) */
+	bool other_src;		/* also groups or prefix lists (not resolved here) */
 };
 
-#define EC2_MAX_PERMS 1000
+#define EC2_MAX_PERMS	1000
+#define EC2_MAX_SOURCES 1000 /* address sources of one rule */
 /* DescribeSecurityGroupsResponse: the inbound rules of all its groups. */
 int ec2_parse_ingress(const char *buf, size_t len, struct ec2_perm **out, size_t *n, char *err,
 		      size_t errlen);
-/* Whether a rule lets in proto ("udp" or "tcp") to port, from some source. */
-bool ec2_perm_allows(const struct ec2_perm *p, const char *proto, unsigned port);
+void ec2_perms_free(struct ec2_perm *v, size_t n);
+/*
+ * Whether a rule lets in proto ("udp", "tcp", or "esp": IP protocol 50,
+ * port ignored) to port, from the address from (NULL: from some source;
+ * a group or prefix-list source never matches an address).
+ */
+bool ec2_perm_allows(const struct ec2_perm *p, const char *proto, unsigned port,
+		     const struct pfx *from);
 
 /* A network interface as DescribeNetworkInterfaces shows it. */
 struct ec2_eni {

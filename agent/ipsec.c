@@ -10,10 +10,12 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "agent.h"
+#include "cloud.h"
 #include "log.h"
 #include "policy.h"
 #include "vici.h"
@@ -256,6 +258,20 @@ static bool admit_peer(struct agent *a, struct ainst *in, const struct xfrm_tunn
 	return changed;
 }
 
+/* Whether the tunnel t is up: its peer admitted with its network. */
+static const struct aclient *up_peer(const struct ainst *in, const struct xfrm_tunnel *t)
+{
+	char s[PFX_STRLEN];
+
+	if (!in || !t->sa)
+		return NULL;
+	pfx_format_addr(&t->peer, s, sizeof(s));
+	for (size_t k = 0; k < in->n; k++)
+		if (strcmp(in->c[k].pc.cn, s) == 0)
+			return pfx_list_contains(&in->c[k].pc.nets, &t->net) ? &in->c[k] : NULL;
+	return NULL;
+}
+
 bool ipsec_update(struct agent *a)
 {
 	struct xfrm_tunnel *t = NULL;
@@ -317,9 +333,28 @@ static json_t *tunnel_ike_json(const struct agent *a, const struct pfx *peer)
 			 ike->state, "ambiguous", amb);
 }
 
+/* Whether the security groups let in from addr what IPsec needs: IKE (UDP
+ * 500), NAT traversal (UDP 4500), ESP (protocol 50); null while unknown. */
+static json_t *peer_groups(const struct agent *a, const struct pfx *addr)
+{
+	static const struct {
+		const char *key, *proto;
+		unsigned port;
+	} need[] = { { "udp500", "udp", 500 }, { "udp4500", "udp", 4500 }, { "esp", "esp", 0 } };
+	json_t *o = json_object();
+
+	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
+		int r = a->cloud ? cloud_port_open_from(a->cloud, need[i].proto, need[i].port, addr)
+				 : -1;
+
+		json_object_set_new(o, need[i].key, r < 0 ? json_null() : json_boolean(r));
+	}
+	return o;
+}
+
 json_t *ipsec_status_json(const struct agent *a)
 {
-	json_t *o = json_object(), *tun = json_array();
+	json_t *o = json_object(), *tun = json_array(), *peers = json_array();
 	const struct ainst *in = NULL;
 	char s[PFX_STRLEN];
 
@@ -329,16 +364,13 @@ json_t *ipsec_status_json(const struct agent *a)
 	json_object_set_new(o, "xfrm", json_boolean(a->xfrm != NULL));
 	for (size_t i = 0; i < a->ntunnels; i++) {
 		const struct xfrm_tunnel *t = &a->tunnels[i];
-		const struct aclient *c = NULL;
+		const struct aclient *c = up_peer(in, t);
 		const struct cfg_peer *pe;
 		const char *why = NULL;
 		json_t *j = json_object();
 
-		pfx_format_addr(&t->peer, s, sizeof(s));
-		for (size_t k = 0; in && k < in->n; k++)
-			if (strcmp(in->c[k].pc.cn, s) == 0)
-				c = &in->c[k];
-		json_object_set_new(j, "peer", json_string(s));
+		json_object_set_new(j, "peer",
+				    json_string(pfx_format_addr(&t->peer, s, sizeof(s))));
 		json_object_set_new(j, "network", json_string(pfx_format(&t->net, s, sizeof(s))));
 		json_object_set_new(j, "local_network",
 				    json_string(pfx_format(&t->local_net, s, sizeof(s))));
@@ -350,13 +382,10 @@ json_t *ipsec_status_json(const struct agent *a)
 		json_object_set_new(j, "state",
 				    json_string(why	 ? "refused"
 						: !t->sa ? "no SA"
-						: c && pfx_list_contains(&c->pc.nets, &t->net)
-							? "up"
-							: "not admitted"));
+						: c	 ? "up"
+							 : "not admitted"));
 		json_object_set_new(j, "since",
-				    c && pfx_list_contains(&c->pc.nets, &t->net)
-					    ? json_integer((json_int_t)c->since)
-					    : json_null());
+				    c ? json_integer((json_int_t)c->since) : json_null());
 		json_object_set_new(j, "refusal", why ? json_string(why) : json_null());
 		pe = cfg_peer_lookup(a->cfg, &t->peer, agent_peer_id(a, &t->peer));
 		json_object_set_new(j, "policy", pe ? json_string(pe->pol.name) : json_null());
@@ -365,5 +394,14 @@ json_t *ipsec_status_json(const struct agent *a)
 	}
 	json_object_set_new(o, "tunnels", tun);
 	json_object_set_new(o, "vici", a->vici ? vici_status_json(a->vici) : json_null());
+	for (size_t i = 0; i < a->cfg->npeers; i++)
+		if (!a->cfg->peers[i].id) /* the groups are checked against addresses */
+			json_array_append_new(
+				peers,
+				json_pack("{s:s, s:o}", "peer",
+					  pfx_format_addr(&a->cfg->peers[i].addr, s, sizeof(s)),
+					  "security_groups",
+					  peer_groups(a, &a->cfg->peers[i].addr)));
+	json_object_set_new(o, "peers", peers);
 	return o;
 }

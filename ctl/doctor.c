@@ -844,6 +844,62 @@ static void doctor_vici(struct diag *d, json_t *ip, const struct cfg *c)
 	}
 }
 
+/* The security groups against each IPsec peer: IKE, NAT traversal, ESP
+ * (status "ipsec" "peers", computed by the agent from the groups' rules). */
+static void doctor_ipsec_groups(struct diag *d, json_t *s, json_t *ip)
+{
+	static const struct {
+		const char *key, *what, *level, *why;
+	} need[] = {
+		{ "udp500", "UDP 500", "PROBLEM", "IKE cannot start" },
+		{ "udp4500", "UDP 4500", "PROBLEM",
+		  "IKE and ESP with NAT traversal (always with an Elastic IP) cannot "
+		  "pass" },
+		{ "esp", "ESP (IP protocol 50)", "note",
+		  "needed only when neither end is behind NAT" },
+	};
+	json_t *sg = json_object_get(json_object_get(s, "aws"), "security_groups"), *p, *id;
+	char groups[256] = "";
+	size_t i, k, len = 0;
+
+	json_array_foreach(json_object_get(sg, "ids"), k, id)
+	{
+		int w = snprintf(groups + len, sizeof(groups) - len, "%s%s", k ? ", " : "",
+				 json_string_value(id) ? json_string_value(id) : "?");
+
+		if (w < 0 || (size_t)w >= sizeof(groups) - len)
+			break;
+		len += (size_t)w;
+	}
+	json_array_foreach(json_object_get(ip, "peers"), i, p)
+	{
+		json_t *g = json_object_get(p, "security_groups");
+		unsigned open = 0;
+
+		for (k = 0; k < sizeof(need) / sizeof(need[0]); k++) {
+			json_t *v = json_object_get(g, need[k].key);
+
+			if (json_is_true(v))
+				open++;
+			else if (json_is_false(v))
+				say(d, need[k].level,
+				    "IPsec peer %s: no inbound rule of the security "
+				    "group%s %s "
+				    "lets "
+				    "%s in from %s (%s): add one to %s",
+				    output_str(p, "peer"), strchr(groups, ',') ? "s" : "",
+				    groups[0] ? groups : "(none)", need[k].what,
+				    output_str(p, "peer"), need[k].why,
+				    groups[0] ? groups : "a group of the interface");
+		}
+		if (open == k)
+			say(d, "ok",
+			    "IPsec peer %s: the security groups let IKE, NAT traversal and "
+			    "ESP in from it",
+			    output_str(p, "peer"));
+	}
+}
+
 /* The IPsec tunnels (status "ipsec") against ipsec.peers (c, NULL when the
  * configuration could not be read). */
 static void doctor_ipsec(struct diag *d, json_t *s, const struct cfg *c)
@@ -857,7 +913,8 @@ static void doctor_ipsec(struct diag *d, json_t *s, const struct cfg *c)
 	if (!json_is_true(json_object_get(ip, "xfrm"))) {
 		if (c && c->npeers)
 			say(d, "PROBLEM",
-			    "ipsec.peers is set, but the agent cannot read the kernel's XFRM "
+			    "ipsec.peers is set, but the agent cannot read the kernel's "
+			    "XFRM "
 			    "tables "
 			    "(no CONFIG_XFRM_USER?): no IPsec tunnel is followed");
 		return;
@@ -870,7 +927,8 @@ static void doctor_ipsec(struct diag *d, json_t *s, const struct cfg *c)
 
 		if (strcmp(st, "up") == 0 && json_is_object(ike))
 			say(d, "ok",
-			    "IPsec tunnel to %s for %s is up and routed (IKE_SA %s, %s, remote id "
+			    "IPsec tunnel to %s for %s is up and routed (IKE_SA %s, %s, "
+			    "remote id "
 			    "%s; policy ipsec.peers.%s)",
 			    output_str(t, "peer"), output_str(t, "network"),
 			    output_str(ike, "name"), output_str(ike, "state"),
@@ -880,15 +938,18 @@ static void doctor_ipsec(struct diag *d, json_t *s, const struct cfg *c)
 			    output_str(t, "peer"), output_str(t, "network"));
 		else if (strcmp(st, "refused") == 0)
 			say(d, "PROBLEM",
-			    "IPsec tunnel to %s for %s is ignored: %s. Nothing is routed to it; "
+			    "IPsec tunnel to %s for %s is ignored: %s. Nothing is routed "
+			    "to it; "
 			    "allow the network in ipsec.peers, or change the IKE daemon's "
 			    "connection (the agent never changes its policies)",
 			    output_str(t, "peer"), output_str(t, "network"),
 			    output_str(t, "refusal"));
 		else
 			say(d, "note",
-			    "IPsec policy to %s for %s has no SA: the IKE daemon has not brought "
-			    "the tunnel up (ipsec status, swanctl --list-sas); nothing is routed "
+			    "IPsec policy to %s for %s has no SA: the IKE daemon has not "
+			    "brought "
+			    "the tunnel up (ipsec status, swanctl --list-sas); nothing is "
+			    "routed "
 			    "to it until it does",
 			    output_str(t, "peer"), output_str(t, "network"));
 	}
@@ -905,11 +966,14 @@ static void doctor_ipsec(struct diag *d, json_t *s, const struct cfg *c)
 		}
 		if (!seen)
 			say(d, "PROBLEM",
-			    "ipsec.peers.%s: the kernel has no tunnel-mode policy to %s: the IKE "
-			    "daemon has not loaded that connection (ipsec auto --add / swanctl "
+			    "ipsec.peers.%s: the kernel has no tunnel-mode policy to %s: "
+			    "the IKE "
+			    "daemon has not loaded that connection (ipsec auto --add / "
+			    "swanctl "
 			    "--load-conns), or names the peer by another address",
 			    c->peers[k].pol.name, a);
 	}
+	doctor_ipsec_groups(d, s, ip);
 }
 
 int doctor(const struct ctl_target *t, bool json)
@@ -935,14 +999,17 @@ int doctor(const struct ctl_target *t, bool json)
 		say(&d, "ok", "IPv4 forwarding is on");
 	else
 		say(&d, "PROBLEM",
-		    "IPv4 forwarding is off (net.ipv4.ip_forward=%ld): this host does not route "
-		    "between the tunnel and its networks. The agent turns it on at start and at "
+		    "IPv4 forwarding is off (net.ipv4.ip_forward=%ld): this host does not "
+		    "route "
+		    "between the tunnel and its networks. The agent turns it on at start "
+		    "and at "
 		    "reload; something turned it off since.",
 		    fwd);
 	client_status(t, &s);
 	if (!json_is_object(s)) {
 		say(&d, "PROBLEM",
-		    "vpcroute-agent does not answer (see above): nothing is programmed or kept "
+		    "vpcroute-agent does not answer (see above): nothing is programmed or "
+		    "kept "
 		    "right; start it (systemctl start vpcroute-agent) before OpenVPN");
 		goto out;
 	}
@@ -952,19 +1019,22 @@ int doctor(const struct ctl_target *t, bool json)
 		say(&d, "note", "no OpenVPN instance has connected (this host has IPsec peers)");
 	else if (!json_array_size(json_object_get(s, "instances")))
 		say(&d, "PROBLEM",
-		    "no OpenVPN instance has connected: is \"plugin %s/vpcroute.so CONFIG\" in "
+		    "no OpenVPN instance has connected: is \"plugin %s/vpcroute.so "
+		    "CONFIG\" in "
 		    "its configuration, and can its user reach the socket?",
 		    VR_PLUGINDIR);
 	json_array_foreach(json_object_get(s, "instances"), i, in)
 	{
 		if (!json_is_true(json_object_get(in, "plugin_connected")))
 			say(&d, "PROBLEM",
-			    "OpenVPN instance %s: its plugin is not connected (OpenVPN stopped, or "
+			    "OpenVPN instance %s: its plugin is not connected (OpenVPN "
+			    "stopped, or "
 			    "cannot reach the socket): its clients stay as they were",
 			    output_str(in, "name"));
 		else
 			say(&d, "ok",
-			    "OpenVPN instance %s: plugin connected, tunnel %s, %zu client%s",
+			    "OpenVPN instance %s: plugin connected, tunnel %s, %zu "
+			    "client%s",
 			    output_str(in, "name"), output_str(in, "device"),
 			    json_array_size(json_object_get(in, "clients")),
 			    json_array_size(json_object_get(in, "clients")) == 1 ? "" : "s");
@@ -979,9 +1049,12 @@ int doctor(const struct ctl_target *t, bool json)
 	{
 		if (json_is_true(json_object_get(f, "before_exemptions")))
 			say(&d, "PROBLEM",
-			    "a foreign NAT rule runs before vpcroute's exemptions and can rewrite "
-			    "tunnel traffic: '%s' in table %s %s, chain %s (priority %lld), "
-			    "handle %lld. Give that chain a priority of %lld or more (srcnat is "
+			    "a foreign NAT rule runs before vpcroute's exemptions and can "
+			    "rewrite "
+			    "tunnel traffic: '%s' in table %s %s, chain %s (priority "
+			    "%lld), "
+			    "handle %lld. Give that chain a priority of %lld or more "
+			    "(srcnat is "
 			    "100), or exempt the tunnel networks in it.",
 			    output_str(f, "rule"), output_str(f, "family"), output_str(f, "table"),
 			    output_str(f, "chain"),
@@ -991,7 +1064,8 @@ int doctor(const struct ctl_target *t, bool json)
 				    json_object_get(s, "nftables"), "exempt_priority")));
 		else
 			say(&d, "ok",
-			    "foreign NAT rule '%s' in %s %s, chain %s, handle %lld runs after the "
+			    "foreign NAT rule '%s' in %s %s, chain %s, handle %lld runs "
+			    "after the "
 			    "exemptions",
 			    output_str(f, "rule"), output_str(f, "family"), output_str(f, "table"),
 			    output_str(f, "chain"),
@@ -1000,7 +1074,8 @@ int doctor(const struct ctl_target *t, bool json)
 	json_array_foreach(json_object_get(s, "routes_left_to_others"), i, f)
 	{
 		say(&d, "note",
-		    "%s: a route of another protocol (OpenVPN's own, or an administrator's) is "
+		    "%s: a route of another protocol (OpenVPN's own, or an "
+		    "administrator's) is "
 		    "there, and the agent leaves it alone",
 		    json_string_value(f) ? json_string_value(f) : "?");
 	}
@@ -1015,7 +1090,8 @@ int doctor(const struct ctl_target *t, bool json)
 		doctor_groups(&d, s);
 	}
 	say(&d, "note",
-	    "not checked: network ACLs, the sources the security groups allow, and the home "
+	    "not checked: network ACLs, the sources the security groups allow, and the "
+	    "home "
 	    "router's static route to the gateway");
 out:
 	if (d.findings) {

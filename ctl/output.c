@@ -316,6 +316,21 @@ static void output_ipsec(json_t *ip)
 			printf("    REFUSED: %s\n", output_str(t, "refusal"));
 	}
 	output_vici(json_object_get(ip, "vici"));
+	json_array_foreach(json_object_get(ip, "peers"), i, t)
+	{
+		static const char *const keys[][2] = { { "udp500", "UDP 500" },
+						       { "udp4500", "UDP 4500" },
+						       { "esp", "ESP" } };
+		json_t *g = json_object_get(t, "security_groups");
+
+		if (!json_is_boolean(json_object_get(g, "udp500")))
+			continue; /* the groups are not known */
+		printf("  security groups, from %s:", output_str(t, "peer"));
+		for (size_t k = 0; k < 3; k++)
+			printf(" %s %s%s", keys[k][1],
+			       json_is_true(json_object_get(g, keys[k][0])) ? "open" : "CLOSED",
+			       k < 2 ? "," : "\n");
+	}
 }
 
 void output_status(json_t *s)

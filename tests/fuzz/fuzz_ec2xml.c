@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <libxml/parser.h>
 #include <libxml/xpath.h>
@@ -222,12 +223,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (!memchr(ids[i], 0, EC2_ID_MAX) || !ids[i][0])
 				__builtin_trap();
 	if (ec2_parse_ingress(buf, size, &perms, &n, err, sizeof(err)) == 0) {
+		struct pfx peer = { .family = AF_INET, .len = 32, .addr = { 203, 0, 113, 7 } };
+
 		for (size_t i = 0; i < n; i++)
-			if (perms[i].from < -1 || perms[i].to > 65535 || !perms[i].proto[0])
+			if (perms[i].from < -1 || perms[i].to > 65535 || !perms[i].proto[0] ||
+			    !memchr(perms[i].group, 0, sizeof(perms[i].group)) ||
+			    perms[i].src.n > EC2_MAX_SOURCES ||
+			    /* from an address: only through an address source */
+			    (ec2_perm_allows(&perms[i], "esp", 0, &peer) &&
+			     !pfx_list_contains(&perms[i].src, &peer)))
 				__builtin_trap();
 			else
-				ec2_perm_allows(&perms[i], "udp", 1194);
-		free(perms);
+				ec2_perm_allows(&perms[i], "udp", 1194, NULL);
+		ec2_perms_free(perms, n);
 	}
 	if (ec2_parse_network_interfaces(buf, size, &enis, &n, next, sizeof(next), err,
 					 sizeof(err)) == 0) {

@@ -160,6 +160,12 @@ void sysctl_tunnel(const char *dev)
 {
 }
 
+int cloud_port_open_from(const struct cloud *c, const char *proto, unsigned port,
+			 const struct pfx *from)
+{
+	return -1;
+}
+
 /* The networks last handed to the cloud (the VPC routes wanted), the first 64. */
 static struct pfx stub_cloud[64];
 static size_t stub_ncloud;

@@ -177,6 +177,22 @@ static void test_security_groups(void **state)
 	const char *all = "<DescribeSecurityGroupsResponse><securityGroupInfo><item><ipPermissions>"
 			  "<item><ipProtocol>-1</ipProtocol></item></ipPermissions></item>"
 			  "</securityGroupInfo></DescribeSecurityGroupsResponse>";
+	const char *ipsec =
+		"<DescribeSecurityGroupsResponse><securityGroupInfo><item><groupId>sg-1a</groupId>"
+		"<ipPermissions><item><ipProtocol>50</ipProtocol><ipRanges><item><cidrIp>"
+		"203.0.113.0/24</cidrIp></item></ipRanges></item><item><ipProtocol>udp</ipProtocol>"
+		"<fromPort>4500</fromPort><toPort>4500</toPort><ipRanges><item><cidrIp>"
+		"203.0.113.7/32</cidrIp></item></ipRanges><ipv6Ranges><item><cidrIpv6>2001:db8::/32"
+		"</cidrIpv6></item></ipv6Ranges></item><item><ipProtocol>udp</ipProtocol><fromPort>"
+		"500</fromPort><toPort>500</toPort><groups><item><groupId>sg-2b</groupId></item>"
+		"</groups></item></ipPermissions></item></securityGroupInfo>"
+		"</DescribeSecurityGroupsResponse>";
+	const char *bad_src =
+		"<DescribeSecurityGroupsResponse><securityGroupInfo><item><ipPermissions><item>"
+		"<ipProtocol>udp</ipProtocol><ipRanges><item><cidrIp>203.0.113.7/33</cidrIp></item>"
+		"</ipRanges></item></ipPermissions></item></securityGroupInfo>"
+		"</DescribeSecurityGroupsResponse>";
+	struct pfx from;
 
 	assert_int_equal(ec2_parse_group_set(buf, len, ids, EC2_MAX_GROUPS, &n, err, sizeof(err)),
 			 0);
@@ -193,11 +209,20 @@ static void test_security_groups(void **state)
 	assert_int_equal(n, 2);
 	assert_string_equal(p[0].proto, "udp");
 	assert_int_equal(p[0].from, 1194);
-	assert_true(ec2_perm_allows(&p[0], "udp", 1194));
-	assert_false(ec2_perm_allows(&p[0], "tcp", 1194));
-	assert_false(ec2_perm_allows(&p[0], "udp", 1195));
-	assert_true(ec2_perm_allows(&p[1], "tcp", 22));
-	free(p);
+	assert_true(ec2_perm_allows(&p[0], "udp", 1194, NULL));
+	assert_false(ec2_perm_allows(&p[0], "tcp", 1194, NULL));
+	assert_false(ec2_perm_allows(&p[0], "udp", 1195, NULL));
+	assert_true(ec2_perm_allows(&p[1], "tcp", 22, NULL));
+	/* each rule's group and address sources */
+	assert_string_equal(p[0].group, "sg-db6b4b146ff9614f8");
+	assert_int_equal(p[0].src.n, 1);
+	assert_false(p[0].other_src);
+	assert_int_equal(pfx_addr_parse("203.0.113.7", &from), 0);
+	assert_true(ec2_perm_allows(&p[0], "udp", 1194, &from));
+	assert_int_equal(pfx_addr_parse("198.51.100.1", &from), 0);
+	assert_false(ec2_perm_allows(&p[0], "udp", 1194, &from));
+	assert_true(ec2_perm_allows(&p[1], "tcp", 22, &from));
+	ec2_perms_free(p, n);
 	assert_int_equal(ec2_parse_group_set(buf, len, ids, EC2_MAX_GROUPS, &n, err, sizeof(err)),
 			 -EINVAL);
 	free(buf);
@@ -208,12 +233,33 @@ static void test_security_groups(void **state)
 	assert_null(p);
 	assert_int_equal(ec2_parse_ingress(all, strlen(all), &p, &n, err, sizeof(err)), 0);
 	assert_int_equal(n, 1);
-	assert_true(ec2_perm_allows(&p[0], "udp", 1194) && ec2_perm_allows(&p[0], "tcp", 443));
+	assert_true(ec2_perm_allows(&p[0], "udp", 1194, NULL) &&
+		    ec2_perm_allows(&p[0], "tcp", 443, NULL));
 	/* numbers for protocols, as the API also gives them */
 	snprintf(p[0].proto, sizeof(p[0].proto), "17");
-	assert_true(ec2_perm_allows(&p[0], "udp", 1194));
-	assert_false(ec2_perm_allows(&p[0], "tcp", 1194));
-	free(p);
+	assert_true(ec2_perm_allows(&p[0], "udp", 1194, NULL));
+	assert_false(ec2_perm_allows(&p[0], "tcp", 1194, NULL));
+	ec2_perms_free(p, n);
+
+	/* IPsec's needs: ESP by number, sources of both families, a group
+	 * source that matches no address */
+	assert_int_equal(ec2_parse_ingress(ipsec, strlen(ipsec), &p, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(pfx_addr_parse("203.0.113.7", &from), 0);
+	assert_true(ec2_perm_allows(&p[0], "esp", 0, &from));
+	assert_false(ec2_perm_allows(&p[0], "udp", 500, &from));
+	assert_true(ec2_perm_allows(&p[1], "udp", 4500, &from));
+	assert_false(ec2_perm_allows(&p[1], "udp", 500, &from));
+	assert_int_equal(pfx_addr_parse("2001:db8::7", &from), 0);
+	assert_true(ec2_perm_allows(&p[1], "udp", 4500, &from));
+	assert_true(p[2].other_src);
+	assert_false(ec2_perm_allows(&p[2], "udp", 500, &from));
+	assert_true(ec2_perm_allows(&p[2], "udp", 500, NULL));
+	ec2_perms_free(p, n);
+	assert_int_equal(ec2_parse_ingress(bad_src, strlen(bad_src), &p, &n, err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "bad cidrIp"));
+	assert_null(p);
 }
 
 /* DescribeNetworkInterfaces (aws.cluster): sorted by id, attachment read. */

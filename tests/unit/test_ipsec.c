@@ -222,6 +222,24 @@ static void test_admitted_with_sa(void **state)
 	agent_free(a);
 }
 
+/* The status names each ipsec.peers address with what the security groups
+ * let in from it: unknown (null) until the cloud has read them. */
+static void test_status_peers(void **state)
+{
+	struct agent *a = agent_new();
+	json_t *st, *p;
+
+	(void)state;
+	st = ipsec_status_json(a);
+	assert_int_equal(json_array_size(json_object_get(st, "peers")), 2);
+	p = json_array_get(json_object_get(st, "peers"), 0);
+	assert_string_equal(json_string_value(json_object_get(p, "peer")), "203.0.113.7");
+	assert_true(json_is_null(json_object_get(json_object_get(p, "security_groups"), "udp500")));
+	assert_non_null(json_object_get(json_object_get(p, "security_groups"), "esp"));
+	json_decref(st);
+	agent_free(a);
+}
+
 static void test_refused(void **state)
 {
 	struct agent *a = agent_new();
@@ -425,7 +443,7 @@ int main(void)
 		cmocka_unit_test(test_admitted_with_sa),	cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_one_owner_with_openvpn),	cmocka_unit_test(test_reload),
 		cmocka_unit_test(test_instance_name_reserved),	cmocka_unit_test(test_peer_by_id),
-		cmocka_unit_test(test_peer_by_id_without_vici),
+		cmocka_unit_test(test_peer_by_id_without_vici), cmocka_unit_test(test_status_peers),
 	};
 
 	return cmocka_run_group_tests_name("ipsec peers", tests, NULL, NULL);

@@ -59,7 +59,15 @@ def metadata_mock_path():
 
 
 class Moto:
-    def __init__(self, logdir):
+    """moto's server, started here; or, given url, one that runs elsewhere
+    (scripts/ipsec-vm starts it outside the VM, where it starts in a second
+    instead of minutes under software emulation): then proc is None."""
+
+    def __init__(self, logdir, url=None):
+        self.proc = None
+        if url:
+            self.url, self.port = url, int(url.rsplit(":", 1)[1])
+            return
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = os.path.join(logdir, "moto.log")
@@ -73,7 +81,7 @@ class Moto:
                             aws_access_key_id=key_id, aws_secret_access_key=secret)
 
     def stop(self):
-        if self.proc.poll() is None:
+        if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(10)
 
@@ -82,8 +90,8 @@ class VerifiedMoto:
     """moto behind a signature-checking Ec2Proxy: url and port are the
     proxy's; proc is moto's process."""
 
-    def __init__(self, logdir, credentials):
-        self.upstream = Moto(logdir)
+    def __init__(self, logdir, credentials, url=None):
+        self.upstream = Moto(logdir, url)
         self.proc = self.upstream.proc
         # strict: answers as EC2 does where moto is kinder (vrlab.ec2proxy)
         self.proxy = Ec2Proxy(self.upstream.url, logdir, credentials=credentials, region=REGION,
@@ -152,10 +160,10 @@ class AwsWorld:
     to open it."""
 
     def __init__(self, logdir, vpc_cidr="10.1.0.0/23", subnet_cidr="10.1.1.0/24",
-                 instance_ip="10.1.1.2", openvpn=("udp", 1194)):
+                 instance_ip="10.1.1.2", openvpn=("udp", 1194), moto_url=None):
         # access key id -> secret of every key handed out in this world
         self.credentials = {TEST_KEY_ID: TEST_SECRET}
-        self.moto = VerifiedMoto(logdir, self.credentials)
+        self.moto = VerifiedMoto(logdir, self.credentials, moto_url)
         ec2 = self.ec2 = self.moto.client()
         self.vpc_cidr, self.subnet_cidr = vpc_cidr, subnet_cidr
         self.vpc_id = ec2.create_vpc(CidrBlock=vpc_cidr)["Vpc"]["VpcId"]
