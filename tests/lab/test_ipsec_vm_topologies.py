@@ -37,6 +37,9 @@ KEY_LINES = {
         r"\n\s+10\.0\.0\.0/16 +-> eni-\w+ \(the instance's ENI\)\n",
         r"✔ source/dest check of eni-\w+ \(instance A's ENI\) .*: False",
         r"✔ source/dest check of eni-\w+ \(instance B's ENI\) .*: False",
+        r"✔ vpcroutectl status on gwa .*: clients none; routes none; IPsec tunnel 203\.0\.113\.7 "
+        r"192\.168\.99\.0/24 up\n",
+        r"✔ vpcroutectl doctor on gwb, in its namespace: no problem .*: 0 problems found",
     ],
     "ipsec-vgw": [
         r"✔ gwa initiates: IKEv1 to the VGW 203\.0\.113\.10 .*\n\s+.*IKEv1",
@@ -48,6 +51,8 @@ KEY_LINES = {
         r"10\.0\.0\.20\n",
         r"\n\s+10\.0\.0\.0/16 +-> eni-\w+ \(the instance's ENI\)\n",
         r"✔ source/dest check of eni-\w+ \(instance A's ENI\) .*: False",
+        r"✔ vpcroutectl status on gwa .*: clients none; routes none; IPsec tunnel "
+        r"203\.0\.113\.10 10\.0\.0\.0/16 up\n",
     ],
 }
 

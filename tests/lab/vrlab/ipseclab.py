@@ -43,7 +43,7 @@ from .libreswan import Pluto, conn_lines
 from .nsport import Relay
 from .product import example
 from .proof import Out
-from .topologies import KEPT, Agent as AgentDesc, ClientState, Ping, Tcp, Topology
+from .topologies import KEPT, Agent as AgentDesc, Ping, Tcp, Topology
 from .topology import Host, Link, Network, build
 from .waiting import wait_for
 
@@ -141,19 +141,15 @@ def _through_tunnel(nat):
             Tcp("hostb", "hosta", 8080, KEPT, "TCP, true source"))
 
 
-def _peer_state(v):
-    return ClientState(v.eip, (v.cidr,))
-
-
 VPC2VPC = Topology(
     name="ipsec-vpc2vpc",
     title="two VPCs joined by libreswan instances, PSK site-to-site, NAT to the internet with "
           "the tunnel exempted (seed 003, guide-ipsec-vpc2vpc.md)",
     network=_network_vpc2vpc(),
-    # the peers as the agents' status lists them (clients named by address); no kernel routes:
-    # the IPsec policies carry the traffic
-    agents=(AgentDesc("gwa", "ipsec-vpc2vpc.conf", clients=(_peer_state(VPC_B),)),
-            AgentDesc("gwb", "ipsec-vpc2vpc.conf, mirrored", clients=(_peer_state(VPC_A),))),
+    # no client, no kernel route (the IPsec policies carry the traffic): a tunnel up each
+    agents=(AgentDesc("gwa", "ipsec-vpc2vpc.conf", tunnels=((VPC_B.eip, VPC_B.cidr),)),
+            AgentDesc("gwb", "ipsec-vpc2vpc.conf, mirrored",
+                      tunnels=((VPC_A.eip, VPC_A.cidr),))),
     vpns=(), by_hand=(), instance="gwa", vpc_routes=(VPC_B.cidr,),
     nft="NAT exemption, masquerade, forward filter",
     connectivity=(
@@ -209,8 +205,7 @@ VGW = Topology(
           "recipe's aes128-sha1-modp1024, NAT to the internet with the tunnel exempted (seed "
           "002, guide-ipsec-vgw.md)",
     network=_network_vgw(),
-    agents=(AgentDesc("gwa", "ipsec-vgw.conf",
-                      clients=(ClientState(VGW_PUB, (VGW_B_NET,)),)),),
+    agents=(AgentDesc("gwa", "ipsec-vgw.conf", tunnels=((VGW_PUB, VGW_B_NET),)),),
     vpns=(), by_hand=(), instance="gwa", vpc_routes=(VGW_B_NET,),
     nft="NAT exemption, masquerade, forward filter",
     connectivity=(
@@ -348,7 +343,7 @@ class IpsecLab:
             if ln.startswith("src "):
                 lines.append(ln.strip())
             elif lines and ln.strip().startswith(("proto esp", "encap ")):
-                lines[-1] += "  " + " ".join(ln.split()[:6])
+                lines[-1] += "  " + " ".join(ln.split()[:7])
         if len(lines) < 2:
             raise AssertionError(f"{node}: {len(lines)} SA(s), not 2 (in and out)")
         return Out(True, None, lines)

@@ -211,6 +211,10 @@ class Proof:
                              f"{', '.join(c.networks) or 'none'}")
             elif tunnel and got["tunnel4"] != tunnel:
                 wrong.append(f"{cn}: tunnel address {got['tunnel4']}, not {tunnel}")
+        tunnels = sorted((t["peer"], t["network"]) for t in st.get("ipsec", {}).get("tunnels", [])
+                         if t["state"] == "up")
+        if a.tunnels and tunnels != sorted(a.tunnels):
+            wrong.append(f"IPsec tunnels up {tunnels or 'none'}, not {sorted(a.tunnels)}")
         routes = sorted(r["destination"] for r in st.get("routes", []))
         if routes != sorted(a.routes):
             wrong.append(f"routes {', '.join(routes) or 'none'}, not "
@@ -220,7 +224,8 @@ class Proof:
         lines = (table.stdout if table.returncode == 0 else
                  f"status exited {table.returncode}:\n{table.stderr}").rstrip().splitlines()
         summary = "; ".join(wrong) or (f"clients {', '.join(sorted(clients)) or 'none'}; "
-                                       f"routes {', '.join(routes) or 'none'}")
+                                       f"routes {', '.join(routes) or 'none'}"
+                                       + "".join(f"; IPsec tunnel {p} {n} up" for p, n in tunnels))
         return Out(not wrong and table.returncode == 0, summary, lines)
 
     def _doctor(self, node):
