@@ -20,7 +20,7 @@ removed at once and the exit status says whether every check passed.
 
 Run it as scripts/lab does, with the build in $VPCROUTE_BUILDDIR (default
 .build/gcc):
-    demo.py [--topology A|B|C|HA] [--check]
+    demo.py [--topology A|B|C|HA|ipsec-vpc2vpc|ipsec-vgw|ipsec-sites] [--check]
     demo.py shell NODE [-c CMD] | status | down
 """
 import os
@@ -39,12 +39,17 @@ from vrlab.topologies import TOPOLOGIES, Client, Note, Server, Tcp, vpn_name  # 
 
 OK, FAIL, NOTE = "\u2714", "\u2718", "-"
 READY = "\0vpcroute-lab-ready "  # the background process's last word on the pipe
-USAGE = ("usage: scripts/lab [--topology A|B|C|HA] [--check] | shell NODE [-c CMD] | status | down\n"
+USAGE = ("usage: scripts/lab [--topology A|B|C|HA|ipsec-vpc2vpc|ipsec-vgw|ipsec-sites] [--check] "
+         "| shell NODE [-c CMD] | status | down\n"
          "(scripts/lab --help says more)")
 
 
 class UsageError(Exception):
     pass
+
+
+class Refused(Exception):
+    """A topology that is declared but cannot run yet (exit status 1)."""
 
 
 class Stop(BaseException):
@@ -270,12 +275,7 @@ class LabRun:
         if self.skip_proof:
             r.note("no proof: a step it needs failed (see above)")
             return
-        r.section("connectivity")
-        rows = [pf.row(c) for c in d.connectivity]
-        w1 = max(len(m[0]) for m in rows)
-        w2 = max(len(m[1]) for m in rows)
-        for (src, dst, what), c in zip(rows, d.connectivity):
-            r.step(f"{src:<{w1}} -> {dst:<{w2}}  {what}", lambda c=c: pf.run(c), self.all_logs)
+        prove_matrix(r, pf, d.connectivity, self.all_logs)
         for title, checks in d.sections:
             r.section(title)
             for c in checks:
@@ -312,6 +312,16 @@ class LabRun:
     def close(self):
         """Removes everything; a sanitizer report from an agent is a failure."""
         teardown(self.r, self.prod, self.aws, self.lab)
+
+
+def prove_matrix(r, pf, checks, logs):
+    """The connectivity section: each check of the matrix, aligned."""
+    r.section("connectivity")
+    rows = [pf.row(c) for c in checks]
+    w1 = max(len(m[0]) for m in rows)
+    w2 = max(len(m[1]) for m in rows)
+    for (src, dst, what), c in zip(rows, checks):
+        r.step(f"{src:<{w1}} -> {dst:<{w2}}  {what}", lambda c=c: pf.run(c), logs)
 
 
 class HaRun:
@@ -454,6 +464,99 @@ class HaRun:
         teardown(self.r, self.ha, self.aws, self.lab)
 
 
+class IpsecRun:
+    """An IPsec topology of vrlab/ipseclab.py (ipsec-vpc2vpc, ipsec-vgw): real
+    IKE daemons, the agents, the VPCs in the EC2 emulator; brought up, proved
+    and removed. It needs a kernel with ESP (scripts/lab runs it in the VM
+    of scripts/ipsec-vm where the machine's kernel has none)."""
+
+    def __init__(self, name, work, report, on_change=lambda: None):
+        from vrlab import ipseclab
+        self.desc = ipseclab.TOPOLOGIES[name]
+        self.work, self.r, self.on_change = work, report, on_change
+        self.lab = self.aws = self.ipsec = self.proof = None
+        self.skip_proof = False
+
+    def logs(self):
+        return self.ipsec.logs() if self.ipsec else []
+
+    def state(self):
+        st = {"topology": self.desc.name, "work": self.work, "builddir": BUILD,
+              "run": self.lab.run if self.lab else None, "nodes": {}, "agents": {},
+              "helpers": []}
+        if self.ipsec:
+            st["nodes"] = {h.name: {"ns": self.ipsec.topo[h.name].ns, "what": h.what}
+                           for h in self.desc.network.hosts}
+            st["agents"] = self.ipsec.confs
+        if self.aws and self.aws.moto.proc:
+            st["helpers"] = [[self.aws.moto.proc.pid, "moto.server"],
+                             [self.aws.imds.proc.pid, "ec2-metadata-mock"]]
+        return st
+
+    def _essential(self, what, fn):
+        if not self.r.step(what, fn, self.logs):
+            self.skip_proof = True
+        return not self.skip_proof
+
+    def bring_up(self):
+        from vrlab.ipseclab import LABS, world
+        from vrlab.proof import Proof
+        r, cls = self.r, LABS[self.desc.name]
+        a = cls.VPCS[0]
+        r.section("bring-up")
+        self.lab = netns.Lab()
+        where = ("outside the VM (scripts/ipsec-vm), reached through its network"
+                 if os.environ.get("VR_VM_AWS") else "on loopback")
+        self.aws = r.step(f"EC2 API (moto) and IMDSv2 (ec2-metadata-mock) {where}: VPC "
+                          f"{a.key.upper()} {a.cidr} with instance {a.gw}",
+                          lambda: world(a, self.work),
+                          logs=[("moto", os.path.join(self.work, "vpc-a", "moto.log"))])
+        if not self.aws:
+            return False
+
+        def build():
+            self.ipsec = cls(self.lab, self.aws, self.work)
+            self.proof = Proof(self.desc, self.ipsec.topo, self.work, self.ipsec)
+            more = [f"VPC {v.key.upper()} {v.cidr} with instance {v.gw} in the same EC2 API, "
+                    "its own metadata mock" for v in cls.VPCS[1:]]
+            return "; ".join([f"namespaces {' '.join(self.ipsec.topo.nodes)}", *more])
+        if not r.step("the network, relays to the emulators; each VPC router follows its "
+                      "route table and its instance's source/dest check", build):
+            return False
+        self.on_change()
+        for what, fn in self.ipsec.steps():
+            if not self._essential(what, fn):
+                break
+        return True
+
+    def prove(self):
+        r, pf, ip = self.r, self.proof, self.ipsec
+        if self.skip_proof:
+            r.note("no proof: a step it needs failed (see above)")
+            return
+        prove_matrix(r, pf, self.desc.connectivity, self.logs)
+        for k, v in ip.vpcs.items():
+            w, gw = ip.worlds[k], f"gw{k}"
+            r.section(f"instance {k.upper()} and VPC {k.upper()} {v.cidr}")
+            r.step(f"{gw}: table inet vpcroute ({self.desc.nft})",
+                   lambda gw=gw: pf.nft_table(gw), self.logs)
+            r.step(f"VPC route table {w.rtb_id}, as the EC2 emulator holds it",
+                   lambda w=w, k=k: pf.vpc_table(w, ip.remote(k)), self.logs)
+            r.step(f"source/dest check of {w.eni_id} (instance {k.upper()}'s ENI)",
+                   lambda w=w: pf.source_dest_check(w), self.logs)
+        r.section("vpcroutectl status")
+        for node, agent in ip.agents.items():
+            r.step(f"vpcroutectl status on {node} (vpcroutectl -f {agent.conf} status)",
+                   lambda node=node: pf.status(node), self.logs)
+        r.section("vpcroutectl doctor")
+        for node in ip.agents:
+            r.step(f"vpcroutectl doctor on {node}, in its namespace: no problem",
+                   lambda node=node: pf.doctor(node), self.logs)
+
+    def close(self):
+        teardown(self.r, self.ipsec, self.aws, self.lab)
+
+
 def teardown(report, product, aws, lab):
     """Stops the product, then the emulators, then removes the namespaces, each
     whatever the one before did; a failure of one is counted in report."""
@@ -473,6 +576,8 @@ def teardown(report, product, aws, lab):
 def lab_run(topology, work, report, on_change=lambda: None):
     if topology == "HA":
         return HaRun(work, report, on_change)
+    if topology.startswith("ipsec-"):
+        return IpsecRun(topology, work, report, on_change)
     return LabRun(TOPOLOGIES[topology], work, report, on_change)
 
 
@@ -480,6 +585,9 @@ def title(topology):
     if topology == "HA":
         from vrlab.ha import TITLE
         return TITLE
+    if topology.startswith("ipsec-"):
+        from vrlab.ipseclab import TOPOLOGIES as IPSEC
+        return IPSEC[topology].title
     return TOPOLOGIES[topology].title
 
 
@@ -513,11 +621,21 @@ def parse(argv):
             topology = a.split("=", 1)[1]
         elif a == "--check":
             check = True
+        elif a == "--can-run":  # scripts/lab: is the topology runnable (exit 0) or refused
+            pass
         else:
             raise UsageError(f"scripts/lab: unknown argument {a!r}")
         i += 1
+    from vrlab.ipseclab import NAMES as IPSEC, REFUSED
+    if topology.lower() in IPSEC:
+        topology = topology.lower()
+        if topology in REFUSED:
+            raise Refused(f"scripts/lab: topology {topology} ({REFUSED[topology][0]}) is "
+                          f"declared but cannot run yet: {REFUSED[topology][1]}")
+        return ("check" if check else "up"), topology, None
     if topology.upper() not in (*TOPOLOGIES, "HA"):
-        raise UsageError(f"scripts/lab: no topology {topology!r} ({', '.join(TOPOLOGIES)}, HA)")
+        raise UsageError(f"scripts/lab: no topology {topology!r} "
+                         f"({', '.join(TOPOLOGIES)}, HA, {', '.join(IPSEC)})")
     return ("check" if check else "up"), topology.upper(), None
 
 
@@ -713,6 +831,11 @@ def main(argv):
     except UsageError as e:
         print(f"{e}\n{USAGE}", file=sys.stderr)
         return 2
+    except Refused as e:
+        print(e, file=sys.stderr)
+        return 1
+    if cmd in ("check", "up") and arg.startswith("ipsec-") and "--can-run" in argv:
+        return 0
     if os.geteuid() != 0:
         print("scripts/lab needs root (network namespaces)", file=sys.stderr)
         return 1

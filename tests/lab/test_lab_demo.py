@@ -170,6 +170,30 @@ def test_help_names_each_topologys_nodes():
     assert said == {name: [h.name for h in t.network.hosts] for name, t in TOPOLOGIES.items()}
 
 
+def test_help_names_the_ipsec_topologies():
+    """scripts/lab --help lists the IPsec topologies (vrlab/ipseclab.py) with
+    their nodes, and those declared but refused for now."""
+    from vrlab.ipseclab import REFUSED, TOPOLOGIES as IPSEC
+    r = subprocess.run([LAB, "--help"], capture_output=True, text=True, timeout=30)
+    for name, t in IPSEC.items():
+        nodes = " ".join(h.name for h in t.network.hosts)
+        assert re.search(rf"^  {name}  (?:(?!^  \S).)*?Nodes: {nodes}$", r.stdout,
+                         re.M | re.S), r.stdout
+    for name in REFUSED:
+        assert re.search(rf"^  {name}  ", r.stdout, re.M), r.stdout
+
+
+def test_refused_ipsec_topology(lab_env):
+    """A declared IPsec topology that cannot run yet: refused with its reason,
+    exit 1, before anything is installed or built."""
+    from vrlab.ipseclab import REFUSED
+    for name, (_, why) in REFUSED.items():
+        r = lab(["--check", "--topology", name], lab_env)
+        assert r.returncode == 1, r.stderr
+        assert f"topology {name} " in r.stderr and why in r.stderr, r.stderr
+        assert "==> " not in r.stdout + r.stderr  # nothing installed nor built
+
+
 @pytest.fixture
 def lab_up(lab_env):
     """A lab (topology A) that stays up; removed whatever the test did."""

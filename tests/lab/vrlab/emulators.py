@@ -74,7 +74,8 @@ class Moto:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        wait_port(self.port, self.proc, what="moto")
+        # generous: under software emulation (the IPsec lab's VM) its start takes a minute
+        wait_port(self.port, self.proc, timeout=180, what="moto")
 
     def client(self, key_id=TEST_KEY_ID, secret=TEST_SECRET):
         return boto3.client("ec2", endpoint_url=self.url, region_name=REGION,
@@ -157,13 +158,19 @@ class AwsWorld:
     it: EC2 refuses a route inside a VPC CIDR block that is not a subnet's. The
     instance's security group lets OpenVPN in (openvpn: its protocol and port, as
     the lab's servers listen: vrlab/openvpn.py), from anywhere, as the guides say
-    to open it."""
+    to open it. share: another AwsWorld whose emulated EC2 API this one's VPC is
+    made in (two VPCs of one region, each with its instance and metadata mock:
+    the IPsec topologies of vrlab/ipseclab.py); its stop() leaves that API up."""
 
     def __init__(self, logdir, vpc_cidr="10.1.0.0/23", subnet_cidr="10.1.1.0/24",
-                 instance_ip="10.1.1.2", openvpn=("udp", 1194), moto_url=None):
-        # access key id -> secret of every key handed out in this world
-        self.credentials = {TEST_KEY_ID: TEST_SECRET}
-        self.moto = VerifiedMoto(logdir, self.credentials, moto_url)
+                 instance_ip="10.1.1.2", openvpn=("udp", 1194), share=None, moto_url=None):
+        self.shared = share is not None
+        if share:
+            self.credentials, self.moto = share.credentials, share.moto
+        else:
+            # access key id -> secret of every key handed out in this world
+            self.credentials = {TEST_KEY_ID: TEST_SECRET}
+            self.moto = VerifiedMoto(logdir, self.credentials, moto_url)
         ec2 = self.ec2 = self.moto.client()
         self.vpc_cidr, self.subnet_cidr = vpc_cidr, subnet_cidr
         self.vpc_id = ec2.create_vpc(CidrBlock=vpc_cidr)["Vpc"]["VpcId"]
@@ -271,7 +278,8 @@ class AwsWorld:
 
     def stop(self):
         self.imds.stop()
-        self.moto.stop()
+        if not self.shared:
+            self.moto.stop()
 
 
 class Instance:

@@ -47,10 +47,11 @@ def listen_in(node, port=0):
 
 
 class Relay:
-    """Connections to 127.0.0.1:<.port> in node go to 127.0.0.1:target here."""
+    """Connections to 127.0.0.1:<.port> in node go to 127.0.0.1:target here
+    (or target_host:target: in the IPsec lab's VM, the machine's loopback)."""
 
-    def __init__(self, node, target_port, port=0):
-        self.target = target_port
+    def __init__(self, node, target_port, port=0, target_host="127.0.0.1"):
+        self.target, self.target_host = target_port, target_host
         self.lsock = listen_in(node, port)
         self.port = self.lsock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
@@ -73,7 +74,7 @@ class Relay:
 
     def _pipe(self, c):
         try:
-            u = socket.create_connection(("127.0.0.1", self.target), timeout=5)
+            u = socket.create_connection((self.target_host, self.target), timeout=5)
         except OSError:
             c.close()
             return

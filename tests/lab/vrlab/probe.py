@@ -27,7 +27,7 @@ class TcpServer:
     def __init__(self, node, addr, port, log):
         self.node, self.addr, self.port = node, addr, port
         self.proc = node.popen([sys.executable, "-u", "-c", SERVER, addr, str(port)], log=log)
-        deadline = time.time() + 10
+        deadline = time.time() + 60  # generous: Python starts slowly in the IPsec lab's VM
         while time.time() < deadline:
             with open(log) as f:
                 if "listening" in f.read():
@@ -43,5 +43,5 @@ class TcpServer:
 def tcp_connect(node, addr, port, timeout=3.0):
     """Connects from node; returns the source address the server saw, or None."""
     r = node.run([sys.executable, "-c", CLIENT, addr, str(port), str(timeout)], check=False,
-                 timeout=timeout + 10)
+                 timeout=timeout + 60)
     return r.stdout.strip() if r.returncode == 0 else None

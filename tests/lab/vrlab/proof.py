@@ -145,12 +145,16 @@ class Proof:
 
     # --- the instance, the VPC, the agents ------------------------------------------------
 
-    def nft_table(self):
-        table = self.p.agents[self.desc.instance].table()
+    def nft_table(self, node=None):
+        table = self.p.agents[node or self.desc.instance].table()
         return Out(table is not None, f"{(table or '').count(chr(10))} lines")
 
-    def vpc_table(self):
-        aws = self.p.aws
+    def vpc_table(self, aws=None, want=None):
+        """The VPC route table of aws (default the product's) as the emulator
+        holds it; ok when it routes want (default the description's
+        vpc_routes) to that world's instance's ENI."""
+        aws = aws or self.p.aws
+        want = self.desc.vpc_routes if want is None else want
         rt = aws.ec2.describe_route_tables(RouteTableIds=[aws.rtb_id])["RouteTables"][0]
         lines, ours = [], set()
         for route in rt["Routes"]:
@@ -162,12 +166,12 @@ class Proof:
                 target += " (the instance's ENI)"
             state = route.get("State", "active")
             lines.append(f"{dst:<20} -> {target}" + ("" if state == "active" else f" [{state}]"))
-        missing = [n for n in self.desc.vpc_routes if n not in ours]
+        missing = [n for n in want if n not in ours]
         return Out(not missing, f"no route {', '.join(missing)} -> {aws.eni_id}"
                    if missing else None, lines)
 
-    def source_dest_check(self):
-        aws = self.p.aws
+    def source_dest_check(self, aws=None):
+        aws = aws or self.p.aws
         v = aws.ec2.describe_network_interface_attribute(NetworkInterfaceId=aws.eni_id,
                                                          Attribute="sourceDestCheck")
         value = v["SourceDestCheck"]["Value"]
@@ -207,6 +211,10 @@ class Proof:
                              f"{', '.join(c.networks) or 'none'}")
             elif tunnel and got["tunnel4"] != tunnel:
                 wrong.append(f"{cn}: tunnel address {got['tunnel4']}, not {tunnel}")
+        tunnels = sorted((t["peer"], t["network"]) for t in st.get("ipsec", {}).get("tunnels", [])
+                         if t["state"] == "up")
+        if a.tunnels and tunnels != sorted(a.tunnels):
+            wrong.append(f"IPsec tunnels up {tunnels or 'none'}, not {sorted(a.tunnels)}")
         routes = sorted(r["destination"] for r in st.get("routes", []))
         if routes != sorted(a.routes):
             wrong.append(f"routes {', '.join(routes) or 'none'}, not "
@@ -216,7 +224,8 @@ class Proof:
         lines = (table.stdout if table.returncode == 0 else
                  f"status exited {table.returncode}:\n{table.stderr}").rstrip().splitlines()
         summary = "; ".join(wrong) or (f"clients {', '.join(sorted(clients)) or 'none'}; "
-                                       f"routes {', '.join(routes) or 'none'}")
+                                       f"routes {', '.join(routes) or 'none'}"
+                                       + "".join(f"; IPsec tunnel {p} {n} up" for p, n in tunnels))
         return Out(not wrong and table.returncode == 0, summary, lines)
 
     def _doctor(self, node):

@@ -35,12 +35,14 @@ class ClientState:
 @dataclass(frozen=True)
 class Agent:
     """vpcroute-agent on node, from doc/examples/<example>; what its status
-    must say once the lab is up: its clients, and its kernel routes
-    (exactly: ip route show proto 212)."""
+    must say once the lab is up: its clients, its kernel routes (exactly:
+    ip route show proto 212), and its IPsec tunnels up (exactly: (peer,
+    network); checked where given)."""
     node: str
     example: str
     clients: tuple = ()
     routes: tuple = ()
+    tunnels: tuple = ()
 
 
 @dataclass(frozen=True)
