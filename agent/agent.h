@@ -317,6 +317,19 @@ bool ipsec_update(struct agent *a);
 void ipsec_close(struct agent *a);
 /* For the status: the tunnels, their SA, admission and refusal. */
 json_t *ipsec_status_json(const struct agent *a);
+/*
+ * ipsec_route.c: route-based tunnels (XFRM interfaces, VTIs). The tunnels
+ * t[0..n) (sorted, as xfrm_current gives them) with each route-based one
+ * whose selector is wider than networks of its peer's allow list replaced
+ * by one per such network (sorted again): 0, or -ENOMEM (t unchanged).
+ */
+int ipsec_route_expand(const struct cfg *c, struct xfrm_tunnel **t, size_t *n);
+/* For the status: t's interface, if_id, mark and whether its network came
+ * from the allow list, into the tunnel's object j. */
+void ipsec_route_json(const struct xfrm_tunnel *t, json_t *j);
+/* A link came, went or changed (watch.c): the interfaces read again, and
+ * the tunnels and routes when they changed. */
+void ipsec_route_links(struct agent *a);
 
 /* status.c: what vpcroutectl status shows (doc/status.schema.json) */
 json_t *status_json(struct agent *a);

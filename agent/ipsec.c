@@ -194,7 +194,9 @@ bool ipsec_update(struct agent *a)
 	size_t n = 0, nref = 0;
 	bool changed;
 
-	if (a->xfrm && xfrm_current(a->xfrm, &t, &n) < 0) {
+	if (a->xfrm &&
+	    (xfrm_current(a->xfrm, &t, &n) < 0 || ipsec_route_expand(a->cfg, &t, &n) < 0)) {
+		free(t);
 		log_warnx("ipsec: out of memory");
 		return false;
 	}
@@ -272,6 +274,7 @@ json_t *ipsec_status_json(const struct agent *a)
 					    ? json_integer((json_int_t)c->since)
 					    : json_null());
 		json_object_set_new(j, "refusal", why ? json_string(why) : json_null());
+		ipsec_route_json(t, j);
 		json_array_append_new(tun, j);
 	}
 	json_object_set_new(o, "tunnels", tun);

@@ -220,13 +220,8 @@ int xfrm_current(const struct xfrm *x, struct xfrm_tunnel **out, size_t *n)
 {
 	int r = xfrm_tunnels(&x->tab, out, n);
 
-	for (size_t i = 0; r == 0 && i < *n; i++) {
-		const struct xfrm_link *k = xfrm_link_find(&x->links, (*out)[i].if_id,
-							   (*out)[i].mark_v, (*out)[i].mark_m);
-
-		if (k)
-			snprintf((*out)[i].dev, sizeof((*out)[i].dev), "%s", k->name);
-	}
+	if (r == 0)
+		xfrm_link_name(&x->links, *out, *n);
 	return r;
 }
 

@@ -92,6 +92,8 @@ struct xfrm_tunnel {
 	 * interface they lead to (ipsec.c fills it from xfrm_link_dev) */
 	uint32_t if_id, mark_v, mark_m;
 	char dev[16]; /* IF_NAMESIZE; "" when policy-based or the device is missing */
+	bool wide;    /* net is a network of the peer's allow list inside a wider
+		       * selector (ipsec_route.c) */
 };
 
 void xfrm_tab_free(struct xfrm_tab *t);
@@ -137,6 +139,8 @@ unsigned xfrm_link_decode(struct xfrm_links *l, const void *buf, size_t len, boo
  * of if_id, else the VTI whose okey the mark matches; NULL when none. */
 const struct xfrm_link *xfrm_link_find(const struct xfrm_links *l, uint32_t if_id, uint32_t mark_v,
 				       uint32_t mark_m);
+/* Names each route-based tunnel of t[0..n) its interface (dev) from l. */
+void xfrm_link_name(const struct xfrm_links *l, struct xfrm_tunnel *t, size_t n);
 bool xfrm_links_equal(const struct xfrm_links *a, const struct xfrm_links *b);
 void xfrm_links_free(struct xfrm_links *l);
 

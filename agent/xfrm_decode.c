@@ -476,6 +476,7 @@ int xfrm_tunnels(const struct xfrm_tab *t, struct xfrm_tunnel **out, size_t *n)
 		v[i].mark_v = p->mark_v;
 		v[i].mark_m = p->mark_m;
 		v[i].dev[0] = '\0';
+		v[i].wide = false;
 	}
 	free(sa);
 	if (t->npol)
@@ -661,6 +662,16 @@ const struct xfrm_link *xfrm_link_find(const struct xfrm_links *l, uint32_t if_i
 			return k;
 	}
 	return NULL;
+}
+
+void xfrm_link_name(const struct xfrm_links *l, struct xfrm_tunnel *t, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct xfrm_link *k = xfrm_link_find(l, t[i].if_id, t[i].mark_v, t[i].mark_m);
+
+		if (k)
+			memcpy(t[i].dev, k->name, sizeof(t[i].dev));
+	}
 }
 
 bool xfrm_links_equal(const struct xfrm_links *a, const struct xfrm_links *b)
