@@ -93,24 +93,35 @@ static void agent_free(struct agent *a)
 	stub_kernel_clear();
 }
 
-/* An outbound tunnel policy of index to net through peer (reqid 1). */
-static void tunnel(uint32_t index, const char *peer, const char *net)
+/* An outbound tunnel policy of index to net through peer, from src, of
+ * reqid; route-based with if_id, or mark (a VTI's). */
+static void policy(uint32_t index, const char *peer, const char *src, const char *net,
+		   uint32_t reqid, uint32_t if_id, uint32_t mark)
 {
 	struct xfrm_ev ev = { .kind = XFRM_EV_POL_ADD };
 
 	ev.pol.index = index;
 	ev.pol.dir = XFRM_POLICY_OUT;
 	ev.pol.allow = ev.pol.main = ev.pol.tunnel = true;
-	ev.pol.src = pfx_of("10.0.0.0/16");
+	ev.pol.src = pfx_of(src);
 	ev.pol.dst = pfx_of(net);
 	ev.pol.peer = pfx_of(peer);
 	ev.pol.local = pfx_of("198.51.100.1");
 	ev.pol.proto = IPPROTO_ESP;
-	ev.pol.reqid = 1;
+	ev.pol.reqid = reqid;
+	ev.pol.if_id = if_id;
+	ev.pol.mark_v = mark;
+	ev.pol.mark_m = mark ? 0xffffffff : 0;
 	assert_int_equal(xfrm_tab_apply(&tab, &ev), 0);
 }
 
-static void sa(bool add, const char *peer, uint32_t spi)
+static void tunnel(uint32_t index, const char *peer, const char *net)
+{
+	policy(index, peer, "10.0.0.0/16", net, 1, 0, 0);
+}
+
+/* An SA to peer of reqid and if_id, added or deleted. */
+static void sa_of(bool add, const char *peer, uint32_t spi, uint32_t reqid, uint32_t if_id)
 {
 	struct xfrm_ev ev = { .kind = add ? XFRM_EV_SA_ADD : XFRM_EV_SA_DEL };
 
@@ -119,8 +130,14 @@ static void sa(bool add, const char *peer, uint32_t spi)
 	ev.sa.spi = spi;
 	ev.sa.proto = IPPROTO_ESP;
 	ev.sa.mode = XFRM_MODE_TUNNEL;
-	ev.sa.reqid = 1;
+	ev.sa.reqid = reqid;
+	ev.sa.if_id = if_id;
 	assert_int_equal(xfrm_tab_apply(&tab, &ev), 0);
+}
+
+static void sa(bool add, const char *peer, uint32_t spi)
+{
+	sa_of(add, peer, spi, 1, 0);
 }
 
 /* The remote networks of the last nftables model, "A B ". */
@@ -296,39 +313,6 @@ static void test_instance_name_reserved(void **state)
 	agent_free(a);
 }
 
-/* A route-based policy: peer's tunnel to net of if_id, or of mark (VTI). */
-static void routed_tunnel(uint32_t index, const char *peer, const char *net, uint32_t if_id,
-			  uint32_t mark)
-{
-	struct xfrm_ev ev = { .kind = XFRM_EV_POL_ADD };
-
-	ev.pol.index = index;
-	ev.pol.dir = XFRM_POLICY_OUT;
-	ev.pol.allow = ev.pol.main = ev.pol.tunnel = true;
-	ev.pol.src = pfx_of("0.0.0.0/0");
-	ev.pol.dst = pfx_of(net);
-	ev.pol.peer = pfx_of(peer);
-	ev.pol.local = pfx_of("198.51.100.1");
-	ev.pol.proto = IPPROTO_ESP;
-	ev.pol.if_id = if_id;
-	ev.pol.mark_v = mark;
-	ev.pol.mark_m = mark ? 0xffffffff : 0;
-	assert_int_equal(xfrm_tab_apply(&tab, &ev), 0);
-}
-
-static void routed_sa(bool add, const char *peer, uint32_t spi, uint32_t if_id)
-{
-	struct xfrm_ev ev = { .kind = add ? XFRM_EV_SA_ADD : XFRM_EV_SA_DEL };
-
-	ev.sa.daddr = pfx_of(peer);
-	ev.sa.saddr = pfx_of("198.51.100.1");
-	ev.sa.spi = spi;
-	ev.sa.proto = IPPROTO_ESP;
-	ev.sa.mode = XFRM_MODE_TUNNEL;
-	ev.sa.if_id = if_id;
-	assert_int_equal(xfrm_tab_apply(&tab, &ev), 0);
-}
-
 /* Our kernel routes (the stubs'), "NET@OIF " in the stubs' order. */
 static const char *kernel(void)
 {
@@ -355,12 +339,12 @@ static void test_route_based(void **state)
 	assert_non_null(links.v);
 	links.v[0] = lo;
 	links.n = links.cap = 1;
-	routed_tunnel(0x101, "203.0.113.7", "0.0.0.0/0", 7, 0);
+	policy(0x101, "203.0.113.7", "0.0.0.0/0", "0.0.0.0/0", 0, 7, 0);
 	/* a narrow one outside its allow list, through a VTI with no device */
-	routed_tunnel(0x109, "203.0.113.8", "172.16.0.0/12", 0, 42);
-	routed_sa(true, "203.0.113.8", 0x2000, 0);
+	policy(0x109, "203.0.113.8", "0.0.0.0/0", "172.16.0.0/12", 0, 0, 42);
+	sa_of(true, "203.0.113.8", 0x2000, 0, 0);
 	/* an SA of another if_id: nothing yet */
-	routed_sa(true, "203.0.113.7", 0x1000, 9);
+	sa_of(true, "203.0.113.7", 0x1000, 0, 9);
 	ipsec_update(a);
 	assert_string_equal(kernel(), "");
 	assert_int_equal(a->ntunnels, 3); /* 0/0 became the two allowed networks */
@@ -368,7 +352,7 @@ static void test_route_based(void **state)
 	assert_string_equal(a->tunnels[0].dev, "lo");
 	assert_non_null(refusal(a, "172.16.0.0/12"));
 	/* its SA: both networks routed via the interface, remote, VPC routes */
-	routed_sa(true, "203.0.113.7", 0x1001, 7);
+	sa_of(true, "203.0.113.7", 0x1001, 0, 7);
 	assert_true(ipsec_update(a));
 	assert_string_equal(kernel(), "192.168.98.0/24@1 192.168.99.0/24@1 ");
 	assert_string_equal(remote(), "10.9.0.0/24 192.168.98.0/24 192.168.99.0/24 ");
@@ -387,7 +371,7 @@ static void test_route_based(void **state)
 	ipsec_route_links(a);
 	assert_string_equal(kernel(), "192.168.98.0/24@1 192.168.99.0/24@1 ");
 	/* the SA goes: the routes at once, as an OpenVPN client's */
-	routed_sa(false, "203.0.113.7", 0x1001, 7);
+	sa_of(false, "203.0.113.7", 0x1001, 0, 7);
 	assert_true(ipsec_update(a));
 	assert_string_equal(kernel(), "");
 	assert_string_equal(remote(), "10.9.0.0/24 ");
