@@ -46,17 +46,18 @@ static size_t inside(const struct pfx_list *allow, const struct pfx *net)
 int ipsec_route_expand(const struct cfg *c, struct xfrm_tunnel **tp, size_t *np)
 {
 	struct xfrm_tunnel *t = *tp, *v;
-	size_t n = *np, want = n, w = 0, u = 0;
+	size_t n = *np, want = 0, w = 0, u = 0;
+	bool wide = false;
 
 	for (size_t i = 0; i < n; i++) {
 		const struct cfg_peer *pe =
 			route_based(&t[i]) ? cfg_peer_find(c, &t[i].peer) : NULL;
 		size_t k = pe ? inside(&pe->pol.allow, &t[i].net) : 0;
 
-		if (k)
-			want += k - 1;
+		want += k ? k : 1;
+		wide |= k > 0;
 	}
-	if (want == n)
+	if (!wide)
 		return 0;
 	if (!(v = malloc(want * sizeof(*v))))
 		return -ENOMEM;

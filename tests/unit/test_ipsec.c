@@ -342,12 +342,14 @@ static void test_route_based(void **state)
 	policy(0x101, "203.0.113.7", "0.0.0.0/0", "0.0.0.0/0", 0, 7, 0);
 	/* a narrow one outside its allow list, through a VTI with no device */
 	policy(0x109, "203.0.113.8", "0.0.0.0/0", "172.16.0.0/12", 0, 0, 42);
+	/* and one wider than its one allowed network: that network */
+	policy(0x111, "203.0.113.8", "0.0.0.0/0", "192.168.0.0/16", 0, 0, 42);
 	sa_of(true, "203.0.113.8", 0x2000, 0, 0);
 	/* an SA of another if_id: nothing yet */
 	sa_of(true, "203.0.113.7", 0x1000, 0, 9);
 	ipsec_update(a);
 	assert_string_equal(kernel(), "");
-	assert_int_equal(a->ntunnels, 3); /* 0/0 became the two allowed networks */
+	assert_int_equal(a->ntunnels, 4); /* 0/0 became the two allowed networks */
 	assert_true(a->tunnels[0].wide);
 	assert_string_equal(a->tunnels[0].dev, "lo");
 	assert_non_null(refusal(a, "172.16.0.0/12"));
@@ -355,8 +357,10 @@ static void test_route_based(void **state)
 	sa_of(true, "203.0.113.7", 0x1001, 0, 7);
 	assert_true(ipsec_update(a));
 	assert_string_equal(kernel(), "192.168.98.0/24@1 192.168.99.0/24@1 ");
-	assert_string_equal(remote(), "10.9.0.0/24 192.168.98.0/24 192.168.99.0/24 ");
-	assert_int_equal(stub_ncloud, 3);
+	/* 192.168.1.0/24 is up too, but its VTI is missing: not routed */
+	assert_string_equal(remote(),
+			    "10.9.0.0/24 192.168.1.0/24 192.168.98.0/24 192.168.99.0/24 ");
+	assert_int_equal(stub_ncloud, 4);
 	/* the interface deleted (the kernel drops its routes with it) and
 	 * another of that if_id, not yet there: wanted, reported missing */
 	memcpy(links.v[0].name, "ipsec-gone", sizeof("ipsec-gone"));
@@ -374,7 +378,7 @@ static void test_route_based(void **state)
 	sa_of(false, "203.0.113.7", 0x1001, 0, 7);
 	assert_true(ipsec_update(a));
 	assert_string_equal(kernel(), "");
-	assert_string_equal(remote(), "10.9.0.0/24 ");
+	assert_string_equal(remote(), "10.9.0.0/24 192.168.1.0/24 ");
 	agent_free(a);
 }
 
