@@ -823,7 +823,28 @@ static void doctor_ipsec(struct diag *d, json_t *s, const struct cfg *c)
 	{
 		const char *st = output_str(t, "state");
 
-		if (strcmp(st, "up") == 0)
+		json_t *if_id = json_object_get(t, "if_id");
+		bool routed = json_is_integer(if_id) || json_is_string(json_object_get(t, "mark"));
+		char id[64];
+
+		if (json_is_integer(if_id))
+			snprintf(id, sizeof(id), "if_id %lld",
+				 (long long)json_integer_value(if_id));
+		else
+			snprintf(id, sizeof(id), "mark %s", output_str(t, "mark"));
+		if (strcmp(st, "up") == 0 && routed &&
+		    !json_is_string(json_object_get(t, "interface")))
+			say(d, "PROBLEM",
+			    "IPsec tunnel to %s for %s is route-based (%s), but no XFRM interface "
+			    "of that if_id (or VTI of that key) exists: nothing enters the tunnel "
+			    "(ip link add ... type xfrm if_id N, or type vti key K; the agent "
+			    "routes through it once it is there)",
+			    output_str(t, "peer"), output_str(t, "network"), id);
+		else if (strcmp(st, "up") == 0 && routed)
+			say(d, "ok", "IPsec tunnel to %s for %s is up and routed via %s",
+			    output_str(t, "peer"), output_str(t, "network"),
+			    output_str(t, "interface"));
+		else if (strcmp(st, "up") == 0)
 			say(d, "ok", "IPsec tunnel to %s for %s is up and routed",
 			    output_str(t, "peer"), output_str(t, "network"));
 		else if (strcmp(st, "refused") == 0)

@@ -715,6 +715,17 @@ static void test_links(void **state)
 	assert_int_equal(xfrm_link_decode(&l, b.b, b.len, &fin, &err), 0);
 	assert_int_equal(err, -EPERM);
 	xfrm_links_free(&l);
+	/* the fuzz corpus' seed (what the target starts from) is a dump */
+	memset(&b, 0, sizeof(b));
+	b.len = corpus("link-dump", b.b, sizeof(b.b));
+	fin = false;
+	err = 0;
+	assert_int_equal(xfrm_link_decode(&l, b.b, b.len, &fin, &err), 0);
+	assert_true(fin);
+	assert_int_equal(l.n, 2);
+	assert_string_equal(link_name(&l, 7, 0, 0), "ipsec0");
+	assert_string_equal(link_name(&l, 0, 42, 0xffffffff), "vti0");
+	xfrm_links_free(&l);
 }
 
 int main(void)
