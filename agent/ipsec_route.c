@@ -32,14 +32,19 @@ static bool route_based(const struct xfrm_tunnel *t)
 	return t->if_id || t->mark_m;
 }
 
-/* The networks of allow strictly inside the selector net. */
-static size_t inside(const struct pfx_list *allow, const struct pfx *net)
+/* Whether net lies strictly inside the selector sel. */
+static bool strictly_inside(const struct pfx *sel, const struct pfx *net)
+{
+	return net->family == sel->family && pfx_contains(sel, net) && !pfx_equal(sel, net);
+}
+
+/* How many networks of allow lie strictly inside the selector sel. */
+static size_t inside(const struct pfx_list *allow, const struct pfx *sel)
 {
 	size_t k = 0;
 
 	for (size_t i = 0; i < allow->n; i++)
-		k += allow->v[i].family == net->family && pfx_contains(net, &allow->v[i]) &&
-		     !pfx_equal(net, &allow->v[i]);
+		k += strictly_inside(sel, &allow->v[i]);
 	return k;
 }
 
@@ -72,8 +77,7 @@ int ipsec_route_expand(const struct cfg *c, struct xfrm_tunnel **tp, size_t *np)
 		for (size_t a = 0; a < pe->pol.allow.n; a++) {
 			const struct pfx *net = &pe->pol.allow.v[a];
 
-			if (net->family != t[i].net.family || !pfx_contains(&t[i].net, net) ||
-			    pfx_equal(&t[i].net, net))
+			if (!strictly_inside(&t[i].net, net))
 				continue;
 			v[w] = t[i];
 			v[w].net = *net;
