@@ -345,6 +345,19 @@ json_t *ipsec_status_json(const struct agent *a);
 /* ipsec.vici_socket (again, after a reload): the VICI client opened, moved
  * or closed. */
 void ipsec_vici_configure(struct agent *a);
+/*
+ * ipsec_route.c: route-based tunnels (XFRM interfaces, VTIs). The tunnels
+ * t[0..n) (sorted, as xfrm_current gives them) with each route-based one
+ * whose selector is wider than networks of its peer's allow list replaced
+ * by one per such network (sorted again): 0, or -ENOMEM (t unchanged).
+ */
+int ipsec_route_expand(const struct cfg *c, struct xfrm_tunnel **t, size_t *n);
+/* For the status: t's interface, if_id, mark and whether its network came
+ * from the allow list, into the tunnel's object j. */
+void ipsec_route_json(const struct xfrm_tunnel *t, json_t *j);
+/* A link came, went or changed (watch.c): the interfaces read again, and
+ * the tunnels and routes when they changed. */
+void ipsec_route_links(struct agent *a);
 
 /* The IKE identity of the IPsec peer at addr (NULL: unknown), for the policy
  * (lib/policy.h's policy_check_peer, cfg_peer_lookup). */

@@ -280,7 +280,9 @@ bool ipsec_update(struct agent *a)
 	size_t n = 0, nref = 0;
 	bool changed, ids_changed;
 
-	if (a->xfrm && xfrm_current(a->xfrm, &t, &n) < 0) {
+	if (a->xfrm &&
+	    (xfrm_current(a->xfrm, &t, &n) < 0 || ipsec_route_expand(a->cfg, &t, &n) < 0)) {
+		free(t);
 		log_warnx("ipsec: out of memory");
 		return false;
 	}
@@ -390,6 +392,7 @@ json_t *ipsec_status_json(const struct agent *a)
 		pe = cfg_peer_lookup(a->cfg, &t->peer, agent_peer_id(a, &t->peer));
 		json_object_set_new(j, "policy", pe ? json_string(pe->pol.name) : json_null());
 		json_object_set_new(j, "ike_sa", tunnel_ike_json(a, &t->peer));
+		ipsec_route_json(t, j);
 		json_array_append_new(tun, j);
 	}
 	json_object_set_new(o, "tunnels", tun);

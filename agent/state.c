@@ -16,6 +16,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "policy.h"
+#include "xfrm.h"
 
 static void batch_untouch(struct batch *b);
 
@@ -721,9 +722,34 @@ static void want_access(struct desired *d, const struct pfx_list *srcs, const st
 	}
 }
 
+/* The interface of peer's route-based tunnel to net with a live SA (an XFRM
+ * interface, a VTI: ipsec_route.c), or NULL. a->tunnels is sorted by peer,
+ * then network. */
+static const char *tunnel_dev(const struct agent *a, const struct pfx *peer, const struct pfx *net)
+{
+	size_t lo = 0, hi = a->ntunnels;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int r = pfx_cmp(&a->tunnels[mid].peer, peer);
+
+		if (!r)
+			r = pfx_cmp(&a->tunnels[mid].net, net);
+		if (!r)
+			return a->tunnels[mid].sa && a->tunnels[mid].dev[0] ? a->tunnels[mid].dev
+									    : NULL;
+		if (r < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
 /* What one IPsec peer adds: its networks as remote networks (VPC routes,
- * NAT exemption) and its forward filter; no kernel route, the XFRM policy
- * takes the packets. */
+ * NAT exemption) and its forward filter; a kernel route via the interface
+ * of a route-based tunnel, none for a policy-based one (the XFRM policy
+ * takes the packets). */
 static void peer_contrib(const struct agent *a, const struct aclient *cl, struct desired *d)
 {
 	const struct cfg *c = a->cfg;
@@ -733,8 +759,13 @@ static void peer_contrib(const struct agent *a, const struct aclient *cl, struct
 	if (pfx_addr_parse(cl->pc.cn, &addr) < 0 ||
 	    !(pe = cfg_peer_lookup(c, &addr, agent_peer_id(a, &addr))))
 		return; /* ipsec.c admits only configured peers; a reload re-admits */
-	for (size_t k = 0; k < cl->pc.nets.n; k++)
+	for (size_t k = 0; k < cl->pc.nets.n; k++) {
+		const char *dev = tunnel_dev(a, &addr, &cl->pc.nets.v[k]);
+
+		if (dev)
+			want_route(d, &cl->pc.nets.v[k], (int)ifc_index(dev), dev);
 		want_remote(d, &cl->pc.nets.v[k]);
+	}
 	want_access(d, &cl->pc.nets, &c->local, &pe->pol.to_local, true);
 	want_access(d, &c->local, &cl->pc.nets, &pe->pol.from_local, false);
 }

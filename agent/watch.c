@@ -214,8 +214,10 @@ void watch_event(struct agent *a)
 
 	drain(a, w, w->rt, NETLINK_ROUTE, rtnl_portid(a->rt), &h);
 	drain(a, w, w->nf, NETLINK_NETFILTER, nft_portid(a->nft), &h);
-	if (h.link_msgs)
-		ifc_forget(); /* a device's name or index may have changed */
+	if (h.link_msgs) {
+		ifc_forget();	      /* a device's name or index may have changed */
+		ipsec_route_links(a); /* an XFRM interface's or a VTI's too */
+	}
 	if (h.routes || h.nft || h.links || w->resync) {
 		if (!w->due_change) {
 			log_info("kernel: %s%s%s%s%s%s%s changed by someone else; reconciling",

@@ -19,6 +19,7 @@
 
 #include <libmnl/libmnl.h>
 #include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <linux/xfrm.h>
 
 #include "log.h"
@@ -30,6 +31,7 @@ struct xfrm {
 	struct mnl_socket *mc;	 /* the groups */
 	struct mnl_socket *dump; /* the dumps, blocking */
 	struct xfrm_tab tab;
+	struct xfrm_links links; /* XFRM interfaces and VTIs (route-based tunnels) */
 	unsigned seq;
 	_Alignas(struct nlmsghdr) char buf[1 << 16];
 };
@@ -127,6 +129,7 @@ struct xfrm *xfrm_open(char *err, size_t errlen)
 		xfrm_close(x);
 		return NULL;
 	}
+	xfrm_links_read(x);
 	return x;
 fail:
 	snprintf(err, errlen, "xfrm: the kernel's IPsec tables (NETLINK_XFRM): %s",
@@ -144,6 +147,7 @@ void xfrm_close(struct xfrm *x)
 	if (x->dump)
 		mnl_socket_close(x->dump);
 	xfrm_tab_free(&x->tab);
+	xfrm_links_free(&x->links);
 	free(x);
 }
 
@@ -214,5 +218,86 @@ bool xfrm_read(struct xfrm *x)
 
 int xfrm_current(const struct xfrm *x, struct xfrm_tunnel **out, size_t *n)
 {
-	return xfrm_tunnels(&x->tab, out, n);
+	int r = xfrm_tunnels(&x->tab, out, n);
+
+	if (r == 0)
+		xfrm_link_name(&x->links, *out, *n);
+	return r;
+}
+
+/* Every link, keeping the XFRM interfaces and VTIs: an RTM_GETLINK dump on
+ * a socket of its own (rare: at start and when a link changed). 0 or -errno. */
+static int links_dump(struct xfrm *x, struct xfrm_links *l)
+{
+	_Alignas(struct nlmsghdr) char req[256];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(req);
+	struct mnl_socket *nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
+	struct rtgenmsg *g;
+	bool done = false;
+	int err = 0;
+	unsigned bad = 0;
+
+	if (!nl || mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		err = -errno;
+		goto out;
+	}
+	nlh->nlmsg_type = RTM_GETLINK;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	nlh->nlmsg_seq = ++x->seq;
+	g = mnl_nlmsg_put_extra_header(nlh, sizeof(*g));
+	g->rtgen_family = AF_UNSPEC;
+	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
+		err = -errno;
+		goto out;
+	}
+	while (!done && !err) {
+		struct sockaddr_nl from;
+		socklen_t fromlen = sizeof(from);
+		ssize_t got = recvfrom(mnl_socket_get_fd(nl), x->buf, sizeof(x->buf), 0,
+				       (struct sockaddr *)&from, &fromlen);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			err = got < 0 ? -errno : -EIO;
+			break;
+		}
+		if (from.nl_pid != 0)
+			continue;
+		bad += xfrm_link_decode(l, x->buf, (size_t)got, &done, &err);
+	}
+	if (bad)
+		log_warnx("xfrm: %u malformed link messages in the kernel's answer skipped", bad);
+out:
+	if (nl)
+		mnl_socket_close(nl);
+	return err;
+}
+
+bool xfrm_links_read(struct xfrm *x)
+{
+	struct xfrm_links l = { 0 };
+	bool changed;
+	int r = links_dump(x, &l);
+
+	if (r < 0) {
+		log_warnx("xfrm: reading the XFRM interfaces and VTIs: %s; route-based tunnels "
+			  "are read again at the next link change",
+			  strerror(-r));
+		xfrm_links_free(&l);
+		return false;
+	}
+	changed = !xfrm_links_equal(&l, &x->links);
+	for (size_t i = 0; changed && i < l.n; i++)
+		log_debug("xfrm: %s (index %u): %s %u", l.v[i].name, l.v[i].index,
+			  l.v[i].vti ? "VTI okey" : "XFRM interface if_id",
+			  l.v[i].vti ? l.v[i].okey : l.v[i].if_id);
+	xfrm_links_free(&x->links);
+	x->links = l;
+	return changed;
+}
+
+const struct xfrm_links *xfrm_links(const struct xfrm *x)
+{
+	return &x->links;
 }

@@ -30,6 +30,10 @@ struct xfrm_pol {
 	struct pfx local, peer; /* its tunnel ends (host prefixes) */
 	uint8_t proto;		/* IPPROTO_ESP, _AH, _COMP */
 	uint32_t reqid;
+	/* route-based tunnels: an XFRM interface's if_id (XFRMA_IF_ID), or a
+	 * VTI's mark (XFRMA_MARK); 0 when none */
+	uint32_t if_id;
+	uint32_t mark_v, mark_m;
 	bool by_sel; /* a deletion that names the policy by selector, not index */
 };
 
@@ -40,6 +44,8 @@ struct xfrm_sa {
 	uint8_t proto;
 	uint8_t mode; /* XFRM_MODE_* */
 	uint32_t reqid;
+	uint32_t if_id;		 /* XFRMA_IF_ID, 0: none */
+	uint32_t mark_v, mark_m; /* XFRMA_MARK, 0/0: none */
 };
 
 enum xfrm_ev_kind {
@@ -82,6 +88,12 @@ struct xfrm_tab {
 struct xfrm_tunnel {
 	struct pfx peer, net, local_net;
 	bool sa; /* a live SA to peer serves it: the fact "peer announces net" */
+	/* route-based: the policy's if_id or mark (0: policy-based), and the
+	 * interface they lead to (ipsec.c fills it from xfrm_link_dev) */
+	uint32_t if_id, mark_v, mark_m;
+	char dev[16]; /* IF_NAMESIZE; "" when policy-based or the device is missing */
+	bool wide;    /* net is a network of the peer's allow list inside a wider
+		       * selector (ipsec_route.c) */
 };
 
 void xfrm_tab_free(struct xfrm_tab *t);
@@ -98,6 +110,40 @@ int xfrm_tunnels(const struct xfrm_tab *t, struct xfrm_tunnel **out, size_t *n);
 /* Their order: by peer, then network (for qsort and bsearch). */
 int xfrm_tunnel_cmp(const void *x, const void *y);
 
+/* --- the interfaces of route-based tunnels (pure, in xfrm_decode.c) --- */
+
+/* An XFRM interface (ip link add ... type xfrm if_id N) or a VTI (type vti
+ * or vti6, ikey/okey K), as RTM_NEWLINK describes it. */
+struct xfrm_link {
+	unsigned index;
+	char name[16]; /* IF_NAMESIZE */
+	bool vti;      /* a VTI (keys), else an XFRM interface (if_id) */
+	uint32_t if_id;
+	uint32_t ikey, okey; /* host order (the kernel's marks) */
+};
+
+struct xfrm_links {
+	struct xfrm_link *v; /* sorted by index */
+	size_t n, cap;
+};
+
+/*
+ * Applies the link messages of buf (one datagram of a dump or of
+ * RTM_NEWLINK/DELLINK notifications) to l: an XFRM interface or a VTI is
+ * added or replaced, any other link (or one deleted) forgotten. *done is set
+ * at the end of a dump, *err at the kernel's error. Returns the number of
+ * malformed messages skipped; -ENOMEM as -1 in *err.
+ */
+unsigned xfrm_link_decode(struct xfrm_links *l, const void *buf, size_t len, bool *done, int *err);
+/* The device a route-based tunnel's packets go through: the XFRM interface
+ * of if_id, else the VTI whose okey the mark matches; NULL when none. */
+const struct xfrm_link *xfrm_link_find(const struct xfrm_links *l, uint32_t if_id, uint32_t mark_v,
+				       uint32_t mark_m);
+/* Names each route-based tunnel of t[0..n) its interface (dev) from l. */
+void xfrm_link_name(const struct xfrm_links *l, struct xfrm_tunnel *t, size_t n);
+bool xfrm_links_equal(const struct xfrm_links *a, const struct xfrm_links *b);
+void xfrm_links_free(struct xfrm_links *l);
+
 /* --- the socket (xfrm.c) --- */
 
 struct agent;
@@ -111,7 +157,13 @@ int xfrm_fd(const struct xfrm *x);
 /* Reads what is queued; true when the tunnels changed (a lost
  * notification starts a new dump). */
 bool xfrm_read(struct xfrm *x);
-/* The tunnels as the table holds them now (see xfrm_tunnels). */
+/* The tunnels as the table holds them now (see xfrm_tunnels), each
+ * route-based one with its interface's name (dev). */
 int xfrm_current(const struct xfrm *x, struct xfrm_tunnel **out, size_t *n);
+/* Reads the XFRM interfaces and VTIs again (an RTM_GETLINK dump; at open
+ * and at each link notification): true when they changed. */
+bool xfrm_links_read(struct xfrm *x);
+/* The interfaces as last read. */
+const struct xfrm_links *xfrm_links(const struct xfrm *x);
 
 #endif

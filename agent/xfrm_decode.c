@@ -14,8 +14,12 @@
 #include <sys/socket.h>
 
 #include <libmnl/libmnl.h>
-#include <linux/netlink.h>
+#include <arpa/inet.h>
+#include <linux/if_link.h>
+#include <linux/if_tunnel.h>
 #include <linux/ipsec.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <linux/xfrm.h>
 
 #include "xfrm.h"
@@ -87,6 +91,23 @@ static bool type_main(const struct nlmsghdr *nlh, size_t hdrlen)
 	return t.type == XFRM_POLICY_TYPE_MAIN;
 }
 
+/* XFRMA_IF_ID and XFRMA_MARK, when present and whole. */
+static void route_ids(const struct nlmsghdr *nlh, size_t hdrlen, uint32_t *if_id, uint32_t *mark_v,
+		      uint32_t *mark_m)
+{
+	const struct nlattr *a = attr_get(nlh, hdrlen, XFRMA_IF_ID);
+	struct xfrm_mark m;
+
+	if (a && mnl_attr_get_payload_len(a) >= sizeof(*if_id))
+		memcpy(if_id, mnl_attr_get_payload(a), sizeof(*if_id));
+	a = attr_get(nlh, hdrlen, XFRMA_MARK);
+	if (a && mnl_attr_get_payload_len(a) >= sizeof(m)) {
+		memcpy(&m, mnl_attr_get_payload(a), sizeof(m));
+		*mark_v = m.v;
+		*mark_m = m.m;
+	}
+}
+
 static bool sel_pfx(const struct xfrm_selector *sel, struct pfx *src, struct pfx *dst)
 {
 	return to_pfx(&sel->saddr, sel->family, sel->prefixlen_s, src) &&
@@ -104,6 +125,7 @@ static bool decode_pol(const struct nlmsghdr *nlh, const struct xfrm_userpolicy_
 	p->dir = pi->dir;
 	p->allow = pi->action == XFRM_POLICY_ALLOW;
 	p->main = type_main(nlh, hdrlen);
+	route_ids(nlh, hdrlen, &p->if_id, &p->mark_v, &p->mark_m);
 	if (!sel_pfx(&pi->sel, &p->src, &p->dst))
 		return false;
 	a = attr_get(nlh, hdrlen, XFRMA_TMPL);
@@ -192,6 +214,9 @@ static bool decode_one(const struct nlmsghdr *nlh, void (*fn)(const struct xfrm_
 		} else if (!(ev.pol.index = pid.index)) {
 			if (!sel_pfx(&pid.sel, &ev.pol.src, &ev.pol.dst))
 				return false;
+			/* route-based policies share selectors: the if_id and
+			 * mark tell them apart */
+			route_ids(nlh, sizeof(pid), &ev.pol.if_id, &ev.pol.mark_v, &ev.pol.mark_m);
 			ev.pol.by_sel = true;
 		}
 		break;
@@ -213,6 +238,7 @@ static bool decode_one(const struct nlmsghdr *nlh, void (*fn)(const struct xfrm_
 	case XFRM_MSG_UPDSA:
 		if (!payload(nlh, &si, sizeof(si)) || !decode_sa(&si, &ev.sa))
 			return false;
+		route_ids(nlh, sizeof(si), &ev.sa.if_id, &ev.sa.mark_v, &ev.sa.mark_m);
 		ev.kind = XFRM_EV_SA_ADD;
 		break;
 	case XFRM_MSG_DELSA:
@@ -279,7 +305,10 @@ static void pol_remove(struct xfrm_tab *t, const struct xfrm_pol *p)
 	for (size_t i = 0; i < t->npol; i++)
 		if (t->pol[i].dir == p->dir &&
 		    (p->by_sel ? pfx_equal(&t->pol[i].src, &p->src) &&
-					 pfx_equal(&t->pol[i].dst, &p->dst)
+					 pfx_equal(&t->pol[i].dst, &p->dst) &&
+					 t->pol[i].if_id == p->if_id &&
+					 t->pol[i].mark_v == p->mark_v &&
+					 t->pol[i].mark_m == p->mark_m
 			       : t->pol[i].index == p->index)) {
 			t->pol[i] = t->pol[--t->npol];
 			return;
@@ -378,8 +407,18 @@ static int sa_cmp(const void *x, const void *y)
 	return (a->reqid > b->reqid) - (a->reqid < b->reqid);
 }
 
+/* Whether SA s may serve policy p's route-based tunnel: the same if_id
+ * (the kernel looks an XFRM interface's SAs up by it), and the same mark
+ * when the SA carries one (strongSwan and libreswan mark a VTI's SAs as its
+ * policies; an SA without a mark matches any). */
+static bool same_route(const struct xfrm_sa *s, const struct xfrm_pol *p)
+{
+	return s->if_id == p->if_id &&
+	       (!s->mark_m || (s->mark_v == p->mark_v && s->mark_m == p->mark_m));
+}
+
 /* Whether an SA of sorted v serves policy p: to its peer, of its
- * protocol, and of its reqid when it names one. */
+ * protocol, of its reqid when it names one, and of its route (same_route). */
 static bool served(const struct xfrm_sa *v, size_t n, const struct xfrm_pol *p)
 {
 	struct xfrm_sa key = { .daddr = p->peer, .proto = p->proto, .reqid = p->reqid };
@@ -393,8 +432,12 @@ static bool served(const struct xfrm_sa *v, size_t n, const struct xfrm_pol *p)
 		else
 			hi = mid;
 	}
-	return lo < n && pfx_equal(&v[lo].daddr, &p->peer) && v[lo].proto == p->proto &&
+	for (; lo < n && pfx_equal(&v[lo].daddr, &p->peer) && v[lo].proto == p->proto &&
 	       (!p->reqid || v[lo].reqid == p->reqid);
+	     lo++)
+		if (same_route(&v[lo], p))
+			return true;
+	return false;
 }
 
 int xfrm_tunnel_cmp(const void *x, const void *y)
@@ -429,14 +472,21 @@ int xfrm_tunnels(const struct xfrm_tab *t, struct xfrm_tunnel **out, size_t *n)
 		v[i].net = p->dst;
 		v[i].local_net = p->src;
 		v[i].sa = served(sa, t->nsa, p);
+		v[i].if_id = p->if_id;
+		v[i].mark_v = p->mark_v;
+		v[i].mark_m = p->mark_m;
+		v[i].dev[0] = '\0';
+		v[i].wide = false;
 	}
 	free(sa);
 	if (t->npol)
 		qsort(v, t->npol, sizeof(*v), xfrm_tunnel_cmp);
-	/* one per (peer, net): served when one of its policies is */
+	/* one per (peer, net): served when one of its policies is (then
+	 * with that one's route) */
 	for (size_t i = 0; i < t->npol; i++) {
 		if (w && xfrm_tunnel_cmp(&v[w - 1], &v[i]) == 0) {
-			v[w - 1].sa = v[w - 1].sa || v[i].sa;
+			if (!v[w - 1].sa && v[i].sa)
+				v[w - 1] = v[i];
 			continue;
 		}
 		v[w++] = v[i];
@@ -444,4 +494,200 @@ int xfrm_tunnels(const struct xfrm_tab *t, struct xfrm_tunnel **out, size_t *n)
 	*out = v;
 	*n = w;
 	return 0;
+}
+
+/* --- the interfaces of route-based tunnels --- */
+
+static void link_forget(struct xfrm_links *l, unsigned index)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (l->v[i].index == index) {
+			memmove(&l->v[i], &l->v[i + 1], (l->n - i - 1) * sizeof(*l->v));
+			l->n--;
+			return;
+		}
+}
+
+/* Kept sorted by index. 0, or -ENOMEM. */
+static int link_put(struct xfrm_links *l, const struct xfrm_link *k)
+{
+	size_t i = 0;
+
+	link_forget(l, k->index);
+	if (grow((void **)&l->v, l->n, &l->cap, sizeof(*l->v)) < 0)
+		return -ENOMEM;
+	while (i < l->n && l->v[i].index < k->index)
+		i++;
+	memmove(&l->v[i + 1], &l->v[i], (l->n - i) * sizeof(*l->v));
+	l->v[i] = *k;
+	l->n++;
+	return 0;
+}
+
+static bool u32_attr(const struct nlattr *a, uint32_t *v)
+{
+	if (mnl_attr_get_payload_len(a) < sizeof(*v))
+		return false;
+	memcpy(v, mnl_attr_get_payload(a), sizeof(*v));
+	return true;
+}
+
+/* IFLA_INFO_DATA of kind vti/vti6 (keys) or xfrm (if_id) into k; false when
+ * malformed. */
+static bool link_data(const struct nlattr *data, struct xfrm_link *k)
+{
+	const struct nlattr *a;
+	uint32_t v;
+
+	mnl_attr_for_each_nested(a, data)
+	{
+		uint16_t type = mnl_attr_get_type(a);
+
+		if (k->vti && (type == IFLA_VTI_IKEY || type == IFLA_VTI_OKEY)) {
+			if (!u32_attr(a, &v))
+				return false;
+			if (type == IFLA_VTI_IKEY)
+				k->ikey = ntohl(v); /* the kernel keeps them in network order */
+			else
+				k->okey = ntohl(v);
+		} else if (!k->vti && type == IFLA_XFRM_IF_ID) {
+			if (!u32_attr(a, &k->if_id))
+				return false;
+		}
+	}
+	return true;
+}
+
+/* One RTM_NEWLINK: true, with *is set, when it is an XFRM interface or a
+ * VTI (filled into k); false when malformed. */
+static bool link_decode(const struct nlmsghdr *nlh, struct xfrm_link *k, bool *is)
+{
+	const struct nlattr *a, *info = NULL, *name = NULL;
+	const struct nlattr *data = NULL, *kind = NULL;
+	struct ifinfomsg ifi;
+
+	memset(k, 0, sizeof(*k));
+	*is = false;
+	if (!payload(nlh, &ifi, sizeof(ifi)) || ifi.ifi_index <= 0)
+		return false;
+	k->index = (unsigned)ifi.ifi_index;
+	if (!(info = attr_get(nlh, sizeof(ifi), IFLA_LINKINFO)))
+		return true; /* no kind: not ours to know */
+	name = attr_get(nlh, sizeof(ifi), IFLA_IFNAME);
+	mnl_attr_for_each_nested(a, info)
+	{
+		if (mnl_attr_get_type(a) == IFLA_INFO_KIND)
+			kind = a;
+		else if (mnl_attr_get_type(a) == IFLA_INFO_DATA)
+			data = a;
+	}
+	if (!kind)
+		return true;
+	if (mnl_attr_get_payload_len(kind) == 4 && !memcmp(mnl_attr_get_payload(kind), "vti", 4))
+		k->vti = true;
+	else if (mnl_attr_get_payload_len(kind) == 5 &&
+		 !memcmp(mnl_attr_get_payload(kind), "vti6", 5))
+		k->vti = true;
+	else if (mnl_attr_get_payload_len(kind) != 5 ||
+		 memcmp(mnl_attr_get_payload(kind), "xfrm", 5))
+		return true; /* another kind */
+	if (!name || mnl_attr_get_payload_len(name) < 2 ||
+	    mnl_attr_get_payload_len(name) > sizeof(k->name) ||
+	    ((const char *)mnl_attr_get_payload(name))[mnl_attr_get_payload_len(name) - 1])
+		return false; /* a name NUL-terminated, IF_NAMESIZE at most */
+	memcpy(k->name, mnl_attr_get_payload(name), mnl_attr_get_payload_len(name));
+	if (data && !link_data(data, k))
+		return false;
+	*is = true;
+	return true;
+}
+
+unsigned xfrm_link_decode(struct xfrm_links *l, const void *buf, size_t len, bool *done, int *err)
+{
+	unsigned bad = 0;
+
+	for (size_t off = 0; len - off >= sizeof(struct nlmsghdr);) {
+		const struct nlmsghdr *nlh = (const void *)((const char *)buf + off);
+		struct xfrm_link k;
+		struct ifinfomsg ifi;
+		struct nlmsgerr e;
+		bool is;
+
+		if (nlh->nlmsg_len < sizeof(*nlh) || nlh->nlmsg_len > len - off)
+			return bad + 1;
+		off += NLMSG_ALIGN(nlh->nlmsg_len) < len - off ? NLMSG_ALIGN(nlh->nlmsg_len)
+							       : len - off;
+		switch (nlh->nlmsg_type) {
+		case NLMSG_DONE:
+			*done = true;
+			break;
+		case NLMSG_ERROR:
+			if (!payload(nlh, &e, sizeof(e)))
+				bad++;
+			else if (e.error)
+				*err = e.error < 0 ? e.error : -e.error;
+			break;
+		case RTM_NEWLINK:
+			if (!link_decode(nlh, &k, &is))
+				bad++;
+			else if (!is)
+				link_forget(l, k.index); /* its kind may have changed: never */
+			else if (link_put(l, &k) < 0)
+				*err = -ENOMEM;
+			break;
+		case RTM_DELLINK:
+			if (!payload(nlh, &ifi, sizeof(ifi)))
+				bad++;
+			else
+				link_forget(l, (unsigned)ifi.ifi_index);
+			break;
+		default:
+			break;
+		}
+	}
+	return bad;
+}
+
+const struct xfrm_link *xfrm_link_find(const struct xfrm_links *l, uint32_t if_id, uint32_t mark_v,
+				       uint32_t mark_m)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		const struct xfrm_link *k = &l->v[i];
+
+		/* the kernel: an XFRM interface's packets take the policies of
+		 * its if_id; a VTI marks its packets with okey, and a policy
+		 * takes those whose mark & m is v */
+		if (if_id ? !k->vti && k->if_id == if_id
+			  : mark_m && k->vti && (k->okey & mark_m) == mark_v)
+			return k;
+	}
+	return NULL;
+}
+
+void xfrm_link_name(const struct xfrm_links *l, struct xfrm_tunnel *t, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct xfrm_link *k = xfrm_link_find(l, t[i].if_id, t[i].mark_v, t[i].mark_m);
+
+		if (k)
+			memcpy(t[i].dev, k->name, sizeof(t[i].dev));
+	}
+}
+
+bool xfrm_links_equal(const struct xfrm_links *a, const struct xfrm_links *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++)
+		if (a->v[i].index != b->v[i].index || a->v[i].vti != b->v[i].vti ||
+		    a->v[i].if_id != b->v[i].if_id || a->v[i].ikey != b->v[i].ikey ||
+		    a->v[i].okey != b->v[i].okey || strcmp(a->v[i].name, b->v[i].name))
+			return false;
+	return true;
+}
+
+void xfrm_links_free(struct xfrm_links *l)
+{
+	free(l->v);
+	memset(l, 0, sizeof(*l));
 }

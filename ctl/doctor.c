@@ -922,10 +922,25 @@ static void doctor_ipsec(struct diag *d, json_t *s, const struct cfg *c)
 	json_array_foreach(json_object_get(ip, "tunnels"), i, t)
 	{
 		const char *st = output_str(t, "state");
-
 		json_t *ike = json_object_get(t, "ike_sa");
+		json_t *if_id = json_object_get(t, "if_id");
+		bool routed = json_is_integer(if_id) || json_is_string(json_object_get(t, "mark"));
+		char id[64];
 
-		if (strcmp(st, "up") == 0 && json_is_object(ike))
+		if (json_is_integer(if_id))
+			snprintf(id, sizeof(id), "if_id %lld",
+				 (long long)json_integer_value(if_id));
+		else
+			snprintf(id, sizeof(id), "mark %s", output_str(t, "mark"));
+		if (strcmp(st, "up") == 0 && routed &&
+		    !json_is_string(json_object_get(t, "interface")))
+			say(d, "PROBLEM",
+			    "IPsec tunnel to %s for %s is route-based (%s), but no XFRM interface "
+			    "of that if_id (or VTI of that key) exists: nothing enters the tunnel "
+			    "(ip link add ... type xfrm if_id N, or type vti key K; the agent "
+			    "routes through it once it is there)",
+			    output_str(t, "peer"), output_str(t, "network"), id);
+		else if (strcmp(st, "up") == 0 && json_is_object(ike))
 			say(d, "ok",
 			    "IPsec tunnel to %s for %s is up and routed (IKE_SA %s, %s, "
 			    "remote id "
@@ -933,6 +948,10 @@ static void doctor_ipsec(struct diag *d, json_t *s, const struct cfg *c)
 			    output_str(t, "peer"), output_str(t, "network"),
 			    output_str(ike, "name"), output_str(ike, "state"),
 			    output_str(ike, "remote_id"), output_str(t, "policy"));
+		else if (strcmp(st, "up") == 0 && routed)
+			say(d, "ok", "IPsec tunnel to %s for %s is up and routed via %s",
+			    output_str(t, "peer"), output_str(t, "network"),
+			    output_str(t, "interface"));
 		else if (strcmp(st, "up") == 0)
 			say(d, "ok", "IPsec tunnel to %s for %s is up and routed",
 			    output_str(t, "peer"), output_str(t, "network"));

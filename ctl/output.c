@@ -310,7 +310,12 @@ static void output_ipsec(json_t *ip)
 			print_when(json_integer_value(json_object_get(t, "since")));
 		else
 			printf("%-19s", "-");
-		printf(" %-12s %s\n", output_str(t, "state"), output_str(t, "local_network"));
+		printf(" %-12s %s", output_str(t, "state"), output_str(t, "local_network"));
+		if (json_is_string(json_object_get(t, "interface")))
+			printf(" via %s%s", output_str(t, "interface"),
+			       json_is_true(json_object_get(t, "from_allow")) ? " (from allow)"
+									      : "");
+		putchar('\n');
 		output_ike_sa(t);
 		if (json_is_string(json_object_get(t, "refusal")))
 			printf("    REFUSED: %s\n", output_str(t, "refusal"));

@@ -159,3 +159,29 @@ def test_doctor_reports_tunnels(gw):
                                              "has no SA") for lv, m in msgs), msgs
     assert any(lv == "problem" and m.startswith("ipsec.peers.203.0.113.50: the kernel has no "
                                                 "tunnel-mode policy") for lv, m in msgs), msgs
+
+
+def test_route_based_policies(gw):
+    """Route-based tunnels as far as this kernel goes: it has neither XFRM
+    interfaces nor VTIs (nor ESP), but takes their policies, with if_id or
+    mark. A wide one (0.0.0.0/0) stands for the peer's allow list; without an
+    SA and without the interface nothing is routed or announced. The rest
+    (interfaces, SAs, routes via them, pings) is tests/lab/test_ipsec_vm_vti.py."""
+    host, agent = gw
+    host.run("ip xfrm policy flush")  # the fixture's policy-based one
+    host.run("ip xfrm policy add src 0.0.0.0/0 dst 0.0.0.0/0 dir out if_id 7 "
+             "tmpl src 198.51.100.1 dst 203.0.113.7 proto esp mode tunnel reqid 2")
+    host.run("ip xfrm policy add src 0.0.0.0/0 dst 0.0.0.0/0 dir out mark 42 mask 0xffffffff "
+             "tmpl src 198.51.100.1 dst 203.0.113.99 proto esp mode tunnel reqid 3")
+
+    def route_based():
+        return sorted((t["peer"], t["network"], t["if_id"], t["mark"], t["from_allow"],
+                       t["interface"], t["state"])
+                      for t in agent.status()["ipsec"]["tunnels"] if t["if_id"] or t["mark"])
+
+    want = [("203.0.113.7", "192.168.99.0/24", 7, None, True, None, "no SA"),
+            # a peer not in ipsec.peers: no allow list, its selector as it is
+            ("203.0.113.99", "0.0.0.0/0", None, "0x2a/0xffffffff", False, None, "no SA")]
+    assert settles(route_based, want) == want
+    assert remote4(agent) == []
+    assert agent.routes() == []

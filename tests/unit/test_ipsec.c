@@ -21,6 +21,8 @@
 /* --- the XFRM socket, replaced by a table the test fills --- */
 
 static struct xfrm_tab tab;
+static struct xfrm_links links; /* the XFRM interfaces and VTIs */
+static bool links_changed;
 static char dummy;
 static unsigned broadcasts;
 
@@ -35,7 +37,19 @@ void xfrm_close(struct xfrm *x)
 
 int xfrm_current(const struct xfrm *x, struct xfrm_tunnel **out, size_t *n)
 {
-	return xfrm_tunnels(&tab, out, n);
+	int r = xfrm_tunnels(&tab, out, n);
+
+	if (r == 0)
+		xfrm_link_name(&links, *out, *n);
+	return r;
+}
+
+bool xfrm_links_read(struct xfrm *x)
+{
+	bool r = links_changed;
+
+	links_changed = false;
+	return r;
 }
 
 /* --- strongSwan's VICI socket, replaced by a list of IKE_SAs the test fills --- */
@@ -122,26 +136,39 @@ static void agent_free(struct agent *a)
 	cfg_free(a->cfg);
 	free(a);
 	xfrm_tab_free(&tab);
+	xfrm_links_free(&links);
+	stub_kernel_clear();
 }
 
-/* An outbound tunnel policy of index to net through peer (reqid 1). */
-static void tunnel(uint32_t index, const char *peer, const char *net)
+/* An outbound tunnel policy of index to net through peer, from src, of
+ * reqid; route-based with if_id, or mark (a VTI's). */
+static void policy(uint32_t index, const char *peer, const char *src, const char *net,
+		   uint32_t reqid, uint32_t if_id, uint32_t mark)
 {
 	struct xfrm_ev ev = { .kind = XFRM_EV_POL_ADD };
 
 	ev.pol.index = index;
 	ev.pol.dir = XFRM_POLICY_OUT;
 	ev.pol.allow = ev.pol.main = ev.pol.tunnel = true;
-	ev.pol.src = pfx_of("10.0.0.0/16");
+	ev.pol.src = pfx_of(src);
 	ev.pol.dst = pfx_of(net);
 	ev.pol.peer = pfx_of(peer);
 	ev.pol.local = pfx_of("198.51.100.1");
 	ev.pol.proto = IPPROTO_ESP;
-	ev.pol.reqid = 1;
+	ev.pol.reqid = reqid;
+	ev.pol.if_id = if_id;
+	ev.pol.mark_v = mark;
+	ev.pol.mark_m = mark ? 0xffffffff : 0;
 	assert_int_equal(xfrm_tab_apply(&tab, &ev), 0);
 }
 
-static void sa(bool add, const char *peer, uint32_t spi)
+static void tunnel(uint32_t index, const char *peer, const char *net)
+{
+	policy(index, peer, "10.0.0.0/16", net, 1, 0, 0);
+}
+
+/* An SA to peer of reqid and if_id, added or deleted. */
+static void sa_of(bool add, const char *peer, uint32_t spi, uint32_t reqid, uint32_t if_id)
 {
 	struct xfrm_ev ev = { .kind = add ? XFRM_EV_SA_ADD : XFRM_EV_SA_DEL };
 
@@ -150,8 +177,14 @@ static void sa(bool add, const char *peer, uint32_t spi)
 	ev.sa.spi = spi;
 	ev.sa.proto = IPPROTO_ESP;
 	ev.sa.mode = XFRM_MODE_TUNNEL;
-	ev.sa.reqid = 1;
+	ev.sa.reqid = reqid;
+	ev.sa.if_id = if_id;
 	assert_int_equal(xfrm_tab_apply(&tab, &ev), 0);
+}
+
+static void sa(bool add, const char *peer, uint32_t spi)
+{
+	sa_of(add, peer, spi, 1, 0);
 }
 
 /* The remote networks of the last nftables model, "A B ". */
@@ -437,13 +470,87 @@ static void test_peer_by_id_without_vici(void **state)
 	agent_free(a);
 }
 
+/* Our kernel routes (the stubs'), "NET@OIF " in the stubs' order. */
+static const char *kernel(void)
+{
+	static char all[1024];
+	char s[PFX_STRLEN];
+
+	all[0] = 0;
+	for (size_t i = 0; i < stub_nkernel && i < 64; i++)
+		snprintf(all + strlen(all), sizeof(all) - strlen(all), "%s@%d ",
+			 pfx_format(&stub_kernel[i].dst, s, sizeof(s)), stub_kernel[i].oif);
+	return all;
+}
+
+/* A route-based tunnel (an XFRM interface, here named lo so that the test
+ * host has its index: 1) with a wide policy: the peer's allow list is its
+ * networks, routed via the interface while an SA of its if_id lives. */
+static void test_route_based(void **state)
+{
+	struct agent *a = agent_new();
+	struct xfrm_link lo = { .index = 1, .name = "lo", .if_id = 7 };
+
+	(void)state;
+	links.v = malloc(sizeof(lo));
+	assert_non_null(links.v);
+	links.v[0] = lo;
+	links.n = links.cap = 1;
+	policy(0x101, "203.0.113.7", "0.0.0.0/0", "0.0.0.0/0", 0, 7, 0);
+	/* a narrow one outside its allow list, through a VTI with no device */
+	policy(0x109, "203.0.113.8", "0.0.0.0/0", "172.16.0.0/12", 0, 0, 42);
+	/* and one wider than its one allowed network: that network */
+	policy(0x111, "203.0.113.8", "0.0.0.0/0", "192.168.0.0/16", 0, 0, 42);
+	sa_of(true, "203.0.113.8", 0x2000, 0, 0);
+	/* an SA of another if_id: nothing yet */
+	sa_of(true, "203.0.113.7", 0x1000, 0, 9);
+	ipsec_update(a);
+	assert_string_equal(kernel(), "");
+	assert_int_equal(a->ntunnels, 4); /* 0/0 became the two allowed networks */
+	assert_true(a->tunnels[0].wide);
+	assert_string_equal(a->tunnels[0].dev, "lo");
+	assert_non_null(refusal(a, "172.16.0.0/12"));
+	/* its SA: both networks routed via the interface, remote, VPC routes */
+	sa_of(true, "203.0.113.7", 0x1001, 0, 7);
+	assert_true(ipsec_update(a));
+	assert_string_equal(kernel(), "192.168.98.0/24@1 192.168.99.0/24@1 ");
+	/* 192.168.1.0/24 is up too, but its VTI is missing: not routed */
+	assert_string_equal(remote(),
+			    "10.9.0.0/24 192.168.1.0/24 192.168.98.0/24 192.168.99.0/24 ");
+	assert_int_equal(stub_ncloud, 4);
+	/* the interface deleted (the kernel drops its routes with it) and
+	 * another of that if_id, not yet there: wanted, reported missing */
+	memcpy(links.v[0].name, "ipsec-gone", sizeof("ipsec-gone"));
+	stub_kernel_clear();
+	links_changed = true;
+	ipsec_route_links(a);
+	assert_string_equal(a->tunnels[0].dev, "ipsec-gone");
+	assert_string_equal(kernel(), "");
+	assert_int_equal(a->nfailed, 2); /* reported: its device is missing */
+	memcpy(links.v[0].name, "lo", sizeof("lo"));
+	links_changed = true;
+	ipsec_route_links(a);
+	assert_string_equal(kernel(), "192.168.98.0/24@1 192.168.99.0/24@1 ");
+	/* the SA goes: the routes at once, as an OpenVPN client's */
+	sa_of(false, "203.0.113.7", 0x1001, 0, 7);
+	assert_true(ipsec_update(a));
+	assert_string_equal(kernel(), "");
+	assert_string_equal(remote(), "10.9.0.0/24 192.168.1.0/24 ");
+	agent_free(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_admitted_with_sa),	cmocka_unit_test(test_refused),
-		cmocka_unit_test(test_one_owner_with_openvpn),	cmocka_unit_test(test_reload),
-		cmocka_unit_test(test_instance_name_reserved),	cmocka_unit_test(test_peer_by_id),
-		cmocka_unit_test(test_peer_by_id_without_vici), cmocka_unit_test(test_status_peers),
+		cmocka_unit_test(test_admitted_with_sa),
+		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_one_owner_with_openvpn),
+		cmocka_unit_test(test_reload),
+		cmocka_unit_test(test_instance_name_reserved),
+		cmocka_unit_test(test_peer_by_id),
+		cmocka_unit_test(test_peer_by_id_without_vici),
+		cmocka_unit_test(test_status_peers),
+		cmocka_unit_test(test_route_based),
 	};
 
 	return cmocka_run_group_tests_name("ipsec peers", tests, NULL, NULL);

@@ -11,8 +11,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include <linux/if_link.h>
+#include <linux/if_tunnel.h>
 #include <linux/ipsec.h>
 #include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <linux/xfrm.h>
 
 #include "unit.h"
@@ -186,8 +189,9 @@ static unsigned feed(struct seen *s, struct buf *b)
 	return bad;
 }
 
-/* The tunnels as "PEER NET sa|nosa" lines joined by "; ". */
-static const char *tunnels(struct seen *s)
+/* The tunnels as "PEER NET sa|nosa" lines joined by "; ", with (ids) "IF_ID
+ * MARK/MASK" after each. */
+static const char *list(struct seen *s, bool ids)
 {
 	static char out[2048];
 	struct xfrm_tunnel *t;
@@ -196,12 +200,26 @@ static const char *tunnels(struct seen *s)
 
 	out[0] = 0;
 	assert_int_equal(xfrm_tunnels(&s->tab, &t, &nt), 0);
-	for (size_t i = 0; i < nt; i++)
+	for (size_t i = 0; i < nt; i++) {
 		snprintf(out + strlen(out), sizeof(out) - strlen(out), "%s%s %s %s", i ? "; " : "",
 			 pfx_format_addr(&t[i].peer, p, sizeof(p)),
 			 pfx_format(&t[i].net, n, sizeof(n)), t[i].sa ? "sa" : "nosa");
+		if (ids)
+			snprintf(out + strlen(out), sizeof(out) - strlen(out), " %u %#x/%#x",
+				 t[i].if_id, t[i].mark_v, t[i].mark_m);
+	}
 	free(t);
 	return out;
+}
+
+static const char *tunnels(struct seen *s)
+{
+	return list(s, false);
+}
+
+static const char *routed(struct seen *s)
+{
+	return list(s, true);
 }
 
 static void test_dump(void **state)
@@ -449,11 +467,27 @@ static void test_many(void **state)
 	xfrm_tab_free(&s.tab);
 }
 
+/* A file of the fuzz corpus into raw (cap bytes at most): its length. */
+static size_t corpus(const char *name, uint8_t *raw, size_t cap)
+{
+	const char *top = getenv("top_srcdir");
+	char path[4096];
+	size_t len;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/tests/fuzz/corpus/xfrm/%s", top ? top : ".", name);
+	f = fopen(path, "rb");
+	if (!f)
+		fail_msg("%s: %s", path, strerror(errno));
+	len = fread(raw, 1, cap, f);
+	fclose(f);
+	return len;
+}
+
 /* What a kernel (6.x) answered to a policy dump and multicast, captured in
  * a network namespace into the fuzz corpus: the real layout, not ours. */
 static void test_kernel_bytes(void **state)
 {
-	const char *top = getenv("top_srcdir");
 	static const char *const files[] = { "kernel-policy-dump", "kernel-policy-new",
 					     "kernel-policy-del", "kernel-policy-flush" };
 	static const char *const want[] = {
@@ -468,22 +502,230 @@ static void test_kernel_bytes(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < 4; i++) {
-		char path[4096];
-		FILE *f;
-
-		snprintf(path, sizeof(path), "%s/tests/fuzz/corpus/xfrm/%s", top ? top : ".",
-			 files[i]);
-		f = fopen(path, "rb");
-		if (!f)
-			fail_msg("%s: %s", path, strerror(errno));
 		memset(&b, 0, sizeof(b));
-		b.len = fread(b.b, 1, sizeof(b.b), f);
-		fclose(f);
+		b.len = corpus(files[i], b.b, sizeof(b.b));
 		assert_int_equal(feed(&s, &b), 0);
 		assert_string_equal(tunnels(&s), want[i]);
 	}
 	assert_int_equal(s.done, 1);
 	xfrm_tab_free(&s.tab);
+}
+
+/* Appends XFRMA_IF_ID (when if_id) and XFRMA_MARK (when m) to the current
+ * message, as strongSwan and libreswan install route-based tunnels. */
+static void route_ids(struct buf *b, uint32_t if_id, uint32_t v, uint32_t m)
+{
+	struct xfrm_mark mk = { .v = v, .m = m };
+
+	if (if_id)
+		attr(b, XFRMA_IF_ID, &if_id, sizeof(if_id));
+	if (m)
+		attr(b, XFRMA_MARK, &mk, sizeof(mk));
+	end(b);
+}
+
+/* Route-based tunnels: an XFRM interface's wide policy and SAs carry its
+ * if_id, a VTI's its mark; an SA serves a policy of its own if_id only. */
+static void test_route_based(void **state)
+{
+	static const char down[] = "203.0.113.7 0.0.0.0/0 nosa 7 0/0; 203.0.113.8 0.0.0.0/0 "
+				   "nosa 8 0/0; 203.0.113.9 0.0.0.0/0 nosa 0 0x2a/0xffffffff";
+	struct seen s = { 0 };
+	struct buf b = { 0 };
+	struct xfrm_userpolicy_id id = { .dir = XFRM_POLICY_OUT };
+
+	(void)state;
+	policy(&b, XFRM_MSG_NEWPOLICY, 0x101, XFRM_POLICY_OUT, "0.0.0.0", 0, "0.0.0.0", 0,
+	       "198.51.100.1", "203.0.113.7", XFRM_MODE_TUNNEL, 1);
+	route_ids(&b, 7, 0, 0);
+	/* the same wide selector toward another peer, through another interface */
+	policy(&b, XFRM_MSG_NEWPOLICY, 0x109, XFRM_POLICY_OUT, "0.0.0.0", 0, "0.0.0.0", 0,
+	       "198.51.100.1", "203.0.113.8", XFRM_MODE_TUNNEL, 2);
+	route_ids(&b, 8, 0, 0);
+	/* a VTI's: marked */
+	policy(&b, XFRM_MSG_NEWPOLICY, 0x111, XFRM_POLICY_OUT, "0.0.0.0", 0, "0.0.0.0", 0,
+	       "198.51.100.1", "203.0.113.9", XFRM_MODE_TUNNEL, 3);
+	route_ids(&b, 0, 42, 0xffffffff);
+	assert_int_equal(feed(&s, &b), 0);
+	assert_string_equal(routed(&s), down);
+	/* an SA of another if_id, another mark: no */
+	sa(&b, XFRM_MSG_NEWSA, "203.0.113.7", 0x2000, XFRM_MODE_TUNNEL, 1);
+	route_ids(&b, 9, 0, 0);
+	sa(&b, XFRM_MSG_NEWSA, "203.0.113.9", 0x2001, XFRM_MODE_TUNNEL, 3);
+	route_ids(&b, 0, 43, 0xffffffff);
+	assert_int_equal(feed(&s, &b), 0);
+	assert_string_equal(routed(&s), down);
+	/* of its own (a VTI's SA unmarked serves too), or without an if_id: no */
+	sa(&b, XFRM_MSG_NEWSA, "203.0.113.7", 0x2002, XFRM_MODE_TUNNEL, 1);
+	route_ids(&b, 7, 0, 0);
+	sa(&b, XFRM_MSG_NEWSA, "203.0.113.8", 0x2003, XFRM_MODE_TUNNEL, 2);
+	sa(&b, XFRM_MSG_NEWSA, "203.0.113.9", 0x2004, XFRM_MODE_TUNNEL, 3);
+	end(&b);
+	assert_int_equal(feed(&s, &b), 0);
+	assert_string_equal(routed(&s), "203.0.113.7 0.0.0.0/0 sa 7 0/0; "
+					"203.0.113.8 0.0.0.0/0 nosa 8 0/0; "
+					"203.0.113.9 0.0.0.0/0 sa 0 0x2a/0xffffffff");
+	/* deleted by selector: the if_id names which of the wide ones */
+	addr(&id.sel.saddr, "0.0.0.0");
+	addr(&id.sel.daddr, "0.0.0.0");
+	id.sel.family = AF_INET;
+	msg(&b, XFRM_MSG_DELPOLICY);
+	put(&b, &id, sizeof(id));
+	route_ids(&b, 8, 0, 0);
+	assert_int_equal(feed(&s, &b), 0);
+	assert_string_equal(routed(&s), "203.0.113.7 0.0.0.0/0 sa 7 0/0; "
+					"203.0.113.9 0.0.0.0/0 sa 0 0x2a/0xffffffff");
+	xfrm_tab_free(&s.tab);
+}
+
+/* What the kernel sent for route-based policies (captured as in
+ * test_kernel_bytes): ip xfrm policy add ... if_id 7, then ... mark 42; the
+ * first deleted by selector and if_id. The datagrams of a file are split at
+ * "XFRM" (as the fuzz target reads them). */
+static void test_kernel_route_bytes(void **state)
+{
+	static const char *const files[] = { "kernel-policy-route-new", "kernel-policy-route-del" };
+	static const char *const want[] = {
+		"203.0.113.7 0.0.0.0/0 nosa 7 0/0; 203.0.113.9 0.0.0.0/0 nosa 0 0x2a/0xffffffff",
+		"203.0.113.9 0.0.0.0/0 nosa 0 0x2a/0xffffffff",
+	};
+	struct seen s = { 0 };
+	struct buf b;
+
+	(void)state;
+	for (size_t i = 0; i < 2; i++) {
+		uint8_t raw[8192];
+		size_t len = corpus(files[i], raw, sizeof(raw)), start = 0;
+
+		for (size_t k = 0; k <= len; k++)
+			if (k == len || (k + 4 <= len && memcmp(raw + k, "XFRM", 4) == 0)) {
+				memset(&b, 0, sizeof(b));
+				memcpy(b.b, raw + start, k - start);
+				b.len = k - start;
+				assert_int_equal(feed(&s, &b), 0);
+				start = k + 4;
+			}
+		assert_string_equal(routed(&s), want[i]);
+	}
+	xfrm_tab_free(&s.tab);
+}
+
+/* An RTM_NEWLINK of kind with name at index, and its IFLA_INFO_DATA (one
+ * u32 attribute per (type, value) pair, n pairs). */
+static void link_msg(struct buf *b, int index, const char *name, const char *kind,
+		     const uint16_t *types, const uint32_t *vals, size_t n)
+{
+	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_index = index };
+	uint8_t info[256];
+	size_t len = 0;
+
+	msg(b, RTM_NEWLINK);
+	put(b, &ifi, sizeof(ifi));
+	attr(b, IFLA_IFNAME, name, strlen(name) + 1);
+	if (kind) { /* IFLA_LINKINFO { IFLA_INFO_KIND, IFLA_INFO_DATA { ... } } */
+		struct nlattr k = { .nla_len = (uint16_t)(NLA_HDRLEN + strlen(kind) + 1),
+				    .nla_type = IFLA_INFO_KIND };
+		struct nlattr d = { .nla_len =
+					    (uint16_t)(NLA_HDRLEN + n * NLA_ALIGN(NLA_HDRLEN + 4)),
+				    .nla_type = IFLA_INFO_DATA };
+
+		memset(info, 0, sizeof(info));
+		memcpy(info, &k, sizeof(k));
+		memcpy(info + NLA_HDRLEN, kind, strlen(kind) + 1);
+		len = NLA_ALIGN(k.nla_len);
+		memcpy(info + len, &d, sizeof(d));
+		len += NLA_HDRLEN;
+		for (size_t i = 0; i < n; i++) {
+			struct nlattr a = { .nla_len = NLA_HDRLEN + 4, .nla_type = types[i] };
+
+			memcpy(info + len, &a, sizeof(a));
+			memcpy(info + len + NLA_HDRLEN, &vals[i], 4);
+			len += NLA_ALIGN(NLA_HDRLEN + 4);
+		}
+		attr(b, IFLA_LINKINFO, info, len);
+	}
+	end(b);
+}
+
+static const char *link_name(const struct xfrm_links *l, uint32_t if_id, uint32_t v, uint32_t m)
+{
+	const struct xfrm_link *k = xfrm_link_find(l, if_id, v, m);
+
+	return k ? k->name : "-";
+}
+
+/* The interfaces of route-based tunnels, from a link dump and notifications. */
+static void test_links(void **state)
+{
+	static const uint16_t xt[] = { IFLA_XFRM_LINK, IFLA_XFRM_IF_ID };
+	static const uint16_t vt[] = { IFLA_VTI_LINK, IFLA_VTI_IKEY, IFLA_VTI_OKEY };
+	const uint32_t xv[] = { 2, 7 }, vv[] = { 0, htonl(41), htonl(42) };
+	struct xfrm_links l = { 0 }, l2 = { 0 };
+	struct nlmsghdr done = { .nlmsg_len = sizeof(done), .nlmsg_type = NLMSG_DONE };
+	struct ifinfomsg del = { .ifi_index = 5 };
+	struct buf b = { 0 };
+	bool fin = false;
+	int err = 0;
+
+	(void)state;
+	link_msg(&b, 6, "vti0", "vti", vt, vv, 3);
+	link_msg(&b, 5, "ipsec0", "xfrm", xt, xv, 2);
+	link_msg(&b, 1, "lo", NULL, NULL, NULL, 0);
+	link_msg(&b, 3, "veth0", "veth", NULL, NULL, 0);
+	put(&b, &done, sizeof(done));
+	assert_int_equal(xfrm_link_decode(&l, b.b, b.len, &fin, &err), 0);
+	memset(&b, 0, sizeof(b));
+	assert_true(fin);
+	assert_int_equal(err, 0);
+	assert_int_equal(l.n, 2);
+	assert_int_equal(l.v[0].index, 5); /* sorted by index */
+	assert_int_equal(l.v[1].ikey, 41);
+	assert_string_equal(link_name(&l, 7, 0, 0), "ipsec0");
+	assert_string_equal(link_name(&l, 8, 0, 0), "-");
+	/* a VTI: okey matched under the policy's mask */
+	assert_string_equal(link_name(&l, 0, 42, 0xffffffff), "vti0");
+	assert_string_equal(link_name(&l, 0, 42, 0xff), "vti0");
+	assert_string_equal(link_name(&l, 0, 41, 0xffffffff), "-");
+	assert_string_equal(link_name(&l, 0, 0, 0), "-"); /* unmarked: policy-based */
+	/* renamed, then deleted; a VTI that became something else is forgotten */
+	link_msg(&b, 5, "ipsec1", "xfrm", xt, xv, 2);
+	assert_int_equal(xfrm_link_decode(&l, b.b, b.len, &fin, &err), 0);
+	memset(&b, 0, sizeof(b));
+	assert_string_equal(link_name(&l, 7, 0, 0), "ipsec1");
+	msg(&b, RTM_DELLINK);
+	put(&b, &del, sizeof(del));
+	end(&b);
+	link_msg(&b, 6, "vti0", "gre", NULL, NULL, 0);
+	assert_int_equal(xfrm_link_decode(&l, b.b, b.len, &fin, &err), 0);
+	memset(&b, 0, sizeof(b));
+	assert_int_equal(l.n, 0);
+	assert_true(xfrm_links_equal(&l, &l2));
+	/* malformed: a name without its NUL, a key shorter than 4 bytes */
+	link_msg(&b, 5, "ipsec0", "xfrm", xt, xv, 2);
+	b.b[b.msg + NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct ifinfomsg)) + NLA_HDRLEN + 6] = 'x';
+	link_msg(&b, 6, "vti0", "vti", vt, vv, 3);
+	((struct nlattr *)(b.b + b.len - 4 - NLA_HDRLEN))->nla_len = NLA_HDRLEN + 2;
+	assert_int_equal(xfrm_link_decode(&l, b.b, b.len, &fin, &err), 2);
+	memset(&b, 0, sizeof(b));
+	assert_int_equal(l.n, 0);
+	/* an error answer */
+	msg(&b, NLMSG_ERROR);
+	put(&b, &(struct nlmsgerr){ .error = -EPERM }, sizeof(struct nlmsgerr));
+	end(&b);
+	assert_int_equal(xfrm_link_decode(&l, b.b, b.len, &fin, &err), 0);
+	assert_int_equal(err, -EPERM);
+	xfrm_links_free(&l);
+	/* the fuzz corpus' seed (what the target starts from) is a dump */
+	memset(&b, 0, sizeof(b));
+	b.len = corpus("link-dump", b.b, sizeof(b.b));
+	fin = false;
+	err = 0;
+	assert_int_equal(xfrm_link_decode(&l, b.b, b.len, &fin, &err), 0);
+	assert_true(fin);
+	assert_int_equal(l.n, 2);
+	assert_string_equal(link_name(&l, 7, 0, 0), "ipsec0");
+	assert_string_equal(link_name(&l, 0, 42, 0xffffffff), "vti0");
+	xfrm_links_free(&l);
 }
 
 int main(void)
@@ -496,6 +738,9 @@ int main(void)
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_many),
 		cmocka_unit_test(test_kernel_bytes),
+		cmocka_unit_test(test_route_based),
+		cmocka_unit_test(test_links),
+		cmocka_unit_test(test_kernel_route_bytes),
 	};
 
 	return cmocka_run_group_tests_name("xfrm", tests, NULL, NULL);
