@@ -19,9 +19,11 @@ strongSwan needed nothing but the proposals named: `version = 1`,
 (its default proposals leave MODP1024 and SHA1 out, a proposal that names them
 is accepted), with a plugin that implements MODP1024 (gmp or openssl).
 
-A foreign MASQUERADE on the instance's WAN (its NAT to the internet) is in
-place: without the agent the tunnel carries nothing; with it the hosts of
-both VPCs reach each other with their true addresses."""
+The agent runs the guide's configuration (doc/examples/ipsec-vgw.conf, the
+VGW's address the lab's), which also NATs VPC A to the internet; a foreign
+MASQUERADE on the instance's WAN is in place too: without the agent the
+tunnel carries nothing; with it the hosts of both VPCs reach each other with
+their true addresses."""
 import json
 import shutil
 import subprocess
@@ -31,6 +33,7 @@ import pytest
 
 from vrlab import netns, strongswan
 from vrlab.agent import Agent, settles
+from vrlab.product import ipsec_example
 from test_ipsec_vm import esp_available, sh, start
 
 A_PUB, VGW_PUB = "172.31.0.1", "172.31.0.2"
@@ -39,9 +42,8 @@ A_HOST, B_HOST = "192.168.99.10", "10.0.0.10"
 RECIPE = {"version": 1, "proposals": "aes128-sha1-modp1024",
           "esp_proposals": "aes128-sha1-modp1024"}
 
-CONF = {"version": 1, "role": "client", "local_networks": [A_NET],
-        "ipsec": {"peers": {VGW_PUB: {"allow": [B_NET], "to_local": True,
-                                      "from_local": True}}}}
+# the guide's configuration, doc/examples/ipsec-vgw.conf, with the lab's VGW address
+CONF = ipsec_example("ipsec-vgw.conf", {"203.0.113.10": VGW_PUB}, "wan")
 
 pytestmark = pytest.mark.skipif(not esp_available(),
                                 reason="the kernel has no ESP (run scripts/ipsec-vm)")

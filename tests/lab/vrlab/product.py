@@ -43,6 +43,22 @@ def example(name):
     return c
 
 
+def ipsec_example(name, peers, out_interface):
+    """An IPsec example of doc/examples/ for the IPsec VM lab, which has no
+    EC2: its aws section dropped, its peers' addresses (the guide's) replaced
+    by the lab's (peers: {guide's: lab's}, every one of them), its
+    masquerades' interface by out_interface."""
+    c = example(name)
+    c.pop("aws", None)
+    have = c["ipsec"]["peers"]
+    assert set(peers) == {k for k in have if not k.startswith("_")}, (name, sorted(have))
+    for doc, lab in peers.items():
+        have[lab] = have.pop(doc)
+    for m in c.get("nat", {}).get("masquerade", []):
+        m["out_interface"] = out_interface
+    return c
+
+
 FROM_VPC_TO_HOME = [{"to": "192.168.1.140/32", "proto": "tcp", "ports": [22]},
                     {"to": "192.168.1.128/25", "proto": "icmp"}]
 
