@@ -158,12 +158,14 @@ class AwsWorld:
     it: EC2 refuses a route inside a VPC CIDR block that is not a subnet's. The
     instance's security group lets OpenVPN in (openvpn: its protocol and port, as
     the lab's servers listen: vrlab/openvpn.py), from anywhere, as the guides say
-    to open it. share: another AwsWorld whose emulated EC2 API this one's VPC is
+    to open it; ipsec: IKE (UDP 500), NAT traversal (UDP 4500) and ESP too,
+    as the IPsec guides open them. share: another AwsWorld whose emulated EC2 API this one's VPC is
     made in (two VPCs of one region, each with its instance and metadata mock:
     the IPsec topologies of vrlab/ipseclab.py); its stop() leaves that API up."""
 
     def __init__(self, logdir, vpc_cidr="10.1.0.0/23", subnet_cidr="10.1.1.0/24",
-                 instance_ip="10.1.1.2", openvpn=("udp", 1194), share=None, moto_url=None):
+                 instance_ip="10.1.1.2", openvpn=("udp", 1194), share=None, moto_url=None,
+                 ipsec=False):
         self.shared = share is not None
         if share:
             self.credentials, self.moto = share.credentials, share.moto
@@ -188,6 +190,12 @@ class AwsWorld:
         ec2.authorize_security_group_ingress(GroupId=self.sg_id, IpPermissions=[
             {"IpProtocol": proto, "FromPort": port, "ToPort": port,
              "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "OpenVPN clients"}]}])
+        if ipsec:  # what the IPsec guides open: IKE, NAT traversal, ESP
+            ec2.authorize_security_group_ingress(GroupId=self.sg_id, IpPermissions=[
+                {"IpProtocol": proto, "FromPort": port, "ToPort": port,
+                 "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "IPsec peers"}]}
+                for proto, port in (("udp", 500), ("udp", 4500), ("50", -1))
+                if (proto, port) != tuple(openvpn)])
         image = ec2.describe_images()["Images"][0]["ImageId"]
         inst = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.nano",
                                  SubnetId=self.subnet_id,

@@ -64,7 +64,7 @@ class _Service(BaseHTTPRequestHandler):
                                          subnet_cidr=req["subnet_cidr"],
                                          instance_ip=req["instance_ip"],
                                          openvpn=tuple(req.get("openvpn", ("udp", 1194))),
-                                         share=share)
+                                         share=share, ipsec=bool(req.get("ipsec")))
         return {**{k: getattr(w, k) for k in FIELDS}, "moto_port": w.moto.port,
                 "imds_port": w.imds.port}
 
@@ -122,11 +122,12 @@ class RemoteWorld:
     describe_* calls; host: where its moto and metadata mock listen."""
 
     def __init__(self, url, name, vpc_cidr, subnet_cidr, instance_ip, openvpn=("udp", 1194),
-                 share=None):
+                 share=None, ipsec=False):
         self.name, self.host = name, url.split("//")[1].rsplit(":", 1)[0]
         doc = _post(url, "/world", {"name": name, "vpc_cidr": vpc_cidr,
                                     "subnet_cidr": subnet_cidr, "instance_ip": instance_ip,
-                                    "openvpn": list(openvpn), "share": share})
+                                    "openvpn": list(openvpn), "share": share,
+                                    "ipsec": ipsec})
         for k in FIELDS:
             setattr(self, k, doc[k])
         self.ec2 = _Ec2(url, name)

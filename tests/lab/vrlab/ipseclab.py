@@ -248,7 +248,7 @@ def world(vpc, workdir, share=None):
     service at VR_VM_AWS (vrlab/hostaws.py)."""
     url = os.environ.get("VR_VM_AWS")
     kw = {"vpc_cidr": vpc.cidr, "subnet_cidr": vpc.subnet, "instance_ip": vpc.gw,
-          "openvpn": ("udp", 4500)}
+          "ipsec": True}
     if url:
         from .hostaws import RemoteWorld
         return RemoteWorld(url, f"vpc-{vpc.key}", share=share and share.name, **kw)
