@@ -969,7 +969,8 @@ static int route_try(struct agent *a, const struct aroute *r)
 	/* logged once per failure, not once per retry */
 	if (state_route_failed(a, &r->dst, NULL) != -ENODEV)
 		log_warnx("route %s: device %s is missing; retried when it appears: check that "
-			  "OpenVPN's tunnel is up (ip link show)",
+			  "the tunnel's interface (OpenVPN's, or an IPsec XFRM interface or VTI) "
+			  "is up (ip link show)",
 			  pfx_format(&r->dst, s, sizeof(s)), r->dev);
 	return -ENODEV;
 }
