@@ -962,6 +962,8 @@ static char *nat_signature(const struct nft_model *m)
 static int build_all(struct nft *n, const struct nft_model *m, struct elist el[2][S_NSETS])
 {
 	const struct cfg_connlog *lg = m->connlog && m->connlog->enabled ? m->connlog : NULL;
+	/* some accepted connections are logged */
+	bool acc_log = (lg && lg->new_conns) || (m->rule_log && m->connlog);
 	int r = 0;
 
 	batch_start(n);
@@ -1021,6 +1023,16 @@ static int build_all(struct nft *n, const struct nft_model *m, struct elist el[2
 		}
 	}
 	r = r ? r : rule_ct_established(n);
+	/* Without a log of accepted connections the accepts commute (each ends
+	 * the chain, none has another effect): the hash-set ones first, so that
+	 * a new connection of a single address with an access "all" (the
+	 * common case) costs two lookups, not the concatenated sets' as well
+	 * (bench/forward.py). With such a log, the order that logs each
+	 * connection under the rule that accepts it. */
+	for (int fi = 0; fi < 2 && !r && !acc_log; fi++) {
+		r = rule_pair(n, fi, S_TOLOCAL, S_LOCAL, NULL, NULL, NF_ACCEPT);
+		r = r ? r : rule_pair(n, fi, S_LOCAL, S_FROMLOCAL, NULL, NULL, NF_ACCEPT);
+	}
 	for (size_t i = 0; i < m->nfwd && !r; i++) {
 		if (lg && lg->new_conns && m->fwd[i].log)
 			r = rule_forward(n, "forward", &m->fwd[i], FWD_LOG, lg);
@@ -1038,13 +1050,16 @@ static int build_all(struct nft *n, const struct nft_model *m, struct elist el[2
 		else if (m->rule_log && m->connlog)
 			r = r ? r : rule_access(n, fi, S_LOGALLOW, m->connlog);
 		r = r ? r : rule_access(n, fi, S_ALLOW, NULL);
-		/* an access "all" of single addresses: the same accept */
+		/* an access "all" of single addresses: the same accept (here only
+		 * with a log of accepted connections; else they came first) */
 		if (lg && lg->new_conns)
 			r = r ? r : rule_pair(n, fi, S_TOLOCAL, S_LOCAL, lg, NFT_LOG_NEW, -1);
-		r = r ? r : rule_pair(n, fi, S_TOLOCAL, S_LOCAL, NULL, NULL, NF_ACCEPT);
+		if (acc_log)
+			r = r ? r : rule_pair(n, fi, S_TOLOCAL, S_LOCAL, NULL, NULL, NF_ACCEPT);
 		if (lg && lg->new_conns)
 			r = r ? r : rule_pair(n, fi, S_LOCAL, S_FROMLOCAL, lg, NFT_LOG_NEW, -1);
-		r = r ? r : rule_pair(n, fi, S_LOCAL, S_FROMLOCAL, NULL, NULL, NF_ACCEPT);
+		if (acc_log)
+			r = r ? r : rule_pair(n, fi, S_LOCAL, S_FROMLOCAL, NULL, NULL, NF_ACCEPT);
 		if (lg && lg->drops)
 			r = r ? r : rule_drop(n, fi, S_REMOTE, S_LOCAL, lg);
 		r = r ? r : rule_drop(n, fi, S_REMOTE, S_LOCAL, NULL);
