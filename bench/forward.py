@@ -7,8 +7,8 @@ Three network namespaces: src -- tun0 [fwd] eth0 -- dst. In fwd runs the
 agent (vrlab/scale.py's configuration: local network 192.168.255.0/24,
 every client allowed to it), with N clients of one host each (10.x.y.z/32,
 a sync from a scripted plugin): N routes via tun0 and the table as the
-agent programs it (remote_host4 a hash set, allow4 the concatenated
-interval set, the forward and NAT chains). bench/fwd_blast in src writes
+agent programs it (remote_host4 and to_local4 hash sets, the forward and
+NAT chains). bench/fwd_blast in src writes
 64-byte UDP frames into tun0 from the N client addresses in turn (one
 flow each), to 192.168.255.9 behind eth0 (a permanent neighbour entry; dst
 drops them). Counted: fwd's eth0 transmitted packets over a window after
@@ -17,18 +17,40 @@ veth the forwarding host's work runs in the sender's softirqs and is
 charged to it, so the per-CPU figure is the cost of a packet even when
 other work shares the cores (the wall-clock kpps move with the load).
 
-  with_table      the agent running, its table loaded with N clients
-  allow4_as_hash  the same, the agent stopped (SIGSTOP) and the forward
-                  chain's allow4 rule (the concatenated set: src . dst .
-                  protocol, pipapo) replaced by "ip saddr @remote_host4
-                  ip daddr @local4 accept" (two hash/interval lookups; the
-                  same verdicts here, where every client may reach every
-                  local network): what the allow4 lookup costs
-  conntrack_only  the agent killed (-9), its table deleted, a table of one
-                  forward rule "ct state established,related accept":
-                  what connection tracking costs (the agent's NAT chains
-                  and its first rule need it)
-  no_rules        no nftables table at all (no conntrack): the same N routes
+  with_table       the agent running, its table loaded with N clients
+  previous_layout  the same, the agent stopped (SIGSTOP) and the forward
+                   chain's hash-set accepts (to_local4, from_local4) moved
+                   after the concatenated lookups (ports4, allow4, pipapo),
+                   as the agent built it before: what that order cost
+  no_nat_chains    the agent's table without its NAT chains (exempt, nat,
+                   prerouting): what the NAT hooks cost. Not the same
+                   behaviour by default (nat.exempt_tunnel keeps a foreign
+                   masquerade off client <-> local traffic)
+  notrack          the agent's table plus a raw-priority prerouting chain
+                   "notrack" for client <-> local network packets (idea:
+                   skip conntrack for them). Not the same verdicts here
+                   (from_local is false: untracked answers from the local
+                   network to a client would be dropped); its cost only
+  stateless        the agent's table without its ct rule and NAT chains
+                   (no conntrack in the namespace): its first rule accepts
+                   these packets, one hash lookup of the client and one
+                   interval lookup of the local network, the least any
+                   per-client filter costs. Not the same verdicts either
+                   (answers to clients, the NAT exemption need conntrack)
+  empty_chain      the agent killed (-9), its table deleted: one forward
+                   base chain with no rule (the hook's own cost)
+  conntrack_only   a table of one forward rule "ct state established,
+                   related accept": what connection tracking costs (the
+                   agent's first rule, its NAT exemption, the answers its
+                   policy lets through need it)
+  no_rules         no nftables table at all (no conntrack): the same N routes
+  with_table_established, conntrack_only_established
+                   with_table and conntrack_only again after one answer per
+                   flow from dst (bench/fwd_blast "reply", dropped in fwd's
+                   prerouting once conntrack has seen it): every flow is
+                   established, so its packets stop at the ct rule (what
+                   most packets of real traffic are). The conntrack table
+                   is flushed before each round's with_table
 
 All alternate, ROUNDS times (the agent restarted and resynced each
 round), so that each round's ratios compare figures taken within seconds
@@ -36,7 +58,7 @@ of each other on a machine whose load moves; the figures are the medians,
 the ratios the medians of the rounds' ratios. The frames are one-way UDP:
 every one is "new" to conntrack, so every one runs the forward chain's set
 lookups (an established connection's packets stop at the chain's first
-rule): the worst case per packet.
+rule): the worst case per packet, the ratio printed last.
 
     bench/forward.py [--clients 50000] [--rounds 3] [--seconds 3]   (root)
 
@@ -97,7 +119,10 @@ def blast(blaster, src, fwd, dst_mac, flows, seconds):
             "forwarded_of_sent": round((end - start) / max(sent["sent"], 1), 3)}
 
 
-VARIANTS = ("with_table", "allow4_as_hash", "conntrack_only", "no_rules")
+VARIANTS = ("with_table", "previous_layout", "no_nat_chains", "notrack", "stateless",
+            "empty_chain",
+            "conntrack_only", "no_rules", "with_table_established",
+            "conntrack_only_established")
 CT_ONLY = """table inet vrbench {
 	chain forward {
 		type filter hook forward priority filter; policy accept;
@@ -107,12 +132,104 @@ CT_ONLY = """table inet vrbench {
 """
 
 
-def allow4_as_hash(fwd):
-    """The forward chain's allow4 rule replaced by hash and interval lookups."""
-    out = fwd.run(["nft", "-a", "list", "chain", "inet", "vpcroute", "forward"]).stdout
-    m = re.search(r"@allow4 accept # handle (\d+)", out)
-    fwd.run(["nft", "replace", "rule", "inet", "vpcroute", "forward", "handle", m.group(1),
-             "ip", "saddr", "@remote_host4", "ip", "daddr", "@local4", "accept"])
+# Answers dropped in prerouting after conntrack saw them (priority filter,
+# conntrack's is -200): the flows established, no neighbour entry made
+PRIME = f"""table inet vrprime {{
+	chain prerouting {{
+		type filter hook prerouting priority filter; policy accept;
+		ip saddr {DST} udp sport 9 drop
+	}}
+}}
+"""
+
+# Flushes the namespace's conntrack table (IPCTNL_MSG_CT_DELETE, no tuple)
+FLUSH = r"""
+import socket, struct
+s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 12)
+for fam in (socket.AF_INET, socket.AF_INET6):
+    body = struct.pack("BBH", fam, 0, 0)
+    s.send(struct.pack("=IHHII", 16 + len(body), (1 << 8) | 2, 1 | 4, fam, 0) + body)
+    err = struct.unpack_from("=i", s.recv(4096), 16)[0]
+    assert err in (0, -2), err
+"""
+
+
+def established(blaster, dst, fwd, flows):
+    """One answer per flow from dst, so that every flow is established (seen
+    in both directions) before the one-way frames are measured."""
+    mac = fwd.run(["cat", "/sys/class/net/eth0/address"]).stdout.strip()
+    fwd.run(["nft", "-f", "-"], input=PRIME)
+    dst.run([blaster, "eth0peer", mac, DST, str(flows), str(max(0.5, flows / 50000)),
+             "reply"], timeout=60)
+    fwd.run(["nft", "delete", "table", "inet", "vrprime"])
+    ct = fwd.run(["cat", "/proc/net/nf_conntrack"]).stdout.splitlines()
+    answered = sum(1 for x in ct if "dport=9 " in x and "UNREPLIED" not in x)
+    if answered < flows:
+        raise RuntimeError(f"{answered} of {flows} flows established")
+
+
+def reload(fwd, saved):
+    """The agent's table as it programmed it (saved while it ran)."""
+    fwd.run(["nft", "delete", "table", "inet", "vpcroute"])
+    fwd.run(["nft", "-f", "-"], input=saved)
+
+
+def handles(fwd, chain):
+    out = fwd.run(["nft", "-a", "list", "chain", "inet", "vpcroute", chain]).stdout
+    return {m.group(1).strip(): m.group(2)
+            for m in re.finditer(r"^\s*(.*?) # handle (\d+)$", out, re.M)}
+
+
+def previous_layout(fwd):
+    """The forward chain as the agent programmed it before its hash-set
+    accepts went first: to_local4 and from_local4 after the concatenated
+    lookups (ports4, allow4), so that this packet runs those too."""
+    h = handles(fwd, "forward")
+    after = h["ip saddr . ip daddr . meta l4proto @allow4 accept"]
+    for rule in ("ip saddr @local4 ip daddr @from_local4 accept",
+                 "ip saddr @to_local4 ip daddr @local4 accept"):
+        fwd.run(["nft", "delete", "rule", "inet", "vpcroute", "forward", "handle", h[rule]])
+        fwd.run(["nft", "add", "rule", "inet", "vpcroute", "forward", "position", after]
+                + rule.split())
+
+
+# idea: client <-> local traffic left untracked (a raw chain before
+# conntrack); here it changes verdicts (from_local is false: the local
+# network's answers to a client are then dropped), measured for its cost
+NOTRACK = """table inet vpcroute {
+	chain raw {
+		type filter hook prerouting priority raw; policy accept;
+		ip saddr @remote_host4 ip daddr @local4 notrack
+		ip saddr @local4 ip daddr @remote_host4 notrack
+	}
+}
+"""
+
+
+EMPTY_CHAIN = """table inet vrbench {
+	chain forward {
+		type filter hook forward priority filter; policy accept;
+	}
+}
+"""
+
+
+def no_nat_chains(fwd):
+    """The NAT chains (the exemption's, the masquerade's, the port forwards')
+    deleted, the forward chain kept: what the NAT hooks cost."""
+    for c in ("exempt", "nat", "prerouting"):
+        fwd.run(["nft", "delete", "chain", "inet", "vpcroute", c])
+
+
+def stateless(fwd):
+    """No ct expression and no NAT chain left: the forward chain's lookups
+    without connection tracking (its first rule accepts this packet: one
+    hash lookup of the client and one of the local network, the least any
+    per-client filter costs)."""
+    h = handles(fwd, "forward")
+    fwd.run(["nft", "delete", "rule", "inet", "vpcroute", "forward", "handle",
+             h["ct state established,related accept"]])
+    no_nat_chains(fwd)
 
 
 def restart(agent, n):
@@ -153,12 +270,27 @@ def run(a):
         fwd.run(f"ip neigh replace {DST} lladdr {dst_mac} dev eth0 nud permanent")
         sets = None
         for r in range(a.rounds):
+            fwd.run(["python3", "-c", FLUSH])  # no flow established yet
             got = {"with_table": blast(blaster, src, fwd, dst_mac, a.clients, a.seconds)}
+            established(blaster, dst, fwd, a.clients)
+            got["with_table_established"] = blast(blaster, src, fwd, dst_mac, a.clients,
+                                                  a.seconds)
+            fwd.run(["python3", "-c", FLUSH])
             sets = {s: len(agent.set_elements(s) or []) for s in ("remote_host4", "allow4")}
             routes = len(agent.routes())
-            agent.send_signal(signal.SIGSTOP)  # it would put its rule back
-            allow4_as_hash(fwd)
-            got["allow4_as_hash"] = blast(blaster, src, fwd, dst_mac, a.clients, a.seconds)
+            agent.send_signal(signal.SIGSTOP)  # it would put its rules back
+            saved = fwd.run(["nft", "list", "table", "inet", "vpcroute"]).stdout
+            previous_layout(fwd)
+            got["previous_layout"] = blast(blaster, src, fwd, dst_mac, a.clients, a.seconds)
+            reload(fwd, saved)
+            no_nat_chains(fwd)
+            got["no_nat_chains"] = blast(blaster, src, fwd, dst_mac, a.clients, a.seconds)
+            reload(fwd, saved)
+            fwd.run(["nft", "-f", "-"], input=NOTRACK)
+            got["notrack"] = blast(blaster, src, fwd, dst_mac, a.clients, a.seconds)
+            reload(fwd, saved)
+            stateless(fwd)
+            got["stateless"] = blast(blaster, src, fwd, dst_mac, a.clients, a.seconds)
             agent.send_signal(signal.SIGCONT)
             agent.kill9()
             plugin.close()
@@ -166,9 +298,15 @@ def run(a):
             fwd.run(["nft", "delete", "table", "inet", "vpcroute"])
             fwd.run(["nft", "-f", "-"], input=CT_ONLY)
             got["conntrack_only"] = blast(blaster, src, fwd, dst_mac, a.clients, a.seconds)
+            established(blaster, dst, fwd, a.clients)
+            got["conntrack_only_established"] = blast(blaster, src, fwd, dst_mac, a.clients,
+                                                      a.seconds)
             fwd.run(["nft", "delete", "table", "inet", "vrbench"])
             assert len(agent.routes()) == routes == a.clients, routes
             got["no_rules"] = blast(blaster, src, fwd, dst_mac, a.clients, a.seconds)
+            fwd.run(["nft", "-f", "-"], input=EMPTY_CHAIN)
+            got["empty_chain"] = blast(blaster, src, fwd, dst_mac, a.clients, a.seconds)
+            fwd.run(["nft", "delete", "table", "inet", "vrbench"])
             print(json.dumps({"round": r, **got}), file=sys.stderr, flush=True)
             for k in VARIANTS:
                 res[k].append(got[k])
@@ -190,12 +328,20 @@ def run(a):
 
 def table(o):
     names = {"no_rules": "no rules (routes only)",
+             "empty_chain": "a forward chain, no rule",
              "conntrack_only": "connection tracking only",
-             "allow4_as_hash": "agent's table, allow4 as hash lookups",
-             "with_table": f"agent's table, {o['clients']:,} clients"}
+             "stateless": "agent's table, no ct rule, no NAT chains",
+             "notrack": "agent's table + notrack client<->local",
+             "no_nat_chains": "agent's table without its NAT chains",
+             "previous_layout": "agent's table, previous layout",
+             "with_table": f"agent's table, {o['clients']:,} clients",
+             "conntrack_only_established": "connection tracking only, established",
+             "with_table_established": "agent's table, established flows"}
     print(f"{'forwarded, 64-byte UDP, ' + format(o['clients'], ',') + ' flows':<40} "
           f"{'kpps':>7} {'/ none':>7} {'kpps/cpu':>9} {'/ none':>7}  runs (kpps per CPU second)")
-    for k in ("no_rules", "conntrack_only", "allow4_as_hash", "with_table"):
+    for k in ("no_rules", "empty_chain", "conntrack_only", "stateless", "no_nat_chains",
+              "notrack", "previous_layout", "with_table", "conntrack_only_established",
+              "with_table_established"):
         r = o[k]
         print(f"{names[k]:<40} {r['kpps']:>7g} {r['ratio']:>7g} {r['kpps_per_cpu']:>9g} "
               f"{r['ratio_per_cpu']:>7g}  {', '.join(map(str, r['runs_kpps_per_cpu']))}")

@@ -10,7 +10,11 @@
  * (with veth, the forwarding host's work runs in the sender's softirqs,
  * charged to it: per CPU second, the cost of a packet on a loaded machine).
  *
- *   bench/fwd_blast DEV DST_MAC DST_IP FLOWS SECONDS      (root)
+ * With "reply" after SECONDS, the answers instead: from DST_IP port 9 to
+ * each client's port 40000 (bench/forward.py sends one round of them so
+ * that the flows are established before it measures).
+ *
+ *   bench/fwd_blast DEV DST_MAC DST_IP FLOWS SECONDS [reply]      (root)
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -54,9 +58,9 @@ static uint16_t csum(const void *p, size_t n)
 	return (uint16_t)~s;
 }
 
-/* The frame from flow i (source 10.x.y.z with z.y.x = i). */
+/* The frame from flow i (source 10.x.y.z with z.y.x = i), or its answer. */
 static void frame(uint8_t *f, const uint8_t dmac[6], const uint8_t smac[6], uint32_t dst,
-		  uint32_t i)
+		  uint32_t i, int reply)
 {
 	struct ether_header *eh = (struct ether_header *)f;
 	struct iphdr *ip = (struct iphdr *)(eh + 1);
@@ -71,11 +75,11 @@ static void frame(uint8_t *f, const uint8_t dmac[6], const uint8_t smac[6], uint
 	ip->tot_len = htons((uint16_t)(FRAME - sizeof(*eh)));
 	ip->ttl = 64;
 	ip->protocol = IPPROTO_UDP;
-	ip->saddr = htonl(10u << 24 | (i & 0xffffffu));
-	ip->daddr = dst;
+	ip->saddr = reply ? dst : htonl(10u << 24 | (i & 0xffffffu));
+	ip->daddr = reply ? htonl(10u << 24 | (i & 0xffffffu)) : dst;
 	ip->check = csum(ip, sizeof(*ip));
-	u->source = htons(40000);
-	u->dest = htons(9); /* discard */
+	u->source = htons(reply ? 9 : 40000);
+	u->dest = htons(reply ? 40000 : 9); /* 9: discard */
 	u->len = htons((uint16_t)(sizeof(*u) + PAYLOAD));
 }
 
@@ -91,14 +95,14 @@ int main(int argc, char **argv)
 	unsigned long flows;
 	double secs, t0, t;
 	unsigned long long sent = 0;
-	int fd, one = 1;
+	int fd, one = 1, reply = argc == 7 && strcmp(argv[6], "reply") == 0;
 
-	if (argc != 6 ||
+	if ((argc != 6 && !reply) ||
 	    sscanf(argv[2], "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &dmac[0], &dmac[1], &dmac[2], &dmac[3],
 		   &dmac[4], &dmac[5]) != 6 ||
 	    inet_pton(AF_INET, argv[3], &dst) != 1 || (flows = strtoul(argv[4], NULL, 10)) == 0 ||
 	    flows > 1ul << 24 || (secs = strtod(argv[5], NULL)) <= 0) {
-		fprintf(stderr, "usage: %s DEV DST_MAC DST_IP FLOWS SECONDS\n", argv[0]);
+		fprintf(stderr, "usage: %s DEV DST_MAC DST_IP FLOWS SECONDS [reply]\n", argv[0]);
 		return 2;
 	}
 	fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
@@ -129,7 +133,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	for (unsigned long i = 0; i < flows; i++)
-		frame(frames + i * FRAME, dmac, smac, dst.s_addr, (uint32_t)i);
+		frame(frames + i * FRAME, dmac, smac, dst.s_addr, (uint32_t)i, reply);
 	memset(msg, 0, sizeof(msg));
 	for (int k = 0; k < BATCH; k++) {
 		iov[k].iov_len = FRAME;
