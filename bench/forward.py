@@ -37,6 +37,8 @@ other work shares the cores (the wall-clock kpps move with the load).
                    interval lookup of the local network, the least any
                    per-client filter costs. Not the same verdicts either
                    (answers to clients, the NAT exemption need conntrack)
+  client_lookup    the same chain with one rule only, "ip saddr @to_local4
+                   accept": the client's lookup among N in a hash set alone
   empty_chain      the agent killed (-9), its table deleted: one forward
                    base chain with no rule (the hook's own cost)
   conntrack_only   a table of one forward rule "ct state established,
@@ -120,7 +122,7 @@ def blast(blaster, src, fwd, dst_mac, flows, seconds):
 
 
 VARIANTS = ("with_table", "previous_layout", "no_nat_chains", "notrack", "stateless",
-            "empty_chain",
+            "client_lookup", "empty_chain",
             "conntrack_only", "no_rules", "with_table_established",
             "conntrack_only_established")
 CT_ONLY = """table inet vrbench {
@@ -291,6 +293,10 @@ def run(a):
             reload(fwd, saved)
             stateless(fwd)
             got["stateless"] = blast(blaster, src, fwd, dst_mac, a.clients, a.seconds)
+            fwd.run(["nft", "flush", "chain", "inet", "vpcroute", "forward"])
+            fwd.run(["nft", "add", "rule", "inet", "vpcroute", "forward", "ip", "saddr",
+                     "@to_local4", "accept"])
+            got["client_lookup"] = blast(blaster, src, fwd, dst_mac, a.clients, a.seconds)
             agent.send_signal(signal.SIGCONT)
             agent.kill9()
             plugin.close()
@@ -331,6 +337,7 @@ def table(o):
              "empty_chain": "a forward chain, no rule",
              "conntrack_only": "connection tracking only",
              "stateless": "agent's table, no ct rule, no NAT chains",
+             "client_lookup": "one rule: ip saddr @to_local4 accept",
              "notrack": "agent's table + notrack client<->local",
              "no_nat_chains": "agent's table without its NAT chains",
              "previous_layout": "agent's table, previous layout",
@@ -339,9 +346,9 @@ def table(o):
              "with_table_established": "agent's table, established flows"}
     print(f"{'forwarded, 64-byte UDP, ' + format(o['clients'], ',') + ' flows':<40} "
           f"{'kpps':>7} {'/ none':>7} {'kpps/cpu':>9} {'/ none':>7}  runs (kpps per CPU second)")
-    for k in ("no_rules", "empty_chain", "conntrack_only", "stateless", "no_nat_chains",
-              "notrack", "previous_layout", "with_table", "conntrack_only_established",
-              "with_table_established"):
+    for k in ("no_rules", "empty_chain", "client_lookup", "conntrack_only", "stateless",
+              "no_nat_chains", "notrack", "previous_layout", "with_table",
+              "conntrack_only_established", "with_table_established"):
         r = o[k]
         print(f"{names[k]:<40} {r['kpps']:>7g} {r['ratio']:>7g} {r['kpps_per_cpu']:>9g} "
               f"{r['ratio_per_cpu']:>7g}  {', '.join(map(str, r['runs_kpps_per_cpu']))}")
