@@ -1896,11 +1896,14 @@ static json_t *summaries_status(const struct cloud *c)
 
 		for (size_t k = 0; k < c->nwant; k++)
 			n += pfx_contains(&sm->v[i], &c->want[k].dst);
+		/* after vpcroutectl withdraw, nothing is announced until a reload,
+		 * whatever the networks inside */
 		o = json_pack("{s:s, s:I, s:s}", "prefix", pfx_format(&sm->v[i], d, sizeof(d)),
 			      "networks", n, "state",
-			      blk ? "not used"
-			      : n ? "announced"
-				  : "idle");
+			      blk				? "not used"
+			      : n && (c->retired || c->wd_what) ? "withdrawn"
+			      : n				? "announced"
+								: "idle");
 		if (o && blk)
 			json_object_set_new(o, "vpc_cidr_block",
 					    json_string(pfx_format(blk, d, sizeof(d))));

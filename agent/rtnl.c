@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <libmnl/libmnl.h>
@@ -23,13 +24,14 @@ struct rtnl {
 	unsigned portid;
 	unsigned seq;
 	char buf[65536];
-	struct rtnl_counts counts; /* since rtnl_take_counts */
+	char out[RTNL_BATCH_MAX * 64]; /* a batch's requests (56 bytes each at most) */
+	struct rtnl_counts counts;     /* since rtnl_take_counts */
 };
 
 struct rtnl *rtnl_open(char *err, size_t errlen)
 {
 	struct rtnl *r = calloc(1, sizeof(*r));
-	int one = 1;
+	int one = 1, rcvbuf = 1 << 20;
 
 	if (!r)
 		return NULL;
@@ -42,6 +44,8 @@ struct rtnl *rtnl_open(char *err, size_t errlen)
 	/* extended ACKs carry the kernel's reason in words */
 	mnl_socket_setsockopt(r->nl, NETLINK_EXT_ACK, &one, sizeof(one));
 	mnl_socket_setsockopt(r->nl, NETLINK_CAP_ACK, &one, sizeof(one));
+	/* room for the answers of a whole batch (capped by net.core.rmem_max) */
+	setsockopt(mnl_socket_get_fd(r->nl), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	r->portid = mnl_socket_get_portid(r->nl);
 	r->seq = (unsigned)time(NULL);
 	return r;
@@ -89,10 +93,10 @@ static int transact(struct rtnl *r, struct nlmsghdr *nlh, const char **msg)
 /* A request about our route to dst: type RTN_UNICAST (via oif, scope link),
  * RTN_UNREACHABLE (no device), or RTN_UNSPEC for a deletion, which then
  * matches our route of any type and scope. */
-static struct nlmsghdr *route_msg(struct rtnl *r, int type, unsigned flags, const struct pfx *dst,
-				  int oif, unsigned char rtype)
+static struct nlmsghdr *route_msg_at(struct rtnl *r, void *at, int type, unsigned flags,
+				     const struct pfx *dst, int oif, unsigned char rtype)
 {
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(r->buf);
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(at);
 	struct rtmsg *rtm;
 
 	nlh->nlmsg_type = (uint16_t)type;
@@ -111,6 +115,12 @@ static struct nlmsghdr *route_msg(struct rtnl *r, int type, unsigned flags, cons
 	if (oif)
 		mnl_attr_put_u32(nlh, RTA_OIF, (uint32_t)oif);
 	return nlh;
+}
+
+static struct nlmsghdr *route_msg(struct rtnl *r, int type, unsigned flags, const struct pfx *dst,
+				  int oif, unsigned char rtype)
+{
+	return route_msg_at(r, r->buf, type, flags, dst, oif, rtype);
 }
 
 /* The main-table route to exactly dst, if there is one. */
@@ -132,24 +142,28 @@ static int find_route(struct rtnl *r, const struct pfx *dst, struct rtnl_route *
 	return found;
 }
 
-/* Installs our route to dst of type rtype (RTN_UNICAST via oif, or
- * RTN_UNREACHABLE); what ("dev NAME", "unreachable") for the log. */
-static int route_add(struct rtnl *r, const struct pfx *dst, int oif, unsigned char rtype,
-		     const char *what, const char **msg)
+/* Our route to dst, added (e is the answer to a NEWROUTE with NLM_F_EXCL):
+ * logged and counted; 0, -EEXIST (see route_exists) or e. */
+static int route_added(struct rtnl *r, const struct pfx *dst, const char *what, int e)
+{
+	char s[PFX_STRLEN];
+
+	if (e == 0) {
+		log_debug("route %s %s added", pfx_format(dst, s, sizeof(s)), what);
+		r->counts.added++;
+	}
+	return e;
+}
+
+/* A route to dst was there (EEXIST): left alone (1) when it is another
+ * protocol's, 0 when it is ours as it should be, else ours replaced. */
+static int route_exists(struct rtnl *r, const struct pfx *dst, int oif, unsigned char rtype,
+			const char *what, const char **msg)
 {
 	char s[PFX_STRLEN];
 	struct rtnl_route cur = { 0 };
 	int e;
 
-	e = transact(r, route_msg(r, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, dst, oif, rtype),
-		     msg);
-	if (e == 0) {
-		log_debug("route %s %s added", pfx_format(dst, s, sizeof(s)), what);
-		r->counts.added++;
-		return 0;
-	}
-	if (e != -EEXIST)
-		return e;
 	*msg = NULL;
 	e = find_route(r, dst, &cur);
 	if (e < 0)
@@ -178,58 +192,52 @@ static int route_add(struct rtnl *r, const struct pfx *dst, int oif, unsigned ch
 	return e;
 }
 
-int rtnl_route_add(struct rtnl *r, const struct pfx *dst, int oif)
+/* Installs our route to dst of type rtype (RTN_UNICAST via oif, or
+ * RTN_UNREACHABLE); what ("dev NAME", "unreachable") for the log. */
+static int route_add(struct rtnl *r, const struct pfx *dst, int oif, unsigned char rtype,
+		     const char *what, const char **msg)
 {
-	char s[PFX_STRLEN], dev[IF_NAMESIZE] = "?", what[IF_NAMESIZE + 4];
-	const char *msg;
-	int e;
+	int e = transact(r, route_msg(r, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, dst, oif, rtype),
+			 msg);
 
-	if (!ifc_name((unsigned)oif, dev))
-		snprintf(dev, sizeof(dev), "?");
-	snprintf(what, sizeof(what), "dev %s", dev);
-	e = route_add(r, dst, oif, RTN_UNICAST, what, &msg);
-	if (e < 0)
-		log_warnx("route %s dev %s: %s%s%s; retried with back-off, shown failed in "
-			  "vpcroutectl status: check the device (ip link show %s) and see "
-			  "troubleshooting.md, \"Routes do not appear at all\"",
-			  pfx_format(dst, s, sizeof(s)), dev, strerror(-e), msg ? ": " : "",
-			  msg ? msg : "", dev);
-	return e;
+	e = route_added(r, dst, what, e);
+	return e == -EEXIST ? route_exists(r, dst, oif, rtype, what, msg) : e;
 }
 
-int rtnl_route_unreachable(struct rtnl *r, const struct pfx *dst)
+/* What an add logs: "dev NAME" or "unreachable" into what, and the failure. */
+static const char *add_what(const struct rtnl_op *op, char *what, size_t len)
+{
+	char dev[IF_NAMESIZE] = "?";
+
+	if (op->kind == RTNL_UNREACHABLE)
+		return "unreachable";
+	if (!ifc_name((unsigned)op->oif, dev))
+		snprintf(dev, sizeof(dev), "?");
+	snprintf(what, len, "dev %s", dev);
+	return what;
+}
+
+static void add_failed(const struct rtnl_op *op, const char *what, int e, const char *msg)
 {
 	char s[PFX_STRLEN];
-	const char *msg;
-	int e = route_add(r, dst, 0, RTN_UNREACHABLE, "unreachable", &msg);
 
-	if (e < 0)
+	pfx_format(&op->dst, s, sizeof(s));
+	if (op->kind == RTNL_UNREACHABLE)
 		log_warnx("route unreachable %s (aws.summaries): %s%s%s; retried with back-off, "
 			  "shown failed in vpcroutectl status",
-			  pfx_format(dst, s, sizeof(s)), strerror(-e), msg ? ": " : "",
-			  msg ? msg : "");
-	return e;
+			  s, strerror(-e), msg ? ": " : "", msg ? msg : "");
+	else
+		log_warnx("route %s %s: %s%s%s; retried with back-off, shown failed in "
+			  "vpcroutectl status: check the device (ip link show %s) and see "
+			  "troubleshooting.md, \"Routes do not appear at all\"",
+			  s, what, strerror(-e), msg ? ": " : "", msg ? msg : "", what + 4);
 }
 
-void rtnl_take_counts(struct rtnl *r, struct rtnl_counts *c)
-{
-	*c = r->counts;
-	memset(&r->counts, 0, sizeof(r->counts));
-}
-
-unsigned rtnl_portid(const struct rtnl *r)
-{
-	return r->portid;
-}
-
-int rtnl_route_del(struct rtnl *r, const struct pfx *dst)
+/* The answer e to the removal of our route to dst: logged and counted. */
+static int route_removed(struct rtnl *r, const struct pfx *dst, int e, const char *msg)
 {
 	char s[PFX_STRLEN];
-	const char *msg;
-	int e;
 
-	/* the kernel matches rtm_protocol on delete: only ours can go (any type) */
-	e = transact(r, route_msg(r, RTM_DELROUTE, 0, dst, 0, RTN_UNSPEC), &msg);
 	if (e == 0) {
 		log_debug("route %s removed", pfx_format(dst, s, sizeof(s)));
 		r->counts.removed++;
@@ -245,6 +253,146 @@ int rtnl_route_del(struct rtnl *r, const struct pfx *dst)
 		  pfx_format(dst, s, sizeof(s)), strerror(-e), msg ? ": " : "", msg ? msg : "", s,
 		  RTNL_PROTO);
 	return e;
+}
+
+/* One op alone. */
+static void op_alone(struct rtnl *r, struct rtnl_op *op)
+{
+	if (op->kind == RTNL_ADD)
+		op->result = rtnl_route_add(r, &op->dst, op->oif);
+	else if (op->kind == RTNL_UNREACHABLE)
+		op->result = rtnl_route_unreachable(r, &op->dst);
+	else
+		op->result = rtnl_route_del(r, &op->dst);
+}
+
+int rtnl_route_add(struct rtnl *r, const struct pfx *dst, int oif)
+{
+	struct rtnl_op op = { .kind = RTNL_ADD, .dst = *dst, .oif = oif };
+	char what[IF_NAMESIZE + 4];
+	const char *msg;
+	int e;
+
+	add_what(&op, what, sizeof(what));
+	e = route_add(r, dst, oif, RTN_UNICAST, what, &msg);
+	if (e < 0)
+		add_failed(&op, what, e, msg);
+	return e;
+}
+
+int rtnl_route_unreachable(struct rtnl *r, const struct pfx *dst)
+{
+	struct rtnl_op op = { .kind = RTNL_UNREACHABLE, .dst = *dst };
+	const char *msg;
+	int e = route_add(r, dst, 0, RTN_UNREACHABLE, "unreachable", &msg);
+
+	if (e < 0)
+		add_failed(&op, "unreachable", e, msg);
+	return e;
+}
+
+/* Up to RTNL_BATCH_MAX ops: sent at once, the answers matched by sequence
+ * number; EEXIST looked at, and lost answers made again, one at a time. */
+static void batch_chunk(struct rtnl *r, struct rtnl_op *ops, size_t n)
+{
+	struct mnl_nlmsg_batch *b = mnl_nlmsg_batch_start(r->out, sizeof(r->out));
+	bool answered[RTNL_BATCH_MAX] = { false };
+	char what[IF_NAMESIZE + 4];
+	unsigned first = r->seq + 1;
+	size_t left = n;
+
+	if (!b) {
+		for (size_t i = 0; i < n; i++)
+			op_alone(r, &ops[i]);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct rtnl_op *op = &ops[i];
+
+		if (op->kind == RTNL_DEL)
+			route_msg_at(r, mnl_nlmsg_batch_current(b), RTM_DELROUTE, 0, &op->dst, 0,
+				     RTN_UNSPEC);
+		else
+			route_msg_at(r, mnl_nlmsg_batch_current(b), RTM_NEWROUTE,
+				     NLM_F_CREATE | NLM_F_EXCL, &op->dst, op->oif,
+				     op->kind == RTNL_ADD ? RTN_UNICAST : RTN_UNREACHABLE);
+		mnl_nlmsg_batch_next(b);
+	}
+	if (mnl_socket_sendto(r->nl, mnl_nlmsg_batch_head(b), mnl_nlmsg_batch_size(b)) < 0)
+		left = 0; /* every op again, alone */
+	while (left) {
+		ssize_t got = mnl_socket_recvfrom(r->nl, r->buf, sizeof(r->buf));
+		int len;
+
+		if (got < 0)
+			break; /* e.g. ENOBUFS: the answers not read are made again */
+		len = (int)got;
+		for (struct nlmsghdr *h = (struct nlmsghdr *)r->buf; mnl_nlmsg_ok(h, len);
+		     h = mnl_nlmsg_next(h, &len)) {
+			size_t k = (size_t)(h->nlmsg_seq - first);
+			const struct nlmsgerr *e;
+			const char *msg;
+
+			if (k >= n || answered[k] || h->nlmsg_type != NLMSG_ERROR)
+				continue; /* a stale answer */
+			e = mnl_nlmsg_get_payload(h);
+			msg = e->error ? nl_ext_ack_msg(h) : NULL;
+			answered[k] = true;
+			left--;
+			if (ops[k].kind == RTNL_DEL) {
+				ops[k].result = route_removed(r, &ops[k].dst, e->error, msg);
+				continue;
+			}
+			add_what(&ops[k], what, sizeof(what));
+			ops[k].result = route_added(r, &ops[k].dst, what, e->error);
+			if (ops[k].result < 0 && ops[k].result != -EEXIST)
+				add_failed(&ops[k], what, ops[k].result, msg);
+		}
+	}
+	mnl_nlmsg_batch_stop(b);
+	if (left)
+		log_debug("routes: %zu of %zu answers lost; made again one at a time", left, n);
+	for (size_t k = 0; k < n; k++) {
+		struct rtnl_op *op = &ops[k];
+		const char *msg;
+
+		if (!answered[k]) {
+			op_alone(r, op);
+		} else if (op->kind != RTNL_DEL && op->result == -EEXIST) {
+			add_what(op, what, sizeof(what));
+			op->result = route_exists(
+				r, &op->dst, op->oif,
+				op->kind == RTNL_ADD ? RTN_UNICAST : RTN_UNREACHABLE, what, &msg);
+			if (op->result < 0)
+				add_failed(op, what, op->result, msg);
+		}
+	}
+}
+
+void rtnl_batch(struct rtnl *r, struct rtnl_op *ops, size_t n)
+{
+	for (size_t i = 0; i < n; i += RTNL_BATCH_MAX)
+		batch_chunk(r, ops + i, n - i < RTNL_BATCH_MAX ? n - i : RTNL_BATCH_MAX);
+}
+
+void rtnl_take_counts(struct rtnl *r, struct rtnl_counts *c)
+{
+	*c = r->counts;
+	memset(&r->counts, 0, sizeof(r->counts));
+}
+
+unsigned rtnl_portid(const struct rtnl *r)
+{
+	return r->portid;
+}
+
+int rtnl_route_del(struct rtnl *r, const struct pfx *dst)
+{
+	const char *msg;
+	/* the kernel matches rtm_protocol on delete: only ours can go (any type) */
+	int e = transact(r, route_msg(r, RTM_DELROUTE, 0, dst, 0, RTN_UNSPEC), &msg);
+
+	return route_removed(r, dst, e, msg);
 }
 
 struct dump_ctx {

@@ -42,6 +42,23 @@ int rtnl_route_add(struct rtnl *r, const struct pfx *dst, int oif);
 int rtnl_route_unreachable(struct rtnl *r, const struct pfx *dst);
 /* Removes our route to dst (of any type); a route of another protocol is never removed. */
 int rtnl_route_del(struct rtnl *r, const struct pfx *dst);
+/*
+ * Many of the above in one netlink batch: the requests go out together (one
+ * sendmsg per RTNL_BATCH_MAX), each acknowledged on its own, and each op's
+ * result is what its call alone would return (logged the same way): an add
+ * that finds a route there is then looked at alone, as rtnl_route_add
+ * does; one whose answer was lost is made again alone. One op failing
+ * changes nothing for the others.
+ */
+#define RTNL_BATCH_MAX 256
+enum rtnl_op_kind { RTNL_ADD, RTNL_UNREACHABLE, RTNL_DEL };
+struct rtnl_op {
+	enum rtnl_op_kind kind;
+	struct pfx dst;
+	int oif;    /* RTNL_ADD: the device */
+	int result; /* out: 0, 1 (another protocol's route is there) or -errno */
+};
+void rtnl_batch(struct rtnl *r, struct rtnl_op *ops, size_t n);
 /* Routes changed since the last call (for the log's summary); resets them. */
 struct rtnl_counts {
 	unsigned long added, moved, removed, gone;

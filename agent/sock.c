@@ -1114,7 +1114,7 @@ static int claims_all(struct sock *s)
 	for (size_t i = 0; i < next.n && !oom; i++)
 		if (!claimset_find(&s->pub, &next.v[i]))
 			oom = log_change(s, true, &next.v[i]) < 0;
-	heap_freed(s->pub.cap * sizeof(*s->pub.v) + s->pub.nslot * sizeof(*s->pub.slot));
+	heap_freed(claimset_bytes(&s->pub));
 	claimset_free(&s->pub);
 	s->pub = next;
 	return oom ? -ENOMEM : 0;

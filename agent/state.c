@@ -1156,6 +1156,125 @@ static void *fit(void *v, size_t n, size_t size)
 	return w ? w : v;
 }
 
+/* --- route changes made together: one netlink batch (rtnl_batch) --- */
+
+struct rbatch {
+	struct rtnl_op *op;
+	struct aroute *w; /* per op: the route (an add's device name, for its failure) */
+	size_t n, cap;
+	int first; /* the first error of an add, 0 */
+};
+
+/* Room for more ops: 0 or -ENOMEM. */
+static int rbatch_room(struct rbatch *b, size_t more)
+{
+	size_t cap = b->n + more;
+	struct rtnl_op *op;
+	struct aroute *w;
+
+	if (cap <= b->cap)
+		return 0;
+	if (!(op = realloc(b->op, cap * sizeof(*op))))
+		return -ENOMEM;
+	b->op = op;
+	if (!(w = realloc(b->w, cap * sizeof(*w))))
+		return -ENOMEM;
+	b->w = w;
+	b->cap = cap;
+	return 0;
+}
+
+static void rbatch_free(struct rbatch *b)
+{
+	free(b->op);
+	free(b->w);
+	memset(b, 0, sizeof(*b));
+}
+
+/* Queues the removal of our route to dst (room made by rbatch_room). */
+static void rbatch_del(struct rbatch *b, const struct pfx *dst)
+{
+	b->op[b->n] = (struct rtnl_op){ .kind = RTNL_DEL, .dst = *dst };
+	b->w[b->n] = (struct aroute){ .dst = *dst };
+	b->n++;
+}
+
+/* Queues the installation of w (room made by rbatch_room); one whose device
+ * is missing fails at once, without a request (route_try). */
+static void rbatch_add(struct agent *a, struct rbatch *b, const struct aroute *w)
+{
+	int e;
+
+	if (w->unreach || w->oif) {
+		b->op[b->n] = (struct rtnl_op){ .kind = w->unreach ? RTNL_UNREACHABLE : RTNL_ADD,
+						.dst = w->dst,
+						.oif = w->oif };
+		b->w[b->n++] = *w;
+		return;
+	}
+	e = route_install(a, w);
+	metrics_inc(VM_ROUTE_FAILURES);
+	if (!b->first)
+		b->first = e;
+}
+
+/*
+ * Makes the queued changes in one batch, each answered on its own: a route
+ * removed leaves a->routes; one installed enters it (replacing ours to the
+ * same destination), one of another protocol is noted, one that failed is
+ * kept failed (state_route_failed: its client's answer says so) and
+ * counted; one op failing changes nothing for the others. The first error
+ * of an add, or 0.
+ */
+static int rbatch_run(struct agent *a, struct rbatch *b)
+{
+	struct aroute *added = b->n ? malloc(b->n * sizeof(*added)) : NULL;
+	size_t nadded = 0;
+
+	if (b->n)
+		rtnl_batch(a->rt, b->op, b->n);
+	for (size_t i = 0; i < b->n; i++) {
+		const struct rtnl_op *op = &b->op[i];
+		const struct aroute *w = &b->w[i];
+
+		if (op->kind == RTNL_DEL) {
+			if (op->result == 0)
+				routes_remove(a, &op->dst);
+			continue;
+		}
+		if (op->result < 0) {
+			fail_set(a, w, op->result);
+			metrics_inc(VM_ROUTE_FAILURES);
+			if (!b->first)
+				b->first = op->result;
+			continue;
+		}
+		fail_clear(a, &w->dst);
+		if (op->result == 1) {
+			note_foreign(a, w);
+		} else if (added) {
+			added[nadded++] = *w;
+		} else { /* out of memory for the merge: one at a time */
+			routes_remove(a, &w->dst);
+			routes_insert(a, w);
+		}
+	}
+	if (nadded > 8) {
+		qsort(added, nadded, sizeof(*added), route_dst_cmp);
+		routes_unique(added, &nadded);
+		if (routes_merge(a, added, nadded) < 0)
+			log_warnx("%s: out of memory", __func__);
+	} else {
+		for (size_t i = 0; i < nadded; i++) {
+			routes_remove(a, &added[i].dst);
+			routes_insert(a, &added[i]);
+		}
+	}
+	free(added);
+	b->n = 0;
+	return b->first;
+}
+
 /*
  * Makes at most budget of the queued kernel route changes, deletions
  * first. Our routes, the failed and the foreign ones follow. Returns the
@@ -1163,12 +1282,23 @@ static void *fit(void *v, size_t n, size_t size)
  */
 static int routes_step(struct agent *a, size_t budget)
 {
-	size_t done = 0, ndel, nadd = 0, i;
-	struct aroute *added;
-	int first = 0;
+	size_t ndel = a->ntodo_del < budget ? a->ntodo_del : budget, nadd, i;
+	struct rbatch b = { 0 };
+	int first;
 
-	for (ndel = 0; ndel < a->ntodo_del && done < budget; ndel++, done++)
-		rtnl_route_del(a->rt, &a->todo_del[ndel]);
+	nadd = a->ntodo < budget - ndel ? a->ntodo : budget - ndel;
+	if (!ndel && !nadd)
+		return 0;
+	if (rbatch_room(&b, ndel + nadd) < 0) {
+		rbatch_free(&b);
+		log_warnx("%s: out of memory", __func__);
+		return -ENOMEM;
+	}
+	for (i = 0; i < ndel; i++)
+		rbatch_del(&b, &a->todo_del[i]);
+	for (i = 0; i < nadd; i++)
+		rbatch_add(a, &b, &a->todo[i]);
+	/* taken off the queues before the batch: its bookkeeping looks at them */
 	if (ndel)
 		memmove(a->todo_del, a->todo_del + ndel,
 			(a->ntodo_del - ndel) * sizeof(*a->todo_del));
@@ -1177,35 +1307,15 @@ static int routes_step(struct agent *a, size_t budget)
 		free(a->todo_del);
 		a->todo_del = NULL;
 	}
-	added = malloc((budget + 1) * sizeof(*added));
-	if (!added) {
-		log_warnx("%s: out of memory", __func__);
-		return -ENOMEM;
-	}
-	for (i = 0; i < a->ntodo && done < budget; i++, done++) {
-		const struct aroute *w = &a->todo[i];
-		int e = route_install(a, w);
-
-		if (e == 0) {
-			added[nadd++] = *w;
-		} else if (e == 1) {
-			note_foreign(a, w);
-		} else {
-			metrics_inc(VM_ROUTE_FAILURES);
-			if (!first)
-				first = e;
-		}
-	}
-	if (routes_merge(a, added, nadd) < 0)
-		log_warnx("%s: out of memory", __func__);
-	free(added);
-	if (i)
-		memmove(a->todo, a->todo + i, (a->ntodo - i) * sizeof(*a->todo));
-	a->ntodo -= i;
+	if (nadd)
+		memmove(a->todo, a->todo + nadd, (a->ntodo - nadd) * sizeof(*a->todo));
+	a->ntodo -= nadd;
 	if (!a->ntodo) {
 		free(a->todo);
 		a->todo = NULL;
 	}
+	first = rbatch_run(a, &b);
+	rbatch_free(&b);
 	if (a->nfailed && !state_busy(a))
 		a->retry_wanted = true; /* the loop hands it to the watch */
 	return first;
@@ -1223,29 +1333,19 @@ void state_continue(struct agent *a)
 	}
 }
 
-/* The queued routes of client c, installed now (its acknowledgement says
- * they are in). */
-static void todo_client(struct agent *a, const struct aclient *c)
+/* The queued routes of client c, to be installed now (its acknowledgement
+ * says they are in), into b. */
+static void todo_client(struct agent *a, const struct aclient *c, struct rbatch *b)
 {
 	for (size_t k = 0; c && k < c->pc.nets.n; k++) {
 		struct aroute key = { .dst = c->pc.nets.v[k] }, w, *x;
-		int e;
 
 		x = a->ntodo ? bsearch(&key, a->todo, a->ntodo, sizeof(key), route_dst_cmp) : NULL;
-		if (!x)
-			continue;
+		if (!x || rbatch_room(b, 1) < 0)
+			continue; /* out of memory: left for a later pass */
 		w = *x;
 		todo_drop(a, &w.dst);
-		e = route_install(a, &w);
-		if (e == 0) {
-			routes_remove(a, &w.dst);
-			routes_insert(a, &w);
-		} else if (e == 1) {
-			note_foreign(a, &w);
-		} else {
-			metrics_inc(VM_ROUTE_FAILURES);
-			a->retry_wanted = true;
-		}
+		rbatch_add(a, b, &w);
 	}
 }
 
@@ -1667,9 +1767,14 @@ static int batch_whole(struct agent *a)
 {
 	const struct batch *b = &a->batch;
 
+	struct rbatch rb = { 0 };
+
 	state_apply(a);
 	for (size_t i = 0; i < b->nt; i++)
-		todo_client(a, state_client_find(b->t[i].in, b->t[i].cn));
+		todo_client(a, state_client_find(b->t[i].in, b->t[i].cn), &rb);
+	if (rbatch_run(a, &rb) < 0)
+		a->retry_wanted = true;
+	rbatch_free(&rb);
 	return a->nft_err;
 }
 
@@ -1677,12 +1782,21 @@ int state_batch_commit(struct agent *a)
 {
 	struct desired was = { 0 }, now = { 0 };
 	struct nft_model add = { 0 }, del = { 0 };
+	struct rbatch rb = { 0 };
 	int r, re = 0, es;
 
 	if (!a->batch.nt)
 		return 0;
 	was.names = now.names = a->names;
 	if (!batch_steady(a) || !batch_contrib(a, &was, &now)) {
+		desired_free(&was);
+		desired_free(&now);
+		r = batch_whole(a);
+		batch_untouch(&a->batch);
+		return r;
+	}
+	/* the routes that go, then those that come: one batch, each answered */
+	if (rbatch_room(&rb, was.nroutes + now.nroutes) < 0) {
 		desired_free(&was);
 		desired_free(&now);
 		r = batch_whole(a);
@@ -1698,13 +1812,13 @@ int state_batch_commit(struct agent *a)
 			a->nroutes ? bsearch(k, a->routes, a->nroutes, sizeof(*k), route_dst_cmp)
 				   : NULL;
 
-		if (!still)
-			todo_drop(a, &k->dst);
-		if (!still && ours && rtnl_route_del(a->rt, &k->dst) == 0)
-			routes_remove(a, &k->dst);
-		if (!still)
-			fail_clear(a, &k->dst);
-		for (size_t f = 0; !still && f < a->nforeign; f++)
+		if (still)
+			continue;
+		todo_drop(a, &k->dst);
+		if (ours)
+			rbatch_del(&rb, &k->dst);
+		fail_clear(a, &k->dst);
+		for (size_t f = 0; f < a->nforeign; f++)
 			if (pfx_equal(&a->foreign[f].dst, &k->dst)) {
 				a->foreign[f] = a->foreign[--a->nforeign];
 				break;
@@ -1715,24 +1829,14 @@ int state_batch_commit(struct agent *a)
 		const struct aroute *ours =
 			a->nroutes ? bsearch(k, a->routes, a->nroutes, sizeof(*k), route_dst_cmp)
 				   : NULL;
-		int e;
 
 		todo_drop(a, &k->dst); /* made now, not in a later pass */
 		if ((ours && ours->oif == k->oif && k->oif) || is_foreign(a, k))
 			continue;
-		e = route_install(a, k);
-		if (e < 0 && !re)
-			re = e;
-		if (e < 0)
-			metrics_inc(VM_ROUTE_FAILURES);
-		if (e == 0) {
-			if (ours)
-				routes_remove(a, &k->dst);
-			routes_insert(a, k);
-		} else if (e == 1) {
-			note_foreign(a, k);
-		}
+		rbatch_add(a, &rb, k);
 	}
+	re = rbatch_run(a, &rb);
+	rbatch_free(&rb);
 	del.remote = was.remote;
 	del.to_local = was.to_local;
 	del.from_local = was.from_local;

@@ -36,64 +36,148 @@ static size_t hash(const struct proto_claim *c)
 	return (size_t)(h ^ (h >> 29));
 }
 
+static size_t hash_at(const void *ctx, size_t i)
+{
+	const struct claimset *s = ctx;
+
+	return hash(&s->v[i]);
+}
+
+static bool equal_at(const void *ctx, size_t i, const void *key)
+{
+	const struct claimset *s = ctx;
+
+	return claim_equal(&s->v[i], key);
+}
+
+static const struct hashidx_ops ops = { hash_at, equal_at };
+
 void claimset_init(struct claimset *s)
 {
 	memset(s, 0, sizeof(*s));
+	hashidx_init(&s->idx, &ops);
+	pfxtree_init(&s->nets);
 }
 
 void claimset_free(struct claimset *s)
 {
 	free(s->v);
-	free(s->slot);
+	free(s->next);
+	hashidx_free(&s->idx);
+	pfxtree_free(&s->nets);
 	claimset_init(s);
 }
 
 void claimset_clear(struct claimset *s)
 {
 	s->n = 0;
-	if (s->slot)
-		memset(s->slot, 0, s->nslot * sizeof(*s->slot));
+	hashidx_clear(&s->idx);
+	pfxtree_clear(&s->nets);
 }
 
-/* The slot that holds c, or the empty slot where it would go. */
-static size_t probe(const struct claimset *s, const struct proto_claim *c)
-{
-	size_t mask = s->nslot - 1, i = hash(c) & mask;
+/* --- the index by network --- */
 
-	while (s->slot[i] && !claim_equal(&s->v[s->slot[i] - 1], c))
-		i = (i + 1) & mask;
-	return i;
+/* Links the claim at position k (its network's chain not yet holding it). */
+static int net_link(struct claimset *s, size_t k)
+{
+	uint64_t *head = pfxtree_find(&s->nets, &s->v[k].net);
+
+	if (head) {
+		s->next[k] = (size_t)*head + 1;
+		*head = k;
+		return 0;
+	}
+	s->next[k] = 0;
+	return pfxtree_add(&s->nets, &s->v[k].net, k) < 0 ? -ENOMEM : 0;
 }
 
-static int rehash(struct claimset *s, size_t nslot)
+/* Position k leaves its network's chain (unlink), or (!unlink) the link
+ * that names k (the tree's value or a claim's next) names to instead. */
+static void net_relink(struct claimset *s, size_t k, size_t to, bool unlink)
 {
-	size_t *slot = calloc(nslot, sizeof(*slot)), *old = s->slot;
+	uint64_t *head = pfxtree_find(&s->nets, &s->v[k].net);
+	size_t p;
 
-	if (!slot)
+	if (!head)
+		return;
+	if (*head == k) {
+		if (!unlink)
+			*head = to;
+		else if (s->next[k])
+			*head = s->next[k] - 1;
+		else
+			pfxtree_del(&s->nets, &s->v[k].net);
+		return;
+	}
+	for (p = (size_t)*head; s->next[p] && s->next[p] != k + 1; p = s->next[p] - 1)
+		;
+	if (s->next[p] == k + 1)
+		s->next[p] = unlink ? s->next[k] : to + 1;
+}
+
+int claimset_index_nets(struct claimset *s)
+{
+	size_t *next;
+
+	if (s->bynet)
+		return 0;
+	next = malloc((s->cap ? s->cap : 1) * sizeof(*next));
+	if (!next)
 		return -ENOMEM;
-	s->slot = slot;
-	s->nslot = nslot;
+	s->next = next;
+	s->bynet = true;
 	for (size_t k = 0; k < s->n; k++)
-		s->slot[probe(s, &s->v[k])] = k + 1;
-	free(old);
+		if (net_link(s, k) < 0) {
+			pfxtree_clear(&s->nets);
+			free(s->next);
+			s->next = NULL;
+			s->bynet = false;
+			return -ENOMEM;
+		}
 	return 0;
 }
 
+struct overlap_walk {
+	const struct claimset *s;
+	claimset_fn fn;
+	void *arg;
+};
+
+static bool overlap_chain(const struct pfx *p, uint64_t val, void *arg)
+{
+	struct overlap_walk *w = arg;
+
+	(void)p;
+	for (size_t k = (size_t)val + 1; k; k = w->s->next[k - 1])
+		if (w->fn(&w->s->v[k - 1], w->arg))
+			return true;
+	return false;
+}
+
+bool claimset_overlaps(const struct claimset *s, const struct pfx *x, claimset_fn fn, void *arg)
+{
+	struct overlap_walk w = { s, fn, arg };
+
+	if (s->bynet)
+		return pfxtree_overlaps(&s->nets, x, overlap_chain, &w);
+	for (size_t k = 0; k < s->n; k++)
+		if (pfx_overlaps(&s->v[k].net, x) && fn(&s->v[k], arg))
+			return true;
+	return false;
+}
+
+/* --- the set --- */
+
 const struct proto_claim *claimset_find(const struct claimset *s, const struct proto_claim *c)
 {
-	size_t i;
+	long k = hashidx_find(&s->idx, s, c, hash(c));
 
-	if (!s->n)
-		return NULL;
-	i = probe(s, c);
-	return s->slot[i] ? &s->v[s->slot[i] - 1] : NULL;
+	return k < 0 ? NULL : &s->v[k];
 }
 
 int claimset_add(struct claimset *s, const struct proto_claim *c)
 {
-	size_t i;
-
-	if (s->n && s->slot[probe(s, c)])
+	if (claimset_find(s, c))
 		return 1;
 	if (s->n == s->cap) {
 		size_t cap = s->cap ? s->cap * 2 : 16;
@@ -102,47 +186,52 @@ int claimset_add(struct claimset *s, const struct proto_claim *c)
 		if (!v)
 			return -ENOMEM;
 		s->v = v;
+		if (s->bynet) {
+			size_t *next = realloc(s->next, cap * sizeof(*next));
+
+			if (!next)
+				return -ENOMEM;
+			s->next = next;
+		}
 		s->cap = cap;
 	}
-	if ((s->n + 1) * 2 > s->nslot && rehash(s, s->nslot ? s->nslot * 2 : 32) < 0)
-		return -ENOMEM;
-	i = probe(s, c);
 	s->v[s->n] = *c;
-	s->slot[i] = ++s->n;
+	if (hashidx_add(&s->idx, s, s->n) < 0)
+		return -ENOMEM;
+	if (s->bynet && net_link(s, s->n) < 0) {
+		hashidx_del(&s->idx, s, c, hash(c));
+		return -ENOMEM;
+	}
+	s->n++;
 	return 0;
 }
 
 bool claimset_del(struct claimset *s, const struct proto_claim *c)
 {
-	size_t mask, i, j, k, last;
+	long k = hashidx_del(&s->idx, s, c, hash(c));
+	size_t last;
 
-	if (!s->n)
+	if (k < 0)
 		return false;
-	mask = s->nslot - 1;
-	i = probe(s, c);
-	if (!s->slot[i])
-		return false;
-	k = s->slot[i] - 1;
-	/* the last claim moves into the hole, and its slot follows */
+	if (s->bynet)
+		net_relink(s, (size_t)k, 0, true);
+	/* the last claim moves into the hole, and its links follow */
 	last = s->n - 1;
-	if (k != last) {
-		size_t m = probe(s, &s->v[last]);
-
+	if ((size_t)k != last) {
+		hashidx_move(&s->idx, s, last, (size_t)k);
+		if (s->bynet) {
+			net_relink(s, last, (size_t)k, false);
+			s->next[k] = s->next[last];
+		}
 		s->v[k] = s->v[last];
-		s->slot[m] = k + 1;
 	}
 	s->n--;
-	/* backward-shift deletion: the probe chains stay unbroken */
-	s->slot[i] = 0;
-	for (j = (i + 1) & mask; s->slot[j]; j = (j + 1) & mask) {
-		size_t home = hash(&s->v[s->slot[j] - 1]) & mask;
-
-		/* the entry at j may move to i when i lies on its way from home */
-		if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
-			s->slot[i] = s->slot[j];
-			s->slot[j] = 0;
-			i = j;
-		}
-	}
 	return true;
+}
+
+size_t claimset_bytes(const struct claimset *s)
+{
+	/* the index by network's tree not counted: the agent keeps none */
+	return s->cap * (sizeof(*s->v) + (s->bynet ? sizeof(*s->next) : 0)) +
+	       s->idx.nslot * sizeof(*s->idx.slot);
 }

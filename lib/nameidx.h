@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * An index by name of the elements of the caller's array: open addressing
- * (linear probing, backward-shift deletion) over their positions, so that
- * finding, adding and removing one is O(1) whatever the array's size. The
- * array stays the caller's: the index asks key(ctx, i) for the name of the
- * element at position i, and is told when an element moves.
+ * An index by name of the elements of the caller's array: lib/hashidx.h
+ * keyed by name, so that finding, adding and removing one is O(1) whatever
+ * the array's size. The array stays the caller's: the index asks key(ctx, i)
+ * for the name of the element at position i, and is told when an element
+ * moves.
  */
 #ifndef VR_NAMEIDX_H
 #define VR_NAMEIDX_H
@@ -12,12 +12,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "hashidx.h"
+
 typedef const char *(*nameidx_key_fn)(const void *ctx, size_t i);
 
 struct nameidx {
-	size_t *slot; /* a position plus one, 0: empty */
-	size_t nslot; /* a power of two, at least twice n */
-	size_t n;
+	struct hashidx h;
 	nameidx_key_fn key;
 	const void *ctx;
 };

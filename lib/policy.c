@@ -680,16 +680,12 @@ static int refuse(struct verdict *v, const char *fmt, ...)
 	return 0;
 }
 
-/* The plugin's view of the host, walked in place: the agent's claims and
- * its own clients. */
-static bool walk_admission(const void *ctx, bool addrs, policy_walk_fn fn, void *arg)
+/* The plugin's view of the host: its own clients, walked in place. */
+static bool walk_peers(const void *ctx, bool addrs, policy_walk_fn fn, void *arg)
 {
 	const struct admission *in = ctx;
 	const char *self = in->instance ? in->instance : "";
 
-	for (size_t i = 0; !addrs && i < in->nclaims; i++)
-		if (fn(&in->claims[i].net, 1, in->claims[i].cn, in->claims[i].instance, arg))
-			return true;
 	for (size_t i = 0; i < in->npeers; i++) {
 		const struct proto_client *p = &in->peers[i];
 
@@ -699,6 +695,38 @@ static bool walk_admission(const void *ctx, bool addrs, policy_walk_fn fn, void 
 			return true;
 	}
 	return false;
+}
+
+/* One admission query against the agent's claims. */
+struct claim_probe {
+	const char *cn, *instance; /* the client asking: its own do not count */
+	struct policy_entry *found;
+};
+
+static bool claim_hit(const struct proto_claim *c, void *arg)
+{
+	struct claim_probe *q = arg;
+
+	if (strcmp(c->cn, q->cn) == 0 && strcmp(c->instance, q->instance) == 0)
+		return false;
+	*q->found = (struct policy_entry){ .net = c->net, .cn = c->cn, .instance = c->instance };
+	return true;
+}
+
+/* policy_host's find for the plugin: the agent's claims (networks only)
+ * through their index, then its own clients (a walk). */
+static bool find_admission(const void *ctx, bool addrs, const struct pfx *x, const char *cn,
+			   const char *instance, struct policy_entry *found)
+{
+	const struct admission *in = ctx;
+	struct claim_probe q = { cn, instance, found };
+	struct policy_host peers;
+	struct probe p = { &peers, x, addrs, cn, instance, found };
+
+	if (!addrs && in->claims && claimset_overlaps(in->claims, x, claim_hit, &q))
+		return true;
+	policy_host_init(&peers);
+	return walk_peers(in, addrs, probe_one, &p);
 }
 
 int policy_decide(const struct admission *in, struct verdict *v)
@@ -753,8 +781,8 @@ int policy_decide(const struct admission *in, struct verdict *v)
 
 	/* The one check. */
 	policy_host_init(&host);
-	host.walk = walk_admission;
-	host.walk_ctx = in;
+	host.find = find_admission;
+	host.find_ctx = in;
 	ok = policy_check(c, in->instance ? in->instance : "", pc, &host, v->reason,
 			  sizeof(v->reason));
 	if (!ok)

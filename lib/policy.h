@@ -13,6 +13,7 @@
 
 #include "ccd.h"
 #include "cfg.h"
+#include "claimset.h"
 #include "proto.h"
 
 #define POLICY_REASON_MAX 384
@@ -162,8 +163,9 @@ struct admission {
 	const struct ccd *ccd; /* NULL or !found: no CCD file */
 	bool has_pool_ip;      /* what OpenVPN took from its pool */
 	struct pfx pool_ip;
-	const struct proto_claim *claims; /* claimed on this host (agent's view) */
-	size_t nclaims;
+	/* claimed on this host (agent's view), or NULL; checked through its
+	 * index by network when it keeps one (claimset_index_nets) */
+	const struct claimset *claims;
 	const struct proto_client *peers; /* this instance's connected clients */
 	size_t npeers;
 };

@@ -335,6 +335,15 @@ struct link *link_new(const char *path, const char *instance, enum proto_role ro
 	l->next_id = 1;
 	claimset_init(&l->claims);
 	claimset_init(&l->partial);
+	/* the admission check finds the claims that overlap a network in
+	 * O(prefix length), not by a scan of every claim on the host */
+	if (claimset_index_nets(&l->claims) < 0 || claimset_index_nets(&l->partial) < 0) {
+		claimset_free(&l->claims);
+		claimset_free(&l->partial);
+		free(l);
+		errno = ENOMEM;
+		return NULL;
+	}
 	pthread_mutex_init(&l->mu, NULL);
 	pthread_mutex_lock(&links_mu);
 	l->next = links;
@@ -1299,7 +1308,7 @@ void link_view(struct link *l, link_view_fn fn, void *ctx)
 	if (peers)
 		for (; n < l->ntab; n++)
 			peers[n] = l->tab[n].c;
-	fn(l->claims.v, l->claims.n, peers, n, ctx);
+	fn(&l->claims, peers, n, ctx);
 	pthread_mutex_unlock(&l->mu);
 	free(peers);
 }

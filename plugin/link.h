@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "cfg.h"
+#include "claimset.h"
 #include "proto.h"
 
 struct link;
@@ -55,11 +56,12 @@ void link_tunnel(struct link *l, const struct proto_msg *tunnel);
 int link_ack(struct link *l, uint64_t id, char *err, size_t errlen);
 
 /*
- * Runs fn with the claims replica and the client table while holding the
- * link's lock; fn must return quickly.
+ * Runs fn with the claims replica (indexed by network: claimset_overlaps
+ * costs O(prefix length)) and the client table while holding the link's
+ * lock; fn must return quickly.
  */
-typedef void (*link_view_fn)(const struct proto_claim *claims, size_t nclaims,
-			     const struct proto_client *peers, size_t npeers, void *ctx);
+typedef void (*link_view_fn)(const struct claimset *claims, const struct proto_client *peers,
+			     size_t npeers, void *ctx);
 void link_view(struct link *l, link_view_fn fn, void *ctx);
 
 /*

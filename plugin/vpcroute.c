@@ -126,13 +126,12 @@ struct decide_ctx {
 	int r;
 };
 
-static void decide_in_view(const struct proto_claim *claims, size_t nclaims,
-			   const struct proto_client *peers, size_t npeers, void *ctx)
+static void decide_in_view(const struct claimset *claims, const struct proto_client *peers,
+			   size_t npeers, void *ctx)
 {
 	struct decide_ctx *d = ctx;
 
 	d->in.claims = claims;
-	d->in.nclaims = nclaims;
 	d->in.peers = peers;
 	d->in.npeers = npeers;
 	d->r = policy_decide(&d->in, d->out);

@@ -221,6 +221,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* the plugin's side: policy and the rest of the input as CCD file */
 	if (ccd_parse("fuzz", (const char *)in.p, in.n, &ccd, err, sizeof(err)) == 0) {
 		struct proto_claim claims[16];
+		struct claimset set;
 		struct admission ad = { .cfg = c, .cn = cn, .instance = inst, .ccd = &ccd };
 		struct verdict v;
 
@@ -232,8 +233,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			snprintf(claims[i].instance, sizeof(claims[i].instance), "%s",
 				 held[i].instance);
 		}
-		ad.claims = claims;
-		ad.nclaims = nheld;
+		/* through the index by network half the time, a scan the other */
+		claimset_init(&set);
+		if (nheld % 2 && claimset_index_nets(&set) < 0)
+			abort();
+		for (size_t i = 0; i < nheld; i++)
+			if (claimset_add(&set, &claims[i]) < 0)
+				abort();
+		ad.claims = &set;
 		if (policy_decide(&ad, &v) == 0) {
 			if (v.admit)
 				admitted(c, inst, &v.client, held, nheld);
@@ -241,6 +248,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort();
 			verdict_free(&v);
 		}
+		claimset_free(&set);
 		ccd_free(&ccd);
 	}
 	policy_host_free(&scan);

@@ -11,7 +11,9 @@ in the log, the status and doctor.
 """
 import json
 import re
+import signal
 import subprocess
+import time
 
 import pytest
 
@@ -247,3 +249,45 @@ def test_check_config_shows_summaries(tmp_path):
     assert re.search(r"vpcroute.conf:\d+:\d+: aws.summaries\[1\]: 10\.200\.0\.0/16 overlaps "
                      r"the local network 10\.200\.7\.0/24 \(local_networks\)", r.stderr), r.stderr
 
+
+
+def test_withdraw_takes_the_summary_route_along(cloud):
+    """vpcroute-agent(8): the summary's unreachable route is held while the
+    summary is in use (announced, or still routed to the instance), and goes
+    once no table routes it here. vpcroutectl withdraw deletes the summary's
+    VPC routes: the kernel's unreachable route goes with them, though the
+    configuration still lists the summary and clients inside it stay; a
+    reload announces it again, and the route comes back."""
+    main = cloud.main_rtb()
+    a = cloud.agent(conf(summaries=[SUMMARY], withdraw_grace_s=600)).start()
+    p = FakePlugin(a.sock).connect()
+    p.client("site0", ["192.168.0.0/24"], t4="100.64.1.2")
+    p.client("site1", ["192.168.1.0/24"], t4="100.64.1.3")
+    want = sorted([POOL, SUMMARY])
+    wait_for("announced", lambda: cloud.ours() == want and cloud.ours(main) == want, timeout=30)
+    wait_for("its unreachable route", lambda: unreachable_routes(cloud.host) == [SUMMARY])
+    r = test_agent_aws.ctl(a, "withdraw")
+    assert r.returncode == 0, r.stderr
+    assert cloud.ours() == [] and cloud.ours(main) == []
+    wait_for("the unreachable route gone with the VPC routes",
+             lambda: unreachable_routes(cloud.host) == [], timeout=10)
+    # the clients' routes stay (the agent keeps running), and a new client
+    # inside the summary brings back neither the VPC route nor the kernel's
+    p.client("site2", ["192.168.2.0/24"], t4="100.64.1.4")
+    wait_for("the clients' kernel routes",
+             lambda: {"192.168.0.0/24", "192.168.1.0/24", "192.168.2.0/24"} <= set(a.routes()))
+    time.sleep(2)
+    assert unreachable_routes(cloud.host) == []
+    assert cloud.ours() == [] and status(a)["aws"]["withdrawn"] is True
+    assert status(a)["aws"]["summaries"][0] == {"prefix": SUMMARY, "networks": 3,
+                                                "state": "withdrawn"}
+    r = test_agent_aws.ctl(a, "status")
+    assert f"summary {SUMMARY}: withdrawn, 3 networks inside" in r.stdout, r.stdout
+    # a reload: announced again, and held again
+    a.send_signal(signal.SIGHUP)
+    wait_for("announced after the reload",
+             lambda: cloud.ours() == want and cloud.ours(main) == want, timeout=30)
+    wait_for("the unreachable route back", lambda: unreachable_routes(cloud.host) == [SUMMARY])
+    assert status(a)["aws"]["summaries"][0]["state"] == "announced"
+    p.close()
+    a.stop()

@@ -36,10 +36,19 @@ static struct rtnl_route *stub_kernel_find(const struct pfx *dst)
 	return NULL;
 }
 
+/* A route the kernel refuses (stub_fail_err, e.g. -ENETDOWN), when set. */
+static struct pfx stub_fail_dst;
+static int stub_fail_err;
+/* How many route batches were made, and the ops of the latest. */
+static unsigned stub_nbatches;
+static size_t stub_batch_ops;
+
 int rtnl_route_add(struct rtnl *r, const struct pfx *dst, int oif)
 {
 	struct rtnl_route *k = stub_kernel_find(dst);
 
+	if (stub_fail_err && pfx_equal(dst, &stub_fail_dst))
+		return stub_fail_err;
 	stub_added[stub_nadded++ % 64] = *dst;
 	if (!k) {
 		k = realloc(stub_kernel, (stub_nkernel + 1) * sizeof(*k));
@@ -70,6 +79,17 @@ int rtnl_route_del(struct rtnl *r, const struct pfx *dst)
 	if (k)
 		*k = stub_kernel[--stub_nkernel];
 	return 0;
+}
+
+void rtnl_batch(struct rtnl *r, struct rtnl_op *ops, size_t n)
+{
+	stub_nbatches++;
+	stub_batch_ops = n;
+	for (size_t i = 0; i < n; i++)
+		ops[i].result = ops[i].kind == RTNL_ADD ? rtnl_route_add(r, &ops[i].dst, ops[i].oif)
+				: ops[i].kind == RTNL_UNREACHABLE
+					? rtnl_route_unreachable(r, &ops[i].dst)
+					: rtnl_route_del(r, &ops[i].dst);
 }
 
 int rtnl_dump(struct rtnl *r, struct rtnl_route **out, size_t *n)

@@ -6,7 +6,9 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <netinet/in.h>
 
 #include "unit.h"
@@ -327,6 +329,87 @@ static void test_routes_per_pass(void **state)
 	world_free(w);
 }
 
+/*
+ * The connects of one pass go to the kernel as one route batch, each
+ * answered on its own: one route the kernel refuses fails its client alone
+ * (deferred admission: refused, naming the client and the error; immediate:
+ * admitted, its route shown failed), the others are acknowledged with
+ * their routes in.
+ */
+static void batch_one_failing(bool deferred)
+{
+	static const char fmt[] =
+		"{\"version\":1,\"role\":\"server\",\"local_networks\":[\"10.1.1.0/24\"],"
+		"\"tunnel\":{\"pool\":\"10.1.2.0/24\"},\"plugin\":{\"admission\":\"%s\"},"
+		"\"default_client\":{\"allow\":[\"172.16.0.0/12\"]}}";
+	static const char *const cns[] = { "a", "b", "c" };
+	static const char *const nets[] = { "172.16.1.0/24", "172.16.2.0/24", "172.16.3.0/24" };
+	char conf_text[512], why[PROTO_ERROR_MAX];
+	struct proto_msg m = { .type = PROTO_TUNNEL };
+	struct answers ans = { 0 };
+	struct world *w;
+	unsigned batches;
+
+	snprintf(conf_text, sizeof(conf_text), fmt, deferred ? "deferred" : "immediate");
+	w = world_of(conf_text);
+	m.tunnel.event = PROTO_TUNNEL_UP;
+	snprintf(m.tunnel.dev, sizeof(m.tunnel.dev), "lo"); /* in every namespace */
+	assert_null(send_msg(w, 0, &m, why, sizeof(why)));
+	stub_fail_dst = pfx_of(nets[1]);
+	stub_fail_err = -ENETDOWN;
+	for (size_t i = 0; i < 3; i++) {
+		struct proto_msg cm = { .type = PROTO_CONNECT };
+
+		cm.id = 10 + i;
+		cm.connect = client_of(cns[i], nets[i], NULL);
+		assert_ptr_equal(dispatch(&w->a, &w->p[0], &cm), dispatch_batched);
+		proto_msg_free(&cm);
+	}
+	batches = stub_nbatches;
+	dispatch_commit(&w->a, answered, &ans);
+	/* one batch carried the three routes */
+	assert_int_equal(stub_nbatches - batches, 1);
+	assert_int_equal(stub_batch_ops, 3);
+	assert_int_equal(ans.n, 3);
+	for (size_t i = 0; i < 3; i++) {
+		assert_ptr_equal(ans.tag[i], &w->p[0]);
+		assert_int_equal(ans.ref[i], 10 + i);
+	}
+	assert_string_equal(ans.error[0], "");
+	assert_string_equal(ans.error[2], "");
+	if (deferred) {
+		assert_non_null(strstr(ans.error[1], "programming client b failed"));
+		assert_non_null(strstr(ans.error[1], strerror(ENETDOWN)));
+		assert_null(find(w, 0, "b"));
+	} else {
+		assert_string_equal(ans.error[1], "");
+		assert_non_null(find(w, 0, "b"));
+		assert_int_equal(state_route_failed(&w->a, &stub_fail_dst, NULL), -ENETDOWN);
+	}
+	/* the others' routes are in, and ours; b's is not */
+	assert_non_null(find(w, 0, "a"));
+	assert_non_null(find(w, 0, "c"));
+	assert_int_equal(w->a.nroutes, 2);
+	for (size_t i = 0; i < 3; i++) {
+		struct pfx p = pfx_of(nets[i]);
+
+		assert_int_equal(stub_kernel_find(&p) != NULL, i != 1);
+		assert_int_equal(state_route_failed(&w->a, &p, NULL) != 0, i == 1 && !deferred);
+	}
+	stub_fail_err = 0;
+	world_free(w);
+}
+
+static void test_batch_one_failing_deferred(void **state)
+{
+	batch_one_failing(true);
+}
+
+static void test_batch_one_failing_immediate(void **state)
+{
+	batch_one_failing(false);
+}
+
 /* A disconnect from peer i, programmed. */
 static void peer_disconnect(struct world *w, int i, const char *cn)
 {
@@ -627,10 +710,16 @@ static void test_named_rules(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_connect),		cmocka_unit_test(test_sync),
-		cmocka_unit_test(test_routes_per_pass), cmocka_unit_test(test_roles),
-		cmocka_unit_test(test_pushed_routes),	cmocka_unit_test(test_tunnel_networks),
-		cmocka_unit_test(test_named_rules),	cmocka_unit_test(test_index),
+		cmocka_unit_test(test_connect),
+		cmocka_unit_test(test_sync),
+		cmocka_unit_test(test_routes_per_pass),
+		cmocka_unit_test(test_roles),
+		cmocka_unit_test(test_pushed_routes),
+		cmocka_unit_test(test_tunnel_networks),
+		cmocka_unit_test(test_named_rules),
+		cmocka_unit_test(test_index),
+		cmocka_unit_test(test_batch_one_failing_deferred),
+		cmocka_unit_test(test_batch_one_failing_immediate),
 	};
 
 	return cmocka_run_group_tests_name("agent admission", tests, NULL, NULL);

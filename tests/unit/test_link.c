@@ -345,9 +345,11 @@ struct view {
 	char peers[256], claims[512];
 };
 
-static void view_all(const struct proto_claim *claims, size_t nclaims,
-		     const struct proto_client *peers, size_t npeers, void *ctx)
+static void view_all(const struct claimset *set, const struct proto_client *peers, size_t npeers,
+		     void *ctx)
 {
+	const struct proto_claim *claims = set->v;
+	size_t nclaims = set->n;
 	struct view *v = ctx;
 	char net[PFX_STRLEN];
 

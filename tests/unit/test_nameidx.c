@@ -88,7 +88,7 @@ static void test_random_against_scan(void **state)
 			}
 			a.n--;
 		}
-		assert_int_equal(x.n, a.n);
+		assert_int_equal(x.h.n, a.n);
 		if (step % 97 == 0)
 			for (size_t i = 0; i < a.n; i++)
 				assert_int_equal(nameidx_find(&x, a.v[i]), (long)i);

@@ -152,6 +152,7 @@ static void test_decide_table(void **state)
 		struct cfg *c = conf(t->strict, t->extra);
 		struct ccd ccd = t->ccd ? ccd_of(t->ccd) : (struct ccd){ 0 };
 		struct proto_claim claim = { 0 };
+		struct claimset claims;
 		struct proto_client peer = { 0 };
 		struct pfx peer_net;
 		struct admission in = { .cfg = c, .cn = t->cn, .instance = "server", .ccd = &ccd };
@@ -163,8 +164,10 @@ static void test_decide_table(void **state)
 				sscanf(t->claim, "%63s %64s %64s", net, claim.cn, claim.instance),
 				3);
 			claim.net = pfx_of(net);
-			in.claims = &claim;
-			in.nclaims = 1;
+			claimset_init(&claims);
+			assert_int_equal(claimset_index_nets(&claims), 0);
+			assert_int_equal(claimset_add(&claims, &claim), 0);
+			in.claims = &claims;
 		}
 		if (t->peer[0]) {
 			strcpy(peer.cn, "pi-office");
@@ -193,6 +196,8 @@ static void test_decide_table(void **state)
 			assert_non_null(strstr(v.reason, "(rule: "));
 		}
 		verdict_free(&v);
+		if (t->claim[0])
+			claimset_free(&claims);
 		ccd_free(&ccd);
 		cfg_free(c);
 	}
