@@ -354,6 +354,60 @@ static json_t *peer_groups(const struct agent *a, const struct pfx *addr)
 	return o;
 }
 
+/* Whether addr is among v[0..n). */
+static bool addr_in(const struct pfx *v, size_t n, const struct pfx *addr)
+{
+	for (size_t i = 0; i < n; i++)
+		if (pfx_equal(&v[i], addr))
+			return true;
+	return false;
+}
+
+/* The outer addresses the agent sees for the peer of IKE identity id, into
+ * v[0..cap): those of the tunnels VICI names the identity for (a->peer_ids),
+ * then those of the IKE_SAs VICI lists with it (up, or still connecting);
+ * how many. */
+static size_t id_addrs(const struct agent *a, const char *id, struct pfx *v, size_t cap)
+{
+	size_t n = 0, nikes;
+	const struct vici_ike *ikes = vici_ikes(a->vici, &nikes);
+
+	for (size_t i = 0; i < a->npeer_ids && n < cap; i++)
+		if (strcmp(cfg_id_text(a->peer_ids[i].id), cfg_id_text(id)) == 0 &&
+		    !addr_in(v, n, &a->peer_ids[i].addr))
+			v[n++] = a->peer_ids[i].addr;
+	for (size_t i = 0; i < nikes && n < cap; i++)
+		if (ikes[i].has_host && ikes[i].remote_id[0] &&
+		    strcmp(cfg_id_text(ikes[i].remote_id), cfg_id_text(id)) == 0 &&
+		    !addr_in(v, n, &ikes[i].remote_host))
+			v[n++] = ikes[i].remote_host;
+	return n;
+}
+
+#define ID_ADDRS_MAX 8 /* addresses shown per identity */
+
+/* The ipsec.peers entry pe against the security groups, appended to peers:
+ * one object per address (an entry keyed by identity: each outer address
+ * its tunnels come from, or one with "peer" null while none is known). */
+static void peer_groups_json(const struct agent *a, const struct cfg_peer *pe, json_t *peers)
+{
+	struct pfx v[ID_ADDRS_MAX];
+	size_t n = pe->id ? id_addrs(a, pe->id, v, ID_ADDRS_MAX) : 1;
+	char s[PFX_STRLEN];
+
+	if (!pe->id)
+		v[0] = pe->addr;
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(peers,
+				      json_pack("{s:s, s:s?, s:o}", "peer",
+						pfx_format_addr(&v[i], s, sizeof(s)), "id", pe->id,
+						"security_groups", peer_groups(a, &v[i])));
+	if (!n)
+		json_array_append_new(peers, json_pack("{s:n, s:s, s:{s:n, s:n, s:n}}", "peer",
+						       "id", pe->id, "security_groups", "udp500",
+						       "udp4500", "esp"));
+}
+
 json_t *ipsec_status_json(const struct agent *a)
 {
 	json_t *o = json_object(), *tun = json_array(), *peers = json_array();
@@ -398,13 +452,7 @@ json_t *ipsec_status_json(const struct agent *a)
 	json_object_set_new(o, "tunnels", tun);
 	json_object_set_new(o, "vici", a->vici ? vici_status_json(a->vici) : json_null());
 	for (size_t i = 0; i < a->cfg->npeers; i++)
-		if (!a->cfg->peers[i].id) /* the groups are checked against addresses */
-			json_array_append_new(
-				peers,
-				json_pack("{s:s, s:o}", "peer",
-					  pfx_format_addr(&a->cfg->peers[i].addr, s, sizeof(s)),
-					  "security_groups",
-					  peer_groups(a, &a->cfg->peers[i].addr)));
+		peer_groups_json(a, &a->cfg->peers[i], peers);
 	json_object_set_new(o, "peers", peers);
 	return o;
 }

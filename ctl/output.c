@@ -328,9 +328,18 @@ static void output_ipsec(json_t *ip)
 						       { "esp", "ESP" } };
 		json_t *g = json_object_get(t, "security_groups");
 
+		if (json_is_null(json_object_get(t, "peer")) &&
+		    json_is_string(json_object_get(t, "id"))) {
+			printf("  security groups, from %s: its address is not known yet\n",
+			       output_str(t, "id"));
+			continue;
+		}
 		if (!json_is_boolean(json_object_get(g, "udp500")))
 			continue; /* the groups are not known */
-		printf("  security groups, from %s:", output_str(t, "peer"));
+		printf("  security groups, from %s", output_str(t, "peer"));
+		if (json_is_string(json_object_get(t, "id")))
+			printf(" (%s)", output_str(t, "id"));
+		putchar(':');
 		for (size_t k = 0; k < 3; k++)
 			printf(" %s %s%s", keys[k][1],
 			       json_is_true(json_object_get(g, keys[k][0])) ? "open" : "CLOSED",

@@ -470,6 +470,59 @@ static void test_peer_by_id_without_vici(void **state)
 	agent_free(a);
 }
 
+/* An entry keyed by IKE identity is checked at the outer addresses the
+ * agent sees for it: none known yet (peer null), then the address of an
+ * IKE_SA VICI lists with it, then that of its tunnel as well. */
+static void test_status_peers_by_id(void **state)
+{
+	struct agent *a = agent_with(conf_ids);
+	json_t *st, *p, *g;
+
+	(void)state;
+	stub_open_from = pfx_of("203.0.113.21");
+	st = ipsec_status_json(a);
+	assert_int_equal(json_array_size(json_object_get(st, "peers")), 2);
+	p = json_array_get(json_object_get(st, "peers"), 0);
+	assert_true(json_is_null(json_object_get(p, "peer")));
+	assert_string_equal(json_string_value(json_object_get(p, "id")), "@site1");
+	assert_true(json_is_null(json_object_get(json_object_get(p, "security_groups"), "udp500")));
+	p = json_array_get(json_object_get(st, "peers"), 1);
+	assert_string_equal(json_string_value(json_object_get(p, "peer")), "203.0.113.7");
+	assert_true(json_is_null(json_object_get(p, "id")));
+	assert_true(
+		json_is_false(json_object_get(json_object_get(p, "security_groups"), "udp500")));
+	json_decref(st);
+	/* an IKE_SA (no tunnel yet) from 203.0.113.21 names it, and another
+	 * identity's from 203.0.113.30 does not count */
+	ike("203.0.113.21", "site1"); /* strongSwan prints FQDNs without "@" */
+	ike("203.0.113.30", "@site2");
+	st = ipsec_status_json(a);
+	assert_int_equal(json_array_size(json_object_get(st, "peers")), 2);
+	p = json_array_get(json_object_get(st, "peers"), 0);
+	assert_string_equal(json_string_value(json_object_get(p, "peer")), "203.0.113.21");
+	assert_string_equal(json_string_value(json_object_get(p, "id")), "@site1");
+	g = json_object_get(p, "security_groups");
+	assert_true(json_is_true(json_object_get(g, "udp500")));
+	assert_true(json_is_true(json_object_get(g, "esp")));
+	json_decref(st);
+	/* its tunnel comes from 203.0.113.20, also with that identity: both */
+	tunnel(0x101, "203.0.113.20", "192.168.50.0/24");
+	sa(true, "203.0.113.20", 0x1000);
+	ike("203.0.113.20", "@site1");
+	assert_true(ipsec_update(a));
+	st = ipsec_status_json(a);
+	assert_int_equal(json_array_size(json_object_get(st, "peers")), 3);
+	p = json_array_get(json_object_get(st, "peers"), 0);
+	assert_string_equal(json_string_value(json_object_get(p, "peer")), "203.0.113.20");
+	assert_true(
+		json_is_false(json_object_get(json_object_get(p, "security_groups"), "udp4500")));
+	p = json_array_get(json_object_get(st, "peers"), 1);
+	assert_string_equal(json_string_value(json_object_get(p, "peer")), "203.0.113.21");
+	json_decref(st);
+	stub_open_from = (struct pfx){ 0 };
+	agent_free(a);
+}
+
 /* Our kernel routes (the stubs'), "NET@OIF " in the stubs' order. */
 static const char *kernel(void)
 {
@@ -542,15 +595,11 @@ static void test_route_based(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_admitted_with_sa),
-		cmocka_unit_test(test_refused),
-		cmocka_unit_test(test_one_owner_with_openvpn),
-		cmocka_unit_test(test_reload),
-		cmocka_unit_test(test_instance_name_reserved),
-		cmocka_unit_test(test_peer_by_id),
-		cmocka_unit_test(test_peer_by_id_without_vici),
-		cmocka_unit_test(test_status_peers),
-		cmocka_unit_test(test_route_based),
+		cmocka_unit_test(test_admitted_with_sa),	cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_one_owner_with_openvpn),	cmocka_unit_test(test_reload),
+		cmocka_unit_test(test_instance_name_reserved),	cmocka_unit_test(test_peer_by_id),
+		cmocka_unit_test(test_peer_by_id_without_vici), cmocka_unit_test(test_status_peers),
+		cmocka_unit_test(test_status_peers_by_id),	cmocka_unit_test(test_route_based),
 	};
 
 	return cmocka_run_group_tests_name("ipsec peers", tests, NULL, NULL);
