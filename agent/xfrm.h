@@ -46,6 +46,10 @@ struct xfrm_sa {
 	uint32_t reqid;
 	uint32_t if_id;		 /* XFRMA_IF_ID, 0: none */
 	uint32_t mark_v, mark_m; /* XFRMA_MARK, 0/0: none */
+	/* NAT traversal (XFRMA_ENCAP, ESP in UDP): the UDP ports, host order;
+	 * 0/0: none. An outbound SA's dport is the peer's port as seen from
+	 * here, which tells apart two peers behind one NAT address. */
+	uint16_t encap_sport, encap_dport;
 };
 
 enum xfrm_ev_kind {
@@ -92,8 +96,13 @@ struct xfrm_tunnel {
 	 * interface they lead to (ipsec.c fills it from xfrm_link_dev) */
 	uint32_t if_id, mark_v, mark_m;
 	char dev[16]; /* IF_NAMESIZE; "" when policy-based or the device is missing */
-	bool wide;    /* net is a network of the peer's allow list inside a wider
-		       * selector (ipsec_route.c) */
+	/* the peer's UDP port of the SA that serves it (NAT traversal: its
+	 * encap_dport); 0: no SA, no NAT traversal */
+	uint16_t port;
+	bool port_named; /* ipsec.c: the peer is named with its port (several
+			  * IKE peers behind the address) */
+	bool wide;	 /* net is a network of the peer's allow list inside a wider
+			  * selector (ipsec_route.c) */
 };
 
 void xfrm_tab_free(struct xfrm_tab *t);
@@ -103,7 +112,8 @@ int xfrm_tab_apply(struct xfrm_tab *t, const struct xfrm_ev *ev);
 void xfrm_tab_clear(struct xfrm_tab *t);
 /*
  * The tunnels, sorted by peer then network, one per (peer, net): whether
- * each has a live SA. *out is the caller's to free. O((p + s) log s).
+ * each has a live SA (and its NAT traversal port). *out is the caller's to
+ * free. O((p + s) log s).
  * 0, or -ENOMEM.
  */
 int xfrm_tunnels(const struct xfrm_tab *t, struct xfrm_tunnel **out, size_t *n);

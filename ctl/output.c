@@ -264,7 +264,8 @@ static void output_ike_sa(json_t *t)
 			       ? output_str(ike, "remote_id")
 			       : "-",
 		       json_is_true(json_object_get(ike, "ambiguous"))
-			       ? " (several IKE_SAs from this address name different identities)"
+			       ? " (several IKE_SAs from this address and port name different "
+				 "identities)"
 			       : "");
 	if (json_is_string(json_object_get(t, "policy")))
 		printf("    policy: ipsec.peers.%s\n", output_str(t, "policy"));
@@ -305,7 +306,10 @@ static void output_ipsec(json_t *ip)
 	printf("  %-24s %-19s %-19s %-12s %s\n", "PEER", "NETWORK", "SINCE", "STATE", "LOCAL");
 	json_array_foreach(json_object_get(ip, "tunnels"), i, t)
 	{
-		printf("  %-24s %-19s ", output_str(t, "peer"), output_str(t, "network"));
+		/* the name: the address, with its port when several peers sit behind it */
+		printf("  %-24s %-19s ",
+		       output_str(t, json_is_string(json_object_get(t, "name")) ? "name" : "peer"),
+		       output_str(t, "network"));
 		if (json_is_integer(json_object_get(t, "since")))
 			print_when(json_integer_value(json_object_get(t, "since")));
 		else

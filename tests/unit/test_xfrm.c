@@ -189,9 +189,11 @@ static unsigned feed(struct seen *s, struct buf *b)
 	return bad;
 }
 
-/* The tunnels as "PEER NET sa|nosa" lines joined by "; ", with (ids) "IF_ID
- * MARK/MASK" after each. */
-static const char *list(struct seen *s, bool ids)
+enum { PLAIN, IDS, PORTS };
+
+/* The tunnels as "PEER NET sa|nosa" lines joined by "; ", with "IF_ID
+ * MARK/MASK" (IDS) or the NAT traversal port (PORTS) after each. */
+static const char *list(struct seen *s, int what)
 {
 	static char out[2048];
 	struct xfrm_tunnel *t;
@@ -204,9 +206,11 @@ static const char *list(struct seen *s, bool ids)
 		snprintf(out + strlen(out), sizeof(out) - strlen(out), "%s%s %s %s", i ? "; " : "",
 			 pfx_format_addr(&t[i].peer, p, sizeof(p)),
 			 pfx_format(&t[i].net, n, sizeof(n)), t[i].sa ? "sa" : "nosa");
-		if (ids)
+		if (what == IDS)
 			snprintf(out + strlen(out), sizeof(out) - strlen(out), " %u %#x/%#x",
 				 t[i].if_id, t[i].mark_v, t[i].mark_m);
+		else if (what == PORTS)
+			snprintf(out + strlen(out), sizeof(out) - strlen(out), " %u", t[i].port);
 	}
 	free(t);
 	return out;
@@ -214,12 +218,12 @@ static const char *list(struct seen *s, bool ids)
 
 static const char *tunnels(struct seen *s)
 {
-	return list(s, false);
+	return list(s, PLAIN);
 }
 
 static const char *routed(struct seen *s)
 {
-	return list(s, true);
+	return list(s, IDS);
 }
 
 static void test_dump(void **state)
@@ -511,6 +515,54 @@ static void test_kernel_bytes(void **state)
 	xfrm_tab_free(&s.tab);
 }
 
+/* Appends XFRMA_ENCAP (ESP in UDP from sport to dport) to the current
+ * message, as the kernel reports an SA with NAT traversal. */
+static void encap(struct buf *b, uint16_t sport, uint16_t dport)
+{
+	struct xfrm_encap_tmpl et = { .encap_type = 2 /* UDP_ENCAP_ESPINUDP */,
+				      .encap_sport = htons(sport),
+				      .encap_dport = htons(dport) };
+
+	attr(b, XFRMA_ENCAP, &et, sizeof(et));
+	end(b);
+}
+
+/* Two sites behind one NAT address: their SAs (reqids 1 and 2) carry the
+ * NAT's two ports in XFRMA_ENCAP, and each tunnel the port of its own SA;
+ * an SA without encapsulation (no NAT) none; an update with a new mapping
+ * the new port. */
+static void test_encap_ports(void **state)
+{
+	struct seen s = { 0 };
+	struct buf b = { 0 };
+
+	(void)state;
+	out_tunnel(&b, 0x101, "192.168.1.0", 24, "203.0.113.7", 1);
+	out_tunnel(&b, 0x109, "192.168.2.0", 24, "203.0.113.7", 2);
+	out_tunnel(&b, 0x111, "192.168.3.0", 24, "203.0.113.8", 3);
+	sa(&b, XFRM_MSG_NEWSA, "203.0.113.7", 0x1000, XFRM_MODE_TUNNEL, 1);
+	encap(&b, 4500, 4500);
+	sa(&b, XFRM_MSG_NEWSA, "203.0.113.7", 0x1001, XFRM_MODE_TUNNEL, 2);
+	encap(&b, 4500, 31337);
+	sa(&b, XFRM_MSG_NEWSA, "203.0.113.8", 0x1002, XFRM_MODE_TUNNEL, 3);
+	assert_int_equal(feed(&s, &b), 0);
+	assert_string_equal(list(&s, PORTS), "203.0.113.7 192.168.1.0/24 sa 4500; "
+					     "203.0.113.7 192.168.2.0/24 sa 31337; "
+					     "203.0.113.8 192.168.3.0/24 sa 0");
+	/* the NAT mapped the first site anew (XFRM_MSG_UPDSA) */
+	sa(&b, XFRM_MSG_UPDSA, "203.0.113.7", 0x1000, XFRM_MODE_TUNNEL, 1);
+	encap(&b, 4500, 1024);
+	/* a cut XFRMA_ENCAP is no port (the SA stays) */
+	sa(&b, XFRM_MSG_NEWSA, "203.0.113.8", 0x1002, XFRM_MODE_TUNNEL, 3);
+	attr(&b, XFRMA_ENCAP, "\x02\x00", 2);
+	end(&b);
+	assert_int_equal(feed(&s, &b), 0);
+	assert_string_equal(list(&s, PORTS), "203.0.113.7 192.168.1.0/24 sa 1024; "
+					     "203.0.113.7 192.168.2.0/24 sa 31337; "
+					     "203.0.113.8 192.168.3.0/24 sa 0");
+	xfrm_tab_free(&s.tab);
+}
+
 /* Appends XFRMA_IF_ID (when if_id) and XFRMA_MARK (when m) to the current
  * message, as strongSwan and libreswan install route-based tunnels. */
 static void route_ids(struct buf *b, uint32_t if_id, uint32_t v, uint32_t m)
@@ -739,6 +791,7 @@ int main(void)
 		cmocka_unit_test(test_many),
 		cmocka_unit_test(test_kernel_bytes),
 		cmocka_unit_test(test_route_based),
+		cmocka_unit_test(test_encap_ports),
 		cmocka_unit_test(test_links),
 		cmocka_unit_test(test_kernel_route_bytes),
 	};
