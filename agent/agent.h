@@ -359,8 +359,9 @@ int ipsec_route_expand(const struct cfg *c, struct xfrm_tunnel **t, size_t *n);
 /* For the status: t's interface, if_id, mark and whether its network came
  * from the allow list, into the tunnel's object j. */
 void ipsec_route_json(const struct xfrm_tunnel *t, json_t *j);
-/* A link came, went or changed (watch.c): the interfaces read again, and
- * the tunnels and routes when they changed. */
+/* A link came, went or changed (watch.c): the XFRM interfaces and VTIs
+ * taken from the interface cache (kept from the notifications; dumped again
+ * only when it is stale), and the tunnels and routes when they changed. */
 void ipsec_route_links(struct agent *a);
 
 /* The IKE identity of the IPsec peer named name (its client's cn; NULL:

@@ -152,6 +152,8 @@ const struct xfrm_link *xfrm_link_find(const struct xfrm_links *l, uint32_t if_i
 /* Names each route-based tunnel of t[0..n) its interface (dev) from l. */
 void xfrm_link_name(const struct xfrm_links *l, struct xfrm_tunnel *t, size_t n);
 bool xfrm_links_equal(const struct xfrm_links *a, const struct xfrm_links *b);
+/* dst (freed first, unless out of memory) a copy of src: 0, or -ENOMEM. */
+int xfrm_links_copy(struct xfrm_links *dst, const struct xfrm_links *src);
 void xfrm_links_free(struct xfrm_links *l);
 
 /* --- the socket (xfrm.c) --- */
@@ -170,9 +172,13 @@ bool xfrm_read(struct xfrm *x);
 /* The tunnels as the table holds them now (see xfrm_tunnels), each
  * route-based one with its interface's name (dev). */
 int xfrm_current(const struct xfrm *x, struct xfrm_tunnel **out, size_t *n);
-/* Reads the XFRM interfaces and VTIs again (an RTM_GETLINK dump; at open
- * and at each link notification): true when they changed. */
+/* Reads the XFRM interfaces and VTIs again (an RTM_GETLINK dump, at open),
+ * into the interface cache too (ifc_links_set): true when they changed. */
 bool xfrm_links_read(struct xfrm *x);
+/* Takes the XFRM interfaces and VTIs from the interface cache (kept from
+ * the link notifications; a dump only when it is stale): true when they
+ * changed. */
+bool xfrm_links_sync(struct xfrm *x);
 /* The interfaces as last read. */
 const struct xfrm_links *xfrm_links(const struct xfrm *x);
 

@@ -697,6 +697,20 @@ bool xfrm_links_equal(const struct xfrm_links *a, const struct xfrm_links *b)
 	return true;
 }
 
+int xfrm_links_copy(struct xfrm_links *dst, const struct xfrm_links *src)
+{
+	struct xfrm_link *v = NULL;
+
+	if (src->n && !(v = malloc(src->n * sizeof(*v))))
+		return -ENOMEM;
+	if (src->n)
+		memcpy(v, src->v, src->n * sizeof(*v));
+	free(dst->v);
+	dst->v = v;
+	dst->n = dst->cap = src->n;
+	return 0;
+}
+
 void xfrm_links_free(struct xfrm_links *l)
 {
 	free(l->v);

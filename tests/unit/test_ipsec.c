@@ -44,7 +44,7 @@ int xfrm_current(const struct xfrm *x, struct xfrm_tunnel **out, size_t *n)
 	return r;
 }
 
-bool xfrm_links_read(struct xfrm *x)
+bool xfrm_links_sync(struct xfrm *x)
 {
 	bool r = links_changed;
 

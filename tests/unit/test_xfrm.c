@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <net/if.h> /* ifcache.h's, before the kernel's headers */
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 
 #include "unit.h"
 
+#include "ifcache.h"
 #include "xfrm.h"
 
 struct buf {
@@ -706,6 +708,79 @@ static const char *link_name(const struct xfrm_links *l, uint32_t if_id, uint32_
 	return k ? k->name : "-";
 }
 
+/* The interface cache's XFRM interfaces and VTIs: set from a dump, then
+ * kept from the notifications of a datagram (route notifications among
+ * them ignored), with no new dump; stale when one is not understood or
+ * notifications were lost, until a dump sets it again. */
+static void test_ifcache_links(void **state)
+{
+	static const uint16_t xt[] = { IFLA_XFRM_LINK, IFLA_XFRM_IF_ID };
+	static const uint16_t vt[] = { IFLA_VTI_LINK, IFLA_VTI_IKEY, IFLA_VTI_OKEY };
+	const uint32_t xv[] = { 2, 7 }, vv[] = { 0, htonl(41), htonl(42) };
+	struct xfrm_links dump = { 0 };
+	struct ifinfomsg del = { .ifi_index = 5 };
+	struct rtmsg rt = { .rtm_family = AF_INET, .rtm_dst_len = 24 };
+	struct buf b = { 0 };
+	bool fin = false;
+	int err = 0;
+
+	(void)state;
+	assert_true(ifc_links_stale()); /* nothing read yet */
+	link_msg(&b, 5, "ipsec0", "xfrm", xt, xv, 2);
+	assert_int_equal(xfrm_link_decode(&dump, b.b, b.len, &fin, &err), 0);
+	memset(&b, 0, sizeof(b));
+	assert_int_equal(ifc_links_set(&dump), 0);
+	xfrm_links_free(&dump); /* the cache keeps its own copy */
+	assert_false(ifc_links_stale());
+	assert_string_equal(link_name(ifc_links(), 7, 0, 0), "ipsec0");
+	/* a VTI comes (RTM_NEWLINK), after a route notification of the same datagram */
+	msg(&b, RTM_NEWROUTE);
+	put(&b, &rt, sizeof(rt));
+	end(&b);
+	link_msg(&b, 6, "vti0", "vti", vt, vv, 3);
+	ifc_links_apply(b.b, b.len);
+	memset(&b, 0, sizeof(b));
+	assert_false(ifc_links_stale());
+	assert_int_equal(ifc_links()->n, 2);
+	assert_string_equal(link_name(ifc_links(), 0, 42, 0xffffffff), "vti0");
+	/* the XFRM interface renamed, then given another if_id */
+	link_msg(&b, 5, "ipsec1", "xfrm", xt, xv, 2);
+	ifc_links_apply(b.b, b.len);
+	memset(&b, 0, sizeof(b));
+	assert_string_equal(link_name(ifc_links(), 7, 0, 0), "ipsec1");
+	{
+		const uint32_t xv8[] = { 2, 8 };
+
+		link_msg(&b, 5, "ipsec1", "xfrm", xt, xv8, 2);
+	}
+	ifc_links_apply(b.b, b.len);
+	memset(&b, 0, sizeof(b));
+	assert_string_equal(link_name(ifc_links(), 7, 0, 0), "-");
+	assert_string_equal(link_name(ifc_links(), 8, 0, 0), "ipsec1");
+	/* it goes (RTM_DELLINK); the VTI stays */
+	msg(&b, RTM_DELLINK);
+	put(&b, &del, sizeof(del));
+	end(&b);
+	ifc_links_apply(b.b, b.len);
+	memset(&b, 0, sizeof(b));
+	assert_int_equal(ifc_links()->n, 1);
+	assert_string_equal(link_name(ifc_links(), 8, 0, 0), "-");
+	assert_false(ifc_links_stale());
+	/* a message not understood (a key cut to 2 bytes): stale */
+	link_msg(&b, 6, "vti0", "vti", vt, vv, 3);
+	((struct nlattr *)(b.b + b.len - 4 - NLA_HDRLEN))->nla_len = NLA_HDRLEN + 2;
+	ifc_links_apply(b.b, b.len);
+	memset(&b, 0, sizeof(b));
+	assert_true(ifc_links_stale());
+	/* a dump sets it again; lost notifications make it stale again */
+	assert_int_equal(ifc_links_set(&dump), 0);
+	assert_false(ifc_links_stale());
+	assert_int_equal(ifc_links()->n, 0);
+	ifc_links_lost();
+	assert_true(ifc_links_stale());
+	ifc_links_free();
+}
+
 /* The interfaces of route-based tunnels, from a link dump and notifications. */
 static void test_links(void **state)
 {
@@ -793,6 +868,7 @@ int main(void)
 		cmocka_unit_test(test_route_based),
 		cmocka_unit_test(test_encap_ports),
 		cmocka_unit_test(test_links),
+		cmocka_unit_test(test_ifcache_links),
 		cmocka_unit_test(test_kernel_route_bytes),
 	};
 
