@@ -7,8 +7,10 @@
 #ifndef VR_AGENT_H
 #define VR_AGENT_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 #include <time.h>
 #include <net/if.h>
@@ -96,7 +98,9 @@ struct vici;
 /* An IPsec peer's IKE identity as strongSwan's VICI socket names it (ipsec.c
  * keeps them, for the tunnels' peers, at each ipsec_update). */
 struct apeer_id {
+	char name[CN_MAX + 1]; /* the peer's client name (agent_peer_addr) */
 	struct pfx addr;
+	uint16_t port; /* its NAT traversal port, 0: none */
 	char *id;
 };
 
@@ -355,18 +359,44 @@ int ipsec_route_expand(const struct cfg *c, struct xfrm_tunnel **t, size_t *n);
 /* For the status: t's interface, if_id, mark and whether its network came
  * from the allow list, into the tunnel's object j. */
 void ipsec_route_json(const struct xfrm_tunnel *t, json_t *j);
-/* A link came, went or changed (watch.c): the interfaces read again, and
- * the tunnels and routes when they changed. */
+/* A link came, went or changed (watch.c): the XFRM interfaces and VTIs
+ * taken from the interface cache (kept from the notifications; dumped again
+ * only when it is stale), and the tunnels and routes when they changed. */
 void ipsec_route_links(struct agent *a);
 
-/* The IKE identity of the IPsec peer at addr (NULL: unknown), for the policy
- * (lib/policy.h's policy_check_peer, cfg_peer_lookup). */
-static inline const char *agent_peer_id(const struct agent *a, const struct pfx *addr)
+/* The IKE identity of the IPsec peer named name (its client's cn; NULL:
+ * unknown), for the policy (lib/policy.h's policy_check_peer,
+ * cfg_peer_lookup). */
+static inline const char *agent_peer_id(const struct agent *a, const char *name)
 {
 	for (size_t i = 0; i < a->npeer_ids; i++)
-		if (pfx_equal(&a->peer_ids[i].addr, addr))
+		if (strcmp(a->peer_ids[i].name, name) == 0)
 			return a->peer_ids[i].id;
 	return NULL;
+}
+
+/*
+ * The address of the IPsec peer named name: its address, or, when several
+ * IKE peers sit behind one address (NAT; ipsec.c), "address:port" or
+ * "[address]:port" with the NAT traversal port. 0, or -EINVAL.
+ */
+static inline int agent_peer_addr(const char *name, struct pfx *addr)
+{
+	char s[CN_MAX + 1];
+	const char *c = strchr(name, ':');
+	size_t n;
+
+	if (name[0] == '[')
+		n = strcspn(++name, "]");
+	else if (c && !strchr(c + 1, ':'))
+		n = (size_t)(c - name);
+	else
+		return pfx_addr_parse(name, addr);
+	if (n >= sizeof(s))
+		return -EINVAL;
+	memcpy(s, name, n);
+	s[n] = '\0';
+	return pfx_addr_parse(s, addr);
 }
 
 /* status.c: what vpcroutectl status shows (doc/status.schema.json), as its

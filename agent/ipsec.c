@@ -48,36 +48,87 @@ static void peer_ids_free(struct agent *a)
 	a->npeer_ids = 0;
 }
 
-/* The IKE identities VICI names for the peers of t[0..n) (sorted by peer):
- * whether they differ from the last ones (the forward filter may then be
- * another entry's). */
+/* The name of t's peer (its client's cn, agent_peer_addr): its address,
+ * with its port when several IKE peers sit behind the address. */
+static const char *peer_name(const struct xfrm_tunnel *t, char *buf, size_t len)
+{
+	char s[PFX_STRLEN];
+
+	pfx_format_addr(&t->peer, s, sizeof(s));
+	if (!t->port_named)
+		snprintf(buf, len, "%s", s);
+	else if (t->peer.family == AF_INET6)
+		snprintf(buf, len, "[%s]:%u", s, t->port);
+	else
+		snprintf(buf, len, "%s:%u", s, t->port);
+	return buf;
+}
+
+/* Marks the tunnels of t[0..n) (sorted by peer) whose address has SAs of
+ * several NAT traversal ports: several IKE peers behind one NAT address,
+ * each then named with its port. */
+static void name_ports(struct xfrm_tunnel *t, size_t n)
+{
+	for (size_t i = 0, j; i < n; i = j) {
+		uint16_t first = 0;
+		bool several = false;
+
+		for (j = i; j < n && pfx_equal(&t[j].peer, &t[i].peer); j++) {
+			several |= t[j].port && first && t[j].port != first;
+			if (!first)
+				first = t[j].port;
+		}
+		for (size_t k = i; k < j; k++)
+			t[k].port_named = several && t[k].port;
+	}
+}
+
+/* The IKE identities VICI names for the peers of t[0..n) (sorted by peer),
+ * each by its address and, where known, its NAT traversal port: whether
+ * they differ from the last ones (the forward filter may then be another
+ * entry's). */
 static bool peer_ids_refresh(struct agent *a, const struct xfrm_tunnel *t, size_t n)
 {
-	struct apeer_id *old = a->peer_ids;
+	struct apeer_id *old = a->peer_ids, *v;
 	size_t nold = a->npeer_ids, nikes;
 	const struct vici_ike *ikes = vici_ikes(a->vici, &nikes), *ike;
 	bool amb, differ;
 
 	a->peer_ids = NULL;
 	a->npeer_ids = 0;
+	if (nikes && n && !(a->peer_ids = calloc(n, sizeof(*v))))
+		n = 0;
+	/* one per name: the port of its tunnel that has one */
 	for (size_t i = 0; i < n && nikes; i++) {
-		const char *id;
-		struct apeer_id *v;
+		char name[CN_MAX + 1];
+		size_t k;
 
-		if (i && pfx_equal(&t[i].peer, &t[i - 1].peer))
-			continue;
-		if (!(id = vici_identity(ikes, nikes, &t[i].peer, &ike, &amb)))
-			continue;
-		if (!(v = realloc(a->peer_ids, (a->npeer_ids + 1) * sizeof(*v))))
-			break;
-		a->peer_ids = v;
-		if (!(v[a->npeer_ids].id = strdup(id)))
-			break;
-		v[a->npeer_ids++].addr = t[i].peer;
+		peer_name(&t[i], name, sizeof(name));
+		for (k = 0; k < a->npeer_ids && strcmp(a->peer_ids[k].name, name); k++)
+			;
+		v = &a->peer_ids[k];
+		if (k == a->npeer_ids) {
+			a->npeer_ids++;
+			memcpy(v->name, name, sizeof(v->name));
+			v->addr = t[i].peer;
+		}
+		if (!v->port)
+			v->port = t[i].port;
+	}
+	for (size_t i = 0, w = 0; i < a->npeer_ids; i++) {
+		const char *id = vici_identity(ikes, nikes, &a->peer_ids[i].addr,
+					       a->peer_ids[i].port, &ike, &amb);
+
+		if (id && !(a->peer_ids[i].id = strdup(id)))
+			id = NULL;
+		if (id)
+			a->peer_ids[w++] = a->peer_ids[i];
+		if (i + 1 == a->npeer_ids)
+			a->npeer_ids = w;
 	}
 	differ = nold != a->npeer_ids;
 	for (size_t i = 0; !differ && i < nold; i++) {
-		const char *now = agent_peer_id(a, &old[i].addr);
+		const char *now = agent_peer_id(a, old[i].name);
 
 		differ = !now || strcmp(now, old[i].id) != 0;
 	}
@@ -132,14 +183,16 @@ static struct ainst *peers_inst(struct agent *a)
 	return in;
 }
 
-/* Whether t (sorted by peer, net) has a tunnel with an SA from peer to net. */
+/* Whether t (sorted by peer, net) has a tunnel with an SA from peer to net,
+ * the peer's name still name. */
 static bool live(const struct xfrm_tunnel *t, size_t n, const struct pfx *peer,
-		 const struct pfx *net)
+		 const struct pfx *net, const char *name)
 {
 	struct xfrm_tunnel key = { .peer = *peer, .net = *net };
 	const struct xfrm_tunnel *x = n ? bsearch(&key, t, n, sizeof(*t), xfrm_tunnel_cmp) : NULL;
+	char s[CN_MAX + 1];
 
-	return x && x->sa;
+	return x && x->sa && strcmp(peer_name(x, s, sizeof(s)), name) == 0;
 }
 
 static bool refused_before(const struct agent *a, const struct pfx *peer, const struct pfx *net,
@@ -172,10 +225,10 @@ static bool shrink(struct agent *a, struct ainst *in, const struct xfrm_tunnel *
 		struct pfx peer;
 		size_t w = 0;
 
-		if (pfx_addr_parse(c->pc.cn, &peer) < 0)
+		if (agent_peer_addr(c->pc.cn, &peer) < 0)
 			peer = (struct pfx){ 0 };
 		for (size_t k = 0; k < c->pc.nets.n; k++)
-			if (live(t, n, &peer, &c->pc.nets.v[k]))
+			if (live(t, n, &peer, &c->pc.nets.v[k], c->pc.cn))
 				c->pc.nets.v[w++] = c->pc.nets.v[k];
 			else
 				changed = true;
@@ -201,7 +254,7 @@ static bool admit_peer(struct agent *a, struct ainst *in, const struct xfrm_tunn
 	char why[POLICY_REASON_MAX], s[PFX_STRLEN], p[PFX_STRLEN];
 	bool changed = false;
 
-	pfx_format_addr(&t[0].peer, trial.cn, sizeof(trial.cn));
+	peer_name(&t[0], trial.cn, sizeof(trial.cn));
 	had = state_client_find(in, trial.cn);
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t i = 0; i < n; i++) {
@@ -258,14 +311,47 @@ static bool admit_peer(struct agent *a, struct ainst *in, const struct xfrm_tunn
 	return changed;
 }
 
+/* Step 2 for the tunnels t[0..n) of one address: per peer name (several
+ * behind a NAT address, each with its port). */
+static bool admit_named(struct agent *a, struct ainst *in, const struct xfrm_tunnel *t, size_t n,
+			struct arefusal **ref, size_t *nref)
+{
+	struct xfrm_tunnel *one;
+	bool changed = false, named = false;
+
+	for (size_t i = 0; i < n; i++)
+		named |= t[i].port_named;
+	if (!named)
+		return admit_peer(a, in, t, n, ref, nref);
+	if (!(one = malloc(n * sizeof(*one)))) {
+		log_warnx("ipsec: out of memory");
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char name[CN_MAX + 1], other[CN_MAX + 1];
+		size_t k = 0, dup = 0;
+
+		peer_name(&t[i], name, sizeof(name));
+		for (size_t m = 0; m < n; m++)
+			if (strcmp(peer_name(&t[m], other, sizeof(other)), name) == 0) {
+				dup += m < i;
+				one[k++] = t[m];
+			}
+		if (!dup) /* the first of its name */
+			changed |= admit_peer(a, in, one, k, ref, nref);
+	}
+	free(one);
+	return changed;
+}
+
 /* Whether the tunnel t is up: its peer admitted with its network. */
 static const struct aclient *up_peer(const struct ainst *in, const struct xfrm_tunnel *t)
 {
-	char s[PFX_STRLEN];
+	char s[CN_MAX + 1];
 
 	if (!in || !t->sa)
 		return NULL;
-	pfx_format_addr(&t->peer, s, sizeof(s));
+	peer_name(t, s, sizeof(s));
 	for (size_t k = 0; k < in->n; k++)
 		if (strcmp(in->c[k].pc.cn, s) == 0)
 			return pfx_list_contains(&in->c[k].pc.nets, &t->net) ? &in->c[k] : NULL;
@@ -295,6 +381,7 @@ bool ipsec_update(struct agent *a)
 		return false;
 	}
 go:
+	name_ports(t, n);
 	ids_changed = peer_ids_refresh(a, t, n);
 	if (!(in = peers_inst(a))) {
 		free(t);
@@ -305,7 +392,7 @@ go:
 	for (size_t i = 0, j; i < n; i = j) {
 		for (j = i + 1; j < n && pfx_equal(&t[j].peer, &t[i].peer); j++)
 			;
-		changed |= admit_peer(a, in, t + i, j - i, &ref, &nref);
+		changed |= admit_named(a, in, t + i, j - i, &ref, &nref);
 	}
 	free(a->tunnels);
 	a->tunnels = t;
@@ -321,13 +408,13 @@ go:
 	return changed;
 }
 
-/* The IKE_SA VICI lists from peer (null without VICI, or none listed). */
-static json_t *tunnel_ike_json(const struct agent *a, const struct pfx *peer)
+/* The IKE_SA VICI lists from t's peer (null without VICI, or none listed). */
+static json_t *tunnel_ike_json(const struct agent *a, const struct xfrm_tunnel *t)
 {
 	size_t n;
 	const struct vici_ike *v = vici_ikes(a->vici, &n), *ike;
 	bool amb;
-	const char *id = vici_identity(v, n, peer, &ike, &amb);
+	const char *id = vici_identity(v, n, &t->peer, t->port, &ike, &amb);
 
 	if (!ike)
 		return json_null();
@@ -354,6 +441,60 @@ static json_t *peer_groups(const struct agent *a, const struct pfx *addr)
 	return o;
 }
 
+/* Whether addr is among v[0..n). */
+static bool addr_in(const struct pfx *v, size_t n, const struct pfx *addr)
+{
+	for (size_t i = 0; i < n; i++)
+		if (pfx_equal(&v[i], addr))
+			return true;
+	return false;
+}
+
+/* The outer addresses the agent sees for the peer of IKE identity id, into
+ * v[0..cap): those of the tunnels VICI names the identity for (a->peer_ids),
+ * then those of the IKE_SAs VICI lists with it (up, or still connecting);
+ * how many. */
+static size_t id_addrs(const struct agent *a, const char *id, struct pfx *v, size_t cap)
+{
+	size_t n = 0, nikes;
+	const struct vici_ike *ikes = vici_ikes(a->vici, &nikes);
+
+	for (size_t i = 0; i < a->npeer_ids && n < cap; i++)
+		if (strcmp(cfg_id_text(a->peer_ids[i].id), cfg_id_text(id)) == 0 &&
+		    !addr_in(v, n, &a->peer_ids[i].addr))
+			v[n++] = a->peer_ids[i].addr;
+	for (size_t i = 0; i < nikes && n < cap; i++)
+		if (ikes[i].has_host && ikes[i].remote_id[0] &&
+		    strcmp(cfg_id_text(ikes[i].remote_id), cfg_id_text(id)) == 0 &&
+		    !addr_in(v, n, &ikes[i].remote_host))
+			v[n++] = ikes[i].remote_host;
+	return n;
+}
+
+#define ID_ADDRS_MAX 8 /* addresses shown per identity */
+
+/* The ipsec.peers entry pe against the security groups, appended to peers:
+ * one object per address (an entry keyed by identity: each outer address
+ * its tunnels come from, or one with "peer" null while none is known). */
+static void peer_groups_json(const struct agent *a, const struct cfg_peer *pe, json_t *peers)
+{
+	struct pfx v[ID_ADDRS_MAX];
+	size_t n = pe->id ? id_addrs(a, pe->id, v, ID_ADDRS_MAX) : 1;
+	char s[PFX_STRLEN];
+
+	if (!pe->id)
+		v[0] = pe->addr;
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(peers,
+				      json_pack("{s:s, s:s?, s:o}", "peer",
+						pfx_format_addr(&v[i], s, sizeof(s)), "id", pe->id,
+						"security_groups", peer_groups(a, &v[i])));
+	if (!n)
+		json_array_append_new(peers, json_pack("{s:n, s:s, s:{s:n, s:n, s:n}}", "peer",
+						       "id", pe->id, "security_groups", "udp500",
+						       "udp4500", "esp"));
+}
+
 json_t *ipsec_status_json(const struct agent *a)
 {
 	json_t *o = json_object(), *tun = json_array(), *peers = json_array();
@@ -369,10 +510,13 @@ json_t *ipsec_status_json(const struct agent *a)
 		const struct aclient *c = up_peer(in, t);
 		const struct cfg_peer *pe;
 		const char *why = NULL;
+		char name[CN_MAX + 1];
 		json_t *j = json_object();
 
 		json_object_set_new(j, "peer",
 				    json_string(pfx_format_addr(&t->peer, s, sizeof(s))));
+		json_object_set_new(j, "port", t->port ? json_integer(t->port) : json_null());
+		json_object_set_new(j, "name", json_string(peer_name(t, name, sizeof(name))));
 		json_object_set_new(j, "network", json_string(pfx_format(&t->net, s, sizeof(s))));
 		json_object_set_new(j, "local_network",
 				    json_string(pfx_format(&t->local_net, s, sizeof(s))));
@@ -389,22 +533,16 @@ json_t *ipsec_status_json(const struct agent *a)
 		json_object_set_new(j, "since",
 				    c ? json_integer((json_int_t)c->since) : json_null());
 		json_object_set_new(j, "refusal", why ? json_string(why) : json_null());
-		pe = cfg_peer_lookup(a->cfg, &t->peer, agent_peer_id(a, &t->peer));
+		pe = cfg_peer_lookup(a->cfg, &t->peer, agent_peer_id(a, name));
 		json_object_set_new(j, "policy", pe ? json_string(pe->pol.name) : json_null());
-		json_object_set_new(j, "ike_sa", tunnel_ike_json(a, &t->peer));
+		json_object_set_new(j, "ike_sa", tunnel_ike_json(a, t));
 		ipsec_route_json(t, j);
 		json_array_append_new(tun, j);
 	}
 	json_object_set_new(o, "tunnels", tun);
 	json_object_set_new(o, "vici", a->vici ? vici_status_json(a->vici) : json_null());
 	for (size_t i = 0; i < a->cfg->npeers; i++)
-		if (!a->cfg->peers[i].id) /* the groups are checked against addresses */
-			json_array_append_new(
-				peers,
-				json_pack("{s:s, s:o}", "peer",
-					  pfx_format_addr(&a->cfg->peers[i].addr, s, sizeof(s)),
-					  "security_groups",
-					  peer_groups(a, &a->cfg->peers[i].addr)));
+		peer_groups_json(a, &a->cfg->peers[i], peers);
 	json_object_set_new(o, "peers", peers);
 	return o;
 }

@@ -102,7 +102,7 @@ int ipsec_route_expand(const struct cfg *c, struct xfrm_tunnel **tp, size_t *np)
 
 void ipsec_route_links(struct agent *a)
 {
-	if (!a->xfrm || !xfrm_links_read(a->xfrm))
+	if (!a->xfrm || !xfrm_links_sync(a->xfrm))
 		return;
 	log_info("ipsec: the XFRM interfaces or VTIs changed; route-based tunnels read again");
 	if (!ipsec_update(a))

@@ -157,9 +157,9 @@ bool agent_client_allowed(const struct agent *a, const struct ainst *in, const s
 
 	if (!in->ipsec)
 		return policy_check(a->cfg, in->name, &c->pc, NULL, why, len);
-	if (pfx_addr_parse(c->pc.cn, &peer) < 0)
+	if (agent_peer_addr(c->pc.cn, &peer) < 0)
 		peer = (struct pfx){ 0 };
-	return policy_check_peer(a->cfg, &peer, agent_peer_id(a, &peer), &c->pc, NULL, why, len);
+	return policy_check_peer(a->cfg, &peer, agent_peer_id(a, c->pc.cn), &c->pc, NULL, why, len);
 }
 
 /* The clients connected under the previous configuration that this one

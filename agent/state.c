@@ -297,7 +297,7 @@ int state_peer_admit(struct agent *a, const struct pfx *peer, const struct proto
 	policy_host_init(&h);
 	h.find = find_clients;
 	h.find_ctx = a;
-	if (policy_check_peer(a->cfg, peer, agent_peer_id(a, peer), c, &h, full, sizeof(full)))
+	if (policy_check_peer(a->cfg, peer, agent_peer_id(a, c->cn), c, &h, full, sizeof(full)))
 		return 0;
 	policy_reason_fit(full, why, len);
 	return -EPERM;
@@ -756,8 +756,8 @@ static void peer_contrib(const struct agent *a, const struct aclient *cl, struct
 	const struct cfg_peer *pe;
 	struct pfx addr;
 
-	if (pfx_addr_parse(cl->pc.cn, &addr) < 0 ||
-	    !(pe = cfg_peer_lookup(c, &addr, agent_peer_id(a, &addr))))
+	if (agent_peer_addr(cl->pc.cn, &addr) < 0 ||
+	    !(pe = cfg_peer_lookup(c, &addr, agent_peer_id(a, cl->pc.cn))))
 		return; /* ipsec.c admits only configured peers; a reload re-admits */
 	for (size_t k = 0; k < cl->pc.nets.n; k++) {
 		const char *dev = tunnel_dev(a, &addr, &cl->pc.nets.v[k]);

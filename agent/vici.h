@@ -67,6 +67,8 @@ struct vici_ike {
 	char remote_id[CFG_PEER_ID_MAX + 1];
 	bool has_host;
 	struct pfx remote_host;	   /* the peer's IKE address: the XFRM tunnel's end */
+	uint16_t remote_port;	   /* its IKE port (remote-port; 4500 or a NAT's
+				    * mapping with NAT traversal); 0: not listed */
 	struct pfx_list remote_ts; /* its CHILD_SAs' remote traffic selectors */
 	unsigned nchild;
 };
@@ -98,11 +100,14 @@ void vici_ikes_free(struct vici_ike *v, size_t n);
 ssize_t vici_encode(uint8_t *out, size_t cap, uint8_t type, const char *name, const uint8_t *msg,
 		    size_t mlen);
 /*
- * The IKE identity of the peer at addr among v[0..n): the remote-id of its
- * IKE_SAs when they all name one (NULL: none, or several different ones,
- * *ambiguous then true); *ike the first of them (NULL: none).
+ * The IKE identity of the peer at addr, UDP port port (0: unknown), among
+ * v[0..n): the remote-id of its IKE_SAs when they all name one (NULL: none,
+ * or several different ones, *ambiguous then true); *ike the first of them
+ * (NULL: none). An IKE_SA is the peer's when its remote-host is addr and,
+ * where both ports are known, its remote-port is port: two sites behind
+ * one NAT address are told apart by the NAT's ports.
  */
-const char *vici_identity(const struct vici_ike *v, size_t n, const struct pfx *addr,
+const char *vici_identity(const struct vici_ike *v, size_t n, const struct pfx *addr, uint16_t port,
 			  const struct vici_ike **ike, bool *ambiguous);
 
 /* --- the client (vici.c) --- */

@@ -242,7 +242,19 @@ static int on_sa_elem(const struct elem *e, void *arg)
 		else if (strcmp(e->name, "remote-id") == 0 && e->vlen <= CFG_PEER_ID_MAX &&
 			 !memchr(e->val, '\0', e->vlen))
 			text(e, s->cur->remote_id, sizeof(s->cur->remote_id));
-		else if (strcmp(e->name, "remote-host") == 0) {
+		else if (strcmp(e->name, "remote-port") == 0) {
+			char q[8], *end;
+			unsigned long v;
+
+			s->cur->remote_port = 0;
+			if (e->vlen && e->vlen < sizeof(q) && !memchr(e->val, '\0', e->vlen) &&
+			    e->val[0] >= '1' && e->val[0] <= '9') {
+				text(e, q, sizeof(q));
+				v = strtoul(q, &end, 10);
+				if (!*end && v <= 65535)
+					s->cur->remote_port = (uint16_t)v;
+			}
+		} else if (strcmp(e->name, "remote-host") == 0) {
 			char h[PFX_STRLEN];
 
 			s->cur->has_host = e->vlen < sizeof(h) && !memchr(e->val, '\0', e->vlen);
@@ -312,7 +324,7 @@ ssize_t vici_encode(uint8_t *out, size_t cap, uint8_t type, const char *name, co
 	return (ssize_t)(n + 4);
 }
 
-const char *vici_identity(const struct vici_ike *v, size_t n, const struct pfx *addr,
+const char *vici_identity(const struct vici_ike *v, size_t n, const struct pfx *addr, uint16_t port,
 			  const struct vici_ike **ike, bool *ambiguous)
 {
 	const char *id = NULL;
@@ -322,6 +334,8 @@ const char *vici_identity(const struct vici_ike *v, size_t n, const struct pfx *
 	for (size_t i = 0; i < n; i++) {
 		if (!v[i].has_host || !pfx_equal(&v[i].remote_host, addr))
 			continue;
+		if (port && v[i].remote_port && v[i].remote_port != port)
+			continue; /* another peer behind the same NAT address */
 		if (!*ike)
 			*ike = &v[i];
 		if (!v[i].remote_id[0])

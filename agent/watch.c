@@ -188,11 +188,17 @@ static void drain(struct agent *a, struct watch *w, struct mnl_socket *nl, int p
 			log_warnx("kernel: %s notifications lost; reconciling everything",
 				  proto == NETLINK_ROUTE ? "rtnetlink" : "nftables");
 			w->resync = true;
+			if (proto == NETLINK_ROUTE) {
+				ifc_links_lost(); /* the XFRM interfaces: dumped again */
+				h->link_msgs++;
+			}
 			continue;
 		}
 		if (got <= 0)
 			return;
 		watch_decode(&f, w->buf, (size_t)got, h);
+		if (proto == NETLINK_ROUTE)
+			ifc_links_apply(w->buf, (size_t)got); /* their if_id and keys */
 	}
 }
 

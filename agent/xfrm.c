@@ -22,6 +22,7 @@
 #include <linux/rtnetlink.h>
 #include <linux/xfrm.h>
 
+#include "ifcache.h"
 #include "log.h"
 #include "xfrm.h"
 
@@ -226,7 +227,8 @@ int xfrm_current(const struct xfrm *x, struct xfrm_tunnel **out, size_t *n)
 }
 
 /* Every link, keeping the XFRM interfaces and VTIs: an RTM_GETLINK dump on
- * a socket of its own (rare: at start and when a link changed). 0 or -errno. */
+ * a socket of its own (rare: at start, and when the interface cache's
+ * table went stale). 0 or -errno. */
 static int links_dump(struct xfrm *x, struct xfrm_links *l)
 {
 	_Alignas(struct nlmsghdr) char req[256];
@@ -274,6 +276,14 @@ out:
 	return err;
 }
 
+static void log_links(const struct xfrm_links *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		log_debug("xfrm: %s (index %u): %s %u", l->v[i].name, l->v[i].index,
+			  l->v[i].vti ? "VTI okey" : "XFRM interface if_id",
+			  l->v[i].vti ? l->v[i].okey : l->v[i].if_id);
+}
+
 bool xfrm_links_read(struct xfrm *x)
 {
 	struct xfrm_links l = { 0 };
@@ -288,13 +298,30 @@ bool xfrm_links_read(struct xfrm *x)
 		return false;
 	}
 	changed = !xfrm_links_equal(&l, &x->links);
-	for (size_t i = 0; changed && i < l.n; i++)
-		log_debug("xfrm: %s (index %u): %s %u", l.v[i].name, l.v[i].index,
-			  l.v[i].vti ? "VTI okey" : "XFRM interface if_id",
-			  l.v[i].vti ? l.v[i].okey : l.v[i].if_id);
+	if (changed)
+		log_links(&l);
 	xfrm_links_free(&x->links);
 	x->links = l;
+	if (ifc_links_set(&l) < 0)
+		log_warnx("xfrm: out of memory; the XFRM interfaces and VTIs are read again at "
+			  "the next link change");
 	return changed;
+}
+
+bool xfrm_links_sync(struct xfrm *x)
+{
+	const struct xfrm_links *c = ifc_links();
+
+	if (ifc_links_stale())
+		return xfrm_links_read(x);
+	if (xfrm_links_equal(c, &x->links))
+		return false;
+	if (xfrm_links_copy(&x->links, c) < 0) {
+		ifc_links_lost(); /* the next change dumps */
+		return false;
+	}
+	log_links(&x->links);
+	return true;
 }
 
 const struct xfrm_links *xfrm_links(const struct xfrm *x)

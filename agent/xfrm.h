@@ -46,6 +46,10 @@ struct xfrm_sa {
 	uint32_t reqid;
 	uint32_t if_id;		 /* XFRMA_IF_ID, 0: none */
 	uint32_t mark_v, mark_m; /* XFRMA_MARK, 0/0: none */
+	/* NAT traversal (XFRMA_ENCAP, ESP in UDP): the UDP ports, host order;
+	 * 0/0: none. An outbound SA's dport is the peer's port as seen from
+	 * here, which tells apart two peers behind one NAT address. */
+	uint16_t encap_sport, encap_dport;
 };
 
 enum xfrm_ev_kind {
@@ -92,8 +96,13 @@ struct xfrm_tunnel {
 	 * interface they lead to (ipsec.c fills it from xfrm_link_dev) */
 	uint32_t if_id, mark_v, mark_m;
 	char dev[16]; /* IF_NAMESIZE; "" when policy-based or the device is missing */
-	bool wide;    /* net is a network of the peer's allow list inside a wider
-		       * selector (ipsec_route.c) */
+	/* the peer's UDP port of the SA that serves it (NAT traversal: its
+	 * encap_dport); 0: no SA, no NAT traversal */
+	uint16_t port;
+	bool port_named; /* ipsec.c: the peer is named with its port (several
+			  * IKE peers behind the address) */
+	bool wide;	 /* net is a network of the peer's allow list inside a wider
+			  * selector (ipsec_route.c) */
 };
 
 void xfrm_tab_free(struct xfrm_tab *t);
@@ -103,7 +112,8 @@ int xfrm_tab_apply(struct xfrm_tab *t, const struct xfrm_ev *ev);
 void xfrm_tab_clear(struct xfrm_tab *t);
 /*
  * The tunnels, sorted by peer then network, one per (peer, net): whether
- * each has a live SA. *out is the caller's to free. O((p + s) log s).
+ * each has a live SA (and its NAT traversal port). *out is the caller's to
+ * free. O((p + s) log s).
  * 0, or -ENOMEM.
  */
 int xfrm_tunnels(const struct xfrm_tab *t, struct xfrm_tunnel **out, size_t *n);
@@ -142,6 +152,8 @@ const struct xfrm_link *xfrm_link_find(const struct xfrm_links *l, uint32_t if_i
 /* Names each route-based tunnel of t[0..n) its interface (dev) from l. */
 void xfrm_link_name(const struct xfrm_links *l, struct xfrm_tunnel *t, size_t n);
 bool xfrm_links_equal(const struct xfrm_links *a, const struct xfrm_links *b);
+/* dst (freed first, unless out of memory) a copy of src: 0, or -ENOMEM. */
+int xfrm_links_copy(struct xfrm_links *dst, const struct xfrm_links *src);
 void xfrm_links_free(struct xfrm_links *l);
 
 /* --- the socket (xfrm.c) --- */
@@ -160,9 +172,13 @@ bool xfrm_read(struct xfrm *x);
 /* The tunnels as the table holds them now (see xfrm_tunnels), each
  * route-based one with its interface's name (dev). */
 int xfrm_current(const struct xfrm *x, struct xfrm_tunnel **out, size_t *n);
-/* Reads the XFRM interfaces and VTIs again (an RTM_GETLINK dump; at open
- * and at each link notification): true when they changed. */
+/* Reads the XFRM interfaces and VTIs again (an RTM_GETLINK dump, at open),
+ * into the interface cache too (ifc_links_set): true when they changed. */
 bool xfrm_links_read(struct xfrm *x);
+/* Takes the XFRM interfaces and VTIs from the interface cache (kept from
+ * the link notifications; a dump only when it is stale): true when they
+ * changed. */
+bool xfrm_links_sync(struct xfrm *x);
 /* The interfaces as last read. */
 const struct xfrm_links *xfrm_links(const struct xfrm *x);
 

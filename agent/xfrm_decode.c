@@ -239,6 +239,14 @@ static bool decode_one(const struct nlmsghdr *nlh, void (*fn)(const struct xfrm_
 		if (!payload(nlh, &si, sizeof(si)) || !decode_sa(&si, &ev.sa))
 			return false;
 		route_ids(nlh, sizeof(si), &ev.sa.if_id, &ev.sa.mark_v, &ev.sa.mark_m);
+		if ((a = attr_get(nlh, sizeof(si), XFRMA_ENCAP)) &&
+		    mnl_attr_get_payload_len(a) >= sizeof(struct xfrm_encap_tmpl)) {
+			struct xfrm_encap_tmpl et;
+
+			memcpy(&et, mnl_attr_get_payload(a), sizeof(et));
+			ev.sa.encap_sport = ntohs(et.encap_sport);
+			ev.sa.encap_dport = ntohs(et.encap_dport);
+		}
 		ev.kind = XFRM_EV_SA_ADD;
 		break;
 	case XFRM_MSG_DELSA:
@@ -417,9 +425,9 @@ static bool same_route(const struct xfrm_sa *s, const struct xfrm_pol *p)
 	       (!s->mark_m || (s->mark_v == p->mark_v && s->mark_m == p->mark_m));
 }
 
-/* Whether an SA of sorted v serves policy p: to its peer, of its
+/* The SA of sorted v that serves policy p (NULL: none): to its peer, of its
  * protocol, of its reqid when it names one, and of its route (same_route). */
-static bool served(const struct xfrm_sa *v, size_t n, const struct xfrm_pol *p)
+static const struct xfrm_sa *served(const struct xfrm_sa *v, size_t n, const struct xfrm_pol *p)
 {
 	struct xfrm_sa key = { .daddr = p->peer, .proto = p->proto, .reqid = p->reqid };
 	size_t lo = 0, hi = n;
@@ -436,8 +444,8 @@ static bool served(const struct xfrm_sa *v, size_t n, const struct xfrm_pol *p)
 	       (!p->reqid || v[lo].reqid == p->reqid);
 	     lo++)
 		if (same_route(&v[lo], p))
-			return true;
-	return false;
+			return &v[lo];
+	return NULL;
 }
 
 int xfrm_tunnel_cmp(const void *x, const void *y)
@@ -467,11 +475,14 @@ int xfrm_tunnels(const struct xfrm_tab *t, struct xfrm_tunnel **out, size_t *n)
 	}
 	for (size_t i = 0; i < t->npol; i++) {
 		const struct xfrm_pol *p = &t->pol[i];
+		const struct xfrm_sa *s = served(sa, t->nsa, p);
 
 		v[i].peer = p->peer;
 		v[i].net = p->dst;
 		v[i].local_net = p->src;
-		v[i].sa = served(sa, t->nsa, p);
+		v[i].sa = s != NULL;
+		v[i].port = s ? s->encap_dport : 0;
+		v[i].port_named = false;
 		v[i].if_id = p->if_id;
 		v[i].mark_v = p->mark_v;
 		v[i].mark_m = p->mark_m;
@@ -684,6 +695,20 @@ bool xfrm_links_equal(const struct xfrm_links *a, const struct xfrm_links *b)
 		    a->v[i].okey != b->v[i].okey || strcmp(a->v[i].name, b->v[i].name))
 			return false;
 	return true;
+}
+
+int xfrm_links_copy(struct xfrm_links *dst, const struct xfrm_links *src)
+{
+	struct xfrm_link *v = NULL;
+
+	if (src->n && !(v = malloc(src->n * sizeof(*v))))
+		return -ENOMEM;
+	if (src->n)
+		memcpy(v, src->v, src->n * sizeof(*v));
+	free(dst->v);
+	dst->v = v;
+	dst->n = dst->cap = src->n;
+	return 0;
 }
 
 void xfrm_links_free(struct xfrm_links *l)

@@ -874,8 +874,24 @@ static void doctor_ipsec_groups(struct diag *d, json_t *s, json_t *ip)
 	json_array_foreach(json_object_get(ip, "peers"), i, p)
 	{
 		json_t *g = json_object_get(p, "security_groups");
+		const char *pid = json_string_value(json_object_get(p, "id"));
+		char who[CFG_PEER_ID_MAX + 80];
 		unsigned open = 0;
 
+		if (json_is_null(json_object_get(p, "peer"))) {
+			/* keyed by IKE identity, no tunnel or IKE_SA from it yet */
+			say(d, "note",
+			    "IPsec peer %s: its address is not known yet (VICI lists no IKE_SA "
+			    "with that remote identity), so the security groups are not checked "
+			    "against it: they must let UDP 500, UDP 4500 and ESP in from wherever "
+			    "it connects from",
+			    pid ? pid : "?");
+			continue;
+		}
+		if (pid)
+			snprintf(who, sizeof(who), "%s (%s)", output_str(p, "peer"), pid);
+		else
+			snprintf(who, sizeof(who), "%s", output_str(p, "peer"));
 		for (k = 0; k < sizeof(need) / sizeof(need[0]); k++) {
 			json_t *v = json_object_get(g, need[k].key);
 
@@ -887,7 +903,7 @@ static void doctor_ipsec_groups(struct diag *d, json_t *s, json_t *ip)
 				    "group%s %s "
 				    "lets "
 				    "%s in from %s (%s): add one to %s",
-				    output_str(p, "peer"), strchr(groups, ',') ? "s" : "",
+				    who, strchr(groups, ',') ? "s" : "",
 				    groups[0] ? groups : "(none)", need[k].what,
 				    output_str(p, "peer"), need[k].why,
 				    groups[0] ? groups : "a group of the interface");
@@ -896,7 +912,7 @@ static void doctor_ipsec_groups(struct diag *d, json_t *s, json_t *ip)
 			say(d, "ok",
 			    "IPsec peer %s: the security groups let IKE, NAT traversal and "
 			    "ESP in from it",
-			    output_str(p, "peer"));
+			    who);
 	}
 }
 

@@ -264,7 +264,8 @@ static void output_ike_sa(json_t *t)
 			       ? output_str(ike, "remote_id")
 			       : "-",
 		       json_is_true(json_object_get(ike, "ambiguous"))
-			       ? " (several IKE_SAs from this address name different identities)"
+			       ? " (several IKE_SAs from this address and port name different "
+				 "identities)"
 			       : "");
 	if (json_is_string(json_object_get(t, "policy")))
 		printf("    policy: ipsec.peers.%s\n", output_str(t, "policy"));
@@ -305,7 +306,10 @@ static void output_ipsec(json_t *ip)
 	printf("  %-24s %-19s %-19s %-12s %s\n", "PEER", "NETWORK", "SINCE", "STATE", "LOCAL");
 	json_array_foreach(json_object_get(ip, "tunnels"), i, t)
 	{
-		printf("  %-24s %-19s ", output_str(t, "peer"), output_str(t, "network"));
+		/* the name: the address, with its port when several peers sit behind it */
+		printf("  %-24s %-19s ",
+		       output_str(t, json_is_string(json_object_get(t, "name")) ? "name" : "peer"),
+		       output_str(t, "network"));
 		if (json_is_integer(json_object_get(t, "since")))
 			print_when(json_integer_value(json_object_get(t, "since")));
 		else
@@ -328,9 +332,18 @@ static void output_ipsec(json_t *ip)
 						       { "esp", "ESP" } };
 		json_t *g = json_object_get(t, "security_groups");
 
+		if (json_is_null(json_object_get(t, "peer")) &&
+		    json_is_string(json_object_get(t, "id"))) {
+			printf("  security groups, from %s: its address is not known yet\n",
+			       output_str(t, "id"));
+			continue;
+		}
 		if (!json_is_boolean(json_object_get(g, "udp500")))
 			continue; /* the groups are not known */
-		printf("  security groups, from %s:", output_str(t, "peer"));
+		printf("  security groups, from %s", output_str(t, "peer"));
+		if (json_is_string(json_object_get(t, "id")))
+			printf(" (%s)", output_str(t, "id"));
+		putchar(':');
 		for (size_t k = 0; k < 3; k++)
 			printf(" %s %s%s", keys[k][1],
 			       json_is_true(json_object_get(g, keys[k][0])) ? "open" : "CLOSED",

@@ -45,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		bool amb;
 
 		if (v[i].has_host)
-			vici_identity(v, n, &v[i].remote_host, &ike, &amb);
+			vici_identity(v, n, &v[i].remote_host, v[i].remote_port, &ike, &amb);
 	}
 	vici_ikes_free(v, n);
 	free(buf);

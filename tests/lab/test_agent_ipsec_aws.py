@@ -6,10 +6,12 @@ sources), says in its status whether each ipsec.peers address may send IKE
 (UDP 500), NAT traversal (UDP 4500) and ESP (protocol 50), and vpcroutectl
 doctor warns for each that is missing, naming the group, the port and the
 peer. No SA is needed for this, so it runs on the lab's own kernel."""
+import os
 import re
 
 from test_agent_aws import Cloud  # noqa: F401 (the fixture's class)
 from vrlab.build import built
+from vrlab.vici import ViciServer, ike_sa
 from vrlab.waiting import wait_for
 
 import pytest
@@ -35,6 +37,10 @@ def doctor(cloud, agent):
 
 def groups_of(agent):
     return {p["peer"]: p["security_groups"] for p in agent.status()["ipsec"]["peers"]}
+
+
+def ids_of(agent):
+    return [(p["peer"], p["id"]) for p in agent.status()["ipsec"]["peers"]]
 
 
 def test_doctor_checks_security_groups_for_ipsec_peers(cloud):
@@ -81,3 +87,44 @@ def test_doctor_checks_security_groups_for_ipsec_peers(cloud):
     assert re.search(rf"^ok +IPsec peer {re.escape(PEER)}: the security groups let IKE, NAT "
                      r"traversal and ESP in from it", out, re.M), out
     assert f"in from {PEER} " not in out, out
+
+
+def test_doctor_checks_security_groups_for_peers_by_identity(cloud, tmp_path):
+    """A peer keyed by IKE identity is checked at the outer address the agent
+    sees for it (the IKE_SA's remote-host that VICI lists with the identity);
+    while none is known, doctor says so instead of passing over it."""
+    ec2, w = cloud.world.ec2, cloud.world
+    sg = ec2.create_security_group(GroupName="ipsec-ids", Description="ipsec",
+                                   VpcId=w.vpc_id)["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[
+        {"IpProtocol": "udp", "FromPort": 500, "ToPort": 500,
+         "IpRanges": [{"CidrIp": f"{PEER}/32"}]}])
+    ec2.modify_network_interface_attribute(NetworkInterfaceId=w.eni_id, Groups=[sg])
+    sock = os.path.join(str(tmp_path), "charon.vici")
+    srv = ViciServer(sock)
+    try:
+        conf = dict(CONF, ipsec={"vici_socket": sock,
+                                 "peers": {"@site1.example": {"allow": ["192.168.99.0/24"]},
+                                           OTHER: {"allow": ["192.168.98.0/24"]}}})
+        a = cloud.agent(conf).start()
+        assert srv.wait_requests(1)
+        wait_for("the groups read", lambda: groups_of(a)[OTHER]["udp500"] is not None,
+                 timeout=20)
+        assert ids_of(a) == [(None, "@site1.example"), (OTHER, None)]
+        out = doctor(cloud, a)
+        assert re.search(r"^note +IPsec peer @site1\.example: its address is not known yet "
+                         r"\(VICI lists no IKE_SA with that remote identity\)", out, re.M), out
+        # strongSwan lists it (FQDN without "@"), from PEER: checked there
+        srv.sas = [ike_sa("site1", PEER, "site1.example", ["192.168.99.0/24"])]
+        srv.event("ike-updown", {"up": "yes", **srv.sas[0]})
+        assert srv.wait_requests(2)
+        wait_for("its address", lambda: ids_of(a)[0] == (PEER, "@site1.example"), timeout=20)
+        assert groups_of(a)[PEER] == {"udp500": True, "udp4500": False, "esp": False}
+        out = doctor(cloud, a)
+        assert re.search(rf"^PROBLEM +IPsec peer {re.escape(PEER)} \(@site1\.example\): no "
+                         rf"inbound rule of the security group {sg} lets UDP 4500 in from "
+                         rf"{re.escape(PEER)} ", out, re.M), out
+        assert not re.search(rf"lets UDP 500 in from {re.escape(PEER)}", out), out
+        assert "its address is not known yet" not in out, out
+    finally:
+        srv.close()

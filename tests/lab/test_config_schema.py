@@ -455,3 +455,66 @@ def test_check_config_no_warning_for_what_exists(tmp_path):
     r = check_config(tmp_path, host_conf("lo", "root", "root", "root"), "-q")
     assert r.returncode == 0
     assert r.stderr == f"{tmp_path / 'vpcroute.conf'}: configuration valid\n"
+
+
+# --- ipsec.peers keys: an address or an IKE identity, by the same rule in both -----------------
+
+# (key, whether the loader takes it): the boundaries of lib/cfg.c's
+# cfg_peer_key_id (identity or address) and load_peer (1 to 255 bytes, no
+# control characters, not empty once "@" or "@@" is taken off)
+PEER_KEYS = [
+    ("203.0.113.7", True), ("203.0.113.07", False), ("256.0.0.1", False), ("1.2.3", False),
+    ("1.2.3.4.5", False), ("2001:db8::1", True), ("2001:db8::12345", False),
+    ("::ffff:198.51.100.1", True), ("::ffff:198.51.100.01", False), ("::", True),
+    ("1:2:3:4:5:6:7::", True), ("1:2:3:4:5:6:7:8::", False), ("1:2:3:4:5:6:7:8:9", False),
+    ("1:2:3:4:5:6:1.2.3.4", True), ("1:2:3:4:5:6:7:1.2.3.4", False), (":1::", False),
+    ("", False), ("cafe", True), ("cafe::", True), ("1.2.3.4a", True),
+    ("2001:db8::1/128", True), ("CN=site1, O=Example", True), ("@site1.example", True),
+    ("@", False), ("@@", False), ("@@@", True), ("@#", True), ("@#00ff", True),
+    ("site1@example.com", True), ("id:", False), ("id:@", False), ("id:@@", False),
+    ("id:@x", True), ("id:203.0.113.9", True), ("id:id:x", True), ("id: ", True),
+    ("a" * 255, True), ("a" * 256, False), ("id:" + "a" * 255, True),
+    ("id:" + "a" * 256, False), ("site\t1", False), ("site1\n", False), ("site\x7f", False),
+    ("id:\x1f", False), ("sit\u00e9", True), ("site\u2028", True),
+]
+
+
+def peer_key_conf(key):
+    return {"version": 1, "role": "client", "local_networks": ["10.0.0.0/16"],
+            "ipsec": {"vici_socket": "/run/charon.vici",
+                      "peers": {key: {"allow": ["192.168.99.0/24"]}}}}
+
+
+@pytest.mark.parametrize("key,ok", PEER_KEYS, ids=[repr(k[:20]) for k, _ in PEER_KEYS])
+def test_peer_keys_schema_and_loader_agree(tmp_path, key, ok):
+    conf = peer_key_conf(key)
+    assert (errors(conf) == []) is ok, errors(conf)
+    r = check_config(tmp_path, json.dumps(conf, indent=2), "--offline")
+    assert r.returncode == (0 if ok else 1), r.stderr
+    if not ok:
+        assert re.search(r"ipsec\.peers\.", r.stderr), r.stderr
+
+
+def test_peer_address_is_what_inet_pton_reads():
+    """The schema's addresses of ipsec.peers against the C library's inet_pton
+    (which lib/pfx.c calls), on every string of a few address-like shapes."""
+    import itertools
+    import socket
+    addr = SCHEMA["$defs"]["peer_address"]
+    v = jsonschema.Draft202012Validator(addr)
+    parts = ["", "0", "00", "1", "255", "256", "ffff", "fffff", "1.2.3.4", "01.2.3.4"]
+    seen = 0
+    for n in range(1, 4):
+        for combo in itertools.product(parts, repeat=n):
+            for sep in (":", "::", "."):
+                s = sep.join(combo)
+                for text in (s, "::" + s, s + "::", "1:2:3:4:5:6:" + s, "1::" + s):
+                    fam = socket.AF_INET6 if ":" in text else socket.AF_INET
+                    try:
+                        socket.inet_pton(fam, text)
+                        want = True
+                    except OSError:
+                        want = False
+                    assert v.is_valid(text) is want, text
+                    seen += 1
+    assert seen > 3000

@@ -44,7 +44,7 @@ int xfrm_current(const struct xfrm *x, struct xfrm_tunnel **out, size_t *n)
 	return r;
 }
 
-bool xfrm_links_read(struct xfrm *x)
+bool xfrm_links_sync(struct xfrm *x)
 {
 	bool r = links_changed;
 
@@ -167,8 +167,10 @@ static void tunnel(uint32_t index, const char *peer, const char *net)
 	policy(index, peer, "10.0.0.0/16", net, 1, 0, 0);
 }
 
-/* An SA to peer of reqid and if_id, added or deleted. */
-static void sa_of(bool add, const char *peer, uint32_t spi, uint32_t reqid, uint32_t if_id)
+/* An SA to peer of reqid and if_id, added or deleted; with NAT traversal
+ * (port) ESP in UDP to the peer's port. */
+static void sa_port(bool add, const char *peer, uint32_t spi, uint32_t reqid, uint32_t if_id,
+		    uint16_t port)
 {
 	struct xfrm_ev ev = { .kind = add ? XFRM_EV_SA_ADD : XFRM_EV_SA_DEL };
 
@@ -179,7 +181,19 @@ static void sa_of(bool add, const char *peer, uint32_t spi, uint32_t reqid, uint
 	ev.sa.mode = XFRM_MODE_TUNNEL;
 	ev.sa.reqid = reqid;
 	ev.sa.if_id = if_id;
+	ev.sa.encap_sport = port ? 4500 : 0;
+	ev.sa.encap_dport = port;
 	assert_int_equal(xfrm_tab_apply(&tab, &ev), 0);
+}
+
+static void sa_of(bool add, const char *peer, uint32_t spi, uint32_t reqid, uint32_t if_id)
+{
+	sa_port(add, peer, spi, reqid, if_id, 0);
+}
+
+static void sa_nat(const char *peer, uint32_t spi, uint32_t reqid, uint16_t port)
+{
+	sa_port(true, peer, spi, reqid, 0, port);
 }
 
 static void sa(bool add, const char *peer, uint32_t spi)
@@ -445,6 +459,88 @@ static void test_peer_by_id(void **state)
 	agent_free(a);
 }
 
+/* Two sites behind one NAT address, each with its identity: the NAT's
+ * ports (XFRMA_ENCAP's dport, VICI's remote-port) tell them apart, each is
+ * a peer of its own named with its port, under its own entry. Without the
+ * IKE side's ports it stays ambiguous: neither is admitted. */
+static const char conf_nat[] =
+	"{\"version\":1,\"role\":\"client\",\"local_networks\":[\"10.0.0.0/16\"],"
+	"\"ipsec\":{\"vici_socket\":\"/run/test.vici\",\"peers\":{"
+	"\"@site1\":{\"allow\":[\"192.168.50.0/24\"],\"to_local\":false},"
+	"\"@site2\":{\"allow\":[\"192.168.60.0/24\"]}}}}";
+
+static const char *tunnel_str(json_t *st, size_t i, const char *key)
+{
+	json_t *t = json_array_get(json_object_get(st, "tunnels"), i);
+
+	return json_string_value(json_object_get(t, key));
+}
+
+static void test_two_sites_behind_one_nat(void **state)
+{
+	struct agent *a = agent_with(conf_nat);
+	struct proto_claim *c;
+	json_t *st, *t;
+	size_t n;
+
+	(void)state;
+	policy(0x101, "203.0.113.20", "10.0.0.0/16", "192.168.50.0/24", 1, 0, 0);
+	policy(0x109, "203.0.113.20", "10.0.0.0/16", "192.168.60.0/24", 2, 0, 0);
+	sa_nat("203.0.113.20", 0x1000, 1, 4500);
+	sa_nat("203.0.113.20", 0x1001, 2, 31337);
+	/* VICI without ports: both IKE_SAs could be either tunnel's */
+	ike("203.0.113.20", "@site1");
+	ike("203.0.113.20", "@site2");
+	ipsec_update(a);
+	assert_int_equal(state_claims(a, &c), 0);
+	free(c);
+	assert_int_equal(a->nrefused, 2);
+	st = ipsec_status_json(a);
+	t = json_array_get(json_object_get(st, "tunnels"), 0);
+	assert_true(json_is_true(json_object_get(json_object_get(t, "ike_sa"), "ambiguous")));
+	assert_int_equal(json_integer_value(json_object_get(t, "port")), 4500);
+	json_decref(st);
+	/* with them: each tunnel its own identity, its own entry */
+	ikes[0].remote_port = 4500;
+	ikes[1].remote_port = 31337;
+	assert_true(ipsec_update(a));
+	assert_int_equal(a->nrefused, 0);
+	assert_string_equal(remote(), "192.168.50.0/24 192.168.60.0/24 ");
+	assert_int_equal(stub_nacc, 1); /* only @site2's to_local */
+	n = state_claims(a, &c);
+	assert_int_equal(n, 2);
+	assert_true((strcmp(c[0].cn, "203.0.113.20:4500") == 0 &&
+		     strcmp(c[1].cn, "203.0.113.20:31337") == 0) ||
+		    (strcmp(c[1].cn, "203.0.113.20:4500") == 0 &&
+		     strcmp(c[0].cn, "203.0.113.20:31337") == 0));
+	free(c);
+	st = ipsec_status_json(a);
+	assert_string_equal(tunnel_str(st, 0, "network"), "192.168.50.0/24");
+	assert_string_equal(tunnel_str(st, 0, "policy"), "@site1");
+	assert_string_equal(tunnel_str(st, 0, "name"), "203.0.113.20:4500");
+	assert_string_equal(tunnel_str(st, 0, "state"), "up");
+	assert_string_equal(tunnel_str(st, 1, "policy"), "@site2");
+	assert_string_equal(tunnel_str(st, 1, "name"), "203.0.113.20:31337");
+	assert_string_equal(tunnel_str(st, 1, "state"), "up");
+	t = json_array_get(json_object_get(st, "tunnels"), 1);
+	assert_false(json_is_true(json_object_get(json_object_get(t, "ike_sa"), "ambiguous")));
+	assert_string_equal(
+		json_string_value(json_object_get(json_object_get(t, "ike_sa"), "remote_id")),
+		"@site2");
+	json_decref(st);
+	/* nothing changed: nothing done */
+	assert_false(ipsec_update(a));
+	/* the second site's SA goes: only the first stays */
+	sa_of(false, "203.0.113.20", 0x1001, 2, 0);
+	assert_true(ipsec_update(a));
+	assert_string_equal(remote(), "192.168.50.0/24 ");
+	n = state_claims(a, &c);
+	assert_int_equal(n, 1);
+	assert_string_equal(c[0].cn, "203.0.113.20"); /* one peer left: its address */
+	free(c);
+	agent_free(a);
+}
+
 static void test_peer_by_id_without_vici(void **state)
 {
 	char text[sizeof(conf_ids)];
@@ -467,6 +563,59 @@ static void test_peer_by_id_without_vici(void **state)
 	free(c);
 	assert_non_null(refusal(a, "192.168.50.0/24"));
 	assert_non_null(strstr(refusal(a, "192.168.50.0/24"), "ipsec.vici_socket is not set"));
+	agent_free(a);
+}
+
+/* An entry keyed by IKE identity is checked at the outer addresses the
+ * agent sees for it: none known yet (peer null), then the address of an
+ * IKE_SA VICI lists with it, then that of its tunnel as well. */
+static void test_status_peers_by_id(void **state)
+{
+	struct agent *a = agent_with(conf_ids);
+	json_t *st, *p, *g;
+
+	(void)state;
+	stub_open_from = pfx_of("203.0.113.21");
+	st = ipsec_status_json(a);
+	assert_int_equal(json_array_size(json_object_get(st, "peers")), 2);
+	p = json_array_get(json_object_get(st, "peers"), 0);
+	assert_true(json_is_null(json_object_get(p, "peer")));
+	assert_string_equal(json_string_value(json_object_get(p, "id")), "@site1");
+	assert_true(json_is_null(json_object_get(json_object_get(p, "security_groups"), "udp500")));
+	p = json_array_get(json_object_get(st, "peers"), 1);
+	assert_string_equal(json_string_value(json_object_get(p, "peer")), "203.0.113.7");
+	assert_true(json_is_null(json_object_get(p, "id")));
+	assert_true(
+		json_is_false(json_object_get(json_object_get(p, "security_groups"), "udp500")));
+	json_decref(st);
+	/* an IKE_SA (no tunnel yet) from 203.0.113.21 names it, and another
+	 * identity's from 203.0.113.30 does not count */
+	ike("203.0.113.21", "site1"); /* strongSwan prints FQDNs without "@" */
+	ike("203.0.113.30", "@site2");
+	st = ipsec_status_json(a);
+	assert_int_equal(json_array_size(json_object_get(st, "peers")), 2);
+	p = json_array_get(json_object_get(st, "peers"), 0);
+	assert_string_equal(json_string_value(json_object_get(p, "peer")), "203.0.113.21");
+	assert_string_equal(json_string_value(json_object_get(p, "id")), "@site1");
+	g = json_object_get(p, "security_groups");
+	assert_true(json_is_true(json_object_get(g, "udp500")));
+	assert_true(json_is_true(json_object_get(g, "esp")));
+	json_decref(st);
+	/* its tunnel comes from 203.0.113.20, also with that identity: both */
+	tunnel(0x101, "203.0.113.20", "192.168.50.0/24");
+	sa(true, "203.0.113.20", 0x1000);
+	ike("203.0.113.20", "@site1");
+	assert_true(ipsec_update(a));
+	st = ipsec_status_json(a);
+	assert_int_equal(json_array_size(json_object_get(st, "peers")), 3);
+	p = json_array_get(json_object_get(st, "peers"), 0);
+	assert_string_equal(json_string_value(json_object_get(p, "peer")), "203.0.113.20");
+	assert_true(
+		json_is_false(json_object_get(json_object_get(p, "security_groups"), "udp4500")));
+	p = json_array_get(json_object_get(st, "peers"), 1);
+	assert_string_equal(json_string_value(json_object_get(p, "peer")), "203.0.113.21");
+	json_decref(st);
+	stub_open_from = (struct pfx){ 0 };
 	agent_free(a);
 }
 
@@ -549,7 +698,9 @@ int main(void)
 		cmocka_unit_test(test_instance_name_reserved),
 		cmocka_unit_test(test_peer_by_id),
 		cmocka_unit_test(test_peer_by_id_without_vici),
+		cmocka_unit_test(test_two_sites_behind_one_nat),
 		cmocka_unit_test(test_status_peers),
+		cmocka_unit_test(test_status_peers_by_id),
 		cmocka_unit_test(test_route_based),
 	};
 

@@ -90,16 +90,20 @@ static void list_end(struct msg *m)
 	byte(m, VICI_LIST_END);
 }
 
-/* One IKE_SA as list-sa streams it, with one CHILD_SA. */
-static void ike_sa(struct msg *m, const char *conn, const char *host, const char *id,
-		   const char *ts1, const char *ts2)
+/* One IKE_SA as list-sa streams it, with one CHILD_SA, its remote-port
+ * port (NULL: none listed). */
+static void ike_sa_port(struct msg *m, const char *conn, const char *host, const char *port,
+			const char *id, const char *ts1, const char *ts2)
 {
 	sec(m, conn);
 	kv(m, "uniqueid", "7");
 	kv(m, "version", "2");
 	kv(m, "state", "ESTABLISHED");
 	kv(m, "local-host", "198.51.100.1");
+	kv(m, "local-port", "4500");
 	kv(m, "remote-host", host);
+	if (port)
+		kv(m, "remote-port", port);
 	kv(m, "remote-id", id);
 	list(m, "tasks-queued");
 	list_end(m);
@@ -117,6 +121,12 @@ static void ike_sa(struct msg *m, const char *conn, const char *host, const char
 	sec_end(m);
 	sec_end(m);
 	sec_end(m);
+}
+
+static void ike_sa(struct msg *m, const char *conn, const char *host, const char *id,
+		   const char *ts1, const char *ts2)
+{
+	ike_sa_port(m, conn, host, "500", id, ts1, ts2);
 }
 
 /* --- the decoder --- */
@@ -165,6 +175,36 @@ static void test_list_sa(void **state)
 	assert_int_equal(n, 2);
 	assert_string_equal(v[1].remote_id, "CN=site2, O=Example");
 	assert_int_equal(v[1].remote_ts.n, 1); /* "dynamic" is no prefix */
+	assert_int_equal(v[0].remote_port, 500);
+	vici_ikes_free(v, n);
+}
+
+/* remote-port: a NAT's mapping tells two sites behind one address apart;
+ * anything but a port 1-65535 in decimal is no port (0). */
+static void test_list_sa_port(void **state)
+{
+	static const struct {
+		const char *text;
+		uint16_t port;
+	} cases[] = { { "4500", 4500 }, { "1", 1 },	{ "65535", 65535 }, { "65536", 0 },
+		      { "0", 0 },	{ "04500", 0 }, { "45x", 0 },	    { "", 0 },
+		      { "-1", 0 },	{ "+45", 0 },	{ " 45", 0 },	    { "99999999", 0 },
+		      { NULL, 0 } };
+	struct vici_ike *v = NULL;
+	size_t n = 0;
+	char err[160];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct msg m = { 0 };
+
+		ike_sa_port(&m, "site", "203.0.113.7", cases[i].text, "@s", "10.1.0.0/16", NULL);
+		assert_int_equal(vici_decode_sas(m.b, m.len, &v, &n, err, sizeof(err)), 0);
+		assert_int_equal(n, i + 1);
+		if (v[i].remote_port != cases[i].port)
+			fail_msg("remote-port \"%s\": %u, not %u",
+				 cases[i].text ? cases[i].text : "(none)", v[i].remote_port,
+				 cases[i].port);
+	}
 	vici_ikes_free(v, n);
 }
 
@@ -300,14 +340,34 @@ static void test_identity(void **state)
 	const struct vici_ike *ike;
 	bool amb;
 
-	assert_string_equal(vici_identity(v, 3, P("192.0.2.1"), &ike, &amb), "@a");
+	assert_string_equal(vici_identity(v, 3, P("192.0.2.1"), 0, &ike, &amb), "@a");
 	assert_ptr_equal(ike, &v[0]);
 	assert_false(amb);
-	assert_null(vici_identity(v, 3, P("192.0.2.9"), &ike, &amb));
+	assert_null(vici_identity(v, 3, P("192.0.2.9"), 0, &ike, &amb));
 	assert_null(ike);
 	/* two sites behind one address with different identities: none */
 	snprintf(v[1].remote_id, sizeof(v[1].remote_id), "@c");
-	assert_null(vici_identity(v, 3, P("192.0.2.1"), &ike, &amb));
+	assert_null(vici_identity(v, 3, P("192.0.2.1"), 0, &ike, &amb));
+	assert_true(amb);
+	/* the same two with NAT traversal ports: each port its own identity */
+	v[0].remote_port = 4500;
+	v[1].remote_port = 4501;
+	assert_string_equal(vici_identity(v, 3, P("192.0.2.1"), 4500, &ike, &amb), "@a");
+	assert_ptr_equal(ike, &v[0]);
+	assert_false(amb);
+	assert_string_equal(vici_identity(v, 3, P("192.0.2.1"), 4501, &ike, &amb), "@c");
+	assert_ptr_equal(ike, &v[1]);
+	assert_false(amb);
+	/* a port neither has: no IKE_SA of that peer */
+	assert_null(vici_identity(v, 3, P("192.0.2.1"), 4502, &ike, &amb));
+	assert_null(ike);
+	assert_false(amb);
+	/* the port unknown on the tunnel's side: still undecidable */
+	assert_null(vici_identity(v, 3, P("192.0.2.1"), 0, &ike, &amb));
+	assert_true(amb);
+	/* an IKE_SA without remote-port may be any port's: undecidable again */
+	v[1].remote_port = 0;
+	assert_null(vici_identity(v, 3, P("192.0.2.1"), 4500, &ike, &amb));
 	assert_true(amb);
 }
 
@@ -549,6 +609,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_readme_example),
 		cmocka_unit_test(test_list_sa),
+		cmocka_unit_test(test_list_sa_port),
 		cmocka_unit_test(test_malformed_changes_nothing),
 		cmocka_unit_test(test_long_identity_is_unknown),
 		cmocka_unit_test(test_frame_and_packet),

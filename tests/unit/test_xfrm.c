@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <net/if.h> /* ifcache.h's, before the kernel's headers */
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 
 #include "unit.h"
 
+#include "ifcache.h"
 #include "xfrm.h"
 
 struct buf {
@@ -189,9 +191,11 @@ static unsigned feed(struct seen *s, struct buf *b)
 	return bad;
 }
 
-/* The tunnels as "PEER NET sa|nosa" lines joined by "; ", with (ids) "IF_ID
- * MARK/MASK" after each. */
-static const char *list(struct seen *s, bool ids)
+enum { PLAIN, IDS, PORTS };
+
+/* The tunnels as "PEER NET sa|nosa" lines joined by "; ", with "IF_ID
+ * MARK/MASK" (IDS) or the NAT traversal port (PORTS) after each. */
+static const char *list(struct seen *s, int what)
 {
 	static char out[2048];
 	struct xfrm_tunnel *t;
@@ -204,9 +208,11 @@ static const char *list(struct seen *s, bool ids)
 		snprintf(out + strlen(out), sizeof(out) - strlen(out), "%s%s %s %s", i ? "; " : "",
 			 pfx_format_addr(&t[i].peer, p, sizeof(p)),
 			 pfx_format(&t[i].net, n, sizeof(n)), t[i].sa ? "sa" : "nosa");
-		if (ids)
+		if (what == IDS)
 			snprintf(out + strlen(out), sizeof(out) - strlen(out), " %u %#x/%#x",
 				 t[i].if_id, t[i].mark_v, t[i].mark_m);
+		else if (what == PORTS)
+			snprintf(out + strlen(out), sizeof(out) - strlen(out), " %u", t[i].port);
 	}
 	free(t);
 	return out;
@@ -214,12 +220,12 @@ static const char *list(struct seen *s, bool ids)
 
 static const char *tunnels(struct seen *s)
 {
-	return list(s, false);
+	return list(s, PLAIN);
 }
 
 static const char *routed(struct seen *s)
 {
-	return list(s, true);
+	return list(s, IDS);
 }
 
 static void test_dump(void **state)
@@ -511,6 +517,54 @@ static void test_kernel_bytes(void **state)
 	xfrm_tab_free(&s.tab);
 }
 
+/* Appends XFRMA_ENCAP (ESP in UDP from sport to dport) to the current
+ * message, as the kernel reports an SA with NAT traversal. */
+static void encap(struct buf *b, uint16_t sport, uint16_t dport)
+{
+	struct xfrm_encap_tmpl et = { .encap_type = 2 /* UDP_ENCAP_ESPINUDP */,
+				      .encap_sport = htons(sport),
+				      .encap_dport = htons(dport) };
+
+	attr(b, XFRMA_ENCAP, &et, sizeof(et));
+	end(b);
+}
+
+/* Two sites behind one NAT address: their SAs (reqids 1 and 2) carry the
+ * NAT's two ports in XFRMA_ENCAP, and each tunnel the port of its own SA;
+ * an SA without encapsulation (no NAT) none; an update with a new mapping
+ * the new port. */
+static void test_encap_ports(void **state)
+{
+	struct seen s = { 0 };
+	struct buf b = { 0 };
+
+	(void)state;
+	out_tunnel(&b, 0x101, "192.168.1.0", 24, "203.0.113.7", 1);
+	out_tunnel(&b, 0x109, "192.168.2.0", 24, "203.0.113.7", 2);
+	out_tunnel(&b, 0x111, "192.168.3.0", 24, "203.0.113.8", 3);
+	sa(&b, XFRM_MSG_NEWSA, "203.0.113.7", 0x1000, XFRM_MODE_TUNNEL, 1);
+	encap(&b, 4500, 4500);
+	sa(&b, XFRM_MSG_NEWSA, "203.0.113.7", 0x1001, XFRM_MODE_TUNNEL, 2);
+	encap(&b, 4500, 31337);
+	sa(&b, XFRM_MSG_NEWSA, "203.0.113.8", 0x1002, XFRM_MODE_TUNNEL, 3);
+	assert_int_equal(feed(&s, &b), 0);
+	assert_string_equal(list(&s, PORTS), "203.0.113.7 192.168.1.0/24 sa 4500; "
+					     "203.0.113.7 192.168.2.0/24 sa 31337; "
+					     "203.0.113.8 192.168.3.0/24 sa 0");
+	/* the NAT mapped the first site anew (XFRM_MSG_UPDSA) */
+	sa(&b, XFRM_MSG_UPDSA, "203.0.113.7", 0x1000, XFRM_MODE_TUNNEL, 1);
+	encap(&b, 4500, 1024);
+	/* a cut XFRMA_ENCAP is no port (the SA stays) */
+	sa(&b, XFRM_MSG_NEWSA, "203.0.113.8", 0x1002, XFRM_MODE_TUNNEL, 3);
+	attr(&b, XFRMA_ENCAP, "\x02\x00", 2);
+	end(&b);
+	assert_int_equal(feed(&s, &b), 0);
+	assert_string_equal(list(&s, PORTS), "203.0.113.7 192.168.1.0/24 sa 1024; "
+					     "203.0.113.7 192.168.2.0/24 sa 31337; "
+					     "203.0.113.8 192.168.3.0/24 sa 0");
+	xfrm_tab_free(&s.tab);
+}
+
 /* Appends XFRMA_IF_ID (when if_id) and XFRMA_MARK (when m) to the current
  * message, as strongSwan and libreswan install route-based tunnels. */
 static void route_ids(struct buf *b, uint32_t if_id, uint32_t v, uint32_t m)
@@ -654,6 +708,79 @@ static const char *link_name(const struct xfrm_links *l, uint32_t if_id, uint32_
 	return k ? k->name : "-";
 }
 
+/* The interface cache's XFRM interfaces and VTIs: set from a dump, then
+ * kept from the notifications of a datagram (route notifications among
+ * them ignored), with no new dump; stale when one is not understood or
+ * notifications were lost, until a dump sets it again. */
+static void test_ifcache_links(void **state)
+{
+	static const uint16_t xt[] = { IFLA_XFRM_LINK, IFLA_XFRM_IF_ID };
+	static const uint16_t vt[] = { IFLA_VTI_LINK, IFLA_VTI_IKEY, IFLA_VTI_OKEY };
+	const uint32_t xv[] = { 2, 7 }, vv[] = { 0, htonl(41), htonl(42) };
+	struct xfrm_links dump = { 0 };
+	struct ifinfomsg del = { .ifi_index = 5 };
+	struct rtmsg rt = { .rtm_family = AF_INET, .rtm_dst_len = 24 };
+	struct buf b = { 0 };
+	bool fin = false;
+	int err = 0;
+
+	(void)state;
+	assert_true(ifc_links_stale()); /* nothing read yet */
+	link_msg(&b, 5, "ipsec0", "xfrm", xt, xv, 2);
+	assert_int_equal(xfrm_link_decode(&dump, b.b, b.len, &fin, &err), 0);
+	memset(&b, 0, sizeof(b));
+	assert_int_equal(ifc_links_set(&dump), 0);
+	xfrm_links_free(&dump); /* the cache keeps its own copy */
+	assert_false(ifc_links_stale());
+	assert_string_equal(link_name(ifc_links(), 7, 0, 0), "ipsec0");
+	/* a VTI comes (RTM_NEWLINK), after a route notification of the same datagram */
+	msg(&b, RTM_NEWROUTE);
+	put(&b, &rt, sizeof(rt));
+	end(&b);
+	link_msg(&b, 6, "vti0", "vti", vt, vv, 3);
+	ifc_links_apply(b.b, b.len);
+	memset(&b, 0, sizeof(b));
+	assert_false(ifc_links_stale());
+	assert_int_equal(ifc_links()->n, 2);
+	assert_string_equal(link_name(ifc_links(), 0, 42, 0xffffffff), "vti0");
+	/* the XFRM interface renamed, then given another if_id */
+	link_msg(&b, 5, "ipsec1", "xfrm", xt, xv, 2);
+	ifc_links_apply(b.b, b.len);
+	memset(&b, 0, sizeof(b));
+	assert_string_equal(link_name(ifc_links(), 7, 0, 0), "ipsec1");
+	{
+		const uint32_t xv8[] = { 2, 8 };
+
+		link_msg(&b, 5, "ipsec1", "xfrm", xt, xv8, 2);
+	}
+	ifc_links_apply(b.b, b.len);
+	memset(&b, 0, sizeof(b));
+	assert_string_equal(link_name(ifc_links(), 7, 0, 0), "-");
+	assert_string_equal(link_name(ifc_links(), 8, 0, 0), "ipsec1");
+	/* it goes (RTM_DELLINK); the VTI stays */
+	msg(&b, RTM_DELLINK);
+	put(&b, &del, sizeof(del));
+	end(&b);
+	ifc_links_apply(b.b, b.len);
+	memset(&b, 0, sizeof(b));
+	assert_int_equal(ifc_links()->n, 1);
+	assert_string_equal(link_name(ifc_links(), 8, 0, 0), "-");
+	assert_false(ifc_links_stale());
+	/* a message not understood (a key cut to 2 bytes): stale */
+	link_msg(&b, 6, "vti0", "vti", vt, vv, 3);
+	((struct nlattr *)(b.b + b.len - 4 - NLA_HDRLEN))->nla_len = NLA_HDRLEN + 2;
+	ifc_links_apply(b.b, b.len);
+	memset(&b, 0, sizeof(b));
+	assert_true(ifc_links_stale());
+	/* a dump sets it again; lost notifications make it stale again */
+	assert_int_equal(ifc_links_set(&dump), 0);
+	assert_false(ifc_links_stale());
+	assert_int_equal(ifc_links()->n, 0);
+	ifc_links_lost();
+	assert_true(ifc_links_stale());
+	ifc_links_free();
+}
+
 /* The interfaces of route-based tunnels, from a link dump and notifications. */
 static void test_links(void **state)
 {
@@ -739,7 +866,9 @@ int main(void)
 		cmocka_unit_test(test_many),
 		cmocka_unit_test(test_kernel_bytes),
 		cmocka_unit_test(test_route_based),
+		cmocka_unit_test(test_encap_ports),
 		cmocka_unit_test(test_links),
+		cmocka_unit_test(test_ifcache_links),
 		cmocka_unit_test(test_kernel_route_bytes),
 	};
 
