@@ -376,6 +376,11 @@ static void doctor_aws_summaries(struct diag *d, json_t *w)
 			    "used: each network inside it gets its own route. Remove it from "
 			    "aws.summaries or make it smaller.",
 			    output_str(v, "prefix"), output_str(v, "vpc_cidr_block"));
+		else if (n && !strcmp(output_str(v, "state"), "withdrawn"))
+			say(d, "note",
+			    "aws: the summary %s stands for %lld network%s, but its routes were "
+			    "withdrawn (vpcroutectl withdraw); a reload announces it again",
+			    output_str(v, "prefix"), n, n == 1 ? "" : "s");
 		else if (n)
 			say(d, "ok",
 			    "aws: the summary %s stands for %lld network%s, one route per table",

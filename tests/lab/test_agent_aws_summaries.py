@@ -283,6 +283,10 @@ def test_withdraw_takes_the_summary_route_along(cloud):
                                                 "state": "withdrawn"}
     r = test_agent_aws.ctl(a, "status")
     assert f"summary {SUMMARY}: withdrawn, 3 networks inside" in r.stdout, r.stdout
+    r = test_agent_aws.ctl(a, "doctor")
+    assert re.search(rf"^note +aws: the summary {re.escape(SUMMARY)} stands for 3 networks, "
+                     r"but its routes were withdrawn", r.stdout, re.M), r.stdout
+    assert "one route per table" not in r.stdout, r.stdout
     # a reload: announced again, and held again
     a.send_signal(signal.SIGHUP)
     wait_for("announced after the reload",
