@@ -46,6 +46,7 @@ enum link_hook { LINK_HOOK_LOCKED, LINK_HOOK_IDLE, LINK_HOOK_ENCODED };
 struct qmsg {
 	char *buf;
 	size_t len;
+	bool claims_req; /* a request for the claims (snapshot) */
 };
 
 /* A ring of encoded messages; it grows as needed. */
@@ -217,8 +218,17 @@ static void queue_free(struct queue *q)
 	q->cap = 0;
 }
 
-/* Appends an encoded message; takes buf. */
-static int queue_push(struct queue *q, char *buf, size_t len)
+/* Whether q holds a request for the claims. */
+static bool queue_asks_claims(const struct queue *q)
+{
+	for (size_t i = 0; i < q->len; i++)
+		if (q->v[(q->head + i) % q->cap].claims_req)
+			return true;
+	return false;
+}
+
+/* Appends an encoded message; takes m.buf. */
+static int queue_push(struct queue *q, struct qmsg m)
 {
 	if (q->len == q->cap) {
 		size_t cap = q->cap ? q->cap * 2 : 64;
@@ -233,7 +243,7 @@ static int queue_push(struct queue *q, char *buf, size_t len)
 		q->cap = cap;
 		q->head = 0;
 	}
-	q->v[(q->head + q->len) % q->cap] = (struct qmsg){ .buf = buf, .len = len };
+	q->v[(q->head + q->len) % q->cap] = m;
 	q->len++;
 	return 0;
 }
@@ -251,7 +261,9 @@ static int queue_encode(struct queue *q, const struct proto_msg *m)
 	if (!copy)
 		return -ENOMEM;
 	memcpy(copy, buf, (size_t)n);
-	if ((r = queue_push(q, copy, (size_t)n)) < 0)
+	if ((r = queue_push(q, (struct qmsg){ .buf = copy,
+					      .len = (size_t)n,
+					      .claims_req = m->type == PROTO_SNAPSHOT })) < 0)
 		free(copy);
 	return r;
 }
@@ -261,7 +273,7 @@ static int queue_append(struct queue *dst, struct queue *src)
 {
 	while (src->len) {
 		struct qmsg *m = &src->v[src->head];
-		int r = queue_push(dst, m->buf, m->len);
+		int r = queue_push(dst, *m);
 
 		if (r < 0)
 			return r;
@@ -283,9 +295,11 @@ static void enqueue(struct link *l, const struct proto_msg *m)
 	if (!l->connected || l->resync)
 		return;
 	if (l->q.len >= l->queue_max) {
+		/* a request for the claims that goes too is asked again; none
+		 * is owed while the claims the agent sends after hello are due */
+		l->claims_ask = l->claims_ask || queue_asks_claims(&l->q);
 		queue_clear(&l->q);
 		l->resync = true;
-		l->claims_ask = l->claims_wait; /* a request for claims was dropped too */
 		qlog(l, LOG_WARNING,
 		     "agent is not reading: %u queued messages dropped, will resend the client "
 		     "table",
@@ -295,9 +309,9 @@ static void enqueue(struct link *l, const struct proto_msg *m)
 	}
 	r = queue_encode(&l->q, m);
 	if (r == -ENOMEM) {
+		l->claims_ask = l->claims_ask || queue_asks_claims(&l->q);
 		queue_clear(&l->q);
 		l->resync = true;
-		l->claims_ask = l->claims_wait;
 		qlog(l, LOG_ERR,
 		     "out of memory queueing for the agent; will resend the client table");
 	} else if (r < 0) {

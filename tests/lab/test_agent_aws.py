@@ -389,12 +389,9 @@ def test_bad_environment_refused(cloud):
 
 def test_doctor_checks_the_openvpn_port_in_security_groups(cloud):
     ec2, w = cloud.world.ec2, cloud.world
-    sg = ec2.create_security_group(GroupName="vpn-only-ssh", Description="ssh",
-                                   VpcId=w.vpc_id)["GroupId"]
-    ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[
+    sg = w.only_group("vpn-only-ssh", [
         {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
          "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
-    ec2.modify_network_interface_attribute(NetworkInterfaceId=w.eni_id, Groups=[sg])
     a = cloud.agent(conf()).start()
     p = FakePlugin(a.sock).connect()
     # OpenVPN tells where it listens in its up event (proto_1, local_port_1)

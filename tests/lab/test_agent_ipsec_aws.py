@@ -45,18 +45,15 @@ def ids_of(agent):
 
 def test_doctor_checks_security_groups_for_ipsec_peers(cloud):
     ec2, w = cloud.world.ec2, cloud.world
-    sg = ec2.create_security_group(GroupName="ipsec-gw", Description="ipsec",
-                                   VpcId=w.vpc_id)["GroupId"]
     # IKE open to the peer, but to another source only for NAT traversal,
     # and ESP from a group (which no peer's address is in)
-    ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[
+    sg = w.only_group("ipsec-gw", [
         {"IpProtocol": "udp", "FromPort": 500, "ToPort": 500,
          "IpRanges": [{"CidrIp": f"{PEER}/32"}]},
         {"IpProtocol": "udp", "FromPort": 4500, "ToPort": 4500,
          "IpRanges": [{"CidrIp": "192.0.2.0/24"}]},
         {"IpProtocol": "50", "FromPort": -1, "ToPort": -1,
          "UserIdGroupPairs": [{"GroupId": w.sg_id}]}])
-    ec2.modify_network_interface_attribute(NetworkInterfaceId=w.eni_id, Groups=[sg])
     a = cloud.agent(CONF).start()
     wait_for("the groups read", lambda: groups_of(a)[PEER]["udp500"] is not None, timeout=20)
     assert groups_of(a) == {

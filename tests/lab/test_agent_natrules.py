@@ -54,26 +54,28 @@ CONF = {
 }
 
 # Answers each TCP connection with the address it came from; UDP: echoes the source.
-# With a second argument "6": TCP over IPv6 only.
+# With a second argument "6": TCP over IPv6 only. Prints "ready" once its
+# sockets are bound (a test's first packet must not find the port closed).
 SERVER = r"""
 import socket, sys, threading
 port = int(sys.argv[1])
+def serve(s):
+    while True:
+        c, a = s.accept(); c.sendall(a[0].encode()); c.close()
 if sys.argv[2:] == ["6"]:
     s = socket.socket(socket.AF_INET6); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind(("::", port)); s.listen(16)
-    while True:
-        c, a = s.accept(); c.sendall(a[0].encode()); c.close()
-def tcp():
-    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("0.0.0.0", port)); s.listen(16)
-    while True:
-        c, a = s.accept(); c.sendall(a[0].encode()); c.close()
+    print("ready", flush=True)
+    serve(s)
+t = socket.socket(); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+t.bind(("0.0.0.0", port)); t.listen(16)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("0.0.0.0", port))
 def udp():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", port))
     while True:
-        d, a = s.recvfrom(100); s.sendto(a[0].encode(), a)
+        d, a = u.recvfrom(100); u.sendto(a[0].encode(), a)
 threading.Thread(target=udp, daemon=True).start()
-tcp()
+print("ready", flush=True)
+serve(t)
 """
 
 # Binds NFLOG group N (raw NETLINK_NETFILTER, no library) and prints one JSON
@@ -171,9 +173,16 @@ class Net:
         vpc.ip("addr add fd00:1::10/64 dev eth0 nodad")
         vpc.ip("-6 route add default via fd00:1::2")
         ec2.sysctl("net.ipv6.conf.all.forwarding", 1)
-        for n, port in ((vpc, 80), (vpc, 53), (home, 22), (peer, 80)):
-            n.popen(["python3", "-c", SERVER, str(port)])
-        vpc.popen(["python3", "-c", SERVER, "86", "6"])
+        logs = []
+        for n, args in ((vpc, ["80"]), (vpc, ["53"]), (home, ["22"]), (peer, ["80"]),
+                        (vpc, ["86", "6"])):
+            logs.append(os.path.join(work, f"server-{n.name}-{args[0]}.log"))
+            n.popen(["python3", "-c", SERVER, *args], log=logs[-1])
+        # started is not listening: on a loaded machine a server may bind
+        # after the fixture is done, and a test's first packet find it closed
+        for log in logs:
+            until(f"{log}: ready", lambda log=log: os.path.exists(log) and "ready" in
+                  open(log).read(), timeout=60)
         self.nodes = dict(ec2=ec2, home=home, vpc=vpc, pcx=pcx, peer=peer)
 
     def __getattr__(self, name):

@@ -715,7 +715,37 @@ static void test_ack_burst(void **state)
 	close(fd);
 }
 
-/* A full queue is dropped, and the agent gets the whole table again. */
+/*
+ * Connects of q0, q1, ... until the link of queue_max 16 reports the
+ * overflow (the double reads nothing meanwhile), then one of "marker";
+ * returns how many q clients.
+ */
+static int overflow_then_marker(struct link *l)
+{
+	struct proto_client c;
+	char cn[16];
+	int n = 0;
+
+	while (!logged(l, "agent is not reading: 16 queued messages dropped, will resend "
+			  "the client table")) {
+		if (n == 200000)
+			fail_msg("no overflow after %d clients", n);
+		snprintf(cn, sizeof(cn), "q%d", n++);
+		c = client(cn, NULL);
+		link_client_connect(l, &c, false);
+	}
+	c = client("marker", NULL);
+	link_client_connect(l, &c, false);
+	return n;
+}
+
+/*
+ * A full queue is dropped, and the agent gets the whole table again, and
+ * nothing else: the claims the agent sends after hello are still due (this
+ * double never sends them), but no request for them was dropped, so none
+ * is sent (it came after the table, or before the marker when the thread
+ * resynced before the marker was queued).
+ */
 static void test_overflow_resync(void **state)
 {
 	static char have[1 << 20];
@@ -726,21 +756,7 @@ static void test_overflow_resync(void **state)
 	bool marker = false, in_sync = false;
 
 	/* the double reads nothing until the link reports the overflow */
-	while (!logged(l, "agent is not reading: 16 queued messages dropped, will resend "
-			  "the client table")) {
-		struct proto_client c;
-
-		if (n == 200000)
-			fail_msg("no overflow after %d clients", n);
-		snprintf(cn, sizeof(cn), "q%d", n++);
-		c = client(cn, NULL);
-		link_client_connect(l, &c, false);
-	}
-	{
-		struct proto_client c = client("marker", NULL);
-
-		link_client_connect(l, &c, false);
-	}
+	n = overflow_then_marker(l);
 	/* now read: connects, then the table (no second hello), until the marker */
 	have[0] = 0;
 	while (!marker || in_sync) {
@@ -775,7 +791,12 @@ static void test_overflow_resync(void **state)
 			fail_msg("client q%d (of %d) missing after the resync", i, n);
 	}
 	assert_int_equal(npeers(l), (size_t)n + 1);
+	/* what is still queued goes out before the link closes: nothing is */
 	link_free(l);
+	while (dbl_recv(fd, &m)) {
+		fail_msg("%s after the table and the marker", proto_type_name(m.type));
+		proto_msg_free(&m);
+	}
 	close(fd);
 }
 
@@ -1081,6 +1102,78 @@ static void test_claims_gap(void **state)
 	close(fd);
 }
 
+/*
+ * A request for the claims (after a gap) that an overflow drops with the
+ * queue is sent again after the table.
+ */
+static void test_overflow_reasks_claims(void **state)
+{
+	struct proto_claim a = mkclaim("192.168.1.0/24", "alpha", "unit"),
+			   x = mkclaim("192.168.8.0/24", "xray", "other");
+	struct proto_msg m;
+	int fd, snapshots = 0, tables = 0;
+	struct link *l = started(16, 400, &fd);
+	bool marker = false, queued = false, in_sync = false;
+
+	dbl_claims(fd, false, 0, 1, &a, 1, NULL, 0, false);
+	EVENTUALLY(has_claim(l, "192.168.1.0/24=alpha@unit"));
+	/* the double reads nothing: the link's socket is filled (with connects
+	 * of "filler"), so that what the link queues from now on stays queued */
+	{
+		struct proto_msg f = { .type = PROTO_CONNECT, .id = 1 << 30 };
+		char buf[PROTO_MAX_MSG];
+		int len;
+
+		snprintf(f.connect.cn, sizeof(f.connect.cn), "filler");
+		len = proto_encode(&f, buf, sizeof(buf));
+		assert_true(len > 0);
+		pthread_mutex_lock(&l->mu);
+		while (send(l->fd, buf, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL) == len)
+			;
+		assert_int_equal(errno, EAGAIN);
+		pthread_mutex_unlock(&l->mu);
+	}
+	/* a gap: the request for the claims waits in the queue */
+	dbl_claims(fd, true, 5, 6, &x, 1, NULL, 0, false);
+	EVENTUALLY(logged(l, "asking the agent for the whole table"));
+	for (int i = 0; !queued; i++) {
+		if (i == BOUND_MS)
+			fail_msg("the request for the claims was never queued");
+		sleep_ms(1);
+		pthread_mutex_lock(&l->mu);
+		queued = !l->claims_ask && queue_asks_claims(&l->q);
+		pthread_mutex_unlock(&l->mu);
+	}
+	/* more connects than the queue holds: dropped with the request */
+	overflow_then_marker(l);
+	/* now read: the table, the marker and the request, once */
+	while (!marker || !snapshots || in_sync) {
+		if (!dbl_recv(fd, &m))
+			fail_msg("the link closed");
+		if (m.type == PROTO_SNAPSHOT) {
+			snapshots++;
+			/* after the table */
+			assert_int_equal(tables, 1);
+			assert_false(in_sync);
+		} else if (m.type == PROTO_SYNC) {
+			tables += !in_sync;
+			in_sync = m.sync.more;
+			for (size_t i = 0; i < m.sync.n; i++)
+				marker |= strcmp(m.sync.clients[i].cn, "marker") == 0;
+		} else if (m.type == PROTO_CONNECT)
+			marker |= strcmp(m.connect.cn, "marker") == 0;
+		else
+			fail_msg("unexpected %s", proto_type_name(m.type));
+		proto_msg_free(&m);
+	}
+	link_free(l); /* what is still queued goes out, then the link closes */
+	while (dbl_recv(fd, &m)) {
+		fail_msg("%s after the table, the marker and the request", proto_type_name(m.type));
+		proto_msg_free(&m);
+	}
+	close(fd);
+}
+
 /* An agent of an older protocol version refuses this plugin's messages: said clearly. */
 static void test_old_agent(void **state)
 {
@@ -1361,6 +1454,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ack_deferred, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ack_burst, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_overflow_resync, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_overflow_reasks_claims, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hello_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_change_during_resync, setup, teardown),

@@ -211,6 +211,15 @@ class AwsWorld:
         self.credentials[self.role_key_id] = self.role_secret
         self.imds = MetadataMock(logdir, self.imds_values(), self.imds_paths())
 
+    def only_group(self, name, permissions):
+        """A new security group of the VPC with these inbound rules (EC2's
+        IpPermissions) becomes the instance interface's only group; its id."""
+        sg = self.ec2.create_security_group(GroupName=name, Description=name,
+                                            VpcId=self.vpc_id)["GroupId"]
+        self.ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=permissions)
+        self.ec2.modify_network_interface_attribute(NetworkInterfaceId=self.eni_id, Groups=[sg])
+        return sg
+
     def rotate_role_credentials(self, key_id, secret, token, lifetime):
         """The instance role's next credentials, valid for lifetime seconds."""
         self.role_key_id, self.role_secret, self.role_token = key_id, secret, token

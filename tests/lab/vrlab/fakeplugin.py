@@ -7,6 +7,15 @@ import time
 
 
 class FakePlugin:
+    # How long a send may wait for room in the socket. The agent reads
+    # MSGS_PER_PASS messages of a peer per pass and may be busy programming
+    # (a large sync, a loaded machine, a sanitizer build); a plugin that
+    # sends faster fills the socket, and the send waits until the agent
+    # reads. With a timeout set, Python polls for POLLOUT first, which a
+    # SOCK_SEQPACKET socket reports only while less than a quarter of its
+    # send buffer is in flight: a few dozen unread messages are enough.
+    SEND_TIMEOUT = 120
+
     def __init__(self, path, instance="server", role="server", version=1):
         """version: the protocol version its messages carry (2: vpcroute.so's,
         the agent then sends it claims as deltas; 1: snapshots only)."""
@@ -41,11 +50,18 @@ class FakePlugin:
         if ack:
             msg["id"] = self.next_id
             self.next_id += 1
-        self.s.send(json.dumps(msg).encode())
+        self.raw(json.dumps(msg).encode())
         return msg.get("id")
 
     def raw(self, data):
-        self.s.send(data)
+        """Sends data, waiting up to SEND_TIMEOUT for the agent to make room
+        (whatever timeout the socket has for reading is left as it was)."""
+        t = self.s.gettimeout()
+        self.s.settimeout(self.SEND_TIMEOUT)
+        try:
+            self.s.send(data)
+        finally:
+            self.s.settimeout(t)
 
     def client(self, cn, nets, t4=None):
         c = {"cn": cn, "networks": nets}
@@ -65,8 +81,10 @@ class FakePlugin:
                 return m
 
     def drain(self, timeout=0.5):
-        """Everything the agent sent, as decoded objects."""
+        """Everything the agent sent, as decoded objects (the socket's
+        timeout is left as it was)."""
         out = []
+        t = self.s.gettimeout()
         self.s.settimeout(timeout)
         try:
             while True:
@@ -77,6 +95,8 @@ class FakePlugin:
                 self.s.settimeout(0.05)
         except (socket.timeout, BlockingIOError, ConnectionResetError):
             pass
+        finally:
+            self.s.settimeout(t)
         return out
 
     def close(self):
