@@ -14,9 +14,7 @@ with its true source. A foreign MASQUERADE on A's WAN (the recipe's NAT to
 the internet) rewrites the source before the IPsec policy is matched: without
 the agent the tunnel carries nothing, with it the exemption holds."""
 import json
-import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -25,6 +23,7 @@ import pytest
 
 from vrlab import netns, strongswan
 from vrlab.agent import Agent, settles
+from vrlab.libreswan import Pluto, conn_lines
 
 A_PUB, B_PUB = "172.31.0.1", "172.31.0.2"
 A_NET, B_NET = "10.0.0.0/16", "192.168.99.0/24"
@@ -197,15 +196,6 @@ def test_kill9_resyncs_from_dump(gw):
 # --- the same tunnel set up by strongSwan (charon, swanctl), one daemon per gateway ---
 
 
-def stop(procs):
-    """The daemons a test started, stopped (they hold the IKE ports)."""
-    for p in procs:
-        if p.poll() is None:
-            os.killpg(p.pid, signal.SIGTERM)
-    for p in procs:
-        p.wait(30)
-
-
 def test_strongswan_tunnel(gw):
     """It replaces both ends' hand-made SAs by strongSwan's (vrlab/strongswan.py:
     Debian's charon and swanctl, unpacked, not installed)."""
@@ -243,47 +233,17 @@ def test_strongswan_tunnel(gw):
 
 # --- the same tunnel set up by libreswan (pluto), seed 003's daemon ---
 
-LIBRESWAN_CONF = """config setup
-	logfile={d}/pluto.log
-
-conn peer
-	authby=secret
-	ikev2=yes
-	left={me}
-	leftid={me}
-	leftsubnet={mine}
-	right={peer}
-	rightid={peer}
-	rightsubnet={theirs}
-	auto=add
-"""
+PSK = "the lab's pre-shared key, 32 bytes or more"
 
 
 def pluto(node, d, me, peer, mine, theirs):
-    """libreswan's pluto in node with its own --config, --rundir, --nssdir and
-    secrets under d; its connection added and pluto listening."""
-    os.makedirs(f"{d}/nss")
-    os.makedirs(f"{d}/run")
-    with open(f"{d}/ipsec.conf", "w") as f:
-        f.write(LIBRESWAN_CONF.format(d=d, me=me, peer=peer, mine=mine, theirs=theirs))
-    with open(f"{d}/ipsec.secrets", "w") as f:
-        f.write(f'{me} {peer} : PSK "the lab\'s pre-shared key, 32 bytes or more"\n')
-    node.run(["certutil", "-N", "-d", f"sql:{d}/nss", "--empty-password"])
-    p = node.popen(["/usr/libexec/ipsec/pluto", "--config", f"{d}/ipsec.conf", "--rundir",
-                    f"{d}/run", "--nssdir", f"{d}/nss", "--secretsfile", f"{d}/ipsec.secrets",
-                    "--nofork"], log=f"{d}/stderr.log")
-    deadline = time.time() + 30
-    while True:
-        r = node.run(["ipsec", "addconn", "--config", f"{d}/ipsec.conf", "--ctlsocket",
-                      f"{d}/run/pluto.ctl", "peer"], check=False)
-        if r.returncode == 0:
-            break
-        if time.time() > deadline or p.poll() is not None:
-            raise AssertionError(f"pluto in {node.name} did not start: "
-                                 + open(f"{d}/stderr.log", errors="replace").read()[-2000:])
-        time.sleep(0.2)
-    node.run(["ipsec", "whack", "--rundir", f"{d}/run", "--listen"])
-    return p
+    """libreswan's pluto for node (vrlab/libreswan.py: its own --config,
+    --rundir, --nssdir and secrets under d) with the connection "peer";
+    start() starts it, adds the connection and makes it listen."""
+    conn = conn_lines("peer", authby="secret", ikev2="yes", left=me, leftid=me,
+                      leftsubnet=mine, right=peer, rightid=peer, rightsubnet=theirs,
+                      auto="add")
+    return Pluto(node, d, "peer", conn, (me, peer), PSK)
 
 
 def test_libreswan_tunnel(gw):
@@ -293,17 +253,20 @@ def test_libreswan_tunnel(gw):
     sh(b, "ip xfrm policy flush", "ip xfrm state flush")
     work, daemons = tempfile.mkdtemp(prefix="vr-libreswan-"), []
     try:
-        daemons.append(pluto(b, f"{work}/b", B_PUB, A_PUB, B_NET, A_NET))
-        daemons.append(pluto(a, f"{work}/a", A_PUB, B_PUB, A_NET, B_NET))
+        # each stopped at the end (they hold the IKE ports), even one that failed to start
+        for args in ((b, f"{work}/b", B_PUB, A_PUB, B_NET, A_NET),
+                     (a, f"{work}/a", A_PUB, B_PUB, A_NET, B_NET)):
+            daemons.append(pluto(*args))
+            daemons[-1].start()
         start(agent)
-        a.run(["ipsec", "whack", "--rundir", f"{work}/a/run", "--initiate", "--name", "peer"],
-              timeout=60)
+        daemons[1].initiate()
         want = [(B_PUB, B_NET, True, "up")]
         assert settles(agent.tunnels, want, timeout=60) == want, \
-            open(f"{work}/a/pluto.log").read()[-3000:]
+            open(daemons[1].log).read()[-3000:]
         assert agent.set_prefixes("remote4") == [B_NET]
         assert ha.ping(B_HOST, count=2)
         assert seen_true_source(hb) > 0
     finally:
-        stop(daemons)
+        for p in daemons:
+            p.stop()
         shutil.rmtree(work, ignore_errors=True)

@@ -3,9 +3,11 @@
 SAs: the two VPC gateways of test_ipsec_vm.py (built once for the module,
 the same way), gateway A's VPC in the EC2 emulator (moto, behind the lab's
 recording proxy) and its instance in the metadata mock, both reached from
-A's namespace through relays (vrlab.nsport), as in test_agent_aws.py; moto
-itself runs outside the VM (scripts/ipsec-vm: VR_VM_MOTO), reached through
-the VM's user-mode network.
+A's namespace through relays (vrlab.nsport), as in test_agent_aws.py. In
+the VM of scripts/ipsec-vm that world is made outside it, as the IPsec
+topologies' are (vrlab/hostaws.py, VR_VM_AWS: moto and boto3 take minutes
+to start there), and reached through the VM's user-mode network; the
+requests the proxy saw are read from there too.
 
 - tunnel up: VPC B's network -> A's ENI in A's route table (one CreateRoute),
   the source/dest check off; a foreign route of the table untouched;
@@ -30,9 +32,8 @@ import pytest
 
 from test_ipsec_vm import (A_HOST, A_NET, A_PUB, B_HOST, B_NET, B_PUB, CONF, esp_available,
                            sa, sh, start, tunnel_end, vpcs)  # noqa: F401 (vpcs: the fixture)
+from vrlab import hostaws
 from vrlab.agent import Agent, settles
-from vrlab.build import built
-from vrlab.emulators import AwsWorld, metadata_mock_path
 from vrlab.nsport import Relay
 from vrlab.waiting import wait_for
 
@@ -49,27 +50,41 @@ FORBIDDEN = "172.16.0.0/12"   # tunnelled by the IKE daemon, not in ipsec.peers
 @pytest.fixture(scope="module")
 def world(vpcs, tmp_path_factory):
     """VPC A in moto (its CIDR, a subnet with gateway A's address), a foreign
-    route in its table, and the relays into gateway A's namespace."""
-    if not metadata_mock_path():
-        pytest.fail("ec2-metadata-mock not built: scripts/check builds it into tests/tools/bin")
+    route in its table, and the relays into gateway A's namespace. In the VM
+    (VR_VM_AWS) the world is made outside it by vrlab/hostaws.py; on a
+    machine whose own kernel has ESP, here."""
     a = vpcs[0]
-    # moto outside the VM where scripts/ipsec-vm started it (under software
-    # emulation it takes minutes to start and to load its EC2 backend); the
-    # recording proxy, the metadata mock and the relays in here
-    w = AwsWorld(str(tmp_path_factory.mktemp("aws")), vpc_cidr=A_NET,
-                 subnet_cidr="10.0.0.0/24", instance_ip="10.0.0.1",
-                 moto_url=os.environ.get("VR_VM_MOTO"))
+    kw = {"vpc_cidr": A_NET, "subnet_cidr": "10.0.0.0/24", "instance_ip": "10.0.0.1"}
+    url = os.environ.get("VR_VM_AWS")
+    if url:
+        w = hostaws.RemoteWorld(url, "ipsec-vm-aws", **kw)
+    else:
+        from vrlab.emulators import AwsWorld, metadata_mock_path  # boto3: not in the VM
+        if not metadata_mock_path():
+            pytest.fail("ec2-metadata-mock not built: scripts/check builds it into "
+                        "tests/tools/bin")
+        w = AwsWorld(str(tmp_path_factory.mktemp("aws")), **kw)
     other = w.ec2.create_network_interface(SubnetId=w.subnet_id)["NetworkInterface"]
     w.ec2.create_route(RouteTableId=w.rtb_id, DestinationCidrBlock=FOREIGN,
                        NetworkInterfaceId=other["NetworkInterfaceId"])
     w.other_eni = other["NetworkInterfaceId"]
-    relays = [Relay(a, w.moto.port), Relay(a, w.imds.port)]
+    host = getattr(w, "host", "127.0.0.1")  # RemoteWorld: outside the VM
+    relays = [Relay(a, w.moto.port, target_host=host), Relay(a, w.imds.port, target_host=host)]
     w.agent_env = {"AWS_ENDPOINT_URL_EC2": relays[0].url,
                    "AWS_EC2_METADATA_SERVICE_ENDPOINT": relays[1].url}
     yield w
     for r in relays:
         r.stop()
     w.stop()
+
+
+@pytest.fixture(autouse=True)
+def _remote_signatures(world):
+    """conftest checks the signature of every request its proxies saw; a
+    world made outside the VM has its proxy there: checked the same way."""
+    yield
+    if isinstance(world, hostaws.RemoteWorld):
+        world.check_signatures()
 
 
 def routes(world):
@@ -90,21 +105,21 @@ def ours(world):
 
 
 def calls(world, since, action):
-    """The route tables of the agent's accepted calls of action since the mark."""
-    return sorted(c.params.get("RouteTableId") for c in world.moto.proxy.calls
-                  if c.action == action and c.time >= since and c.status == 200
+    """The route tables of the agent's accepted calls of action since the
+    mark (hostaws.mark)."""
+    return sorted(c.params.get("RouteTableId") for c in hostaws.calls(world, since)
+                  if c.action == action and c.status == 200
                   and c.params.get("DestinationCidrBlock") == B_NET
-                  and c.headers.get_ci("User-Agent", "").startswith("vpcroute"))
+                  and c.user_agent.startswith("vpcroute"))
 
 
 def mutating(world, since):
     """The agent's calls that changed something in the emulator since the
-    mark (a time): those it accepted (a retry after a timeout under
+    mark (hostaws.mark): those it accepted (a retry after a timeout under
     software emulation, refused as already done, changes nothing)."""
     return [(c.action, c.params.get("DestinationCidrBlock"))
-            for c in world.moto.proxy.calls if c.mutating and c.time >= since
-            and c.status == 200
-            and c.headers.get_ci("User-Agent", "").startswith("vpcroute")]
+            for c in hostaws.calls(world, since) if c.mutating and c.status == 200
+            and c.user_agent.startswith("vpcroute")]
 
 
 def aws_log(agent):
@@ -146,7 +161,7 @@ def gw(vpcs, world):
 
 def test_up_routed_rekey_no_churn_then_withdrawn(gw, world):
     a, b, ha, hb, agent = gw
-    mark = time.monotonic()
+    mark = hostaws.mark(world)
     start(agent)
     wait_for("B's network routed to A's ENI",
              lambda: routes(world).get(B_NET) == world.eni_id, timeout=120)
@@ -159,7 +174,7 @@ def test_up_routed_rekey_no_churn_then_withdrawn(gw, world):
     assert routes(world)[FOREIGN] == world.other_eni
     assert ha.ping(B_HOST, count=2)
     # a rekey or a DPD restart: the SA goes, another comes within the grace
-    mark = time.monotonic()
+    mark = hostaws.mark(world)
     sh(a, sa(A_PUB, B_PUB, "0x100", verb="delete"))
     assert settles(agent.tunnels, [(B_PUB, B_NET, False, "no SA")]) == \
         [(B_PUB, B_NET, False, "no SA")]
@@ -170,7 +185,7 @@ def test_up_routed_rekey_no_churn_then_withdrawn(gw, world):
     assert mutating(world, mark) == [], aws_log(agent)
     assert routes(world)[B_NET] == world.eni_id
     # gone for longer than the grace: withdrawn, the foreign route left alone
-    mark = time.monotonic()
+    mark = hostaws.mark(world)
     sh(a, sa(A_PUB, B_PUB, "0x101", verb="delete"))
     wait_for("B's network withdrawn", lambda: ours(world) == [], timeout=GRACE + 60)
     assert calls(world, mark, "DeleteRoute") == tables, aws_log(agent)
@@ -182,7 +197,7 @@ def test_forbidden_network_no_route_kill9_no_churn(gw, world):
     a, b, ha, hb, agent = gw
     a.run(f"ip xfrm policy add src {A_NET} dst {FORBIDDEN} dir out "
           f"tmpl src {A_PUB} dst {B_PUB} proto esp mode tunnel reqid 1")
-    mark = time.monotonic()
+    mark = hostaws.mark(world)
     start(agent)
     wait_for("B's network routed", lambda: routes(world).get(B_NET) == world.eni_id,
              timeout=120)
@@ -196,7 +211,7 @@ def test_forbidden_network_no_route_kill9_no_churn(gw, world):
         ("ModifyNetworkInterfaceAttribute", None)], aws_log(agent)
     # kill -9, then a restart: the tunnels from the XFRM dump, nothing changed in EC2
     agent.kill9()
-    mark = time.monotonic()
+    mark = hostaws.mark(world)
     start(agent)
     assert agent.tunnels() == [(B_PUB, FORBIDDEN, True, "refused"), (B_PUB, B_NET, True, "up")]
     wait_for("the agent settled again", lambda: settled(agent), timeout=60)

@@ -59,15 +59,9 @@ def metadata_mock_path():
 
 
 class Moto:
-    """moto's server, started here; or, given url, one that runs elsewhere
-    (scripts/ipsec-vm starts it outside the VM, where it starts in a second
-    instead of minutes under software emulation): then proc is None."""
+    """moto's server, started here."""
 
-    def __init__(self, logdir, url=None):
-        self.proc = None
-        if url:
-            self.url, self.port = url, int(url.rsplit(":", 1)[1])
-            return
+    def __init__(self, logdir):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = os.path.join(logdir, "moto.log")
@@ -91,8 +85,8 @@ class VerifiedMoto:
     """moto behind a signature-checking Ec2Proxy: url and port are the
     proxy's; proc is moto's process."""
 
-    def __init__(self, logdir, credentials, url=None):
-        self.upstream = Moto(logdir, url)
+    def __init__(self, logdir, credentials):
+        self.upstream = Moto(logdir)
         self.proc = self.upstream.proc
         # strict: answers as EC2 does where moto is kinder (vrlab.ec2proxy)
         self.proxy = Ec2Proxy(self.upstream.url, logdir, credentials=credentials, region=REGION,
@@ -164,15 +158,14 @@ class AwsWorld:
     the IPsec topologies of vrlab/ipseclab.py); its stop() leaves that API up."""
 
     def __init__(self, logdir, vpc_cidr="10.1.0.0/23", subnet_cidr="10.1.1.0/24",
-                 instance_ip="10.1.1.2", openvpn=("udp", 1194), share=None, moto_url=None,
-                 ipsec=False):
+                 instance_ip="10.1.1.2", openvpn=("udp", 1194), share=None, ipsec=False):
         self.shared = share is not None
         if share:
             self.credentials, self.moto = share.credentials, share.moto
         else:
             # access key id -> secret of every key handed out in this world
             self.credentials = {TEST_KEY_ID: TEST_SECRET}
-            self.moto = VerifiedMoto(logdir, self.credentials, moto_url)
+            self.moto = VerifiedMoto(logdir, self.credentials)
         ec2 = self.ec2 = self.moto.client()
         self.vpc_cidr, self.subnet_cidr = vpc_cidr, subnet_cidr
         self.vpc_id = ec2.create_vpc(CidrBlock=vpc_cidr)["Vpc"]["VpcId"]

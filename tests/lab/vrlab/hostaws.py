@@ -16,6 +16,12 @@ VM's side.
     POST /world {"name", "vpc_cidr", "subnet_cidr", "instance_ip", "share"}
          -> {"rtb_id", "eni_id", "instance_id", "moto_port", "imds_port", ...}
     POST /call  {"world", "method", "kwargs"} -> boto3's answer (describe_* only)
+    POST /arrange {"world", "method", "kwargs"} -> boto3's answer: what a test
+         arranges or puts back in its VPC itself (ARRANGE only)
+    POST /calls {"world", "since", "signatures"} -> {"next", "calls",
+         "signature_problems"}: the requests the world's recording proxy saw
+         from the since-th on (a mark: the next of an earlier answer); with
+         signatures, what is wrong with the SigV4 of any of them
 """
 import json
 import os
@@ -26,6 +32,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 FIELDS = ("vpc_id", "subnet_id", "rtb_id", "eni_id", "instance_id", "vpc_cidr", "subnet_cidr",
           "instance_ip")
+# the test's own changes to its VPC that /arrange makes (a foreign route and
+# its interface, the route and the check put back after a test)
+ARRANGE = ("create_network_interface", "create_route", "delete_route",
+           "modify_network_interface_attribute")
+
+
+def _call_doc(c):
+    """What Call tells of an ec2proxy.Ec2Call, in JSON."""
+    return {"action": c.action, "params": c.params, "status": c.status,
+            "mutating": c.mutating, "user_agent": c.headers.get_ci("User-Agent", "")}
 
 
 class _Service(BaseHTTPRequestHandler):
@@ -49,7 +65,8 @@ class _Service(BaseHTTPRequestHandler):
         req = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         try:
             with self.lock:
-                doc = self._world(req) if self.path == "/world" else self._call(req)
+                doc = {"/world": self._world, "/arrange": self._arrange,
+                       "/calls": self._calls}.get(self.path, self._call)(req)
             self._answer(200, doc)
         except Exception as e:  # noqa: BLE001 - told to the VM's side
             self._answer(500, {"error": f"{type(e).__name__}: {e}"})
@@ -72,6 +89,20 @@ class _Service(BaseHTTPRequestHandler):
         if not req["method"].startswith("describe_"):
             raise ValueError(f"{req['method']}: only describe_* here")
         return getattr(self.worlds[req["world"]].ec2, req["method"])(**req.get("kwargs", {}))
+
+    def _arrange(self, req):
+        if req["method"] not in ARRANGE:
+            raise ValueError(f"{req['method']}: not one of {', '.join(ARRANGE)}")
+        return getattr(self.worlds[req["world"]].ec2, req["method"])(**req.get("kwargs", {}))
+
+    def _calls(self, req):
+        proxy = self.worlds[req["world"]].moto.proxy
+        calls = proxy.snapshot()
+        return {"next": len(calls),
+                "calls": [_call_doc(c) for c in calls[int(req.get("since", 0)):]],
+                "signature_problems": [f"{c.method} {c.path} Action={c.action}: {why}"
+                                       for c, why in proxy.signature_problems()]
+                if req.get("signatures") else []}
 
 
 def serve(logdir):
@@ -101,14 +132,24 @@ def _post(url, path, doc, timeout=120):
 
 
 class _Ec2:
-    """The describe_* calls of a boto3 EC2 client, answered by the service."""
+    """The describe_* calls of a boto3 EC2 client, and those of ARRANGE,
+    answered by the service."""
 
     def __init__(self, url, world):
         self.url, self.world = url, world
 
     def __getattr__(self, method):
-        return lambda **kw: _post(self.url, "/call", {"world": self.world, "method": method,
-                                                      "kwargs": kw})
+        path = "/arrange" if method in ARRANGE else "/call"
+        return lambda **kw: _post(self.url, path, {"world": self.world, "method": method,
+                                                   "kwargs": kw})
+
+
+class Call:
+    """One request the recording proxy saw (what ec2proxy.Ec2Call tells)."""
+
+    def __init__(self, doc):
+        self.action, self.params, self.status = doc["action"], doc["params"], doc["status"]
+        self.mutating, self.user_agent = doc["mutating"], doc["user_agent"]
 
 
 class _Port:
@@ -130,12 +171,46 @@ class RemoteWorld:
                                     "ipsec": ipsec})
         for k in FIELDS:
             setattr(self, k, doc[k])
-        self.ec2 = _Ec2(url, name)
+        self.url, self.ec2 = url, _Ec2(url, name)
         self.moto = _Port(self.host, doc["moto_port"])
         self.imds = _Port(self.host, doc["imds_port"])
 
+    def mark(self):
+        """Where the requests from now on start, for calls()."""
+        return _post(self.url, "/calls", {"world": self.name, "since": 1 << 62})["next"]
+
+    def calls(self, since=0):
+        """[Call] of the requests the recording proxy saw from mark since on
+        (their status as answered so far)."""
+        doc = _post(self.url, "/calls", {"world": self.name, "since": since})
+        return [Call(c) for c in doc["calls"]]
+
+    def check_signatures(self):
+        """Raises AssertionError naming each request of the world's proxy
+        whose SigV4 does not verify (conftest's check, for a proxy outside)."""
+        bad = _post(self.url, "/calls", {"world": self.name, "since": 1 << 62,
+                                         "signatures": True})["signature_problems"]
+        if bad:
+            raise AssertionError(f"EC2 proxy of {self.name}: {len(bad)} requests do not "
+                                 "verify with botocore's SigV4 signer:\n" + "\n".join(bad[:3]))
+
     def stop(self):
         """The service stops its worlds when scripts/ipsec-vm ends."""
+
+
+def mark(world):
+    """Where world's requests from now on start, for calls(): a RemoteWorld,
+    or an AwsWorld (emulators.py) made here."""
+    if isinstance(world, RemoteWorld):
+        return world.mark()
+    return len(world.moto.proxy.snapshot())
+
+
+def calls(world, since=0):
+    """[Call] of the requests world's recording proxy saw from mark since on."""
+    if isinstance(world, RemoteWorld):
+        return world.calls(since)
+    return [Call(_call_doc(c)) for c in world.moto.proxy.snapshot()[since:]]
 
 
 if __name__ == "__main__":  # python3 -m vrlab.hostaws DIR (in tests/lab)
