@@ -132,6 +132,8 @@ def test_sites_check_passes_then_fails_with_a_site_down(capsys, monkeypatch):
     def prove_break_prove(run):
         prove(run)
         seen["failures"], seen["out"] = run.r.failures, capsys.readouterr().out
+        if run.r.failures:  # nothing to break: the test shows what failed
+            return
         ip = run.ipsec
         ip.daemons["site1"].swanctl("--terminate", "--ike", "hub")
         wait_for("gwa: site 1's tunnels not up", lambda: not any(
