@@ -48,10 +48,6 @@ class UsageError(Exception):
     pass
 
 
-class Refused(Exception):
-    """A topology that is declared but cannot run yet (exit status 1)."""
-
-
 class Stop(BaseException):
     """SIGTERM, SIGINT or SIGHUP: remove the lab and end."""
 
@@ -465,10 +461,11 @@ class HaRun:
 
 
 class IpsecRun:
-    """An IPsec topology of vrlab/ipseclab.py (ipsec-vpc2vpc, ipsec-vgw): real
-    IKE daemons, the agents, the VPCs in the EC2 emulator; brought up, proved
-    and removed. It needs a kernel with ESP (scripts/lab runs it in the VM
-    of scripts/ipsec-vm where the machine's kernel has none)."""
+    """An IPsec topology of vrlab/ipseclab.py (ipsec-vpc2vpc, ipsec-vgw,
+    ipsec-sites): real IKE daemons, the agents, the VPCs in the EC2
+    emulator; brought up, proved and removed. It needs a kernel with ESP
+    (scripts/lab runs it in the VM of scripts/ipsec-vm where the machine's
+    kernel has none)."""
 
     def __init__(self, name, work, report, on_change=lambda: None):
         from vrlab import ipseclab
@@ -621,18 +618,12 @@ def parse(argv):
             topology = a.split("=", 1)[1]
         elif a == "--check":
             check = True
-        elif a == "--can-run":  # scripts/lab: is the topology runnable (exit 0) or refused
-            pass
         else:
             raise UsageError(f"scripts/lab: unknown argument {a!r}")
         i += 1
-    from vrlab.ipseclab import NAMES as IPSEC, REFUSED
+    from vrlab.ipseclab import NAMES as IPSEC
     if topology.lower() in IPSEC:
-        topology = topology.lower()
-        if topology in REFUSED:
-            raise Refused(f"scripts/lab: topology {topology} ({REFUSED[topology][0]}) is "
-                          f"declared but cannot run yet: {REFUSED[topology][1]}")
-        return ("check" if check else "up"), topology, None
+        return ("check" if check else "up"), topology.lower(), None
     if topology.upper() not in (*TOPOLOGIES, "HA"):
         raise UsageError(f"scripts/lab: no topology {topology!r} "
                          f"({', '.join(TOPOLOGIES)}, HA, {', '.join(IPSEC)})")
@@ -831,11 +822,6 @@ def main(argv):
     except UsageError as e:
         print(f"{e}\n{USAGE}", file=sys.stderr)
         return 2
-    except Refused as e:
-        print(e, file=sys.stderr)
-        return 1
-    if cmd in ("check", "up") and arg.startswith("ipsec-") and "--can-run" in argv:
-        return 0
     if os.geteuid() != 0:
         print("scripts/lab needs root (network namespaces)", file=sys.stderr)
         return 1

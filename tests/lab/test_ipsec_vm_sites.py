@@ -29,18 +29,15 @@ import tempfile
 
 import pytest
 
-from vrlab import netns, strongswan
+from vrlab import ipseclab, netns, strongswan
 from vrlab.agent import Agent, settles
+from vrlab.ipseclab import S1_HOSTS, S2_HOSTS, VPC_HOST, VPC_NET as VPC
 from vrlab.product import ipsec_example
 from test_ipsec_vm import esp_available, sh, start
 
 HUB_PUB, S1_PUB, S2_PUB = "172.31.1.1", "172.31.2.1", "172.31.3.1"
-VPC = "10.100.0.0/24"
-S1_NETS = ["192.168.100.0/24", "192.168.101.0/24"]
-S2_NETS = ["192.168.102.0/24", "192.168.103.0/24"]
-VPC_HOST = "10.100.0.10"
-S1_HOSTS = ["192.168.100.10", "192.168.101.10"]  # a host in each subnet
-S2_HOSTS = ["192.168.102.10", "192.168.103.10"]
+# the guide's plan, as scripts/lab --topology ipsec-sites has it: a host in each subnet
+S1_NETS, S2_NETS = list(ipseclab.S1_NETS), list(ipseclab.S2_NETS)
 
 # the guide's configuration, doc/examples/ipsec-sites.conf, with the lab's addresses
 CONF = ipsec_example("ipsec-sites.conf", {"203.0.113.1": S1_PUB, "203.0.113.2": S2_PUB}, "wan")

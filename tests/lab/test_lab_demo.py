@@ -3,8 +3,8 @@
 stays up (up, a second start refused, shell, down, remains of a killed one).
 
 demo.py is run directly where scripts/lab would build first (scripts/check
-has built, and says where in VPCROUTE_BUILDDIR); shell, status, down and the
-refusal go through scripts/lab itself, which builds nothing for them. Each
+has built, and says where in VPCROUTE_BUILDDIR); shell, status and down go
+through scripts/lab itself, which builds nothing for them. Each
 test has its own VR_LAB_STATE_DIR, so a lab a user has up is not disturbed.
 """
 import json
@@ -172,26 +172,13 @@ def test_help_names_each_topologys_nodes():
 
 def test_help_names_the_ipsec_topologies():
     """scripts/lab --help lists the IPsec topologies (vrlab/ipseclab.py) with
-    their nodes, and those declared but refused for now."""
-    from vrlab.ipseclab import REFUSED, TOPOLOGIES as IPSEC
+    their nodes."""
+    from vrlab.ipseclab import TOPOLOGIES as IPSEC
     r = subprocess.run([LAB, "--help"], capture_output=True, text=True, timeout=30)
     for name, t in IPSEC.items():
         nodes = " ".join(h.name for h in t.network.hosts)
         assert re.search(rf"^  {name}  (?:(?!^  \S).)*?Nodes: {nodes}$", r.stdout,
                          re.M | re.S), r.stdout
-    for name in REFUSED:
-        assert re.search(rf"^  {name}  ", r.stdout, re.M), r.stdout
-
-
-def test_refused_ipsec_topology(lab_env):
-    """A declared IPsec topology that cannot run yet: refused with its reason,
-    exit 1, before anything is installed or built."""
-    from vrlab.ipseclab import REFUSED
-    for name, (_, why) in REFUSED.items():
-        r = lab(["--check", "--topology", name], lab_env)
-        assert r.returncode == 1, r.stderr
-        assert f"topology {name} " in r.stderr and why in r.stderr, r.stderr
-        assert "==> " not in r.stdout + r.stderr  # nothing installed nor built
 
 
 @pytest.fixture

@@ -26,9 +26,23 @@ passes nothing from the internet into VPC B outside the tunnel.
                           +- vpca (VPC router, IGW) -- inet -- vgw 203.0.113.10 -- hostb 10.0.0.20
     gwa 192.168.99.10   --+  EIP 198.51.100.1                (VPC B 10.0.0.0/16)
 
-ipsec-sites (seed 004) is declared (REFUSED) and refused with its reason.
+ipsec-sites (seed 004, doc/guide-ipsec-sites.md): VPC A's instance, the hub,
+runs strongSwan and doc/examples/ipsec-sites.conf as shipped (its sites'
+addresses the guide's) and serves two remote sites over IKEv2 with PSKs,
+each a strongSwan gateway with two subnets, a host in each. The hub's
+connection for site 2 is wide (remote_ts 192.168.0.0/16, what the guide
+warns against) and site 2 first announces site 1's 192.168.101.0/24 as well:
+the agent refuses it and routes only site 2's own subnets; site 2 takes that
+CHILD_SA down, site 1 comes up, and the VPC routes site 1's subnets.
+
+                                                      +- site1 203.0.113.1 -+- s1a 192.168.100.10
+    hosta 10.100.0.10 --+                             |                     +- s1b 192.168.101.10
+                        +- vpca (VPC router, IGW) -- inet
+    gwa 10.100.0.5    --+  EIP 198.51.100.1           |                     +- s2a 192.168.102.10
+                                                      +- site2 203.0.113.2 -+- s2b 192.168.103.10
 """
 import copy
+import ipaddress
 import json
 import os
 import re
@@ -215,16 +229,100 @@ VGW = Topology(
     ),
 )
 
-# declared, not runnable yet: name -> (title, what is missing)
-REFUSED = {
-    "ipsec-sites": ("a strongSwan instance in a VPC serving two remote sites, two subnets "
-                    "each (seed 004)",
-                    "its network and proof are not written yet (strongSwan itself runs in the "
-                    "VM: tests/lab/test_ipsec_vm_sites.py plays the recipe without the EC2 "
-                    "emulator)"),
-}
-TOPOLOGIES = {t.name: t for t in (VPC2VPC, VGW)}
-NAMES = (*TOPOLOGIES, *REFUSED)
+# seed 004: the hub in VPC A (the guide's plan, doc/guide-ipsec-sites.md) and two
+# remote sites with two subnets each, a host in each subnet
+HUB = Vpc("a", "10.100.0.0/24", "10.100.0.0/24", "10.100.0.1", "10.100.0.5", "10.100.0.10",
+          "198.51.100.1", "100.64.1.2", "100.64.1.1", "strongSwan (charon)")
+VPC_NET, VPC_HOST = HUB.cidr, HUB.host
+S1_NETS = ("192.168.100.0/24", "192.168.101.0/24")
+S2_NETS = ("192.168.102.0/24", "192.168.103.0/24")
+S1_HOSTS = ("192.168.100.10", "192.168.101.10")  # a host in each subnet
+S2_HOSTS = ("192.168.102.10", "192.168.103.10")
+SITES_INET = "203.0.113.254"
+
+
+@dataclass(frozen=True)
+class Site:
+    """Remote site n: its gateway site<n> (strongSwan) at pub, a host
+    s<n>a, s<n>b in each of its subnets nets (hosts)."""
+    n: int
+    pub: str
+    nets: tuple
+    hosts: tuple
+
+    @property
+    def name(self):
+        return f"site{self.n}"
+
+    def node(self, i):
+        return f"s{self.n}{'ab'[i]}"
+
+
+# the guide's addresses (doc/examples/ipsec-sites.conf's peers)
+SITE1 = Site(1, "203.0.113.1", S1_NETS, S1_HOSTS)
+SITE2 = Site(2, "203.0.113.2", S2_NETS, S2_HOSTS)
+WIDE = "192.168.0.0/16"  # the hub's remote_ts for site 2: the guide's warning
+GREEDY = S1_NETS[1]  # site 1's, announced by site 2 too
+
+
+def _router_of(net):
+    return str(ipaddress.ip_network(net)[1])
+
+
+def _site_hosts(s):
+    hosts = [Host(s.name, f"site {s.n}'s gateway {s.pub} (strongSwan): routes "
+                  f"{' and '.join(s.nets)}", label=f"site {s.n} gateway",
+                  addrs=(("wan", f"{s.pub}/24"),
+                         *((f"lan{i}", f"{_router_of(net)}/24")
+                           for i, net in enumerate(s.nets, 1))),
+                  routes=(("default", SITES_INET),), router=True)]
+    links = [Link("inet", f"to-{s.name}", s.name, "wan")]
+    for i, (net, ip) in enumerate(zip(s.nets, s.hosts)):
+        hosts.append(Host(s.node(i), f"site {s.n} host {ip} ({net})", label=f"site {s.n} host",
+                          addrs=(("eth0", f"{ip}/24"),), routes=(("default", _router_of(net)),)))
+        links.append(Link(s.node(i), "eth0", s.name, f"lan{i + 1}"))
+    return hosts, links
+
+
+def _network_sites():
+    a_hosts, a_links = _vpc_hosts(HUB)
+    s1_hosts, s1_links = _site_hosts(SITE1)
+    s2_hosts, s2_links = _site_hosts(SITE2)
+    inet = Host("inet", "the internet between the VPC and the sites (it knows no private "
+                "network)", label="internet",
+                addrs=(("to-vpca", f"{HUB.inet_side}/24"), ("br-sites", f"{SITES_INET}/24")),
+                routes=((f"{HUB.eip}/32", HUB.wan),), router=True,
+                bridges={"br-sites": ("to-site1", "to-site2")})
+    return Network((*a_hosts, inet, *s1_hosts, *s2_hosts),
+                   (*a_links, *s1_links, *s2_links))
+
+
+SITES = Topology(
+    name="ipsec-sites",
+    title="a strongSwan instance in a VPC serving two remote sites, two subnets each, IKEv2 "
+          "(seed 004, guide-ipsec-sites.md)",
+    network=_network_sites(),
+    agents=(AgentDesc("gwa", "ipsec-sites.conf",
+                      tunnels=tuple((s.pub, n) for s in (SITE1, SITE2) for n in s.nets)),),
+    vpns=(), by_hand=(), instance="gwa", vpc_routes=S1_NETS + S2_NETS,
+    nft="NAT exemption, masquerade, forward filter",
+    connectivity=(
+        Ping("hosta", "s1a", "ping, through site 1's tunnel"),
+        Tcp("hosta", "s1b", 22, KEPT, "TCP, true source (exempted from the MASQUERADE)"),
+        Tcp("s1a", "hosta", 8080, KEPT, "TCP, true source"),
+        Tcp("s1b", "hosta", 8080, KEPT, "TCP, true source"),
+        Tcp("s2a", "hosta", 443, KEPT, "TCP 443, true source (site 2's one rule)"),
+        Tcp("s2b", "hosta", 443, KEPT, "TCP 443, true source (site 2's one rule)"),
+        Tcp("s2a", "hosta", 22, None, "refused: site 2 may open TCP 443 only (to_local)"),
+        Tcp("hosta", "s2b", 22, None, "refused: nothing from the VPC to site 2 "
+            "(from_local false)"),
+        Tcp("hosta", "inet", 7000, HUB.eip, addr=HUB.inet_side, default_via=HUB.gw,
+            what=f"TCP to the internet via the instance, masqueraded to {HUB.eip}"),
+    ),
+)
+
+TOPOLOGIES = {t.name: t for t in (VPC2VPC, VGW, SITES)}
+NAMES = tuple(TOPOLOGIES)
 
 
 def mirrored(conf, me, peer):
@@ -253,13 +351,17 @@ def world(vpc, workdir, share=None):
         from .hostaws import RemoteWorld
         return RemoteWorld(url, f"vpc-{vpc.key}", share=share and share.name, **kw)
     from .emulators import AwsWorld  # boto3: not imported in the VM
-    w = AwsWorld(os.path.join(workdir, f"vpc-{vpc.key}"), share=share, **kw)
+    d = os.path.join(workdir, f"vpc-{vpc.key}")
+    os.makedirs(d, exist_ok=True)
+    w = AwsWorld(d, share=share, **kw)
     w.name = f"vpc-{vpc.key}"
     return w
 
 
 GCM128 = ("aead", "rfc4106(gcm(aes))", "0x" + "11" * 20, "128")
 GCM256 = ("aead", "rfc4106(gcm(aes))", "0x" + "11" * 36, "128")  # pluto's default
+CBC_SHA256 = ("enc", "cbc(aes)", "0x" + "11" * 16, "auth-trunc", "hmac(sha256)",
+              "0x" + "11" * 32, "128")  # strongswan.connection's default, aes128-sha256
 CBC_SHA1 = ("enc", "cbc(aes)", "0x" + "11" * 16, "auth-trunc", "hmac(sha1)", "0x" + "11" * 20,
             "96")  # the VGW recipe's
 NAT_T = ("encap", "espinudp", "4500", "4500", "0.0.0.0")
@@ -352,12 +454,15 @@ class IpsecLab:
         """(peer, network, SA, state) of node's agent's IPsec tunnels, from
         `vpcroutectl status --json` (Agent.tunnels without its schema check:
         jsonschema takes long to import in the VM)."""
+        st = self.status_json(node)
+        return st and sorted((t["peer"], t["network"], t["sa"], t["state"])
+                             for t in st["ipsec"]["tunnels"])
+
+    def status_json(self, node):
+        """node's agent's `vpcroutectl status --json`, or None."""
         r = subprocess.run([built("agent/vpcroutectl"), "-s", self.agents[node].sock, "status",
                             "--json"], capture_output=True, text=True, timeout=30)
-        if r.returncode:
-            return None
-        return sorted((t["peer"], t["network"], t["sa"], t["state"])
-                      for t in json.loads(r.stdout)["ipsec"]["tunnels"])
+        return None if r.returncode else json.loads(r.stdout)
 
     def tunnel_up(self, node, peer, net, timeout=60):
         """node's agent lists the tunnel to peer for net up."""
@@ -366,10 +471,10 @@ class IpsecLab:
                  timeout=timeout)
         return f"{node}: {peer} {net} up"
 
-    def vpc_routes(self, k, timeout=60):
-        """VPC k's route table sends its remote networks to its instance, the
-        source/dest check off."""
-        f, want = self.fabrics[k], set(self.remote(k))
+    def vpc_routes(self, k, timeout=60, want=None):
+        """VPC k's route table sends its remote networks (or want) to its
+        instance, the source/dest check off."""
+        f, want = self.fabrics[k], set(self.remote(k) if want is None else want)
         wait_for(f"VPC {k.upper()}: {', '.join(sorted(want))} -> the instance, source/dest "
                  "check off", lambda: want <= f.routes and f.sdc is False, timeout=timeout)
         return f"VPC {k.upper()}: {', '.join(sorted(want))} -> {self.worlds[k].eni_id}"
@@ -496,4 +601,97 @@ class Vgw(IpsecLab):
         ]
 
 
-LABS = {c.desc.name: c for c in (Vpc2Vpc, Vgw)}
+class Sites(IpsecLab):
+    """ipsec-sites: the hub (strongSwan, the agent) in VPC A serving two
+    remote sites (strongSwan gateways) over IKEv2; the sites initiate."""
+
+    desc = SITES
+    VPCS = (HUB,)
+
+    def confs_of(self):
+        return {"a": example("ipsec-sites.conf")}
+
+    def remote(self, k):
+        return S1_NETS + S2_NETS
+
+    def start_ike(self):
+        """charon on the hub, one connection per site (the hub's Elastic IP
+        as its ID, no local_addrs: it answers behind the internet gateway),
+        and on each site's gateway; site 2's connection has a second
+        CHILD_SA for site 1's GREEDY."""
+        warm_esp(*CBC_SHA256)
+        hub = [re.sub(r"\n *local_addrs = .*", "",
+                      strongswan.connection(s.name, HUB.eip, s.pub, VPC_NET,
+                                            WIDE if s is SITE2 else s.nets))
+               for s in (SITE1, SITE2)]
+        self.daemons["gwa"] = strongswan.Charon(self.topo["gwa"],
+                                                os.path.join(self.dir, "gwa-charon"),
+                                                *hub).start()
+        for s in (SITE1, SITE2):
+            more = (("greedy", GREEDY, VPC_NET),) if s is SITE2 else ()
+            conn = strongswan.connection("hub", s.pub, HUB.eip, s.nets, VPC_NET,
+                                         more_children=more)
+            self.daemons[s.name] = strongswan.Charon(self.topo[s.name],
+                                                     os.path.join(self.dir, f"{s.name}-charon"),
+                                                     conn).start()
+        return "charon with its own strongswan.conf, swanctl.conf and VICI socket on each"
+
+    def site_up(self, site, *children):
+        """site initiates children (its IKE_SA to the hub's Elastic IP);
+        the hub's SAs for it."""
+        c = self.daemons[site.name]
+        for child in children:
+            c.initiate(child)
+        return Out(True, None, [ln for ln in self.xfrm_states("gwa").lines if site.pub in ln])
+
+    def _tunnels_are(self, want, timeout=60):
+        wait_for(f"gwa: tunnels {want}", lambda: self.tunnels("gwa") == sorted(want),
+                 timeout=timeout)
+
+    def greedy_refused(self):
+        """The agent lists site 2's GREEDY refused, its own subnets up and
+        routed; no VPC route for GREEDY."""
+        up = [(SITE2.pub, n, True, "up") for n in SITE2.nets]
+        self._tunnels_are(up + [(SITE2.pub, GREEDY, True, "refused")])
+        self.vpc_routes("a", want=SITE2.nets)
+        refusal = next(t["refusal"] for t in self.status_json("gwa")["ipsec"]["tunnels"]
+                       if t["network"] == GREEDY)
+        table = self.fabrics["a"].routes
+        if GREEDY in table:
+            raise AssertionError(f"VPC A routes {GREEDY}: {sorted(table)}")
+        return Out(True, f"VPC A: {', '.join(sorted(table & set(self.remote('a'))))} -> "
+                   f"{self.worlds['a'].eni_id}, no route {GREEDY}",
+                   [f"{SITE2.pub} {GREEDY} refused: {refusal}"])
+
+    def greedy_down(self):
+        self.daemons[SITE2.name].terminate("greedy")
+        self._tunnels_are([(SITE2.pub, n, True, "up") for n in SITE2.nets])
+        return f"gwa: {GREEDY} gone from the kernel's policies and the agent's tunnels"
+
+    def all_up(self):
+        self._tunnels_are([(s.pub, n, True, "up") for s in (SITE1, SITE2) for n in s.nets])
+        return "; ".join(f"{s.pub} {' '.join(s.nets)} up" for s in (SITE1, SITE2))
+
+    def steps(self):
+        a = HUB
+        return [
+            ("vpcroute-agent on gwa from doc/examples/ipsec-sites.conf", self.start_agents),
+            (f"strongSwan's charon on gwa (the hub: a connection per site; site 2's remote_ts "
+             f"{WIDE}, the guide's warning) and on site1 and site2", self.start_ike),
+            (f"site2 initiates: IKEv2 to the hub {a.eip} (NAT traversal), its subnets "
+             f"{' '.join(SITE2.nets)} and site 1's {GREEDY}; the hub's SAs",
+             lambda: self.site_up(SITE2, "hub", "greedy")),
+            (f"site 2 announces site 1's {GREEDY}: the agent refuses it "
+             f"(ipsec.peers.{SITE2.pub}.allow), routes only site 2's own subnets",
+             self.greedy_refused),
+            ("site2 takes that CHILD_SA down (swanctl --terminate --child greedy)",
+             self.greedy_down),
+            (f"site1 initiates: IKEv2 to the hub {a.eip}, its subnets {' '.join(SITE1.nets)}",
+             lambda: self.site_up(SITE1, "hub")),
+            ("the agent follows the kernel's XFRM tables: both sites' subnets up", self.all_up),
+            (f"the agent drove the EC2 API: VPC A {a.cidr} routes the four subnets to the "
+             "instance", lambda: self.vpc_routes("a")),
+        ]
+
+
+LABS = {c.desc.name: c for c in (Vpc2Vpc, Vgw, Sites)}

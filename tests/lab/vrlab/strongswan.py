@@ -82,12 +82,21 @@ def _charon_argv(node, conf):
 
 def connection(name, me, peer, mine, theirs, version=2, proposals="aes128-sha256-modp2048",
                esp_proposals="aes128-sha256", start_action="none", dpd_action="restart",
-               secret=SECRET):
+               secret=SECRET, more_children=()):
     """swanctl.conf text for one PSK site-to-site connection NAME from me to
     peer (their addresses are also their IKE identities), with one CHILD_SA
-    NAME between mine and theirs (prefixes, or lists of prefixes)."""
+    NAME between mine and theirs (prefixes, or lists of prefixes), and one
+    more for each (child, mine, theirs) of more_children."""
     def ts(v):
         return v if isinstance(v, str) else ",".join(v)
+    children = "".join(f"""      {child} {{
+        local_ts = {ts(m)}
+        remote_ts = {ts(t)}
+        esp_proposals = {esp_proposals}
+        dpd_action = {dpd_action}
+        start_action = {start_action}
+      }}
+""" for child, m, t in ((name, mine, theirs), *more_children))
     return f"""connections {{
   {name} {{
     version = {version}
@@ -104,14 +113,7 @@ def connection(name, me, peer, mine, theirs, version=2, proposals="aes128-sha256
       id = {peer}
     }}
     children {{
-      {name} {{
-        local_ts = {ts(mine)}
-        remote_ts = {ts(theirs)}
-        esp_proposals = {esp_proposals}
-        dpd_action = {dpd_action}
-        start_action = {start_action}
-      }}
-    }}
+{children}    }}
   }}
 }}
 secrets {{
