@@ -10,7 +10,8 @@ import os
 import socket
 import struct
 import threading
-import time
+
+from .waiting import wait_for
 
 CMD_REQUEST, CMD_RESPONSE, CMD_UNKNOWN = 0, 1, 2
 EVENT_REGISTER, EVENT_UNREGISTER, EVENT_CONFIRM, EVENT_UNKNOWN, EVENT = 3, 4, 5, 6, 7
@@ -172,31 +173,26 @@ class ViciServer:
     def event(self, name, tree):
         self.send(packet(EVENT, name, encode_message(tree)))
 
+    def _until(self, pred, timeout, interval):
+        try:
+            return bool(wait_for("the VICI client", pred, timeout, interval))
+        except AssertionError:
+            return False
+
+    def _locked(self, pred):
+        with self.lock:
+            return pred()
+
     def client_closed(self, timeout=10):
         """Whether the client closed the current connection within timeout."""
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            with self.lock:
-                if self.conn is None:
-                    return True
-            time.sleep(0.05)
-        return False
+        return self._until(lambda: self._locked(lambda: self.conn is None), timeout, 0.05)
 
     def wait_connected(self, n, timeout=10):
         """Until n connections were accepted in all, the last one open."""
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            with self.lock:
-                if self.connections >= n and self.conn is not None:
-                    return True
-            time.sleep(0.02)
-        return False
+        return self._until(
+            lambda: self._locked(lambda: self.connections >= n and self.conn is not None),
+            timeout, 0.02)
 
     def wait_requests(self, n, timeout=10):
         """Until n list-sas requests were seen in all."""
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.seen.count(("request", "list-sas")) >= n:
-                return True
-            time.sleep(0.02)
-        return False
+        return self._until(lambda: self.seen.count(("request", "list-sas")) >= n, timeout, 0.02)
