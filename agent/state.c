@@ -1721,44 +1721,49 @@ static bool batch_steady(const struct agent *a)
 	return true;
 }
 
+/* The route to dst in the sorted v (n), or NULL. */
+static const struct aroute *routes_find(const struct aroute *v, size_t n, const struct pfx *dst)
+{
+	struct aroute key = { .dst = *dst };
+
+	return n ? bsearch(&key, v, n, sizeof(key), route_dst_cmp) : NULL;
+}
+
 /*
- * The summaries' unreachable routes after a batch (want_summaries): one
- * that became active is installed, one that no longer is removed; a client
- * route to the same destination wins. O(summaries log N). The first error,
- * or 0.
+ * The summaries' unreachable routes (want_summaries), queued in the pass's
+ * route batch after the touched clients' changes (was -> now, queued
+ * before): one that became active is installed, one that no longer is
+ * removed; a client route to the same destination wins. Each is answered
+ * on its own with the others (rbatch_run): a refused one fails alone.
+ * O(summaries log N); room made by rbatch_room.
  */
-static int summaries_commit(struct agent *a)
+static void summaries_queue(struct agent *a, struct rbatch *b, const struct desired *was,
+			    const struct desired *now)
 {
 	const struct pfx_list *sm = &a->cfg->aws.summaries;
-	int first = 0;
 
 	for (size_t i = 0; i < sm->n; i++) {
 		struct aroute w = { .dst = sm->v[i], .unreach = true };
-		const struct aroute *ours =
-			a->nroutes ? bsearch(&w, a->routes, a->nroutes, sizeof(w), route_dst_cmp)
-				   : NULL;
-		bool active = cloud_summary_active(a->cloud, &w.dst);
-		int e;
+		const struct aroute *ours = routes_find(a->routes, a->nroutes, &w.dst);
+		const struct aroute *client = routes_find(now->routes, now->nroutes, &w.dst);
+		/* removed by this batch (state_batch_commit's first loop) */
+		bool leaving = ours && !client && routes_find(was->routes, was->nroutes, &w.dst);
 
-		if (ours && !ours->unreach)
+		if (leaving)
+			ours = NULL;
+		if ((client && !client->unreach) || (ours && !ours->unreach))
 			continue; /* a client's route to the summary itself */
-		if (!active && ours && rtnl_route_del(a->rt, &w.dst) == 0)
-			routes_remove(a, &w.dst);
-		if (!active) {
+		if (!cloud_summary_active(a->cloud, &w.dst)) {
+			if (ours)
+				rbatch_del(b, &w.dst);
 			fail_clear(a, &w.dst);
 			continue;
 		}
 		if (ours || is_foreign(a, &w))
 			continue;
 		todo_drop(a, &w.dst);
-		if ((e = route_install(a, &w)) == 0)
-			routes_insert(a, &w);
-		else if (e == 1)
-			note_foreign(a, &w);
-		else if (!first)
-			first = e;
+		rbatch_add(a, b, &w);
 	}
-	return first;
 }
 
 /* The whole picture, then the touched clients' queued routes at once
@@ -1783,7 +1788,7 @@ int state_batch_commit(struct agent *a)
 	struct desired was = { 0 }, now = { 0 };
 	struct nft_model add = { 0 }, del = { 0 };
 	struct rbatch rb = { 0 };
-	int r, re = 0, es;
+	int r, re = 0;
 
 	if (!a->batch.nt)
 		return 0;
@@ -1796,7 +1801,7 @@ int state_batch_commit(struct agent *a)
 		return r;
 	}
 	/* the routes that go, then those that come: one batch, each answered */
-	if (rbatch_room(&rb, was.nroutes + now.nroutes) < 0) {
+	if (rbatch_room(&rb, was.nroutes + now.nroutes + a->cfg->aws.summaries.n) < 0) {
 		desired_free(&was);
 		desired_free(&now);
 		r = batch_whole(a);
@@ -1835,6 +1840,11 @@ int state_batch_commit(struct agent *a)
 			continue;
 		rbatch_add(a, &rb, k);
 	}
+	if (a->cloud) {
+		/* the summaries active as of now's networks: in the same batch */
+		cloud_want_change(a->cloud, &was.remote, &now.remote);
+		summaries_queue(a, &rb, &was, &now);
+	}
 	re = rbatch_run(a, &rb);
 	rbatch_free(&rb);
 	del.remote = was.remote;
@@ -1847,11 +1857,6 @@ int state_batch_commit(struct agent *a)
 	add.from_local = now.from_local;
 	add.acc = now.acc;
 	add.nacc = now.nacc;
-	if (a->cloud) {
-		cloud_want_change(a->cloud, &was.remote, &now.remote);
-		if ((es = summaries_commit(a)) < 0 && !re)
-			re = es;
-	}
 	r = nft_update(a->nft, &add, &del);
 	desired_free(&was);
 	desired_free(&now);

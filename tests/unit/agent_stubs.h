@@ -212,9 +212,12 @@ const struct pfx_list *cloud_vpc_cidrs(const struct cloud *c)
 	return NULL;
 }
 
+/* Whether the summaries are active (aws.summaries), as tests set it. */
+static bool stub_summary_active;
+
 bool cloud_summary_active(const struct cloud *c, const struct pfx *s)
 {
-	return false;
+	return stub_summary_active;
 }
 
 #endif

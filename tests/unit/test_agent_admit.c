@@ -329,6 +329,37 @@ static void test_routes_per_pass(void **state)
 	world_free(w);
 }
 
+/* The tunnel of peer 0 up on "lo" (in every namespace). */
+static void tunnel_up_lo(struct world *w)
+{
+	struct proto_msg m = { .type = PROTO_TUNNEL };
+	char why[PROTO_ERROR_MAX];
+
+	m.tunnel.event = PROTO_TUNNEL_UP;
+	snprintf(m.tunnel.dev, sizeof(m.tunnel.dev), "lo");
+	assert_null(send_msg(w, 0, &m, why, sizeof(why)));
+}
+
+/* n clients connecting on peer 0 (ids 10, 11, ...), then the pass's commit:
+ * how many route batches it made. */
+static unsigned connect_pass(struct world *w, const char *const *cns, const char *const *nets,
+			     size_t n, struct answers *ans)
+{
+	unsigned batches;
+
+	for (size_t i = 0; i < n; i++) {
+		struct proto_msg cm = { .type = PROTO_CONNECT };
+
+		cm.id = 10 + i;
+		cm.connect = client_of(cns[i], nets[i], NULL);
+		assert_ptr_equal(dispatch(&w->a, &w->p[0], &cm), dispatch_batched);
+		proto_msg_free(&cm);
+	}
+	batches = stub_nbatches;
+	dispatch_commit(&w->a, answered, ans);
+	return stub_nbatches - batches;
+}
+
 /*
  * The connects of one pass go to the kernel as one route batch, each
  * answered on its own: one route the kernel refuses fails its client alone
@@ -344,31 +375,17 @@ static void batch_one_failing(bool deferred)
 		"\"default_client\":{\"allow\":[\"172.16.0.0/12\"]}}";
 	static const char *const cns[] = { "a", "b", "c" };
 	static const char *const nets[] = { "172.16.1.0/24", "172.16.2.0/24", "172.16.3.0/24" };
-	char conf_text[512], why[PROTO_ERROR_MAX];
-	struct proto_msg m = { .type = PROTO_TUNNEL };
+	char conf_text[512];
 	struct answers ans = { 0 };
 	struct world *w;
-	unsigned batches;
 
 	snprintf(conf_text, sizeof(conf_text), fmt, deferred ? "deferred" : "immediate");
 	w = world_of(conf_text);
-	m.tunnel.event = PROTO_TUNNEL_UP;
-	snprintf(m.tunnel.dev, sizeof(m.tunnel.dev), "lo"); /* in every namespace */
-	assert_null(send_msg(w, 0, &m, why, sizeof(why)));
+	tunnel_up_lo(w);
 	stub_fail_dst = pfx_of(nets[1]);
 	stub_fail_err = -ENETDOWN;
-	for (size_t i = 0; i < 3; i++) {
-		struct proto_msg cm = { .type = PROTO_CONNECT };
-
-		cm.id = 10 + i;
-		cm.connect = client_of(cns[i], nets[i], NULL);
-		assert_ptr_equal(dispatch(&w->a, &w->p[0], &cm), dispatch_batched);
-		proto_msg_free(&cm);
-	}
-	batches = stub_nbatches;
-	dispatch_commit(&w->a, answered, &ans);
 	/* one batch carried the three routes */
-	assert_int_equal(stub_nbatches - batches, 1);
+	assert_int_equal(connect_pass(w, cns, nets, 3, &ans), 1);
 	assert_int_equal(stub_batch_ops, 3);
 	assert_int_equal(ans.n, 3);
 	for (size_t i = 0; i < 3; i++) {
@@ -408,6 +425,73 @@ static void test_batch_one_failing_deferred(void **state)
 static void test_batch_one_failing_immediate(void **state)
 {
 	batch_one_failing(false);
+}
+
+/*
+ * An active summary's unreachable route (aws.summaries) goes to the kernel
+ * in the same batch as the pass's client routes, each answered on its own:
+ * refused, it fails alone (shown failed), the clients' routes are in.
+ */
+static void batch_summary(bool refused)
+{
+	static const char conf_text[] =
+		"{\"version\":1,\"role\":\"server\",\"local_networks\":[\"10.1.1.0/24\"],"
+		"\"tunnel\":{\"pool\":\"10.1.2.0/24\"},\"plugin\":{\"admission\":\"deferred\"},"
+		"\"default_client\":{\"allow\":[\"172.16.0.0/12\"]},"
+		"\"aws\":{\"summaries\":[\"172.16.0.0/12\"]}}";
+	static const char *const cns[] = { "a", "b" };
+	static const char *const nets[] = { "172.16.1.0/24", "172.16.2.0/24" };
+	struct pfx sum = pfx_of("172.16.0.0/12");
+	struct answers ans = { 0 };
+	struct world *w = world_of(conf_text);
+	const struct rtnl_route *k;
+	char cloud_dummy;
+
+	w->a.cloud = (struct cloud *)&cloud_dummy; /* the stubs never look inside */
+	tunnel_up_lo(w);
+	/* made active by the clients' networks (the cloud's wanted routes) */
+	stub_summary_active = true;
+	if (refused) {
+		stub_fail_dst = sum;
+		stub_fail_err = -ENETDOWN;
+	}
+	/* one batch: the two clients' routes and the summary's */
+	assert_int_equal(connect_pass(w, cns, nets, 2, &ans), 1);
+	assert_int_equal(stub_batch_ops, 3);
+	assert_int_equal(ans.n, 2);
+	assert_string_equal(ans.error[0], "");
+	assert_string_equal(ans.error[1], "");
+	for (size_t i = 0; i < 2; i++) {
+		struct pfx p = pfx_of(nets[i]);
+
+		assert_non_null(find(w, 0, cns[i]));
+		assert_non_null(stub_kernel_find(&p));
+	}
+	k = stub_kernel_find(&sum);
+	if (refused) {
+		assert_null(k);
+		assert_int_equal(state_route_failed(&w->a, &sum, NULL), -ENETDOWN);
+		assert_int_equal(w->a.nroutes, 2);
+	} else {
+		assert_non_null(k);
+		assert_int_equal(k->type, RTN_UNREACHABLE);
+		assert_int_equal(state_route_failed(&w->a, &sum, NULL), 0);
+		assert_int_equal(w->a.nroutes, 3);
+	}
+	stub_fail_err = 0;
+	stub_summary_active = false;
+	w->a.cloud = NULL;
+	world_free(w);
+}
+
+static void test_batch_summary(void **state)
+{
+	batch_summary(false);
+}
+
+static void test_batch_summary_refused(void **state)
+{
+	batch_summary(true);
 }
 
 /* A disconnect from peer i, programmed. */
@@ -720,6 +804,8 @@ int main(void)
 		cmocka_unit_test(test_index),
 		cmocka_unit_test(test_batch_one_failing_deferred),
 		cmocka_unit_test(test_batch_one_failing_immediate),
+		cmocka_unit_test(test_batch_summary),
+		cmocka_unit_test(test_batch_summary_refused),
 	};
 
 	return cmocka_run_group_tests_name("agent admission", tests, NULL, NULL);
