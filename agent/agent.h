@@ -195,6 +195,7 @@ struct agent {
 	struct vici *vici;	   /* strongSwan's VICI socket (vici.h); NULL: not set */
 	struct apeer_id *peer_ids; /* the tunnels' peers VICI names an identity for */
 	size_t npeer_ids;
+	struct nameidx peer_idx; /* peer_ids by name (agent_peer_id) */
 	time_t started;
 	bool dry_run;	    /* no EC2 call that changes anything */
 	struct batch batch; /* client changes not yet programmed */
@@ -369,10 +370,9 @@ void ipsec_route_links(struct agent *a);
  * cfg_peer_lookup). */
 static inline const char *agent_peer_id(const struct agent *a, const char *name)
 {
-	for (size_t i = 0; i < a->npeer_ids; i++)
-		if (strcmp(a->peer_ids[i].name, name) == 0)
-			return a->peer_ids[i].id;
-	return NULL;
+	long i = a->npeer_ids ? nameidx_find(&a->peer_idx, name) : -1;
+
+	return i < 0 ? NULL : a->peer_ids[i].id;
 }
 
 /*

@@ -46,6 +46,8 @@ static void peer_ids_free(struct agent *a)
 	free(a->peer_ids);
 	a->peer_ids = NULL;
 	a->npeer_ids = 0;
+	nameidx_free(&a->peer_idx);
+	memset(&a->peer_idx, 0, sizeof(a->peer_idx));
 }
 
 /* The name of t's peer (its client's cn, agent_peer_addr): its address,
@@ -83,49 +85,116 @@ static void name_ports(struct xfrm_tunnel *t, size_t n)
 	}
 }
 
+static const char *peer_id_name(const void *ctx, size_t i)
+{
+	return ((const struct agent *)ctx)->peer_ids[i].name;
+}
+
+static int ike_host_cmp(const void *x, const void *y)
+{
+	const struct vici_ike *a = x, *b = y;
+
+	if (a->has_host != b->has_host)
+		return a->has_host ? 1 : -1;
+	return a->has_host ? pfx_cmp(&a->remote_host, &b->remote_host) : 0;
+}
+
+/* The position of the first element of v[0..n) (of size, sorted by cmp)
+ * not below key: n when there is none. O(log n). */
+static size_t lower_bound(const void *key, const void *v, size_t n, size_t size,
+			  int (*cmp)(const void *, const void *))
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (cmp((const char *)v + mid * size, key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The IKE_SAs of v[0..n) (sorted by ike_host_cmp) from addr: *at, how many. */
+static size_t ikes_of(const struct vici_ike *v, size_t n, const struct pfx *addr, size_t *at)
+{
+	struct vici_ike key = { .has_host = true, .remote_host = *addr };
+	size_t end;
+
+	*at = lower_bound(&key, v, n, sizeof(*v), ike_host_cmp);
+	for (end = *at; end < n && ike_host_cmp(&v[end], &key) == 0; end++)
+		;
+	return end - *at;
+}
+
 /* The IKE identities VICI names for the peers of t[0..n) (sorted by peer),
  * each by its address and, where known, its NAT traversal port: whether
  * they differ from the last ones (the forward filter may then be another
- * entry's). */
+ * entry's). O(n + IKE_SAs log IKE_SAs): the peers by name (peer_idx), the
+ * IKE_SAs by address (a sorted copy; vici_identity's answer does not depend
+ * on their order). */
 static bool peer_ids_refresh(struct agent *a, const struct xfrm_tunnel *t, size_t n)
 {
 	struct apeer_id *old = a->peer_ids, *v;
-	size_t nold = a->npeer_ids, nikes;
+	size_t nold = a->npeer_ids, nikes, w = 0;
 	const struct vici_ike *ikes = vici_ikes(a->vici, &nikes), *ike;
+	struct vici_ike *byhost = NULL;
 	bool amb, differ;
 
+	if (!a->peer_idx.key)
+		nameidx_init(&a->peer_idx, peer_id_name, a);
+	nameidx_clear(&a->peer_idx);
 	a->peer_ids = NULL;
 	a->npeer_ids = 0;
-	if (nikes && n && !(a->peer_ids = calloc(n, sizeof(*v))))
+	if (nikes && n &&
+	    (!(a->peer_ids = calloc(n, sizeof(*v))) ||
+	     !(byhost = malloc(nikes * sizeof(*byhost))))) {
+		log_warnx("ipsec: out of memory; IKE identities are not known");
 		n = 0;
+	}
+	if (byhost) {
+		memcpy(byhost, ikes, nikes * sizeof(*byhost));
+		qsort(byhost, nikes, sizeof(*byhost), ike_host_cmp);
+	}
 	/* one per name: the port of its tunnel that has one */
 	for (size_t i = 0; i < n && nikes; i++) {
 		char name[CN_MAX + 1];
-		size_t k;
+		long k;
 
 		peer_name(&t[i], name, sizeof(name));
-		for (k = 0; k < a->npeer_ids && strcmp(a->peer_ids[k].name, name); k++)
-			;
-		v = &a->peer_ids[k];
-		if (k == a->npeer_ids) {
+		if ((k = nameidx_find(&a->peer_idx, name)) < 0) {
+			k = (long)a->npeer_ids;
+			memcpy(a->peer_ids[k].name, name, sizeof(a->peer_ids[k].name));
+			a->peer_ids[k].addr = t[i].peer;
+			if (nameidx_add(&a->peer_idx, (size_t)k) < 0)
+				continue; /* out of memory: not known */
 			a->npeer_ids++;
-			memcpy(v->name, name, sizeof(v->name));
-			v->addr = t[i].peer;
 		}
+		v = &a->peer_ids[k];
 		if (!v->port)
 			v->port = t[i].port;
 	}
-	for (size_t i = 0, w = 0; i < a->npeer_ids; i++) {
-		const char *id = vici_identity(ikes, nikes, &a->peer_ids[i].addr,
+	/* those VICI names an identity for, moved down in place */
+	nameidx_clear(&a->peer_idx);
+	for (size_t i = 0; i < a->npeer_ids; i++) {
+		size_t at, nat = ikes_of(byhost, nikes, &a->peer_ids[i].addr, &at);
+		const char *id = vici_identity(byhost + at, nat, &a->peer_ids[i].addr,
 					       a->peer_ids[i].port, &ike, &amb);
 
 		if (id && !(a->peer_ids[i].id = strdup(id)))
 			id = NULL;
-		if (id)
-			a->peer_ids[w++] = a->peer_ids[i];
-		if (i + 1 == a->npeer_ids)
-			a->npeer_ids = w;
+		if (!id)
+			continue;
+		a->peer_ids[w] = a->peer_ids[i];
+		if (nameidx_add(&a->peer_idx, w) < 0)
+			free(a->peer_ids[w].id);
+		else
+			w++;
 	}
+	a->npeer_ids = w;
+	free(byhost);
 	differ = nold != a->npeer_ids;
 	for (size_t i = 0; !differ && i < nold; i++) {
 		const char *now = agent_peer_id(a, old[i].name);
@@ -195,12 +264,33 @@ static bool live(const struct xfrm_tunnel *t, size_t n, const struct pfx *peer,
 	return x && x->sa && strcmp(peer_name(x, s, sizeof(s)), name) == 0;
 }
 
+static int refusal_cmp(const void *x, const void *y)
+{
+	const struct arefusal *a = x, *b = y;
+	int r = pfx_cmp(&a->peer, &b->peer);
+
+	return r ? r : pfx_cmp(&a->net, &b->net);
+}
+
+/* The first refusal of peer's tunnel to net in a->refused (sorted by
+ * refusal_cmp), or NULL; the others follow it. O(log n). */
+static const struct arefusal *refusal_find(const struct agent *a, const struct pfx *peer,
+					   const struct pfx *net)
+{
+	struct arefusal key = { .peer = *peer, .net = *net };
+	size_t lo = lower_bound(&key, a->refused, a->nrefused, sizeof(key), refusal_cmp);
+
+	return lo < a->nrefused && refusal_cmp(&a->refused[lo], &key) == 0 ? &a->refused[lo] : NULL;
+}
+
 static bool refused_before(const struct agent *a, const struct pfx *peer, const struct pfx *net,
 			   const char *why)
 {
-	for (size_t i = 0; i < a->nrefused; i++)
-		if (pfx_equal(&a->refused[i].peer, peer) && pfx_equal(&a->refused[i].net, net) &&
-		    strcmp(a->refused[i].why, why) == 0)
+	const struct arefusal *end = a->refused + a->nrefused;
+
+	for (const struct arefusal *r = refusal_find(a, peer, net);
+	     r && r < end && pfx_equal(&r->peer, peer) && pfx_equal(&r->net, net); r++)
+		if (strcmp(r->why, why) == 0)
 			return true;
 	return false;
 }
@@ -344,18 +434,17 @@ static bool admit_named(struct agent *a, struct ainst *in, const struct xfrm_tun
 	return changed;
 }
 
-/* Whether the tunnel t is up: its peer admitted with its network. */
-static const struct aclient *up_peer(const struct ainst *in, const struct xfrm_tunnel *t)
+/* Whether the tunnel t is up: its peer admitted with its network (found
+ * by name: state_client_find's index). */
+static const struct aclient *up_peer(struct ainst *in, const struct xfrm_tunnel *t)
 {
+	const struct aclient *c;
 	char s[CN_MAX + 1];
 
 	if (!in || !t->sa)
 		return NULL;
-	peer_name(t, s, sizeof(s));
-	for (size_t k = 0; k < in->n; k++)
-		if (strcmp(in->c[k].pc.cn, s) == 0)
-			return pfx_list_contains(&in->c[k].pc.nets, &t->net) ? &in->c[k] : NULL;
-	return NULL;
+	c = state_client_find(in, peer_name(t, s, sizeof(s)));
+	return c && pfx_list_contains(&c->pc.nets, &t->net) ? c : NULL;
 }
 
 bool ipsec_update(struct agent *a)
@@ -398,6 +487,8 @@ go:
 	a->tunnels = t;
 	a->ntunnels = n;
 	refusals_free(a->refused, a->nrefused);
+	if (nref > 1)
+		qsort(ref, nref, sizeof(*ref), refusal_cmp); /* refusal_find */
 	a->refused = ref;
 	a->nrefused = nref;
 	if (changed) {
@@ -498,7 +589,7 @@ static void peer_groups_json(const struct agent *a, const struct cfg_peer *pe, j
 json_t *ipsec_status_json(const struct agent *a)
 {
 	json_t *o = json_object(), *tun = json_array(), *peers = json_array();
-	const struct ainst *in = NULL;
+	struct ainst *in = NULL;
 	char s[PFX_STRLEN];
 
 	for (size_t i = 0; i < a->ninst; i++)
@@ -508,8 +599,9 @@ json_t *ipsec_status_json(const struct agent *a)
 	for (size_t i = 0; i < a->ntunnels; i++) {
 		const struct xfrm_tunnel *t = &a->tunnels[i];
 		const struct aclient *c = up_peer(in, t);
+		const struct arefusal *r = refusal_find(a, &t->peer, &t->net);
+		const char *why = r ? r->why : NULL;
 		const struct cfg_peer *pe;
-		const char *why = NULL;
 		char name[CN_MAX + 1];
 		json_t *j = json_object();
 
@@ -521,10 +613,6 @@ json_t *ipsec_status_json(const struct agent *a)
 		json_object_set_new(j, "local_network",
 				    json_string(pfx_format(&t->local_net, s, sizeof(s))));
 		json_object_set_new(j, "sa", json_boolean(t->sa));
-		for (size_t k = 0; k < a->nrefused; k++)
-			if (pfx_equal(&a->refused[k].peer, &t->peer) &&
-			    pfx_equal(&a->refused[k].net, &t->net))
-				why = a->refused[k].why;
 		json_object_set_new(j, "state",
 				    json_string(why	 ? "refused"
 						: !t->sa ? "no SA"

@@ -54,7 +54,7 @@ bool xfrm_links_sync(struct xfrm *x)
 
 /* --- strongSwan's VICI socket, replaced by a list of IKE_SAs the test fills --- */
 
-static struct vici_ike ikes[4];
+static struct vici_ike ikes[64];
 static size_t nikes;
 
 struct vici *vici_open(int epfd, const char *path, void (*changed)(void *ctx), void *ctx)
@@ -84,7 +84,7 @@ json_t *vici_status_json(const struct vici *v)
 
 static void ike(const char *host, const char *id)
 {
-	assert_true(nikes < 4);
+	assert_true(nikes < 64);
 	ikes[nikes] = (struct vici_ike){ .has_host = true, .remote_host = pfx_of(host) };
 	snprintf(ikes[nikes].name, sizeof(ikes[nikes].name), "conn%zu", nikes);
 	snprintf(ikes[nikes].state, sizeof(ikes[nikes].state), "ESTABLISHED");
@@ -566,6 +566,75 @@ static void test_peer_by_id_without_vici(void **state)
 	agent_free(a);
 }
 
+/*
+ * Many peers keyed by identity, VICI naming one for every other address
+ * and listing its IKE_SAs in another order than the tunnels': each named
+ * peer gets its own identity (the ones without are left out of the index,
+ * the others moved down), the others are refused; a changed identity is
+ * seen in the next refresh.
+ */
+static void test_peer_ids_many(void **state)
+{
+	enum { N = 40 };
+	char text[8192], host[32], net[32], id[16];
+	struct agent *a;
+	json_t *st;
+	size_t len;
+
+	(void)state;
+	len = (size_t)snprintf(text, sizeof(text),
+			       "{\"version\":1,\"role\":\"client\",\"local_networks\":[\"10.0.0."
+			       "0/16\"],\"ipsec\":{\"vici_socket\":\"/run/test.vici\",\"peers\":{");
+	for (int i = 1; i <= N; i++)
+		len += (size_t)snprintf(text + len, sizeof(text) - len,
+					"%s\"@s%d\":{\"allow\":[\"192.168.%d.0/24\"]}",
+					i > 1 ? "," : "", i, i);
+	snprintf(text + len, sizeof(text) - len, "}}}");
+	a = agent_with(text);
+	for (int i = 1; i <= N; i++) {
+		snprintf(host, sizeof(host), "203.0.113.%d", i);
+		snprintf(net, sizeof(net), "192.168.%d.0/24", i);
+		tunnel(0x100 + 8 * (uint32_t)i, host, net);
+		sa(true, host, 0x1000 + (uint32_t)i);
+	}
+	for (int i = N - 1; i >= 1; i -= 2) { /* the odd ones, last first */
+		snprintf(host, sizeof(host), "203.0.113.%d", i);
+		snprintf(id, sizeof(id), "@s%d", i);
+		ike(host, id);
+	}
+	assert_true(ipsec_update(a));
+	assert_int_equal(a->npeer_ids, N / 2);
+	assert_int_equal(a->nrefused, N / 2);
+	st = ipsec_status_json(a);
+	for (int i = 1; i <= N; i++) {
+		json_t *t = json_array_get(json_object_get(st, "tunnels"), (size_t)i - 1);
+		const char *pol = json_string_value(json_object_get(t, "policy"));
+
+		snprintf(host, sizeof(host), "203.0.113.%d", i);
+		snprintf(id, sizeof(id), "@s%d", i);
+		assert_string_equal(json_string_value(json_object_get(t, "name")), host);
+		if (i % 2) {
+			assert_string_equal(agent_peer_id(a, host), id);
+			assert_string_equal(pol, id);
+			assert_string_equal(json_string_value(json_object_get(t, "state")), "up");
+		} else {
+			assert_null(agent_peer_id(a, host));
+			assert_null(pol);
+			assert_string_equal(json_string_value(json_object_get(t, "state")),
+					    "refused");
+		}
+	}
+	json_decref(st);
+	assert_false(ipsec_update(a)); /* the same identities: nothing changed */
+	/* 203.0.113.1 now says it is @s2: its own entry no longer applies */
+	snprintf(ikes[nikes - 1].remote_id, sizeof(ikes[0].remote_id), "@s2");
+	assert_true(ipsec_update(a));
+	assert_string_equal(agent_peer_id(a, "203.0.113.1"), "@s2");
+	assert_non_null(refusal(a, "192.168.1.0/24"));
+	assert_string_equal(agent_peer_id(a, "203.0.113.39"), "@s39");
+	agent_free(a);
+}
+
 /* An entry keyed by IKE identity is checked at the outer addresses the
  * agent sees for it: none known yet (peer null), then the address of an
  * IKE_SA VICI lists with it, then that of its tunnel as well. */
@@ -699,6 +768,7 @@ int main(void)
 		cmocka_unit_test(test_peer_by_id),
 		cmocka_unit_test(test_peer_by_id_without_vici),
 		cmocka_unit_test(test_two_sites_behind_one_nat),
+		cmocka_unit_test(test_peer_ids_many),
 		cmocka_unit_test(test_status_peers),
 		cmocka_unit_test(test_status_peers_by_id),
 		cmocka_unit_test(test_route_based),
