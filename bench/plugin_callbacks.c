@@ -5,7 +5,8 @@
  * Loads the real plugin with dlopen, plays OpenVPN (open_v3, func_v3 with
  * the environment OpenVPN sets) and a minimal agent on a UNIX socket that
  * acknowledges requests and answers with claims, connects N clients (each
- * announcing its own /24, so the overlap checks see up to N peers), then
+ * announcing its own /24, so the overlap checks see up to N peers: the
+ * case of many clients of the plugin's own instance), then
  * disconnects them (the plugin does not register for LEARN_ADDRESS). Prints JSON: p50, p99 and
  * max per callback in microseconds.
  *
@@ -373,7 +374,8 @@ static int run(const char *so_path, size_t nclients, bool churn, struct result *
 		       "\"admitted\": %zu,\n",
 		       nclients, res->admitted);
 		printf("  \"note\": \"each client announces its own /24; CLIENT_CONNECT_V2 checks "
-		       "it against every connected client and the agent's claims\",\n  "
+		       "it against the connected clients (up to CLIENTS: the plugin's own) and "
+		       "the agent's claims\",\n  "
 		       "\"callbacks\": {\n");
 		report("CLIENT_CONNECT_V2", t_conn, nclients, 0);
 		report("CLIENT_DISCONNECT", t_disc, nclients, 1);

@@ -680,53 +680,36 @@ static int refuse(struct verdict *v, const char *fmt, ...)
 	return 0;
 }
 
-/* The plugin's view of the host: its own clients, walked in place. */
-static bool walk_peers(const void *ctx, bool addrs, policy_walk_fn fn, void *arg)
-{
-	const struct admission *in = ctx;
-	const char *self = in->instance ? in->instance : "";
-
-	for (size_t i = 0; i < in->npeers; i++) {
-		const struct proto_client *p = &in->peers[i];
-
-		if ((!addrs && fn(p->nets.v, p->nets.n, p->cn, self, arg)) ||
-		    (addrs && p->has_tunnel4 && fn(&p->tunnel4, 1, p->cn, self, arg)) ||
-		    (addrs && p->has_tunnel6 && fn(&p->tunnel6, 1, p->cn, self, arg)))
-			return true;
-	}
-	return false;
-}
-
-/* One admission query against the agent's claims. */
+/* One admission query against a set of claims. */
 struct claim_probe {
 	const char *cn, *instance; /* the client asking: its own do not count */
 	struct policy_entry *found;
+	const struct pfx *addr; /* an address: only a claim of it counts */
 };
 
 static bool claim_hit(const struct proto_claim *c, void *arg)
 {
 	struct claim_probe *q = arg;
 
-	if (strcmp(c->cn, q->cn) == 0 && strcmp(c->instance, q->instance) == 0)
+	if ((strcmp(c->cn, q->cn) == 0 && strcmp(c->instance, q->instance) == 0) ||
+	    (q->addr && !pfx_equal(&c->net, q->addr)))
 		return false;
 	*q->found = (struct policy_entry){ .net = c->net, .cn = c->cn, .instance = c->instance };
 	return true;
 }
 
-/* policy_host's find for the plugin: the agent's claims (networks only)
- * through their index, then its own clients (a walk). */
+/* policy_host's find for the plugin: the agent's claims (networks only),
+ * then its own clients' networks or addresses, each through its index. */
 static bool find_admission(const void *ctx, bool addrs, const struct pfx *x, const char *cn,
 			   const char *instance, struct policy_entry *found)
 {
 	const struct admission *in = ctx;
-	struct claim_probe q = { cn, instance, found };
-	struct policy_host peers;
-	struct probe p = { &peers, x, addrs, cn, instance, found };
+	struct claim_probe q = { cn, instance, found, addrs ? x : NULL };
+	const struct claimset *own = addrs ? in->own_addrs : in->own_nets;
 
 	if (!addrs && in->claims && claimset_overlaps(in->claims, x, claim_hit, &q))
 		return true;
-	policy_host_init(&peers);
-	return walk_peers(in, addrs, probe_one, &p);
+	return own && claimset_overlaps(own, x, claim_hit, &q);
 }
 
 int policy_decide(const struct admission *in, struct verdict *v)

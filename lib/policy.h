@@ -166,8 +166,11 @@ struct admission {
 	/* claimed on this host (agent's view), or NULL; checked through its
 	 * index by network when it keeps one (claimset_index_nets) */
 	const struct claimset *claims;
-	const struct proto_client *peers; /* this instance's connected clients */
-	size_t npeers;
+	/* this instance's connected clients, as claims of instance (NULL:
+	 * none): their networks in own_nets, their tunnel addresses (host
+	 * prefixes) in own_addrs; each checked through its index by network
+	 * when it keeps one, so that the decision does not walk them all */
+	const struct claimset *own_nets, *own_addrs;
 };
 
 struct verdict {

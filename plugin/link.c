@@ -19,6 +19,7 @@
 #include "claimset.h"
 #include "digest.h"
 #include "link.h"
+#include "nameidx.h"
 #include "policy.h"
 
 #define LOG_RING   64
@@ -93,6 +94,18 @@ struct link {
 	/* this instance's clients, and the tunnel (client mode) */
 	struct entry *tab;
 	size_t ntab, captab;
+	/*
+	 * The table indexed: by name (find), by connect id, and its networks and tunnel
+	 * addresses as claims of this instance, each indexed by network
+	 * (link_view: the admission check finds the clients a network or an
+	 * address overlaps without a walk). Kept with every change to the
+	 * table; idx_lost: an update ran out of memory, rebuilt when next used
+	 * (tab_index).
+	 */
+	struct nameidx byname;
+	struct hashidx byid; /* by the id of its latest connect (find_id) */
+	struct claimset own_nets, own_addrs;
+	bool idx_lost;
 	struct proto_msg tunnel;
 	bool has_tunnel;
 
@@ -188,6 +201,105 @@ static void entry_free(struct entry *e)
 	pfx_list_free(&e->c.nets);
 	free(e->refusal);
 	e->refusal = NULL;
+}
+
+/* --- the table's indexes (with the lock held) --- */
+
+static const char *entry_name(const void *ctx, size_t i)
+{
+	return ((const struct link *)ctx)->tab[i].c.cn;
+}
+
+static size_t id_hash(uint64_t id)
+{
+	id *= 0x9e3779b97f4a7c15ULL; /* Fibonacci hashing: the ids are consecutive */
+	return (size_t)(id ^ (id >> 32));
+}
+
+static size_t entry_id_hash(const void *ctx, size_t i)
+{
+	return id_hash(((const struct link *)ctx)->tab[i].id);
+}
+
+static bool entry_id_equal(const void *ctx, size_t i, const void *key)
+{
+	return ((const struct link *)ctx)->tab[i].id == *(const uint64_t *)key;
+}
+
+static const struct hashidx_ops byid_ops = { entry_id_hash, entry_id_equal };
+
+/* The entry at position i takes the connect id id (re-indexed). */
+static void entry_set_id(struct link *l, size_t i, uint64_t id)
+{
+	hashidx_del(&l->byid, l, &l->tab[i].id, id_hash(l->tab[i].id));
+	l->tab[i].id = id;
+	if (hashidx_add(&l->byid, l, i) < 0)
+		l->idx_lost = true;
+}
+
+/* One claim of c's (of net) added to or removed from s. */
+static void own_claim(struct link *l, struct claimset *s, const struct proto_client *c,
+		      const struct pfx *net, bool add)
+{
+	struct proto_claim k = { .net = *net };
+
+	snprintf(k.cn, sizeof(k.cn), "%s", c->cn);
+	snprintf(k.instance, sizeof(k.instance), "%s", l->instance);
+	if (!add)
+		claimset_del(s, &k);
+	else if (claimset_add(s, &k) < 0)
+		l->idx_lost = true;
+}
+
+/* c's networks and tunnel addresses into the indexes (add) or out of them. */
+static void own_index(struct link *l, const struct proto_client *c, bool add)
+{
+	for (size_t i = 0; i < c->nets.n; i++)
+		own_claim(l, &l->own_nets, c, &c->nets.v[i], add);
+	if (c->has_tunnel4)
+		own_claim(l, &l->own_addrs, c, &c->tunnel4, add);
+	if (c->has_tunnel6)
+		own_claim(l, &l->own_addrs, c, &c->tunnel6, add);
+}
+
+/* The entry at position i (filled, its id set) is added to the indexes. */
+static void tab_indexed(struct link *l, size_t i)
+{
+	if (nameidx_add(&l->byname, i) < 0 || hashidx_add(&l->byid, l, i) < 0)
+		l->idx_lost = true;
+	own_index(l, &l->tab[i].c, true);
+}
+
+/* The entry e leaves the table (freed), the last one moving into its place. */
+static void tab_remove(struct link *l, struct entry *e)
+{
+	size_t i = (size_t)(e - l->tab), last = l->ntab - 1;
+
+	own_index(l, &e->c, false);
+	nameidx_del(&l->byname, e->c.cn);
+	hashidx_del(&l->byid, l, &e->id, id_hash(e->id));
+	entry_free(e);
+	if (i != last) {
+		nameidx_move(&l->byname, last, i);
+		hashidx_move(&l->byid, l, last, i);
+		*e = l->tab[last];
+	}
+	l->ntab--;
+}
+
+/* The indexes, rebuilt when an update had run out of memory: 0, -ENOMEM. */
+static int tab_index(struct link *l)
+{
+	if (!l->idx_lost)
+		return 0;
+	l->idx_lost = false;
+	nameidx_clear(&l->byname);
+	hashidx_clear(&l->byid);
+	claimset_clear(&l->own_nets);
+	claimset_clear(&l->own_addrs);
+	for (size_t i = 0; i < l->ntab; i++)
+		tab_indexed(l, i);
+	return l->idx_lost ? -ENOMEM : 0;
 }
 
 static int client_copy(struct proto_client *dst, const struct proto_client *src)
@@ -349,11 +461,18 @@ struct link *link_new(const char *path, const char *instance, enum proto_role ro
 	l->next_id = 1;
 	claimset_init(&l->claims);
 	claimset_init(&l->partial);
+	claimset_init(&l->own_nets);
+	claimset_init(&l->own_addrs);
+	nameidx_init(&l->byname, entry_name, l);
+	hashidx_init(&l->byid, &byid_ops);
 	/* the admission check finds the claims that overlap a network in
 	 * O(prefix length), not by a scan of every claim on the host */
-	if (claimset_index_nets(&l->claims) < 0 || claimset_index_nets(&l->partial) < 0) {
+	if (claimset_index_nets(&l->claims) < 0 || claimset_index_nets(&l->partial) < 0 ||
+	    claimset_index_nets(&l->own_nets) < 0 || claimset_index_nets(&l->own_addrs) < 0) {
 		claimset_free(&l->claims);
 		claimset_free(&l->partial);
+		claimset_free(&l->own_nets);
+		claimset_free(&l->own_addrs);
 		free(l);
 		errno = ENOMEM;
 		return NULL;
@@ -573,14 +692,21 @@ static void resync(struct link *l)
 	snapshot_free(&s);
 }
 
-/* Called with l->mu held. */
+/* Called with l->mu held. The client whose latest connect has id: O(1)
+ * through the index by id (a walk while it cannot be rebuilt). */
 static struct entry *find_id(struct link *l, uint64_t id)
 {
-	/* newest last: the answers awaited are mostly for recent connects */
-	for (size_t i = l->ntab; i-- > 0;)
-		if (l->tab[i].id == id)
-			return &l->tab[i];
-	return NULL;
+	long i;
+
+	if (tab_index(l) < 0) {
+		/* newest last: the answers awaited are mostly for recent connects */
+		for (size_t k = l->ntab; k-- > 0;)
+			if (l->tab[k].id == id)
+				return &l->tab[k];
+		return NULL;
+	}
+	i = hashidx_find(&l->byid, l, &id, id_hash(id));
+	return i < 0 ? NULL : &l->tab[i];
 }
 
 /*
@@ -620,8 +746,7 @@ static int record_ack(struct link *l, const struct proto_msg *m)
 	/* a refused admitted client is dropped from the table */
 	qlog(l, LOG_ERR, "agent refused client %s: %s; its networks are not programmed", e->c.cn,
 	     m->ack.error);
-	entry_free(e);
-	*e = l->tab[--l->ntab];
+	tab_remove(l, e);
 	return 0;
 }
 
@@ -1176,6 +1301,10 @@ void link_free(struct link *l)
 	for (size_t i = 0; i < l->ntab; i++)
 		entry_free(&l->tab[i]);
 	free(l->tab);
+	nameidx_free(&l->byname);
+	hashidx_free(&l->byid);
+	claimset_free(&l->own_nets);
+	claimset_free(&l->own_addrs);
 	if (l->has_tunnel)
 		proto_msg_free(&l->tunnel);
 	claimset_free(&l->claims);
@@ -1196,25 +1325,36 @@ bool link_connected(struct link *l)
 	return c;
 }
 
+/* The client named cn: O(1) through the index by name (a walk while it
+ * cannot be rebuilt). */
 static struct entry *find(struct link *l, const char *cn)
 {
-	for (size_t i = 0; i < l->ntab; i++)
-		if (strcmp(l->tab[i].c.cn, cn) == 0)
-			return &l->tab[i];
-	return NULL;
+	long i;
+
+	if (tab_index(l) < 0) {
+		for (size_t k = 0; k < l->ntab; k++)
+			if (strcmp(l->tab[k].c.cn, cn) == 0)
+				return &l->tab[k];
+		return NULL;
+	}
+	i = nameidx_find(&l->byname, cn);
+	return i < 0 ? NULL : &l->tab[i];
 }
 
 uint64_t link_client_connect(struct link *l, const struct proto_client *c, bool pending)
 {
 	struct proto_msg m = { .type = PROTO_CONNECT };
 	struct entry *e;
-	uint64_t id;
+	bool fresh = false;
+	uint64_t id, old_id = 0;
 
 	pthread_mutex_lock(&l->mu);
 	id = l->next_id++;
 	e = find(l, c->cn);
 	if (e) {
+		own_index(l, &e->c, false); /* its networks may change */
 		entry_free(e);
+		old_id = e->id;
 	} else {
 		if (l->ntab == l->captab) {
 			size_t cap = l->captab ? l->captab * 2 : 16;
@@ -1226,14 +1366,25 @@ uint64_t link_client_connect(struct link *l, const struct proto_client *c, bool 
 			l->captab = cap;
 		}
 		e = &l->tab[l->ntab++];
+		fresh = true;
 	}
 	memset(e, 0, sizeof(*e));
+	e->id = old_id; /* as indexed */
 	if (client_copy(&e->c, c) < 0) {
-		*e = l->tab[--l->ntab];
+		/* nothing of it indexed but its name and id (when it was there) */
+		e->c.nets.n = 0;
+		e->c.has_tunnel4 = e->c.has_tunnel6 = false;
+		tab_remove(l, e);
 		goto oom;
 	}
 	e->pending = pending;
-	e->id = id;
+	if (fresh) {
+		e->id = id;
+		tab_indexed(l, (size_t)(e - l->tab));
+	} else {
+		entry_set_id(l, (size_t)(e - l->tab), id);
+		own_index(l, &e->c, true);
+	}
 	m.id = id;
 	m.connect = *c;
 	enqueue(l, &m);
@@ -1263,8 +1414,7 @@ bool link_client_disconnect(struct link *l, const char *cn)
 	pthread_mutex_lock(&l->mu);
 	e = find(l, cn);
 	if (e) {
-		entry_free(e);
-		*e = l->tab[--l->ntab];
+		tab_remove(l, e);
 		snprintf(m.disconnect.cn, sizeof(m.disconnect.cn), "%s", cn);
 		enqueue(l, &m);
 	}
@@ -1312,19 +1462,17 @@ int link_ack(struct link *l, uint64_t id, char *err, size_t errlen)
 	return r;
 }
 
-void link_view(struct link *l, link_view_fn fn, void *ctx)
+int link_view(struct link *l, link_view_fn fn, void *ctx)
 {
-	struct proto_client *peers;
-	size_t n = 0;
+	struct link_own own;
+	int r;
 
 	pthread_mutex_lock(&l->mu);
-	peers = malloc((l->ntab + 1) * sizeof(*peers));
-	if (peers)
-		for (; n < l->ntab; n++)
-			peers[n] = l->tab[n].c;
-	fn(&l->claims, peers, n, ctx);
+	own = (struct link_own){ .nets = &l->own_nets, .addrs = &l->own_addrs, .n = l->ntab };
+	if ((r = tab_index(l)) == 0)
+		fn(&l->claims, &own, ctx);
 	pthread_mutex_unlock(&l->mu);
-	free(peers);
+	return r;
 }
 
 void link_flush_log(struct link *l, link_log_fn fn, void *ctx)

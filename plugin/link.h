@@ -56,13 +56,24 @@ void link_tunnel(struct link *l, const struct proto_msg *tunnel);
 int link_ack(struct link *l, uint64_t id, char *err, size_t errlen);
 
 /*
- * Runs fn with the claims replica (indexed by network: claimset_overlaps
- * costs O(prefix length)) and the client table while holding the link's
- * lock; fn must return quickly.
+ * This instance's clients as the admission check sees them: their
+ * networks and their tunnel addresses (host prefixes), each a claim of
+ * this instance indexed by network (claimset_index_nets), kept with the
+ * table; how many clients.
  */
-typedef void (*link_view_fn)(const struct claimset *claims, const struct proto_client *peers,
-			     size_t npeers, void *ctx);
-void link_view(struct link *l, link_view_fn fn, void *ctx);
+struct link_own {
+	const struct claimset *nets, *addrs;
+	size_t n;
+};
+/*
+ * Runs fn with the claims replica and this instance's clients, both
+ * indexed by network (claimset_overlaps costs O(prefix length)), while
+ * holding the link's lock: O(1), nothing copied; fn must return quickly.
+ * 0, or -ENOMEM (fn not run) when the clients' index, lost to a failed
+ * allocation, cannot be rebuilt.
+ */
+typedef void (*link_view_fn)(const struct claimset *claims, const struct link_own *own, void *ctx);
+int link_view(struct link *l, link_view_fn fn, void *ctx);
 
 /*
  * The configuration the plugin decides with. The agent announces each

@@ -126,14 +126,13 @@ struct decide_ctx {
 	int r;
 };
 
-static void decide_in_view(const struct claimset *claims, const struct proto_client *peers,
-			   size_t npeers, void *ctx)
+static void decide_in_view(const struct claimset *claims, const struct link_own *own, void *ctx)
 {
 	struct decide_ctx *d = ctx;
 
 	d->in.claims = claims;
-	d->in.peers = peers;
-	d->in.npeers = npeers;
+	d->in.own_nets = own->nets;
+	d->in.own_addrs = own->addrs;
 	d->r = policy_decide(&d->in, d->out);
 }
 
@@ -197,7 +196,8 @@ static int client_connect(struct plugin *p, const struct cfg *c,
 	d.in.ccd = &ccd;
 	if ((s = env_get(envp, "ifconfig_pool_remote_ip")) && pfx_addr_parse(s, &d.in.pool_ip) == 0)
 		d.in.has_pool_ip = true;
-	link_view(p->link, decide_in_view, &d);
+	if (link_view(p->link, decide_in_view, &d) < 0)
+		d.r = -ENOMEM;
 	ccd_free(&ccd);
 	if (d.r < 0) {
 		plog(p, LOG_ERR, "client %s refused: %s", cn, strerror(-d.r));

@@ -339,29 +339,34 @@ static void sleep_ms(long ms)
 		}                                                      \
 	} while (0)
 
-/* What link_view shows: the clients ("cn cn ...") and the claims ("net=cn@instance ..."). */
+/* What link_view shows: the clients (how many; their networks
+ * "net=cn@instance ...", their tunnel addresses the same way) and the
+ * claims ("net=cn@instance ..."). */
 struct view {
 	size_t npeers, nclaims;
-	char peers[256], claims[512];
+	char peers[256], addrs[256], claims[512];
 };
 
-static void view_all(const struct claimset *set, const struct proto_client *peers, size_t npeers,
-		     void *ctx)
+static void claims_text(const struct claimset *set, char *out, size_t len)
 {
-	const struct proto_claim *claims = set->v;
-	size_t nclaims = set->n;
-	struct view *v = ctx;
 	char net[PFX_STRLEN];
 
+	for (size_t i = 0; i < set->n; i++)
+		appendf(out, len, "%s%s=%s@%s", WORD(out),
+			pfx_format(&set->v[i].net, net, sizeof(net)), set->v[i].cn,
+			set->v[i].instance);
+}
+
+static void view_all(const struct claimset *set, const struct link_own *own, void *ctx)
+{
+	struct view *v = ctx;
+
 	memset(v, 0, sizeof(*v));
-	v->npeers = npeers;
-	v->nclaims = nclaims;
-	for (size_t i = 0; i < npeers; i++)
-		appendf(v->peers, sizeof(v->peers), "%s%s", WORD(v->peers), peers[i].cn);
-	for (size_t i = 0; i < nclaims; i++)
-		appendf(v->claims, sizeof(v->claims), "%s%s=%s@%s", WORD(v->claims),
-			pfx_format(&claims[i].net, net, sizeof(net)), claims[i].cn,
-			claims[i].instance);
+	v->npeers = own->n;
+	v->nclaims = set->n;
+	claims_text(own->nets, v->peers, sizeof(v->peers));
+	claims_text(own->addrs, v->addrs, sizeof(v->addrs));
+	claims_text(set, v->claims, sizeof(v->claims));
 }
 
 static size_t nclaims(struct link *l, struct view *v)
@@ -612,6 +617,60 @@ static void test_policy_follows_the_agent(void **state)
 	close(fd);
 }
 
+/*
+ * The table's indexes (what link_view shows the admission check): the
+ * networks and tunnel addresses follow connects, a reconnect with other
+ * ones and disconnects, and the clients are still found by name after the
+ * last one moved into a hole.
+ */
+static void test_view_index(void **state)
+{
+	struct proto_client a = client("alpha", "10.1.0.0/24"), b = client("bravo", "10.2.0.0/24"),
+			    c = client("charlie", "10.3.0.0/24");
+	char err[PROTO_ERROR_MAX + 1];
+	uint64_t ida, idc;
+	struct view v;
+	int fd;
+	struct link *l = started(1024, 400, &fd);
+
+	a.has_tunnel4 = true;
+	a.tunnel4 = pfx_of("100.64.0.2");
+	ida = link_client_connect(l, &a, false);
+	link_client_connect(l, &b, true);
+	idc = link_client_connect(l, &c, false);
+	link_view(l, view_all, &v);
+	assert_int_equal(v.npeers, 3);
+	assert_string_equal(v.peers, "10.1.0.0/24=alpha@unit 10.2.0.0/24=bravo@unit "
+				     "10.3.0.0/24=charlie@unit");
+	assert_string_equal(v.addrs, "100.64.0.2/32=alpha@unit");
+	/* alpha again, with another network and no tunnel address */
+	a = client("alpha", "10.9.0.0/24");
+	assert_int_not_equal(link_client_connect(l, &a, false), ida);
+	dbl_ack(fd, ida, "stale"); /* the answer to its previous connect: no longer its */
+	link_view(l, view_all, &v);
+	assert_int_equal(v.npeers, 3);
+	assert_null(strstr(v.peers, "10.1.0.0/24"));
+	assert_non_null(strstr(v.peers, "10.9.0.0/24=alpha@unit"));
+	assert_string_equal(v.addrs, "");
+	/* alpha leaves (charlie moves into its place): each found by name */
+	assert_true(link_client_disconnect(l, "alpha"));
+	assert_false(link_client_disconnect(l, "alpha"));
+	dbl_ack(fd, idc, NULL);
+	EVENTUALLY(link_ack(l, idc, err, sizeof(err)) == 1);
+	assert_int_equal(link_ack(l, ida, err, sizeof(err)), 0);
+	link_client_admitted(l, "bravo");
+	assert_true(link_client_disconnect(l, "charlie"));
+	link_view(l, view_all, &v);
+	assert_int_equal(v.npeers, 1);
+	assert_string_equal(v.peers, "10.2.0.0/24=bravo@unit");
+	assert_true(link_client_disconnect(l, "bravo"));
+	link_view(l, view_all, &v);
+	assert_int_equal(v.npeers, 0);
+	assert_string_equal(v.peers, "");
+	link_free(l);
+	close(fd);
+}
+
 /* Immediate admission: the agent's refusal drops an admitted client. */
 static void test_ack_immediate(void **state)
 {
@@ -637,7 +696,7 @@ static void test_ack_immediate(void **state)
 	dbl_ack(fd, idb, "192.168.2.0/24 is already claimed by x");
 	EVENTUALLY(npeers(l) == 1);
 	link_view(l, view_all, &v);
-	assert_string_equal(v.peers, "alpha");
+	assert_string_equal(v.peers, "192.168.1.0/24=alpha@unit");
 	assert_true(logged(l, "agent refused client bravo: 192.168.2.0/24 is already claimed "
 			      "by x; its networks are not programmed"));
 	assert_int_equal(link_ack(l, ida, err, sizeof(err)), 1);
@@ -1450,6 +1509,7 @@ static void test_fork(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_view_index, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ack_immediate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ack_deferred, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ack_burst, setup, teardown),

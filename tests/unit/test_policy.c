@@ -151,10 +151,8 @@ static void test_decide_table(void **state)
 		const struct decide_case *t = &decide_cases[i];
 		struct cfg *c = conf(t->strict, t->extra);
 		struct ccd ccd = t->ccd ? ccd_of(t->ccd) : (struct ccd){ 0 };
-		struct proto_claim claim = { 0 };
-		struct claimset claims;
-		struct proto_client peer = { 0 };
-		struct pfx peer_net;
+		struct proto_claim claim = { 0 }, peer = { 0 };
+		struct claimset claims, own;
 		struct admission in = { .cfg = c, .cn = t->cn, .instance = "server", .ccd = &ccd };
 		struct verdict v;
 		char net[64];
@@ -170,17 +168,17 @@ static void test_decide_table(void **state)
 			in.claims = &claims;
 		}
 		if (t->peer[0]) {
+			/* a client of this instance: its address, or its network */
 			strcpy(peer.cn, "pi-office");
-			if (t->peer[0] == '@') {
-				peer.has_tunnel4 = true;
-				peer.tunnel4 = pfx_of(t->peer + 1);
-			} else {
-				peer_net = pfx_of(t->peer);
-				peer.nets.v = &peer_net;
-				peer.nets.n = 1;
-			}
-			in.peers = &peer;
-			in.npeers = 1;
+			strcpy(peer.instance, "server");
+			peer.net = pfx_of(t->peer + (t->peer[0] == '@'));
+			claimset_init(&own);
+			assert_int_equal(claimset_index_nets(&own), 0);
+			assert_int_equal(claimset_add(&own, &peer), 0);
+			if (t->peer[0] == '@')
+				in.own_addrs = &own;
+			else
+				in.own_nets = &own;
 		}
 		assert_int_equal(policy_decide(&in, &v), 0);
 		if (!t->reason && !v.admit)
@@ -198,6 +196,8 @@ static void test_decide_table(void **state)
 		verdict_free(&v);
 		if (t->claim[0])
 			claimset_free(&claims);
+		if (t->peer[0])
+			claimset_free(&own);
 		ccd_free(&ccd);
 		cfg_free(c);
 	}
