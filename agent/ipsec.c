@@ -252,16 +252,14 @@ static struct ainst *peers_inst(struct agent *a)
 	return in;
 }
 
-/* Whether t (sorted by peer, net) has a tunnel with an SA from peer to net,
- * the peer's name still name. */
-static bool live(const struct xfrm_tunnel *t, size_t n, const struct pfx *peer,
-		 const struct pfx *net, const char *name)
+/* The tunnel of t (sorted by peer, net) with an SA from peer to net, or NULL. */
+static const struct xfrm_tunnel *live(const struct xfrm_tunnel *t, size_t n, const struct pfx *peer,
+				      const struct pfx *net)
 {
 	struct xfrm_tunnel key = { .peer = *peer, .net = *net };
 	const struct xfrm_tunnel *x = n ? bsearch(&key, t, n, sizeof(*t), xfrm_tunnel_cmp) : NULL;
-	char s[CN_MAX + 1];
 
-	return x && x->sa && strcmp(peer_name(x, s, sizeof(s)), name) == 0;
+	return x && x->sa ? x : NULL;
 }
 
 static int refusal_cmp(const void *x, const void *y)
@@ -305,27 +303,44 @@ static bool same_nets(const struct pfx_list *x, const struct pfx_list *y)
 	return true;
 }
 
-/* Step 1: each peer keeps only its networks whose tunnel still has an SA. */
+/* Step 1: each peer keeps only its networks whose tunnel still has an SA,
+ * its name still its own. One whose tunnels now go by another name (a
+ * second port behind its NAT address, or the last other one gone) leaves
+ * under its old name and comes back under the new one in step 2: its
+ * routes (to the same networks, the same devices) are kept by the
+ * reconcile, not withdrawn and added again. */
 static bool shrink(struct agent *a, struct ainst *in, const struct xfrm_tunnel *t, size_t n)
 {
 	bool changed = false;
 
 	for (size_t i = 0; i < in->n;) {
 		struct aclient *c = &in->c[i];
+		char name[CN_MAX + 1], renamed[CN_MAX + 1] = "";
 		struct pfx peer;
 		size_t w = 0;
 
 		if (agent_peer_addr(c->pc.cn, &peer) < 0)
 			peer = (struct pfx){ 0 };
-		for (size_t k = 0; k < c->pc.nets.n; k++)
-			if (live(t, n, &peer, &c->pc.nets.v[k], c->pc.cn))
+		for (size_t k = 0; k < c->pc.nets.n; k++) {
+			const struct xfrm_tunnel *x = live(t, n, &peer, &c->pc.nets.v[k]);
+
+			if (x && strcmp(peer_name(x, name, sizeof(name)), c->pc.cn) == 0) {
 				c->pc.nets.v[w++] = c->pc.nets.v[k];
-			else
-				changed = true;
+				continue;
+			}
+			changed = true;
+			if (x)
+				memcpy(renamed, name, sizeof(renamed));
+		}
 		c->pc.nets.n = w;
 		state_index_stale(in); /* its networks changed in place */
 		if (!w) {
-			log_info("ipsec: peer %s: no tunnel with an SA left", c->pc.cn);
+			if (renamed[0])
+				log_info("ipsec: peer %s is now named %s (each IKE peer behind its "
+					 "address is named by its NAT port when there are several)",
+					 c->pc.cn, renamed);
+			else
+				log_info("ipsec: peer %s: no tunnel with an SA left", c->pc.cn);
 			state_client_del(in, c->pc.cn);
 			continue;
 		}

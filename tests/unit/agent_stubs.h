@@ -72,12 +72,17 @@ int rtnl_route_unreachable(struct rtnl *r, const struct pfx *dst)
 	return e;
 }
 
+/* How many of our routes were removed. */
+static size_t stub_ndeleted;
+
 int rtnl_route_del(struct rtnl *r, const struct pfx *dst)
 {
 	struct rtnl_route *k = stub_kernel_find(dst);
 
-	if (k)
+	if (k) {
 		*k = stub_kernel[--stub_nkernel];
+		stub_ndeleted++;
+	}
 	return 0;
 }
 

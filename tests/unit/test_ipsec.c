@@ -701,19 +701,27 @@ static const char *kernel(void)
 	return all;
 }
 
+/* One XFRM interface of if_id 7, named lo (so that the test host has its
+ * index: 1). */
+static void links_lo(void)
+{
+	struct xfrm_link lo = { .index = 1, .name = "lo", .if_id = 7 };
+
+	links.v = malloc(sizeof(lo));
+	assert_non_null(links.v);
+	links.v[0] = lo;
+	links.n = links.cap = 1;
+}
+
 /* A route-based tunnel (an XFRM interface, here named lo so that the test
  * host has its index: 1) with a wide policy: the peer's allow list is its
  * networks, routed via the interface while an SA of its if_id lives. */
 static void test_route_based(void **state)
 {
 	struct agent *a = agent_new();
-	struct xfrm_link lo = { .index = 1, .name = "lo", .if_id = 7 };
 
 	(void)state;
-	links.v = malloc(sizeof(lo));
-	assert_non_null(links.v);
-	links.v[0] = lo;
-	links.n = links.cap = 1;
+	links_lo();
 	policy(0x101, "203.0.113.7", "0.0.0.0/0", "0.0.0.0/0", 0, 7, 0);
 	/* a narrow one outside its allow list, through a VTI with no device */
 	policy(0x109, "203.0.113.8", "0.0.0.0/0", "172.16.0.0/12", 0, 0, 42);
@@ -757,6 +765,63 @@ static void test_route_based(void **state)
 	agent_free(a);
 }
 
+/*
+ * A second site behind the NAT address of a route-based peer already up:
+ * the first is renamed ADDR:PORT (each named by its NAT port), and keeps
+ * its route through the interface: not withdrawn and added again.
+ */
+static char logged[4096];
+
+static void keep_log(int prio, const char *msg, void *ctx)
+{
+	size_t o = strlen(logged);
+
+	snprintf(logged + o, sizeof(logged) - o, "%s\n", msg);
+}
+
+static void test_rename_keeps_routes(void **state)
+{
+	struct agent *a = agent_with(conf_nat);
+	struct proto_claim *c;
+	size_t added, deleted;
+
+	(void)state;
+	links_lo();
+	policy(0x101, "203.0.113.20", "0.0.0.0/0", "192.168.50.0/24", 1, 7, 0);
+	policy(0x109, "203.0.113.20", "0.0.0.0/0", "192.168.60.0/24", 2, 7, 0);
+	sa_port(true, "203.0.113.20", 0x1000, 1, 7, 4500);
+	ike("203.0.113.20", "@site1");
+	ikes[0].remote_port = 4500;
+	assert_true(ipsec_update(a));
+	assert_string_equal(kernel(), "192.168.50.0/24@1 ");
+	assert_int_equal(state_claims(a, &c), 1);
+	assert_string_equal(c[0].cn, "203.0.113.20");
+	free(c);
+	added = stub_nadded;
+	deleted = stub_ndeleted;
+	logged[0] = 0;
+	log_set_sink(keep_log, NULL);
+	/* the second site: the first one renamed, its route kept */
+	sa_port(true, "203.0.113.20", 0x1001, 2, 7, 31337);
+	ike("203.0.113.20", "@site2");
+	ikes[1].remote_port = 31337;
+	assert_true(ipsec_update(a));
+	log_set_sink(quiet, NULL);
+	assert_non_null(strstr(logged, "ipsec: peer 203.0.113.20 is now named 203.0.113.20:4500"));
+	assert_null(strstr(logged, "no tunnel with an SA left"));
+	assert_string_equal(kernel(), "192.168.50.0/24@1 192.168.60.0/24@1 ");
+	assert_int_equal(stub_ndeleted - deleted, 0);
+	assert_int_equal(stub_nadded - added, 1); /* 192.168.60.0/24 alone */
+	assert_string_equal(pfx_format(&stub_added[(stub_nadded - 1) % 64], (char[PFX_STRLEN]){ 0 },
+				       PFX_STRLEN),
+			    "192.168.60.0/24");
+	assert_int_equal(state_claims(a, &c), 2);
+	assert_true(strcmp(c[0].cn, "203.0.113.20:4500") == 0 ||
+		    strcmp(c[1].cn, "203.0.113.20:4500") == 0);
+	free(c);
+	agent_free(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -772,6 +837,7 @@ int main(void)
 		cmocka_unit_test(test_status_peers),
 		cmocka_unit_test(test_status_peers_by_id),
 		cmocka_unit_test(test_route_based),
+		cmocka_unit_test(test_rename_keeps_routes),
 	};
 
 	return cmocka_run_group_tests_name("ipsec peers", tests, NULL, NULL);
