@@ -284,10 +284,11 @@ static const struct arefusal *refusal_find(const struct agent *a, const struct p
 static bool refused_before(const struct agent *a, const struct pfx *peer, const struct pfx *net,
 			   const char *why)
 {
-	const struct arefusal *end = a->refused + a->nrefused;
+	const struct arefusal *r = refusal_find(a, peer, net);
 
-	for (const struct arefusal *r = refusal_find(a, peer, net);
-	     r && r < end && pfx_equal(&r->peer, peer) && pfx_equal(&r->net, net); r++)
+	for (; r && r < a->refused + a->nrefused && pfx_equal(&r->peer, peer) &&
+	       pfx_equal(&r->net, net);
+	     r++)
 		if (strcmp(r->why, why) == 0)
 			return true;
 	return false;
