@@ -957,34 +957,19 @@ int state_route_failed(const struct agent *a, const struct pfx *dst, const char 
 	return f ? f->err : 0;
 }
 
-/* Installs r, or says why not: 0, 1 (another protocol's route is there) or -errno. */
-static int route_try(struct agent *a, const struct aroute *r)
+/* A route whose device is missing (no oif): not requested, failed with
+ * -ENODEV (state_route_failed), logged once per failure, not once per retry. */
+static int route_no_device(struct agent *a, const struct aroute *r)
 {
 	char s[PFX_STRLEN];
 
-	if (r->unreach)
-		return rtnl_route_unreachable(a->rt, &r->dst);
-	if (r->oif)
-		return rtnl_route_add(a->rt, &r->dst, r->oif);
-	/* logged once per failure, not once per retry */
 	if (state_route_failed(a, &r->dst, NULL) != -ENODEV)
 		log_warnx("route %s: device %s is missing; retried when it appears: check that "
 			  "the tunnel's interface (OpenVPN's, or an IPsec XFRM interface or VTI) "
 			  "is up (ip link show)",
 			  pfx_format(&r->dst, s, sizeof(s)), r->dev);
+	fail_set(a, r, -ENODEV);
 	return -ENODEV;
-}
-
-/* The same, keeping the failures up to date (one client's routes). */
-static int route_install(struct agent *a, const struct aroute *r)
-{
-	int e = route_try(a, r);
-
-	if (e < 0)
-		fail_set(a, r, e);
-	else
-		fail_clear(a, &r->dst);
-	return e;
 }
 
 static int kroute_cmp(const void *x, const void *y)
@@ -1200,7 +1185,7 @@ static void rbatch_del(struct rbatch *b, const struct pfx *dst)
 }
 
 /* Queues the installation of w (room made by rbatch_room); one whose device
- * is missing fails at once, without a request (route_try). */
+ * is missing fails at once, without a request (route_no_device). */
 static void rbatch_add(struct agent *a, struct rbatch *b, const struct aroute *w)
 {
 	int e;
@@ -1212,7 +1197,7 @@ static void rbatch_add(struct agent *a, struct rbatch *b, const struct aroute *w
 		b->w[b->n++] = *w;
 		return;
 	}
-	e = route_install(a, w);
+	e = route_no_device(a, w);
 	metrics_inc(VM_ROUTE_FAILURES);
 	if (!b->first)
 		b->first = e;
