@@ -17,7 +17,8 @@ from vrlab.agent import Agent, tunnel_host
 from vrlab.fakeplugin import FakePlugin
 from vrlab.metrics import family, parse, scrape
 
-from test_agent_aws import POOL, HOME, Cloud, conf, status, wait_for
+from test_agent_aws import POOL, HOME, conf, status, wait_for
+from test_agent_aws import cloud  # noqa: F401 (the fixture)
 
 TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools", "bin")
 
@@ -29,13 +30,6 @@ def promtool_check(text):
     r = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
                        text=True, timeout=30)
     assert r.returncode == 0, r.stdout + r.stderr
-
-
-@pytest.fixture
-def cloud(lab, aws, tmp_path):
-    c = Cloud(lab, aws, str(tmp_path))
-    yield c
-    c.close()
 
 
 def test_metrics_after_known_sequence(cloud):
