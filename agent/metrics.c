@@ -77,6 +77,17 @@ static const struct def defs[VM_COUNT] = {
 				   "1 when the forward's target is inside a network reached now "
 				   "(local, a connected client's, a pushed route), else 0.",
 				   { "forward" } },
+	[VM_LINK_NOTIFICATIONS] = { "vpcroute_link_notifications_total",
+				    COUNTER,
+				    "Link notifications (RTM_NEWLINK, RTM_DELLINK) read from the "
+				    "kernel; the XFRM interfaces and VTIs are kept from them.",
+				    { NULL } },
+	[VM_LINK_DUMPS] = { "vpcroute_link_dumps_total",
+			    COUNTER,
+			    "Dumps of every link (RTM_GETLINK) to find the XFRM interfaces and "
+			    "VTIs: one at start, another only after link notifications were lost "
+			    "or not understood.",
+			    { NULL } },
 	[VM_EC2_CALLS] = { "vpcroute_ec2_calls_total",
 			   COUNTER,
 			   "EC2 API calls answered, by action and result code (Success, the EC2 "

@@ -22,13 +22,15 @@ enum metric {
 	VM_PLUGIN_UP,	    /* gauge {instance} */
 	VM_ADMISSIONS,	    /* counter {outcome,rule} */
 	/* the kernel */
-	VM_ROUTES,	      /* gauge {state}: wanted, installed, left_to_others */
-	VM_ROUTE_FAILURES,    /* counter: route changes the kernel refused */
-	VM_SET_ELEMENTS,      /* gauge {set} */
-	VM_SET_FAILURES,      /* counter: set element updates that failed */
-	VM_KERNEL_REPAIRS,    /* counter {object} */
-	VM_FORWARD_PACKETS,   /* gauge {forward}: the DNAT rule's counter */
-	VM_FORWARD_REACHABLE, /* gauge {forward} */
+	VM_ROUTES,	       /* gauge {state}: wanted, installed, left_to_others */
+	VM_ROUTE_FAILURES,     /* counter: route changes the kernel refused */
+	VM_SET_ELEMENTS,       /* gauge {set} */
+	VM_SET_FAILURES,       /* counter: set element updates that failed */
+	VM_KERNEL_REPAIRS,     /* counter {object} */
+	VM_FORWARD_PACKETS,    /* gauge {forward}: the DNAT rule's counter */
+	VM_FORWARD_REACHABLE,  /* gauge {forward} */
+	VM_LINK_NOTIFICATIONS, /* counter: RTM_NEWLINK/DELLINK notifications read */
+	VM_LINK_DUMPS,	       /* counter: RTM_GETLINK dumps (the XFRM interfaces, VTIs) */
 	/* AWS */
 	VM_EC2_CALLS,	      /* counter {action,code} */
 	VM_EC2_RETRIES,	      /* counter */

@@ -19,6 +19,7 @@
 #include "agent.h"
 #include "ifcache.h"
 #include "log.h"
+#include "metrics.h"
 #include "watch.h"
 
 #define DEBOUNCE_MS    50
@@ -182,6 +183,7 @@ static void drain(struct agent *a, struct watch *w, struct mnl_socket *nl, int p
 
 	for (;;) {
 		ssize_t got = recv(mnl_socket_get_fd(nl), w->buf, sizeof(w->buf), MSG_DONTWAIT);
+		unsigned before = h->link_msgs;
 
 		if (got < 0 && errno == ENOBUFS) {
 			/* the kernel dropped some: what they said is unknown */
@@ -197,8 +199,10 @@ static void drain(struct agent *a, struct watch *w, struct mnl_socket *nl, int p
 		if (got <= 0)
 			return;
 		watch_decode(&f, w->buf, (size_t)got, h);
-		if (proto == NETLINK_ROUTE)
+		if (proto == NETLINK_ROUTE) {
 			ifc_links_apply(w->buf, (size_t)got); /* their if_id and keys */
+			metrics_add(VM_LINK_NOTIFICATIONS, h->link_msgs - before);
+		}
 	}
 }
 

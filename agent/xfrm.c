@@ -24,6 +24,7 @@
 
 #include "ifcache.h"
 #include "log.h"
+#include "metrics.h"
 #include "xfrm.h"
 
 #define RCVBUF (4 << 20)
@@ -243,6 +244,7 @@ static int links_dump(struct xfrm *x, struct xfrm_links *l)
 		err = -errno;
 		goto out;
 	}
+	metrics_inc(VM_LINK_DUMPS);
 	nlh->nlmsg_type = RTM_GETLINK;
 	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
 	nlh->nlmsg_seq = ++x->seq;

@@ -549,6 +549,9 @@ class IpsecRun:
         for node in ip.agents:
             r.step(f"vpcroutectl doctor on {node}, in its namespace: no problem",
                    lambda node=node: pf.doctor(node), self.logs)
+        r.section("the EC2 API's requests")
+        r.step("every request the EC2 emulator saw is signed (SigV4, as botocore signs)",
+               lambda: pf.signatures(self.aws), self.logs)
 
     def close(self):
         teardown(self.r, self.ipsec, self.aws, self.lab)

@@ -12,7 +12,7 @@ import pytest
 
 from vrlab import sanitizer
 from vrlab.agent import Agent, tunnel_host
-from vrlab.fakeplugin import FakePlugin
+from vrlab.fakeplugin import FakePlugin, send_waiting
 
 CONF = {"version": 1, "role": "server", "local_networks": ["192.168.255.0/24"],
         "tunnel": {"pool": "100.64.0.0/16"},
@@ -44,7 +44,9 @@ class Watcher:
                    "instance": instance})
 
     def send(self, msg):
-        self.s.send(json.dumps({"v": self.version, **msg}).encode())
+        """As FakePlugin's: waits for room in the socket, pump()'s short
+        timeout left on it for reading."""
+        send_waiting(self.s, json.dumps({"v": self.version, **msg}).encode())
 
     def pump(self, timeout):
         """Takes what has arrived, waiting up to timeout for the first message."""

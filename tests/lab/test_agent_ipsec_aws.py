@@ -90,13 +90,9 @@ def test_doctor_checks_security_groups_for_peers_by_identity(cloud, tmp_path):
     """A peer keyed by IKE identity is checked at the outer address the agent
     sees for it (the IKE_SA's remote-host that VICI lists with the identity);
     while none is known, doctor says so instead of passing over it."""
-    ec2, w = cloud.world.ec2, cloud.world
-    sg = ec2.create_security_group(GroupName="ipsec-ids", Description="ipsec",
-                                   VpcId=w.vpc_id)["GroupId"]
-    ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[
+    sg = cloud.world.only_group("ipsec-ids", [
         {"IpProtocol": "udp", "FromPort": 500, "ToPort": 500,
          "IpRanges": [{"CidrIp": f"{PEER}/32"}]}])
-    ec2.modify_network_interface_attribute(NetworkInterfaceId=w.eni_id, Groups=[sg])
     sock = os.path.join(str(tmp_path), "charon.vici")
     srv = ViciServer(sock)
     try:

@@ -15,44 +15,12 @@ import pytest
 from vrlab.build import built
 from vrlab.agent import Agent, tunnel_host
 from vrlab.fakeplugin import FakePlugin
+from vrlab.metrics import family, parse, scrape
 
-from test_agent_aws import POOL, HOME, Cloud, conf, status, wait_for
+from test_agent_aws import POOL, HOME, conf, status, wait_for
+from test_agent_aws import cloud  # noqa: F401 (the fixture)
 
 TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools", "bin")
-
-SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
-LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"(?:,|$)')
-
-
-def parse(text):
-    """{(name, ((label, value), ...)): value} and {name: type}, strictly: every
-    line is a HELP, a TYPE or a sample of the family announced last."""
-    samples, types, family = {}, {}, None
-    for line in text.splitlines():
-        if line.startswith("# HELP "):
-            family = line.split(" ")[2]
-            continue
-        if line.startswith("# TYPE "):
-            _, _, name, kind = line.split(" ")
-            assert name == family, line
-            types[name] = kind
-            continue
-        m = SAMPLE.match(line)
-        assert m, f"not a sample line: {line!r}"
-        assert m.group(1) == family, line
-        labels = tuple(LABEL.findall(m.group(2) or ""))
-        key = (m.group(1), labels)
-        assert key not in samples, f"sample given twice: {line!r}"
-        samples[key] = float(m.group(3))
-    return samples, types
-
-
-def scrape(sock, run=None):
-    r = subprocess.run((run or [built("agent/vpcroutectl")]) + ["-s", sock, "metrics"],
-                       capture_output=True, text=True, timeout=10)
-    assert r.returncode == 0, r.stderr
-    return r.stdout
-
 
 def promtool_check(text):
     here = os.path.join(TOOLS, "promtool")
@@ -62,17 +30,6 @@ def promtool_check(text):
     r = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
                        text=True, timeout=30)
     assert r.returncode == 0, r.stdout + r.stderr
-
-
-def family(samples, name):
-    return {labels: v for (n, labels), v in samples.items() if n == name}
-
-
-@pytest.fixture
-def cloud(lab, aws, tmp_path):
-    c = Cloud(lab, aws, str(tmp_path))
-    yield c
-    c.close()
 
 
 def test_metrics_after_known_sequence(cloud):
@@ -186,6 +143,9 @@ def test_metrics_readable_by_status_group(lab, tmp_path):
         assert ("vpcroute_ec2_success_age_seconds", ()) not in samples
         assert family(samples, "vpcroute_ec2_calls_total") == {}
         assert samples[("vpcroute_ec2_retries_total", ())] == 0
+        # the links dumped once, at start (tests/lab/test_agent_links.py: no more)
+        assert samples[("vpcroute_link_dumps_total", ())] == 1
+        assert samples[("vpcroute_link_notifications_total", ())] >= 0
         p.close()
         wait_for("plugin down", lambda: parse(scrape(a.sock))[0][
             ("vpcroute_plugin_up", inst)] == 0, timeout=10)

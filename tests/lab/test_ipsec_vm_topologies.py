@@ -3,7 +3,8 @@
 --topology NAME` proves it (demo.py, run directly: scripts/check has built):
 exit status 0 and the proof's key lines; ipsec-sites in this process, its
 proof passed and then run again with a site's tunnel down, which fails
-(one bring-up for both). They need a kernel with ESP:
+(one bring-up for both). Each proof ends by checking the SigV4 signature of
+every request the EC2 emulator saw (the agents', the lab's own). They need a kernel with ESP:
 scripts/ipsec-vm runs this file in its VM, where the AWS emulators run
 outside (VR_VM_AWS, vrlab/hostaws.py); elsewhere every test skips.
 """
@@ -92,6 +93,10 @@ KEY_LINES = {
         r"✔ vpcroutectl doctor on gwa, in its namespace: no problem .*: 0 problems found",
     ],
 }
+# every proof ends with the signatures of the requests the EC2 emulator saw
+# (outside the VM: vrlab/hostaws.py), the bad ones named when it fails
+SIGNED = (r"✔ every request the EC2 emulator saw is signed \(SigV4, as botocore signs\) .*: "
+          r"[1-9]\d* requests, each signed\n")
 # what the proof of ipsec-sites shows once site 1 has taken its tunnel down
 BROKEN_LINES = [
     r"✘ VPC A host 10\.100\.0\.10 +-> site 1 host 192\.168\.100\.10 .*: no answer",
@@ -103,7 +108,7 @@ IN_PROCESS = "ipsec-sites"
 
 def check_key_lines(name, out):
     assert "✘" not in out, out
-    for rx in KEY_LINES[name]:
+    for rx in (*KEY_LINES[name], SIGNED):
         assert re.search(rx, out), f"no /{rx}/ in:\n{out}"
 
 

@@ -6,15 +6,30 @@ import socket
 import time
 
 
+# How long a send may wait for room in the socket. The agent reads
+# MSGS_PER_PASS messages of a peer per pass and may be busy programming (a
+# large sync, a loaded machine, a sanitizer build); a plugin that sends
+# faster fills the socket, and the send waits until the agent reads. With a
+# timeout set, Python polls for POLLOUT first, which a SOCK_SEQPACKET socket
+# reports only while less than a quarter of its send buffer is in flight: a
+# few dozen unread messages are enough.
+SEND_TIMEOUT = 120
+
+
+def send_waiting(s, data, timeout=SEND_TIMEOUT):
+    """Sends data on the plugin's socket s, waiting up to timeout for the
+    agent to make room (whatever timeout s has for reading is left as it
+    was): for each scripted plugin of the lab."""
+    t = s.gettimeout()
+    s.settimeout(timeout)
+    try:
+        s.send(data)
+    finally:
+        s.settimeout(t)
+
+
 class FakePlugin:
-    # How long a send may wait for room in the socket. The agent reads
-    # MSGS_PER_PASS messages of a peer per pass and may be busy programming
-    # (a large sync, a loaded machine, a sanitizer build); a plugin that
-    # sends faster fills the socket, and the send waits until the agent
-    # reads. With a timeout set, Python polls for POLLOUT first, which a
-    # SOCK_SEQPACKET socket reports only while less than a quarter of its
-    # send buffer is in flight: a few dozen unread messages are enough.
-    SEND_TIMEOUT = 120
+    SEND_TIMEOUT = SEND_TIMEOUT  # send_waiting's, for this plugin
 
     def __init__(self, path, instance="server", role="server", version=1):
         """version: the protocol version its messages carry (2: vpcroute.so's,
@@ -56,12 +71,7 @@ class FakePlugin:
     def raw(self, data):
         """Sends data, waiting up to SEND_TIMEOUT for the agent to make room
         (whatever timeout the socket has for reading is left as it was)."""
-        t = self.s.gettimeout()
-        self.s.settimeout(self.SEND_TIMEOUT)
-        try:
-            self.s.send(data)
-        finally:
-            self.s.settimeout(t)
+        send_waiting(self.s, data, self.SEND_TIMEOUT)
 
     def client(self, cn, nets, t4=None):
         c = {"cn": cn, "networks": nets}

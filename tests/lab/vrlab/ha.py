@@ -21,7 +21,7 @@ from .ec2proxy import Ec2Proxy
 from .fabric import VpcFabric
 from .nsport import Relay
 from .openvpn import OpenVPN, client_lines, server_lines
-from .product import FROM_VPC_TO_HOME, example, net_mask
+from .product import FROM_VPC_TO_HOME, example, net_mask, stop_all
 from .topologies import _home, _inet
 from .topology import (EC2_IP, EC2_PUBLIC, HOME_IP, LAN_ANNOUNCED, PI_IP, PRIV_IP, VPC_CIDR,
                        VPC_ROUTER_IP, VPC_WAN, Host, Link, Network, build)
@@ -195,12 +195,7 @@ class HA:
                 and c.params.get("DestinationCidrBlock") == LAN_ANNOUNCED]
 
     def close(self):
-        first = None
-        for o in [*self.vpns.values(), *self.agents.values()]:
-            try:
-                o.stop()
-            except Exception as e:  # noqa: BLE001 - raised after the rest is stopped
-                first = first or e
+        first = stop_all([*self.vpns.values(), *self.agents.values()])
         self.fabric.stop()
         for r in self.relays:
             r.stop()

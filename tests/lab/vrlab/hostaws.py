@@ -38,6 +38,11 @@ ARRANGE = ("create_network_interface", "create_route", "delete_route",
            "modify_network_interface_attribute")
 
 
+def _problem(c, why):
+    """One request of signature_problems(), named."""
+    return f"{c.method} {c.path} Action={c.action}: {why}"
+
+
 def _call_doc(c):
     """What Call tells of an ec2proxy.Ec2Call, in JSON."""
     return {"action": c.action, "params": c.params, "status": c.status,
@@ -100,8 +105,7 @@ class _Service(BaseHTTPRequestHandler):
         calls = proxy.snapshot()
         return {"next": len(calls),
                 "calls": [_call_doc(c) for c in calls[int(req.get("since", 0)):]],
-                "signature_problems": [f"{c.method} {c.path} Action={c.action}: {why}"
-                                       for c, why in proxy.signature_problems()]
+                "signature_problems": [_problem(c, why) for c, why in proxy.signature_problems()]
                 if req.get("signatures") else []}
 
 
@@ -188,8 +192,7 @@ class RemoteWorld:
     def check_signatures(self):
         """Raises AssertionError naming each request of the world's proxy
         whose SigV4 does not verify (conftest's check, for a proxy outside)."""
-        bad = _post(self.url, "/calls", {"world": self.name, "since": 1 << 62,
-                                         "signatures": True})["signature_problems"]
+        _, bad = signature_problems(self)
         if bad:
             raise AssertionError(f"EC2 proxy of {self.name}: {len(bad)} requests do not "
                                  "verify with botocore's SigV4 signer:\n" + "\n".join(bad[:3]))
@@ -204,6 +207,18 @@ def mark(world):
     if isinstance(world, RemoteWorld):
         return world.mark()
     return len(world.moto.proxy.snapshot())
+
+
+def signature_problems(world):
+    """(how many requests world's recording proxy saw, [each whose SigV4 does
+    not verify with botocore's signer, named]): a RemoteWorld, or an AwsWorld
+    made here."""
+    if isinstance(world, RemoteWorld):
+        doc = _post(world.url, "/calls", {"world": world.name, "since": 1 << 62,
+                                          "signatures": True})
+        return doc["next"], doc["signature_problems"]
+    proxy = world.moto.proxy
+    return len(proxy.snapshot()), [_problem(c, why) for c, why in proxy.signature_problems()]
 
 
 def calls(world, since=0):

@@ -55,7 +55,7 @@ from .build import built
 from .fabric import VpcFabric
 from .libreswan import Pluto, conn_lines
 from .nsport import Relay
-from .product import example
+from .product import example, stop_all
 from .proof import Out
 from .topologies import KEPT, Agent as AgentDesc, Ping, Tcp, Topology
 from .topology import Host, Link, Network, build
@@ -484,12 +484,7 @@ class IpsecLab:
         return out + [(f"IKE daemon on {n}", d.log) for n, d in self.daemons.items()]
 
     def close(self):
-        first = None
-        for o in [*self.daemons.values(), *self.agents.values()]:
-            try:
-                o.stop()
-            except Exception as e:  # noqa: BLE001 - raised after the rest is stopped
-                first = first or e
+        first = stop_all([*self.daemons.values(), *self.agents.values()])
         for f in self.fabrics.values():
             f.stop()
         for r in self.relays:

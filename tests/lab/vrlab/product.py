@@ -84,6 +84,19 @@ def net_mask(net):
     return f"{n.network_address} {n.netmask}"
 
 
+def stop_all(objs):
+    """Stops each of objs (their stop()) whatever the ones before raised; the
+    first exception (a sanitizer report), for the caller to raise once the
+    rest is stopped, or None."""
+    first = None
+    for o in objs:
+        try:
+            o.stop()
+        except Exception as e:  # noqa: BLE001 - raised after the rest is stopped
+            first = first or e
+    return first
+
+
 class Product:
     """desc's processes on topo. confs: {node: configuration dict} instead
     of an agent's example."""
@@ -235,13 +248,8 @@ class Product:
 
     def close(self):
         """Stops everything, then raises the first error (a sanitizer report)."""
-        first = None
-        for o in [*getattr(self, "extra", ()), *reversed(self.vpns.values()),
-                  *reversed(self.agents.values())]:
-            try:
-                o.stop()
-            except Exception as e:  # noqa: BLE001 - raised after the rest is stopped
-                first = first or e
+        first = stop_all([*getattr(self, "extra", ()), *reversed(self.vpns.values()),
+                          *reversed(self.agents.values())])
         if self.fabric:
             self.fabric.stop()
         for r in self.relays:

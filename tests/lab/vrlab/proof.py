@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 
+from . import hostaws
 from .build import BUILD
 from .probe import TcpServer, tcp_connect
 from .topologies import (KEPT, Admitted, NoRoute, Note, Ping, PushedRoutes, Tcp, Tunnel,
@@ -176,6 +177,15 @@ class Proof:
                                                          Attribute="sourceDestCheck")
         value = v["SourceDestCheck"]["Value"]
         return Out(value is False, f"{value}")
+
+    def signatures(self, aws=None):
+        """Every request the EC2 emulator's recording proxy saw so far (the
+        agents', the lab's own) verifies with botocore's SigV4 signer; the
+        ones that do not, named (a RemoteWorld's proxy is outside the VM)."""
+        n, bad = hostaws.signature_problems(aws or self.p.aws)
+        if bad:
+            return Out(False, f"{len(bad)} of {n} requests do not verify", bad)
+        return Out(True, f"{n} requests, each signed")
 
     def status(self, node):
         """node's `vpcroutectl status --json` against the description: the
