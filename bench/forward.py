@@ -120,6 +120,7 @@ from vrlab.agent import Agent, AgentError  # noqa: E402
 from vrlab.ctlconn import CtlConn  # noqa: E402
 from vrlab.fakeplugin import FakePlugin  # noqa: E402
 from vrlab.scale import CONF, host_net  # noqa: E402
+from vrlab.waiting import wait_for  # noqa: E402
 
 # Seconds the agent may take to log a line the lab waits for (vrlab's
 # default, 10, is too short for the agent's start under software emulation:
@@ -232,15 +233,19 @@ class Skip(Exception):
 
 
 def offload_status(agent, ctl):
-    """The agent's offload state from its status; Skip (with its state and
-    its warning line) unless it says "on"."""
-    st = ctl.status().get("offload")
-    if st is None:
+    """The agent's offload state from its status once its table is built
+    (until then "off"); Skip (with its state and its warning line) unless
+    it says "on"."""
+    def state():
+        st = ctl.status().get("offload", {})
+        return st if st.get("state") != "off" else None
+    if "offload" not in ctl.status():
         raise Skip("the agent's status has no \"offload\" (a build without the option)")
-    if st.get("state") != "on":
+    st = wait_for("the agent's offload state other than \"off\"", state, timeout=120)
+    if st["state"] != "on":
         said = [x for x in agent.log_text(since_start=True).splitlines()
-                if re.search(r"offload|flowtable", x, re.I)]
-        raise Skip(f"the agent's offload state is {st.get('state')!r}"
+                if x.startswith("offload:")]
+        raise Skip(f"the agent's offload state is {st['state']!r}"
                    + (f"; it logged: {said[0]}" if said else ""))
     return st
 
