@@ -265,8 +265,11 @@ def offload_agent(fwd, work, n):
         raise Skip("the agent refused the option: " + (lines[-1] if lines else "no log"))
     try:
         st = offload_status(agent, ctl)
-        # what the status says is what the kernel has
-        fwd.run(["nft", "list", "flowtable", "inet", "vpcroute", "offload"])
+        # what the status says is what the kernel has ("offload" is also a
+        # keyword of nft's syntax: the table's JSON, not "list flowtable")
+        table = json.loads(fwd.run(["nft", "-j", "list", "table", "inet", "vpcroute"]).stdout)
+        if not any(o.get("flowtable", {}).get("name") == "offload" for o in table["nftables"]):
+            raise RuntimeError("the status says offload is on, the table has no flowtable")
     except BaseException:
         stop_offload_agent(fwd, agent, plugin, ctl)
         raise
