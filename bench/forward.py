@@ -53,22 +53,42 @@ other work shares the cores (the wall-clock kpps move with the load).
                    established, so its packets stop at the ct rule (what
                    most packets of real traffic are). The conntrack table
                    is flushed before each round's with_table
-  flowtable_established
-                   SPIKE (issue 13), not what the agent programs: the
-                   agent's table as programmed (running), the flows
-                   established as above, plus a table "vrflow" of the
-                   bench's own: a flowtable on fwd's tun0 and eth0 and a
-                   forward chain at priority filter + 10 (after the agent's
-                   chain has accepted) with "meta l4proto { tcp, udp } flow
-                   add @ft". A first blast moves every flow into the
-                   flowtable; it is measured only when /proc/net/nf_conntrack
-                   shows every flow [OFFLOAD] (before and after the window),
-                   so that its packets take the ingress fast path (no
-                   forward hook, no chain, no conntrack lookup). Skipped,
-                   with the kernel's reason printed, where the kernel
-                   refuses flowtables (CONFIG_NF_FLOW_TABLE off); Debian
-                   12's kernel has them (scripts/ipsec-vm .build/gcc --
-                   python3 bench/forward.py ...)
+  offload_new, offload_established
+                   the agent started again (after empty_chain, once for
+                   each of the two) with vrlab/scale.py's configuration
+                   plus "offload": {"devices": ["eth0"]}: its table then
+                   holds a flowtable "offload" (ingress; eth0 and the
+                   devices of its routes, here tun0) and a forward chain
+                   "offload" at the last priority with "meta l4proto { tcp,
+                   udp } flow add @offload"; killed (-9) and its table
+                   deleted after each (the flowtable's flows with it)
+  offload_new      the conntrack table flushed, the frames one-way (no
+                   answer), as with_table. The kernel offloads a UDP flow
+                   from its second packet whether answered or not (seen on
+                   Debian 12's 6.1: every flow [OFFLOAD] and [UNREPLIED]),
+                   so unless offloaded_after (the flows conntrack shows
+                   [OFFLOAD] after the window) is short of N, this is the
+                   fast path of one-way flows; only each flow's first
+                   packet (one of thousands here) takes the whole path,
+                   plus the flow add
+  offload_established
+                   the flows established as above, but made and answered
+                   while an "accept" of the bench's own ends the agent's
+                   chain offload before its "flow add" (the agent stopped
+                   meanwhile): offloaded from their second packet, their
+                   answers would pass conntrack by. A first blast moves
+                   every flow into the flowtable; measured only when
+                   /proc/net/nf_conntrack shows every flow [OFFLOAD] before
+                   and after the window, so that its packets take the
+                   ingress fast path (no forward or postrouting hook, no
+                   chain, no conntrack lookup)
+                   Both are skipped, with the agent's offload state and
+                   its warning line printed, when its status does not say
+                   "on" (a kernel without flowtables, CONFIG_NF_FLOW_TABLE
+                   off, says "unsupported"), or with the agent's error when
+                   it refuses the option (a build without it). Debian 12's
+                   kernel has them (scripts/ipsec-vm .build/gcc -- python3
+                   bench/forward.py ...)
 
 All alternate, ROUNDS times (the agent restarted and resynced each
 round), so that each round's ratios compare figures taken within seconds
@@ -100,10 +120,11 @@ TOP = os.path.join(HERE, "..")
 sys.path.insert(0, os.path.join(TOP, "tests", "lab"))
 
 from vrlab import netns  # noqa: E402
-from vrlab.agent import Agent  # noqa: E402
+from vrlab.agent import Agent, AgentError  # noqa: E402
 from vrlab.ctlconn import CtlConn  # noqa: E402
 from vrlab.fakeplugin import FakePlugin  # noqa: E402
-from vrlab.scale import host_net  # noqa: E402
+from vrlab.scale import CONF, host_net  # noqa: E402
+from vrlab.waiting import wait_for  # noqa: E402
 
 # Seconds the agent may take to log a line the lab waits for (vrlab's
 # default, 10, is too short for the agent's start under software emulation:
@@ -153,7 +174,8 @@ def blast(blaster, src, fwd, dst_mac, flows, seconds):
 VARIANTS = ("with_table", "previous_layout", "no_nat_chains", "notrack", "stateless",
             "client_lookup", "empty_chain",
             "conntrack_only", "no_rules", "with_table_established",
-            "conntrack_only_established", "flowtable_established")
+            "conntrack_only_established", "offload_established", "offload_new")
+OFFLOAD = ("offload_established", "offload_new")
 CT_ONLY = """table inet vrbench {
 	chain forward {
 		type filter hook forward priority filter; policy accept;
@@ -204,36 +226,131 @@ def established(blaster, dst, fwd, flows):
         raise RuntimeError(f"{answered} of {flows} flows established")
 
 
-# SPIKE (issue 13): a flowtable next to the agent's table, in a table of
-# the bench's own; its chain runs after the agent's forward chain (priority
-# filter) has accepted the packet, and offloads established TCP/UDP flows
-FLOWTABLE = """table inet vrflow {
-	flowtable ft {
-		hook ingress priority filter; devices = { tun0, eth0 };
-	}
-	chain forward {
-		type filter hook forward priority filter + 10; policy accept;
-		meta l4proto { tcp, udp } flow add @ft
-	}
-}
-"""
-
-
 def offloaded(fwd):
     """The bench's flows that conntrack shows offloaded to a flowtable."""
     ct = fwd.run(["cat", "/proc/net/nf_conntrack"]).stdout.splitlines()
     return sum(1 for x in ct if "dport=9 " in x and "[OFFLOAD]" in x)
 
 
-def flowtable_established(blaster, src, fwd, dst_mac, flows, seconds):
-    """The flowtable variant (flows already established, the agent's table
-    loaded): None and the kernel's reason when it refuses flowtables."""
-    r = fwd.run(["nft", "-f", "-"], input=FLOWTABLE, check=False)
-    if r.returncode:
-        return None, r.stderr.strip().splitlines()[0]
+class Skip(Exception):
+    """The offload variants cannot run here: why."""
+
+
+def offload_status(agent, ctl):
+    """The agent's offload state from its status once its table is built
+    (until then "off"); Skip (with its state and its warning line) unless
+    it says "on"."""
+    def state():
+        st = ctl.status().get("offload", {})
+        return st if st.get("state") != "off" else None
+    if "offload" not in ctl.status():
+        raise Skip("the agent's status has no \"offload\" (a build without the option)")
+    st = wait_for("the agent's offload state other than \"off\"", state, timeout=120)
+    if st["state"] != "on":
+        said = [x for x in agent.log_text(since_start=True).splitlines()
+                if x.startswith("offload:")]
+        raise Skip(f"the agent's offload state is {st['state']!r}"
+                   + (f"; it logged: {said[0]}" if said else ""))
+    return st
+
+
+OFFLOAD_CHAIN = {"family": "inet", "table": "vpcroute", "chain": "offload"}
+
+
+def nft_json(node, *commands):
+    """nft -j: the commands (JSON: "offload" is also a keyword of nft's
+    syntax), the objects of its answer."""
+    r = node.run(["nft", "-j", "-f", "-"], input=json.dumps({"nftables": list(commands)}))
+    return json.loads(r.stdout)["nftables"] if r.stdout.strip() else []
+
+
+def tracked(fwd):
+    """The bench's flows that conntrack holds."""
+    ct = fwd.run(["cat", "/proc/net/nf_conntrack"]).stdout.splitlines()
+    return sum(1 for x in ct if "dport=9 " in x)
+
+
+def offload_agent(fwd, work, n):
+    """The agent with vrlab/scale.py's configuration plus offload on eth0,
+    its n clients synced (the routes are still there: a restart's resync):
+    (agent, plugin, ctl, its status' offload), or Skip."""
+    conf = dict(CONF, offload={"devices": ["eth0"]})
+    agent = Agent(fwd, os.path.join(work, f"agent-offload-{time.time_ns()}"), conf,
+                  verbose=False)
     try:
-        # every flow's first packet (flow add), longer while some are not
-        # offloaded yet (a slow machine, many flows)
+        plugin, ctl = restart(agent, n)
+    except AgentError:
+        lines = [x for x in agent.log_text(since_start=True).splitlines() if x.strip()]
+        agent.kill9()
+        raise Skip("the agent refused the option: " + (lines[-1] if lines else "no log"))
+    try:
+        st = offload_status(agent, ctl)
+        # what the status says is what the kernel has ("offload" is also a
+        # keyword of nft's syntax: the table's JSON, not "list flowtable")
+        table = nft_json(fwd, {"list": {"table": {"family": "inet", "name": "vpcroute"}}})
+        if not any(o.get("flowtable", {}).get("name") == "offload" for o in table):
+            raise RuntimeError("the status says offload is on, the table has no flowtable")
+    except BaseException:
+        stop_offload_agent(fwd, agent, plugin, ctl)
+        raise
+    return agent, plugin, ctl, st
+
+
+def stop_offload_agent(fwd, agent, plugin, ctl):
+    """Killed (-9), its table (with the flowtable) deleted; its routes stay
+    for the next round's agent."""
+    agent.kill9()
+    plugin.close()
+    ctl.close()
+    fwd.run(["nft", "delete", "table", "inet", "vpcroute"], check=False)
+
+
+def offload_new(blaster, src, fwd, dst_mac, flows, seconds, work):
+    """One-way frames through the agent with offload, every flow new to
+    conntrack when the blast starts; the flows [OFFLOAD] after it counted."""
+    agent, plugin, ctl, st = offload_agent(fwd, work, flows)
+    try:
+        fwd.run(["python3", "-c", FLUSH])
+        got = blast(blaster, src, fwd, dst_mac, flows, seconds)
+        got["offloaded_after"] = offloaded(fwd)
+    finally:
+        # its table deleted: the flowtable's flows go with it (conntrack
+        # keeps offloaded entries, and their answers would take the fast
+        # path past conntrack: offload_established could not establish them)
+        stop_offload_agent(fwd, agent, plugin, ctl)
+    return got, st
+
+
+def offload_established(blaster, src, dst, fwd, dst_mac, flows, seconds, work):
+    """Established flows through the agent with offload (a start of its own),
+    measured while conntrack shows every flow [OFFLOAD]."""
+    agent, plugin, ctl, st = offload_agent(fwd, work, flows)
+    try:
+        # A one-way UDP flow is offloaded from its second packet, and its
+        # answers then take the fast path past conntrack (never established):
+        # the flows are made and answered while an "accept" of the bench's
+        # own ends the agent's chain offload before its "flow add" (the
+        # agent stopped meanwhile, so that it does not mend its table)
+        agent.send_signal(signal.SIGSTOP)
+        try:
+            nft_json(fwd, {"insert": {"rule": {**OFFLOAD_CHAIN, "expr": [{"accept": None}]}}})
+            fwd.run(["python3", "-c", FLUSH])
+            # every flow seen once (longer on a slow machine, many flows)
+            for k in (1, 2, 4, 8, 16):
+                blast(blaster, src, fwd, dst_mac, flows, k * max(0.5, flows / 50000))
+                if tracked(fwd) >= flows:
+                    break
+            established(blaster, dst, fwd, flows)
+        finally:
+            table = nft_json(fwd, {"list": {"table": {"family": "inet", "name": "vpcroute"}}})
+            for o in table:
+                r = o.get("rule", {})
+                if r.get("chain") == "offload" and r.get("expr") == [{"accept": None}]:
+                    nft_json(fwd, {"delete": {"rule": {**OFFLOAD_CHAIN,
+                                                       "handle": r["handle"]}}})
+            agent.send_signal(signal.SIGCONT)
+        # every flow's first packet since (flow add), longer while some are
+        # not offloaded yet (a slow machine, many flows)
         for prime in (1, 2, 4, 8, 16):
             blast(blaster, src, fwd, dst_mac, flows, prime)
             before = offloaded(fwd)
@@ -246,8 +363,8 @@ def flowtable_established(blaster, src, fwd, dst_mac, flows, seconds):
         if got["offloaded_after"] < flows:
             raise RuntimeError(f"{got['offloaded_after']} of {flows} flows offloaded after")
     finally:
-        fwd.run(["nft", "delete", "table", "inet", "vrflow"])
-    return got, None
+        stop_offload_agent(fwd, agent, plugin, ctl)
+    return got, st
 
 
 def reload(fwd, saved):
@@ -351,22 +468,13 @@ def run(a):
         fwd.run("ip addr add 192.168.255.1/24 dev eth0")
         dst_mac = dst.run(["cat", "/sys/class/net/eth0peer/address"]).stdout.strip()
         fwd.run(f"ip neigh replace {DST} lladdr {dst_mac} dev eth0 nud permanent")
-        sets = None
+        sets = offload = None
         for r in range(a.rounds):
             fwd.run(["python3", "-c", FLUSH])  # no flow established yet
             got = {"with_table": blast(blaster, src, fwd, dst_mac, a.clients, a.seconds)}
             established(blaster, dst, fwd, a.clients)
             got["with_table_established"] = blast(blaster, src, fwd, dst_mac, a.clients,
                                                   a.seconds)
-            if "flowtable_established" not in skipped:
-                ft, why = flowtable_established(blaster, src, fwd, dst_mac, a.clients,
-                                                a.seconds)
-                if ft is None:
-                    skipped["flowtable_established"] = why
-                    print(f"flowtable_established skipped: the kernel refuses a flowtable: "
-                          f"{why}", file=sys.stderr, flush=True)
-                else:
-                    got["flowtable_established"] = ft
             fwd.run(["python3", "-c", FLUSH])
             sets = {s: len(agent.set_elements(s) or []) for s in ("remote_host4", "allow4")}
             routes = len(agent.routes())
@@ -403,6 +511,16 @@ def run(a):
             fwd.run(["nft", "-f", "-"], input=EMPTY_CHAIN)
             got["empty_chain"] = blast(blaster, src, fwd, dst_mac, a.clients, a.seconds)
             fwd.run(["nft", "delete", "table", "inet", "vrbench"])
+            if "offload_new" not in skipped:
+                try:
+                    got["offload_new"], offload = offload_new(blaster, src, fwd, dst_mac,
+                                                              a.clients, a.seconds, work)
+                    got["offload_established"], offload = offload_established(
+                        blaster, src, dst, fwd, dst_mac, a.clients, a.seconds, work)
+                except Skip as e:
+                    skipped.update((k, str(e)) for k in OFFLOAD)
+                    print(f"offload_established, offload_new skipped: {e}", file=sys.stderr,
+                          flush=True)
             print(json.dumps({"round": r, **got}), file=sys.stderr, flush=True)
             for k in VARIANTS:
                 if k not in skipped:
@@ -411,7 +529,8 @@ def run(a):
                 plugin, ctl = restart(agent, a.clients)
     out = {"benchmark": "forward", "cores": os.cpu_count(), "kernel": os.uname().release,
            "load_avg": os.getloadavg()[0], "clients": a.clients, "rounds": a.rounds,
-           "seconds": a.seconds, "frame_bytes": 64, "flows": a.clients, "sets": sets}
+           "seconds": a.seconds, "frame_bytes": 64, "flows": a.clients, "sets": sets,
+           "offload": offload}
     for k in VARIANTS:
         if k in skipped:
             out[k] = {"skipped": skipped[k]}
@@ -419,9 +538,11 @@ def run(a):
         out[k] = {q: statistics.median(x[q] for x in res[k])
                   for q in ("kpps", "kpps_per_cpu", "sent_kpps", "forwarded_of_sent")}
         out[k]["runs_kpps_per_cpu"] = [x["kpps_per_cpu"] for x in res[k]]
-        if k == "flowtable_established":
+        if k == "offload_established":
             out[k]["offloaded_min"] = min(min(x["offloaded_before"], x["offloaded_after"])
                                           for x in res[k])
+        if k == "offload_new":
+            out[k]["runs_offloaded_after"] = [x["offloaded_after"] for x in res[k]]
         for q in ("kpps", "kpps_per_cpu"):
             out[k][q.replace("kpps", "ratio")] = round(statistics.median(
                 x[q] / n[q] for x, n in zip(res[k], res["no_rules"])), 3)
@@ -441,13 +562,14 @@ def table(o):
              "with_table": f"agent's table, {o['clients']:,} clients",
              "conntrack_only_established": "connection tracking only, established",
              "with_table_established": "agent's table, established flows",
-             "flowtable_established": "SPIKE: + flowtable, established flows"}
+             "offload_established": "agent with offload, established flows",
+             "offload_new": "agent with offload, new one-way flows"}
     print(f"{'forwarded, 64-byte UDP, ' + format(o['clients'], ',') + ' flows':<40} "
           f"{'kpps':>7} {'/ none':>7} {'kpps/cpu':>9} {'/ none':>7}  runs (kpps per CPU second)")
     for k in ("no_rules", "empty_chain", "client_lookup", "conntrack_only", "stateless",
               "no_nat_chains", "notrack", "previous_layout", "with_table",
               "conntrack_only_established", "with_table_established",
-              "flowtable_established"):
+              "offload_new", "offload_established"):
         r = o[k]
         if "skipped" in r:
             print(f"{names[k]:<40} skipped: {r['skipped']}")
