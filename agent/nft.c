@@ -1046,7 +1046,7 @@ static int put_flowtable(struct nft *n, uint16_t type, const char **devs)
 	return next(n);
 }
 
-/* meta l4proto PROTO flow add @offload */
+/* meta l4proto PROTO flow add @fastpath */
 static int rule_offload(struct nft *n, uint8_t proto)
 {
 	struct nftnl_rule *r = rule_new(NFT_OFFLOAD);
@@ -2069,7 +2069,7 @@ struct kread {
 	size_t elems[2][S_NSETS];
 	bool strange; /* an element we did not put there */
 	unsigned flowtables;
-	struct devs ftdev; /* the devices flowtable offload hooks */
+	struct devs ftdev; /* the devices our flowtable hooks */
 	const struct nft *n;
 	int fi, set; /* the set being read */
 };

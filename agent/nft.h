@@ -15,13 +15,13 @@
  *
  * With the configuration's "offload" (nft_model.offload), also:
  *
- *   flowtable offload  hook ingress, priority filter, on the devices of
+ *   flowtable fastpath hook ingress, priority filter, on the devices of
  *                  nft_offload_devices (the tunnel devices and the
  *                  configured LAN side), changed in place as they come and
  *                  go;
- *   chain offload  filter forward, priority NFT_PRIO_OFFLOAD (the last
+ *   chain fastpath filter forward, priority NFT_PRIO_OFFLOAD (the last
  *                  there is, after every other forward chain has accepted):
- *                  "meta l4proto tcp flow add @offload", the same for udp.
+ *                  "meta l4proto tcp flow add @fastpath", the same for udp.
  *
  * They go in a transaction of their own after the table's: a kernel
  * without flowtables (no CONFIG_NF_FLOW_TABLE) refuses them, and the table
@@ -57,7 +57,9 @@
 #define NFT_PRIO_DSTNAT	  (-100)
 /* the offload chain: the last forward priority (NF_IP_PRI_LAST) */
 #define NFT_PRIO_OFFLOAD 2147483647
-#define NFT_OFFLOAD	 "offload" /* the flowtable's and its chain's name */
+/* the flowtable's and its chain's name: not "offload", a keyword of nft's
+ * grammar (nft 1.0.6 could neither list it by name nor read it back) */
+#define NFT_OFFLOAD "fastpath"
 /* the connection log's prefixes, stable: what a journal filter matches */
 #define NFT_LOG_NEW  "vpcroute: new "
 #define NFT_LOG_DROP "vpcroute: drop "

@@ -774,10 +774,10 @@ static void doctor_offload(struct diag *d, json_t *s)
 		    "path (a kernel with CONFIG_NF_FLOW_TABLE has one: Debian 12's does)",
 		    output_str(o, "kernel"));
 	else if (ndev >= 2)
-		say(d, "ok", "offload: flowtable offload hooks %zu devices", ndev);
+		say(d, "ok", "offload: flowtable fastpath hooks %zu devices", ndev);
 	else
 		say(d, "note",
-		    "offload: flowtable offload hooks %zu device%s: a flow is offloaded only "
+		    "offload: flowtable fastpath hooks %zu device%s: a flow is offloaded only "
 		    "between two hooked devices (a tunnel device and the LAN side, "
 		    "offload.devices)",
 		    ndev, ndev == 1 ? "" : "s");

@@ -396,7 +396,7 @@ struct offload_read {
 	char rule[2][128];
 };
 
-/* "meta:l4proto cmp:==6 flow_offload:offload": the expressions of a rule. */
+/* "meta:l4proto cmp:==6 flow_offload:fastpath": the expressions of a rule. */
 static void offload_rule_text(struct nftnl_rule *r, char *buf, size_t len)
 {
 	struct nftnl_expr_iter *it = nftnl_expr_iter_create(r);
@@ -446,7 +446,7 @@ static void offload_read(struct nft *n, struct offload_read *o)
 			assert_string_equal(nftnl_flowtable_get_str(f, NFTNL_FLOWTABLE_TABLE),
 					    NFT_TABLE);
 			assert_string_equal(nftnl_flowtable_get_str(f, NFTNL_FLOWTABLE_NAME),
-					    "offload");
+					    "fastpath");
 			assert_int_equal(nftnl_flowtable_get_u32(f, NFTNL_FLOWTABLE_HOOKNUM),
 					 NF_NETDEV_INGRESS);
 			assert_int_equal(nftnl_flowtable_get_s32(f, NFTNL_FLOWTABLE_PRIO), 0);
@@ -466,7 +466,7 @@ static void offload_read(struct nft *n, struct offload_read *o)
 			struct nftnl_chain *c = nftnl_chain_alloc();
 
 			assert_int_equal(nftnl_chain_nlmsg_parse(nlh, c), 0);
-			assert_string_equal(nftnl_chain_get_str(c, NFTNL_CHAIN_NAME), "offload");
+			assert_string_equal(nftnl_chain_get_str(c, NFTNL_CHAIN_NAME), "fastpath");
 			assert_string_equal(nftnl_chain_get_str(c, NFTNL_CHAIN_TYPE), "filter");
 			assert_int_equal(nftnl_chain_get_u32(c, NFTNL_CHAIN_HOOKNUM),
 					 NF_INET_FORWARD);
@@ -478,7 +478,7 @@ static void offload_read(struct nft *n, struct offload_read *o)
 			struct nftnl_rule *r = nftnl_rule_alloc();
 
 			assert_int_equal(nftnl_rule_nlmsg_parse(nlh, r), 0);
-			assert_string_equal(nftnl_rule_get_str(r, NFTNL_RULE_CHAIN), "offload");
+			assert_string_equal(nftnl_rule_get_str(r, NFTNL_RULE_CHAIN), "fastpath");
 			assert_true(o->rules < 2);
 			offload_rule_text(r, o->rule[o->rules], sizeof(o->rule[0]));
 			o->rules++;
@@ -505,9 +505,9 @@ static void test_offload_messages(void **state)
 	assert_int_equal(o.chains, 1);
 	assert_int_equal(o.rules, 2);
 	assert_int_equal(n.sent_rules, 0); /* not counted among the table's */
-	/* meta l4proto tcp flow add @offload; the same for udp */
-	assert_string_equal(o.rule[0], "meta:l4proto cmp:==6 flow_offload:offload");
-	assert_string_equal(o.rule[1], "meta:l4proto cmp:==17 flow_offload:offload");
+	/* meta l4proto tcp flow add @fastpath; the same for udp */
+	assert_string_equal(o.rule[0], "meta:l4proto cmp:==6 flow_offload:fastpath");
+	assert_string_equal(o.rule[1], "meta:l4proto cmp:==17 flow_offload:fastpath");
 	/* devices added and hooks removed in place */
 	batch_start(&n);
 	assert_int_equal(put_flowtable(&n, NFT_MSG_NEWFLOWTABLE, add), 0);
