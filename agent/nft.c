@@ -1046,14 +1046,20 @@ static int put_flowtable(struct nft *n, uint16_t type, const char **devs)
 	return next(n);
 }
 
-/* meta l4proto PROTO flow add @fastpath */
+/* meta l4proto PROTO ct direction reply flow add @fastpath: on an answer
+ * (the kernel would offload on the second packet of a flow, before any
+ * answer: a chain that drops the answers would then be bypassed by them);
+ * so both directions have passed every forward chain first. */
 static int rule_offload(struct nft *n, uint8_t proto)
 {
 	struct nftnl_rule *r = rule_new(NFT_OFFLOAD);
 	struct nftnl_expr *e = nftnl_expr_alloc("flow_offload");
+	uint8_t reply = IP_CT_DIR_REPLY;
 
 	e_meta(r, NFT_META_L4PROTO, NFT_REG32_00);
 	e_cmp(r, NFT_REG32_00, NFT_CMP_EQ, &proto, 1);
+	e_ct(r, NFT_CT_DIRECTION, false, NFT_REG32_00);
+	e_cmp(r, NFT_REG32_00, NFT_CMP_EQ, &reply, 1);
 	nftnl_expr_set_str(e, NFTNL_EXPR_FLOW_TABLE_NAME, NFT_OFFLOAD);
 	nftnl_rule_add_expr(r, e);
 	return put_rule(n, r);

@@ -21,7 +21,8 @@
  *                  go;
  *   chain fastpath filter forward, priority NFT_PRIO_OFFLOAD (the last
  *                  there is, after every other forward chain has accepted):
- *                  "meta l4proto tcp flow add @fastpath", the same for udp.
+ *                  "meta l4proto tcp ct direction reply flow add @fastpath",
+ *                  the same for udp (on an answer: both directions passed).
  *
  * They go in a transaction of their own after the table's: a kernel
  * without flowtables (no CONFIG_NF_FLOW_TABLE) refuses them, and the table

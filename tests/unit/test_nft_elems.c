@@ -396,7 +396,7 @@ struct offload_read {
 	char rule[2][128];
 };
 
-/* "meta:l4proto cmp:==6 flow_offload:fastpath": the expressions of a rule. */
+/* "meta:l4proto cmp:==6 ct cmp:==1 flow_offload:fastpath": the expressions of a rule. */
 static void offload_rule_text(struct nftnl_rule *r, char *buf, size_t len)
 {
 	struct nftnl_expr_iter *it = nftnl_expr_iter_create(r);
@@ -505,9 +505,9 @@ static void test_offload_messages(void **state)
 	assert_int_equal(o.chains, 1);
 	assert_int_equal(o.rules, 2);
 	assert_int_equal(n.sent_rules, 0); /* not counted among the table's */
-	/* meta l4proto tcp flow add @fastpath; the same for udp */
-	assert_string_equal(o.rule[0], "meta:l4proto cmp:==6 flow_offload:fastpath");
-	assert_string_equal(o.rule[1], "meta:l4proto cmp:==17 flow_offload:fastpath");
+	/* meta l4proto tcp ct direction reply flow add @fastpath; the same for udp */
+	assert_string_equal(o.rule[0], "meta:l4proto cmp:==6 ct cmp:==1 flow_offload:fastpath");
+	assert_string_equal(o.rule[1], "meta:l4proto cmp:==17 ct cmp:==1 flow_offload:fastpath");
 	/* devices added and hooks removed in place */
 	batch_start(&n);
 	assert_int_equal(put_flowtable(&n, NFT_MSG_NEWFLOWTABLE, add), 0);
