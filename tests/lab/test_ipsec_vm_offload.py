@@ -43,7 +43,8 @@ def flowtables_available():
     ns = f"vr-ft-probe-{os.getpid()}"
     subprocess.run(["ip", "netns", "add", ns], check=True)
     try:
-        subprocess.run(["ip", "-n", ns, "link", "add", "d0", "type", "dummy"], check=True)
+        subprocess.run(["ip", "-n", ns, "link", "add", "d0", "type", "veth", "peer", "name", "d1"],
+                       check=True)
         return subprocess.run(
             ["ip", "netns", "exec", ns, "nft", "-f", "-"], capture_output=True, timeout=SLOW,
             input=b"table inet p {\n\tflowtable f {\n\t\thook ingress priority 0\n"
