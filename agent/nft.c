@@ -17,6 +17,7 @@
 #include <libnftnl/chain.h>
 #include <libnftnl/common.h>
 #include <libnftnl/expr.h>
+#include <libnftnl/flowtable.h>
 #include <libnftnl/rule.h>
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
@@ -128,6 +129,16 @@ struct nft {
 	bool resumed[2][2][S_NSETS];
 	size_t chunk; /* elements per transaction, adapted to NFT_PASS_US */
 	size_t nfwd;  /* DNAT rules last built, one per forward of the model */
+	/* the flowtable fast path (nft.h): wanted by the model last built,
+	 * its state, the kernel's answer when unsupported, the devices it
+	 * hooks (as last set or read) and those it is to hook */
+	bool off_want;
+	enum nft_offload_state off_state;
+	char off_why[160];
+	struct devs {
+		char (*v)[IF_NAMESIZE];
+		size_t n;
+	} off_have, off_wanted;
 };
 
 static int fam_idx(int family)
@@ -191,6 +202,8 @@ void nft_close(struct nft *n)
 		mnl_socket_close(n->nl);
 	free(n->nat_sig);
 	free(n->foreign);
+	free(n->off_have.v);
+	free(n->off_wanted.v);
 	if (n->buf)
 		munmap(n->buf, BATCH_SIZE);
 	free(n);
@@ -258,43 +271,51 @@ static void batch_release(struct nft *n)
 		madvise(n->buf + BATCH_KEEP, used - BATCH_KEEP, MADV_DONTNEED);
 }
 
-/* Sends the batch and reads one answer per message. */
-static int batch_commit(struct nft *n, const char *what)
+/* Sends the batch and reads one answer per message: 0 or the first error
+ * (-errno; the kernel's extended ack text in a->text). */
+static int batch_send(struct nft *n, struct ack_ctx *a)
 {
 	static mnl_cb_t ctl[NLMSG_MIN_TYPE] = { [NLMSG_ERROR] = ack_cb };
-	struct ack_ctx a = { .what = what, .left = n->nmsg, .seq_lo = n->batch_seq };
 	char rbuf[65536];
 	ssize_t got;
 
-	a.seq_hi = n->seq;
+	a->left = n->nmsg;
+	a->seq_lo = n->batch_seq;
+	a->seq_hi = n->seq;
 	nftnl_batch_end(mnl_nlmsg_batch_current(n->b), n->seq++);
 	mnl_nlmsg_batch_next(n->b);
 	if (mnl_socket_sendto(n->nl, mnl_nlmsg_batch_head(n->b), mnl_nlmsg_batch_size(n->b)) < 0) {
 		int e = errno;
 
-		log_warn("nftables %s: send", what);
+		log_warn("nftables %s: send", a->what);
 		batch_release(n);
 		return -e;
 	}
 	batch_release(n);
-	while (a.left) {
+	while (a->left) {
 		got = mnl_socket_recvfrom(n->nl, rbuf, sizeof(rbuf));
 		if (got < 0) {
-			if (a.err)
+			if (a->err)
 				break;
-			log_warn("nftables %s: no answer", what);
+			log_warn("nftables %s: no answer", a->what);
 			return -errno;
 		}
-		mnl_cb_run2(rbuf, (size_t)got, 0, n->portid, NULL, &a, ctl, NLMSG_MIN_TYPE);
+		mnl_cb_run2(rbuf, (size_t)got, 0, n->portid, NULL, a, ctl, NLMSG_MIN_TYPE);
 	}
-	if (a.err) {
+	return a->err;
+}
+
+static int batch_commit(struct nft *n, const char *what)
+{
+	struct ack_ctx a = { .what = what };
+	int r = batch_send(n, &a);
+
+	if (r && a.err)
 		log_warnx("nftables %s failed, nothing applied: %s%s%s; check that nf_tables is "
 			  "available (nft list tables) and see troubleshooting.md, \"Traffic is "
 			  "dropped although the policy allows it\"",
 			  what, strerror(-a.err), a.text[0] ? ": " : "", a.text);
-		return a.err;
-	}
-	return 0;
+	return r;
 }
 
 /* --- the table, chains and sets --- */
@@ -925,6 +946,321 @@ static void elists_free(struct elist l[2][S_NSETS])
 		}
 }
 
+/* --- the flowtable fast path (nft.h) --- */
+
+static bool devs_has(const struct devs *d, const char *name)
+{
+	for (size_t i = 0; i < d->n; i++)
+		if (strcmp(d->v[i], name) == 0)
+			return true;
+	return false;
+}
+
+static int devs_set(struct devs *d, const char (*v)[IF_NAMESIZE], size_t n)
+{
+	char(*w)[IF_NAMESIZE] = n ? malloc(n * sizeof(*w)) : NULL;
+
+	if (n && !w)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		snprintf(w[i], IF_NAMESIZE, "%s", v[i]);
+	free(d->v);
+	d->v = w;
+	d->n = n;
+	return 0;
+}
+
+static int devs_add(struct devs *d, const char *name)
+{
+	char(*w)[IF_NAMESIZE] = realloc(d->v, (d->n + 1) * sizeof(*w));
+
+	if (!w)
+		return -ENOMEM;
+	d->v = w;
+	snprintf(d->v[d->n++], IF_NAMESIZE, "%s", name);
+	return 0;
+}
+
+static void devs_del(struct devs *d, const char *name)
+{
+	for (size_t i = 0; i < d->n; i++)
+		if (strcmp(d->v[i], name) == 0) {
+			memmove(d->v[i], d->v[i + 1], (d->n - i - 1) * sizeof(*d->v));
+			d->n--;
+			return;
+		}
+}
+
+/* The names of a not in b, NULL-terminated, into out (room for a->n + 1). */
+static size_t devs_minus(const struct devs *a, const struct devs *b, const char **out)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < a->n; i++)
+		if (!devs_has(b, a->v[i]))
+			out[k++] = a->v[i];
+	out[k] = NULL;
+	return k;
+}
+
+/* "+tun0 +eth0 -eth1": the change the log names. */
+static void devs_change_text(const char *const *add, const char *const *del, char *buf, size_t len)
+{
+	size_t at = 0;
+
+	buf[0] = '\0';
+	for (int pass = 0; pass < 2; pass++)
+		for (const char *const *d = pass ? del : add; *d && at < len; d++)
+			at += (size_t)snprintf(buf + at, len - at, "%s%c%s", at ? " " : "",
+					       pass ? '-' : '+', *d);
+}
+
+/* "strerror: the kernel's extended ack text", cut to len. */
+static void ack_text(char *buf, size_t len, int err, const struct ack_ctx *a)
+{
+	if (snprintf(buf, len, "%s%s%s", strerror(-err), a->text[0] ? ": " : "", a->text) >=
+	    (int)len)
+		buf[len - 1] = '\0';
+}
+
+/* The flowtable: created without devices (NFT_MSG_NEWFLOWTABLE with
+ * NLM_F_EXCL unset: on an existing one, devs are added), or devs' hooks
+ * removed (NFT_MSG_DELFLOWTABLE with a hook: kernel 5.8). */
+static int put_flowtable(struct nft *n, uint16_t type, const char **devs)
+{
+	struct nftnl_flowtable *f = nftnl_flowtable_alloc();
+	struct nlmsghdr *nlh;
+
+	if (!f)
+		return -ENOMEM;
+	nftnl_flowtable_set_str(f, NFTNL_FLOWTABLE_TABLE, NFT_TABLE);
+	nftnl_flowtable_set_str(f, NFTNL_FLOWTABLE_NAME, NFT_OFFLOAD);
+	nftnl_flowtable_set_u32(f, NFTNL_FLOWTABLE_FAMILY, NFPROTO_INET);
+	nftnl_flowtable_set_u32(f, NFTNL_FLOWTABLE_HOOKNUM, NF_NETDEV_INGRESS);
+	nftnl_flowtable_set_s32(f, NFTNL_FLOWTABLE_PRIO, NF_IP_PRI_FILTER);
+	if (devs && devs[0])
+		nftnl_flowtable_set_array(f, NFTNL_FLOWTABLE_DEVICES, devs);
+	nlh = msg(n, type, type == NFT_MSG_NEWFLOWTABLE ? NLM_F_CREATE : 0);
+	nftnl_flowtable_nlmsg_build_payload(nlh, f);
+	nftnl_flowtable_free(f);
+	return next(n);
+}
+
+/* meta l4proto PROTO ct direction reply flow add @fastpath: on an answer
+ * (the kernel would offload on the second packet of a flow, before any
+ * answer: a chain that drops the answers would then be bypassed by them);
+ * so both directions have passed every forward chain first. */
+static int rule_offload(struct nft *n, uint8_t proto)
+{
+	struct nftnl_rule *r = rule_new(NFT_OFFLOAD);
+	struct nftnl_expr *e = nftnl_expr_alloc("flow_offload");
+	uint8_t reply = IP_CT_DIR_REPLY;
+
+	e_meta(r, NFT_META_L4PROTO, NFT_REG32_00);
+	e_cmp(r, NFT_REG32_00, NFT_CMP_EQ, &proto, 1);
+	e_ct(r, NFT_CT_DIRECTION, false, NFT_REG32_00);
+	e_cmp(r, NFT_REG32_00, NFT_CMP_EQ, &reply, 1);
+	nftnl_expr_set_str(e, NFTNL_EXPR_FLOW_TABLE_NAME, NFT_OFFLOAD);
+	nftnl_rule_add_expr(r, e);
+	return put_rule(n, r);
+}
+
+#define OFFLOAD_RULES 2
+
+/* The flowtable (no devices yet), its chain and rules, into the batch. */
+static int put_offload(struct nft *n)
+{
+	unsigned keep = n->sent_rules; /* not the table's rules */
+	int r = put_flowtable(n, NFT_MSG_NEWFLOWTABLE, NULL);
+
+	r = r ? r : put_chain(n, NFT_OFFLOAD, "filter", NF_INET_FORWARD, NFT_PRIO_OFFLOAD);
+	r = r ? r : rule_offload(n, IPPROTO_TCP);
+	r = r ? r : rule_offload(n, IPPROTO_UDP);
+	n->sent_rules = keep;
+	return r;
+}
+
+/* The kernel has no flowtables (CONFIG_NF_FLOW_TABLE off): its answer to
+ * the flowtable's type or to the flow_offload expression. */
+static bool off_unsupported(int err)
+{
+	return err == -ENOENT || err == -EOPNOTSUPP || err == -EAFNOSUPPORT;
+}
+
+/* Adds and removes the devices that differ between off_have and
+ * off_wanted: all at once, else each alone (one device the kernel refuses
+ * does not keep the others out). */
+static int off_sync(struct nft *n)
+{
+	const char **add = calloc(n->off_wanted.n + 1, sizeof(*add));
+	const char **del = calloc(n->off_have.n + 1, sizeof(*del));
+	const char *none[1] = { NULL };
+	struct devs had = { 0 }; /* del's names: off_have changes below */
+	char text[256], why[160] = "";
+	size_t nadd, ndel;
+	int r = 0, first = 0;
+
+	if (!add || !del ||
+	    devs_set(&had, (const char(*)[IF_NAMESIZE])n->off_have.v, n->off_have.n) < 0) {
+		r = -ENOMEM;
+		goto out;
+	}
+	nadd = devs_minus(&n->off_wanted, &had, add);
+	ndel = devs_minus(&had, &n->off_wanted, del);
+	if (!nadd && !ndel)
+		goto out;
+	devs_change_text(add, del, text, sizeof(text));
+	for (size_t i = 0; i <= nadd + ndel; i++) {
+		/* i == 0: everything; then change i - 1 alone, after a failure */
+		const char *one[2] = { NULL, NULL };
+		struct ack_ctx a = { .what = "flowtable " NFT_OFFLOAD };
+		bool whole = i == 0;
+
+		if (!whole)
+			one[0] = i - 1 < nadd ? add[i - 1] : del[i - 1 - nadd];
+		batch_start(n);
+		if (whole ? nadd : i - 1 < nadd)
+			r = put_flowtable(n, NFT_MSG_NEWFLOWTABLE, whole ? add : one);
+		if (!r && (whole ? ndel : i - 1 >= nadd))
+			r = put_flowtable(n, NFT_MSG_DELFLOWTABLE, whole ? del : one);
+		if (r) {
+			batch_release(n);
+			goto out;
+		}
+		r = batch_send(n, &a);
+		if (r == 0 && whole) {
+			r = devs_set(&n->off_have, (const char(*)[IF_NAMESIZE])n->off_wanted.v,
+				     n->off_wanted.n);
+			if (r == 0)
+				log_info("offload: flowtable devices %s", text);
+			goto out;
+		}
+		if (whole) {
+			first = r;
+			ack_text(why, sizeof(why), r, &a);
+			continue;
+		}
+		if (r == 0) {
+			char t1[IF_NAMESIZE + 2];
+
+			if (i - 1 < nadd)
+				r = devs_add(&n->off_have, one[0]);
+			else
+				devs_del(&n->off_have, one[0]);
+			if (r)
+				goto out;
+
+			devs_change_text(i - 1 < nadd ? one : none, i - 1 < nadd ? none : one, t1,
+					 sizeof(t1));
+			log_info("offload: flowtable devices %s", t1);
+		} else {
+			log_warnx("offload: flowtable device %s%s: %s%s%s; retried at the next "
+				  "check",
+				  i - 1 < nadd ? "adding " : "removing ", one[0], strerror(-r),
+				  a.text[0] ? ": " : "", a.text);
+		}
+	}
+	log_debug("offload: changing the flowtable's devices (%s) at once failed: %s", text, why);
+	r = first;
+out:
+	free(had.v);
+	free(add);
+	free(del);
+	return r;
+}
+
+/* After the table: the flowtable and its chain, in a transaction of their
+ * own, so that a kernel that refuses them keeps the table. */
+static void off_build(struct nft *n)
+{
+	struct ack_ctx a = { .what = "flowtable " NFT_OFFLOAD };
+	enum nft_offload_state was = n->off_state;
+	int r;
+
+	n->off_have.n = 0;
+	batch_start(n);
+	if ((r = put_offload(n))) {
+		batch_release(n);
+		n->off_state = NFT_OFFLOAD_OFF;
+		return;
+	}
+	r = batch_send(n, &a);
+	if (r == 0) {
+		n->off_state = NFT_OFFLOAD_ON;
+		n->off_why[0] = '\0';
+		log_info("offload: flowtable %s and chain %s in table " NFT_TABLE_FULLNAME,
+			 NFT_OFFLOAD, NFT_OFFLOAD);
+		off_sync(n);
+		return;
+	}
+	ack_text(n->off_why, sizeof(n->off_why), r, &a);
+	if (off_unsupported(r)) {
+		n->off_state = NFT_OFFLOAD_UNSUPPORTED;
+		if (was != NFT_OFFLOAD_UNSUPPORTED)
+			log_warnx("offload: the kernel refuses a flowtable (%s); forwarding "
+				  "continues without a fast path (a kernel with flowtables, "
+				  "CONFIG_NF_FLOW_TABLE, has one: Debian 12's does)",
+				  n->off_why);
+		return;
+	}
+	n->off_state = NFT_OFFLOAD_OFF;
+	log_warnx("offload: creating flowtable %s failed (%s); forwarding continues without a "
+		  "fast path; retried at the next check",
+		  NFT_OFFLOAD, n->off_why);
+}
+
+int nft_offload_devices(struct nft *n, const char (*dev)[IF_NAMESIZE], size_t ndev)
+{
+	int r = devs_set(&n->off_wanted, dev, ndev);
+
+	if (r || !n->built || !n->off_want || n->off_state == NFT_OFFLOAD_UNSUPPORTED)
+		return r;
+	if (n->off_state == NFT_OFFLOAD_OFF) {
+		off_build(n); /* it failed before: again (syncs the devices) */
+		return 0;
+	}
+	return off_sync(n);
+}
+
+int nft_offload_add_device(struct nft *n, const char *dev)
+{
+	struct devs w = { 0 };
+	int r;
+
+	if (devs_has(&n->off_wanted, dev))
+		return 0;
+	if ((r = devs_set(&w, (const char(*)[IF_NAMESIZE])n->off_wanted.v, n->off_wanted.n)) ||
+	    (r = devs_add(&w, dev)) == 0)
+		r = r ? r : nft_offload_devices(n, (const char(*)[IF_NAMESIZE])w.v, w.n);
+	free(w.v);
+	return r;
+}
+
+bool nft_offload_wants(const struct nft *n, const char *dev)
+{
+	return devs_has(&n->off_wanted, dev);
+}
+
+enum nft_offload_state nft_offload_state(const struct nft *n)
+{
+	return n->off_want ? n->off_state : NFT_OFFLOAD_OFF;
+}
+
+json_t *nft_offload_json(const struct nft *n)
+{
+	static const char *const names[] = { "off", "on", "unsupported" };
+	enum nft_offload_state st = nft_offload_state(n);
+	json_t *o = json_object(), *d = json_array();
+
+	for (size_t i = 0; st == NFT_OFFLOAD_ON && i < n->off_have.n; i++)
+		json_array_append_new(d, json_string(n->off_have.v[i]));
+	json_object_set_new(o, "state", json_string(names[st]));
+	json_object_set_new(o, "devices", d);
+	if (st == NFT_OFFLOAD_UNSUPPORTED)
+		json_object_set_new(o, "kernel", json_string(n->off_why));
+	return o;
+}
+
 /* A text form of the NAT part: when it changes, the table is rebuilt. */
 static char *nat_signature(const struct nft_model *m)
 {
@@ -950,7 +1286,7 @@ static char *nat_signature(const struct nft_model *m)
 			pfx_format_addr(&w->to, p, sizeof(p)), w->to_port, w->in_interface,
 			w->masquerade, w->log);
 	}
-	fprintf(f, "rulelog=%d;", m->rule_log);
+	fprintf(f, "rulelog=%d;offload=%d;", m->rule_log, m->offload);
 	if (m->connlog && (m->connlog->enabled || m->rule_log))
 		fprintf(f, "log=%d%d/%d:%u/%u/%u;", m->connlog->new_conns, m->connlog->drops,
 			m->connlog->has_group, m->connlog->group, m->connlog->rate_per_s,
@@ -1087,6 +1423,13 @@ static int build_all(struct nft *n, const struct nft_model *m, struct elist el[2
 		n->nsets = n->sent_sets;
 		n->nfwd = m->nfwd;
 		n->differs[0] = '\0';
+		n->built = true; /* off_sync's condition; nft_apply sets it too */
+		n->off_want = m->offload;
+		n->off_have.n = 0;
+		if (m->offload)
+			off_build(n);
+		else
+			n->off_state = NFT_OFFLOAD_OFF;
 	}
 	return r;
 }
@@ -1490,6 +1833,8 @@ int nft_flush(struct nft *n)
 		step_end(n);
 		n->built = false;
 		elists_free(n->cur);
+		n->off_state = NFT_OFFLOAD_OFF;
+		n->off_have.n = 0;
 		log_info("nftables: table inet %s removed", NFT_TABLE);
 	}
 	return r;
@@ -1729,6 +2074,8 @@ struct kread {
 	unsigned chains, rules, sets;
 	size_t elems[2][S_NSETS];
 	bool strange; /* an element we did not put there */
+	unsigned flowtables;
+	struct devs ftdev; /* the devices our flowtable hooks */
 	const struct nft *n;
 	int fi, set; /* the set being read */
 };
@@ -1780,6 +2127,38 @@ static int our_rule_cb(const struct nlmsghdr *nlh, void *data)
 		k->rules++;
 	nftnl_rule_free(r);
 	return MNL_CB_OK;
+}
+
+static int our_flowtable_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct kread *k = data;
+	struct nftnl_flowtable *f = nftnl_flowtable_alloc();
+	const char *const *dv;
+
+	if (!f || nftnl_flowtable_nlmsg_parse(nlh, f) < 0 ||
+	    strcmp(nftnl_flowtable_get_str(f, NFTNL_FLOWTABLE_TABLE), NFT_TABLE))
+		goto out;
+	k->flowtables++;
+	if (strcmp(nftnl_flowtable_get_str(f, NFTNL_FLOWTABLE_NAME), NFT_OFFLOAD) == 0 &&
+	    nftnl_flowtable_is_set(f, NFTNL_FLOWTABLE_DEVICES) &&
+	    (dv = nftnl_flowtable_get_array(f, NFTNL_FLOWTABLE_DEVICES)))
+		for (; *dv; dv++)
+			if (devs_add(&k->ftdev, *dv) < 0)
+				break;
+out:
+	nftnl_flowtable_free(f);
+	return MNL_CB_OK;
+}
+
+/* The same names, in any order. */
+static bool devs_equal(const struct devs *a, const struct devs *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++)
+		if (!devs_has(b, a->v[i]))
+			return false;
+	return true;
 }
 
 static int key_cmp(const void *x, const void *y)
@@ -1851,6 +2230,7 @@ int nft_check(struct nft *n, json_t **read)
 {
 	struct kread k = { .n = n };
 	char why[128] = "";
+	unsigned off;
 	int r;
 
 	if (read)
@@ -1865,6 +2245,7 @@ int nft_check(struct nft *n, json_t **read)
 		r = read_kind(n, NFT_MSG_GETCHAIN, our_chain_cb, &k);
 		r = r ? r : read_kind(n, NFT_MSG_GETSET, our_set_cb, &k);
 		r = r ? r : read_kind(n, NFT_MSG_GETRULE, our_rule_cb, &k);
+		r = r ? r : read_kind(n, NFT_MSG_GETFLOWTABLE, our_flowtable_cb, &k);
 		for (int fi = 0; fi < 2 && !r; fi++)
 			for (int s = 0; s < S_NSETS && !r; s++) {
 				r = read_elems(n, &k, fi, s);
@@ -1872,13 +2253,20 @@ int nft_check(struct nft *n, json_t **read)
 					r = 0; /* the set is gone: counted as missing */
 			}
 	}
-	if (r < 0)
+	if (r < 0) {
+		free(k.ftdev.v);
 		return r;
+	}
+	off = n->off_want && n->off_state == NFT_OFFLOAD_ON;
 	if (!k.table)
 		snprintf(why, sizeof(why), "the table is missing");
-	else if (k.chains != NCHAINS || k.sets != n->nsets || k.rules != n->nrules)
+	else if (k.chains != NCHAINS + off || k.sets != n->nsets ||
+		 k.rules != n->nrules + off * OFFLOAD_RULES)
 		snprintf(why, sizeof(why), "%u chains, %u sets, %u rules instead of %d, %u, %u",
-			 k.chains, k.sets, k.rules, NCHAINS, n->nsets, n->nrules);
+			 k.chains, k.sets, k.rules, NCHAINS + off, n->nsets,
+			 n->nrules + off * OFFLOAD_RULES);
+	else if (k.flowtables != off)
+		snprintf(why, sizeof(why), "%u flowtables instead of %u", k.flowtables, off);
 	else if (k.strange)
 		snprintf(why, sizeof(why), "a set holds an element vpcroute did not add");
 	for (int fi = 0; fi < 2 && !why[0]; fi++)
@@ -1891,6 +2279,16 @@ int nft_check(struct nft *n, json_t **read)
 					 "set %s holds %zu elements instead of %zu", name,
 					 k.elems[fi][s], n->cur[fi][s].n);
 			}
+	/* the devices the flowtable hooks: the kernel's word (a device that
+	 * went took its hook with it); nft_offload_devices mends the rest */
+	if (!why[0] && off && n->built && !devs_equal(&k.ftdev, &n->off_have)) {
+		log_debug("offload: flowtable %s hooks %zu devices, not the %zu last set",
+			  NFT_OFFLOAD, k.ftdev.n, n->off_have.n);
+		free(n->off_have.v);
+		n->off_have = k.ftdev;
+		k.ftdev = (struct devs){ 0 };
+	}
+	free(k.ftdev.v);
 	if (read) {
 		json_t *o = json_object(), *c = json_object();
 

@@ -13,6 +13,21 @@
  *   chain dnat     nat prerouting, priority dstnat: the port forwards
  *                  (to one of this host's addresses: fib daddr type local).
  *
+ * With the configuration's "offload" (nft_model.offload), also:
+ *
+ *   flowtable fastpath hook ingress, priority filter, on the devices of
+ *                  nft_offload_devices (the tunnel devices and the
+ *                  configured LAN side), changed in place as they come and
+ *                  go;
+ *   chain fastpath filter forward, priority NFT_PRIO_OFFLOAD (the last
+ *                  there is, after every other forward chain has accepted):
+ *                  "meta l4proto tcp ct direction reply flow add @fastpath",
+ *                  the same for udp (on an answer: both directions passed).
+ *
+ * They go in a transaction of their own after the table's: a kernel
+ * without flowtables (no CONFIG_NF_FLOW_TABLE) refuses them, and the table
+ * stays as it is without them ("unsupported", one warning).
+ *
  * The exempt chain begins with the masquerades that take precedence over the
  * exemptions: to_local rules with "masquerade" (set masqto4/6, saddr . daddr)
  * and forwards with "masquerade". connection_log adds rate-limited log
@@ -27,6 +42,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <net/if.h>
 
 #include <jansson.h>
 
@@ -40,6 +56,11 @@
 #define NFT_EXEMPT_OFFSET 50
 #define NFT_PRIO_EXEMPT	  (NFT_PRIO_SRCNAT - NFT_EXEMPT_OFFSET)
 #define NFT_PRIO_DSTNAT	  (-100)
+/* the offload chain: the last forward priority (NF_IP_PRI_LAST) */
+#define NFT_PRIO_OFFLOAD 2147483647
+/* the flowtable's and its chain's name: not "offload", a keyword of nft's
+ * grammar (nft 1.0.6 could neither list it by name nor read it back) */
+#define NFT_OFFLOAD "fastpath"
 /* the connection log's prefixes, stable: what a journal filter matches */
 #define NFT_LOG_NEW  "vpcroute: new "
 #define NFT_LOG_DROP "vpcroute: drop "
@@ -70,6 +91,7 @@ struct nft_model {
 	size_t nfwd;
 	const struct cfg_connlog *connlog; /* the settings; not enabled: no global log */
 	bool rule_log;			   /* some rule has "log": sets logallow/logports */
+	bool offload;			   /* the flowtable fast path (cfg offload) */
 };
 
 struct nft;
@@ -142,5 +164,29 @@ unsigned nft_portid(const struct nft *n);
 int nft_forward_counters(struct nft *n, uint64_t *packets, uint64_t *bytes, size_t max);
 /* Counts of elements per set as last applied, for status: {"local4": N, ...}. */
 json_t *nft_elements_json(const struct nft *n);
+
+enum nft_offload_state {
+	NFT_OFFLOAD_OFF,	/* not configured, or the table not built yet */
+	NFT_OFFLOAD_ON,		/* the flowtable and its chain are in the table */
+	NFT_OFFLOAD_UNSUPPORTED /* the kernel refused them */
+};
+/*
+ * The devices the flowtable is to hook (those that exist; names of
+ * IF_NAMESIZE bytes): remembered, and with the flowtable in the table, the
+ * devices that differ from what it holds added (NFT_MSG_NEWFLOWTABLE) and
+ * removed (NFT_MSG_DELFLOWTABLE with their hooks) in one transaction, logged.
+ * 0, or -errno (what the kernel holds is read again at the next nft_check).
+ */
+int nft_offload_devices(struct nft *n, const char (*dev)[IF_NAMESIZE], size_t ndev);
+/* Adds dev to those devices (a route through a new tunnel device). */
+int nft_offload_add_device(struct nft *n, const char *dev);
+/* True when dev is among those devices. */
+bool nft_offload_wants(const struct nft *n, const char *dev);
+enum nft_offload_state nft_offload_state(const struct nft *n);
+/*
+ * {"state": "off"|"on"|"unsupported", "devices": [hooked, as last read],
+ * "kernel": the kernel's answer when unsupported} for the status.
+ */
+json_t *nft_offload_json(const struct nft *n);
 
 #endif

@@ -1492,6 +1492,46 @@ static void desired_free(struct desired *d)
 	pfx_list_free(&d->from_local);
 }
 
+/*
+ * The flowtable's devices (cfg offload): the configured ones and the
+ * devices of the wanted routes (the tunnel devices), those that exist.
+ * nft.c adds and removes what differs from what the flowtable hooks.
+ */
+static void offload_devices(struct agent *a, const struct aroute *rt, size_t nrt)
+{
+	const struct cfg_offload *o = &a->cfg->offload;
+	char(*v)[IF_NAMESIZE] = NULL;
+	size_t n = 0, cap = 0;
+	int err = 0;
+
+	if (!o->enabled || !a->nft_ready || !nft_built(a->nft))
+		return;
+	for (size_t i = 0; i < o->ndevices + nrt && !err; i++) {
+		const char *dev = i < o->ndevices ? o->devices[i] : rt[i - o->ndevices].dev;
+		bool seen = !dev[0] || (n && strcmp(v[n - 1], dev) == 0);
+
+		for (size_t k = 0; k < n && !seen; k++)
+			seen = strcmp(v[k], dev) == 0;
+		if (seen || !ifc_index(dev) || !grow((void **)&v, n, &cap, sizeof(*v), &err))
+			continue;
+		snprintf(v[n++], IF_NAMESIZE, "%s", dev);
+	}
+	if (err || nft_offload_devices(a->nft, (const char(*)[IF_NAMESIZE])v, n) == -ENOMEM)
+		log_warnx("%s: out of memory", __func__);
+	free(v);
+}
+
+/* A batch's new routes: a tunnel device the flowtable does not hook yet. */
+static void offload_new_devices(struct agent *a, const struct aroute *rt, size_t nrt)
+{
+	if (!a->cfg->offload.enabled || !a->nft_ready || !nft_built(a->nft))
+		return;
+	for (size_t i = 0; i < nrt; i++)
+		if (rt[i].dev[0] && !nft_offload_wants(a->nft, rt[i].dev) && ifc_index(rt[i].dev) &&
+		    nft_offload_add_device(a->nft, rt[i].dev) == -ENOMEM)
+			log_warnx("%s: out of memory", __func__);
+}
+
 int state_apply(struct agent *a)
 {
 	struct desired d = { 0 };
@@ -1536,6 +1576,7 @@ int state_apply(struct agent *a)
 	m.exempt = a->cfg->nat_exempt_tunnel;
 	m.connlog = &a->cfg->connlog;
 	m.rule_log = a->cfg->rules_log;
+	m.offload = a->cfg->offload.enabled;
 	if (!(fwd = forwards_active(a, &m.nfwd))) {
 		r = -ENOMEM;
 		goto out;
@@ -1547,6 +1588,7 @@ int state_apply(struct agent *a)
 		metrics_inc(VM_SET_FAILURES);
 		a->retry_wanted = true; /* the loop hands it to the watch */
 	} else {
+		offload_devices(a, d.routes, d.nroutes);
 		r = re;
 	}
 out:
@@ -1843,6 +1885,8 @@ int state_batch_commit(struct agent *a)
 	add.acc = now.acc;
 	add.nacc = now.nacc;
 	r = nft_update(a->nft, &add, &del);
+	if (r == 0)
+		offload_new_devices(a, now.routes, now.nroutes);
 	desired_free(&was);
 	desired_free(&now);
 	if (r < 0) {

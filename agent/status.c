@@ -16,6 +16,7 @@
 #include "agent.h"
 #include "cloud.h"
 #include "heap.h"
+#include "ifcache.h"
 #include "log.h"
 #include "policy.h"
 
@@ -163,6 +164,18 @@ static json_t *forwards_json(struct agent *a)
 }
 
 /* What is logged, as programmed: null when nothing. */
+/* The flowtable fast path: nft.c's state and the configured devices absent. */
+static json_t *offload_json(const struct agent *a)
+{
+	json_t *o = nft_offload_json(a->nft), *miss = json_array();
+
+	for (size_t i = 0; a->cfg->offload.enabled && i < a->cfg->offload.ndevices; i++)
+		if (!ifc_index(a->cfg->offload.devices[i]))
+			json_array_append_new(miss, json_string(a->cfg->offload.devices[i]));
+	json_object_set_new(o, "missing", miss);
+	return o;
+}
+
 static json_t *connlog_json(const struct cfg *c)
 {
 	const struct cfg_connlog *g = &c->connlog;
@@ -414,6 +427,7 @@ static void status_emit(struct agent *a, struct sink *k)
 	sink_put(k, "nftables", nft);
 	sink_put(k, "port_forwards", forwards_json(a));
 	sink_put(k, "connection_log", connlog_json(a->cfg));
+	sink_put(k, "offload", offload_json(a));
 	if (nft_scan_foreign_nat(a->nft, &fn, &nfn) >= 0) {
 		json_t *fa = json_array();
 

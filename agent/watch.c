@@ -172,7 +172,11 @@ static bool our_dev(void *arg, const char *name)
 	for (size_t i = 0; i < a->ninst; i++)
 		if (a->inst[i]->dev[0] && strcmp(a->inst[i]->dev, name) == 0)
 			return true;
-	return false;
+	/* the flowtable's devices (offload): one that comes back is hooked again */
+	for (size_t i = 0; a->cfg->offload.enabled && i < a->cfg->offload.ndevices; i++)
+		if (strcmp(a->cfg->offload.devices[i], name) == 0)
+			return true;
+	return a->cfg->offload.enabled && a->nft && nft_offload_wants(a->nft, name);
 }
 
 /* Reads everything queued on one socket. */

@@ -759,6 +759,35 @@ static void doctor_forwards(struct diag *d, json_t *s)
 	}
 }
 
+/* The flowtable fast path (offload): on with both sides hooked, or why not. */
+static void doctor_offload(struct diag *d, json_t *s)
+{
+	json_t *o = json_object_get(s, "offload"), *v;
+	const char *st = output_str(o, "state");
+	size_t ndev = json_array_size(json_object_get(o, "devices")), i;
+
+	if (!json_is_object(o) || strcmp(st, "off") == 0)
+		return;
+	if (strcmp(st, "unsupported") == 0)
+		say(d, "note",
+		    "offload: the kernel refuses a flowtable (%s): forwarding works without a fast "
+		    "path (a kernel with CONFIG_NF_FLOW_TABLE has one: Debian 12's does)",
+		    output_str(o, "kernel"));
+	else if (ndev >= 2)
+		say(d, "ok", "offload: flowtable fastpath hooks %zu devices", ndev);
+	else
+		say(d, "note",
+		    "offload: flowtable fastpath hooks %zu device%s: a flow is offloaded only "
+		    "between two hooked devices (a tunnel device and the LAN side, "
+		    "offload.devices)",
+		    ndev, ndev == 1 ? "" : "s");
+	json_array_foreach(json_object_get(o, "missing"), i, v)
+		say(d, "note",
+		    "offload: device %s (offload.devices) does not exist; hooked when "
+		    "it appears",
+		    json_string_value(v) ? json_string_value(v) : "?");
+}
+
 /* The rules' host names: one that does not resolve allows nothing. */
 static void doctor_dns(struct diag *d, json_t *s)
 {
@@ -1083,6 +1112,7 @@ int doctor(const struct ctl_target *t, bool json)
 	}
 	doctor_kernel(&d, s);
 	doctor_forwards(&d, s);
+	doctor_offload(&d, s);
 	doctor_dns(&d, s);
 	doctor_ipsec(&d, s, c);
 	json_array_foreach(json_object_get(s, "foreign_nat"), i, f)

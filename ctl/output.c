@@ -227,6 +227,25 @@ static void print_forwards(json_t *s)
 		printf("the kernel log\n");
 }
 
+/* The flowtable fast path, one line (nothing when not configured). */
+static void print_offload(json_t *o)
+{
+	const char *st = output_str(o, "state");
+	json_t *v;
+	size_t i;
+
+	if (!json_is_object(o) || strcmp(st, "off") == 0)
+		return;
+	printf("offload: %s", st);
+	if (strcmp(st, "unsupported") == 0)
+		printf(" (the kernel: %s)", output_str(o, "kernel"));
+	json_array_foreach(json_object_get(o, "devices"), i, v)
+		printf("%s%s", i ? ", " : ", devices ", json_string_value(v));
+	json_array_foreach(json_object_get(o, "missing"), i, v)
+		printf("%s%s", i ? ", " : "; missing ", json_string_value(v));
+	putchar('\n');
+}
+
 /* One line per host name of the rules: its addresses, state and next lookup. */
 static void output_dns_names(json_t *names, const char *indent)
 {
@@ -452,6 +471,7 @@ void output_status(json_t *s)
 			       : "");
 	}
 	print_forwards(s);
+	print_offload(json_object_get(s, "offload"));
 	if (json_array_size(json_object_get(json_object_get(s, "dns"), "names"))) {
 		printf("host names of the rules:\n");
 		output_dns_names(json_object_get(json_object_get(s, "dns"), "names"), "  ");

@@ -810,6 +810,13 @@ static int load_tunnel(struct ld *l, struct cfg *c, json_t *root)
 	return 0;
 }
 
+/* An interface name as the kernel accepts one (dev_valid_name). */
+static bool valid_ifname(const char *s)
+{
+	return *s && strlen(s) < IF_NAMESIZE && !strpbrk(s, "/: \t\n\v\f\r") && strcmp(s, ".") &&
+	       strcmp(s, "..");
+}
+
 static const char *const nat_keys[] = { "masquerade", "exempt_tunnel", NULL };
 static const char *const masq_keys[] = { "sources", "out_interface", "snat_to", NULL };
 
@@ -852,7 +859,7 @@ static int load_nat(struct ld *l, struct cfg *c, json_t *root)
 			free(ifname);
 			return fail(l, p, "missing or empty \"sources\"");
 		}
-		if (strlen(ifname) >= IF_NAMESIZE || strpbrk(ifname, "/ \t\n:")) {
+		if (!valid_ifname(ifname)) {
 			free(ifname);
 			return fail(l, child(pk, p, "out_interface"), "not a valid interface name");
 		}
@@ -1008,7 +1015,7 @@ static int load_forward(struct ld *l, struct cfg *c, const char *p, json_t *o,
 	if ((e = get_str(l, p, o, "in_interface", false, &ifname)))
 		return e;
 	if (ifname) {
-		if (strlen(ifname) >= IF_NAMESIZE || strpbrk(ifname, "/ \t\n:")) {
+		if (!valid_ifname(ifname)) {
 			free(ifname);
 			return fail(l, child(pk, p, "in_interface"), "not a valid interface name");
 		}
@@ -1113,6 +1120,47 @@ static int load_connlog(struct ld *l, struct cfg *c, json_t *root)
 	g->enabled = true;
 	g->has_group = json_object_get(o, "group") != NULL;
 	g->group = (uint16_t)group;
+	return 0;
+}
+
+static const char *const offload_keys[] = { "devices", NULL };
+
+static int load_offload(struct ld *l, struct cfg *c, json_t *root)
+{
+	json_t *o = json_object_get(root, "offload"), *d;
+	struct cfg_offload *off = &c->offload;
+	char p[PATH_LEN];
+	int e;
+
+	if (!o)
+		return 0;
+	if (want(l, "offload", o, JSON_OBJECT, "an object"))
+		return -EINVAL;
+	if ((e = check_keys(l, "offload", o, offload_keys)))
+		return e;
+	off->enabled = true;
+	if (!(d = json_object_get(o, "devices")))
+		return 0;
+	if (want(l, "offload.devices", d, JSON_ARRAY, "an array of interface names"))
+		return -EINVAL;
+	if (json_array_size(d) &&
+	    !(off->devices = calloc(json_array_size(d), sizeof(*off->devices))))
+		return -ENOMEM;
+	for (size_t i = 0; i < json_array_size(d); i++) {
+		json_t *v = json_array_get(d, i);
+		const char *s;
+
+		elem(p, "offload.devices", i);
+		if (want(l, p, v, JSON_STRING, "an interface name string"))
+			return -EINVAL;
+		s = json_string_value(v);
+		if (!valid_ifname(s))
+			return fail(l, p, "\"%s\" is not a valid interface name", s);
+		for (size_t j = 0; j < off->ndevices; j++)
+			if (strcmp(off->devices[j], s) == 0)
+				return fail(l, p, "%s is listed twice", s);
+		strcpy(off->devices[off->ndevices++], s);
+	}
 	return 0;
 }
 
@@ -1540,6 +1588,7 @@ static const char *const top_keys[] = { "version",
 					"connection_log",
 					"dns",
 					"ipsec",
+					"offload",
 					NULL };
 static const char *const role_words[] = { "server", "client", NULL };
 static const char *const server_only[] = { "clients", "default_client", "strict", NULL };
@@ -1582,8 +1631,9 @@ static int load_root(struct ld *l, struct cfg *c, json_t *root)
 		e = load_client_role(l, c, root);
 	if (e || (e = load_ipsec(l, c, root)) || (e = load_nat(l, c, root)) ||
 	    (e = load_openvpn(l, c, root)) || (e = load_forwards(l, c, root)) ||
-	    (e = load_connlog(l, c, root)) || (e = load_aws(l, c, root)) ||
-	    (e = load_plugin(l, c, root)) || (e = load_metrics(l, c, root)) ||
+	    (e = load_connlog(l, c, root)) || (e = load_offload(l, c, root)) ||
+	    (e = load_aws(l, c, root)) || (e = load_plugin(l, c, root)) ||
+	    (e = load_metrics(l, c, root)) ||
 	    (e = get_uint(l, "", root, "kernel_check_s", 1, 86400, 30, &c->kernel_check_s)) ||
 	    (e = load_dns(l, c, root)))
 		return e;
@@ -1906,6 +1956,7 @@ void cfg_free(struct cfg *c)
 		pfx_list_free(&c->nat[i].sources);
 	free(c->nat);
 	free(c->forwards);
+	free(c->offload.devices);
 	cfg_drop_secrets(c);
 	free(c->dns.servers);
 	free(c);
@@ -2201,6 +2252,13 @@ json_t *cfg_to_json(const struct cfg *c)
 		if (c->connlog.has_group)
 			json_object_set_new(g, "group", json_integer(c->connlog.group));
 		json_object_set_new(o, "connection_log", g);
+	}
+	if (c->offload.enabled) {
+		json_t *dv = json_array();
+
+		for (size_t i = 0; i < c->offload.ndevices; i++)
+			json_array_append_new(dv, json_string(c->offload.devices[i]));
+		json_object_set_new(o, "offload", json_pack("{s:o}", "devices", dv));
 	}
 	json_object_set_new(aws, "enabled", json_boolean(c->aws.enabled));
 	set_opt_str(aws, "region", c->aws.region);

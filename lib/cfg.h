@@ -113,6 +113,13 @@ struct cfg_connlog {
 	unsigned rate_per_s, burst;
 };
 
+/* offload: the nftables flowtable fast path (agent/nft.c); present: on. */
+struct cfg_offload {
+	bool enabled;
+	char (*devices)[IF_NAMESIZE]; /* the VPC/LAN side, beside the tunnel devices */
+	size_t ndevices;
+};
+
 struct cfg_aws {
 	bool enabled;
 	char *region, *endpoint, *imds_endpoint;
@@ -187,6 +194,7 @@ struct cfg {
 	uint16_t openvpn_port;
 	struct cfg_connlog connlog;
 	bool rules_log; /* some access rule has "log" */
+	struct cfg_offload offload;
 	struct cfg_aws aws;
 	struct {
 		enum cfg_fail_mode fail_mode;

@@ -181,6 +181,21 @@ const char *nft_differs(const struct nft *n)
 	return NULL;
 }
 
+int nft_offload_devices(struct nft *n, const char (*dev)[IF_NAMESIZE], size_t ndev)
+{
+	return 0;
+}
+
+int nft_offload_add_device(struct nft *n, const char *dev)
+{
+	return 0;
+}
+
+bool nft_offload_wants(const struct nft *n, const char *dev)
+{
+	return false;
+}
+
 void sysctl_tunnel(const char *dev)
 {
 }

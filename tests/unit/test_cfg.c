@@ -466,6 +466,27 @@ static const struct bad bads[] = {
 	  "connection_log.group: 70000 is out of range (0-65535)" },
 	{ "{" SRV ",\"connection_log\":{\"rate_per_s\":0}}",
 	  "connection_log.rate_per_s: 0 is out of range" },
+	/* offload: interface names as the kernel takes them, once each */
+	{ "{" SRV ",\"offload\":true}", "offload: expected an object" },
+	{ "{" SRV ",\"offload\":{\"device\":[]}}",
+	  "offload.device: unknown key (did you mean \"devices\"?)" },
+	{ "{" SRV ",\"offload\":{\"devices\":\"ens5\"}}", "offload.devices: expected an array" },
+	{ "{" SRV ",\"offload\":{\"devices\":[5]}}",
+	  "offload.devices[0]: expected an interface name" },
+	{ "{" SRV ",\"offload\":{\"devices\":[\"ens5\",\n\"eth 1\"]}}",
+	  "t.conf:2:1: offload.devices[1]: \"eth 1\" is not a valid interface name" },
+	{ "{" SRV ",\"offload\":{\"devices\":[\"\"]}}",
+	  "offload.devices[0]: \"\" is not a valid interface name" },
+	{ "{" SRV ",\"offload\":{\"devices\":[\"0123456789abcdef\"]}}",
+	  "offload.devices[0]: \"0123456789abcdef\" is not a valid interface name" },
+	{ "{" SRV ",\"offload\":{\"devices\":[\"a/b\"]}}",
+	  "offload.devices[0]: \"a/b\" is not a valid interface name" },
+	{ "{" SRV ",\"offload\":{\"devices\":[\"..\"]}}",
+	  "offload.devices[0]: \"..\" is not a valid interface name" },
+	{ "{" SRV ",\"offload\":{\"devices\":[\".\"]}}",
+	  "offload.devices[0]: \".\" is not a valid interface name" },
+	{ "{" SRV ",\"offload\":{\"devices\":[\"ens5\",\"tun0\",\"ens5\"]}}",
+	  "offload.devices[2]: ens5 is listed twice" },
 	/* "$schema" and "_..." are ignored, whatever their value, but nothing else is */
 	{ "{" SRV ",\"$schemas\":\"x\"}", "t.conf:1:95: $schemas: unknown key" },
 	/* host names: only as a rule's "to", well formed, without a prefix length */
@@ -591,6 +612,45 @@ static void test_forwards(void **state)
 	free(dump);
 	json_decref(j);
 	cfg_free(c);
+}
+
+/* offload: present turns the fast path on; devices are optional; the dump
+ * shows it (and nothing when absent). */
+static void test_offload(void **state)
+{
+	static const char *const texts[] = {
+		"{" SRV "}",
+		"{" SRV ",\"offload\":{}}",
+		"{" SRV ",\"offload\":{\"devices\":[\"ens5\",\"br-lan.10\",\"012345678912345\"]}}",
+	};
+	static const char *const dumps[] = { NULL, "{\"devices\":[]}",
+					     "{\"devices\":[\"ens5\",\"br-lan.10\","
+					     "\"012345678912345\"]}" };
+	(void)state;
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		char err[CFG_ERRLEN], *dump;
+		struct cfg *c;
+		json_t *j;
+
+		if (cfg_load_buf("f.conf", texts[i], strlen(texts[i]), &c, err, sizeof(err)))
+			fail_msg("%s", err);
+		assert_int_equal(c->offload.enabled, i > 0);
+		assert_int_equal(c->offload.ndevices, i == 2 ? 3 : 0);
+		if (i == 2) {
+			assert_string_equal(c->offload.devices[0], "ens5");
+			assert_string_equal(c->offload.devices[2], "012345678912345");
+		}
+		j = cfg_to_json(c);
+		if (!dumps[i]) {
+			assert_null(json_object_get(j, "offload"));
+		} else {
+			dump = json_dumps(json_object_get(j, "offload"), JSON_COMPACT);
+			assert_string_equal(dump, dumps[i]);
+			free(dump);
+		}
+		json_decref(j);
+		cfg_free(c);
+	}
 }
 
 static void test_bad_configs(void **state)
@@ -858,6 +918,7 @@ int main(void)
 		cmocka_unit_test(test_annotations),	cmocka_unit_test(test_load_fd),
 		cmocka_unit_test(test_tunnel_networks), cmocka_unit_test(test_host_names),
 		cmocka_unit_test(test_forwards),	cmocka_unit_test(test_peer_ids),
+		cmocka_unit_test(test_offload),
 	};
 
 	return cmocka_run_group_tests_name("cfg", tests, NULL, NULL);

@@ -388,6 +388,171 @@ static void test_chunks(void **state)
 	free(now.acc);
 }
 
+/* The flowtable fast path's messages, as put_offload and put_flowtable
+ * write them into a batch (not sent): read back with libnftnl. */
+struct offload_read {
+	int flowtables, chains, rules;
+	char devices[64];
+	char rule[2][128];
+};
+
+/* "meta:l4proto cmp:==6 ct cmp:==1 flow_offload:fastpath": the expressions of a rule. */
+static void offload_rule_text(struct nftnl_rule *r, char *buf, size_t len)
+{
+	struct nftnl_expr_iter *it = nftnl_expr_iter_create(r);
+	struct nftnl_expr *e;
+
+	buf[0] = '\0';
+	while ((e = nftnl_expr_iter_next(it))) {
+		const char *name = nftnl_expr_get_str(e, NFTNL_EXPR_NAME);
+		size_t at = strlen(buf);
+		uint32_t dlen = 0;
+
+		if (strcmp(name, "meta") == 0)
+			snprintf(buf + at, len - at, "meta:%s ",
+				 nftnl_expr_get_u32(e, NFTNL_EXPR_META_KEY) == NFT_META_L4PROTO
+					 ? "l4proto"
+					 : "?");
+		else if (strcmp(name, "cmp") == 0)
+			snprintf(buf + at, len - at, "cmp:%s%u ",
+				 nftnl_expr_get_u32(e, NFTNL_EXPR_CMP_OP) == NFT_CMP_EQ ? "=="
+											: "?",
+				 *(const uint8_t *)nftnl_expr_get(e, NFTNL_EXPR_CMP_DATA, &dlen));
+		else if (strcmp(name, "flow_offload") == 0)
+			snprintf(buf + at, len - at, "flow_offload:%s",
+				 nftnl_expr_get_str(e, NFTNL_EXPR_FLOW_TABLE_NAME));
+		else
+			snprintf(buf + at, len - at, "%s ", name);
+	}
+	nftnl_expr_iter_destroy(it);
+}
+
+static void offload_read(struct nft *n, struct offload_read *o)
+{
+	const char *buf = mnl_nlmsg_batch_head(n->b);
+	size_t len = mnl_nlmsg_batch_size(n->b);
+	const struct nlmsghdr *nlh;
+
+	memset(o, 0, sizeof(*o));
+	for (nlh = (const struct nlmsghdr *)buf; mnl_nlmsg_ok(nlh, (int)len);
+	     nlh = mnl_nlmsg_next(nlh, (int *)&len)) {
+		int type = NFNL_MSG_TYPE(nlh->nlmsg_type);
+
+		if (type == NFT_MSG_NEWFLOWTABLE || type == NFT_MSG_DELFLOWTABLE) {
+			struct nftnl_flowtable *f = nftnl_flowtable_alloc();
+			const char *const *dv;
+
+			assert_int_equal(nftnl_flowtable_nlmsg_parse(nlh, f), 0);
+			assert_string_equal(nftnl_flowtable_get_str(f, NFTNL_FLOWTABLE_TABLE),
+					    NFT_TABLE);
+			assert_string_equal(nftnl_flowtable_get_str(f, NFTNL_FLOWTABLE_NAME),
+					    "fastpath");
+			assert_int_equal(nftnl_flowtable_get_u32(f, NFTNL_FLOWTABLE_HOOKNUM),
+					 NF_NETDEV_INGRESS);
+			assert_int_equal(nftnl_flowtable_get_s32(f, NFTNL_FLOWTABLE_PRIO), 0);
+			snprintf(o->devices + strlen(o->devices),
+				 sizeof(o->devices) - strlen(o->devices), "%c",
+				 type == NFT_MSG_NEWFLOWTABLE ? '+' : '-');
+			if (nftnl_flowtable_is_set(f, NFTNL_FLOWTABLE_DEVICES))
+				for (dv = nftnl_flowtable_get_array(f, NFTNL_FLOWTABLE_DEVICES);
+				     *dv; dv++)
+					snprintf(o->devices + strlen(o->devices),
+						 sizeof(o->devices) - strlen(o->devices), "%s,",
+						 *dv);
+			assert_true(!(nlh->nlmsg_flags & NLM_F_EXCL));
+			o->flowtables++;
+			nftnl_flowtable_free(f);
+		} else if (type == NFT_MSG_NEWCHAIN) {
+			struct nftnl_chain *c = nftnl_chain_alloc();
+
+			assert_int_equal(nftnl_chain_nlmsg_parse(nlh, c), 0);
+			assert_string_equal(nftnl_chain_get_str(c, NFTNL_CHAIN_NAME), "fastpath");
+			assert_string_equal(nftnl_chain_get_str(c, NFTNL_CHAIN_TYPE), "filter");
+			assert_int_equal(nftnl_chain_get_u32(c, NFTNL_CHAIN_HOOKNUM),
+					 NF_INET_FORWARD);
+			/* after every other forward chain */
+			assert_int_equal(nftnl_chain_get_s32(c, NFTNL_CHAIN_PRIO), INT32_MAX);
+			o->chains++;
+			nftnl_chain_free(c);
+		} else if (type == NFT_MSG_NEWRULE) {
+			struct nftnl_rule *r = nftnl_rule_alloc();
+
+			assert_int_equal(nftnl_rule_nlmsg_parse(nlh, r), 0);
+			assert_string_equal(nftnl_rule_get_str(r, NFTNL_RULE_CHAIN), "fastpath");
+			assert_true(o->rules < 2);
+			offload_rule_text(r, o->rule[o->rules], sizeof(o->rule[0]));
+			o->rules++;
+			nftnl_rule_free(r);
+		}
+	}
+}
+
+static void test_offload_messages(void **state)
+{
+	struct nft n = { .buf = malloc(BATCH_SIZE) };
+	struct offload_read o;
+	const char *add[] = { "tun0", "ens5", NULL }, *del[] = { "eth1", NULL };
+
+	(void)state;
+	assert_non_null(n.buf);
+	batch_start(&n);
+	assert_int_equal(put_offload(&n), 0);
+	offload_read(&n, &o);
+	mnl_nlmsg_batch_stop(n.b);
+	/* created without devices (they come in place, nft_offload_devices) */
+	assert_int_equal(o.flowtables, 1);
+	assert_string_equal(o.devices, "+");
+	assert_int_equal(o.chains, 1);
+	assert_int_equal(o.rules, 2);
+	assert_int_equal(n.sent_rules, 0); /* not counted among the table's */
+	/* meta l4proto tcp ct direction reply flow add @fastpath; the same for udp */
+	assert_string_equal(o.rule[0], "meta:l4proto cmp:==6 ct cmp:==1 flow_offload:fastpath");
+	assert_string_equal(o.rule[1], "meta:l4proto cmp:==17 ct cmp:==1 flow_offload:fastpath");
+	/* devices added and hooks removed in place */
+	batch_start(&n);
+	assert_int_equal(put_flowtable(&n, NFT_MSG_NEWFLOWTABLE, add), 0);
+	assert_int_equal(put_flowtable(&n, NFT_MSG_DELFLOWTABLE, del), 0);
+	offload_read(&n, &o);
+	mnl_nlmsg_batch_stop(n.b);
+	assert_string_equal(o.devices, "+tun0,ens5,-eth1,");
+	free(n.buf);
+}
+
+/* The device lists' difference and the log's text of a change. */
+static void test_offload_devices_diff(void **state)
+{
+	struct devs have = { 0 }, want = { 0 };
+	const char *add[4], *del[4];
+	char text[64];
+
+	(void)state;
+	assert_int_equal(devs_add(&have, "tun0"), 0);
+	assert_int_equal(devs_add(&have, "eth1"), 0);
+	assert_int_equal(devs_add(&want, "ens5"), 0);
+	assert_int_equal(devs_add(&want, "tun0"), 0);
+	assert_int_equal(devs_minus(&want, &have, add), 1);
+	assert_string_equal(add[0], "ens5");
+	assert_null(add[1]);
+	assert_int_equal(devs_minus(&have, &want, del), 1);
+	assert_string_equal(del[0], "eth1");
+	devs_change_text(add, del, text, sizeof(text));
+	assert_string_equal(text, "+ens5 -eth1");
+	assert_false(devs_equal(&have, &want));
+	devs_del(&have, "eth1");
+	assert_int_equal(devs_add(&have, "ens5"), 0);
+	assert_true(devs_equal(&have, &want)); /* in any order */
+	devs_del(&have, "tun0");
+	assert_int_equal(have.n, 1);
+	assert_string_equal(have.v[0], "ens5");
+	assert_int_equal(devs_minus(&have, &want, del), 0);
+	/* the kernel's answers that mean "no flowtables here" */
+	assert_true(off_unsupported(-ENOENT));
+	assert_true(off_unsupported(-EOPNOTSUPP));
+	assert_false(off_unsupported(-ENODEV));
+	free(have.v);
+	free(want.v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -398,6 +563,8 @@ int main(void)
 		cmocka_unit_test(test_insert_remove_sorted),
 		cmocka_unit_test(test_update_nothing_to_send),
 		cmocka_unit_test(test_chunks),
+		cmocka_unit_test(test_offload_messages),
+		cmocka_unit_test(test_offload_devices_diff),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
