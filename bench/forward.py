@@ -57,31 +57,26 @@ other work shares the cores (the wall-clock kpps move with the load).
                    the agent started again (after empty_chain, once for
                    each of the two) with vrlab/scale.py's configuration
                    plus "offload": {"devices": ["eth0"]}: its table then
-                   holds a flowtable "offload" (ingress; eth0 and the
+                   holds a flowtable "fastpath" (ingress; eth0 and the
                    devices of its routes, here tun0) and a forward chain
-                   "offload" at the last priority with "meta l4proto { tcp,
-                   udp } flow add @offload"; killed (-9) and its table
+                   "fastpath" at the last priority with "meta l4proto
+                   tcp|udp ct direction reply flow add @fastpath" (a flow
+                   is offloaded on an answer, once both directions have
+                   passed every forward chain); killed (-9) and its table
                    deleted after each (the flowtable's flows with it)
   offload_new      the conntrack table flushed, the frames one-way (no
-                   answer), as with_table. The kernel offloads a UDP flow
-                   from its second packet whether answered or not (seen on
-                   Debian 12's 6.1: every flow [OFFLOAD] and [UNREPLIED]),
-                   so unless offloaded_after (the flows conntrack shows
-                   [OFFLOAD] after the window) is short of N, this is the
-                   fast path of one-way flows; only each flow's first
-                   packet (one of thousands here) takes the whole path,
-                   plus the flow add
+                   answer), as with_table: never offloaded (no answer), so
+                   this is what the fast path's chain costs packets that
+                   do not take it (offloaded_after, the flows conntrack
+                   shows [OFFLOAD] after the window, is 0)
   offload_established
-                   the flows established as above, but made and answered
-                   while an "accept" of the bench's own ends the agent's
-                   chain offload before its "flow add" (the agent stopped
-                   meanwhile): offloaded from their second packet, their
-                   answers would pass conntrack by. A first blast moves
-                   every flow into the flowtable; measured only when
-                   /proc/net/nf_conntrack shows every flow [OFFLOAD] before
-                   and after the window, so that its packets take the
-                   ingress fast path (no forward or postrouting hook, no
-                   chain, no conntrack lookup)
+                   the flows established as above, but their answers
+                   dropped in postrouting instead of prerouting, so that
+                   each passes the forward chains and its "flow add";
+                   measured only when /proc/net/nf_conntrack shows every
+                   flow [OFFLOAD] before and after the window, so that its
+                   packets take the ingress fast path (no forward or
+                   postrouting hook, no chain, no conntrack lookup)
                    Both are skipped, with the agent's offload state and
                    its warning line printed, when its status does not say
                    "on" (a kernel without flowtables, CONFIG_NF_FLOW_TABLE
@@ -185,12 +180,14 @@ CT_ONLY = """table inet vrbench {
 """
 
 
-# Answers dropped in prerouting after conntrack saw them (priority filter,
-# conntrack's is -200): the flows established, no neighbour entry made
-PRIME = f"""table inet vrprime {{
-	chain prerouting {{
-		type filter hook prerouting priority filter; policy accept;
-		ip saddr {DST} udp sport 9 drop
+# Answers dropped after conntrack saw them (priority filter, conntrack's is
+# -200): the flows established, no neighbour entry made. In prerouting, or
+# in postrouting (after the forward chains, so that they pass the agent's
+# "flow add": offload_established)
+PRIME = """table inet vrprime {{
+	chain {hook} {{
+		type filter hook {hook} priority filter; policy accept;
+		ip saddr {dst} udp sport 9 drop
 	}}
 }}
 """
@@ -207,11 +204,12 @@ for fam in (socket.AF_INET, socket.AF_INET6):
 """
 
 
-def established(blaster, dst, fwd, flows):
+def established(blaster, dst, fwd, flows, hook="prerouting"):
     """One answer per flow from dst, so that every flow is established (seen
-    in both directions) before the one-way frames are measured."""
+    in both directions) before the one-way frames are measured; the answers
+    dropped in hook."""
     mac = fwd.run(["cat", "/sys/class/net/eth0/address"]).stdout.strip()
-    fwd.run(["nft", "-f", "-"], input=PRIME)
+    fwd.run(["nft", "-f", "-"], input=PRIME.format(hook=hook, dst=DST))
     # longer while some flows are unanswered (a slow machine: software
     # emulation sends fewer than 50,000 answers a second)
     for k in (1, 2, 4, 8, 16):
@@ -254,12 +252,8 @@ def offload_status(agent, ctl):
     return st
 
 
-OFFLOAD_CHAIN = {"family": "inet", "table": "vpcroute", "chain": "offload"}
-
-
 def nft_json(node, *commands):
-    """nft -j: the commands (JSON: "offload" is also a keyword of nft's
-    syntax), the objects of its answer."""
+    """nft -j: the commands, the objects of its answer."""
     r = node.run(["nft", "-j", "-f", "-"], input=json.dumps({"nftables": list(commands)}))
     return json.loads(r.stdout)["nftables"] if r.stdout.strip() else []
 
@@ -285,10 +279,9 @@ def offload_agent(fwd, work, n):
         raise Skip("the agent refused the option: " + (lines[-1] if lines else "no log"))
     try:
         st = offload_status(agent, ctl)
-        # what the status says is what the kernel has ("offload" is also a
-        # keyword of nft's syntax: the table's JSON, not "list flowtable")
+        # what the status says is what the kernel has
         table = nft_json(fwd, {"list": {"table": {"family": "inet", "name": "vpcroute"}}})
-        if not any(o.get("flowtable", {}).get("name") == "offload" for o in table):
+        if not any(o.get("flowtable", {}).get("name") == "fastpath" for o in table):
             raise RuntimeError("the status says offload is on, the table has no flowtable")
     except BaseException:
         stop_offload_agent(fwd, agent, plugin, ctl)
@@ -314,9 +307,6 @@ def offload_new(blaster, src, fwd, dst_mac, flows, seconds, work):
         got = blast(blaster, src, fwd, dst_mac, flows, seconds)
         got["offloaded_after"] = offloaded(fwd)
     finally:
-        # its table deleted: the flowtable's flows go with it (conntrack
-        # keeps offloaded entries, and their answers would take the fast
-        # path past conntrack: offload_established could not establish them)
         stop_offload_agent(fwd, agent, plugin, ctl)
     return got, st
 
@@ -326,36 +316,15 @@ def offload_established(blaster, src, dst, fwd, dst_mac, flows, seconds, work):
     measured while conntrack shows every flow [OFFLOAD]."""
     agent, plugin, ctl, st = offload_agent(fwd, work, flows)
     try:
-        # A one-way UDP flow is offloaded from its second packet, and its
-        # answers then take the fast path past conntrack (never established):
-        # the flows are made and answered while an "accept" of the bench's
-        # own ends the agent's chain offload before its "flow add" (the
-        # agent stopped meanwhile, so that it does not mend its table)
-        agent.send_signal(signal.SIGSTOP)
-        try:
-            nft_json(fwd, {"insert": {"rule": {**OFFLOAD_CHAIN, "expr": [{"accept": None}]}}})
-            fwd.run(["python3", "-c", FLUSH])
-            # every flow seen once (longer on a slow machine, many flows)
-            for k in (1, 2, 4, 8, 16):
-                blast(blaster, src, fwd, dst_mac, flows, k * max(0.5, flows / 50000))
-                if tracked(fwd) >= flows:
-                    break
-            established(blaster, dst, fwd, flows)
-        finally:
-            table = nft_json(fwd, {"list": {"table": {"family": "inet", "name": "vpcroute"}}})
-            for o in table:
-                r = o.get("rule", {})
-                if r.get("chain") == "offload" and r.get("expr") == [{"accept": None}]:
-                    nft_json(fwd, {"delete": {"rule": {**OFFLOAD_CHAIN,
-                                                       "handle": r["handle"]}}})
-            agent.send_signal(signal.SIGCONT)
-        # every flow's first packet since (flow add), longer while some are
-        # not offloaded yet (a slow machine, many flows)
-        for prime in (1, 2, 4, 8, 16):
-            blast(blaster, src, fwd, dst_mac, flows, prime)
-            before = offloaded(fwd)
-            if before >= flows:
+        fwd.run(["python3", "-c", FLUSH])
+        # every flow seen once (longer on a slow machine, many flows)
+        for k in (1, 2, 4, 8, 16):
+            blast(blaster, src, fwd, dst_mac, flows, k * max(0.5, flows / 50000))
+            if tracked(fwd) >= flows:
                 break
+        # answered: offloaded as each answer passes the agent's flow add
+        established(blaster, dst, fwd, flows, hook="postrouting")
+        before = offloaded(fwd)
         if before < flows:
             raise RuntimeError(f"{before} of {flows} flows offloaded")
         got = blast(blaster, src, fwd, dst_mac, flows, seconds)
