@@ -338,8 +338,9 @@ def offload_established(blaster, src, dst, fwd, dst_mac, flows, seconds, work):
 
 def reload(fwd, saved):
     """The agent's table as it programmed it (saved while it ran)."""
-    fwd.run(["nft", "delete", "table", "inet", "vpcroute"])
-    fwd.run(["nft", "-f", "-"], input=saved)
+    fwd.run(["nft", "delete", "table", "inet", "vpcroute"], timeout=600)
+    # 50,000 clients' table: minutes under software emulation (scripts/ipsec-vm)
+    fwd.run(["nft", "-f", "-"], input=saved, timeout=600)
 
 
 def handles(fwd, chain):
@@ -448,7 +449,7 @@ def run(a):
             sets = {s: len(agent.set_elements(s) or []) for s in ("remote_host4", "allow4")}
             routes = len(agent.routes())
             agent.send_signal(signal.SIGSTOP)  # it would put its rules back
-            saved = fwd.run(["nft", "list", "table", "inet", "vpcroute"]).stdout
+            saved = fwd.run(["nft", "list", "table", "inet", "vpcroute"], timeout=600).stdout
             previous_layout(fwd)
             got["previous_layout"] = blast(blaster, src, fwd, dst_mac, a.clients, a.seconds)
             reload(fwd, saved)
