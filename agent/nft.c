@@ -1116,6 +1116,7 @@ static int off_sync(struct nft *n)
 		struct ack_ctx a = { .what = "flowtable " NFT_OFFLOAD };
 		bool whole = i == 0;
 
+		r = 0; /* a removal alone puts no add before it */
 		if (!whole)
 			one[0] = i - 1 < nadd ? add[i - 1] : del[i - 1 - nadd];
 		batch_start(n);
@@ -1175,6 +1176,7 @@ static void off_build(struct nft *n)
 {
 	struct ack_ctx a = { .what = "flowtable " NFT_OFFLOAD };
 	enum nft_offload_state was = n->off_state;
+	char prev[sizeof(n->off_why)];
 	int r;
 
 	n->off_have.n = 0;
@@ -1193,6 +1195,7 @@ static void off_build(struct nft *n)
 		off_sync(n);
 		return;
 	}
+	memcpy(prev, n->off_why, sizeof(prev));
 	ack_text(n->off_why, sizeof(n->off_why), r, &a);
 	if (off_unsupported(r)) {
 		n->off_state = NFT_OFFLOAD_UNSUPPORTED;
@@ -1204,9 +1207,14 @@ static void off_build(struct nft *n)
 		return;
 	}
 	n->off_state = NFT_OFFLOAD_OFF;
-	log_warnx("offload: creating flowtable %s failed (%s); forwarding continues without a "
-		  "fast path; retried at the next check",
-		  NFT_OFFLOAD, n->off_why);
+	/* retried at each apply: warned once per answer, not at every retry */
+	if (was == NFT_OFFLOAD_OFF && strcmp(prev, n->off_why) == 0)
+		log_debug("offload: creating flowtable %s failed again (%s)", NFT_OFFLOAD,
+			  n->off_why);
+	else
+		log_warnx("offload: creating flowtable %s failed (%s); forwarding continues "
+			  "without a fast path; retried at the next check",
+			  NFT_OFFLOAD, n->off_why);
 }
 
 int nft_offload_devices(struct nft *n, const char (*dev)[IF_NAMESIZE], size_t ndev)

@@ -1778,8 +1778,10 @@ static void summaries_queue(struct agent *a, struct rbatch *b, const struct desi
 
 		if (leaving)
 			ours = NULL;
-		if ((client && !client->unreach) || (ours && !ours->unreach))
-			continue; /* a client's route to the summary itself */
+		/* a client's route to the summary itself (one queued: a client
+		 * whose device is missing gets none, and the summary's goes) */
+		if ((client && !client->unreach && client->oif) || (ours && !ours->unreach))
+			continue;
 		if (!cloud_summary_active(a->cloud, &w.dst)) {
 			if (ours)
 				rbatch_del(b, &w.dst);
